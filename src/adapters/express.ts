@@ -1,0 +1,100 @@
+// Express adapter (Express 5 and 4): request → GuardRequest, Decision → response. No policy here.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { TLSSocket } from 'node:tls';
+import type { Guard } from '../core/guard.js';
+import type { AuthResult, Decision, GuardRequest } from '../core/types.js';
+import type { ScopesPolicy } from '../checks/scopes.js';
+import { decisionError, denialResponse } from '../core/http.js';
+import { GUARD_KEY, nodeHeaders, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from '../core/adapter-kit.js';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Set by token-guard: the verified token (when there is one) and the decision. */
+      auth?: AuthResult;
+    }
+  }
+}
+
+/** The Express middleware, with the guard it runs (for `guard.revoke`, `guard.store`). */
+export type TokenGuardMiddleware = RequestHandler & { guard: Guard };
+
+function toGuardRequest(req: Request): GuardRequest {
+  const socket = req.socket;
+  return {
+    method: req.method,
+    // originalUrl: rules match the full path even when the guard is mounted under a prefix.
+    path: req.originalUrl ?? req.url,
+    headers: nodeHeaders(req.headers, req.rawHeaders),
+    remoteAddress: socket?.remoteAddress,
+    get peerCertificate() {
+      // Read only when a token is certificate-bound: getPeerCertificate() is not free.
+      const tls = socket as TLSSocket | undefined;
+      return tls && tls.authorized && typeof tls.getPeerCertificate === 'function' ? tls.getPeerCertificate() : undefined;
+    },
+  };
+}
+
+function answer(decision: Decision, res: Response, next: NextFunction, errors: 'respond' | 'throw'): boolean {
+  const denial = denialResponse(decision);
+  if (!denial) {
+    for (const name in decision.headers) res.setHeader(name, decision.headers[name] as string);
+    return true;
+  }
+  if (errors === 'throw') {
+    next(decisionError(decision));
+    return false;
+  }
+  res.statusCode = denial.status;
+  for (const name in denial.headers) res.setHeader(name, denial.headers[name] as string);
+  res.end(denial.body);
+  return false;
+}
+
+/**
+ * Express middleware enforcing a token-guard policy. Sets `req.auth = { token, decision }` and calls
+ * `next()` when the request may go through; otherwise answers it (or with `errors: 'throw'` calls
+ * `next(err)` with an AccessDeniedError). Throws PolicyError at start-up for an invalid policy.
+ *
+ * Exported from `token-guard/express`.
+ * @example
+ * app.use(tokenGuard({ jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] }));
+ */
+export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): TokenGuardMiddleware {
+  const context = resolveGuard(policy, options);
+  const { guard, errors } = context;
+  const middleware: RequestHandler = (req, res, next) => {
+    guard.evaluate(toGuardRequest(req)).then((decision) => {
+      (req as unknown as Record<symbol, AdapterContext>)[GUARD_KEY] = context;
+      req.auth = { token: decision.token, decision };
+      if (answer(decision, res, next, errors)) next();
+    }, next);
+  };
+  return Object.assign(middleware, { guard });
+}
+
+/**
+ * Per-route scope check, after `tokenGuard`: every listed scope is required, or pass one `{ all?, any? }`.
+ * Answers 403 `insufficient_scope` like the guard does; follows the guard's report-only mode.
+ *
+ * Exported from `token-guard/express`.
+ * @example
+ * app.post('/orders', requireScopes('orders:write'), createOrder);
+ */
+export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHandler {
+  const required = scopesFromArgs(scopes);
+  return (req, res, next) => {
+    const context = (req as unknown as Record<symbol, AdapterContext | undefined>)[GUARD_KEY];
+    let decision: Decision;
+    try {
+      if (!context) throw new Error('requireScopes() needs tokenGuard() mounted before it');
+      decision = context.guard.authorize(req.auth, required, toGuardRequest(req));
+    } catch (err) {
+      next(err);
+      return;
+    }
+    req.auth = { token: decision.token, decision };
+    if (answer(decision, res, next, context.errors)) next();
+  };
+}

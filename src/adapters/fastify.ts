@@ -1,0 +1,2 @@
+// fastify adapter: placeholder until issue 3 lands.
+export {};

@@ -1,0 +1,2 @@
+// fetch adapter: placeholder until issue 3 lands.
+export {};

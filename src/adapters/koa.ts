@@ -1,0 +1,2 @@
+// koa adapter: placeholder until issue 3 lands.
+export {};

@@ -1,0 +1,138 @@
+// Allowed hours: windows of days and HH:MM ranges in an IANA time zone, compiled to a minute-of-week bitmap.
+
+/** Day names accepted in `days`. */
+export type Day = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+/** One window: on `days` (default every day), from `from` (inclusive) to `to` (exclusive), HH:MM local time. */
+export interface HoursWindow {
+  days?: readonly Day[];
+  from: string;
+  to: string;
+}
+
+/** Allowed hours. A window whose `from` is later than its `to` spans midnight and belongs to the day it starts. */
+export interface HoursRule {
+  /** IANA zone name, e.g. `Europe/Berlin`, or `UTC`. */
+  timezone: string;
+  windows: readonly HoursWindow[];
+}
+
+export const DAYS: readonly Day[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const MINUTES_PER_DAY = 1440;
+const MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY;
+const HHMM_RE = /^([01]\d|2[0-3]):([0-5]\d)$/;
+
+/** Minutes since midnight for `HH:MM`; `24:00` is accepted where `allow24` (as an exclusive end). */
+export function parseHHMM(s: string, allow24 = false): number | undefined {
+  if (allow24 && s === '24:00') return MINUTES_PER_DAY;
+  const m = HHMM_RE.exec(s);
+  return m ? Number(m[1]) * 60 + Number(m[2]) : undefined;
+}
+
+/** Whether `zone` is an IANA time zone this runtime knows. */
+export function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const WEEKDAY_INDEX: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+
+/**
+ * Wall-clock minute of the week in one zone. `Intl` costs ~1 µs a call, and the answer only changes
+ * once a minute, so the last minute's answer is kept. Reading the wall clock for each instant (rather
+ * than adding an offset) is what makes DST right: a skipped hour never occurs, a repeated one occurs twice.
+ */
+class ZoneClock {
+  private readonly fmt: Intl.DateTimeFormat;
+  private minute = Number.NaN;
+  private value = 0;
+
+  constructor(zone: string) {
+    this.fmt = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+      // 'h23', not hour12: false, which prints midnight as 24:00 in some engines.
+      hourCycle: 'h23',
+    });
+  }
+
+  minuteOfWeek(ms: number): number {
+    const minute = Math.floor(ms / 60_000);
+    if (minute === this.minute) return this.value;
+    let day = 0;
+    let hour = 0;
+    let min = 0;
+    for (const part of this.fmt.formatToParts(ms)) {
+      if (part.type === 'weekday') day = WEEKDAY_INDEX[part.value] ?? 0;
+      else if (part.type === 'hour') hour = Number(part.value) % 24;
+      else if (part.type === 'minute') min = Number(part.value);
+    }
+    this.minute = minute;
+    this.value = day * MINUTES_PER_DAY + hour * 60 + min;
+    return this.value;
+  }
+}
+
+// Zones are few (~600 IANA names); one clock per zone is shared by every constraint that uses it.
+const clocks = new Map<string, ZoneClock>();
+function clockFor(zone: string): ZoneClock {
+  let c = clocks.get(zone);
+  if (!c) {
+    c = new ZoneClock(zone);
+    clocks.set(zone, c);
+  }
+  return c;
+}
+
+/** Why an hours rule is invalid (path-relative messages), or an empty list when it is fine. */
+export function checkHours(rule: HoursRule): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  if (typeof rule.timezone !== 'string' || !Array.isArray(rule.windows)) return [{ path: '', message: 'expected { timezone, windows }' }];
+  if (!isValidTimeZone(rule.timezone)) problems.push({ path: 'timezone', message: `unknown time zone: "${rule.timezone}"` });
+  rule.windows.forEach((w, i) => {
+    const from = parseHHMM(w.from);
+    const to = parseHHMM(w.to, true);
+    if (from === undefined) problems.push({ path: `windows[${i}].from`, message: 'expected HH:MM' });
+    if (to === undefined) problems.push({ path: `windows[${i}].to`, message: 'expected HH:MM' });
+    if (from !== undefined && from === to) problems.push({ path: `windows[${i}]`, message: '"from" and "to" are equal: the window is empty' });
+    (w.days as readonly string[] | undefined)?.forEach((d: string, j: number) => {
+      if (!(DAYS as readonly string[]).includes(d)) problems.push({ path: `windows[${i}].days[${j}]`, message: `expected one of ${DAYS.join(', ')}` });
+    });
+  });
+  return problems;
+}
+
+/** A compiled hours rule. */
+export class HoursConstraint {
+  private readonly clock: ZoneClock;
+  private readonly allowed = new Uint8Array(MINUTES_PER_WEEK);
+
+  /** Throws TypeError on an invalid rule; policies are checked before this runs. */
+  constructor(rule: HoursRule) {
+    const problems = checkHours(rule);
+    if (problems.length) throw new TypeError(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+    this.clock = clockFor(rule.timezone);
+    for (const w of rule.windows) {
+      const from = parseHHMM(w.from) as number;
+      const to = parseHHMM(w.to, true) as number;
+      const days = w.days ?? DAYS;
+      for (const d of days) {
+        const start = DAYS.indexOf(d) * MINUTES_PER_DAY + from;
+        const length = to > from ? to - from : MINUTES_PER_DAY - from + to;
+        // A window past midnight runs on into the next day, and Saturday night into Sunday (index wraps).
+        for (let m = 0; m < length; m++) this.allowed[(start + m) % MINUTES_PER_WEEK] = 1;
+      }
+    }
+  }
+
+  /** Whether the instant falls in an allowed window. */
+  allows(ms: number): boolean {
+    return this.allowed[this.clock.minuteOfWeek(ms)] === 1;
+  }
+}

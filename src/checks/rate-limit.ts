@@ -1,0 +1,18 @@
+// Rate limits: policy, rule and key-record limits, each its own counter per token; the tightest answers.
+import type { RateLimitCheck, RateLimitResult } from '../stores/types.js';
+
+/** RateLimit-* (and on refusal Retry-After) headers for a consume result: the counter with the least room. */
+export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>): void {
+  let tightest = result.limits[0];
+  for (const l of result.limits) if (tightest && l.remaining < tightest.remaining) tightest = l;
+  if (!tightest) return;
+  headers['RateLimit-Limit'] = String(tightest.limit);
+  headers['RateLimit-Remaining'] = String(result.allowed ? tightest.remaining : 0);
+  headers['RateLimit-Reset'] = String(Math.max(0, Math.ceil(tightest.resetMs / 1000)));
+  if (!result.allowed) headers['Retry-After'] = String(Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
+}
+
+/** A compiled limit with its counter name. */
+export function compileRateLimit(name: string, limit: number, windowMs: number): RateLimitCheck {
+  return Object.freeze({ name, limit, windowMs });
+}

@@ -1,0 +1,13 @@
+// Revocation: by token id, and by subject for every token issued before a cut-off.
+import type { RevocationState } from '../stores/types.js';
+
+/**
+ * Whether a token is revoked, given the store's state and when the token was issued. A subject-wide
+ * revocation catches a token without an issue time too: nothing proves it came after the cut-off.
+ */
+export function isRevoked(state: RevocationState | undefined, issuedAtMs: number | undefined): boolean {
+  if (!state) return false;
+  if (state.revokedAt !== undefined) return true;
+  if (state.subjectRevokedBefore !== undefined) return issuedAtMs === undefined || issuedAtMs < state.subjectRevokedBefore;
+  return false;
+}

@@ -1,0 +1,81 @@
+// Error classes: one base with a stable `code`, `status`, `headers` and `expose`, a subclass per failure.
+import type { ReasonCode } from './types.js';
+
+/** Options every token-guard error accepts. */
+export interface TokenGuardErrorOptions {
+  status?: number;
+  headers?: Record<string, string>;
+  expose?: boolean;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error token-guard throws or hands to a framework.
+ * `code` is stable: a reason code (`token.expired`) for request failures, `policy.invalid` and
+ * friends for developer mistakes. `expose` says whether the message is safe to show a client.
+ *
+ * Exported from `token-guard`.
+ */
+export class TokenGuardError extends Error {
+  /** Stable machine-readable code; switch on it. */
+  readonly code: string;
+  /** HTTP status that answers this error. */
+  readonly status: number;
+  /** Response headers that belong to the answer (WWW-Authenticate, Retry-After, RateLimit-*). */
+  readonly headers: Record<string, string>;
+  /** Whether `message` may be shown to the client (http-errors convention). */
+  readonly expose: boolean;
+
+  constructor(code: string, message: string, options: TokenGuardErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = options.status ?? 500;
+    this.headers = options.headers ?? {};
+    this.expose = options.expose ?? this.status < 500;
+  }
+}
+
+/** A request refused by the guard, handed to the framework's error path with `errors: 'throw'`. */
+export class AccessDeniedError extends TokenGuardError {
+  /** The reason code; same value as `code`. */
+  readonly reason: ReasonCode;
+
+  constructor(reason: ReasonCode, message: string, options: TokenGuardErrorOptions = {}) {
+    super(reason, message, { ...options, expose: true });
+    this.reason = reason;
+  }
+}
+
+/** One problem found in a policy: where and what. */
+export interface PolicyIssue {
+  /** Path into the policy object, e.g. `rules[1].ip.allow[0]`. */
+  path: string;
+  message: string;
+}
+
+/** The policy given to `createGuard` (or an adapter) is invalid. Thrown at start-up, never per request. */
+export class PolicyError extends TokenGuardError {
+  /** Every problem found, each with its path. */
+  readonly issues: PolicyIssue[];
+
+  constructor(issues: PolicyIssue[]) {
+    const lines = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
+    super('policy.invalid', `Invalid token-guard policy:\n  ${lines.join('\n  ')}`, { status: 500, expose: false });
+    this.issues = issues;
+  }
+}
+
+/** A store call failed or timed out. The guard turns it into 503 `store.unavailable` (fail closed). */
+export class StoreError extends TokenGuardError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('store.unavailable', message, { status: 503, expose: false, cause: options.cause });
+  }
+}
+
+/** An API key or key record input is malformed (bad prefix, bad options to `issueApiKey`). */
+export class ApiKeyError extends TokenGuardError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('api_key.invalid', message, { status: 400, expose: false, cause: options.cause });
+  }
+}

@@ -1,0 +1,452 @@
+// createGuard: compiles a policy once and evaluates requests against it. Framework-neutral, no I/O of
+// its own beyond the store it is given.
+import { performance } from 'node:perf_hooks';
+import { StoreError, TokenGuardError } from './errors.js';
+import { normalizePath } from './path.js';
+import { IpConstraint, type ParsedIp } from './ip.js';
+import { REASONS } from './reasons.js';
+import { compilePolicy, challenge, matchRule, type CompiledPolicy, type CompiledRule, type TokenGuardPolicy } from './policy.js';
+import type { AuthResult, Decision, DecisionEvent, GuardRequest, ReasonCode, TokenInfo } from './types.js';
+import { parseDuration } from './duration.js';
+import { HoursConstraint } from '../checks/hours.js';
+import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
+import { satisfiesStepUp, type AuthenticationFacts } from '../checks/step-up.js';
+import { apiKeyExpiry } from '../checks/expiry.js';
+import { isRevoked } from '../checks/revocation.js';
+import { popFailure, type Confirmation } from '../checks/pop.js';
+import { compileRateLimit, rateLimitHeaders } from '../checks/rate-limit.js';
+import { extractToken } from '../tokens/extract.js';
+import { JwtVerifier } from '../tokens/jwt.js';
+import { hashApiKey, parseApiKey } from '../tokens/api-key.js';
+import type { ApiKeyRecord, RateLimitCheck, TokenStore } from '../stores/types.js';
+
+/** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
+export interface Guard {
+  /** Decides one request. Never throws for a bad request; a store failure gives 503 `store.unavailable`. */
+  evaluate(request: GuardRequest): Promise<Decision>;
+  /**
+   * Checks a per-route scope requirement (what adapters' `requireScopes` calls) against the result the
+   * guard already put on the request. Reports the decision through `onDecision`.
+   */
+  authorize(auth: AuthResult | undefined, scopes: ScopesPolicy, request: GuardRequest): Decision;
+  /** Revokes a token id (JWT `jti`/derived id, or API key record id) on every instance sharing the store. */
+  revoke(tokenId: string, options?: { expiresAt?: Date | number; now?: Date }): Promise<void>;
+  /** Revokes every token of a subject issued before `before` (default: now). */
+  revokeSubject(subject: string, options?: { before?: Date | number; expiresAt?: Date | number; now?: Date }): Promise<void>;
+  /** The store this guard reads and writes. */
+  readonly store: TokenStore;
+  /** Forgets cached JWT verifications (e.g. after rotating signing keys). */
+  clearTokenCache(): void;
+}
+
+/** Everything the checks need about a verified token, whatever its kind. */
+interface Holder {
+  info: TokenInfo;
+  scopeSet: ReadonlySet<string>;
+  issuedAtMs: number | undefined;
+  facts: AuthenticationFacts;
+  cnf: Confirmation | undefined;
+  record: ApiKeyRecord | undefined;
+  ip: IpConstraint | undefined;
+  hours: HoursConstraint | undefined;
+  rateLimit: RateLimitCheck | undefined;
+}
+
+/** Per-record compiled constraints; records from a store that hands out the same object are compiled once. */
+interface CompiledRecord {
+  info: TokenInfo;
+  scopeSet: ReadonlySet<string>;
+  ip: IpConstraint | undefined;
+  hours: HoursConstraint | undefined;
+  rateLimit: RateLimitCheck | undefined;
+}
+
+const EMPTY_REASONS: ReasonCode[] = [];
+const NO_FACTS: AuthenticationFacts = {};
+
+function isRecord(r: unknown): r is ApiKeyRecord {
+  if (!r || typeof r !== 'object') return false;
+  const o = r as Record<string, unknown>;
+  return (
+    typeof o['id'] === 'string' &&
+    typeof o['hash'] === 'string' &&
+    typeof o['subject'] === 'string' &&
+    Array.isArray(o['scopes']) &&
+    (o['scopes'] as unknown[]).every((s) => typeof s === 'string') &&
+    typeof o['createdAt'] === 'number' &&
+    (o['expiresAt'] === null || typeof o['expiresAt'] === 'number') &&
+    (o['remaining'] === undefined || typeof o['remaining'] === 'number') &&
+    (o['revokedAt'] === undefined || typeof o['revokedAt'] === 'number')
+  );
+}
+
+function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreError(`store call timed out after ${ms} ms`)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+class StoreFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** Thrown by internal code paths to end evaluation with one reason. */
+class Refusal {
+  constructor(readonly reason: ReasonCode, readonly detail?: string) {}
+}
+
+function toMs(value: Date | number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = typeof value === 'number' ? value : value.getTime();
+  if (!Number.isFinite(ms)) throw new TypeError('expected a valid Date or epoch milliseconds');
+  return ms;
+}
+
+/**
+ * Validates and compiles a policy, and returns a guard that evaluates requests against it.
+ * Throws PolicyError (naming every bad path) for an invalid policy.
+ *
+ * Exported from `token-guard`.
+ * @example
+ * const guard = createGuard({ jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] });
+ * const decision = await guard.evaluate({ method: 'GET', path: '/orders/1', headers, remoteAddress: '203.0.113.9' });
+ */
+export function createGuard(policy: TokenGuardPolicy): Guard {
+  const p: CompiledPolicy = compilePolicy(policy);
+  const store = p.store;
+  const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
+  const records = new WeakMap<ApiKeyRecord, CompiledRecord>();
+
+  // Challenges are fixed per reason (and per rule for scope and step-up): built once here.
+  const challenges = new Map<ReasonCode, string>();
+  for (const [reason, info] of Object.entries(REASONS) as [ReasonCode, (typeof REASONS)[ReasonCode]][]) {
+    if (!info.challenge) continue;
+    challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : ''));
+  }
+  const stepUpChallenges = new Map<CompiledRule, string>();
+  for (const r of p.rules) {
+    if (r.stepUp) {
+      const extra = r.stepUp.challenge ? `, ${r.stepUp.challenge}` : '';
+      stepUpChallenges.set(r, challenge(p.realm, `error="insufficient_user_authentication", error_description="${REASONS['step_up.required'].title}"${extra}`));
+    }
+  }
+
+  function call<T>(value: T | Promise<T>): T | Promise<T> {
+    if (value instanceof Promise) return timeout(value, p.storeTimeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e)));
+    return value;
+  }
+  /** Calls a store method, turning a synchronous throw into a StoreFailure too. */
+  function storeCall<T>(fn: () => T | Promise<T>): T | Promise<T> {
+    try {
+      return call(fn());
+    } catch (e) {
+      throw new StoreFailure(e);
+    }
+  }
+
+  function compileRecord(record: ApiKeyRecord): CompiledRecord {
+    const cached = records.get(record);
+    if (cached) return cached;
+    const info: TokenInfo = { id: record.id, kind: 'api_key', subject: record.subject, scopes: [...record.scopes], issuedAt: new Date(record.createdAt) };
+    if (record.expiresAt !== null) info.expiresAt = new Date(record.expiresAt);
+    if (record.metadata) info.metadata = { ...record.metadata };
+    const window = record.rateLimit ? parseDuration(record.rateLimit.window) : undefined;
+    const compiled: CompiledRecord = {
+      info: Object.freeze(info),
+      scopeSet: new Set(record.scopes),
+      ip: record.ip ? new IpConstraint(record.ip) : undefined,
+      hours: record.hours ? new HoursConstraint(record.hours) : undefined,
+      rateLimit:
+        record.rateLimit && window && Number.isInteger(record.rateLimit.limit) && record.rateLimit.limit > 0
+          ? compileRateLimit('key', record.rateLimit.limit, window)
+          : undefined,
+    };
+    if (record.rateLimit && !compiled.rateLimit) throw new TypeError('invalid rateLimit in key record');
+    if (Object.isFrozen(record)) records.set(record, compiled);
+    return compiled;
+  }
+
+  async function verifyApiKey(token: string, nowMs: number): Promise<Holder> {
+    // The checksum is checked before the store is asked: a mistyped or forged key costs no round trip.
+    if (!parseApiKey(token, p.apiKeyPrefix)) throw new Refusal('token.malformed', 'API key checksum or format invalid');
+    const hash = hashApiKey(token);
+    const record: unknown = await storeCall(() => store.getApiKey(hash));
+    if (record === undefined || record === null) throw new Refusal('token.invalid', 'unknown API key');
+    if (!isRecord(record) || record.hash !== hash) throw new Refusal('token.invalid', 'API key record is malformed');
+    let compiled: CompiledRecord;
+    try {
+      compiled = compileRecord(record);
+    } catch {
+      throw new Refusal('token.invalid', 'API key record has invalid constraints');
+    }
+    if (record.revokedAt !== undefined && record.revokedAt <= nowMs) throw new Refusal('token.revoked', 'API key revoked');
+    const expired = apiKeyExpiry(record, nowMs);
+    if (expired) throw new Refusal('token.expired', expired);
+    return {
+      info: compiled.info,
+      scopeSet: compiled.scopeSet,
+      issuedAtMs: record.createdAt,
+      facts: NO_FACTS,
+      cnf: undefined,
+      record,
+      ip: compiled.ip,
+      hours: compiled.hours,
+      rateLimit: compiled.rateLimit,
+    };
+  }
+
+  async function verifyJwt(token: string, nowMs: number): Promise<Holder> {
+    if (!jwt) throw new Refusal('token.invalid', 'JWTs are not accepted by this policy');
+    const v = await jwt.verify(token, nowMs);
+    if ('reason' in v) {
+      if (v.reason === 'store.unavailable') throw new StoreFailure(new StoreError(v.detail));
+      throw new Refusal(v.reason, v.detail);
+    }
+    return {
+      info: v.info,
+      scopeSet: v.scopeSet,
+      issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000,
+      facts: v,
+      cnf: v.cnf,
+      record: undefined,
+      ip: undefined,
+      hours: undefined,
+      rateLimit: undefined,
+    };
+  }
+
+  function emit(
+    decision: Decision,
+    req: GuardRequest,
+    path: string,
+    ip: ParsedIp | null | undefined,
+    identity: TokenInfo | undefined,
+    start: number,
+    time: Date,
+    source: DecisionEvent['source'],
+    error?: unknown,
+  ): void {
+    const hook = p.onDecision;
+    if (!hook) return;
+    const event: DecisionEvent = {
+      time,
+      effect: decision.effect,
+      status: decision.status,
+      reason: decision.reason,
+      reasons: decision.reasons,
+      mode: decision.mode,
+      passed: decision.effect === 'allow' || decision.mode === 'report-only',
+      method: typeof req.method === 'string' ? req.method.toUpperCase() : '',
+      path,
+      source,
+      latencyUs: Math.round((performance.now() - start) * 1000),
+    };
+    if (decision.rule !== undefined) event.rule = decision.rule;
+    if (identity) {
+      event.tokenId = identity.id;
+      event.kind = identity.kind;
+      if (identity.subject !== undefined) event.subject = identity.subject;
+    }
+    if (ip) event.ip = ip.text;
+    if (decision.detail !== undefined) event.detail = decision.detail;
+    if (decision.risk) event.risk = decision.risk;
+    if (error !== undefined) {
+      const e = error instanceof StoreFailure ? error.error : error;
+      event.error = e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+    }
+    try {
+      const r = hook(event);
+      if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(() => undefined);
+    } catch {
+      // The audit hook must never change or break a decision.
+    }
+  }
+
+  function decide(reasons: ReasonCode[], mode: Decision['mode'], rule: CompiledRule | undefined, headers: Record<string, string>, detail?: string): Decision {
+    const reason = reasons.length ? (reasons[0] as ReasonCode) : 'ok';
+    const decision: Decision = {
+      effect: reason === 'ok' ? 'allow' : reason === 'step_up.required' ? 'step_up' : 'deny',
+      status: REASONS[reason].status,
+      reason,
+      reasons,
+      mode,
+      headers,
+    };
+    if (rule) decision.rule = rule.index;
+    if (reason === 'scope.insufficient' && rule?.scopeChallenge) headers['WWW-Authenticate'] = rule.scopeChallenge;
+    else if (reason === 'step_up.required' && rule) headers['WWW-Authenticate'] = stepUpChallenges.get(rule) ?? (challenges.get(reason) as string);
+    else {
+      const c = challenges.get(reason);
+      if (c) headers['WWW-Authenticate'] = c;
+    }
+    if (detail !== undefined) decision.detail = detail;
+    return decision;
+  }
+
+  async function evaluate(req: GuardRequest): Promise<Decision> {
+    const start = performance.now();
+    const now = req.now ?? p.clock();
+    const nowMs = now.getTime();
+    const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
+    const rawPath = typeof req.path === 'string' ? req.path : '';
+    const path = normalizePath(rawPath);
+    const headers = req.headers && typeof req.headers === 'object' ? req.headers : {};
+    if (path === null || method === '') {
+      const d = decide(['request.malformed'], p.mode, undefined, {}, 'unreadable request path or method');
+      emit(d, req, rawPath.slice(0, 256).split('?')[0] ?? '', undefined, undefined, start, now, 'guard');
+      return d;
+    }
+    const rule = matchRule(p.rules, method, path);
+    const mode = rule?.mode ?? p.mode;
+    let ip: ParsedIp | null | undefined;
+    let identity: TokenInfo | undefined;
+
+    try {
+      if (rule?.public) {
+        const d = decide(EMPTY_REASONS, mode, rule, {});
+        emit(d, req, path, undefined, undefined, start, now, 'guard');
+        return d;
+      }
+      ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
+
+      const extracted = extractToken(headers, p.maxTokenBytes);
+      if (typeof extracted === 'string') throw new Refusal(extracted);
+      const { token, scheme } = extracted;
+      const isKey = p.apiKeyPrefix !== undefined && token.startsWith(p.apiKeyPrefix);
+      const holder = isKey ? await verifyApiKey(token, nowMs) : await verifyJwt(token, nowMs);
+      identity = holder.info;
+
+      const pop = popFailure(holder.cnf, scheme, req.peerCertificate);
+      if (pop) throw new Refusal('pop.invalid', pop);
+
+      const revocation = await storeCall(() => store.getRevocation(holder.info.id, holder.info.subject, nowMs));
+      if (isRevoked(revocation, holder.issuedAtMs)) throw new Refusal('token.revoked', 'revoked in store');
+
+      const reasons: ReasonCode[] = [];
+      const ipReason = p.ip?.check(ip) ?? rule?.ip?.check(ip) ?? holder.ip?.check(ip);
+      if (ipReason) reasons.push(ipReason);
+      if ((p.hours && !p.hours.allows(nowMs)) || (rule?.hours && !rule.hours.allows(nowMs)) || (holder.hours && !holder.hours.allows(nowMs))) {
+        reasons.push('hours.outside');
+      }
+      if (!rule && p.unmatched === 'deny') reasons.push('rule.unmatched');
+      if (rule?.scopes && !hasScopes(rule.scopes, holder.scopeSet)) reasons.push('scope.insufficient');
+      if (rule?.stepUp && !satisfiesStepUp(rule.stepUp, holder.facts, Math.floor(nowMs / 1000), p.clockToleranceS)) {
+        reasons.push('step_up.required');
+      }
+
+      const responseHeaders: Record<string, string> = {};
+      let detail: string | undefined;
+      const passing = reasons.length === 0 || mode === 'report-only';
+      // Counters and uses are only spent by requests that go through.
+      if (passing) {
+        const checks: RateLimitCheck[] = [];
+        if (p.rateLimit) checks.push(p.rateLimit);
+        if (rule?.rateLimit) checks.push(rule.rateLimit);
+        if (holder.rateLimit) checks.push(holder.rateLimit);
+        if (checks.length) {
+          const result = await storeCall(() => store.consume(holder.info.id, checks, nowMs));
+          rateLimitHeaders(result, responseHeaders);
+          if (!result.allowed) reasons.push('rate.limited');
+        }
+        if (holder.record?.remaining !== undefined && (reasons.length === 0 || mode === 'report-only')) {
+          const left = await storeCall(() => store.useApiKey(holder.record!.hash));
+          if (left === -1) {
+            reasons.push('token.expired');
+            detail = 'no uses left';
+          }
+        }
+      }
+      const decision = decide(reasons, mode, rule, responseHeaders, detail);
+      decision.token = holder.info;
+      if (p.trackUsage && (reasons.length === 0 || mode === 'report-only')) {
+        try {
+          const r = store.recordUsage(holder.info.id, ip ? { at: nowMs, ip: ip.text } : { at: nowMs });
+          if (r instanceof Promise) r.catch(() => undefined);
+        } catch {
+          // Usage is bookkeeping: losing one record must not fail a request that was allowed.
+        }
+      }
+      emit(decision, req, path, ip, identity, start, now, 'guard');
+      return decision;
+    } catch (err) {
+      let d: Decision;
+      let error: unknown;
+      if (err instanceof Refusal) {
+        d = decide([err.reason], mode, rule, {}, err.detail);
+      } else {
+        // A store failure, or a bug: either way the answer is 503 and never an allow.
+        error = err;
+        d = decide(['store.unavailable'], mode, rule, {}, err instanceof StoreFailure ? 'store call failed' : 'internal error');
+      }
+      emit(d, req, path, ip, identity, start, now, 'guard', error);
+      return d;
+    }
+  }
+
+  const requirementCache = new WeakMap<object, { req: ScopeRequirement; challenge: string }>();
+  function requirementOf(scopes: ScopesPolicy): { req: ScopeRequirement; challenge: string } {
+    let r = requirementCache.get(scopes);
+    if (!r) {
+      const req = toScopeRequirement(scopes);
+      r = { req, challenge: challenge(p.realm, `error="insufficient_scope", scope="${scopeChallengeValue(req)}"`) };
+      requirementCache.set(scopes, r);
+    }
+    return r;
+  }
+
+  function authorize(auth: AuthResult | undefined, scopes: ScopesPolicy, req: GuardRequest): Decision {
+    const start = performance.now();
+    const now = req.now ?? p.clock();
+    if (!auth) {
+      throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', { status: 500, expose: false });
+    }
+    const prior = auth.decision;
+    const mode = prior.mode;
+    let d: Decision;
+    if (!auth.token) {
+      // No usable token. Either the guard refused it (and we are here only because of report-only), or a
+      // public rule let the request in without one; this route wants one either way.
+      d = prior.reason === 'ok' ? decide(['token.missing'], mode, undefined, {}) : { ...prior, headers: { ...prior.headers } };
+    } else {
+      const { req: requirement, challenge: c } = requirementOf(scopes);
+      const ok = hasScopes(requirement, new Set(auth.token.scopes));
+      d = decide(ok ? EMPTY_REASONS : ['scope.insufficient'], mode, undefined, { ...prior.headers });
+      if (!ok) d.headers['WWW-Authenticate'] = c;
+      d.token = auth.token;
+    }
+    const path = normalizePath(typeof req.path === 'string' ? req.path : '') ?? '';
+    const ip = p.clientIp.resolve(req.remoteAddress, req.headers?.['x-forwarded-for']);
+    emit(d, req, path, ip, auth.token, start, now, 'requireScopes');
+    return d;
+  }
+
+  return {
+    evaluate,
+    authorize,
+    store,
+    clearTokenCache: () => jwt?.clearCache(),
+    async revoke(tokenId, options = {}) {
+      if (typeof tokenId !== 'string' || tokenId === '') throw new TypeError('revoke: expected a token id');
+      const nowMs = (options.now ?? p.clock()).getTime();
+      const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs);
+      await store.revoke(tokenId, expiresAt === undefined ? { now: nowMs } : { now: nowMs, expiresAt });
+    },
+    async revokeSubject(subject, options = {}) {
+      if (typeof subject !== 'string' || subject === '') throw new TypeError('revokeSubject: expected a subject');
+      const nowMs = (options.now ?? p.clock()).getTime();
+      const before = toMs(options.before, nowMs);
+      const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs);
+      await store.revokeSubject(subject, expiresAt === undefined ? { now: nowMs, before } : { now: nowMs, before, expiresAt });
+    },
+  };
+}

@@ -1,0 +1,64 @@
+// Decision → HTTP answer, shared by every adapter so that all frameworks answer alike.
+import { AccessDeniedError } from './errors.js';
+import { REASONS } from './reasons.js';
+import type { Decision, ReasonCode } from './types.js';
+
+/** Content type of refusal bodies (RFC 9457). */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** An RFC 9457 problem body: only what a client needs, nothing that helps an attacker. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  reason: ReasonCode;
+}
+
+/** The `type` URI of a reason's problem body. */
+export function problemType(reason: ReasonCode): string {
+  return `urn:token-guard:problem:${reason}`;
+}
+
+// Bodies depend on the reason alone: serialised once.
+const BODIES = new Map<ReasonCode, string>();
+for (const reason of Object.keys(REASONS) as ReasonCode[]) {
+  const info = REASONS[reason];
+  const body: ProblemDetails = { type: problemType(reason), title: info.title, status: info.status, reason };
+  BODIES.set(reason, JSON.stringify(body));
+}
+
+/** Whether the request goes through: allowed, or refused in report-only mode. */
+export function passes(decision: Decision): boolean {
+  return decision.effect === 'allow' || decision.mode === 'report-only';
+}
+
+/** A ready HTTP answer for a refusal. */
+export interface DenialResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** JSON text of the problem body. */
+  body: string;
+}
+
+/** The answer to send for a decision, or undefined when the request goes through. */
+export function denialResponse(decision: Decision): DenialResponse | undefined {
+  if (passes(decision)) return undefined;
+  return {
+    status: decision.status,
+    headers: { ...decision.headers, 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store' },
+    body: BODIES.get(decision.reason) as string,
+  };
+}
+
+/** The problem body object of a reason (for apps formatting errors themselves). */
+export function problemDetails(reason: ReasonCode): ProblemDetails {
+  return JSON.parse(BODIES.get(reason) as string) as ProblemDetails;
+}
+
+/** The error handed to a framework's error path with `errors: 'throw'`. */
+export function decisionError(decision: Decision): AccessDeniedError {
+  return new AccessDeniedError(decision.reason, REASONS[decision.reason].title, {
+    status: decision.status,
+    headers: { ...decision.headers },
+  });
+}

@@ -1,0 +1,420 @@
+// The policy: its public shape, its zod schema (strict: unknown keys are errors), and its compilation
+// into matchers and sets once at start-up, so nothing is parsed or built per request.
+import { z } from 'zod';
+import type { JWK } from 'jose';
+import { PolicyError, type PolicyIssue } from './errors.js';
+import { parseDuration, type Duration } from './duration.js';
+import { checkGlob, compileGlob } from './path.js';
+import { checkCidr, ClientIpResolver, IpConstraint, type IpRule } from './ip.js';
+import { checkHours, DAYS, HoursConstraint, type HoursRule } from '../checks/hours.js';
+import { toScopeRequirement, scopeChallengeValue, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
+import { compileStepUp, type StepUpRequirement } from '../checks/step-up.js';
+import { compileRateLimit } from '../checks/rate-limit.js';
+import { isValidPrefix } from '../tokens/api-key.js';
+import { JWT_ALGORITHMS, MIN_SECRET_BYTES, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
+import { MemoryStore } from '../stores/memory.js';
+import type { RateLimitCheck, RateLimitRule, TokenStore } from '../stores/types.js';
+import type { DecisionEvent } from './types.js';
+
+/** JWT acceptance. */
+export interface JwtPolicy {
+  /** Accepted `iss` value(s). Required. */
+  issuer: string | readonly string[];
+  /** Accepted `aud` value(s): the token must name at least one. Required. */
+  audience: string | readonly string[];
+  /** Allow-list of JWS algorithms. Required; `none` is never accepted. */
+  algorithms: readonly JwtAlgorithm[];
+  /** Remote JWK Set (fetched with caching; refetched on an unknown `kid` at most once per `jwks.cooldown`). */
+  jwksUri?: string;
+  /** Remote JWKS tuning. Default: `{ cooldown: '30s', cacheMaxAge: '10m', timeout: '5s' }`. */
+  jwks?: { cooldown?: Duration; cacheMaxAge?: Duration; timeout?: Duration };
+  /** Local public keys: JWKs or PEM strings (SPKI or certificate). */
+  keys?: readonly (JWK | string)[];
+  /** Shared secret for HS256/384/512 (at least 32/48/64 bytes). */
+  secret?: string | Uint8Array;
+  /** Leeway for exp, nbf, iat and auth_time. Default: `'5s'`. */
+  clockTolerance?: Duration;
+  /** Refuse tokens whose `iat` is older than this, even if `exp` is later. Default: none. */
+  maxTokenAge?: Duration;
+  /** Refuse tokens without `exp`. Default: `true`. */
+  requireExp?: boolean;
+  /** Required `typ` header, e.g. `'at+jwt'` (RFC 9068), to refuse ID tokens and other JWT types. Default: not checked. */
+  typ?: string;
+  /** Most verified tokens remembered (each until its `exp`). Default: 10 000. */
+  cacheSize?: number;
+}
+
+/** Per-token rate limit in a policy or rule. */
+export type RateLimitPolicy = RateLimitRule;
+
+/** One access rule. Rules are tried in order; the first whose methods and path match applies. */
+export interface RulePolicy {
+  /** Path glob: `*` one segment, `**` any depth (`/orders/**` also matches `/orders`). */
+  path: string;
+  /** Methods this rule applies to (any case). Default: all. `GET` also covers `HEAD`. */
+  methods?: readonly string[];
+  /** No token needed. Cannot be combined with token requirements. */
+  public?: boolean;
+  /** Required scopes: an array (all of them) or `{ all?, any? }`. */
+  scopes?: ScopesPolicy;
+  /** Client addresses for this rule (on top of the policy's). */
+  ip?: IpRule;
+  /** Hours for this rule (on top of the policy's). */
+  hours?: HoursRule;
+  /** Demand recent or stronger authentication (RFC 9470). */
+  stepUp?: { maxAge?: Duration; amr?: readonly string[]; acr?: readonly string[] };
+  /** A rate limit for this rule, counted per token separately from the policy's. */
+  rateLimit?: RateLimitPolicy;
+  /** Override the policy's mode for this rule. */
+  mode?: 'enforce' | 'report-only';
+}
+
+/**
+ * The policy a guard enforces. Validated once when the guard is created; an invalid policy throws
+ * PolicyError naming each bad path.
+ */
+export interface TokenGuardPolicy {
+  /** Accept JWT access tokens. */
+  jwt?: JwtPolicy;
+  /** Accept opaque API keys with this prefix. */
+  apiKeys?: { prefix: string };
+  /** Where token state lives. Default: a new MemoryStore for this guard. */
+  store?: TokenStore;
+  /** Longest a store call may take before the request fails closed (503). Default: `'1s'`. */
+  storeTimeout?: Duration;
+  /** CIDRs of proxies whose X-Forwarded-For is believed. Default: `false` (the socket address is the client). */
+  trustProxy?: false | readonly string[];
+  /** Client addresses for every request. */
+  ip?: IpRule;
+  /** Allowed hours for every request. */
+  hours?: HoursRule;
+  /** Access rules, first match wins. */
+  rules?: readonly RulePolicy[];
+  /** A request no rule matches: `'deny'` (403 `rule.unmatched` once the token is valid) or `'authenticate'` (any valid token). Default: `'deny'`. */
+  unmatched?: 'deny' | 'authenticate';
+  /** `'report-only'` decides and reports but lets every request through. Default: `'enforce'`. */
+  mode?: 'enforce' | 'report-only';
+  /** Per-token rate limit for every request. */
+  rateLimit?: RateLimitPolicy;
+  /** Match rule paths case-sensitively. Default: `false` (as Express and @koa/router route; set `true` for Fastify's default router). */
+  caseSensitive?: boolean;
+  /** Longest token accepted, in bytes; longer ones are refused before parsing. Default: 8192. */
+  maxTokenBytes?: number;
+  /** `realm` of the WWW-Authenticate challenge. Default: none. */
+  realm?: string;
+  /** Record per-token usage (count, last use, last IP) in the store. Default: `true`. */
+  trackUsage?: boolean;
+  /** Audit hook: one event per decision. Its errors and rejections are swallowed. */
+  onDecision?: (event: DecisionEvent) => void | Promise<void>;
+  /** Time source. Default: `() => new Date()`. Requests may also carry their own `now`. */
+  clock?: () => Date;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+const durationSchema = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+  if (parseDuration(v) === undefined) ctx.addIssue({ code: 'custom', message: `expected a duration like '30s', '10m', '1h', '7d' or milliseconds (got ${JSON.stringify(v)})` });
+});
+const positiveDuration = durationSchema.superRefine((v, ctx) => {
+  if (parseDuration(v) === 0) ctx.addIssue({ code: 'custom', message: 'expected a duration greater than zero' });
+});
+const cidrSchema = z.string().superRefine((v, ctx) => {
+  const m = checkCidr(v);
+  if (m) ctx.addIssue({ code: 'custom', message: m });
+});
+const ipSchema = z.strictObject({ allow: z.array(cidrSchema).optional(), deny: z.array(cidrSchema).optional() });
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM');
+const hoursSchema = z
+  .strictObject({
+    timezone: z.string(),
+    windows: z
+      .array(
+        z.strictObject({
+          days: z.array(z.enum(DAYS as [string, ...string[]])).min(1).optional(),
+          from: hhmm,
+          to: z.union([hhmm, z.literal('24:00')], { error: 'expected HH:MM' }),
+        }),
+      )
+      .min(1, 'expected at least one window'),
+  })
+  .superRefine((v, ctx) => {
+    for (const p of checkHours(v as HoursRule)) {
+      if (p.message !== 'expected HH:MM') ctx.addIssue({ code: 'custom', message: p.message, path: p.path.split(/\.|\[|\]/).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s)) });
+    }
+  });
+const scopeString = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected a scope token (printable, no spaces, quotes or backslashes)');
+const scopesSchema = z.union([
+  z.array(scopeString),
+  z.strictObject({ all: z.array(scopeString).optional(), any: z.array(scopeString).min(1).optional() }),
+], { error: 'expected an array of scopes or { all?: [...], any?: [...] }' });
+const rateLimitSchema = z.strictObject({ limit: z.number().int().positive(), window: positiveDuration });
+const modeSchema = z.enum(['enforce', 'report-only']);
+const methodSchema = z.string().regex(/^[A-Za-z]+$/, 'expected an HTTP method name');
+
+const ruleSchema = z
+  .strictObject({
+    path: z.string().superRefine((v, ctx) => {
+      const m = checkGlob(v);
+      if (m) ctx.addIssue({ code: 'custom', message: m });
+    }),
+    methods: z.array(methodSchema).min(1).optional(),
+    public: z.boolean().optional(),
+    scopes: scopesSchema.optional(),
+    ip: ipSchema.optional(),
+    hours: hoursSchema.optional(),
+    stepUp: z.strictObject({ maxAge: durationSchema.optional(), amr: z.array(z.string()).min(1).optional(), acr: z.array(z.string()).min(1).optional() }).optional(),
+    rateLimit: rateLimitSchema.optional(),
+    mode: modeSchema.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.public) {
+      for (const k of ['scopes', 'ip', 'hours', 'stepUp', 'rateLimit'] as const) {
+        if (r[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'a public rule cannot also require a token constraint' });
+      }
+    }
+  });
+
+const jwkSchema = z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string', 'expected a JWK object');
+
+const jwtSchema = z
+  .strictObject({
+    issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    algorithms: z.array(z.string()).min(1, 'expected at least one algorithm').superRefine((algs, ctx) => {
+      algs.forEach((a, i) => {
+        if (!(JWT_ALGORITHMS as readonly string[]).includes(a)) {
+          ctx.addIssue({ code: 'custom', path: [i], message: a.toLowerCase() === 'none' ? '"none" is never accepted' : `unsupported algorithm "${a}" (expected one of ${JWT_ALGORITHMS.join(', ')})` });
+        }
+      });
+    }),
+    jwksUri: z.string().url().optional(),
+    jwks: z.strictObject({ cooldown: durationSchema.optional(), cacheMaxAge: durationSchema.optional(), timeout: positiveDuration.optional() }).optional(),
+    keys: z.array(z.union([z.string(), jwkSchema])).min(1).optional(),
+    secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+    clockTolerance: durationSchema.optional(),
+    maxTokenAge: durationSchema.optional(),
+    requireExp: z.boolean().optional(),
+    typ: z.string().min(1).optional(),
+    cacheSize: z.number().int().positive().optional(),
+  })
+  .superRefine((j, ctx) => {
+    const hmac = j.algorithms.filter((a) => a.startsWith('HS'));
+    const asym = j.algorithms.filter((a) => !a.startsWith('HS'));
+    if (j.jwksUri && j.keys) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'give either jwksUri or keys, not both' });
+    if (asym.length && !j.jwksUri && !j.keys) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${asym.join(', ')} need jwksUri or keys` });
+    if (hmac.length && j.secret === undefined) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${hmac.join(', ')} need a secret` });
+    if (j.secret !== undefined) {
+      if (!hmac.length) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a secret is only used with HS256/HS384/HS512 in algorithms' });
+      const bytes = typeof j.secret === 'string' ? Buffer.byteLength(j.secret) : j.secret.length;
+      for (const a of hmac) {
+        const min = MIN_SECRET_BYTES[a] as number;
+        if (bytes < min) ctx.addIssue({ code: 'custom', path: ['secret'], message: `${a} needs a secret of at least ${min} bytes (got ${bytes})` });
+      }
+    }
+    j.keys?.forEach((k, i) => {
+      if (typeof k === 'string') {
+        if (!k.includes('-----BEGIN')) ctx.addIssue({ code: 'custom', path: ['keys', i], message: 'expected a PEM public key or certificate' });
+        else if (/PRIVATE KEY/.test(k)) ctx.addIssue({ code: 'custom', path: ['keys', i], message: 'a private key was given: give the public key' });
+      } else if ('d' in k || 'k' in k) {
+        ctx.addIssue({ code: 'custom', path: ['keys', i], message: 'only public JWKs belong in keys (symmetric secrets go in secret)' });
+      }
+    });
+  });
+
+const storeSchema = z.custom<TokenStore>((s) => {
+  if (!s || typeof s !== 'object') return false;
+  const o = s as Record<string, unknown>;
+  return ['getApiKey', 'revoke', 'revokeSubject', 'getRevocation', 'consume', 'useApiKey', 'recordUsage', 'getUsage'].every((m) => typeof o[m] === 'function');
+}, 'expected a TokenStore (getApiKey, revoke, revokeSubject, getRevocation, consume, useApiKey, recordUsage, getUsage)');
+
+const fn = (what: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', `expected a function (${what})`);
+
+const policySchema = z
+  .strictObject({
+    jwt: jwtSchema.optional(),
+    apiKeys: z.strictObject({
+      prefix: z.string().refine(isValidPrefix, 'expected a letter, up to 15 letters or digits, then "_" (e.g. "tg_")'),
+    }).optional(),
+    store: storeSchema.optional(),
+    storeTimeout: positiveDuration.optional(),
+    trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
+    ip: ipSchema.optional(),
+    hours: hoursSchema.optional(),
+    rules: z.array(ruleSchema).optional(),
+    unmatched: z.enum(['deny', 'authenticate']).optional(),
+    mode: modeSchema.optional(),
+    rateLimit: rateLimitSchema.optional(),
+    caseSensitive: z.boolean().optional(),
+    maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
+    realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes').optional(),
+    trackUsage: z.boolean().optional(),
+    onDecision: fn('event) => void').optional(),
+    clock: fn('() => Date').optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+  });
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out;
+}
+
+/** Validates a policy; throws PolicyError listing every problem with its path. */
+export function validatePolicy(policy: unknown): TokenGuardPolicy {
+  if (!policy || typeof policy !== 'object') throw new PolicyError([{ path: '', message: 'expected a policy object' }]);
+  const result = policySchema.safeParse(policy);
+  if (result.success) return policy as TokenGuardPolicy;
+  const issues: PolicyIssue[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), message: 'unknown key' });
+    } else {
+      issues.push({ path: formatPath(issue.path), message: issue.message });
+    }
+  }
+  throw new PolicyError(issues);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled form
+
+/** A rule, compiled. */
+export interface CompiledRule {
+  index: number;
+  methods: ReadonlySet<string> | undefined;
+  match: (path: string) => boolean;
+  public: boolean;
+  scopes: ScopeRequirement | undefined;
+  /** WWW-Authenticate value for insufficient scope, built once. */
+  scopeChallenge: string | undefined;
+  ip: IpConstraint | undefined;
+  hours: HoursConstraint | undefined;
+  stepUp: StepUpRequirement | undefined;
+  rateLimit: RateLimitCheck | undefined;
+  mode: 'enforce' | 'report-only' | undefined;
+}
+
+/** A policy, compiled. Internal: the guard's view of the policy. */
+export interface CompiledPolicy {
+  jwt: JwtConfig | undefined;
+  apiKeyPrefix: string | undefined;
+  store: TokenStore;
+  storeTimeoutMs: number;
+  clientIp: ClientIpResolver;
+  ip: IpConstraint | undefined;
+  hours: HoursConstraint | undefined;
+  rules: CompiledRule[];
+  unmatched: 'deny' | 'authenticate';
+  mode: 'enforce' | 'report-only';
+  rateLimit: RateLimitCheck | undefined;
+  maxTokenBytes: number;
+  realm: string | undefined;
+  trackUsage: boolean;
+  onDecision: TokenGuardPolicy['onDecision'];
+  clock: () => Date;
+  clockToleranceS: number;
+}
+
+function rateLimitCheck(name: string, r: RateLimitRule | undefined): RateLimitCheck | undefined {
+  return r ? compileRateLimit(name, r.limit, parseDuration(r.window) as number) : undefined;
+}
+
+/** Validates and compiles a policy. Throws PolicyError. */
+export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
+  const policy = validatePolicy(input);
+  const caseSensitive = policy.caseSensitive ?? false;
+  const realm = policy.realm;
+  const rules = (policy.rules ?? []).map((r, index): CompiledRule => {
+    const methods = r.methods ? new Set(r.methods.map((m) => m.toUpperCase())) : undefined;
+    // Routers answer HEAD with the GET handler: a GET rule must guard HEAD too, or HEAD walks past it.
+    if (methods?.has('GET')) methods.add('HEAD');
+    const scopes = r.scopes ? toScopeRequirement(r.scopes) : undefined;
+    const hasScopes = !!scopes && scopes.all.length + scopes.any.length > 0;
+    const stepUp = r.stepUp
+      ? compileStepUp({
+          ...(r.stepUp.maxAge !== undefined && { maxAgeMs: parseDuration(r.stepUp.maxAge) as number }),
+          ...(r.stepUp.amr && { amr: r.stepUp.amr }),
+          ...(r.stepUp.acr && { acr: r.stepUp.acr }),
+        })
+      : undefined;
+    return {
+      index,
+      methods,
+      match: compileGlob(r.path, caseSensitive),
+      public: r.public ?? false,
+      scopes: hasScopes ? scopes : undefined,
+      scopeChallenge: hasScopes ? challenge(realm, `error="insufficient_scope", scope="${scopeChallengeValue(scopes as ScopeRequirement)}"`) : undefined,
+      ip: r.ip ? new IpConstraint(r.ip) : undefined,
+      hours: r.hours ? new HoursConstraint(r.hours) : undefined,
+      stepUp,
+      rateLimit: rateLimitCheck(`rule:${index}`, r.rateLimit),
+      mode: r.mode,
+    };
+  });
+  let jwt: JwtConfig | undefined;
+  if (policy.jwt) {
+    const j = policy.jwt;
+    jwt = {
+      issuer: typeof j.issuer === 'string' ? j.issuer : [...j.issuer],
+      audience: typeof j.audience === 'string' ? j.audience : [...j.audience],
+      algorithms: [...j.algorithms],
+      clockToleranceMs: parseDuration(j.clockTolerance ?? '5s') as number,
+      requireExp: j.requireExp ?? true,
+      cacheSize: j.cacheSize ?? 10_000,
+    };
+    if (j.jwksUri) {
+      jwt.jwksUri = j.jwksUri;
+      jwt.jwks = {
+        cooldownMs: parseDuration(j.jwks?.cooldown ?? '30s') as number,
+        cacheMaxAgeMs: parseDuration(j.jwks?.cacheMaxAge ?? '10m') as number,
+        timeoutMs: parseDuration(j.jwks?.timeout ?? '5s') as number,
+      };
+    }
+    if (j.keys) jwt.keys = [...j.keys];
+    if (j.secret !== undefined) jwt.secret = j.secret;
+    if (j.maxTokenAge !== undefined) jwt.maxTokenAgeMs = parseDuration(j.maxTokenAge) as number;
+    if (j.typ !== undefined) jwt.typ = j.typ;
+  }
+  return {
+    jwt,
+    apiKeyPrefix: policy.apiKeys?.prefix,
+    store: policy.store ?? new MemoryStore(),
+    storeTimeoutMs: parseDuration(policy.storeTimeout ?? '1s') as number,
+    clientIp: new ClientIpResolver(policy.trustProxy ?? false),
+    ip: policy.ip ? new IpConstraint(policy.ip) : undefined,
+    hours: policy.hours ? new HoursConstraint(policy.hours) : undefined,
+    rules,
+    unmatched: policy.unmatched ?? 'deny',
+    mode: policy.mode ?? 'enforce',
+    rateLimit: rateLimitCheck('policy', policy.rateLimit),
+    maxTokenBytes: policy.maxTokenBytes ?? 8192,
+    realm,
+    trackUsage: policy.trackUsage ?? true,
+    onDecision: policy.onDecision,
+    clock: policy.clock ?? (() => new Date()),
+    clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
+  };
+}
+
+/** A Bearer challenge with optional realm and parameters. */
+export function challenge(realm: string | undefined, params: string): string {
+  const parts: string[] = [];
+  if (realm !== undefined) parts.push(`realm="${realm}"`);
+  if (params) parts.push(params);
+  return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
+}
+
+/** Finds the first rule matching a method and normalised path. */
+export function matchRule(rules: readonly CompiledRule[], method: string, path: string): CompiledRule | undefined {
+  for (const r of rules) {
+    if (r.methods && !r.methods.has(method)) continue;
+    if (r.match(path)) return r;
+  }
+  return undefined;
+}

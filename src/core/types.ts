@@ -1,0 +1,123 @@
+// Public types of the framework-neutral core: the request the guard reads and the Decision it returns.
+
+/** A value or a promise of it: store methods may answer synchronously or asynchronously. */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * Why a request was allowed or refused. `area.problem`, stable across releases.
+ * See the README's reason-code table for the HTTP answer each one maps to.
+ */
+export type ReasonCode =
+  | 'ok'
+  | 'token.missing'
+  | 'request.malformed'
+  | 'token.malformed'
+  | 'token.invalid'
+  | 'token.expired'
+  | 'token.revoked'
+  | 'scope.insufficient'
+  | 'ip.denied'
+  | 'ip.unknown'
+  | 'hours.outside'
+  | 'step_up.required'
+  | 'pop.invalid'
+  | 'risk.denied'
+  | 'rate.limited'
+  | 'rule.unmatched'
+  | 'store.unavailable';
+
+/** The HTTP statuses a Decision can carry. */
+export type DecisionStatus = 200 | 400 | 401 | 403 | 429 | 503;
+
+/** What the guard reads from a request. Adapters build it; tests may build it by hand. */
+export interface GuardRequest {
+  /** HTTP method, any case. */
+  method: string;
+  /** The request target as received (path plus optional query string). Rules match the whole path, not a mount-relative one. */
+  path: string;
+  /** Header names in lower case. A header sent twice is an array (Node's `headersDistinct`). */
+  headers: Record<string, string | string[] | undefined>;
+  /** The socket's peer address; undefined (unix socket, some test harnesses) makes the client IP unknown. */
+  remoteAddress: string | undefined;
+  /** Evaluation time. Default: the guard's `clock()`. */
+  now?: Date;
+  /** The verified TLS client certificate, for mTLS-bound tokens (RFC 8705). */
+  peerCertificate?: { fingerprint256?: string } | undefined;
+}
+
+/** The verified token, as the app sees it on `req.auth.token`. */
+export interface TokenInfo {
+  /** `jti`, or the SHA-256 of the signed JWT header and payload; for API keys the record id. */
+  id: string;
+  kind: 'jwt' | 'api_key';
+  subject?: string;
+  scopes: string[];
+  expiresAt?: Date;
+  issuedAt?: Date;
+  /** JWT claims (the verified payload). */
+  claims?: Record<string, unknown>;
+  /** API key record metadata, when the record has any. */
+  metadata?: Record<string, string | number | boolean>;
+}
+
+/** One risk signal's contribution. */
+export interface RiskSignalScore {
+  name: string;
+  score: number;
+}
+
+/** The outcome of `guard.evaluate(request)`. */
+export interface Decision {
+  effect: 'allow' | 'deny' | 'step_up';
+  status: DecisionStatus;
+  /** The first failing check, or 'ok'. */
+  reason: ReasonCode;
+  /** Every failing check, in check order (what report-only reports). Empty when allowed. */
+  reasons: ReasonCode[];
+  /** `enforce`: a deny is answered. `report-only`: the decision is reported and the request goes through. */
+  mode: 'enforce' | 'report-only';
+  /** Index of the matched rule in `policy.rules`; absent when no rule matched. */
+  rule?: number;
+  /** The verified token; absent when no valid token was presented. */
+  token?: TokenInfo;
+  /** Response headers to send: WWW-Authenticate, Retry-After, RateLimit-*. */
+  headers: Record<string, string>;
+  /** Operator-facing detail (never sent to the client), e.g. "no uses left". */
+  detail?: string;
+  risk?: { score: number; signals: RiskSignalScore[] };
+}
+
+/** What an adapter puts on the request (`req.auth`, `ctx.state.auth`, `request.auth`). */
+export interface AuthResult {
+  token: TokenInfo | undefined;
+  decision: Decision;
+}
+
+/** One audit event per decision. The raw token never appears in it. */
+export interface DecisionEvent {
+  time: Date;
+  effect: Decision['effect'];
+  status: DecisionStatus;
+  reason: ReasonCode;
+  reasons: ReasonCode[];
+  mode: Decision['mode'];
+  /** Whether the request was let through (allowed, or report-only). */
+  passed: boolean;
+  tokenId?: string;
+  subject?: string;
+  kind?: TokenInfo['kind'];
+  /** Client IP as resolved (after trustProxy), when known. */
+  ip?: string;
+  method: string;
+  /** The normalised path the rules were matched against (no query string). */
+  path: string;
+  rule?: number;
+  /** Where the decision came from: the guard itself, or a per-route `requireScopes`. */
+  source: 'guard' | 'requireScopes';
+  /** Evaluation time in microseconds. */
+  latencyUs: number;
+  detail?: string;
+  /** Set for store failures: the error's name and message (never a token). */
+  error?: { name: string; message: string };
+  risk?: Decision['risk'];
+}

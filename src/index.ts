@@ -1,0 +1,52 @@
+// token-guard: the framework-neutral core. Adapters live in token-guard/express (koa, fastify, fetch).
+export { createGuard, type Guard } from './core/guard.js';
+export type { TokenGuardPolicy, JwtPolicy, RulePolicy, RateLimitPolicy } from './core/policy.js';
+export type {
+  AuthResult,
+  Awaitable,
+  Decision,
+  DecisionEvent,
+  DecisionStatus,
+  GuardRequest,
+  ReasonCode,
+  RiskSignalScore,
+  TokenInfo,
+} from './core/types.js';
+export { REASONS, REASON_CODES, type ReasonInfo } from './core/reasons.js';
+export {
+  TokenGuardError,
+  AccessDeniedError,
+  PolicyError,
+  StoreError,
+  ApiKeyError,
+  type PolicyIssue,
+  type TokenGuardErrorOptions,
+} from './core/errors.js';
+export {
+  PROBLEM_CONTENT_TYPE,
+  denialResponse,
+  decisionError,
+  passes,
+  problemDetails,
+  problemType,
+  type DenialResponse,
+  type ProblemDetails,
+} from './core/http.js';
+export type { Duration } from './core/duration.js';
+export type { IpRule } from './core/ip.js';
+export type { HoursRule, HoursWindow, Day } from './checks/hours.js';
+export type { ScopesPolicy } from './checks/scopes.js';
+export type { JwtAlgorithm } from './tokens/jwt.js';
+export { issueApiKey, hashApiKey, parseApiKey, type IssueApiKeyOptions, type IssuedApiKey, type ParsedApiKey } from './tokens/api-key.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
+export type {
+  TokenStore,
+  ApiKeyRecord,
+  ApiKeyPatch,
+  RevocationState,
+  RateLimitRule,
+  RateLimitCheck,
+  RateLimitState,
+  RateLimitResult,
+  TokenUsage,
+} from './stores/types.js';

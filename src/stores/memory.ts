@@ -1,0 +1,174 @@
+// MemoryStore: token state in this process, bounded. For one instance and for tests.
+import { LRUCache } from 'lru-cache';
+import { StoreError } from '../core/errors.js';
+import { gcraStep } from './gcra.js';
+import type {
+  ApiKeyPatch,
+  ApiKeyRecord,
+  RateLimitCheck,
+  RateLimitResult,
+  RevocationState,
+  TokenStore,
+  TokenUsage,
+} from './types.js';
+
+/** Options of MemoryStore. */
+export interface MemoryStoreOptions {
+  /** Most API key records kept; the least recently used beyond it are dropped (their keys then fail). Default: 100 000. */
+  maxApiKeys?: number;
+  /**
+   * Most live revocations (token ids plus subjects). Revocations are never dropped to make room: when full
+   * of unexpired entries, `revoke` throws, so a revoked token can never come back to life. Default: 1 000 000.
+   */
+  maxRevocations?: number;
+  /** Most rate-limit counters kept (least recently used beyond it are dropped, i.e. reset). Default: 100 000. */
+  maxCounters?: number;
+  /** Most tokens whose usage is kept. Default: 100 000. */
+  maxUsage?: number;
+}
+
+const NEVER = Number.POSITIVE_INFINITY;
+
+function freezeRecord(record: ApiKeyRecord): ApiKeyRecord {
+  // Records are handed out as-is on the hot path; freezing makes that safe without copying on every read.
+  const copy: ApiKeyRecord = structuredClone(record);
+  return deepFreeze(copy);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Keeps token state in this process: API key records, revocations, rate-limit counters and usage.
+ * Bounded; answers synchronously. Use RedisStore (`token-guard/redis`) when several instances share state.
+ *
+ * Exported from `token-guard`.
+ * @example
+ * const store = new MemoryStore();
+ * const { key, record } = issueApiKey({ prefix: 'tg_', subject: 'svc-billing', scopes: ['orders:read'], expiresIn: '90d' });
+ * await store.putApiKey(record);
+ */
+export class MemoryStore implements TokenStore {
+  private readonly apiKeys: LRUCache<string, ApiKeyRecord>;
+  private readonly revokedTokens = new Map<string, { at: number; until: number }>();
+  private readonly revokedSubjects = new Map<string, { before: number; until: number }>();
+  private readonly counters: LRUCache<string, number>;
+  private readonly usage: LRUCache<string, TokenUsage>;
+  private readonly maxRevocations: number;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.apiKeys = new LRUCache({ max: options.maxApiKeys ?? 100_000 });
+    this.counters = new LRUCache({ max: options.maxCounters ?? 100_000 });
+    this.usage = new LRUCache({ max: options.maxUsage ?? 100_000 });
+    this.maxRevocations = options.maxRevocations ?? 1_000_000;
+  }
+
+  getApiKey(hash: string): ApiKeyRecord | undefined {
+    return this.apiKeys.get(hash);
+  }
+
+  putApiKey(record: ApiKeyRecord): void {
+    this.apiKeys.set(record.hash, freezeRecord(record));
+  }
+
+  updateApiKey(hash: string, patch: ApiKeyPatch): ApiKeyRecord | undefined {
+    const current = this.apiKeys.get(hash);
+    if (!current) return undefined;
+    const next = freezeRecord({ ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt });
+    this.apiKeys.set(hash, next);
+    return next;
+  }
+
+  deleteApiKey(hash: string): boolean {
+    return this.apiKeys.delete(hash);
+  }
+
+  useApiKey(hash: string): number | undefined {
+    const current = this.apiKeys.get(hash);
+    if (!current || current.remaining === undefined) return undefined;
+    if (current.remaining <= 0) return -1;
+    const remaining = current.remaining - 1;
+    this.apiKeys.set(hash, Object.freeze({ ...current, remaining }));
+    return remaining;
+  }
+
+  private makeRoom(now: number): void {
+    if (this.revokedTokens.size + this.revokedSubjects.size < this.maxRevocations) return;
+    for (const [k, v] of this.revokedTokens) if (v.until <= now) this.revokedTokens.delete(k);
+    for (const [k, v] of this.revokedSubjects) if (v.until <= now) this.revokedSubjects.delete(k);
+    if (this.revokedTokens.size + this.revokedSubjects.size >= this.maxRevocations) {
+      throw new StoreError(`MemoryStore holds ${this.maxRevocations} unexpired revocations (maxRevocations); refusing to drop any`);
+    }
+  }
+
+  revoke(tokenId: string, options: { now: number; expiresAt?: number }): void {
+    const until = options.expiresAt ?? NEVER;
+    if (until <= options.now) return;
+    const existing = this.revokedTokens.get(tokenId);
+    if (!existing) this.makeRoom(options.now);
+    this.revokedTokens.set(tokenId, { at: existing?.at ?? options.now, until: Math.max(until, existing?.until ?? 0) });
+  }
+
+  revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): void {
+    const until = options.expiresAt ?? NEVER;
+    if (until <= options.now) return;
+    const existing = this.revokedSubjects.get(subject);
+    if (!existing) this.makeRoom(options.now);
+    this.revokedSubjects.set(subject, {
+      before: Math.max(options.before, existing?.before ?? Number.NEGATIVE_INFINITY),
+      until: Math.max(until, existing?.until ?? 0),
+    });
+  }
+
+  getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined {
+    let state: RevocationState | undefined;
+    const t = this.revokedTokens.get(tokenId);
+    if (t) {
+      if (t.until > now) state = { revokedAt: t.at };
+      else this.revokedTokens.delete(tokenId);
+    }
+    if (subject !== undefined) {
+      const s = this.revokedSubjects.get(subject);
+      if (s) {
+        if (s.until > now) (state ??= {}).subjectRevokedBefore = s.before;
+        else this.revokedSubjects.delete(subject);
+      }
+    }
+    return state;
+  }
+
+  consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): RateLimitResult {
+    const steps = checks.map((c) => gcraStep(this.counters.get(`${tokenId}\u0000${c.name}`), now, c.limit, c.windowMs));
+    const allowed = steps.every((s) => s.allowed);
+    if (allowed) {
+      checks.forEach((c, i) => {
+        const s = steps[i]!;
+        // The counter is worthless once its TAT has passed: let it expire with it.
+        this.counters.set(`${tokenId}\u0000${c.name}`, s.tat, { ttl: Math.max(1, Math.ceil(s.resetMs)) });
+      });
+    }
+    return {
+      allowed,
+      retryAfterMs: allowed ? 0 : Math.max(...steps.map((s) => s.retryAfterMs)),
+      limits: checks.map((c, i) => ({ name: c.name, limit: c.limit, remaining: steps[i]!.remaining, resetMs: steps[i]!.resetMs })),
+    };
+  }
+
+  recordUsage(tokenId: string, usage: { at: number; ip?: string }): void {
+    const current = this.usage.get(tokenId);
+    const next: TokenUsage = { count: (current?.count ?? 0) + 1, lastUsedAt: Math.max(usage.at, current?.lastUsedAt ?? 0) };
+    const ip = usage.at >= (current?.lastUsedAt ?? 0) ? (usage.ip ?? current?.lastIp) : current?.lastIp;
+    if (ip !== undefined) next.lastIp = ip;
+    this.usage.set(tokenId, next);
+  }
+
+  getUsage(tokenId: string): TokenUsage | undefined {
+    const u = this.usage.get(tokenId);
+    return u ? { ...u } : undefined;
+  }
+}

@@ -1,0 +1,2 @@
+// RedisStore: placeholder until issue 4 lands.
+export {};

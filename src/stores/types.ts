@@ -1,0 +1,152 @@
+// The store interface: where token state lives (API key records, revocations, counters, usage).
+import type { Awaitable } from '../core/types.js';
+import type { HoursRule } from '../checks/hours.js';
+import type { IpRule } from '../core/ip.js';
+import type { Duration } from '../core/duration.js';
+
+/** A per-token rate limit: at most `limit` requests per `window`. */
+export interface RateLimitRule {
+  limit: number;
+  window: Duration;
+}
+
+/**
+ * What the store keeps for an API key. Never the key itself: only its SHA-256 (`hash`).
+ * Times are milliseconds since the epoch, so records survive a JSON round trip unchanged.
+ */
+export interface ApiKeyRecord {
+  /** Stable id (`key_…`): the token id in decisions, audit events, revocations and counters. */
+  id: string;
+  /** `hashApiKey(key)`: the lookup key. */
+  hash: string;
+  /** The key's prefix, e.g. `tg_`. */
+  prefix: string;
+  subject: string;
+  scopes: string[];
+  createdAt: number;
+  /** Expiry time; `null` for a key that never expires. */
+  expiresAt: number | null;
+  /** Client addresses this key may be used from (narrows the policy, never widens it). */
+  ip?: IpRule;
+  /** Hours this key may be used in (narrows the policy). */
+  hours?: HoursRule;
+  /** A rate limit of this key's own (the tightest of policy, rule and key applies). */
+  rateLimit?: RateLimitRule;
+  /** Uses left; absent for unlimited. Decremented atomically by `useApiKey`. */
+  remaining?: number;
+  /** When the key was revoked; a revoked key is refused from then on. */
+  revokedAt?: number;
+  /** Id of the key this one replaced. */
+  rotatedFrom?: string;
+  /** Id of the key that replaced this one. */
+  rotatedTo?: string;
+  /** A label for humans. */
+  name?: string;
+  /** Free-form metadata returned on `req.auth.token.metadata`. */
+  metadata?: Record<string, string | number | boolean>;
+}
+
+/** Fields of an API key record that may be changed after it is stored. */
+export type ApiKeyPatch = Partial<Omit<ApiKeyRecord, 'id' | 'hash' | 'prefix' | 'createdAt'>>;
+
+/** What the store knows about a token's revocation. */
+export interface RevocationState {
+  /** Set when this token id is revoked. */
+  revokedAt?: number;
+  /** Set when every token of the subject issued before this time is revoked. */
+  subjectRevokedBefore?: number;
+}
+
+/** One limit to consume in a rate-limit call, with a name unique within the call. */
+export interface RateLimitCheck {
+  /** Which counter: e.g. `policy`, `rule:3`, `key`. Counters are per token id and name. */
+  name: string;
+  limit: number;
+  windowMs: number;
+}
+
+/** The state of one counter after a consume call. */
+export interface RateLimitState {
+  name: string;
+  limit: number;
+  /** Requests left in the current window after this call. */
+  remaining: number;
+  /** Milliseconds until the counter is back to its full limit. */
+  resetMs: number;
+}
+
+/** The result of consuming one request against several limits at once. */
+export interface RateLimitResult {
+  /** True when every limit had room; then every counter was charged. When false, none was. */
+  allowed: boolean;
+  /** Milliseconds until the request would be allowed (0 when allowed). */
+  retryAfterMs: number;
+  /** Each counter's state, in the order given. */
+  limits: RateLimitState[];
+}
+
+/** Usage of one token. */
+export interface TokenUsage {
+  /** Requests let through with this token. */
+  count: number;
+  /** When it was last used. */
+  lastUsedAt: number;
+  /** The client address of its last use, when known. */
+  lastIp?: string;
+}
+
+/**
+ * Where token state lives. Every method may answer synchronously or with a promise; the guard
+ * handles both. A method that throws or rejects makes the guard answer 503 `store.unavailable`.
+ * An async method must settle in bounded time (the guard also applies `storeTimeout`).
+ *
+ * Times are milliseconds since the epoch and always passed in (`now`), so stores never read the clock
+ * themselves and tests can run on fake time. Run `storeConformance` from `token-guard/testing` against
+ * your own implementation.
+ */
+export interface TokenStore {
+  /** The API key record stored under `hash`, or undefined. Must reflect `useApiKey` decrements. */
+  getApiKey(hash: string): Awaitable<ApiKeyRecord | undefined>;
+  /** Stores a record under `record.hash`, replacing any record there. */
+  putApiKey(record: ApiKeyRecord): Awaitable<void>;
+  /** Merges `patch` into the record under `hash`; returns the updated record, or undefined when there is none. */
+  updateApiKey(hash: string, patch: ApiKeyPatch): Awaitable<ApiKeyRecord | undefined>;
+  /** Deletes the record under `hash`; true when there was one. */
+  deleteApiKey(hash: string): Awaitable<boolean>;
+  /**
+   * Atomically takes one use of a key with `remaining` set: returns the uses left after this one, or -1
+   * when none were left (nothing is taken). Returns undefined for an unknown key or one without a `remaining` limit.
+   */
+  useApiKey(hash: string): Awaitable<number | undefined>;
+
+  /**
+   * Revokes one token id until `expiresAt` (its own expiry: after that it is refused anyway and the
+   * entry may be dropped). Without `expiresAt` the revocation is kept until deleted. A revocation whose
+   * `expiresAt` is already past need not be stored.
+   */
+  revoke(tokenId: string, options: { now: number; expiresAt?: number }): Awaitable<void>;
+  /**
+   * Revokes every token of `subject` issued before `before`. A later call with an earlier `before` must not
+   * shorten an existing one (the latest cut-off wins). Kept until `expiresAt` when given.
+   */
+  revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): Awaitable<void>;
+  /** Revocation state for a token id and (optionally) its subject; undefined when neither is revoked. */
+  getRevocation(tokenId: string, subject: string | undefined, now: number): Awaitable<RevocationState | undefined>;
+
+  /**
+   * Charges one request against every limit in `checks`, atomically: either all counters have room and all
+   * are charged, or none is. Counters are keyed by token id and check name; the algorithm is the store's
+   * (the built-in stores use GCRA, so a limit of N per window allows a burst of N, then one per window/N).
+   */
+  consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): Awaitable<RateLimitResult>;
+
+  /** Records one use of a token (count, last time, last IP). May be buffered; `getUsage` reflects it after `flush`. */
+  recordUsage(tokenId: string, usage: { at: number; ip?: string }): Awaitable<void>;
+  /** Usage of a token, or undefined when it was never recorded. */
+  getUsage(tokenId: string): Awaitable<TokenUsage | undefined>;
+
+  /** Writes out anything buffered (usage). */
+  flush?(): Awaitable<void>;
+  /** Releases what the store holds (timers, subscriptions). Never closes a client the app passed in. */
+  close?(): Awaitable<void>;
+}

@@ -1,0 +1,2 @@
+// Store conformance suite: placeholder until issue 4 lands.
+export {};

@@ -1,0 +1,262 @@
+// JWT access tokens: verified with jose against allow-listed algorithms and keys imported once,
+// remembered in a bounded cache so a token seen again skips signature verification.
+import { createHash, createPublicKey, webcrypto } from 'node:crypto';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWSHeaderParameters,
+  type FlattenedJWSInput,
+} from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { ReasonCode, TokenInfo } from '../core/types.js';
+
+/** JWS algorithms token-guard accepts in `jwt.algorithms`. `none` is never accepted. */
+export type JwtAlgorithm =
+  | 'HS256' | 'HS384' | 'HS512'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA' | 'Ed25519';
+
+/** Every algorithm allowed in `jwt.algorithms`. */
+export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = [
+  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+];
+
+/** The JWT options after policy validation (durations in ms). */
+export interface JwtConfig {
+  issuer: string | string[];
+  audience: string | string[];
+  algorithms: JwtAlgorithm[];
+  jwksUri?: string;
+  jwks?: { cooldownMs: number; cacheMaxAgeMs: number; timeoutMs: number };
+  keys?: (JWK | string)[];
+  secret?: string | Uint8Array;
+  clockToleranceMs: number;
+  maxTokenAgeMs?: number;
+  requireExp: boolean;
+  typ?: string;
+  cacheSize: number;
+}
+
+/** A verified token and the claim values later checks need, computed once per token. */
+export interface VerifiedJwt {
+  info: TokenInfo;
+  scopeSet: ReadonlySet<string>;
+  /** Claim times in seconds. */
+  exp?: number;
+  nbf?: number;
+  iat?: number;
+  authTime?: number;
+  amr?: readonly string[];
+  acr?: string;
+  /** `cnf` claim: the token is bound to a key (DPoP `jkt`) or a certificate (`x5t#S256`). */
+  cnf?: { jkt?: string; 'x5t#S256'?: string };
+}
+
+/** A failed verification: the reason code plus operator-facing detail. */
+export interface JwtFailure {
+  reason: ReasonCode;
+  detail: string;
+}
+
+const HMAC_HASH: Record<string, string> = { HS256: 'SHA-256', HS384: 'SHA-384', HS512: 'SHA-512' };
+const B64URL_RE = /^[A-Za-z0-9_-]*$/;
+const isHmac = (alg: string) => alg.startsWith('HS');
+
+/** Minimum shared-secret length in bytes per HMAC algorithm (RFC 7518 §3.2: at least the hash size). */
+export const MIN_SECRET_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
+
+/** Scopes from `scope` (space-separated string) when present, else `scp` (array of strings); anything else is none. */
+export function scopesOf(payload: JWTPayload): string[] {
+  const scope = payload['scope'];
+  if (scope !== undefined) return typeof scope === 'string' ? scope.split(' ').filter((s) => s !== '') : [];
+  const scp = payload['scp'];
+  if (Array.isArray(scp) && scp.every((s) => typeof s === 'string')) return scp.filter((s) => s !== '');
+  return [];
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function toPublicJwk(key: JWK | string): JWK {
+  if (typeof key === 'string') {
+    // PEM (SPKI or certificate): converted to a JWK once so every key goes through one local JWK set.
+    return createPublicKey(key).export({ format: 'jwk' }) as JWK;
+  }
+  if ('d' in key || 'k' in key) throw new TypeError('jwt.keys must hold public keys only (use jwt.secret for HMAC)');
+  return key;
+}
+
+/** Verifies JWT access tokens for one policy. */
+export class JwtVerifier {
+  private readonly config: JwtConfig;
+  private readonly asymmetric: JWTVerifyGetKey | undefined;
+  private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
+  private readonly cache: LRUCache<string, VerifiedJwt>;
+  private readonly toleranceS: number;
+  private readonly maxAgeS: number | undefined;
+  private readonly requiredClaims: string[];
+
+  constructor(config: JwtConfig) {
+    this.config = config;
+    this.toleranceS = config.clockToleranceMs / 1000;
+    this.maxAgeS = config.maxTokenAgeMs === undefined ? undefined : config.maxTokenAgeMs / 1000;
+    this.requiredClaims = config.requireExp ? ['exp'] : [];
+    this.cache = new LRUCache({ max: config.cacheSize });
+    if (config.jwksUri) {
+      const { cooldownMs, cacheMaxAgeMs, timeoutMs } = config.jwks ?? { cooldownMs: 30_000, cacheMaxAgeMs: 600_000, timeoutMs: 5_000 };
+      this.asymmetric = createRemoteJWKSet(new URL(config.jwksUri), {
+        cooldownDuration: cooldownMs,
+        cacheMaxAge: cacheMaxAgeMs,
+        timeoutDuration: timeoutMs,
+      });
+    } else if (config.keys && config.keys.length > 0) {
+      this.asymmetric = createLocalJWKSet({ keys: config.keys.map(toPublicJwk) });
+    }
+    if (config.secret !== undefined) {
+      const raw = typeof config.secret === 'string' ? new TextEncoder().encode(config.secret) : config.secret;
+      for (const alg of config.algorithms.filter(isHmac)) {
+        // Imported once: a raw secret handed to jose per call is re-imported on every verification.
+        const key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: HMAC_HASH[alg] as string }, false, ['verify']);
+        key.catch(() => undefined);
+        this.hmacKeys.set(alg, key as Promise<CryptoKey>);
+      }
+    }
+  }
+
+  // Keys are chosen by algorithm family, so an HS256 token is only ever checked with the HMAC secret
+  // and never with an RSA public key's bytes (the classic key-confusion attack).
+  private readonly getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<CryptoKey | Uint8Array> => {
+    const alg = header.alg ?? '';
+    if (isHmac(alg)) {
+      const key = this.hmacKeys.get(alg);
+      if (!key) throw new joseErrors.JOSEAlgNotAllowed('no HMAC secret configured for this algorithm');
+      return key;
+    }
+    if (!this.asymmetric) throw new joseErrors.JOSEAlgNotAllowed('no public keys configured for this algorithm');
+    return (await this.asymmetric(header as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey;
+  };
+
+  /** Drops every cached verification (after a key rotation, say). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  /** Verifies a compact JWS at time `nowMs`. Never throws. */
+  async verify(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
+    const cached = this.cache.get(token);
+    if (cached) {
+      const timeFailure = this.checkTimes(cached, Math.floor(nowMs / 1000));
+      return timeFailure ?? cached;
+    }
+    const first = token.indexOf('.');
+    const second = token.indexOf('.', first + 1);
+    if (first === -1 || second === -1) return { reason: 'token.malformed', detail: 'not a compact JWS' };
+    if (token.indexOf('.', second + 1) !== -1) {
+      // Five segments is a JWE: refused as is, nothing is decrypted.
+      return { reason: 'token.malformed', detail: 'encrypted (JWE) or otherwise non-JWS token' };
+    }
+    if (!B64URL_RE.test(token.slice(0, first)) || !B64URL_RE.test(token.slice(first + 1, second)) || !B64URL_RE.test(token.slice(second + 1))) {
+      return { reason: 'token.malformed', detail: 'not base64url' };
+    }
+    let payload: JWTPayload;
+    try {
+      const options: Parameters<typeof jwtVerify>[2] = {
+        algorithms: this.config.algorithms,
+        issuer: this.config.issuer,
+        audience: this.config.audience,
+        clockTolerance: this.toleranceS,
+        requiredClaims: this.requiredClaims,
+        currentDate: new Date(nowMs),
+      };
+      if (this.maxAgeS !== undefined) options.maxTokenAge = this.maxAgeS;
+      if (this.config.typ !== undefined) options.typ = this.config.typ;
+      ({ payload } = await jwtVerify(token, this.getKey, options));
+    } catch (err) {
+      return mapJoseError(err);
+    }
+    const entry = this.toEntry(token, payload, second);
+    if (!entry) return { reason: 'token.invalid', detail: 'claims have the wrong type' };
+    // jose checks iat against the clock only under maxTokenAge; a token from the future is never valid.
+    const timeFailure = this.checkTimes(entry, Math.floor(nowMs / 1000));
+    if (timeFailure) return timeFailure;
+    const ttl = entry.exp === undefined ? 300_000 : entry.exp * 1000 - nowMs;
+    if (ttl > 0) this.cache.set(token, entry, { ttl: Math.min(ttl, 3_600_000) });
+    return entry;
+  }
+
+  private checkTimes(e: VerifiedJwt, now: number): JwtFailure | undefined {
+    const tol = this.toleranceS;
+    if (e.exp !== undefined && e.exp <= now - tol) return { reason: 'token.expired', detail: 'exp is past' };
+    if (e.nbf !== undefined && e.nbf > now + tol) return { reason: 'token.expired', detail: 'nbf is in the future' };
+    if (this.maxAgeS !== undefined) {
+      if (e.iat === undefined) return { reason: 'token.invalid', detail: 'iat is missing (maxTokenAge applies)' };
+      if (now - e.iat - tol > this.maxAgeS) return { reason: 'token.expired', detail: 'iat is older than maxTokenAge' };
+    }
+    if (e.iat !== undefined && e.iat > now + tol) return { reason: 'token.invalid', detail: 'iat is in the future' };
+    return undefined;
+  }
+
+  private toEntry(token: string, payload: JWTPayload, signatureDot: number): VerifiedJwt | undefined {
+    const { exp, nbf, iat, sub, jti } = payload;
+    const authTime = payload['auth_time'];
+    const amr = payload['amr'];
+    const acr = payload['acr'];
+    const cnf = payload['cnf'];
+    if (sub !== undefined && typeof sub !== 'string') return undefined;
+    if (jti !== undefined && (typeof jti !== 'string' || jti === '')) return undefined;
+    const scopes = scopesOf(payload);
+    const info: TokenInfo = {
+      // Without jti, the id is over header and payload, not the signature: a JWT re-encoded with another
+      // valid signature (ECDSA malleability) must keep its id, or its revocation could be sidestepped.
+      id: jti ?? 'sha256:' + createHash('sha256').update(token.slice(0, signatureDot)).digest('base64url'),
+      kind: 'jwt',
+      scopes,
+      claims: deepFreeze(payload as Record<string, unknown>),
+    };
+    if (sub !== undefined) info.subject = sub;
+    if (exp !== undefined) info.expiresAt = new Date(exp * 1000);
+    if (iat !== undefined) info.issuedAt = new Date(iat * 1000);
+    const entry: VerifiedJwt = { info: Object.freeze(info), scopeSet: new Set(scopes) };
+    if (exp !== undefined) entry.exp = exp;
+    if (nbf !== undefined) entry.nbf = nbf;
+    if (iat !== undefined) entry.iat = iat;
+    if (typeof authTime === 'number' && Number.isFinite(authTime)) entry.authTime = authTime;
+    if (Array.isArray(amr) && amr.every((a) => typeof a === 'string')) entry.amr = amr;
+    if (typeof acr === 'string') entry.acr = acr;
+    if (cnf !== undefined) {
+      if (!cnf || typeof cnf !== 'object' || Array.isArray(cnf)) return undefined;
+      entry.cnf = cnf as VerifiedJwt['cnf'];
+    }
+    return entry;
+  }
+}
+
+function mapJoseError(err: unknown): JwtFailure {
+  if (err instanceof joseErrors.JWTExpired) return { reason: 'token.expired', detail: err.message };
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf' && err.reason === 'check_failed') return { reason: 'token.expired', detail: 'nbf is in the future' };
+    return { reason: 'token.invalid', detail: `claim ${err.claim}: ${err.reason}` };
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { reason: 'token.invalid', detail: 'signature verification failed' };
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return { reason: 'token.invalid', detail: 'algorithm not allowed' };
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return { reason: 'token.invalid', detail: 'no matching key' };
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return { reason: 'token.malformed', detail: err.message };
+  if (err instanceof joseErrors.JOSEError) return { reason: 'token.invalid', detail: err.code };
+  // A network failure fetching the JWKS (fetch throws TypeError with a cause) is not the token's fault.
+  if (err instanceof TypeError && err.cause !== undefined) return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
+  // jose throws TypeError for a key that does not fit the algorithm (an HS token against an RSA key).
+  return { reason: 'token.invalid', detail: err instanceof Error ? err.name : 'verification failed' };
+}
