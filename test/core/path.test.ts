@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { compileGlob, checkGlob, normalizePath, MAX_PATH_LENGTH } from '../../src/core/path.js';
+import { createGuard } from '../../src/index.js';
+import { basePolicy, signToken, NOW } from '../helpers/tokens.js';
+
+describe('normalizePath', () => {
+  it.each([
+    ['/orders/1', '/orders/1'],
+    ['/orders/1/', '/orders/1'],
+    ['/orders/1?x=1&y=../admin', '/orders/1'],
+    ['/orders/1#frag', '/orders/1'],
+    ['/', '/'],
+    ['//admin', '/admin'],
+    ['/orders//1///', '/orders/1'],
+    ['/caf%C3%A9', '/café'],
+    ['/a%20b', '/a b'],
+    ['/.well-known/jwks.json', '/.well-known/jwks.json'],
+    ['/orders/1..2', '/orders/1..2'],
+  ])('normalises %s to %s', (input, expected) => {
+    expect(normalizePath(input)).toBe(expected);
+  });
+
+  it.each([
+    ['/orders/../admin', 'a literal dot-dot segment'],
+    ['/orders/./1', 'a literal dot segment'],
+    ['/orders/..', 'a trailing dot-dot'],
+    ['/orders/%2e%2e/admin', 'an encoded dot-dot'],
+    ['/orders/%2E%2E/admin', 'an upper-case encoded dot-dot'],
+    ['/orders/.%2e/admin', 'a half-encoded dot-dot'],
+    ['/%61dmin', 'an encoded unreserved letter (non-canonical)'],
+    ['/orders%2F..%2Fadmin', 'an encoded slash'],
+    ['/public%2fsecret', 'a lower-case encoded slash'],
+    ['/orders%5C..%5Cadmin', 'an encoded backslash'],
+    ['/orders\\..\\admin', 'a literal backslash'],
+    ['/orders/%zz', 'a malformed escape'],
+    ['/orders/%', 'a truncated escape'],
+    ['/orders/%00', 'an encoded NUL'],
+    ['/orders/\u0000', 'a raw control character'],
+    ['/orders/%C3%28', 'invalid UTF-8'],
+    ['orders/1', 'a relative target'],
+    ['http://evil.test/admin', 'an absolute-form target'],
+    ['*', 'the asterisk form'],
+    ['', 'an empty target'],
+  ])('refuses %s (%s)', (input) => {
+    expect(normalizePath(input)).toBeNull();
+  });
+
+  it('refuses a path longer than the limit but not one at it', () => {
+    expect(normalizePath('/' + 'a'.repeat(MAX_PATH_LENGTH - 1))).not.toBeNull();
+    expect(normalizePath('/' + 'a'.repeat(MAX_PATH_LENGTH))).toBeNull();
+  });
+});
+
+describe('compileGlob', () => {
+  it('matches "*" as exactly one segment', () => {
+    const m = compileGlob('/orders/*', false);
+    expect(m('/orders/1')).toBe(true);
+    expect(m('/orders')).toBe(false);
+    expect(m('/orders/1/items')).toBe(false);
+  });
+
+  it('matches "**" as any depth including none', () => {
+    const m = compileGlob('/orders/**', false);
+    expect(m('/orders')).toBe(true);
+    expect(m('/orders/1')).toBe(true);
+    expect(m('/orders/1/items/2')).toBe(true);
+    expect(m('/ordersx')).toBe(false);
+    expect(m('/other/orders')).toBe(false);
+  });
+
+  it('matches "**" in the middle of a glob', () => {
+    const m = compileGlob('/api/**/admin', false);
+    expect(m('/api/admin')).toBe(true);
+    expect(m('/api/v1/x/admin')).toBe(true);
+    expect(m('/api/v1/admin/x')).toBe(false);
+  });
+
+  it('treats "*" inside a segment as a wildcard within that segment', () => {
+    const m = compileGlob('/files/*.png', false);
+    expect(m('/files/a.png')).toBe(true);
+    expect(m('/files/a.jpg')).toBe(false);
+    expect(m('/files/x/a.png')).toBe(false);
+  });
+
+  it('matches the root only with "/" or "/**"', () => {
+    expect(compileGlob('/', false)('/')).toBe(true);
+    expect(compileGlob('/**', false)('/')).toBe(true);
+    expect(compileGlob('/*', false)('/')).toBe(false);
+  });
+
+  it('escapes regex characters in literal segments', () => {
+    const m = compileGlob('/a.b/(x)', false);
+    expect(m('/a.b/(x)')).toBe(true);
+    expect(m('/aXb/(x)')).toBe(false);
+  });
+
+  it('is case-insensitive unless caseSensitive is set', () => {
+    expect(compileGlob('/admin/**', false)('/ADMIN/users')).toBe(true);
+    expect(compileGlob('/admin/**', true)('/ADMIN/users')).toBe(false);
+  });
+
+  it('rejects globs that could never match a normalised path', () => {
+    expect(checkGlob('admin')).toMatch(/start with/);
+    expect(checkGlob('/a/../b')).toMatch(/dot segments/);
+    expect(checkGlob('/a?b')).toMatch(/must not contain/);
+    expect(checkGlob('/a/**b')).toMatch(/whole segment/);
+    expect(checkGlob('/a/**/b/*')).toBeUndefined();
+  });
+});
+
+describe('path tricks through the guard', () => {
+  async function setup() {
+    const guard = createGuard(await basePolicy({ rules: [
+      { path: '/health', public: true },
+      { path: '/public/**', public: true },
+      { path: '/admin/**', scopes: ['admin'] },
+      { path: '/**', scopes: ['orders:read'] },
+    ] }));
+    const token = await signToken({ scope: 'orders:read' });
+    const ask = (path: string) => guard.evaluate({ method: 'GET', path, headers: { authorization: `Bearer ${token}` }, remoteAddress: '127.0.0.1', now: NOW });
+    return { ask };
+  }
+
+  it('keeps /ADMIN, //admin, /admin/ and /admin?x under the admin rule', async () => {
+    const { ask } = await setup();
+    for (const p of ['/admin', '/ADMIN', '//admin', '/admin/', '/admin?x=1', '/Admin/users/', '///admin//users']) {
+      const d = await ask(p);
+      expect([p, d.reason, d.rule]).toEqual([p, 'scope.insufficient', 2]);
+    }
+  });
+
+  it('refuses dot-segment and encoded-slash tricks with 400 instead of matching any rule', async () => {
+    const { ask } = await setup();
+    for (const p of ['/public/../admin', '/public/%2e%2e/admin', '/public%2F..%2Fadmin', '/public/%2E%2E/admin', '/health/..', '/%68ealth', '/public/.%2e/admin']) {
+      const d = await ask(p);
+      expect([p, d.status, d.reason, d.rule]).toEqual([p, 400, 'request.malformed', undefined]);
+    }
+  });
+
+  it('does not let a query string or fragment choose the rule', async () => {
+    const { ask } = await setup();
+    expect((await ask('/admin?/public/x')).reason).toBe('scope.insufficient');
+    expect((await ask('/admin#/health')).reason).toBe('scope.insufficient');
+  });
+});
