@@ -1,0 +1,77 @@
+// Packs the library as npm would publish it, installs the tarball in a scratch folder, and loads every
+// entry point through its exports map with both import and require.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '../..');
+// Inside the repo so that dependencies (jose, express…) resolve from its node_modules, as after an install.
+let scratch: string;
+
+const ENTRY_EXPORTS: Record<string, string[]> = {
+  'token-guard': ['createGuard', 'MemoryStore', 'issueApiKey', 'hashApiKey', 'parseApiKey', 'TokenGuardError', 'AccessDeniedError', 'PolicyError', 'StoreError', 'REASONS', 'denialResponse'],
+  'token-guard/express': ['tokenGuard', 'requireScopes'],
+  'token-guard/koa': ['tokenGuard', 'requireScopes'],
+  'token-guard/fastify': ['tokenGuard', 'requireScopes'],
+  'token-guard/fetch': ['guardFetch'],
+  'token-guard/redis': ['RedisStore'],
+  'token-guard/testing': ['storeConformance'],
+};
+
+function node(file: string, source: string): string {
+  writeFileSync(path.join(scratch, file), source);
+  return execFileSync(process.execPath, [file], { cwd: scratch, encoding: 'utf8', timeout: 30_000 });
+}
+
+beforeAll(() => {
+  if (!existsSync(path.join(root, 'dist/index.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'ignore' });
+  mkdirSync(path.join(root, 'node_modules/.cache'), { recursive: true });
+  scratch = mkdtempSync(path.join(root, 'node_modules/.cache/pack-'));
+  const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', scratch], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop() as string;
+  const dest = path.join(scratch, 'node_modules/token-guard');
+  mkdirSync(dest, { recursive: true });
+  execFileSync('tar', ['-xzf', path.join(scratch, tarball), '-C', dest, '--strip-components=1']);
+}, 120_000);
+
+afterAll(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('the packed package', () => {
+  it('ships only dist, README, CHANGELOG and package.json', () => {
+    const files = execFileSync('find', ['.', '-type', 'f'], { cwd: path.join(scratch, 'node_modules/token-guard'), encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(files.every((f) => /^\.\/(dist\/|README\.md$|CHANGELOG\.md$|package\.json$|LICENSE$)/.test(f))).toBe(true);
+    expect(files).toContain('./dist/index.d.ts');
+    expect(files).toContain('./dist/index.d.cts');
+  });
+
+  it.each(Object.entries(ENTRY_EXPORTS))('%s loads with import and with require and has its named exports', (entry, names) => {
+    const check = JSON.stringify(names);
+    const esm = node('check.mjs', `const m = await import(${JSON.stringify(entry)}); console.log(JSON.stringify(${check}.filter((n) => m[n] === undefined)));`);
+    expect(JSON.parse(esm)).toEqual([]);
+    const cjs = node('check.cjs', `const m = require(${JSON.stringify(entry)}); console.log(JSON.stringify(${check}.filter((n) => m[n] === undefined)));`);
+    expect(JSON.parse(cjs)).toEqual([]);
+  });
+
+  it('keeps one error class across entry points within each module system', () => {
+    for (const [file, load] of [['identity.cjs', 'require'], ['identity.mjs', 'await import']] as const) {
+      const out = node(file, `
+        const core = ${load}('token-guard');
+        const { tokenGuard } = ${load}('token-guard/express');
+        const mw = tokenGuard({ apiKeys: { prefix: 'tg_' }, errors: 'throw' });
+        const req = { method: 'GET', originalUrl: '/x', url: '/x', headers: {}, rawHeaders: [], socket: { remoteAddress: '127.0.0.1' } };
+        mw(req, { setHeader() {} }, (err) => console.log(JSON.stringify([err instanceof core.TokenGuardError, err instanceof core.AccessDeniedError, err.code])));
+      `);
+      expect(JSON.parse(out)).toEqual([true, true, 'token.missing']);
+    }
+  });
+
+  it('resolves types for every entry point under node16 resolution', () => {
+    const pkg = JSON.parse(node('pkg.cjs', `console.log(JSON.stringify(require('token-guard/package.json').exports))`)) as Record<string, unknown>;
+    for (const entry of Object.keys(ENTRY_EXPORTS)) {
+      const key = entry === 'token-guard' ? '.' : `./${entry.slice('token-guard/'.length)}`;
+      expect(pkg[key]).toMatchObject({ import: { types: expect.stringMatching(/\.d\.ts$/) }, require: { types: expect.stringMatching(/\.d\.cts$/) } });
+    }
+  });
+});
