@@ -35,8 +35,10 @@ export function extractToken(
   }
   if (space === -1) return 'request.malformed';
   const token = value.slice(space + 1).trim();
-  if (!B64TOKEN_RE.test(token)) return 'request.malformed';
+  // Size first, as documented: an oversized token is `token.malformed` whatever it holds, not sometimes
+  // `request.malformed` depending on whether its characters happen to pass the b64token check.
   if (token.length > maxBytes) return 'token.malformed';
+  if (!B64TOKEN_RE.test(token)) return 'request.malformed';
   const proof = headers['dpop'];
   if (scheme === 'bearer' && proof !== undefined) return 'request.malformed';
   if (Array.isArray(proof) && proof.length > 1) return 'request.malformed';

@@ -102,6 +102,8 @@ function toPublicJwk(key: JWK | string): JWK {
 export class JwtVerifier {
   private readonly config: JwtConfig;
   private readonly asymmetric: JWTVerifyGetKey | undefined;
+  /** The PEM keys alone, looked up without the token's kid (a PEM has none). */
+  private readonly pemKeys: JWTVerifyGetKey | undefined;
   private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
   private readonly cache: LRUCache<string, VerifiedJwt>;
   private readonly toleranceS: number;
@@ -123,6 +125,8 @@ export class JwtVerifier {
       });
     } else if (config.keys && config.keys.length > 0) {
       this.asymmetric = createLocalJWKSet({ keys: config.keys.map(toPublicJwk) });
+      const pems = config.keys.filter((k): k is string => typeof k === 'string');
+      if (pems.length > 0) this.pemKeys = createLocalJWKSet({ keys: pems.map(toPublicJwk) });
     }
     if (config.secret !== undefined) {
       const raw = typeof config.secret === 'string' ? new TextEncoder().encode(config.secret) : config.secret;
@@ -145,8 +149,32 @@ export class JwtVerifier {
       return key;
     }
     if (!this.asymmetric) throw new joseErrors.JOSEAlgNotAllowed('no public keys configured for this algorithm');
-    return (await this.asymmetric(header as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey;
+    try {
+      return (await this.asymmetric(header as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey;
+    } catch (err) {
+      // A key given as PEM has no kid, and jose never selects a kid-less key for a token that names one:
+      // every token from an issuer that sets kid (nearly all do) would be refused. The kid only picks a
+      // key; the signature still decides, so PEM keys are tried whatever kid the token names.
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey) || !this.pemKeys) throw err;
+      const { kid: _kid, ...anyKid } = header;
+      return (await this.pemKeys(anyKid as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey;
+    }
   };
+
+  /**
+   * Several configured keys fit the token (two PEM keys during a rotation, JWKs without a kid): jose
+   * leaves it to the caller to try each. The first whose signature verifies wins.
+   */
+  private async verifyWithEach(token: string, candidates: joseErrors.JWKSMultipleMatchingKeys, options: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
+    for await (const key of candidates) {
+      try {
+        return (await jwtVerify(token, key, options)).payload;
+      } catch (err) {
+        if (!(err instanceof joseErrors.JWSSignatureVerificationFailed)) throw err;
+      }
+    }
+    throw new joseErrors.JWSSignatureVerificationFailed();
+  }
 
   /** Drops every cached verification (after a key rotation, say). */
   clearCache(): void {
@@ -182,7 +210,12 @@ export class JwtVerifier {
       };
       if (this.maxAgeS !== undefined) options.maxTokenAge = this.maxAgeS;
       if (this.config.typ !== undefined) options.typ = this.config.typ;
-      ({ payload } = await jwtVerify(token, this.getKey, options));
+      try {
+        ({ payload } = await jwtVerify(token, this.getKey, options));
+      } catch (err) {
+        if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+        payload = await this.verifyWithEach(token, err, options);
+      }
     } catch (err) {
       return mapJoseError(err);
     }
@@ -254,6 +287,10 @@ function mapJoseError(err: unknown): JwtFailure {
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return { reason: 'token.invalid', detail: 'no matching key' };
   if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return { reason: 'token.malformed', detail: err.message };
+  // jose reports a JWKS endpoint answering other than 200, or with a body that is not JSON, as a plain
+  // JOSEError (ERR_JOSE_GENERIC), which it throws nowhere else: the key server failed, not the token, so
+  // this is a 503 like a timeout, not a 401 that sends every client off to fetch a new token.
+  if (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC') return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
   if (err instanceof joseErrors.JOSEError) return { reason: 'token.invalid', detail: err.code };
   // A network failure fetching the JWKS (fetch throws TypeError with a cause) is not the token's fault.
   if (err instanceof TypeError && err.cause !== undefined) return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
