@@ -1,0 +1,289 @@
+// Remote JWK Sets: a local HTTP server on 127.0.0.1 stands in for the issuer (no outside network).
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { createGuard, MemoryStore, type Decision, type Guard, type JwtPolicy } from '../../src/index.js';
+import { AUDIENCE, HMAC_SECRET, ISSUER, NOW, signToken, testKeys } from '../helpers/tokens.js';
+import { ORDERS_RULES, bearer, expectAllowed, expectRefused } from './fixtures.js';
+
+type Answer = 'jwks' | 'server-error' | 'not-json' | 'not-a-jwk-set' | 'redirect' | 'hang';
+
+interface JwksServer {
+  url: string;
+  /** Requests for the JWK Set path. */
+  jwksHits: () => number;
+  /** Every path requested, in order. */
+  paths: string[];
+  keys: JWK[];
+  answer: Answer;
+  close(): Promise<void>;
+}
+
+const JWKS_PATH = '/.well-known/jwks.json';
+const servers: JwksServer[] = [];
+
+async function startJwksServer(keys: JWK[], extraRoutes: Record<string, unknown> = {}): Promise<JwksServer> {
+  const state: JwksServer = {
+    url: '',
+    paths: [],
+    jwksHits: () => state.paths.filter((p) => p === JWKS_PATH).length,
+    keys,
+    answer: 'jwks',
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const json = (res: ServerResponse, status: number, body: string) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(body);
+  };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? '';
+    state.paths.push(path);
+    if (path in extraRoutes) return json(res, 200, JSON.stringify(extraRoutes[path]));
+    switch (state.answer) {
+      case 'jwks':
+        return json(res, 200, JSON.stringify({ keys: state.keys }));
+      case 'server-error':
+        return json(res, 500, JSON.stringify({ keys: state.keys }));
+      case 'not-json':
+        return json(res, 200, '<html>Service Unavailable</html>');
+      case 'not-a-jwk-set':
+        return json(res, 200, JSON.stringify({ keys: 'rsa-1' }));
+      case 'redirect':
+        res.writeHead(302, { location: `${state.url}?moved` });
+        return res.end();
+      case 'hang':
+        return; // never answers
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${JWKS_PATH}`;
+  servers.push(state);
+  return state;
+}
+
+/** A loopback URL nobody listens on. */
+async function closedPortUrl(): Promise<string> {
+  const s = await startJwksServer([]);
+  await s.close();
+  servers.splice(servers.indexOf(s), 1);
+  return s.url;
+}
+
+function remoteGuard(jwksUri: string, jwt: Partial<JwtPolicy> = {}): Guard {
+  return createGuard({
+    jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['RS256', 'ES256'], jwksUri, jwks: { cooldown: '30s', cacheMaxAge: '10m', timeout: 2000 }, ...jwt },
+    store: new MemoryStore(),
+    clock: () => NOW,
+    rules: ORDERS_RULES,
+  });
+}
+
+let tokenCounter = 0;
+/** A fresh (never cached) valid access token; jti differs on every call. */
+const freshToken = (opts: Parameters<typeof signToken>[1] = {}) => signToken({ scope: 'orders:read', jti: `t-${++tokenCounter}` }, opts);
+
+/** Moves jose's clock (cooldown and cache age are measured on Date.now) without touching timers. */
+const advance = (ms: number) => vi.setSystemTime(Date.now() + ms);
+
+const expectUnavailable = (decision: Decision) => {
+  expectRefused(decision, 'store.unavailable');
+  expect(decision.headers['WWW-Authenticate']).toBeUndefined();
+};
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(NOW);
+});
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+describe('verifying against a remote JWK Set', () => {
+  it('verifies RS256 and ES256 tokens against the served keys, fetching the set once', async () => {
+    const k = await testKeys();
+    const server = await startJwksServer([k.rsaPublicJwk, k.ecPublicJwk]);
+    const guard = remoteGuard(server.url);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    expectAllowed(await guard.evaluate(bearer(await freshToken({ alg: 'ES256' }))));
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    expect(server.jwksHits()).toBe(1);
+  });
+
+  it('refuses a token signed by a key the set does not hold', async () => {
+    const k = await testKeys();
+    const server = await startJwksServer([k.rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    expectRefused(await guard.evaluate(bearer(await freshToken({ key: k.otherRsaPrivate, kid: 'rsa-1' }))), 'token.invalid');
+  });
+
+  it('never uses a symmetric key published in the set, even when the policy allows HS256', async () => {
+    const k = await testKeys();
+    const published = new TextEncoder().encode('a-symmetric-key-that-leaked-into-the-jwks!!');
+    const server = await startJwksServer([k.rsaPublicJwk, { kty: 'oct', kid: 'sym', k: Buffer.from(published).toString('base64url') }]);
+    for (const algorithms of [['RS256'], ['RS256', 'HS256']] as const) {
+      const guard = remoteGuard(server.url, { algorithms: [...algorithms], ...(algorithms.length === 2 && { secret: HMAC_SECRET }) });
+      expectRefused(await guard.evaluate(bearer(await freshToken({ alg: 'HS256', key: published, kid: 'sym' }))), 'token.invalid');
+    }
+  });
+
+  it('never fetches a key from a jku header the token carries', async () => {
+    const k = await testKeys();
+    const attacker = await generateKeyPair('RS256', { extractable: true });
+    const attackerJwk = { ...(await exportJWK(attacker.publicKey)), kid: 'attacker', alg: 'RS256' };
+    const server = await startJwksServer([k.rsaPublicJwk], { '/attacker.json': { keys: [attackerJwk] } });
+    const guard = remoteGuard(server.url);
+    const jku = server.url.replace(JWKS_PATH, '/attacker.json');
+    const token = await freshToken({ key: attacker.privateKey, kid: 'attacker', header: { jku } });
+    expectRefused(await guard.evaluate(bearer(token)), 'token.invalid');
+    expect(server.paths).not.toContain('/attacker.json');
+  });
+});
+
+describe('refetching on an unknown kid', () => {
+  it('does not refetch for an unknown kid right after the first fetch', async () => {
+    const k = await testKeys();
+    const server = await startJwksServer([k.rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    for (let i = 0; i < 5; i++) {
+      expectRefused(await guard.evaluate(bearer(await freshToken({ key: k.otherRsaPrivate, kid: `unknown-${i}` }))), 'token.invalid');
+    }
+    expect(server.jwksHits()).toBe(1);
+  });
+
+  it('refetches at most once per cooldown however many unknown kids arrive, at once or one by one', async () => {
+    const k = await testKeys();
+    const server = await startJwksServer([k.rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    expect(server.jwksHits()).toBe(1);
+
+    advance(31_000);
+    const unknown = await Promise.all(Array.from({ length: 10 }, (_, i) => freshToken({ key: k.otherRsaPrivate, kid: `unknown-${i}` })));
+    const burst = await Promise.all(unknown.slice(0, 5).map((t) => guard.evaluate(bearer(t))));
+    for (const d of burst) expectRefused(d, 'token.invalid');
+    for (const t of unknown.slice(5)) expectRefused(await guard.evaluate(bearer(t)), 'token.invalid');
+    expect(server.jwksHits()).toBe(2);
+
+    advance(10_000); // still within the cooldown of the refetch
+    expectRefused(await guard.evaluate(bearer(await freshToken({ kid: 'unknown-late' }))), 'token.invalid');
+    expect(server.jwksHits()).toBe(2);
+
+    advance(21_000);
+    expectRefused(await guard.evaluate(bearer(await freshToken({ kid: 'unknown-later' }))), 'token.invalid');
+    expect(server.jwksHits()).toBe(3);
+  });
+
+  it('picks up a rotated key once the cooldown allows a refetch', async () => {
+    const k = await testKeys();
+    const next = await generateKeyPair('RS256', { extractable: true });
+    const nextJwk = { ...(await exportJWK(next.publicKey)), kid: 'rsa-2', alg: 'RS256' };
+    const server = await startJwksServer([k.rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+
+    server.keys = [nextJwk];
+    advance(10_000);
+    const rotated = await freshToken({ key: next.privateKey, kid: 'rsa-2' });
+    expectRefused(await guard.evaluate(bearer(rotated)), 'token.invalid'); // within the cooldown: not fetched yet
+    expect(server.jwksHits()).toBe(1);
+
+    advance(21_000);
+    expectAllowed(await guard.evaluate(bearer(rotated)));
+    expect(server.jwksHits()).toBe(2);
+    // The withdrawn key is gone from the set: a token it signed now fails.
+    expectRefused(await guard.evaluate(bearer(await freshToken())), 'token.invalid');
+  });
+
+  it('keeps a token verified before its key was withdrawn until the token cache is cleared', async () => {
+    const k = await testKeys();
+    const next = await generateKeyPair('RS256', { extractable: true });
+    const server = await startJwksServer([k.rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    const old = await freshToken();
+    expectAllowed(await guard.evaluate(bearer(old)));
+
+    server.keys = [{ ...(await exportJWK(next.publicKey)), kid: 'rsa-2', alg: 'RS256' }];
+    advance(31_000);
+    expectAllowed(await guard.evaluate(bearer(await freshToken({ key: next.privateKey, kid: 'rsa-2' }))));
+    expectAllowed(await guard.evaluate(bearer(old))); // served from the verified-token cache
+    guard.clearTokenCache();
+    expectRefused(await guard.evaluate(bearer(old)), 'token.invalid');
+  });
+
+  it('refetches the set once cacheMaxAge has passed, without an unknown kid', async () => {
+    const k = await testKeys();
+    const server = await startJwksServer([k.rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    advance(9 * 60_000);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    expect(server.jwksHits()).toBe(1);
+    advance(2 * 60_000);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    expect(server.jwksHits()).toBe(2);
+  });
+});
+
+describe('when the JWK Set cannot be had', () => {
+  // Fail closed, and as an outage: 503 store.unavailable, never a 401 that blames the client's token.
+  it('answers 503 store.unavailable when nothing listens at jwksUri', async () => {
+    const guard = remoteGuard(await closedPortUrl());
+    expectUnavailable(await guard.evaluate(bearer(await freshToken())));
+  });
+
+  const failures: [Answer, string][] = [
+    ['server-error', 'answers 500'],
+    ['not-json', 'answers a body that is not JSON'],
+    ['not-a-jwk-set', 'answers JSON that is not a JWK Set'],
+    ['redirect', 'answers a redirect (not followed)'],
+  ];
+  for (const [answer, what] of failures) {
+    it(`answers 503 store.unavailable when the server ${what}`, async () => {
+      const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
+      server.answer = answer;
+      const guard = remoteGuard(server.url);
+      expectUnavailable(await guard.evaluate(bearer(await freshToken())));
+      expect(server.paths.filter((p) => p !== JWKS_PATH)).toEqual([]); // a redirect is not followed
+    });
+  }
+
+  it('answers 503 store.unavailable when the server does not answer within jwks.timeout', async () => {
+    const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
+    server.answer = 'hang';
+    const guard = remoteGuard(server.url, { jwks: { timeout: 150 } });
+    expectUnavailable(await guard.evaluate(bearer(await freshToken())));
+  });
+
+  it('recovers as soon as the server answers again', async () => {
+    const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
+    server.answer = 'server-error';
+    const guard = remoteGuard(server.url);
+    const token = await freshToken();
+    expectUnavailable(await guard.evaluate(bearer(token)));
+    server.answer = 'jwks';
+    expectAllowed(await guard.evaluate(bearer(token)));
+  });
+
+  it('keeps verifying with the fetched set while the server is down, until cacheMaxAge', async () => {
+    const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    server.answer = 'server-error';
+    advance(5 * 60_000);
+    expectAllowed(await guard.evaluate(bearer(await freshToken())));
+    advance(6 * 60_000);
+    expectUnavailable(await guard.evaluate(bearer(await freshToken())));
+  });
+
+  it('still refuses a bad token as invalid, not unavailable, while the set is fetched', async () => {
+    const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
+    const guard = remoteGuard(server.url);
+    expectRefused(await guard.evaluate(bearer(await freshToken({ iss: 'https://evil.example.test/' }))), 'token.invalid');
+  });
+});
