@@ -16,7 +16,7 @@ import { isRevoked } from '../checks/revocation.js';
 import { popFailure, type Confirmation } from '../checks/pop.js';
 import { compileRateLimit, rateLimitHeaders } from '../checks/rate-limit.js';
 import { extractToken } from '../tokens/extract.js';
-import { JwtVerifier } from '../tokens/jwt.js';
+import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js';
 import { hashApiKey, parseApiKey } from '../tokens/api-key.js';
 import type { ApiKeyRecord, RateLimitCheck, TokenStore } from '../stores/types.js';
 
@@ -141,17 +141,22 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     }
   }
 
-  function call<T>(value: T | Promise<T>): T | Promise<T> {
-    if (value instanceof Promise) return timeout(value, p.storeTimeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e)));
-    return value;
-  }
-  /** Calls a store method, turning a synchronous throw into a StoreFailure too. */
-  function storeCall<T>(fn: () => T | Promise<T>): T | Promise<T> {
+  type HotMethod = 'getApiKey' | 'getRevocation' | 'consume' | 'useApiKey';
+  /**
+   * Calls a store method. A synchronous answer comes back as is (MemoryStore costs no promise); an async
+   * one is bounded by storeTimeout. A throw, rejection or timeout becomes a StoreFailure.
+   */
+  function invoke<K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>): ReturnType<TokenStore[K]> {
+    let value: unknown;
     try {
-      return call(fn());
+      value = (store[method] as (...a: unknown[]) => unknown)(...args);
     } catch (e) {
       throw new StoreFailure(e);
     }
+    if (value instanceof Promise) {
+      return timeout(value, p.storeTimeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<TokenStore[K]>;
+    }
+    return value as ReturnType<TokenStore[K]>;
   }
 
   function compileRecord(record: ApiKeyRecord): CompiledRecord {
@@ -180,7 +185,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     // The checksum is checked before the store is asked: a mistyped or forged key costs no round trip.
     if (!parseApiKey(token, p.apiKeyPrefix)) throw new Refusal('token.malformed', 'API key checksum or format invalid');
     const hash = hashApiKey(token);
-    const record: unknown = await storeCall(() => store.getApiKey(hash));
+    let record: unknown = invoke('getApiKey', hash);
+    if (record instanceof Promise) record = await record;
     if (record === undefined || record === null) throw new Refusal('token.invalid', 'unknown API key');
     if (!isRecord(record) || record.hash !== hash) throw new Refusal('token.invalid', 'API key record is malformed');
     let compiled: CompiledRecord;
@@ -205,24 +211,33 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     };
   }
 
-  async function verifyJwt(token: string, nowMs: number): Promise<Holder> {
-    if (!jwt) throw new Refusal('token.invalid', 'JWTs are not accepted by this policy');
-    const v = await jwt.verify(token, nowMs);
+  // One Holder per cached verification: a repeated token allocates nothing here.
+  const jwtHolders = new WeakMap<VerifiedJwt, Holder>();
+  function jwtHolder(v: VerifiedJwt): Holder {
+    let h = jwtHolders.get(v);
+    if (!h) {
+      h = {
+        info: v.info,
+        scopeSet: v.scopeSet,
+        issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000,
+        facts: v,
+        cnf: v.cnf,
+        record: undefined,
+        ip: undefined,
+        hours: undefined,
+        rateLimit: undefined,
+      };
+      jwtHolders.set(v, h);
+    }
+    return h;
+  }
+
+  function jwtResult(v: VerifiedJwt | JwtFailure): Holder {
     if ('reason' in v) {
       if (v.reason === 'store.unavailable') throw new StoreFailure(new StoreError(v.detail));
       throw new Refusal(v.reason, v.detail);
     }
-    return {
-      info: v.info,
-      scopeSet: v.scopeSet,
-      issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000,
-      facts: v,
-      cnf: v.cnf,
-      record: undefined,
-      ip: undefined,
-      hours: undefined,
-      rateLimit: undefined,
-    };
+    return jwtHolder(v);
   }
 
   function emit(
@@ -322,14 +337,17 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const extracted = extractToken(headers, p.maxTokenBytes);
       if (typeof extracted === 'string') throw new Refusal(extracted);
       const { token, scheme } = extracted;
-      const isKey = p.apiKeyPrefix !== undefined && token.startsWith(p.apiKeyPrefix);
-      const holder = isKey ? await verifyApiKey(token, nowMs) : await verifyJwt(token, nowMs);
+      let holder: Holder;
+      if (p.apiKeyPrefix !== undefined && token.startsWith(p.apiKeyPrefix)) holder = await verifyApiKey(token, nowMs);
+      else if (!jwt) throw new Refusal('token.invalid', 'JWTs are not accepted by this policy');
+      else holder = jwtResult(jwt.lookup(token, nowMs) ?? (await jwt.verify(token, nowMs)));
       identity = holder.info;
 
       const pop = popFailure(holder.cnf, scheme, req.peerCertificate);
       if (pop) throw new Refusal('pop.invalid', pop);
 
-      const revocation = await storeCall(() => store.getRevocation(holder.info.id, holder.info.subject, nowMs));
+      let revocation = invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
+      if (revocation instanceof Promise) revocation = await revocation;
       if (isRevoked(revocation, holder.issuedAtMs)) throw new Refusal('token.revoked', 'revoked in store');
 
       const reasons: ReasonCode[] = [];
@@ -354,12 +372,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
         if (rule?.rateLimit) checks.push(rule.rateLimit);
         if (holder.rateLimit) checks.push(holder.rateLimit);
         if (checks.length) {
-          const result = await storeCall(() => store.consume(holder.info.id, checks, nowMs));
+          const result = await invoke('consume', holder.info.id, checks, nowMs);
           rateLimitHeaders(result, responseHeaders);
           if (!result.allowed) reasons.push('rate.limited');
         }
         if (holder.record?.remaining !== undefined && (reasons.length === 0 || mode === 'report-only')) {
-          const left = await storeCall(() => store.useApiKey(holder.record!.hash));
+          const left = await invoke('useApiKey', holder.record.hash);
           if (left === -1) {
             reasons.push('token.expired');
             detail = 'no uses left';

@@ -181,13 +181,20 @@ export class JwtVerifier {
     this.cache.clear();
   }
 
+  /**
+   * The cached verification of a token seen before, re-checked against `nowMs`, or undefined when the
+   * token is not cached. Synchronous so the repeated-token path costs no promise.
+   */
+  lookup(token: string, nowMs: number): VerifiedJwt | JwtFailure | undefined {
+    const cached = this.cache.get(token);
+    if (!cached) return undefined;
+    return this.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;
+  }
+
   /** Verifies a compact JWS at time `nowMs`. Never throws. */
   async verify(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
-    const cached = this.cache.get(token);
-    if (cached) {
-      const timeFailure = this.checkTimes(cached, Math.floor(nowMs / 1000));
-      return timeFailure ?? cached;
-    }
+    const cached = this.lookup(token, nowMs);
+    if (cached) return cached;
     const first = token.indexOf('.');
     const second = token.indexOf('.', first + 1);
     if (first === -1 || second === -1) return { reason: 'token.malformed', detail: 'not a compact JWS' };

@@ -1,0 +1,68 @@
+// `npm run bench` (part 1): guard.evaluate decisions per second on one core, for the paths that matter.
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { createGuard, issueApiKey, MemoryStore, type GuardRequest, type TokenGuardPolicy } from 'token-guard';
+
+const NOW = new Date('2026-11-25T10:00:00Z');
+const iat = Math.floor(NOW.getTime() / 1000);
+
+async function measure(name: string, run: (i: number) => Promise<unknown>, seconds = 2): Promise<{ name: string; opsPerSec: number; meanUs: number }> {
+  for (let i = 0; i < 2000; i++) await run(i); // warm-up: JIT, caches
+  const end = performance.now() + seconds * 1000;
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() < end) {
+    for (let k = 0; k < 256; k++) await run(n++);
+  }
+  const elapsed = performance.now() - start;
+  return { name, opsPerSec: Math.round((n / elapsed) * 1000), meanUs: (elapsed * 1000) / n };
+}
+
+const es = await generateKeyPair('ES256');
+const rs = await generateKeyPair('RS256');
+const keys = [
+  { ...(await exportJWK(es.publicKey)), kid: 'es', alg: 'ES256' },
+  { ...(await exportJWK(rs.publicKey)), kid: 'rs', alg: 'RS256' },
+];
+const store = new MemoryStore();
+const policy: TokenGuardPolicy = {
+  jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['ES256', 'RS256'], keys },
+  apiKeys: { prefix: 'tg_' },
+  store,
+  trackUsage: false,
+  ip: { allow: ['10.0.0.0/8', '192.168.0.0/16', '2001:db8::/32'], deny: ['10.66.0.0/16'] },
+  hours: { timezone: 'Europe/Berlin', windows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '06:00', to: '22:00' }] },
+  rules: [
+    { path: '/health', public: true },
+    { methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] },
+    { methods: ['POST'], path: '/orders/**', scopes: ['orders:write'] },
+    { path: '/admin/**', scopes: ['admin'] },
+  ],
+};
+const guard = createGuard(policy);
+const sign = (alg: 'ES256' | 'RS256', jti: string) =>
+  new SignJWT({ scope: 'orders:read', jti }).setProtectedHeader({ alg, kid: alg === 'ES256' ? 'es' : 'rs' })
+    .setIssuer('https://id.example.com/').setAudience('api://orders').setSubject('alice').setIssuedAt(iat).setExpirationTime(iat + 3600)
+    .sign(alg === 'ES256' ? es.privateKey : rs.privateKey);
+
+const request = (token: string): GuardRequest => ({ method: 'GET', path: '/orders/42?expand=items', headers: { authorization: `Bearer ${token}` }, remoteAddress: '10.1.2.3', now: NOW });
+
+const cachedReq = request(await sign('ES256', 'cached'));
+const fresh: GuardRequest[] = [];
+for (let i = 0; i < 30_000; i++) fresh.push(request(await sign('ES256', `fresh-${i}`)));
+const freshRs: GuardRequest[] = [];
+for (let i = 0; i < 30_000; i++) freshRs.push(request(await sign('RS256', `rs-${i}`)));
+const { key, record } = issueApiKey({ prefix: 'tg_', subject: 'svc', scopes: ['orders:read'], expiresIn: '30d', now: NOW });
+await store.putApiKey(record);
+const keyReq = request(key);
+
+const check = await guard.evaluate(cachedReq);
+if (check.reason !== 'ok') throw new Error(`bench setup: expected ok, got ${check.reason}`);
+
+const results = [
+  await measure('cached JWT (scope + IP + hours)', () => guard.evaluate(cachedReq)),
+  await measure('first-seen ES256 JWT', (i) => guard.evaluate(fresh[i % fresh.length] as GuardRequest), 1),
+  await measure('first-seen RS256 JWT', (i) => guard.evaluate(freshRs[i % freshRs.length] as GuardRequest), 1),
+  await measure('API key (MemoryStore)', () => guard.evaluate(keyReq)),
+];
+console.log('guard.evaluate, one core, sequential awaits');
+console.table(results.map((r) => ({ path: r.name, 'decisions/s': r.opsPerSec.toLocaleString('en-US'), 'mean µs': r.meanUs.toFixed(2) })));
