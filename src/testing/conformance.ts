@@ -1,2 +1,506 @@
-// Store conformance suite: placeholder until issue 4 lands.
-export {};
+// token-guard/testing: the conformance suite every TokenStore must pass, runnable under any test runner.
+import type { Awaitable } from '../core/types.js';
+import type { ApiKeyRecord, RateLimitCheck, TokenStore } from '../stores/types.js';
+
+/** The assertions the suite uses: a subset that vitest's, Jest's and similar `expect` functions all provide. */
+export interface ConformanceMatchers {
+  /** Same value (`Object.is`). */
+  toBe(expected: unknown): void;
+  /** Deep equality, ignoring properties that are undefined. */
+  toEqual(expected: unknown): void;
+  /** Strictly undefined. */
+  toBeUndefined(): void;
+  /** A number greater than `n`. */
+  toBeGreaterThan(n: number): void;
+  /** A number at most `n`. */
+  toBeLessThanOrEqual(n: number): void;
+  /** The negated matchers. */
+  readonly not: ConformanceMatchers;
+}
+
+/** The runner functions the suite registers its tests with: pass your runner's own (`{ describe, it, expect }`). */
+export interface ConformanceRunner {
+  /** Groups tests (vitest/Jest/Mocha `describe`). */
+  describe(name: string, fn: () => void): void;
+  /** Registers one async test; the third argument is a timeout in ms (vitest/Jest `it`). */
+  it(name: string, fn: () => Promise<void>, timeout?: number): void;
+  /** Starts an assertion (vitest/Jest `expect`). */
+  expect(actual: unknown): ConformanceMatchers;
+}
+
+/** Capability switches of `storeConformance`. */
+export interface StoreConformanceOptions {
+  /** Parallel calls in the atomicity tests: `consume` on a limit of a quarter of it, `useApiKey` with half of it on 15 % uses left. Default: 200. */
+  concurrency?: number;
+  /** Runs after each test with the store it used (after its `close`), e.g. to delete the keys it wrote. Default: none. */
+  cleanup?: (store: TokenStore) => Awaitable<void>;
+  /** Timeout of each test in ms, passed to `it` (for remote stores). Default: the runner's. */
+  timeout?: number;
+}
+
+/** A fixed instant the suite runs at: stores never read the clock, times are passed in. */
+const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+const MINUTE = 60_000;
+
+function record(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  return {
+    id: 'key_conformance1',
+    hash: 'a3f1c9e2b7d4a6c8e0f2b4d6a8c0e2f4b6d8a0c2e4f6b8d0a2c4e6f8b0d2a4c6',
+    prefix: 'tg_',
+    subject: 'svc-billing',
+    scopes: ['orders:read', 'orders:write'],
+    createdAt: T0 - 86_400_000,
+    expiresAt: T0 + 30 * 86_400_000,
+    ...overrides,
+  };
+}
+
+/** Every optional field set, so a store that drops or mangles one fails the round trip. */
+function fullRecord(): ApiKeyRecord {
+  return record({
+    id: 'key_full',
+    hash: 'f'.repeat(64),
+    expiresAt: null,
+    ip: { allow: ['203.0.113.0/24', '2001:db8::/32'], deny: ['203.0.113.7'] },
+    hours: { timezone: 'Europe/Berlin', windows: [{ days: ['mon', 'fri'], from: '22:00', to: '06:00' }] },
+    rateLimit: { limit: 100, window: '1m' },
+    remaining: 12,
+    revokedAt: T0 + 1,
+    rotatedFrom: 'key_old',
+    rotatedTo: 'key_new',
+    name: 'billing — nightly export',
+    metadata: { team: 'billing', tier: 3, internal: true },
+    scopes: [],
+  });
+}
+
+/**
+ * Registers the store conformance suite: every method of `TokenStore`, its edge cases and its atomicity under
+ * concurrent calls. `makeStore` must return a fresh, empty store for each test (it may be async). The suite never
+ * imports a test runner: pass yours.
+ *
+ * Exported from `token-guard/testing`.
+ * @example
+ * import { describe, it, expect } from 'vitest';
+ * import { storeConformance } from 'token-guard/testing';
+ * storeConformance('MyStore', () => new MyStore(), { describe, it, expect });
+ */
+export function storeConformance(
+  name: string,
+  makeStore: () => Awaitable<TokenStore>,
+  runner: ConformanceRunner,
+  options: StoreConformanceOptions = {},
+): void {
+  const { describe, it, expect } = runner;
+  const concurrency = options.concurrency ?? 200;
+
+  /** One test on a fresh store, closed and cleaned up afterwards whatever happened. */
+  function test(title: string, body: (store: TokenStore) => Promise<void>): void {
+    it(
+      title,
+      async () => {
+        const store = await makeStore();
+        try {
+          await body(store);
+        } finally {
+          try {
+            await store.close?.();
+          } finally {
+            await options.cleanup?.(store);
+          }
+        }
+      },
+      options.timeout,
+    );
+  }
+
+  describe(`${name} conforms to TokenStore`, () => {
+    describe('API key records', () => {
+      test('getApiKey of an unknown hash is undefined', async (store) => {
+        expect(await store.getApiKey('0'.repeat(64))).toBeUndefined();
+      });
+
+      test('putApiKey then getApiKey returns the record with every field intact', async (store) => {
+        const r = fullRecord();
+        await store.putApiKey(r);
+        expect(await store.getApiKey(r.hash)).toEqual(r);
+      });
+
+      test('putApiKey replaces the record stored under the same hash', async (store) => {
+        await store.putApiKey(record({ remaining: 5 }));
+        await store.putApiKey(record({ scopes: ['reports:read'] }));
+        const got = await store.getApiKey(record().hash);
+        expect(got?.scopes).toEqual(['reports:read']);
+        expect(got?.remaining).toBeUndefined();
+      });
+
+      test('records under different hashes are separate', async (store) => {
+        await store.putApiKey(record());
+        await store.putApiKey(record({ id: 'key_other', hash: 'b'.repeat(64), subject: 'svc-other' }));
+        expect((await store.getApiKey(record().hash))?.subject).toBe('svc-billing');
+        expect((await store.getApiKey('b'.repeat(64)))?.subject).toBe('svc-other');
+      });
+
+      test('changing a returned record does not change the stored one', async (store) => {
+        await store.putApiKey(record());
+        const got = (await store.getApiKey(record().hash)) as ApiKeyRecord;
+        try {
+          got.scopes.push('admin');
+          got.subject = 'mallory';
+        } catch {
+          // A frozen record refuses the change: just as good.
+        }
+        const again = await store.getApiKey(record().hash);
+        expect(again?.scopes).toEqual(['orders:read', 'orders:write']);
+        expect(again?.subject).toBe('svc-billing');
+      });
+
+      test('updateApiKey merges the patch and returns the updated record', async (store) => {
+        await store.putApiKey(record());
+        const updated = await store.updateApiKey(record().hash, { scopes: ['orders:read'], revokedAt: T0, name: 'renamed' });
+        const expected = record({ scopes: ['orders:read'], revokedAt: T0, name: 'renamed' });
+        expect(updated).toEqual(expected);
+        expect(await store.getApiKey(record().hash)).toEqual(expected);
+      });
+
+      test('updateApiKey cannot change id, hash, prefix or createdAt', async (store) => {
+        await store.putApiKey(record());
+        const sneaky = { id: 'key_forged', hash: 'c'.repeat(64), prefix: 'xx_', createdAt: 1, subject: 'svc-new' } as unknown as Parameters<TokenStore['updateApiKey']>[1];
+        const updated = await store.updateApiKey(record().hash, sneaky);
+        expect(updated).toEqual(record({ subject: 'svc-new' }));
+        expect(await store.getApiKey(record().hash)).toEqual(record({ subject: 'svc-new' }));
+        expect(await store.getApiKey('c'.repeat(64))).toBeUndefined();
+      });
+
+      test('updateApiKey of an unknown hash returns undefined and stores nothing', async (store) => {
+        expect(await store.updateApiKey(record().hash, { subject: 'ghost' })).toBeUndefined();
+        expect(await store.getApiKey(record().hash)).toBeUndefined();
+      });
+
+      test('updateApiKey can set uses left on a key and take the limit away again', async (store) => {
+        await store.putApiKey(record());
+        expect((await store.updateApiKey(record().hash, { remaining: 2 }))?.remaining).toBe(2);
+        expect(await store.useApiKey(record().hash)).toBe(1);
+        expect((await store.updateApiKey(record().hash, { remaining: undefined }))?.remaining).toBeUndefined();
+        expect(await store.useApiKey(record().hash)).toBeUndefined();
+        expect((await store.getApiKey(record().hash))?.remaining).toBeUndefined();
+      });
+
+      test('updateApiKey without remaining keeps the uses left', async (store) => {
+        await store.putApiKey(record({ remaining: 3 }));
+        await store.useApiKey(record().hash);
+        expect((await store.updateApiKey(record().hash, { name: 'x' }))?.remaining).toBe(2);
+      });
+
+      test('deleteApiKey removes the record and returns true, then false', async (store) => {
+        await store.putApiKey(record());
+        expect(await store.deleteApiKey(record().hash)).toBe(true);
+        expect(await store.getApiKey(record().hash)).toBeUndefined();
+        expect(await store.deleteApiKey(record().hash)).toBe(false);
+      });
+
+      test('deleteApiKey of an unknown hash returns false', async (store) => {
+        expect(await store.deleteApiKey('d'.repeat(64))).toBe(false);
+      });
+    });
+
+    describe('API key uses (useApiKey)', () => {
+      test('takes one use per call and returns the uses left', async (store) => {
+        await store.putApiKey(record({ remaining: 3 }));
+        expect(await store.useApiKey(record().hash)).toBe(2);
+        expect(await store.useApiKey(record().hash)).toBe(1);
+        expect(await store.useApiKey(record().hash)).toBe(0);
+      });
+
+      test('returns -1 at zero uses left without going negative', async (store) => {
+        await store.putApiKey(record({ remaining: 1 }));
+        expect(await store.useApiKey(record().hash)).toBe(0);
+        expect(await store.useApiKey(record().hash)).toBe(-1);
+        expect(await store.useApiKey(record().hash)).toBe(-1);
+        expect((await store.getApiKey(record().hash))?.remaining).toBe(0);
+      });
+
+      test('getApiKey reflects the uses taken', async (store) => {
+        await store.putApiKey(record({ remaining: 10 }));
+        await store.useApiKey(record().hash);
+        await store.useApiKey(record().hash);
+        expect((await store.getApiKey(record().hash))?.remaining).toBe(8);
+      });
+
+      test('returns undefined for an unknown key', async (store) => {
+        expect(await store.useApiKey('e'.repeat(64))).toBeUndefined();
+        expect(await store.getApiKey('e'.repeat(64))).toBeUndefined();
+      });
+
+      test('returns undefined for a key without a use limit and leaves it unlimited', async (store) => {
+        await store.putApiKey(record());
+        expect(await store.useApiKey(record().hash)).toBeUndefined();
+        expect(await store.getApiKey(record().hash)).toEqual(record());
+      });
+
+      if (concurrency > 0) {
+        const calls = Math.max(2, Math.floor(concurrency / 2));
+        const left = Math.max(1, Math.floor((concurrency * 3) / 20));
+        test(`${calls} parallel uses of a key with ${left} left: exactly ${left} succeed, each count handed out once`, async (store) => {
+          await store.putApiKey(record({ remaining: left }));
+          const results = await Promise.all(Array.from({ length: calls }, () => store.useApiKey(record().hash)));
+          const granted = results.filter((r) => r !== undefined && r >= 0).sort((a, b) => (a as number) - (b as number));
+          expect(granted).toEqual(Array.from({ length: left }, (_, i) => i));
+          expect(results.filter((r) => r === -1).length).toBe(calls - left);
+          expect((await store.getApiKey(record().hash))?.remaining).toBe(0);
+        });
+      }
+    });
+
+    describe('revocation by token id', () => {
+      test('a token never revoked reads as not revoked', async (store) => {
+        expect(await store.getRevocation('tok-1', undefined, T0)).toBeUndefined();
+        expect(await store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
+      });
+
+      test('revoke without an expiry revokes the token from then on, with the time it was revoked', async (store) => {
+        await store.revoke('tok-1', { now: T0 });
+        expect(await store.getRevocation('tok-1', undefined, T0)).toEqual({ revokedAt: T0 });
+        expect(await store.getRevocation('tok-1', 'alice', T0 + 365 * 86_400_000)).toEqual({ revokedAt: T0 });
+      });
+
+      test('revoke with a future expiry holds until then and reads as not revoked from expiresAt on', async (store) => {
+        await store.revoke('tok-1', { now: T0, expiresAt: T0 + 10 * MINUTE });
+        expect(await store.getRevocation('tok-1', undefined, T0 + 10 * MINUTE - 1)).toEqual({ revokedAt: T0 });
+        expect(await store.getRevocation('tok-1', undefined, T0 + 10 * MINUTE)).toBeUndefined();
+      });
+
+      test('revoke with an elapsed expiry does not persist', async (store) => {
+        await store.revoke('tok-1', { now: T0, expiresAt: T0 });
+        await store.revoke('tok-2', { now: T0, expiresAt: T0 - MINUTE });
+        expect(await store.getRevocation('tok-1', undefined, T0 - 2 * MINUTE)).toBeUndefined();
+        expect(await store.getRevocation('tok-2', undefined, T0 - 2 * MINUTE)).toBeUndefined();
+      });
+
+      test('a second revoke with an earlier expiry never shortens the first', async (store) => {
+        await store.revoke('tok-1', { now: T0, expiresAt: T0 + 10 * MINUTE });
+        await store.revoke('tok-1', { now: T0 + MINUTE, expiresAt: T0 + 2 * MINUTE });
+        expect(await store.getRevocation('tok-1', undefined, T0 + 5 * MINUTE)).toEqual({ revokedAt: T0 });
+      });
+
+      test('a second revoke with a later expiry extends the first', async (store) => {
+        await store.revoke('tok-1', { now: T0, expiresAt: T0 + MINUTE });
+        await store.revoke('tok-1', { now: T0, expiresAt: T0 + 10 * MINUTE });
+        expect(await store.getRevocation('tok-1', undefined, T0 + 5 * MINUTE)).toEqual({ revokedAt: T0 });
+      });
+
+      test('a revoke without an expiry after one with an expiry keeps the token revoked for good', async (store) => {
+        await store.revoke('tok-1', { now: T0, expiresAt: T0 + MINUTE });
+        await store.revoke('tok-1', { now: T0 });
+        expect(await store.getRevocation('tok-1', undefined, T0 + 60 * MINUTE)).toEqual({ revokedAt: T0 });
+      });
+
+      test('revoking one token leaves every other token alone', async (store) => {
+        await store.revoke('tok-1', { now: T0 });
+        expect(await store.getRevocation('tok-2', 'alice', T0)).toBeUndefined();
+        expect(await store.getRevocation('tok-10', undefined, T0)).toBeUndefined();
+      });
+
+      test('token ids with separators and braces are kept apart', async (store) => {
+        await store.revoke('a}:b', { now: T0 });
+        await store.revoke('{x}', { now: T0 });
+        expect(await store.getRevocation('a', undefined, T0)).toBeUndefined();
+        expect(await store.getRevocation('a}', undefined, T0)).toBeUndefined();
+        expect(await store.getRevocation('x', undefined, T0)).toBeUndefined();
+        expect(await store.getRevocation('a}:b', undefined, T0)).toEqual({ revokedAt: T0 });
+        expect(await store.getRevocation('{x}', undefined, T0)).toEqual({ revokedAt: T0 });
+      });
+
+      test('a token id spelled like a subject does not revoke that subject', async (store) => {
+        await store.revoke('alice', { now: T0 });
+        expect(await store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
+        expect(await store.getRevocation('alice', undefined, T0)).toEqual({ revokedAt: T0 });
+      });
+    });
+
+    describe('revocation by subject', () => {
+      test('revokeSubject records the cut-off for every token of that subject', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0 });
+        expect(await store.getRevocation('tok-1', 'alice', T0)).toEqual({ subjectRevokedBefore: T0 });
+        expect(await store.getRevocation('tok-2', 'alice', T0 + MINUTE)).toEqual({ subjectRevokedBefore: T0 });
+      });
+
+      test('getRevocation without a subject ignores subject revocations', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0 });
+        expect(await store.getRevocation('tok-1', undefined, T0)).toBeUndefined();
+      });
+
+      test('revoking one subject leaves other subjects alone', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0 });
+        expect(await store.getRevocation('tok-1', 'bob', T0)).toBeUndefined();
+        expect(await store.getRevocation('tok-1', 'alice2', T0)).toBeUndefined();
+      });
+
+      test('the latest cut-off wins: an earlier one never shortens it', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0 + 1000 });
+        await store.revokeSubject('alice', { now: T0, before: T0 - 1000 });
+        expect(await store.getRevocation('tok-1', 'alice', T0)).toEqual({ subjectRevokedBefore: T0 + 1000 });
+        await store.revokeSubject('alice', { now: T0, before: T0 + 2000 });
+        expect(await store.getRevocation('tok-1', 'alice', T0)).toEqual({ subjectRevokedBefore: T0 + 2000 });
+      });
+
+      test('a subject revocation with an expiry reads as absent from expiresAt on', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0, expiresAt: T0 + MINUTE });
+        expect(await store.getRevocation('tok-1', 'alice', T0 + MINUTE - 1)).toEqual({ subjectRevokedBefore: T0 });
+        expect(await store.getRevocation('tok-1', 'alice', T0 + MINUTE)).toBeUndefined();
+      });
+
+      test('a later subject revocation never shortens the expiry of an earlier one', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0, expiresAt: T0 + 10 * MINUTE });
+        await store.revokeSubject('alice', { now: T0, before: T0 + 1, expiresAt: T0 + MINUTE });
+        expect(await store.getRevocation('tok-1', 'alice', T0 + 5 * MINUTE)).toEqual({ subjectRevokedBefore: T0 + 1 });
+      });
+
+      test('revokeSubject with an elapsed expiry does not persist', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0, expiresAt: T0 });
+        expect(await store.getRevocation('tok-1', 'alice', T0 - MINUTE)).toBeUndefined();
+      });
+
+      test('a revoked token of a revoked subject reports both', async (store) => {
+        await store.revoke('tok-1', { now: T0 });
+        await store.revokeSubject('alice', { now: T0 + 5, before: T0 + 5 });
+        expect(await store.getRevocation('tok-1', 'alice', T0 + 10)).toEqual({ revokedAt: T0, subjectRevokedBefore: T0 + 5 });
+      });
+    });
+
+    describe('rate limits (consume)', () => {
+      const perMinute = (limit: number, name = 'policy'): RateLimitCheck => ({ name, limit, windowMs: MINUTE });
+
+      test('a limit of N allows a burst of exactly N, counting remaining down to 0', async (store) => {
+        const remaining: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = await store.consume('tok-1', [perMinute(5)], T0);
+          expect(r.allowed).toBe(true);
+          remaining.push(r.limits[0]?.remaining as number);
+        }
+        expect(remaining).toEqual([4, 3, 2, 1, 0]);
+      });
+
+      test('the request after the burst is refused with retryAfterMs > 0 and remaining 0', async (store) => {
+        for (let i = 0; i < 5; i++) await store.consume('tok-1', [perMinute(5)], T0);
+        const r = await store.consume('tok-1', [perMinute(5)], T0);
+        expect(r.allowed).toBe(false);
+        expect(r.retryAfterMs).toBeGreaterThan(0);
+        expect(r.retryAfterMs).toBeLessThanOrEqual(MINUTE);
+        expect(r.limits[0]?.remaining).toBe(0);
+      });
+
+      test('an allowed request reports retryAfterMs 0, its limit and a reset within the window', async (store) => {
+        const r = await store.consume('tok-1', [perMinute(5)], T0);
+        expect(r.retryAfterMs).toBe(0);
+        expect(r.limits[0]?.limit).toBe(5);
+        expect(r.limits[0]?.resetMs).toBeGreaterThan(0);
+        expect(r.limits[0]?.resetMs).toBeLessThanOrEqual(MINUTE);
+      });
+
+      test('a refused request is allowed once retryAfterMs has passed', async (store) => {
+        for (let i = 0; i < 5; i++) await store.consume('tok-1', [perMinute(5)], T0);
+        const refused = await store.consume('tok-1', [perMinute(5)], T0);
+        expect(refused.allowed).toBe(false);
+        const later = await store.consume('tok-1', [perMinute(5)], T0 + refused.retryAfterMs);
+        expect(later.allowed).toBe(true);
+      });
+
+      test('after a full window the whole burst is available again', async (store) => {
+        for (let i = 0; i < 5; i++) await store.consume('tok-1', [perMinute(5)], T0);
+        for (let i = 0; i < 5; i++) expect((await store.consume('tok-1', [perMinute(5)], T0 + MINUTE)).allowed).toBe(true);
+        expect((await store.consume('tok-1', [perMinute(5)], T0 + MINUTE)).allowed).toBe(false);
+      });
+
+      test('several limits are charged all or nothing', async (store) => {
+        const checks = [perMinute(10, 'policy'), perMinute(2, 'rule:0')];
+        expect((await store.consume('tok-1', checks, T0)).allowed).toBe(true);
+        expect((await store.consume('tok-1', checks, T0)).allowed).toBe(true);
+        const refused = await store.consume('tok-1', checks, T0);
+        expect(refused.allowed).toBe(false);
+        expect(refused.retryAfterMs).toBeGreaterThan(0);
+        // The refusal did not charge the policy counter: 2 requests so far, so this third one leaves 7.
+        const policyOnly = await store.consume('tok-1', [perMinute(10, 'policy')], T0);
+        expect(policyOnly.limits[0]?.remaining).toBe(7);
+      });
+
+      test('results list every limit with its name, in the order given', async (store) => {
+        const r = await store.consume('tok-1', [perMinute(10, 'policy'), perMinute(3, 'rule:2'), perMinute(7, 'key')], T0);
+        expect(r.limits.map((l) => [l.name, l.limit, l.remaining])).toEqual([
+          ['policy', 10, 9],
+          ['rule:2', 3, 2],
+          ['key', 7, 6],
+        ]);
+      });
+
+      test('counters are independent per token', async (store) => {
+        for (let i = 0; i < 2; i++) await store.consume('tok-1', [perMinute(2)], T0);
+        expect((await store.consume('tok-1', [perMinute(2)], T0)).allowed).toBe(false);
+        expect((await store.consume('tok-2', [perMinute(2)], T0)).limits[0]?.remaining).toBe(1);
+      });
+
+      test('counters are independent per check name', async (store) => {
+        for (let i = 0; i < 2; i++) await store.consume('tok-1', [perMinute(2, 'rule:0')], T0);
+        expect((await store.consume('tok-1', [perMinute(2, 'rule:0')], T0)).allowed).toBe(false);
+        expect((await store.consume('tok-1', [perMinute(2, 'rule:1')], T0)).limits[0]?.remaining).toBe(1);
+      });
+
+      if (concurrency > 0) {
+        const limit = Math.max(1, Math.floor(concurrency / 4));
+        test(`${concurrency} parallel consume calls on a limit of ${limit} allow exactly ${limit}`, async (store) => {
+          const results = await Promise.all(Array.from({ length: concurrency }, () => store.consume('tok-1', [perMinute(limit)], T0)));
+          expect(results.filter((r) => r.allowed).length).toBe(limit);
+          expect((await store.consume('tok-1', [perMinute(limit)], T0)).allowed).toBe(false);
+        });
+      }
+    });
+
+    describe('usage', () => {
+      test('getUsage of a token never used is undefined', async (store) => {
+        expect(await store.getUsage('tok-1')).toBeUndefined();
+      });
+
+      test('recordUsage counts uses and keeps the last time and IP, visible after flush', async (store) => {
+        await store.recordUsage('tok-1', { at: T0, ip: '203.0.113.9' });
+        await store.recordUsage('tok-1', { at: T0 + 1000, ip: '2001:db8::1' });
+        await store.recordUsage('tok-1', { at: T0 + 2000, ip: '198.51.100.4' });
+        await store.flush?.();
+        expect(await store.getUsage('tok-1')).toEqual({ count: 3, lastUsedAt: T0 + 2000, lastIp: '198.51.100.4' });
+      });
+
+      test('a use recorded out of order does not move the last use back', async (store) => {
+        await store.recordUsage('tok-1', { at: T0 + 1000, ip: '203.0.113.9' });
+        await store.recordUsage('tok-1', { at: T0, ip: '198.51.100.4' });
+        await store.flush?.();
+        expect(await store.getUsage('tok-1')).toEqual({ count: 2, lastUsedAt: T0 + 1000, lastIp: '203.0.113.9' });
+      });
+
+      test('a use without an IP keeps the last known IP', async (store) => {
+        await store.recordUsage('tok-1', { at: T0, ip: '203.0.113.9' });
+        await store.recordUsage('tok-1', { at: T0 + 1000 });
+        await store.flush?.();
+        expect(await store.getUsage('tok-1')).toEqual({ count: 2, lastUsedAt: T0 + 1000, lastIp: '203.0.113.9' });
+      });
+
+      test('uses recorded in separate flushes add up', async (store) => {
+        await store.recordUsage('tok-1', { at: T0 });
+        await store.flush?.();
+        await store.recordUsage('tok-1', { at: T0 + 1 });
+        await store.flush?.();
+        const u = await store.getUsage('tok-1');
+        expect(u?.count).toBe(2);
+        expect(u?.lastUsedAt).toBe(T0 + 1);
+        expect(u?.lastIp).toBeUndefined();
+      });
+
+      test('usage is kept per token', async (store) => {
+        await store.recordUsage('tok-1', { at: T0 });
+        await store.recordUsage('tok-1', { at: T0 });
+        await store.recordUsage('tok-2', { at: T0 + 5 });
+        await store.flush?.();
+        expect((await store.getUsage('tok-1'))?.count).toBe(2);
+        expect(await store.getUsage('tok-2')).toEqual({ count: 1, lastUsedAt: T0 + 5 });
+      });
+    });
+  });
+}

@@ -1,0 +1,66 @@
+// MemoryStore: the conformance suite, plus what only MemoryStore promises (bounded revocations, frozen records).
+import { describe, expect, it } from 'vitest';
+import { MemoryStore, StoreError, type ApiKeyRecord } from '../../src/index.js';
+import { storeConformance } from '../../src/testing/conformance.js';
+import { NOW } from '../helpers/tokens.js';
+
+storeConformance('MemoryStore', () => new MemoryStore(), { describe, it, expect });
+
+const T0 = NOW.getTime();
+
+function record(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  return { id: 'key_1', hash: 'h'.repeat(64), prefix: 'tg_', subject: 'svc', scopes: ['orders:read'], createdAt: T0, expiresAt: null, ...overrides };
+}
+
+describe('MemoryStore specifics', () => {
+  it('refuses a revocation beyond maxRevocations rather than dropping a live one', () => {
+    const store = new MemoryStore({ maxRevocations: 2 });
+    store.revoke('tok-1', { now: T0 });
+    store.revokeSubject('alice', { now: T0, before: T0 });
+    expect(() => store.revoke('tok-2', { now: T0 })).toThrow(StoreError);
+    expect(store.getRevocation('tok-1', 'alice', T0)).toEqual({ revokedAt: T0, subjectRevokedBefore: T0 });
+    expect(store.getRevocation('tok-2', undefined, T0)).toBeUndefined();
+  });
+
+  it('makes room for a new revocation by dropping only expired ones', () => {
+    const store = new MemoryStore({ maxRevocations: 1 });
+    store.revoke('tok-1', { now: T0, expiresAt: T0 + 1000 });
+    store.revoke('tok-2', { now: T0 + 1000 });
+    expect(store.getRevocation('tok-2', undefined, T0 + 1000)).toEqual({ revokedAt: T0 + 1000 });
+  });
+
+  it('re-revoking a token already held does not count against maxRevocations', () => {
+    const store = new MemoryStore({ maxRevocations: 1 });
+    store.revoke('tok-1', { now: T0, expiresAt: T0 + 1000 });
+    expect(() => store.revoke('tok-1', { now: T0, expiresAt: T0 + 5000 })).not.toThrow();
+    expect(store.getRevocation('tok-1', undefined, T0 + 2000)).toEqual({ revokedAt: T0 });
+  });
+
+  it('hands out frozen copies: neither the caller’s object nor the returned one can change the stored record', () => {
+    const store = new MemoryStore();
+    const mine = record({ metadata: { team: 'a' } });
+    store.putApiKey(mine);
+    mine.scopes.push('admin');
+    (mine.metadata as Record<string, string>)['team'] = 'b';
+    const got = store.getApiKey(mine.hash) as ApiKeyRecord;
+    expect(got.scopes).toEqual(['orders:read']);
+    expect(got.metadata).toEqual({ team: 'a' });
+    expect(Object.isFrozen(got)).toBe(true);
+    expect(Object.isFrozen(got.scopes)).toBe(true);
+    expect(() => got.scopes.push('admin')).toThrow(TypeError);
+  });
+
+  it('records after updateApiKey and useApiKey are frozen too', () => {
+    const store = new MemoryStore();
+    store.putApiKey(record({ remaining: 2 }));
+    expect(Object.isFrozen(store.updateApiKey('h'.repeat(64), { name: 'x' }))).toBe(true);
+    store.useApiKey('h'.repeat(64));
+    expect(Object.isFrozen(store.getApiKey('h'.repeat(64)))).toBe(true);
+  });
+
+  it('answers synchronously, so the guard pays no promise on the hot path', () => {
+    const store = new MemoryStore();
+    expect(store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
+    expect(store.consume('tok-1', [{ name: 'policy', limit: 1, windowMs: 1000 }], T0)).not.toBeInstanceOf(Promise);
+  });
+});
