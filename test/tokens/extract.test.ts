@@ -1,0 +1,116 @@
+// Reading the token from the Authorization header, through guard.evaluate with hand-built headers.
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Guard } from '../../src/index.js';
+import { signToken } from '../helpers/tokens.js';
+import { expectAllowed, expectRefused, jwtGuard, requestWith } from './fixtures.js';
+
+let guard: Guard;
+let token: string;
+
+beforeAll(async () => {
+  guard = await jwtGuard();
+  token = await signToken({ scope: 'orders:read' });
+});
+
+const withAuthorization = (authorization: string | string[] | undefined, extra: Record<string, string | string[]> = {}) =>
+  guard.evaluate(requestWith({ authorization, ...extra }));
+
+describe('the Bearer scheme', () => {
+  for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+    it(`reads the token under the scheme spelled "${scheme}"`, async () => {
+      expectAllowed(await withAuthorization(`${scheme} ${token}`));
+    });
+  }
+
+  it('tolerates whitespace around the scheme and the token', async () => {
+    for (const value of [`  Bearer ${token}  `, `Bearer    ${token}`, `\tBearer ${token}\t`]) {
+      expectAllowed(await withAuthorization(value));
+    }
+  });
+
+  it('reads a single Authorization header given as a one-element array', async () => {
+    expectAllowed(await withAuthorization([`Bearer ${token}`]));
+  });
+
+  it('hands a token of valid b64token syntax to verification rather than calling the request malformed', async () => {
+    for (const t of ['abc~def+ghi/jkl==', 'a.b.c=', token.replace(/\./g, '~')]) {
+      expectRefused(await withAuthorization(`Bearer ${t}`), 'token.malformed');
+    }
+  });
+});
+
+describe('no token', () => {
+  it('answers a request without an Authorization header with token.missing and a bare Bearer challenge', async () => {
+    const decision = await withAuthorization(undefined);
+    expectRefused(decision, 'token.missing');
+    expect(decision.headers['WWW-Authenticate']).toBe('Bearer');
+  });
+
+  it('treats an empty Authorization header or an empty header list as no token', async () => {
+    for (const value of ['', []]) {
+      const decision = await withAuthorization(value);
+      expectRefused(decision, 'token.missing');
+      expect(decision.headers['WWW-Authenticate']).toBe('Bearer');
+    }
+  });
+
+  it('puts the realm, and still no error, in the challenge when the policy names a realm', async () => {
+    const withRealm = await jwtGuard({}, { realm: 'orders' });
+    const decision = await withRealm.evaluate(requestWith({}));
+    expectRefused(decision, 'token.missing');
+    expect(decision.headers['WWW-Authenticate']).toBe('Bearer realm="orders"');
+  });
+
+  it('treats credentials under another scheme as no token', async () => {
+    for (const value of ['Basic YWxpY2U6c2VjcmV0', 'Digest username="alice"', `Token ${token}`, `Bearerx ${token}`, `JWT ${token}`]) {
+      const decision = await withAuthorization(value);
+      expectRefused(decision, 'token.missing');
+      expect(decision.headers['WWW-Authenticate']).toBe('Bearer');
+    }
+  });
+
+  it('never reads a token from the query string', async () => {
+    for (const path of [`/orders/1?access_token=${token}`, `/orders/1?token=${token}&access_token=${token}`]) {
+      const decision = await guard.evaluate(requestWith({}, { path }));
+      expectRefused(decision, 'token.missing');
+    }
+  });
+
+  it('never reads a token from another header', async () => {
+    const decision = await guard.evaluate(requestWith({ 'x-access-token': token, 'x-api-key': token, cookie: `access_token=${token}` }));
+    expectRefused(decision, 'token.missing');
+  });
+});
+
+describe('malformed credentials', () => {
+  // Values are built from the valid token once it exists (it is signed in beforeAll).
+  const malformed: [string, (t: string) => string | string[]][] = [
+    ['the Bearer scheme with no token', () => 'Bearer'],
+    ['the Bearer scheme followed by blanks only', () => 'Bearer    '],
+    ['two space-separated tokens', () => 'Bearer a b'],
+    ['two Bearer credentials in one header', () => 'Bearer a, Bearer b'],
+    ['a token followed by a comma', (t) => `Bearer ${t},`],
+    ['a Basic and a Bearer credential in one header', (t) => `Basic YWxpY2U6c2VjcmV0, Bearer ${t}`],
+    ['a token with characters outside b64token', () => 'Bearer tok"en'],
+    ['a token with a control character', (t) => `Bearer ${t.slice(0, 10)}\u0000${t.slice(10)}`],
+    ['two Authorization headers', (t) => [`Bearer ${t}`, `Bearer ${t}`]],
+    ['two Authorization headers, one of them empty', (t) => [`Bearer ${t}`, '']],
+  ];
+  for (const [what, value] of malformed) {
+    it(`answers ${what} with 400 request.malformed and error="invalid_request"`, async () => {
+      const decision = await withAuthorization(value(token));
+      expectRefused(decision, 'request.malformed');
+      expect(decision.headers['WWW-Authenticate']).toMatch(/^Bearer error="invalid_request"/);
+    });
+  }
+
+  it('answers a Bearer token sent with a DPoP proof header with 400 request.malformed', async () => {
+    for (const dpop of ['eyJhbGciOiJFUzI1NiJ9.e30.c2ln', '', ['a', 'b']]) {
+      expectRefused(await withAuthorization(`Bearer ${token}`, { dpop }), 'request.malformed');
+    }
+  });
+
+  it('answers a DPoP token sent with two DPoP proof headers with 400 request.malformed', async () => {
+    expectRefused(await withAuthorization(`DPoP ${token}`, { dpop: ['eyJ.e30.c2ln', 'eyJ.e30.c2ln'] }), 'request.malformed');
+  });
+});
