@@ -1,2 +1,81 @@
-// koa adapter: placeholder until issue 3 lands.
-export {};
+// Koa adapter (Koa 3 and 2, @koa/router): ctx → GuardRequest, Decision → ctx response. No policy here.
+import type { Context, Middleware } from 'koa';
+import type { Guard } from '../core/guard.js';
+import type { AuthResult, Decision } from '../core/types.js';
+import type { ScopesPolicy } from '../checks/scopes.js';
+import {
+  GUARD_KEY,
+  nodeGuardRequest,
+  outcomeOf,
+  resolveGuard,
+  scopesFromArgs,
+  type AdapterContext,
+  type AdapterInput,
+  type AdapterOptions,
+} from '../core/adapter-kit.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set by token-guard: the verified token (when there is one) and the decision. */
+    auth?: AuthResult;
+  }
+}
+
+/** The Koa middleware, with the guard it runs (for `guard.revoke`, `guard.store`). */
+export type TokenGuardMiddleware = Middleware & { guard: Guard };
+
+type GuardedContext = Context & { [GUARD_KEY]?: AdapterContext };
+
+/** Puts the decision on `ctx.state.auth` and answers it; true when the request goes on to `next`. */
+function settle(ctx: Context, context: AdapterContext, decision: Decision): boolean {
+  ctx.state.auth = { token: decision.token, decision };
+  const outcome = outcomeOf(decision, context.errors);
+  if (outcome.action === 'next') {
+    ctx.set(outcome.headers);
+    return true;
+  }
+  if (outcome.action === 'throw') throw outcome.error;
+  ctx.status = outcome.response.status;
+  // Headers before the body: Koa only guesses a Content-Type for a string body when none is set.
+  ctx.set(outcome.response.headers);
+  ctx.body = outcome.response.body;
+  return false;
+}
+
+/**
+ * Koa middleware enforcing a token-guard policy. Sets `ctx.state.auth = { token, decision }` and calls
+ * `next()` when the request may go through; otherwise answers it and does not call `next()` (with
+ * `errors: 'throw'` it throws an AccessDeniedError for Koa's error handling instead). Rules see
+ * `ctx.originalUrl`. Throws PolicyError at start-up for an invalid policy.
+ *
+ * Exported from `token-guard/koa`.
+ * @example
+ * app.use(tokenGuard({ jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] }));
+ */
+export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): TokenGuardMiddleware {
+  const context = resolveGuard(policy, options);
+  const middleware: Middleware = async (ctx, next) => {
+    const decision = await context.guard.evaluate(nodeGuardRequest(ctx.req, ctx.originalUrl));
+    (ctx as GuardedContext)[GUARD_KEY] = context;
+    if (settle(ctx, context, decision)) await next();
+  };
+  return Object.assign(middleware, { guard: context.guard });
+}
+
+/**
+ * Per-route scope check, after `tokenGuard`: every listed scope is required, or pass one `{ all?, any? }`.
+ * Answers 403 `insufficient_scope` like the guard does; follows the guard's report-only mode.
+ *
+ * Exported from `token-guard/koa`.
+ * @example
+ * router.post('/orders', requireScopes('orders:write'), createOrder);
+ */
+export function requireScopes(...scopes: (string | ScopesPolicy)[]): Middleware {
+  const required = scopesFromArgs(scopes);
+  return async (ctx, next) => {
+    const context = (ctx as GuardedContext)[GUARD_KEY];
+    if (!context) throw new Error('requireScopes() needs tokenGuard() mounted before it');
+    const decision = context.guard.authorize(ctx.state.auth, required, nodeGuardRequest(ctx.req, ctx.originalUrl));
+    if (settle(ctx, context, decision)) await next();
+  };
+}

@@ -1,7 +1,12 @@
 // What every adapter shares: turning its options into a guard, reading headers Node folds, and
 // validating requireScopes arguments. Adapters stay translation only.
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { createGuard, type Guard } from './guard.js';
 import type { TokenGuardPolicy } from './policy.js';
+import type { AccessDeniedError } from './errors.js';
+import { decisionError, denialResponse, type DenialResponse } from './http.js';
+import type { Decision, GuardRequest } from './types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 
 /** Options every adapter understands besides the policy. */
@@ -84,4 +89,69 @@ export function nodeHeaders(
   if (!rawHeaders || headers['authorization'] === undefined) return headers;
   const all = rawHeaderValues(rawHeaders, 'authorization');
   return all.length > 1 ? { ...headers, authorization: all } : headers;
+}
+
+/**
+ * The GuardRequest of a Node `IncomingMessage` (Express, Koa, Fastify all sit on one). `path` is the
+ * target the app routes on, which each framework names differently (`originalUrl`, `raw.url`).
+ */
+export function nodeGuardRequest(req: IncomingMessage, path: string | undefined): GuardRequest {
+  const socket = req.socket as TLSSocket | undefined;
+  return {
+    method: req.method ?? '',
+    path: path ?? '',
+    headers: nodeHeaders(req.headers, req.rawHeaders),
+    // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
+    remoteAddress: socket?.remoteAddress,
+    get peerCertificate() {
+      // Read only when a token is certificate-bound: getPeerCertificate() is not free.
+      return socket && socket.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+    },
+  };
+}
+
+/**
+ * The headers of a web-standard `Request` as the guard reads them (lower-case names). `Headers` joins a
+ * repeated field with ", "; the core refuses a comma inside a credential, so two Authorization
+ * headers still read as `request.malformed`, never as the first one.
+ */
+export function webHeaders(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
+}
+
+/**
+ * What an adapter does with a decision: let the request through (setting `headers` on the response),
+ * hand `error` to the framework's error path, or send `response`. One place decides this, so the
+ * adapters differ only in how they talk to their framework.
+ */
+export type Outcome =
+  | { action: 'next'; headers: Record<string, string> }
+  | { action: 'throw'; error: AccessDeniedError }
+  | { action: 'respond'; response: DenialResponse };
+
+/** Turns a decision and the adapter's `errors` option into the adapter's next step. */
+export function outcomeOf(decision: Decision, errors: AdapterContext['errors']): Outcome {
+  const response = denialResponse(decision);
+  if (!response) return { action: 'next', headers: decision.headers };
+  return errors === 'throw' ? { action: 'throw', error: decisionError(decision) } : { action: 'respond', response };
+}
+
+/** Fastify-style plugin options: a policy (plus adapter options), or an existing guard under `guard`. */
+export type GuardOrPolicyOptions = AdapterInput | (AdapterOptions & { guard: Guard });
+
+/** Like `resolveGuard`, also accepting `{ guard, errors? }` where the options object is the only argument. */
+export function resolveGuardOptions(input: GuardOrPolicyOptions): AdapterContext {
+  if (input && typeof input === 'object' && 'guard' in input) {
+    if (!isGuard(input.guard)) throw new TypeError('tokenGuard: options.guard must be a guard from createGuard()');
+    const { guard, ...rest } = input;
+    const unknown = Object.keys(rest).filter((k) => k !== 'errors');
+    // A policy next to a guard would be silently ignored: refuse it instead.
+    if (unknown.length) throw new TypeError(`tokenGuard: with options.guard, only errors may be given (got ${unknown.join(', ')})`);
+    return resolveGuard(guard, { errors: input.errors });
+  }
+  return resolveGuard(input);
 }
