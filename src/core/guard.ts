@@ -327,12 +327,13 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     let identity: TokenInfo | undefined;
 
     try {
+      ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
+      // A public rule skips every check, policy-level IP and hours included: public means public.
       if (rule?.public) {
         const d = decide(EMPTY_REASONS, mode, rule, {});
-        emit(d, req, path, undefined, undefined, start, now, 'guard');
+        emit(d, req, path, ip, undefined, start, now, 'guard');
         return d;
       }
-      ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
 
       const extracted = extractToken(headers, p.maxTokenBytes);
       if (typeof extracted === 'string') throw new Refusal(extracted);
@@ -429,23 +430,31 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', { status: 500, expose: false });
     }
     const prior = auth.decision;
-    const mode = prior.mode;
-    let d: Decision;
     if (!auth.token) {
-      // No usable token. Either the guard refused it (and we are here only because of report-only), or a
-      // public rule let the request in without one; this route wants one either way.
-      d = prior.reason === 'ok' ? decide(['token.missing'], mode, undefined, {}) : { ...prior, headers: { ...prior.headers } };
-    } else {
-      const { req: requirement, challenge: c } = requirementOf(scopes);
-      const ok = hasScopes(requirement, new Set(auth.token.scopes));
-      d = decide(ok ? EMPTY_REASONS : ['scope.insufficient'], mode, undefined, { ...prior.headers });
-      if (!ok) d.headers['WWW-Authenticate'] = c;
-      d.token = auth.token;
+      // Here only in report-only mode (the guard already reported its refusal), or after a public rule
+      // let the request in without a token, which this route wants after all.
+      if (prior.reason !== 'ok') return prior;
+      const d = decide(['token.missing'], prior.mode, undefined, {});
+      emitRouteDecision(d, auth, req, start, now);
+      return d;
     }
+    const { req: requirement, challenge: c } = requirementOf(scopes);
+    // Passing adds nothing: the guard's decision (and any report-only refusal on it) stands as is.
+    if (hasScopes(requirement, new Set(auth.token.scopes))) return prior;
+    const reasons: ReasonCode[] = prior.reasons.includes('scope.insufficient') ? [...prior.reasons] : [...prior.reasons, 'scope.insufficient'];
+    const d = decide(reasons, prior.mode, undefined, { ...prior.headers });
+    if (d.reason === 'scope.insufficient') d.headers['WWW-Authenticate'] = c;
+    if (prior.rule !== undefined) d.rule = prior.rule;
+    d.token = auth.token;
+    emitRouteDecision(d, auth, req, start, now);
+    return d;
+  }
+
+  function emitRouteDecision(d: Decision, auth: AuthResult, req: GuardRequest, start: number, now: Date): void {
+    if (!p.onDecision) return;
     const path = normalizePath(typeof req.path === 'string' ? req.path : '') ?? '';
     const ip = p.clientIp.resolve(req.remoteAddress, req.headers?.['x-forwarded-for']);
     emit(d, req, path, ip, auth.token, start, now, 'requireScopes');
-    return d;
   }
 
   return {

@@ -301,6 +301,25 @@ describe('requireScopes through guard.authorize', () => {
     expect([refused.status, refused.reason, refused.headers['WWW-Authenticate']]).toEqual([403, 'scope.insufficient', 'Bearer error="insufficient_scope", scope="orders:write"']);
   });
 
+  it('keeps a report-only refusal on the decision when the route scopes pass (regression: it was replaced by ok)', async () => {
+    const events: DecisionEvent[] = [];
+    const guard = createGuard(await basePolicy({ mode: 'report-only', onDecision: (e) => { events.push(e); } }));
+    const r = req(await signToken({ scope: 'orders:read' }), { path: '/admin/x', remoteAddress: '203.0.113.1' });
+    const d = await guard.evaluate(r);
+    const routed = guard.authorize({ token: d.token, decision: d }, ['orders:read'], r);
+    expect(routed).toBe(d);
+    expect(routed.reasons).toEqual(['ip.denied', 'scope.insufficient']);
+    expect(events).toHaveLength(1);
+  });
+
+  it('adds a route refusal to the reasons of a report-only decision', async () => {
+    const guard = createGuard(await basePolicy({ mode: 'report-only' }));
+    const r = req(await signToken({ scope: 'orders:read' }), { remoteAddress: '127.0.0.1', path: '/admin/x' });
+    const d = await guard.evaluate(r);
+    const routed = guard.authorize({ token: d.token, decision: d }, ['audit:read'], r);
+    expect(routed).toMatchObject({ mode: 'report-only', reason: 'ip.denied', reasons: ['ip.denied', 'scope.insufficient'] });
+  });
+
   it('asks for a token on a public route that requires scopes', async () => {
     const guard = createGuard(await basePolicy());
     const r = req(undefined, { path: '/health' });
