@@ -1,2 +1,774 @@
-// RedisStore: placeholder until issue 4 lands.
-export {};
+// RedisStore: token state shared by every app instance through Redis (standalone or Cluster), on a client the app passes in.
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+// Types only: ioredis is an optional peer dependency, so nothing from it may be loaded at run time.
+import type { Cluster, Redis } from 'ioredis';
+import { StoreError } from '../core/errors.js';
+import type {
+  ApiKeyPatch,
+  ApiKeyRecord,
+  RateLimitCheck,
+  RateLimitResult,
+  RateLimitState,
+  RevocationState,
+  TokenStore,
+  TokenUsage,
+} from './types.js';
+
+/** Near-cache tuning: a bounded, short-lived local copy of revocation lookups, invalidated through pub/sub. */
+export interface RedisNearCacheOptions {
+  /** Most token ids and subjects whose revocation state is kept locally. Default: 10 000. */
+  max?: number;
+  /** Longest a cached lookup is used, in ms: a backstop should an invalidation ever be missed. Default: 5000. */
+  ttl?: number;
+}
+
+/** Options of RedisStore. */
+export interface RedisStoreOptions {
+  /** The app's ioredis client (`new Redis(…)` or `new Cluster(…)`). The store never connects, quits or duplicates it. */
+  client: Redis | Cluster;
+  /** Start of every key and channel name, so several apps can share one Redis. No `{` or `}` (hash tags are the store's). Default: `'tg:'`. */
+  prefix?: string;
+  /** Longest any Redis call may take, in ms, before it fails with StoreError (the guard answers 503). Default: 250. */
+  commandTimeout?: number;
+  /**
+   * A second ioredis connection in subscriber mode (e.g. `client.duplicate()`, made by the app). With it the store
+   * keeps a near-cache of revocation lookups and `revoke`/`revokeSubject` resolve only once every instance listening
+   * has dropped its cached entry. Default: none (every lookup goes to Redis).
+   */
+  subscriber?: Redis | Cluster;
+  /** Near-cache size and lifetime, or `false` to use `subscriber` only to confirm revocations. Default: `{ max: 10 000, ttl: 5000 }`. */
+  nearCache?: RedisNearCacheOptions | false;
+  /** Longest `revoke` waits for the other instances to confirm their near-cache dropped the token, in ms. Default: 1000. */
+  confirmTimeout?: number;
+  /** Usage write-behind: buffered uses are written at most this often, in ms. Default: 1000. */
+  usageFlushInterval?: number;
+  /** Usage write-behind: a buffer of this many distinct tokens is written at once. Default: 500. */
+  usageBatchSize?: number;
+  /** How long a token's usage is kept after its last use, in ms (`0` keeps it until deleted). Default: 30 days. */
+  usageTtl?: number;
+}
+
+/** Counters for monitoring a RedisStore. */
+export interface RedisStoreStats {
+  /** Whether the near-cache is in use right now (off until subscribed, and whenever the subscriber is disconnected). */
+  nearCacheEnabled: boolean;
+  /** Revocation lookups answered from the near-cache. */
+  nearCacheHits: number;
+  /** Revocation lookups that went to Redis. */
+  nearCacheMisses: number;
+  /** Invalidation messages received. */
+  invalidations: number;
+  /** Uses waiting to be written. */
+  usageBuffered: number;
+  /** Uses lost because their batch could not be written. */
+  usageDropped: number;
+}
+
+// --- Lua. Registered once per client with defineCommand: ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT.
+
+const CONSUME_LUA = `
+-- One request against every limit of one token: all counters are charged, or none (GCRA, as src/stores/gcra.ts).
+-- KEYS[i]: the theoretical arrival time (TAT) of counter i; all keys share the token's hash tag (one slot).
+-- ARGV[1]: now (ms); ARGV[2i], ARGV[2i+1]: limit and window (ms) of counter i.
+local now = tonumber(ARGV[1])
+-- Float slack so that N requests at one instant against a limit of N never round into a denial (as gcra.ts).
+local EPSILON = 1e-6
+local allowed = true
+local retry = 0
+local tats = {}
+local out = {}
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  local interval = window / limit
+  -- A new counter, or one whose TAT has passed, starts from now.
+  local tat = now
+  local stored = redis.call('GET', KEYS[i])
+  if stored then
+    local t = tonumber(stored)
+    -- Anything but a number was not written by us: fail rather than guess a count.
+    if t == nil then return redis.error_reply('TGCORRUPT counter is not a number') end
+    if t >= now then tat = t end
+  end
+  local nxt = tat + interval
+  if nxt - now > window + EPSILON then
+    -- No room in this window: nothing is charged; retry when the next request fits.
+    allowed = false
+    local r = math.max(0, nxt - window - now)
+    if r > retry then retry = r end
+    out[#out + 1] = 0
+    out[#out + 1] = string.format('%.17g', tat - now)
+  else
+    -- Room: this counter would move to nxt. %.17g keeps every bit of the float on the way back to JS.
+    tats[i] = nxt
+    out[#out + 1] = math.max(0, math.floor((window - (nxt - now)) / interval + EPSILON))
+    out[#out + 1] = string.format('%.17g', nxt - now)
+  end
+end
+-- All or nothing: charge only when every counter had room.
+if allowed then
+  for i = 1, #KEYS do
+    -- A TAT in the past is worth nothing: the key expires when it is reached.
+    redis.call('SET', KEYS[i], string.format('%.17g', tats[i]), 'PX', math.max(1, math.ceil(tats[i] - now)))
+  end
+end
+return { allowed and 1 or 0, string.format('%.17g', retry), unpack(out) }
+`;
+
+const USE_LUA = `
+-- Takes one use of an API key. KEYS[1]: the key's record (a hash: rec = JSON, rem = uses left).
+-- A string at the key makes HGET fail with WRONGTYPE, which reaches the caller as an error (never a use).
+local left = redis.call('HGET', KEYS[1], 'rem')
+-- Unknown key, or no use limit: nothing to take.
+if not left then return nil end
+local n = tonumber(left)
+if n == nil then return redis.error_reply('TGCORRUPT uses left is not a number') end
+-- None left: refuse without going below zero.
+if n <= 0 then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'rem', -1)
+`;
+
+const PUT_LUA = `
+-- Stores an API key record, replacing any: the JSON and the uses left change together.
+-- KEYS[1]: the record hash. ARGV[1]: record JSON (without uses left); ARGV[2]: uses left, '' for unlimited.
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'rec', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'rem', ARGV[2]) end
+return 1
+`;
+
+const UPDATE_LUA = `
+-- Replaces a record's JSON only if it is still the one the caller merged the patch into (optimistic lock; the
+-- caller re-reads and retries otherwise). Uses left are a separate field, so concurrent uses never conflict.
+-- KEYS[1]: the record hash. ARGV[1]: JSON read; ARGV[2]: new JSON; ARGV[3]: 'keep', 'del' or new uses left.
+local cur = redis.call('HGET', KEYS[1], 'rec')
+-- Gone: nothing to update.
+if not cur then return { 0 } end
+-- Changed since it was read.
+if cur ~= ARGV[1] then return { 1 } end
+redis.call('HSET', KEYS[1], 'rec', ARGV[2])
+if ARGV[3] == 'del' then
+  redis.call('HDEL', KEYS[1], 'rem')
+elseif ARGV[3] ~= 'keep' then
+  redis.call('HSET', KEYS[1], 'rem', ARGV[3])
+end
+-- The uses left as they are now (absent when unlimited), for the record returned to the caller.
+return { 2, redis.call('HGET', KEYS[1], 'rem') }
+`;
+
+/**
+ * A revocation script: stores the entry with a TTL equal to the token's remaining life, never shortening a live
+ * one, then publishes the invalidation so every instance drops its near-cached lookup. `merge` says how the
+ * entry's time field combines with a live one (`first`: keep the first revocation time; `max`: latest cut-off).
+ */
+function revocationLua(field: 'at' | 'before', merge: 'first' | 'max'): string {
+  return `
+-- KEYS[1]: the revocation entry, JSON {"${field}": ms, "exp": ms or null}. ARGV[1]: now; ARGV[2]: ${field};
+-- ARGV[3]: expiry ('' = kept until deleted); ARGV[4]: invalidation channel; ARGV[5]: invalidation message.
+local now = tonumber(ARGV[1])
+local value = tonumber(ARGV[2])
+local exp = tonumber(ARGV[3])
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, old = pcall(cjson.decode, cur)
+  -- Not an entry we wrote: refuse rather than overwrite something we do not understand.
+  if not ok or type(old) ~= 'table' or type(old.${field}) ~= 'number' or (old.exp ~= cjson.null and type(old.exp) ~= 'number') then
+    return redis.error_reply('TGCORRUPT revocation entry is malformed')
+  end
+  -- Only a live entry is merged with (the times are the caller's clock, not Redis's).
+  if old.exp == cjson.null or old.exp > now then
+    ${merge === 'first' ? `value = old.${field}` : `if old.${field} > value then value = old.${field} end`}
+    -- Never shorten: kept-forever wins, else the later expiry.
+    if old.exp == cjson.null then exp = nil elseif exp ~= nil and old.exp > exp then exp = old.exp end
+  end
+end
+local entry = '{"${field}":' .. string.format('%.17g', value) .. ',"exp":' .. (exp and string.format('%.17g', exp) or 'null') .. '}'
+if exp then
+  -- The entry lives as long as the token could: after that the token is refused as expired anyway.
+  redis.call('SET', KEYS[1], entry, 'PX', math.max(1, math.ceil(exp - now)))
+else
+  redis.call('SET', KEYS[1], entry)
+end
+-- In the same script, so no instance can read the new entry before the invalidation is on its way.
+return redis.call('PUBLISH', ARGV[4], ARGV[5])
+`;
+}
+
+const USAGE_LUA = `
+-- Adds a batch of uses to one token's usage. KEYS[1]: the usage hash (count, at, ip).
+-- ARGV[1]: uses; ARGV[2]: time of the latest (ms); ARGV[3]: its client IP ('' = unknown); ARGV[4]: TTL (ms, 0 = none).
+redis.call('HINCRBY', KEYS[1], 'count', ARGV[1])
+local cur = tonumber(redis.call('HGET', KEYS[1], 'at'))
+-- Batches from several instances may land out of order: the latest use keeps its time and IP.
+if cur == nil or tonumber(ARGV[2]) >= cur then
+  redis.call('HSET', KEYS[1], 'at', ARGV[2])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'ip', ARGV[3]) end
+end
+if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1
+`;
+
+const SCRIPTS = {
+  tokenGuardConsume: { lua: CONSUME_LUA },
+  tokenGuardUse: { lua: USE_LUA, numberOfKeys: 1 },
+  tokenGuardPut: { lua: PUT_LUA, numberOfKeys: 1 },
+  tokenGuardUpdate: { lua: UPDATE_LUA, numberOfKeys: 1 },
+  tokenGuardRevoke: { lua: revocationLua('at', 'first'), numberOfKeys: 1 },
+  tokenGuardRevokeSubject: { lua: revocationLua('before', 'max'), numberOfKeys: 1 },
+  tokenGuardUsage: { lua: USAGE_LUA, numberOfKeys: 1 },
+} as const;
+
+type Arg = string | number;
+type Reply = string | number | null | Reply[];
+
+/** The commands defineCommand adds to a client (and its pipelines). */
+interface ScriptCommands {
+  tokenGuardConsume(numKeys: number, ...args: Arg[]): Promise<Reply[]>;
+  tokenGuardUse(key: string): Promise<number | null>;
+  tokenGuardPut(key: string, json: string, remaining: string): Promise<number>;
+  tokenGuardUpdate(key: string, read: string, next: string, remaining: string): Promise<Reply[]>;
+  tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string): Promise<number>;
+  tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string): Promise<number>;
+  tokenGuardUsage(key: string, count: Arg, at: Arg, ip: string, ttl: Arg): Promise<number>;
+}
+
+interface UsagePipeline {
+  tokenGuardUsage(key: string, count: Arg, at: Arg, ip: string, ttl: Arg): UsagePipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/** A revocation entry as stored: the times, compared against the caller's `now` on every read. */
+interface RevocationEntry {
+  time: number;
+  exp: number | null;
+}
+
+/** What the near-cache keeps per token id or subject: the entry, or null for "none". */
+interface Cached {
+  entry: RevocationEntry | null;
+}
+
+/** An invalidation message on `<prefix>{c}:inv`. */
+interface Invalidation {
+  /** Instance that revoked. */
+  o: string;
+  /** Its sequence number for the acknowledgement. */
+  n: number;
+  /** Whether it waits for acknowledgements. */
+  a: 0 | 1;
+  /** Revoked token id. */
+  t?: string;
+  /** Revoked subject. */
+  s?: string;
+}
+
+interface PendingConfirm {
+  got: number;
+  needed: number;
+  done: () => void;
+}
+
+const DAY = 86_400_000;
+const UPDATE_ATTEMPTS = 8;
+const SPECIAL = /[%{}:]/;
+
+// Ids and subjects are escaped so that `}` or `:` in them can neither end the hash tag early nor make two
+// different (id, name) pairs spell the same key.
+function esc(s: string): string {
+  return SPECIAL.test(s) ? s.replace(/[%{}:]/g, (c) => `%${c.charCodeAt(0).toString(16)}`) : s;
+}
+
+function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`RedisStore: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds (got ${String(value)})`);
+  }
+  return value;
+}
+
+function num(v: Reply | undefined): number {
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isFinite(n)) throw new StoreError('Redis returned a malformed rate-limit reply');
+  return n;
+}
+
+function parseJson(raw: string, what: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (e) {
+    throw new StoreError(`${what} in Redis is not valid JSON`, { cause: e });
+  }
+}
+
+function parseEntry(raw: string | null, field: 'at' | 'before'): RevocationEntry | null {
+  if (raw === null) return null;
+  const v = parseJson(raw, 'revocation entry');
+  // A revocation we cannot read must never read as "not revoked": fail closed.
+  if (!v || typeof v !== 'object') throw new StoreError('revocation entry in Redis is malformed');
+  const o = v as Record<string, unknown>;
+  const time = o[field];
+  const exp = o['exp'];
+  if (typeof time !== 'number' || (exp !== null && typeof exp !== 'number')) throw new StoreError('revocation entry in Redis is malformed');
+  return { time, exp };
+}
+
+function live(entry: RevocationEntry | null, now: number): entry is RevocationEntry {
+  return entry !== null && (entry.exp === null || entry.exp > now);
+}
+
+function toState(token: RevocationEntry | null, subject: RevocationEntry | null, now: number): RevocationState | undefined {
+  let state: RevocationState | undefined;
+  if (live(token, now)) state = { revokedAt: token.time };
+  if (live(subject, now)) (state ??= {}).subjectRevokedBefore = subject.time;
+  return state;
+}
+
+function usesLeft(remaining: number | undefined): string {
+  if (remaining === undefined) return '';
+  if (!Number.isSafeInteger(remaining)) throw new TypeError(`RedisStore: remaining must be an integer (got ${String(remaining)})`);
+  return String(remaining);
+}
+
+/**
+ * Keeps token state in Redis so that every app instance shares API key records, revocations, rate-limit counters
+ * and usage. Takes the app's ioredis client (standalone `Redis` or `Cluster`); never opens a connection of its own.
+ *
+ * - Every key starts with `prefix` and carries a hash tag per token (`tg:{t:<id>}:…`), so one token's keys share
+ *   a Cluster slot and multi-key scripts work on Cluster.
+ * - Counters (GCRA, all-or-nothing across limits) and API key uses are atomic Lua scripts.
+ * - Revocation entries expire with the token (TTL = expiresAt − now) and keep their times, so reads compare with
+ *   the caller's `now`.
+ * - Every call is bounded by `commandTimeout`; a failure or timeout is a StoreError, which the guard answers
+ *   with 503 `store.unavailable`. ioredis reconnects on its own, so the store recovers without a restart.
+ * - Usage is buffered and written in pipelined batches (`usageFlushInterval`, `usageBatchSize`, `flush()`).
+ * - With a `subscriber`, revocation lookups are near-cached and invalidated on every instance through pub/sub;
+ *   `revoke` resolves only once every listening instance has confirmed, so the next request anywhere is refused.
+ *
+ * Exported from `token-guard/redis`.
+ * @example
+ * import { Redis } from 'ioredis';
+ * import { RedisStore } from 'token-guard/redis';
+ * const client = new Redis(process.env.REDIS_URL);
+ * const store = new RedisStore({ client, subscriber: client.duplicate(), prefix: 'orders-api:' });
+ * app.use(tokenGuard({ jwt, store }));
+ */
+export class RedisStore implements TokenStore {
+  private readonly client: Redis | Cluster;
+  private readonly cmd: ScriptCommands;
+  private readonly subscriber: Redis | Cluster | undefined;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  private readonly confirmMs: number;
+  private readonly flushMs: number;
+  private readonly batchSize: number;
+  private readonly usageTtl: number;
+  private readonly id = randomBytes(8).toString('hex');
+  private readonly channel: string;
+  private readonly ackChannel: string;
+
+  private readonly tokenCache: LRUCache<string, Cached> | undefined;
+  private readonly subjectCache: LRUCache<string, Cached> | undefined;
+  private cacheOn = false;
+  /** Bumped by every invalidation and disconnect: a lookup started before a bump must not be cached. */
+  private epoch = 0;
+  private seq = 0;
+  private readonly pending = new Map<number, PendingConfirm>();
+  private readonly handlers: [string, (...args: never[]) => void][] = [];
+
+  private usage = new Map<string, { count: number; at: number; ip: string | undefined }>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly counters = { hits: 0, misses: 0, invalidations: 0, dropped: 0 };
+
+  constructor(options: RedisStoreOptions) {
+    if (!options || typeof options !== 'object') throw new TypeError('RedisStore: expected options { client, … }');
+    const { client, subscriber } = options;
+    if (!client || typeof (client as { defineCommand?: unknown }).defineCommand !== 'function') {
+      throw new TypeError('RedisStore: options.client must be an ioredis Redis or Cluster instance');
+    }
+    if (subscriber !== undefined && typeof (subscriber as { subscribe?: unknown }).subscribe !== 'function') {
+      throw new TypeError('RedisStore: options.subscriber must be an ioredis Redis or Cluster instance');
+    }
+    if (subscriber === client) throw new TypeError('RedisStore: options.subscriber must be a second connection (a subscribed connection cannot run commands)');
+    const prefix = options.prefix ?? 'tg:';
+    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new TypeError('RedisStore: prefix must be a string without { or } (the store adds its own hash tags)');
+    this.client = client;
+    this.subscriber = subscriber;
+    this.prefix = prefix;
+    this.timeoutMs = positive('commandTimeout', options.commandTimeout, 250);
+    this.confirmMs = positive('confirmTimeout', options.confirmTimeout, 1000);
+    this.flushMs = positive('usageFlushInterval', options.usageFlushInterval, 1000);
+    this.batchSize = positive('usageBatchSize', options.usageBatchSize, 500);
+    this.usageTtl = positive('usageTtl', options.usageTtl, 30 * DAY, true);
+    // Channels use the same brace-after-prefix shape as keys, so distinct prefixes never share a channel either.
+    this.channel = `${prefix}{c}:inv`;
+    this.ackChannel = `${prefix}{c}:ack:${this.id}`;
+
+    for (const [name, def] of Object.entries(SCRIPTS)) {
+      // defineCommand is idempotent for the same script: several stores may share one client.
+      if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, def);
+    }
+    this.cmd = client as unknown as ScriptCommands;
+
+    if (subscriber && options.nearCache !== false) {
+      const max = positive('nearCache.max', options.nearCache?.max, 10_000);
+      const ttl = positive('nearCache.ttl', options.nearCache?.ttl, 5000);
+      this.tokenCache = new LRUCache({ max, ttl });
+      this.subjectCache = new LRUCache({ max, ttl });
+    }
+    if (subscriber) this.listen(subscriber);
+  }
+
+  // --- Plumbing
+
+  private key(kind: 't' | 's' | 'k', id: string, part?: string): string {
+    return part === undefined ? `${this.prefix}{${kind}:${esc(id)}}` : `${this.prefix}{${kind}:${esc(id)}}:${part}`;
+  }
+
+  /** Bounds a Redis call by commandTimeout and turns every failure into a StoreError. */
+  private call<T>(what: string, promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreError(`Redis ${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof StoreError ? err : new StoreError(`Redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        },
+      );
+    });
+  }
+
+  private listen(sub: Redis | Cluster): void {
+    const on = (event: string, fn: (...args: never[]) => void): void => {
+      sub.on(event, fn as (...args: unknown[]) => void);
+      this.handlers.push([event, fn]);
+    };
+    on('message', ((channel: string, message: string) => this.onMessage(channel, message)) as (...args: never[]) => void);
+    // A subscriber that is not connected may miss invalidations: stop trusting the cache until resubscribed.
+    const down = (): void => this.cacheOff();
+    on('close', down);
+    on('end', down);
+    on('reconnecting', down);
+    on('ready', () => void this.subscribe());
+    void this.subscribe();
+  }
+
+  private async subscribe(): Promise<void> {
+    this.cacheOff();
+    const epoch = this.epoch;
+    const sub = this.subscriber;
+    if (!sub || this.closed) return;
+    try {
+      await sub.subscribe(this.channel, this.ackChannel);
+    } catch {
+      // Not subscribed: the cache stays off; the next 'ready' tries again.
+      return;
+    }
+    // Only a subscription that has not been interrupted since it started makes the cache trustworthy.
+    if (epoch === this.epoch && !this.closed && this.tokenCache) this.cacheOn = true;
+  }
+
+  private cacheOff(): void {
+    this.cacheOn = false;
+    this.epoch++;
+    this.tokenCache?.clear();
+    this.subjectCache?.clear();
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === this.ackChannel) {
+      this.confirmed(Number(message));
+      return;
+    }
+    if (channel !== this.channel) return;
+    this.counters.invalidations++;
+    let msg: Invalidation;
+    try {
+      msg = JSON.parse(message) as Invalidation;
+    } catch {
+      msg = { o: '', n: 0, a: 0 };
+    }
+    this.epoch++;
+    if (typeof msg.t === 'string') this.tokenCache?.delete(msg.t);
+    else if (typeof msg.s === 'string') this.subjectCache?.delete(msg.s);
+    else {
+      // Unreadable: something was revoked, we cannot tell what, so nothing cached can be trusted.
+      this.tokenCache?.clear();
+      this.subjectCache?.clear();
+    }
+    if (msg.a !== 1) return;
+    if (msg.o === this.id) this.confirmed(msg.n);
+    else this.client.publish(`${this.prefix}{c}:ack:${msg.o}`, String(msg.n)).catch(() => undefined);
+  }
+
+  private confirmed(seq: number): void {
+    const p = this.pending.get(seq);
+    if (!p) return;
+    p.got++;
+    if (p.got >= p.needed) p.done();
+  }
+
+  /** How many connections listen to the invalidation channel. On Cluster PUBLISH counts one node only, so ask each. */
+  private async countListeners(): Promise<number> {
+    const cluster = this.client as Cluster;
+    let total = 0;
+    await Promise.all(
+      cluster.nodes('all').map(async (node) => {
+        const reply = (await node.pubsub('NUMSUB', this.channel)) as [string, number];
+        total += Number(reply[1]) || 0;
+      }),
+    );
+    return total;
+  }
+
+  /**
+   * Writes a revocation and publishes its invalidation (one script), then, with a subscriber, waits until every
+   * instance listening has dropped its cached lookup, so the next request anywhere reads the revocation.
+   */
+  private async revocation(what: 't' | 's', id: string, write: (message: string) => Promise<number>): Promise<void> {
+    const confirm = this.subscriber !== undefined && !this.closed;
+    const seq = ++this.seq;
+    const message: Invalidation = { o: this.id, n: seq, a: confirm ? 1 : 0 };
+    if (what === 't') message.t = id;
+    else message.s = id;
+    if (!confirm) {
+      await this.call('revoke', write(JSON.stringify(message)));
+      this.localInvalidate(what, id);
+      return;
+    }
+    let done!: () => void;
+    const confirmedAll = new Promise<void>((resolve) => (done = resolve));
+    // Registered before the write: an acknowledgement may arrive before the write's own reply.
+    const pending: PendingConfirm = { got: 0, needed: Number.POSITIVE_INFINITY, done };
+    this.pending.set(seq, pending);
+    try {
+      const clustered = (this.client as Cluster).isCluster === true;
+      // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
+      const expected = clustered ? await this.call('PUBSUB NUMSUB', this.countListeners()) : undefined;
+      const receivers = await this.call('revoke', write(JSON.stringify(message)));
+      this.localInvalidate(what, id);
+      pending.needed = expected ?? receivers;
+      if (pending.got >= pending.needed) return;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.confirmMs)));
+      const outcome = await Promise.race([confirmedAll, timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        throw new StoreError(
+          `revocation stored, but ${pending.needed - pending.got} of ${pending.needed} instance(s) did not confirm within ${this.confirmMs} ms; ` +
+            'their near-cache drops it within its ttl',
+        );
+      }
+    } finally {
+      this.pending.delete(seq);
+    }
+  }
+
+  private localInvalidate(what: 't' | 's', id: string): void {
+    this.epoch++;
+    if (what === 't') this.tokenCache?.delete(id);
+    else this.subjectCache?.delete(id);
+  }
+
+  // --- API key records
+
+  getApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
+    return this.call('HMGET', this.client.hmget(this.key('k', hash), 'rec', 'rem')).then(([rec, rem]) => this.toRecord(rec ?? null, rem ?? null));
+  }
+
+  private toRecord(rec: string | null, rem: string | null): ApiKeyRecord | undefined {
+    if (rec === null) return undefined;
+    // A record of the wrong shape is returned as it is: the guard refuses it with token.invalid.
+    const record = parseJson(rec, 'API key record') as ApiKeyRecord;
+    if (rem !== null) {
+      const n = Number(rem);
+      if (!Number.isSafeInteger(n)) throw new StoreError('API key uses left in Redis is not an integer');
+      if (record && typeof record === 'object') record.remaining = n;
+    }
+    return record;
+  }
+
+  async putApiKey(record: ApiKeyRecord): Promise<void> {
+    const { remaining, ...rest } = record;
+    await this.call('put', this.cmd.tokenGuardPut(this.key('k', record.hash), JSON.stringify(rest), usesLeft(remaining)));
+  }
+
+  async updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
+    const key = this.key('k', hash);
+    const remaining = !('remaining' in patch) ? 'keep' : patch.remaining === undefined ? 'del' : usesLeft(patch.remaining);
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      const [rec] = await this.call('HMGET', this.client.hmget(key, 'rec'));
+      if (rec === null || rec === undefined) return undefined;
+      const current = parseJson(rec, 'API key record') as ApiKeyRecord;
+      const { remaining: _ignored, ...next } = { ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt };
+      const json = JSON.stringify(next);
+      const reply = await this.call('update', this.cmd.tokenGuardUpdate(key, rec, json, remaining));
+      if (reply[0] === 0) return undefined;
+      if (reply[0] === 2) return this.toRecord(json, typeof reply[1] === 'string' || typeof reply[1] === 'number' ? String(reply[1]) : null);
+      // Changed between read and write: read again.
+    }
+    throw new StoreError(`updateApiKey: the record kept changing; gave up after ${UPDATE_ATTEMPTS} attempts`);
+  }
+
+  async deleteApiKey(hash: string): Promise<boolean> {
+    return (await this.call('DEL', this.client.del(this.key('k', hash)))) > 0;
+  }
+
+  async useApiKey(hash: string): Promise<number | undefined> {
+    const left = await this.call('use', this.cmd.tokenGuardUse(this.key('k', hash)));
+    return left === null ? undefined : Number(left);
+  }
+
+  // --- Revocation
+
+  async revoke(tokenId: string, options: { now: number; expiresAt?: number }): Promise<void> {
+    const { now, expiresAt } = options;
+    if (expiresAt !== undefined && expiresAt <= now) return;
+    const key = this.key('t', tokenId, 'rev');
+    await this.revocation('t', tokenId, (msg) => this.cmd.tokenGuardRevoke(key, now, now, expiresAt ?? '', this.channel, msg));
+  }
+
+  async revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): Promise<void> {
+    const { now, before, expiresAt } = options;
+    if (expiresAt !== undefined && expiresAt <= now) return;
+    const key = this.key('s', subject, 'rev');
+    await this.revocation('s', subject, (msg) => this.cmd.tokenGuardRevokeSubject(key, now, before, expiresAt ?? '', this.channel, msg));
+  }
+
+  getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined | Promise<RevocationState | undefined> {
+    if (this.cacheOn) {
+      const token = this.tokenCache?.get(tokenId);
+      const subj = subject === undefined ? undefined : this.subjectCache?.get(subject);
+      // Answered locally, without a promise: the guard's hot path then costs no round trip at all.
+      if (token && (subject === undefined || subj)) {
+        this.counters.hits++;
+        return toState(token.entry, subj?.entry ?? null, now);
+      }
+    }
+    this.counters.misses++;
+    return this.readRevocation(tokenId, subject, now);
+  }
+
+  private async readRevocation(tokenId: string, subject: string | undefined, now: number): Promise<RevocationState | undefined> {
+    const epoch = this.epoch;
+    // Two keys in two slots (a token's and a subject's): two GETs, sent together.
+    const [t, s] = await this.call(
+      'GET',
+      Promise.all([this.client.get(this.key('t', tokenId, 'rev')), subject === undefined ? Promise.resolve(null) : this.client.get(this.key('s', subject, 'rev'))]),
+    );
+    const token = parseEntry(t, 'at');
+    const subj = parseEntry(s, 'before');
+    // An invalidation (or disconnect) since the read started may make what we read stale: use it, do not keep it.
+    if (this.cacheOn && epoch === this.epoch) {
+      this.tokenCache?.set(tokenId, { entry: token });
+      if (subject !== undefined) this.subjectCache?.set(subject, { entry: subj });
+    }
+    return toState(token, subj, now);
+  }
+
+  // --- Rate limits
+
+  async consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): Promise<RateLimitResult> {
+    if (checks.length === 0) return { allowed: true, retryAfterMs: 0, limits: [] };
+    const args: Arg[] = [checks.length];
+    for (const c of checks) args.push(this.key('t', tokenId, `rl:${esc(c.name)}`));
+    args.push(now);
+    for (const c of checks) args.push(c.limit, c.windowMs);
+    const reply = await this.call('consume', this.cmd.tokenGuardConsume(...(args as [number, ...Arg[]])));
+    if (!Array.isArray(reply) || reply.length !== 2 + 2 * checks.length) throw new StoreError('Redis returned a malformed rate-limit reply');
+    const allowed = reply[0] === 1;
+    const limits: RateLimitState[] = checks.map((c, i) => ({ name: c.name, limit: c.limit, remaining: num(reply[2 + 2 * i]), resetMs: num(reply[3 + 2 * i]) }));
+    return { allowed, retryAfterMs: allowed ? 0 : num(reply[1]), limits };
+  }
+
+  // --- Usage
+
+  recordUsage(tokenId: string, usage: { at: number; ip?: string }): void {
+    const cur = this.usage.get(tokenId);
+    if (!cur) this.usage.set(tokenId, { count: 1, at: usage.at, ip: usage.ip });
+    else {
+      cur.count++;
+      // The latest use keeps its time and IP, whatever order uses are recorded in.
+      if (usage.at >= cur.at) {
+        cur.at = usage.at;
+        if (usage.ip !== undefined) cur.ip = usage.ip;
+      }
+    }
+    if (this.usage.size >= this.batchSize) void this.flush().catch(() => undefined);
+    else this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushMs).unref();
+  }
+
+  async getUsage(tokenId: string): Promise<TokenUsage | undefined> {
+    const [count, at, ip] = await this.call('HMGET', this.client.hmget(this.key('t', tokenId, 'use'), 'count', 'at', 'ip'));
+    if (count === null || count === undefined) return undefined;
+    const usage: TokenUsage = { count: Number(count), lastUsedAt: Number(at) };
+    if (!Number.isSafeInteger(usage.count) || !Number.isFinite(usage.lastUsedAt)) throw new StoreError('usage in Redis is malformed');
+    if (typeof ip === 'string') usage.lastIp = ip;
+    return usage;
+  }
+
+  /** Writes buffered usage now, in one pipeline (on Cluster, one script call per token, sent together). */
+  async flush(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.usage.size === 0) return;
+    const batch = this.usage;
+    this.usage = new Map();
+    const ttl = this.usageTtl;
+    let uses = 0;
+    for (const u of batch.values()) uses += u.count;
+    try {
+      if ((this.client as Cluster).isCluster === true) {
+        await this.call(
+          'usage',
+          Promise.all([...batch].map(([id, u]) => this.cmd.tokenGuardUsage(this.key('t', id, 'use'), u.count, u.at, u.ip ?? '', ttl))),
+        );
+      } else {
+        let pipeline = (this.client as Redis).pipeline() as unknown as UsagePipeline;
+        for (const [id, u] of batch) pipeline = pipeline.tokenGuardUsage(this.key('t', id, 'use'), u.count, u.at, u.ip ?? '', ttl);
+        const results = await this.call('usage', pipeline.exec());
+        const failed = results?.find(([err]) => err);
+        if (failed) throw failed[0];
+      }
+    } catch (err) {
+      // Not retried: a batch that may have been partly written would be counted twice.
+      this.counters.dropped += uses;
+      throw err instanceof StoreError ? err : new StoreError(`Redis usage write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  // --- Lifecycle
+
+  /** Counters for monitoring: near-cache hits and misses, invalidations, usage buffered and dropped. */
+  stats(): RedisStoreStats {
+    let usageBuffered = 0;
+    for (const u of this.usage.values()) usageBuffered += u.count;
+    return {
+      nearCacheEnabled: this.cacheOn,
+      nearCacheHits: this.counters.hits,
+      nearCacheMisses: this.counters.misses,
+      invalidations: this.counters.invalidations,
+      usageBuffered,
+      usageDropped: this.counters.dropped,
+    };
+  }
+
+  /** Writes buffered usage, stops timers and unsubscribes. Never quits the clients the app passed in. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.cacheOff();
+    const sub = this.subscriber;
+    if (sub) {
+      for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
+      this.handlers.length = 0;
+      await this.call('UNSUBSCRIBE', sub.unsubscribe(this.channel, this.ackChannel)).catch(() => undefined);
+    }
+    await this.flush();
+  }
+}
