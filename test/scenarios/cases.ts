@@ -115,7 +115,8 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'a write with MFA a minute ago', method: 'POST', path: '/orders', headers: (f) => bearer(f.writeMfa), clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
   { name: 'a certificate-bound token without a client certificate', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.certBound), clientIp: OUTSIDE, ...answer(401, 'pop.invalid', 'invalid_token') },
   { name: 'the DPoP scheme (proofs are not verified by this version)', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `DPoP ${f.read}`, dpop: 'eyJhbGciOiJFUzI1NiJ9.e30.sig' }), clientIp: OUTSIDE, ...answer(401, 'pop.invalid', 'invalid_token') },
-  { name: 'a token whose rule-level rate limit is spent', method: 'GET', path: '/limited/x', headers: (f) => bearer(f.limited), clientIp: OUTSIDE, expectHeaders: { 'retry-after': /^\d+$/ }, ...answer(429, 'rate.limited', 'none') },
+  { name: 'a request within its rate limit carries RateLimit headers', method: 'GET', path: '/limited/x', headers: (f) => bearer(f.apiKey), clientIp: OUTSIDE, expectHeaders: { 'ratelimit-limit': /^1$/, 'ratelimit-remaining': /^0$/, 'ratelimit-reset': /^\d+$/ }, ...answer(200, 'ok', 'none') },
+  { name: 'a token whose rule-level rate limit is spent', method: 'GET', path: '/limited/x', headers: (f) => bearer(f.limited), clientIp: OUTSIDE, expectHeaders: { 'retry-after': /^\d+$/, 'ratelimit-remaining': /^0$/ }, ...answer(429, 'rate.limited', 'none') },
 
   // --- report-only -----------------------------------------------------------------------------------
   { name: 'a rule in report-only lets a token without its scope through', method: 'GET', path: '/beta/feature', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'scope.insufficient', 'insufficient_scope') },

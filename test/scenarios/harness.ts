@@ -72,8 +72,14 @@ function close(server: http.Server): Promise<void> {
   return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
 }
 
+/** Serves a Node listener on a free loopback port, with the world's peer address on every socket. */
+export async function serve(world: World, listener: RequestListener): Promise<{ base: string; close: () => Promise<void> }> {
+  const server = http.createServer(withPeer(world, listener));
+  return { base: await listen(server), close: () => close(server) };
+}
+
 /** Sends over a real socket with supertest; the target goes out verbatim (superagent keeps dot segments). */
-async function supertestSend(base: string, req: WireRequest): Promise<WireResponse> {
+export async function supertestSend(base: string, req: WireRequest): Promise<WireResponse> {
   const agent = request(base);
   const test = req.method === 'POST' ? agent.post(req.path) : req.method === 'DELETE' ? agent.delete(req.path) : agent.get(req.path);
   const res = await test.set(req.headers).buffer(true).parse((r, done) => {
@@ -86,32 +92,33 @@ async function supertestSend(base: string, req: WireRequest): Promise<WireRespon
 }
 
 /** Lazily builds one app per variant and serves each on its own port. */
-function nodeHarness(build: (variant: Variant) => RequestListener | Promise<RequestListener>, world: World): Harness {
-  const servers = new Map<Variant, Promise<{ server: http.Server; base: string }>>();
-  const serve = (variant: Variant) => {
+function nodeHarness(build: (variant: Variant) => RequestListener, world: World): Harness {
+  const servers = new Map<Variant, Promise<{ base: string; close: () => Promise<void> }>>();
+  const server = (variant: Variant) => {
     let s = servers.get(variant);
-    if (!s) {
-      s = (async () => {
-        const server = http.createServer(withPeer(world, await build(variant)));
-        return { server, base: await listen(server) };
-      })();
-      servers.set(variant, s);
-    }
+    if (!s) servers.set(variant, (s = serve(world, build(variant))));
     return s;
   };
   return {
     whatwg: false,
-    send: async (variant, req) => supertestSend((await serve(variant)).base, req),
+    send: async (variant, req) => supertestSend((await server(variant)).base, req),
     close: async () => {
-      for (const s of servers.values()) await close((await s).server);
+      for (const s of servers.values()) await (await s).close();
     },
   };
 }
 
+/** How the test apps differ from one test to the next. */
+export interface AppOptions {
+  errors?: 'respond' | 'throw';
+  /** Koa only: middleware placed before the guard (an error-catching one, typically). */
+  koaOuter?: Koa.Middleware;
+}
+
 /** Express 5: the guard in front, a requireScopes route, a throwing route, a catch-all echo. */
-export function expressApp(world: World, variant: Variant, options?: { errors?: 'respond' | 'throw' }): express.Express {
+export function expressApp(world: World, variant: Variant, options: AppOptions = {}): express.Express {
   const app = express();
-  app.use(expressAdapter.tokenGuard(world.policy(variant), options));
+  app.use(expressAdapter.tokenGuard(world.policy(variant), { errors: options.errors }));
   const echo: express.RequestHandler = (req, res) => {
     res.json({ reason: req.auth?.decision.reason ?? null });
   };
@@ -124,10 +131,11 @@ export function expressApp(world: World, variant: Variant, options?: { errors?: 
 }
 
 /** Koa 3 + @koa/router: the same routes. */
-export function koaApp(world: World, variant: Variant, options?: { errors?: 'respond' | 'throw' }): Koa {
+export function koaApp(world: World, variant: Variant, options: AppOptions = {}): Koa {
   const app = new Koa();
   app.silent = true;
-  app.use(koaAdapter.tokenGuard(world.policy(variant), options));
+  if (options.koaOuter) app.use(options.koaOuter);
+  app.use(koaAdapter.tokenGuard(world.policy(variant), { errors: options.errors }));
   const echo: Koa.Middleware = (ctx) => {
     ctx.body = { reason: ctx.state.auth?.decision.reason ?? null };
   };
@@ -142,12 +150,12 @@ export function koaApp(world: World, variant: Variant, options?: { errors?: 'res
 }
 
 /** Fastify 5: the same routes; a test hook ahead of the plugin sets the peer address for inject and sockets alike. */
-export function fastifyApp(world: World, variant: Variant, options?: { errors?: 'respond' | 'throw' }): FastifyInstance {
+export function fastifyApp(world: World, variant: Variant, options: AppOptions = {}): FastifyInstance {
   const app = Fastify();
   app.addHook('onRequest', async (req) => {
     setPeer(req.raw.socket, world.peer);
   });
-  void app.register(fastifyAdapter.tokenGuard, { ...world.policy(variant), ...options });
+  void app.register(fastifyAdapter.tokenGuard, { ...world.policy(variant), ...(options.errors && { errors: options.errors }) });
   const echo = async (req: FastifyRequest) => ({ reason: req.auth?.decision.reason ?? null });
   app.get('/things/:id', { preHandler: fastifyAdapter.requireScopes('things:read') }, echo);
   app.all('/boom', async () => {
@@ -158,8 +166,8 @@ export function fastifyApp(world: World, variant: Variant, options?: { errors?: 
 }
 
 /** The fetch adapter in a plain Request → Response app, copying the decision's headers as its docs say. */
-export function fetchApp(world: World, variant: Variant, options?: { errors?: 'respond' | 'throw' }): (request: Request) => Promise<Response> {
-  const guard = fetchAdapter.guardFetch(world.policy(variant), options);
+export function fetchApp(world: World, variant: Variant, options: AppOptions = {}): (request: Request) => Promise<Response> {
+  const guard = fetchAdapter.guardFetch(world.policy(variant), { errors: options.errors });
   const things = fetchAdapter.requireScopes('things:read');
   return async (request) => {
     const result = await guard(request, { remoteAddress: world.peer });
