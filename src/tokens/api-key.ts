@@ -127,9 +127,22 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   if (!Array.isArray(options.scopes) || options.scopes.some((s) => typeof s !== 'string' || s === '' || /\s/.test(s))) problems.push('scopes: expected an array of scope strings without spaces');
   const lifetime = options.expiresIn === null ? null : parseDuration(options.expiresIn);
   if (lifetime === undefined) problems.push(`expiresIn: expected a duration ('90d', '1h', ms) or null (got ${JSON.stringify(options.expiresIn)})`);
-  options.ip?.allow?.forEach((c, i) => { const m = checkCidr(c); if (m) problems.push(`ip.allow[${i}]: ${m}`); });
-  options.ip?.deny?.forEach((c, i) => { const m = checkCidr(c); if (m) problems.push(`ip.deny[${i}]: ${m}`); });
-  if (options.hours) for (const p of checkHours(options.hours)) problems.push(`hours.${p.path}: ${p.message}`);
+  // A zero lifetime issues a key that is already expired: a mistake, not a request.
+  else if (lifetime === 0) problems.push('expiresIn: expected a duration greater than zero, or null for a key that never expires');
+  // An invalid Date would make createdAt and expiresAt NaN, which a JSON store turns into null: a key that never expires.
+  if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime()))) problems.push('now: expected a valid Date');
+  if (options.ip !== undefined) {
+    // Checked key by key: a misspelt `alow`, or a string where a list belongs, must not issue an unrestricted key.
+    if (!options.ip || typeof options.ip !== 'object' || Array.isArray(options.ip)) problems.push('ip: expected { allow?: [...], deny?: [...] }');
+    else {
+      for (const [field, list] of Object.entries(options.ip) as [string, unknown][]) {
+        if (field !== 'allow' && field !== 'deny') problems.push(`ip.${field}: unknown key (expected allow or deny)`);
+        else if (!Array.isArray(list)) problems.push(`ip.${field}: expected an array of IPs or CIDRs`);
+        else list.forEach((c: unknown, i) => { const m = typeof c === 'string' ? checkCidr(c) : 'expected an IP or CIDR string'; if (m) problems.push(`ip.${field}[${i}]: ${m}`); });
+      }
+    }
+  }
+  if (options.hours) for (const p of checkHours(options.hours)) problems.push(`hours${p.path ? `.${p.path}` : ''}: ${p.message}`);
   if (options.rateLimit && !(Number.isInteger(options.rateLimit.limit) && options.rateLimit.limit > 0 && (parseDuration(options.rateLimit.window) ?? 0) > 0)) problems.push('rateLimit: expected { limit: positive integer, window: duration }');
   if (options.uses !== undefined && !(Number.isInteger(options.uses) && options.uses > 0)) problems.push('uses: expected a positive integer');
   if (problems.length) throw new ApiKeyError(`Invalid issueApiKey options: ${problems.join('; ')}`);

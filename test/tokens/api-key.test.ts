@@ -208,6 +208,14 @@ describe('issueApiKey option errors', () => {
     ['fractional uses', { uses: 1.5 }, /uses: /],
     ['NaN uses', { uses: Number.NaN }, /uses: /],
     ['a rate limit of zero', { rateLimit: { limit: 0, window: '1m' } }, /rateLimit: /],
+    // Regressions: each of these used to issue a key (or throw a bare TypeError) instead of refusing.
+    ['a zero lifetime (a key born expired)', { expiresIn: 0 }, /expiresIn: .*greater than zero/],
+    ['an invalid issue time (NaN times, which JSON stores as null: never expires)', { now: new Date('not a date') }, /now: /],
+    ['an ip allow-list given as a string', { ip: { allow: '10.0.0.0/8' as unknown as string[] } }, /ip\.allow: /],
+    ['a misspelt ip key (an unrestricted key)', { ip: { alow: ['10.0.0.0/8'] } as unknown as IssueApiKeyOptions['ip'] }, /ip\.alow: unknown key/],
+    ['an ip rule that is not an object', { ip: '10.0.0.0/8' as unknown as IssueApiKeyOptions['ip'] }, /ip: /],
+    ['a non-string ip entry', { ip: { deny: [167772160 as unknown as string] } }, /ip\.deny\[0\]: /],
+    ['an hours rule without windows', { hours: { timezone: 'UTC' } as unknown as IssueApiKeyOptions['hours'] }, /hours: expected \{ timezone, windows \}/],
   ];
   for (const [what, options, field] of bad) {
     it(`throws ApiKeyError naming the field for ${what}`, () => {
