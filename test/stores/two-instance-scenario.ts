@@ -68,6 +68,7 @@ export async function startInstance(env: Record<string, string>): Promise<Child>
 export function twoInstanceScenario(target: () => RedisTarget, options: { nearCache: boolean }): void {
   const prefix = randomPrefix('two');
   const opened: (Redis | Cluster)[] = [];
+  let client: Redis | Cluster | undefined;
   let b: Child;
   let guardA: TokenGuardMiddleware;
   let appA: express.Express;
@@ -90,8 +91,9 @@ export function twoInstanceScenario(target: () => RedisTarget, options: { nearCa
       opened.push(c);
       return c;
     };
+    client = connect();
     const subscriber = options.nearCache ? connect() : undefined;
-    storeA = new RedisStore({ client: connect(), prefix, ...(subscriber && { subscriber }) });
+    storeA = new RedisStore({ client, prefix, ...(subscriber && { subscriber }) });
     const keys = await testKeys();
     guardA = tokenGuard({
       jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['RS256'], keys: [keys.rsaPublicJwk] },
@@ -120,7 +122,7 @@ export function twoInstanceScenario(target: () => RedisTarget, options: { nearCa
   afterAll(async () => {
     await b?.stop();
     await storeA?.close();
-    if (opened[0]) await deletePrefix(opened[0], prefix);
+    if (client) await deletePrefix(client, prefix);
     for (const c of opened) c.disconnect();
   });
 
