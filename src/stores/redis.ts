@@ -190,8 +190,12 @@ if exp then
 else
   redis.call('SET', KEYS[1], entry)
 end
+-- Who must confirm: the connections subscribed to the channel now, counted in the same atomic step. (Not PUBLISH's
+-- count, which includes pattern subscribers such as a debugging PSUBSCRIBE * that would never confirm.)
+local listening = redis.call('PUBSUB', 'NUMSUB', ARGV[4])[2]
 -- In the same script, so no instance can read the new entry before the invalidation is on its way.
-return redis.call('PUBLISH', ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return listening
 `;
 }
 
@@ -513,7 +517,7 @@ export class RedisStore implements TokenStore {
     if (p.got >= p.needed) p.done();
   }
 
-  /** How many connections listen to the invalidation channel. On Cluster PUBLISH counts one node only, so ask each. */
+  /** How many connections listen to the invalidation channel. On Cluster NUMSUB counts one node only, so ask each. */
   private async countListeners(): Promise<number> {
     const cluster = this.client as Cluster;
     let total = 0;
@@ -550,9 +554,9 @@ export class RedisStore implements TokenStore {
       const clustered = (this.client as Cluster).isCluster === true;
       // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
       const expected = clustered ? await this.call('PUBSUB NUMSUB', this.countListeners()) : undefined;
-      const receivers = await this.call('revoke', write(JSON.stringify(message)));
+      const listening = await this.call('revoke', write(JSON.stringify(message)));
       this.localInvalidate(what, id);
-      pending.needed = expected ?? receivers;
+      pending.needed = expected ?? listening;
       if (pending.got >= pending.needed) return;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.confirmMs)));

@@ -316,6 +316,18 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       await a.close();
     });
 
+    it('a pattern subscriber (a debugging PSUBSCRIBE *) is not waited for', async () => {
+      const prefix = `${RUN}${n++}:`;
+      const watcher = subscriber();
+      await watcher.psubscribe('*');
+      const a = new RedisStore({ client, prefix, subscriber: subscriber(), confirmTimeout: 100 });
+      await vi.waitFor(() => expect(a.stats().nearCacheEnabled).toBe(true));
+      await a.revoke('tok-1', { now: T0 });
+      expect(await a.getRevocation('tok-1', undefined, T0)).toEqual({ revokedAt: T0 });
+      await watcher.punsubscribe();
+      await a.close();
+    });
+
     it('stops using the cache while its subscriber is disconnected, and resumes after it reconnects', async () => {
       const sub = subscriber();
       const store = makeStore({ subscriber: sub });
