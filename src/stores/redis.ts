@@ -283,10 +283,11 @@ function esc(s: string): string {
   return SPECIAL.test(s) ? s.replace(/[%{}:]/g, (c) => `%${c.charCodeAt(0).toString(16)}`) : s;
 }
 
+// A developer mistake in options is a TypeError at construction, never a surprise per request.
 function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`RedisStore: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds (got ${String(value)})`);
+    throw new TypeError(`RedisStore: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${String(value)})`);
   }
   return value;
 }
