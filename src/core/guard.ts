@@ -64,19 +64,32 @@ interface CompiledRecord {
 const EMPTY_REASONS: ReasonCode[] = [];
 const NO_FACTS: AuthenticationFacts = {};
 
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Whether a record read from the store has the shape the checks rely on. Stores may hand back anything
+ * (a JSON store turns NaN into null; another app may have written the key), and every field that can
+ * restrict a key must be readable, or the restriction would silently vanish (fail open).
+ */
 function isRecord(r: unknown): r is ApiKeyRecord {
-  if (!r || typeof r !== 'object') return false;
-  const o = r as Record<string, unknown>;
+  if (!isPlainObject(r)) return false;
+  const ip = r['ip'];
   return (
-    typeof o['id'] === 'string' &&
-    typeof o['hash'] === 'string' &&
-    typeof o['subject'] === 'string' &&
-    Array.isArray(o['scopes']) &&
-    (o['scopes'] as unknown[]).every((s) => typeof s === 'string') &&
-    typeof o['createdAt'] === 'number' &&
-    (o['expiresAt'] === null || typeof o['expiresAt'] === 'number') &&
-    (o['remaining'] === undefined || typeof o['remaining'] === 'number') &&
-    (o['revokedAt'] === undefined || typeof o['revokedAt'] === 'number')
+    typeof r['id'] === 'string' &&
+    r['id'] !== '' &&
+    typeof r['hash'] === 'string' &&
+    typeof r['subject'] === 'string' &&
+    isStringList(r['scopes']) &&
+    isFiniteNumber(r['createdAt']) &&
+    (r['expiresAt'] === null || isFiniteNumber(r['expiresAt'])) &&
+    (r['remaining'] === undefined || isFiniteNumber(r['remaining'])) &&
+    (r['revokedAt'] === undefined || isFiniteNumber(r['revokedAt'])) &&
+    (ip === undefined || (isPlainObject(ip) && Object.entries(ip).every(([k, list]) => (k === 'allow' || k === 'deny') && isStringList(list)))) &&
+    (r['hours'] === undefined || isPlainObject(r['hours'])) &&
+    (r['rateLimit'] === undefined || isPlainObject(r['rateLimit'])) &&
+    (r['metadata'] === undefined || isPlainObject(r['metadata']))
   );
 }
 

@@ -1,5 +1,6 @@
 // The policy: its public shape, its zod schema (strict: unknown keys are errors), and its compilation
 // into matchers and sets once at start-up, so nothing is parsed or built per request.
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import type { JWK } from 'jose';
 import { PolicyError, type PolicyIssue } from './errors.js';
@@ -213,14 +214,36 @@ const jwtSchema = z
       }
     }
     j.keys?.forEach((k, i) => {
-      if (typeof k === 'string') {
-        if (!k.includes('-----BEGIN')) ctx.addIssue({ code: 'custom', path: ['keys', i], message: 'expected a PEM public key or certificate' });
-        else if (/PRIVATE KEY/.test(k)) ctx.addIssue({ code: 'custom', path: ['keys', i], message: 'a private key was given: give the public key' });
-      } else if ('d' in k || 'k' in k) {
-        ctx.addIssue({ code: 'custom', path: ['keys', i], message: 'only public JWKs belong in keys (symmetric secrets go in secret)' });
-      }
+      const problem = checkPublicKey(k);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['keys', i], message: problem });
     });
+    if (j.jwksUri && !isSafeJwksUri(j.jwksUri)) {
+      ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'must be https (plain http is allowed only for loopback addresses): signing keys fetched over http can be swapped in transit' });
+    }
   });
+
+/** Why a configured public key is unusable, or undefined. Parsed here so a bad key fails at start-up, not as 401s. */
+function checkPublicKey(k: JWK | string): string | undefined {
+  if (typeof k === 'string') {
+    if (!k.includes('-----BEGIN')) return 'expected a PEM public key or certificate';
+    if (/PRIVATE KEY/.test(k)) return 'a private key was given: give the public key';
+  } else if ('d' in k || 'k' in k) {
+    return 'only public JWKs belong in keys (symmetric secrets go in secret)';
+  }
+  try {
+    const key = typeof k === 'string' ? createPublicKey(k) : createPublicKey({ key: k as JsonWebKey, format: 'jwk' });
+    if (key.type !== 'public') return 'expected a public key';
+  } catch (err) {
+    return `not a usable public key (${err instanceof Error ? err.message : String(err)})`;
+  }
+  return undefined;
+}
+
+function isSafeJwksUri(uri: string): boolean {
+  const url = new URL(uri);
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
+}
 
 const storeSchema = z.custom<TokenStore>((s) => {
   if (!s || typeof s !== 'object') return false;

@@ -106,6 +106,25 @@ describe('policy validation', () => {
       expect(issues).toEqual(['jwt.keys[0]: a private key was given: give the public key', 'jwt.keys[1]: only public JWKs belong in keys (symmetric secrets go in secret)']);
     });
 
+    it('parses every configured key at start-up, so a broken key is a PolicyError and not a stream of 401s', async () => {
+      const k = await testKeys();
+      const issues = await problems({ jwt: await jwtPolicy({ keys: [{ ...k.rsaPublicJwk, n: 'AAAA' }, '-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----'] }) });
+      expect(issues).toHaveLength(2);
+      expect(issues[0]).toMatch(/^jwt\.keys\[0\]: not a usable public key/);
+      expect(issues[1]).toMatch(/^jwt\.keys\[1\]: not a usable public key/);
+      expect(() => createGuard({ jwt: { issuer: 'i', audience: 'a', algorithms: ['RS256'], keys: [k.rsaPublicPem] } })).not.toThrow();
+    });
+
+    it('fetches a JWKS over https only, except from loopback', async () => {
+      const base = { issuer: 'i', audience: 'a', algorithms: ['RS256'] as const };
+      expect(await problems({ jwt: { ...base, algorithms: ['RS256'], jwksUri: 'http://id.example.com/jwks.json' } })).toEqual([
+        'jwt.jwksUri: must be https (plain http is allowed only for loopback addresses): signing keys fetched over http can be swapped in transit',
+      ]);
+      for (const uri of ['https://id.example.com/jwks.json', 'http://127.0.0.1:8080/jwks.json', 'http://localhost/jwks', 'http://[::1]:9/jwks']) {
+        expect(() => createGuard({ jwt: { ...base, algorithms: ['RS256'], jwksUri: uri } })).not.toThrow();
+      }
+    });
+
     it('refuses jwksUri and keys together', async () => {
       expect(await problems({ jwt: await jwtPolicy({ jwksUri: 'https://id.example.test/jwks.json' }) })).toEqual(['jwt.keys: give either jwksUri or keys, not both']);
     });
