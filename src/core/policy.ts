@@ -233,6 +233,9 @@ function checkPublicKey(k: JWK | string): string | undefined {
   try {
     const key = typeof k === 'string' ? createPublicKey(k) : createPublicKey({ key: k as JsonWebKey, format: 'jwk' });
     if (key.type !== 'public') return 'expected a public key';
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    // RFC 7518 §3.3: RSA signing keys are at least 2048 bits.
+    if (bits !== undefined && bits < 2048) return `RSA key of ${bits} bits: at least 2048 are required`;
   } catch (err) {
     return `not a usable public key (${err instanceof Error ? err.message : String(err)})`;
   }
