@@ -1,11 +1,18 @@
 // Express adapter (Express 5 and 4): request → GuardRequest, Decision → response. No policy here.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { TLSSocket } from 'node:tls';
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision, GuardRequest } from '../core/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import { decisionError, denialResponse } from '../core/http.js';
-import { GUARD_KEY, nodeHeaders, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from '../core/adapter-kit.js';
+import {
+  GUARD_KEY,
+  nodeGuardRequest,
+  outcomeOf,
+  resolveGuard,
+  scopesFromArgs,
+  type AdapterContext,
+  type AdapterInput,
+  type AdapterOptions,
+} from '../core/adapter-kit.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -21,34 +28,23 @@ declare global {
 export type TokenGuardMiddleware = RequestHandler & { guard: Guard };
 
 function toGuardRequest(req: Request): GuardRequest {
-  const socket = req.socket;
-  return {
-    method: req.method,
-    // originalUrl: rules match the full path even when the guard is mounted under a prefix.
-    path: req.originalUrl ?? req.url,
-    headers: nodeHeaders(req.headers, req.rawHeaders),
-    remoteAddress: socket?.remoteAddress,
-    get peerCertificate() {
-      // Read only when a token is certificate-bound: getPeerCertificate() is not free.
-      const tls = socket as TLSSocket | undefined;
-      return tls && tls.authorized && typeof tls.getPeerCertificate === 'function' ? tls.getPeerCertificate() : undefined;
-    },
-  };
+  // originalUrl: rules match the full path even when the guard is mounted under a prefix.
+  return nodeGuardRequest(req, req.originalUrl ?? req.url);
 }
 
 function answer(decision: Decision, res: Response, next: NextFunction, errors: 'respond' | 'throw'): boolean {
-  const denial = denialResponse(decision);
-  if (!denial) {
-    for (const name in decision.headers) res.setHeader(name, decision.headers[name] as string);
+  const outcome = outcomeOf(decision, errors);
+  if (outcome.action === 'next') {
+    for (const name in outcome.headers) res.setHeader(name, outcome.headers[name] as string);
     return true;
   }
-  if (errors === 'throw') {
-    next(decisionError(decision));
+  if (outcome.action === 'throw') {
+    next(outcome.error);
     return false;
   }
-  res.statusCode = denial.status;
-  for (const name in denial.headers) res.setHeader(name, denial.headers[name] as string);
-  res.end(denial.body);
+  res.statusCode = outcome.response.status;
+  for (const name in outcome.response.headers) res.setHeader(name, outcome.response.headers[name] as string);
+  res.end(outcome.response.body);
   return false;
 }
 
