@@ -410,10 +410,8 @@ export class RedisStore implements TokenStore {
     this.channel = `${prefix}{c}:inv`;
     this.ackChannel = `${prefix}{c}:ack:${this.id}`;
 
-    for (const [name, def] of Object.entries(SCRIPTS)) {
-      // defineCommand is idempotent for the same script: several stores may share one client.
-      if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, def);
-    }
+    // Defining the same script again just replaces it: several stores may share one client.
+    for (const [name, def] of Object.entries(SCRIPTS)) client.defineCommand(name, def);
     this.cmd = client as unknown as ScriptCommands;
 
     if (subscriber && options.nearCache !== false) {
