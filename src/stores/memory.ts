@@ -35,6 +35,12 @@ function freezeRecord(record: ApiKeyRecord): ApiKeyRecord {
   return deepFreeze(copy);
 }
 
+// An entry past its expiry is gone in effect (getRevocation drops it lazily): a new revocation must replace it,
+// not inherit its time or cut-off.
+function live<T extends { until: number }>(entry: T | undefined, now: number): T | undefined {
+  return entry && entry.until > now ? entry : undefined;
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -109,7 +115,7 @@ export class MemoryStore implements TokenStore {
   revoke(tokenId: string, options: { now: number; expiresAt?: number }): void {
     const until = options.expiresAt ?? NEVER;
     if (until <= options.now) return;
-    const existing = this.revokedTokens.get(tokenId);
+    const existing = live(this.revokedTokens.get(tokenId), options.now);
     if (!existing) this.makeRoom(options.now);
     this.revokedTokens.set(tokenId, { at: existing?.at ?? options.now, until: Math.max(until, existing?.until ?? 0) });
   }
@@ -117,7 +123,7 @@ export class MemoryStore implements TokenStore {
   revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): void {
     const until = options.expiresAt ?? NEVER;
     if (until <= options.now) return;
-    const existing = this.revokedSubjects.get(subject);
+    const existing = live(this.revokedSubjects.get(subject), options.now);
     if (!existing) this.makeRoom(options.now);
     this.revokedSubjects.set(subject, {
       before: Math.max(options.before, existing?.before ?? Number.NEGATIVE_INFINITY),

@@ -295,6 +295,12 @@ export function storeConformance(
         expect(await store.getRevocation('tok-1', undefined, T0 + 60 * MINUTE)).toEqual({ revokedAt: T0 });
       });
 
+      test('a revoke after an earlier revocation expired starts afresh, with the new time', async (store) => {
+        await store.revoke('tok-1', { now: T0, expiresAt: T0 + MINUTE });
+        await store.revoke('tok-1', { now: T0 + 2 * MINUTE, expiresAt: T0 + 10 * MINUTE });
+        expect(await store.getRevocation('tok-1', undefined, T0 + 3 * MINUTE)).toEqual({ revokedAt: T0 + 2 * MINUTE });
+      });
+
       test('revoking one token leaves every other token alone', async (store) => {
         await store.revoke('tok-1', { now: T0 });
         expect(await store.getRevocation('tok-2', 'alice', T0)).toBeUndefined();
@@ -354,6 +360,12 @@ export function storeConformance(
         await store.revokeSubject('alice', { now: T0, before: T0, expiresAt: T0 + 10 * MINUTE });
         await store.revokeSubject('alice', { now: T0, before: T0 + 1, expiresAt: T0 + MINUTE });
         expect(await store.getRevocation('tok-1', 'alice', T0 + 5 * MINUTE)).toEqual({ subjectRevokedBefore: T0 + 1 });
+      });
+
+      test('a subject revocation after an earlier one expired replaces its cut-off instead of keeping the old one', async (store) => {
+        await store.revokeSubject('alice', { now: T0, before: T0 + 10 * MINUTE, expiresAt: T0 + MINUTE });
+        await store.revokeSubject('alice', { now: T0 + 2 * MINUTE, before: T0 + 2 * MINUTE, expiresAt: T0 + 60 * MINUTE });
+        expect(await store.getRevocation('tok-1', 'alice', T0 + 3 * MINUTE)).toEqual({ subjectRevokedBefore: T0 + 2 * MINUTE });
       });
 
       test('revokeSubject with an elapsed expiry does not persist', async (store) => {
