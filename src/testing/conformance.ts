@@ -36,6 +36,8 @@ export interface StoreConformanceOptions {
   cleanup?: (store: TokenStore) => Awaitable<void>;
   /** Timeout of each test in ms, passed to `it` (for remote stores). Default: the runner's. */
   timeout?: number;
+  /** Makes a store whose backend is unreachable, to check that every method then fails instead of answering. Default: none (not tested). */
+  failingStore?: () => Awaitable<TokenStore>;
 }
 
 /** A fixed instant the suite runs at: stores never read the clock, times are passed in. */
@@ -466,6 +468,47 @@ export function storeConformance(
         });
       }
     });
+
+    const { failingStore } = options;
+    if (failingStore) {
+      describe('errors', () => {
+        it(
+          'with its backend unreachable, every method throws or rejects rather than answering',
+          async () => {
+            const store = await failingStore();
+            const outcome = async (fn: () => unknown): Promise<string> => {
+              try {
+                await fn();
+                return 'answered';
+              } catch {
+                return 'failed';
+              }
+            };
+            const calls: Record<string, () => unknown> = {
+              getApiKey: () => store.getApiKey(record().hash),
+              putApiKey: () => store.putApiKey(record()),
+              updateApiKey: () => store.updateApiKey(record().hash, { name: 'x' }),
+              deleteApiKey: () => store.deleteApiKey(record().hash),
+              useApiKey: () => store.useApiKey(record().hash),
+              revoke: () => store.revoke('tok-1', { now: T0 }),
+              revokeSubject: () => store.revokeSubject('alice', { now: T0, before: T0 }),
+              getRevocation: () => store.getRevocation('tok-1', 'alice', T0),
+              consume: () => store.consume('tok-1', [{ name: 'policy', limit: 5, windowMs: MINUTE }], T0),
+              getUsage: () => store.getUsage('tok-1'),
+              // Usage may be buffered: then it is the write-out that must fail.
+              'recordUsage + flush': async () => {
+                await store.recordUsage('tok-1', { at: T0 });
+                await store.flush?.();
+              },
+            };
+            const results = await Promise.all(Object.entries(calls).map(async ([method, fn]) => [method, await outcome(fn)] as const));
+            expect(Object.fromEntries(results)).toEqual(Object.fromEntries(Object.keys(calls).map((m) => [m, 'failed'])));
+            await outcome(() => store.close?.());
+          },
+          options.timeout,
+        );
+      });
+    }
 
     describe('usage', () => {
       test('getUsage of a token never used is undefined', async (store) => {

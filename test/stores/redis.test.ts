@@ -6,13 +6,13 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { issueApiKey, MemoryStore, StoreError, type DecisionEvent, type TokenStore } from '../../src/index.js';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { storeConformance } from '../../src/testing/conformance.js';
 import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
-import { deletePrefix, keysWithPrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
+import { deletePrefix, freePort, keysWithPrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
 
 const T0 = NOW.getTime();
 const RUN = randomPrefix('redis');
@@ -58,7 +58,17 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
     client.disconnect();
   });
 
-  storeConformance('RedisStore', () => makeStore(), { describe, it, expect }, { cleanup });
+  // A client to a port nobody listens on: every call must fail within commandTimeout.
+  const unreachable: Redis[] = [];
+  const failingStore = async () => {
+    const dead = new Redis({ host: '127.0.0.1', port: await freePort() });
+    dead.on('error', () => undefined);
+    unreachable.push(dead);
+    return new RedisStore({ client: dead, prefix: RUN });
+  };
+  afterAll(() => unreachable.forEach((c) => c.disconnect()));
+
+  storeConformance('RedisStore', () => makeStore(), { describe, it, expect }, { cleanup, failingStore });
   storeConformance('RedisStore with near-cache', () => nearCachedStore(), { describe, it, expect }, { cleanup });
 
   describe('key layout', () => {
