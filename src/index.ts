@@ -27,6 +27,7 @@ export {
   denialResponse,
   decisionError,
   passes,
+  passHeaders,
   problemDetails,
   problemType,
   type DenialResponse,

@@ -38,9 +38,8 @@ const canAudit = requireScopes('audit:read');
 const handle: FetchHandler = async (request, info) => {
   const result = await guard(request, info);
   if (result instanceof Response) return result;
-  const { auth } = result;
-  // RateLimit-* headers of an allowed request: the adapter cannot set them on a response it does not make.
-  const headers = auth.decision.headers;
+  // headers: RateLimit-* for the response we are about to make.
+  const { auth, headers } = result;
   const { pathname } = new URL(request.url);
   const order = /^\/orders\/([^/]+)$/.exec(pathname);
   if (pathname === '/health') return Response.json({ ok: true });

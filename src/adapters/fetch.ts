@@ -12,8 +12,11 @@ export interface FetchConnectionInfo {
   peerCertificate?: { fingerprint256?: string } | undefined;
 }
 
-/** A refusal to return as is, or the request's auth when it may go through. */
-export type FetchGuardResult = Response | { auth: AuthResult };
+/**
+ * A refusal to return as is, or, when the request may go through, its auth and the headers to put on
+ * your response (RateLimit-*: the adapter cannot set them on a response it does not make).
+ */
+export type FetchGuardResult = Response | { auth: AuthResult; headers: Record<string, string> };
 
 /** The function `guardFetch` returns, with the guard it runs (for `guard.revoke`, `guard.store`). */
 export type FetchGuard = ((request: Request, info?: FetchConnectionInfo) => Promise<FetchGuardResult>) & { guard: Guard };
@@ -37,15 +40,15 @@ function settle(request: Request, context: AdapterContext, decision: Decision, i
   const auth: AuthResult = { token: decision.token, decision };
   seen.set(request, { context, auth, info });
   const outcome = outcomeOf(decision, context.errors);
-  if (outcome.action === 'next') return { auth };
+  if (outcome.action === 'next') return { auth, headers: outcome.headers };
   if (outcome.action === 'throw') throw outcome.error;
   return new Response(outcome.response.body, { status: outcome.response.status, headers: outcome.response.headers });
 }
 
 /**
  * Guards web-standard requests. Resolves to a `Response` to return as is (the refusal: status, headers,
- * problem+json body), or to `{ auth }` when the request may go through; copy `auth.decision.headers`
- * (RateLimit-*) onto your response. With `errors: 'throw'` the promise rejects with an
+ * problem+json body), or to `{ auth, headers }` when the request may go through; put `headers`
+ * (RateLimit-*) on your response. With `errors: 'throw'` the promise rejects with an
  * AccessDeniedError instead of resolving to a refusal. Pass `info.remoteAddress` for IP rules: a
  * `Request` does not carry it. Throws PolicyError at start-up for an invalid policy.
  *
@@ -68,7 +71,7 @@ export function guardFetch(policy: AdapterInput, options?: AdapterOptions): Fetc
 /**
  * Per-route scope check for a request `guardFetch` let through: every listed scope is required, or pass
  * one `{ all?, any? }`. Returns the same union as the guard (a 403 `insufficient_scope` Response, or
- * `{ auth }`), synchronously; follows the guard's `errors` option and report-only mode. Throws if the
+ * `{ auth, headers }`), synchronously; follows the guard's `errors` option and report-only mode. Throws if the
  * request was not guarded first.
  *
  * Exported from `token-guard/fetch`.

@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import { createGuard, type Guard } from './guard.js';
 import type { TokenGuardPolicy } from './policy.js';
 import type { AccessDeniedError } from './errors.js';
-import { decisionError, denialResponse, type DenialResponse } from './http.js';
+import { decisionError, denialResponse, passHeaders, type DenialResponse } from './http.js';
 import type { Decision, GuardRequest } from './types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 
@@ -136,7 +136,7 @@ export type Outcome =
 /** Turns a decision and the adapter's `errors` option into the adapter's next step. */
 export function outcomeOf(decision: Decision, errors: AdapterContext['errors']): Outcome {
   const response = denialResponse(decision);
-  if (!response) return { action: 'next', headers: decision.headers };
+  if (!response) return { action: 'next', headers: passHeaders(decision) };
   return errors === 'throw' ? { action: 'throw', error: decisionError(decision) } : { action: 'respond', response };
 }
 

@@ -26,6 +26,11 @@ export class TokenGuardError extends Error {
   /** Whether `message` may be shown to the client (http-errors convention). */
   readonly expose: boolean;
 
+  /** Same as `status`, for error handlers that read `statusCode` (Fastify, http-errors). */
+  get statusCode(): number {
+    return this.status;
+  }
+
   constructor(code: string, message: string, options: TokenGuardErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;

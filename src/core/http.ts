@@ -32,6 +32,18 @@ export function passes(decision: Decision): boolean {
   return decision.effect === 'allow' || decision.mode === 'report-only';
 }
 
+/**
+ * Headers to set on a response that goes through. An allow sends all of the decision's headers
+ * (RateLimit-*); a report-only refusal sends only RateLimit-*: a challenge or Retry-After on a 200 would
+ * tell clients to retry or re-authenticate a request that just succeeded.
+ */
+export function passHeaders(decision: Decision): Record<string, string> {
+  if (decision.effect === 'allow') return decision.headers;
+  const out: Record<string, string> = {};
+  for (const name in decision.headers) if (name.startsWith('RateLimit-')) out[name] = decision.headers[name] as string;
+  return out;
+}
+
 /** A ready HTTP answer for a refusal. */
 export interface DenialResponse {
   status: number;

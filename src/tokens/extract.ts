@@ -25,7 +25,9 @@ export function extractToken(
     value = value[0];
   }
   if (value === undefined || value === '') return 'token.missing';
-  if (value.length > maxBytes + 16) return 'token.malformed';
+  // Size before anything is parsed; a comma still means several credentials (fetch joins repeated
+  // headers with ", "), so an oversized pair reads the same through every adapter.
+  if (value.length > maxBytes + 16) return value.includes(',') ? 'request.malformed' : 'token.malformed';
   value = value.trim();
   const space = value.search(/[ \t]/);
   const scheme = (space === -1 ? value : value.slice(0, space)).toLowerCase();

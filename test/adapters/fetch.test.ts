@@ -17,13 +17,14 @@ afterAll(async () => {
 });
 
 describe('fetch adapter', () => {
-  it('resolves to { auth } for a request that may go through', async () => {
-    const guard = guardFetch(await basePolicy());
+  it('resolves to { auth, headers } for a request that may go through', async () => {
+    const guard = guardFetch(await basePolicy({ rateLimit: { limit: 5, window: '1m' } }));
     const result = await guard(new Request(url('/orders/1'), { headers: bearer(await signToken({ scope: 'orders:read' })) }));
     expect(result).not.toBeInstanceOf(Response);
     if (result instanceof Response) return;
     expect(result.auth.token).toMatchObject({ subject: 'alice', scopes: ['orders:read'] });
     expect(result.auth.decision).toMatchObject({ effect: 'allow', reason: 'ok', rule: 1 });
+    expect(result.headers).toMatchObject({ 'RateLimit-Limit': '5', 'RateLimit-Remaining': '4' });
   });
 
   it('resolves to a ready Response for a refusal', async () => {

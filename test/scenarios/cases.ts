@@ -119,10 +119,10 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'a token whose rule-level rate limit is spent', method: 'GET', path: '/limited/x', headers: (f) => bearer(f.limited), clientIp: OUTSIDE, expectHeaders: { 'retry-after': /^\d+$/, 'ratelimit-remaining': /^0$/ }, ...answer(429, 'rate.limited', 'none') },
 
   // --- report-only -----------------------------------------------------------------------------------
-  { name: 'a rule in report-only lets a token without its scope through', method: 'GET', path: '/beta/feature', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'scope.insufficient', 'insufficient_scope') },
-  { name: 'a rule in report-only lets a request without a token through', method: 'GET', path: '/beta/feature', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'bare') },
-  { name: 'a report-only policy lets a request without a token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'bare') },
-  { name: 'a report-only policy lets an expired token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.expired), clientIp: OUTSIDE, ...answer(200, 'token.expired', 'invalid_token') },
+  { name: 'a rule in report-only lets a token without its scope through', method: 'GET', path: '/beta/feature', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'scope.insufficient', 'none') },
+  { name: 'a rule in report-only lets a request without a token through', method: 'GET', path: '/beta/feature', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'none') },
+  { name: 'a report-only policy lets a request without a token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'none') },
+  { name: 'a report-only policy lets an expired token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.expired), clientIp: OUTSIDE, ...answer(200, 'token.expired', 'none') },
   { name: 'a report-only policy lets an admin token from outside through', variant: 'report-only', method: 'GET', path: '/admin/users', headers: (f) => bearer(f.admin), clientIp: OUTSIDE, ...answer(200, 'ip.denied', 'none') },
 
   // --- store failures ---------------------------------------------------------------------------------

@@ -172,15 +172,15 @@ export function fetchApp(world: World, variant: Variant, options: AppOptions = {
   return async (request) => {
     const result = await guard(request, { remoteAddress: world.peer });
     if (result instanceof Response) return result;
-    let auth = result.auth;
+    let passed = result;
     const path = new URL(request.url).pathname;
     if (request.method === 'GET' && /^\/things\/[^/]+$/.test(path)) {
       const scoped = things(request);
       if (scoped instanceof Response) return scoped;
-      auth = scoped.auth;
+      passed = scoped;
     }
     if (path === '/boom') throw new HandlerFailure('boom');
-    return Response.json({ reason: auth.decision.reason }, { headers: auth.decision.headers });
+    return Response.json({ reason: passed.auth.decision.reason }, { headers: passed.headers });
   };
 }
 

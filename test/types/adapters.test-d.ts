@@ -72,12 +72,12 @@ describe('Fastify', () => {
 });
 
 describe('fetch', () => {
-  it('types the guard result as a Response or { auth }', async () => {
+  it('types the guard result as a Response or { auth, headers }', async () => {
     const check = web.guardFetch(policy);
     expectTypeOf(check.guard).toEqualTypeOf<Guard>();
     const result = await check(new Request('https://api.example.test/orders/1'), { remoteAddress: '203.0.113.9' });
     expectTypeOf(result).toEqualTypeOf<web.FetchGuardResult>();
-    expectTypeOf<web.FetchGuardResult>().toEqualTypeOf<Response | { auth: AuthResult }>();
+    expectTypeOf<web.FetchGuardResult>().toEqualTypeOf<Response | { auth: AuthResult; headers: Record<string, string> }>();
     if (!(result instanceof Response)) expectTypeOf(result.auth).toEqualTypeOf<AuthResult>();
     expectTypeOf(web.requireScopes('orders:write')).toEqualTypeOf<(request: Request) => web.FetchGuardResult>();
   });
