@@ -29,8 +29,12 @@ export interface Guard {
    * guard already put on the request. Reports the decision through `onDecision`.
    */
   authorize(auth: AuthResult | undefined, scopes: ScopesPolicy, request: GuardRequest): Decision;
-  /** Revokes a token id (JWT `jti`/derived id, or API key record id) on every instance sharing the store. */
-  revoke(tokenId: string, options?: { expiresAt?: Date | number; now?: Date }): Promise<void>;
+  /**
+   * Revokes a token on every instance sharing the store: pass the verified token (`req.auth.token`),
+   * whose own expiry then bounds how long the revocation is kept, or a token id (JWT `jti` or derived
+   * id, API key record id) with `expiresAt` (without it the revocation is kept until deleted).
+   */
+  revoke(token: string | TokenInfo, options?: { expiresAt?: Date | number; now?: Date }): Promise<void>;
   /** Revokes every token of a subject issued before `before` (default: now). */
   revokeSubject(subject: string, options?: { before?: Date | number; expiresAt?: Date | number; now?: Date }): Promise<void>;
   /** The store this guard reads and writes. */
@@ -475,10 +479,13 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     authorize,
     store,
     clearTokenCache: () => jwt?.clearCache(),
-    async revoke(tokenId, options = {}) {
-      if (typeof tokenId !== 'string' || tokenId === '') throw new TypeError('revoke: expected a token id');
+    async revoke(token, options = {}) {
+      const tokenId = typeof token === 'string' ? token : token?.id;
+      if (typeof tokenId !== 'string' || tokenId === '') throw new TypeError('revoke: expected a token id or a verified token');
       const nowMs = (options.now ?? p.clock()).getTime();
-      const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs);
+      const own = typeof token === 'string' ? undefined : token.expiresAt;
+      const until = options.expiresAt ?? own;
+      const expiresAt = until === undefined ? undefined : toMs(until, nowMs);
       await store.revoke(tokenId, expiresAt === undefined ? { now: nowMs } : { now: nowMs, expiresAt });
     },
     async revokeSubject(subject, options = {}) {

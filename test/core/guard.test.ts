@@ -106,6 +106,17 @@ describe('revocation', () => {
     expect((await guard.evaluate(req(fresh, { now: new Date(NOW.getTime() + 10_000) }))).reason).toBe('ok');
   });
 
+  it('revokes a verified token until its own expiry when given the token itself', async () => {
+    const store = new MemoryStore();
+    const guard = createGuard(await basePolicy({ store }));
+    const t = await signToken({ scope: 'orders:read', jti: 'whole' });
+    const d = await guard.evaluate(req(t));
+    await guard.revoke(d.token!, { now: NOW });
+    expect((await guard.evaluate(req(t))).reason).toBe('token.revoked');
+    expect(store.getRevocation('whole', undefined, (NOW_S + 3599) * 1000)).toBeDefined();
+    expect(store.getRevocation('whole', undefined, (NOW_S + 3600) * 1000)).toBeUndefined();
+  });
+
   it('treats a token without iat as issued before a subject revocation', async () => {
     const guard = createGuard(await basePolicy());
     await guard.revokeSubject('alice', { before: NOW, now: NOW });
