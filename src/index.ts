@@ -34,7 +34,7 @@ export {
   type ProblemDetails,
 } from './core/http.js';
 export type { Duration } from './core/duration.js';
-export type { IpRule } from './core/ip.js';
+export type { IpRule } from './checks/ip.js';
 export type { HoursRule, HoursWindow, Day } from './checks/hours.js';
 export type { ScopesPolicy } from './checks/scopes.js';
 export type { JwtAlgorithm } from './tokens/jwt.js';

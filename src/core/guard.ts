@@ -3,7 +3,8 @@
 import { performance } from 'node:perf_hooks';
 import { StoreError, TokenGuardError } from './errors.js';
 import { normalizePath } from './path.js';
-import { IpConstraint, type ParsedIp } from './ip.js';
+import type { ParsedIp } from './ip.js';
+import { IpConstraint } from '../checks/ip.js';
 import { REASONS } from './reasons.js';
 import { compilePolicy, challenge, matchRule, type CompiledPolicy, type CompiledRule, type TokenGuardPolicy } from './policy.js';
 import type { AuthResult, Decision, DecisionEvent, GuardRequest, ReasonCode, TokenInfo } from './types.js';

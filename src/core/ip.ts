@@ -1,4 +1,5 @@
 // Strict IP parsing, CIDR sets compiled to integer masks, and client-IP resolution behind trusted proxies.
+// The allow/deny check itself is src/checks/ip.ts.
 import ipaddr from 'ipaddr.js';
 import { LRUCache } from 'lru-cache';
 
@@ -109,31 +110,6 @@ export class CidrSet {
 
   get size(): number {
     return this.cidrs.length;
-  }
-}
-
-/** An allow/deny constraint: deny wins; with an allow list, anything not in it is denied. */
-export interface IpRule {
-  allow?: readonly string[];
-  deny?: readonly string[];
-}
-
-/** A compiled IpRule. */
-export class IpConstraint {
-  private readonly allow: CidrSet | undefined;
-  private readonly deny: CidrSet | undefined;
-
-  constructor(rule: IpRule) {
-    this.allow = rule.allow ? new CidrSet(rule.allow) : undefined;
-    this.deny = rule.deny ? new CidrSet(rule.deny) : undefined;
-  }
-
-  /** Checks a client address. An unknown address fails every constraint (fail closed). */
-  check(ip: ParsedIp | null): 'ip.denied' | 'ip.unknown' | undefined {
-    if (!ip) return 'ip.unknown';
-    if (this.deny?.has(ip)) return 'ip.denied';
-    if (this.allow && !this.allow.has(ip)) return 'ip.denied';
-    return undefined;
   }
 }
 

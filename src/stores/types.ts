@@ -1,7 +1,7 @@
 // The store interface: where token state lives (API key records, revocations, counters, usage).
 import type { Awaitable } from '../core/types.js';
 import type { HoursRule } from '../checks/hours.js';
-import type { IpRule } from '../core/ip.js';
+import type { IpRule } from '../checks/ip.js';
 import type { Duration } from '../core/duration.js';
 
 /** A per-token rate limit: at most `limit` requests per `window`. */

@@ -3,7 +3,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { ApiKeyError } from '../core/errors.js';
 import { parseDuration, type Duration } from '../core/duration.js';
-import { checkCidr, type IpRule } from '../core/ip.js';
+import { checkCidr } from '../core/ip.js';
+import type { IpRule } from '../checks/ip.js';
 import { checkHours, type HoursRule } from '../checks/hours.js';
 import type { ApiKeyRecord, RateLimitRule } from '../stores/types.js';
 
