@@ -37,6 +37,7 @@ export type { Duration } from './core/duration.js';
 export type { IpRule } from './checks/ip.js';
 export type { HoursRule, HoursWindow, Day } from './checks/hours.js';
 export type { ScopesPolicy } from './checks/scopes.js';
+export type { RiskPolicy, RiskContext, RiskSignal, RiskScore } from './checks/risk.js';
 export type { JwtAlgorithm } from './tokens/jwt.js';
 export { issueApiKey, hashApiKey, parseApiKey, type IssueApiKeyOptions, type IssuedApiKey, type ParsedApiKey } from './tokens/api-key.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
@@ -50,4 +51,6 @@ export type {
   RateLimitState,
   RateLimitResult,
   TokenUsage,
+  UsageEvent,
 } from './stores/types.js';
+export { RECENT_IPS_KEPT } from './stores/types.js';

@@ -19,7 +19,8 @@ import { compileRateLimit, rateLimitHeaders } from '../checks/rate-limit.js';
 import { extractToken } from '../tokens/extract.js';
 import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js';
 import { hashApiKey, parseApiKey } from '../tokens/api-key.js';
-import type { ApiKeyRecord, RateLimitCheck, TokenStore } from '../stores/types.js';
+import type { ApiKeyRecord, RateLimitCheck, TokenStore, UsageEvent } from '../stores/types.js';
+import { RiskSignalFailure, type RiskScore } from '../checks/risk.js';
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
 export interface Guard {
@@ -67,6 +68,13 @@ interface CompiledRecord {
 }
 
 const EMPTY_REASONS: ReasonCode[] = [];
+
+/** The User-Agent, bounded: it is stored per token, and a client chooses its length. */
+function userAgentOf(headers: GuardRequest['headers']): string | undefined {
+  const ua = headers['user-agent'];
+  const value = Array.isArray(ua) ? ua[0] : ua;
+  return typeof value === 'string' ? value.slice(0, 256) : undefined;
+}
 const NO_FACTS: AuthenticationFacts = {};
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -151,15 +159,15 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     if (!info.challenge) continue;
     challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : ''));
   }
+  const stepUpChallenge = (extra: string) =>
+    challenge(p.realm, `error="insufficient_user_authentication", error_description="${REASONS['step_up.required'].title}"${extra ? `, ${extra}` : ''}`);
+  const riskChallenge = p.risk ? stepUpChallenge(p.risk.stepUp.challenge) : undefined;
   const stepUpChallenges = new Map<CompiledRule, string>();
   for (const r of p.rules) {
-    if (r.stepUp) {
-      const extra = r.stepUp.challenge ? `, ${r.stepUp.challenge}` : '';
-      stepUpChallenges.set(r, challenge(p.realm, `error="insufficient_user_authentication", error_description="${REASONS['step_up.required'].title}"${extra}`));
-    }
+    if (r.stepUp) stepUpChallenges.set(r, stepUpChallenge(r.stepUp.challenge));
   }
 
-  type HotMethod = 'getApiKey' | 'getRevocation' | 'consume' | 'useApiKey';
+  type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey';
   /**
    * Calls a store method. A synchronous answer comes back as is (MemoryStore costs no promise); an async
    * one is bounded by storeTimeout. A throw, rejection or timeout becomes a StoreFailure.
@@ -365,7 +373,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const pop = popFailure(holder.cnf, scheme, req.peerCertificate);
       if (pop) throw new Refusal('pop.invalid', pop);
 
+      const risk = p.risk;
       let revocation = invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
+      // Usage is read alongside the revocation (one round trip's wait for both on a remote store).
+      let usage = risk?.engine.needsUsage ? invoke('getUsage', holder.info.id) : undefined;
+      if (usage instanceof Promise) usage.catch(() => undefined); // settled below, or abandoned by a refusal
       if (revocation instanceof Promise) revocation = await revocation;
       if (isRevoked(revocation, holder.issuedAtMs)) throw new Refusal('token.revoked', 'revoked in store');
 
@@ -380,9 +392,36 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       if (rule?.stepUp && !satisfiesStepUp(rule.stepUp, holder.facts, Math.floor(nowMs / 1000), p.clockToleranceS)) {
         reasons.push('step_up.required');
       }
+      let riskScore: RiskScore | undefined;
+      let riskStepUp = false;
+      let detail: string | undefined;
+      if (risk) {
+        if (usage instanceof Promise) usage = await usage;
+        try {
+          riskScore = risk.engine.score({
+            token: holder.info,
+            ip: ip?.text,
+            userAgent: userAgentOf(headers),
+            method,
+            path,
+            now,
+            usage,
+            headers,
+          });
+        } catch (err) {
+          if (!(err instanceof RiskSignalFailure)) throw err;
+          // A signal that cannot say how risky a request is must not make it look safe.
+          reasons.push('risk.denied');
+          detail = `risk signal "${err.signal}" failed`;
+        }
+        if (riskScore && risk.denyAt !== undefined && riskScore.score >= risk.denyAt) reasons.push('risk.denied');
+        else if (riskScore && risk.stepUpAt !== undefined && riskScore.score >= risk.stepUpAt && !satisfiesStepUp(risk.stepUp, holder.facts, Math.floor(nowMs / 1000), p.clockToleranceS)) {
+          riskStepUp = !reasons.includes('step_up.required');
+          if (riskStepUp) reasons.push('step_up.required');
+        }
+      }
 
       const responseHeaders: Record<string, string> = {};
-      let detail: string | undefined;
       const passing = reasons.length === 0 || mode === 'report-only';
       // Counters and uses are only spent by requests that go through.
       if (passing) {
@@ -405,9 +444,15 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       }
       const decision = decide(reasons, mode, rule, responseHeaders, detail);
       decision.token = holder.info;
+      if (riskScore) decision.risk = riskScore;
+      if (riskStepUp && decision.reason === 'step_up.required') decision.headers['WWW-Authenticate'] = riskChallenge as string;
       if (p.trackUsage && (reasons.length === 0 || mode === 'report-only')) {
         try {
-          const r = store.recordUsage(holder.info.id, ip ? { at: nowMs, ip: ip.text } : { at: nowMs });
+          const use: UsageEvent = { at: nowMs };
+          if (ip) use.ip = ip.text;
+          const ua = userAgentOf(headers);
+          if (ua !== undefined) use.userAgent = ua;
+          const r = store.recordUsage(holder.info.id, use);
           if (r instanceof Promise) r.catch(() => undefined);
         } catch {
           // Usage is bookkeeping: losing one record must not fail a request that was allowed.

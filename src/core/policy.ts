@@ -12,6 +12,7 @@ import { checkHours, DAYS, HoursConstraint, type HoursRule } from '../checks/hou
 import { toScopeRequirement, scopeChallengeValue, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { compileStepUp, type StepUpRequirement } from '../checks/step-up.js';
 import { compileRateLimit } from '../checks/rate-limit.js';
+import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
 import { isValidPrefix } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -104,7 +105,9 @@ export interface TokenGuardPolicy {
   maxTokenBytes?: number;
   /** `realm` of the WWW-Authenticate challenge. Default: none. */
   realm?: string;
-  /** Record per-token usage (count, last use, last IP) in the store. Default: `true`. */
+  /** Risk scoring: signals summed to a score that may ask for step-up (`stepUpAt`) or deny (`denyAt`). */
+  risk?: RiskPolicy;
+  /** Record per-token usage (count, first and last use, recent IPs, last User-Agent) in the store. Default: `true`. */
   trackUsage?: boolean;
   /** Audit hook: one event per decision. Its errors and rejections are swallowed. */
   onDecision?: (event: DecisionEvent) => void | Promise<void>;
@@ -257,6 +260,26 @@ const storeSchema = z.custom<TokenStore>((s) => {
 
 const fn = (what: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', `expected a function (${what})`);
 
+const points = z.number().finite().min(0, 'expected points ≥ 0');
+const riskSchema = z
+  .strictObject({
+    newIp: points.optional(),
+    userAgentChange: points.optional(),
+    offHours: z.strictObject({ score: points, hours: hoursSchema }).optional(),
+    velocity: z
+      .strictObject({ score: points, factor: z.number().min(1).optional(), minPerMinute: z.number().int().min(1).optional(), minHistory: z.number().int().min(1).optional() })
+      .optional(),
+    custom: z.record(z.string().regex(/^[A-Za-z][\w.-]*$/, 'expected a signal name'), fn('(context) => number')).optional(),
+    stepUpAt: points.optional(),
+    stepUp: z.strictObject({ maxAge: durationSchema.optional(), amr: z.array(z.string()).min(1).optional(), acr: z.array(z.string()).min(1).optional() }).optional(),
+    denyAt: points.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.stepUpAt !== undefined && r.denyAt !== undefined && r.stepUpAt >= r.denyAt) {
+      ctx.addIssue({ code: 'custom', path: ['stepUpAt'], message: 'must be lower than denyAt (a score that denies cannot be stepped up)' });
+    }
+  });
+
 const policySchema = z
   .strictObject({
     jwt: jwtSchema.optional(),
@@ -276,11 +299,15 @@ const policySchema = z
     maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
     realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes').optional(),
     trackUsage: z.boolean().optional(),
+    risk: riskSchema.optional(),
     onDecision: fn('event) => void').optional(),
     clock: fn('() => Date').optional(),
   })
   .superRefine((p, ctx) => {
     if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+    if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
+    }
   });
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -327,6 +354,15 @@ export interface CompiledRule {
   mode: 'enforce' | 'report-only' | undefined;
 }
 
+/** Risk scoring, compiled. */
+export interface CompiledRisk {
+  engine: RiskEngine;
+  stepUpAt: number | undefined;
+  denyAt: number | undefined;
+  /** What satisfies a risk step-up. */
+  stepUp: StepUpRequirement;
+}
+
 /** A policy, compiled. Internal: the guard's view of the policy. */
 export interface CompiledPolicy {
   jwt: JwtConfig | undefined;
@@ -340,6 +376,7 @@ export interface CompiledPolicy {
   unmatched: 'deny' | 'authenticate';
   mode: 'enforce' | 'report-only';
   rateLimit: RateLimitCheck | undefined;
+  risk: CompiledRisk | undefined;
   maxTokenBytes: number;
   realm: string | undefined;
   trackUsage: boolean;
@@ -420,12 +457,27 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     unmatched: policy.unmatched ?? 'deny',
     mode: policy.mode ?? 'enforce',
     rateLimit: rateLimitCheck('policy', policy.rateLimit),
+    risk: policy.risk ? compileRisk(policy.risk) : undefined,
     maxTokenBytes: policy.maxTokenBytes ?? 8192,
     realm,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
     clock: policy.clock ?? (() => new Date()),
     clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
+  };
+}
+
+function compileRisk(r: RiskPolicy): CompiledRisk {
+  const su = r.stepUp ?? { maxAge: '5m' };
+  return {
+    engine: new RiskEngine(r),
+    stepUpAt: r.stepUpAt,
+    denyAt: r.denyAt,
+    stepUp: compileStepUp({
+      ...(su.maxAge !== undefined && { maxAgeMs: parseDuration(su.maxAge) as number }),
+      ...(su.amr && { amr: su.amr }),
+      ...(su.acr && { acr: su.acr }),
+    }),
   };
 }
 

@@ -2,6 +2,7 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../core/errors.js';
 import { gcraStep } from './gcra.js';
+import { mergeUsage } from './usage.js';
 import type {
   ApiKeyPatch,
   ApiKeyRecord,
@@ -10,6 +11,7 @@ import type {
   RevocationState,
   TokenStore,
   TokenUsage,
+  UsageEvent,
 } from './types.js';
 
 /** Options of MemoryStore. */
@@ -165,16 +167,12 @@ export class MemoryStore implements TokenStore {
     };
   }
 
-  recordUsage(tokenId: string, usage: { at: number; ip?: string }): void {
-    const current = this.usage.get(tokenId);
-    const next: TokenUsage = { count: (current?.count ?? 0) + 1, lastUsedAt: Math.max(usage.at, current?.lastUsedAt ?? 0) };
-    const ip = usage.at >= (current?.lastUsedAt ?? 0) ? (usage.ip ?? current?.lastIp) : current?.lastIp;
-    if (ip !== undefined) next.lastIp = ip;
-    this.usage.set(tokenId, next);
+  recordUsage(tokenId: string, usage: UsageEvent): void {
+    this.usage.set(tokenId, mergeUsage(this.usage.get(tokenId), usage));
   }
 
   getUsage(tokenId: string): TokenUsage | undefined {
     const u = this.usage.get(tokenId);
-    return u ? { ...u } : undefined;
+    return u ? { ...u, recentIps: [...u.recentIps] } : undefined;
   }
 }

@@ -13,7 +13,10 @@ import type {
   RevocationState,
   TokenStore,
   TokenUsage,
+  UsageEvent,
 } from './types.js';
+import { RECENT_IPS_KEPT } from './types.js';
+import { mergeUsage } from './usage.js';
 
 /** Near-cache tuning: a bounded, short-lived local copy of revocation lookups, invalidated through pub/sub. */
 export interface RedisNearCacheOptions {
@@ -200,16 +203,40 @@ return listening
 }
 
 const USAGE_LUA = `
--- Adds a batch of uses to one token's usage. KEYS[1]: the usage hash (count, at, ip).
--- ARGV[1]: uses; ARGV[2]: time of the latest (ms); ARGV[3]: its client IP ('' = unknown); ARGV[4]: TTL (ms, 0 = none).
-redis.call('HINCRBY', KEYS[1], 'count', ARGV[1])
-local cur = tonumber(redis.call('HGET', KEYS[1], 'at'))
--- Batches from several instances may land out of order: the latest use keeps its time and IP.
-if cur == nil or tonumber(ARGV[2]) >= cur then
-  redis.call('HSET', KEYS[1], 'at', ARGV[2])
-  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'ip', ARGV[3]) end
+-- Merges a batch of uses into one token's usage, with the rules of mergeUsage (src/stores/usage.ts).
+-- KEYS[1]: the usage hash (count, first, at, ip, ua, ips, min, minc).
+-- ARGV: 1 uses; 2 first use (ms); 3 latest use (ms); 4 its IP ('' = none); 5 its User-Agent ('' = none);
+--       6 the batch's distinct IPs, most recent first, comma-separated; 7 the latest use's minute; 8 uses in it;
+--       9 TTL (ms, 0 = none); 10 how many recent IPs to keep.
+local key = KEYS[1]
+redis.call('HINCRBY', key, 'count', ARGV[1])
+local first = tonumber(redis.call('HGET', key, 'first'))
+if first == nil or tonumber(ARGV[2]) < first then redis.call('HSET', key, 'first', ARGV[2]) end
+-- Batches from several instances may land out of order: the latest use keeps its time, IP and User-Agent.
+local at = tonumber(redis.call('HGET', key, 'at'))
+local latest = at == nil or tonumber(ARGV[3]) >= at
+if latest then
+  redis.call('HSET', key, 'at', ARGV[3])
+  if ARGV[4] ~= '' then redis.call('HSET', key, 'ip', ARGV[4]) end
+  if ARGV[5] ~= '' then redis.call('HSET', key, 'ua', ARGV[5]) end
 end
-if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+-- Recent IPs: the newer list first, duplicates dropped, capped.
+local old = redis.call('HGET', key, 'ips') or ''
+local newer, older = ARGV[6], old
+if not latest then newer, older = old, ARGV[6] end
+local seen, list = {}, {}
+for ip in string.gmatch(newer .. ',' .. older, '[^,]+') do
+  if not seen[ip] and #list < tonumber(ARGV[10]) then seen[ip] = true; list[#list + 1] = ip end
+end
+redis.call('HSET', key, 'ips', table.concat(list, ','))
+-- Uses in the latest minute: a later minute starts over, the same minute adds up, an older one is ignored.
+local minute = tonumber(redis.call('HGET', key, 'min'))
+if minute == nil or tonumber(ARGV[7]) > minute then
+  redis.call('HSET', key, 'min', ARGV[7], 'minc', ARGV[8])
+elseif tonumber(ARGV[7]) == minute then
+  redis.call('HINCRBY', key, 'minc', ARGV[8])
+end
+if ARGV[9] ~= '0' then redis.call('PEXPIRE', key, ARGV[9]) end
 return 1
 `;
 
@@ -234,11 +261,11 @@ interface ScriptCommands {
   tokenGuardUpdate(key: string, read: string, next: string, remaining: string): Promise<Reply[]>;
   tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string): Promise<number>;
   tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string): Promise<number>;
-  tokenGuardUsage(key: string, count: Arg, at: Arg, ip: string, ttl: Arg): Promise<number>;
+  tokenGuardUsage(key: string, ...args: Arg[]): Promise<number>;
 }
 
 interface UsagePipeline {
-  tokenGuardUsage(key: string, count: Arg, at: Arg, ip: string, ttl: Arg): UsagePipeline;
+  tokenGuardUsage(key: string, ...args: Arg[]): UsagePipeline;
   exec(): Promise<[Error | null, unknown][] | null>;
 }
 
@@ -381,7 +408,7 @@ export class RedisStore implements TokenStore {
   private readonly pending = new Map<number, PendingConfirm>();
   private readonly handlers: [string, (...args: never[]) => void][] = [];
 
-  private usage = new Map<string, { count: number; at: number; ip: string | undefined }>();
+  private usage = new Map<string, TokenUsage>();
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly counters = { hits: 0, misses: 0, invalidations: 0, dropped: 0 };
@@ -691,27 +718,30 @@ export class RedisStore implements TokenStore {
 
   // --- Usage
 
-  recordUsage(tokenId: string, usage: { at: number; ip?: string }): void {
-    const cur = this.usage.get(tokenId);
-    if (!cur) this.usage.set(tokenId, { count: 1, at: usage.at, ip: usage.ip });
-    else {
-      cur.count++;
-      // The latest use keeps its time and IP, whatever order uses are recorded in.
-      if (usage.at >= cur.at) {
-        cur.at = usage.at;
-        if (usage.ip !== undefined) cur.ip = usage.ip;
-      }
-    }
+  recordUsage(tokenId: string, usage: UsageEvent): void {
+    // The buffer holds each token's uses since the last flush, merged as a store would merge them.
+    this.usage.set(tokenId, mergeUsage(this.usage.get(tokenId), usage));
     if (this.usage.size >= this.batchSize) void this.flush().catch(() => undefined);
     else this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushMs).unref();
   }
 
   async getUsage(tokenId: string): Promise<TokenUsage | undefined> {
-    const [count, at, ip] = await this.call('HMGET', this.client.hmget(this.key('t', tokenId, 'use'), 'count', 'at', 'ip'));
+    const fields = await this.call('HMGET', this.client.hmget(this.key('t', tokenId, 'use'), 'count', 'first', 'at', 'ip', 'ua', 'ips', 'min', 'minc'));
+    const [count, first, at, ip, ua, ips, minute, minuteCount] = fields;
     if (count === null || count === undefined) return undefined;
-    const usage: TokenUsage = { count: Number(count), lastUsedAt: Number(at) };
-    if (!Number.isSafeInteger(usage.count) || !Number.isFinite(usage.lastUsedAt)) throw new StoreError('usage in Redis is malformed');
+    const usage: TokenUsage = {
+      count: Number(count),
+      firstUsedAt: Number(first ?? at),
+      lastUsedAt: Number(at),
+      recentIps: typeof ips === 'string' && ips !== '' ? ips.split(',') : [],
+      minute: Number(minute ?? 0),
+      minuteCount: Number(minuteCount ?? 0),
+    };
+    if (![usage.count, usage.minuteCount].every(Number.isSafeInteger) || ![usage.firstUsedAt, usage.lastUsedAt, usage.minute].every(Number.isFinite)) {
+      throw new StoreError('usage in Redis is malformed');
+    }
     if (typeof ip === 'string') usage.lastIp = ip;
+    if (typeof ua === 'string') usage.lastUserAgent = ua;
     return usage;
   }
 
@@ -725,15 +755,16 @@ export class RedisStore implements TokenStore {
     const ttl = this.usageTtl;
     let uses = 0;
     for (const u of batch.values()) uses += u.count;
+    const args = (u: TokenUsage): Arg[] => [u.count, u.firstUsedAt, u.lastUsedAt, u.lastIp ?? '', u.lastUserAgent ?? '', u.recentIps.join(','), u.minute, u.minuteCount, ttl, RECENT_IPS_KEPT];
     try {
       if ((this.client as Cluster).isCluster === true) {
         await this.call(
           'usage',
-          Promise.all([...batch].map(([id, u]) => this.cmd.tokenGuardUsage(this.key('t', id, 'use'), u.count, u.at, u.ip ?? '', ttl))),
+          Promise.all([...batch].map(([id, u]) => this.cmd.tokenGuardUsage(this.key('t', id, 'use'), ...args(u)))),
         );
       } else {
         let pipeline = (this.client as Redis).pipeline() as unknown as UsagePipeline;
-        for (const [id, u] of batch) pipeline = pipeline.tokenGuardUsage(this.key('t', id, 'use'), u.count, u.at, u.ip ?? '', ttl);
+        for (const [id, u] of batch) pipeline = pipeline.tokenGuardUsage(this.key('t', id, 'use'), ...args(u));
         const results = await this.call('usage', pipeline.exec());
         const failed = results?.find(([err]) => err);
         if (failed) throw failed[0];

@@ -89,10 +89,29 @@ export interface RateLimitResult {
 export interface TokenUsage {
   /** Requests let through with this token. */
   count: number;
+  /** When it was first used. */
+  firstUsedAt: number;
   /** When it was last used. */
   lastUsedAt: number;
   /** The client address of its last use, when known. */
   lastIp?: string;
+  /** Distinct client addresses of its recent uses, most recent first, at most `RECENT_IPS_KEPT`. */
+  recentIps: string[];
+  /** The User-Agent of its last use, when sent. */
+  lastUserAgent?: string;
+  /** The minute (ms since the epoch, floored to 60 000) of its last use, and the uses in that minute. */
+  minute: number;
+  minuteCount: number;
+}
+
+/** How many distinct recent client addresses a store keeps per token (for the `newIp` risk signal). */
+export const RECENT_IPS_KEPT = 8;
+
+/** One use of a token, as the guard records it. */
+export interface UsageEvent {
+  at: number;
+  ip?: string;
+  userAgent?: string;
 }
 
 /**
@@ -140,8 +159,12 @@ export interface TokenStore {
    */
   consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): Awaitable<RateLimitResult>;
 
-  /** Records one use of a token (count, last time, last IP). May be buffered; `getUsage` reflects it after `flush`. */
-  recordUsage(tokenId: string, usage: { at: number; ip?: string }): Awaitable<void>;
+  /**
+   * Records one use of a token (count, first and last time, recent IPs, last User-Agent, uses in the last
+   * use's minute). Uses may arrive out of order: the latest one decides the "last" fields. May be
+   * buffered; `getUsage` reflects it after `flush`.
+   */
+  recordUsage(tokenId: string, usage: UsageEvent): Awaitable<void>;
   /** Usage of a token, or undefined when it was never recorded. */
   getUsage(tokenId: string): Awaitable<TokenUsage | undefined>;
 

@@ -1,6 +1,7 @@
 // token-guard/testing: the conformance suite every TokenStore must pass, runnable under any test runner.
 import type { Awaitable } from '../core/types.js';
-import type { ApiKeyRecord, RateLimitCheck, TokenStore } from '../stores/types.js';
+import type { ApiKeyRecord, RateLimitCheck, TokenStore, TokenUsage } from '../stores/types.js';
+import { RECENT_IPS_KEPT } from '../stores/types.js';
 
 /** The assertions the suite uses: a subset that vitest's, Jest's and similar `expect` functions all provide. */
 export interface ConformanceMatchers {
@@ -42,6 +43,11 @@ export interface StoreConformanceOptions {
 
 /** A fixed instant the suite runs at: stores never read the clock, times are passed in. */
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+
+/** The named fields of a usage record, to compare without pinning the fields a test is not about. */
+function part(u: TokenUsage | undefined, keys: (keyof TokenUsage)[]): Partial<TokenUsage> {
+  return Object.fromEntries(keys.map((k) => [k, u?.[k]]));
+}
 const MINUTE = 60_000;
 
 function record(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
@@ -520,21 +526,21 @@ export function storeConformance(
         await store.recordUsage('tok-1', { at: T0 + 1000, ip: '2001:db8::1' });
         await store.recordUsage('tok-1', { at: T0 + 2000, ip: '198.51.100.4' });
         await store.flush?.();
-        expect(await store.getUsage('tok-1')).toEqual({ count: 3, lastUsedAt: T0 + 2000, lastIp: '198.51.100.4' });
+        expect(part(await store.getUsage('tok-1'), ['count', 'firstUsedAt', 'lastUsedAt', 'lastIp'])).toEqual({ count: 3, firstUsedAt: T0, lastUsedAt: T0 + 2000, lastIp: '198.51.100.4' });
       });
 
       test('a use recorded out of order does not move the last use back', async (store) => {
         await store.recordUsage('tok-1', { at: T0 + 1000, ip: '203.0.113.9' });
         await store.recordUsage('tok-1', { at: T0, ip: '198.51.100.4' });
         await store.flush?.();
-        expect(await store.getUsage('tok-1')).toEqual({ count: 2, lastUsedAt: T0 + 1000, lastIp: '203.0.113.9' });
+        expect(part(await store.getUsage('tok-1'), ['count', 'firstUsedAt', 'lastUsedAt', 'lastIp'])).toEqual({ count: 2, firstUsedAt: T0, lastUsedAt: T0 + 1000, lastIp: '203.0.113.9' });
       });
 
       test('a use without an IP keeps the last known IP', async (store) => {
         await store.recordUsage('tok-1', { at: T0, ip: '203.0.113.9' });
         await store.recordUsage('tok-1', { at: T0 + 1000 });
         await store.flush?.();
-        expect(await store.getUsage('tok-1')).toEqual({ count: 2, lastUsedAt: T0 + 1000, lastIp: '203.0.113.9' });
+        expect(part(await store.getUsage('tok-1'), ['count', 'lastUsedAt', 'lastIp'])).toEqual({ count: 2, lastUsedAt: T0 + 1000, lastIp: '203.0.113.9' });
       });
 
       test('uses recorded in separate flushes add up', async (store) => {
@@ -554,7 +560,52 @@ export function storeConformance(
         await store.recordUsage('tok-2', { at: T0 + 5 });
         await store.flush?.();
         expect((await store.getUsage('tok-1'))?.count).toBe(2);
-        expect(await store.getUsage('tok-2')).toEqual({ count: 1, lastUsedAt: T0 + 5 });
+        expect(await store.getUsage('tok-2')).toEqual({ count: 1, firstUsedAt: T0 + 5, lastUsedAt: T0 + 5, recentIps: [], minute: T0, minuteCount: 1 });
+      });
+
+      test('recent IPs are distinct, most recent first, and capped at RECENT_IPS_KEPT, across flushes', async (store) => {
+        for (let i = 0; i < 10; i++) {
+          await store.recordUsage('tok-1', { at: T0 + i, ip: `198.51.100.${i}` });
+          if (i === 4) await store.flush?.();
+        }
+        await store.recordUsage('tok-1', { at: T0 + 20, ip: '198.51.100.5' });
+        await store.flush?.();
+        const u = await store.getUsage('tok-1');
+        expect(u?.recentIps).toEqual(['198.51.100.5', '198.51.100.9', '198.51.100.8', '198.51.100.7', '198.51.100.6', '198.51.100.4', '198.51.100.3', '198.51.100.2']);
+        expect(u?.recentIps.length).toBe(RECENT_IPS_KEPT);
+      });
+
+      test('an older batch of IPs goes after the newer ones', async (store) => {
+        await store.recordUsage('tok-1', { at: T0 + 5000, ip: '203.0.113.1' });
+        await store.flush?.();
+        await store.recordUsage('tok-1', { at: T0, ip: '203.0.113.2' });
+        await store.flush?.();
+        expect((await store.getUsage('tok-1'))?.recentIps).toEqual(['203.0.113.1', '203.0.113.2']);
+      });
+
+      test('the latest User-Agent is kept, and a use without one keeps it', async (store) => {
+        await store.recordUsage('tok-1', { at: T0, userAgent: 'curl/8.0' });
+        await store.recordUsage('tok-1', { at: T0 + 2, userAgent: 'app/2.1 (iOS)' });
+        await store.recordUsage('tok-1', { at: T0 + 1, userAgent: 'old/1.0' });
+        await store.flush?.();
+        await store.recordUsage('tok-1', { at: T0 + 3 });
+        await store.flush?.();
+        expect((await store.getUsage('tok-1'))?.lastUserAgent).toBe('app/2.1 (iOS)');
+      });
+
+      test('uses in the latest minute add up across flushes and start over in a new minute', async (store) => {
+        await store.recordUsage('tok-1', { at: T0 + 1000 });
+        await store.recordUsage('tok-1', { at: T0 + 2000 });
+        await store.flush?.();
+        await store.recordUsage('tok-1', { at: T0 + 59_000 });
+        await store.flush?.();
+        expect(part(await store.getUsage('tok-1'), ['minute', 'minuteCount'])).toEqual({ minute: T0, minuteCount: 3 });
+        await store.recordUsage('tok-1', { at: T0 + 60_000 });
+        await store.flush?.();
+        expect(part(await store.getUsage('tok-1'), ['minute', 'minuteCount', 'count'])).toEqual({ minute: T0 + 60_000, minuteCount: 1, count: 4 });
+        await store.recordUsage('tok-1', { at: T0 + 30_000 });
+        await store.flush?.();
+        expect(part(await store.getUsage('tok-1'), ['minute', 'minuteCount', 'count', 'firstUsedAt'])).toEqual({ minute: T0 + 60_000, minuteCount: 1, count: 5, firstUsedAt: T0 + 1000 });
       });
     });
   });

@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { REASON_CODES, REASONS, type ReasonCode } from '../../src/index.js';
 import { CASES } from './cases.js';
 
-// risk.denied is in the contract but no risk check exists yet; add cases when it lands.
-const NOT_IMPLEMENTED: ReasonCode[] = ['risk.denied'];
+const NOT_IMPLEMENTED: ReasonCode[] = [];
 
 describe('the scenario table', () => {
   it('has at least 30 cases with unique names', () => {

@@ -71,6 +71,10 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'a Bearer token with a DPoP proof header', method: 'GET', path: '/orders/1', headers: (f) => ({ ...bearer(f.read), dpop: 'eyJhbGciOiJFUzI1NiJ9.e30.sig' }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
   { name: 'the Bearer scheme without a token', method: 'GET', path: '/orders/1', headers: () => ({ authorization: 'Bearer' }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
 
+  // --- risk.denied and risk-driven step-up ---------------------------------------------------------
+  { name: 'a scanner User-Agent is refused by the risk score', method: 'GET', path: '/orders/1', headers: (f) => ({ ...bearer(f.read), 'user-agent': 'sqlmap/1.7.2' }), clientIp: OUTSIDE, ...answer(403, 'risk.denied', 'none') },
+  { name: 'a risky request asks for a fresh login', method: 'GET', path: '/orders/1', headers: (f) => ({ ...bearer(f.read), 'user-agent': 'curl/8.4.0' }), clientIp: OUTSIDE, expectWwwAuthIncludes: 'max_age="300"', ...answer(401, 'step_up.required', 'insufficient_user_authentication') },
+
   // --- token.malformed, token.invalid, token.expired, token.revoked -------------------------------
   { name: 'a token that is not a JWS', method: 'GET', path: '/orders/1', headers: () => bearer('not-a-jwt'), clientIp: OUTSIDE, ...answer(401, 'token.malformed', 'invalid_token') },
   { name: 'an API key whose checksum fails', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.apiKeyMangled), clientIp: OUTSIDE, ...answer(401, 'token.malformed', 'invalid_token') },

@@ -129,6 +129,8 @@ export async function createWorld(): Promise<World> {
         clock: () => world.now,
         trustProxy: [PROXY],
         rules: RULES,
+        // Deterministic risk: a scanner's User-Agent is refused, a raw HTTP tool must step up.
+        risk: { custom: { tooling: (ctx) => (/sqlmap|nikto/i.test(ctx.userAgent ?? '') ? 100 : /curl\//i.test(ctx.userAgent ?? '') ? 50 : 0) }, stepUpAt: 50, denyAt: 100 },
         ...(variant === 'main' && { store }),
         ...(variant === 'report-only' && { store: new MemoryStore(), mode: 'report-only' as const }),
         ...(variant === 'broken-store' && { store: new BrokenStore(), storeTimeout: '200ms' }),
