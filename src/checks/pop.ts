@@ -14,20 +14,26 @@ export function certificateThumbprint(fingerprint256: string): string | undefine
 }
 
 /**
- * Why a token's binding is not proven, or undefined when it is (or the token is unbound).
- * mTLS binding (RFC 8705) is checked against the client certificate. A DPoP-bound token (`cnf.jkt`)
- * or the DPoP scheme is refused: DPoP proofs are not verified by this version, and accepting such a
- * token as a plain bearer token would throw its binding away.
+ * Why a token's binding is not proven, or undefined when it is (or the token is unbound). mTLS binding
+ * (RFC 8705) is checked against the client certificate here; a DPoP proof (RFC 9449) is verified by
+ * `verifyDpopProof` once this passes. A DPoP-bound token sent as a bearer token is refused: accepting it
+ * would throw its binding away.
  */
 export function popFailure(
   cnf: Confirmation | undefined,
   scheme: 'bearer' | 'dpop',
   peerCertificate: { fingerprint256?: string } | undefined,
+  dpop: { enabled: boolean; required: boolean },
 ): string | undefined {
-  if (scheme === 'dpop') return 'DPoP proofs are not supported';
-  if (!cnf) return undefined;
-  if (cnf.jkt !== undefined) return 'DPoP-bound token presented without DPoP support';
-  const x5t = cnf['x5t#S256'];
+  if (scheme === 'dpop') {
+    if (!dpop.enabled) return 'DPoP is not enabled in this policy';
+    if (cnf?.jkt === undefined) return 'DPoP scheme with a token not bound to a key';
+  } else if (cnf?.jkt !== undefined) {
+    return 'DPoP-bound token presented as a bearer token';
+  } else if (dpop.required) {
+    return 'DPoP is required';
+  }
+  const x5t = cnf?.['x5t#S256'];
   if (x5t !== undefined) {
     const fp = peerCertificate?.fingerprint256;
     if (!fp) return 'certificate-bound token without a client certificate';

@@ -15,6 +15,7 @@ import { satisfiesStepUp, type AuthenticationFacts } from '../checks/step-up.js'
 import { apiKeyExpiry } from '../checks/expiry.js';
 import { isRevoked } from '../checks/revocation.js';
 import { popFailure, type Confirmation } from '../checks/pop.js';
+import { verifyDpopProof } from '../checks/dpop.js';
 import { compileRateLimit, rateLimitHeaders } from '../checks/rate-limit.js';
 import { extractToken } from '../tokens/extract.js';
 import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js';
@@ -158,6 +159,25 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   for (const [reason, info] of Object.entries(REASONS) as [ReasonCode, (typeof REASONS)[ReasonCode]][]) {
     if (!info.challenge) continue;
     challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : ''));
+  }
+  const dpopState = { enabled: p.dpop !== undefined, required: p.dpop?.required ?? false };
+  const dpopForKeys = { enabled: p.dpop !== undefined, required: false };
+  const dpopReplayCheck: RateLimitCheck | undefined = p.dpop
+    ? { name: 'jti', limit: 1, windowMs: (p.dpop.maxAgeS + 2 * p.clockToleranceS) * 1000 }
+    : undefined;
+  /**
+   * RFC 9449 §7.1: a request made with the DPoP scheme is answered in that scheme, and a request without
+   * a token learns that DPoP is accepted.
+   */
+  function dpopChallenge(d: Decision, scheme: 'bearer' | 'dpop' | undefined): void {
+    const dpop = p.dpop as NonNullable<typeof p.dpop>;
+    const current = d.headers['WWW-Authenticate'];
+    if (current === undefined) return;
+    if (d.reason === 'token.missing') d.headers['WWW-Authenticate'] = `${current}, ${dpop.challenge}`;
+    else if (scheme === 'dpop') {
+      const params = current.replace(/^Bearer ?/, '').replace('error="invalid_token"', d.reason === 'pop.invalid' ? 'error="invalid_dpop_proof"' : 'error="invalid_token"');
+      d.headers['WWW-Authenticate'] = `DPoP ${params ? `${params}, ` : ''}${dpop.challenge.slice('DPoP '.length)}`;
+    }
   }
   const stepUpChallenge = (extra: string) =>
     challenge(p.realm, `error="insufficient_user_authentication", error_description="${REASONS['step_up.required'].title}"${extra ? `, ${extra}` : ''}`);
@@ -351,6 +371,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const mode = rule?.mode ?? p.mode;
     let ip: ParsedIp | null | undefined;
     let identity: TokenInfo | undefined;
+    let scheme: 'bearer' | 'dpop' | undefined;
 
     try {
       ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
@@ -363,15 +384,37 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
 
       const extracted = extractToken(headers, p.maxTokenBytes);
       if (typeof extracted === 'string') throw new Refusal(extracted);
-      const { token, scheme } = extracted;
+      const { token } = extracted;
+      scheme = extracted.scheme;
       let holder: Holder;
       if (p.apiKeyPrefix !== undefined && token.startsWith(p.apiKeyPrefix)) holder = await verifyApiKey(token, nowMs);
       else if (!jwt) throw new Refusal('token.invalid', 'JWTs are not accepted by this policy');
       else holder = jwtResult(jwt.lookup(token, nowMs) ?? (await jwt.verify(token, nowMs)));
       identity = holder.info;
 
-      const pop = popFailure(holder.cnf, scheme, req.peerCertificate);
+      // dpop.required is about JWTs: an API key has no key to bind and is never DPoP-bound.
+      const pop = popFailure(holder.cnf, scheme, req.peerCertificate, holder.record ? dpopForKeys : dpopState);
       if (pop) throw new Refusal('pop.invalid', pop);
+      let replay: ReturnType<typeof invoke<'consume'>> | undefined;
+      if (scheme === 'dpop' && p.dpop) {
+        const header = headers['dpop'];
+        const proof = Array.isArray(header) ? header[0] : header;
+        if (!proof || proof.length > p.maxTokenBytes) throw new Refusal('pop.invalid', 'DPoP proof missing or too long');
+        const verified = await verifyDpopProof(p.dpop, {
+          proof,
+          accessToken: token,
+          jkt: holder.cnf?.jkt as string,
+          method,
+          path,
+          host: typeof headers['host'] === 'string' ? headers['host'] : undefined,
+          nowMs,
+          toleranceS: p.clockToleranceS,
+        });
+        if ('failure' in verified) throw new Refusal('pop.invalid', verified.failure);
+        // One use per proof, on every instance sharing the store: a limit of 1 for as long as it is fresh.
+        replay = invoke('consume', verified.replayKey, [dpopReplayCheck as RateLimitCheck], nowMs);
+        if (replay instanceof Promise) replay.catch(() => undefined); // awaited below, or abandoned by a refusal
+      }
 
       const risk = p.risk;
       let revocation = invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
@@ -379,6 +422,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       let usage = risk?.engine.needsUsage ? invoke('getUsage', holder.info.id) : undefined;
       if (usage instanceof Promise) usage.catch(() => undefined); // settled below, or abandoned by a refusal
       if (revocation instanceof Promise) revocation = await revocation;
+      if (replay !== undefined && !(replay instanceof Promise ? await replay : replay).allowed) throw new Refusal('pop.invalid', 'DPoP proof replayed');
       if (isRevoked(revocation, holder.issuedAtMs)) throw new Refusal('token.revoked', 'revoked in store');
 
       const reasons: ReasonCode[] = [];
@@ -446,6 +490,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       decision.token = holder.info;
       if (riskScore) decision.risk = riskScore;
       if (riskStepUp && decision.reason === 'step_up.required') decision.headers['WWW-Authenticate'] = riskChallenge as string;
+      if (p.dpop) dpopChallenge(decision, scheme);
       if (p.trackUsage && (reasons.length === 0 || mode === 'report-only')) {
         try {
           const use: UsageEvent = { at: nowMs };
@@ -465,6 +510,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       let error: unknown;
       if (err instanceof Refusal) {
         d = decide([err.reason], mode, rule, {}, err.detail);
+        if (p.dpop) dpopChallenge(d, scheme);
       } else {
         // A store failure, or a bug: either way the answer is 503 and never an allow.
         error = err;

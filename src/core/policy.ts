@@ -13,6 +13,7 @@ import { toScopeRequirement, scopeChallengeValue, type ScopeRequirement, type Sc
 import { compileStepUp, type StepUpRequirement } from '../checks/step-up.js';
 import { compileRateLimit } from '../checks/rate-limit.js';
 import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
+import type { DpopConfig, DpopPolicy } from '../checks/dpop.js';
 import { isValidPrefix } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -105,6 +106,8 @@ export interface TokenGuardPolicy {
   maxTokenBytes?: number;
   /** `realm` of the WWW-Authenticate challenge. Default: none. */
   realm?: string;
+  /** Accept DPoP-bound tokens with proofs (RFC 9449). Default: off (DPoP-bound tokens are refused). */
+  dpop?: DpopPolicy;
   /** Risk scoring: signals summed to a score that may ask for step-up (`stepUpAt`) or deny (`denyAt`). */
   risk?: RiskPolicy;
   /** Record per-token usage (count, first and last use, recent IPs, last User-Agent) in the store. Default: `true`. */
@@ -260,6 +263,17 @@ const storeSchema = z.custom<TokenStore>((s) => {
 
 const fn = (what: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', `expected a function (${what})`);
 
+const DPOP_ALGORITHMS = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
+const dpopSchema = z.strictObject({
+  algorithms: z.array(z.enum(DPOP_ALGORITHMS as [string, ...string[]], { error: `expected one of ${DPOP_ALGORITHMS.join(', ')}` })).min(1).optional(),
+  maxAge: positiveDuration.optional(),
+  required: z.boolean().optional(),
+  origins: z
+    .array(z.string().refine((o) => { try { return new URL(o).origin === o; } catch { return false; } }, 'expected an origin such as "https://api.example.com" (scheme and host, no path)'))
+    .min(1)
+    .optional(),
+});
+
 const points = z.number().finite().min(0, 'expected points ≥ 0');
 const riskSchema = z
   .strictObject({
@@ -300,11 +314,13 @@ const policySchema = z
     realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes').optional(),
     trackUsage: z.boolean().optional(),
     risk: riskSchema.optional(),
+    dpop: dpopSchema.optional(),
     onDecision: fn('event) => void').optional(),
     clock: fn('() => Date').optional(),
   })
   .superRefine((p, ctx) => {
     if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+    if (p.dpop && !p.jwt) ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds JWTs: give jwt too' });
     if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
     }
@@ -377,6 +393,7 @@ export interface CompiledPolicy {
   mode: 'enforce' | 'report-only';
   rateLimit: RateLimitCheck | undefined;
   risk: CompiledRisk | undefined;
+  dpop: DpopConfig | undefined;
   maxTokenBytes: number;
   realm: string | undefined;
   trackUsage: boolean;
@@ -458,12 +475,24 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     mode: policy.mode ?? 'enforce',
     rateLimit: rateLimitCheck('policy', policy.rateLimit),
     risk: policy.risk ? compileRisk(policy.risk) : undefined,
+    dpop: policy.dpop ? compileDpop(policy.dpop) : undefined,
     maxTokenBytes: policy.maxTokenBytes ?? 8192,
     realm,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
     clock: policy.clock ?? (() => new Date()),
     clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
+  };
+}
+
+function compileDpop(d: DpopPolicy): DpopConfig {
+  const algorithms = [...(d.algorithms ?? ['ES256', 'RS256', 'PS256', 'EdDSA'])];
+  return {
+    algorithms,
+    maxAgeS: (parseDuration(d.maxAge ?? '60s') as number) / 1000,
+    required: d.required ?? false,
+    origins: d.origins ? new Set(d.origins) : undefined,
+    challenge: `DPoP algs="${algorithms.join(' ')}"`,
   };
 }
 

@@ -1,0 +1,90 @@
+// DPoP (RFC 9449): a DPoP-bound access token must come with a fresh proof signed by the key it is bound to.
+import { createHash } from 'node:crypto';
+import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import type { Duration } from '../core/duration.js';
+import { normalizePath } from '../core/path.js';
+import type { JwtAlgorithm } from '../tokens/jwt.js';
+
+/** DPoP acceptance. */
+export interface DpopPolicy {
+  /** Proof algorithms accepted (asymmetric only). Default: `['ES256', 'RS256', 'PS256', 'EdDSA']`. */
+  algorithms?: readonly Exclude<JwtAlgorithm, 'HS256' | 'HS384' | 'HS512'>[];
+  /** Oldest proof accepted (by its `iat`); proofs are one-time, this bounds the replay cache. Default: `'60s'`. */
+  maxAge?: Duration;
+  /** Refuse JWTs that are not DPoP-bound (every JWT must come with a proof). Default: `false`. */
+  required?: boolean;
+  /**
+   * Origins proofs may name in `htu` (`https://api.example.com`). Default: the request's Host header, any
+   * scheme. Set it behind proxies that rewrite Host, and to pin the scheme.
+   */
+  origins?: readonly string[];
+}
+
+/** DPoP settings after validation. */
+export interface DpopConfig {
+  algorithms: string[];
+  maxAgeS: number;
+  required: boolean;
+  origins: ReadonlySet<string> | undefined;
+  /** `DPoP algs="…"`, the scheme's challenge. */
+  challenge: string;
+}
+
+/** What a proof is checked against. */
+export interface DpopRequest {
+  proof: string;
+  accessToken: string;
+  /** The token's `cnf.jkt`. */
+  jkt: string;
+  method: string;
+  /** Normalised request path. */
+  path: string;
+  host: string | undefined;
+  nowMs: number;
+  toleranceS: number;
+}
+
+/** A verified proof: its replay key (one use per key). */
+export interface DpopProof {
+  replayKey: string;
+}
+
+const b64sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
+
+/** Verifies a DPoP proof; returns the verified proof or why it fails. Never throws. */
+export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promise<DpopProof | { failure: string }> {
+  let payload: Record<string, unknown>;
+  let jwk: JWK;
+  try {
+    const header = decodeProtectedHeader(r.proof);
+    ({ payload } = await jwtVerify(r.proof, EmbeddedJWK, {
+      typ: 'dpop+jwt',
+      algorithms: config.algorithms,
+      requiredClaims: ['iat', 'jti', 'htm', 'htu'],
+      maxTokenAge: config.maxAgeS,
+      clockTolerance: r.toleranceS,
+      currentDate: new Date(r.nowMs),
+    }));
+    jwk = header.jwk as JWK;
+  } catch (err) {
+    return { failure: `proof: ${err instanceof joseErrors.JOSEError ? err.code : 'unreadable'}` };
+  }
+  const { htm, htu, ath, jti } = payload;
+  if (typeof jti !== 'string' || jti === '' || jti.length > 256) return { failure: 'proof jti missing or too long' };
+  if (htm !== r.method) return { failure: 'proof htm does not match the method' };
+  if (typeof htu !== 'string') return { failure: 'proof htu missing' };
+  let url: URL;
+  try {
+    url = new URL(htu);
+  } catch {
+    return { failure: 'proof htu is not a URL' };
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { failure: 'proof htu is not http(s)' };
+  if (config.origins ? !config.origins.has(url.origin) : url.host !== r.host?.toLowerCase()) return { failure: 'proof htu names another origin' };
+  // htu is compared without query and fragment (RFC 9449 §4.3), path as the rules see it.
+  if (normalizePath(url.pathname) !== r.path) return { failure: 'proof htu names another path' };
+  if (ath !== b64sha256(r.accessToken)) return { failure: 'proof ath does not match the access token' };
+  if ((await calculateJwkThumbprint(jwk, 'sha256')) !== r.jkt) return { failure: 'proof key is not the key the token is bound to' };
+  // jti is unique per key; hashed so a client cannot choose the size or shape of a store key.
+  return { replayKey: `dpop:${b64sha256(`${r.jkt}.${jti}`)}` };
+}
