@@ -27,6 +27,12 @@ export interface MemoryStoreOptions {
   maxCounters?: number;
   /** Most tokens whose usage is kept. Default: 100 000. */
   maxUsage?: number;
+  /**
+   * Most live one-time claims (`claimOnce`, e.g. DPoP proofs). Like revocations, claims are never dropped to make
+   * room: when full of unexpired claims, `claimOnce` throws (the guard answers 503), so a claimed value can never
+   * be claimed twice. Default: 1 000 000.
+   */
+  maxClaims?: number;
 }
 
 const NEVER = Number.POSITIVE_INFINITY;
@@ -52,7 +58,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * Keeps token state in this process: API key records, revocations, rate-limit counters and usage.
+ * Keeps token state in this process: API key records, revocations, rate-limit counters, usage and one-time claims.
  * Bounded; answers synchronously. Use RedisStore (`token-guard/redis`) when several instances share state.
  *
  * Exported from `token-guard`.
@@ -68,12 +74,16 @@ export class MemoryStore implements TokenStore {
   private readonly counters: LRUCache<string, number>;
   private readonly usage: LRUCache<string, TokenUsage>;
   private readonly maxRevocations: number;
+  // Not an LRU on purpose: evicting a live claim under pressure (a flood of fresh claims) would let it be claimed again.
+  private readonly claims = new Map<string, number>();
+  private readonly maxClaims: number;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.apiKeys = new LRUCache({ max: options.maxApiKeys ?? 100_000 });
     this.counters = new LRUCache({ max: options.maxCounters ?? 100_000 });
     this.usage = new LRUCache({ max: options.maxUsage ?? 100_000 });
     this.maxRevocations = options.maxRevocations ?? 1_000_000;
+    this.maxClaims = options.maxClaims ?? 1_000_000;
   }
 
   getApiKey(hash: string): ApiKeyRecord | undefined {
@@ -165,6 +175,27 @@ export class MemoryStore implements TokenStore {
       retryAfterMs: allowed ? 0 : Math.max(...steps.map((s) => s.retryAfterMs)),
       limits: checks.map((c, i) => ({ name: c.name, limit: c.limit, remaining: steps[i]!.remaining, resetMs: steps[i]!.resetMs })),
     };
+  }
+
+  claimOnce(key: string, options: { now: number; expiresAt: number }): boolean {
+    const { now, expiresAt } = options;
+    // NaN compares false both ways and would make a claim that never holds: a caller bug, refused loudly.
+    if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new TypeError('MemoryStore: claimOnce needs finite now and expiresAt');
+    const until = this.claims.get(key);
+    if (until !== undefined) {
+      if (until > now) return false;
+      this.claims.delete(key);
+    }
+    // Already over: nothing could replay it inside a window that has passed, so there is nothing to keep.
+    if (expiresAt <= now) return true;
+    if (this.claims.size >= this.maxClaims) {
+      for (const [k, v] of this.claims) if (v <= now) this.claims.delete(k);
+      if (this.claims.size >= this.maxClaims) {
+        throw new StoreError(`MemoryStore holds ${this.maxClaims} unexpired claims (maxClaims); refusing to drop any`);
+      }
+    }
+    this.claims.set(key, expiresAt);
+    return true;
   }
 
   recordUsage(tokenId: string, usage: UsageEvent): void {

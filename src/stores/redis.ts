@@ -123,8 +123,19 @@ const USE_LUA = `
 -- Takes one use of an API key. KEYS[1]: the key's record (a hash: rec = JSON, rem = uses left).
 -- A string at the key makes HGET fail with WRONGTYPE, which reaches the caller as an error (never a use).
 local left = redis.call('HGET', KEYS[1], 'rem')
--- Unknown key, or no use limit: nothing to take.
-if not left then return nil end
+if not left then
+  -- No uses left field: an unknown key, or one without a use limit. But a record whose JSON carries
+  -- "remaining" was meant to be limited (another writer, a migration): answering "unlimited" would hand out
+  -- uses forever, so it is an error. Only this path decodes the JSON; a limited key never pays for it.
+  local rec = redis.call('HGET', KEYS[1], 'rec')
+  if not rec then return nil end
+  local ok, r = pcall(cjson.decode, rec)
+  if not ok then return redis.error_reply('TGCORRUPT API key record is not valid JSON') end
+  if type(r) == 'table' and r.remaining ~= nil then
+    return redis.error_reply('TGCORRUPT API key record carries remaining but has no uses left field')
+  end
+  return nil
+end
 local n = tonumber(left)
 if n == nil then return redis.error_reply('TGCORRUPT uses left is not a number') end
 -- None left: refuse without going below zero.
@@ -240,6 +251,27 @@ if ARGV[9] ~= '0' then redis.call('PEXPIRE', key, ARGV[9]) end
 return 1
 `;
 
+const CLAIM_LUA = `
+-- Claims a one-time value (e.g. a DPoP proof) until it expires. KEYS[1]: the claim, holding its expiry (ms).
+-- ARGV[1]: now (ms); ARGV[2]: expiresAt (ms). Returns 1 when this call claimed it, 0 when a live claim holds it.
+-- Not SET NX PX alone: liveness is judged by the caller's clock (as revocations), so the expiry is kept in the value.
+local now = tonumber(ARGV[1])
+local exp = tonumber(ARGV[2])
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local held = tonumber(cur)
+  -- Anything but a number was not written by us: fail rather than grant what may be a replay.
+  if held == nil then return redis.error_reply('TGCORRUPT claim is not a number') end
+  -- Still live: refused, and left exactly as it is (a refused claim never extends the live one).
+  if held > now then return 0 end
+end
+-- A window that is already over needs no entry: nothing can be replayed inside it.
+if exp <= now then return 1 end
+-- The TTL only frees memory once the claim is worthless; %.17g keeps the expiry exact.
+redis.call('SET', KEYS[1], string.format('%.17g', exp), 'PX', math.ceil(exp - now))
+return 1
+`;
+
 const SCRIPTS = {
   tokenGuardConsume: { lua: CONSUME_LUA },
   tokenGuardUse: { lua: USE_LUA, numberOfKeys: 1 },
@@ -248,6 +280,7 @@ const SCRIPTS = {
   tokenGuardRevoke: { lua: revocationLua('at', 'first'), numberOfKeys: 1 },
   tokenGuardRevokeSubject: { lua: revocationLua('before', 'max'), numberOfKeys: 1 },
   tokenGuardUsage: { lua: USAGE_LUA, numberOfKeys: 1 },
+  tokenGuardClaim: { lua: CLAIM_LUA, numberOfKeys: 1 },
 } as const;
 
 type Arg = string | number;
@@ -262,6 +295,7 @@ interface ScriptCommands {
   tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string): Promise<number>;
   tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string): Promise<number>;
   tokenGuardUsage(key: string, ...args: Arg[]): Promise<number>;
+  tokenGuardClaim(key: string, now: Arg, expiresAt: Arg): Promise<number>;
 }
 
 interface UsagePipeline {
@@ -333,6 +367,18 @@ function parseJson(raw: string, what: string): unknown {
   }
 }
 
+/**
+ * Parses a record's `rec` JSON. We never write `remaining` there (uses left live in `rem`, where `useApiKey` takes
+ * them atomically), so JSON that carries it came from another writer: read as limited, it would never be spent.
+ */
+function recordJson(raw: string): ApiKeyRecord {
+  const record = parseJson(raw, 'API key record') as ApiKeyRecord;
+  if (record && typeof record === 'object' && Object.hasOwn(record, 'remaining')) {
+    throw new StoreError('API key record in Redis carries remaining in its JSON; uses left belong in the rem field (store it again with putApiKey)');
+  }
+  return record;
+}
+
 function parseEntry(raw: string | null, field: 'at' | 'before'): RevocationEntry | null {
   if (raw === null) return null;
   const v = parseJson(raw, 'revocation entry');
@@ -371,6 +417,9 @@ function usesLeft(remaining: number | undefined): string {
  * - Counters (GCRA, all-or-nothing across limits) and API key uses are atomic Lua scripts.
  * - Revocation entries expire with the token (TTL = expiresAt − now) and keep their times, so reads compare with
  *   the caller's `now`.
+ * - One-time claims (`claimOnce`, e.g. DPoP proofs) are `prefix{o:<key>}`, holding their expiry, with a TTL to match.
+ *   Revocations and claims must never be evicted: run Redis with `maxmemory-policy noeviction` (every `volatile-*`
+ *   policy may drop them, since they carry a TTL).
  * - Every call is bounded by `commandTimeout`; a failure or timeout is a StoreError, which the guard answers
  *   with 503 `store.unavailable`. ioredis reconnects on its own, so the store recovers without a restart.
  * - Usage is buffered and written in pipelined batches (`usageFlushInterval`, `usageBatchSize`, `flush()`).
@@ -402,8 +451,13 @@ export class RedisStore implements TokenStore {
   private readonly tokenCache: LRUCache<string, Cached> | undefined;
   private readonly subjectCache: LRUCache<string, Cached> | undefined;
   private cacheOn = false;
-  /** Bumped by every invalidation and disconnect: a lookup started before a bump must not be cached. */
+  /**
+   * Bumped by every invalidation, (re)subscription, disconnect and local revocation: a lookup started before a bump
+   * must not be cached.
+   */
   private epoch = 0;
+  /** Bumped whenever the subscription is lost or restarted: a SUBSCRIBE started before a bump must not turn the cache on. */
+  private generation = 0;
   private seq = 0;
   private readonly pending = new Map<number, PendingConfirm>();
   private readonly handlers: [string, (...args: never[]) => void][] = [];
@@ -452,7 +506,8 @@ export class RedisStore implements TokenStore {
 
   // --- Plumbing
 
-  private key(kind: 't' | 's' | 'k', id: string, part?: string): string {
+  /** `t`: a token id's keys; `s`: a subject's; `k`: an API key record (by hash); `o`: a one-time claim. */
+  private key(kind: 't' | 's' | 'k' | 'o', id: string, part?: string): string {
     return part === undefined ? `${this.prefix}{${kind}:${esc(id)}}` : `${this.prefix}{${kind}:${esc(id)}}:${part}`;
   }
 
@@ -490,7 +545,8 @@ export class RedisStore implements TokenStore {
 
   private async subscribe(): Promise<void> {
     this.cacheOff();
-    const epoch = this.epoch;
+    // Not the epoch: an invalidation or a local revoke during SUBSCRIBE must not keep the cache off for good.
+    const generation = this.generation;
     const sub = this.subscriber;
     if (!sub || this.closed) return;
     try {
@@ -500,11 +556,17 @@ export class RedisStore implements TokenStore {
       return;
     }
     // Only a subscription that has not been interrupted since it started makes the cache trustworthy.
-    if (epoch === this.epoch && !this.closed && this.tokenCache) this.cacheOn = true;
+    if (generation === this.generation && !this.closed && this.tokenCache) {
+      this.cacheOn = true;
+      // Reads in flight started before Redis processed SUBSCRIBE: a revocation published in between was never
+      // heard here, so none of them may be cached (they also saw cacheOn false; this bump makes it doubly so).
+      this.epoch++;
+    }
   }
 
   private cacheOff(): void {
     this.cacheOn = false;
+    this.generation++;
     this.epoch++;
     this.tokenCache?.clear();
     this.subjectCache?.clear();
@@ -614,7 +676,7 @@ export class RedisStore implements TokenStore {
   private toRecord(rec: string | null, rem: string | null): ApiKeyRecord | undefined {
     if (rec === null) return undefined;
     // A record of the wrong shape is returned as it is: the guard refuses it with token.invalid.
-    const record = parseJson(rec, 'API key record') as ApiKeyRecord;
+    const record = recordJson(rec);
     if (rem !== null) {
       const n = Number(rem);
       if (!Number.isSafeInteger(n)) throw new StoreError('API key uses left in Redis is not an integer');
@@ -634,7 +696,8 @@ export class RedisStore implements TokenStore {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
       const [rec] = await this.call('HMGET', this.client.hmget(key, 'rec'));
       if (rec === null || rec === undefined) return undefined;
-      const current = parseJson(rec, 'API key record') as ApiKeyRecord;
+      // Refused like a read: merging would drop its `remaining` and silently make the key unlimited.
+      const current = recordJson(rec);
       const { remaining: _ignored, ...next } = { ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt };
       const json = JSON.stringify(next);
       const reply = await this.call('update', this.cmd.tokenGuardUpdate(key, rec, json, remaining));
@@ -685,6 +748,9 @@ export class RedisStore implements TokenStore {
   }
 
   private async readRevocation(tokenId: string, subject: string | undefined, now: number): Promise<RevocationState | undefined> {
+    // Captured before the read is sent: only a read that started while the subscription was confirmed live can be
+    // trusted to be followed by the invalidation of anything revoked after Redis answered it.
+    const cacheable = this.cacheOn;
     const epoch = this.epoch;
     // Two keys in two slots (a token's and a subject's): two GETs, sent together.
     const [t, s] = await this.call(
@@ -693,8 +759,9 @@ export class RedisStore implements TokenStore {
     );
     const token = parseEntry(t, 'at');
     const subj = parseEntry(s, 'before');
-    // An invalidation (or disconnect) since the read started may make what we read stale: use it, do not keep it.
-    if (this.cacheOn && epoch === this.epoch) {
+    // An invalidation, disconnect or resubscription since the read started may make what we read stale: use it,
+    // do not keep it.
+    if (cacheable && this.cacheOn && epoch === this.epoch) {
       this.tokenCache?.set(tokenId, { entry: token });
       if (subject !== undefined) this.subjectCache?.set(subject, { entry: subj });
     }
@@ -714,6 +781,17 @@ export class RedisStore implements TokenStore {
     const allowed = reply[0] === 1;
     const limits: RateLimitState[] = checks.map((c, i) => ({ name: c.name, limit: c.limit, remaining: num(reply[2 + 2 * i]), resetMs: num(reply[3 + 2 * i]) }));
     return { allowed, retryAfterMs: allowed ? 0 : num(reply[1]), limits };
+  }
+
+  // --- One-time claims
+
+  async claimOnce(key: string, options: { now: number; expiresAt: number }): Promise<boolean> {
+    const { now, expiresAt } = options;
+    // NaN would reach Lua as a nil comparison error at best, a claim that never holds at worst: a caller bug.
+    if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new TypeError('RedisStore: claimOnce needs finite now and expiresAt');
+    const won = await this.call('claim', this.cmd.tokenGuardClaim(this.key('o', key), now, expiresAt));
+    if (won !== 0 && won !== 1) throw new StoreError('Redis returned a malformed claim reply');
+    return won === 1;
   }
 
   // --- Usage

@@ -168,6 +168,18 @@ export interface TokenStore {
   /** Usage of a token, or undefined when it was never recorded. */
   getUsage(tokenId: string): Awaitable<TokenUsage | undefined>;
 
+  /**
+   * Claims `key` once until `expiresAt`: true for the first claim, false for every later one before it
+   * expires. Atomic across every instance sharing the store. A live claim is never evicted to make room:
+   * a store that is full of live claims must throw (the guard then fails closed) rather than forget one.
+   *
+   * A claim is live while `now < expiresAt` (the caller's `now`, as for revocations); from `expiresAt` on the key
+   * can be claimed again. A refused claim changes nothing (it neither extends nor shortens the live one). A claim
+   * whose `expiresAt` is already past is granted unless a live claim holds the key, and need not be stored.
+   * Meant for one-time values such as DPoP proofs, where a forgotten claim is an accepted replay.
+   */
+  claimOnce(key: string, options: { now: number; expiresAt: number }): Awaitable<boolean>;
+
   /** Writes out anything buffered (usage). */
   flush?(): Awaitable<void>;
   /** Releases what the store holds (timers, subscriptions). Never closes a client the app passed in. */

@@ -31,7 +31,7 @@ export interface ConformanceRunner {
 
 /** Capability switches of `storeConformance`. */
 export interface StoreConformanceOptions {
-  /** Parallel calls in the atomicity tests: `consume` on a limit of a quarter of it, `useApiKey` with half of it on 15 % uses left. Default: 200. */
+  /** Parallel calls in the atomicity tests: `consume` on a limit of a quarter of it, `useApiKey` with half of it on 15 % uses left, `claimOnce` of one key. Default: 200. */
   concurrency?: number;
   /** Runs after each test with the store it used (after its `close`), e.g. to delete the keys it wrote. Default: none. */
   cleanup?: (store: TokenStore) => Awaitable<void>;
@@ -475,6 +475,60 @@ export function storeConformance(
       }
     });
 
+    describe('one-time claims (claimOnce)', () => {
+      const until = (now: number, expiresAt: number) => ({ now, expiresAt });
+
+      test('claimOnce is true once and false after, until it expires', async (store) => {
+        expect(await store.claimOnce('dpop:proof-1', until(T0, T0 + MINUTE))).toBe(true);
+        expect(await store.claimOnce('dpop:proof-1', until(T0, T0 + MINUTE))).toBe(false);
+        expect(await store.claimOnce('dpop:proof-1', until(T0 + MINUTE - 1, T0 + 2 * MINUTE))).toBe(false);
+      });
+
+      test('a claim whose time has passed can be claimed again, and then holds again', async (store) => {
+        expect(await store.claimOnce('dpop:proof-1', until(T0, T0 + MINUTE))).toBe(true);
+        expect(await store.claimOnce('dpop:proof-1', until(T0 + MINUTE, T0 + 2 * MINUTE))).toBe(true);
+        expect(await store.claimOnce('dpop:proof-1', until(T0 + MINUTE + 1, T0 + 3 * MINUTE))).toBe(false);
+      });
+
+      test('a refused claim neither extends nor shortens the live one', async (store) => {
+        expect(await store.claimOnce('dpop:proof-1', until(T0, T0 + MINUTE))).toBe(true);
+        expect(await store.claimOnce('dpop:proof-1', until(T0 + 1, T0 + 10 * MINUTE))).toBe(false);
+        expect(await store.claimOnce('dpop:proof-1', until(T0 + 2, T0 + 3))).toBe(false);
+        expect(await store.claimOnce('dpop:proof-1', until(T0 + MINUTE - 1, T0 + MINUTE))).toBe(false);
+        expect(await store.claimOnce('dpop:proof-1', until(T0 + MINUTE, T0 + 2 * MINUTE))).toBe(true);
+      });
+
+      test('a claim with an elapsed expiry is granted but not kept, and never overrides a live claim', async (store) => {
+        expect(await store.claimOnce('dpop:late', until(T0, T0))).toBe(true);
+        expect(await store.claimOnce('dpop:late', until(T0, T0 + MINUTE))).toBe(true);
+        expect(await store.claimOnce('dpop:late', until(T0 + 1, T0 - MINUTE))).toBe(false);
+      });
+
+      test('claims are independent per key, including keys that differ only in separators or braces', async (store) => {
+        const keys = ['dpop:a', 'dpop:b', 'dpop:a:b', 'dpop:a}:b', 'dpop:{a}', 'dpop%3aa'];
+        for (const key of keys) expect(await store.claimOnce(key, until(T0, T0 + MINUTE))).toBe(true);
+        for (const key of keys) expect(await store.claimOnce(key, until(T0, T0 + MINUTE))).toBe(false);
+      });
+
+      test('claims are separate from revocations and rate-limit counters of the same name', async (store) => {
+        expect(await store.claimOnce('tok-1', until(T0, T0 + MINUTE))).toBe(true);
+        expect(await store.getRevocation('tok-1', 'tok-1', T0)).toBeUndefined();
+        expect((await store.consume('tok-1', [{ name: 'policy', limit: 2, windowMs: MINUTE }], T0)).limits[0]?.remaining).toBe(1);
+        await store.revoke('tok-2', { now: T0 });
+        await store.consume('tok-3', [{ name: 'jti', limit: 1, windowMs: MINUTE }], T0);
+        expect(await store.claimOnce('tok-2', until(T0, T0 + MINUTE))).toBe(true);
+        expect(await store.claimOnce('tok-3', until(T0, T0 + MINUTE))).toBe(true);
+      });
+
+      if (concurrency > 0) {
+        test(`${concurrency} parallel claims of one key: exactly one wins`, async (store) => {
+          const results = await Promise.all(Array.from({ length: concurrency }, () => store.claimOnce('dpop:proof-1', until(T0, T0 + MINUTE))));
+          expect(results.filter((r) => r === true).length).toBe(1);
+          expect(results.filter((r) => r === false).length).toBe(concurrency - 1);
+        });
+      }
+    });
+
     const { failingStore } = options;
     if (failingStore) {
       describe('errors', () => {
@@ -500,6 +554,8 @@ export function storeConformance(
               revokeSubject: () => store.revokeSubject('alice', { now: T0, before: T0 }),
               getRevocation: () => store.getRevocation('tok-1', 'alice', T0),
               consume: () => store.consume('tok-1', [{ name: 'policy', limit: 5, windowMs: MINUTE }], T0),
+              // A claim a store cannot record must never read as "first use".
+              claimOnce: () => store.claimOnce('dpop:proof-1', { now: T0, expiresAt: T0 + MINUTE }),
               getUsage: () => store.getUsage('tok-1'),
               // Usage may be buffered: then it is the write-out that must fail.
               'recordUsage + flush': async () => {

@@ -96,6 +96,7 @@ export class BrokenStore implements TokenStore {
   consume = () => this.fail();
   recordUsage = () => this.fail();
   getUsage = () => this.fail();
+  claimOnce = () => this.fail();
 }
 
 /** Saturday 2026-11-28 11:00 in Berlin: outside the reports rule's hours. */

@@ -1,4 +1,4 @@
-// MemoryStore: the conformance suite, plus what only MemoryStore promises (bounded revocations, frozen records).
+// MemoryStore: the conformance suite, plus what only MemoryStore promises (bounded revocations and claims, frozen records).
 import { describe, expect, it } from 'vitest';
 import { MemoryStore, StoreError, type ApiKeyRecord } from '../../src/index.js';
 import { storeConformance } from '../../src/testing/conformance.js';
@@ -36,6 +36,51 @@ describe('MemoryStore specifics', () => {
     expect(store.getRevocation('tok-1', undefined, T0 + 2000)).toEqual({ revokedAt: T0 });
   });
 
+  it('regression (M2): a DPoP-style claim stays refused after a flood of fresh claims and counters fills the LRUs', () => {
+    const store = new MemoryStore({ maxCounters: 50 });
+    const window = { now: T0, expiresAt: T0 + 70_000 };
+    expect(store.claimOnce('dpop:victim', window)).toBe(true);
+    expect(store.claimOnce('dpop:victim', window)).toBe(false);
+    // What any DPoP client can send: many fresh proofs, each its own claim and its own counters.
+    for (let i = 0; i < 10_000; i++) {
+      expect(store.claimOnce(`dpop:fresh-${i}`, window)).toBe(true);
+      store.consume(`dpop:fresh-${i}`, [{ name: 'jti', limit: 1, windowMs: 70_000 }], T0);
+    }
+    expect(store.claimOnce('dpop:victim', { now: T0 + 69_999, expiresAt: T0 + 140_000 })).toBe(false);
+  });
+
+  it('refuses a claim beyond maxClaims with StoreError rather than forgetting a live one', () => {
+    const store = new MemoryStore({ maxClaims: 2 });
+    const window = { now: T0, expiresAt: T0 + 60_000 };
+    store.claimOnce('dpop:a', window);
+    store.claimOnce('dpop:b', window);
+    expect(() => store.claimOnce('dpop:c', window)).toThrow(StoreError);
+    expect(store.claimOnce('dpop:a', window)).toBe(false);
+    expect(store.claimOnce('dpop:b', window)).toBe(false);
+  });
+
+  it('makes room for a new claim by dropping only expired ones', () => {
+    const store = new MemoryStore({ maxClaims: 2 });
+    store.claimOnce('dpop:short', { now: T0, expiresAt: T0 + 1000 });
+    store.claimOnce('dpop:long', { now: T0, expiresAt: T0 + 60_000 });
+    expect(store.claimOnce('dpop:new', { now: T0 + 1000, expiresAt: T0 + 61_000 })).toBe(true);
+    expect(store.claimOnce('dpop:long', { now: T0 + 1000, expiresAt: T0 + 61_000 })).toBe(false);
+  });
+
+  it('a full store still answers a replay of a live claim with false, not an error', () => {
+    const store = new MemoryStore({ maxClaims: 1 });
+    store.claimOnce('dpop:a', { now: T0, expiresAt: T0 + 60_000 });
+    expect(store.claimOnce('dpop:a', { now: T0 + 1, expiresAt: T0 + 60_000 })).toBe(false);
+    // An expired claim of the same key is replaced in place: no room needed.
+    expect(store.claimOnce('dpop:a', { now: T0 + 60_000, expiresAt: T0 + 120_000 })).toBe(true);
+  });
+
+  it('throws TypeError for a claim with a non-finite time instead of granting one that never holds', () => {
+    const store = new MemoryStore();
+    expect(() => store.claimOnce('dpop:a', { now: T0, expiresAt: Number.NaN })).toThrow(TypeError);
+    expect(() => store.claimOnce('dpop:a', { now: Number.NaN, expiresAt: T0 })).toThrow(TypeError);
+  });
+
   it('hands out frozen copies: neither the caller’s object nor the returned one can change the stored record', () => {
     const store = new MemoryStore();
     const mine = record({ metadata: { team: 'a' } });
@@ -62,5 +107,6 @@ describe('MemoryStore specifics', () => {
     const store = new MemoryStore();
     expect(store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
     expect(store.consume('tok-1', [{ name: 'policy', limit: 1, windowMs: 1000 }], T0)).not.toBeInstanceOf(Promise);
+    expect(store.claimOnce('dpop:a', { now: T0, expiresAt: T0 + 1000 })).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
-// RedisStore against the shared Redis: the conformance suite (plain and near-cached), key layout and TTLs, GCRA
-// parity with gcra.ts, garbage in Redis through a real guard, prefixes, near-cache invalidation, usage batching.
+// RedisStore against the shared Redis: the conformance suite (plain and near-cached), key layout and TTLs (claims
+// included), GCRA parity with gcra.ts, garbage in Redis through a real guard, prefixes, near-cache invalidation,
+// usage batching.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +114,26 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       const store = makeStore();
       await store.revoke('tok-1', { now: T0 });
       expect(await client.pttl(`${prefixes.get(store)}{t:tok-1}:rev`)).toBe(-1);
+      await store.close();
+    });
+
+    it('keeps a one-time claim at prefix{o:<escaped key>}, holding its expiry, with a TTL to match', async () => {
+      const store = makeStore();
+      const prefix = prefixes.get(store) as string;
+      expect(await store.claimOnce('dpop:{x}', { now: T0, expiresAt: T0 + 70_000 })).toBe(true);
+      const keys = await keysWithPrefix(client, prefix);
+      expect(keys.map((k) => k.slice(prefix.length))).toEqual(['{o:dpop%3a%7bx%7d}']);
+      expect(await client.get(keys[0] as string)).toBe(String(T0 + 70_000));
+      const pttl = await client.pttl(keys[0] as string);
+      expect(pttl).toBeGreaterThan(70_000 - 5_000);
+      expect(pttl).toBeLessThanOrEqual(70_000);
+      await store.close();
+    });
+
+    it('stores nothing for a claim whose expiry has already passed', async () => {
+      const store = makeStore();
+      expect(await store.claimOnce('dpop:late', { now: T0, expiresAt: T0 - 1 })).toBe(true);
+      expect(await keysWithPrefix(client, prefixes.get(store) as string)).toEqual([]);
       await store.close();
     });
 
@@ -256,6 +277,53 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       expect(await client.get(`${prefix}{t:${jti}}:rev`)).toBe('[1,2');
     });
 
+    it.each([
+      ['not a number', (k: string) => client.set(k, 'later')],
+      ['a hash (WRONGTYPE)', (k: string) => client.hset(k, 'exp', '1')],
+    ])('claimOnce on a claim holding %s rejects with StoreError and leaves it, never granting the claim', async (_what, write) => {
+      const id = `garbage-${n++}`;
+      const at = `${prefix}{o:dpop%3a${id}}`;
+      await write(at);
+      await expect(store.claimOnce(`dpop:${id}`, { now: T0, expiresAt: T0 + 60_000 })).rejects.toThrow(StoreError);
+      expect(await client.exists(at)).toBe(1);
+    });
+
+    it('regression (L4): a record whose JSON carries remaining but has no rem field → 503 on every use, never unlimited uses', async () => {
+      await setup({ trackUsage: false });
+      const issued = issueApiKey({ prefix: 'tg_', subject: 'svc', scopes: ['orders:read'], expiresIn: '30d', uses: 1, now: new Date(T0 - 1000) });
+      // The record as another writer (a migration, an older tool) stores it: uses inside the JSON, no `rem` field.
+      await client.hset(`${prefix}{k:${issued.record.hash}}`, 'rec', JSON.stringify(issued.record));
+      for (let i = 0; i < 3; i++) await expectRefused(issued.key, 503, 'store.unavailable');
+    });
+
+    it('regression (L4): useApiKey on a record whose JSON carries remaining rejects instead of answering unlimited', async () => {
+      const issued = issueApiKey({ prefix: 'tg_', subject: 'svc', scopes: [], expiresIn: '30d', uses: 5, now: new Date(T0) });
+      await client.hset(`${prefix}{k:${issued.record.hash}}`, 'rec', JSON.stringify(issued.record));
+      await expect(store.useApiKey(issued.record.hash)).rejects.toThrow(StoreError);
+      await expect(store.getApiKey(issued.record.hash)).rejects.toThrow(StoreError);
+    });
+
+    it('a record whose JSON carries remaining is refused even with a rem field, and by updateApiKey (which would drop it)', async () => {
+      const issued = issueApiKey({ prefix: 'tg_', subject: 'svc', scopes: [], expiresIn: '30d', uses: 5, now: new Date(T0) });
+      const at = `${prefix}{k:${issued.record.hash}}`;
+      await client.hset(at, 'rec', JSON.stringify(issued.record), 'rem', '5');
+      await expect(store.getApiKey(issued.record.hash)).rejects.toThrow(StoreError);
+      await client.hdel(at, 'rem');
+      const before = await client.hget(at, 'rec');
+      await expect(store.updateApiKey(issued.record.hash, { name: 'renamed' })).rejects.toThrow(StoreError);
+      expect(await client.hget(at, 'rec')).toBe(before);
+      // putApiKey is the repair: it splits the uses out into rem again.
+      await store.putApiKey(issued.record);
+      expect(await store.useApiKey(issued.record.hash)).toBe(4);
+    });
+
+    it('a metadata field named remaining is just metadata: the key stays unlimited', async () => {
+      const issued = issueApiKey({ prefix: 'tg_', subject: 'svc', scopes: [], expiresIn: '30d', metadata: { remaining: 3 }, now: new Date(T0) });
+      await store.putApiKey(issued.record);
+      expect((await store.getApiKey(issued.record.hash))?.metadata).toEqual({ remaining: 3 });
+      expect(await store.useApiKey(issued.record.hash)).toBeUndefined();
+    });
+
     it('getUsage of a malformed usage hash throws StoreError', async () => {
       await client.hset(`${prefix}{t:tok-usage}:use`, 'count', 'many');
       await expect(store.getUsage('tok-usage')).rejects.toThrow(StoreError);
@@ -286,6 +354,23 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
     expect((await keysWithPrefix(client, `${base}app:`)).filter((k) => !k.startsWith(`${base}app:x:`)).length).toBe(5);
     expect((await keysWithPrefix(client, `${base}app:x:`)).length).toBe(1);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('two instances on one prefix, each on its own connection: of 100 parallel claims of one key, exactly one wins', async () => {
+    const prefix = `${RUN}${n++}:`;
+    const other = redisClient();
+    const a = new RedisStore({ client, prefix });
+    const b = new RedisStore({ client: other, prefix });
+    try {
+      const window = { now: T0, expiresAt: T0 + 60_000 };
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).claimOnce('dpop:shared', window)));
+      expect(results.filter(Boolean).length).toBe(1);
+      expect(await a.claimOnce('dpop:shared', window)).toBe(false);
+      expect(await b.claimOnce('dpop:shared', window)).toBe(false);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      other.disconnect();
+    }
   });
 
   describe('near-cache', () => {
