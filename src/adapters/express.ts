@@ -61,11 +61,23 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
   const context = resolveGuard(policy, options);
   const { guard, errors } = context;
   const middleware: RequestHandler = (req, res, next) => {
-    guard.evaluate(toGuardRequest(req)).then((decision) => {
-      (req as unknown as Record<symbol, AdapterContext>)[GUARD_KEY] = context;
-      req.auth = { token: decision.token, decision };
-      if (answer(decision, res, next, errors)) next();
-    }, next);
+    guard.evaluate(toGuardRequest(req)).then(
+      (decision) => {
+        let goOn: boolean;
+        // A throw here (a header Node refuses, say) would be an unhandled rejection that kills the process.
+        try {
+          (req as unknown as Record<symbol, AdapterContext>)[GUARD_KEY] = context;
+          req.auth = { token: decision.token, decision };
+          goOn = answer(decision, res, next, errors);
+        } catch (err) {
+          next(err);
+          return;
+        }
+        if (goOn) next();
+      },
+      // next() with a falsy argument means "carry on": a rejection must never read as that.
+      (err: unknown) => next(err ?? new Error('token-guard: evaluation failed')),
+    );
   };
   return Object.assign(middleware, { guard });
 }

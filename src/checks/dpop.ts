@@ -14,10 +14,10 @@ export interface DpopPolicy {
   /** Refuse JWTs that are not DPoP-bound (every JWT must come with a proof). Default: `false`. */
   required?: boolean;
   /**
-   * Origins proofs may name in `htu` (`https://api.example.com`). Default: the request's Host header, any
-   * scheme. Set it behind proxies that rewrite Host, and to pin the scheme.
+   * Origins proofs may name in `htu`, scheme included (`https://api.example.com`). Required: the Host
+   * header is the client's to choose, so it cannot tell which server a proof was made for.
    */
-  origins?: readonly string[];
+  origins: readonly string[];
 }
 
 /** DPoP settings after validation. */
@@ -25,7 +25,7 @@ export interface DpopConfig {
   algorithms: string[];
   maxAgeS: number;
   required: boolean;
-  origins: ReadonlySet<string> | undefined;
+  origins: ReadonlySet<string>;
   /** `DPoP algs="…"`, the scheme's challenge. */
   challenge: string;
 }
@@ -39,7 +39,6 @@ export interface DpopRequest {
   method: string;
   /** Normalised request path. */
   path: string;
-  host: string | undefined;
   nowMs: number;
   toleranceS: number;
 }
@@ -80,7 +79,7 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
     return { failure: 'proof htu is not a URL' };
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return { failure: 'proof htu is not http(s)' };
-  if (config.origins ? !config.origins.has(url.origin) : url.host !== r.host?.toLowerCase()) return { failure: 'proof htu names another origin' };
+  if (!config.origins.has(url.origin)) return { failure: 'proof htu names another origin' };
   // htu is compared without query and fragment (RFC 9449 §4.3), path as the rules see it.
   if (normalizePath(url.pathname) !== r.path) return { failure: 'proof htu names another path' };
   if (ath !== b64sha256(r.accessToken)) return { failure: 'proof ath does not match the access token' };

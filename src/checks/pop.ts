@@ -22,7 +22,7 @@ export function certificateThumbprint(fingerprint256: string): string | undefine
 export function popFailure(
   cnf: Confirmation | undefined,
   scheme: 'bearer' | 'dpop',
-  peerCertificate: { fingerprint256?: string } | undefined,
+  peerCertificate: () => { fingerprint256?: string } | undefined,
   dpop: { enabled: boolean; required: boolean },
 ): string | undefined {
   if (scheme === 'dpop') {
@@ -35,7 +35,8 @@ export function popFailure(
   }
   const x5t = cnf?.['x5t#S256'];
   if (x5t !== undefined) {
-    const fp = peerCertificate?.fingerprint256;
+    // Read only for a certificate-bound token: getting the peer certificate is not free.
+    const fp = peerCertificate()?.fingerprint256;
     if (!fp) return 'certificate-bound token without a client certificate';
     if (certificateThumbprint(fp) !== x5t) return 'client certificate does not match the token';
   }

@@ -3,11 +3,13 @@ import type { RevocationState } from '../stores/types.js';
 
 /**
  * Whether a token is revoked, given the store's state and when the token was issued. A subject-wide
- * revocation catches a token without an issue time too: nothing proves it came after the cut-off.
+ * revocation catches a token without an issue time too: nothing proves it came after the cut-off. Issue
+ * times are read with the clock tolerance against the token: an issuer whose clock runs up to that much
+ * fast must not mint tokens that look newer than a revocation they predate.
  */
-export function isRevoked(state: RevocationState | undefined, issuedAtMs: number | undefined): boolean {
+export function isRevoked(state: RevocationState | undefined, issuedAtMs: number | undefined, toleranceMs = 0): boolean {
   if (!state) return false;
   if (state.revokedAt !== undefined) return true;
-  if (state.subjectRevokedBefore !== undefined) return issuedAtMs === undefined || issuedAtMs < state.subjectRevokedBefore;
+  if (state.subjectRevokedBefore !== undefined) return issuedAtMs === undefined || issuedAtMs - toleranceMs < state.subjectRevokedBefore;
   return false;
 }

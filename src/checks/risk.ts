@@ -25,7 +25,7 @@ export type RiskSignal = (context: RiskContext) => number;
 
 /** Risk scoring. Each built-in signal is off unless given its points. */
 export interface RiskPolicy {
-  /** Points when the client IP is not among the token's recent addresses (from its second use on). */
+  /** Points when the client IP is unknown or not among the token's recent addresses (from its second use on). */
   newIp?: number;
   /** Points when the User-Agent differs from the one the token last came with. */
   userAgentChange?: number;
@@ -77,7 +77,10 @@ export class RiskEngine {
     const signals: { name: string; score: number }[] = [];
     const { usage } = ctx;
     const p = this.policy;
-    if (p.newIp !== undefined && usage && ctx.ip !== undefined && !usage.recentIps.includes(ctx.ip)) signals.push({ name: 'newIp', score: p.newIp });
+    // An unknown client address is not a familiar one: it counts as new once the token has history.
+    if (p.newIp !== undefined && usage && usage.recentIps.length > 0 && (ctx.ip === undefined || !usage.recentIps.includes(ctx.ip))) {
+      signals.push({ name: 'newIp', score: p.newIp });
+    }
     if (p.userAgentChange !== undefined && usage?.lastUserAgent !== undefined && ctx.userAgent !== usage.lastUserAgent) {
       signals.push({ name: 'userAgentChange', score: p.userAgentChange });
     }

@@ -1,5 +1,11 @@
 // Scope requirements: all of a list, any of a list, or both; never a substring or prefix match.
 
+/**
+ * A scope token (RFC 6749 §3.3): printable ASCII without space, `"` or `\`. The same shape is required of
+ * every value that goes into a WWW-Authenticate parameter (acr, amr), so no header can be broken by policy.
+ */
+export const SCOPE_TOKEN_RE = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
 /** Scopes a route requires: every one of `all`, and at least one of `any` when it is not empty. */
 export interface ScopeRequirement {
   all: readonly string[];

@@ -7,7 +7,7 @@ import type { TokenGuardPolicy } from './policy.js';
 import type { AccessDeniedError } from './errors.js';
 import { decisionError, denialResponse, passHeaders, type DenialResponse } from './http.js';
 import type { Decision, GuardRequest } from './types.js';
-import type { ScopesPolicy } from '../checks/scopes.js';
+import { SCOPE_TOKEN_RE, type ScopesPolicy } from '../checks/scopes.js';
 
 /** Options every adapter understands besides the policy. */
 export interface AdapterOptions {
@@ -50,7 +50,7 @@ function checkErrors(errors: unknown): 'respond' | 'throw' {
 
 /** Validates `requireScopes(...)` arguments once: scope strings (all required), or one `{ all?, any? }` object. */
 export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): ScopesPolicy {
-  const valid = (s: unknown) => typeof s === 'string' && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s);
+  const valid = (s: unknown) => typeof s === 'string' && SCOPE_TOKEN_RE.test(s);
   if (args.length === 1 && args[0] && typeof args[0] === 'object' && !Array.isArray(args[0])) {
     const o = args[0] as { all?: unknown[]; any?: unknown[] };
     const all = o.all ?? [];

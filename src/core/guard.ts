@@ -6,6 +6,7 @@ import { normalizePath } from './path.js';
 import type { ParsedIp } from './ip.js';
 import { IpConstraint } from '../checks/ip.js';
 import { REASONS } from './reasons.js';
+import { passes, passHeaders } from './http.js';
 import { compilePolicy, challenge, matchRule, type CompiledPolicy, type CompiledRule, type TokenGuardPolicy } from './policy.js';
 import type { AuthResult, Decision, DecisionEvent, GuardRequest, ReasonCode, TokenInfo } from './types.js';
 import { parseDuration } from './duration.js';
@@ -20,7 +21,8 @@ import { compileRateLimit, rateLimitHeaders } from '../checks/rate-limit.js';
 import { extractToken } from '../tokens/extract.js';
 import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js';
 import { hashApiKey, parseApiKey } from '../tokens/api-key.js';
-import type { ApiKeyRecord, RateLimitCheck, TokenStore, UsageEvent } from '../stores/types.js';
+import type { ApiKeyRecord, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../stores/types.js';
+import { LRUCache } from 'lru-cache';
 import { RiskSignalFailure, type RiskScore } from '../checks/risk.js';
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
@@ -68,7 +70,17 @@ interface CompiledRecord {
   rateLimit: RateLimitCheck | undefined;
 }
 
-const EMPTY_REASONS: ReasonCode[] = [];
+const EMPTY_REASONS: ReasonCode[] = Object.freeze([]) as unknown as ReasonCode[];
+
+// Never handed to custom risk signals (they may be vendor code that ships its context elsewhere).
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'dpop']);
+
+/** The request headers a custom risk signal may see: credentials removed, frozen. */
+function signalHeaders(headers: GuardRequest['headers']): GuardRequest['headers'] {
+  const out: GuardRequest['headers'] = {};
+  for (const name of Object.keys(headers)) if (!SECRET_HEADERS.has(name)) out[name] = headers[name];
+  return Object.freeze(out);
+}
 
 /** The User-Agent, bounded: it is stored per token, and a client chooses its length. */
 function userAgentOf(headers: GuardRequest['headers']): string | undefined {
@@ -98,13 +110,46 @@ function isRecord(r: unknown): r is ApiKeyRecord {
     isStringList(r['scopes']) &&
     isFiniteNumber(r['createdAt']) &&
     (r['expiresAt'] === null || isFiniteNumber(r['expiresAt'])) &&
-    (r['remaining'] === undefined || isFiniteNumber(r['remaining'])) &&
+    (r['remaining'] === undefined || Number.isSafeInteger(r['remaining'])) &&
     (r['revokedAt'] === undefined || isFiniteNumber(r['revokedAt'])) &&
     (ip === undefined || (isPlainObject(ip) && Object.entries(ip).every(([k, list]) => (k === 'allow' || k === 'deny') && isStringList(list)))) &&
     (r['hours'] === undefined || isPlainObject(r['hours'])) &&
     (r['rateLimit'] === undefined || isPlainObject(r['rateLimit'])) &&
     (r['metadata'] === undefined || isPlainObject(r['metadata']))
   );
+}
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+
+/** A store answer of the wrong shape is a store failure: read as data, it could mean "allow". */
+function storeShapeError(method: string): StoreFailure {
+  return new StoreFailure(new StoreError(`${method} returned an answer of the wrong shape`));
+}
+
+function checkRevocationState(v: unknown): RevocationState | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (
+    isPlainObject(v) &&
+    (v['revokedAt'] === undefined || isFiniteNumber(v['revokedAt'])) &&
+    (v['subjectRevokedBefore'] === undefined || isFiniteNumber(v['subjectRevokedBefore']))
+  ) {
+    return v as RevocationState;
+  }
+  throw storeShapeError('getRevocation');
+}
+
+function checkRateLimitResult(v: unknown): RateLimitResult {
+  if (isPlainObject(v) && typeof v['allowed'] === 'boolean' && Array.isArray(v['limits']) && (v['allowed'] || isFiniteNumber(v['retryAfterMs']))) {
+    return v as unknown as RateLimitResult;
+  }
+  throw storeShapeError('consume');
+}
+
+function checkUsage(v: unknown): TokenUsage | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (isPlainObject(v) && isFiniteNumber(v['count']) && isFiniteNumber(v['lastUsedAt']) && isStringList(v['recentIps'])) return v as unknown as TokenUsage;
+  throw storeShapeError('getUsage');
 }
 
 function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -153,6 +198,9 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const store = p.store;
   const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
   const records = new WeakMap<ApiKeyRecord, CompiledRecord>();
+  // The scopes each verified TokenInfo was granted, for requireScopes: a handler editing
+  // req.auth.token.scopes, or a TokenInfo this guard never made, grants nothing.
+  const scopeSets = new WeakMap<TokenInfo, ReadonlySet<string>>();
 
   // Challenges are fixed per reason (and per rule for scope and step-up): built once here.
   const challenges = new Map<ReasonCode, string>();
@@ -195,28 +243,45 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   function invoke<K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>): ReturnType<TokenStore[K]> {
     let value: unknown;
     try {
-      value = (store[method] as (...a: unknown[]) => unknown)(...args);
+      value = (store[method] as (...a: unknown[]) => unknown).apply(store, args);
     } catch (e) {
       throw new StoreFailure(e);
     }
-    if (value instanceof Promise) {
-      return timeout(value, p.storeTimeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<TokenStore[K]>;
+    // Any thenable, not only a native Promise: a Bluebird or other-realm promise must be awaited and bounded,
+    // never read as the answer itself (a thenable object would look like "not revoked").
+    if (isThenable(value)) {
+      return timeout(Promise.resolve(value), p.storeTimeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<TokenStore[K]>;
     }
     return value as ReturnType<TokenStore[K]>;
+  }
+
+
+  // A store that hands out a new object per read (RedisStore, or any key with uses) would otherwise
+  // rebuild a 10 KB hours bitmap and CIDR masks on every request; constraints are cached by content.
+  const ipConstraints = new LRUCache<string, IpConstraint>({ max: 1000 });
+  const hoursConstraints = new LRUCache<string, HoursConstraint>({ max: 1000 });
+  function cachedConstraint<R, C extends object>(cache: LRUCache<string, C>, rule: R, make: (r: R) => C): C {
+    const key = JSON.stringify(rule);
+    let c = cache.get(key);
+    if (!c) {
+      c = make(rule);
+      cache.set(key, c);
+    }
+    return c;
   }
 
   function compileRecord(record: ApiKeyRecord): CompiledRecord {
     const cached = records.get(record);
     if (cached) return cached;
-    const info: TokenInfo = { id: record.id, kind: 'api_key', subject: record.subject, scopes: [...record.scopes], issuedAt: new Date(record.createdAt) };
+    const info: TokenInfo = { id: record.id, kind: 'api_key', subject: record.subject, scopes: Object.freeze([...record.scopes]) as string[], issuedAt: new Date(record.createdAt) };
     if (record.expiresAt !== null) info.expiresAt = new Date(record.expiresAt);
-    if (record.metadata) info.metadata = { ...record.metadata };
+    if (record.metadata) info.metadata = Object.freeze({ ...record.metadata });
     const window = record.rateLimit ? parseDuration(record.rateLimit.window) : undefined;
     const compiled: CompiledRecord = {
       info: Object.freeze(info),
       scopeSet: new Set(record.scopes),
-      ip: record.ip ? new IpConstraint(record.ip) : undefined,
-      hours: record.hours ? new HoursConstraint(record.hours) : undefined,
+      ip: record.ip ? cachedConstraint(ipConstraints, record.ip, (r) => new IpConstraint(r)) : undefined,
+      hours: record.hours ? cachedConstraint(hoursConstraints, record.hours, (r) => new HoursConstraint(r)) : undefined,
       rateLimit:
         record.rateLimit && window && Number.isInteger(record.rateLimit.limit) && record.rateLimit.limit > 0
           ? compileRateLimit('key', record.rateLimit.limit, window)
@@ -232,7 +297,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     if (!parseApiKey(token, p.apiKeyPrefix)) throw new Refusal('token.malformed', 'API key checksum or format invalid');
     const hash = hashApiKey(token);
     let record: unknown = invoke('getApiKey', hash);
-    if (record instanceof Promise) record = await record;
+    if (isThenable(record)) record = await record;
     if (record === undefined || record === null) throw new Refusal('token.invalid', 'unknown API key');
     if (!isRecord(record) || record.hash !== hash) throw new Refusal('token.invalid', 'API key record is malformed');
     let compiled: CompiledRecord;
@@ -368,7 +433,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       return d;
     }
     const rule = matchRule(p.rules, method, path);
-    const mode = rule?.mode ?? p.mode;
+    // A rule in report-only trials its own constraints (scopes, IP, hours, step-up, rate limit): their
+    // failures are reported, never enforced. Authentication, binding, revocation and the policy's and the
+    // token's own constraints stay under the policy's mode: trialling a rule never opens a path.
+    const trial = p.mode === 'enforce' && rule?.mode === 'report-only';
     let ip: ParsedIp | null | undefined;
     let identity: TokenInfo | undefined;
     let scheme: 'bearer' | 'dpop' | undefined;
@@ -377,7 +445,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
       // A public rule skips every check, policy-level IP and hours included: public means public.
       if (rule?.public) {
-        const d = decide(EMPTY_REASONS, mode, rule, {});
+        const d = decide(EMPTY_REASONS, p.mode, rule, {});
         emit(d, req, path, ip, undefined, start, now, 'guard');
         return d;
       }
@@ -393,7 +461,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       identity = holder.info;
 
       // dpop.required is about JWTs: an API key has no key to bind and is never DPoP-bound.
-      const pop = popFailure(holder.cnf, scheme, req.peerCertificate, holder.record ? dpopForKeys : dpopState);
+      const pop = popFailure(holder.cnf, scheme, () => req.peerCertificate, holder.record ? dpopForKeys : dpopState);
       if (pop) throw new Refusal('pop.invalid', pop);
       let replay: ReturnType<typeof invoke<'consume'>> | undefined;
       if (scheme === 'dpop' && p.dpop) {
@@ -406,99 +474,107 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           jkt: holder.cnf?.jkt as string,
           method,
           path,
-          host: typeof headers['host'] === 'string' ? headers['host'] : undefined,
           nowMs,
           toleranceS: p.clockToleranceS,
         });
         if ('failure' in verified) throw new Refusal('pop.invalid', verified.failure);
         // One use per proof, on every instance sharing the store: a limit of 1 for as long as it is fresh.
         replay = invoke('consume', verified.replayKey, [dpopReplayCheck as RateLimitCheck], nowMs);
-        if (replay instanceof Promise) replay.catch(() => undefined); // awaited below, or abandoned by a refusal
+        if (isThenable(replay)) replay.catch(() => undefined); // awaited below, or abandoned by a refusal
       }
 
       const risk = p.risk;
-      let revocation = invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
+      const revocationAnswer = invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
       // Usage is read alongside the revocation (one round trip's wait for both on a remote store).
-      let usage = risk?.engine.needsUsage ? invoke('getUsage', holder.info.id) : undefined;
-      if (usage instanceof Promise) usage.catch(() => undefined); // settled below, or abandoned by a refusal
-      if (revocation instanceof Promise) revocation = await revocation;
-      if (replay !== undefined && !(replay instanceof Promise ? await replay : replay).allowed) throw new Refusal('pop.invalid', 'DPoP proof replayed');
-      if (isRevoked(revocation, holder.issuedAtMs)) throw new Refusal('token.revoked', 'revoked in store');
+      const usageAnswer = risk?.engine.needsUsage ? invoke('getUsage', holder.info.id) : undefined;
+      if (isThenable(usageAnswer)) usageAnswer.catch(() => undefined); // awaited below, or abandoned by a refusal
+      const revocation = checkRevocationState(isThenable(revocationAnswer) ? await revocationAnswer : revocationAnswer);
+      if (replay !== undefined && !checkRateLimitResult(isThenable(replay) ? await replay : replay).allowed) throw new Refusal('pop.invalid', 'DPoP proof replayed');
+      if (isRevoked(revocation, holder.issuedAtMs, p.clockToleranceS * 1000)) throw new Refusal('token.revoked', 'revoked in store');
+      scopeSets.set(holder.info, holder.scopeSet);
 
-      const reasons: ReasonCode[] = [];
-      const ipReason = p.ip?.check(ip) ?? rule?.ip?.check(ip) ?? holder.ip?.check(ip);
-      if (ipReason) reasons.push(ipReason);
-      if ((p.hours && !p.hours.allows(nowMs)) || (rule?.hours && !rule.hours.allows(nowMs)) || (holder.hours && !holder.hours.allows(nowMs))) {
-        reasons.push('hours.outside');
-      }
-      if (!rule && p.unmatched === 'deny') reasons.push('rule.unmatched');
-      if (rule?.scopes && !hasScopes(rule.scopes, holder.scopeSet)) reasons.push('scope.insufficient');
-      if (rule?.stepUp && !satisfiesStepUp(rule.stepUp, holder.facts, Math.floor(nowMs / 1000), p.clockToleranceS)) {
-        reasons.push('step_up.required');
-      }
+      // Reasons that refuse the request, and the trialled rule's own reasons (reported only).
+      const blocking: ReasonCode[] = [];
+      const ruled: ReasonCode[] = trial ? [] : blocking;
+      const nowS = Math.floor(nowMs / 1000);
+      const ipReason = p.ip?.check(ip) ?? holder.ip?.check(ip);
+      if (ipReason) blocking.push(ipReason);
+      const ruleIpReason = rule?.ip?.check(ip);
+      if (ruleIpReason && !ruled.includes(ruleIpReason)) ruled.push(ruleIpReason);
+      if ((p.hours && !p.hours.allows(nowMs)) || (holder.hours && !holder.hours.allows(nowMs))) blocking.push('hours.outside');
+      if (rule?.hours && !rule.hours.allows(nowMs) && !ruled.includes('hours.outside')) ruled.push('hours.outside');
+      if (!rule && p.unmatched === 'deny') blocking.push('rule.unmatched');
+      if (rule?.scopes && !hasScopes(rule.scopes, holder.scopeSet)) ruled.push('scope.insufficient');
+      const ruleStepUp = !!rule?.stepUp && !satisfiesStepUp(rule.stepUp, holder.facts, nowS, p.clockToleranceS);
+      if (ruleStepUp) ruled.push('step_up.required');
+
       let riskScore: RiskScore | undefined;
       let riskStepUp = false;
       let detail: string | undefined;
       if (risk) {
-        if (usage instanceof Promise) usage = await usage;
+        const usage = checkUsage(isThenable(usageAnswer) ? await usageAnswer : usageAnswer);
         try {
-          riskScore = risk.engine.score({
-            token: holder.info,
-            ip: ip?.text,
-            userAgent: userAgentOf(headers),
-            method,
-            path,
-            now,
-            usage,
-            headers,
-          });
+          riskScore = risk.engine.score({ token: holder.info, ip: ip?.text, userAgent: userAgentOf(headers), method, path, now, usage, headers: signalHeaders(headers) });
         } catch (err) {
           if (!(err instanceof RiskSignalFailure)) throw err;
           // A signal that cannot say how risky a request is must not make it look safe.
-          reasons.push('risk.denied');
+          blocking.push('risk.denied');
           detail = `risk signal "${err.signal}" failed`;
         }
-        if (riskScore && risk.denyAt !== undefined && riskScore.score >= risk.denyAt) reasons.push('risk.denied');
-        else if (riskScore && risk.stepUpAt !== undefined && riskScore.score >= risk.stepUpAt && !satisfiesStepUp(risk.stepUp, holder.facts, Math.floor(nowMs / 1000), p.clockToleranceS)) {
-          riskStepUp = !reasons.includes('step_up.required');
-          if (riskStepUp) reasons.push('step_up.required');
+        if (riskScore && risk.denyAt !== undefined && riskScore.score >= risk.denyAt) blocking.push('risk.denied');
+        else if (riskScore && risk.stepUpAt !== undefined && riskScore.score >= risk.stepUpAt && !satisfiesStepUp(risk.stepUp, holder.facts, nowS, p.clockToleranceS)) {
+          riskStepUp = !(ruleStepUp && !trial);
+          if (!blocking.includes('step_up.required')) blocking.push('step_up.required');
         }
       }
 
       const responseHeaders: Record<string, string> = {};
-      const passing = reasons.length === 0 || mode === 'report-only';
       // Counters and uses are only spent by requests that go through.
-      if (passing) {
+      const goesThrough = () => blocking.length === 0 || p.mode === 'report-only';
+      if (goesThrough()) {
         const checks: RateLimitCheck[] = [];
         if (p.rateLimit) checks.push(p.rateLimit);
-        if (rule?.rateLimit) checks.push(rule.rateLimit);
+        if (rule?.rateLimit && !trial) checks.push(rule.rateLimit);
         if (holder.rateLimit) checks.push(holder.rateLimit);
         if (checks.length) {
-          const result = await invoke('consume', holder.info.id, checks, nowMs);
+          const answer = invoke('consume', holder.info.id, checks, nowMs);
+          const result = checkRateLimitResult(isThenable(answer) ? await answer : answer);
           rateLimitHeaders(result, responseHeaders);
-          if (!result.allowed) reasons.push('rate.limited');
+          if (!result.allowed) blocking.push('rate.limited');
         }
-        if (holder.record?.remaining !== undefined && (reasons.length === 0 || mode === 'report-only')) {
-          const left = await invoke('useApiKey', holder.record.hash);
-          if (left === -1) {
-            reasons.push('token.expired');
+        if (trial && rule?.rateLimit) {
+          // The trialled limit has its own counter and call, so its refusal cannot refuse the request.
+          const answer = invoke('consume', holder.info.id, [rule.rateLimit], nowMs);
+          if (!checkRateLimitResult(isThenable(answer) ? await answer : answer).allowed) ruled.push('rate.limited');
+        }
+        if (holder.record?.remaining !== undefined && goesThrough()) {
+          const answer = invoke('useApiKey', holder.record.hash);
+          const left: unknown = isThenable(answer) ? await answer : answer;
+          // The record says the key is limited: an "unlimited" or non-integer answer is the store's fault.
+          if (!Number.isSafeInteger(left)) throw storeShapeError('useApiKey');
+          if ((left as number) < 0) {
+            blocking.push('token.expired');
             detail = 'no uses left';
           }
         }
       }
-      const decision = decide(reasons, mode, rule, responseHeaders, detail);
+
+      const enforced = blocking.length > 0 || !trial || ruled.length === 0;
+      const mode = enforced ? p.mode : 'report-only';
+      const reasons = trial ? [...blocking, ...ruled] : blocking;
+      const decision = decide(reasons.length ? reasons : EMPTY_REASONS, mode, rule, responseHeaders, detail);
       decision.token = holder.info;
       if (riskScore) decision.risk = riskScore;
       if (riskStepUp && decision.reason === 'step_up.required') decision.headers['WWW-Authenticate'] = riskChallenge as string;
       if (p.dpop) dpopChallenge(decision, scheme);
-      if (p.trackUsage && (reasons.length === 0 || mode === 'report-only')) {
+      if (p.trackUsage && passes(decision)) {
         try {
           const use: UsageEvent = { at: nowMs };
           if (ip) use.ip = ip.text;
           const ua = userAgentOf(headers);
           if (ua !== undefined) use.userAgent = ua;
           const r = store.recordUsage(holder.info.id, use);
-          if (r instanceof Promise) r.catch(() => undefined);
+          if (isThenable(r)) r.then(undefined, () => undefined);
         } catch {
           // Usage is bookkeeping: losing one record must not fail a request that was allowed.
         }
@@ -509,12 +585,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       let d: Decision;
       let error: unknown;
       if (err instanceof Refusal) {
-        d = decide([err.reason], mode, rule, {}, err.detail);
+        d = decide([err.reason], p.mode, rule, {}, err.detail);
         if (p.dpop) dpopChallenge(d, scheme);
       } else {
         // A store failure, or a bug: either way the answer is 503 and never an allow.
         error = err;
-        d = decide(['store.unavailable'], mode, rule, {}, err instanceof StoreFailure ? 'store call failed' : 'internal error');
+        d = decide(['store.unavailable'], p.mode, rule, {}, err instanceof StoreFailure ? 'store call failed' : 'internal error');
       }
       emit(d, req, path, ip, identity, start, now, 'guard', error);
       return d;
@@ -539,19 +615,23 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', { status: 500, expose: false });
     }
     const prior = auth.decision;
+    // A route check follows the policy's mode only: a trialled rule's report-only must not switch it off.
+    const mode = p.mode;
+    const samePolicyMode = prior.mode === mode;
     if (!auth.token) {
-      // Here only in report-only mode (the guard already reported its refusal), or after a public rule
+      // Here after a refusal the guard only reported (policy-wide report-only), or after a public rule
       // let the request in without a token, which this route wants after all.
-      if (prior.reason !== 'ok') return prior;
-      const d = decide(['token.missing'], prior.mode, undefined, {});
+      if (prior.reason !== 'ok' && samePolicyMode) return prior;
+      const d = decide([prior.reason === 'ok' ? 'token.missing' : prior.reason], mode, undefined, {});
       emitRouteDecision(d, auth, req, start, now);
       return d;
     }
     const { req: requirement, challenge: c } = requirementOf(scopes);
-    // Passing adds nothing: the guard's decision (and any report-only refusal on it) stands as is.
-    if (hasScopes(requirement, new Set(auth.token.scopes))) return prior;
-    const reasons: ReasonCode[] = prior.reasons.includes('scope.insufficient') ? [...prior.reasons] : [...prior.reasons, 'scope.insufficient'];
-    const d = decide(reasons, prior.mode, undefined, { ...prior.headers });
+    // Only a token this guard verified counts, with the scopes it verified (not a copy a handler may edit).
+    const granted = scopeSets.get(auth.token);
+    if (granted && hasScopes(requirement, granted)) return prior;
+    const reasons: ReasonCode[] = !samePolicyMode ? ['scope.insufficient'] : prior.reasons.includes('scope.insufficient') ? [...prior.reasons] : [...prior.reasons, 'scope.insufficient'];
+    const d = decide(reasons, mode, undefined, { ...(samePolicyMode ? prior.headers : passHeaders(prior)) });
     if (d.reason === 'scope.insufficient') d.headers['WWW-Authenticate'] = c;
     if (prior.rule !== undefined) d.rule = prior.rule;
     d.token = auth.token;
@@ -577,7 +657,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const nowMs = (options.now ?? p.clock()).getTime();
       const own = typeof token === 'string' ? undefined : token.expiresAt;
       const until = options.expiresAt ?? own;
-      const expiresAt = until === undefined ? undefined : toMs(until, nowMs);
+      // Kept past the expiry by the clock tolerance: the verifier still accepts the token until then.
+      const expiresAt = until === undefined ? undefined : toMs(until, nowMs) + p.clockToleranceS * 1000;
       await store.revoke(tokenId, expiresAt === undefined ? { now: nowMs } : { now: nowMs, expiresAt });
     },
     async revokeSubject(subject, options = {}) {

@@ -9,7 +9,7 @@
 //   - malformed escapes (`%zz`), invalid UTF-8, a target that is not origin-form, an overlong path.
 // What is left has one reading. Query string and fragment are dropped, repeated slashes are folded,
 // and a trailing slash is ignored. Case follows the policy's `caseSensitive` (default: insensitive, as
-// Express and @koa/router route).
+// Express and @koa/router route); the two non-ASCII letters that lower-case to ASCII are refused.
 
 /** Longest request target the guard will look at (bytes of the raw path). */
 export const MAX_PATH_LENGTH = 8192;
@@ -84,7 +84,9 @@ export function normalizePath(target: string): string | null {
   let path = end === target.length ? target : target.slice(0, end);
   if (needsDecode) {
     const decoded = percentDecode(path);
-    if (decoded === null) return null;
+    // U+0130 and U+212A lower-case to ASCII 'i̇' and 'k' (String#toLowerCase, which routers such as
+    // find-my-way use), but a case-insensitive regex does not fold them: one path, two readings.
+    if (decoded === null || /[\u0130\u212A]/.test(decoded)) return null;
     path = decoded;
     needsSegments = true;
   }
@@ -117,20 +119,97 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Matches one path segment. */
+type SegmentMatcher = (segment: string) => boolean;
+
+// No backtracking anywhere: rules are matched before any token is checked, so a glob like
+// `/img/*-*-*.png` compiled to a regex would let an anonymous 8 KB path block the event loop for minutes.
+// Literal pieces are matched with sticky (or global, for the leftmost search) regexes only so that
+// case-insensitive rules fold case exactly as the `i` flag does.
+function compileSegment(seg: string, caseSensitive: boolean): SegmentMatcher {
+  const parts = seg.split('*');
+  const flags = caseSensitive ? '' : 'i';
+  const sticky = parts.map((l) => (l === '' ? undefined : new RegExp(escapeRegExp(l), `${flags}y`)));
+  const search = parts.map((l) => (l === '' ? undefined : new RegExp(escapeRegExp(l), `${flags}g`)));
+  const at = (i: number, s: string, pos: number): boolean => {
+    const re = sticky[i] as RegExp;
+    re.lastIndex = pos;
+    return re.test(s);
+  };
+  if (parts.length === 1) return (s) => s.length === seg.length && at(0, s, 0);
+  const last = parts.length - 1;
+  const headLength = (parts[0] as string).length;
+  const tailLength = (parts[last] as string).length;
+  return (s) => {
+    let pos = 0;
+    if (sticky[0]) {
+      if (!at(0, s, 0)) return false;
+      pos = headLength;
+    }
+    let end = s.length;
+    if (sticky[last]) {
+      end = s.length - tailLength;
+      if (end < pos || !at(last, s, end)) return false;
+    }
+    // Middle pieces between '*'s: the leftmost placement of each is never worse than a later one.
+    for (let i = 1; i < last; i++) {
+      const re = search[i];
+      if (!re) continue;
+      re.lastIndex = pos;
+      const m = re.exec(s);
+      const length = (parts[i] as string).length;
+      if (!m || m.index + length > end) return false;
+      pos = m.index + length;
+    }
+    return true;
+  };
+}
+
+/** The segments of a normalised path (the root has none). */
+export function pathSegments(path: string): string[] {
+  return path === '/' ? [] : path.slice(1).split('/');
+}
+
 /**
- * Compiles a path glob to a matcher over normalised paths: `*` is one segment (or part of one),
- * `**` is any number of segments, including none (`/orders/**` matches `/orders` and `/orders/1/items`).
+ * Compiles a path glob to a matcher over the segments of a normalised path: `*` is one segment (or part
+ * of one), `**` is any number of segments, including none (`/orders/**` matches `/orders` and
+ * `/orders/1/items`). Linear in the path, whatever the glob.
  */
-export function compileGlob(glob: string, caseSensitive: boolean): (path: string) => boolean {
-  let source = '^';
+export function compileGlobSegments(glob: string, caseSensitive: boolean): (segments: readonly string[]) => boolean {
+  // Runs of fixed-length segment matchers, separated by '**'.
+  const blocks: SegmentMatcher[][] = [[]];
   for (const seg of glob.split('/')) {
     if (seg === '') continue;
-    if (seg === '**') source += '(?:/[^/]+)*';
-    else if (seg === '*') source += '/[^/]+';
-    else source += '/' + seg.split('*').map(escapeRegExp).join('[^/]*');
+    if (seg === '**') blocks.push([]);
+    else (blocks[blocks.length - 1] as SegmentMatcher[]).push(compileSegment(seg, caseSensitive));
   }
-  source += '$';
-  const re = new RegExp(source, caseSensitive ? '' : 'i');
-  // Normalised paths have no trailing slash; the root is '/', which segment-wise is empty.
-  return (path) => re.test(path === '/' ? '' : path);
+  const first = blocks[0] as SegmentMatcher[];
+  const lastBlock = blocks[blocks.length - 1] as SegmentMatcher[];
+  return (segs) => {
+    const fits = (block: SegmentMatcher[], at: number) => block.every((m, i) => m(segs[at + i] as string));
+    if (blocks.length === 1) return segs.length === first.length && fits(first, 0);
+    const lastAt = segs.length - lastBlock.length;
+    if (first.length > lastAt || !fits(first, 0) || !fits(lastBlock, lastAt)) return false;
+    let pos = first.length;
+    // Blocks between '**'s: again, the leftmost placement of each is never worse than a later one.
+    for (let b = 1; b < blocks.length - 1; b++) {
+      const block = blocks[b] as SegmentMatcher[];
+      let found = -1;
+      for (let at = pos; at + block.length <= lastAt; at++) {
+        if (fits(block, at)) {
+          found = at;
+          break;
+        }
+      }
+      if (found === -1) return false;
+      pos = found + block.length;
+    }
+    return true;
+  };
+}
+
+/** `compileGlobSegments` over a normalised path string. */
+export function compileGlob(glob: string, caseSensitive: boolean): (path: string) => boolean {
+  const match = compileGlobSegments(glob, caseSensitive);
+  return (path) => match(pathSegments(path));
 }

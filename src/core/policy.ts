@@ -1,15 +1,15 @@
 // The policy: its public shape, its zod schema (strict: unknown keys are errors), and its compilation
 // into matchers and sets once at start-up, so nothing is parsed or built per request.
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import type { JWK } from 'jose';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { parseDuration, type Duration } from './duration.js';
-import { checkGlob, compileGlob } from './path.js';
+import { checkGlob, compileGlobSegments, pathSegments } from './path.js';
 import { checkCidr, ClientIpResolver } from './ip.js';
 import { IpConstraint, type IpRule } from '../checks/ip.js';
 import { checkHours, DAYS, HoursConstraint, type HoursRule } from '../checks/hours.js';
-import { toScopeRequirement, scopeChallengeValue, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
+import { SCOPE_TOKEN_RE, toScopeRequirement, scopeChallengeValue, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { compileStepUp, type StepUpRequirement } from '../checks/step-up.js';
 import { compileRateLimit } from '../checks/rate-limit.js';
 import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
@@ -151,7 +151,15 @@ const hoursSchema = z
       if (p.message !== 'expected HH:MM') ctx.addIssue({ code: 'custom', message: p.message, path: p.path.split(/\.|\[|\]/).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s)) });
     }
   });
-const scopeString = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected a scope token (printable, no spaces, quotes or backslashes)');
+const scopeString = z.string().regex(SCOPE_TOKEN_RE, 'expected a scope token (printable, no spaces, quotes or backslashes)');
+// acr and amr values go into the step-up challenge header: same shape as scope tokens.
+const stepUpSchema = z
+  .strictObject({
+    maxAge: durationSchema.optional(),
+    amr: z.array(z.string().regex(SCOPE_TOKEN_RE, 'expected an amr value (printable, no spaces, quotes or backslashes)')).min(1).optional(),
+    acr: z.array(z.string().regex(SCOPE_TOKEN_RE, 'expected an acr value (printable, no spaces, quotes or backslashes)')).min(1).optional(),
+  })
+  .refine((v) => v.maxAge !== undefined || v.amr !== undefined || v.acr !== undefined, 'expected at least one of maxAge, amr or acr (an empty step-up is always satisfied)');
 const scopesSchema = z.union([
   z.array(scopeString),
   z.strictObject({ all: z.array(scopeString).optional(), any: z.array(scopeString).min(1).optional() }),
@@ -171,7 +179,7 @@ const ruleSchema = z
     scopes: scopesSchema.optional(),
     ip: ipSchema.optional(),
     hours: hoursSchema.optional(),
-    stepUp: z.strictObject({ maxAge: durationSchema.optional(), amr: z.array(z.string()).min(1).optional(), acr: z.array(z.string()).min(1).optional() }).optional(),
+    stepUp: stepUpSchema.optional(),
     rateLimit: rateLimitSchema.optional(),
     mode: modeSchema.optional(),
   })
@@ -285,7 +293,7 @@ const riskSchema = z
       .optional(),
     custom: z.record(z.string().regex(/^[A-Za-z][\w.-]*$/, 'expected a signal name'), fn('(context) => number')).optional(),
     stepUpAt: points.optional(),
-    stepUp: z.strictObject({ maxAge: durationSchema.optional(), amr: z.array(z.string()).min(1).optional(), acr: z.array(z.string()).min(1).optional() }).optional(),
+    stepUp: stepUpSchema.optional(),
     denyAt: points.optional(),
   })
   .superRefine((r, ctx) => {
@@ -321,6 +329,9 @@ const policySchema = z
   .superRefine((p, ctx) => {
     if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
     if (p.dpop && !p.jwt) ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds JWTs: give jwt too' });
+    if (p.dpop && !p.dpop.origins) {
+      ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: 'required: the origins proofs may name in htu (the Host header is the client\'s to choose)' });
+    }
     if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
     }
@@ -358,7 +369,8 @@ export function validatePolicy(policy: unknown): TokenGuardPolicy {
 export interface CompiledRule {
   index: number;
   methods: ReadonlySet<string> | undefined;
-  match: (path: string) => boolean;
+  /** Matches the segments of a normalised path. */
+  match: (segments: readonly string[]) => boolean;
   public: boolean;
   scopes: ScopeRequirement | undefined;
   /** WWW-Authenticate value for insufficient scope, built once. */
@@ -427,14 +439,16 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     return {
       index,
       methods,
-      match: compileGlob(r.path, caseSensitive),
+      match: compileGlobSegments(r.path, caseSensitive),
       public: r.public ?? false,
       scopes: hasScopes ? scopes : undefined,
       scopeChallenge: hasScopes ? challenge(realm, `error="insufficient_scope", scope="${scopeChallengeValue(scopes as ScopeRequirement)}"`) : undefined,
       ip: r.ip ? new IpConstraint(r.ip) : undefined,
       hours: r.hours ? new HoursConstraint(r.hours) : undefined,
       stepUp,
-      rateLimit: rateLimitCheck(`rule:${index}`, r.rateLimit),
+      // Named by what the rule matches, not its position: inserting a rule must not hand every token's
+      // counter to another rule, and instances sharing a store must agree on the name.
+      rateLimit: rateLimitCheck(`rule:${createHash('sha256').update(JSON.stringify([r.methods ?? null, r.path])).digest('base64url').slice(0, 16)}`, r.rateLimit),
       mode: r.mode,
     };
   });
@@ -491,7 +505,7 @@ function compileDpop(d: DpopPolicy): DpopConfig {
     algorithms,
     maxAgeS: (parseDuration(d.maxAge ?? '60s') as number) / 1000,
     required: d.required ?? false,
-    origins: d.origins ? new Set(d.origins) : undefined,
+    origins: new Set(d.origins),
     challenge: `DPoP algs="${algorithms.join(' ')}"`,
   };
 }
@@ -520,9 +534,10 @@ export function challenge(realm: string | undefined, params: string): string {
 
 /** Finds the first rule matching a method and normalised path. */
 export function matchRule(rules: readonly CompiledRule[], method: string, path: string): CompiledRule | undefined {
+  const segments = pathSegments(path);
   for (const r of rules) {
     if (r.methods && !r.methods.has(method)) continue;
-    if (r.match(path)) return r;
+    if (r.match(segments)) return r;
   }
   return undefined;
 }

@@ -109,6 +109,11 @@ export class JwtVerifier {
   private readonly toleranceS: number;
   private readonly maxAgeS: number | undefined;
   private readonly requiredClaims: string[];
+  /**
+   * Longest a verification is remembered: an hour, or with a remote JWKS its cacheMaxAge, so a token
+   * whose signing key was withdrawn from the JWKS stops passing from the cache once jose would refetch.
+   */
+  private maxCacheMs = 3_600_000;
 
   constructor(config: JwtConfig) {
     this.config = config;
@@ -117,7 +122,8 @@ export class JwtVerifier {
     this.requiredClaims = config.requireExp ? ['exp'] : [];
     this.cache = new LRUCache({ max: config.cacheSize });
     if (config.jwksUri) {
-      const { cooldownMs, cacheMaxAgeMs, timeoutMs } = config.jwks ?? { cooldownMs: 30_000, cacheMaxAgeMs: 600_000, timeoutMs: 5_000 };
+      const { cooldownMs, cacheMaxAgeMs, timeoutMs } = config.jwks as NonNullable<JwtConfig['jwks']>;
+      this.maxCacheMs = Math.min(this.maxCacheMs, cacheMaxAgeMs);
       this.asymmetric = createRemoteJWKSet(new URL(config.jwksUri), {
         cooldownDuration: cooldownMs,
         cacheMaxAge: cacheMaxAgeMs,
@@ -232,7 +238,7 @@ export class JwtVerifier {
     const timeFailure = this.checkTimes(entry, Math.floor(nowMs / 1000));
     if (timeFailure) return timeFailure;
     const ttl = entry.exp === undefined ? 300_000 : entry.exp * 1000 - nowMs;
-    if (ttl > 0) this.cache.set(token, entry, { ttl: Math.min(ttl, 3_600_000) });
+    if (ttl > 0) this.cache.set(token, entry, { ttl: Math.min(ttl, this.maxCacheMs) });
     return entry;
   }
 
@@ -262,7 +268,8 @@ export class JwtVerifier {
       // valid signature (ECDSA malleability) must keep its id, or its revocation could be sidestepped.
       id: jti ?? 'sha256:' + createHash('sha256').update(token.slice(0, signatureDot)).digest('base64url'),
       kind: 'jwt',
-      scopes,
+      // Frozen: the same TokenInfo is handed to every request that presents this token.
+      scopes: Object.freeze(scopes) as string[],
       claims: deepFreeze(payload as Record<string, unknown>),
     };
     if (sub !== undefined) info.subject = sub;

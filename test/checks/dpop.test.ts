@@ -27,7 +27,9 @@ async function proof(holder: Holder, o: ProofOptions = {}): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? 'ES256', typ: o.typ ?? 'dpop+jwt', jwk: o.jwk ?? holder.jwk }).sign(o.key ?? holder.privateKey);
 }
 
-async function setup(dpop: TokenGuardPolicy['dpop'] = {}, store = new MemoryStore()) {
+const ORIGINS = ['https://api.example.test'];
+
+async function setup(dpop: TokenGuardPolicy['dpop'] = { origins: ORIGINS }, store = new MemoryStore()) {
   const guard = createGuard(await basePolicy({ dpop, store, unmatched: 'authenticate' }));
   const holder = await holderKey();
   const token = await signToken({ scope: 'orders:read', cnf: { jkt: holder.jkt } });
@@ -86,12 +88,12 @@ describe('DPoP (RFC 9449)', () => {
 
   it('refuses a replayed proof, also on another instance sharing the store', async () => {
     const store = new MemoryStore();
-    const a = await setup({}, store);
+    const a = await setup({ origins: ORIGINS }, store);
     const p = await proof(a.holder, { token: a.token });
     expect((await a.ask({ proofHeader: p })).reason).toBe('ok');
     const again = await a.ask({ proofHeader: p });
     expect([again.reason, again.detail]).toEqual(['pop.invalid', 'DPoP proof replayed']);
-    const b = createGuard(await basePolicy({ dpop: {}, store, unmatched: 'authenticate' }));
+    const b = createGuard(await basePolicy({ dpop: { origins: ORIGINS }, store, unmatched: 'authenticate' }));
     const onB = await b.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${a.token}`, dpop: p, host: 'api.example.test' }, remoteAddress: '127.0.0.1', now: NOW });
     expect(onB.reason).toBe('pop.invalid');
   });
@@ -119,7 +121,7 @@ describe('DPoP (RFC 9449)', () => {
 
   it('refuses unbound bearer tokens when DPoP is required, but not API keys', async () => {
     const store = new MemoryStore();
-    const { guard } = await setup({ required: true }, store);
+    const { guard } = await setup({ required: true, origins: ORIGINS }, store);
     const d = await guard.evaluate({ method: 'GET', path: '/x', headers: { authorization: `Bearer ${await signToken({})}` }, remoteAddress: '127.0.0.1', now: NOW });
     expect([d.reason, d.detail]).toEqual(['pop.invalid', 'DPoP is required']);
     const { key } = await storeApiKey(store);
@@ -127,10 +129,11 @@ describe('DPoP (RFC 9449)', () => {
     expect([k.reason, k.token?.kind]).toEqual(['ok', 'api_key']);
   });
 
-  it('pins origins when configured, scheme included', async () => {
-    const { ask } = await setup({ origins: ['https://api.example.test'] });
+  it('pins htu to the configured origins, scheme included (regression: the client-chosen Host header was trusted)', async () => {
+    const { ask } = await setup();
     expect((await ask()).reason).toBe('ok');
     expect((await ask({ htu: 'http://api.example.test/orders/1' })).detail).toBe('proof htu names another origin');
+    expect((await ask({ htu: 'https://other.example.test/orders/1' })).detail).toBe('proof htu names another origin');
   });
 
   it('advertises DPoP on a request without a token and answers DPoP requests in the DPoP scheme', async () => {
@@ -146,12 +149,12 @@ describe('DPoP (RFC 9449)', () => {
     const holder = await holderKey();
     const token = await signToken({ scope: 'orders:read', cnf: { jkt: holder.jkt } });
     const app = express();
-    app.use(tokenGuard(await basePolicy({ dpop: { algorithms: ['ES256'] }, unmatched: 'authenticate' })));
-    app.get('/orders/:id', (req, res) => { res.json({ subject: req.auth?.token?.subject }); });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
       const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      app.use(tokenGuard(await basePolicy({ dpop: { algorithms: ['ES256'], origins: [origin] }, unmatched: 'authenticate' })));
+      app.get('/orders/:id', (req, res) => { res.json({ subject: req.auth?.token?.subject }); });
       const ok = await request(origin).get('/orders/1').set('Authorization', `DPoP ${token}`).set('DPoP', await proof(holder, { token, htu: `${origin}/orders/1` }));
       expect([ok.status, ok.body]).toEqual([200, { subject: 'alice' }]);
       const bad = await request(origin).get('/orders/1').set('Authorization', `DPoP ${token}`).set('DPoP', await proof(holder, { token, htu: `${origin}/orders/2` }));
@@ -163,8 +166,9 @@ describe('DPoP (RFC 9449)', () => {
 
   it('rejects DPoP policies that cannot work at start-up', async () => {
     const policy = await basePolicy();
-    expect(() => createGuard({ ...policy, dpop: { algorithms: ['HS256' as never] } })).toThrow(PolicyError);
+    expect(() => createGuard({ ...policy, dpop: { algorithms: ['HS256' as never], origins: ORIGINS } })).toThrow(PolicyError);
     expect(() => createGuard({ ...policy, dpop: { origins: ['https://api.example.test/v1'] } })).toThrow('dpop.origins[0]: expected an origin');
-    expect(() => createGuard({ apiKeys: { prefix: 'tg_' }, dpop: {} })).toThrow('dpop: DPoP binds JWTs: give jwt too');
+    expect(() => createGuard({ ...policy, dpop: {} as never })).toThrow('dpop.origins: required');
+    expect(() => createGuard({ apiKeys: { prefix: 'tg_' }, dpop: { origins: ORIGINS } })).toThrow('dpop: DPoP binds JWTs: give jwt too');
   });
 });

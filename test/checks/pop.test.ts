@@ -4,6 +4,7 @@ import { certificateThumbprint, popFailure } from '../../src/checks/pop.js';
 
 const der = Buffer.from('certificate bytes');
 const thumb = createHash('sha256').update(der).digest('base64url');
+const none = () => undefined;
 const OFF = { enabled: false, required: false };
 const ON = { enabled: true, required: false };
 const fingerprint256 = createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
@@ -15,28 +16,28 @@ describe('proof of possession', () => {
   });
 
   it('passes an unbound bearer token', () => {
-    expect(popFailure(undefined, 'bearer', undefined, OFF)).toBeUndefined();
+    expect(popFailure(undefined, 'bearer', none, OFF)).toBeUndefined();
   });
 
   it('passes a certificate-bound token only with the matching certificate', () => {
     const cnf = { 'x5t#S256': thumb };
-    expect(popFailure(cnf, 'bearer', { fingerprint256 }, OFF)).toBeUndefined();
-    expect(popFailure(cnf, 'bearer', undefined, OFF)).toMatch(/without a client certificate/);
-    expect(popFailure(cnf, 'bearer', { fingerprint256: fingerprint256.replace(/^../, '00') }, OFF)).toMatch(/does not match/);
+    expect(popFailure(cnf, 'bearer', () => ({ fingerprint256 }), OFF)).toBeUndefined();
+    expect(popFailure(cnf, 'bearer', none, OFF)).toMatch(/without a client certificate/);
+    expect(popFailure(cnf, 'bearer', () => ({ fingerprint256: fingerprint256.replace(/^../, '00') }), OFF)).toMatch(/does not match/);
   });
 
   it('refuses a DPoP-bound token sent as a bearer token, with or without DPoP enabled', () => {
-    expect(popFailure({ jkt: 'x' }, 'bearer', undefined, OFF)).toMatch(/presented as a bearer token/);
-    expect(popFailure({ jkt: 'x' }, 'bearer', undefined, ON)).toMatch(/presented as a bearer token/);
+    expect(popFailure({ jkt: 'x' }, 'bearer', none, OFF)).toMatch(/presented as a bearer token/);
+    expect(popFailure({ jkt: 'x' }, 'bearer', none, ON)).toMatch(/presented as a bearer token/);
   });
 
   it('refuses the DPoP scheme unless DPoP is enabled and the token is bound to a key', () => {
-    expect(popFailure({ jkt: 'x' }, 'dpop', undefined, OFF)).toMatch(/not enabled/);
-    expect(popFailure(undefined, 'dpop', undefined, ON)).toMatch(/not bound to a key/);
-    expect(popFailure({ jkt: 'x' }, 'dpop', undefined, ON)).toBeUndefined();
+    expect(popFailure({ jkt: 'x' }, 'dpop', none, OFF)).toMatch(/not enabled/);
+    expect(popFailure(undefined, 'dpop', none, ON)).toMatch(/not bound to a key/);
+    expect(popFailure({ jkt: 'x' }, 'dpop', none, ON)).toBeUndefined();
   });
 
   it('refuses unbound bearer tokens when DPoP is required', () => {
-    expect(popFailure(undefined, 'bearer', undefined, { enabled: true, required: true })).toMatch(/required/);
+    expect(popFailure(undefined, 'bearer', none, { enabled: true, required: true })).toMatch(/required/);
   });
 });

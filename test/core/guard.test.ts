@@ -113,8 +113,9 @@ describe('revocation', () => {
     const d = await guard.evaluate(req(t));
     await guard.revoke(d.token!, { now: NOW });
     expect((await guard.evaluate(req(t))).reason).toBe('token.revoked');
-    expect(store.getRevocation('whole', undefined, (NOW_S + 3599) * 1000)).toBeDefined();
-    expect(store.getRevocation('whole', undefined, (NOW_S + 3600) * 1000)).toBeUndefined();
+    // Kept until exp plus the clock tolerance (5 s), as long as the verifier would still accept the token.
+    expect(store.getRevocation('whole', undefined, (NOW_S + 3604) * 1000)).toBeDefined();
+    expect(store.getRevocation('whole', undefined, (NOW_S + 3605) * 1000)).toBeUndefined();
   });
 
   it('treats a token without iat as issued before a subject revocation', async () => {
@@ -138,7 +139,8 @@ describe('revocation', () => {
     const guard = createGuard(await basePolicy({ store }));
     await guard.revoke('short', { expiresAt: NOW.getTime() + 1000, now: NOW });
     expect(store.getRevocation('short', undefined, NOW.getTime())).toEqual({ revokedAt: NOW.getTime() });
-    expect(store.getRevocation('short', undefined, NOW.getTime() + 1000)).toBeUndefined();
+    expect(store.getRevocation('short', undefined, NOW.getTime() + 5999)).toEqual({ revokedAt: NOW.getTime() });
+    expect(store.getRevocation('short', undefined, NOW.getTime() + 6000)).toBeUndefined();
   });
 
   it('rejects a revoke call without an id', async () => {
@@ -220,6 +222,21 @@ describe('report-only', () => {
     const t = await signToken({ scope: 'nothing' });
     expect((await guard.evaluate(req(t, { path: '/admin/x' }))).mode).toBe('report-only');
     expect((await guard.evaluate(req(t))).mode).toBe('enforce');
+  });
+
+  it("counts a trialled rule's rate limit on its own and only reports it", async () => {
+    const guard = createGuard(await basePolicy({ rules: [{ path: '/beta/**', rateLimit: { limit: 1, window: '1h' }, mode: 'report-only' }], rateLimit: { limit: 100, window: '1h' } }));
+    const t = await signToken({ scope: 'x' });
+    const first = await guard.evaluate(req(t, { path: '/beta/a' }));
+    expect([first.reason, first.mode, first.headers['RateLimit-Limit']]).toEqual(['ok', 'enforce', '100']);
+    const second = await guard.evaluate(req(t, { path: '/beta/a' }));
+    expect([second.effect, second.mode, second.reasons, second.headers['RateLimit-Remaining']]).toEqual(['deny', 'report-only', ['rate.limited'], '98']);
+  });
+
+  it('enforces policy-level and token failures on a trialled rule, reporting the rule\'s own alongside', async () => {
+    const guard = createGuard(await basePolicy({ ip: { deny: ['203.0.113.0/24'] }, rules: [{ path: '/beta/**', scopes: ['beta'], mode: 'report-only' }] }));
+    const d = await guard.evaluate(req(await signToken({ scope: 'x' }), { path: '/beta/a', remoteAddress: '203.0.113.5' }));
+    expect([d.status, d.mode, d.reasons]).toEqual([403, 'enforce', ['ip.denied', 'scope.insufficient']]);
   });
 
   it('still refuses to put an invalid token on the decision', async () => {

@@ -39,6 +39,8 @@ describe('normalizePath', () => {
     ['/orders/%C3%28', 'invalid UTF-8'],
     ['orders/1', 'a relative target'],
     ['http://evil.test/admin', 'an absolute-form target'],
+    ['/%E2%84%AAeys/1', 'a KELVIN SIGN, which some routers lower-case to "k" (regression: rule bypass on Fastify)'],
+    ['/%C4%B0mages', 'a LATIN CAPITAL I WITH DOT, which lower-cases to ASCII "i"'],
     ['*', 'the asterisk form'],
     ['', 'an empty target'],
   ])('refuses %s (%s)', (input) => {
@@ -97,6 +99,42 @@ describe('compileGlob', () => {
   it('is case-insensitive unless caseSensitive is set', () => {
     expect(compileGlob('/admin/**', false)('/ADMIN/users')).toBe(true);
     expect(compileGlob('/admin/**', true)('/ADMIN/users')).toBe(false);
+  });
+
+  it('answers as the reference regex does on 20 000 random globs and paths (seeded)', () => {
+    // The reference: the regex the matcher replaced (it backtracks, which is why it was replaced).
+    const reference = (glob: string, cs: boolean) => {
+      let src = '^';
+      for (const seg of glob.split('/')) {
+        if (seg === '') continue;
+        if (seg === '**') src += '(?:/[^/]+)*';
+        else if (seg === '*') src += '/[^/]+';
+        else src += '/' + seg.split('*').map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*');
+      }
+      const re = new RegExp(src + '$', cs ? '' : 'i');
+      return (path: string) => re.test(path === '/' ? '' : path);
+    };
+    let seed = 42;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const pick = <T,>(xs: readonly T[]) => xs[rnd(xs.length)] as T;
+    const globSegs = ['**', '*', 'a', 'b', 'ab', 'a*', '*b', 'a*b', '*a*', 'A', 'a-*-*'];
+    const pathSegs = ['a', 'b', 'ab', 'ba', 'aab', 'A', 'aB', 'a-b-c', 'a--', 'x'];
+    for (let i = 0; i < 20_000; i++) {
+      const glob = '/' + Array.from({ length: rnd(5) }, () => pick(globSegs)).join('/');
+      const path = '/' + Array.from({ length: rnd(6) }, () => pick(pathSegs)).join('/');
+      const cs = rnd(2) === 0;
+      expect([glob, path, cs, compileGlob(glob, cs)(path)]).toEqual([glob, path, cs, reference(glob, cs)(path)]);
+    }
+  });
+
+  it('matches wildcard-heavy globs against an 8 KB path without backtracking (regression: ReDoS)', () => {
+    // With the old regex these took seconds to minutes: the test timeout is the assertion.
+    const long = '/img/' + 'a-'.repeat(4000) + 'x.jpg';
+    expect(compileGlob('/img/*-*-*.png', false)(long)).toBe(false);
+    expect(compileGlob('/**/a/**/a/**/b', false)('/' + 'a/'.repeat(1500) + 'c')).toBe(false);
   });
 
   it('rejects globs that could never match a normalised path', () => {

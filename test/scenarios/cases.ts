@@ -124,7 +124,7 @@ export const CASES: readonly ScenarioCase[] = [
 
   // --- report-only -----------------------------------------------------------------------------------
   { name: 'a rule in report-only lets a token without its scope through', method: 'GET', path: '/beta/feature', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'scope.insufficient', 'none') },
-  { name: 'a rule in report-only lets a request without a token through', method: 'GET', path: '/beta/feature', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'none') },
+  { name: 'a rule in report-only still requires a token (it trials only its own constraints)', method: 'GET', path: '/beta/feature', headers: none, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
   { name: 'a report-only policy lets a request without a token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'none') },
   { name: 'a report-only policy lets an expired token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.expired), clientIp: OUTSIDE, ...answer(200, 'token.expired', 'none') },
   { name: 'a report-only policy lets an admin token from outside through', variant: 'report-only', method: 'GET', path: '/admin/users', headers: (f) => bearer(f.admin), clientIp: OUTSIDE, ...answer(200, 'ip.denied', 'none') },
