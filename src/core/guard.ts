@@ -210,9 +210,9 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   }
   const dpopState = { enabled: p.dpop !== undefined, required: p.dpop?.required ?? false };
   const dpopForKeys = { enabled: p.dpop !== undefined, required: false };
-  const dpopReplayCheck: RateLimitCheck | undefined = p.dpop
-    ? { name: 'jti', limit: 1, windowMs: (p.dpop.maxAgeS + 2 * p.clockToleranceS) * 1000 }
-    : undefined;
+  // How long a proof's jti is remembered: as long as the proof could still be accepted. jose reads iat
+  // in whole seconds, hence the extra second (a proof iat-dated tolerance ahead stays acceptable until then).
+  const dpopReplayMs = p.dpop ? (p.dpop.maxAgeS + 2 * p.clockToleranceS + 1) * 1000 : 0;
   /**
    * RFC 9449 §7.1: a request made with the DPoP scheme is answered in that scheme, and a request without
    * a token learns that DPoP is accepted.
@@ -235,7 +235,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     if (r.stepUp) stepUpChallenges.set(r, stepUpChallenge(r.stepUp.challenge));
   }
 
-  type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey';
+  type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce';
   /**
    * Calls a store method. A synchronous answer comes back as is (MemoryStore costs no promise); an async
    * one is bounded by storeTimeout. A throw, rejection or timeout becomes a StoreFailure.
@@ -463,7 +463,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       // dpop.required is about JWTs: an API key has no key to bind and is never DPoP-bound.
       const pop = popFailure(holder.cnf, scheme, () => req.peerCertificate, holder.record ? dpopForKeys : dpopState);
       if (pop) throw new Refusal('pop.invalid', pop);
-      let replay: ReturnType<typeof invoke<'consume'>> | undefined;
+      let replay: ReturnType<typeof invoke<'claimOnce'>> | undefined;
       if (scheme === 'dpop' && p.dpop) {
         const header = headers['dpop'];
         const proof = Array.isArray(header) ? header[0] : header;
@@ -478,8 +478,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           toleranceS: p.clockToleranceS,
         });
         if ('failure' in verified) throw new Refusal('pop.invalid', verified.failure);
-        // One use per proof, on every instance sharing the store: a limit of 1 for as long as it is fresh.
-        replay = invoke('consume', verified.replayKey, [dpopReplayCheck as RateLimitCheck], nowMs);
+        // One use per proof, on every instance sharing the store, with a claim no cache pressure can evict.
+        replay = invoke('claimOnce', verified.replayKey, { now: nowMs, expiresAt: nowMs + dpopReplayMs });
         if (isThenable(replay)) replay.catch(() => undefined); // awaited below, or abandoned by a refusal
       }
 
@@ -489,7 +489,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const usageAnswer = risk?.engine.needsUsage ? invoke('getUsage', holder.info.id) : undefined;
       if (isThenable(usageAnswer)) usageAnswer.catch(() => undefined); // awaited below, or abandoned by a refusal
       const revocation = checkRevocationState(isThenable(revocationAnswer) ? await revocationAnswer : revocationAnswer);
-      if (replay !== undefined && !checkRateLimitResult(isThenable(replay) ? await replay : replay).allowed) throw new Refusal('pop.invalid', 'DPoP proof replayed');
+      if (replay !== undefined) {
+        const first: unknown = isThenable(replay) ? await replay : replay;
+        if (typeof first !== 'boolean') throw storeShapeError('claimOnce');
+        if (!first) throw new Refusal('pop.invalid', 'DPoP proof replayed');
+      }
       if (isRevoked(revocation, holder.issuedAtMs, p.clockToleranceS * 1000)) throw new Refusal('token.revoked', 'revoked in store');
       scopeSets.set(holder.info, holder.scopeSet);
 

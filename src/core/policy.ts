@@ -266,8 +266,8 @@ function isSafeJwksUri(uri: string): boolean {
 const storeSchema = z.custom<TokenStore>((s) => {
   if (!s || typeof s !== 'object') return false;
   const o = s as Record<string, unknown>;
-  return ['getApiKey', 'revoke', 'revokeSubject', 'getRevocation', 'consume', 'useApiKey', 'recordUsage', 'getUsage'].every((m) => typeof o[m] === 'function');
-}, 'expected a TokenStore (getApiKey, revoke, revokeSubject, getRevocation, consume, useApiKey, recordUsage, getUsage)');
+  return ['getApiKey', 'revoke', 'revokeSubject', 'getRevocation', 'consume', 'useApiKey', 'recordUsage', 'getUsage', 'claimOnce'].every((m) => typeof o[m] === 'function');
+}, 'expected a TokenStore (getApiKey, revoke, revokeSubject, getRevocation, consume, useApiKey, recordUsage, getUsage, claimOnce)');
 
 const fn = (what: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', `expected a function (${what})`);
 
