@@ -185,18 +185,21 @@ export function compileGlobSegments(glob: string, caseSensitive: boolean): (segm
   }
   const first = blocks[0] as SegmentMatcher[];
   const lastBlock = blocks[blocks.length - 1] as SegmentMatcher[];
+  const fits = (segs: readonly string[], block: SegmentMatcher[], at: number): boolean => {
+    for (let i = 0; i < block.length; i++) if (!(block[i] as SegmentMatcher)(segs[at + i] as string)) return false;
+    return true;
+  };
   return (segs) => {
-    const fits = (block: SegmentMatcher[], at: number) => block.every((m, i) => m(segs[at + i] as string));
-    if (blocks.length === 1) return segs.length === first.length && fits(first, 0);
+    if (blocks.length === 1) return segs.length === first.length && fits(segs, first, 0);
     const lastAt = segs.length - lastBlock.length;
-    if (first.length > lastAt || !fits(first, 0) || !fits(lastBlock, lastAt)) return false;
+    if (first.length > lastAt || !fits(segs, first, 0) || !fits(segs, lastBlock, lastAt)) return false;
     let pos = first.length;
     // Blocks between '**'s: again, the leftmost placement of each is never worse than a later one.
     for (let b = 1; b < blocks.length - 1; b++) {
       const block = blocks[b] as SegmentMatcher[];
       let found = -1;
       for (let at = pos; at + block.length <= lastAt; at++) {
-        if (fits(block, at)) {
+        if (fits(segs, block, at)) {
           found = at;
           break;
         }
@@ -208,8 +211,36 @@ export function compileGlobSegments(glob: string, caseSensitive: boolean): (segm
   };
 }
 
-/** `compileGlobSegments` over a normalised path string. */
-export function compileGlob(glob: string, caseSensitive: boolean): (path: string) => boolean {
+/**
+ * A rule path matcher: takes the normalised path, and its segments on demand (split at most once per
+ * request, and only if some glob needs them).
+ */
+export type PathMatcher = (path: string, segments: () => readonly string[]) => boolean;
+
+/**
+ * Compiles a rule path glob. The common shapes, a literal path or a literal prefix with a trailing
+ * `/**`, become one anchored regex with nothing to backtrack over (no wildcard inside, and `(?:/|$)`
+ * cannot be read two ways); anything with inner wildcards uses the segment matcher above.
+ */
+export function compilePathMatcher(glob: string, caseSensitive: boolean): PathMatcher {
+  const flags = caseSensitive ? '' : 'i';
+  if (glob === '/**' || glob === '/') return glob === '/**' ? () => true : (path) => path === '/';
+  const prefixOnly = glob.endsWith('/**') ? glob.slice(0, -3) : undefined;
+  const literal = prefixOnly ?? glob;
+  if (!literal.includes('*')) {
+    const body = literal.replace(/\/+$/, '').split('/').filter(Boolean).map(escapeRegExp).join('/');
+    const re = new RegExp(prefixOnly !== undefined ? `^/${body}(?:/|$)` : `^/${body}$`, flags);
+    return (path) => re.test(path);
+  }
   const match = compileGlobSegments(glob, caseSensitive);
-  return (path) => match(pathSegments(path));
+  return (_path, segments) => match(segments());
+}
+
+/** A compiled glob over a normalised path string (tests and one-off use; rules use compilePathMatcher). */
+export function compileGlob(glob: string, caseSensitive: boolean): (path: string) => boolean {
+  const match = compilePathMatcher(glob, caseSensitive);
+  return (path) => {
+    let segs: string[] | undefined;
+    return match(path, () => (segs ??= pathSegments(path)));
+  };
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { JWK } from 'jose';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { parseDuration, type Duration } from './duration.js';
-import { checkGlob, compileGlobSegments, pathSegments } from './path.js';
+import { checkGlob, compilePathMatcher, pathSegments, type PathMatcher } from './path.js';
 import { checkCidr, ClientIpResolver } from './ip.js';
 import { IpConstraint, type IpRule } from '../checks/ip.js';
 import { checkHours, DAYS, HoursConstraint, type HoursRule } from '../checks/hours.js';
@@ -369,8 +369,7 @@ export function validatePolicy(policy: unknown): TokenGuardPolicy {
 export interface CompiledRule {
   index: number;
   methods: ReadonlySet<string> | undefined;
-  /** Matches the segments of a normalised path. */
-  match: (segments: readonly string[]) => boolean;
+  match: PathMatcher;
   public: boolean;
   scopes: ScopeRequirement | undefined;
   /** WWW-Authenticate value for insufficient scope, built once. */
@@ -439,7 +438,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     return {
       index,
       methods,
-      match: compileGlobSegments(r.path, caseSensitive),
+      match: compilePathMatcher(r.path, caseSensitive),
       public: r.public ?? false,
       scopes: hasScopes ? scopes : undefined,
       scopeChallenge: hasScopes ? challenge(realm, `error="insufficient_scope", scope="${scopeChallengeValue(scopes as ScopeRequirement)}"`) : undefined,
@@ -534,10 +533,11 @@ export function challenge(realm: string | undefined, params: string): string {
 
 /** Finds the first rule matching a method and normalised path. */
 export function matchRule(rules: readonly CompiledRule[], method: string, path: string): CompiledRule | undefined {
-  const segments = pathSegments(path);
+  let segments: string[] | undefined;
+  const lazySegments = () => (segments ??= pathSegments(path));
   for (const r of rules) {
     if (r.methods && !r.methods.has(method)) continue;
-    if (r.match(segments)) return r;
+    if (r.match(path, lazySegments)) return r;
   }
   return undefined;
 }
