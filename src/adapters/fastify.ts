@@ -70,7 +70,7 @@ export const tokenGuard: FastifyPluginAsync<TokenGuardPluginOptions> = Object.as
 
 /**
  * Per-route scope check as a `preHandler`: every listed scope is required, or pass one `{ all?, any? }`.
- * Answers 403 `insufficient_scope` like the guard does; follows the guard's report-only mode.
+ * Answers 403 `insufficient_scope` like the guard does; follows the policy's mode (report-only on the whole policy), never a trialled rule's.
  *
  * Exported from `token-guard/fastify`.
  * @example

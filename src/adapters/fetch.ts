@@ -71,7 +71,7 @@ export function guardFetch(policy: AdapterInput, options?: AdapterOptions): Fetc
 /**
  * Per-route scope check for a request `guardFetch` let through: every listed scope is required, or pass
  * one `{ all?, any? }`. Returns the same union as the guard (a 403 `insufficient_scope` Response, or
- * `{ auth, headers }`), synchronously; follows the guard's `errors` option and report-only mode. Throws if the
+ * `{ auth, headers }`), synchronously; follows the guard's `errors` option and the policy's mode (never a trialled rule's). Throws if the
  * request was not guarded first.
  *
  * Exported from `token-guard/fetch`.

@@ -64,7 +64,7 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
 
 /**
  * Per-route scope check, after `tokenGuard`: every listed scope is required, or pass one `{ all?, any? }`.
- * Answers 403 `insufficient_scope` like the guard does; follows the guard's report-only mode.
+ * Answers 403 `insufficient_scope` like the guard does; follows the policy's mode (report-only on the whole policy), never a trialled rule's.
  *
  * Exported from `token-guard/koa`.
  * @example
