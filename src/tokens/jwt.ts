@@ -114,6 +114,8 @@ export class JwtVerifier {
    * whose signing key was withdrawn from the JWKS stops passing from the cache once jose would refetch.
    */
   private maxCacheMs = 3_600_000;
+  /** Verifications under way, so concurrent first sightings of a token verify it once. Bounded by concurrency. */
+  private readonly inFlight = new Map<string, Promise<VerifiedJwt | JwtFailure>>();
 
   constructor(config: JwtConfig) {
     this.config = config;
@@ -198,9 +200,21 @@ export class JwtVerifier {
   }
 
   /** Verifies a compact JWS at time `nowMs`. Never throws. */
-  async verify(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
+  verify(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
     const cached = this.lookup(token, nowMs);
-    if (cached) return cached;
+    if (cached) return Promise.resolve(cached);
+    // A burst of requests with one new token shares one signature verification. Only requests at the same
+    // instant share it: the outcome depends on the time (exp, nbf, maxTokenAge).
+    const key = `${nowMs}\u0000${token}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.verifyUncached(token, nowMs).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async verifyUncached(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
     const first = token.indexOf('.');
     const second = token.indexOf('.', first + 1);
     if (first === -1 || second === -1) return { reason: 'token.malformed', detail: 'not a compact JWS' };

@@ -489,6 +489,22 @@ describe('scopes', () => {
 });
 
 describe('verified-token cache', () => {
+  it('verifies a new token once when a burst of requests presents it at the same time', async () => {
+    const guard = await jwtGuard();
+    const token = await signToken({ scope: 'orders:read', jti: 'burst-1' });
+    const before = verifications();
+    const decisions = await Promise.all(Array.from({ length: 20 }, () => guard.evaluate(bearer(token))));
+    expect(decisions.every((d) => d.reason === 'ok')).toBe(true);
+    expect(verifications() - before).toBe(1);
+  });
+
+  it('does not share a verification between different instants (the outcome depends on the time)', async () => {
+    const guard = await jwtGuard();
+    const token = await signToken({ scope: 'orders:read' }, { exp: NOW_S + 10 });
+    const [now, later] = await Promise.all([guard.evaluate(bearer(token)), guard.evaluate(bearer(token, { now: new Date((NOW_S + 60) * 1000) }))]);
+    expect([now.reason, later.reason]).toEqual(['ok', 'token.expired']);
+  });
+
   it('skips verification for a token seen again and returns the same token', async () => {
     const guard = await jwtGuard();
     const token = await accessToken();
