@@ -119,6 +119,7 @@ function branchExpectation(issues: readonly Issue[]): string | undefined {
   if (first.path.length > 0) return undefined;
   if (first.code === 'invalid_type') return EXPECTED[first.expected] ?? first.expected;
   if (first.code === 'invalid_value') return first.values.map((v) => JSON.stringify(v)).join(' or ');
+  if (first.code === 'custom' && first.message.startsWith('expected ')) return first.message.slice('expected '.length);
   return undefined;
 }
 
@@ -157,9 +158,14 @@ function unknownKey(schema: z.core.$ZodType, path: readonly Key[], key: string):
   const near = closest(key, known);
   if (near) return `unknown key (did you mean "${near}"?)`;
   const here = formatPath(path).replace(/\[\d+\]/g, '[]');
-  const elsewhere = (placesOf(schema).get(key) ?? []).filter((p) => p !== here);
+  // Places under this object first, with this object's own indices (`rules[2].ip.allow`, then `ip.allow`).
+  const concrete = formatPath(path);
+  const elsewhere = (placesOf(schema).get(key) ?? [])
+    .filter((p) => p !== here)
+    .map((p) => (here && p.startsWith(`${here}.`) ? { at: concrete + p.slice(here.length), near: 0 } : { at: p, near: 1 }))
+    .sort((a, b) => a.near - b.near);
   if (elsewhere.length) {
-    const where = elsewhere.slice(0, 3).map((p) => (p ? `${p}.${key}` : `${key} (at the top level of the policy)`)).join(', ');
+    const where = elsewhere.slice(0, 3).map(({ at }) => (at ? `${at}.${key}` : `${key} (at the top level of the policy)`)).join(', ');
     return `unknown key here: "${key}" belongs in ${where}`;
   }
   if (ADAPTER_OPTION_HINTS[key]) return `\`${key}\` ${ADAPTER_OPTION_HINTS[key]}`;

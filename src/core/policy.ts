@@ -188,7 +188,7 @@ const scopesSchema = z.union([
       all: z.array(scopeString).min(1, `an empty "all" ${EMPTY_SCOPES}`).optional(),
       any: z.array(scopeString).min(1, 'an empty "any" list names no scope a token could have: list at least one scope, or remove any').optional(),
     })
-    .refine((v) => v.all !== undefined || v.any !== undefined, `{} ${EMPTY_SCOPES}`),
+    .refine((v) => v.all !== undefined || v.any !== undefined, `an object without all or any ${EMPTY_SCOPES}`),
 ], { error: 'expected an array of scopes or { all?: [...], any?: [...] }' });
 const rateLimitSchema = z.strictObject({ limit: z.number().int().positive(), window: positiveDuration });
 const modeSchema = z.enum(['enforce', 'report-only']);

@@ -164,7 +164,7 @@ describe('policy validation', () => {
       });
       expect(issues).toEqual([
         'rules[0].scopes: an empty scope list requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route',
-        'rules[1].scopes: {} requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route',
+        'rules[1].scopes: an object without all or any requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route',
         'rules[2].scopes.all: an empty "all" requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route',
         'rules[3].scopes.any: an empty "any" list names no scope a token could have: list at least one scope, or remove any',
         "rules[4].ip.allow: an empty allow list is ambiguous (nobody, or everybody?): list addresses, or to refuse every client write deny: ['0.0.0.0/0', '::/0']",
@@ -204,6 +204,9 @@ describe('policy validation', () => {
       expect(await problems({ ...keys, rule: [], issuer: 'https://id.example.com/' })).toEqual([
         'rule: unknown key (did you mean "rules"?)',
         'issuer: unknown key here: "issuer" belongs in jwt.issuer',
+      ]);
+      expect(await problems({ ...keys, rules: [{ path: '/a', allow: ['10.0.0.0/8'] }] })).toEqual([
+        'rules[0].allow: unknown key here: "allow" belongs in rules[0].ip.allow, ip.allow',
       ]);
       expect(await problems({ ...keys, rules: [{ path: '/a', scopes: ['a'], stepUp: { maxage: '5m' } }] })).toEqual([
         'rules[0].stepUp.maxage: unknown key (did you mean "maxAge"?)',
