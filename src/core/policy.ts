@@ -100,7 +100,7 @@ export interface TokenGuardPolicy {
   /** Access rules, first match wins. */
   rules?: readonly RulePolicy[];
   /**
-   * HTTP methods outside the registry (`http.METHODS`) that rules may name, upper-case, e.g. `['PURGE2']`.
+   * HTTP methods outside the registry (`http.METHODS`) that rules may name, upper-case, e.g. `['BREW']`.
    * Anything else a rule lists that is not registered is refused as a probable typo. Default: none.
    */
   extensionMethods?: readonly string[];
