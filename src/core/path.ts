@@ -102,17 +102,112 @@ export function normalizePath(target: string): string | null {
   return path.length > 1 && path.charCodeAt(path.length - 1) === 0x2f ? path.slice(0, -1) : path;
 }
 
-const GLOB_SEGMENT_RE = /^[^?#\\%]*$/;
+// Rule paths are globs over the decoded path, written with RFC 3986 path characters: letters, digits,
+// `-._~!&',;=@`, `:` inside a segment (`/v1/things:batchGet`), non-ASCII letters, and `*`/`**`.
+// Router syntax would be matched literally and leave the real route to a later, laxer rule, so it is
+// refused: `:id` at a segment start (Express, Koa, Fastify parameters), braces (`{id}`, `{*rest}`),
+// a whole-segment `*name` (Express 5 named wildcard), and regex or path-to-regexp characters
+// `( ) [ ] | ^ $ + \`. `+`, `(`, `)` and `$` are legal in URLs but are syntax in path-to-regexp
+// (Express, @koa/router) or find-my-way, and a literal one is rare: write `*` in its place.
+const PARAM_RE = /^:[A-Za-z_$]/;
+const NAMED_WILDCARD_RE = /^\*[A-Za-z_$][\w$]*$/;
 
-/** Why a rule path glob is invalid, or undefined when it is fine. */
-export function checkGlob(glob: string): string | undefined {
-  if (!glob.startsWith('/')) return `path glob must start with "/": "${glob}"`;
-  for (const seg of glob.split('/')) {
-    if (seg === '.' || seg === '..') return `path glob must not contain dot segments: "${glob}"`;
-    if (!GLOB_SEGMENT_RE.test(seg)) return `path glob must not contain "?", "#", "%" or "\\": "${glob}"`;
-    if (seg.includes('**') && seg !== '**') return `"**" must be a whole segment: "${glob}"`;
+/**
+ * What is wrong with one glob segment. `whole`: the segment stands for a route parameter, to be replaced
+ * by `*` (or `**` when `anyDepth`); otherwise `repair` is the segment with the offending characters fixed.
+ */
+interface SegmentProblem {
+  message: string;
+  whole: boolean;
+  anyDepth: boolean;
+  repair: string;
+}
+
+function segmentProblem(seg: string): SegmentProblem | undefined {
+  const whole = (message: string, anyDepth: boolean): SegmentProblem => ({ message, whole: true, anyDepth, repair: anyDepth ? '**' : '*' });
+  const inside = (message: string, repair: string): SegmentProblem => ({ message, whole: false, anyDepth: false, repair });
+  if (PARAM_RE.test(seg)) return whole(`"${seg}" is a route parameter (Express, Koa and Fastify syntax), which a rule path would match literally`, /[*+]$/.test(seg));
+  if (seg.includes('{') || seg.includes('}')) {
+    return whole(`"${seg}" is router syntax (path-to-regexp or OpenAPI braces), which a rule path would match literally`, seg.includes('{*'));
+  }
+  if (NAMED_WILDCARD_RE.test(seg)) return whole(`"${seg}" is a named wildcard (Express 5 syntax), but in a rule path it means one segment ending in "${seg.slice(1)}"`, true);
+  if (seg.includes('**') && seg !== '**') return whole(`"**" must be a whole segment (got "${seg}")`, true);
+  if (seg.includes('|')) {
+    const alternatives = seg.replace(/^\((.*)\)$/, '$1').split('|');
+    const each = alternatives.every((a) => a !== '' && !segmentProblem(a)) ? ` (${alternatives.map((a) => `"${a}"`).join(', ')})` : '';
+    return whole(`"${seg}" is a regular-expression alternative, which a rule path would match literally: write one rule per alternative${each}, or`, false);
+  }
+  for (let i = 0; i < seg.length; i++) {
+    const ch = seg[i] as string;
+    const c = seg.charCodeAt(i);
+    if (ch === '?') return inside('"?" starts a query string or marks an optional router parameter, and rule paths match the path alone', seg.slice(0, i));
+    if (ch === '#') return inside('"#" starts a fragment, which is never sent to the server', seg.slice(0, i));
+    if (ch === '%') {
+      let decoded = '*';
+      try {
+        decoded = decodeURIComponent(seg);
+      } catch {
+        // Not decodable: suggest a wildcard.
+      }
+      return inside('rule paths match the decoded path: write the characters themselves, not percent-escapes', decoded);
+    }
+    if (c <= 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f)) {
+      return inside('whitespace and control characters are not part of a request path as written (a space arrives as %20)', seg.trim().replace(/[\s\x00-\x1f\x7f-\x9f]+/g, '*'));
+    }
+    if (ch === '^' || ch === '$' || ch === '\\') {
+      return inside(`"${ch}" is regular-expression syntax, which a rule path would match literally (rule paths always match the whole path)`, seg.replace(/[$^\\]/g, ''));
+    }
+    if (ch === '(' || ch === ')' || ch === '[' || ch === ']' || ch === '+') {
+      return inside(`"${ch}" is regular-expression or router syntax (path-to-regexp, find-my-way), which a rule path would match literally; a literal "${ch}" is matched with "*"`, seg.replace(/\[[^\]]*\]?|[()[\]+]+/g, '*').replace(/\*+/g, '*'));
+    }
+    if (ch === '"' || ch === '<' || ch === '>' || ch === '`') return inside(`"${ch}" is not a URL path character`, seg.replace(/["<>`]+/g, '*').replace(/\*+/g, '*'));
   }
   return undefined;
+}
+
+/**
+ * Why a rule path glob is invalid, or undefined when it is fine. The message says what to write
+ * instead, e.g. for `/orders/:id`: `use /orders/* for one segment, /orders/** for any depth`.
+ */
+export function checkGlob(glob: string): string | undefined {
+  if (!glob.startsWith('/')) return `path glob must start with "/": "${glob}"`;
+  const segs = glob.split('/');
+  if (segs.some((seg) => seg === '.' || seg === '..')) return `path glob must not contain dot segments: "${glob}"`;
+  const brace = glob.search(/[{}]/);
+  if (brace !== -1) {
+    // A brace group may span segments (`/users{/:id}`): what comes before it is the literal part.
+    const close = glob.indexOf('}', brace);
+    const group = glob.slice(brace, close === -1 ? undefined : close + 1);
+    const base = glob.slice(0, brace).replace(/\/[^/]*$/, (last) => (last === '/' ? '' : last));
+    const rest = close === -1 ? '' : glob.slice(close + 1);
+    const oneSegment = `${base}/*${rest}`;
+    const one = checkGlob(oneSegment) === undefined ? `${oneSegment} for one segment` : 'a "*" segment for one segment';
+    const any = `${base}/** for any depth`;
+    const fix = group.startsWith('{*') || group.startsWith('{/*') ? `${any}, ${one}` : `${one}, ${any}`;
+    return `"${group}" is router syntax (path-to-regexp or OpenAPI braces), which a rule path would match literally: use ${fix} (in "${glob}")`;
+  }
+  let first = -1;
+  let problem: SegmentProblem | undefined;
+  const fixed = segs.map((seg, i) => {
+    const p = segmentProblem(seg);
+    if (p && !problem) {
+      first = i;
+      problem = p;
+    }
+    return p ? p.repair : seg;
+  });
+  if (!problem) return undefined;
+  const valid = (g: string) => g.startsWith('/') && segs.length > 0 && !g.split('/').some((seg) => seg === '.' || seg === '..' || segmentProblem(seg));
+  let fix: string;
+  if (problem.whole) {
+    const oneSegment = fixed.map((seg, i) => (i === first ? '*' : seg)).join('/');
+    const anyDepth = `${segs.slice(0, first).join('/')}/**`;
+    fix = problem.anyDepth ? `use ${anyDepth} for any depth, ${oneSegment} for one segment` : `use ${oneSegment} for one segment, ${anyDepth} for any depth`;
+  } else {
+    const repaired = fixed.join('/') || '/';
+    fix = valid(repaired) ? `write ${repaired}` : 'use "*" where a segment varies and "**" for any depth';
+  }
+  return `${problem.message}${problem.message.endsWith(', or') ? ' ' : ': '}${fix} (in "${glob}")`;
 }
 
 function escapeRegExp(s: string): string {

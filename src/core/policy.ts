@@ -6,6 +6,8 @@ import type { JWK } from 'jose';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { parseDuration, type Duration } from './duration.js';
 import { checkGlob, compilePathMatcher, pathSegments, type PathMatcher } from './path.js';
+import { checkMethod, METHOD_TOKEN_RE } from './methods.js';
+import { formatPath, policyIssues } from './policy-issues.js';
 import { checkCidr, ClientIpResolver } from './ip.js';
 import { IpConstraint, type IpRule } from '../checks/ip.js';
 import { checkHours, DAYS, HoursConstraint, type HoursRule } from '../checks/hours.js';
@@ -55,7 +57,10 @@ export type RateLimitPolicy = RateLimitRule;
 export interface RulePolicy {
   /** Path glob: `*` one segment, `**` any depth (`/orders/**` also matches `/orders`). */
   path: string;
-  /** Methods this rule applies to (any case). Default: all. `GET` also covers `HEAD`. */
+  /**
+   * Methods this rule applies to, upper-case and registered (`http.METHODS`) or declared in the policy's
+   * `extensionMethods`. Default: all. `GET` also covers `HEAD`.
+   */
   methods?: readonly string[];
   /** No token needed. Cannot be combined with token requirements. */
   public?: boolean;
@@ -94,6 +99,11 @@ export interface TokenGuardPolicy {
   hours?: HoursRule;
   /** Access rules, first match wins. */
   rules?: readonly RulePolicy[];
+  /**
+   * HTTP methods outside the registry (`http.METHODS`) that rules may name, upper-case, e.g. `['BREW']`.
+   * Anything else a rule lists that is not registered is refused as a probable typo. Default: none.
+   */
+  extensionMethods?: readonly string[];
   /** A request no rule matches: `'deny'` (403 `rule.unmatched` once the token is valid) or `'authenticate'` (any valid token). Default: `'deny'`. */
   unmatched?: 'deny' | 'authenticate';
   /** `'report-only'` decides and reports but lets every request through. Default: `'enforce'`. */
@@ -131,7 +141,15 @@ const cidrSchema = z.string().superRefine((v, ctx) => {
   const m = checkCidr(v);
   if (m) ctx.addIssue({ code: 'custom', message: m });
 });
-const ipSchema = z.strictObject({ allow: z.array(cidrSchema).optional(), deny: z.array(cidrSchema).optional() });
+// An empty allow list could be read as "nobody" or as "no restriction", and an empty `ip` restricts
+// nothing: both are refused rather than given either meaning.
+const ipSchema = z
+  .strictObject({
+    allow: z.array(cidrSchema).min(1, "an empty allow list is ambiguous (nobody, or everybody?): list addresses, or to refuse every client write deny: ['0.0.0.0/0', '::/0']").optional(),
+    deny: z.array(cidrSchema).optional(),
+  })
+  // `allow: []` is reported by itself above.
+  .refine((v) => v.allow !== undefined || (v.deny?.length ?? 0) > 0, 'an empty ip constraint restricts nothing: list addresses in allow or deny, or remove ip');
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM');
 const hoursSchema = z
   .strictObject({
@@ -160,13 +178,22 @@ const stepUpSchema = z
     acr: z.array(z.string().regex(SCOPE_TOKEN_RE, 'expected an acr value (printable, no spaces, quotes or backslashes)')).min(1).optional(),
   })
   .refine((v) => v.maxAge !== undefined || v.amr !== undefined || v.acr !== undefined, 'expected at least one of maxAge, amr or acr (an empty step-up is always satisfied)');
+// An empty requirement would let any valid token through: refused, never dropped. A route open to every
+// valid token is written without scopes.
+const EMPTY_SCOPES = 'requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route';
 const scopesSchema = z.union([
-  z.array(scopeString),
-  z.strictObject({ all: z.array(scopeString).optional(), any: z.array(scopeString).min(1).optional() }),
+  z.array(scopeString).min(1, `an empty scope list ${EMPTY_SCOPES}`),
+  z
+    .strictObject({
+      all: z.array(scopeString).min(1, `an empty "all" ${EMPTY_SCOPES}`).optional(),
+      any: z.array(scopeString).min(1, 'an empty "any" list names no scope a token could have: list at least one scope, or remove any').optional(),
+    })
+    .refine((v) => v.all !== undefined || v.any !== undefined, `an object without all or any ${EMPTY_SCOPES}`),
 ], { error: 'expected an array of scopes or { all?: [...], any?: [...] }' });
 const rateLimitSchema = z.strictObject({ limit: z.number().int().positive(), window: positiveDuration });
 const modeSchema = z.enum(['enforce', 'report-only']);
-const methodSchema = z.string().regex(/^[A-Za-z]+$/, 'expected an HTTP method name');
+// Registered or declared: checked in validatePolicy, which sees the policy's extensionMethods.
+const methodSchema = z.string();
 
 const ruleSchema = z
   .strictObject({
@@ -174,7 +201,7 @@ const ruleSchema = z
       const m = checkGlob(v);
       if (m) ctx.addIssue({ code: 'custom', message: m });
     }),
-    methods: z.array(methodSchema).min(1).optional(),
+    methods: z.array(methodSchema).min(1, 'an empty list matches no request, so the rule would never apply: list methods, or remove methods to cover all').optional(),
     public: z.boolean().optional(),
     scopes: scopesSchema.optional(),
     ip: ipSchema.optional(),
@@ -314,6 +341,7 @@ const policySchema = z
     ip: ipSchema.optional(),
     hours: hoursSchema.optional(),
     rules: z.array(ruleSchema).optional(),
+    extensionMethods: z.array(z.string().regex(METHOD_TOKEN_RE, 'expected a method name (an RFC 9110 token)').refine((m) => m === m.toUpperCase(), 'expected an upper-case method name')).min(1).optional(),
     unmatched: z.enum(['deny', 'authenticate']).optional(),
     mode: modeSchema.optional(),
     rateLimit: rateLimitSchema.optional(),
@@ -337,29 +365,32 @@ const policySchema = z
     }
   });
 
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else out += out ? `.${String(seg)}` : String(seg);
-  }
-  return out;
+/** Rule methods that are neither registered nor declared in `extensionMethods` (see checkMethod). */
+function methodIssues(policy: Record<string, unknown>): PolicyIssue[] {
+  const declared = Array.isArray(policy['extensionMethods']) ? policy['extensionMethods'].filter((m): m is string => typeof m === 'string') : [];
+  const extensions = new Set(declared);
+  const issues: PolicyIssue[] = [];
+  const rules = policy['rules'];
+  if (!Array.isArray(rules)) return issues;
+  rules.forEach((rule: unknown, i) => {
+    const methods = rule && typeof rule === 'object' ? (rule as { methods?: unknown }).methods : undefined;
+    if (!Array.isArray(methods)) return;
+    methods.forEach((m: unknown, j) => {
+      const problem = typeof m === 'string' ? checkMethod(m, extensions) : undefined;
+      if (problem) issues.push({ path: formatPath(['rules', i, 'methods', j]), message: problem });
+    });
+  });
+  return issues;
 }
 
-/** Validates a policy; throws PolicyError listing every problem with its path. */
+/** Validates a policy; throws PolicyError listing every problem with its path and, where there is one, its fix. */
 export function validatePolicy(policy: unknown): TokenGuardPolicy {
   if (!policy || typeof policy !== 'object') throw new PolicyError([{ path: '', message: 'expected a policy object' }]);
   const result = policySchema.safeParse(policy);
-  if (result.success) return policy as TokenGuardPolicy;
-  const issues: PolicyIssue[] = [];
-  for (const issue of result.error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), message: 'unknown key' });
-    } else {
-      issues.push({ path: formatPath(issue.path), message: issue.message });
-    }
-  }
-  throw new PolicyError(issues);
+  // Run apart from zod: an object-level refinement would be skipped whenever another key has a problem.
+  const issues = methodIssues(policy as Record<string, unknown>);
+  if (result.success && !issues.length) return policy as TokenGuardPolicy;
+  throw new PolicyError([...(result.success ? [] : policyIssues(policySchema, policy, result.error.issues)), ...issues]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ describe('compileGlob', () => {
   it('rejects globs that could never match a normalised path', () => {
     expect(checkGlob('admin')).toMatch(/start with/);
     expect(checkGlob('/a/../b')).toMatch(/dot segments/);
-    expect(checkGlob('/a?b')).toMatch(/must not contain/);
+    expect(checkGlob('/a?b')).toMatch(/query string/);
     expect(checkGlob('/a/**b')).toMatch(/whole segment/);
     expect(checkGlob('/a/**/b/*')).toBeUndefined();
   });

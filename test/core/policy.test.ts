@@ -43,9 +43,9 @@ describe('policy validation', () => {
 
   it('treats an unknown key as an error, so a typo cannot open a route', async () => {
     const issues = await problems({ apiKeys: { prefix: 'tg_' }, rules: [{ path: '/admin/**', scope: ['admin'] }] });
-    expect(issues).toEqual(['rules[0].scope: unknown key']);
-    expect(await problems({ apiKeys: { prefix: 'tg_' }, rateLimits: {} })).toEqual(['rateLimits: unknown key']);
-    expect(await problems({ apiKeys: { prefix: 'tg_', length: 32 } })).toEqual(['apiKeys.length: unknown key']);
+    expect(issues).toEqual(['rules[0].scope: unknown key (did you mean "scopes"?)']);
+    expect(await problems({ apiKeys: { prefix: 'tg_' }, rateLimits: {} })).toEqual(['rateLimits: unknown key (did you mean "rateLimit"?)']);
+    expect(await problems({ apiKeys: { prefix: 'tg_', length: 32 } })).toEqual([expect.stringMatching(/^apiKeys\.length: unknown key/)]);
   });
 
   it('lists every problem, not only the first', async () => {
@@ -127,6 +127,91 @@ describe('policy validation', () => {
 
     it('refuses jwksUri and keys together', async () => {
       expect(await problems({ jwt: await jwtPolicy({ jwksUri: 'https://id.example.test/jwks.json' }) })).toEqual(['jwt.keys: give either jwksUri or keys, not both']);
+    });
+  });
+
+  describe('refusals at start-up (issue 8)', () => {
+    const keys = { apiKeys: { prefix: 'tg_' } };
+
+    it('refuses router syntax in rule paths and says what glob to write instead', async () => {
+      expect(await problems({ ...keys, rules: [{ path: '/orders/:id', scopes: ['orders:delete'] }, { path: '/**', scopes: ['orders:read'] }] })).toEqual([
+        'rules[0].path: ":id" is a route parameter (Express, Koa and Fastify syntax), which a rule path would match literally: use /orders/* for one segment, /orders/** for any depth (in "/orders/:id")',
+      ]);
+      const [braces] = await problems({ ...keys, rules: [{ path: '/files/{*rest}', public: true }] });
+      expect(braces).toMatch(/^rules\[0\]\.path: "\{\*rest\}" is router syntax .*: use \/files\/\*\* for any depth, \/files\/\* for one segment/);
+      const [alternatives] = await problems({ ...keys, rules: [{ path: '/(a|b)', public: true }] });
+      expect(alternatives).toContain('write one rule per alternative ("a", "b")');
+    });
+
+    it('keeps legal URL path characters, including ":" inside a segment', async () => {
+      for (const path of ['/v1/things:batchGet', "/users/@me/it's~,;=!&", '/files/*.png', '/café/**', '/a/**/b/*-thumb.jpg']) {
+        expect(() => createGuard({ ...keys, rules: [{ path, scopes: ['a'] }] }), path).not.toThrow();
+      }
+    });
+
+    it('refuses empty requirements instead of dropping them', async () => {
+      const issues = await problems({
+        ...keys,
+        rules: [
+          { path: '/a', scopes: [] },
+          { path: '/b', scopes: {} },
+          { path: '/c', scopes: { all: [] } },
+          { path: '/d', scopes: { any: [] } },
+          { path: '/e', scopes: ['x'], ip: { allow: [] } },
+          { path: '/f', scopes: ['x'], ip: {} },
+          { path: '/g', methods: [] },
+        ],
+      });
+      expect(issues).toEqual([
+        'rules[0].scopes: an empty scope list requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route',
+        'rules[1].scopes: an object without all or any requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route',
+        'rules[2].scopes.all: an empty "all" requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route',
+        'rules[3].scopes.any: an empty "any" list names no scope a token could have: list at least one scope, or remove any',
+        "rules[4].ip.allow: an empty allow list is ambiguous (nobody, or everybody?): list addresses, or to refuse every client write deny: ['0.0.0.0/0', '::/0']",
+        'rules[5].ip: an empty ip constraint restricts nothing: list addresses in allow or deny, or remove ip',
+        'rules[6].methods: an empty list matches no request, so the rule would never apply: list methods, or remove methods to cover all',
+      ]);
+      expect(await problems({ ...keys, ip: { deny: [] } })).toEqual(['ip: an empty ip constraint restricts nothing: list addresses in allow or deny, or remove ip']);
+    });
+
+    it('refuses misspelled, lower-case and unregistered methods, and accepts declared extension methods', async () => {
+      expect(await problems({ ...keys, rules: [{ path: '/a', methods: ['GTE', 'get', 'ALL', 'BREW'] }] })).toEqual([
+        `rules[0].methods[0]: "GTE" is not a registered HTTP method (did you mean "GET"?); to use an extension method on purpose, declare it in the policy: extensionMethods: ['GTE']`,
+        'rules[0].methods[1]: write "GET": method names are upper-case',
+        'rules[0].methods[2]: "ALL" is not a method: omit methods to cover every method',
+        `rules[0].methods[3]: "BREW" is not a registered HTTP method; to use an extension method on purpose, declare it in the policy: extensionMethods: ['BREW']`,
+      ]);
+      // Registered beyond RFC 9110 (http.METHODS): WebDAV and PURGE need no declaration.
+      expect(() => createGuard({ ...keys, rules: [{ path: '/a', methods: ['PROPFIND', 'PURGE', 'M-SEARCH'] }] })).not.toThrow();
+      const guard = createGuard({ ...keys, extensionMethods: ['BREW'], rules: [{ path: '/pot', methods: ['BREW'], public: true }] });
+      expect(await guard.evaluate({ method: 'BREW', path: '/pot', headers: {}, remoteAddress: '127.0.0.1' })).toMatchObject({ effect: 'allow' });
+      expect(await problems({ ...keys, extensionMethods: ['brew'] })).toEqual(['extensionMethods[0]: expected an upper-case method name']);
+    });
+
+    it('says "required" for a missing key and describes a union by its accepted forms', async () => {
+      expect(await problems({ jwt: { issuer: 'i', algorithms: ['HS256'], secret: HMAC_SECRET } })).toEqual(['jwt.audience: required']);
+      expect(await problems({ jwt: { issuer: 5, audience: 'a', algorithms: ['HS256'], secret: HMAC_SECRET } })).toEqual([
+        'jwt.issuer: expected a string or an array (got a number)',
+      ]);
+      expect(await problems({ ...keys, rules: [{ scopes: ['a'] }] })).toEqual(['rules[0].path: required']);
+      expect(await problems({ ...keys, mode: 'report_only' })).toEqual(['mode: expected "enforce" or "report-only" (did you mean "report-only"?)']);
+    });
+
+    it('says where an adapter option or a misplaced key belongs, and suggests the key an unknown one is close to', async () => {
+      const [errors] = await problems({ ...keys, errors: 'throw' });
+      expect(errors).toMatch(/^errors: `errors` is an adapter option, not a policy key/);
+      expect(errors).toContain("tokenGuard(policy, { errors: 'throw' })");
+      expect(await problems({ ...keys, rule: [], issuer: 'https://id.example.com/' })).toEqual([
+        'rule: unknown key (did you mean "rules"?)',
+        'issuer: unknown key here: "issuer" belongs in jwt.issuer',
+      ]);
+      expect(await problems({ ...keys, rules: [{ path: '/a', allow: ['10.0.0.0/8'] }] })).toEqual([
+        'rules[0].allow: unknown key here: "allow" belongs in rules[0].ip.allow, ip.allow',
+      ]);
+      expect(await problems({ ...keys, rules: [{ path: '/a', scopes: ['a'], stepUp: { maxage: '5m' } }] })).toEqual([
+        'rules[0].stepUp.maxage: unknown key (did you mean "maxAge"?)',
+        'rules[0].stepUp: expected at least one of maxAge, amr or acr (an empty step-up is always satisfied)',
+      ]);
     });
   });
 });
