@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jwtVerify, type JWK } from 'jose';
-import { createGuard, MemoryStore, PolicyError, type Guard, type TokenGuardPolicy } from '../../src/index.js';
+import { createGuard, MemoryStore, PolicyError, type Duration, type Guard, type TokenGuardPolicy } from '../../src/index.js';
 import { AUDIENCE, ISSUER, NOW, NOW_S, jwtPolicy, signToken, testKeys } from '../helpers/tokens.js';
 import { ORDERS_RULES, bearer, expectAllowed, expectRefused, jwtGuard } from '../tokens/fixtures.js';
 
@@ -42,7 +42,7 @@ async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
   return state;
 }
 
-function remoteGuard(jwksUri: string, cacheMaxAge: string | number): Guard {
+function remoteGuard(jwksUri: string, cacheMaxAge: Duration): Guard {
   return createGuard({
     jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['RS256'], jwksUri, jwks: { cacheMaxAge } },
     store: new MemoryStore(),
@@ -129,7 +129,7 @@ describe('regression: durations that would mean forever, or never, are refused a
     expect(problems[0]).toMatch(new RegExp(`^${path}: `));
   });
 
-  it.each([2 ** 31, '25d', 0, '0ms'])('refuses jwt.jwks.timeout %j', async (timeout) => {
+  it.each<Duration>([2 ** 31, '25d', 0, '0ms'])('refuses jwt.jwks.timeout %j', async (timeout) => {
     const problems = policyProblems({ jwt: { ...(await jwtPolicy({ keys: undefined })), jwksUri: 'https://id.example.test/jwks', jwks: { timeout } } });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(/^jwt\.jwks\.timeout: /);
