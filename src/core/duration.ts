@@ -1,4 +1,5 @@
 // Durations in policies: '250ms', '30s', '10m', '1h', '7d', or a number of milliseconds.
+import { z } from 'zod';
 
 /** A duration: milliseconds as a number, or a string such as `'30s'`, `'10m'`, `'1h'`, `'7d'`. */
 export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
@@ -6,11 +7,53 @@ export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
-/** Parses a duration to milliseconds, or returns undefined when it is not one (negative, NaN, bad unit). */
+/**
+ * Longest delay a timer can take: Node's setTimeout (and AbortSignal.timeout) store it in a signed 32-bit
+ * integer and fire after 1 ms for anything longer, so a long timeout would silently become an instant one.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Parses a duration to milliseconds, or returns undefined when it is not one (negative, NaN, infinite, bad unit). */
 export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const m = DURATION_RE.exec(value.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+  let ms: number;
+  if (typeof value === 'number') ms = value;
+  else if (typeof value === 'string') {
+    const m = DURATION_RE.exec(value.trim());
+    if (!m) return undefined;
+    ms = Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+  } else return undefined;
+  // '1e400' and a string of 400 digits both parse to Infinity: not a duration.
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/**
+ * Why a value cannot be a timer duration (one handed to setTimeout), or undefined when it can: a
+ * duration above zero and at most MAX_TIMER_MS. Zero is refused: a zero timeout fails every call.
+ * Shared by the policy schema and options validated outside it (store timeouts).
+ */
+export function timerDurationProblem(value: unknown): string | undefined {
+  const ms = parseDuration(value);
+  if (ms === undefined) return `expected a duration like '250ms', '5s' or milliseconds (got ${describe(value)})`;
+  if (ms === 0) return 'expected a duration greater than zero';
+  if (ms > MAX_TIMER_MS) return `expected at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer timer fires at once`;
+  return undefined;
+}
+
+/** A timer duration in whole milliseconds (at least 1), or throws TypeError naming `name` when the value is not one. */
+export function parseTimerDuration(name: string, value: unknown): number {
+  const problem = timerDurationProblem(value);
+  if (problem !== undefined) throw new TypeError(`${name}: ${problem}`);
+  return Math.max(1, Math.ceil(parseDuration(value) as number));
+}
+
+/** Zod schema for a timer duration (see timerDurationProblem), for policy and option schemas. */
+export const timerDurationSchema = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+  const problem = timerDurationProblem(v);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  return typeof value;
 }

@@ -659,7 +659,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const tokenId = typeof token === 'string' ? token : token?.id;
       if (typeof tokenId !== 'string' || tokenId === '') throw new TypeError('revoke: expected a token id or a verified token');
       const nowMs = (options.now ?? p.clock()).getTime();
-      const own = typeof token === 'string' ? undefined : token.expiresAt;
+      // A token's own expiry that no Date can hold (a store record's far-future expiresAt) revokes for good:
+      // revoking a token the guard let through must never throw.
+      const ownAt: unknown = typeof token === 'string' ? undefined : token.expiresAt;
+      const ownMs = ownAt instanceof Date ? ownAt.getTime() : typeof ownAt === 'number' ? ownAt : undefined;
+      const own = ownMs !== undefined && Number.isFinite(ownMs) ? ownMs : undefined;
       const until = options.expiresAt ?? own;
       // Kept past the expiry by the clock tolerance: the verifier still accepts the token until then.
       const expiresAt = until === undefined ? undefined : toMs(until, nowMs) + p.clockToleranceS * 1000;

@@ -1,10 +1,10 @@
 // The policy: its public shape, its zod schema (strict: unknown keys are errors), and its compilation
 // into matchers and sets once at start-up, so nothing is parsed or built per request.
-import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import type { JWK } from 'jose';
 import { PolicyError, type PolicyIssue } from './errors.js';
-import { parseDuration, type Duration } from './duration.js';
+import { parseDuration, timerDurationSchema, type Duration } from './duration.js';
 import { checkGlob, compilePathMatcher, pathSegments, type PathMatcher } from './path.js';
 import { checkMethod, METHOD_TOKEN_RE } from './methods.js';
 import { formatPath, policyIssues } from './policy-issues.js';
@@ -17,7 +17,7 @@ import { compileRateLimit } from '../checks/rate-limit.js';
 import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
 import type { DpopConfig, DpopPolicy } from '../checks/dpop.js';
 import { isValidPrefix } from '../tokens/api-key.js';
-import { JWT_ALGORITHMS, MIN_SECRET_BYTES, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
+import { JWT_ALGORITHMS, MIN_SECRET_BYTES, normalizeTyp, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { RateLimitCheck, RateLimitRule, TokenStore } from '../stores/types.js';
 import type { DecisionEvent } from './types.js';
@@ -32,11 +32,14 @@ export interface JwtPolicy {
   algorithms: readonly JwtAlgorithm[];
   /** Remote JWK Set (fetched with caching; refetched on an unknown `kid` at most once per `jwks.cooldown`). */
   jwksUri?: string;
-  /** Remote JWKS tuning. Default: `{ cooldown: '30s', cacheMaxAge: '10m', timeout: '5s' }`. */
+  /**
+   * Remote JWKS tuning. Default: `{ cooldown: '30s', cacheMaxAge: '10m', timeout: '5s' }`. `cooldown` and
+   * `timeout` must be above zero; `cacheMaxAge: 0` refetches the set for every new token and caches none.
+   */
   jwks?: { cooldown?: Duration; cacheMaxAge?: Duration; timeout?: Duration };
   /** Local public keys: JWKs or PEM strings (SPKI or certificate). */
   keys?: readonly (JWK | string)[];
-  /** Shared secret for HS256/384/512 (at least 32/48/64 bytes). */
+  /** Shared secret for HS256/384/512 (at least 32/48/64 bytes). PEM, JWK or JWKS text is refused: that is a public key, not a secret. */
   secret?: string | Uint8Array;
   /** Leeway for exp, nbf, iat and auth_time. Default: `'5s'`. */
   clockTolerance?: Duration;
@@ -44,8 +47,12 @@ export interface JwtPolicy {
   maxTokenAge?: Duration;
   /** Refuse tokens without `exp`. Default: `true`. */
   requireExp?: boolean;
-  /** Required `typ` header, e.g. `'at+jwt'` (RFC 9068), to refuse ID tokens and other JWT types. Default: not checked. */
-  typ?: string;
+  /**
+   * Accepted `typ` header value(s), compared case-insensitively without an `application/` prefix, e.g.
+   * `'at+jwt'` (RFC 9068) to refuse ID tokens too. A token without `typ` then fails. Default: no `typ`,
+   * `'JWT'` or `'at+jwt'`; every other type (`dpop+jwt`, `secevent+jwt`, `logout+jwt`, …) is refused.
+   */
+  typ?: string | readonly string[];
   /** Most verified tokens remembered (each until its `exp`). Default: 10 000. */
   cacheSize?: number;
 }
@@ -89,7 +96,7 @@ export interface TokenGuardPolicy {
   apiKeys?: { prefix: string };
   /** Where token state lives. Default: a new MemoryStore for this guard. */
   store?: TokenStore;
-  /** Longest a store call may take before the request fails closed (503). Default: `'1s'`. */
+  /** Longest a store call may take before the request fails closed (503); above zero, at most 2^31−1 ms. Default: `'1s'`. */
   storeTimeout?: Duration;
   /** CIDRs of proxies whose X-Forwarded-For is believed. Default: `false` (the socket address is the client). */
   trustProxy?: false | readonly string[];
@@ -232,13 +239,18 @@ const jwtSchema = z
       });
     }),
     jwksUri: z.string().url().optional(),
-    jwks: z.strictObject({ cooldown: durationSchema.optional(), cacheMaxAge: durationSchema.optional(), timeout: positiveDuration.optional() }).optional(),
+    // A zero cooldown would refetch the key set for every token naming an unknown kid: anyone could make
+    // the guard hammer the issuer. timeout reaches AbortSignal.timeout, a timer.
+    jwks: z.strictObject({ cooldown: positiveDuration.optional(), cacheMaxAge: durationSchema.optional(), timeout: timerDurationSchema.optional() }).optional(),
     keys: z.array(z.union([z.string(), jwkSchema])).min(1).optional(),
-    secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+    secret: z.union([z.string(), z.instanceof(Uint8Array)]).superRefine((v, ctx) => {
+      const problem = checkSecret(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }).optional(),
     clockTolerance: durationSchema.optional(),
     maxTokenAge: durationSchema.optional(),
     requireExp: z.boolean().optional(),
-    typ: z.string().min(1).optional(),
+    typ: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a typ value or a non-empty array of them' }).optional(),
     cacheSize: z.number().int().positive().optional(),
   })
   .superRefine((j, ctx) => {
@@ -263,6 +275,53 @@ const jwtSchema = z
       ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'must be https (plain http is allowed only for loopback addresses): signing keys fetched over http can be swapped in transit' });
     }
   });
+
+/**
+ * Why a shared secret is key material rather than a secret, or undefined. An RSA or EC public key (PEM,
+ * JWK, JWKS or DER) used as the HMAC secret lets anyone holding the public key sign HS256 tokens: the
+ * RS256→HS256 key confusion, set up by configuration.
+ */
+function checkSecret(secret: string | Uint8Array): string | undefined {
+  const bytes = typeof secret === 'string' ? Buffer.from(secret) : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
+  const text = typeof secret === 'string' ? secret : bytes.toString('utf8');
+  const confusion = 'an HMAC secret must be random bytes known only to the issuer and this guard, never key material';
+  if (text.includes('-----BEGIN')) return `is PEM text (a key or certificate): ${confusion}`;
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(trimmed);
+    } catch {
+      json = undefined;
+    }
+    const isJwk = (v: unknown) => !!v && typeof v === 'object' && 'kty' in v;
+    if (isJwk(json) || (Array.isArray(json) && json.some(isJwk)) || (!!json && typeof json === 'object' && 'keys' in json)) {
+      return `is JWK or JWK Set text: ${confusion}`;
+    }
+  }
+  // A bare DER public key or certificate, as bytes or base64 ("MIIBIjANBg…").
+  const candidates = [bytes];
+  if (/^[A-Za-z0-9+/=_\s-]+$/.test(trimmed)) candidates.push(Buffer.from(trimmed, 'base64'));
+  for (const der of candidates) if (der.length > 0 && der[0] === 0x30 && isDerKey(der)) return `is a DER public key or certificate: ${confusion}`;
+  return undefined;
+}
+
+function isDerKey(der: Buffer): boolean {
+  for (const type of ['spki', 'pkcs1'] as const) {
+    try {
+      createPublicKey({ key: der, format: 'der', type });
+      return true;
+    } catch {
+      // not this encoding
+    }
+  }
+  try {
+    new X509Certificate(der);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Why a configured public key is unusable, or undefined. Parsed here so a bad key fails at start-up, not as 401s. */
 function checkPublicKey(k: JWK | string): string | undefined {
@@ -336,7 +395,7 @@ const policySchema = z
       prefix: z.string().refine(isValidPrefix, 'expected a letter, up to 15 letters or digits, then "_" (e.g. "tg_")'),
     }).optional(),
     store: storeSchema.optional(),
-    storeTimeout: positiveDuration.optional(),
+    storeTimeout: timerDurationSchema.optional(),
     trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
     ip: ipSchema.optional(),
     hours: hoursSchema.optional(),
@@ -498,19 +557,20 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       jwt.jwks = {
         cooldownMs: parseDuration(j.jwks?.cooldown ?? '30s') as number,
         cacheMaxAgeMs: parseDuration(j.jwks?.cacheMaxAge ?? '10m') as number,
-        timeoutMs: parseDuration(j.jwks?.timeout ?? '5s') as number,
+        // jose wants whole milliseconds.
+        timeoutMs: Math.ceil(parseDuration(j.jwks?.timeout ?? '5s') as number),
       };
     }
     if (j.keys) jwt.keys = [...j.keys];
+    if (j.typ !== undefined) jwt.typ = (typeof j.typ === 'string' ? [j.typ] : [...j.typ]).map(normalizeTyp);
     if (j.secret !== undefined) jwt.secret = j.secret;
     if (j.maxTokenAge !== undefined) jwt.maxTokenAgeMs = parseDuration(j.maxTokenAge) as number;
-    if (j.typ !== undefined) jwt.typ = j.typ;
   }
   return {
     jwt,
     apiKeyPrefix: policy.apiKeys?.prefix,
     store: policy.store ?? new MemoryStore(),
-    storeTimeoutMs: parseDuration(policy.storeTimeout ?? '1s') as number,
+    storeTimeoutMs: Math.ceil(parseDuration(policy.storeTimeout ?? '1s') as number),
     clientIp: new ClientIpResolver(policy.trustProxy ?? false),
     ip: policy.ip ? new IpConstraint(policy.ip) : undefined,
     hours: policy.hours ? new HoursConstraint(policy.hours) : undefined,

@@ -14,6 +14,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { ReasonCode, TokenInfo } from '../core/types.js';
+import { parseConfirmation, type Confirmation } from '../checks/pop.js';
 
 /** JWS algorithms token-guard accepts in `jwt.algorithms`. `none` is never accepted. */
 export type JwtAlgorithm =
@@ -40,7 +41,8 @@ export interface JwtConfig {
   clockToleranceMs: number;
   maxTokenAgeMs?: number;
   requireExp: boolean;
-  typ?: string;
+  /** Accepted `typ` header values, normalised by normalizeTyp; undefined means DEFAULT_TYPS or no `typ`. */
+  typ?: readonly string[];
   cacheSize: number;
 }
 
@@ -55,9 +57,32 @@ export interface VerifiedJwt {
   authTime?: number;
   amr?: readonly string[];
   acr?: string;
-  /** `cnf` claim: the token is bound to a key (DPoP `jkt`) or a certificate (`x5t#S256`). */
-  cnf?: { jkt?: string; 'x5t#S256'?: string };
+  /** `cnf` claim: the token is bound to a key (DPoP `jkt`) or a certificate (`x5t#S256`), or unverifiably. */
+  cnf?: Confirmation;
 }
+
+/** A remembered verification and the instant (request time, ms) it stops being served. */
+interface CacheEntry {
+  verified: VerifiedJwt;
+  untilMs: number;
+}
+
+/**
+ * Access-token types accepted when `jwt.typ` is not set (RFC 8725 §3.11, RFC 9068): no `typ`, the generic
+ * `JWT`, and `at+jwt`. Anything else (`dpop+jwt`, `secevent+jwt`, `logout+jwt`, …) is another kind of JWT.
+ */
+export const DEFAULT_TYPS: readonly string[] = ['jwt', 'at+jwt'];
+
+/** A `typ` value compared case-insensitively and without its optional `application/` prefix (RFC 7515 §4.1.9). */
+export function normalizeTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') && !lower.slice(12).includes('/') ? lower.slice(12) : lower;
+}
+
+/** Largest claim time, in seconds, a JS Date can hold (±8.64e15 ms): a larger exp could not even be revoked. */
+export const MAX_CLAIM_TIME_S = 8.64e12;
+
+const isClaimTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_CLAIM_TIME_S;
 
 /** A failed verification: the reason code plus operator-facing detail. */
 export interface JwtFailure {
@@ -105,7 +130,10 @@ export class JwtVerifier {
   /** The PEM keys alone, looked up without the token's kid (a PEM has none). */
   private readonly pemKeys: JWTVerifyGetKey | undefined;
   private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
-  private readonly cache: LRUCache<string, VerifiedJwt>;
+  private readonly cache: LRUCache<string, CacheEntry>;
+  private readonly typs: ReadonlySet<string>;
+  /** A token without `typ` passes only when `jwt.typ` is not set. */
+  private readonly untypedOk: boolean;
   private readonly toleranceS: number;
   private readonly maxAgeS: number | undefined;
   private readonly requiredClaims: string[];
@@ -123,6 +151,8 @@ export class JwtVerifier {
     this.maxAgeS = config.maxTokenAgeMs === undefined ? undefined : config.maxTokenAgeMs / 1000;
     this.requiredClaims = config.requireExp ? ['exp'] : [];
     this.cache = new LRUCache({ max: config.cacheSize });
+    this.typs = new Set(config.typ ?? DEFAULT_TYPS);
+    this.untypedOk = config.typ === undefined;
     if (config.jwksUri) {
       const { cooldownMs, cacheMaxAgeMs, timeoutMs } = config.jwks as NonNullable<JwtConfig['jwks']>;
       this.maxCacheMs = Math.min(this.maxCacheMs, cacheMaxAgeMs);
@@ -173,10 +203,14 @@ export class JwtVerifier {
    * Several configured keys fit the token (two PEM keys during a rotation, JWKs without a kid): jose
    * leaves it to the caller to try each. The first whose signature verifies wins.
    */
-  private async verifyWithEach(token: string, candidates: joseErrors.JWKSMultipleMatchingKeys, options: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
+  private async verifyWithEach(
+    token: string,
+    candidates: joseErrors.JWKSMultipleMatchingKeys,
+    options: Parameters<typeof jwtVerify>[2],
+  ): Promise<{ payload: JWTPayload; protectedHeader: JWSHeaderParameters }> {
     for await (const key of candidates) {
       try {
-        return (await jwtVerify(token, key, options)).payload;
+        return await jwtVerify(token, key, options);
       } catch (err) {
         if (!(err instanceof joseErrors.JWSSignatureVerificationFailed)) throw err;
       }
@@ -194,8 +228,15 @@ export class JwtVerifier {
    * token is not cached. Synchronous so the repeated-token path costs no promise.
    */
   lookup(token: string, nowMs: number): VerifiedJwt | JwtFailure | undefined {
-    const cached = this.cache.get(token);
-    if (!cached) return undefined;
+    const hit = this.cache.get(token);
+    if (!hit) return undefined;
+    // Expired by the request's clock, not only by lru-cache's own: a cached verification never outlives
+    // the key set it was checked against, whatever time the requests say it is.
+    if (nowMs >= hit.untilMs) {
+      this.cache.delete(token);
+      return undefined;
+    }
+    const cached = hit.verified;
     return this.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;
   }
 
@@ -226,6 +267,7 @@ export class JwtVerifier {
       return { reason: 'token.malformed', detail: 'not base64url' };
     }
     let payload: JWTPayload;
+    let header: JWSHeaderParameters;
     try {
       const options: Parameters<typeof jwtVerify>[2] = {
         algorithms: this.config.algorithms,
@@ -236,23 +278,33 @@ export class JwtVerifier {
         currentDate: new Date(nowMs),
       };
       if (this.maxAgeS !== undefined) options.maxTokenAge = this.maxAgeS;
-      if (this.config.typ !== undefined) options.typ = this.config.typ;
       try {
-        ({ payload } = await jwtVerify(token, this.getKey, options));
+        ({ payload, protectedHeader: header } = await jwtVerify(token, this.getKey, options));
       } catch (err) {
         if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
-        payload = await this.verifyWithEach(token, err, options);
+        ({ payload, protectedHeader: header } = await this.verifyWithEach(token, err, options));
       }
     } catch (err) {
       return mapJoseError(err);
     }
+    // Explicit typing: a DPoP proof, a security event or a logout token signed by the issuer's key is
+    // not an access token, and must not pass for one.
+    const typ = header.typ;
+    if (typeof typ !== 'string' && typ !== undefined) return { reason: 'token.invalid', detail: 'typ header is not a string' };
+    if (typ === undefined ? !this.untypedOk : !this.typs.has(normalizeTyp(typ))) {
+      return { reason: 'token.invalid', detail: typ === undefined ? 'typ header is missing' : `typ ${JSON.stringify(typ.slice(0, 40))} is not an accepted access-token type` };
+    }
     const entry = this.toEntry(token, payload, second);
-    if (!entry) return { reason: 'token.invalid', detail: 'claims have the wrong type' };
+    if (!entry) return { reason: 'token.invalid', detail: 'claims have the wrong type or a time out of range' };
     // jose checks iat against the clock only under maxTokenAge; a token from the future is never valid.
     const timeFailure = this.checkTimes(entry, Math.floor(nowMs / 1000));
     if (timeFailure) return timeFailure;
-    const ttl = entry.exp === undefined ? 300_000 : entry.exp * 1000 - nowMs;
-    if (ttl > 0) this.cache.set(token, entry, { ttl: Math.min(ttl, this.maxCacheMs) });
+    // Remembered until the earliest of exp, the key set's freshness and the cap. A zero or negative ttl
+    // is never handed to lru-cache, which reads ttl 0 as "never expires". untilMs holds freshness and
+    // the cap on the requests' clock; past exp, lookup's time checks refuse the entry themselves.
+    const servedMs = Math.min(entry.exp === undefined ? 300_000 : Infinity, this.maxCacheMs);
+    const ttl = Math.floor(Math.min(entry.exp === undefined ? Infinity : entry.exp * 1000 - nowMs, servedMs));
+    if (ttl >= 1) this.cache.set(token, { verified: entry, untilMs: nowMs + servedMs }, { ttl });
     return entry;
   }
 
@@ -273,8 +325,10 @@ export class JwtVerifier {
     const authTime = payload['auth_time'];
     const amr = payload['amr'];
     const acr = payload['acr'];
-    const cnf = payload['cnf'];
     if (sub !== undefined && typeof sub !== 'string') return undefined;
+    // jose checks these are numbers, not that they are finite (JSON's 1e400 parses to Infinity) or that a
+    // Date can hold them. Out of range, the token could be accepted yet never revoked.
+    for (const t of [exp, nbf, iat, authTime]) if (t !== undefined && !isClaimTime(t)) return undefined;
     if (jti !== undefined && (typeof jti !== 'string' || jti === '')) return undefined;
     const scopes = scopesOf(payload);
     const info: TokenInfo = {
@@ -293,18 +347,25 @@ export class JwtVerifier {
     if (exp !== undefined) entry.exp = exp;
     if (nbf !== undefined) entry.nbf = nbf;
     if (iat !== undefined) entry.iat = iat;
-    if (typeof authTime === 'number' && Number.isFinite(authTime)) entry.authTime = authTime;
+    if (authTime !== undefined) entry.authTime = authTime as number;
     if (Array.isArray(amr) && amr.every((a) => typeof a === 'string')) entry.amr = amr;
     if (typeof acr === 'string') entry.acr = acr;
-    if (cnf !== undefined) {
-      if (!cnf || typeof cnf !== 'object' || Array.isArray(cnf)) return undefined;
-      entry.cnf = cnf as VerifiedJwt['cnf'];
-    }
+    const cnf = parseConfirmation(payload['cnf']);
+    if (cnf !== undefined) entry.cnf = cnf;
     return entry;
   }
 }
 
+/** Whether a claims set has a time claim a JS Date cannot hold (or that is not a finite number). */
+function hasTimeOutOfRange(payload: JWTPayload): boolean {
+  return [payload.exp, payload.nbf, payload.iat, payload['auth_time']].some((t) => t !== undefined && !isClaimTime(t));
+}
+
 function mapJoseError(err: unknown): JwtFailure {
+  // jose reads exp: -1e400 (-Infinity) as expired and nbf: 1e400 as not yet valid; such a token is broken, not early or late.
+  if ((err instanceof joseErrors.JWTExpired || err instanceof joseErrors.JWTClaimValidationFailed) && hasTimeOutOfRange(err.payload)) {
+    return { reason: 'token.invalid', detail: 'a time claim is out of range' };
+  }
   if (err instanceof joseErrors.JWTExpired) return { reason: 'token.expired', detail: err.message };
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf' && err.reason === 'check_failed') return { reason: 'token.expired', detail: 'nbf is in the future' };
