@@ -6,6 +6,13 @@
 // kept as a whole number of ms plus a remainder in units of 1/limit ms, and every comparison is on integers
 // below 2^53 (the validator bounds now and windowMs so that sums stay there), in JS as in Lua.
 
+/**
+ * Kept past its TAT this long. The TTL only frees memory (a TAT that has passed counts as a fresh counter anyway),
+ * but it runs on the store's clock while the TAT is judged by the caller's `now`: without slack, a caller whose clock
+ * is behind (or a test on fake time) would see a counter vanish early and its limit reset.
+ */
+export const COUNTER_TTL_SLACK_MS = 60_000;
+
 /** A theoretical arrival time: `q + r / limit` ms since the epoch, with `0 <= r < limit`. */
 export interface GcraTat {
   /** Whole milliseconds. */
@@ -24,7 +31,7 @@ export interface GcraStep {
   remaining: number;
   resetMs: number;
   retryAfterMs: number;
-  /** Whole ms until the stored TAT is reached: the counter's time to live (at least 1). */
+  /** The counter's time to live in whole ms: until its TAT, plus COUNTER_TTL_SLACK_MS. */
   ttlMs: number;
 }
 
@@ -65,9 +72,9 @@ export function gcraStep(stored: GcraTat | undefined, now: number, limit: number
   if (dq < windowMs || (dq === windowMs && dr === 0)) {
     // Requests that still fit after this one: floor((window - ahead) / interval), on integers.
     const remaining = Math.floor(((windowMs - dq) * limit - dr) / windowMs);
-    return { allowed: true, tat: { q: now + dq, r: dr, limit }, remaining, resetMs: dq + dr / limit, retryAfterMs: 0, ttlMs: Math.max(1, dq + (dr > 0 ? 1 : 0)) };
+    return { allowed: true, tat: { q: now + dq, r: dr, limit }, remaining, resetMs: dq + dr / limit, retryAfterMs: 0, ttlMs: dq + (dr > 0 ? 1 : 0) + COUNTER_TTL_SLACK_MS };
   }
   // Refused, nothing charged. The request fits once ahead <= window: the ceiling of the excess, in whole ms.
   const retryAfterMs = dq - windowMs + (dr > 0 ? 1 : 0);
-  return { allowed: false, tat: { q, r, limit }, remaining: 0, resetMs: q - now + r / limit, retryAfterMs, ttlMs: Math.max(1, q - now + (r > 0 ? 1 : 0)) };
+  return { allowed: false, tat: { q, r, limit }, remaining: 0, resetMs: q - now + r / limit, retryAfterMs, ttlMs: q - now + (r > 0 ? 1 : 0) + COUNTER_TTL_SLACK_MS };
 }

@@ -196,7 +196,7 @@ export class MemoryStore implements TokenStore {
       checks.forEach((c, i) => {
         const s = steps[i]!;
         // The counter is worthless once its TAT has passed: let it expire with it.
-        // ttlMs is at least 1: lru-cache reads a ttl of 0 as "never expires".
+        // ttlMs is never 0, which lru-cache reads as "never expires".
         this.counters.set(`${tokenId}\u0000${c.name}`, s.tat, { ttl: s.ttlMs });
       });
     }

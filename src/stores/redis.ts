@@ -16,6 +16,7 @@ import type {
   UsageEvent,
 } from './types.js';
 import { RECENT_IPS_KEPT } from './types.js';
+import { COUNTER_TTL_SLACK_MS } from './gcra.js';
 import { mergeUsage } from './usage.js';
 import {
   checkConsume,
@@ -93,8 +94,10 @@ const CONSUME_LUA = `
 -- step as gcraStep in src/stores/gcra.ts (same operations in the same order, so both give the same doubles): a TAT
 -- is q + r/limit ms (0 <= r < limit), stored as the text "q:r:limit".
 -- KEYS[i]: counter i; all keys share the token's hash tag (one slot).
--- ARGV[1]: now (whole ms); ARGV[2i], ARGV[2i+1]: limit and window (whole ms) of counter i (validated by the caller).
+-- ARGV[1]: now (whole ms); ARGV[2i], ARGV[2i+1]: limit and window (whole ms) of counter i (validated by the caller);
+-- ARGV[2 * #KEYS + 2]: how long a counter is kept past its TAT (ms).
 local now = tonumber(ARGV[1])
+local slack = tonumber(ARGV[2 * #KEYS + 2])
 local allowed = true
 local retry = 0
 local tats = {}
@@ -145,8 +148,9 @@ for i = 1, #KEYS do
   if dq < window or (dq == window and dr == 0) then
     -- Room. %.17g writes every digit of these integers (Lua's own number format keeps only 14).
     tats[i] = string.format('%.17g:%.17g:%.17g', now + dq, dr, limit)
-    -- A TAT in the past is worth nothing: the key expires when it is reached (never a TTL of 0).
-    ttls[i] = math.max(1, dq + (dr > 0 and 1 or 0))
+    -- A TAT in the past is worth nothing: the key expires once it is reached, plus ARGV slack (COUNTER_TTL_SLACK_MS
+    -- in gcra.ts: the TTL runs on Redis's clock, the TAT on the caller's).
+    ttls[i] = dq + (dr > 0 and 1 or 0) + slack
     out[#out + 1] = string.format('%.17g', math.floor(((window - dq) * limit - dr) / window))
     out[#out + 1] = string.format('%.17g', dq + dr / limit)
   else
@@ -916,6 +920,7 @@ export class RedisStore implements TokenStore {
     for (const c of checks) args.push(this.key('t', tokenId, `rl:${esc(c.name)}`));
     args.push(now);
     for (const c of checks) args.push(c.limit, c.windowMs);
+    args.push(COUNTER_TTL_SLACK_MS);
     const reply = await this.call('consume', this.cmd.tokenGuardConsume(...(args as [number, ...Arg[]])));
     if (!Array.isArray(reply) || reply.length !== 2 + 2 * checks.length) throw new StoreError('Redis returned a malformed rate-limit reply');
     const allowed = reply[0] === 1;
