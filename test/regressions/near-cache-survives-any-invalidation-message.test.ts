@@ -48,7 +48,7 @@ async function nearCachedStore(): Promise<{ store: RedisStore; prefix: string }>
   const sub = client.duplicate();
   sub.on('error', () => undefined);
   subscribers.push(sub);
-  const store = new RedisStore({ client, prefix, subscriber: sub });
+  const store = new RedisStore({ client, prefix, subscriber: sub, commandTimeout: 5000, confirmTimeout: 5000 });
   await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 5000, interval: 2 });
   return { store, prefix };
 }
@@ -98,7 +98,7 @@ describe.skipIf(!redisUp)('regression: the near-cache survives any message on it
     const sub = client.duplicate();
     sub.on('error', () => undefined);
     subscribers.push(sub);
-    const b = new RedisStore({ client, prefix, subscriber: sub, confirmTimeout: 2000 });
+    const b = new RedisStore({ client, prefix, subscriber: sub, commandTimeout: 5000, confirmTimeout: 5000 });
     await vi.waitFor(() => expect(b.stats().nearCacheEnabled).toBe(true), { timeout: 5000, interval: 2 });
     await Promise.all(FOREIGN.map(([, payload]) => publisher.publish(`${prefix}{c}:inv`, payload)));
     await vi.waitFor(() => expect(a.stats().foreignMessages).toBe(FOREIGN.length), { timeout: 5000, interval: 2 });

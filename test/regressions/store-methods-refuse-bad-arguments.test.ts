@@ -105,5 +105,5 @@ describe.skipIf(!redisUp)('RedisStore', () => {
     expect(RedisStoreArgumentError).toBe(StoreArgumentError);
   });
   let n = 0;
-  cases('on the shared Redis', () => new RedisStore({ client, prefix: `${RUN}${n++}:` }));
+  cases('on the shared Redis', () => new RedisStore({ client, prefix: `${RUN}${n++}:`, commandTimeout: 5000 }));
 });
