@@ -112,6 +112,22 @@ describe.skipIf(!redisUp)('regression: the near-cache survives any message on it
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('a revocation of an id too long for a message is sent as "drop everything", confirmed, and not counted as foreign', async () => {
+    const { store: a, prefix } = await nearCachedStore();
+    const sub = client.duplicate();
+    sub.on('error', () => undefined);
+    subscribers.push(sub);
+    const b = new RedisStore({ client, prefix, subscriber: sub, commandTimeout: 5000, confirmTimeout: 5000 });
+    await vi.waitFor(() => expect(b.stats().nearCacheEnabled).toBe(true), { timeout: 5000, interval: 2 });
+    const longId = 'j'.repeat(70_000);
+    expect(await b.getRevocation(longId, 'alice', T0)).toBeUndefined();
+    expect(b.getRevocation(longId, 'alice', T0)).toBeUndefined(); // cached
+    await a.revoke(longId, { now: T0 }); // resolves only once b has confirmed
+    expect(await b.getRevocation(longId, 'alice', T0)).toEqual({ revokedAt: T0 });
+    expect(b.stats().foreignMessages).toBe(0);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('garbage on an instance’s acknowledgement channel is counted and changes nothing', async () => {
     const { store, prefix } = await nearCachedStore();
     const [ackChannel] = (await client.pubsub('CHANNELS', `${prefix}{c}:ack:*`)) as string[];
