@@ -41,6 +41,7 @@ export type { RiskPolicy, RiskContext, RiskSignal, RiskScore } from './checks/ri
 export type { JwtAlgorithm } from './tokens/jwt.js';
 export { issueApiKey, hashApiKey, parseApiKey, type IssueApiKeyOptions, type IssuedApiKey, type ParsedApiKey } from './tokens/api-key.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
+export { StoreArgumentError } from './stores/validate.js';
 export type {
   TokenStore,
   ApiKeyRecord,

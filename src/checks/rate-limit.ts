@@ -14,5 +14,6 @@ export function rateLimitHeaders(result: RateLimitResult, headers: Record<string
 
 /** A compiled limit with its counter name. */
 export function compileRateLimit(name: string, limit: number, windowMs: number): RateLimitCheck {
-  return Object.freeze({ name, limit, windowMs });
+  // Stores count in whole milliseconds (exact integer GCRA): a fractional window ('1.5ms') is rounded up, never down.
+  return Object.freeze({ name, limit, windowMs: Math.ceil(windowMs) });
 }

@@ -1,8 +1,19 @@
 // MemoryStore: token state in this process, bounded. For one instance and for tests.
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../core/errors.js';
-import { gcraStep } from './gcra.js';
+import { gcraStep, type GcraTat } from './gcra.js';
 import { mergeUsage } from './usage.js';
+import {
+  checkConsume,
+  checkGetRevocation,
+  checkId,
+  checkPutApiKey,
+  checkRecordUsage,
+  checkRevoke,
+  checkRevokeSubject,
+  checkUpdateApiKey,
+  StoreArgumentError,
+} from './validate.js';
 import type {
   ApiKeyPatch,
   ApiKeyRecord,
@@ -36,6 +47,15 @@ export interface MemoryStoreOptions {
 }
 
 const NEVER = Number.POSITIVE_INFINITY;
+
+// A bound of NaN or 0 would never be reached (or never leave room): a mistake refused at construction.
+function bound(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new StoreArgumentError(`MemoryStore: ${name} must be a positive integer (got ${String(value)})`);
+  }
+  return value;
+}
 
 function freezeRecord(record: ApiKeyRecord): ApiKeyRecord {
   // Records are handed out as-is on the hot path; freezing makes that safe without copying on every read.
@@ -71,7 +91,7 @@ export class MemoryStore implements TokenStore {
   private readonly apiKeys: LRUCache<string, ApiKeyRecord>;
   private readonly revokedTokens = new Map<string, { at: number; until: number }>();
   private readonly revokedSubjects = new Map<string, { before: number; until: number }>();
-  private readonly counters: LRUCache<string, number>;
+  private readonly counters: LRUCache<string, GcraTat>;
   private readonly usage: LRUCache<string, TokenUsage>;
   private readonly maxRevocations: number;
   // Not an LRU on purpose: evicting a live claim under pressure (a flood of fresh claims) would let it be claimed again.
@@ -79,22 +99,25 @@ export class MemoryStore implements TokenStore {
   private readonly maxClaims: number;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.apiKeys = new LRUCache({ max: options.maxApiKeys ?? 100_000 });
-    this.counters = new LRUCache({ max: options.maxCounters ?? 100_000 });
-    this.usage = new LRUCache({ max: options.maxUsage ?? 100_000 });
-    this.maxRevocations = options.maxRevocations ?? 1_000_000;
-    this.maxClaims = options.maxClaims ?? 1_000_000;
+    this.apiKeys = new LRUCache({ max: bound('maxApiKeys', options.maxApiKeys, 100_000) });
+    this.counters = new LRUCache({ max: bound('maxCounters', options.maxCounters, 100_000) });
+    this.usage = new LRUCache({ max: bound('maxUsage', options.maxUsage, 100_000) });
+    this.maxRevocations = bound('maxRevocations', options.maxRevocations, 1_000_000);
+    this.maxClaims = bound('maxClaims', options.maxClaims, 1_000_000);
   }
 
   getApiKey(hash: string): ApiKeyRecord | undefined {
+    checkId('getApiKey', 'hash', hash);
     return this.apiKeys.get(hash);
   }
 
   putApiKey(record: ApiKeyRecord): void {
+    checkPutApiKey(record);
     this.apiKeys.set(record.hash, freezeRecord(record));
   }
 
   updateApiKey(hash: string, patch: ApiKeyPatch): ApiKeyRecord | undefined {
+    checkUpdateApiKey(hash, patch);
     const current = this.apiKeys.get(hash);
     if (!current) return undefined;
     const next = freezeRecord({ ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt });
@@ -103,10 +126,12 @@ export class MemoryStore implements TokenStore {
   }
 
   deleteApiKey(hash: string): boolean {
+    checkId('deleteApiKey', 'hash', hash);
     return this.apiKeys.delete(hash);
   }
 
   useApiKey(hash: string): number | undefined {
+    checkId('useApiKey', 'hash', hash);
     const current = this.apiKeys.get(hash);
     if (!current || current.remaining === undefined) return undefined;
     if (current.remaining <= 0) return -1;
@@ -125,6 +150,7 @@ export class MemoryStore implements TokenStore {
   }
 
   revoke(tokenId: string, options: { now: number; expiresAt?: number }): void {
+    checkRevoke(tokenId, options);
     const until = options.expiresAt ?? NEVER;
     if (until <= options.now) return;
     const existing = live(this.revokedTokens.get(tokenId), options.now);
@@ -133,6 +159,7 @@ export class MemoryStore implements TokenStore {
   }
 
   revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): void {
+    checkRevokeSubject(subject, options);
     const until = options.expiresAt ?? NEVER;
     if (until <= options.now) return;
     const existing = live(this.revokedSubjects.get(subject), options.now);
@@ -144,6 +171,7 @@ export class MemoryStore implements TokenStore {
   }
 
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined {
+    checkGetRevocation(tokenId, subject, now);
     let state: RevocationState | undefined;
     const t = this.revokedTokens.get(tokenId);
     if (t) {
@@ -161,13 +189,15 @@ export class MemoryStore implements TokenStore {
   }
 
   consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): RateLimitResult {
+    checkConsume(tokenId, checks, now);
     const steps = checks.map((c) => gcraStep(this.counters.get(`${tokenId}\u0000${c.name}`), now, c.limit, c.windowMs));
     const allowed = steps.every((s) => s.allowed);
     if (allowed) {
       checks.forEach((c, i) => {
         const s = steps[i]!;
         // The counter is worthless once its TAT has passed: let it expire with it.
-        this.counters.set(`${tokenId}\u0000${c.name}`, s.tat, { ttl: Math.max(1, Math.ceil(s.resetMs)) });
+        // ttlMs is never 0, which lru-cache reads as "never expires".
+        this.counters.set(`${tokenId}\u0000${c.name}`, s.tat, { ttl: s.ttlMs });
       });
     }
     return {
@@ -199,10 +229,12 @@ export class MemoryStore implements TokenStore {
   }
 
   recordUsage(tokenId: string, usage: UsageEvent): void {
+    checkRecordUsage(tokenId, usage);
     this.usage.set(tokenId, mergeUsage(this.usage.get(tokenId), usage));
   }
 
   getUsage(tokenId: string): TokenUsage | undefined {
+    checkId('getUsage', 'tokenId', tokenId);
     const u = this.usage.get(tokenId);
     return u ? { ...u, recentIps: [...u.recentIps] } : undefined;
   }

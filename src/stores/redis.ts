@@ -16,7 +16,21 @@ import type {
   UsageEvent,
 } from './types.js';
 import { RECENT_IPS_KEPT } from './types.js';
+import { COUNTER_TTL_SLACK_MS } from './gcra.js';
 import { mergeUsage } from './usage.js';
+import {
+  checkConsume,
+  checkGetRevocation,
+  checkId,
+  checkPutApiKey,
+  checkRecordUsage,
+  checkRevoke,
+  checkRevokeSubject,
+  checkUpdateApiKey,
+  StoreArgumentError,
+} from './validate.js';
+
+export { StoreArgumentError } from './validate.js';
 
 /** Near-cache tuning: a bounded, short-lived local copy of revocation lookups, invalidated through pub/sub. */
 export interface RedisNearCacheOptions {
@@ -60,8 +74,13 @@ export interface RedisStoreStats {
   nearCacheHits: number;
   /** Revocation lookups that went to Redis. */
   nearCacheMisses: number;
-  /** Invalidation messages received. */
+  /** Invalidation messages received (foreign ones included). */
   invalidations: number;
+  /**
+   * Messages on the store's channels that it could not have sent (wrong JSON, shape or size: someone else publishing
+   * there). Each one dropped the whole near-cache, since something may have been revoked that it cannot name.
+   */
+  foreignMessages: number;
   /** Uses waiting to be written. */
   usageBuffered: number;
   /** Uses lost because their batch could not be written. */
@@ -71,49 +90,82 @@ export interface RedisStoreStats {
 // --- Lua. Registered once per client with defineCommand: ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT.
 
 const CONSUME_LUA = `
--- One request against every limit of one token: all counters are charged, or none (GCRA, as src/stores/gcra.ts).
--- KEYS[i]: the theoretical arrival time (TAT) of counter i; all keys share the token's hash tag (one slot).
--- ARGV[1]: now (ms); ARGV[2i], ARGV[2i+1]: limit and window (ms) of counter i.
+-- One request against every limit of one token: all counters are charged, or none. GCRA in exact integers, step for
+-- step as gcraStep in src/stores/gcra.ts (same operations in the same order, so both give the same doubles): a TAT
+-- is q + r/limit ms (0 <= r < limit), stored as the text "q:r:limit".
+-- KEYS[i]: counter i; all keys share the token's hash tag (one slot).
+-- ARGV[1]: now (whole ms); ARGV[2i], ARGV[2i+1]: limit and window (whole ms) of counter i (validated by the caller);
+-- ARGV[2 * #KEYS + 2]: how long a counter is kept past its TAT (ms).
 local now = tonumber(ARGV[1])
--- Float slack so that N requests at one instant against a limit of N never round into a denial (as gcra.ts).
-local EPSILON = 1e-6
+local slack = tonumber(ARGV[2 * #KEYS + 2])
 local allowed = true
 local retry = 0
 local tats = {}
+local ttls = {}
 local out = {}
 for i = 1, #KEYS do
   local limit = tonumber(ARGV[2 * i])
   local window = tonumber(ARGV[2 * i + 1])
-  local interval = window / limit
+  -- The emission interval window / limit as whole ms (iq) plus a remainder in 1/limit ms (ir).
+  local iq = math.floor(window / limit)
+  local ir = window - iq * limit
   -- A new counter, or one whose TAT has passed, starts from now.
-  local tat = now
+  local q, r = now, 0
   local stored = redis.call('GET', KEYS[i])
   if stored then
-    local t = tonumber(stored)
-    -- Anything but a number was not written by us: fail rather than guess a count.
-    if t == nil then return redis.error_reply('TGCORRUPT counter is not a number') end
-    if t >= now then tat = t end
+    local sq, sr, sl = string.match(stored, '^(%-?%d+):(%d+):(%d+)$')
+    if sq then
+      sq, sr, sl = tonumber(sq), tonumber(sr), tonumber(sl)
+      -- Anything else was not written by us: fail rather than guess a count.
+      if sl < 1 or sr >= sl then return redis.error_reply('TGCORRUPT counter is malformed') end
+      if sl ~= limit then
+        -- The limit changed: re-expressed in 1/limit ms, rounded up (never a fraction of a ms of extra room).
+        sr = math.ceil((sr * limit) / sl)
+        if sr >= limit then
+          sq = sq + 1
+          sr = sr - limit
+        end
+      end
+    else
+      -- A bare number is a TAT written by an earlier version (a float): rounded up to whole ms.
+      sq = tonumber(stored)
+      if sq == nil or sq ~= sq or sq == math.huge or sq == -math.huge then return redis.error_reply('TGCORRUPT counter is not a number') end
+      sq = math.ceil(sq)
+      sr = 0
+    end
+    if sq >= now then
+      q = sq
+      r = sr
+    end
   end
-  local nxt = tat + interval
-  if nxt - now > window + EPSILON then
-    -- No room in this window: nothing is charged; retry when the next request fits.
-    allowed = false
-    local r = math.max(0, nxt - window - now)
-    if r > retry then retry = r end
-    out[#out + 1] = 0
-    out[#out + 1] = string.format('%.17g', tat - now)
+  -- The TAT this request would move the counter to, as how far ahead of now it is: dq + dr/limit ms.
+  local dr = r + ir
+  local dq = q + iq - now
+  if dr >= limit then
+    dr = dr - limit
+    dq = dq + 1
+  end
+  if dq < window or (dq == window and dr == 0) then
+    -- Room. %.17g writes every digit of these integers (Lua's own number format keeps only 14).
+    tats[i] = string.format('%.17g:%.17g:%.17g', now + dq, dr, limit)
+    -- A TAT in the past is worth nothing: the key expires once it is reached, plus ARGV slack (COUNTER_TTL_SLACK_MS
+    -- in gcra.ts: the TTL runs on Redis's clock, the TAT on the caller's).
+    ttls[i] = dq + (dr > 0 and 1 or 0) + slack
+    out[#out + 1] = string.format('%.17g', math.floor(((window - dq) * limit - dr) / window))
+    out[#out + 1] = string.format('%.17g', dq + dr / limit)
   else
-    -- Room: this counter would move to nxt. %.17g keeps every bit of the float on the way back to JS.
-    tats[i] = nxt
-    out[#out + 1] = math.max(0, math.floor((window - (nxt - now)) / interval + EPSILON))
-    out[#out + 1] = string.format('%.17g', nxt - now)
+    -- No room in this window: nothing is charged; retry once the excess (rounded up to whole ms) has passed.
+    allowed = false
+    local rt = dq - window + (dr > 0 and 1 or 0)
+    if rt > retry then retry = rt end
+    out[#out + 1] = '0'
+    out[#out + 1] = string.format('%.17g', q - now + r / limit)
   end
 end
 -- All or nothing: charge only when every counter had room.
 if allowed then
   for i = 1, #KEYS do
-    -- A TAT in the past is worth nothing: the key expires when it is reached.
-    redis.call('SET', KEYS[i], string.format('%.17g', tats[i]), 'PX', math.max(1, math.ceil(tats[i] - now)))
+    redis.call('SET', KEYS[i], tats[i], 'PX', string.format('%.17g', ttls[i]))
   end
 end
 return { allowed and 1 or 0, string.format('%.17g', retry), unpack(out) }
@@ -334,6 +386,38 @@ interface PendingConfirm {
   done: () => void;
 }
 
+/**
+ * The longest invalidation message we send or accept, in UTF-16 units. Longer ones are not ours: parsing megabytes
+ * that anyone may publish is not worth it. An id too long for it is sent as "drop everything" instead.
+ */
+const MAX_INVALIDATION_CHARS = 65_536;
+const INVALIDATION_KEYS = new Set(['o', 'n', 'a', 't', 's']);
+
+/**
+ * The invalidation in `message`, or undefined when it is not one we could have sent: anything but a JSON object with
+ * exactly our fields and types (`null`, a number, an array, a huge payload, bad JSON, a field of the wrong type).
+ */
+function readInvalidation(message: unknown): Invalidation | undefined {
+  if (typeof message !== 'string' || message.length > MAX_INVALIDATION_CHARS) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (!Object.keys(o).every((k) => INVALIDATION_KEYS.has(k))) return undefined;
+  // o: an instance id (randomBytes(8) as hex); it becomes part of the acknowledgement's channel name.
+  if (typeof o['o'] !== 'string' || !/^[0-9a-f]{16}$/.test(o['o'])) return undefined;
+  if (typeof o['n'] !== 'number' || !Number.isSafeInteger(o['n']) || o['n'] < 1) return undefined;
+  if (o['a'] !== 0 && o['a'] !== 1) return undefined;
+  if (o['t'] !== undefined && typeof o['t'] !== 'string') return undefined;
+  if (o['s'] !== undefined && typeof o['s'] !== 'string') return undefined;
+  if (o['t'] !== undefined && o['s'] !== undefined) return undefined;
+  return o as unknown as Invalidation;
+}
+
 const DAY = 86_400_000;
 const UPDATE_ATTEMPTS = 8;
 const SPECIAL = /[%{}:]/;
@@ -344,13 +428,27 @@ function esc(s: string): string {
   return SPECIAL.test(s) ? s.replace(/[%{}:]/g, (c) => `%${c.charCodeAt(0).toString(16)}`) : s;
 }
 
+/** The longest delay setTimeout honours (2^31 − 1 ms, about 24.8 days): anything longer fires at once. */
+const MAX_DELAY_MS = 2_147_483_647;
+
 // A developer mistake in options is a TypeError at construction, never a surprise per request.
-function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+function option(name: string, value: unknown, fallback: number, expected: string, ok: (n: number) => boolean): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`RedisStore: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${String(value)})`);
-  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) throw new StoreArgumentError(`RedisStore: ${name} must be ${expected} (got ${String(value)})`);
   return value;
+}
+
+/**
+ * A delay handed to setTimeout (or used as a cache lifetime). Never 0 (a timeout that fires at once, a flush loop, or
+ * for lru-cache "never expires") and never above 2^31 − 1 ms, which Node turns into 1 ms with only a warning.
+ */
+function delay(name: string, value: unknown, fallback: number): number {
+  return option(name, value, fallback, `a number of milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => n >= 1 && n <= MAX_DELAY_MS);
+}
+
+/** A count (a size or a batch): a positive integer. */
+function count(name: string, value: unknown, fallback: number): number {
+  return option(name, value, fallback, 'a positive integer', (n) => Number.isSafeInteger(n) && n >= 1);
 }
 
 function num(v: Reply | undefined): number {
@@ -404,7 +502,7 @@ function toState(token: RevocationEntry | null, subject: RevocationEntry | null,
 
 function usesLeft(remaining: number | undefined): string {
   if (remaining === undefined) return '';
-  if (!Number.isSafeInteger(remaining)) throw new TypeError(`RedisStore: remaining must be an integer (got ${String(remaining)})`);
+  if (!Number.isSafeInteger(remaining)) throw new StoreArgumentError(`RedisStore: remaining must be an integer (got ${String(remaining)})`);
   return String(remaining);
 }
 
@@ -465,28 +563,37 @@ export class RedisStore implements TokenStore {
   private usage = new Map<string, TokenUsage>();
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly counters = { hits: 0, misses: 0, invalidations: 0, dropped: 0 };
+  private readonly counters = { hits: 0, misses: 0, invalidations: 0, foreign: 0, dropped: 0 };
 
   constructor(options: RedisStoreOptions) {
-    if (!options || typeof options !== 'object') throw new TypeError('RedisStore: expected options { client, … }');
+    if (!options || typeof options !== 'object') throw new StoreArgumentError('RedisStore: expected options { client, … }');
     const { client, subscriber } = options;
     if (!client || typeof (client as { defineCommand?: unknown }).defineCommand !== 'function') {
-      throw new TypeError('RedisStore: options.client must be an ioredis Redis or Cluster instance');
+      throw new StoreArgumentError('RedisStore: options.client must be an ioredis Redis or Cluster instance');
     }
     if (subscriber !== undefined && typeof (subscriber as { subscribe?: unknown }).subscribe !== 'function') {
-      throw new TypeError('RedisStore: options.subscriber must be an ioredis Redis or Cluster instance');
+      throw new StoreArgumentError('RedisStore: options.subscriber must be an ioredis Redis or Cluster instance');
     }
-    if (subscriber === client) throw new TypeError('RedisStore: options.subscriber must be a second connection (a subscribed connection cannot run commands)');
+    if (subscriber === client) throw new StoreArgumentError('RedisStore: options.subscriber must be a second connection (a subscribed connection cannot run commands)');
     const prefix = options.prefix ?? 'tg:';
-    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new TypeError('RedisStore: prefix must be a string without { or } (the store adds its own hash tags)');
+    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new StoreArgumentError('RedisStore: prefix must be a string without { or } (the store adds its own hash tags)');
     this.client = client;
     this.subscriber = subscriber;
     this.prefix = prefix;
-    this.timeoutMs = positive('commandTimeout', options.commandTimeout, 250);
-    this.confirmMs = positive('confirmTimeout', options.confirmTimeout, 1000);
-    this.flushMs = positive('usageFlushInterval', options.usageFlushInterval, 1000);
-    this.batchSize = positive('usageBatchSize', options.usageBatchSize, 500);
-    this.usageTtl = positive('usageTtl', options.usageTtl, 30 * DAY, true);
+    this.timeoutMs = delay('commandTimeout', options.commandTimeout, 250);
+    this.confirmMs = delay('confirmTimeout', options.confirmTimeout, 1000);
+    this.flushMs = delay('usageFlushInterval', options.usageFlushInterval, 1000);
+    this.batchSize = count('usageBatchSize', options.usageBatchSize, 500);
+    // PEXPIRE takes whole ms; 0 is documented as "kept until deleted" and never reaches Redis.
+    this.usageTtl = option('usageTtl', options.usageTtl, 30 * DAY, 'whole milliseconds (0 keeps usage until deleted)', (n) => Number.isSafeInteger(n) && n >= 0);
+    const nearCache = options.nearCache;
+    if (nearCache !== undefined && nearCache !== false && (nearCache === null || typeof nearCache !== 'object')) {
+      throw new StoreArgumentError('RedisStore: nearCache must be { max?, ttl? } or false');
+    }
+    // Checked with or without a subscriber: an option that is silently ignored is a mistake waiting to surface.
+    const cacheMax = nearCache ? count('nearCache.max', nearCache.max, 10_000) : 10_000;
+    // Whole ms: lru-cache refuses a fractional ttl and reads 0 as "never expires".
+    const cacheTtl = nearCache ? option('nearCache.ttl', nearCache.ttl, 5000, `whole milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS) : 5000;
     // Channels use the same brace-after-prefix shape as keys, so distinct prefixes never share a channel either.
     this.channel = `${prefix}{c}:inv`;
     this.ackChannel = `${prefix}{c}:ack:${this.id}`;
@@ -495,11 +602,9 @@ export class RedisStore implements TokenStore {
     for (const [name, def] of Object.entries(SCRIPTS)) client.defineCommand(name, def);
     this.cmd = client as unknown as ScriptCommands;
 
-    if (subscriber && options.nearCache !== false) {
-      const max = positive('nearCache.max', options.nearCache?.max, 10_000);
-      const ttl = positive('nearCache.ttl', options.nearCache?.ttl, 5000);
-      this.tokenCache = new LRUCache({ max, ttl });
-      this.subjectCache = new LRUCache({ max, ttl });
+    if (subscriber && nearCache !== false) {
+      this.tokenCache = new LRUCache({ max: cacheMax, ttl: cacheTtl });
+      this.subjectCache = new LRUCache({ max: cacheMax, ttl: cacheTtl });
     }
     if (subscriber) this.listen(subscriber);
   }
@@ -530,17 +635,38 @@ export class RedisStore implements TokenStore {
 
   private listen(sub: Redis | Cluster): void {
     const on = (event: string, fn: (...args: never[]) => void): void => {
-      sub.on(event, fn as (...args: unknown[]) => void);
-      this.handlers.push([event, fn]);
+      // An exception thrown by a listener escapes through the client's emit into the process (uncaught: every
+      // instance down). None may: a handler that fails drops the near-cache instead, the safe side.
+      const guarded = (...args: never[]): void => {
+        try {
+          fn(...args);
+        } catch {
+          this.dropCache();
+        }
+      };
+      sub.on(event, guarded as (...args: unknown[]) => void);
+      this.handlers.push([event, guarded]);
     };
-    on('message', ((channel: string, message: string) => this.onMessage(channel, message)) as (...args: never[]) => void);
+    on('message', ((channel: unknown, message: unknown) => this.onMessage(channel, message)) as (...args: never[]) => void);
     // A subscriber that is not connected may miss invalidations: stop trusting the cache until resubscribed.
     const down = (): void => this.cacheOff();
     on('close', down);
     on('end', down);
     on('reconnecting', down);
-    on('ready', () => void this.subscribe());
-    void this.subscribe();
+    on('ready', () => this.resubscribe());
+    this.resubscribe();
+  }
+
+  /** Subscribes without ever leaving a rejected promise unhandled (which would end the process). */
+  private resubscribe(): void {
+    this.subscribe().catch(() => this.cacheOff());
+  }
+
+  /** Forgets every cached lookup: for when something was revoked and we cannot tell what. */
+  private dropCache(): void {
+    this.epoch++;
+    this.tokenCache?.clear();
+    this.subjectCache?.clear();
   }
 
   private async subscribe(): Promise<void> {
@@ -572,27 +698,28 @@ export class RedisStore implements TokenStore {
     this.subjectCache?.clear();
   }
 
-  private onMessage(channel: string, message: string): void {
+  private onMessage(channel: unknown, message: unknown): void {
     if (channel === this.ackChannel) {
-      this.confirmed(Number(message));
+      const seq = typeof message === 'string' && /^\d{1,15}$/.test(message) ? Number(message) : undefined;
+      if (seq !== undefined) this.confirmed(seq);
+      else this.counters.foreign++;
       return;
     }
     if (channel !== this.channel) return;
     this.counters.invalidations++;
-    let msg: Invalidation;
-    try {
-      msg = JSON.parse(message) as Invalidation;
-    } catch {
-      msg = { o: '', n: 0, a: 0 };
+    const msg = readInvalidation(message);
+    if (msg === undefined) {
+      // Not ours (anyone who can reach Redis can publish here): something may have been revoked and we cannot tell
+      // what, so nothing cached can be trusted.
+      this.counters.foreign++;
+      this.dropCache();
+      return;
     }
     this.epoch++;
-    if (typeof msg.t === 'string') this.tokenCache?.delete(msg.t);
-    else if (typeof msg.s === 'string') this.subjectCache?.delete(msg.s);
-    else {
-      // Unreadable: something was revoked, we cannot tell what, so nothing cached can be trusted.
-      this.tokenCache?.clear();
-      this.subjectCache?.clear();
-    }
+    if (msg.t !== undefined) this.tokenCache?.delete(msg.t);
+    else if (msg.s !== undefined) this.subjectCache?.delete(msg.s);
+    // Ours, naming nothing: an id too long to send, so everything goes.
+    else this.dropCache();
     if (msg.a !== 1) return;
     if (msg.o === this.id) this.confirmed(msg.n);
     else this.client.publish(`${this.prefix}{c}:ack:${msg.o}`, String(msg.n)).catch(() => undefined);
@@ -628,6 +755,8 @@ export class RedisStore implements TokenStore {
     const message: Invalidation = { o: this.id, n: seq, a: confirm ? 1 : 0 };
     if (what === 't') message.t = id;
     else message.s = id;
+    // Receivers treat a longer message as foreign: name nothing instead, which drops every cached lookup.
+    if (JSON.stringify(message).length > MAX_INVALIDATION_CHARS) delete message[what];
     if (!confirm) {
       await this.call('revoke', write(JSON.stringify(message)));
       this.localInvalidate(what, id);
@@ -670,6 +799,12 @@ export class RedisStore implements TokenStore {
   // --- API key records
 
   getApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
+    // A promise either way: a bad argument rejects, as every other failure of this method does.
+    try {
+      checkId('getApiKey', 'hash', hash);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.call('HMGET', this.client.hmget(this.key('k', hash), 'rec', 'rem')).then(([rec, rem]) => this.toRecord(rec ?? null, rem ?? null));
   }
 
@@ -686,11 +821,13 @@ export class RedisStore implements TokenStore {
   }
 
   async putApiKey(record: ApiKeyRecord): Promise<void> {
+    checkPutApiKey(record);
     const { remaining, ...rest } = record;
     await this.call('put', this.cmd.tokenGuardPut(this.key('k', record.hash), JSON.stringify(rest), usesLeft(remaining)));
   }
 
   async updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
+    checkUpdateApiKey(hash, patch);
     const key = this.key('k', hash);
     const remaining = !('remaining' in patch) ? 'keep' : patch.remaining === undefined ? 'del' : usesLeft(patch.remaining);
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
@@ -709,10 +846,12 @@ export class RedisStore implements TokenStore {
   }
 
   async deleteApiKey(hash: string): Promise<boolean> {
+    checkId('deleteApiKey', 'hash', hash);
     return (await this.call('DEL', this.client.del(this.key('k', hash)))) > 0;
   }
 
   async useApiKey(hash: string): Promise<number | undefined> {
+    checkId('useApiKey', 'hash', hash);
     const left = await this.call('use', this.cmd.tokenGuardUse(this.key('k', hash)));
     return left === null ? undefined : Number(left);
   }
@@ -720,6 +859,7 @@ export class RedisStore implements TokenStore {
   // --- Revocation
 
   async revoke(tokenId: string, options: { now: number; expiresAt?: number }): Promise<void> {
+    checkRevoke(tokenId, options);
     const { now, expiresAt } = options;
     if (expiresAt !== undefined && expiresAt <= now) return;
     const key = this.key('t', tokenId, 'rev');
@@ -727,6 +867,7 @@ export class RedisStore implements TokenStore {
   }
 
   async revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): Promise<void> {
+    checkRevokeSubject(subject, options);
     const { now, before, expiresAt } = options;
     if (expiresAt !== undefined && expiresAt <= now) return;
     const key = this.key('s', subject, 'rev');
@@ -734,6 +875,8 @@ export class RedisStore implements TokenStore {
   }
 
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined | Promise<RevocationState | undefined> {
+    // Synchronous like a cached answer (this method may answer either way).
+    checkGetRevocation(tokenId, subject, now);
     if (this.cacheOn) {
       const token = this.tokenCache?.get(tokenId);
       const subj = subject === undefined ? undefined : this.subjectCache?.get(subject);
@@ -771,11 +914,13 @@ export class RedisStore implements TokenStore {
   // --- Rate limits
 
   async consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): Promise<RateLimitResult> {
+    checkConsume(tokenId, checks, now);
     if (checks.length === 0) return { allowed: true, retryAfterMs: 0, limits: [] };
     const args: Arg[] = [checks.length];
     for (const c of checks) args.push(this.key('t', tokenId, `rl:${esc(c.name)}`));
     args.push(now);
     for (const c of checks) args.push(c.limit, c.windowMs);
+    args.push(COUNTER_TTL_SLACK_MS);
     const reply = await this.call('consume', this.cmd.tokenGuardConsume(...(args as [number, ...Arg[]])));
     if (!Array.isArray(reply) || reply.length !== 2 + 2 * checks.length) throw new StoreError('Redis returned a malformed rate-limit reply');
     const allowed = reply[0] === 1;
@@ -797,6 +942,7 @@ export class RedisStore implements TokenStore {
   // --- Usage
 
   recordUsage(tokenId: string, usage: UsageEvent): void {
+    checkRecordUsage(tokenId, usage);
     // The buffer holds each token's uses since the last flush, merged as a store would merge them.
     this.usage.set(tokenId, mergeUsage(this.usage.get(tokenId), usage));
     if (this.usage.size >= this.batchSize) void this.flush().catch(() => undefined);
@@ -804,6 +950,7 @@ export class RedisStore implements TokenStore {
   }
 
   async getUsage(tokenId: string): Promise<TokenUsage | undefined> {
+    checkId('getUsage', 'tokenId', tokenId);
     const fields = await this.call('HMGET', this.client.hmget(this.key('t', tokenId, 'use'), 'count', 'first', 'at', 'ip', 'ua', 'ips', 'min', 'minc'));
     const [count, first, at, ip, ua, ips, minute, minuteCount] = fields;
     if (count === null || count === undefined) return undefined;
@@ -856,7 +1003,7 @@ export class RedisStore implements TokenStore {
 
   // --- Lifecycle
 
-  /** Counters for monitoring: near-cache hits and misses, invalidations, usage buffered and dropped. */
+  /** Counters for monitoring: near-cache hits and misses, invalidations and foreign messages, usage buffered and dropped. */
   stats(): RedisStoreStats {
     let usageBuffered = 0;
     for (const u of this.usage.values()) usageBuffered += u.count;
@@ -865,6 +1012,7 @@ export class RedisStore implements TokenStore {
       nearCacheHits: this.counters.hits,
       nearCacheMisses: this.counters.misses,
       invalidations: this.counters.invalidations,
+      foreignMessages: this.counters.foreign,
       usageBuffered,
       usageDropped: this.counters.dropped,
     };

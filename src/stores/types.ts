@@ -61,7 +61,9 @@ export interface RevocationState {
 export interface RateLimitCheck {
   /** Which counter: e.g. `policy`, `rule:3`, `key`. Counters are per token id and name. */
   name: string;
+  /** A positive integer. */
   limit: number;
+  /** Whole milliseconds, at least 1 (the built-in stores count in integers, so bursts are exact). */
   windowMs: number;
 }
 
@@ -120,8 +122,10 @@ export interface UsageEvent {
  * An async method must settle in bounded time (the guard also applies `storeTimeout`).
  *
  * Times are milliseconds since the epoch and always passed in (`now`), so stores never read the clock
- * themselves and tests can run on fake time. Run `storeConformance` from `token-guard/testing` against
- * your own implementation.
+ * themselves and tests can run on fake time. A call with an argument that cannot mean anything (no `now`, a `Date`
+ * where ms belong, NaN, an empty id) must throw or reject with a `TypeError`, never store something that silently
+ * does nothing; the built-in stores throw `StoreArgumentError`. Run `storeConformance` from `token-guard/testing`
+ * against your own implementation.
  */
 export interface TokenStore {
   /** The API key record stored under `hash`, or undefined. Must reflect `useApiKey` decrements. */

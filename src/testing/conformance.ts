@@ -39,10 +39,38 @@ export interface StoreConformanceOptions {
   timeout?: number;
   /** Makes a store whose backend is unreachable, to check that every method then fails instead of answering. Default: none (not tested). */
   failingStore?: () => Awaitable<TokenStore>;
+  /**
+   * Runs the bad-argument cases: a missing `now`, a Date where epoch ms belong, NaN or Infinity, an empty or
+   * non-string id, a limit of 0, each must throw or reject with a `TypeError` and store nothing. Turn off only while
+   * migrating a store that does not check yet. Default: true.
+   */
+  argumentChecks?: boolean;
 }
 
 /** A fixed instant the suite runs at: stores never read the clock, times are passed in. */
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+
+/** How a call ended: refused with a TypeError (sync or async), another error, or an answer. */
+async function refusal(call: () => unknown): Promise<string> {
+  try {
+    await call();
+    return 'answered';
+  } catch (e) {
+    return e instanceof TypeError ? 'TypeError' : `${e instanceof Error ? e.name : typeof e}: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** Runs every call of `cases` and returns how each ended, to compare with one expect (so a failure names its case). */
+async function refusals(cases: Record<string, () => unknown>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, call] of Object.entries(cases)) out[name] = await refusal(call);
+  return out;
+}
+
+/** `cases` with every outcome a TypeError: what `refusals` must return. */
+function allTypeErrors(cases: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.keys(cases).map((k) => [k, 'TypeError']));
+}
 
 /** The named fields of a usage record, to compare without pinning the fields a test is not about. */
 function part(u: TokenUsage | undefined, keys: (keyof TokenUsage)[]): Partial<TokenUsage> {
@@ -664,5 +692,128 @@ export function storeConformance(
         expect(part(await store.getUsage('tok-1'), ['minute', 'minuteCount', 'count', 'firstUsedAt'])).toEqual({ minute: T0 + 60_000, minuteCount: 1, count: 5, firstUsedAt: T0 + 1000 });
       });
     });
+
+    if (options.argumentChecks !== false) {
+      // A store that accepts these stores something that silently does nothing: `revoke(id, { expiresAt })` without
+      // `now` recorded `revokedAt: undefined` and the token stayed valid. Each must be refused with a TypeError.
+      describe('bad arguments are refused with a TypeError, never stored', () => {
+        // Values a caller passes by mistake. Cast: the types forbid them, JavaScript callers and `as any` do not.
+        const bad = <T>(v: unknown): T => v as T;
+        const date = new Date(T0);
+
+        test('revoke without options, without now, or with a Date, NaN or Infinity, or a bad token id', async (store) => {
+          const cases: Record<string, () => unknown> = {
+            'no options': () => store.revoke('tok-1', bad(undefined)),
+            'null options': () => store.revoke('tok-1', bad(null)),
+            'expiresAt without now': () => store.revoke('tok-1', bad({ expiresAt: T0 + MINUTE })),
+            'now as a Date': () => store.revoke('tok-1', bad({ now: date })),
+            'now as a string': () => store.revoke('tok-1', bad({ now: String(T0) })),
+            'now NaN': () => store.revoke('tok-1', { now: Number.NaN }),
+            'now Infinity': () => store.revoke('tok-1', { now: Number.POSITIVE_INFINITY }),
+            'expiresAt as a Date': () => store.revoke('tok-1', bad({ now: T0, expiresAt: new Date(T0 + MINUTE) })),
+            'expiresAt NaN': () => store.revoke('tok-1', { now: T0, expiresAt: Number.NaN }),
+            'expiresAt Infinity': () => store.revoke('tok-1', { now: T0, expiresAt: Number.POSITIVE_INFINITY }),
+            'an empty token id': () => store.revoke('', { now: T0 }),
+            'a token id that is a number': () => store.revoke(bad(42), { now: T0 }),
+          };
+          expect(await refusals(cases)).toEqual(allTypeErrors(cases));
+          expect(await store.getRevocation('tok-1', undefined, T0)).toBeUndefined();
+        });
+
+        test('revokeSubject without before or now, or with Dates, NaN or a bad subject', async (store) => {
+          const cases: Record<string, () => unknown> = {
+            'no options': () => store.revokeSubject('alice', bad(undefined)),
+            'no before': () => store.revokeSubject('alice', bad({ now: T0 })),
+            'no now': () => store.revokeSubject('alice', bad({ before: T0 })),
+            'before as a Date': () => store.revokeSubject('alice', bad({ now: T0, before: date })),
+            'now as a Date': () => store.revokeSubject('alice', bad({ now: date, before: T0 })),
+            'before NaN': () => store.revokeSubject('alice', { now: T0, before: Number.NaN }),
+            'expiresAt as a Date': () => store.revokeSubject('alice', bad({ now: T0, before: T0, expiresAt: new Date(T0 + MINUTE) })),
+            'expiresAt NaN': () => store.revokeSubject('alice', { now: T0, before: T0, expiresAt: Number.NaN }),
+            'an empty subject': () => store.revokeSubject('', { now: T0, before: T0 }),
+            'a subject that is not a string': () => store.revokeSubject(bad(['alice']), { now: T0, before: T0 }),
+          };
+          expect(await refusals(cases)).toEqual(allTypeErrors(cases));
+          expect(await store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
+        });
+
+        test('getRevocation with a Date, NaN or missing now, an empty token id, or a subject that is not a string', async (store) => {
+          const cases: Record<string, () => unknown> = {
+            'now as a Date': () => store.getRevocation('tok-1', 'alice', bad(date)),
+            'now NaN': () => store.getRevocation('tok-1', 'alice', Number.NaN),
+            'now missing': () => store.getRevocation('tok-1', 'alice', bad(undefined)),
+            'an empty token id': () => store.getRevocation('', 'alice', T0),
+            'a subject that is a number': () => store.getRevocation('tok-1', bad(7), T0),
+          };
+          expect(await refusals(cases)).toEqual(allTypeErrors(cases));
+        });
+
+        test('consume with a Date or NaN now, checks that are not an array, or a limit or window that is not a positive number', async (store) => {
+          const check = (c: Partial<Record<keyof RateLimitCheck, unknown>>): RateLimitCheck[] => [bad({ name: 'policy', limit: 5, windowMs: MINUTE, ...c })];
+          const cases: Record<string, () => unknown> = {
+            'now as a Date': () => store.consume('tok-1', check({}), bad(date)),
+            'now NaN': () => store.consume('tok-1', check({}), Number.NaN),
+            'checks not an array': () => store.consume('tok-1', bad({ name: 'policy', limit: 5, windowMs: MINUTE }), T0),
+            'an empty token id': () => store.consume('', check({}), T0),
+            'limit 0': () => store.consume('tok-1', check({ limit: 0 }), T0),
+            'limit negative': () => store.consume('tok-1', check({ limit: -5 }), T0),
+            'limit NaN': () => store.consume('tok-1', check({ limit: Number.NaN }), T0),
+            'limit a string': () => store.consume('tok-1', check({ limit: '5' }), T0),
+            'windowMs 0': () => store.consume('tok-1', check({ windowMs: 0 }), T0),
+            'windowMs NaN': () => store.consume('tok-1', check({ windowMs: Number.NaN }), T0),
+            'windowMs Infinity': () => store.consume('tok-1', check({ windowMs: Number.POSITIVE_INFINITY }), T0),
+            'windowMs a duration string': () => store.consume('tok-1', check({ windowMs: '1m' }), T0),
+            'an empty name': () => store.consume('tok-1', check({ name: '' }), T0),
+          };
+          expect(await refusals(cases)).toEqual(allTypeErrors(cases));
+          // Nothing was charged by the refused calls.
+          expect((await store.consume('tok-1', [{ name: 'policy', limit: 5, windowMs: MINUTE }], T0)).limits[0]?.remaining).toBe(4);
+        });
+
+        test('recordUsage with a Date, NaN or missing time, or an empty token id', async (store) => {
+          const cases: Record<string, () => unknown> = {
+            'at as a Date': () => store.recordUsage('tok-1', bad({ at: date })),
+            'at NaN': () => store.recordUsage('tok-1', { at: Number.NaN }),
+            'no usage': () => store.recordUsage('tok-1', bad(undefined)),
+            'no at': () => store.recordUsage('tok-1', bad({ ip: '203.0.113.9' })),
+            'an empty token id': () => store.recordUsage('', { at: T0 }),
+          };
+          expect(await refusals(cases)).toEqual(allTypeErrors(cases));
+          await store.flush?.();
+          expect(await store.getUsage('tok-1')).toBeUndefined();
+        });
+
+        test('putApiKey and updateApiKey with Dates, NaN or fractional uses left in the record', async (store) => {
+          await store.putApiKey(record());
+          const cases: Record<string, () => unknown> = {
+            'put: expiresAt as a Date': () => store.putApiKey(record({ hash: 'b'.repeat(64), expiresAt: bad(new Date(T0 + MINUTE)) })),
+            'put: revokedAt as a Date': () => store.putApiKey(record({ hash: 'b'.repeat(64), revokedAt: bad(date) })),
+            'put: createdAt NaN': () => store.putApiKey(record({ hash: 'b'.repeat(64), createdAt: Number.NaN })),
+            'put: remaining 1.5': () => store.putApiKey(record({ hash: 'b'.repeat(64), remaining: 1.5 })),
+            'put: an empty hash': () => store.putApiKey(record({ hash: '' })),
+            'put: no record': () => store.putApiKey(bad(undefined)),
+            'update: revokedAt as a Date': () => store.updateApiKey(record().hash, bad({ revokedAt: date })),
+            'update: expiresAt NaN': () => store.updateApiKey(record().hash, { expiresAt: Number.NaN }),
+            'update: remaining NaN': () => store.updateApiKey(record().hash, { remaining: Number.NaN }),
+            'update: no patch': () => store.updateApiKey(record().hash, bad(undefined)),
+          };
+          expect(await refusals(cases)).toEqual(allTypeErrors(cases));
+          expect(await store.getApiKey(record().hash)).toEqual(record());
+          expect(await store.getApiKey('b'.repeat(64))).toBeUndefined();
+        });
+
+        test('API key lookups by an empty or non-string hash', async (store) => {
+          const cases: Record<string, () => unknown> = {
+            'getApiKey empty': () => store.getApiKey(''),
+            'getApiKey a number': () => store.getApiKey(bad(1)),
+            'useApiKey empty': () => store.useApiKey(''),
+            'deleteApiKey empty': () => store.deleteApiKey(''),
+            'updateApiKey empty': () => store.updateApiKey('', { name: 'x' }),
+            'getUsage empty': () => store.getUsage(''),
+          };
+          expect(await refusals(cases)).toEqual(allTypeErrors(cases));
+        });
+      });
+    }
   });
 }

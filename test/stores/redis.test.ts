@@ -137,14 +137,43 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       await store.close();
     });
 
-    it('lets a counter expire when its TAT is reached', async () => {
+    it('lets a counter expire once its TAT is reached, plus a minute of slack for the caller’s clock', async () => {
       const store = makeStore();
       await store.consume('tok-1', [{ name: 'policy', limit: 10, windowMs: 60_000 }], T0);
-      const pttl = await client.pttl(`${prefixes.get(store)}{t:tok-1}:rl:policy`);
-      expect(pttl).toBeGreaterThan(0);
-      expect(pttl).toBeLessThanOrEqual(6_000);
+      const key = `${prefixes.get(store)}{t:tok-1}:rl:policy`;
+      const pttl = await client.pttl(key);
+      expect(pttl).toBeGreaterThan(60_000);
+      expect(pttl).toBeLessThanOrEqual(66_000);
+      // Whole ms plus the remainder in 1/limit ms, and the limit it is counted in.
+      expect(await client.get(key)).toBe(`${T0 + 6000}:0:10`);
       await store.close();
     });
+  });
+
+  it('reproduces gcra.ts exactly when a counter’s limit and window change between calls (a policy redeployed)', async () => {
+    const redis = makeStore({ commandTimeout: 5000 }); // a loaded machine must not fail 400 calls in a row
+    const memory = new MemoryStore();
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let now = T0;
+    for (let i = 0; i < 400; i++) {
+      now += Math.floor(rand() * 50);
+      const check = { name: 'policy', limit: 1 + Math.floor(rand() * 40), windowMs: [999, 1000, 1001, 7000][Math.floor(rand() * 4)] as number };
+      expect(await redis.consume('tok-a', [check], now)).toEqual(memory.consume('tok-a', [check], now));
+    }
+    await redis.close();
+  });
+
+  it('reads a counter written by an earlier version (a bare float TAT) rounded up to whole ms', async () => {
+    const store = makeStore({ commandTimeout: 5000 });
+    const key = `${prefixes.get(store)}{t:tok-1}:rl:policy`;
+    // As the float GCRA left it: 3 of 7 per 1001 ms taken at T0.
+    await client.set(key, String(T0 + (3 * 1001) / 7), 'PX', 60_000);
+    const r = await store.consume('tok-1', [{ name: 'policy', limit: 7, windowMs: 1001 }], T0);
+    // Read as T0 + 429 ms (429 ≥ 3 × 143): the 4th request fits, 3 are left, nothing is gained from the rounding.
+    expect(r).toEqual({ allowed: true, retryAfterMs: 0, limits: [{ name: 'policy', limit: 7, remaining: 3, resetMs: 572 }] });
+    expect(await client.get(key)).toBe(`${T0 + 572}:0:7`);
+    await store.close();
   });
 
   it('reproduces gcra.ts exactly: the same calls give the same results as MemoryStore, to the last bit', async () => {
@@ -253,6 +282,9 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
     it.each([
       ['not a number', (k: string) => client.set(k, 'soon')],
       ['a list (WRONGTYPE)', (k: string) => client.rpush(k, '1')],
+      ['a remainder not below its limit', (k: string) => client.set(k, `${T0}:10:10`)],
+      ['a limit of 0', (k: string) => client.set(k, `${T0}:0:0`)],
+      ['inf', (k: string) => client.set(k, 'inf')],
     ])('a rate-limit counter holding %s → 503 store.unavailable', async (_what, write) => {
       await setup({ rateLimit: { limit: 10, window: '1m' } });
       const jti = `jwt-counter-${n++}`;

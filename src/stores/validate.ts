@@ -1,0 +1,148 @@
+// Argument checks shared by MemoryStore and RedisStore: a caller's mistake (a Date where epoch ms belong, a missing
+// `now`, NaN, an empty id) is refused loudly instead of being stored as something that silently does nothing.
+import type { ApiKeyPatch, ApiKeyRecord, RateLimitCheck, UsageEvent } from './types.js';
+
+/**
+ * A store method or store constructor was given an argument it cannot honour: a developer mistake, never a
+ * request's fault. A `TypeError`, with a stable `code` to switch on.
+ *
+ * Exported from `token-guard` and `token-guard/redis`.
+ */
+export class StoreArgumentError extends TypeError {
+  /** Always `store.invalid_argument`. */
+  readonly code = 'store.invalid_argument';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreArgumentError';
+  }
+}
+
+/**
+ * The largest time accepted, in epoch ms: a little past what a JS Date can hold (8.64e15), so a token's expiry plus
+ * the clock tolerance still fits, and below 2^53, so times stay exact integers in JS and in Redis's Lua.
+ */
+const MAX_TIME = 9e15;
+/**
+ * The longest rate-limit window, in ms (100 years of 365.25 days). With `now` at most MAX_TIME, every sum the GCRA
+ * makes (now + 2 windows at most) stays below 2^53, so its integer arithmetic is exact.
+ */
+export const MAX_WINDOW_MS = 3_155_760_000_000;
+
+function show(value: unknown): string {
+  if (value instanceof Date) return 'a Date (pass epoch milliseconds: date.getTime())';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+function fail(where: string, what: string, expected: string, value: unknown): never {
+  throw new StoreArgumentError(`${where}: ${what} must be ${expected} (got ${show(value)})`);
+}
+
+/** `value` is a non-empty string (an id, hash, subject or name). */
+export function checkId(where: string, what: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '') fail(where, what, 'a non-empty string', value);
+}
+
+/** `value` is a time in epoch milliseconds: a finite number within a Date's range. */
+export function checkTime(where: string, what: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > MAX_TIME) fail(where, what, 'epoch milliseconds (a finite number)', value);
+}
+
+function checkOptionalTime(where: string, what: string, value: unknown): void {
+  if (value !== undefined) checkTime(where, what, value);
+}
+
+function checkObject(where: string, what: string, value: unknown): asserts value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(where, what, 'an object', value);
+}
+
+/** `revoke(tokenId, { now, expiresAt? })`. An `expiresAt` at or before `now` is valid: it need not be stored. */
+export function checkRevoke(tokenId: unknown, options: unknown): void {
+  checkId('revoke', 'tokenId', tokenId);
+  checkObject('revoke', 'options ({ now, expiresAt? })', options);
+  checkTime('revoke', 'options.now', options['now']);
+  checkOptionalTime('revoke', 'options.expiresAt', options['expiresAt']);
+}
+
+/** `revokeSubject(subject, { now, before, expiresAt? })`. */
+export function checkRevokeSubject(subject: unknown, options: unknown): void {
+  checkId('revokeSubject', 'subject', subject);
+  checkObject('revokeSubject', 'options ({ now, before, expiresAt? })', options);
+  checkTime('revokeSubject', 'options.now', options['now']);
+  checkTime('revokeSubject', 'options.before', options['before']);
+  checkOptionalTime('revokeSubject', 'options.expiresAt', options['expiresAt']);
+}
+
+/** `getRevocation(tokenId, subject, now)`. The subject may be any string (a token's `sub` is not ours to judge). */
+export function checkGetRevocation(tokenId: unknown, subject: unknown, now: unknown): void {
+  checkId('getRevocation', 'tokenId', tokenId);
+  if (subject !== undefined && typeof subject !== 'string') fail('getRevocation', 'subject', 'a string or undefined', subject);
+  checkTime('getRevocation', 'now', now);
+}
+
+/**
+ * `consume(tokenId, checks, now)`: whole-ms `now` and windows, whole positive limits, names unique within the call
+ * (two checks of one name would share one counter and charge it once).
+ */
+export function checkConsume(tokenId: unknown, checks: unknown, now: unknown): asserts checks is readonly RateLimitCheck[] {
+  checkId('consume', 'tokenId', tokenId);
+  if (!Array.isArray(checks)) fail('consume', 'checks', 'an array', checks);
+  checkTime('consume', 'now', now);
+  if (!Number.isInteger(now)) fail('consume', 'now', 'whole epoch milliseconds', now);
+  const names = new Set<string>();
+  checks.forEach((c: unknown, i) => {
+    checkObject('consume', `checks[${i}]`, c);
+    checkId('consume', `checks[${i}].name`, c['name']);
+    if (names.has(c['name'])) fail('consume', `checks[${i}].name`, 'unique within the call', c['name']);
+    names.add(c['name']);
+    const limit = c['limit'];
+    if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) fail('consume', `checks[${i}].limit`, 'a positive integer', limit);
+    const windowMs = c['windowMs'];
+    if (typeof windowMs !== 'number' || !Number.isInteger(windowMs) || windowMs < 1 || windowMs > MAX_WINDOW_MS) {
+      fail('consume', `checks[${i}].windowMs`, `whole milliseconds from 1 to ${MAX_WINDOW_MS}`, windowMs);
+    }
+  });
+}
+
+/** `recordUsage(tokenId, { at, ip?, userAgent? })`. */
+export function checkRecordUsage(tokenId: unknown, usage: unknown): asserts usage is UsageEvent {
+  checkId('recordUsage', 'tokenId', tokenId);
+  checkObject('recordUsage', 'usage ({ at, ip?, userAgent? })', usage);
+  checkTime('recordUsage', 'usage.at', usage['at']);
+  for (const field of ['ip', 'userAgent'] as const) {
+    if (usage[field] !== undefined && typeof usage[field] !== 'string') fail('recordUsage', `usage.${field}`, 'a string or undefined', usage[field]);
+  }
+}
+
+/**
+ * The fields of an API key record or patch that the guard and the stores compute with: times as epoch ms, uses left
+ * as an integer, ids and scopes as strings. (Policy-shaped fields such as `ip` and `hours` are the guard's to check.)
+ */
+function checkRecordFields(where: string, r: Record<string, unknown>, prefix: string): void {
+  const has = (k: string): boolean => Object.hasOwn(r, k) && r[k] !== undefined;
+  if (has('subject') && typeof r['subject'] !== 'string') fail(where, `${prefix}subject`, 'a string', r['subject']);
+  if (has('scopes') && (!Array.isArray(r['scopes']) || !r['scopes'].every((s) => typeof s === 'string'))) fail(where, `${prefix}scopes`, 'an array of strings', r['scopes']);
+  if (has('expiresAt') && r['expiresAt'] !== null) checkTime(where, `${prefix}expiresAt`, r['expiresAt']);
+  if (has('revokedAt')) checkTime(where, `${prefix}revokedAt`, r['revokedAt']);
+  if (has('remaining') && (typeof r['remaining'] !== 'number' || !Number.isSafeInteger(r['remaining']))) fail(where, `${prefix}remaining`, 'an integer', r['remaining']);
+}
+
+/** `putApiKey(record)`: a whole record. */
+export function checkPutApiKey(record: unknown): asserts record is ApiKeyRecord {
+  checkObject('putApiKey', 'record', record);
+  for (const k of ['id', 'hash', 'prefix'] as const) checkId('putApiKey', `record.${k}`, record[k]);
+  if (typeof record['subject'] !== 'string') fail('putApiKey', 'record.subject', 'a string', record['subject']);
+  if (!Array.isArray(record['scopes'])) fail('putApiKey', 'record.scopes', 'an array of strings', record['scopes']);
+  checkTime('putApiKey', 'record.createdAt', record['createdAt']);
+  if (record['expiresAt'] !== null) checkTime('putApiKey', 'record.expiresAt', record['expiresAt']);
+  checkRecordFields('putApiKey', record, 'record.');
+}
+
+/** `updateApiKey(hash, patch)`: the fields the patch sets (a `remaining` set to undefined takes the use limit away). */
+export function checkUpdateApiKey(hash: unknown, patch: unknown): asserts patch is ApiKeyPatch {
+  checkId('updateApiKey', 'hash', hash);
+  checkObject('updateApiKey', 'patch', patch);
+  checkRecordFields('updateApiKey', patch, 'patch.');
+}
