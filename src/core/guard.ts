@@ -23,6 +23,8 @@ import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js
 import { hashApiKey, parseApiKey } from '../tokens/api-key.js';
 import type { ApiKeyRecord, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../stores/types.js';
 import { LRUCache } from 'lru-cache';
+import { MemoryStore } from '../stores/memory.js';
+import { isProduction, warnOnce } from './warnings.js';
 import { RiskSignalFailure, type RiskScore } from '../checks/risk.js';
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
@@ -184,6 +186,17 @@ function toMs(value: Date | number | undefined, fallback: number): number {
   return ms;
 }
 
+/** The store of a policy that names none: one MemoryStore per guard, with a warning where that is likely a mistake. */
+function defaultStore(): TokenStore {
+  if (isProduction()) {
+    warnOnce(
+      'TOKEN_GUARD_MEMORY_STORE',
+      'token-guard: no store given, using an in-memory store under NODE_ENV=production: revocations, rate limits and key uses are then per process. Pass `store` (e.g. RedisStore from token-guard/redis) to share them across instances, or `store: new MemoryStore()` to keep them per process on purpose.',
+    );
+  }
+  return new MemoryStore();
+}
+
 /**
  * Validates and compiles a policy, and returns a guard that evaluates requests against it.
  * Throws PolicyError (naming every bad path) for an invalid policy.
@@ -195,7 +208,7 @@ function toMs(value: Date | number | undefined, fallback: number): number {
  */
 export function createGuard(policy: TokenGuardPolicy): Guard {
   const p: CompiledPolicy = compilePolicy(policy);
-  const store = p.store;
+  const store = p.store ?? defaultStore();
   const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
   const records = new WeakMap<ApiKeyRecord, CompiledRecord>();
   // The scopes each verified TokenInfo was granted, for requireScopes: a handler editing

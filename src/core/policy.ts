@@ -16,7 +16,6 @@ import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
 import type { DpopConfig, DpopPolicy } from '../checks/dpop.js';
 import { isValidPrefix } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
-import { MemoryStore } from '../stores/memory.js';
 import type { RateLimitCheck, RateLimitRule, TokenStore } from '../stores/types.js';
 import type { DecisionEvent } from './types.js';
 
@@ -82,7 +81,7 @@ export interface TokenGuardPolicy {
   jwt?: JwtPolicy;
   /** Accept opaque API keys with this prefix. */
   apiKeys?: { prefix: string };
-  /** Where token state lives. Default: a new MemoryStore for this guard. */
+  /** Where token state lives. Default: a new MemoryStore for this guard (per process: warns once under `NODE_ENV=production`). */
   store?: TokenStore;
   /** Longest a store call may take before the request fails closed (503). Default: `'1s'`. */
   storeTimeout?: Duration;
@@ -394,7 +393,8 @@ export interface CompiledRisk {
 export interface CompiledPolicy {
   jwt: JwtConfig | undefined;
   apiKeyPrefix: string | undefined;
-  store: TokenStore;
+  /** The policy's store; `createGuard` picks the default when there is none. */
+  store: TokenStore | undefined;
   storeTimeoutMs: number;
   clientIp: ClientIpResolver;
   ip: IpConstraint | undefined;
@@ -478,7 +478,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   return {
     jwt,
     apiKeyPrefix: policy.apiKeys?.prefix,
-    store: policy.store ?? new MemoryStore(),
+    store: policy.store,
     storeTimeoutMs: parseDuration(policy.storeTimeout ?? '1s') as number,
     clientIp: new ClientIpResolver(policy.trustProxy ?? false),
     ip: policy.ip ? new IpConstraint(policy.ip) : undefined,
