@@ -92,6 +92,12 @@ function userAgentOf(headers: GuardRequest['headers']): string | undefined {
 }
 const NO_FACTS: AuthenticationFacts = {};
 
+const hasValue = (v: string | string[] | undefined): boolean => typeof v === 'string' && v !== '';
+/** A CORS preflight (Fetch standard §4.8): what a browser sends before a cross-origin call, never with credentials. */
+function isCorsPreflight(headers: GuardRequest['headers']): boolean {
+  return headers['authorization'] === undefined && hasValue(headers['origin']) && hasValue(headers['access-control-request-method']);
+}
+
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -456,6 +462,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
 
     try {
       ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
+      if (p.preflight && method === 'OPTIONS' && isCorsPreflight(headers)) {
+        const d = decide(EMPTY_REASONS, p.mode, undefined, {}, 'CORS preflight');
+        emit(d, req, path, ip, undefined, start, now, 'guard');
+        return d;
+      }
       // A public rule skips every check, policy-level IP and hours included: public means public.
       if (rule?.public) {
         const d = decide(EMPTY_REASONS, p.mode, rule, {});

@@ -115,6 +115,13 @@ export interface TokenGuardPolicy {
   onDecision?: (event: DecisionEvent) => void | Promise<void>;
   /** Time source. Default: `() => new Date()`. Requests may also carry their own `now`. */
   clock?: () => Date;
+  /**
+   * `'pass'`: a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`, without
+   * `Authorization`) goes through untouched, as an allow with no token, and is audited. Better still, mount
+   * the CORS middleware before the guard so it answers preflights itself. Default: `'guard'` (preflights are
+   * guarded like any request, so browsers see a 401 for them).
+   */
+  preflight?: 'guard' | 'pass';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,6 +331,7 @@ const policySchema = z
     dpop: dpopSchema.optional(),
     onDecision: fn('event) => void').optional(),
     clock: fn('() => Date').optional(),
+    preflight: z.enum(['guard', 'pass']).optional(),
   })
   .superRefine((p, ctx) => {
     if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
@@ -411,6 +419,8 @@ export interface CompiledPolicy {
   onDecision: TokenGuardPolicy['onDecision'];
   clock: () => Date;
   clockToleranceS: number;
+  /** Let CORS preflights through (`preflight: 'pass'`). */
+  preflight: boolean;
 }
 
 function rateLimitCheck(name: string, r: RateLimitRule | undefined): RateLimitCheck | undefined {
@@ -495,6 +505,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     onDecision: policy.onDecision,
     clock: policy.clock ?? (() => new Date()),
     clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
+    preflight: policy.preflight === 'pass',
   };
 }
 

@@ -27,7 +27,7 @@ export interface ScenarioCase extends Expectation {
   name: string;
   /** Which app: default `'main'`. */
   variant?: Variant;
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE' | 'OPTIONS';
   /** The request target exactly as sent (raw: dot segments and escapes are not resolved by the client). */
   path: string;
   /** Header values; an array sends the header once per value (true duplicates on the wire). */
@@ -53,6 +53,8 @@ export interface ScenarioCase extends Expectation {
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const none = () => ({});
+/** What a browser sends before a cross-origin DELETE: no credentials, ever. */
+const preflight = { origin: 'https://app.example.test', 'access-control-request-method': 'DELETE' };
 
 const answer = (status: Expectation['expectStatus'], reason: ReasonCode, www: WwwAuthExpectation): Expectation => ({
   expectStatus: status,
@@ -128,6 +130,13 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'a report-only policy lets a request without a token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'none') },
   { name: 'a report-only policy lets an expired token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.expired), clientIp: OUTSIDE, ...answer(200, 'token.expired', 'none') },
   { name: 'a report-only policy lets an admin token from outside through', variant: 'report-only', method: 'GET', path: '/admin/users', headers: (f) => bearer(f.admin), clientIp: OUTSIDE, ...answer(200, 'ip.denied', 'none') },
+
+  // --- CORS preflight ---------------------------------------------------------------------------------
+  { name: 'a CORS preflight is guarded like any request by default', method: 'OPTIONS', path: '/orders/1', headers: () => preflight, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
+  { name: 'preflight: pass lets a CORS preflight through without a token', variant: 'preflight', method: 'OPTIONS', path: '/orders/1', headers: () => preflight, clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
+  { name: 'preflight: pass still guards an OPTIONS request without Access-Control-Request-Method', variant: 'preflight', method: 'OPTIONS', path: '/orders/1', headers: () => ({ origin: preflight.origin }), clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
+  { name: 'preflight: pass still verifies an OPTIONS request that carries a credential', variant: 'preflight', method: 'OPTIONS', path: '/orders/1', headers: () => ({ ...preflight, ...bearer('garbage') }), clientIp: OUTSIDE, ...answer(401, 'token.malformed', 'invalid_token') },
+  { name: 'preflight: pass does not open other methods', variant: 'preflight', method: 'DELETE', path: '/orders/1', headers: () => preflight, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
 
   // --- store failures ---------------------------------------------------------------------------------
   { name: 'an API key while the store is down', variant: 'broken-store', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.apiKey), clientIp: OUTSIDE, ...answer(503, 'store.unavailable', 'none') },
