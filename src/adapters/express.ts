@@ -27,9 +27,44 @@ declare global {
 /** The Express middleware, with the guard it runs (for `guard.revoke`, `guard.store`). */
 export type TokenGuardMiddleware = RequestHandler & { guard: Guard };
 
+/** The parts of an Express 5 or 4 app that say how it routes letter case. */
+interface ExpressAppCase {
+  /** Express 4's router (its `app.router` getter throws). */
+  _router?: { caseSensitive?: unknown };
+  /** Express 5's router. */
+  router?: { caseSensitive?: unknown };
+  enabled?: (setting: string) => boolean;
+}
+
+// An app's router reads `case sensitive routing` once, when Express creates it: its own flag is the truth,
+// and it cannot change afterwards, so it is read once per app (a WeakMap: nothing is put on the app).
+const caseByApp = new WeakMap<object, boolean>();
+
+function readAppCase(app: ExpressAppCase): boolean {
+  try {
+    const router = app._router ?? app.router;
+    if (router && typeof router.caseSensitive === 'boolean') return router.caseSensitive;
+  } catch {
+    // Express 4 throws from `app.router`: fall back to the setting.
+  }
+  return typeof app.enabled === 'function' && app.enabled('case sensitive routing') === true;
+}
+
+/** Whether the app that runs this request routes case-sensitively (`app.set('case sensitive routing', true)`). */
+function routesCaseSensitively(req: Request): boolean {
+  const app = req.app as unknown as ExpressAppCase | undefined;
+  if (!app || typeof app !== 'function') return false;
+  let cased = caseByApp.get(app);
+  if (cased === undefined) {
+    cased = readAppCase(app);
+    caseByApp.set(app, cased);
+  }
+  return cased;
+}
+
 function toGuardRequest(req: Request): GuardRequest {
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
-  return nodeGuardRequest(req, req.originalUrl ?? req.url);
+  return nodeGuardRequest(req, req.originalUrl ?? req.url, routesCaseSensitively(req));
 }
 
 function answer(decision: Decision, res: Response, next: NextFunction, errors: 'respond' | 'throw'): boolean {

@@ -33,6 +33,8 @@ function toGuardRequest(request: Request, info: FetchConnectionInfo | undefined)
     headers: webHeaders(request.headers),
     remoteAddress: info?.remoteAddress,
     peerCertificate: info?.peerCertificate,
+    // Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin`; a policy's caseSensitive wins.
+    caseSensitive: true,
   };
 }
 

@@ -451,7 +451,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       emit(d, req, rawPath.slice(0, 256).split('?')[0] ?? '', undefined, undefined, start, now, 'guard');
       return d;
     }
-    const rule = matchRule(p.rules, method, path);
+    const rule = matchRule(p.rules, method, path, req.caseSensitive === true);
     // A rule in report-only trials its own constraints (scopes, IP, hours, step-up, rate limit): their
     // failures are reported, never enforced. Authentication, binding, revocation and the policy's and the
     // token's own constraints stay under the policy's mode: trialling a rule never opens a path.

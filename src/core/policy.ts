@@ -99,7 +99,12 @@ export interface TokenGuardPolicy {
   mode?: 'enforce' | 'report-only';
   /** Per-token rate limit for every request. */
   rateLimit?: RateLimitPolicy;
-  /** Match rule paths case-sensitively. Default: `false` (as Express and @koa/router route; set `true` for Fastify's default router). */
+  /**
+   * Match rule paths case-sensitively. Default: as the app's router does, which the adapter reads: Fastify's
+   * `routerOptions.caseSensitive` (on by default), Express's `case sensitive routing` (off by default); off
+   * for Koa and for `createGuard` alone. Set it when the adapter cannot see your router (Express or
+   * @koa/router `Router({ caseSensitive | sensitive: true })`, Hono, Next.js).
+   */
   caseSensitive?: boolean;
   /** Longest token accepted, in bytes; longer ones are refused before parsing. Default: 8192. */
   maxTokenBytes?: number;
@@ -377,6 +382,8 @@ export interface CompiledRule {
   index: number;
   methods: ReadonlySet<string> | undefined;
   match: PathMatcher;
+  /** The case-sensitive matcher for requests whose router reads case, when the policy leaves case to the router. */
+  matchCased: PathMatcher | undefined;
   public: boolean;
   scopes: ScopeRequirement | undefined;
   /** WWW-Authenticate value for insufficient scope, built once. */
@@ -430,6 +437,7 @@ function rateLimitCheck(name: string, r: RateLimitRule | undefined): RateLimitCh
 /** Validates and compiles a policy. Throws PolicyError. */
 export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   const policy = validatePolicy(input);
+  // An explicit setting fixes how rules read case; without one, the request says how its router reads it.
   const caseSensitive = policy.caseSensitive ?? false;
   const realm = policy.realm;
   const rules = (policy.rules ?? []).map((r, index): CompiledRule => {
@@ -449,6 +457,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       index,
       methods,
       match: compilePathMatcher(r.path, caseSensitive),
+      matchCased: policy.caseSensitive === undefined ? compilePathMatcher(r.path, true) : undefined,
       public: r.public ?? false,
       scopes: hasScopes ? scopes : undefined,
       scopeChallenge: hasScopes ? challenge(realm, `error="insufficient_scope", scope="${scopeChallengeValue(scopes as ScopeRequirement)}"`) : undefined,
@@ -542,13 +551,13 @@ export function challenge(realm: string | undefined, params: string): string {
   return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
 }
 
-/** Finds the first rule matching a method and normalised path. */
-export function matchRule(rules: readonly CompiledRule[], method: string, path: string): CompiledRule | undefined {
+/** Finds the first rule matching a method and normalised path (read case-sensitively when the router does). */
+export function matchRule(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): CompiledRule | undefined {
   let segments: string[] | undefined;
   const lazySegments = () => (segments ??= pathSegments(path));
   for (const r of rules) {
     if (r.methods && !r.methods.has(method)) continue;
-    if (r.match(path, lazySegments)) return r;
+    if ((caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments)) return r;
   }
   return undefined;
 }

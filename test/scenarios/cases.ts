@@ -49,6 +49,8 @@ export interface ScenarioCase extends Expectation {
    * the target verbatim and the guard refuses it. Either way the dot segments never reach a handler.
    */
   whatwg?: Expectation;
+  /** The answer where the app's router reads letter case (Fastify's default, the fetch adapter), when it differs. */
+  cased?: Expectation;
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -146,7 +148,19 @@ export const CASES: readonly ScenarioCase[] = [
   // --- path normalisation ----------------------------------------------------------------------------
   { name: 'a query string does not change the rule', method: 'GET', path: '/orders/1?next=/admin/users&x=../..', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
   { name: 'a trailing slash does not change the rule', method: 'GET', path: '/orders/1/', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
-  { name: 'upper case does not escape the admin rule', method: 'GET', path: '/ADMIN/users', headers: (f) => bearer(f.read), clientIp: OFFICE, expectWwwAuthIncludes: 'scope="admin"', ...answer(403, 'scope.insufficient', 'insufficient_scope') },
+  {
+    name: 'upper case does not escape the admin rule',
+    method: 'GET', path: '/ADMIN/users', headers: (f) => bearer(f.read), clientIp: OFFICE, expectWwwAuthIncludes: 'scope="admin"',
+    ...answer(403, 'scope.insufficient', 'insufficient_scope'),
+    // A case-sensitive router has no /ADMIN route; no rule covers it either.
+    cased: answer(403, 'rule.unmatched', 'none'),
+  },
+  {
+    name: 'upper case does not borrow the public rule where the router reads case',
+    method: 'GET', path: '/HEALTH', headers: none, clientIp: OUTSIDE,
+    ...answer(200, 'ok', 'none'),
+    cased: answer(401, 'token.missing', 'bare'),
+  },
   { name: 'a doubled slash does not escape the admin rule', method: 'GET', path: '//admin/users', headers: (f) => bearer(f.read), clientIp: OFFICE, ...answer(403, 'scope.insufficient', 'insufficient_scope') },
   { name: 'a trailing slash does not escape the admin rule', method: 'GET', path: '/admin/users/', headers: (f) => bearer(f.read), clientIp: OFFICE, ...answer(403, 'scope.insufficient', 'insufficient_scope') },
   {
