@@ -13,6 +13,7 @@ export type {
   TokenInfo,
 } from './core/types.js';
 export { REASONS, REASON_CODES, type ReasonInfo } from './core/reasons.js';
+export type { TokenGuardWarningCode } from './core/warnings.js';
 export {
   TokenGuardError,
   AccessDeniedError,

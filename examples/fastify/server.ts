@@ -24,8 +24,7 @@ const guard = createGuard({
   jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['RS256'], keys: [publicJwk] },
   apiKeys: { prefix: 'tg_' },
   store,
-  // Fastify routes case-sensitively: let the rules match the same way.
-  caseSensitive: true,
+  // No caseSensitive: the plugin reads Fastify's router option (case-sensitive by default).
   rules: [
     { path: '/health', public: true },
     { methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] },

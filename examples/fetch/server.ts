@@ -35,22 +35,23 @@ const guard = guardFetch({
 });
 const canAudit = requireScopes('audit:read');
 
-const handle: FetchHandler = async (request, info) => {
-  const result = await guard(request, info);
-  if (result instanceof Response) return result;
-  // headers: RateLimit-* for the response we are about to make.
-  const { auth, headers } = result;
-  const { pathname } = new URL(request.url);
-  const order = /^\/orders\/([^/]+)$/.exec(pathname);
-  if (pathname === '/health') return Response.json({ ok: true });
-  if (request.method === 'GET' && order) return Response.json({ id: order[1], for: auth.token?.subject }, { headers });
-  if (request.method === 'POST' && pathname === '/orders') return Response.json({ by: auth.token?.subject }, { status: 201, headers });
-  if (request.method === 'GET' && pathname === '/admin/audit') {
-    const scoped = canAudit(request);
-    return scoped instanceof Response ? scoped : Response.json({ entries: [] }, { headers });
-  }
-  return Response.json({ error: 'not found' }, { status: 404 });
-};
+// The guard answers refusals itself; this handler only sees requests it let through, and the
+// RateLimit-* headers are added to whatever it returns. The bridge's connection info feeds IP rules.
+const handle: FetchHandler = guard.handler(
+  async (request, auth, _info: { remoteAddress?: string | undefined }) => {
+    const { pathname } = new URL(request.url);
+    const order = /^\/orders\/([^/]+)$/.exec(pathname);
+    if (pathname === '/health') return Response.json({ ok: true });
+    if (request.method === 'GET' && order) return Response.json({ id: order[1], for: auth.token?.subject });
+    if (request.method === 'POST' && pathname === '/orders') return Response.json({ by: auth.token?.subject }, { status: 201 });
+    if (request.method === 'GET' && pathname === '/admin/audit') {
+      const scoped = canAudit(request);
+      return scoped instanceof Response ? scoped : Response.json({ entries: [] });
+    }
+    return Response.json({ error: 'not found' }, { status: 404 });
+  },
+  { info: (_request, info) => info },
+);
 
 const server = http.createServer(toNodeListener(handle));
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', async () => {

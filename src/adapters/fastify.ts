@@ -1,5 +1,5 @@
 // Fastify adapter (Fastify 5): a plugin guarding the whole app in onRequest. No policy here.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { AuthResult, Decision } from '../core/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import {
@@ -41,12 +41,24 @@ function settle(request: FastifyRequest, reply: FastifyReply, context: AdapterCo
   return reply.code(outcome.response.status).headers(outcome.response.headers).send(Buffer.from(outcome.response.body));
 }
 
+/**
+ * How the app's router reads letter case: `routerOptions.caseSensitive`, else the older top-level
+ * `caseSensitive`, else Fastify's default (case-sensitive), as Fastify itself resolves them.
+ */
+function routesCaseSensitively(app: FastifyInstance): boolean {
+  const config = app.initialConfig as { caseSensitive?: unknown; routerOptions?: { caseSensitive?: unknown } };
+  const fromRouter = config.routerOptions?.caseSensitive;
+  if (typeof fromRouter === 'boolean') return fromRouter;
+  return config.caseSensitive !== false;
+}
+
 const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options) => {
   const context = resolveGuardOptions(options);
+  const caseSensitive = routesCaseSensitively(app);
   app.decorateRequest('auth', null);
   app.decorateRequest(GUARD_KEY, null);
   app.addHook('onRequest', async (request, reply) => {
-    const decision = await context.guard.evaluate(nodeGuardRequest(request.raw, request.raw.url));
+    const decision = await context.guard.evaluate(nodeGuardRequest(request.raw, request.raw.url, caseSensitive));
     (request as GuardedRequest)[GUARD_KEY] = context;
     return settle(request, reply, context, decision);
   });
@@ -55,12 +67,13 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
 /**
  * Fastify plugin enforcing a token-guard policy on every route of the app, whatever the encapsulation
  * context it is registered in (it skips Fastify's override, like `fastify-plugin`). Runs in `onRequest`
- * and sets `request.auth = { token, decision }`; answers a refusal itself, or with `errors: 'throw'`
+ * and sets `request.auth = { token, decision }`; rules read letter case as the app's router does
+ * (`routerOptions.caseSensitive`, case-sensitive by default) unless the policy sets `caseSensitive`. Answers a refusal itself, or with `errors: 'throw'`
  * hands an AccessDeniedError to Fastify's error handler. An invalid policy fails `app.ready()`.
  *
  * Exported from `token-guard/fastify`.
  * @example
- * await app.register(tokenGuard, { jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, caseSensitive: true, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] });
+ * await app.register(tokenGuard, { jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] });
  */
 export const tokenGuard: FastifyPluginAsync<TokenGuardPluginOptions> = Object.assign(plugin, {
   [Symbol.for('skip-override')]: true,

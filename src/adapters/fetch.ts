@@ -18,8 +18,32 @@ export interface FetchConnectionInfo {
  */
 export type FetchGuardResult = Response | { auth: AuthResult; headers: Record<string, string> };
 
-/** The function `guardFetch` returns, with the guard it runs (for `guard.revoke`, `guard.store`). */
-export type FetchGuard = ((request: Request, info?: FetchConnectionInfo) => Promise<FetchGuardResult>) & { guard: Guard };
+/**
+ * Your handler, run only for a request the guard let through: `auth` is what the guard found; any further
+ * arguments (Next.js's route context, Bun's server, Hono's `c`) are passed on as the wrapped function got them.
+ */
+export type FetchHandler<A extends unknown[] = []> = (request: Request, auth: AuthResult, ...args: A) => Response | Promise<Response>;
+
+/** Options of `guard.handler`. */
+export interface FetchHandlerOptions<A extends unknown[] = []> {
+  /** What the runtime knows about the connection, from the same arguments (e.g. Bun's `server.requestIP(request)`). Default: nothing known. */
+  info?: (request: Request, ...args: A) => FetchConnectionInfo | undefined;
+}
+
+/**
+ * The function `guardFetch` returns: call it for the result form (await it: the Promise itself has no
+ * `auth`), or wrap a handler with `.handler` so no result is left to check. Carries the guard it runs
+ * (for `guard.revoke`, `guard.store`).
+ */
+export type FetchGuard = ((request: Request, info?: FetchConnectionInfo) => Promise<FetchGuardResult>) & {
+  guard: Guard;
+  /**
+   * Wraps a handler: the guard answers a refusal itself (problem+json), and only a request it lets through
+   * reaches `fn`, whose Response gets the pass headers (`RateLimit-*`). With `errors: 'throw'` the returned
+   * promise rejects with an AccessDeniedError instead.
+   */
+  handler<A extends unknown[] = []>(fn: FetchHandler<A>, options?: FetchHandlerOptions<A>): (request: Request, ...args: A) => Promise<Response>;
+};
 
 // What requireScopes needs about a request the guard already saw. A WeakMap, not a property: platform
 // Request objects are left untouched and the entry goes away with the request.
@@ -33,6 +57,8 @@ function toGuardRequest(request: Request, info: FetchConnectionInfo | undefined)
     headers: webHeaders(request.headers),
     remoteAddress: info?.remoteAddress,
     peerCertificate: info?.peerCertificate,
+    // Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin`; a policy's caseSensitive wins.
+    caseSensitive: true,
   };
 }
 
@@ -52,20 +78,42 @@ function settle(request: Request, context: AdapterContext, decision: Decision, i
  * AccessDeniedError instead of resolving to a refusal. Pass `info.remoteAddress` for IP rules: a
  * `Request` does not carry it. Throws PolicyError at start-up for an invalid policy.
  *
+ * Prefer `guard.handler(fn)`: it answers refusals itself, so there is no result to forget to await or check.
+ *
  * Exported from `token-guard/fetch`.
  * @example
  * const guard = guardFetch({ jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, rules });
- * export async function GET(request: Request) {
- *   const result = await guard(request);
- *   if (result instanceof Response) return result;
- *   return Response.json({ subject: result.auth.token?.subject });
- * }
+ * export const GET = guard.handler((request, auth) => Response.json({ subject: auth.token?.subject }));
  */
 export function guardFetch(policy: AdapterInput, options?: AdapterOptions): FetchGuard {
   const context = resolveGuard(policy, options);
-  const handler = async (request: Request, info?: FetchConnectionInfo): Promise<FetchGuardResult> =>
+  const check = async (request: Request, info?: FetchConnectionInfo): Promise<FetchGuardResult> =>
     settle(request, context, await context.guard.evaluate(toGuardRequest(request, info)), info);
-  return Object.assign(handler, { guard: context.guard });
+  function handler<A extends unknown[] = []>(fn: FetchHandler<A>, handlerOptions: FetchHandlerOptions<A> = {}): (request: Request, ...args: A) => Promise<Response> {
+    if (typeof fn !== 'function') throw new TypeError('guardFetch().handler: expected a function (request, auth) => Response');
+    const infoOf = handlerOptions.info;
+    if (infoOf !== undefined && typeof infoOf !== 'function') throw new TypeError('guardFetch().handler: options.info must be a function');
+    return async (request, ...args) => {
+      const result = await check(request, infoOf?.(request, ...args));
+      if (result instanceof Response) return result;
+      return withHeaders(await fn(request, result.auth, ...args), result.headers);
+    };
+  }
+  return Object.assign(check, { guard: context.guard, handler });
+}
+
+/** Puts the pass headers on the handler's response; copies it first when its headers are immutable (`Response.redirect`, a proxied `fetch`). */
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  const names = Object.keys(headers);
+  if (names.length === 0 || !response || typeof response !== 'object' || !response.headers) return response;
+  try {
+    for (const name of names) response.headers.set(name, headers[name] as string);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    for (const name of names) copy.headers.set(name, headers[name] as string);
+    return copy;
+  }
 }
 
 /**

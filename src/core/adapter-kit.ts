@@ -93,13 +93,15 @@ export function nodeHeaders(
 
 /**
  * The GuardRequest of a Node `IncomingMessage` (Express, Koa, Fastify all sit on one). `path` is the
- * target the app routes on, which each framework names differently (`originalUrl`, `raw.url`).
+ * target the app routes on, which each framework names differently (`originalUrl`, `raw.url`);
+ * `caseSensitive` how the app's router reads letter case.
  */
-export function nodeGuardRequest(req: IncomingMessage, path: string | undefined): GuardRequest {
+export function nodeGuardRequest(req: IncomingMessage, path: string | undefined, caseSensitive = false): GuardRequest {
   const socket = req.socket as TLSSocket | undefined;
   return {
     method: req.method ?? '',
     path: path ?? '',
+    caseSensitive,
     headers: nodeHeaders(req.headers, req.rawHeaders),
     // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
     remoteAddress: socket?.remoteAddress,

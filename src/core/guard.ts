@@ -23,6 +23,8 @@ import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js
 import { hashApiKey, parseApiKey } from '../tokens/api-key.js';
 import type { ApiKeyRecord, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../stores/types.js';
 import { LRUCache } from 'lru-cache';
+import { MemoryStore } from '../stores/memory.js';
+import { isProduction, warnOnce } from './warnings.js';
 import { RiskSignalFailure, type RiskScore } from '../checks/risk.js';
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
@@ -89,6 +91,12 @@ function userAgentOf(headers: GuardRequest['headers']): string | undefined {
   return typeof value === 'string' ? value.slice(0, 256) : undefined;
 }
 const NO_FACTS: AuthenticationFacts = {};
+
+const hasValue = (v: string | string[] | undefined): boolean => typeof v === 'string' && v !== '';
+/** A CORS preflight (Fetch standard §4.8): what a browser sends before a cross-origin call, never with credentials. */
+function isCorsPreflight(headers: GuardRequest['headers']): boolean {
+  return headers['authorization'] === undefined && hasValue(headers['origin']) && hasValue(headers['access-control-request-method']);
+}
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
@@ -184,6 +192,17 @@ function toMs(value: Date | number | undefined, fallback: number): number {
   return ms;
 }
 
+/** The store of a policy that names none: one MemoryStore per guard, with a warning where that is likely a mistake. */
+function defaultStore(): TokenStore {
+  if (isProduction()) {
+    warnOnce(
+      'TOKEN_GUARD_MEMORY_STORE',
+      'token-guard: no store given, using an in-memory store under NODE_ENV=production: revocations, rate limits and key uses are then per process. Pass `store` (e.g. RedisStore from token-guard/redis) to share them across instances, or `store: new MemoryStore()` to keep them per process on purpose.',
+    );
+  }
+  return new MemoryStore();
+}
+
 /**
  * Validates and compiles a policy, and returns a guard that evaluates requests against it.
  * Throws PolicyError (naming every bad path) for an invalid policy.
@@ -195,7 +214,7 @@ function toMs(value: Date | number | undefined, fallback: number): number {
  */
 export function createGuard(policy: TokenGuardPolicy): Guard {
   const p: CompiledPolicy = compilePolicy(policy);
-  const store = p.store;
+  const store = p.store ?? defaultStore();
   const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
   const records = new WeakMap<ApiKeyRecord, CompiledRecord>();
   // The scopes each verified TokenInfo was granted, for requireScopes: a handler editing
@@ -432,7 +451,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       emit(d, req, rawPath.slice(0, 256).split('?')[0] ?? '', undefined, undefined, start, now, 'guard');
       return d;
     }
-    const rule = matchRule(p.rules, method, path);
+    const rule = matchRule(p.rules, method, path, req.caseSensitive === true);
     // A rule in report-only trials its own constraints (scopes, IP, hours, step-up, rate limit): their
     // failures are reported, never enforced. Authentication, binding, revocation and the policy's and the
     // token's own constraints stay under the policy's mode: trialling a rule never opens a path.
@@ -443,6 +462,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
 
     try {
       ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
+      if (p.preflight && method === 'OPTIONS' && isCorsPreflight(headers)) {
+        const d = decide(EMPTY_REASONS, p.mode, undefined, {}, 'CORS preflight');
+        emit(d, req, path, ip, undefined, start, now, 'guard');
+        return d;
+      }
       // A public rule skips every check, policy-level IP and hours included: public means public.
       if (rule?.public) {
         const d = decide(EMPTY_REASONS, p.mode, rule, {});

@@ -18,7 +18,6 @@ import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
 import type { DpopConfig, DpopPolicy } from '../checks/dpop.js';
 import { isValidPrefix } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES, normalizeTyp, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
-import { MemoryStore } from '../stores/memory.js';
 import type { RateLimitCheck, RateLimitRule, TokenStore } from '../stores/types.js';
 import type { DecisionEvent } from './types.js';
 
@@ -94,7 +93,7 @@ export interface TokenGuardPolicy {
   jwt?: JwtPolicy;
   /** Accept opaque API keys with this prefix. */
   apiKeys?: { prefix: string };
-  /** Where token state lives. Default: a new MemoryStore for this guard. */
+  /** Where token state lives. Default: a new MemoryStore for this guard (per process: warns once under `NODE_ENV=production`). */
   store?: TokenStore;
   /** Longest a store call may take before the request fails closed (503); above zero, at most 2^31−1 ms. Default: `'1s'`. */
   storeTimeout?: Duration;
@@ -117,7 +116,12 @@ export interface TokenGuardPolicy {
   mode?: 'enforce' | 'report-only';
   /** Per-token rate limit for every request. */
   rateLimit?: RateLimitPolicy;
-  /** Match rule paths case-sensitively. Default: `false` (as Express and @koa/router route; set `true` for Fastify's default router). */
+  /**
+   * Match rule paths case-sensitively. Default: as the app's router does, which the adapter reads: Fastify's
+   * `routerOptions.caseSensitive` (on by default), Express's `case sensitive routing` (off by default); off
+   * for Koa and for `createGuard` alone. Set it when the adapter cannot see your router (Express or
+   * @koa/router `Router({ caseSensitive | sensitive: true })`, Hono, Next.js).
+   */
   caseSensitive?: boolean;
   /** Longest token accepted, in bytes; longer ones are refused before parsing. Default: 8192. */
   maxTokenBytes?: number;
@@ -133,6 +137,13 @@ export interface TokenGuardPolicy {
   onDecision?: (event: DecisionEvent) => void | Promise<void>;
   /** Time source. Default: `() => new Date()`. Requests may also carry their own `now`. */
   clock?: () => Date;
+  /**
+   * `'pass'`: a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`, without
+   * `Authorization`) goes through untouched, as an allow with no token, and is audited. Better still, mount
+   * the CORS middleware before the guard so it answers preflights itself. Default: `'guard'` (preflights are
+   * guarded like any request, so browsers see a 401 for them).
+   */
+  preflight?: 'guard' | 'pass';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,6 +423,7 @@ const policySchema = z
     dpop: dpopSchema.optional(),
     onDecision: fn('event) => void').optional(),
     clock: fn('() => Date').optional(),
+    preflight: z.enum(['guard', 'pass']).optional(),
   })
   .superRefine((p, ctx) => {
     if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
@@ -460,6 +472,8 @@ export interface CompiledRule {
   index: number;
   methods: ReadonlySet<string> | undefined;
   match: PathMatcher;
+  /** The case-sensitive matcher for requests whose router reads case, when the policy leaves case to the router. */
+  matchCased: PathMatcher | undefined;
   public: boolean;
   scopes: ScopeRequirement | undefined;
   /** WWW-Authenticate value for insufficient scope, built once. */
@@ -484,7 +498,8 @@ export interface CompiledRisk {
 export interface CompiledPolicy {
   jwt: JwtConfig | undefined;
   apiKeyPrefix: string | undefined;
-  store: TokenStore;
+  /** The policy's store; `createGuard` picks the default when there is none. */
+  store: TokenStore | undefined;
   storeTimeoutMs: number;
   clientIp: ClientIpResolver;
   ip: IpConstraint | undefined;
@@ -501,6 +516,8 @@ export interface CompiledPolicy {
   onDecision: TokenGuardPolicy['onDecision'];
   clock: () => Date;
   clockToleranceS: number;
+  /** Let CORS preflights through (`preflight: 'pass'`). */
+  preflight: boolean;
 }
 
 function rateLimitCheck(name: string, r: RateLimitRule | undefined): RateLimitCheck | undefined {
@@ -510,6 +527,7 @@ function rateLimitCheck(name: string, r: RateLimitRule | undefined): RateLimitCh
 /** Validates and compiles a policy. Throws PolicyError. */
 export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   const policy = validatePolicy(input);
+  // An explicit setting fixes how rules read case; without one, the request says how its router reads it.
   const caseSensitive = policy.caseSensitive ?? false;
   const realm = policy.realm;
   const rules = (policy.rules ?? []).map((r, index): CompiledRule => {
@@ -529,6 +547,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       index,
       methods,
       match: compilePathMatcher(r.path, caseSensitive),
+      matchCased: policy.caseSensitive === undefined ? compilePathMatcher(r.path, true) : undefined,
       public: r.public ?? false,
       scopes: hasScopes ? scopes : undefined,
       scopeChallenge: hasScopes ? challenge(realm, `error="insufficient_scope", scope="${scopeChallengeValue(scopes as ScopeRequirement)}"`) : undefined,
@@ -569,7 +588,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   return {
     jwt,
     apiKeyPrefix: policy.apiKeys?.prefix,
-    store: policy.store ?? new MemoryStore(),
+    store: policy.store,
     storeTimeoutMs: Math.ceil(parseDuration(policy.storeTimeout ?? '1s') as number),
     clientIp: new ClientIpResolver(policy.trustProxy ?? false),
     ip: policy.ip ? new IpConstraint(policy.ip) : undefined,
@@ -586,6 +605,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     onDecision: policy.onDecision,
     clock: policy.clock ?? (() => new Date()),
     clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
+    preflight: policy.preflight === 'pass',
   };
 }
 
@@ -622,13 +642,13 @@ export function challenge(realm: string | undefined, params: string): string {
   return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
 }
 
-/** Finds the first rule matching a method and normalised path. */
-export function matchRule(rules: readonly CompiledRule[], method: string, path: string): CompiledRule | undefined {
+/** Finds the first rule matching a method and normalised path (read case-sensitively when the router does). */
+export function matchRule(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): CompiledRule | undefined {
   let segments: string[] | undefined;
   const lazySegments = () => (segments ??= pathSegments(path));
   for (const r of rules) {
     if (r.methods && !r.methods.has(method)) continue;
-    if (r.match(path, lazySegments)) return r;
+    if ((caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments)) return r;
   }
   return undefined;
 }

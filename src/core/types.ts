@@ -43,6 +43,12 @@ export interface GuardRequest {
   now?: Date;
   /** The verified TLS client certificate, for mTLS-bound tokens (RFC 8705). */
   peerCertificate?: { fingerprint256?: string } | undefined;
+  /**
+   * Whether the app's router tells paths apart by letter case; adapters set it from the framework's own
+   * setting so rules read a path as the router does. The policy's `caseSensitive`, when given, wins.
+   * Default: `false`.
+   */
+  caseSensitive?: boolean | undefined;
 }
 
 /** The verified token, as the app sees it on `req.auth.token`. */

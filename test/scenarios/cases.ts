@@ -27,7 +27,7 @@ export interface ScenarioCase extends Expectation {
   name: string;
   /** Which app: default `'main'`. */
   variant?: Variant;
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE' | 'OPTIONS';
   /** The request target exactly as sent (raw: dot segments and escapes are not resolved by the client). */
   path: string;
   /** Header values; an array sends the header once per value (true duplicates on the wire). */
@@ -49,10 +49,14 @@ export interface ScenarioCase extends Expectation {
    * the target verbatim and the guard refuses it. Either way the dot segments never reach a handler.
    */
   whatwg?: Expectation;
+  /** The answer where the app's router reads letter case (Fastify's default, the fetch adapter), when it differs. */
+  cased?: Expectation;
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const none = () => ({});
+/** What a browser sends before a cross-origin DELETE: no credentials, ever. */
+const preflight = { origin: 'https://app.example.test', 'access-control-request-method': 'DELETE' };
 
 const answer = (status: Expectation['expectStatus'], reason: ReasonCode, www: WwwAuthExpectation): Expectation => ({
   expectStatus: status,
@@ -129,6 +133,13 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'a report-only policy lets an expired token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.expired), clientIp: OUTSIDE, ...answer(200, 'token.expired', 'none') },
   { name: 'a report-only policy lets an admin token from outside through', variant: 'report-only', method: 'GET', path: '/admin/users', headers: (f) => bearer(f.admin), clientIp: OUTSIDE, ...answer(200, 'ip.denied', 'none') },
 
+  // --- CORS preflight ---------------------------------------------------------------------------------
+  { name: 'a CORS preflight is guarded like any request by default', method: 'OPTIONS', path: '/orders/1', headers: () => preflight, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
+  { name: 'preflight: pass lets a CORS preflight through without a token', variant: 'preflight', method: 'OPTIONS', path: '/orders/1', headers: () => preflight, clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
+  { name: 'preflight: pass still guards an OPTIONS request without Access-Control-Request-Method', variant: 'preflight', method: 'OPTIONS', path: '/orders/1', headers: () => ({ origin: preflight.origin }), clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
+  { name: 'preflight: pass still verifies an OPTIONS request that carries a credential', variant: 'preflight', method: 'OPTIONS', path: '/orders/1', headers: () => ({ ...preflight, ...bearer('garbage') }), clientIp: OUTSIDE, ...answer(401, 'token.malformed', 'invalid_token') },
+  { name: 'preflight: pass does not open other methods', variant: 'preflight', method: 'DELETE', path: '/orders/1', headers: () => preflight, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
+
   // --- store failures ---------------------------------------------------------------------------------
   { name: 'an API key while the store is down', variant: 'broken-store', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.apiKey), clientIp: OUTSIDE, ...answer(503, 'store.unavailable', 'none') },
   { name: 'a JWT while the store is down (revocation lookup fails)', variant: 'broken-store', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(503, 'store.unavailable', 'none') },
@@ -137,7 +148,19 @@ export const CASES: readonly ScenarioCase[] = [
   // --- path normalisation ----------------------------------------------------------------------------
   { name: 'a query string does not change the rule', method: 'GET', path: '/orders/1?next=/admin/users&x=../..', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
   { name: 'a trailing slash does not change the rule', method: 'GET', path: '/orders/1/', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
-  { name: 'upper case does not escape the admin rule', method: 'GET', path: '/ADMIN/users', headers: (f) => bearer(f.read), clientIp: OFFICE, expectWwwAuthIncludes: 'scope="admin"', ...answer(403, 'scope.insufficient', 'insufficient_scope') },
+  {
+    name: 'upper case does not escape the admin rule',
+    method: 'GET', path: '/ADMIN/users', headers: (f) => bearer(f.read), clientIp: OFFICE, expectWwwAuthIncludes: 'scope="admin"',
+    ...answer(403, 'scope.insufficient', 'insufficient_scope'),
+    // A case-sensitive router has no /ADMIN route; no rule covers it either.
+    cased: answer(403, 'rule.unmatched', 'none'),
+  },
+  {
+    name: 'upper case does not borrow the public rule where the router reads case',
+    method: 'GET', path: '/HEALTH', headers: none, clientIp: OUTSIDE,
+    ...answer(200, 'ok', 'none'),
+    cased: answer(401, 'token.missing', 'bare'),
+  },
   { name: 'a doubled slash does not escape the admin rule', method: 'GET', path: '//admin/users', headers: (f) => bearer(f.read), clientIp: OFFICE, ...answer(403, 'scope.insufficient', 'insufficient_scope') },
   { name: 'a trailing slash does not escape the admin rule', method: 'GET', path: '/admin/users/', headers: (f) => bearer(f.read), clientIp: OFFICE, ...answer(403, 'scope.insufficient', 'insufficient_scope') },
   {

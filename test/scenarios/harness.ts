@@ -30,6 +30,8 @@ export interface WireResponse {
 export interface Harness {
   /** Whether the client side parses the target as a WHATWG URL before the app sees it (see ScenarioCase.whatwg). */
   whatwg: boolean;
+  /** Whether the app routes case-sensitively, so the guard reads case too (see ScenarioCase.cased). */
+  caseSensitive: boolean;
   send(variant: Variant, req: WireRequest): Promise<WireResponse>;
   close(): Promise<void>;
 }
@@ -81,7 +83,7 @@ export async function serve(world: World, listener: RequestListener): Promise<{ 
 /** Sends over a real socket with supertest; the target goes out verbatim (superagent keeps dot segments). */
 export async function supertestSend(base: string, req: WireRequest): Promise<WireResponse> {
   const agent = request(base);
-  const test = req.method === 'POST' ? agent.post(req.path) : req.method === 'DELETE' ? agent.delete(req.path) : agent.get(req.path);
+  const test = req.method === 'POST' ? agent.post(req.path) : req.method === 'DELETE' ? agent.delete(req.path) : req.method === 'OPTIONS' ? agent.options(req.path) : agent.get(req.path);
   const res = await test.set(req.headers).buffer(true).parse((r, done) => {
     let text = '';
     r.setEncoding('utf8');
@@ -101,6 +103,7 @@ function nodeHarness(build: (variant: Variant) => RequestListener, world: World)
   };
   return {
     whatwg: false,
+    caseSensitive: false,
     send: async (variant, req) => supertestSend((await server(variant)).base, req),
     close: async () => {
       for (const s of servers.values()) await (await s).close();
@@ -204,6 +207,7 @@ export const fastifyInjectHarness: HarnessFactory = async (world) => {
   };
   return {
     whatwg: true,
+    caseSensitive: true,
     send: async (variant, req) => {
       const res = await (await app(variant)).inject({
         method: req.method as 'GET',
@@ -236,6 +240,7 @@ export const fastifyListenHarness: HarnessFactory = async (world) => {
   };
   return {
     whatwg: false,
+    caseSensitive: true,
     send: async (variant, req) => supertestSend((await serve(variant)).base, req),
     close: async () => {
       for (const s of apps.values()) await (await s).app.close();
@@ -248,6 +253,7 @@ export const fetchHarness: HarnessFactory = async (world) => {
   const apps = new Map<Variant, (request: Request) => Promise<Response>>();
   return {
     whatwg: true,
+    caseSensitive: true,
     send: async (variant, req) => {
       let app = apps.get(variant);
       if (!app) apps.set(variant, (app = fetchApp(world, variant)));

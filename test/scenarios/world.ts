@@ -12,8 +12,8 @@ export const OFFICE = '10.1.2.3';
 /** Another internet client, not a proxy, who may forge X-Forwarded-For. */
 export const STRANGER = '198.51.100.4';
 
-/** Which app a case talks to: the main policy, the same rules in policy-level report-only, or a store that fails. */
-export type Variant = 'main' | 'report-only' | 'broken-store';
+/** Which app a case talks to: the main policy, the same rules in policy-level report-only, a store that fails, or the main policy with `preflight: 'pass'`. */
+export type Variant = 'main' | 'report-only' | 'broken-store' | 'preflight';
 
 /** Credentials the cases send. Made once per world, since signing is async and API keys live in its store. */
 export interface Fixtures {
@@ -135,6 +135,7 @@ export async function createWorld(): Promise<World> {
         ...(variant === 'main' && { store }),
         ...(variant === 'report-only' && { store: new MemoryStore(), mode: 'report-only' as const }),
         ...(variant === 'broken-store' && { store: new BrokenStore(), storeTimeout: '200ms' }),
+        ...(variant === 'preflight' && { store, preflight: 'pass' as const }),
       };
     },
   };
