@@ -1,17 +1,21 @@
 // `npm run bench:http`: bare vs guarded HTTP servers (Express, Koa, Fastify, fetch on node:http) and peer libraries,
 // interleaved over several rounds in one run. Each server runs in its own process (pinned to one core when taskset is
 // available), autocannon runs here (pinned to another core), and each server reports its own CPU time, so "CPU µs per
-// request" is the server's cost, not the load generator's. Servers import the built package (dist/).
+// request" is the server's cost, not the load generator's. Servers run as plain JavaScript and import the built package
+// (dist/): no tsx in the measured process.
 //
-// Env: ROUNDS (3), DURATION seconds per measurement (2), WARMUP seconds before each (1), CONNECTIONS (50),
-// ONLY=express,fastify-jwt (ids or id prefixes from scenarios.ts), PIN=0 to skip taskset.
+// Env: ROUNDS (3), DURATION seconds per measurement (2), WARMUP seconds before each (1), WARMUP_REQUESTS (5000: the
+// least a server has answered before its first measurement, so a slow machine still measures JIT-compiled code),
+// CONNECTIONS (50), ONLY=express,fastify-jwt (ids or id prefixes from scenarios.ts), PIN=0 to skip taskset.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import ts from 'typescript';
 import { AUDIENCE, BODY, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type Framework, type FromServer, type Scenario, type ToServer } from './scenarios.js';
 
 const int = (name: string, fallback: number, min: number): number => {
@@ -25,6 +29,7 @@ const int = (name: string, fallback: number, min: number): number => {
 const ROUNDS = int('ROUNDS', 3, 1);
 const DURATION = int('DURATION', 2, 1);
 const WARMUP = int('WARMUP', 1, 0);
+const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 5000, 0);
 const CONNECTIONS = int('CONNECTIONS', 50, 1);
 const only = (process.env.ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const scenarios = SCENARIOS.filter((s) => only.length === 0 || only.some((o) => s.id === o || s.id.startsWith(`${o}-`)));
@@ -72,12 +77,23 @@ interface Server {
   cpu(): Promise<{ us: number; rssBytes: number }>;
 }
 
-const serverEntry = fileURLToPath(new URL('./server.ts', import.meta.url));
+// Servers run as plain JavaScript on plain node, without tsx's loader: transpile them (types only, no bundling) into a
+// mirror of the repository's layout, where `token-guard` still resolves to the package itself, i.e. to dist/.
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const buildDir = join(root, 'bench/results/.build');
+for (const file of ['bench/http/server.ts', 'bench/http/scenarios.ts', 'examples/fetch/bridge.ts']) {
+  const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
+    fileName: file,
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+  });
+  const out = join(buildDir, file.replace(/\.ts$/, '.js'));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, outputText);
+}
+const serverEntry = join(buildDir, 'bench/http/server.js');
 
 function startServer(scenario: Scenario): Promise<Server> {
-  // process.execArgv carries tsx's loader; TSX_TSCONFIG_PATH (set by `tsx --tsconfig`) carries bench/tsconfig.json,
-  // under which `token-guard` resolves to dist/ (server.ts refuses to run otherwise).
-  const node = [process.execPath, ...process.execArgv, serverEntry];
+  const node = [process.execPath, serverEntry];
   const [command, ...args] = pinned ? ['taskset', '-c', String(pinned.server), ...node] : node;
   const child = spawn(command as string, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -145,24 +161,30 @@ interface Sample {
   rssMiB: number;
 }
 
-const load = (server: Server, seconds: number) =>
+const load = (server: Server, length: { duration: number } | { amount: number }) =>
   autocannon({
     url: server.url,
     connections: CONNECTIONS,
-    duration: seconds,
+    ...length,
     headers: { authorization: `Bearer ${tokens[server.scenario.alg]}` },
   });
 
+const answered = new Map<Server, number>();
+
 async function measure(server: Server, round: number): Promise<Sample> {
-  if (WARMUP > 0) await load(server, WARMUP);
+  let warm = answered.get(server) ?? 0;
+  if (WARMUP > 0) warm += (await load(server, { duration: WARMUP })).requests.total;
+  // autocannon refuses an amount below its connection count.
+  if (warm < WARMUP_REQUESTS) warm += (await load(server, { amount: Math.max(CONNECTIONS, WARMUP_REQUESTS - warm) })).requests.total;
   const before = await server.cpu();
   const ownBefore = process.cpuUsage();
   const wallBefore = performance.now();
-  const result = await load(server, DURATION);
+  const result = await load(server, { duration: DURATION });
   const wallUs = (performance.now() - wallBefore) * 1000;
   const own = process.cpuUsage(ownBefore);
   const after = await server.cpu();
   const requests = result.requests.total;
+  answered.set(server, warm + requests);
   const cpuUs = after.us - before.us;
   return {
     round,
@@ -292,7 +314,7 @@ writeFileSync(
   `${JSON.stringify(
     {
       date,
-      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, connections: CONNECTIONS, route: ROUTE },
+      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, warmupRequests: WARMUP_REQUESTS, connections: CONNECTIONS, route: ROUTE },
       env,
       results: rows.map((r) => ({
         id: r.scenario.id,

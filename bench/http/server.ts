@@ -133,7 +133,7 @@ try {
   if (!scenario) throw new Error(`unknown BENCH_SCENARIO ${process.env.BENCH_SCENARIO ?? '(unset)'}`);
   // The point is to measure what users install: refuse to run against the TypeScript sources.
   const resolved = import.meta.resolve('token-guard');
-  if (!resolved.includes('/dist/')) throw new Error(`token-guard resolves to ${resolved}, not the built dist/ (run with --tsconfig bench/tsconfig.json)`);
+  if (!resolved.includes('/dist/')) throw new Error(`token-guard resolves to ${resolved}, not the built dist/ (start it through run.ts)`);
   const keys = JSON.parse(process.env.BENCH_KEYS ?? '') as BenchKeys;
   const server = await builders[scenario.framework](scenario, keys);
   // The load generator is the only client; its connections stay open for a whole measurement.
