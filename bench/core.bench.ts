@@ -1,18 +1,20 @@
 // `npm run bench` (part 1): guard.evaluate decisions per second on one core, for the paths that matter.
 // Runs against the built package (dist/, through the package's own exports), which is what users install.
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { createGuard, issueApiKey, MemoryStore, type GuardRequest, type TokenGuardPolicy } from 'token-guard';
 
 const NOW = new Date('2026-11-25T10:00:00Z');
 const iat = Math.floor(NOW.getTime() / 1000);
 
 async function measure(name: string, run: (i: number) => Promise<unknown>, seconds = 2): Promise<{ name: string; opsPerSec: number; meanUs: number }> {
-  for (let i = 0; i < 2000; i++) await run(i); // warm-up: JIT, caches
+  const WARM = 2000;
+  for (let i = 0; i < WARM; i++) await run(i); // warm-up: JIT, caches
   const end = performance.now() + seconds * 1000;
   let n = 0;
   const start = performance.now();
+  // Measured indices start after the warm-up's, so a "first-seen" token is not one the warm-up already cached.
   while (performance.now() < end) {
-    for (let k = 0; k < 256; k++) await run(n++);
+    for (let k = 0; k < 256; k++) await run(WARM + n++);
   }
   const elapsed = performance.now() - start;
   return { name, opsPerSec: Math.round((n / elapsed) * 1000), meanUs: (elapsed * 1000) / n };
@@ -20,10 +22,8 @@ async function measure(name: string, run: (i: number) => Promise<unknown>, secon
 
 const es = await generateKeyPair('ES256');
 const rs = await generateKeyPair('RS256');
-const keys = [
-  { ...(await exportJWK(es.publicKey)), kid: 'es', alg: 'ES256' },
-  { ...(await exportJWK(rs.publicKey)), kid: 'rs', alg: 'RS256' },
-];
+const esJwk = { ...(await exportJWK(es.publicKey)), kid: 'es', alg: 'ES256' };
+const keys = [esJwk, { ...(await exportJWK(rs.publicKey)), kid: 'rs', alg: 'RS256' }];
 const store = new MemoryStore();
 const policy: TokenGuardPolicy = {
   jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['ES256', 'RS256'], keys },
@@ -56,14 +56,49 @@ const { key, record } = issueApiKey({ prefix: 'tg_', subject: 'svc', scopes: ['o
 await store.putApiKey(record);
 const keyReq = request(key);
 
-const check = await guard.evaluate(cachedReq);
-if (check.reason !== 'ok') throw new Error(`bench setup: expected ok, got ${check.reason}`);
+// The policy bench/http serves (local key, one scoped rule, everything else default), once with the defaults and the
+// real clock, once with trackUsage off and `now` given: the two ends of the cached path.
+const plainPolicy = (trackUsage?: false): TokenGuardPolicy => ({
+  jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['ES256'], keys: [esJwk] },
+  rules: [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }],
+  ...(trackUsage === false && { trackUsage }),
+});
+const defaultGuard = createGuard(plainPolicy());
+const leanGuard = createGuard(plainPolicy(false));
+const liveToken = await new SignJWT({ scope: 'orders:read' }).setProtectedHeader({ alg: 'ES256', kid: 'es' })
+  .setIssuer('https://id.example.com/').setAudience('api://orders').setSubject('alice').setIssuedAt().setExpirationTime('1h').sign(es.privateKey);
+const liveReq: GuardRequest = { method: 'GET', path: '/orders/42', headers: { authorization: `Bearer ${liveToken}` }, remoteAddress: '127.0.0.1' };
+const leanReq: GuardRequest = { ...liveReq, now: new Date() };
+
+// jose's own jwtVerify on the same first-seen tokens: the floor a first-seen token is compared with.
+const HS_SECRET = 'bench-secret-bench-secret-bench-secret!!';
+const hsKey = new TextEncoder().encode(HS_SECRET);
+const hsGuard = createGuard({ jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['HS256'], secret: HS_SECRET }, trackUsage: false, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] });
+const freshHs: GuardRequest[] = [];
+for (let i = 0; i < 30_000; i++) {
+  freshHs.push(request(await new SignJWT({ scope: 'orders:read', jti: `hs-${i}` }).setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('https://id.example.com/').setAudience('api://orders').setSubject('alice').setIssuedAt(iat).setExpirationTime(iat + 3600)
+    .sign(hsKey)));
+}
+const tokenOf = (r: GuardRequest | undefined) => String(r?.headers.authorization).slice('Bearer '.length);
+const joseOptions = { issuer: 'https://id.example.com/', audience: 'api://orders', currentDate: NOW };
+
+for (const [name, g, r] of [['cached', guard, cachedReq], ['default', defaultGuard, liveReq], ['lean', leanGuard, leanReq], ['hs', hsGuard, freshHs[0]]] as const) {
+  const check = await g.evaluate(r as GuardRequest);
+  if (check.reason !== 'ok') throw new Error(`bench setup (${name}): expected ok, got ${check.reason}`);
+}
 
 const results = [
   await measure('cached JWT (scope + IP + hours)', () => guard.evaluate(cachedReq)),
   await measure('first-seen ES256 JWT', (i) => guard.evaluate(fresh[i % fresh.length] as GuardRequest), 1),
   await measure('first-seen RS256 JWT', (i) => guard.evaluate(freshRs[i % freshRs.length] as GuardRequest), 1),
   await measure('API key (MemoryStore)', () => guard.evaluate(keyReq)),
+  await measure('cached JWT, one scoped rule, default options', () => defaultGuard.evaluate(liveReq)),
+  await measure('cached JWT, one scoped rule, trackUsage off + now given', () => leanGuard.evaluate(leanReq)),
+  await measure('first-seen HS256 JWT', (i) => hsGuard.evaluate(freshHs[i % freshHs.length] as GuardRequest), 1),
+  await measure('jose jwtVerify ES256 (reference)', (i) => jwtVerify(tokenOf(fresh[i % fresh.length]), es.publicKey, { ...joseOptions, algorithms: ['ES256'] }), 1),
+  await measure('jose jwtVerify RS256 (reference)', (i) => jwtVerify(tokenOf(freshRs[i % freshRs.length]), rs.publicKey, { ...joseOptions, algorithms: ['RS256'] }), 1),
+  await measure('jose jwtVerify HS256 (reference)', (i) => jwtVerify(tokenOf(freshHs[i % freshHs.length]), hsKey, { ...joseOptions, algorithms: ['HS256'] }), 1),
 ];
 console.log('guard.evaluate, one core, sequential awaits');
 console.table(results.map((r) => ({ path: r.name, 'decisions/s': r.opsPerSec.toLocaleString('en-US'), 'mean µs': r.meanUs.toFixed(2) })));

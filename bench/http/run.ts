@@ -1,0 +1,337 @@
+// `npm run bench:http`: bare vs guarded HTTP servers (Express, Koa, Fastify, fetch on node:http) and peer libraries,
+// interleaved over several rounds in one run. Each server runs in its own process (pinned to one core when taskset is
+// available), autocannon runs here (pinned to another core), and each server reports its own CPU time, so "CPU µs per
+// request" is the server's cost, not the load generator's. Servers run as plain JavaScript and import the built package
+// (dist/): no tsx in the measured process.
+//
+// Env: ROUNDS (3), DURATION seconds per measurement (2), WARMUP seconds before each (1), WARMUP_REQUESTS (5000: the
+// least a server has answered before its first measurement, so a slow machine still measures JIT-compiled code),
+// CONNECTIONS (50), ONLY=express,fastify-jwt (ids or id prefixes from scenarios.ts), PIN=0 to skip taskset.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import ts from 'typescript';
+import { AUDIENCE, BODY, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type Framework, type FromServer, type Scenario, type ToServer } from './scenarios.js';
+
+const int = (name: string, fallback: number, min: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${raw}`);
+  return value;
+};
+// autocannon stops on its 1 s sampling tick, so durations are whole seconds.
+const ROUNDS = int('ROUNDS', 3, 1);
+const DURATION = int('DURATION', 2, 1);
+const WARMUP = int('WARMUP', 1, 0);
+const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 5000, 0);
+const CONNECTIONS = int('CONNECTIONS', 50, 1);
+const only = (process.env.ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const scenarios = SCENARIOS.filter((s) => only.length === 0 || only.some((o) => s.id === o || s.id.startsWith(`${o}-`)));
+if (scenarios.length === 0) throw new Error(`ONLY=${process.env.ONLY} matches none of ${SCENARIOS.map((s) => s.id).join(', ')}`);
+
+// ---------- pinning: server processes on one core, this process (autocannon) on another ----------
+
+function allowedCpus(): number[] {
+  try {
+    // "pid 123's current affinity list: 0-3,6"
+    const list = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' }).split(':').pop()?.trim() ?? '';
+    return list.split(',').flatMap((part) => {
+      const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+      return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    });
+  } catch {
+    return [];
+  }
+}
+
+const cpus = process.env.PIN === '0' ? [] : allowedCpus();
+const pinned = cpus.length >= 2 ? { server: cpus[0] as number, loadGenerator: cpus[1] as number } : undefined;
+if (pinned) execFileSync('taskset', ['-a', '-cp', String(pinned.loadGenerator), String(process.pid)], { stdio: 'ignore' });
+
+// ---------- keys and the one token each request carries ----------
+
+const rs = await generateKeyPair('RS256', { extractable: true });
+const keys: BenchKeys = {
+  rsPublicJwk: { ...(await exportJWK(rs.publicKey)), kid: 'bench-rs', alg: 'RS256', use: 'sig' },
+  rsPublicPem: await exportSPKI(rs.publicKey),
+  hsSecret: randomBytes(32).toString('base64url'),
+};
+const claims = () => new SignJWT({ scope: `${SCOPE} profile` }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject('alice').setIssuedAt().setExpirationTime('6h');
+const tokens = {
+  RS256: await claims().setProtectedHeader({ alg: 'RS256', kid: 'bench-rs' }).sign(rs.privateKey),
+  HS256: await claims().setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(keys.hsSecret)),
+};
+
+// ---------- server processes ----------
+
+interface Server {
+  scenario: Scenario;
+  child: ChildProcess;
+  url: string;
+  cpu(): Promise<{ us: number; rssBytes: number }>;
+}
+
+// Servers run as plain JavaScript on plain node, without tsx's loader: transpile them (types only, no bundling) into a
+// mirror of the repository's layout, where `token-guard` still resolves to the package itself, i.e. to dist/.
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const buildDir = join(root, 'bench/results/.build');
+for (const file of ['bench/http/server.ts', 'bench/http/scenarios.ts', 'examples/fetch/bridge.ts']) {
+  const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
+    fileName: file,
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+  });
+  const out = join(buildDir, file.replace(/\.ts$/, '.js'));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, outputText);
+}
+const serverEntry = join(buildDir, 'bench/http/server.js');
+
+function startServer(scenario: Scenario): Promise<Server> {
+  const node = [process.execPath, serverEntry];
+  const [command, ...args] = pinned ? ['taskset', '-c', String(pinned.server), ...node] : node;
+  const child = spawn(command as string, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, BENCH_SCENARIO: scenario.id, BENCH_KEYS: JSON.stringify(keys) },
+  });
+  let seq = 0;
+  const waiting = new Map<number, (m: Extract<FromServer, { type: 'cpu' }>) => void>();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`${scenario.id}: not ready after 120 s`));
+    }, 120_000);
+    child.once('exit', (code) => reject(new Error(`${scenario.id}: server exited with ${code} before it was ready`)));
+    child.on('message', (m: FromServer) => {
+      if (m.type === 'cpu') waiting.get(m.seq)?.(m);
+      else if (m.type === 'error') reject(new Error(`${scenario.id}: ${m.message}`));
+      else {
+        clearTimeout(timer);
+        resolve({
+          scenario,
+          child,
+          url: `http://127.0.0.1:${m.port}${ROUTE}`,
+          cpu: () =>
+            new Promise((done) => {
+              const id = ++seq;
+              waiting.set(id, (r) => {
+                waiting.delete(id);
+                done({ us: r.userUs + r.systemUs, rssBytes: r.rssBytes });
+              });
+              child.send({ type: 'cpu', seq: id } satisfies ToServer);
+            }),
+        });
+      }
+    });
+  });
+}
+
+/** Fails the run unless the server answers the token with the body, and (when it guards) refuses no token. */
+async function sanityCheck(server: Server): Promise<void> {
+  const token = tokens[server.scenario.alg];
+  const ok = await fetch(server.url, { headers: { authorization: `Bearer ${token}` } });
+  const body = await ok.text();
+  if (ok.status !== 200 || body !== JSON.stringify(BODY)) throw new Error(`${server.scenario.id}: with the token got ${ok.status} ${body.slice(0, 200)}`);
+  if (server.scenario.kind === 'bare') return;
+  const refused = await fetch(server.url);
+  await refused.arrayBuffer();
+  if (refused.status !== 401) throw new Error(`${server.scenario.id}: without a token got ${refused.status}, expected 401`);
+}
+
+// ---------- measuring ----------
+
+interface Sample {
+  round: number;
+  requests: number;
+  seconds: number;
+  reqPerSec: number;
+  cpuUsPerReq: number;
+  /** Share of one core the server used while measured: below ~90 % the load generator, not the server, was the limit. */
+  serverCpuPct: number;
+  loadGeneratorCpuPct: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  non2xx: number;
+  errors: number;
+  rssMiB: number;
+}
+
+const load = (server: Server, length: { duration: number } | { amount: number }) =>
+  autocannon({
+    url: server.url,
+    connections: CONNECTIONS,
+    ...length,
+    headers: { authorization: `Bearer ${tokens[server.scenario.alg]}` },
+  });
+
+const answered = new Map<Server, number>();
+
+async function measure(server: Server, round: number): Promise<Sample> {
+  let warm = answered.get(server) ?? 0;
+  if (WARMUP > 0) warm += (await load(server, { duration: WARMUP })).requests.total;
+  // autocannon refuses an amount below its connection count.
+  if (warm < WARMUP_REQUESTS) warm += (await load(server, { amount: Math.max(CONNECTIONS, WARMUP_REQUESTS - warm) })).requests.total;
+  const before = await server.cpu();
+  const ownBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  const result = await load(server, { duration: DURATION });
+  const wallUs = (performance.now() - wallBefore) * 1000;
+  const own = process.cpuUsage(ownBefore);
+  const after = await server.cpu();
+  const requests = result.requests.total;
+  answered.set(server, warm + requests);
+  const cpuUs = after.us - before.us;
+  return {
+    round,
+    requests,
+    seconds: result.duration,
+    reqPerSec: requests / result.duration,
+    cpuUsPerReq: requests > 0 ? cpuUs / requests : Number.NaN,
+    serverCpuPct: (100 * cpuUs) / wallUs,
+    loadGeneratorCpuPct: (100 * (own.user + own.system)) / wallUs,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    rssMiB: after.rssBytes / 2 ** 20,
+  };
+}
+
+const median = (values: number[]): number => {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+const version = (name: string): string => {
+  try {
+    return (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+};
+
+const totalSeconds = scenarios.length * ROUNDS * (WARMUP + DURATION + 0.3);
+console.log(
+  `bench:http: ${scenarios.length} servers × ${ROUNDS} rounds × (${WARMUP} s warm-up + ${DURATION} s), ${CONNECTIONS} connections, ` +
+    `${pinned ? `servers on CPU ${pinned.server}, autocannon on CPU ${pinned.loadGenerator}` : 'not pinned'}; about ${Math.ceil(totalSeconds / 60)} min`,
+);
+
+const servers: Server[] = [];
+const stopAll = () => {
+  for (const s of servers) s.child.kill();
+};
+process.on('SIGINT', () => {
+  stopAll();
+  process.exit(130);
+});
+
+const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.id, []]));
+try {
+  const started = await Promise.allSettled(scenarios.map(startServer));
+  for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  for (const server of servers) await sanityCheck(server);
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Every other round in reverse, so slow drift of the machine does not favour the servers measured first.
+    const order = round % 2 ? servers : [...servers].reverse();
+    for (const server of order) {
+      const sample = await measure(server, round);
+      samples.get(server.scenario.id)?.push(sample);
+      const flag = sample.non2xx || sample.errors ? `  ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors` : '';
+      console.log(
+        `  round ${round}/${ROUNDS}  ${server.scenario.id.padEnd(20)} ${Math.round(sample.reqPerSec).toString().padStart(7)} req/s ` +
+          `${sample.cpuUsPerReq.toFixed(1).padStart(7)} µs/req  server ${sample.serverCpuPct.toFixed(0)}% load gen ${sample.loadGeneratorCpuPct.toFixed(0)}%${flag}`,
+      );
+    }
+  }
+} finally {
+  stopAll();
+}
+
+// ---------- report ----------
+
+interface Row {
+  scenario: Scenario;
+  reqPerSec: number;
+  cpuUsPerReq: number;
+  /** Medians over rounds of the per-round ratio to the framework's bare server (paired: same round). */
+  reqPerSecVsBare?: number;
+  addedCpuUsPerReq?: number;
+}
+
+const bareOf = (framework: Framework) => scenarios.find((s) => s.framework === framework && s.kind === 'bare');
+const rows: Row[] = scenarios.map((scenario) => {
+  const mine = samples.get(scenario.id) ?? [];
+  const row: Row = { scenario, reqPerSec: median(mine.map((s) => s.reqPerSec)), cpuUsPerReq: median(mine.map((s) => s.cpuUsPerReq)) };
+  const bare = bareOf(scenario.framework);
+  if (bare && bare !== scenario) {
+    const base = samples.get(bare.id) ?? [];
+    const paired = mine.map((s) => [s, base.find((b) => b.round === s.round)] as const).filter((p): p is readonly [Sample, Sample] => p[1] !== undefined);
+    row.reqPerSecVsBare = median(paired.map(([s, b]) => s.reqPerSec / b.reqPerSec));
+    row.addedCpuUsPerReq = median(paired.map(([s, b]) => s.cpuUsPerReq - b.cpuUsPerReq));
+  }
+  return row;
+});
+
+const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const fmt = (n: number | undefined, digits: number, sign = false) =>
+  n === undefined || !Number.isFinite(n) ? '' : `${sign && n >= 0 ? '+' : ''}${n.toFixed(digits)}`;
+const table = [
+  '| server | req/s | CPU µs/req | req/s vs bare | added CPU µs/req |',
+  '| --- | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.scenario.label} | ${fmtInt(r.reqPerSec)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.reqPerSecVsBare, 2)} | ${fmt(r.addedCpuUsPerReq, 1, true)} |`),
+].join('\n');
+
+const env = {
+  node: process.version,
+  cpu: os.cpus()[0]?.model ?? '?',
+  cores: os.availableParallelism(),
+  loadAverage: os.loadavg(),
+  pinned: pinned ?? null,
+  versions: Object.fromEntries(['express', 'koa', '@koa/router', 'fastify', 'express-oauth2-jwt-bearer', '@fastify/jwt', 'autocannon', 'jose'].map((n) => [n, version(n)])),
+};
+const underLoad = env.loadAverage[0] !== undefined && env.loadAverage[0] > 1.5;
+console.log(
+  `\nMedians of ${ROUNDS} round(s) × ${DURATION} s, ${CONNECTIONS} connections, Node ${env.node}, ${env.cpu}, ` +
+    `${pinned ? 'server and autocannon pinned to separate cores' : 'not pinned'}; ratios paired per round` +
+    `${underLoad ? `; load average ${env.loadAverage[0]?.toFixed(1)}: other work was running, treat as preliminary` : ''}.\n`,
+);
+console.log(table);
+
+const date = new Date().toISOString();
+const outDir = fileURLToPath(new URL('../results/', import.meta.url));
+mkdirSync(outDir, { recursive: true });
+const outFile = `${outDir}http-${date.replace(/[:.]/g, '-')}.json`;
+writeFileSync(
+  outFile,
+  `${JSON.stringify(
+    {
+      date,
+      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, warmupRequests: WARMUP_REQUESTS, connections: CONNECTIONS, route: ROUTE },
+      env,
+      results: rows.map((r) => ({
+        id: r.scenario.id,
+        label: r.scenario.label,
+        framework: r.scenario.framework,
+        kind: r.scenario.kind,
+        tokenAlg: r.scenario.alg,
+        reqPerSec: r.reqPerSec,
+        cpuUsPerReq: r.cpuUsPerReq,
+        reqPerSecVsBare: r.reqPerSecVsBare ?? null,
+        addedCpuUsPerReq: r.addedCpuUsPerReq ?? null,
+        samples: samples.get(r.scenario.id) ?? [],
+      })),
+      markdown: table,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`\nwritten to ${outFile}`);

@@ -1,0 +1,152 @@
+// One server under test in its own process (run.ts pins it to its own core): builds the app named by
+// BENCH_SCENARIO, listens on loopback, and reports its own CPU time when the load generator asks.
+// Frameworks are imported on demand so that each process loads only what it serves.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ErrorRequestHandler } from 'express';
+import type { TokenGuardPolicy } from 'token-guard';
+import { AUDIENCE, BODY, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type FromServer, type Scenario, type ToServer } from './scenarios.js';
+
+const send = (message: FromServer): void => {
+  process.send?.(message);
+};
+
+// The same policy for every adapter: local key, one rule with a scope, the guard's default store.
+const policy = (keys: BenchKeys, fast: boolean): TokenGuardPolicy => ({
+  jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['RS256'], keys: [keys.rsPublicJwk] },
+  rules: [{ methods: ['GET'], path: '/orders/**', scopes: [SCOPE] }],
+  ...(fast && { trackUsage: false }),
+});
+
+function listen(listener: http.RequestListener): Promise<http.Server> {
+  const server = http.createServer(listener);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+  const { default: createApp } = await import('express');
+  const app = createApp();
+  const handler = (_req: unknown, res: { json(body: unknown): void }): void => res.json(BODY);
+  switch (scenario.id) {
+    case 'express':
+      app.get('/orders/:id', handler);
+      break;
+    case 'express-guard':
+    case 'express-guard-fast': {
+      const { tokenGuard } = await import('token-guard/express');
+      app.use(tokenGuard(policy(keys, scenario.id === 'express-guard-fast')));
+      app.get('/orders/:id', handler);
+      break;
+    }
+    case 'express-guard-route': {
+      const { tokenGuard } = await import('token-guard/express');
+      app.get('/orders/:id', tokenGuard(policy(keys, false)), handler);
+      break;
+    }
+    case 'express-auth0': {
+      const { auth, requiredScopes } = await import('express-oauth2-jwt-bearer');
+      app.use(auth({ issuer: ISSUER, audience: AUDIENCE, publicKey: keys.rsPublicJwk, tokenSigningAlg: 'RS256' }));
+      app.get('/orders/:id', requiredScopes(SCOPE), handler);
+      // Its refusals arrive as errors; answer them the way its README shows, without Express logging each one.
+      const refuse: ErrorRequestHandler = (err: { status?: number; headers?: Record<string, string> }, _req, res, _next) => {
+        res.status(err.status ?? 500).set(err.headers ?? {}).end();
+      };
+      app.use(refuse);
+      break;
+    }
+    default:
+      throw new Error(`no Express app for ${scenario.id}`);
+  }
+  return listen(app);
+}
+
+async function koa(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+  const [{ default: Koa }, { default: Router }] = await Promise.all([import('koa'), import('@koa/router')]);
+  const app = new Koa();
+  if (scenario.kind === 'guard') {
+    const { tokenGuard } = await import('token-guard/koa');
+    app.use(tokenGuard(policy(keys, scenario.id === 'koa-guard-fast')));
+  }
+  const router = new Router();
+  router.get('/orders/:id', (ctx) => {
+    ctx.body = BODY;
+  });
+  app.use(router.routes());
+  return listen(app.callback());
+}
+
+async function fastify(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  if (scenario.kind === 'guard') {
+    const { tokenGuard } = await import('token-guard/fastify');
+    await app.register(tokenGuard, policy(keys, scenario.id === 'fastify-guard-fast'));
+  } else if (scenario.kind === 'peer') {
+    // @fastify/jwt's documented shape: jwtVerify in onRequest, plus the scope check token-guard also does.
+    const { default: fastifyJwt } = await import('@fastify/jwt');
+    const hs = scenario.alg === 'HS256';
+    await app.register(fastifyJwt, {
+      secret: hs ? keys.hsSecret : { public: keys.rsPublicPem },
+      verify: { allowedIss: ISSUER, allowedAud: AUDIENCE, algorithms: [hs ? 'HS256' : 'RS256'] },
+    });
+    app.addHook('onRequest', async (request, reply) => {
+      try {
+        await request.jwtVerify();
+      } catch (err) {
+        return reply.send(err);
+      }
+      const scope = (request.user as { scope?: unknown }).scope;
+      if (typeof scope !== 'string' || !scope.split(' ').includes(SCOPE)) return reply.code(403).send({ error: 'insufficient_scope' });
+      return undefined;
+    });
+  }
+  app.get('/orders/:id', async () => BODY);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return app.server;
+}
+
+async function fetchOnNode(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+  // The same bridge the fetch example uses: what "fetch on Node" costs a user of that example.
+  const { toNodeListener } = await import('../../examples/fetch/bridge.js');
+  const notFound = () => Response.json({ error: 'not found' }, { status: 404 });
+  if (scenario.kind === 'bare') {
+    return listen(toNodeListener(async (request) => (new URL(request.url).pathname === ROUTE ? Response.json(BODY) : notFound())));
+  }
+  const { guardFetch } = await import('token-guard/fetch');
+  const guard = guardFetch(policy(keys, scenario.id === 'fetch-guard-fast'));
+  return listen(
+    toNodeListener(async (request, info) => {
+      const result = await guard(request, info);
+      if (result instanceof Response) return result;
+      return new URL(request.url).pathname === ROUTE ? Response.json(BODY, { headers: result.headers }) : notFound();
+    }),
+  );
+}
+
+const builders = { express, koa, fastify, fetch: fetchOnNode } as const;
+
+try {
+  const scenario = SCENARIOS.find((s) => s.id === process.env.BENCH_SCENARIO);
+  if (!scenario) throw new Error(`unknown BENCH_SCENARIO ${process.env.BENCH_SCENARIO ?? '(unset)'}`);
+  // The point is to measure what users install: refuse to run against the TypeScript sources.
+  const resolved = import.meta.resolve('token-guard');
+  if (!resolved.includes('/dist/')) throw new Error(`token-guard resolves to ${resolved}, not the built dist/ (start it through run.ts)`);
+  const keys = JSON.parse(process.env.BENCH_KEYS ?? '') as BenchKeys;
+  const server = await builders[scenario.framework](scenario, keys);
+  // The load generator is the only client; its connections stay open for a whole measurement.
+  server.keepAliveTimeout = 60_000;
+  process.on('message', (message: ToServer) => {
+    if (message.type !== 'cpu') return;
+    const { user, system } = process.cpuUsage();
+    send({ type: 'cpu', seq: message.seq, userUs: user, systemUs: system, rssBytes: process.memoryUsage.rss() });
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', port: (server.address() as AddressInfo).port });
+} catch (err) {
+  send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  process.exitCode = 1;
+  process.disconnect?.();
+}
