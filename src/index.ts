@@ -46,6 +46,7 @@ export type {
   ApiKeyRecord,
   ApiKeyPatch,
   RevocationState,
+  ClaimOptions,
   RateLimitRule,
   RateLimitCheck,
   RateLimitState,
