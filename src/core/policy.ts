@@ -577,18 +577,14 @@ export function ruleName(r: { name?: string | undefined; methods?: readonly stri
   return r.name ?? `${r.methods ? ruleMethods(r.methods).join(',') : '*'} ${r.path}`;
 }
 
-/** `/api/orders/**` → `['/api', '/api/orders']`: the literal prefixes a mount could have put in front of a path. */
+/** `/api/v1/orders/**` → `['/api', '/api/v1']`: the literal prefixes a mount could have put in front of a path. */
 function literalPrefixes(glob: string): string[] {
-  const out: string[] = [];
-  let prefix = '';
   const segments = glob.split('/').filter(Boolean);
-  // The last segment is left out: a prefix is followed by at least one segment of the request's own path.
-  for (const seg of segments.slice(0, -1)) {
-    if (seg.includes('*')) break;
-    prefix += `/${seg}`;
-    out.push(prefix);
-  }
-  return out;
+  const literal = segments.findIndex((seg) => seg.includes('*'));
+  // The last literal segment is left out: it must match the path itself, or `/orders/**` would "match" any path
+  // under the prefix `/orders`.
+  const run = literal === -1 ? segments : segments.slice(0, literal);
+  return run.slice(0, -1).map((_, i) => `/${run.slice(0, i + 1).join('/')}`);
 }
 
 /** The longest path shown in a detail: paths come from clients, details go to logs. */
