@@ -46,7 +46,7 @@ describe('rule names', () => {
   });
 
   it('keeps a rule\'s rate-limit counter with its name when rules are inserted before it', async () => {
-    const limited = { name: 'exports', path: '/exports/**', rateLimit: { limit: 1, window: '1h' } };
+    const limited = { name: 'exports', path: '/exports/**', rateLimit: { limit: 1, window: '1h' as const } };
     const store = (await basePolicy()).store;
     const token = await signToken({ scope: 'x', jti: 'tok-1' });
     const first = createGuard(await basePolicy({ store, rules: [limited] }));
