@@ -48,6 +48,7 @@ export type {
   ApiKeyRecord,
   ApiKeyPatch,
   RevocationState,
+  ClaimOptions,
   RateLimitRule,
   RateLimitCheck,
   RateLimitState,

@@ -14,6 +14,12 @@ export interface DpopPolicy {
   /** Refuse JWTs that are not DPoP-bound (every JWT must come with a proof). Default: `false`. */
   required?: boolean;
   /**
+   * Most live (unexpired) proofs one proof key may have claimed in the store. Beyond it, a fresh proof from that
+   * key is refused (`pop.invalid`) until older ones age out, so one client cannot fill the replay store for
+   * everyone. A proof stays live for `maxAge` + 2 × `clockTolerance` + 1 s. Default: 1000.
+   */
+  maxClaimsPerKey?: number;
+  /**
    * Origins proofs may name in `htu`, scheme included (`https://api.example.com`). Required: the Host
    * header is the client's to choose, so it cannot tell which server a proof was made for.
    */
@@ -25,6 +31,7 @@ export interface DpopConfig {
   algorithms: string[];
   maxAgeS: number;
   required: boolean;
+  maxClaimsPerKey: number;
   origins: ReadonlySet<string>;
   /** `DPoP algs="…"`, the scheme's challenge. */
   challenge: string;
@@ -43,9 +50,11 @@ export interface DpopRequest {
   toleranceS: number;
 }
 
-/** A verified proof: its replay key (one use per key). */
+/** A verified proof: its replay key (one use per key) and the claim group of its proof key. */
 export interface DpopProof {
   replayKey: string;
+  /** Every proof of one key shares a group, so the store can cap how many live claims one key holds. */
+  replayGroup: string;
 }
 
 const b64sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
@@ -85,5 +94,5 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
   if (ath !== b64sha256(r.accessToken)) return { failure: 'proof ath does not match the access token' };
   if ((await calculateJwkThumbprint(jwk, 'sha256')) !== r.jkt) return { failure: 'proof key is not the key the token is bound to' };
   // jti is unique per key; hashed so a client cannot choose the size or shape of a store key.
-  return { replayKey: `dpop:${b64sha256(`${r.jkt}.${jti}`)}` };
+  return { replayKey: `dpop:${b64sha256(`${r.jkt}.${jti}`)}`, replayGroup: `dpop:${r.jkt}` };
 }

@@ -7,7 +7,7 @@ import type { ParsedIp } from './ip.js';
 import { IpConstraint } from '../checks/ip.js';
 import { REASONS } from './reasons.js';
 import { passes, passHeaders } from './http.js';
-import { compilePolicy, challenge, matchRule, type CompiledPolicy, type CompiledRule, type TokenGuardPolicy } from './policy.js';
+import { compilePolicy, challenge, explainUnmatched, matchRule, type CompiledPolicy, type CompiledRule, type TokenGuardPolicy } from './policy.js';
 import type { AuthResult, Decision, DecisionEvent, GuardRequest, ReasonCode, TokenInfo } from './types.js';
 import { parseDuration } from './duration.js';
 import { HoursConstraint } from '../checks/hours.js';
@@ -232,6 +232,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   // How long a proof's jti is remembered: as long as the proof could still be accepted. jose reads iat
   // in whole seconds, hence the extra second (a proof iat-dated tolerance ahead stays acceptable until then).
   const dpopReplayMs = p.dpop ? (p.dpop.maxAgeS + 2 * p.clockToleranceS + 1) * 1000 : 0;
+  // The store answers "not claimed" alike for a replay and for a key at its cap of live proofs.
+  const claimRefused = `DPoP proof replayed (or its key holds dpop.maxClaimsPerKey = ${p.dpop?.maxClaimsPerKey ?? 0} live proofs)`;
   /**
    * RFC 9449 §7.1: a request made with the DPoP scheme is answered in that scheme, and a request without
    * a token learns that DPoP is accepted.
@@ -253,6 +255,9 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   for (const r of p.rules) {
     if (r.stepUp) stepUpChallenges.set(r, stepUpChallenge(r.stepUp.challenge));
   }
+
+  /** The mode a request is under: its rule's `mode: 'enforce'` wins over a report-only policy; otherwise the policy's. */
+  const routeMode = (rule: CompiledRule | undefined): Decision['mode'] => (rule?.mode === 'enforce' ? 'enforce' : p.mode);
 
   type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce';
   /**
@@ -427,7 +432,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       mode,
       headers,
     };
-    if (rule) decision.rule = rule.index;
+    if (rule) decision.rule = rule.name;
     if (reason === 'scope.insufficient' && rule?.scopeChallenge) headers['WWW-Authenticate'] = rule.scopeChallenge;
     else if (reason === 'step_up.required' && rule) headers['WWW-Authenticate'] = stepUpChallenges.get(rule) ?? (challenges.get(reason) as string);
     else {
@@ -451,11 +456,15 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       emit(d, req, rawPath.slice(0, 256).split('?')[0] ?? '', undefined, undefined, start, now, 'guard');
       return d;
     }
-    const rule = matchRule(p.rules, method, path, req.caseSensitive === true);
-    // A rule in report-only trials its own constraints (scopes, IP, hours, step-up, rate limit): their
-    // failures are reported, never enforced. Authentication, binding, revocation and the policy's and the
-    // token's own constraints stay under the policy's mode: trialling a rule never opens a path.
-    const trial = p.mode === 'enforce' && rule?.mode === 'report-only';
+    const cased = req.caseSensitive === true;
+    const rule = matchRule(p.rules, method, path, cased);
+    // A rule in enforce mode enforces everything on its requests, even under a report-only policy ("trial
+    // everything but keep /admin enforced"). A rule in report-only under an enforcing policy trials only its own
+    // constraints (scopes, IP, hours, step-up, rate limit): their failures are reported, never enforced;
+    // authentication, binding, revocation and the policy's and the token's own constraints stay enforced, so
+    // trialling a rule never opens a path.
+    const mode = routeMode(rule);
+    const trial = mode === 'enforce' && rule?.mode === 'report-only';
     let ip: ParsedIp | null | undefined;
     let identity: TokenInfo | undefined;
     let scheme: 'bearer' | 'dpop' | undefined;
@@ -469,7 +478,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       }
       // A public rule skips every check, policy-level IP and hours included: public means public.
       if (rule?.public) {
-        const d = decide(EMPTY_REASONS, p.mode, rule, {});
+        const d = decide(EMPTY_REASONS, mode, rule, {});
         emit(d, req, path, ip, undefined, start, now, 'guard');
         return d;
       }
@@ -487,7 +496,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       // dpop.required is about JWTs: an API key has no key to bind and is never DPoP-bound.
       const pop = popFailure(holder.cnf, scheme, () => req.peerCertificate, holder.record ? dpopForKeys : dpopState);
       if (pop) throw new Refusal('pop.invalid', pop);
-      let replay: ReturnType<typeof invoke<'claimOnce'>> | undefined;
+      let proofClaim: { key: string; group: string } | undefined;
       if (scheme === 'dpop' && p.dpop) {
         const header = headers['dpop'];
         const proof = Array.isArray(header) ? header[0] : header;
@@ -502,9 +511,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           toleranceS: p.clockToleranceS,
         });
         if ('failure' in verified) throw new Refusal('pop.invalid', verified.failure);
-        // One use per proof, on every instance sharing the store, with a claim no cache pressure can evict.
-        replay = invoke('claimOnce', verified.replayKey, { now: nowMs, expiresAt: nowMs + dpopReplayMs });
-        if (isThenable(replay)) replay.catch(() => undefined); // awaited below, or abandoned by a refusal
+        // Claimed only once every other check has passed (below): a refused request must not spend claims.
+        proofClaim = { key: verified.replayKey, group: verified.replayGroup };
       }
 
       const risk = p.risk;
@@ -513,16 +521,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const usageAnswer = risk?.engine.needsUsage ? invoke('getUsage', holder.info.id) : undefined;
       if (isThenable(usageAnswer)) usageAnswer.catch(() => undefined); // awaited below, or abandoned by a refusal
       const revocation = checkRevocationState(isThenable(revocationAnswer) ? await revocationAnswer : revocationAnswer);
-      if (replay !== undefined) {
-        const first: unknown = isThenable(replay) ? await replay : replay;
-        if (typeof first !== 'boolean') throw storeShapeError('claimOnce');
-        if (!first) throw new Refusal('pop.invalid', 'DPoP proof replayed');
-      }
       if (isRevoked(revocation, holder.issuedAtMs, p.clockToleranceS * 1000)) throw new Refusal('token.revoked', 'revoked in store');
       scopeSets.set(holder.info, holder.scopeSet);
 
       // Reasons that refuse the request, and the trialled rule's own reasons (reported only).
       const blocking: ReasonCode[] = [];
+      let unmatchedDetail: string | undefined;
       const ruled: ReasonCode[] = trial ? [] : blocking;
       const nowS = Math.floor(nowMs / 1000);
       const ipReason = p.ip?.check(ip) ?? holder.ip?.check(ip);
@@ -531,7 +535,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       if (ruleIpReason && !ruled.includes(ruleIpReason)) ruled.push(ruleIpReason);
       if ((p.hours && !p.hours.allows(nowMs)) || (holder.hours && !holder.hours.allows(nowMs))) blocking.push('hours.outside');
       if (rule?.hours && !rule.hours.allows(nowMs) && !ruled.includes('hours.outside')) ruled.push('hours.outside');
-      if (!rule && p.unmatched === 'deny') blocking.push('rule.unmatched');
+      if (!rule && p.unmatched === 'deny') {
+        blocking.push('rule.unmatched');
+        unmatchedDetail = explainUnmatched(p.rules, method, path, cased);
+      }
       if (rule?.scopes && !hasScopes(rule.scopes, holder.scopeSet)) ruled.push('scope.insufficient');
       const ruleStepUp = !!rule?.stepUp && !satisfiesStepUp(rule.stepUp, holder.facts, nowS, p.clockToleranceS);
       if (ruleStepUp) ruled.push('step_up.required');
@@ -558,7 +565,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
 
       const responseHeaders: Record<string, string> = {};
       // Counters and uses are only spent by requests that go through.
-      const goesThrough = () => blocking.length === 0 || p.mode === 'report-only';
+      const goesThrough = () => blocking.length === 0 || mode === 'report-only';
       if (goesThrough()) {
         const checks: RateLimitCheck[] = [];
         if (p.rateLimit) checks.push(p.rateLimit);
@@ -586,11 +593,20 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           }
         }
       }
+      // One use per proof, on every instance sharing the store, with a claim no cache pressure can evict. Taken
+      // last, by a request nothing else refused (unrevoked, within its limits), so refused or throttled requests
+      // spend no claims; and capped per proof key, so one client cannot fill the store for every other.
+      if (proofClaim && blocking.length === 0) {
+        const dpop = p.dpop as NonNullable<typeof p.dpop>;
+        const answer = invoke('claimOnce', proofClaim.key, { now: nowMs, expiresAt: nowMs + dpopReplayMs, group: proofClaim.group, maxPerGroup: dpop.maxClaimsPerKey });
+        const first: unknown = isThenable(answer) ? await answer : answer;
+        if (typeof first !== 'boolean') throw storeShapeError('claimOnce');
+        if (!first) throw new Refusal('pop.invalid', claimRefused);
+      }
 
       const enforced = blocking.length > 0 || !trial || ruled.length === 0;
-      const mode = enforced ? p.mode : 'report-only';
       const reasons = trial ? [...blocking, ...ruled] : blocking;
-      const decision = decide(reasons.length ? reasons : EMPTY_REASONS, mode, rule, responseHeaders, detail);
+      const decision = decide(reasons.length ? reasons : EMPTY_REASONS, enforced ? mode : 'report-only', rule, responseHeaders, detail ?? (reasons[0] === 'rule.unmatched' ? unmatchedDetail : undefined));
       decision.token = holder.info;
       if (riskScore) decision.risk = riskScore;
       if (riskStepUp && decision.reason === 'step_up.required') decision.headers['WWW-Authenticate'] = riskChallenge as string;
@@ -613,12 +629,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       let d: Decision;
       let error: unknown;
       if (err instanceof Refusal) {
-        d = decide([err.reason], p.mode, rule, {}, err.detail);
+        d = decide([err.reason], mode, rule, {}, err.detail);
         if (p.dpop) dpopChallenge(d, scheme);
       } else {
         // A store failure, or a bug: either way the answer is 503 and never an allow.
         error = err;
-        d = decide(['store.unavailable'], p.mode, rule, {}, err instanceof StoreFailure ? 'store call failed' : 'internal error');
+        d = decide(['store.unavailable'], mode, rule, {}, err instanceof StoreFailure ? 'store call failed' : 'internal error');
       }
       emit(d, req, path, ip, identity, start, now, 'guard', error);
       return d;
@@ -643,8 +659,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', { status: 500, expose: false });
     }
     const prior = auth.decision;
-    // A route check follows the policy's mode only: a trialled rule's report-only must not switch it off.
-    const mode = p.mode;
+    // A route check follows the mode of the rule the request matched, found again from the request (not from
+    // req.auth, which a handler could edit): enforced under an enforcing policy or a rule's own `enforce`,
+    // reported under a report-only policy. A trialled rule's report-only never switches it off.
+    const path = normalizePath(typeof req.path === 'string' ? req.path : '');
+    const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
+    const mode = path === null ? p.mode : routeMode(matchRule(p.rules, method, path, req.caseSensitive === true));
     const samePolicyMode = prior.mode === mode;
     if (!auth.token) {
       // Here after a refusal the guard only reported (policy-wide report-only), or after a public rule

@@ -80,8 +80,13 @@ export interface RulePolicy {
   stepUp?: { maxAge?: Duration; amr?: readonly string[]; acr?: readonly string[] };
   /** A rate limit for this rule, counted per token separately from the policy's. */
   rateLimit?: RateLimitPolicy;
-  /** Override the policy's mode for this rule. */
+  /**
+   * Override the policy's mode for this rule: `'report-only'` trials only the rule's own constraints;
+   * `'enforce'` under a report-only policy enforces everything on this rule's requests. Default: the policy's.
+   */
   mode?: 'enforce' | 'report-only';
+  /** The rule's name in `decision.rule`, audit events and details; unique. Default: its methods and path (`GET,HEAD /orders/**`, `* /health`). */
+  name?: string;
 }
 
 /**
@@ -227,6 +232,7 @@ const ruleSchema = z
     stepUp: stepUpSchema.optional(),
     rateLimit: rateLimitSchema.optional(),
     mode: modeSchema.optional(),
+    name: z.string().regex(/^[^\p{Cc}]{1,128}$/u, 'expected 1 to 128 characters without control characters').optional(),
   })
   .superRefine((r, ctx) => {
     if (r.public) {
@@ -373,6 +379,7 @@ const dpopSchema = z.strictObject({
   algorithms: z.array(z.enum(DPOP_ALGORITHMS as [string, ...string[]], { error: `expected one of ${DPOP_ALGORITHMS.join(', ')}` })).min(1).optional(),
   maxAge: positiveDuration.optional(),
   required: z.boolean().optional(),
+  maxClaimsPerKey: z.number().int().min(1).max(1_000_000).optional(),
   origins: z
     .array(z.string().refine((o) => { try { return new URL(o).origin === o; } catch { return false; } }, 'expected an origin such as "https://api.example.com" (scheme and host, no path)'))
     .min(1)
@@ -431,6 +438,15 @@ const policySchema = z
     if (p.dpop && !p.dpop.origins) {
       ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: 'required: the origins proofs may name in htu (the Host header is the client\'s to choose)' });
     }
+    // Names identify rules in decisions, audit events and rate-limit counters: two rules never share one.
+    const named = new Map<string, number>();
+    p.rules?.forEach((r, i) => {
+      const name = ruleName(r);
+      const j = named.get(name);
+      if (j === undefined) named.set(name, i);
+      else if (r.name === undefined && p.rules?.[j]?.name === undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, 'path'], message: `same methods and path as rules[${j}] ("${name}"), so it never matches: remove it or merge the two` });
+      else ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${name}" is already taken by rules[${j}]: names must be unique` });
+    });
     if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
     }
@@ -469,11 +485,18 @@ export function validatePolicy(policy: unknown): TokenGuardPolicy {
 
 /** A rule, compiled. */
 export interface CompiledRule {
-  index: number;
+  /** `rules[].name`, or its methods and path: what decisions and audit events call it. */
+  name: string;
+  /** The path glob as written. */
+  path: string;
   methods: ReadonlySet<string> | undefined;
   match: PathMatcher;
   /** The case-sensitive matcher for requests whose router reads case, when the policy leaves case to the router. */
   matchCased: PathMatcher | undefined;
+  /** Under `caseSensitive`, the same glob matched case-insensitively: only to explain a `rule.unmatched`. */
+  matchAnyCase: PathMatcher | undefined;
+  /** The glob's leading literal segments as prefixes (`/api`, `/api/orders` for `/api/orders/**`): only to explain a `rule.unmatched`. */
+  literalPrefixes: readonly string[];
   public: boolean;
   scopes: ScopeRequirement | undefined;
   /** WWW-Authenticate value for insufficient scope, built once. */
@@ -530,10 +553,10 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   // An explicit setting fixes how rules read case; without one, the request says how its router reads it.
   const caseSensitive = policy.caseSensitive ?? false;
   const realm = policy.realm;
-  const rules = (policy.rules ?? []).map((r, index): CompiledRule => {
-    const methods = r.methods ? new Set(r.methods.map((m) => m.toUpperCase())) : undefined;
-    // Routers answer HEAD with the GET handler: a GET rule must guard HEAD too, or HEAD walks past it.
-    if (methods?.has('GET')) methods.add('HEAD');
+  const rules = (policy.rules ?? []).map((r): CompiledRule => {
+    const methods = r.methods ? new Set(ruleMethods(r.methods)) : undefined;
+    const name = ruleName(r);
+    const match = compilePathMatcher(r.path, caseSensitive);
     const scopes = r.scopes ? toScopeRequirement(r.scopes) : undefined;
     const hasScopes = !!scopes && scopes.all.length + scopes.any.length > 0;
     const stepUp = r.stepUp
@@ -544,19 +567,23 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
         })
       : undefined;
     return {
-      index,
+      name,
+      path: r.path,
       methods,
-      match: compilePathMatcher(r.path, caseSensitive),
+      match,
       matchCased: policy.caseSensitive === undefined ? compilePathMatcher(r.path, true) : undefined,
+      // With case left to the router, `match` is already case-insensitive: it explains a case-sensitive miss.
+      matchAnyCase: policy.caseSensitive === true ? compilePathMatcher(r.path, false) : policy.caseSensitive === undefined ? match : undefined,
+      literalPrefixes: literalPrefixes(r.path),
       public: r.public ?? false,
       scopes: hasScopes ? scopes : undefined,
       scopeChallenge: hasScopes ? challenge(realm, `error="insufficient_scope", scope="${scopeChallengeValue(scopes as ScopeRequirement)}"`) : undefined,
       ip: r.ip ? new IpConstraint(r.ip) : undefined,
       hours: r.hours ? new HoursConstraint(r.hours) : undefined,
       stepUp,
-      // Named by what the rule matches, not its position: inserting a rule must not hand every token's
-      // counter to another rule, and instances sharing a store must agree on the name.
-      rateLimit: rateLimitCheck(`rule:${createHash('sha256').update(JSON.stringify([r.methods ?? null, r.path])).digest('base64url').slice(0, 16)}`, r.rateLimit),
+      // Named by the rule's name (by default what it matches), not its position: inserting a rule must not hand
+      // every token's counter to another rule, and instances sharing a store must agree on the name.
+      rateLimit: rateLimitCheck(`rule:${createHash('sha256').update(name).digest('base64url').slice(0, 16)}`, r.rateLimit),
       mode: r.mode,
     };
   });
@@ -615,6 +642,7 @@ function compileDpop(d: DpopPolicy): DpopConfig {
     algorithms,
     maxAgeS: (parseDuration(d.maxAge ?? '60s') as number) / 1000,
     required: d.required ?? false,
+    maxClaimsPerKey: d.maxClaimsPerKey ?? 1000,
     origins: new Set(d.origins),
     challenge: `DPoP algs="${algorithms.join(' ')}"`,
   };
@@ -640,6 +668,86 @@ export function challenge(realm: string | undefined, params: string): string {
   if (realm !== undefined) parts.push(`realm="${realm}"`);
   if (params) parts.push(params);
   return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
+}
+
+/** A rule's methods as matched: upper case, each once, and HEAD right after GET (routers answer HEAD with the GET handler, so a GET rule must guard HEAD too, or HEAD walks past it). */
+function ruleMethods(methods: readonly string[]): string[] {
+  const out: string[] = [];
+  const upper = methods.map((m) => m.toUpperCase());
+  for (const m of upper) {
+    if (out.includes(m)) continue;
+    out.push(m);
+    if (m === 'GET' && !upper.includes('HEAD')) out.push('HEAD');
+  }
+  return out;
+}
+
+/**
+ * A rule's name: its own `name`, else its methods and path (`GET,HEAD /orders/**`, `* /health`). One function
+ * names a rule everywhere: decisions, audit events, details and its rate-limit counter.
+ */
+export function ruleName(r: { name?: string | undefined; methods?: readonly string[] | undefined; path: string }): string {
+  return r.name ?? `${r.methods ? ruleMethods(r.methods).join(',') : '*'} ${r.path}`;
+}
+
+/** `/api/v1/orders/**` → `['/api', '/api/v1']`: the literal prefixes a mount could have put in front of a path. */
+function literalPrefixes(glob: string): string[] {
+  const segments = glob.split('/').filter(Boolean);
+  const literal = segments.findIndex((seg) => seg.includes('*'));
+  // The last literal segment is left out: it must match the path itself, or `/orders/**` would "match" any path
+  // under the prefix `/orders`.
+  const run = literal === -1 ? segments : segments.slice(0, literal);
+  return run.slice(0, -1).map((_, i) => `/${run.slice(0, i + 1).join('/')}`);
+}
+
+/** The longest path shown in a detail: paths come from clients, details go to logs. */
+const SHOWN_PATH = 200;
+const shown = (path: string) => (path.length > SHOWN_PATH ? `${path.slice(0, SHOWN_PATH)}…` : path);
+
+/**
+ * The detail of `rule.unmatched`: the method and normalised path the rules were tried on, and, when a rule
+ * would have matched under another letter case, without or with a mount prefix, or for another method, which
+ * one. Runs only when no rule matched, so the hot path never pays for it.
+ */
+export function explainUnmatched(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): string {
+  const tried = `no rule matches ${method} ${shown(path)}`;
+  if (rules.length === 0) return `${tried} (the policy has no rules)`;
+  const hint = unmatchedHint(rules, method, path, caseSensitive);
+  return hint ? `${tried}; ${hint}` : tried;
+}
+
+function unmatchedHint(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: boolean): string | undefined {
+  const methodFits = (r: CompiledRule) => !r.methods || r.methods.has(method);
+  const segmentsOf = (p: string) => {
+    let segs: string[] | undefined;
+    return () => (segs ??= pathSegments(p));
+  };
+  const segments = segmentsOf(path);
+  for (const r of rules) {
+    if (r.matchAnyCase && methodFits(r) && r.matchAnyCase(path, segments)) {
+      if (r.matchAnyCase === r.match && !caseSensitive) continue;
+      return `rule "${r.name}" would match in another letter case (rules read case as the router does, or as caseSensitive says)`;
+    }
+  }
+  // Rules written relative to a mount point (`app.use('/api', guard)` with a rule `/orders/**`): the guard sees
+  // the full path, `/api/orders/1`. A few leading segments are enough to catch a mount prefix.
+  for (let cut = path.indexOf('/', 1), n = 0; cut > 0 && n < 4; cut = path.indexOf('/', cut + 1), n++) {
+    const rest = path.slice(cut);
+    const r = matchRule(rules, method, rest, caseSensitive);
+    if (r) return `rule "${r.name}" would match ${shown(rest)}: rules match the full path, mount prefix (${shown(path.slice(0, cut))}) included, so write the rule's path with it`;
+  }
+  // The reverse: a rule with the prefix, and a path that arrived without it (a GuardRequest built from a mount-relative path).
+  for (const r of rules) {
+    if (!methodFits(r)) continue;
+    for (const prefix of r.literalPrefixes) {
+      const full = path === '/' ? prefix : prefix + path;
+      if (r.match(full, segmentsOf(full))) return `rule "${r.name}" would match ${shown(full)}: the guard was given the path without the mount prefix ${prefix} (pass the full request path)`;
+    }
+  }
+  for (const r of rules) {
+    if (!methodFits(r) && r.match(path, segments)) return `rule "${r.name}" matches the path, but not the method ${method}`;
+  }
+  return undefined;
 }
 
 /** Finds the first rule matching a method and normalised path (read case-sensitively when the router does). */

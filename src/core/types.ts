@@ -82,8 +82,8 @@ export interface Decision {
   reasons: ReasonCode[];
   /** `enforce`: a deny is answered. `report-only`: the decision is reported and the request goes through. */
   mode: 'enforce' | 'report-only';
-  /** Index of the matched rule in `policy.rules`; absent when no rule matched. */
-  rule?: number;
+  /** Name of the matched rule (`rules[].name`, by default its methods and path: `GET,HEAD /orders/**`); absent when no rule matched. */
+  rule?: string;
   /** The verified token; absent when no valid token was presented. */
   token?: TokenInfo;
   /** Response headers to send: WWW-Authenticate, Retry-After, RateLimit-*. */
@@ -117,7 +117,8 @@ export interface DecisionEvent {
   method: string;
   /** The normalised path the rules were matched against (no query string). */
   path: string;
-  rule?: number;
+  /** Name of the matched rule, as in `decision.rule`. */
+  rule?: string;
   /** Where the decision came from: the guard itself, or a per-route `requireScopes`. */
   source: 'guard' | 'requireScopes';
   /** Evaluation time in microseconds. */

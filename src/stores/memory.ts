@@ -14,9 +14,11 @@ import {
   checkUpdateApiKey,
   StoreArgumentError,
 } from './validate.js';
+import { checkClaimGroup } from './claims.js';
 import type {
   ApiKeyPatch,
   ApiKeyRecord,
+  ClaimOptions,
   RateLimitCheck,
   RateLimitResult,
   RevocationState,
@@ -41,7 +43,8 @@ export interface MemoryStoreOptions {
   /**
    * Most live one-time claims (`claimOnce`, e.g. DPoP proofs). Like revocations, claims are never dropped to make
    * room: when full of unexpired claims, `claimOnce` throws (the guard answers 503), so a claimed value can never
-   * be claimed twice. Default: 1 000 000.
+   * be claimed twice. Default: 1 000 000. The guard also caps each DPoP key's live claims (`dpop.maxClaimsPerKey`),
+   * so one client cannot fill this.
    */
   maxClaims?: number;
 }
@@ -96,6 +99,8 @@ export class MemoryStore implements TokenStore {
   private readonly maxRevocations: number;
   // Not an LRU on purpose: evicting a live claim under pressure (a flood of fresh claims) would let it be claimed again.
   private readonly claims = new Map<string, number>();
+  /** Each group's live claims (key → expiry) in insertion order, to count them against `maxPerGroup`. */
+  private readonly claimGroups = new Map<string, Map<string, number>>();
   private readonly maxClaims: number;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -207,10 +212,11 @@ export class MemoryStore implements TokenStore {
     };
   }
 
-  claimOnce(key: string, options: { now: number; expiresAt: number }): boolean {
-    const { now, expiresAt } = options;
+  claimOnce(key: string, options: ClaimOptions): boolean {
+    const { now, expiresAt, group, maxPerGroup } = options;
     // NaN compares false both ways and would make a claim that never holds: a caller bug, refused loudly.
     if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new TypeError('MemoryStore: claimOnce needs finite now and expiresAt');
+    checkClaimGroup('MemoryStore', group, maxPerGroup);
     const until = this.claims.get(key);
     if (until !== undefined) {
       if (until > now) return false;
@@ -218,13 +224,38 @@ export class MemoryStore implements TokenStore {
     }
     // Already over: nothing could replay it inside a window that has passed, so there is nothing to keep.
     if (expiresAt <= now) return true;
+    let members: Map<string, number> | undefined;
+    if (group !== undefined) {
+      members = this.claimGroups.get(group);
+      if (members) {
+        members.delete(key);
+        // Claims mostly arrive in expiry order: dropping expired ones from the front keeps this O(1) per claim.
+        // One that expired out of order is counted a little longer, which errs on the side of the cap.
+        for (const [k, v] of members) {
+          if (v > now) break;
+          members.delete(k);
+        }
+        if (maxPerGroup !== undefined && members.size >= maxPerGroup) return false;
+      }
+    }
     if (this.claims.size >= this.maxClaims) {
       for (const [k, v] of this.claims) if (v <= now) this.claims.delete(k);
+      for (const [g, m] of this.claimGroups) {
+        for (const [k, v] of m) if (v <= now) m.delete(k);
+        if (m.size === 0) this.claimGroups.delete(g);
+      }
       if (this.claims.size >= this.maxClaims) {
         throw new StoreError(`MemoryStore holds ${this.maxClaims} unexpired claims (maxClaims); refusing to drop any`);
       }
     }
     this.claims.set(key, expiresAt);
+    if (group !== undefined) {
+      if (!members || !this.claimGroups.has(group)) {
+        members = new Map();
+        this.claimGroups.set(group, members);
+      }
+      members.set(key, expiresAt);
+    }
     return true;
   }
 

@@ -31,6 +31,8 @@ import {
 } from './validate.js';
 
 export { StoreArgumentError } from './validate.js';
+import type { ClaimOptions } from './types.js';
+import { checkClaimGroup } from './claims.js';
 
 /** Near-cache tuning: a bounded, short-lived local copy of revocation lookups, invalidated through pub/sub. */
 export interface RedisNearCacheOptions {
@@ -324,6 +326,29 @@ redis.call('SET', KEYS[1], string.format('%.17g', exp), 'PX', math.ceil(exp - no
 return 1
 `;
 
+const CLAIM_IN_GROUP_LUA = `
+-- Claims a one-time value inside a group whose live claims are capped (e.g. DPoP proofs of one key).
+-- KEYS[1]: the group, a sorted set of its claims (member: the claim's key, score: its expiry in ms).
+-- ARGV[1]: now (ms); ARGV[2]: expiresAt (ms); ARGV[3]: the claim's key; ARGV[4]: most live claims (0: no cap).
+-- Returns 1 when this call claimed it, 0 when a live claim holds it or the group is full (nothing is stored then).
+local now = tonumber(ARGV[1])
+local exp = tonumber(ARGV[2])
+local max = tonumber(ARGV[4])
+-- Claims are live while now < expiry (the caller's clock): the rest are worthless, and leave the count.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+-- Still live: refused, and left exactly as it is (a refused claim never extends the live one).
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 0 end
+-- A window that is already over needs no entry: nothing can be replayed inside it.
+if exp <= now then return 1 end
+-- Full: refused rather than evict a live claim (which would let its value be replayed).
+if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then return 0 end
+redis.call('ZADD', KEYS[1], exp, ARGV[3])
+-- The set lives as long as its latest claim; the TTL only frees memory once every claim in it is worthless.
+local ttl = math.ceil(exp - now)
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`;
+
 const SCRIPTS = {
   tokenGuardConsume: { lua: CONSUME_LUA },
   tokenGuardUse: { lua: USE_LUA, numberOfKeys: 1 },
@@ -333,6 +358,7 @@ const SCRIPTS = {
   tokenGuardRevokeSubject: { lua: revocationLua('before', 'max'), numberOfKeys: 1 },
   tokenGuardUsage: { lua: USAGE_LUA, numberOfKeys: 1 },
   tokenGuardClaim: { lua: CLAIM_LUA, numberOfKeys: 1 },
+  tokenGuardClaimInGroup: { lua: CLAIM_IN_GROUP_LUA, numberOfKeys: 1 },
 } as const;
 
 type Arg = string | number;
@@ -348,6 +374,7 @@ interface ScriptCommands {
   tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string): Promise<number>;
   tokenGuardUsage(key: string, ...args: Arg[]): Promise<number>;
   tokenGuardClaim(key: string, now: Arg, expiresAt: Arg): Promise<number>;
+  tokenGuardClaimInGroup(key: string, now: Arg, expiresAt: Arg, member: string, max: Arg): Promise<number>;
 }
 
 interface UsagePipeline {
@@ -515,7 +542,9 @@ function usesLeft(remaining: number | undefined): string {
  * - Counters (GCRA, all-or-nothing across limits) and API key uses are atomic Lua scripts.
  * - Revocation entries expire with the token (TTL = expiresAt − now) and keep their times, so reads compare with
  *   the caller's `now`.
- * - One-time claims (`claimOnce`, e.g. DPoP proofs) are `prefix{o:<key>}`, holding their expiry, with a TTL to match.
+ * - One-time claims (`claimOnce`, e.g. DPoP proofs) are `prefix{o:<key>}`, holding their expiry, with a TTL to match;
+ *   claims in a group (the guard's DPoP proofs, one group per proof key) are members of the sorted set
+ *   `prefix{g:<group>}` scored by expiry, so `maxPerGroup` bounds each group as MemoryStore's `maxClaims` bounds it.
  *   Revocations and claims must never be evicted: run Redis with `maxmemory-policy noeviction` (every `volatile-*`
  *   policy may drop them, since they carry a TTL).
  * - Every call is bounded by `commandTimeout`; a failure or timeout is a StoreError, which the guard answers
@@ -611,8 +640,8 @@ export class RedisStore implements TokenStore {
 
   // --- Plumbing
 
-  /** `t`: a token id's keys; `s`: a subject's; `k`: an API key record (by hash); `o`: a one-time claim. */
-  private key(kind: 't' | 's' | 'k' | 'o', id: string, part?: string): string {
+  /** `t`: a token id's keys; `s`: a subject's; `k`: an API key record (by hash); `o`: a one-time claim; `g`: a group of claims. */
+  private key(kind: 't' | 's' | 'k' | 'o' | 'g', id: string, part?: string): string {
     return part === undefined ? `${this.prefix}{${kind}:${esc(id)}}` : `${this.prefix}{${kind}:${esc(id)}}:${part}`;
   }
 
@@ -930,11 +959,18 @@ export class RedisStore implements TokenStore {
 
   // --- One-time claims
 
-  async claimOnce(key: string, options: { now: number; expiresAt: number }): Promise<boolean> {
-    const { now, expiresAt } = options;
+  async claimOnce(key: string, options: ClaimOptions): Promise<boolean> {
+    const { now, expiresAt, group, maxPerGroup } = options;
     // NaN would reach Lua as a nil comparison error at best, a claim that never holds at worst: a caller bug.
     if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new TypeError('RedisStore: claimOnce needs finite now and expiresAt');
-    const won = await this.call('claim', this.cmd.tokenGuardClaim(this.key('o', key), now, expiresAt));
+    checkClaimGroup('RedisStore', group, maxPerGroup);
+    // A group's claims share one sorted set (one Cluster slot), so the cap and the claim are one atomic step.
+    const won = await this.call(
+      'claim',
+      group === undefined
+        ? this.cmd.tokenGuardClaim(this.key('o', key), now, expiresAt)
+        : this.cmd.tokenGuardClaimInGroup(this.key('g', group), now, expiresAt, key, maxPerGroup ?? 0),
+    );
     if (won !== 0 && won !== 1) throw new StoreError('Redis returned a malformed claim reply');
     return won === 1;
   }

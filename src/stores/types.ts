@@ -116,6 +116,18 @@ export interface UsageEvent {
   userAgent?: string;
 }
 
+/** Options of `claimOnce`. Times are epoch ms. */
+export interface ClaimOptions {
+  /** The caller's time: a claim is live while `now < expiresAt`. */
+  now: number;
+  /** When the claim lapses and the key may be claimed again. */
+  expiresAt: number;
+  /** Claims counted together against `maxPerGroup` (the guard: one group per DPoP proof key). Default: none. */
+  group?: string;
+  /** Most live claims in `group` (a positive integer); a claim beyond it is refused. Default: no cap. */
+  maxPerGroup?: number;
+}
+
 /**
  * Where token state lives. Every method may answer synchronously or with a promise; the guard
  * handles both. A method that throws or rejects makes the guard answer 503 `store.unavailable`.
@@ -181,8 +193,13 @@ export interface TokenStore {
    * can be claimed again. A refused claim changes nothing (it neither extends nor shortens the live one). A claim
    * whose `expiresAt` is already past is granted unless a live claim holds the key, and need not be stored.
    * Meant for one-time values such as DPoP proofs, where a forgotten claim is an accepted replay.
+   *
+   * With `group` and `maxPerGroup`, a new claim is also refused (false, nothing stored) while its group already
+   * holds `maxPerGroup` live claims: the guard groups DPoP proofs by their key, so one client cannot fill the
+   * store. A key is always claimed with the same group (or always without one). A store that ignores `group`
+   * still works, without the cap.
    */
-  claimOnce(key: string, options: { now: number; expiresAt: number }): Awaitable<boolean>;
+  claimOnce(key: string, options: ClaimOptions): Awaitable<boolean>;
 
   /** Writes out anything buffered (usage). */
   flush?(): Awaitable<void>;

@@ -548,7 +548,73 @@ export function storeConformance(
         expect(await store.claimOnce('tok-3', until(T0, T0 + MINUTE))).toBe(true);
       });
 
+      const inGroup = (now: number, expiresAt: number, group: string, maxPerGroup?: number) =>
+        maxPerGroup === undefined ? { now, expiresAt, group } : { now, expiresAt, group, maxPerGroup };
+
+      test('a group at maxPerGroup live claims refuses a new key, and stores nothing for it', async (store) => {
+        for (const key of ['dpop:k1', 'dpop:k2', 'dpop:k3']) expect(await store.claimOnce(key, inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', 3))).toBe(true);
+        expect(await store.claimOnce('dpop:k4', inGroup(T0 + 1, T0 + MINUTE, 'dpop:jkt-a', 3))).toBe(false);
+        // Refused for the cap, not claimed: once the group has room, the same key is claimable.
+        expect(await store.claimOnce('dpop:k4', inGroup(T0 + MINUTE, T0 + 2 * MINUTE, 'dpop:jkt-a', 3))).toBe(true);
+        expect(await store.claimOnce('dpop:k4', inGroup(T0 + MINUTE, T0 + 2 * MINUTE, 'dpop:jkt-a', 3))).toBe(false);
+      });
+
+      test('a full group frees room as its claims expire, and its live claims still refuse replays', async (store) => {
+        expect(await store.claimOnce('dpop:k1', inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', 2))).toBe(true);
+        expect(await store.claimOnce('dpop:k2', inGroup(T0 + 10, T0 + 10 + MINUTE, 'dpop:jkt-a', 2))).toBe(true);
+        expect(await store.claimOnce('dpop:k3', inGroup(T0 + 20, T0 + 20 + MINUTE, 'dpop:jkt-a', 2))).toBe(false);
+        // k1 lapses at T0 + MINUTE: one slot frees, k2 is still live and still refused.
+        expect(await store.claimOnce('dpop:k2', inGroup(T0 + MINUTE, T0 + 2 * MINUTE, 'dpop:jkt-a', 2))).toBe(false);
+        expect(await store.claimOnce('dpop:k3', inGroup(T0 + MINUTE, T0 + 2 * MINUTE, 'dpop:jkt-a', 2))).toBe(true);
+        expect(await store.claimOnce('dpop:k5', inGroup(T0 + MINUTE, T0 + 2 * MINUTE, 'dpop:jkt-a', 2))).toBe(false);
+      });
+
+      test('a full group does not hold back other groups or claims without a group', async (store) => {
+        expect(await store.claimOnce('dpop:a1', inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', 1))).toBe(true);
+        expect(await store.claimOnce('dpop:a2', inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', 1))).toBe(false);
+        expect(await store.claimOnce('dpop:b1', inGroup(T0, T0 + MINUTE, 'dpop:jkt-b', 1))).toBe(true);
+        expect(await store.claimOnce('dpop:c1', until(T0, T0 + MINUTE))).toBe(true);
+      });
+
+      test('a claim with an elapsed expiry is granted in a full group (nothing is stored for it)', async (store) => {
+        expect(await store.claimOnce('dpop:k1', inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', 1))).toBe(true);
+        expect(await store.claimOnce('dpop:k2', inGroup(T0, T0, 'dpop:jkt-a', 1))).toBe(true);
+        expect(await store.claimOnce('dpop:k1', inGroup(T0, T0, 'dpop:jkt-a', 1))).toBe(false);
+      });
+
+      test('a group without maxPerGroup has no cap, and keys stay one-time inside it', async (store) => {
+        for (let i = 0; i < 20; i++) expect(await store.claimOnce(`dpop:k${i}`, inGroup(T0, T0 + MINUTE, 'dpop:jkt-a'))).toBe(true);
+        expect(await store.claimOnce('dpop:k7', inGroup(T0, T0 + MINUTE, 'dpop:jkt-a'))).toBe(false);
+      });
+
+      test('claimOnce refuses a cap without a group, or one that is not a positive integer, with a TypeError', async (store) => {
+        const bad = [
+          { now: T0, expiresAt: T0 + MINUTE, maxPerGroup: 3 },
+          { now: T0, expiresAt: T0 + MINUTE, group: 'g', maxPerGroup: 0 },
+          { now: T0, expiresAt: T0 + MINUTE, group: 'g', maxPerGroup: 1.5 },
+          { now: T0, expiresAt: T0 + MINUTE, group: 'g', maxPerGroup: Number.NaN },
+          { now: T0, expiresAt: T0 + MINUTE, group: 42 as unknown as string, maxPerGroup: 3 },
+        ];
+        for (const options of bad) {
+          let error: unknown;
+          try {
+            await store.claimOnce('dpop:k1', options);
+          } catch (e) {
+            error = e;
+          }
+          expect(error instanceof TypeError).toBe(true);
+        }
+        // Nothing was claimed by a refused call.
+        expect(await store.claimOnce('dpop:k1', inGroup(T0, T0 + MINUTE, 'g', 1))).toBe(true);
+      });
+
       if (concurrency > 0) {
+        test(`${concurrency} parallel claims of distinct keys in a group capped at ${Math.max(1, Math.floor(concurrency / 4))}: exactly that many win`, async (store) => {
+          const cap = Math.max(1, Math.floor(concurrency / 4));
+          const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => store.claimOnce(`dpop:k${i}`, inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', cap))));
+          expect(results.filter((r) => r === true).length).toBe(cap);
+        });
+
         test(`${concurrency} parallel claims of one key: exactly one wins`, async (store) => {
           const results = await Promise.all(Array.from({ length: concurrency }, () => store.claimOnce('dpop:proof-1', until(T0, T0 + MINUTE))));
           expect(results.filter((r) => r === true).length).toBe(1);

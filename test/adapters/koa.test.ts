@@ -26,7 +26,7 @@ describe('Koa adapter', () => {
     const res = await request(app.callback()).get('/orders/1').set(bearer(await signToken({ scope: 'orders:read' })));
     expect(res.status).toBe(200);
     expect(seen?.token).toMatchObject({ kind: 'jwt', subject: 'alice', scopes: ['orders:read'] });
-    expect(seen?.decision).toMatchObject({ effect: 'allow', reason: 'ok', rule: 1 });
+    expect(seen?.decision).toMatchObject({ effect: 'allow', reason: 'ok', rule: 'GET,HEAD /orders/**' });
   });
 
   it('does not call next on a refusal, and still records the decision', async () => {

@@ -92,7 +92,7 @@ describe('DPoP (RFC 9449)', () => {
     const p = await proof(a.holder, { token: a.token });
     expect((await a.ask({ proofHeader: p })).reason).toBe('ok');
     const again = await a.ask({ proofHeader: p });
-    expect([again.reason, again.detail]).toEqual(['pop.invalid', 'DPoP proof replayed']);
+    expect([again.reason, again.detail]).toEqual(['pop.invalid', 'DPoP proof replayed (or its key holds dpop.maxClaimsPerKey = 1000 live proofs)']);
     const b = createGuard(await basePolicy({ dpop: { origins: ORIGINS }, store, unmatched: 'authenticate' }));
     const onB = await b.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${a.token}`, dpop: p, host: 'api.example.test' }, remoteAddress: '127.0.0.1', now: NOW });
     expect(onB.reason).toBe('pop.invalid');

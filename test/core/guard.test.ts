@@ -16,7 +16,7 @@ describe('decisions', () => {
   it('allows a valid token with the right scope and describes the token', async () => {
     const guard = createGuard(await basePolicy());
     const d = await guard.evaluate(req(await signToken({ scope: 'orders:read', jti: 'tok-1' })));
-    expect(d).toMatchObject({ effect: 'allow', status: 200, reason: 'ok', reasons: [], mode: 'enforce', rule: 1 });
+    expect(d).toMatchObject({ effect: 'allow', status: 200, reason: 'ok', reasons: [], mode: 'enforce', rule: 'GET,HEAD /orders/**' });
     expect(d.token).toMatchObject({ id: 'tok-1', kind: 'jwt', subject: 'alice', scopes: ['orders:read'], expiresAt: new Date((NOW_S + 3600) * 1000) });
     expect(d.token?.claims).toMatchObject({ iss: 'https://id.example.test/', sub: 'alice' });
   });
@@ -42,7 +42,7 @@ describe('decisions', () => {
   it('guards HEAD with a GET rule, so HEAD cannot walk past it to a laxer rule', async () => {
     const guard = createGuard(await basePolicy({ unmatched: 'authenticate' }));
     const d = await guard.evaluate(req(await signToken({ scope: 'x' }), { method: 'HEAD' }));
-    expect([d.reason, d.rule]).toEqual(['scope.insufficient', 1]);
+    expect([d.reason, d.rule]).toEqual(['scope.insufficient', 'GET,HEAD /orders/**']);
   });
 
   it('collects every failing check in reasons, the first in reason', async () => {
@@ -256,7 +256,7 @@ describe('audit events', () => {
     expect(events).toHaveLength(2);
     expect(events[0]).toMatchObject({
       time: NOW, effect: 'allow', status: 200, reason: 'ok', reasons: [], mode: 'enforce', passed: true, tokenId: 'evt-1',
-      subject: 'alice', kind: 'jwt', ip: '198.51.100.4', method: 'GET', path: '/orders/1', rule: 1, source: 'guard',
+      subject: 'alice', kind: 'jwt', ip: '198.51.100.4', method: 'GET', path: '/orders/1', rule: 'GET,HEAD /orders/**', source: 'guard',
     });
     expect(events[0]?.latencyUs).toBeGreaterThanOrEqual(0);
     expect(events[1]).toMatchObject({ reason: 'token.invalid', passed: false });

@@ -132,6 +132,11 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'a report-only policy lets a request without a token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: none, clientIp: OUTSIDE, ...answer(200, 'token.missing', 'none') },
   { name: 'a report-only policy lets an expired token through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.expired), clientIp: OUTSIDE, ...answer(200, 'token.expired', 'none') },
   { name: 'a report-only policy lets an admin token from outside through', variant: 'report-only', method: 'GET', path: '/admin/users', headers: (f) => bearer(f.admin), clientIp: OUTSIDE, ...answer(200, 'ip.denied', 'none') },
+  { name: 'a report-only policy lets a token without the rule\'s scope through', variant: 'report-only', method: 'GET', path: '/orders/1', headers: (f) => bearer(f.reports), clientIp: OUTSIDE, ...answer(200, 'scope.insufficient', 'none') },
+  { name: 'an enforcing rule under a report-only policy refuses a request without a token', variant: 'report-only', method: 'GET', path: '/vault/keys', headers: none, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },
+  { name: 'an enforcing rule under a report-only policy refuses a revoked token', variant: 'report-only', method: 'GET', path: '/vault/keys', headers: (f) => bearer(f.revoked), clientIp: OUTSIDE, ...answer(401, 'token.revoked', 'invalid_token') },
+  { name: 'an enforcing rule under a report-only policy refuses a token without its scope', variant: 'report-only', method: 'GET', path: '/vault/keys', headers: (f) => bearer(f.reports), clientIp: OUTSIDE, expectWwwAuthIncludes: 'scope="admin"', ...answer(403, 'scope.insufficient', 'insufficient_scope') },
+  { name: 'an enforcing rule under a report-only policy lets a token with its scope through', variant: 'report-only', method: 'GET', path: '/vault/keys', headers: (f) => bearer(f.admin), clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
 
   // --- CORS preflight ---------------------------------------------------------------------------------
   { name: 'a CORS preflight is guarded like any request by default', method: 'OPTIONS', path: '/orders/1', headers: () => preflight, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },

@@ -12,7 +12,7 @@ export const OFFICE = '10.1.2.3';
 /** Another internet client, not a proxy, who may forge X-Forwarded-For. */
 export const STRANGER = '198.51.100.4';
 
-/** Which app a case talks to: the main policy, the same rules in policy-level report-only, a store that fails, or the main policy with `preflight: 'pass'`. */
+/** Which app a case talks to: the main policy, the same rules (and store) in policy-level report-only, a store that fails, or the main policy with `preflight: 'pass'`. */
 export type Variant = 'main' | 'report-only' | 'broken-store' | 'preflight';
 
 /** Credentials the cases send. Made once per world, since signing is async and API keys live in its store. */
@@ -72,6 +72,8 @@ const RULES: NonNullable<TokenGuardPolicy['rules']> = [
   },
   { path: '/admin/**', scopes: ['admin'], ip: { allow: ['10.0.0.0/8'] } },
   { path: '/beta/**', scopes: ['beta'], mode: 'report-only' },
+  // Enforced even under the report-only variant: "trial everything but keep /vault enforced".
+  { path: '/vault/**', scopes: ['admin'], mode: 'enforce' },
   { path: '/limited/**', scopes: ['orders:read'], rateLimit: { limit: 1, window: '1h' } },
   // Any valid token; the route itself adds requireScopes('things:read').
   { path: '/things/**' },
@@ -133,7 +135,8 @@ export async function createWorld(): Promise<World> {
         // Deterministic risk: a scanner's User-Agent is refused, a raw HTTP tool must step up.
         risk: { custom: { tooling: (ctx) => (/sqlmap|nikto/i.test(ctx.userAgent ?? '') ? 100 : /curl\//i.test(ctx.userAgent ?? '') ? 50 : 0) }, stepUpAt: 50, denyAt: 100 },
         ...(variant === 'main' && { store }),
-        ...(variant === 'report-only' && { store: new MemoryStore(), mode: 'report-only' as const }),
+        // The main store, so that its revocations hold on the report-only variant's enforced rule too.
+        ...(variant === 'report-only' && { store, mode: 'report-only' as const }),
         ...(variant === 'broken-store' && { store: new BrokenStore(), storeTimeout: '200ms' }),
         ...(variant === 'preflight' && { store, preflight: 'pass' as const }),
       };
