@@ -77,6 +77,25 @@ describe('fuzz: glob matching', () => {
   }, FUZZ_TIMEOUT);
 });
 
+describe('fuzz: case-insensitive rules and router case folding', () => {
+  // Letters with unusual case mappings, each next to the ones it folds to in some reading.
+  const foldable = fc.constantFrom('a', 'A', 'k', 'K', '\u212A', 'i', 'I', '\u0130', 'θ', 'Θ', '\u03F4', 'ω', 'Ω', '\u2126', 'å', 'Å', '\u212B', 'ß', '\u1E9E', 'σ', 'Σ', 'ς', '\u{10428}', '\u{10400}', 'é', 'É', 'ᾀ', '\u1F88');
+  const word = fc.array(foldable, { minLength: 1, maxLength: 4 }).map((a) => a.join(''));
+
+  it('applies a rule to every path that String#toLowerCase (find-my-way) folds to it, or refuses the path', () => {
+    fc.assert(
+      fc.property(word, word, (ruleWord, pathWord) => {
+        const target = `/${[...pathWord].map((c) => hex(c)).join('')}/1`;
+        const n = normalizePath(target);
+        if (n === null) return;
+        const routerMatches = pathWord.toLowerCase() === ruleWord.toLowerCase();
+        if (routerMatches) expect(compileGlob(`/${ruleWord}/**`, false)(n), `rule /${ruleWord}/**, path ${n}`).toBe(true);
+      }),
+      fuzzParams(),
+    );
+  }, FUZZ_TIMEOUT);
+});
+
 // Request targets built from pieces an attacker would try: escapes, dot segments, doubled and encoded slashes.
 const hex = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 const rawChar = fc.tuple(letter, fc.nat(5)).map(([c, how]) => (how === 0 ? hex(c) : how === 1 ? hex(c).toUpperCase() : c));
