@@ -45,10 +45,13 @@ const WEEKDAY_INDEX: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, 
  * Wall-clock minute of the week in one zone. `Intl` costs ~1 µs a call, and the answer only changes
  * once a minute, so the last minute's answer is kept. Reading the wall clock for each instant (rather
  * than adding an offset) is what makes DST right: a skipped hour never occurs, a repeated one occurs twice.
+ * The kept answer covers the wall-clock minute, not the UTC one: an offset with seconds (Africa/Monrovia
+ * until 1972, LMT anywhere) turns the local minute part-way through the UTC minute.
  */
 class ZoneClock {
   private readonly fmt: Intl.DateTimeFormat;
-  private minute = Number.NaN;
+  private from = Number.NaN;
+  private until = Number.NaN;
   private value = 0;
 
   constructor(zone: string) {
@@ -57,23 +60,27 @@ class ZoneClock {
       weekday: 'short',
       hour: '2-digit',
       minute: '2-digit',
+      second: '2-digit',
       // 'h23', not hour12: false, which prints midnight as 24:00 in some engines.
       hourCycle: 'h23',
     });
   }
 
   minuteOfWeek(ms: number): number {
-    const minute = Math.floor(ms / 60_000);
-    if (minute === this.minute) return this.value;
+    if (ms >= this.from && ms < this.until) return this.value;
     let day = 0;
     let hour = 0;
     let min = 0;
+    let sec = 0;
     for (const part of this.fmt.formatToParts(ms)) {
       if (part.type === 'weekday') day = WEEKDAY_INDEX[part.value] ?? 0;
       else if (part.type === 'hour') hour = Number(part.value) % 24;
       else if (part.type === 'minute') min = Number(part.value);
+      else if (part.type === 'second') sec = Number(part.value);
     }
-    this.minute = minute;
+    // Offsets are whole seconds, so the wall-clock minute began `sec` seconds (and this second's ms) ago.
+    this.from = ms - sec * 1000 - (((ms % 1000) + 1000) % 1000);
+    this.until = this.from + 60_000;
     this.value = day * MINUTES_PER_DAY + hour * 60 + min;
     return this.value;
   }

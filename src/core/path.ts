@@ -9,7 +9,7 @@
 //   - malformed escapes (`%zz`), invalid UTF-8, a target that is not origin-form, an overlong path.
 // What is left has one reading. Query string and fragment are dropped, repeated slashes are folded,
 // and a trailing slash is ignored. Case follows the policy's `caseSensitive` (default: insensitive, as
-// Express and @koa/router route); the two non-ASCII letters that lower-case to ASCII are refused.
+// Express and @koa/router route); letters that String#toLowerCase folds but a `/i` regex does not are refused.
 
 /** Longest request target the guard will look at (bytes of the raw path). */
 export const MAX_PATH_LENGTH = 8192;
@@ -57,6 +57,11 @@ function percentDecode(path: string): string | null {
   }
 }
 
+// Every character whose String#toLowerCase differs from what a non-Unicode `/i` regex folds it to: U+0130
+// and U+212A (to ASCII 'i̇' and 'k'), ϴ, ẞ, the Greek capitals with prosgegrammeni, OHM and ANGSTROM SIGN,
+// and astral capitals (Deseret, Osage, Adlam, …), which a `/i` regex without `u` never folds.
+const LOWER_ONLY_FOLDS_RE = /[\u0130\u03F4\u1E9E\u1F88-\u1F8F\u1F98-\u1F9F\u1FA8-\u1FAF\u1FBC\u1FCC\u1FFC\u2126\u212A\u212B]|(?=\p{Changes_When_Lowercased})[\u{10000}-\u{10FFFF}]/u;
+
 /**
  * Normalises a request target for rule matching. Returns `null` for a target that must be refused
  * (400 `request.malformed`). The result starts with `/`, has no query string, no empty, `.` or `..`
@@ -84,9 +89,9 @@ export function normalizePath(target: string): string | null {
   let path = end === target.length ? target : target.slice(0, end);
   if (needsDecode) {
     const decoded = percentDecode(path);
-    // U+0130 and U+212A lower-case to ASCII 'i̇' and 'k' (String#toLowerCase, which routers such as
-    // find-my-way use), but a case-insensitive regex does not fold them: one path, two readings.
-    if (decoded === null || /[\u0130\u212A]/.test(decoded)) return null;
+    // Letters that String#toLowerCase (which routers such as find-my-way use) folds but a case-insensitive
+    // regex does not: one path, two readings.
+    if (decoded === null || LOWER_ONLY_FOLDS_RE.test(decoded)) return null;
     path = decoded;
     needsSegments = true;
   }
@@ -214,6 +219,16 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+const LOWER_ONLY_FOLDS_GLOBAL_RE = new RegExp(LOWER_ONLY_FOLDS_RE.source, 'gu');
+
+/**
+ * A case-insensitive glob with the letters only String#toLowerCase folds (OHM SIGN, ϴ, …) lower-cased as a
+ * router does, so `/Ω/**` guards `/ω` as find-my-way routes it there (such letters in a path are refused).
+ */
+function foldGlob(glob: string, caseSensitive: boolean): string {
+  return caseSensitive ? glob : glob.replace(LOWER_ONLY_FOLDS_GLOBAL_RE, (c) => c.toLowerCase());
+}
+
 /** Matches one path segment. */
 type SegmentMatcher = (segment: string) => boolean;
 
@@ -273,7 +288,7 @@ export function pathSegments(path: string): string[] {
 export function compileGlobSegments(glob: string, caseSensitive: boolean): (segments: readonly string[]) => boolean {
   // Runs of fixed-length segment matchers, separated by '**'.
   const blocks: SegmentMatcher[][] = [[]];
-  for (const seg of glob.split('/')) {
+  for (const seg of foldGlob(glob, caseSensitive).split('/')) {
     if (seg === '') continue;
     if (seg === '**') blocks.push([]);
     else (blocks[blocks.length - 1] as SegmentMatcher[]).push(compileSegment(seg, caseSensitive));
@@ -318,6 +333,7 @@ export type PathMatcher = (path: string, segments: () => readonly string[]) => b
  * cannot be read two ways); anything with inner wildcards uses the segment matcher above.
  */
 export function compilePathMatcher(glob: string, caseSensitive: boolean): PathMatcher {
+  glob = foldGlob(glob, caseSensitive);
   const flags = caseSensitive ? '' : 'i';
   if (glob === '/**' || glob === '/') return glob === '/**' ? () => true : (path) => path === '/';
   const prefixOnly = glob.endsWith('/**') ? glob.slice(0, -3) : undefined;
