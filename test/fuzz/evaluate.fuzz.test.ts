@@ -14,6 +14,8 @@ const RULES: NonNullable<TokenGuardPolicy['rules']> = [
   { path: '/reports/**', scopes: ['reports:read'], mode: 'report-only' },
 ];
 /** The scopes a rule demands (by index), for the "no allow without the scopes" check. */
+/** A decision names its rule; the fuzz checks look the rule up by that name (each rule's default name is unique). */
+const ruleIndex = (name: string | undefined): number => (name === undefined ? -1 : RULES.findIndex((r) => name === `${r.methods ? r.methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])).join(',') : '*'} ${r.path}`));
 const RULE_SCOPES: (string | undefined)[] = RULES.map((r) => (Array.isArray(r.scopes) ? (r.scopes[0] as string) : undefined));
 
 interface Pool {
@@ -116,14 +118,16 @@ function checkDecision(d: Decision, req: GuardRequest, failing: boolean): void {
   }
   if (d.effect !== 'allow') return;
   expect(d.reason).toBe('ok');
-  const rule = d.rule === undefined ? undefined : RULES[d.rule];
+  const index = ruleIndex(d.rule);
+  if (d.rule !== undefined) expect(index, `unknown rule name ${d.rule}`).toBeGreaterThanOrEqual(0);
+  const rule = RULES[index];
   if (rule?.public) return;
   const cred = credentialOf(req);
   const scopes = cred === undefined ? undefined : pool.valid.get(cred);
   expect(scopes, `allowed without a valid token: ${where}`).toBeDefined();
   expect(failing, `allowed a guarded rule through a failing store: ${where}`).toBe(false);
-  const needed = d.rule === undefined ? undefined : RULE_SCOPES[d.rule];
-  if (needed !== undefined && RULES[d.rule as number]?.mode !== 'report-only') expect(scopes, where).toContain(needed);
+  const needed = RULE_SCOPES[index];
+  if (needed !== undefined && rule?.mode !== 'report-only') expect(scopes, where).toContain(needed);
 }
 
 async function policy(overrides: Partial<TokenGuardPolicy>): Promise<TokenGuardPolicy> {
@@ -174,7 +178,7 @@ describe('fuzz: guard.evaluate on random requests', () => {
         delete clean.headers['dpop'];
         const d = await guard.evaluate(clean);
         checkDecision(d, clean, true);
-        const rule = d.rule === undefined ? undefined : RULES[d.rule];
+        const rule = RULES[ruleIndex(d.rule)];
         if (d.reason !== 'request.malformed' && !rule?.public) expect([d.status, d.reason], JSON.stringify(clean)).toEqual([503, 'store.unavailable']);
       }),
       fuzzParams(0.5),
