@@ -16,14 +16,15 @@ const MAC_LENGTH = 11; // base62 of the first 64 bits of an HMAC-SHA256 (2^64 < 
 const MIN_SECRET_BYTES = 32;
 // A letter, then letters, digits or `_`, ending in `_` (`tg_`, `sk_live_`, `rk_test_`), at most 32 characters.
 // The body and checksums are base62, so a key's prefix is everything up to its last `_`: `sk_` and `sk_live_`
-// can both be accepted without one ever reading as the other.
-const PREFIX_RE = /^[A-Za-z][A-Za-z0-9_]{0,30}_$/;
+// can both be accepted without one ever reading as the other. Not `eyJ…`: every JWT starts so (`{"`), and a
+// token starting with an accepted prefix is only ever read as an API key.
+const PREFIX_RE = /^(?!eyJ)[A-Za-z][A-Za-z0-9_]{0,30}_$/;
 const BODY_RE = /^[0-9A-Za-z]+$/;
 
 /** What a valid prefix looks like, for error messages. */
-export const PREFIX_RULE = 'expected a letter, then letters, digits or "_", ending in "_", at most 32 characters (e.g. "tg_", "sk_live_")';
+export const PREFIX_RULE = 'expected a letter, then letters, digits or "_", ending in "_", at most 32 characters, not starting with "eyJ" (e.g. "tg_", "sk_live_")';
 
-/** Whether `prefix` is a valid API key prefix: a letter, then letters, digits or `_`, ending in `_`, at most 32 characters (`tg_`, `sk_live_`). */
+/** Whether `prefix` is a valid API key prefix: a letter, then letters, digits or `_`, ending in `_`, at most 32 characters, not `eyJ…` (`tg_`, `sk_live_`). */
 export function isValidPrefix(prefix: string): boolean {
   return PREFIX_RE.test(prefix);
 }

@@ -87,5 +87,7 @@ describe('regression: API key prefixes take real-world forms, several at once', 
     expect(() => guardFor(store, ['sk_live_', 'sk_live_'])).toThrow(/apiKeys\.prefix\[1\]: duplicate prefix "sk_live_"/);
     expect(() => guardFor(store, [])).toThrow(PolicyError);
     expect(() => guardFor(store, `${'a'.repeat(32)}_`)).toThrow(PolicyError);
+    // Every JWT starts with eyJ (base64url of `{"`): such a prefix would read the issuer's tokens as API keys.
+    expect(() => guardFor(store, 'eyJ_')).toThrow(/apiKeys\.prefix: .*not starting with "eyJ"/);
   });
 });

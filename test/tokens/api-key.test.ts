@@ -303,6 +303,7 @@ describe('issueApiKey option errors', () => {
     ['a prefix with a dash', { prefix: 'tg-' }, /prefix: /],
     ['a prefix longer than 32 characters', { prefix: `${'a'.repeat(32)}_` }, /prefix: /],
     ['a prefix starting with an underscore', { prefix: '_sk_' }, /prefix: /],
+    ['a prefix every JWT starts with', { prefix: 'eyJhbGci_' }, /prefix: .*eyJ/],
     ['a prefix with a space', { prefix: 'sk live_' }, /prefix: /],
     ['a prefix with a non-ASCII letter', { prefix: 'sk_é_' }, /prefix: /],
     ['a checksum secret under 32 bytes', { checksumSecret: 'x'.repeat(31) }, /checksumSecret: .*32 bytes/],
