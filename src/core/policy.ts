@@ -78,7 +78,7 @@ export interface ApiKeysPolicy {
   /**
    * The prefix of accepted keys (`'tg_'`), or several (`['sk_live_', 'sk_test_']`: live and test keys, or an
    * old and a new prefix during a migration). A token starting with one of them is read as an API key, never
-   * as a JWT. A letter, then letters, digits or `_`, ending in `_`; at most 32 characters.
+   * as a JWT. A letter, then letters, digits or `_`, ending in `_`; at most 32 characters; not `eyJ…` (JWTs start so).
    */
   prefix: string | readonly string[];
   /**
