@@ -1,6 +1,6 @@
 // token-guard: the framework-neutral core. Adapters live in token-guard/express (koa, fastify, fetch).
 export { createGuard, type Guard } from './core/guard.js';
-export type { TokenGuardPolicy, JwtPolicy, RulePolicy, RateLimitPolicy } from './core/policy.js';
+export type { TokenGuardPolicy, JwtPolicy, ApiKeysPolicy, RulePolicy, RateLimitPolicy } from './core/policy.js';
 export type {
   AuthResult,
   Awaitable,
@@ -40,7 +40,7 @@ export type { HoursRule, HoursWindow, Day } from './checks/hours.js';
 export type { ScopesPolicy } from './checks/scopes.js';
 export type { RiskPolicy, RiskContext, RiskSignal, RiskScore } from './checks/risk.js';
 export type { JwtAlgorithm } from './tokens/jwt.js';
-export { issueApiKey, hashApiKey, parseApiKey, type IssueApiKeyOptions, type IssuedApiKey, type ParsedApiKey } from './tokens/api-key.js';
+export { issueApiKey, hashApiKey, parseApiKey, type IssueApiKeyOptions, type IssuedApiKey, type ParsedApiKey, type ParseApiKeyOptions } from './tokens/api-key.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export { StoreArgumentError } from './stores/validate.js';
 export type {

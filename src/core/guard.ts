@@ -20,7 +20,7 @@ import { verifyDpopProof } from '../checks/dpop.js';
 import { compileRateLimit, rateLimitHeaders } from '../checks/rate-limit.js';
 import { extractToken } from '../tokens/extract.js';
 import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js';
-import { hashApiKey, parseApiKey } from '../tokens/api-key.js';
+import { checkApiKey, hashApiKey, hasApiKeyPrefix, type ApiKeyFormat } from '../tokens/api-key.js';
 import type { ApiKeyRecord, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../stores/types.js';
 import { LRUCache } from 'lru-cache';
 import { MemoryStore } from '../stores/memory.js';
@@ -317,8 +317,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   }
 
   async function verifyApiKey(token: string, nowMs: number): Promise<Holder> {
-    // The checksum is checked before the store is asked: a mistyped or forged key costs no round trip.
-    if (!parseApiKey(token, p.apiKeyPrefix)) throw new Refusal('token.malformed', 'API key checksum or format invalid');
+    // Format and checksums are checked before the store is asked. The CRC makes a mistyped key cost no round
+    // trip; only the keyed checksum (apiKeys.checksumSecret) does the same for a key someone made up.
+    const checked = checkApiKey(token, p.apiKeys as ApiKeyFormat);
+    if (checked === 'malformed') throw new Refusal('token.malformed', 'API key checksum or format invalid');
+    if (checked === 'forged') throw new Refusal('token.invalid', 'API key not minted with this checksumSecret');
     const hash = hashApiKey(token);
     let record: unknown = invoke('getApiKey', hash);
     if (isThenable(record)) record = await record;
@@ -488,7 +491,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const { token } = extracted;
       scheme = extracted.scheme;
       let holder: Holder;
-      if (p.apiKeyPrefix !== undefined && token.startsWith(p.apiKeyPrefix)) holder = await verifyApiKey(token, nowMs);
+      if (p.apiKeys !== undefined && hasApiKeyPrefix(token, p.apiKeys)) holder = await verifyApiKey(token, nowMs);
       else if (!jwt) throw new Refusal('token.invalid', 'JWTs are not accepted by this policy');
       else holder = jwtResult(jwt.lookup(token, nowMs) ?? (await jwt.verify(token, nowMs)));
       identity = holder.info;

@@ -16,7 +16,7 @@ import { compileStepUp, type StepUpRequirement } from '../checks/step-up.js';
 import { compileRateLimit } from '../checks/rate-limit.js';
 import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
 import type { DpopConfig, DpopPolicy } from '../checks/dpop.js';
-import { isValidPrefix } from '../tokens/api-key.js';
+import { checksumSecretProblem, compileApiKeyFormat, isValidPrefix, PREFIX_RULE, type ApiKeyFormat } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES, normalizeTyp, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
 import type { RateLimitCheck, RateLimitRule, TokenStore } from '../stores/types.js';
 import type { DecisionEvent } from './types.js';
@@ -89,6 +89,22 @@ export interface RulePolicy {
   name?: string;
 }
 
+/** API key acceptance. */
+export interface ApiKeysPolicy {
+  /**
+   * The prefix of accepted keys (`'tg_'`), or several (`['sk_live_', 'sk_test_']`: live and test keys, or an
+   * old and a new prefix during a migration). A token starting with one of them is read as an API key, never
+   * as a JWT. A letter, then letters, digits or `_`, ending in `_`; at most 32 characters; not `eyJ…` (JWTs start so).
+   */
+  prefix: string | readonly string[];
+  /**
+   * Secret (at least 32 bytes) the keys' keyed checksum was minted with (`issueApiKey({ checksumSecret })`).
+   * A key minted without it or under another secret is refused with no store lookup. Default: none (the
+   * CRC32 checksum only catches typos; any well-formed key then costs a lookup).
+   */
+  checksumSecret?: string | Uint8Array;
+}
+
 /**
  * The policy a guard enforces. Validated once when the guard is created; an invalid policy throws
  * PolicyError naming each bad path.
@@ -96,8 +112,8 @@ export interface RulePolicy {
 export interface TokenGuardPolicy {
   /** Accept JWT access tokens. */
   jwt?: JwtPolicy;
-  /** Accept opaque API keys with this prefix. */
-  apiKeys?: { prefix: string };
+  /** Accept opaque API keys (see ApiKeysPolicy). */
+  apiKeys?: ApiKeysPolicy;
   /** Where token state lives. Default: a new MemoryStore for this guard (per process: warns once under `NODE_ENV=production`). */
   store?: TokenStore;
   /** Longest a store call may take before the request fails closed (503); above zero, at most 2^31−1 ms. Default: `'1s'`. */
@@ -406,12 +422,29 @@ const riskSchema = z
     }
   });
 
+const apiKeysSchema = z.strictObject({
+  prefix: z.union([z.string(), z.array(z.string())], { error: 'expected a prefix or a list of prefixes' }).superRefine((prefix, ctx) => {
+    const list = typeof prefix === 'string' ? [prefix] : prefix;
+    if (list.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one prefix' });
+    list.forEach((x, i) => {
+      const path = typeof prefix === 'string' ? [] : [i];
+      if (!isValidPrefix(x)) ctx.addIssue({ code: 'custom', path, message: `${PREFIX_RULE} (got ${JSON.stringify(x)})` });
+      else if (list.indexOf(x) !== i) ctx.addIssue({ code: 'custom', path, message: `duplicate prefix ${JSON.stringify(x)}` });
+    });
+  }),
+  checksumSecret: z
+    .union([z.string(), z.instanceof(Uint8Array)], { error: 'expected a string or a Uint8Array of at least 32 bytes' })
+    .superRefine((secret, ctx) => {
+      const problem = checksumSecretProblem(secret);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+});
+
 const policySchema = z
   .strictObject({
     jwt: jwtSchema.optional(),
-    apiKeys: z.strictObject({
-      prefix: z.string().refine(isValidPrefix, 'expected a letter, up to 15 letters or digits, then "_" (e.g. "tg_")'),
-    }).optional(),
+    apiKeys: apiKeysSchema.optional(),
     store: storeSchema.optional(),
     storeTimeout: timerDurationSchema.optional(),
     trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
@@ -434,6 +467,13 @@ const policySchema = z
   })
   .superRefine((p, ctx) => {
     if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+    // One secret, one purpose: an HMAC key shared with JWT verification would tie the two together.
+    const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v) : undefined);
+    const keySecret = bytes(p.apiKeys?.checksumSecret);
+    const jwtSecret = bytes(p.jwt?.secret);
+    if (keySecret && jwtSecret && keySecret.equals(jwtSecret)) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'checksumSecret'], message: 'must not be jwt.secret: give API keys their own secret' });
+    }
     if (p.dpop && !p.jwt) ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds JWTs: give jwt too' });
     if (p.dpop && !p.dpop.origins) {
       ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: 'required: the origins proofs may name in htu (the Host header is the client\'s to choose)' });
@@ -520,7 +560,8 @@ export interface CompiledRisk {
 /** A policy, compiled. Internal: the guard's view of the policy. */
 export interface CompiledPolicy {
   jwt: JwtConfig | undefined;
-  apiKeyPrefix: string | undefined;
+  /** Accepted API keys: prefixes and the checksum secret, compiled. */
+  apiKeys: ApiKeyFormat | undefined;
   /** The policy's store; `createGuard` picks the default when there is none. */
   store: TokenStore | undefined;
   storeTimeoutMs: number;
@@ -614,7 +655,9 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   }
   return {
     jwt,
-    apiKeyPrefix: policy.apiKeys?.prefix,
+    apiKeys: policy.apiKeys
+      ? compileApiKeyFormat({ prefixes: policy.apiKeys.prefix, ...(policy.apiKeys.checksumSecret !== undefined && { checksumSecret: policy.apiKeys.checksumSecret }) })
+      : undefined,
     store: policy.store,
     storeTimeoutMs: Math.ceil(parseDuration(policy.storeTimeout ?? '1s') as number),
     clientIp: new ClientIpResolver(policy.trustProxy ?? false),

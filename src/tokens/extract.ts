@@ -10,10 +10,26 @@ export interface ExtractedToken {
 // RFC 6750 b64token: one credential, no spaces, no commas.
 const B64TOKEN_RE = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+// RFC 9110 §5.6.2 tchar: the characters an auth-scheme is made of. Anything else ends the scheme.
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/** Length of the auth-scheme at the start of `value` (0 when it does not start with one). */
+function schemeLength(value: string): number {
+  let i = 0;
+  while (i < value.length) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) break;
+    i++;
+  }
+  return i;
+}
+
 /**
  * Extracts the token, or says why there is none: `token.missing` (no Authorization header, or another
  * scheme such as Basic), `request.malformed` (two headers, two credentials, a Bearer token with a DPoP
- * proof header), `token.malformed` (longer than `maxBytes`, checked before anything else is parsed).
+ * proof header, anything but exactly one SP between the scheme and the token, whitespace around the
+ * value), `token.malformed` (longer than `maxBytes`, checked before anything else is parsed).
  */
 export function extractToken(
   headers: Record<string, string | string[] | undefined>,
@@ -28,15 +44,20 @@ export function extractToken(
   // Size before anything is parsed; a comma still means several credentials (fetch joins repeated
   // headers with ", "), so an oversized pair reads the same through every adapter.
   if (value.length > maxBytes + 16) return value.includes(',') ? 'request.malformed' : 'token.malformed';
-  value = value.trim();
-  const space = value.search(/[ \t]/);
-  const scheme = (space === -1 ? value : value.slice(0, space)).toLowerCase();
+  // RFC 9110 §11.4: credentials = auth-scheme [ 1*SP token68 ]. Only SP separates the two: a tab, a
+  // no-break space, CR/LF or a second SP is read differently by proxies, WAFs and servers, so one of
+  // them could see a token (or none) where another sees something else. Such a value is refused,
+  // never repaired. No whitespace around the value either: HTTP strips OWS before a field value
+  // reaches the app, so any left here came from a caller that did not parse HTTP.
+  const end = schemeLength(value);
+  if (end === 0) return 'request.malformed';
+  const scheme = value.slice(0, end).toLowerCase();
   if (scheme !== 'bearer' && scheme !== 'dpop') {
     // A comma means several challenges' credentials in one header: refuse rather than pick one.
     return value.includes(',') ? 'request.malformed' : 'token.missing';
   }
-  if (space === -1) return 'request.malformed';
-  const token = value.slice(space + 1).trim();
+  if (end === value.length || value.charCodeAt(end) !== 0x20) return 'request.malformed';
+  const token = value.slice(end + 1);
   // Size first, as documented: an oversized token is `token.malformed` whatever it holds, not sometimes
   // `request.malformed` depending on whether its characters happen to pass the b64token check.
   if (token.length > maxBytes) return 'token.malformed';

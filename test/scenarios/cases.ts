@@ -74,6 +74,15 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'two credentials in one header', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `Bearer ${f.read}, Bearer ${f.admin}` }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
   { name: 'a Bearer token with a DPoP proof header', method: 'GET', path: '/orders/1', headers: (f) => ({ ...bearer(f.read), dpop: 'eyJhbGciOiJFUzI1NiJ9.e30.sig' }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
   { name: 'the Bearer scheme without a token', method: 'GET', path: '/orders/1', headers: () => ({ authorization: 'Bearer' }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
+  // RFC 9110 §11.4: exactly one SP between scheme and credentials. Each of these reaches the guard unchanged
+  // through a socket, inject and fetch alike (OWS around the whole value is stripped before it: see the regression test).
+  { name: 'a tab between the scheme and the token', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `Bearer\t${f.read}` }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
+  { name: 'two spaces between the scheme and the token', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `Bearer  ${f.read}` }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
+  { name: 'a space and a tab between the scheme and the token', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `Bearer \t${f.read}` }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
+  { name: 'a no-break space between the scheme and the token', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `Bearer\u00a0${f.read}` }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
+  { name: 'a no-break space after the token', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `Bearer ${f.read}\u00a0` }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
+  { name: 'a tab between the scheme and an API key', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `Bearer\t${f.apiKey}` }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
+  { name: 'a tab between the DPoP scheme and the token', method: 'GET', path: '/orders/1', headers: (f) => ({ authorization: `DPoP\t${f.read}`, dpop: 'eyJhbGciOiJFUzI1NiJ9.e30.sig' }), clientIp: OUTSIDE, ...answer(400, 'request.malformed', 'invalid_request') },
 
   // --- risk.denied and risk-driven step-up ---------------------------------------------------------
   { name: 'a scanner User-Agent is refused by the risk score', method: 'GET', path: '/orders/1', headers: (f) => ({ ...bearer(f.read), 'user-agent': 'sqlmap/1.7.2' }), clientIp: OUTSIDE, ...answer(403, 'risk.denied', 'none') },

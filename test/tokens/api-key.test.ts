@@ -1,5 +1,5 @@
 // API keys: issueApiKey / parseApiKey / hashApiKey, and how the guard treats keys and their records.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
 import {
@@ -152,6 +152,115 @@ describe('parseApiKey', () => {
   });
 });
 
+describe('real-world prefixes', () => {
+  for (const prefix of ['sk_live_', 'rk_test_', 'pk_live_v2_', 'acme_prod_', 'A_', `a${'_'.repeat(30)}_`, 'tg_']) {
+    it(`issues and parses keys under ${JSON.stringify(prefix)}`, () => {
+      const { key, record } = issue({ prefix });
+      expect(key).toMatch(new RegExp(`^${prefix}[0-9A-Za-z]{46}$`));
+      expect(record.prefix).toBe(prefix);
+      const expected = { prefix, body: key.slice(prefix.length, -6), checksum: key.slice(-6) };
+      expect(parseApiKey(key)).toEqual(expected);
+      expect(parseApiKey(key, prefix)).toEqual(expected);
+      expect(parseApiKey(key, { prefixes: [prefix, 'zz_'] })).toEqual(expected);
+    });
+  }
+
+  it('reads the prefix up to the last underscore, so sk_ and sk_live_ keys never pass for each other', () => {
+    const short = issue({ prefix: 'sk_' }).key;
+    const live = issue({ prefix: 'sk_live_' }).key;
+    expect(parseApiKey(live, { prefixes: ['sk_'] })).toBeNull();
+    expect(parseApiKey(short, { prefixes: ['sk_live_'] })).toBeNull();
+    expect(parseApiKey(live, { prefixes: ['sk_', 'sk_live_'] })).toMatchObject({ prefix: 'sk_live_' });
+    expect(parseApiKey(short, { prefixes: ['sk_', 'sk_live_'] })).toMatchObject({ prefix: 'sk_' });
+    // Moving the boundary (sk_ + "live_…") breaks the CRC, which covers the prefix.
+    expect(parseApiKey(`sk_${live.slice(3)}`, { prefixes: ['sk_'] })).toBeNull();
+  });
+
+  it('refuses a key whose prefix is not among those accepted, and a key under an invalid prefix', () => {
+    const { key } = issue({ prefix: 'rk_test_' });
+    expect(parseApiKey(key, { prefixes: ['sk_live_', 'sk_test_'] })).toBeNull();
+    expect(parseApiKey(key, { prefixes: [] })).toBeNull();
+    const body = 'A'.repeat(40);
+    for (const p of ['_', '1k_', 'sk-live_', '_sk_']) expect(parseApiKey(`${p}${body}${checksumOf(`${p}${body}`)}`)).toBeNull();
+  });
+
+  it('refuses options that are neither a prefix nor an options object', () => {
+    const { key } = issue();
+    for (const bad of [42, null, true]) expect(() => parseApiKey(key, bad as unknown as string)).toThrow(ApiKeyError);
+  });
+});
+
+const SECRET = 'a-deployment-secret-of-at-least-32-bytes!';
+const OTHER_SECRET = 'another-deployment-secret-32-bytes-long!!';
+
+/** The documented keyed checksum: HMAC-SHA256(secret, prefix + body), first 64 bits, 11 base62 digits. */
+function macOf(secret: string, prefixAndBody: string): string {
+  let n = createHmac('sha256', secret).update(prefixAndBody).digest().readBigUInt64BE(0);
+  let out = '';
+  for (let i = 0; i < 11; i++) {
+    out = BASE62[Number(n % 62n)] + out;
+    n /= 62n;
+  }
+  return out;
+}
+
+describe('the keyed checksum (checksumSecret)', () => {
+  it('is prefix, 40 base62 characters, an 11-character HMAC and a CRC32 over all of it', () => {
+    const { key } = issue({ prefix: 'sk_live_', checksumSecret: SECRET });
+    expect(key).toMatch(/^sk_live_[0-9A-Za-z]{57}$/);
+    const body = key.slice(8, 48);
+    const mac = key.slice(48, 59);
+    expect(mac).toBe(macOf(SECRET, `sk_live_${body}`));
+    expect(key.slice(-6)).toBe(checksumOf(key.slice(0, -6)));
+    expect(parseApiKey(key, { prefixes: 'sk_live_', checksumSecret: SECRET })).toEqual({ prefix: 'sk_live_', body, mac, checksum: key.slice(-6) });
+  });
+
+  it('accepts the secret as bytes, the same as its UTF-8 string', () => {
+    const { key } = issue({ checksumSecret: Buffer.from(SECRET) });
+    expect(parseApiKey(key, { checksumSecret: SECRET })).not.toBeNull();
+    expect(parseApiKey(issue({ checksumSecret: SECRET }).key, { checksumSecret: new TextEncoder().encode(SECRET) })).not.toBeNull();
+  });
+
+  it('still reads as a well-formed key where no secret is known (secret scanners, parseApiKey without options)', () => {
+    const { key } = issue({ checksumSecret: SECRET });
+    expect(parseApiKey(key, 'tg_')).toMatchObject({ prefix: 'tg_', checksum: key.slice(-6) });
+    expect(key.match(SCANNER_RE)).toEqual([key]);
+  });
+
+  it('refuses a key minted under another secret, or with none', () => {
+    expect(parseApiKey(issue({ checksumSecret: OTHER_SECRET }).key, { checksumSecret: SECRET })).toBeNull();
+    expect(parseApiKey(issue().key, { checksumSecret: SECRET })).toBeNull();
+  });
+
+  it('refuses a made-up key with a valid CRC, which the CRC alone would let through', () => {
+    const body = 'Q'.repeat(40) + 'R'.repeat(11);
+    const forged = `tg_${body}${checksumOf(`tg_${body}`)}`;
+    expect(parseApiKey(forged, 'tg_')).not.toBeNull();
+    expect(parseApiKey(forged, { prefixes: 'tg_', checksumSecret: SECRET })).toBeNull();
+  });
+
+  it('refuses every one-character change to a keyed key, the MAC included', () => {
+    const { key } = issue({ checksumSecret: SECRET });
+    for (const typo of oneCharTypos(key, 3)) expect(parseApiKey(typo, { checksumSecret: SECRET })).toBeNull();
+    // A changed MAC with its CRC recomputed: only the secret catches it.
+    const mac = key.slice(43, 54);
+    const other = mac.slice(0, -1) + (mac.endsWith('A') ? 'B' : 'A');
+    const refit = key.slice(0, 43) + other;
+    expect(parseApiKey(refit + checksumOf(refit), { checksumSecret: SECRET })).toBeNull();
+    expect(parseApiKey(refit + checksumOf(refit), 'tg_')).not.toBeNull();
+  });
+
+  it('throws ApiKeyError for a secret under 32 bytes or of the wrong type', () => {
+    const { key } = issue();
+    for (const secret of ['x'.repeat(31), '', new Uint8Array(16), 42, {}]) {
+      expect(() => parseApiKey(key, { checksumSecret: secret as string })).toThrow(ApiKeyError);
+    }
+    // 32 bytes counted in UTF-8, not in characters: 16 two-byte characters are enough.
+    expect(() => parseApiKey(key, { checksumSecret: 'é'.repeat(16) })).not.toThrow();
+    expect(() => parseApiKey(key, { checksumSecret: 'é'.repeat(15) })).toThrow(ApiKeyError);
+  });
+});
+
 describe('hashApiKey and the record', () => {
   it('is the SHA-256 of the key, base64url', () => {
     const { key, record } = issue();
@@ -192,7 +301,14 @@ describe('issueApiKey option errors', () => {
     ['a prefix without the underscore', { prefix: 'tg' }, /prefix: /],
     ['a prefix starting with a digit', { prefix: '1tg_' }, /prefix: /],
     ['a prefix with a dash', { prefix: 'tg-' }, /prefix: /],
-    ['a prefix longer than 16 characters', { prefix: `${'a'.repeat(17)}_` }, /prefix: /],
+    ['a prefix longer than 32 characters', { prefix: `${'a'.repeat(32)}_` }, /prefix: /],
+    ['a prefix starting with an underscore', { prefix: '_sk_' }, /prefix: /],
+    ['a prefix every JWT starts with', { prefix: 'eyJhbGci_' }, /prefix: .*eyJ/],
+    ['a prefix with a space', { prefix: 'sk live_' }, /prefix: /],
+    ['a prefix with a non-ASCII letter', { prefix: 'sk_é_' }, /prefix: /],
+    ['a checksum secret under 32 bytes', { checksumSecret: 'x'.repeat(31) }, /checksumSecret: .*32 bytes/],
+    ['a checksum secret of 31 bytes given as bytes', { checksumSecret: new Uint8Array(31) }, /checksumSecret: .*32 bytes/],
+    ['a checksum secret that is a number', { checksumSecret: 42 as unknown as string }, /checksumSecret: /],
     ['an empty subject', { subject: '' }, /subject: /],
     ['a scope with a space', { scopes: ['orders:read orders:write'] }, /scopes: /],
     ['an unreadable lifetime', { expiresIn: 'soon' as Duration }, /expiresIn: /],
