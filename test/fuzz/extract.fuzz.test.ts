@@ -59,10 +59,8 @@ describe('fuzz: Authorization and DPoP header parsing', () => {
         const value = values[0] as string;
         // What the parser accepts today: any surrounding whitespace is trimmed (String#trim, so NBSP, BOM,
         // CR/LF too), and the separator is SP or HTAB followed by any whitespace ("Bearer \r\n_" reads "_").
-        // PENDING (helper B, issue 7 item 4): the separator must be exactly one SP and only SP/HTAB may
-        // surround the value; once that lands this assertion tightens to
-        // /^[ \t]*(bearer|dpop) ([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i.
-        const m = /^(bearer|dpop)[ \t]\s*(\S+)$/i.exec(value.trim());
+        // RFC 9110 §11.4: exactly `<scheme> SP <token68>`, nothing around it (issue 7 item 4).
+        const m = /^(bearer|dpop) ([A-Za-z0-9\-._~+/]+=*)$/i.exec(value);
         expect(m, `accepted ${JSON.stringify(value)}`).not.toBeNull();
         expect((m as RegExpExecArray)[1]?.toLowerCase()).toBe(r.scheme);
         expect((m as RegExpExecArray)[2]).toBe(r.token);
