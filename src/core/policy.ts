@@ -768,8 +768,10 @@ function unmatchedHint(rules: readonly CompiledRule[], method: string, path: str
   const segments = segmentsOf(path);
   for (const r of rules) {
     if (r.matchAnyCase && methodFits(r) && r.matchAnyCase(path, segments)) {
-      if (r.matchAnyCase === r.match && !caseSensitive) continue;
-      return `rule "${r.name}" would match in another letter case (rules read case as the router does, or as caseSensitive says)`;
+      // With case left to the router, `matchAnyCase` is `match`: a hint only when this request's router reads case.
+      const leftToRouter = r.matchAnyCase === r.match;
+      if (leftToRouter && !caseSensitive) continue;
+      return `rule "${r.name}" would match in another letter case (${leftToRouter ? "the app's router reads case" : 'caseSensitive is on'})`;
     }
   }
   // Rules written relative to a mount point (`app.use('/api', guard)` with a rule `/orders/**`): the guard sees

@@ -19,7 +19,7 @@ describe('rule names', () => {
   it('names a rule by its methods (GET covering HEAD) and path, or * for every method, by default', async () => {
     const guard = createGuard(await basePolicy({ rules: [
       { path: '/health', public: true },
-      { methods: ['get'], path: '/orders/**', scopes: ['orders:read'] },
+      { methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] },
       { methods: ['POST', 'DELETE'], path: '/orders/**', scopes: ['orders:write'] },
     ] }));
     const token = await signToken({ scope: 'orders:read' });
@@ -58,7 +58,7 @@ describe('rule names', () => {
   it('refuses a duplicate name, a rule that repeats another\'s methods and path, and a name with control characters', async () => {
     const dup = policyError(() => createGuard({ apiKeys: { prefix: 'tg_' }, rules: [{ name: 'a', path: '/a' }, { name: 'a', path: '/b' }] }));
     expect(dup.issues).toEqual([{ path: 'rules[1].name', message: 'rule name "a" is already taken by rules[0]: names must be unique' }]);
-    const same = policyError(() => createGuard({ apiKeys: { prefix: 'tg_' }, rules: [{ methods: ['GET'], path: '/a/**' }, { methods: ['get'], path: '/a/**', scopes: ['x'] }] }));
+    const same = policyError(() => createGuard({ apiKeys: { prefix: 'tg_' }, rules: [{ methods: ['GET'], path: '/a/**' }, { methods: ['GET'], path: '/a/**', scopes: ['x'] }] }));
     expect(same.issues).toEqual([{ path: 'rules[1].path', message: 'same methods and path as rules[0] ("GET,HEAD /a/**"), so it never matches: remove it or merge the two' }]);
     const taken = policyError(() => createGuard({ apiKeys: { prefix: 'tg_' }, rules: [{ path: '/a' }, { name: '* /a', path: '/b' }] }));
     expect(taken.issues[0]?.path).toBe('rules[1].name');

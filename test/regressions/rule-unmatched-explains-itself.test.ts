@@ -51,6 +51,15 @@ describe('regression: rule.unmatched explains itself', () => {
     );
   });
 
+  it('names the rule that would match in another letter case when the request\'s router reads case (policy leaves case open)', async () => {
+    const guard = createGuard(await basePolicy({ rules: [{ methods: ['GET'], path: '/Orders/**' }] }));
+    const token = await signToken({ scope: 'orders:read' });
+    const cased = await guard.evaluate({ ...ask('GET', '/orders/1', token), caseSensitive: true });
+    expect([cased.reason, cased.detail]).toEqual(['rule.unmatched', 'no rule matches GET /orders/1; rule "GET,HEAD /Orders/**" would match in another letter case (the app\'s router reads case)']);
+    // A router that ignores case matches the rule itself: no refusal to explain.
+    expect((await guard.evaluate(ask('GET', '/orders/1', token))).reason).toBe('ok');
+  });
+
   it('names the rule that matches the path for other methods', async () => {
     expect(await detailOf({ rules: [{ methods: ['GET'], path: '/orders/**' }] }, 'DELETE', '/orders/1')).toBe(
       'no rule matches DELETE /orders/1; rule "GET,HEAD /orders/**" matches the path, but not the method DELETE',

@@ -537,11 +537,9 @@ describe('garbage in the store', () => {
   }
 });
 
-// Regression: src/core/guard.ts `isRecord` checks `typeof === 'number'`, which NaN passes, and never looks
-// at `ip`. Every comparison with NaN is false, so each of these records fails OPEN (the key is let in).
-// The fix belongs to src/core (lead): require Number.isFinite and a well-formed ip rule in isRecord.
-// These tests fail until then, on purpose.
-describe('garbage in the store that must not fail open (core fix pending in src/core/guard.ts isRecord)', () => {
+// Regression: a stored record whose restricting fields are unreadable (NaN compares false with everything; an
+// ip rule that is not { allow?, deny? } restricts nothing) must be refused, never read as "no restriction".
+describe('garbage in the store that must not fail open', () => {
   const { key, record } = issue({ now: new Date(NOW.getTime() - 86_400_000) });
   const failOpen: [string, unknown, 'revokeSubject'?][] = [
     ['an expiresAt of NaN (never expires)', { ...record, expiresAt: Number.NaN }],
