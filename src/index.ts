@@ -11,9 +11,9 @@ export type {
   ReasonCode,
   RiskSignalScore,
   TokenInfo,
-} from './core/types.js';
-export { REASONS, REASON_CODES, type ReasonInfo } from './core/reasons.js';
-export type { TokenGuardWarningCode } from './core/warnings.js';
+} from './leaf/types.js';
+export { REASONS, REASON_CODES, type ReasonInfo } from './leaf/reasons.js';
+export type { TokenGuardWarningCode } from './leaf/warnings.js';
 export {
   TokenGuardError,
   AccessDeniedError,
@@ -22,7 +22,7 @@ export {
   ApiKeyError,
   type PolicyIssue,
   type TokenGuardErrorOptions,
-} from './core/errors.js';
+} from './leaf/errors.js';
 export {
   PROBLEM_CONTENT_TYPE,
   denialResponse,
@@ -33,8 +33,8 @@ export {
   problemType,
   type DenialResponse,
   type ProblemDetails,
-} from './core/http.js';
-export type { Duration } from './core/duration.js';
+} from './leaf/http.js';
+export type { Duration } from './leaf/duration.js';
 export type { IpRule } from './checks/ip.js';
 export type { HoursRule, HoursWindow, Day } from './checks/hours.js';
 export type { ScopesPolicy } from './checks/scopes.js';
@@ -55,5 +55,5 @@ export type {
   RateLimitResult,
   TokenUsage,
   UsageEvent,
-} from './stores/types.js';
-export { RECENT_IPS_KEPT } from './stores/types.js';
+} from './leaf/store.js';
+export { RECENT_IPS_KEPT } from './leaf/store.js';

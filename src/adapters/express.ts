@@ -1,7 +1,7 @@
 // Express adapter (Express 5 and 4): request → GuardRequest, Decision → response. No policy here.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Guard } from '../core/guard.js';
-import type { AuthResult, Decision, GuardRequest } from '../core/types.js';
+import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import {
   GUARD_KEY,
@@ -12,8 +12,8 @@ import {
   type AdapterContext,
   type AdapterInput,
   type AdapterOptions,
-} from '../core/adapter-kit.js';
-import { warnOnce } from '../core/warnings.js';
+} from './kit.js';
+import { warnOnce } from '../leaf/warnings.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

@@ -1,6 +1,6 @@
 // Fastify adapter (Fastify 5): a plugin guarding the whole app in onRequest. No policy here.
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import type { AuthResult, Decision } from '../core/types.js';
+import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import {
   GUARD_KEY,
@@ -10,7 +10,7 @@ import {
   scopesFromArgs,
   type AdapterContext,
   type GuardOrPolicyOptions,
-} from '../core/adapter-kit.js';
+} from './kit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,8 +1,8 @@
 // Web-standard adapter (Request → Response): Hono, Next.js route handlers, Bun, Deno, Node via a bridge. No policy here.
 import type { Guard } from '../core/guard.js';
-import type { AuthResult, Decision, GuardRequest } from '../core/types.js';
+import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import { outcomeOf, resolveGuard, scopesFromArgs, webHeaders, type AdapterContext, type AdapterInput, type AdapterOptions } from '../core/adapter-kit.js';
+import { outcomeOf, resolveGuard, scopesFromArgs, webHeaders, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 
 /** What a `Request` cannot say about its connection; the runtime or server knows it. */
 export interface FetchConnectionInfo {

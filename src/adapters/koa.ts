@@ -1,7 +1,7 @@
 // Koa adapter (Koa 3 and 2, @koa/router): ctx → GuardRequest, Decision → ctx response. No policy here.
 import type { Context, Middleware } from 'koa';
 import type { Guard } from '../core/guard.js';
-import type { AuthResult, Decision } from '../core/types.js';
+import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import {
   GUARD_KEY,
@@ -12,7 +12,7 @@ import {
   type AdapterContext,
   type AdapterInput,
   type AdapterOptions,
-} from '../core/adapter-kit.js';
+} from './kit.js';
 
 declare module 'koa' {
   interface DefaultState {

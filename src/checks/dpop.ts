@@ -1,9 +1,9 @@
 // DPoP (RFC 9449): a DPoP-bound access token must come with a fresh proof signed by the key it is bound to.
 import { createHash } from 'node:crypto';
 import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
-import type { Duration } from '../core/duration.js';
-import { normalizePath } from '../core/path.js';
-import type { JwtAlgorithm } from '../tokens/jwt.js';
+import type { Duration } from '../leaf/duration.js';
+import { normalizePath } from '../leaf/path.js';
+import type { JwtAlgorithm } from '../leaf/algorithms.js';
 
 /** DPoP acceptance. */
 export interface DpopPolicy {

@@ -1,5 +1,5 @@
 // Expiry of API keys: their record's expiresAt and uses left. (JWT exp/nbf/iat are checked by the JWT verifier.)
-import type { ApiKeyRecord } from '../stores/types.js';
+import type { ApiKeyRecord } from '../leaf/store.js';
 
 /** Why an API key record is expired at `now`, or undefined when it is not. */
 export function apiKeyExpiry(record: ApiKeyRecord, now: number): string | undefined {

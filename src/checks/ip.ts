@@ -1,11 +1,7 @@
 // IP binding: allow/deny CIDR lists at policy, rule and token level; deny wins, unknown fails.
-import { CidrSet, type ParsedIp } from '../core/ip.js';
+import { CidrSet, type IpRule, type ParsedIp } from '../leaf/ip.js';
 
-/** An allow/deny constraint: deny wins; with an allow list, anything not in it is denied. */
-export interface IpRule {
-  allow?: readonly string[];
-  deny?: readonly string[];
-}
+export type { IpRule } from '../leaf/ip.js';
 
 /** A compiled IpRule. */
 export class IpConstraint {

@@ -1,5 +1,5 @@
 // Rate limits: policy, rule and key-record limits, each its own counter per token; the tightest answers.
-import type { RateLimitCheck, RateLimitResult } from '../stores/types.js';
+import type { RateLimitCheck, RateLimitResult } from '../leaf/store.js';
 
 /** RateLimit-* (and on refusal Retry-After) headers for a consume result: the counter with the least room. */
 export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>): void {

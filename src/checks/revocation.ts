@@ -1,5 +1,5 @@
 // Revocation: by token id, and by subject for every token issued before a cut-off.
-import type { RevocationState } from '../stores/types.js';
+import type { RevocationState } from '../leaf/store.js';
 
 /**
  * Whether a token is revoked, given the store's state and when the token was issued. A subject-wide

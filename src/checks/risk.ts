@@ -1,8 +1,8 @@
 // Adaptive risk: signals about a request (new IP for the token, User-Agent change, velocity above the
 // token's own baseline, off-hours use, custom ones) summed to a score that may demand step-up or deny.
-import type { TokenInfo } from '../core/types.js';
-import type { Duration } from '../core/duration.js';
-import type { TokenUsage } from '../stores/types.js';
+import type { TokenInfo } from '../leaf/types.js';
+import type { Duration } from '../leaf/duration.js';
+import type { TokenUsage } from '../leaf/store.js';
 import { HoursConstraint, type HoursRule } from './hours.js';
 
 /** What a risk signal sees about the request. */

@@ -1,15 +1,15 @@
 // createGuard: compiles a policy once and evaluates requests against it. Framework-neutral, no I/O of
 // its own beyond the store it is given.
 import { performance } from 'node:perf_hooks';
-import { StoreError, TokenGuardError } from './errors.js';
-import { normalizePath } from './path.js';
-import type { ParsedIp } from './ip.js';
+import { StoreError, TokenGuardError } from '../leaf/errors.js';
+import { normalizePath } from '../leaf/path.js';
+import type { ParsedIp } from '../leaf/ip.js';
 import { IpConstraint } from '../checks/ip.js';
-import { REASONS } from './reasons.js';
-import { passes, passHeaders } from './http.js';
+import { REASONS } from '../leaf/reasons.js';
+import { passes, passHeaders } from '../leaf/http.js';
 import { compilePolicy, challenge, explainUnmatched, matchRule, type CompiledPolicy, type CompiledRule, type TokenGuardPolicy } from './policy.js';
-import type { AuthResult, Decision, DecisionEvent, GuardRequest, ReasonCode, TokenInfo } from './types.js';
-import { parseDuration } from './duration.js';
+import type { AuthResult, Decision, DecisionEvent, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
+import { parseDuration } from '../leaf/duration.js';
 import { HoursConstraint } from '../checks/hours.js';
 import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { satisfiesStepUp, type AuthenticationFacts } from '../checks/step-up.js';
@@ -21,10 +21,10 @@ import { compileRateLimit, rateLimitHeaders } from '../checks/rate-limit.js';
 import { extractToken } from '../tokens/extract.js';
 import { JwtVerifier, type JwtFailure, type VerifiedJwt } from '../tokens/jwt.js';
 import { checkApiKey, hashApiKey, hasApiKeyPrefix, type ApiKeyFormat } from '../tokens/api-key.js';
-import type { ApiKeyRecord, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../stores/types.js';
+import type { ApiKeyRecord, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../leaf/store.js';
 import { LRUCache } from 'lru-cache';
 import { MemoryStore } from '../stores/memory.js';
-import { isProduction, warnOnce } from './warnings.js';
+import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { RiskSignalFailure, type RiskScore } from '../checks/risk.js';
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */

@@ -2,8 +2,8 @@
 // "Invalid input", unions described by their branches, and for an unknown key where it belongs
 // (another object of the policy, an adapter option) or what it is probably a typo of.
 import { z } from 'zod';
-import type { PolicyIssue } from './errors.js';
-import { closest } from './suggest.js';
+import type { PolicyIssue } from '../leaf/errors.js';
+import { closest } from '../leaf/suggest.js';
 
 /**
  * Options adapters read from the policy object that `createGuard` does not, with where they belong.

@@ -3,12 +3,12 @@
 import { createHash, createPublicKey, X509Certificate, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import type { JWK } from 'jose';
-import { PolicyError, type PolicyIssue } from './errors.js';
-import { parseDuration, timerDurationSchema, type Duration } from './duration.js';
-import { checkGlob, compilePathMatcher, pathSegments, type PathMatcher } from './path.js';
-import { checkMethod, METHOD_TOKEN_RE } from './methods.js';
+import { PolicyError, type PolicyIssue } from '../leaf/errors.js';
+import { parseDuration, timerDurationSchema, type Duration } from '../leaf/duration.js';
+import { checkGlob, compilePathMatcher, pathSegments, type PathMatcher } from '../leaf/path.js';
+import { checkMethod, METHOD_TOKEN_RE } from '../leaf/methods.js';
 import { formatPath, policyIssues } from './policy-issues.js';
-import { checkCidr, ClientIpResolver } from './ip.js';
+import { checkCidr, ClientIpResolver } from '../leaf/ip.js';
 import { IpConstraint, type IpRule } from '../checks/ip.js';
 import { checkHours, DAYS, HoursConstraint, type HoursRule } from '../checks/hours.js';
 import { SCOPE_TOKEN_RE, toScopeRequirement, scopeChallengeValue, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
@@ -18,8 +18,8 @@ import { RiskEngine, type RiskPolicy } from '../checks/risk.js';
 import type { DpopConfig, DpopPolicy } from '../checks/dpop.js';
 import { checksumSecretProblem, compileApiKeyFormat, isValidPrefix, PREFIX_RULE, type ApiKeyFormat } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES, normalizeTyp, type JwtAlgorithm, type JwtConfig } from '../tokens/jwt.js';
-import type { RateLimitCheck, RateLimitRule, TokenStore } from '../stores/types.js';
-import type { DecisionEvent } from './types.js';
+import type { RateLimitCheck, RateLimitRule, TokenStore } from '../leaf/store.js';
+import type { DecisionEvent } from '../leaf/types.js';
 
 /** JWT acceptance. */
 export interface JwtPolicy {

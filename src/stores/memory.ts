@@ -1,6 +1,6 @@
 // MemoryStore: token state in this process, bounded. For one instance and for tests.
 import { LRUCache } from 'lru-cache';
-import { StoreError } from '../core/errors.js';
+import { StoreError } from '../leaf/errors.js';
 import { gcraStep, type GcraTat } from './gcra.js';
 import { mergeUsage } from './usage.js';
 import {
@@ -25,7 +25,7 @@ import type {
   TokenStore,
   TokenUsage,
   UsageEvent,
-} from './types.js';
+} from '../leaf/store.js';
 
 /** Options of MemoryStore. */
 export interface MemoryStoreOptions {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 // Types only: ioredis is an optional peer dependency, so nothing from it may be loaded at run time.
 import type { Cluster, Redis } from 'ioredis';
-import { StoreError } from '../core/errors.js';
+import { StoreError } from '../leaf/errors.js';
 import type {
   ApiKeyPatch,
   ApiKeyRecord,
@@ -14,8 +14,8 @@ import type {
   TokenStore,
   TokenUsage,
   UsageEvent,
-} from './types.js';
-import { RECENT_IPS_KEPT } from './types.js';
+} from '../leaf/store.js';
+import { RECENT_IPS_KEPT } from '../leaf/store.js';
 import { COUNTER_TTL_SLACK_MS } from './gcra.js';
 import { mergeUsage } from './usage.js';
 import {
@@ -31,7 +31,7 @@ import {
 } from './validate.js';
 
 export { StoreArgumentError } from './validate.js';
-import type { ClaimOptions } from './types.js';
+import type { ClaimOptions } from '../leaf/store.js';
 import { checkClaimGroup } from './claims.js';
 
 /** Near-cache tuning: a bounded, short-lived local copy of revocation lookups, invalidated through pub/sub. */

@@ -1,5 +1,5 @@
 // How one use updates a token's usage record: shared by MemoryStore and RedisStore's write buffer.
-import { RECENT_IPS_KEPT, type TokenUsage, type UsageEvent } from './types.js';
+import { RECENT_IPS_KEPT, type TokenUsage, type UsageEvent } from '../leaf/store.js';
 
 const MINUTE = 60_000;
 

@@ -1,6 +1,6 @@
 // Argument checks shared by MemoryStore and RedisStore: a caller's mistake (a Date where epoch ms belong, a missing
 // `now`, NaN, an empty id) is refused loudly instead of being stored as something that silently does nothing.
-import type { ApiKeyPatch, ApiKeyRecord, RateLimitCheck, UsageEvent } from './types.js';
+import type { ApiKeyPatch, ApiKeyRecord, RateLimitCheck, UsageEvent } from '../leaf/store.js';
 
 /**
  * A store method or store constructor was given an argument it cannot honour: a developer mistake, never a

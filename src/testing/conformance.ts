@@ -1,7 +1,7 @@
 // token-guard/testing: the conformance suite every TokenStore must pass, runnable under any test runner.
-import type { Awaitable } from '../core/types.js';
-import type { ApiKeyRecord, RateLimitCheck, TokenStore, TokenUsage } from '../stores/types.js';
-import { RECENT_IPS_KEPT } from '../stores/types.js';
+import type { Awaitable } from '../leaf/types.js';
+import type { ApiKeyRecord, RateLimitCheck, TokenStore, TokenUsage } from '../leaf/store.js';
+import { RECENT_IPS_KEPT } from '../leaf/store.js';
 
 /** The assertions the suite uses: a subset that vitest's, Jest's and similar `expect` functions all provide. */
 export interface ConformanceMatchers {

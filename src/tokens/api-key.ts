@@ -1,12 +1,12 @@
 // Opaque API keys: `prefix + 40 base62 chars [+ 11-char keyed MAC] + 6-char CRC32 checksum`; stores keep only the SHA-256.
 import { createHash, createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { ApiKeyError } from '../core/errors.js';
-import { parseDuration, type Duration } from '../core/duration.js';
-import { checkCidr } from '../core/ip.js';
-import type { IpRule } from '../checks/ip.js';
-import { checkHours, type HoursRule } from '../checks/hours.js';
-import type { ApiKeyRecord, RateLimitRule } from '../stores/types.js';
+import { ApiKeyError } from '../leaf/errors.js';
+import { parseDuration, type Duration } from '../leaf/duration.js';
+import { checkCidr } from '../leaf/ip.js';
+import type { IpRule } from '../leaf/ip.js';
+import { checkHours, type HoursRule } from '../leaf/hours-rule.js';
+import type { ApiKeyRecord, RateLimitRule } from '../leaf/store.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const BODY_LENGTH = 40; // 40 × log2(62) ≈ 238 bits of entropy

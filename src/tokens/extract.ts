@@ -1,5 +1,5 @@
 // Reads the access token from the Authorization header, and only from there (never query or body).
-import type { ReasonCode } from '../core/types.js';
+import type { ReasonCode } from '../leaf/types.js';
 
 /** A token found in a request, with the scheme it came under. */
 export interface ExtractedToken {

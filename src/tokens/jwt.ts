@@ -13,21 +13,11 @@ import {
   type FlattenedJWSInput,
 } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { ReasonCode, TokenInfo } from '../core/types.js';
-import { parseConfirmation, type Confirmation } from '../checks/pop.js';
+import type { ReasonCode, TokenInfo } from '../leaf/types.js';
+import { parseConfirmation, type Confirmation } from '../leaf/confirmation.js';
+import type { JwtAlgorithm } from '../leaf/algorithms.js';
 
-/** JWS algorithms token-guard accepts in `jwt.algorithms`. `none` is never accepted. */
-export type JwtAlgorithm =
-  | 'HS256' | 'HS384' | 'HS512'
-  | 'RS256' | 'RS384' | 'RS512'
-  | 'PS256' | 'PS384' | 'PS512'
-  | 'ES256' | 'ES384' | 'ES512'
-  | 'EdDSA' | 'Ed25519';
-
-/** Every algorithm allowed in `jwt.algorithms`. */
-export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = [
-  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-];
+export { JWT_ALGORITHMS, type JwtAlgorithm } from '../leaf/algorithms.js';
 
 /** The JWT options after policy validation (durations in ms). */
 export interface JwtConfig {

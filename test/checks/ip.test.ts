@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIp } from '../../src/core/ip.js';
+import { parseIp } from '../../src/leaf/ip.js';
 import { IpConstraint } from '../../src/checks/ip.js';
 import { createGuard, MemoryStore } from '../../src/index.js';
 import { basePolicy, signToken, NOW } from '../helpers/tokens.js';

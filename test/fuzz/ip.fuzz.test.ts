@@ -2,7 +2,7 @@
 // addresses as BigInts, membership as a compare of the top `prefix` bits.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CidrSet, ClientIpResolver, checkCidr, parseIp } from '../../src/core/ip.js';
+import { CidrSet, ClientIpResolver, checkCidr, parseIp } from '../../src/leaf/ip.js';
 import { IpConstraint } from '../../src/checks/ip.js';
 import { FUZZ_TIMEOUT, fuzzParams } from './runs.js';
 

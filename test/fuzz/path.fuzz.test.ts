@@ -2,7 +2,7 @@
 // and against the ways routers read a path.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkGlob, compileGlob, normalizePath } from '../../src/core/path.js';
+import { checkGlob, compileGlob, normalizePath } from '../../src/leaf/path.js';
 import { FUZZ_TIMEOUT, fuzzParams } from './runs.js';
 
 /** ECMAScript's Canonicalize for a non-Unicode `/i` regex (ECMA-262 §22.2.2.7.3), what case-insensitive rules promise. */

@@ -1,8 +1,8 @@
 // The store interface: where token state lives (API key records, revocations, counters, usage).
-import type { Awaitable } from '../core/types.js';
-import type { HoursRule } from '../checks/hours.js';
-import type { IpRule } from '../checks/ip.js';
-import type { Duration } from '../core/duration.js';
+import type { Awaitable } from './types.js';
+import type { HoursRule } from './hours-rule.js';
+import type { IpRule } from './ip.js';
+import type { Duration } from './duration.js';
 
 /** A per-token rate limit: at most `limit` requests per `window`. */
 export interface RateLimitRule {

@@ -154,3 +154,9 @@ export class ClientIpResolver {
     return client;
   }
 }
+
+/** An allow/deny constraint: deny wins; with an allow list, anything not in it is denied. */
+export interface IpRule {
+  allow?: readonly string[];
+  deny?: readonly string[];
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CidrSet, ClientIpResolver, checkCidr, parseIp } from '../../src/core/ip.js';
+import { CidrSet, ClientIpResolver, checkCidr, parseIp } from '../../src/leaf/ip.js';
 
 const ip = (s: string) => {
   const p = parseIp(s);

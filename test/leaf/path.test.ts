@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileGlob, checkGlob, normalizePath, MAX_PATH_LENGTH } from '../../src/core/path.js';
+import { compileGlob, checkGlob, normalizePath, MAX_PATH_LENGTH } from '../../src/leaf/path.js';
 import { createGuard } from '../../src/index.js';
 import { basePolicy, signToken, NOW } from '../helpers/tokens.js';
 

@@ -2,11 +2,11 @@
 // validating requireScopes arguments. Adapters stay translation only.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { createGuard, type Guard } from './guard.js';
-import type { TokenGuardPolicy } from './policy.js';
-import type { AccessDeniedError } from './errors.js';
-import { decisionError, denialResponse, passHeaders, type DenialResponse } from './http.js';
-import type { Decision, GuardRequest } from './types.js';
+import { createGuard, type Guard } from '../core/guard.js';
+import type { TokenGuardPolicy } from '../core/policy.js';
+import type { AccessDeniedError } from '../leaf/errors.js';
+import { decisionError, denialResponse, passHeaders, type DenialResponse } from '../leaf/http.js';
+import type { Decision, GuardRequest } from '../leaf/types.js';
 import { SCOPE_TOKEN_RE, type ScopesPolicy } from '../checks/scopes.js';
 
 /** Options every adapter understands besides the policy. */
