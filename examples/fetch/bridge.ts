@@ -24,7 +24,9 @@ export function toNodeListener(handler: FetchHandler): RequestListener {
     (async () => {
       const response = await handler(toRequest(req), { remoteAddress: req.socket.remoteAddress });
       res.statusCode = response.status;
-      response.headers.forEach((value, name) => res.setHeader(name, value));
+      response.headers.forEach((value, name) => {
+        res.setHeader(name, value);
+      });
       res.end(Buffer.from(await response.arrayBuffer()));
     })().catch((err: unknown) => {
       console.error(err);

@@ -107,7 +107,7 @@ export function nodeGuardRequest(req: IncomingMessage, path: string | undefined,
     remoteAddress: socket?.remoteAddress,
     get peerCertificate() {
       // Read only when a token is certificate-bound: getPeerCertificate() is not free.
-      return socket && socket.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+      return socket?.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
     },
   };
 }

@@ -1,7 +1,7 @@
 // Turns zod's issues into PolicyIssues a person can act on: `jwt.audience: required` instead of
 // "Invalid input", unions described by their branches, and for an unknown key where it belongs
 // (another object of the policy, an adapter option) or what it is probably a typo of.
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { PolicyIssue } from '../leaf/errors.js';
 import { closest } from '../leaf/suggest.js';
 

@@ -138,7 +138,7 @@ export class ClientIpResolver {
   resolve(remoteAddress: string | undefined, forwardedFor: string | string[] | undefined): ParsedIp | null {
     if (!remoteAddress) return null;
     const peer = this.parse(remoteAddress);
-    if (!peer || !this.trusted || !this.trusted.has(peer) || forwardedFor === undefined) return peer;
+    if (!peer || !this.trusted?.has(peer) || forwardedFor === undefined) return peer;
     const joined = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(',');
     const hops = joined.split(',');
     let client = peer;

@@ -32,7 +32,7 @@ describe('guardFetch(policy).handler(fn)', () => {
     const server = { requestIP: () => ({ address: '10.1.2.3' }) };
     const handle = guard.handler(
       async (_request, auth, ctx: { params: Promise<{ id: string }> }, srv: typeof server) => Response.json({ id: (await ctx.params).id, sameServer: srv === server, ip: auth.decision.reason }),
-      { info: (request, _ctx, srv) => ({ remoteAddress: srv.requestIP().address }) },
+      { info: (_request, _ctx, srv) => ({ remoteAddress: srv.requestIP().address }) },
     );
     const token = await signToken({ scope: 'orders:read' });
     const res = await handle(new Request(url('/orders/7'), { headers: bearer(token) }), { params: Promise.resolve({ id: '7' }) }, server);

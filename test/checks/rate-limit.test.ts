@@ -2,7 +2,7 @@
 // key limits (tightest answers, each its own counter), 429 with Retry-After, RateLimit-* headers, uses left, usage.
 import express from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { issueApiKey, MemoryStore, type DecisionEvent, type IssueApiKeyOptions, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
 import { tokenGuard } from '../../src/adapters/express.js';

@@ -41,8 +41,6 @@ const VALID = {
   dpop: { origins: ['https://api.example.test'], algorithms: ['ES256'], maxAge: '60s', required: false },
 };
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
 /** Every path to a value inside a JSON-ish tree. */
 function pathsOf(v: unknown, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   out.push(at);

@@ -126,7 +126,7 @@ export async function startRedisServer(port: number, extra: string[] = []): Prom
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
   const deadline = Date.now() + 10_000;
   while (!(await ping(`redis://127.0.0.1:${port}`))) {
     if (exited) throw new Error(`redis-server on port ${port} exited at start`);

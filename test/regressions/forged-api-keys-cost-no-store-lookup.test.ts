@@ -7,7 +7,7 @@ import { crc32 } from 'node:zlib';
 import request from 'supertest';
 import express from 'express';
 import { describe, expect, it, vi } from 'vitest';
-import { createGuard, issueApiKey, MemoryStore, PolicyError, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
+import { createGuard, MemoryStore, PolicyError, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { HMAC_SECRET, NOW, jwtPolicy, storeApiKey } from '../helpers/tokens.js';
 

@@ -11,7 +11,7 @@ import { basePolicy, signToken } from '../helpers/tokens.js';
 
 describe('regression: Express adapter error after evaluate', () => {
   it('refuses a stepUp.acr that cannot go into a header, or answers 500', async () => {
-    let mw;
+    let mw: ReturnType<typeof tokenGuard>;
     try {
       mw = tokenGuard(await basePolicy({ rules: [{ path: '/orders/**', stepUp: { acr: ['urn:acr:gold\r\nX-Injected: 1'] } }] }));
     } catch (e) {
