@@ -962,7 +962,7 @@ export class RedisStore implements TokenStore {
   async claimOnce(key: string, options: ClaimOptions): Promise<boolean> {
     const { now, expiresAt, group, maxPerGroup } = options;
     // NaN would reach Lua as a nil comparison error at best, a claim that never holds at worst: a caller bug.
-    if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new TypeError('RedisStore: claimOnce needs finite now and expiresAt');
+    if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new StoreArgumentError('RedisStore: claimOnce needs finite now and expiresAt');
     checkClaimGroup('RedisStore', group, maxPerGroup);
     // A group's claims share one sorted set (one Cluster slot), so the cap and the claim are one atomic step.
     const won = await this.call(
