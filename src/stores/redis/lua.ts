@@ -193,7 +193,9 @@ export const USAGE_LUA = `
 --       6 the batch's distinct IPs, most recent first, comma-separated; 7 the latest use's minute; 8 uses in it;
 --       9 TTL (ms, 0 = none); 10 how many recent IPs to keep.
 local key = KEYS[1]
+-- Counts add up whatever order batches land in.
 redis.call('HINCRBY', key, 'count', ARGV[1])
+-- The first use is the earliest any batch saw.
 local first = tonumber(redis.call('HGET', key, 'first'))
 if first == nil or tonumber(ARGV[2]) < first then redis.call('HSET', key, 'first', ARGV[2]) end
 -- Batches from several instances may land out of order: the latest use keeps its time, IP and User-Agent.
@@ -220,6 +222,7 @@ if minute == nil or tonumber(ARGV[7]) > minute then
 elseif tonumber(ARGV[7]) == minute then
   redis.call('HINCRBY', key, 'minc', ARGV[8])
 end
+-- Every write restarts the TTL: usage is kept usageTtl after the last use.
 if ARGV[9] ~= '0' then redis.call('PEXPIRE', key, ARGV[9]) end
 return 1
 `;
