@@ -215,7 +215,7 @@ export class MemoryStore implements TokenStore {
   claimOnce(key: string, options: ClaimOptions): boolean {
     const { now, expiresAt, group, maxPerGroup } = options;
     // NaN compares false both ways and would make a claim that never holds: a caller bug, refused loudly.
-    if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new TypeError('MemoryStore: claimOnce needs finite now and expiresAt');
+    if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new StoreArgumentError('MemoryStore: claimOnce needs finite now and expiresAt');
     checkClaimGroup('MemoryStore', group, maxPerGroup);
     const until = this.claims.get(key);
     if (until !== undefined) {

@@ -65,6 +65,22 @@ function cases(name: string, makeStore: () => TokenStore) {
       expect(await thrown(() => store.getApiKey(''))).toBeInstanceOf(StoreArgumentError);
     });
 
+    it('claimOnce with a non-finite time or an unusable group is refused with a coded StoreArgumentError', async () => {
+      const store = makeStore();
+      for (const call of [
+        () => store.claimOnce('dpop:p1', { now: Number.NaN, expiresAt: T0 + 60_000 }),
+        () => store.claimOnce('dpop:p1', { now: T0, expiresAt: Number.POSITIVE_INFINITY }),
+        () => store.claimOnce('dpop:p1', { now: T0, expiresAt: T0 + 60_000, group: 42 as never }),
+        () => store.claimOnce('dpop:p1', { now: T0, expiresAt: T0 + 60_000, maxPerGroup: 3 }),
+        () => store.claimOnce('dpop:p1', { now: T0, expiresAt: T0 + 60_000, group: 'jkt', maxPerGroup: 0 }),
+      ]) {
+        const e = await thrown(call);
+        expect(e).toBeInstanceOf(StoreArgumentError);
+        expect(e).toMatchObject({ name: 'StoreArgumentError', code: 'store.invalid_argument' });
+      }
+      expect(await store.claimOnce('dpop:p1', { now: T0, expiresAt: T0 + 60_000 })).toBe(true);
+    });
+
     it('two limits of one name in one consume call are refused (they would share a counter, charged once)', async () => {
       const store = makeStore();
       const check = { name: 'policy', limit: 5, windowMs: 60_000 };

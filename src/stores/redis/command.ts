@@ -1,0 +1,23 @@
+// Every Redis call RedisStore makes goes through here: bounded by commandTimeout, and failing only with StoreError.
+import { StoreError } from '../../leaf/errors.js';
+
+/** Runs one Redis call (named `what` in its error) within the store's time bound. */
+export type Call = <T>(what: string, promise: Promise<T>) => Promise<T>;
+
+/** A `Call` that rejects with StoreError after `timeoutMs`, and turns every other failure into a StoreError too. */
+export function boundedCall(timeoutMs: number): Call {
+  return <T>(what: string, promise: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreError(`Redis ${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof StoreError ? err : new StoreError(`Redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        },
+      );
+    });
+}

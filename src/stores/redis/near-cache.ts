@@ -1,0 +1,336 @@
+// RedisStore's near-cache of revocation lookups, kept true through pub/sub: invalidations, their validation, and the
+// acknowledgements that let `revoke` resolve only once every listening instance has dropped its cached entry.
+import { LRUCache } from 'lru-cache';
+import type { Cluster, Redis } from 'ioredis';
+import { StoreError } from '../../leaf/errors.js';
+import type { Call } from './command.js';
+import type { KeyLayout } from './keys.js';
+import type { RevocationEntry } from './records.js';
+
+/** What the near-cache keeps per token id or subject: the entry, or null for "none". */
+interface Cached {
+  entry: RevocationEntry | null;
+}
+
+/** An invalidation message on `<prefix>{c}:inv`. */
+interface Invalidation {
+  /** Instance that revoked. */
+  o: string;
+  /** Its sequence number for the acknowledgement. */
+  n: number;
+  /** Whether it waits for acknowledgements. */
+  a: 0 | 1;
+  /** Revoked token id. */
+  t?: string;
+  /** Revoked subject. */
+  s?: string;
+}
+
+interface PendingConfirm {
+  got: number;
+  needed: number;
+  done: () => void;
+}
+
+/**
+ * The longest invalidation message we send or accept, in UTF-16 units. Longer ones are not ours: parsing megabytes
+ * that anyone may publish is not worth it. An id too long for it is sent as "drop everything" instead.
+ */
+const MAX_INVALIDATION_CHARS = 65_536;
+const INVALIDATION_KEYS = new Set(['o', 'n', 'a', 't', 's']);
+
+/**
+ * The invalidation in `message`, or undefined when it is not one we could have sent: anything but a JSON object with
+ * exactly our fields and types (`null`, a number, an array, a huge payload, bad JSON, a field of the wrong type).
+ */
+function readInvalidation(message: unknown): Invalidation | undefined {
+  if (typeof message !== 'string' || message.length > MAX_INVALIDATION_CHARS) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (!Object.keys(o).every((k) => INVALIDATION_KEYS.has(k))) return undefined;
+  // o: an instance id (randomBytes(8) as hex); it becomes part of the acknowledgement's channel name.
+  if (typeof o['o'] !== 'string' || !/^[0-9a-f]{16}$/.test(o['o'])) return undefined;
+  if (typeof o['n'] !== 'number' || !Number.isSafeInteger(o['n']) || o['n'] < 1) return undefined;
+  if (o['a'] !== 0 && o['a'] !== 1) return undefined;
+  if (o['t'] !== undefined && typeof o['t'] !== 'string') return undefined;
+  if (o['s'] !== undefined && typeof o['s'] !== 'string') return undefined;
+  if (o['t'] !== undefined && o['s'] !== undefined) return undefined;
+  return o as unknown as Invalidation;
+}
+
+/** What a NearCache talks to and how long it waits. */
+export interface NearCacheOptions {
+  client: Redis | Cluster;
+  /** The subscriber connection; without one nothing is cached and revocations are published unconfirmed. */
+  subscriber: Redis | Cluster | undefined;
+  keys: KeyLayout;
+  /** This instance's id (16 hex digits), named in its invalidations and in its acknowledgement channel. */
+  instanceId: string;
+  call: Call;
+  /** Size and lifetime of the cache, or false to use the subscriber only to confirm revocations. */
+  cache: { max: number; ttl: number } | false;
+  /** Longest a revocation waits for confirmations, in ms. */
+  confirmTimeout: number;
+}
+
+/** Cached revocation lookups, their invalidation on every instance, and the confirmation of revocations. */
+export class NearCache {
+  private readonly client: Redis | Cluster;
+  private readonly subscriber: Redis | Cluster | undefined;
+  private readonly call: Call;
+  private readonly id: string;
+  private readonly channel: string;
+  private readonly ackChannel: string;
+  private readonly keys: KeyLayout;
+  private readonly confirmMs: number;
+  private readonly tokenCache: LRUCache<string, Cached> | undefined;
+  private readonly subjectCache: LRUCache<string, Cached> | undefined;
+  private cacheOn = false;
+  /**
+   * Bumped by every invalidation, (re)subscription, disconnect and local revocation: a lookup started before a bump
+   * must not be cached.
+   */
+  private epoch = 0;
+  /** Bumped whenever the subscription is lost or restarted: a SUBSCRIBE started before a bump must not turn the cache on. */
+  private generation = 0;
+  private seq = 0;
+  private closed = false;
+  private readonly pending = new Map<number, PendingConfirm>();
+  private readonly handlers: [string, (...args: never[]) => void][] = [];
+  /** Lookups answered locally and sent to Redis, messages received and messages that were not ours. */
+  readonly counters = { hits: 0, misses: 0, invalidations: 0, foreign: 0 };
+
+  constructor(o: NearCacheOptions) {
+    this.client = o.client;
+    this.subscriber = o.subscriber;
+    this.call = o.call;
+    this.id = o.instanceId;
+    this.keys = o.keys;
+    this.channel = o.keys.invalidationChannel;
+    this.ackChannel = o.keys.ackChannel(o.instanceId);
+    this.confirmMs = o.confirmTimeout;
+    if (o.subscriber && o.cache !== false) {
+      this.tokenCache = new LRUCache({ max: o.cache.max, ttl: o.cache.ttl });
+      this.subjectCache = new LRUCache({ max: o.cache.max, ttl: o.cache.ttl });
+    }
+    if (o.subscriber) this.listen(o.subscriber);
+  }
+
+  /** Whether the cache is in use right now (off until subscribed, and whenever the subscriber is disconnected). */
+  get enabled(): boolean {
+    return this.cacheOn;
+  }
+
+  /**
+   * The cached entries of a token id and (when given) its subject, or undefined when either is not cached and Redis
+   * must be asked. Counts the hit or the miss.
+   */
+  lookup(tokenId: string, subject: string | undefined): { token: RevocationEntry | null; subject: RevocationEntry | null } | undefined {
+    if (this.cacheOn) {
+      const token = this.tokenCache?.get(tokenId);
+      const subj = subject === undefined ? undefined : this.subjectCache?.get(subject);
+      if (token && (subject === undefined || subj)) {
+        this.counters.hits++;
+        return { token: token.entry, subject: subj?.entry ?? null };
+      }
+    }
+    this.counters.misses++;
+    return undefined;
+  }
+
+  /**
+   * Taken before a read is sent: only a read that started while the subscription was confirmed live can be trusted
+   * to be followed by the invalidation of anything revoked after Redis answered it. Undefined: not cacheable.
+   */
+  beforeRead(): number | undefined {
+    return this.cacheOn ? this.epoch : undefined;
+  }
+
+  /** Caches what a read found, unless an invalidation, disconnect or resubscription since `beforeRead` may make it stale. */
+  keep(ticket: number | undefined, tokenId: string, token: RevocationEntry | null, subject: string | undefined, subj: RevocationEntry | null): void {
+    if (ticket === undefined || !this.cacheOn || ticket !== this.epoch) return;
+    this.tokenCache?.set(tokenId, { entry: token });
+    if (subject !== undefined) this.subjectCache?.set(subject, { entry: subj });
+  }
+
+  /**
+   * Writes a revocation and publishes its invalidation (`write` runs the one script that does both, with the message),
+   * then, with a subscriber, waits until every instance listening has dropped its cached lookup, so the next request
+   * anywhere reads the revocation.
+   */
+  async revoke(what: 't' | 's', id: string, write: (message: string) => Promise<number>): Promise<void> {
+    const confirm = this.subscriber !== undefined && !this.closed;
+    const seq = ++this.seq;
+    const message: Invalidation = { o: this.id, n: seq, a: confirm ? 1 : 0 };
+    if (what === 't') message.t = id;
+    else message.s = id;
+    // Receivers treat a longer message as foreign: name nothing instead, which drops every cached lookup.
+    if (JSON.stringify(message).length > MAX_INVALIDATION_CHARS) delete message[what];
+    if (!confirm) {
+      await this.call('revoke', write(JSON.stringify(message)));
+      this.localInvalidate(what, id);
+      return;
+    }
+    let done!: () => void;
+    const confirmedAll = new Promise<void>((resolve) => (done = resolve));
+    // Registered before the write: an acknowledgement may arrive before the write's own reply.
+    const pending: PendingConfirm = { got: 0, needed: Number.POSITIVE_INFINITY, done };
+    this.pending.set(seq, pending);
+    try {
+      const clustered = (this.client as Cluster).isCluster === true;
+      // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
+      const expected = clustered ? await this.call('PUBSUB NUMSUB', this.countListeners()) : undefined;
+      const listening = await this.call('revoke', write(JSON.stringify(message)));
+      this.localInvalidate(what, id);
+      pending.needed = expected ?? listening;
+      if (pending.got >= pending.needed) return;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.confirmMs)));
+      const outcome = await Promise.race([confirmedAll, timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        throw new StoreError(
+          `revocation stored, but ${pending.needed - pending.got} of ${pending.needed} instance(s) did not confirm within ${this.confirmMs} ms; ` +
+            'their near-cache drops it within its ttl',
+        );
+      }
+    } finally {
+      this.pending.delete(seq);
+    }
+  }
+
+  /** Turns the cache off for good, removes the listeners and unsubscribes. Never quits the subscriber. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cacheOff();
+    const sub = this.subscriber;
+    if (!sub) return;
+    for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
+    this.handlers.length = 0;
+    await this.call('UNSUBSCRIBE', sub.unsubscribe(this.channel, this.ackChannel)).catch(() => undefined);
+  }
+
+  private listen(sub: Redis | Cluster): void {
+    const on = (event: string, fn: (...args: never[]) => void): void => {
+      // An exception thrown by a listener escapes through the client's emit into the process (uncaught: every
+      // instance down). None may: a handler that fails drops the near-cache instead, the safe side.
+      const guarded = (...args: never[]): void => {
+        try {
+          fn(...args);
+        } catch {
+          this.dropCache();
+        }
+      };
+      sub.on(event, guarded as (...args: unknown[]) => void);
+      this.handlers.push([event, guarded]);
+    };
+    on('message', ((channel: unknown, message: unknown) => this.onMessage(channel, message)) as (...args: never[]) => void);
+    // A subscriber that is not connected may miss invalidations: stop trusting the cache until resubscribed.
+    const down = (): void => this.cacheOff();
+    on('close', down);
+    on('end', down);
+    on('reconnecting', down);
+    on('ready', () => this.resubscribe());
+    this.resubscribe();
+  }
+
+  /** Subscribes without ever leaving a rejected promise unhandled (which would end the process). */
+  private resubscribe(): void {
+    this.subscribe().catch(() => this.cacheOff());
+  }
+
+  /** Forgets every cached lookup: for when something was revoked and we cannot tell what. */
+  private dropCache(): void {
+    this.epoch++;
+    this.tokenCache?.clear();
+    this.subjectCache?.clear();
+  }
+
+  private async subscribe(): Promise<void> {
+    this.cacheOff();
+    // Not the epoch: an invalidation or a local revoke during SUBSCRIBE must not keep the cache off for good.
+    const generation = this.generation;
+    const sub = this.subscriber;
+    if (!sub || this.closed) return;
+    try {
+      await sub.subscribe(this.channel, this.ackChannel);
+    } catch {
+      // Not subscribed: the cache stays off; the next 'ready' tries again.
+      return;
+    }
+    // Only a subscription that has not been interrupted since it started makes the cache trustworthy.
+    if (generation === this.generation && !this.closed && this.tokenCache) {
+      this.cacheOn = true;
+      // Reads in flight started before Redis processed SUBSCRIBE: a revocation published in between was never
+      // heard here, so none of them may be cached (they also saw cacheOn false; this bump makes it doubly so).
+      this.epoch++;
+    }
+  }
+
+  private cacheOff(): void {
+    this.cacheOn = false;
+    this.generation++;
+    this.epoch++;
+    this.tokenCache?.clear();
+    this.subjectCache?.clear();
+  }
+
+  private onMessage(channel: unknown, message: unknown): void {
+    if (channel === this.ackChannel) {
+      const seq = typeof message === 'string' && /^\d{1,15}$/.test(message) ? Number(message) : undefined;
+      if (seq !== undefined) this.confirmed(seq);
+      else this.counters.foreign++;
+      return;
+    }
+    if (channel !== this.channel) return;
+    this.counters.invalidations++;
+    const msg = readInvalidation(message);
+    if (msg === undefined) {
+      // Not ours (anyone who can reach Redis can publish here): something may have been revoked and we cannot tell
+      // what, so nothing cached can be trusted.
+      this.counters.foreign++;
+      this.dropCache();
+      return;
+    }
+    this.epoch++;
+    if (msg.t !== undefined) this.tokenCache?.delete(msg.t);
+    else if (msg.s !== undefined) this.subjectCache?.delete(msg.s);
+    // Ours, naming nothing: an id too long to send, so everything goes.
+    else this.dropCache();
+    if (msg.a !== 1) return;
+    if (msg.o === this.id) this.confirmed(msg.n);
+    else this.client.publish(this.keys.ackChannel(msg.o), String(msg.n)).catch(() => undefined);
+  }
+
+  private confirmed(seq: number): void {
+    const p = this.pending.get(seq);
+    if (!p) return;
+    p.got++;
+    if (p.got >= p.needed) p.done();
+  }
+
+  /** How many connections listen to the invalidation channel. On Cluster NUMSUB counts one node only, so ask each. */
+  private async countListeners(): Promise<number> {
+    const cluster = this.client as Cluster;
+    let total = 0;
+    await Promise.all(
+      cluster.nodes('all').map(async (node) => {
+        const reply = (await node.pubsub('NUMSUB', this.channel)) as [string, number];
+        total += Number(reply[1]) || 0;
+      }),
+    );
+    return total;
+  }
+
+  private localInvalidate(what: 't' | 's', id: string): void {
+    this.epoch++;
+    if (what === 't') this.tokenCache?.delete(id);
+    else this.subjectCache?.delete(id);
+  }
+}
