@@ -215,11 +215,11 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
     );
   };
   let lastAppHasAccessor = false;
-  const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision): void => {
+  const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean): void => {
     let goOn: boolean;
     // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
     try {
-      remember(req, context, authOf(decision), lastAppHasAccessor);
+      remember(req, context, authOf(decision), viaAccessor);
       goOn = answer(decision, res, next, errors);
     } catch (err) {
       next(err);
@@ -233,6 +233,8 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
       checkMountOrder(app);
       lastAppHasAccessor = installAuthAccessor(app);
     }
+    // Taken now: another app's request may change lastAppHasAccessor while this decision is pending.
+    const viaAccessor = lastAppHasAccessor;
     let decision: Decision | Promise<Decision>;
     try {
       decision = guard.decide(toGuardRequest(req, app));
@@ -242,11 +244,11 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
     }
     // A decision that needed no store call arrives as is: continue in this tick, without a microtask.
     if (!isPromiseLike(decision)) {
-      proceed(req, res, next, decision);
+      proceed(req, res, next, decision, viaAccessor);
       return;
     }
     decision.then(
-      (d) => proceed(req, res, next, d),
+      (d) => proceed(req, res, next, d, viaAccessor),
       // next() with a falsy argument means "carry on": a rejection must never read as that.
       (err: unknown) => next(err ?? new TokenGuardError('guard.failed', 'token-guard: evaluation failed')),
     );
