@@ -1,17 +1,11 @@
 // Build: one ESM and one CJS bundle per entry point, with shared chunks so that error classes
 // keep one identity across `token-guard` and its adapters within a module system.
+// Entries come from package.json `entryPoints` (scripts/entry-points.ts): declared once.
 import { defineConfig } from 'tsup';
+import { tsupEntries } from './scripts/entry-points.js';
 
 export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    express: 'src/adapters/express.ts',
-    koa: 'src/adapters/koa.ts',
-    fastify: 'src/adapters/fastify.ts',
-    fetch: 'src/adapters/fetch.ts',
-    redis: 'src/stores/redis.ts',
-    testing: 'src/testing/conformance.ts',
-  },
+  entry: tsupEntries(),
   format: ['esm', 'cjs'],
   dts: true,
   splitting: true,

@@ -1,20 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { entryPoints } from './scripts/entry-points.js';
 
-const src = (p: string) => fileURLToPath(new URL(`./src/${p}`, import.meta.url));
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 
 export default defineConfig({
-  // Examples import the package by name, as users do; tests run them against the sources.
+  // Examples import the package by name, as users do; tests run them against the sources. The aliases come
+  // from package.json `entryPoints` (scripts/entry-points.ts): declared once.
   resolve: {
-    alias: [
-      { find: /^token-guard$/, replacement: src('index.ts') },
-      { find: /^token-guard\/express$/, replacement: src('adapters/express.ts') },
-      { find: /^token-guard\/koa$/, replacement: src('adapters/koa.ts') },
-      { find: /^token-guard\/fastify$/, replacement: src('adapters/fastify.ts') },
-      { find: /^token-guard\/fetch$/, replacement: src('adapters/fetch.ts') },
-      { find: /^token-guard\/redis$/, replacement: src('stores/redis.ts') },
-      { find: /^token-guard\/testing$/, replacement: src('testing/conformance.ts') },
-    ],
+    alias: entryPoints().map((e) => ({
+      find: new RegExp(`^${escapeRegExp(e.specifier)}$`),
+      replacement: fileURLToPath(new URL(`./${e.source}`, import.meta.url)),
+    })),
   },
   test: {
     include: ['test/**/*.test.ts'],

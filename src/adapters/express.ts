@@ -1,10 +1,12 @@
 // Express adapter (Express 5 and 4): request → GuardRequest, Decision → response. No policy here.
+import { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import {
-  GUARD_KEY,
+  authOf,
+  isPromiseLike,
   nodeGuardRequest,
   outcomeOf,
   resolveGuard,
@@ -13,6 +15,7 @@ import {
   type AdapterInput,
   type AdapterOptions,
 } from './kit.js';
+import { TokenGuardError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
 
 declare global {
@@ -90,20 +93,81 @@ function routesBefore(app: ExpressAppCase, middleware: unknown): string[] {
 }
 
 /** Whether the app that runs this request routes case-sensitively (`app.set('case sensitive routing', true)`). */
-function routesCaseSensitively(req: Request): boolean {
-  const app = req.app as unknown as ExpressAppCase | undefined;
+function routesCaseSensitively(app: unknown): boolean {
   if (!app || typeof app !== 'function') return false;
   let cased = caseByApp.get(app);
   if (cased === undefined) {
-    cased = readAppCase(app);
+    cased = readAppCase(app as ExpressAppCase);
     caseByApp.set(app, cased);
   }
   return cased;
 }
 
-function toGuardRequest(req: Request): GuardRequest {
+function toGuardRequest(req: Request, app: unknown): GuardRequest {
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
-  return nodeGuardRequest(req, req.originalUrl ?? req.url, routesCaseSensitively(req));
+  return nodeGuardRequest(req, req.originalUrl ?? req.url, routesCaseSensitively(app));
+}
+
+// ---------- adapter state, off the request ----------
+// Express gives every request its own hidden class (it swaps the prototype and the router adds properties), so
+// each own property written on `req` copies a map and each read misses V8's inline caches. The adapter keeps its
+// state in a WeakMap instead, and `req.auth` is an accessor on Express's request prototype, installed once.
+
+/** What the adapter knows about one request: the guard that saw it (for requireScopes) and `req.auth`. */
+interface RequestState {
+  context: AdapterContext | undefined;
+  auth: AuthResult | undefined;
+}
+
+const states = new WeakMap<object, RequestState>();
+
+const AUTH_ACCESSOR: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: object): AuthResult | undefined {
+    return states.get(this)?.auth;
+  },
+  // Apps (and other libraries) may assign req.auth themselves; what they assign is what they read back.
+  set(this: object, auth: AuthResult | undefined) {
+    const state = states.get(this);
+    if (state) state.auth = auth;
+    else states.set(this, { context: undefined, auth });
+  },
+};
+
+// Prototypes that carry the accessor (Express 5 and 4 each have their own `request`).
+const withAccessor = new WeakSet<object>();
+
+/**
+ * Installs the `req.auth` accessor on the request prototype every app of this Express copy shares (the one
+ * `app.request` inherits from), so that it also holds after a mounted sub-app hands the request back to its
+ * parent. True when `req.auth` now reads the adapter's state.
+ */
+function installAuthAccessor(app: unknown): boolean {
+  const appRequest = typeof app === 'function' ? (app as { request?: unknown }).request : undefined;
+  if (!appRequest || typeof appRequest !== 'object') return false;
+  const shared = Object.getPrototypeOf(appRequest) as object | null;
+  // Never Node's own IncomingMessage.prototype: that would reach every server in the process.
+  const target = shared && shared !== IncomingMessage.prototype ? shared : appRequest;
+  if (withAccessor.has(target)) return true;
+  const existing = Object.getOwnPropertyDescriptor(target, 'auth');
+  if (existing && !existing.configurable) return false;
+  Object.defineProperty(target, 'auth', AUTH_ACCESSOR);
+  withAccessor.add(target);
+  return true;
+}
+
+/** Records the guard and the auth result of a request; `viaAccessor` false for requests without Express's prototype. */
+function remember(req: Request, context: AdapterContext, auth: AuthResult, viaAccessor: boolean): void {
+  const state = states.get(req);
+  if (state) {
+    state.context = context;
+    state.auth = auth;
+  } else {
+    states.set(req, { context, auth });
+  }
+  // A request that did not come through an Express app (a hand-made object in a test harness) gets a plain property.
+  if (!viaAccessor) req.auth = auth;
 }
 
 function answer(decision: Decision, res: Response, next: NextFunction, errors: 'respond' | 'throw'): boolean {
@@ -150,24 +214,43 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
       `token-guard: tokenGuard() is mounted after ${listed}: Express answers those without the guard (no req.auth, no checks). Mount tokenGuard() before your routes, and give paths that need no token a { path, public: true } rule.`,
     );
   };
+  let lastAppHasAccessor = false;
+  const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean): void => {
+    let goOn: boolean;
+    // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
+    try {
+      remember(req, context, authOf(decision), viaAccessor);
+      goOn = answer(decision, res, next, errors);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    if (goOn) next();
+  };
   const middleware: RequestHandler = (req, res, next) => {
-    if (req.app !== lastApp) checkMountOrder(req.app);
-    guard.evaluate(toGuardRequest(req)).then(
-      (decision) => {
-        let goOn: boolean;
-        // A throw here (a header Node refuses, say) would be an unhandled rejection that kills the process.
-        try {
-          (req as unknown as Record<symbol, AdapterContext>)[GUARD_KEY] = context;
-          req.auth = { token: decision.token, decision };
-          goOn = answer(decision, res, next, errors);
-        } catch (err) {
-          next(err);
-          return;
-        }
-        if (goOn) next();
-      },
+    const app: unknown = req.app;
+    if (app !== lastApp) {
+      checkMountOrder(app);
+      lastAppHasAccessor = installAuthAccessor(app);
+    }
+    // Taken now: another app's request may change lastAppHasAccessor while this decision is pending.
+    const viaAccessor = lastAppHasAccessor;
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = guard.decide(toGuardRequest(req, app));
+    } catch (err) {
+      next(err);
+      return;
+    }
+    // A decision that needed no store call arrives as is: continue in this tick, without a microtask.
+    if (!isPromiseLike(decision)) {
+      proceed(req, res, next, decision, viaAccessor);
+      return;
+    }
+    decision.then(
+      (d) => proceed(req, res, next, d, viaAccessor),
       // next() with a falsy argument means "carry on": a rejection must never read as that.
-      (err: unknown) => next(err ?? new Error('token-guard: evaluation failed')),
+      (err: unknown) => next(err ?? new TokenGuardError('guard.failed', 'token-guard: evaluation failed')),
     );
   };
   return Object.assign(middleware, { guard });
@@ -184,16 +267,16 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
 export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHandler {
   const required = scopesFromArgs(scopes);
   return (req, res, next) => {
-    const context = (req as unknown as Record<symbol, AdapterContext | undefined>)[GUARD_KEY];
+    const context = states.get(req)?.context;
     let decision: Decision;
     try {
-      if (!context) throw new Error('requireScopes() needs tokenGuard() mounted before it');
-      decision = context.guard.authorize(req.auth, required, toGuardRequest(req));
+      if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
+      decision = context.guard.authorize(req.auth, required, toGuardRequest(req, req.app));
     } catch (err) {
       next(err);
       return;
     }
-    req.auth = { token: decision.token, decision };
+    req.auth = authOf(decision);
     if (answer(decision, res, next, context.errors)) next();
   };
 }

@@ -1,9 +1,10 @@
 // Fastify adapter (Fastify 5): a plugin guarding the whole app in onRequest. No policy here.
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerAsyncHookHandler } from 'fastify';
 import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import {
-  GUARD_KEY,
+  authOf,
+  isPromiseLike,
   nodeGuardRequest,
   outcomeOf,
   resolveGuardOptions,
@@ -11,6 +12,7 @@ import {
   type AdapterContext,
   type GuardOrPolicyOptions,
 } from './kit.js';
+import { TokenGuardError } from '../leaf/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,11 +27,15 @@ declare module 'fastify' {
  */
 export type TokenGuardPluginOptions = GuardOrPolicyOptions;
 
+// Where the plugin keeps the guard that saw a request, for requireScopes. Declared with decorateRequest, so it
+// is part of the shape Fastify gives every request from the start, not a property added on the hot path.
+const GUARD_KEY: unique symbol = Symbol.for('token-guard.guard') as never;
+
 type GuardedRequest = FastifyRequest & { [GUARD_KEY]?: AdapterContext | null };
 
 /** Puts the decision on `request.auth` and answers it; returns the reply once it is sent. */
 function settle(request: FastifyRequest, reply: FastifyReply, context: AdapterContext, decision: Decision): FastifyReply | undefined {
-  request.auth = { token: decision.token, decision };
+  request.auth = authOf(decision);
   const outcome = outcomeOf(decision, context.errors);
   if (outcome.action === 'next') {
     reply.headers(outcome.headers);
@@ -57,10 +63,36 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
   const caseSensitive = routesCaseSensitively(app);
   app.decorateRequest('auth', null);
   app.decorateRequest(GUARD_KEY, null);
-  app.addHook('onRequest', async (request, reply) => {
-    const decision = await context.guard.evaluate(nodeGuardRequest(request.raw, request.raw.url, caseSensitive));
-    (request as GuardedRequest)[GUARD_KEY] = context;
-    return settle(request, reply, context, decision);
+  // Callback style, not async: a decision that needed no store call goes on in the same tick, without a microtask.
+  const proceed = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, decision: Decision): void => {
+    let sent: FastifyReply | undefined;
+    try {
+      (request as GuardedRequest)[GUARD_KEY] = context;
+      sent = settle(request, reply, context, decision);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    // A hook that answered the request must not call done(): Fastify would run the route as well.
+    if (!sent) done();
+  };
+  app.addHook('onRequest', (request, reply, done) => {
+    const raw = request.raw;
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = context.guard.decide(nodeGuardRequest(raw, raw.url, caseSensitive));
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    if (!isPromiseLike(decision)) {
+      proceed(request, reply, done, decision);
+      return;
+    }
+    decision.then(
+      (d) => proceed(request, reply, done, d),
+      (err: unknown) => done(err instanceof Error ? err : new TokenGuardError('guard.failed', 'token-guard: evaluation failed')),
+    );
   });
 };
 
@@ -93,7 +125,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): preHandlerA
   const required = scopesFromArgs(scopes);
   return async function requireScopesHandler(request, reply) {
     const context = (request as GuardedRequest)[GUARD_KEY];
-    if (!context) throw new Error('requireScopes() needs the tokenGuard plugin registered');
+    if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs the tokenGuard plugin registered', { status: 500, expose: false });
     const decision = context.guard.authorize(request.auth ?? undefined, required, nodeGuardRequest(request.raw, request.raw.url));
     return settle(request, reply, context, decision);
   };

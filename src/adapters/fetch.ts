@@ -2,15 +2,22 @@
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import { outcomeOf, resolveGuard, scopesFromArgs, webHeaders, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
+import {
+  authOf,
+  outcomeOf,
+  resolveGuard,
+  scopesFromArgs,
+  webGuardRequest,
+  type AdapterContext,
+  type AdapterInput,
+  type AdapterOptions,
+  type ConnectionInfo,
+} from './kit.js';
+import { TokenGuardError } from '../leaf/errors.js';
+import { usageError } from './usage-error.js';
 
 /** What a `Request` cannot say about its connection; the runtime or server knows it. */
-export interface FetchConnectionInfo {
-  /** The peer's IP address (Bun `server.requestIP(req)`, Deno `info.remoteAddr.hostname`, Node `req.socket.remoteAddress`). Default: unknown. */
-  remoteAddress?: string | undefined;
-  /** The verified TLS client certificate, for mTLS-bound tokens. */
-  peerCertificate?: { fingerprint256?: string } | undefined;
-}
+export type FetchConnectionInfo = ConnectionInfo;
 
 /**
  * A refusal to return as is, or, when the request may go through, its auth and the headers to put on
@@ -50,20 +57,12 @@ export type FetchGuard = ((request: Request, info?: FetchConnectionInfo) => Prom
 const seen = new WeakMap<Request, { context: AdapterContext; auth: AuthResult; info: FetchConnectionInfo | undefined }>();
 
 function toGuardRequest(request: Request, info: FetchConnectionInfo | undefined): GuardRequest {
-  const url = new URL(request.url);
-  return {
-    method: request.method,
-    path: url.pathname + url.search,
-    headers: webHeaders(request.headers),
-    remoteAddress: info?.remoteAddress,
-    peerCertificate: info?.peerCertificate,
-    // Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin`; a policy's caseSensitive wins.
-    caseSensitive: true,
-  };
+  // Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin`; a policy's caseSensitive wins.
+  return webGuardRequest(request, info, true);
 }
 
 function settle(request: Request, context: AdapterContext, decision: Decision, info: FetchConnectionInfo | undefined): FetchGuardResult {
-  const auth: AuthResult = { token: decision.token, decision };
+  const auth: AuthResult = authOf(decision);
   seen.set(request, { context, auth, info });
   const outcome = outcomeOf(decision, context.errors);
   if (outcome.action === 'next') return { auth, headers: outcome.headers };
@@ -90,9 +89,9 @@ export function guardFetch(policy: AdapterInput, options?: AdapterOptions): Fetc
   const check = async (request: Request, info?: FetchConnectionInfo): Promise<FetchGuardResult> =>
     settle(request, context, await context.guard.evaluate(toGuardRequest(request, info)), info);
   function handler<A extends unknown[] = []>(fn: FetchHandler<A>, handlerOptions: FetchHandlerOptions<A> = {}): (request: Request, ...args: A) => Promise<Response> {
-    if (typeof fn !== 'function') throw new TypeError('guardFetch().handler: expected a function (request, auth) => Response');
+    if (typeof fn !== 'function') throw usageError('adapter.options_invalid', 'guardFetch().handler: expected a function (request, auth) => Response');
     const infoOf = handlerOptions.info;
-    if (infoOf !== undefined && typeof infoOf !== 'function') throw new TypeError('guardFetch().handler: options.info must be a function');
+    if (infoOf !== undefined && typeof infoOf !== 'function') throw usageError('adapter.options_invalid', 'guardFetch().handler: options.info must be a function');
     return async (request, ...args) => {
       const result = await check(request, infoOf?.(request, ...args));
       if (result instanceof Response) return result;
@@ -131,7 +130,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): (request: R
   const required = scopesFromArgs(scopes);
   return (request) => {
     const entry = seen.get(request);
-    if (!entry) throw new Error('requireScopes() needs the request to pass through guardFetch() first');
+    if (!entry) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs the request to pass through guardFetch() first', { status: 500, expose: false });
     const decision = entry.context.guard.authorize(entry.auth, required, toGuardRequest(request, entry.info));
     return settle(request, entry.context, decision, entry.info);
   };

@@ -1,13 +1,26 @@
-// What every adapter shares: turning its options into a guard, reading headers Node folds, and
-// validating requireScopes arguments. Adapters stay translation only.
+// The adapter kit, published as `token-guard/adapter-kit`: what every adapter shares and what an adapter
+// written outside this repo (NestJS, h3, Hono-native) must get right to be as safe as ours: reading headers
+// Node folds (two Authorization headers are a 400, never the first one), building the GuardRequest, turning
+// a Decision into the answer, `errors: 'throw'`, and validating requireScopes arguments. No policy here.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { createGuard, type Guard } from '../core/guard.js';
 import type { TokenGuardPolicy } from '../core/policy.js';
 import type { AccessDeniedError } from '../leaf/errors.js';
 import { decisionError, denialResponse, passHeaders, type DenialResponse } from '../leaf/http.js';
-import type { Decision, GuardRequest } from '../leaf/types.js';
+import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import { SCOPE_TOKEN_RE, type ScopesPolicy } from '../checks/scopes.js';
+import { usageError } from './usage-error.js';
+
+export type { Guard } from '../core/guard.js';
+export type { TokenGuardPolicy } from '../core/policy.js';
+export type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
+export type { ScopesPolicy } from '../checks/scopes.js';
+export type { DenialResponse } from '../leaf/http.js';
+export { AccessDeniedError, TokenGuardError } from '../leaf/errors.js';
+export { PROBLEM_CONTENT_TYPE } from '../leaf/http.js';
+
+export type { AdapterUsageCode, AdapterUsageError } from './usage-error.js';
 
 /** Options every adapter understands besides the policy. */
 export interface AdapterOptions {
@@ -21,23 +34,23 @@ export interface AdapterOptions {
 /** A policy with adapter options mixed in, or an existing guard (to share it, or to call `guard.revoke`). */
 export type AdapterInput = (TokenGuardPolicy & AdapterOptions) | Guard;
 
-/** Key under which adapters keep the guard on the request, for `requireScopes`. */
-export const GUARD_KEY: unique symbol = Symbol.for('token-guard.guard') as never;
-
 function isGuard(input: unknown): input is Guard {
   return !!input && typeof (input as Guard).evaluate === 'function' && typeof (input as Guard).authorize === 'function';
 }
 
-/** What an adapter keeps on each request it guarded, for `requireScopes`. */
+/** What an adapter keeps per request it guarded, for `requireScopes`: the guard and the `errors` option. */
 export interface AdapterContext {
   guard: Guard;
   errors: 'respond' | 'throw';
 }
 
-/** Splits adapter options from the policy and creates the guard (once, at start-up). */
+/**
+ * Splits adapter options from the policy and creates the guard (once, at start-up). Throws PolicyError for
+ * an invalid policy, and a TypeError with code `adapter.options_invalid` for anything else that cannot work.
+ */
 export function resolveGuard(input: AdapterInput, options: AdapterOptions = {}): AdapterContext {
   if (isGuard(input)) return { guard: input, errors: checkErrors(options.errors) };
-  if (!input || typeof input !== 'object') throw new TypeError('tokenGuard: expected a policy object or a guard from createGuard()');
+  if (!input || typeof input !== 'object') throw usageError('adapter.options_invalid', 'tokenGuard: expected a policy object or a guard from createGuard()');
   const { errors, ...policy } = input;
   return { guard: createGuard(policy), errors: checkErrors(options.errors ?? errors) };
 }
@@ -45,10 +58,29 @@ export function resolveGuard(input: AdapterInput, options: AdapterOptions = {}):
 function checkErrors(errors: unknown): 'respond' | 'throw' {
   if (errors === undefined) return 'respond';
   if (errors === 'respond' || errors === 'throw') return errors;
-  throw new TypeError(`tokenGuard: errors must be 'respond' or 'throw' (got ${JSON.stringify(errors)})`);
+  throw usageError('adapter.options_invalid', `tokenGuard: errors must be 'respond' or 'throw' (got ${JSON.stringify(errors)})`);
 }
 
-/** Validates `requireScopes(...)` arguments once: scope strings (all required), or one `{ all?, any? }` object. */
+/** Fastify-style plugin options: a policy (plus adapter options), or an existing guard under `guard`. */
+export type GuardOrPolicyOptions = AdapterInput | (AdapterOptions & { guard: Guard });
+
+/** Like `resolveGuard`, also accepting `{ guard, errors? }` where the options object is the only argument. */
+export function resolveGuardOptions(input: GuardOrPolicyOptions): AdapterContext {
+  if (input && typeof input === 'object' && 'guard' in input) {
+    if (!isGuard(input.guard)) throw usageError('adapter.options_invalid', 'tokenGuard: options.guard must be a guard from createGuard()');
+    const { guard, ...rest } = input;
+    const unknown = Object.keys(rest).filter((k) => k !== 'errors');
+    // A policy next to a guard would be silently ignored: refuse it instead.
+    if (unknown.length) throw usageError('adapter.options_invalid', `tokenGuard: with options.guard, only errors may be given (got ${unknown.join(', ')})`);
+    return resolveGuard(guard, { errors: input.errors });
+  }
+  return resolveGuard(input);
+}
+
+/**
+ * Validates `requireScopes(...)` arguments once, at start-up: scope strings (all required), or one
+ * `{ all?, any? }` object. Throws a TypeError with code `adapter.scopes_invalid` otherwise.
+ */
 export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): ScopesPolicy {
   const valid = (s: unknown) => typeof s === 'string' && SCOPE_TOKEN_RE.test(s);
   if (args.length === 1 && args[0] && typeof args[0] === 'object' && !Array.isArray(args[0])) {
@@ -56,18 +88,18 @@ export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): Scopes
     const all = o.all ?? [];
     const any = o.any ?? [];
     if (!Array.isArray(all) || !Array.isArray(any) || ![...all, ...any].every(valid) || all.length + any.length === 0) {
-      throw new TypeError('requireScopes: expected { all?: string[], any?: string[] } with at least one scope');
+      throw usageError('adapter.scopes_invalid', 'requireScopes: expected { all?: string[], any?: string[] } with at least one scope');
     }
     return Object.freeze({ all: [...all] as string[], any: [...any] as string[] });
   }
   const flat = args.flat() as unknown[];
-  if (flat.length === 0 || !flat.every(valid)) throw new TypeError('requireScopes: expected one or more scope strings');
+  if (flat.length === 0 || !flat.every(valid)) throw usageError('adapter.scopes_invalid', 'requireScopes: expected one or more scope strings');
   return Object.freeze([...flat] as string[]);
 }
 
 /**
- * All values of one header from Node's `rawHeaders`. Node keeps only the first of two Authorization
- * headers in `req.headers`; a request carrying two must be seen as such (400), not as its first.
+ * All values of one header (lower-case `name`) from Node's `rawHeaders`. Node keeps only the first of two
+ * Authorization headers in `req.headers`; a request carrying two must be seen as such (400), not as its first.
  */
 export function rawHeaderValues(rawHeaders: readonly string[], name: string): string[] {
   const values: string[] = [];
@@ -80,7 +112,7 @@ export function rawHeaderValues(rawHeaders: readonly string[], name: string): st
 
 /**
  * The headers to hand the guard from a Node request: `req.headers` as is, unless Authorization was
- * sent more than once, in which case the guard gets all of them.
+ * sent more than once, in which case the guard gets all of them (and answers 400 `request.malformed`).
  */
 export function nodeHeaders(
   headers: Record<string, string | string[] | undefined>,
@@ -92,24 +124,43 @@ export function nodeHeaders(
 }
 
 /**
- * The GuardRequest of a Node `IncomingMessage` (Express, Koa, Fastify all sit on one). `path` is the
- * target the app routes on, which each framework names differently (`originalUrl`, `raw.url`);
- * `caseSensitive` how the app's router reads letter case.
+ * The GuardRequest of a Node request. A class rather than an object literal: every instance shares one
+ * shape, and the `peerCertificate` getter lives once on the prototype instead of in each object.
+ */
+class NodeGuardRequest implements GuardRequest {
+  readonly #socket: TLSSocket | undefined;
+  method: string;
+  path: string;
+  caseSensitive: boolean;
+  headers: Record<string, string | string[] | undefined>;
+  remoteAddress: string | undefined;
+
+  constructor(req: IncomingMessage, path: string | undefined, caseSensitive: boolean) {
+    // Each property of `req` read once: on Express every request has its own hidden class, so reads are slow.
+    const socket = req.socket as TLSSocket | undefined;
+    this.#socket = socket;
+    this.method = req.method ?? '';
+    this.path = path ?? '';
+    this.caseSensitive = caseSensitive;
+    this.headers = nodeHeaders(req.headers, req.rawHeaders);
+    // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
+    this.remoteAddress = socket?.remoteAddress;
+  }
+
+  get peerCertificate(): { fingerprint256?: string } | undefined {
+    // Read only when a token is certificate-bound: getPeerCertificate() is not free.
+    const socket = this.#socket;
+    return socket?.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+  }
+}
+
+/**
+ * The GuardRequest of a Node `IncomingMessage` (Express, Koa, Fastify, h3 on Node all sit on one), with the
+ * duplicate-Authorization rule applied. `path` is the target the app routes on, which each framework names
+ * differently (`originalUrl`, `raw.url`); `caseSensitive` how the app's router reads letter case.
  */
 export function nodeGuardRequest(req: IncomingMessage, path: string | undefined, caseSensitive = false): GuardRequest {
-  const socket = req.socket as TLSSocket | undefined;
-  return {
-    method: req.method ?? '',
-    path: path ?? '',
-    caseSensitive,
-    headers: nodeHeaders(req.headers, req.rawHeaders),
-    // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
-    remoteAddress: socket?.remoteAddress,
-    get peerCertificate() {
-      // Read only when a token is certificate-bound: getPeerCertificate() is not free.
-      return socket?.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-    },
-  };
+  return new NodeGuardRequest(req, path, caseSensitive);
 }
 
 /**
@@ -125,6 +176,30 @@ export function webHeaders(headers: Headers): Record<string, string> {
   return out;
 }
 
+/** What a web `Request` cannot say about its connection; the runtime or server knows it. */
+export interface ConnectionInfo {
+  /** The peer's IP address (Bun `server.requestIP(req)`, Deno `info.remoteAddr.hostname`, Node `req.socket.remoteAddress`). Default: unknown. */
+  remoteAddress?: string | undefined;
+  /** The verified TLS client certificate, for mTLS-bound tokens. */
+  peerCertificate?: { fingerprint256?: string } | undefined;
+}
+
+/**
+ * The GuardRequest of a web-standard `Request` (Hono, h3 v2, Next.js, Bun, Deno). `caseSensitive` defaults to
+ * true: Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin` (a policy's own setting wins).
+ */
+export function webGuardRequest(request: Request, info?: ConnectionInfo, caseSensitive = true): GuardRequest {
+  const url = new URL(request.url);
+  return {
+    method: request.method,
+    path: url.pathname + url.search,
+    headers: webHeaders(request.headers),
+    remoteAddress: info?.remoteAddress,
+    peerCertificate: info?.peerCertificate,
+    caseSensitive,
+  };
+}
+
 /**
  * What an adapter does with a decision: let the request through (setting `headers` on the response),
  * hand `error` to the framework's error path, or send `response`. One place decides this, so the
@@ -135,25 +210,46 @@ export type Outcome =
   | { action: 'throw'; error: AccessDeniedError }
   | { action: 'respond'; response: DenialResponse };
 
-/** Turns a decision and the adapter's `errors` option into the adapter's next step. */
+/**
+ * Turns a decision and the adapter's `errors` option into the adapter's next step: `next` (an allow, or a
+ * report-only refusal; set `headers`), `throw` (hand `error` to the framework), or `respond` (send
+ * `response`: status, headers, problem+json body).
+ *
+ * Exported from `token-guard/adapter-kit`.
+ * @example
+ * // A minimal adapter for node:http: the kit reads the request and shapes the answer; the guard decides.
+ * import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, type AdapterInput } from 'token-guard/adapter-kit';
+ * export function guarded(policy: AdapterInput, handler: (req: IncomingMessage, res: ServerResponse, auth: AuthResult) => void) {
+ *   const { guard, errors } = resolveGuard(policy);
+ *   return (req: IncomingMessage, res: ServerResponse) => {
+ *     const go = (decision: Decision) => {
+ *       const outcome = outcomeOf(decision, errors);
+ *       if (outcome.action === 'respond') return res.writeHead(outcome.response.status, outcome.response.headers).end(outcome.response.body);
+ *       if (outcome.action === 'throw') return res.writeHead(500).end(); // your framework's error path
+ *       for (const [name, value] of Object.entries(outcome.headers)) res.setHeader(name, value);
+ *       handler(req, res, authOf(decision));
+ *     };
+ *     const decision = guard.decide(nodeGuardRequest(req, req.url));
+ *     if (isPromiseLike(decision)) decision.then(go, () => res.writeHead(500).end());
+ *     else go(decision);
+ *   };
+ * }
+ */
 export function outcomeOf(decision: Decision, errors: AdapterContext['errors']): Outcome {
   const response = denialResponse(decision);
   if (!response) return { action: 'next', headers: passHeaders(decision) };
   return errors === 'throw' ? { action: 'throw', error: decisionError(decision) } : { action: 'respond', response };
 }
 
-/** Fastify-style plugin options: a policy (plus adapter options), or an existing guard under `guard`. */
-export type GuardOrPolicyOptions = AdapterInput | (AdapterOptions & { guard: Guard });
+/** What an adapter puts on the request for the app: the verified token (if any) and the decision. */
+export function authOf(decision: Decision): AuthResult {
+  return { token: decision.token, decision };
+}
 
-/** Like `resolveGuard`, also accepting `{ guard, errors? }` where the options object is the only argument. */
-export function resolveGuardOptions(input: GuardOrPolicyOptions): AdapterContext {
-  if (input && typeof input === 'object' && 'guard' in input) {
-    if (!isGuard(input.guard)) throw new TypeError('tokenGuard: options.guard must be a guard from createGuard()');
-    const { guard, ...rest } = input;
-    const unknown = Object.keys(rest).filter((k) => k !== 'errors');
-    // A policy next to a guard would be silently ignored: refuse it instead.
-    if (unknown.length) throw new TypeError(`tokenGuard: with options.guard, only errors may be given (got ${unknown.join(', ')})`);
-    return resolveGuard(guard, { errors: input.errors });
-  }
-  return resolveGuard(input);
+/**
+ * Whether `guard.decide` waits on something (a store call, a JWKS fetch). When it does not, continue in
+ * the same tick: no microtask, no Promise allocated per request.
+ */
+export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

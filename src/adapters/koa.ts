@@ -1,10 +1,11 @@
 // Koa adapter (Koa 3 and 2, @koa/router): ctx → GuardRequest, Decision → ctx response. No policy here.
-import type { Context, Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import {
-  GUARD_KEY,
+  authOf,
+  isPromiseLike,
   nodeGuardRequest,
   outcomeOf,
   resolveGuard,
@@ -13,6 +14,7 @@ import {
   type AdapterInput,
   type AdapterOptions,
 } from './kit.js';
+import { TokenGuardError } from '../leaf/errors.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -24,11 +26,13 @@ declare module 'koa' {
 /** The Koa middleware, with the guard it runs (for `guard.revoke`, `guard.store`). */
 export type TokenGuardMiddleware = Middleware & { guard: Guard };
 
-type GuardedContext = Context & { [GUARD_KEY]?: AdapterContext };
+// The guard that saw each request, for requireScopes: kept off `ctx` so the adapter adds no property to it.
+const contexts = new WeakMap<Context, AdapterContext>();
 
 /** Puts the decision on `ctx.state.auth` and answers it; true when the request goes on to `next`. */
 function settle(ctx: Context, context: AdapterContext, decision: Decision): boolean {
-  ctx.state.auth = { token: decision.token, decision };
+  // ctx.state is a plain object Koa creates per request: a property on it costs no hidden-class churn.
+  ctx.state.auth = authOf(decision);
   const outcome = outcomeOf(decision, context.errors);
   if (outcome.action === 'next') {
     ctx.set(outcome.headers);
@@ -54,10 +58,16 @@ function settle(ctx: Context, context: AdapterContext, decision: Decision): bool
  */
 export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): TokenGuardMiddleware {
   const context = resolveGuard(policy, options);
-  const middleware: Middleware = async (ctx, next) => {
-    const decision = await context.guard.evaluate(nodeGuardRequest(ctx.req, ctx.originalUrl));
-    (ctx as GuardedContext)[GUARD_KEY] = context;
-    if (settle(ctx, context, decision)) await next();
+  const proceed = (ctx: Context, next: Next, decision: Decision): unknown => {
+    contexts.set(ctx, context);
+    return settle(ctx, context, decision) ? next() : undefined;
+  };
+  // Not async: a decision that needed no store call goes on to next() in the same tick. A throw (errors:
+  // 'throw') is turned into a rejection by koa-compose, as from an async middleware.
+  const middleware: Middleware = (ctx, next) => {
+    const decision = context.guard.decide(nodeGuardRequest(ctx.req, ctx.originalUrl));
+    if (isPromiseLike(decision)) return decision.then((d) => proceed(ctx, next, d));
+    return proceed(ctx, next, decision);
   };
   return Object.assign(middleware, { guard: context.guard });
 }
@@ -73,8 +83,8 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
 export function requireScopes(...scopes: (string | ScopesPolicy)[]): Middleware {
   const required = scopesFromArgs(scopes);
   return async (ctx, next) => {
-    const context = (ctx as GuardedContext)[GUARD_KEY];
-    if (!context) throw new Error('requireScopes() needs tokenGuard() mounted before it');
+    const context = contexts.get(ctx);
+    if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
     const decision = context.guard.authorize(ctx.state.auth, required, nodeGuardRequest(ctx.req, ctx.originalUrl));
     if (settle(ctx, context, decision)) await next();
   };

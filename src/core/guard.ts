@@ -31,6 +31,8 @@ import { RiskSignalFailure, type RiskScore } from '../checks/risk.js';
 export interface Guard {
   /** Decides one request. Never throws for a bad request; a store failure gives 503 `store.unavailable`. */
   evaluate(request: GuardRequest): Promise<Decision>;
+  /** Like `evaluate`, but a Decision reached without waiting on a store comes back as is, not in a Promise. */
+  decide(request: GuardRequest): Decision | Promise<Decision>;
   /**
    * Checks a per-route scope requirement (what adapters' `requireScopes` calls) against the result the
    * guard already put on the request. Reports the decision through `onDecision`.
@@ -699,6 +701,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
 
   return {
     evaluate,
+    decide: (r) => evaluate(r),
     authorize,
     store,
     clearTokenCache: () => jwt?.clearCache(),

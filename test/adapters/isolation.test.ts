@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { entryPoints } from '../../scripts/entry-points.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const probes = path.join(import.meta.dirname, 'isolation');
@@ -12,16 +13,16 @@ const probes = path.join(import.meta.dirname, 'isolation');
 /** Every optional peer package, as it appears under node_modules. */
 const PEERS = ['express', 'koa', '@koa/router', 'fastify', 'ioredis'];
 
-/** Entry point → the peers it may load (its own framework); every other peer is forbidden. */
-const ENTRIES: Record<string, string[]> = {
-  'token-guard': [],
+/** The peers an entry point may load (its own framework); every other peer is forbidden. Not listed: none. */
+const OWN_PEERS: Record<string, string[]> = {
   'token-guard/express': ['express'],
   'token-guard/koa': ['koa', '@koa/router'],
   'token-guard/fastify': ['fastify'],
-  'token-guard/fetch': [],
   'token-guard/redis': ['ioredis'],
-  'token-guard/testing': [],
 };
+
+/** Every entry point from package.json `entryPoints` → the peers it may load. */
+const ENTRIES: Record<string, string[]> = Object.fromEntries(entryPoints().map((e) => [e.specifier, OWN_PEERS[e.specifier] ?? []]));
 
 /** Runs a probe in a fresh node with the repo root as cwd; resolves to its exit code and output. */
 function probe(kind: 'cjs' | 'mjs', entry: string, forbidden: string[]): Promise<{ code: number; out: string }> {
@@ -41,6 +42,10 @@ describe('entry point isolation (dist)', () => {
     if (!existsSync(path.join(root, 'dist/koa.js')) || !existsSync(path.join(root, 'dist/koa.cjs'))) {
       throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
     }
+  });
+
+  it('knows the peers of entry points that exist', () => {
+    expect(Object.keys(OWN_PEERS).filter((entry) => !(entry in ENTRIES))).toEqual([]);
   });
 
   it.each(cases)('$entry via $kind loads none of $forbidden', async ({ entry, kind, forbidden }) => {

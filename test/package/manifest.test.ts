@@ -3,6 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { entryPoints, exportsFor, tsconfigPathsFor, typesVersionsFor } from '../../scripts/entry-points.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 type Conditions = { import?: { types?: string }; require?: { types?: string } };
@@ -18,8 +19,20 @@ const typedSubpaths = Object.entries(pkg.exports)
   .map(([subpath, conditions]) => ({ name: subpath.slice('./'.length), conditions }));
 
 describe('package.json', () => {
+  it('lists exports, typesVersions and tsconfig paths exactly as derived from entryPoints (run `npm run sync:entry-points`)', () => {
+    const entries = entryPoints();
+    const tsconfig = JSON.parse(readFileSync(path.join(root, 'tsconfig.json'), 'utf8')) as { compilerOptions: { paths?: unknown } };
+    expect(pkg.exports).toEqual(exportsFor(entries));
+    expect(pkg.typesVersions).toEqual(typesVersionsFor(entries));
+    expect(tsconfig.compilerOptions.paths).toEqual(tsconfigPathsFor(entries));
+  });
+
+  it('points every entry point at a source file that exists', () => {
+    for (const { specifier, source } of entryPoints()) expect([specifier, existsSync(path.join(root, source))]).toEqual([specifier, true]);
+  });
+
   it('exports at least the documented subpaths with types', () => {
-    expect(typedSubpaths.map((s) => s.name)).toEqual(expect.arrayContaining(['express', 'koa', 'fastify', 'fetch', 'redis', 'testing']));
+    expect(typedSubpaths.map((s) => s.name)).toEqual(expect.arrayContaining(['express', 'koa', 'fastify', 'fetch', 'adapter-kit', 'redis', 'testing']));
   });
 
   it('maps every typed exports subpath in typesVersions to that subpath\'s own declaration file', () => {

@@ -1,0 +1,116 @@
+// The adapters' hot path: no property added to a framework's request (Express gives every request its own
+// hidden class, so each one costs a map copy and slow reads), and a decision that needed no store call
+// continues in the same tick (no microtask). Behaviour stays what the rest of the suite pins.
+import { describe, expect, it, vi } from 'vitest';
+import express from 'express';
+import request from 'supertest';
+import type { Context } from 'koa';
+import type { FastifyInstance } from 'fastify';
+import * as ex from '../../src/adapters/express.js';
+import * as koa from '../../src/adapters/koa.js';
+import * as fy from '../../src/adapters/fastify.js';
+import { createGuard, type Decision, type Guard, type GuardRequest } from '../../src/index.js';
+import { basePolicy, signToken } from '../helpers/tokens.js';
+
+const GUARD_SYMBOL = Symbol.for('token-guard.guard');
+
+/** A real guard whose `decide` answers synchronously with the decision `evaluate` gave for the same request. */
+async function syncGuard(probe: GuardRequest): Promise<{ guard: Guard; decision: Decision }> {
+  const real = createGuard(await basePolicy());
+  const decision = await real.evaluate(probe);
+  return { guard: { ...real, decide: () => decision }, decision };
+}
+
+const probe = async (scope: string): Promise<GuardRequest> => ({
+  method: 'GET',
+  path: '/orders/1',
+  headers: { authorization: `Bearer ${await signToken({ scope })}` },
+  remoteAddress: '127.0.0.1',
+});
+
+/** A bare Node-like request, as the adapters read it. */
+function nodeRequest(r: GuardRequest) {
+  return { method: r.method, url: r.path, originalUrl: r.path, headers: r.headers, rawHeaders: ['Authorization', r.headers['authorization']], socket: { remoteAddress: r.remoteAddress } };
+}
+
+describe('Express', () => {
+  it('sets req.auth without adding an own property to req', async () => {
+    const app = express();
+    app.use(ex.tokenGuard(await basePolicy()));
+    app.get('/orders/:id', (req, res) => {
+      res.json({ subject: req.auth?.token?.subject, own: Object.getOwnPropertyNames(req).includes('auth'), guardSymbol: Object.getOwnPropertySymbols(req).includes(GUARD_SYMBOL) });
+    });
+    const res = await request(app).get('/orders/1').set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    expect(res.body).toEqual({ subject: 'alice', own: false, guardSymbol: false });
+  });
+
+  it('reads back what a handler assigns to req.auth, per request', async () => {
+    const app = express();
+    app.use(ex.tokenGuard(await basePolicy()));
+    app.get('/orders/:id', (req, _res, next) => {
+      req.auth = { decision: req.auth!.decision, token: { ...req.auth!.token!, subject: `edited-${req.params.id}` } };
+      next();
+    }, (req, res) => res.json({ subject: req.auth?.token?.subject }));
+    const token = await signToken({ scope: 'orders:read' });
+    const [a, b] = await Promise.all([1, 2].map((id) => request(app).get(`/orders/${id}`).set('Authorization', `Bearer ${token}`)));
+    expect([a?.body, b?.body]).toEqual([{ subject: 'edited-1' }, { subject: 'edited-2' }]);
+  });
+
+  it('keeps req.auth after a mounted sub-app that ran the guard hands the request back', async () => {
+    const sub = express();
+    sub.use(ex.tokenGuard(await basePolicy()));
+    const app = express();
+    app.use(sub);
+    app.get('/orders/:id', (req, res) => res.json({ subject: req.auth?.token?.subject }));
+    const res = await request(app).get('/orders/1').set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    expect(res.body).toEqual({ subject: 'alice' });
+  });
+
+  it('calls next() in the same tick when the decision is synchronous', async () => {
+    const r = await probe('orders:read');
+    const { guard, decision } = await syncGuard(r);
+    const req = nodeRequest(r) as never as express.Request;
+    const next = vi.fn();
+    ex.tokenGuard(guard)(req, { setHeader() {} } as never, next);
+    expect(next).toHaveBeenCalledWith();
+    expect(req.auth).toEqual({ token: decision.token, decision });
+  });
+});
+
+describe('Koa', () => {
+  it('goes on to next() in the same tick when the decision is synchronous, adding nothing to ctx', async () => {
+    const r = await probe('orders:read');
+    const { guard } = await syncGuard(r);
+    const ctx = { req: nodeRequest(r), originalUrl: r.path, state: {}, set() {} } as unknown as Context;
+    const next = vi.fn(() => Promise.resolve());
+    await Promise.race([koa.tokenGuard(guard)(ctx, next), Promise.resolve()]);
+    expect(next).toHaveBeenCalledTimes(1);
+    expect(ctx.state.auth?.token?.subject).toBe('alice');
+    expect(Object.getOwnPropertySymbols(ctx)).not.toContain(GUARD_SYMBOL);
+  });
+
+  it('still refuses synchronously decided requests, through the error path with errors: throw', async () => {
+    const r = await probe('profile');
+    const { guard } = await syncGuard(r);
+    const ctx = { req: nodeRequest(r), originalUrl: r.path, state: {}, set() {} } as unknown as Context;
+    const next = vi.fn(() => Promise.resolve());
+    // Koa runs middleware through koa-compose, which turns a synchronous throw into a rejection.
+    expect(() => koa.tokenGuard(guard, { errors: 'throw' })(ctx, next)).toThrow(expect.objectContaining({ code: 'scope.insufficient' }));
+    expect(next).not.toHaveBeenCalled();
+  });
+});
+
+describe('Fastify', () => {
+  it('calls the onRequest done() in the same tick when the decision is synchronous', async () => {
+    const r = await probe('orders:read');
+    const { guard } = await syncGuard(r);
+    let hook: ((request: unknown, reply: unknown, done: (err?: Error) => void) => void) | undefined;
+    const app = { initialConfig: {}, decorateRequest() {}, addHook: (_name: string, fn: typeof hook) => { hook = fn; } } as unknown as FastifyInstance;
+    await fy.tokenGuard(app, { guard });
+    const request = { raw: nodeRequest(r), auth: null } as { raw: unknown; auth: unknown };
+    const done = vi.fn();
+    hook!(request, { headers() {} }, done);
+    expect(done).toHaveBeenCalledWith();
+    expect((request.auth as { token?: { subject?: string } }).token?.subject).toBe('alice');
+  });
+});
