@@ -12,7 +12,8 @@ export type {
   RiskSignalScore,
   TokenInfo,
 } from './leaf/types.js';
-export { REASONS, REASON_CODES, type ReasonInfo } from './leaf/reasons.js';
+export { REASONS, type ReasonInfo } from './leaf/reasons.js';
+export { REASON_CODES } from './core/registry.js';
 export type { TokenGuardWarningCode } from './leaf/warnings.js';
 export {
   TokenGuardError,

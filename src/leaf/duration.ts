@@ -57,3 +57,13 @@ function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   return typeof value;
 }
+
+/** Zod schema for any duration (zero included). */
+export const durationSchema = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+  if (parseDuration(v) === undefined) ctx.addIssue({ code: 'custom', message: `expected a duration like '30s', '10m', '1h', '7d' or milliseconds (got ${JSON.stringify(v)})` });
+});
+
+/** Zod schema for a duration above zero. */
+export const positiveDurationSchema = durationSchema.superRefine((v, ctx) => {
+  if (parseDuration(v) === 0) ctx.addIssue({ code: 'custom', message: 'expected a duration greater than zero' });
+});

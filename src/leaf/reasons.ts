@@ -1,4 +1,5 @@
-// The one table that maps each reason code to its HTTP answer (RFC 6750 §3, RFC 9470, RFC 9457).
+// The one table that maps each reason code to its HTTP answer (RFC 6750 §3, RFC 9470, RFC 9457), and the one
+// source of the ReasonCode type: the built-in rows below, plus the rows registered checks add.
 import type { DecisionStatus, ReasonCode } from './types.js';
 
 /** How a reason code is answered over HTTP. */
@@ -12,8 +13,9 @@ export interface ReasonInfo {
   title: string;
 }
 
-/** Reason code → status, challenge error and problem title. */
-export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = Object.freeze({
+// The built-in reasons: the engine's own (authentication, binding, revocation, store) and those of the
+// checks that shipped with it. A check that brings a new code declares its row in its own file.
+const BUILT_IN = {
   ok: { status: 200, challenge: false, title: 'OK' },
   'token.missing': { status: 401, challenge: true, title: 'Authentication required' },
   'request.malformed': { status: 400, error: 'invalid_request', challenge: true, title: 'Malformed request' },
@@ -36,7 +38,29 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = Object.freeze({
   'rate.limited': { status: 429, challenge: false, title: 'Too many requests' },
   'rule.unmatched': { status: 403, challenge: false, title: 'No access rule for this route' },
   'store.unavailable': { status: 503, challenge: false, title: 'Service temporarily unavailable' },
-});
+} as const satisfies Record<string, ReasonInfo>;
 
-/** Every reason code, in table order. */
-export const REASON_CODES = Object.freeze(Object.keys(REASONS) as ReasonCode[]);
+/**
+ * Every reason code with its HTTP answer, as a type. A check that adds a code extends it by declaration
+ * merging in its own file (`declare module '../leaf/reasons.js' { interface ReasonTable { 'x.y': ReasonInfo } }`)
+ * and lists the row in its `reasons`; the engine registers the row at start-up.
+ */
+export interface ReasonTable extends Record<keyof typeof BUILT_IN, ReasonInfo> {}
+
+const table: Record<string, ReasonInfo> = { ...BUILT_IN };
+
+/** Reason code → status, challenge error and problem title. Complete once `token-guard` is loaded. */
+export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = table as Record<ReasonCode, ReasonInfo>;
+
+/**
+ * Adds the rows of a check's own reason codes. Called by the engine's registry when it loads; a code
+ * may not be registered twice with another answer, nor replace a built-in one.
+ */
+export function registerReasons(rows: Readonly<Record<string, ReasonInfo>>): void {
+  for (const [code, info] of Object.entries(rows)) {
+    const known = table[code];
+    if (known && known !== info) throw new TypeError(`reason code ${code} is already registered`);
+    if (!/^[a-z_]+\.[a-z_]+$/.test(code)) throw new TypeError(`reason code ${code} is not area.problem`);
+    table[code] = Object.freeze({ ...info });
+  }
+}

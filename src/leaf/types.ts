@@ -1,30 +1,14 @@
 // Public types of the framework-neutral core: the request the guard reads and the Decision it returns.
+import type { ReasonTable } from './reasons.js';
 
 /** A value or a promise of it: store methods may answer synchronously or asynchronously. */
 export type Awaitable<T> = T | Promise<T>;
 
 /**
- * Why a request was allowed or refused. `area.problem`, stable across releases.
- * See the README's reason-code table for the HTTP answer each one maps to.
+ * Why a request was allowed or refused. `area.problem`, stable across releases. Derived from the reason
+ * table (leaf/reasons.ts and the checks' own rows); see the README's reason-code table for the HTTP answer.
  */
-export type ReasonCode =
-  | 'ok'
-  | 'token.missing'
-  | 'request.malformed'
-  | 'token.malformed'
-  | 'token.invalid'
-  | 'token.expired'
-  | 'token.revoked'
-  | 'scope.insufficient'
-  | 'ip.denied'
-  | 'ip.unknown'
-  | 'hours.outside'
-  | 'step_up.required'
-  | 'pop.invalid'
-  | 'risk.denied'
-  | 'rate.limited'
-  | 'rule.unmatched'
-  | 'store.unavailable';
+export type ReasonCode = keyof ReasonTable & string;
 
 /** The HTTP statuses a Decision can carry. */
 export type DecisionStatus = 200 | 400 | 401 | 403 | 429 | 503;

@@ -208,6 +208,9 @@ export class JwtVerifier {
     throw new joseErrors.JWSSignatureVerificationFailed();
   }
 
+  /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */
+  readonly knows = (token: string): boolean => this.cache.has(token);
+
   /** Drops every cached verification (after a key rotation, say). */
   clearCache(): void {
     this.cache.clear();
