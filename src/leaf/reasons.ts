@@ -40,12 +40,15 @@ const BUILT_IN = {
   'store.unavailable': { status: 503, challenge: false, title: 'Service temporarily unavailable' },
 } as const satisfies Record<string, ReasonInfo>;
 
-/**
- * Every reason code with its HTTP answer, as a type. A check that adds a code extends it by declaration
- * merging in its own file (`declare module '../leaf/reasons.js' { interface ReasonTable { 'x.y': ReasonInfo } }`)
- * and lists the row in its `reasons`; the engine registers the row at start-up.
- */
-export interface ReasonTable extends Record<keyof typeof BUILT_IN, ReasonInfo> {}
+declare global {
+  /**
+   * Every token-guard reason code, as a type (the keys are the codes). A check that adds a code extends it by
+   * declaration merging in its own file (`declare global { interface TokenGuardReasonCodes { 'x.y': true } }`)
+   * and lists the row in its `reasons`; the engine registers the row at start-up. Global so that the merge
+   * survives bundling of the type declarations; read it through `ReasonCode`.
+   */
+  interface TokenGuardReasonCodes extends Record<keyof typeof BUILT_IN, true> {}
+}
 
 const table: Record<string, ReasonInfo> = { ...BUILT_IN };
 

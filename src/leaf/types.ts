@@ -1,5 +1,4 @@
 // Public types of the framework-neutral core: the request the guard reads and the Decision it returns.
-import type { ReasonTable } from './reasons.js';
 
 /** A value or a promise of it: store methods may answer synchronously or asynchronously. */
 export type Awaitable<T> = T | Promise<T>;
@@ -8,7 +7,7 @@ export type Awaitable<T> = T | Promise<T>;
  * Why a request was allowed or refused. `area.problem`, stable across releases. Derived from the reason
  * table (leaf/reasons.ts and the checks' own rows); see the README's reason-code table for the HTTP answer.
  */
-export type ReasonCode = keyof ReasonTable & string;
+export type ReasonCode = keyof TokenGuardReasonCodes & string;
 
 /** The HTTP statuses a Decision can carry. */
 export type DecisionStatus = 200 | 400 | 401 | 403 | 429 | 503;
