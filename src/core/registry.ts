@@ -8,6 +8,7 @@ import { ipCheck } from '../checks/ip.js';
 import { hoursCheck } from '../checks/hours.js';
 import { scopesCheck } from '../checks/scopes.js';
 import { stepUpCheck } from '../checks/step-up.js';
+import { claimsCheck } from '../checks/claims.js';
 
 /** Every registered check, in run order within its phase. */
 export const CHECKS = [
@@ -15,6 +16,7 @@ export const CHECKS = [
   hoursCheck,
   scopesCheck,
   stepUpCheck,
+  claimsCheck,
 ] as const;
 
 type Registered = (typeof CHECKS)[number];
