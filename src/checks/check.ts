@@ -80,6 +80,11 @@ export interface Check<P extends object = object, R extends object = object, C =
   compile(value: never, env: CompileEnv): C;
   /** Decides one request against one compiled value. */
   check(ctx: CheckContext, compiled: C): CheckResult;
+  /**
+   * Told when authentication refused the request (a pre-auth check may count failed attempts). Called for the
+   * policy-level value only; never changes the decision.
+   */
+  onRefusal?(ctx: CheckContext, compiled: C, reason: ReasonCode): void;
   /** The reason whose WWW-Authenticate challenge `challenge` builds. */
   readonly challengeReason?: ReasonCode;
   /** The challenge parameters for a refusal by this value (scope, step-up), built once at compile time. */
@@ -97,7 +102,8 @@ export function defineCheck<P extends object, R extends object, V, C>(
 }
 
 /** A registered check seen without its slice types (what the engine iterates over). */
-export type AnyCheck = Omit<Check, 'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge'> & {
+export type AnyCheck = Omit<Check, 'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge' | 'onRefusal'> & {
+  onRefusal?(ctx: CheckContext, compiled: unknown, reason: ReasonCode): void;
   readonly policyKey?: string;
   readonly ruleKey?: string;
   readonly recordKey?: string;

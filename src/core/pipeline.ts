@@ -117,6 +117,7 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
   // Reasons that refuse the request, and the trialled rule's own reasons (reported only).
   let blocking: ReasonCode[] | undefined;
   let ruled: ReasonCode[] | undefined;
+  let ctx: Mutable<CheckContext> | undefined;
 
   try {
     ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
@@ -127,7 +128,7 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
     if (rule?.public) return { decision: decider.decide(NO_REASONS, mode, rule, {}), path, ip, identity };
 
     const responseHeaders: Record<string, string> = {};
-    const ctx: Mutable<CheckContext> = { request: req, method, path, headers, nowMs, ip, clockToleranceS: p.clockToleranceS, token: undefined, responseHeaders, detail: undefined };
+    ctx = { request: req, method, path, headers, nowMs, ip, clockToleranceS: p.clockToleranceS, token: undefined, responseHeaders, detail: undefined };
 
     // Phase: pre-auth. Runs before the token is read, so a flood of bad tokens costs no verification or store call.
     for (const slot of p.preAuth) {
@@ -296,8 +297,13 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
     let d: Decision;
     let error: unknown;
     if (err instanceof Refusal) {
+      if (ctx && identity === undefined) {
+        for (const slot of p.preAuth) if (slot.policy !== undefined) slot.check.onRefusal?.(ctx, slot.policy, err.reason);
+      }
       // A reason the pre-auth phase only reported (report-only) stays in the report.
-      d = decider.decide(blocking ? [...blocking, err.reason] : [err.reason], mode, rule, {}, err.detail);
+      // Before a token is verified only the pre-auth checks write headers (their RateLimit budget): kept.
+      const kept = ctx && identity === undefined ? ctx.responseHeaders : {};
+      d = decider.decide(blocking ? [...blocking, err.reason] : [err.reason], mode, rule, kept, err.detail);
       if (p.dpop) decider.dpopChallenge(d, scheme);
     } else {
       // A store failure, or a bug: either way the answer is 503 and never an allow.
