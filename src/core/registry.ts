@@ -9,6 +9,7 @@ import { hoursCheck } from '../checks/hours.js';
 import { scopesCheck } from '../checks/scopes.js';
 import { stepUpCheck } from '../checks/step-up.js';
 import { claimsCheck } from '../checks/claims.js';
+import { preAuthLimitCheck } from '../checks/pre-auth-limit.js';
 
 /** Every registered check, in run order within its phase. */
 export const CHECKS = [
@@ -17,6 +18,7 @@ export const CHECKS = [
   scopesCheck,
   stepUpCheck,
   claimsCheck,
+  preAuthLimitCheck,
 ] as const;
 
 type Registered = (typeof CHECKS)[number];
