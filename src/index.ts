@@ -21,6 +21,8 @@ export {
   PolicyError,
   StoreError,
   ApiKeyError,
+  UsageError,
+  type UsageErrorCode,
   type PolicyIssue,
   type TokenGuardErrorOptions,
 } from './leaf/errors.js';

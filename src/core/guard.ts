@@ -1,7 +1,7 @@
 // createGuard: compiles a policy once and evaluates requests against it. Framework-neutral, no I/O of its
 // own beyond the store it is given. The evaluation itself is the pipeline (pipeline.ts) over the registry.
 import { performance } from 'node:perf_hooks';
-import { TokenGuardError } from '../leaf/errors.js';
+import { TokenGuardError, UsageError } from '../leaf/errors.js';
 import { normalizePath } from '../leaf/path.js';
 import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
@@ -50,7 +50,7 @@ export interface Guard {
 function toMs(value: Date | number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const ms = typeof value === 'number' ? value : value.getTime();
-  if (!Number.isFinite(ms)) throw new TypeError('expected a valid Date or epoch milliseconds');
+  if (!Number.isFinite(ms)) throw new UsageError('expected a valid Date or epoch milliseconds', { help: 'pass a Date or a finite number of milliseconds since the epoch' });
   return ms;
 }
 
@@ -212,7 +212,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     clearTokenCache: () => jwt?.clearCache(),
     async revoke(token, options = {}) {
       const tokenId = typeof token === 'string' ? token : token?.id;
-      if (typeof tokenId !== 'string' || tokenId === '') throw new TypeError('revoke: expected a token id or a verified token');
+      if (typeof tokenId !== 'string' || tokenId === '') throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
       const nowMs = options.now?.getTime() ?? now();
       // A token's own expiry that no Date can hold (a store record's far-future expiresAt) revokes for good:
       // revoking a token the guard let through must never throw.
@@ -225,7 +225,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       await store.revoke(tokenId, expiresAt === undefined ? { now: nowMs } : { now: nowMs, expiresAt });
     },
     async revokeSubject(subject, options = {}) {
-      if (typeof subject !== 'string' || subject === '') throw new TypeError('revokeSubject: expected a subject');
+      if (typeof subject !== 'string' || subject === '') throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
       const nowMs = options.now?.getTime() ?? now();
       const before = toMs(options.before, nowMs);
       const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs);

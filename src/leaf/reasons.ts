@@ -1,6 +1,7 @@
 // The one table that maps each reason code to its HTTP answer (RFC 6750 §3, RFC 9470, RFC 9457), and the one
 // source of the ReasonCode type: the built-in rows below, plus the rows registered checks add.
 import type { DecisionStatus, ReasonCode } from './types.js';
+import { UsageError } from './errors.js';
 
 /** How a reason code is answered over HTTP. */
 export interface ReasonInfo {
@@ -62,8 +63,8 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = table as Record
 export function registerReasons(rows: Readonly<Record<string, ReasonInfo>>): void {
   for (const [code, info] of Object.entries(rows)) {
     const known = table[code];
-    if (known && known !== info) throw new TypeError(`reason code ${code} is already registered`);
-    if (!/^[a-z_]+\.[a-z_]+$/.test(code)) throw new TypeError(`reason code ${code} is not area.problem`);
+    if (known && known !== info) throw new UsageError(`reason code ${code} is already registered`, { code: 'usage.invalid_check', help: 'give the check its own reason code' });
+    if (!/^[a-z_]+\.[a-z_]+$/.test(code)) throw new UsageError(`reason code ${code} is not area.problem`, { code: 'usage.invalid_check', help: 'name reason codes area.problem in lower case' });
     table[code] = Object.freeze({ ...info });
   }
 }
