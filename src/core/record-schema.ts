@@ -14,13 +14,19 @@ export const RECORD_FIELD_SCHEMAS: Readonly<Record<string, z.ZodType>> = Object.
   rateLimit: rateLimitSchema,
 });
 
-/** Why a record's constraint field is invalid (`ip.allow[0]: …`), or undefined when it is valid or not a constraint. */
-export function recordFieldProblem(field: string, value: unknown): string | undefined {
+/** Every problem of a record's constraint field (`ip.allow[0]: …`, `ip.alow: unknown key`); empty when it is valid or not a constraint. */
+export function recordFieldProblems(field: string, value: unknown): string[] {
   const schema = RECORD_FIELD_SCHEMAS[field];
-  if (!schema) return undefined;
+  if (!schema) return [];
   const result = schema.safeParse(value);
-  if (result.success) return undefined;
-  const issue = result.error.issues[0];
-  const path = [field, ...(issue?.path ?? [])].map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
-  return `${path}: ${issue?.message ?? 'invalid'}`;
+  if (result.success) return [];
+  const at = (path: readonly PropertyKey[]) => [field, ...path].map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
+  return result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `${at([...issue.path, k])}: unknown key`) : [`${at(issue.path)}: ${issue.message}`],
+  );
+}
+
+/** The first problem of a record's constraint field, or undefined. */
+export function recordFieldProblem(field: string, value: unknown): string | undefined {
+  return recordFieldProblems(field, value)[0];
 }
