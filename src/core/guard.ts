@@ -91,7 +91,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   // The policy's and each rule's rate limits as one list per rule, built once: consume gets the same array each time.
   const noRuleLimits: readonly RateLimitCheck[] = p.rateLimit ? [p.rateLimit] : [];
   const ruleLimits = new Map<CompiledRule, readonly RateLimitCheck[]>();
-  for (const r of p.rules) ruleLimits.set(r, r.rateLimit && r.mode !== 'report-only' ? [...noRuleLimits, r.rateLimit] : noRuleLimits);
+  // A trialled rule's own limit is counted apart (limitsOf leaves it out then); otherwise it joins the policy's.
+  for (const r of p.rules) ruleLimits.set(r, r.rateLimit ? [...noRuleLimits, r.rateLimit] : noRuleLimits);
 
   // One Holder per cached verification: a repeated token allocates nothing here.
   const jwtHolders = new WeakMap<VerifiedJwt, Holder>();
