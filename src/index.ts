@@ -12,7 +12,8 @@ export type {
   RiskSignalScore,
   TokenInfo,
 } from './leaf/types.js';
-export { REASONS, REASON_CODES, type ReasonInfo } from './leaf/reasons.js';
+export { REASONS, type ReasonInfo } from './leaf/reasons.js';
+export { REASON_CODES } from './core/registry.js';
 export type { TokenGuardWarningCode } from './leaf/warnings.js';
 export {
   TokenGuardError,
@@ -20,6 +21,8 @@ export {
   PolicyError,
   StoreError,
   ApiKeyError,
+  UsageError,
+  type UsageErrorCode,
   type PolicyIssue,
   type TokenGuardErrorOptions,
 } from './leaf/errors.js';
@@ -40,7 +43,8 @@ export type { HoursRule, HoursWindow, Day } from './checks/hours.js';
 export type { ScopesPolicy } from './checks/scopes.js';
 export type { RiskPolicy, RiskContext, RiskSignal, RiskScore } from './checks/risk.js';
 export type { JwtAlgorithm } from './tokens/jwt.js';
-export { issueApiKey, hashApiKey, parseApiKey, type IssueApiKeyOptions, type IssuedApiKey, type ParsedApiKey, type ParseApiKeyOptions } from './tokens/api-key.js';
+export { hashApiKey, parseApiKey, type ParsedApiKey, type ParseApiKeyOptions } from './tokens/api-key.js';
+export { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './core/issue-api-key.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export { StoreArgumentError } from './stores/validate.js';
 export type {

@@ -3,7 +3,9 @@ import { createHash } from 'node:crypto';
 import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
 import type { Duration } from '../leaf/duration.js';
 import { normalizePath } from '../leaf/path.js';
-import type { JwtAlgorithm } from '../leaf/algorithms.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from '../leaf/algorithms.js';
+import { z } from 'zod';
+import { parseDuration, positiveDurationSchema } from '../leaf/duration.js';
 
 /** DPoP acceptance. */
 export interface DpopPolicy {
@@ -95,4 +97,39 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
   if ((await calculateJwkThumbprint(jwk, 'sha256')) !== r.jkt) return { failure: 'proof key is not the key the token is bound to' };
   // jti is unique per key; hashed so a client cannot choose the size or shape of a store key.
   return { replayKey: `dpop:${b64sha256(`${r.jkt}.${jti}`)}`, replayGroup: `dpop:${r.jkt}` };
+}
+
+const DPOP_ALGORITHMS = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
+
+/** The policy's `dpop`. `origins` is checked with the rest of the policy (it needs `jwt` too). */
+export const dpopSchema = z.strictObject({
+  algorithms: z.array(z.enum(DPOP_ALGORITHMS as [string, ...string[]], { error: `expected one of ${DPOP_ALGORITHMS.join(', ')}` })).min(1).optional(),
+  maxAge: positiveDurationSchema.optional(),
+  required: z.boolean().optional(),
+  maxClaimsPerKey: z.number().int().min(1).max(1_000_000).optional(),
+  origins: z
+    .array(
+      z.string().refine((o) => {
+        try {
+          return new URL(o).origin === o;
+        } catch {
+          return false;
+        }
+      }, 'expected an origin such as "https://api.example.com" (scheme and host, no path)'),
+    )
+    .min(1)
+    .optional(),
+});
+
+/** Compiles the policy's `dpop`. */
+export function compileDpop(d: DpopPolicy): DpopConfig {
+  const algorithms = [...(d.algorithms ?? ['ES256', 'RS256', 'PS256', 'EdDSA'])];
+  return {
+    algorithms,
+    maxAgeS: (parseDuration(d.maxAge ?? '60s') as number) / 1000,
+    required: d.required ?? false,
+    maxClaimsPerKey: d.maxClaimsPerKey ?? 1000,
+    origins: new Set(d.origins),
+    challenge: `DPoP algs="${algorithms.join(' ')}"`,
+  };
 }

@@ -1,5 +1,7 @@
 // Allowed hours: windows of days and HH:MM ranges in an IANA time zone, compiled to a minute-of-week bitmap.
+import { z } from 'zod';
 import { checkHours, DAYS, MINUTES_PER_DAY, parseHHMM, type HoursRule } from '../leaf/hours-rule.js';
+import { defineCheck } from './check.js';
 
 export { checkHours, DAYS, isValidTimeZone, parseHHMM, type Day, type HoursRule, type HoursWindow } from '../leaf/hours-rule.js';
 
@@ -91,3 +93,49 @@ export class HoursConstraint {
     return this.allowed[this.clock.minuteOfWeek(ms)] === 1;
   }
 }
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM');
+
+/** An HoursRule: policies, rules, risk's offHours and key records all use this one schema. */
+export const hoursSchema = z
+  .strictObject({
+    timezone: z.string(),
+    windows: z
+      .array(
+        z.strictObject({
+          days: z.array(z.enum(DAYS as [string, ...string[]])).min(1).optional(),
+          from: hhmm,
+          to: z.union([hhmm, z.literal('24:00')], { error: 'expected HH:MM' }),
+        }),
+      )
+      .min(1, 'expected at least one window'),
+  })
+  .superRefine((v, ctx) => {
+    for (const p of checkHours(v as HoursRule)) {
+      if (p.message !== 'expected HH:MM') ctx.addIssue({ code: 'custom', message: p.message, path: p.path.split(/\.|\[|\]/).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s)) });
+    }
+  });
+
+/** The policy's `hours`. */
+export interface HoursPolicySlice {
+  /** Allowed hours for every request. */
+  hours?: HoursRule;
+}
+
+/** A rule's `hours`. */
+export interface HoursRuleSlice {
+  /** Hours for this rule (on top of the policy's). */
+  hours?: HoursRule;
+}
+
+/** Allowed hours: policy, rule and key record (`hours.outside`). */
+export const hoursCheck = defineCheck<HoursPolicySlice, HoursRuleSlice, HoursRule, HoursConstraint>({
+  name: 'hours',
+  phase: 'constraints',
+  policyKey: 'hours',
+  ruleKey: 'hours',
+  recordKey: 'hours',
+  policySchema: hoursSchema,
+  compile: (rule) => new HoursConstraint(rule),
+  check: (ctx, c) => (c.allows(ctx.nowMs) ? undefined : 'hours.outside'),
+});

@@ -1,5 +1,7 @@
 // IP binding: allow/deny CIDR lists at policy, rule and token level; deny wins, unknown fails.
-import { CidrSet, type IpRule, type ParsedIp } from '../leaf/ip.js';
+import { z } from 'zod';
+import { checkCidr, CidrSet, type IpRule, type ParsedIp } from '../leaf/ip.js';
+import { defineCheck } from './check.js';
 
 export type { IpRule } from '../leaf/ip.js';
 
@@ -21,3 +23,46 @@ export class IpConstraint {
     return undefined;
   }
 }
+
+/** A CIDR or a single address. */
+export const cidrSchema = z.string().superRefine((v, ctx) => {
+  const m = checkCidr(v);
+  if (m) ctx.addIssue({ code: 'custom', message: m });
+});
+
+/**
+ * An IpRule. An empty allow list could be read as "nobody" or as "no restriction", and an empty `ip`
+ * restricts nothing: both are refused rather than given either meaning. Policies, rules and key records
+ * (`issueApiKey`, the stored-record reader) all use this one schema.
+ */
+export const ipSchema = z
+  .strictObject({
+    allow: z.array(cidrSchema).min(1, "an empty allow list is ambiguous (nobody, or everybody?): list addresses, or to refuse every client write deny: ['0.0.0.0/0', '::/0']").optional(),
+    deny: z.array(cidrSchema).optional(),
+  })
+  // `allow: []` is reported by itself above.
+  .refine((v) => v.allow !== undefined || (v.deny?.length ?? 0) > 0, 'an empty ip constraint restricts nothing: list addresses in allow or deny, or remove ip');
+
+/** The policy's `ip`. */
+export interface IpPolicySlice {
+  /** Client addresses for every request. */
+  ip?: IpRule;
+}
+
+/** A rule's `ip`. */
+export interface IpRuleSlice {
+  /** Client addresses for this rule (on top of the policy's). */
+  ip?: IpRule;
+}
+
+/** Client addresses: policy, rule and key record (`ip.denied`, `ip.unknown`). */
+export const ipCheck = defineCheck<IpPolicySlice, IpRuleSlice, IpRule, IpConstraint>({
+  name: 'ip',
+  phase: 'constraints',
+  policyKey: 'ip',
+  ruleKey: 'ip',
+  recordKey: 'ip',
+  policySchema: ipSchema,
+  compile: (rule) => new IpConstraint(rule),
+  check: (ctx, c) => c.check(ctx.ip),
+});

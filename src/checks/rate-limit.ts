@@ -1,5 +1,10 @@
 // Rate limits: policy, rule and key-record limits, each its own counter per token; the tightest answers.
+import { z } from 'zod';
+import { positiveDurationSchema } from '../leaf/duration.js';
 import type { RateLimitCheck, RateLimitResult } from '../leaf/store.js';
+
+/** A rate limit (`{ limit, window }`): the policy's, a rule's and a key record's all use this one schema. */
+export const rateLimitSchema = z.strictObject({ limit: z.number().int().positive(), window: positiveDurationSchema });
 
 /** RateLimit-* (and on refusal Retry-After) headers for a consume result: the counter with the least room. */
 export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>): void {

@@ -3,7 +3,9 @@
 import type { TokenInfo } from '../leaf/types.js';
 import type { Duration } from '../leaf/duration.js';
 import type { TokenUsage } from '../leaf/store.js';
-import { HoursConstraint, type HoursRule } from './hours.js';
+import { z } from 'zod';
+import { HoursConstraint, hoursSchema, type HoursRule } from './hours.js';
+import { compileStepUpPolicy, stepUpSchema, type StepUpRequirement } from './step-up.js';
 
 /** What a risk signal sees about the request. */
 export interface RiskContext {
@@ -108,4 +110,41 @@ export class RiskEngine {
     for (const s of signals) score += s.score;
     return { score, signals };
   }
+}
+
+const points = z.number().finite().min(0, 'expected points ≥ 0');
+const signalFn = z.custom<RiskSignal>((v) => typeof v === 'function', 'expected a function ((context) => number)');
+
+/** The policy's `risk`. */
+export const riskSchema = z
+  .strictObject({
+    newIp: points.optional(),
+    userAgentChange: points.optional(),
+    offHours: z.strictObject({ score: points, hours: hoursSchema }).optional(),
+    velocity: z
+      .strictObject({ score: points, factor: z.number().min(1).optional(), minPerMinute: z.number().int().min(1).optional(), minHistory: z.number().int().min(1).optional() })
+      .optional(),
+    custom: z.record(z.string().regex(/^[A-Za-z][\w.-]*$/, 'expected a signal name'), signalFn).optional(),
+    stepUpAt: points.optional(),
+    stepUp: stepUpSchema.optional(),
+    denyAt: points.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.stepUpAt !== undefined && r.denyAt !== undefined && r.stepUpAt >= r.denyAt) {
+      ctx.addIssue({ code: 'custom', path: ['stepUpAt'], message: 'must be lower than denyAt (a score that denies cannot be stepped up)' });
+    }
+  });
+
+/** Risk scoring, compiled. */
+export interface CompiledRisk {
+  engine: RiskEngine;
+  stepUpAt: number | undefined;
+  denyAt: number | undefined;
+  /** What satisfies a risk step-up. */
+  stepUp: StepUpRequirement;
+}
+
+/** Compiles the policy's `risk`. */
+export function compileRisk(r: RiskPolicy): CompiledRisk {
+  return { engine: new RiskEngine(r), stepUpAt: r.stepUpAt, denyAt: r.denyAt, stepUp: compileStepUpPolicy(r.stepUp ?? { maxAge: '5m' }) };
 }

@@ -1,4 +1,6 @@
 // Scope requirements: all of a list, any of a list, or both; never a substring or prefix match.
+import { z } from 'zod';
+import { defineCheck } from './check.js';
 
 /**
  * A scope token (RFC 6749 §3.3): printable ASCII without space, `"` or `\`. The same shape is required of
@@ -34,3 +36,42 @@ export function hasScopes(required: ScopeRequirement, granted: ReadonlySet<strin
 export function scopeChallengeValue(required: ScopeRequirement): string {
   return [...required.all, ...required.any].join(' ');
 }
+
+/** One scope token: what a policy may require and what a key record may grant (one rule for both). */
+export const scopeSchema = z.string().regex(SCOPE_TOKEN_RE, 'expected a scope token (printable, no spaces, quotes or backslashes)');
+
+// An empty requirement would let any valid token through: refused, never dropped. A route open to every
+// valid token is written without scopes.
+const EMPTY_SCOPES = 'requires no scope, so any valid token would pass: list at least one scope, or remove scopes if any valid token may call this route';
+
+/** A rule's scope requirement. */
+export const scopesSchema = z.union(
+  [
+    z.array(scopeSchema).min(1, `an empty scope list ${EMPTY_SCOPES}`),
+    z
+      .strictObject({
+        all: z.array(scopeSchema).min(1, `an empty "all" ${EMPTY_SCOPES}`).optional(),
+        any: z.array(scopeSchema).min(1, 'an empty "any" list names no scope a token could have: list at least one scope, or remove any').optional(),
+      })
+      .refine((v) => v.all !== undefined || v.any !== undefined, `an object without all or any ${EMPTY_SCOPES}`),
+  ],
+  { error: 'expected an array of scopes or { all?: [...], any?: [...] }' },
+);
+
+/** A rule's `scopes`. */
+export interface ScopesRuleSlice {
+  /** Required scopes: an array (all of them) or `{ all?, any? }`. */
+  scopes?: ScopesPolicy;
+}
+
+/** Required scopes of a rule (`scope.insufficient`, with the `scope="…"` challenge). */
+export const scopesCheck = defineCheck<object, ScopesRuleSlice, ScopesPolicy, ScopeRequirement>({
+  name: 'scopes',
+  phase: 'constraints',
+  ruleKey: 'scopes',
+  ruleSchema: scopesSchema,
+  compile: (scopes) => toScopeRequirement(scopes),
+  check: (ctx, required) => (ctx.token && hasScopes(required, ctx.token.scopeSet) ? undefined : 'scope.insufficient'),
+  challengeReason: 'scope.insufficient',
+  challenge: (required) => `error="insufficient_scope", scope="${scopeChallengeValue(required)}"`,
+});

@@ -1,4 +1,9 @@
 // Step-up (RFC 9470): a route may demand a recent authentication (auth_time), methods (amr) or a level (acr).
+import { z } from 'zod';
+import { durationSchema, parseDuration, type Duration } from '../leaf/duration.js';
+import { REASONS } from '../leaf/reasons.js';
+import { defineCheck } from './check.js';
+import { SCOPE_TOKEN_RE } from './scopes.js';
 
 /** A compiled step-up requirement. */
 export interface StepUpRequirement {
@@ -49,3 +54,55 @@ export function satisfiesStepUp(req: StepUpRequirement, facts: AuthenticationFac
   if (req.acr && (facts.acr === undefined || !req.acr.includes(facts.acr))) return false;
   return true;
 }
+
+/** Policy form of a step-up requirement (a rule's `stepUp`, risk's `stepUp`). */
+export interface StepUpPolicy {
+  maxAge?: Duration;
+  amr?: readonly string[];
+  acr?: readonly string[];
+}
+
+// acr and amr values go into the step-up challenge header: same shape as scope tokens.
+const challengeValue = (what: string) => z.string().regex(SCOPE_TOKEN_RE, `expected an ${what} value (printable, no spaces, quotes or backslashes)`);
+
+/** A step-up requirement: at least one of maxAge, amr or acr. */
+export const stepUpSchema = z
+  .strictObject({
+    maxAge: durationSchema.optional(),
+    amr: z.array(challengeValue('amr')).min(1).optional(),
+    acr: z.array(challengeValue('acr')).min(1).optional(),
+  })
+  .refine((v) => v.maxAge !== undefined || v.amr !== undefined || v.acr !== undefined, 'expected at least one of maxAge, amr or acr (an empty step-up is always satisfied)');
+
+/** Compiles the policy form of a step-up requirement. */
+export function compileStepUpPolicy(s: StepUpPolicy): StepUpRequirement {
+  return compileStepUp({
+    ...(s.maxAge !== undefined && { maxAgeMs: parseDuration(s.maxAge) as number }),
+    ...(s.amr && { amr: s.amr }),
+    ...(s.acr && { acr: s.acr }),
+  });
+}
+
+/** The WWW-Authenticate parameters of a step-up refusal for a requirement. */
+export function stepUpChallengeParams(req: StepUpRequirement): string {
+  return `error="insufficient_user_authentication", error_description="${REASONS['step_up.required'].title}"${req.challenge ? `, ${req.challenge}` : ''}`;
+}
+
+/** A rule's `stepUp`. */
+export interface StepUpRuleSlice {
+  /** Demand recent or stronger authentication (RFC 9470). */
+  stepUp?: StepUpPolicy;
+}
+
+/** Step-up of a rule (`step_up.required`, with `max_age` / `acr_values` in the challenge). */
+export const stepUpCheck = defineCheck<object, StepUpRuleSlice, StepUpPolicy, StepUpRequirement>({
+  name: 'stepUp',
+  phase: 'constraints',
+  ruleKey: 'stepUp',
+  ruleSchema: stepUpSchema,
+  compile: compileStepUpPolicy,
+  check: (ctx, req) =>
+    ctx.token && satisfiesStepUp(req, ctx.token.facts, Math.floor(ctx.nowMs / 1000), ctx.clockToleranceS) ? undefined : 'step_up.required',
+  challengeReason: 'step_up.required',
+  challenge: stepUpChallengeParams,
+});

@@ -1,5 +1,6 @@
 // Durations in policies: '250ms', '30s', '10m', '1h', '7d', or a number of milliseconds.
 import { z } from 'zod';
+import { UsageError } from './errors.js';
 
 /** A duration: milliseconds as a number, or a string such as `'30s'`, `'10m'`, `'1h'`, `'7d'`. */
 export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
@@ -42,7 +43,7 @@ export function timerDurationProblem(value: unknown): string | undefined {
 /** A timer duration in whole milliseconds (at least 1), or throws TypeError naming `name` when the value is not one. */
 export function parseTimerDuration(name: string, value: unknown): number {
   const problem = timerDurationProblem(value);
-  if (problem !== undefined) throw new TypeError(`${name}: ${problem}`);
+  if (problem !== undefined) throw new UsageError(`${name}: ${problem}`);
   return Math.max(1, Math.ceil(parseDuration(value) as number));
 }
 
@@ -57,3 +58,13 @@ function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   return typeof value;
 }
+
+/** Zod schema for any duration (zero included). */
+export const durationSchema = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+  if (parseDuration(v) === undefined) ctx.addIssue({ code: 'custom', message: `expected a duration like '30s', '10m', '1h', '7d' or milliseconds (got ${JSON.stringify(v)})` });
+});
+
+/** Zod schema for a duration above zero. */
+export const positiveDurationSchema = durationSchema.superRefine((v, ctx) => {
+  if (parseDuration(v) === 0) ctx.addIssue({ code: 'custom', message: 'expected a duration greater than zero' });
+});

@@ -84,3 +84,31 @@ export class ApiKeyError extends TokenGuardError {
     super('api_key.invalid', message, { status: 400, expose: false, cause: options.cause });
   }
 }
+
+/** Stable codes of UsageError: a developer mistake in a call, not a bad request. */
+export type UsageErrorCode = 'usage.invalid_argument' | 'usage.invalid_check' | 'store.invalid_argument';
+
+/**
+ * A function of token-guard was called wrongly (a missing subject, a date that is no date): a developer
+ * mistake, thrown at once, never turned into an HTTP answer. Extends TypeError, so `instanceof TypeError`
+ * holds as it did before it had a code. `code` is stable; `help` says how to fix the call.
+ *
+ * Exported from `token-guard`.
+ */
+export class UsageError extends TypeError {
+  /** Stable machine-readable code; switch on it. */
+  readonly code: UsageErrorCode;
+  /** One line on how to fix the call. */
+  readonly help: string;
+  /** Always 500: a usage error is the app's bug, not the client's. */
+  readonly status = 500;
+  /** Never shown to a client. */
+  readonly expose = false;
+
+  constructor(message: string, options: { code?: UsageErrorCode; help?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? 'usage.invalid_argument';
+    this.help = options.help ?? 'See the README section "Errors" for this code.';
+  }
+}

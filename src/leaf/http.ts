@@ -19,12 +19,18 @@ export function problemType(reason: ReasonCode): string {
   return `urn:token-guard:problem:${reason}`;
 }
 
-// Bodies depend on the reason alone: serialised once.
+// Bodies depend on the reason alone: serialised once per reason, on first use (checks register their
+// own reasons after this module loads).
 const BODIES = new Map<ReasonCode, string>();
-for (const reason of Object.keys(REASONS) as ReasonCode[]) {
-  const info = REASONS[reason];
-  const body: ProblemDetails = { type: problemType(reason), title: info.title, status: info.status, reason };
-  BODIES.set(reason, JSON.stringify(body));
+function bodyOf(reason: ReasonCode): string {
+  let body = BODIES.get(reason);
+  if (body === undefined) {
+    const info = REASONS[reason];
+    const problem: ProblemDetails = { type: problemType(reason), title: info.title, status: info.status, reason };
+    body = JSON.stringify(problem);
+    BODIES.set(reason, body);
+  }
+  return body;
 }
 
 /** Whether the request goes through: allowed, or refused in report-only mode. */
@@ -58,13 +64,13 @@ export function denialResponse(decision: Decision): DenialResponse | undefined {
   return {
     status: decision.status,
     headers: { ...decision.headers, 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store' },
-    body: BODIES.get(decision.reason) as string,
+    body: bodyOf(decision.reason),
   };
 }
 
 /** The problem body object of a reason (for apps formatting errors themselves). */
 export function problemDetails(reason: ReasonCode): ProblemDetails {
-  return JSON.parse(BODIES.get(reason) as string) as ProblemDetails;
+  return JSON.parse(bodyOf(reason)) as ProblemDetails;
 }
 
 /** The error handed to a framework's error path with `errors: 'throw'`. */

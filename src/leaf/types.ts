@@ -4,27 +4,10 @@
 export type Awaitable<T> = T | Promise<T>;
 
 /**
- * Why a request was allowed or refused. `area.problem`, stable across releases.
- * See the README's reason-code table for the HTTP answer each one maps to.
+ * Why a request was allowed or refused. `area.problem`, stable across releases. Derived from the reason
+ * table (leaf/reasons.ts and the checks' own rows); see the README's reason-code table for the HTTP answer.
  */
-export type ReasonCode =
-  | 'ok'
-  | 'token.missing'
-  | 'request.malformed'
-  | 'token.malformed'
-  | 'token.invalid'
-  | 'token.expired'
-  | 'token.revoked'
-  | 'scope.insufficient'
-  | 'ip.denied'
-  | 'ip.unknown'
-  | 'hours.outside'
-  | 'step_up.required'
-  | 'pop.invalid'
-  | 'risk.denied'
-  | 'rate.limited'
-  | 'rule.unmatched'
-  | 'store.unavailable';
+export type ReasonCode = keyof TokenGuardReasonCodes & string;
 
 /** The HTTP statuses a Decision can carry. */
 export type DecisionStatus = 200 | 400 | 401 | 403 | 429 | 503;

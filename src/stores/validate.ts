@@ -1,6 +1,7 @@
 // Argument checks shared by MemoryStore and RedisStore: a caller's mistake (a Date where epoch ms belong, a missing
 // `now`, NaN, an empty id) is refused loudly instead of being stored as something that silently does nothing.
 import type { ApiKeyPatch, ApiKeyRecord, RateLimitCheck, UsageEvent } from '../leaf/store.js';
+import { UsageError } from '../leaf/errors.js';
 
 /**
  * A store method or store constructor was given an argument it cannot honour: a developer mistake, never a
@@ -8,9 +9,9 @@ import type { ApiKeyPatch, ApiKeyRecord, RateLimitCheck, UsageEvent } from '../l
  *
  * Exported from `token-guard` and `token-guard/redis`.
  */
-export class StoreArgumentError extends TypeError {
+export class StoreArgumentError extends UsageError {
   /** Always `store.invalid_argument`. */
-  readonly code = 'store.invalid_argument';
+  override readonly code = 'store.invalid_argument';
 
   constructor(message: string) {
     super(message);

@@ -1,12 +1,7 @@
 // Opaque API keys: `prefix + 40 base62 chars [+ 11-char keyed MAC] + 6-char CRC32 checksum`; stores keep only the SHA-256.
-import { createHash, createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { ApiKeyError } from '../leaf/errors.js';
-import { parseDuration, type Duration } from '../leaf/duration.js';
-import { checkCidr } from '../leaf/ip.js';
-import type { IpRule } from '../leaf/ip.js';
-import { checkHours, type HoursRule } from '../leaf/hours-rule.js';
-import type { ApiKeyRecord, RateLimitRule } from '../leaf/store.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const BODY_LENGTH = 40; // 40 × log2(62) ≈ 238 bits of entropy
@@ -175,100 +170,13 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('base64url');
 }
 
-/** Options of `issueApiKey`. */
-export interface IssueApiKeyOptions {
-  /** Key prefix (`tg_`, `sk_live_`): lets the guard tell keys from JWTs and lets secret scanners recognise them. */
-  prefix: string;
-  /**
-   * Mint a keyed checksum with this secret (at least 32 bytes), so a guard given the same
-   * `apiKeys.checksumSecret` refuses keys it did not mint without a store lookup. Default: CRC32 only.
-   */
-  checksumSecret?: string | Uint8Array;
-  subject: string;
-  scopes: readonly string[];
-  /** Lifetime (`'90d'`, ms), or `null` for a key that never expires. */
-  expiresIn: Duration | null;
-  /** Client addresses this key may be used from. */
-  ip?: IpRule;
-  /** Hours this key may be used in. */
-  hours?: HoursRule;
-  /** This key's own rate limit. */
-  rateLimit?: RateLimitRule;
-  /** Number of uses; the key is refused once they are spent. */
-  uses?: number;
-  name?: string;
-  metadata?: Record<string, string | number | boolean>;
-  /** Id of the key this one replaces (rotation). */
-  rotatedFrom?: string;
-  /** Issue time. Default: now. */
-  now?: Date;
-}
-
-/** What `issueApiKey` returns: the plaintext key (show it once) and the record to store. */
-export interface IssuedApiKey {
-  key: string;
-  record: ApiKeyRecord;
-}
-
 /**
- * Creates a new API key and its store record. The plaintext `key` is returned once and is not kept
- * anywhere; the `record` holds only its hash. Put the record in the store to activate the key.
- * Throws ApiKeyError on bad options.
- *
- * Exported from `token-guard`.
- * @example
- * const { key, record } = issueApiKey({ prefix: 'tg_', subject: 'svc-billing', scopes: ['orders:read'], expiresIn: '90d' });
- * await store.putApiKey(record);
- * console.log('give this to the client once:', key);
+ * A new key in this format: prefix, random base62 body, optional keyed checksum, CRC32 checksum. The record that
+ * goes with it is built by `issueApiKey` (core/issue-api-key.ts), which validates its constraints. Options are
+ * checked by the caller.
  */
-export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
-  const problems: string[] = [];
-  if (typeof options.prefix !== 'string' || !isValidPrefix(options.prefix)) problems.push(`prefix: ${PREFIX_RULE} (got ${JSON.stringify(options.prefix)})`);
-  const secretProblem = options.checksumSecret === undefined ? undefined : checksumSecretProblem(options.checksumSecret);
-  if (secretProblem) problems.push(`checksumSecret: ${secretProblem}`);
-  if (typeof options.subject !== 'string' || options.subject === '') problems.push('subject: expected a non-empty string');
-  if (!Array.isArray(options.scopes) || options.scopes.some((s) => typeof s !== 'string' || s === '' || /\s/.test(s))) problems.push('scopes: expected an array of scope strings without spaces');
-  const lifetime = options.expiresIn === null ? null : parseDuration(options.expiresIn);
-  if (lifetime === undefined) problems.push(`expiresIn: expected a duration ('90d', '1h', ms) or null (got ${JSON.stringify(options.expiresIn)})`);
-  // A zero lifetime issues a key that is already expired: a mistake, not a request.
-  else if (lifetime === 0) problems.push('expiresIn: expected a duration greater than zero, or null for a key that never expires');
-  // An invalid Date would make createdAt and expiresAt NaN, which a JSON store turns into null: a key that never expires.
-  if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime()))) problems.push('now: expected a valid Date');
-  if (options.ip !== undefined) {
-    // Checked key by key: a misspelt `alow`, or a string where a list belongs, must not issue an unrestricted key.
-    if (!options.ip || typeof options.ip !== 'object' || Array.isArray(options.ip)) problems.push('ip: expected { allow?: [...], deny?: [...] }');
-    else {
-      for (const [field, list] of Object.entries(options.ip) as [string, unknown][]) {
-        if (field !== 'allow' && field !== 'deny') problems.push(`ip.${field}: unknown key (expected allow or deny)`);
-        else if (!Array.isArray(list)) problems.push(`ip.${field}: expected an array of IPs or CIDRs`);
-        else list.forEach((c: unknown, i) => { const m = typeof c === 'string' ? checkCidr(c) : 'expected an IP or CIDR string'; if (m) problems.push(`ip.${field}[${i}]: ${m}`); });
-      }
-    }
-  }
-  if (options.hours) for (const p of checkHours(options.hours)) problems.push(`hours${p.path ? `.${p.path}` : ''}: ${p.message}`);
-  if (options.rateLimit && !(Number.isInteger(options.rateLimit.limit) && options.rateLimit.limit > 0 && (parseDuration(options.rateLimit.window) ?? 0) > 0)) problems.push('rateLimit: expected { limit: positive integer, window: duration }');
-  if (options.uses !== undefined && !(Number.isInteger(options.uses) && options.uses > 0)) problems.push('uses: expected a positive integer');
-  if (problems.length) throw new ApiKeyError(`Invalid issueApiKey options: ${problems.join('; ')}`);
-
+export function mintApiKey(prefix: string, checksumSecret: string | Uint8Array | undefined): string {
   const body = randomBase62(BODY_LENGTH);
-  const mac = options.checksumSecret === undefined ? '' : keyedChecksum(secretKeyOf(options.checksumSecret), options.prefix + body);
-  const key = options.prefix + body + mac + checksum(options.prefix + body + mac);
-  const createdAt = (options.now ?? new Date()).getTime();
-  const record: ApiKeyRecord = {
-    id: `key_${randomUUID().replace(/-/g, '')}`,
-    hash: hashApiKey(key),
-    prefix: options.prefix,
-    subject: options.subject,
-    scopes: [...options.scopes],
-    createdAt,
-    expiresAt: lifetime === null ? null : createdAt + (lifetime as number),
-  };
-  if (options.ip) record.ip = { ...(options.ip.allow && { allow: [...options.ip.allow] }), ...(options.ip.deny && { deny: [...options.ip.deny] }) };
-  if (options.hours) record.hours = structuredClone(options.hours) as HoursRule;
-  if (options.rateLimit) record.rateLimit = { ...options.rateLimit };
-  if (options.uses !== undefined) record.remaining = options.uses;
-  if (options.name !== undefined) record.name = options.name;
-  if (options.metadata !== undefined) record.metadata = { ...options.metadata };
-  if (options.rotatedFrom !== undefined) record.rotatedFrom = options.rotatedFrom;
-  return { key, record };
+  const mac = checksumSecret === undefined ? '' : keyedChecksum(secretKeyOf(checksumSecret), prefix + body);
+  return prefix + body + mac + checksum(prefix + body + mac);
 }

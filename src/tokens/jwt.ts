@@ -13,6 +13,7 @@ import {
   type FlattenedJWSInput,
 } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { UsageError } from '../leaf/errors.js';
 import type { ReasonCode, TokenInfo } from '../leaf/types.js';
 import { parseConfirmation, type Confirmation } from '../leaf/confirmation.js';
 import type { JwtAlgorithm } from '../leaf/algorithms.js';
@@ -109,7 +110,7 @@ function toPublicJwk(key: JWK | string): JWK {
     // PEM (SPKI or certificate): converted to a JWK once so every key goes through one local JWK set.
     return createPublicKey(key).export({ format: 'jwk' }) as JWK;
   }
-  if ('d' in key || 'k' in key) throw new TypeError('jwt.keys must hold public keys only (use jwt.secret for HMAC)');
+  if ('d' in key || 'k' in key) throw new UsageError('jwt.keys must hold public keys only (use jwt.secret for HMAC)');
   return key;
 }
 
@@ -207,6 +208,9 @@ export class JwtVerifier {
     }
     throw new joseErrors.JWSSignatureVerificationFailed();
   }
+
+  /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */
+  readonly knows = (token: string): boolean => this.cache.has(token);
 
   /** Drops every cached verification (after a key rotation, say). */
   clearCache(): void {

@@ -135,6 +135,9 @@ export const CASES: readonly ScenarioCase[] = [
   { name: 'a request within its rate limit carries RateLimit headers', method: 'GET', path: '/limited/x', headers: (f) => bearer(f.apiKey), clientIp: OUTSIDE, expectHeaders: { 'ratelimit-limit': /^1$/, 'ratelimit-remaining': /^0$/, 'ratelimit-reset': /^\d+$/ }, ...answer(200, 'ok', 'none') },
   { name: 'a token whose rule-level rate limit is spent', method: 'GET', path: '/limited/x', headers: (f) => bearer(f.limited), clientIp: OUTSIDE, expectHeaders: { 'retry-after': /^\d+$/, 'ratelimit-remaining': /^0$/ }, ...answer(429, 'rate.limited', 'none') },
 
+  { name: 'a token of tenant acme on the acme route', method: 'GET', path: '/tenants/acme/orders', headers: (f) => bearer(f.acme), clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
+  { name: 'a token of no tenant on the acme route', method: 'GET', path: '/tenants/acme/orders', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(403, 'claims.mismatch', 'none') },
+
   // --- report-only -----------------------------------------------------------------------------------
   { name: 'a rule in report-only lets a token without its scope through', method: 'GET', path: '/beta/feature', headers: (f) => bearer(f.read), clientIp: OUTSIDE, ...answer(200, 'scope.insufficient', 'none') },
   { name: 'a rule in report-only still requires a token (it trials only its own constraints)', method: 'GET', path: '/beta/feature', headers: none, clientIp: OUTSIDE, ...answer(401, 'token.missing', 'bare') },

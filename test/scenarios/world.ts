@@ -19,6 +19,8 @@ export type Variant = 'main' | 'report-only' | 'broken-store' | 'preflight';
 export interface Fixtures {
   /** JWT with `orders:read`. */
   read: string;
+  /** JWT with `orders:read` and the claim `tenant: 'acme'`. */
+  acme: string;
   /** JWT with `orders:write`, no recent MFA. */
   write: string;
   /** JWT with `orders:write`, MFA one minute ago. */
@@ -78,6 +80,8 @@ const RULES: NonNullable<TokenGuardPolicy['rules']> = [
   // Any valid token; the route itself adds requireScopes('things:read').
   { path: '/things/**' },
   { path: '/boom' },
+  // Claims: only tokens of tenant acme.
+  { path: '/tenants/acme/**', claims: { tenant: 'acme' } },
 ];
 
 /** A store that is down: lookups throw synchronously, everything else rejects. */
@@ -150,6 +154,7 @@ export async function createWorld(): Promise<World> {
   const last = apiKey.key.at(-1) === 'A' ? 'B' : 'A';
   const fixtures: Fixtures = {
     read: await signToken({ scope: 'orders:read' }),
+    acme: await signToken({ scope: 'orders:read', tenant: 'acme' }),
     write: await signToken({ scope: 'orders:write' }),
     writeMfa: await signToken({ scope: 'orders:write', auth_time: NOW_S - 60, amr: ['pwd', 'mfa'] }),
     admin: await signToken({ scope: 'admin' }),

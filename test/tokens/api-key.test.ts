@@ -310,7 +310,7 @@ describe('issueApiKey option errors', () => {
     ['a checksum secret of 31 bytes given as bytes', { checksumSecret: new Uint8Array(31) }, /checksumSecret: .*32 bytes/],
     ['a checksum secret that is a number', { checksumSecret: 42 as unknown as string }, /checksumSecret: /],
     ['an empty subject', { subject: '' }, /subject: /],
-    ['a scope with a space', { scopes: ['orders:read orders:write'] }, /scopes: /],
+    ['a scope with a space', { scopes: ['orders:read orders:write'] }, /scopes\[0\]: /],
     ['an unreadable lifetime', { expiresIn: 'soon' as Duration }, /expiresIn: /],
     ['a CIDR with too many bits', { ip: { allow: ['10.0.0.0/33'] } }, /ip\.allow\[0\]: /],
     ['an allowed address that is not an IP', { ip: { allow: ['10.0.0.0/8', 'intranet'] } }, /ip\.allow\[1\]: /],
@@ -323,7 +323,7 @@ describe('issueApiKey option errors', () => {
     ['negative uses', { uses: -1 }, /uses: /],
     ['fractional uses', { uses: 1.5 }, /uses: /],
     ['NaN uses', { uses: Number.NaN }, /uses: /],
-    ['a rate limit of zero', { rateLimit: { limit: 0, window: '1m' } }, /rateLimit: /],
+    ['a rate limit of zero', { rateLimit: { limit: 0, window: '1m' } }, /rateLimit\.limit: /],
     // Regressions: each of these used to issue a key (or throw a bare TypeError) instead of refusing.
     ['a zero lifetime (a key born expired)', { expiresIn: 0 }, /expiresIn: .*greater than zero/],
     ['an invalid issue time (NaN times, which JSON stores as null: never expires)', { now: new Date('not a date') }, /now: /],
@@ -331,7 +331,7 @@ describe('issueApiKey option errors', () => {
     ['a misspelt ip key (an unrestricted key)', { ip: { alow: ['10.0.0.0/8'] } as unknown as IssueApiKeyOptions['ip'] }, /ip\.alow: unknown key/],
     ['an ip rule that is not an object', { ip: '10.0.0.0/8' as unknown as IssueApiKeyOptions['ip'] }, /ip: /],
     ['a non-string ip entry', { ip: { deny: [167772160 as unknown as string] } }, /ip\.deny\[0\]: /],
-    ['an hours rule without windows', { hours: { timezone: 'UTC' } as unknown as IssueApiKeyOptions['hours'] }, /hours: expected \{ timezone, windows \}/],
+    ['an hours rule without windows', { hours: { timezone: 'UTC' } as unknown as IssueApiKeyOptions['hours'] }, /hours\.windows: /],
   ];
   for (const [what, options, field] of bad) {
     it(`throws ApiKeyError naming the field for ${what}`, () => {

@@ -1,0 +1,153 @@
+// API keys: format and checksum first (no store call for a mistyped or made-up key), then the stored record,
+// read defensively (any shape may come back) and compiled once per distinct record.
+import { LRUCache } from 'lru-cache';
+import type { ApiKeyRecord } from '../leaf/store.js';
+import type { TokenInfo } from '../leaf/types.js';
+import type { AnyCheck, CheckedToken } from '../checks/check.js';
+import type { AuthenticationFacts } from '../checks/step-up.js';
+import type { Confirmation } from '../checks/pop.js';
+import { apiKeyExpiry } from '../checks/expiry.js';
+import { compileRateLimit } from '../checks/rate-limit.js';
+import { checkApiKey, hashApiKey, type ApiKeyFormat } from '../tokens/api-key.js';
+import { parseDuration } from '../leaf/duration.js';
+import { compileRecordChecks, type PhaseSlots } from './registry.js';
+import { Refusal } from './refusal.js';
+import { isFiniteNumber, isPlainObject, isStringList, isThenable, type Invoke } from './store-calls.js';
+import type { RateLimitCheck } from '../leaf/store.js';
+import { recordFieldProblem } from './record-schema.js';
+
+/** Everything the engine needs about a verified token, whatever its kind. */
+export interface Holder extends CheckedToken {
+  readonly issuedAtMs: number | undefined;
+  readonly cnf: Confirmation | undefined;
+  /** The key record's own values for the constraint checks (by slot index), when it has any. */
+  readonly recordChecks: readonly unknown[] | undefined;
+  readonly rateLimit: RateLimitCheck | undefined;
+}
+
+/** Per-record compiled constraints; records from a store that hands out the same object are compiled once. */
+interface CompiledRecord {
+  info: TokenInfo;
+  scopeSet: ReadonlySet<string>;
+  recordChecks: readonly unknown[] | undefined;
+  rateLimit: RateLimitCheck | undefined;
+}
+
+const NO_FACTS: AuthenticationFacts = {};
+
+/**
+ * Whether a record read from the store has the shape the checks rely on. Stores may hand back anything
+ * (a JSON store turns NaN into null; another app may have written the key), and every field that can
+ * restrict a key must be readable, or the restriction would silently vanish (fail open). The constraint
+ * fields (scopes, ip, hours, rateLimit) are held to the same schemas as the policy's (record-schema.ts).
+ */
+export function isRecord(r: unknown): r is ApiKeyRecord {
+  if (!isPlainObject(r)) return false;
+  return (
+    typeof r['id'] === 'string' &&
+    r['id'] !== '' &&
+    typeof r['hash'] === 'string' &&
+    typeof r['subject'] === 'string' &&
+    isStringList(r['scopes']) &&
+    isFiniteNumber(r['createdAt']) &&
+    (r['expiresAt'] === null || isFiniteNumber(r['expiresAt'])) &&
+    (r['remaining'] === undefined || Number.isSafeInteger(r['remaining'])) &&
+    (r['revokedAt'] === undefined || isFiniteNumber(r['revokedAt'])) &&
+    (r['ip'] === undefined || isPlainObject(r['ip'])) &&
+    (r['hours'] === undefined || isPlainObject(r['hours'])) &&
+    (r['rateLimit'] === undefined || isPlainObject(r['rateLimit'])) &&
+    (r['metadata'] === undefined || isPlainObject(r['metadata']))
+  );
+}
+
+/** Authenticates API keys against one store. */
+export class KeyAuthenticator {
+  private readonly records = new WeakMap<ApiKeyRecord, CompiledRecord>();
+  // A store that hands out a new object per read (RedisStore, or any key with uses) would otherwise
+  // rebuild a 10 KB hours bitmap and CIDR masks on every request; constraints are cached by content.
+  private readonly constraints = new LRUCache<string, { v: unknown }>({ max: 2000 });
+  // Scope lists validated by content, so a store handing out a new object per read costs no schema run.
+  private readonly scopeLists = new LRUCache<string, true>({ max: 2000 });
+
+  constructor(
+    private readonly format: ApiKeyFormat,
+    private readonly invoke: Invoke,
+    private readonly slots: PhaseSlots,
+  ) {}
+
+  /** The holder of a key, or a promise of it when the store answers asynchronously. Throws (or rejects with) Refusal. */
+  authenticate(token: string, nowMs: number): Holder | Promise<Holder> {
+    // Format and checksums are checked before the store is asked. The CRC makes a mistyped key cost no round
+    // trip; only the keyed checksum (apiKeys.checksumSecret) does the same for a key someone made up.
+    const checked = checkApiKey(token, this.format);
+    if (checked === 'malformed') throw new Refusal('token.malformed', 'API key checksum or format invalid');
+    if (checked === 'forged') throw new Refusal('token.invalid', 'API key not minted with this checksumSecret');
+    const hash = hashApiKey(token);
+    const answer: unknown = this.invoke('getApiKey', hash);
+    if (isThenable(answer)) return Promise.resolve(answer).then((record) => this.holderOf(record, hash, nowMs));
+    return this.holderOf(answer, hash, nowMs);
+  }
+
+  private holderOf(record: unknown, hash: string, nowMs: number): Holder {
+    if (record === undefined || record === null) throw new Refusal('token.invalid', 'unknown API key');
+    if (!isRecord(record) || record.hash !== hash) throw new Refusal('token.invalid', 'API key record is malformed');
+    let compiled: CompiledRecord;
+    try {
+      compiled = this.compile(record);
+    } catch {
+      throw new Refusal('token.invalid', 'API key record has invalid constraints');
+    }
+    if (record.revokedAt !== undefined && record.revokedAt <= nowMs) throw new Refusal('token.revoked', 'API key revoked');
+    const expired = apiKeyExpiry(record, nowMs);
+    if (expired) throw new Refusal('token.expired', expired);
+    return {
+      info: compiled.info,
+      scopeSet: compiled.scopeSet,
+      issuedAtMs: record.createdAt,
+      facts: NO_FACTS,
+      cnf: undefined,
+      record,
+      recordChecks: compiled.recordChecks,
+      rateLimit: compiled.rateLimit,
+    };
+  }
+
+  private cached(field: string, value: unknown, make: () => unknown): unknown {
+    const key = `${field}\u0000${JSON.stringify(value)}`;
+    let hit = this.constraints.get(key);
+    if (!hit) {
+      const problem = recordFieldProblem(field, value);
+      if (problem) throw new TypeError(problem);
+      hit = { v: make() };
+      this.constraints.set(key, hit);
+    }
+    return hit.v;
+  }
+
+  private compile(record: ApiKeyRecord): CompiledRecord {
+    const known = this.records.get(record);
+    if (known) return known;
+    const scopesKey = JSON.stringify(record.scopes);
+    if (!this.scopeLists.has(scopesKey)) {
+      const problem = recordFieldProblem('scopes', record.scopes);
+      if (problem) throw new TypeError(problem);
+      this.scopeLists.set(scopesKey, true);
+    }
+    const info: TokenInfo = { id: record.id, kind: 'api_key', subject: record.subject, scopes: Object.freeze([...record.scopes]) as string[], issuedAt: new Date(record.createdAt) };
+    if (record.expiresAt !== null) info.expiresAt = new Date(record.expiresAt);
+    if (record.metadata) info.metadata = Object.freeze({ ...record.metadata });
+    const limit = record.rateLimit;
+    const compiled: CompiledRecord = {
+      info: Object.freeze(info),
+      scopeSet: new Set(record.scopes),
+      recordChecks: compileRecordChecks(this.slots, record as unknown as Record<string, unknown>, (c: AnyCheck, value) =>
+        this.cached(c.recordKey as string, value, () => c.compile(value, { realm: undefined, scope: 'key' })),
+      ),
+      rateLimit: limit
+        ? (this.cached('rateLimit', limit, () => compileRateLimit('key', limit.limit, parseDuration(limit.window) as number)) as RateLimitCheck)
+        : undefined,
+    };
+    if (Object.isFrozen(record)) this.records.set(record, compiled);
+    return compiled;
+  }
+}

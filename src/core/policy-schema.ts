@@ -1,0 +1,274 @@
+// The policy's zod schema (strict: unknown keys are errors) and its validation. The keys each check owns come
+// from the check registry; what is left here is the engine's own: jwt, apiKeys, store, rules, modes.
+import { createPublicKey, X509Certificate, type JsonWebKey } from 'node:crypto';
+import { z } from 'zod';
+import type { JWK } from 'jose';
+import { PolicyError, type PolicyIssue } from '../leaf/errors.js';
+import { durationSchema, positiveDurationSchema, timerDurationSchema } from '../leaf/duration.js';
+import { checkGlob } from '../leaf/path.js';
+import { checkMethod, METHOD_TOKEN_RE } from '../leaf/methods.js';
+import type { TokenStore } from '../leaf/store.js';
+import { cidrSchema } from '../checks/ip.js';
+import { rateLimitSchema } from '../checks/rate-limit.js';
+import { riskSchema } from '../checks/risk.js';
+import { dpopSchema } from '../checks/dpop.js';
+import { checksumSecretProblem, isValidPrefix, PREFIX_RULE } from '../tokens/api-key.js';
+import { JWT_ALGORITHMS, MIN_SECRET_BYTES } from '../tokens/jwt.js';
+import { formatPath, policyIssues } from './policy-issues.js';
+import { policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
+import type { TokenGuardPolicy } from './policy-types.js';
+import { ruleName } from './rule-match.js';
+
+const modeSchema = z.enum(['enforce', 'report-only']);
+// Registered or declared: checked in validatePolicy, which sees the policy's extensionMethods.
+const methodSchema = z.string();
+
+const ruleSchema = z
+  .strictObject({
+    path: z.string().superRefine((v, ctx) => {
+      const m = checkGlob(v);
+      if (m) ctx.addIssue({ code: 'custom', message: m });
+    }),
+    methods: z.array(methodSchema).min(1, 'an empty list matches no request, so the rule would never apply: list methods, or remove methods to cover all').optional(),
+    public: z.boolean().optional(),
+    ...ruleShape(),
+    rateLimit: rateLimitSchema.optional(),
+    mode: modeSchema.optional(),
+    name: z.string().regex(/^[^\p{Cc}]{1,128}$/u, 'expected 1 to 128 characters without control characters').optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.public) {
+      for (const k of [...RULE_CONSTRAINT_KEYS, 'rateLimit']) {
+        if ((r as Record<string, unknown>)[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'a public rule cannot also require a token constraint' });
+      }
+    }
+  });
+
+const jwkSchema = z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string', 'expected a JWK object');
+
+const jwtSchema = z
+  .strictObject({
+    issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    algorithms: z.array(z.string()).min(1, 'expected at least one algorithm').superRefine((algs, ctx) => {
+      algs.forEach((a, i) => {
+        if (!(JWT_ALGORITHMS as readonly string[]).includes(a)) {
+          ctx.addIssue({ code: 'custom', path: [i], message: a.toLowerCase() === 'none' ? '"none" is never accepted' : `unsupported algorithm "${a}" (expected one of ${JWT_ALGORITHMS.join(', ')})` });
+        }
+      });
+    }),
+    jwksUri: z.string().url().optional(),
+    // A zero cooldown would refetch the key set for every token naming an unknown kid: anyone could make
+    // the guard hammer the issuer. timeout reaches AbortSignal.timeout, a timer.
+    jwks: z.strictObject({ cooldown: positiveDurationSchema.optional(), cacheMaxAge: durationSchema.optional(), timeout: timerDurationSchema.optional() }).optional(),
+    keys: z.array(z.union([z.string(), jwkSchema])).min(1).optional(),
+    secret: z.union([z.string(), z.instanceof(Uint8Array)]).superRefine((v, ctx) => {
+      const problem = checkSecret(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }).optional(),
+    clockTolerance: durationSchema.optional(),
+    maxTokenAge: durationSchema.optional(),
+    requireExp: z.boolean().optional(),
+    typ: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a typ value or a non-empty array of them' }).optional(),
+    cacheSize: z.number().int().positive().optional(),
+  })
+  .superRefine((j, ctx) => {
+    const hmac = j.algorithms.filter((a) => a.startsWith('HS'));
+    const asym = j.algorithms.filter((a) => !a.startsWith('HS'));
+    if (j.jwksUri && j.keys) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'give either jwksUri or keys, not both' });
+    if (asym.length && !j.jwksUri && !j.keys) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${asym.join(', ')} need jwksUri or keys` });
+    if (hmac.length && j.secret === undefined) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${hmac.join(', ')} need a secret` });
+    if (j.secret !== undefined) {
+      if (!hmac.length) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a secret is only used with HS256/HS384/HS512 in algorithms' });
+      const bytes = typeof j.secret === 'string' ? Buffer.byteLength(j.secret) : j.secret.length;
+      for (const a of hmac) {
+        const min = MIN_SECRET_BYTES[a] as number;
+        if (bytes < min) ctx.addIssue({ code: 'custom', path: ['secret'], message: `${a} needs a secret of at least ${min} bytes (got ${bytes})` });
+      }
+    }
+    j.keys?.forEach((k, i) => {
+      const problem = checkPublicKey(k);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['keys', i], message: problem });
+    });
+    if (j.jwksUri && !isSafeJwksUri(j.jwksUri)) {
+      ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'must be https (plain http is allowed only for loopback addresses): signing keys fetched over http can be swapped in transit' });
+    }
+  });
+
+/**
+ * Why a shared secret is key material rather than a secret, or undefined. An RSA or EC public key (PEM,
+ * JWK, JWKS or DER) used as the HMAC secret lets anyone holding the public key sign HS256 tokens: the
+ * RS256→HS256 key confusion, set up by configuration.
+ */
+function checkSecret(secret: string | Uint8Array): string | undefined {
+  const bytes = typeof secret === 'string' ? Buffer.from(secret) : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
+  const text = typeof secret === 'string' ? secret : bytes.toString('utf8');
+  const confusion = 'an HMAC secret must be random bytes known only to the issuer and this guard, never key material';
+  if (text.includes('-----BEGIN')) return `is PEM text (a key or certificate): ${confusion}`;
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(trimmed);
+    } catch {
+      json = undefined;
+    }
+    const isJwk = (v: unknown) => !!v && typeof v === 'object' && 'kty' in v;
+    if (isJwk(json) || (Array.isArray(json) && json.some(isJwk)) || (!!json && typeof json === 'object' && 'keys' in json)) {
+      return `is JWK or JWK Set text: ${confusion}`;
+    }
+  }
+  // A bare DER public key or certificate, as bytes or base64 ("MIIBIjANBg…").
+  const candidates = [bytes];
+  if (/^[A-Za-z0-9+/=_\s-]+$/.test(trimmed)) candidates.push(Buffer.from(trimmed, 'base64'));
+  for (const der of candidates) if (der.length > 0 && der[0] === 0x30 && isDerKey(der)) return `is a DER public key or certificate: ${confusion}`;
+  return undefined;
+}
+
+function isDerKey(der: Buffer): boolean {
+  for (const type of ['spki', 'pkcs1'] as const) {
+    try {
+      createPublicKey({ key: der, format: 'der', type });
+      return true;
+    } catch {
+      // not this encoding
+    }
+  }
+  try {
+    new X509Certificate(der);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a configured public key is unusable, or undefined. Parsed here so a bad key fails at start-up, not as 401s. */
+function checkPublicKey(k: JWK | string): string | undefined {
+  if (typeof k === 'string') {
+    if (!k.includes('-----BEGIN')) return 'expected a PEM public key or certificate';
+    if (/PRIVATE KEY/.test(k)) return 'a private key was given: give the public key';
+  } else if ('d' in k || 'k' in k) {
+    return 'only public JWKs belong in keys (symmetric secrets go in secret)';
+  }
+  try {
+    const key = typeof k === 'string' ? createPublicKey(k) : createPublicKey({ key: k as JsonWebKey, format: 'jwk' });
+    if (key.type !== 'public') return 'expected a public key';
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    // RFC 7518 §3.3: RSA signing keys are at least 2048 bits.
+    if (bits !== undefined && bits < 2048) return `RSA key of ${bits} bits: at least 2048 are required`;
+  } catch (err) {
+    return `not a usable public key (${err instanceof Error ? err.message : String(err)})`;
+  }
+  return undefined;
+}
+
+function isSafeJwksUri(uri: string): boolean {
+  const url = new URL(uri);
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
+}
+
+const storeSchema = z.custom<TokenStore>((s) => {
+  if (!s || typeof s !== 'object') return false;
+  const o = s as Record<string, unknown>;
+  return ['getApiKey', 'revoke', 'revokeSubject', 'getRevocation', 'consume', 'useApiKey', 'recordUsage', 'getUsage', 'claimOnce'].every((m) => typeof o[m] === 'function');
+}, 'expected a TokenStore (getApiKey, revoke, revokeSubject, getRevocation, consume, useApiKey, recordUsage, getUsage, claimOnce)');
+
+const fn = (what: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', `expected a function (${what})`);
+
+const apiKeysSchema = z.strictObject({
+  prefix: z.union([z.string(), z.array(z.string())], { error: 'expected a prefix or a list of prefixes' }).superRefine((prefix, ctx) => {
+    const list = typeof prefix === 'string' ? [prefix] : prefix;
+    if (list.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one prefix' });
+    list.forEach((x, i) => {
+      const path = typeof prefix === 'string' ? [] : [i];
+      if (!isValidPrefix(x)) ctx.addIssue({ code: 'custom', path, message: `${PREFIX_RULE} (got ${JSON.stringify(x)})` });
+      else if (list.indexOf(x) !== i) ctx.addIssue({ code: 'custom', path, message: `duplicate prefix ${JSON.stringify(x)}` });
+    });
+  }),
+  checksumSecret: z
+    .union([z.string(), z.instanceof(Uint8Array)], { error: 'expected a string or a Uint8Array of at least 32 bytes' })
+    .superRefine((secret, ctx) => {
+      const problem = checksumSecretProblem(secret);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+});
+
+const policySchema = z
+  .strictObject({
+    jwt: jwtSchema.optional(),
+    apiKeys: apiKeysSchema.optional(),
+    store: storeSchema.optional(),
+    storeTimeout: timerDurationSchema.optional(),
+    trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
+    ...policyShape(),
+    rules: z.array(ruleSchema).optional(),
+    extensionMethods: z.array(z.string().regex(METHOD_TOKEN_RE, 'expected a method name (an RFC 9110 token)').refine((m) => m === m.toUpperCase(), 'expected an upper-case method name')).min(1).optional(),
+    unmatched: z.enum(['deny', 'authenticate']).optional(),
+    mode: modeSchema.optional(),
+    rateLimit: rateLimitSchema.optional(),
+    caseSensitive: z.boolean().optional(),
+    maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
+    realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes').optional(),
+    trackUsage: z.boolean().optional(),
+    risk: riskSchema.optional(),
+    dpop: dpopSchema.optional(),
+    onDecision: fn('event) => void').optional(),
+    clock: fn('() => Date').optional(),
+    preflight: z.enum(['guard', 'pass']).optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+    // One secret, one purpose: an HMAC key shared with JWT verification would tie the two together.
+    const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v) : undefined);
+    const keySecret = bytes(p.apiKeys?.checksumSecret);
+    const jwtSecret = bytes(p.jwt?.secret);
+    if (keySecret && jwtSecret && keySecret.equals(jwtSecret)) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'checksumSecret'], message: 'must not be jwt.secret: give API keys their own secret' });
+    }
+    if (p.dpop && !p.jwt) ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds JWTs: give jwt too' });
+    if (p.dpop && !p.dpop.origins) {
+      ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: 'required: the origins proofs may name in htu (the Host header is the client\'s to choose)' });
+    }
+    // Names identify rules in decisions, audit events and rate-limit counters: two rules never share one.
+    const named = new Map<string, number>();
+    p.rules?.forEach((r, i) => {
+      const name = ruleName(r);
+      const j = named.get(name);
+      if (j === undefined) named.set(name, i);
+      else if (r.name === undefined && p.rules?.[j]?.name === undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, 'path'], message: `same methods and path as rules[${j}] ("${name}"), so it never matches: remove it or merge the two` });
+      else ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${name}" is already taken by rules[${j}]: names must be unique` });
+    });
+    if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
+    }
+  });
+
+/** Rule methods that are neither registered nor declared in `extensionMethods` (see checkMethod). */
+function methodIssues(policy: Record<string, unknown>): PolicyIssue[] {
+  const declared = Array.isArray(policy['extensionMethods']) ? policy['extensionMethods'].filter((m): m is string => typeof m === 'string') : [];
+  const extensions = new Set(declared);
+  const issues: PolicyIssue[] = [];
+  const rules = policy['rules'];
+  if (!Array.isArray(rules)) return issues;
+  rules.forEach((rule: unknown, i) => {
+    const methods = rule && typeof rule === 'object' ? (rule as { methods?: unknown }).methods : undefined;
+    if (!Array.isArray(methods)) return;
+    methods.forEach((m: unknown, j) => {
+      const problem = typeof m === 'string' ? checkMethod(m, extensions) : undefined;
+      if (problem) issues.push({ path: formatPath(['rules', i, 'methods', j]), message: problem });
+    });
+  });
+  return issues;
+}
+
+/** Validates a policy; throws PolicyError listing every problem with its path and, where there is one, its fix. */
+export function validatePolicy(policy: unknown): TokenGuardPolicy {
+  if (!policy || typeof policy !== 'object') throw new PolicyError([{ path: '', message: 'expected a policy object' }]);
+  const result = policySchema.safeParse(policy);
+  // Run apart from zod: an object-level refinement would be skipped whenever another key has a problem.
+  const issues = methodIssues(policy as Record<string, unknown>);
+  if (result.success && !issues.length) return policy as TokenGuardPolicy;
+  throw new PolicyError([...(result.success ? [] : policyIssues(policySchema, policy, result.error.issues)), ...issues]);
+}

@@ -1,0 +1,144 @@
+// The policy's public shape. The keys each check owns (ip, hours, scopes, stepUp, …) come from the check
+// registry: a check's slice type lives in its own file and joins these interfaces through CheckPolicySlices.
+import type { JWK } from 'jose';
+import type { Duration } from '../leaf/duration.js';
+import type { RateLimitRule, TokenStore } from '../leaf/store.js';
+import type { DecisionEvent } from '../leaf/types.js';
+import type { DpopPolicy } from '../checks/dpop.js';
+import type { RiskPolicy } from '../checks/risk.js';
+import type { JwtAlgorithm } from '../tokens/jwt.js';
+import type { CheckPolicySlices, CheckRuleSlices } from './registry.js';
+
+/** JWT acceptance. */
+export interface JwtPolicy {
+  /** Accepted `iss` value(s). Required. */
+  issuer: string | readonly string[];
+  /** Accepted `aud` value(s): the token must name at least one. Required. */
+  audience: string | readonly string[];
+  /** Allow-list of JWS algorithms. Required; `none` is never accepted. */
+  algorithms: readonly JwtAlgorithm[];
+  /** Remote JWK Set (fetched with caching; refetched on an unknown `kid` at most once per `jwks.cooldown`). */
+  jwksUri?: string;
+  /**
+   * Remote JWKS tuning. Default: `{ cooldown: '30s', cacheMaxAge: '10m', timeout: '5s' }`. `cooldown` and
+   * `timeout` must be above zero; `cacheMaxAge: 0` refetches the set for every new token and caches none.
+   */
+  jwks?: { cooldown?: Duration; cacheMaxAge?: Duration; timeout?: Duration };
+  /** Local public keys: JWKs or PEM strings (SPKI or certificate). */
+  keys?: readonly (JWK | string)[];
+  /** Shared secret for HS256/384/512 (at least 32/48/64 bytes). PEM, JWK or JWKS text is refused: that is a public key, not a secret. */
+  secret?: string | Uint8Array;
+  /** Leeway for exp, nbf, iat and auth_time. Default: `'5s'`. */
+  clockTolerance?: Duration;
+  /** Refuse tokens whose `iat` is older than this, even if `exp` is later. Default: none. */
+  maxTokenAge?: Duration;
+  /** Refuse tokens without `exp`. Default: `true`. */
+  requireExp?: boolean;
+  /**
+   * Accepted `typ` header value(s), compared case-insensitively without an `application/` prefix, e.g.
+   * `'at+jwt'` (RFC 9068) to refuse ID tokens too. A token without `typ` then fails. Default: no `typ`,
+   * `'JWT'` or `'at+jwt'`; every other type (`dpop+jwt`, `secevent+jwt`, `logout+jwt`, …) is refused.
+   */
+  typ?: string | readonly string[];
+  /** Most verified tokens remembered (each until its `exp`). Default: 10 000. */
+  cacheSize?: number;
+}
+
+/** Per-token rate limit in a policy or rule. */
+export type RateLimitPolicy = RateLimitRule;
+
+/** One access rule. Rules are tried in order; the first whose methods and path match applies. */
+export interface RulePolicy extends CheckRuleSlices {
+  /** Path glob: `*` one segment, `**` any depth (`/orders/**` also matches `/orders`). */
+  path: string;
+  /**
+   * Methods this rule applies to, upper-case and registered (`http.METHODS`) or declared in the policy's
+   * `extensionMethods`. Default: all. `GET` also covers `HEAD`.
+   */
+  methods?: readonly string[];
+  /** No token needed. Cannot be combined with token requirements. */
+  public?: boolean;
+  /** A rate limit for this rule, counted per token separately from the policy's. */
+  rateLimit?: RateLimitPolicy;
+  /**
+   * Override the policy's mode for this rule: `'report-only'` trials only the rule's own constraints;
+   * `'enforce'` under a report-only policy enforces everything on this rule's requests. Default: the policy's.
+   */
+  mode?: 'enforce' | 'report-only';
+  /** The rule's name in `decision.rule`, audit events and details; unique. Default: its methods and path (`GET,HEAD /orders/**`, `* /health`). */
+  name?: string;
+}
+
+/** API key acceptance. */
+export interface ApiKeysPolicy {
+  /**
+   * The prefix of accepted keys (`'tg_'`), or several (`['sk_live_', 'sk_test_']`: live and test keys, or an
+   * old and a new prefix during a migration). A token starting with one of them is read as an API key, never
+   * as a JWT. A letter, then letters, digits or `_`, ending in `_`; at most 32 characters; not `eyJ…` (JWTs start so).
+   */
+  prefix: string | readonly string[];
+  /**
+   * Secret (at least 32 bytes) the keys' keyed checksum was minted with (`issueApiKey({ checksumSecret })`).
+   * A key minted without it or under another secret is refused with no store lookup. Default: none (the
+   * CRC32 checksum only catches typos; any well-formed key then costs a lookup).
+   */
+  checksumSecret?: string | Uint8Array;
+}
+
+/**
+ * The policy a guard enforces. Validated once when the guard is created; an invalid policy throws
+ * PolicyError naming each bad path.
+ */
+export interface TokenGuardPolicy extends CheckPolicySlices {
+  /** Accept JWT access tokens. */
+  jwt?: JwtPolicy;
+  /** Accept opaque API keys (see ApiKeysPolicy). */
+  apiKeys?: ApiKeysPolicy;
+  /** Where token state lives. Default: a new MemoryStore for this guard (per process: warns once under `NODE_ENV=production`). */
+  store?: TokenStore;
+  /** Longest a store call may take before the request fails closed (503); above zero, at most 2^31−1 ms. Default: `'1s'`. */
+  storeTimeout?: Duration;
+  /** CIDRs of proxies whose X-Forwarded-For is believed. Default: `false` (the socket address is the client). */
+  trustProxy?: false | readonly string[];
+  /** Access rules, first match wins. */
+  rules?: readonly RulePolicy[];
+  /**
+   * HTTP methods outside the registry (`http.METHODS`) that rules may name, upper-case, e.g. `['BREW']`.
+   * Anything else a rule lists that is not registered is refused as a probable typo. Default: none.
+   */
+  extensionMethods?: readonly string[];
+  /** A request no rule matches: `'deny'` (403 `rule.unmatched` once the token is valid) or `'authenticate'` (any valid token). Default: `'deny'`. */
+  unmatched?: 'deny' | 'authenticate';
+  /** `'report-only'` decides and reports but lets every request through. Default: `'enforce'`. */
+  mode?: 'enforce' | 'report-only';
+  /** Per-token rate limit for every request. */
+  rateLimit?: RateLimitPolicy;
+  /**
+   * Match rule paths case-sensitively. Default: as the app's router does, which the adapter reads: Fastify's
+   * `routerOptions.caseSensitive` (on by default), Express's `case sensitive routing` (off by default); off
+   * for Koa and for `createGuard` alone. Set it when the adapter cannot see your router (Express or
+   * @koa/router `Router({ caseSensitive | sensitive: true })`, Hono, Next.js).
+   */
+  caseSensitive?: boolean;
+  /** Longest token accepted, in bytes; longer ones are refused before parsing. Default: 8192. */
+  maxTokenBytes?: number;
+  /** `realm` of the WWW-Authenticate challenge. Default: none. */
+  realm?: string;
+  /** Accept DPoP-bound tokens with proofs (RFC 9449). Default: off (DPoP-bound tokens are refused). */
+  dpop?: DpopPolicy;
+  /** Risk scoring: signals summed to a score that may ask for step-up (`stepUpAt`) or deny (`denyAt`). */
+  risk?: RiskPolicy;
+  /** Record per-token usage (count, first and last use, recent IPs, last User-Agent) in the store. Default: `true`. */
+  trackUsage?: boolean;
+  /** Audit hook: one event per decision. Its errors and rejections are swallowed. */
+  onDecision?: (event: DecisionEvent) => void | Promise<void>;
+  /** Time source. Default: `() => new Date()`. Requests may also carry their own `now`. */
+  clock?: () => Date;
+  /**
+   * `'pass'`: a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`, without
+   * `Authorization`) goes through untouched, as an allow with no token, and is audited. Better still, mount
+   * the CORS middleware before the guard so it answers preflights itself. Default: `'guard'` (preflights are
+   * guarded like any request, so browsers see a 401 for them).
+   */
+  preflight?: 'guard' | 'pass';
+}

@@ -1,0 +1,32 @@
+// The one definition of what an API key may carry as constraints (scopes, ip, hours, rateLimit): the same
+// schemas as the policy's, used by issueApiKey and by the reader of stored records.
+import { z } from 'zod';
+import { ipSchema } from '../checks/ip.js';
+import { hoursSchema } from '../checks/hours.js';
+import { scopeSchema } from '../checks/scopes.js';
+import { rateLimitSchema } from '../checks/rate-limit.js';
+
+/** The constraint fields of a key record, each by the schema the policy uses for it. */
+export const RECORD_FIELD_SCHEMAS: Readonly<Record<string, z.ZodType>> = Object.freeze({
+  scopes: z.array(scopeSchema),
+  ip: ipSchema,
+  hours: hoursSchema,
+  rateLimit: rateLimitSchema,
+});
+
+/** Every problem of a record's constraint field (`ip.allow[0]: …`, `ip.alow: unknown key`); empty when it is valid or not a constraint. */
+export function recordFieldProblems(field: string, value: unknown): string[] {
+  const schema = RECORD_FIELD_SCHEMAS[field];
+  if (!schema) return [];
+  const result = schema.safeParse(value);
+  if (result.success) return [];
+  const at = (path: readonly PropertyKey[]) => [field, ...path].map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
+  return result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `${at([...issue.path, k])}: unknown key`) : [`${at(issue.path)}: ${issue.message}`],
+  );
+}
+
+/** The first problem of a record's constraint field, or undefined. */
+export function recordFieldProblem(field: string, value: unknown): string | undefined {
+  return recordFieldProblems(field, value)[0];
+}

@@ -1,0 +1,123 @@
+// Rules as the engine matches them: the compiled rule, first-match lookup, rule names, and the explanation of
+// a `rule.unmatched` (which runs only when no rule matched, so the hot path never pays for it).
+import type { RateLimitCheck } from '../leaf/store.js';
+import type { ReasonCode } from '../leaf/types.js';
+import { pathSegments, type PathMatcher } from '../leaf/path.js';
+import type { CompiledRuleChecks } from './registry.js';
+
+/** A rule, compiled. */
+export interface CompiledRule {
+  /** `rules[].name`, or its methods and path: what decisions and audit events call it. */
+  name: string;
+  /** The path glob as written. */
+  path: string;
+  methods: ReadonlySet<string> | undefined;
+  match: PathMatcher;
+  /** The case-sensitive matcher for requests whose router reads case, when the policy leaves case to the router. */
+  matchCased: PathMatcher | undefined;
+  /** Under `caseSensitive`, the same glob matched case-insensitively: only to explain a `rule.unmatched`. */
+  matchAnyCase: PathMatcher | undefined;
+  /** The glob's leading literal segments as prefixes (`/api`, `/api/orders` for `/api/orders/**`): only to explain a `rule.unmatched`. */
+  literalPrefixes: readonly string[];
+  public: boolean;
+  /** The rule's own values for the registered checks of each phase. */
+  preAuth: CompiledRuleChecks;
+  constraints: CompiledRuleChecks;
+  /** Full WWW-Authenticate values (realm included) for refusals by the rule's own checks, by reason; built once. */
+  challenges: ReadonlyMap<ReasonCode, string>;
+  rateLimit: RateLimitCheck | undefined;
+  mode: 'enforce' | 'report-only' | undefined;
+}
+
+/** A rule's methods as matched: upper case, each once, and HEAD right after GET (routers answer HEAD with the GET handler, so a GET rule must guard HEAD too, or HEAD walks past it). */
+export function ruleMethods(methods: readonly string[]): string[] {
+  const out: string[] = [];
+  const upper = methods.map((m) => m.toUpperCase());
+  for (const m of upper) {
+    if (out.includes(m)) continue;
+    out.push(m);
+    if (m === 'GET' && !upper.includes('HEAD')) out.push('HEAD');
+  }
+  return out;
+}
+
+/**
+ * A rule's name: its own `name`, else its methods and path (`GET,HEAD /orders/**`, `* /health`). One function
+ * names a rule everywhere: decisions, audit events, details and its rate-limit counter.
+ */
+export function ruleName(r: { name?: string | undefined; methods?: readonly string[] | undefined; path: string }): string {
+  return r.name ?? `${r.methods ? ruleMethods(r.methods).join(',') : '*'} ${r.path}`;
+}
+
+/** `/api/v1/orders/**` → `['/api', '/api/v1']`: the literal prefixes a mount could have put in front of a path. */
+export function literalPrefixes(glob: string): string[] {
+  const segments = glob.split('/').filter(Boolean);
+  const literal = segments.findIndex((seg) => seg.includes('*'));
+  // The last literal segment is left out: it must match the path itself, or `/orders/**` would "match" any path
+  // under the prefix `/orders`.
+  const run = literal === -1 ? segments : segments.slice(0, literal);
+  return run.slice(0, -1).map((_, i) => `/${run.slice(0, i + 1).join('/')}`);
+}
+
+/** The longest path shown in a detail: paths come from clients, details go to logs. */
+const SHOWN_PATH = 200;
+const shown = (path: string) => (path.length > SHOWN_PATH ? `${path.slice(0, SHOWN_PATH)}…` : path);
+
+/**
+ * The detail of `rule.unmatched`: the method and normalised path the rules were tried on, and, when a rule
+ * would have matched under another letter case, without or with a mount prefix, or for another method, which
+ * one. Runs only when no rule matched, so the hot path never pays for it.
+ */
+export function explainUnmatched(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): string {
+  const tried = `no rule matches ${method} ${shown(path)}`;
+  if (rules.length === 0) return `${tried} (the policy has no rules)`;
+  const hint = unmatchedHint(rules, method, path, caseSensitive);
+  return hint ? `${tried}; ${hint}` : tried;
+}
+
+function unmatchedHint(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: boolean): string | undefined {
+  const methodFits = (r: CompiledRule) => !r.methods || r.methods.has(method);
+  const segmentsOf = (p: string) => {
+    let segs: string[] | undefined;
+    return () => (segs ??= pathSegments(p));
+  };
+  const segments = segmentsOf(path);
+  for (const r of rules) {
+    if (r.matchAnyCase && methodFits(r) && r.matchAnyCase(path, segments)) {
+      // With case left to the router, `matchAnyCase` is `match`: a hint only when this request's router reads case.
+      const leftToRouter = r.matchAnyCase === r.match;
+      if (leftToRouter && !caseSensitive) continue;
+      return `rule "${r.name}" would match in another letter case (${leftToRouter ? "the app's router reads case" : 'caseSensitive is on'})`;
+    }
+  }
+  // Rules written relative to a mount point (`app.use('/api', guard)` with a rule `/orders/**`): the guard sees
+  // the full path, `/api/orders/1`. A few leading segments are enough to catch a mount prefix.
+  for (let cut = path.indexOf('/', 1), n = 0; cut > 0 && n < 4; cut = path.indexOf('/', cut + 1), n++) {
+    const rest = path.slice(cut);
+    const r = matchRule(rules, method, rest, caseSensitive);
+    if (r) return `rule "${r.name}" would match ${shown(rest)}: rules match the full path, mount prefix (${shown(path.slice(0, cut))}) included, so write the rule's path with it`;
+  }
+  // The reverse: a rule with the prefix, and a path that arrived without it (a GuardRequest built from a mount-relative path).
+  for (const r of rules) {
+    if (!methodFits(r)) continue;
+    for (const prefix of r.literalPrefixes) {
+      const full = path === '/' ? prefix : prefix + path;
+      if (r.match(full, segmentsOf(full))) return `rule "${r.name}" would match ${shown(full)}: the guard was given the path without the mount prefix ${prefix} (pass the full request path)`;
+    }
+  }
+  for (const r of rules) {
+    if (!methodFits(r) && r.match(path, segments)) return `rule "${r.name}" matches the path, but not the method ${method}`;
+  }
+  return undefined;
+}
+
+/** Finds the first rule matching a method and normalised path (read case-sensitively when the router does). */
+export function matchRule(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): CompiledRule | undefined {
+  let segments: string[] | undefined;
+  const lazySegments = () => (segments ??= pathSegments(path));
+  for (const r of rules) {
+    if (r.methods && !r.methods.has(method)) continue;
+    if ((caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments)) return r;
+  }
+  return undefined;
+}

@@ -1,0 +1,90 @@
+// Calling the store on the hot path: a synchronous answer is used as is (MemoryStore costs no promise), an
+// async one is bounded by storeTimeout, and every answer is checked for shape (a wrong shape is a failure).
+import { StoreError } from '../leaf/errors.js';
+import type { RateLimitResult, RevocationState, TokenStore, TokenUsage } from '../leaf/store.js';
+
+/** A store call failed (threw, rejected, timed out, or answered in the wrong shape). Ends in 503. */
+export class StoreFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** Whether a value is a thenable (any promise, not only a native one). */
+export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+
+export const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+export const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** A store answer of the wrong shape is a store failure: read as data, it could mean "allow". */
+export function storeShapeError(method: string): StoreFailure {
+  return new StoreFailure(new StoreError(`${method} returned an answer of the wrong shape`));
+}
+
+/** A getRevocation answer, checked. */
+export function checkRevocationState(v: unknown): RevocationState | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (
+    isPlainObject(v) &&
+    (v['revokedAt'] === undefined || isFiniteNumber(v['revokedAt'])) &&
+    (v['subjectRevokedBefore'] === undefined || isFiniteNumber(v['subjectRevokedBefore']))
+  ) {
+    return v as RevocationState;
+  }
+  throw storeShapeError('getRevocation');
+}
+
+/** A consume answer, checked. */
+export function checkRateLimitResult(v: unknown): RateLimitResult {
+  if (isPlainObject(v) && typeof v['allowed'] === 'boolean' && Array.isArray(v['limits']) && (v['allowed'] || isFiniteNumber(v['retryAfterMs']))) {
+    return v as unknown as RateLimitResult;
+  }
+  throw storeShapeError('consume');
+}
+
+/** A getUsage answer, checked. */
+export function checkUsage(v: unknown): TokenUsage | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (isPlainObject(v) && isFiniteNumber(v['count']) && isFiniteNumber(v['lastUsedAt']) && isStringList(v['recentIps'])) return v as unknown as TokenUsage;
+  throw storeShapeError('getUsage');
+}
+
+function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreError(`store call timed out after ${ms} ms`)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The store methods the evaluation calls. */
+export type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce';
+
+/** Calls one store method: the answer as is when synchronous, bounded by the timeout when not. */
+export type Invoke = <K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>) => ReturnType<TokenStore[K]>;
+
+/** An Invoke for a store. A throw, rejection or timeout becomes a StoreFailure. */
+export function storeInvoker(store: TokenStore, timeoutMs: number): Invoke {
+  return function invoke<K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>): ReturnType<TokenStore[K]> {
+    let value: unknown;
+    try {
+      value = (store[method] as (...a: unknown[]) => unknown).apply(store, args);
+    } catch (e) {
+      throw new StoreFailure(e);
+    }
+    // Any thenable, not only a native Promise: a Bluebird or other-realm promise must be awaited and bounded,
+    // never read as the answer itself (a thenable object would look like "not revoked").
+    if (isThenable(value)) {
+      return timeout(Promise.resolve(value), timeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<TokenStore[K]>;
+    }
+    return value as ReturnType<TokenStore[K]>;
+  };
+}

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import express from 'express';
+import request from 'supertest';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { createGuard, issueApiKey, MemoryStore, PolicyError, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
+import { basePolicy, signToken, NOW } from '../helpers/tokens.js';
+
+/** A MemoryStore that counts every call made to it. */
+function countingStore(): { store: MemoryStore; calls: () => number } {
+  const inner = new MemoryStore();
+  let n = 0;
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        n++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store, calls: () => n };
+}
+
+/** A well-formed key no store knows: a guess that passes the checksum and so costs a store lookup. */
+const guess = () => issueApiKey({ prefix: 'tg_', subject: 'nobody', scopes: ['orders:read'], expiresIn: '1d', now: NOW }).key;
+
+const req = (token: string, remoteAddress: string, at = NOW): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}` }, remoteAddress, now: at });
+
+async function guardWith(overrides: Partial<TokenGuardPolicy>) {
+  const { store, calls } = countingStore();
+  const guard = createGuard(await basePolicy({ store, trackUsage: false, preAuthLimit: { limit: 3, window: '1m' }, ...overrides }));
+  return { guard, calls };
+}
+
+describe('limits before authentication', () => {
+  it('throttles a flood of bad keys from one IP with 429 rate.limited and no store call after the limit', async () => {
+    const { guard, calls } = await guardWith({});
+    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(guess(), '198.51.100.7'))).reason).toBe('token.invalid');
+    const before = calls();
+    expect(before).toBe(3);
+    for (let i = 0; i < 50; i++) {
+      const d = await guard.evaluate(req(guess(), '198.51.100.7'));
+      expect([d.status, d.reason, d.token]).toEqual([429, 'rate.limited', undefined]);
+    }
+    expect(calls()).toBe(before);
+  });
+
+  it('answers with RateLimit-Policy, RateLimit, RateLimit-* and Retry-After', async () => {
+    const { guard } = await guardWith({});
+    const first = await guard.evaluate(req(guess(), '198.51.100.7'));
+    expect(first.headers).toMatchObject({ 'RateLimit-Policy': '"preauth";q=3;w=60', RateLimit: '"preauth";r=2;t=20' });
+    await guard.evaluate(req(guess(), '198.51.100.7'));
+    await guard.evaluate(req(guess(), '198.51.100.7'));
+    const d = await guard.evaluate(req(guess(), '198.51.100.7'));
+    expect(d.headers).toMatchObject({ 'RateLimit-Policy': '"preauth";q=3;w=60', RateLimit: '"preauth";r=0;t=60', 'RateLimit-Limit': '3', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '60', 'Retry-After': '20' });
+  });
+
+  it('leaves another IP unaffected, and lets the flooding IP in again once its window has passed', async () => {
+    const { guard } = await guardWith({});
+    const token = await signToken({ scope: 'orders:read' });
+    for (let i = 0; i < 10; i++) await guard.evaluate(req(guess(), '198.51.100.7'));
+    expect((await guard.evaluate(req(token, '198.51.100.7'))).reason).toBe('rate.limited');
+    expect((await guard.evaluate(req(token, '203.0.113.9'))).reason).toBe('ok');
+    expect((await guard.evaluate(req(token, '198.51.100.7', new Date(NOW.getTime() + 20_000)))).reason).toBe('ok');
+  });
+
+  it('reports instead of refusing under a report-only policy', async () => {
+    const { guard } = await guardWith({ mode: 'report-only' });
+    const token = await signToken({ scope: 'orders:read' });
+    for (let i = 0; i < 3; i++) await guard.evaluate(req(token, '198.51.100.7'));
+    const d = await guard.evaluate(req(token, '198.51.100.7'));
+    expect([d.mode, d.reason, d.token?.subject]).toEqual(['report-only', 'rate.limited', 'alice']);
+  });
+
+  it('with failedAuth counts only failed authentications: a client that authenticates is never slowed, one that keeps guessing is refused before the store', async () => {
+    const { guard, calls } = await guardWith({ preAuthLimit: { limit: 3, window: '1m', failedAuth: true } });
+    const token = await signToken({ scope: 'orders:read' });
+    for (let i = 0; i < 20; i++) expect((await guard.evaluate(req(token, '203.0.113.9'))).reason).toBe('ok');
+    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(guess(), '198.51.100.7'))).reason).toBe('token.invalid');
+    const before = calls();
+    const d = await guard.evaluate(req(guess(), '198.51.100.7'));
+    expect([d.status, d.reason]).toEqual([429, 'rate.limited']);
+    expect(calls()).toBe(before);
+  });
+
+  it('refuses an invalid preAuthLimit at start-up', async () => {
+    for (const preAuthLimit of [{ limit: 0, window: '1m' }, { limit: 3 }, { limit: 3, window: '1m', by: 'subject' }, { limit: 3, window: '2d' }]) {
+      await expect(async () => createGuard(await basePolicy({ preAuthLimit: preAuthLimit as never }))).rejects.toThrow(PolicyError);
+    }
+  });
+
+  it('answers 429 with the RateLimit headers over Express', async () => {
+    const app = express();
+    app.use(tokenGuard(await basePolicy({ store: new MemoryStore(), preAuthLimit: { limit: 1, window: '1m' } })));
+    app.get('/orders/:id', (_req, res) => res.json({ ok: true }));
+    const key = guess();
+    expect((await request(app).get('/orders/1').set('authorization', `Bearer ${key}`)).status).toBe(401);
+    const refused = await request(app).get('/orders/1').set('authorization', `Bearer ${key}`);
+    expect([refused.status, refused.body.reason, refused.headers['ratelimit-policy'], refused.headers['retry-after']]).toEqual([429, 'rate.limited', '"preauth";q=1;w=60', '60']);
+  });
+});
