@@ -49,7 +49,11 @@ export interface AdapterContext {
  * an invalid policy, and a TypeError with code `adapter.options_invalid` for anything else that cannot work.
  */
 export function resolveGuard(input: AdapterInput, options: AdapterOptions = {}): AdapterContext {
-  if (isGuard(input)) return { guard: input, errors: checkErrors(options.errors) };
+  if (isGuard(input)) {
+    // A hand-made guard without decide() would fail on every request: refuse it at start-up instead.
+    if (typeof input.decide !== 'function') throw usageError('adapter.options_invalid', 'tokenGuard: the guard has no decide(): pass a guard from createGuard()');
+    return { guard: input, errors: checkErrors(options.errors) };
+  }
   if (!input || typeof input !== 'object') throw usageError('adapter.options_invalid', 'tokenGuard: expected a policy object or a guard from createGuard()');
   const { errors, ...policy } = input;
   return { guard: createGuard(policy), errors: checkErrors(options.errors ?? errors) };

@@ -86,7 +86,7 @@ export class ApiKeyError extends TokenGuardError {
 }
 
 /** Stable codes of UsageError: a developer mistake in a call, not a bad request. */
-export type UsageErrorCode = 'usage.invalid_argument' | 'usage.invalid_check' | 'store.invalid_argument';
+export type UsageErrorCode = 'usage.invalid_argument' | 'usage.invalid_check' | 'store.invalid_argument' | 'adapter.options_invalid' | 'adapter.scopes_invalid';
 
 /**
  * A function of token-guard was called wrongly (a missing subject, a date that is no date): a developer

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { guarded } from '../../examples/custom-adapter/node-http.js';
 import { AccessDeniedError, resolveGuard, scopesFromArgs } from '../../src/adapters/kit.js';
 import { basePolicy, signToken } from '../helpers/tokens.js';
+import { createGuard, UsageError } from '../../src/index.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -102,14 +103,21 @@ describe('a node:http adapter written with token-guard/adapter-kit', () => {
 });
 
 describe('adapter-kit option checks', () => {
-  it('refuses a bad errors option with a coded TypeError at start-up', async () => {
+  it('refuses a bad errors option with a coded UsageError (a TypeError) at start-up', async () => {
     const policy = await basePolicy();
-    expect(() => resolveGuard({ ...policy, errors: 'log' as never })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'adapter.options_invalid' }));
+    expect(() => resolveGuard({ ...policy, errors: 'log' as never })).toThrow(expect.objectContaining({ name: 'UsageError', code: 'adapter.options_invalid' }));
+    expect(() => resolveGuard({ ...policy, errors: 'log' as never })).toThrow(TypeError);
+    expect(() => resolveGuard({ ...policy, errors: 'log' as never })).toThrow(UsageError);
     expect(() => resolveGuard(42 as never)).toThrow(expect.objectContaining({ code: 'adapter.options_invalid' }));
   });
 
+  it('refuses a hand-made guard without decide() at start-up rather than failing every request', async () => {
+    const { decide: _decide, ...withoutDecide } = createGuard(await basePolicy());
+    expect(() => resolveGuard(withoutDecide as never)).toThrow(expect.objectContaining({ code: 'adapter.options_invalid' }));
+  });
+
   it('refuses requireScopes arguments that are not scopes with a coded TypeError', () => {
-    expect(() => scopesFromArgs([])).toThrow(expect.objectContaining({ name: 'TypeError', code: 'adapter.scopes_invalid' }));
+    expect(() => scopesFromArgs([])).toThrow(expect.objectContaining({ name: 'UsageError', code: 'adapter.scopes_invalid' }));
     expect(() => scopesFromArgs(['has space'])).toThrow(expect.objectContaining({ code: 'adapter.scopes_invalid' }));
     expect(() => scopesFromArgs([{ any: [] }])).toThrow(expect.objectContaining({ code: 'adapter.scopes_invalid' }));
     expect(scopesFromArgs(['a', 'b'])).toEqual(['a', 'b']);
