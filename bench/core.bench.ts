@@ -41,11 +41,22 @@ const policy: TokenGuardPolicy = {
 };
 const guard = createGuard(policy);
 const sign = (alg: 'ES256' | 'RS256', jti: string) =>
-  new SignJWT({ scope: 'orders:read', jti }).setProtectedHeader({ alg, kid: alg === 'ES256' ? 'es' : 'rs' })
-    .setIssuer('https://id.example.com/').setAudience('api://orders').setSubject('alice').setIssuedAt(iat).setExpirationTime(iat + 3600)
+  new SignJWT({ scope: 'orders:read', jti })
+    .setProtectedHeader({ alg, kid: alg === 'ES256' ? 'es' : 'rs' })
+    .setIssuer('https://id.example.com/')
+    .setAudience('api://orders')
+    .setSubject('alice')
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 3600)
     .sign(alg === 'ES256' ? es.privateKey : rs.privateKey);
 
-const request = (token: string): GuardRequest => ({ method: 'GET', path: '/orders/42?expand=items', headers: { authorization: `Bearer ${token}` }, remoteAddress: '10.1.2.3', now: NOW });
+const request = (token: string): GuardRequest => ({
+  method: 'GET',
+  path: '/orders/42?expand=items',
+  headers: { authorization: `Bearer ${token}` },
+  remoteAddress: '10.1.2.3',
+  now: NOW,
+});
 
 const cachedReq = request(await sign('ES256', 'cached'));
 const fresh: GuardRequest[] = [];
@@ -65,25 +76,49 @@ const plainPolicy = (trackUsage?: false): TokenGuardPolicy => ({
 });
 const defaultGuard = createGuard(plainPolicy());
 const leanGuard = createGuard(plainPolicy(false));
-const liveToken = await new SignJWT({ scope: 'orders:read' }).setProtectedHeader({ alg: 'ES256', kid: 'es' })
-  .setIssuer('https://id.example.com/').setAudience('api://orders').setSubject('alice').setIssuedAt().setExpirationTime('1h').sign(es.privateKey);
+const liveToken = await new SignJWT({ scope: 'orders:read' })
+  .setProtectedHeader({ alg: 'ES256', kid: 'es' })
+  .setIssuer('https://id.example.com/')
+  .setAudience('api://orders')
+  .setSubject('alice')
+  .setIssuedAt()
+  .setExpirationTime('1h')
+  .sign(es.privateKey);
 const liveReq: GuardRequest = { method: 'GET', path: '/orders/42', headers: { authorization: `Bearer ${liveToken}` }, remoteAddress: '127.0.0.1' };
 const leanReq: GuardRequest = { ...liveReq, now: new Date() };
 
 // jose's own jwtVerify on the same first-seen tokens: the floor a first-seen token is compared with.
 const HS_SECRET = 'bench-secret-bench-secret-bench-secret!!';
 const hsKey = new TextEncoder().encode(HS_SECRET);
-const hsGuard = createGuard({ jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['HS256'], secret: HS_SECRET }, trackUsage: false, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] });
+const hsGuard = createGuard({
+  jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['HS256'], secret: HS_SECRET },
+  trackUsage: false,
+  rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
+});
 const freshHs: GuardRequest[] = [];
 for (let i = 0; i < 30_000; i++) {
-  freshHs.push(request(await new SignJWT({ scope: 'orders:read', jti: `hs-${i}` }).setProtectedHeader({ alg: 'HS256' })
-    .setIssuer('https://id.example.com/').setAudience('api://orders').setSubject('alice').setIssuedAt(iat).setExpirationTime(iat + 3600)
-    .sign(hsKey)));
+  freshHs.push(
+    request(
+      await new SignJWT({ scope: 'orders:read', jti: `hs-${i}` })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer('https://id.example.com/')
+        .setAudience('api://orders')
+        .setSubject('alice')
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + 3600)
+        .sign(hsKey),
+    ),
+  );
 }
 const tokenOf = (r: GuardRequest | undefined) => String(r?.headers.authorization).slice('Bearer '.length);
 const joseOptions = { issuer: 'https://id.example.com/', audience: 'api://orders', currentDate: NOW };
 
-for (const [name, g, r] of [['cached', guard, cachedReq], ['default', defaultGuard, liveReq], ['lean', leanGuard, leanReq], ['hs', hsGuard, freshHs[0]]] as const) {
+for (const [name, g, r] of [
+  ['cached', guard, cachedReq],
+  ['default', defaultGuard, liveReq],
+  ['lean', leanGuard, leanReq],
+  ['hs', hsGuard, freshHs[0]],
+] as const) {
   const check = await g.evaluate(r as GuardRequest);
   if (check.reason !== 'ok') throw new Error(`bench setup (${name}): expected ok, got ${check.reason}`);
 }

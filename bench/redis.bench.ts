@@ -32,11 +32,22 @@ const stores: RedisStore[] = [];
 function guardOn(nearCache: boolean): Guard {
   const store = new RedisStore({ client: connect(), prefix, ...(nearCache && { subscriber: connect() }) });
   stores.push(store);
-  return createGuard({ jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['HS256'], secret: SECRET }, store, clock: () => NOW, rules: [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }] });
+  return createGuard({
+    jwt: { issuer: 'https://id.example.com/', audience: 'api://orders', algorithms: ['HS256'], secret: SECRET },
+    store,
+    clock: () => NOW,
+    rules: [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }],
+  });
 }
 const sign = (jti: string) =>
-  new SignJWT({ scope: 'orders:read', jti }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://id.example.com/').setAudience('api://orders')
-    .setSubject('alice').setIssuedAt(iat).setExpirationTime(iat + 3600).sign(SECRET);
+  new SignJWT({ scope: 'orders:read', jti })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('https://id.example.com/')
+    .setAudience('api://orders')
+    .setSubject('alice')
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 3600)
+    .sign(SECRET);
 const request = (token: string): GuardRequest => ({ method: 'GET', path: '/orders/42', headers: { authorization: `Bearer ${token}` }, remoteAddress: '10.1.2.3' });
 
 /** Decisions per second with `inFlight` evaluations outstanding at a time, for `seconds`. */
@@ -87,14 +98,24 @@ try {
   while (!stores[1]?.stats().nearCacheEnabled) await new Promise((r) => setTimeout(r, 5));
 
   const rows: Record<string, string | number>[] = [];
-  for (const [name, guard] of [['uncached revocation check (1 round trip)', plain], ['near-cached revocation check', cached]] as const) {
-    rows.push({ 'cached JWT through RedisStore': name, 'decisions/s, 1 in flight': await throughput(guard, request(token), 1), 'decisions/s, 64 in flight': await throughput(guard, request(token), 64) });
+  for (const [name, guard] of [
+    ['uncached revocation check (1 round trip)', plain],
+    ['near-cached revocation check', cached],
+  ] as const) {
+    rows.push({
+      'cached JWT through RedisStore': name,
+      'decisions/s, 1 in flight': await throughput(guard, request(token), 1),
+      'decisions/s, 64 in flight': await throughput(guard, request(token), 64),
+    });
   }
   console.log('\nRedisStore: guard.evaluate decisions per second (one core, Redis on loopback)');
   console.table(rows);
 
   const out: Record<string, string | number>[] = [];
-  for (const [name, near] of [['near-cache on both', true], ['no near-cache', false]] as const) {
+  for (const [name, near] of [
+    ['near-cache on both', true],
+    ['no near-cache', false],
+  ] as const) {
     const a = guardOn(near);
     const b = guardOn(near);
     while (near && !(stores.at(-1)?.stats().nearCacheEnabled && stores.at(-2)?.stats().nearCacheEnabled)) await new Promise((r) => setTimeout(r, 5));

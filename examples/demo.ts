@@ -15,7 +15,14 @@ let now = WEDNESDAY;
 const idp = await createIdentityProvider();
 const store = new MemoryStore();
 const events: DecisionEvent[] = [];
-const { app, guard } = createApp({ publicKeys: [idp.publicJwk], store, clock: () => now, onDecision: (e) => { events.push(e); } });
+const { app, guard } = createApp({
+  publicKeys: [idp.publicJwk],
+  store,
+  clock: () => now,
+  onDecision: (e) => {
+    events.push(e);
+  },
+});
 const server = app.listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const port = (server.address() as AddressInfo).port;
@@ -44,7 +51,8 @@ const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const algNone = `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ sub: 'mallory', scope: 'orders:read orders:write admin', iss: 'https://id.example.com/', aud: 'api://orders', iat: s, exp: s + 900 })}.`;
 // Key confusion: HS256 "signed" with the RSA public key's PEM bytes, hoping the server verifies HMAC with them.
 const confused = await new SignJWT({ sub: 'mallory', scope: 'orders:read', iss: 'https://id.example.com/', aud: 'api://orders', iat: s, exp: s + 900 })
-  .setProtectedHeader({ alg: 'HS256', kid: 'demo-1' }).sign(new TextEncoder().encode(idp.publicPem));
+  .setProtectedHeader({ alg: 'HS256', kid: 'demo-1' })
+  .sign(new TextEncoder().encode(idp.publicPem));
 const { key: apiKey, record } = issueApiKey({ prefix: 'tg_', subject: 'svc-reporting', scopes: ['orders:read'], expiresIn: '30d', now: WEDNESDAY });
 await store.putApiKey(record);
 const typo = apiKey.slice(0, 10) + (apiKey[10] === 'a' ? 'b' : 'a') + apiKey.slice(11);
@@ -69,11 +77,23 @@ const steps: Step[] = [
   { title: 'write after a fresh MFA login', method: 'POST', path: '/orders', token: writerMfa, expect: [201, 'ok'] },
   { title: 'expired token', path: '/orders/42', token: expired, expect: [401, 'token.expired'] },
   { title: "bob's token, before revocation", path: '/orders/42', token: toRevoke, expect: [200, 'ok'] },
-  { title: "bob's token, right after guard.revoke()", path: '/orders/42', token: toRevoke, before: () => guard.revoke('tok-bob-1', { expiresAt: (s + 900) * 1000 }), expect: [401, 'token.revoked'] },
+  {
+    title: "bob's token, right after guard.revoke()",
+    path: '/orders/42',
+    token: toRevoke,
+    before: () => guard.revoke('tok-bob-1', { expiresAt: (s + 900) * 1000 }),
+    expect: [401, 'token.revoked'],
+  },
   { title: 'alg "none" with admin scopes', path: '/orders/42', token: algNone, expect: [401, 'token.invalid'] },
   { title: 'HS256 signed with the RSA public key', path: '/orders/42', token: confused, expect: [401, 'token.invalid'] },
   { title: 'token for another audience', path: '/orders/42', token: wrongAudience, expect: [401, 'token.invalid'] },
-  { title: 'valid token at 03:00 on Sunday', path: '/orders/42', token: await idp.mint({ sub: 'alice', scope: 'orders:read' }, SUNDAY_NIGHT), at: SUNDAY_NIGHT, expect: [403, 'hours.outside'] },
+  {
+    title: 'valid token at 03:00 on Sunday',
+    path: '/orders/42',
+    token: await idp.mint({ sub: 'alice', scope: 'orders:read' }, SUNDAY_NIGHT),
+    at: SUNDAY_NIGHT,
+    expect: [403, 'hours.outside'],
+  },
   { title: 'admin from the office network 10.1.2.3', path: '/admin/audit', token: admin, clientIp: '10.1.2.3', expect: [200, 'ok'] },
   { title: 'admin from 203.0.113.9', path: '/admin/audit', token: admin, clientIp: '203.0.113.9', expect: [403, 'ip.denied'] },
   { title: 'valid API key', path: '/orders/42', token: apiKey, expect: [200, 'ok'] },

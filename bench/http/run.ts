@@ -31,7 +31,10 @@ const DURATION = int('DURATION', 2, 1);
 const WARMUP = int('WARMUP', 1, 0);
 const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 5000, 0);
 const CONNECTIONS = int('CONNECTIONS', 50, 1);
-const only = (process.env.ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const only = (process.env.ONLY ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const scenarios = SCENARIOS.filter((s) => only.length === 0 || only.some((o) => s.id === o || s.id.startsWith(`${o}-`)));
 if (scenarios.length === 0) throw new Error(`ONLY=${process.env.ONLY} matches none of ${SCENARIOS.map((s) => s.id).join(', ')}`);
 
@@ -40,7 +43,11 @@ if (scenarios.length === 0) throw new Error(`ONLY=${process.env.ONLY} matches no
 function allowedCpus(): number[] {
   try {
     // "pid 123's current affinity list: 0-3,6"
-    const list = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' }).split(':').pop()?.trim() ?? '';
+    const list =
+      execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' })
+        .split(':')
+        .pop()
+        ?.trim() ?? '';
     return list.split(',').flatMap((part) => {
       const [a, b] = part.split('-').map(Number) as [number, number | undefined];
       return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);
@@ -281,8 +288,7 @@ const rows: Row[] = scenarios.map((scenario) => {
 });
 
 const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
-const fmt = (n: number | undefined, digits: number, sign = false) =>
-  n === undefined || !Number.isFinite(n) ? '' : `${sign && n >= 0 ? '+' : ''}${n.toFixed(digits)}`;
+const fmt = (n: number | undefined, digits: number, sign = false) => (n === undefined || !Number.isFinite(n) ? '' : `${sign && n >= 0 ? '+' : ''}${n.toFixed(digits)}`);
 const table = [
   '| server | req/s | CPU µs/req | req/s vs bare | added CPU µs/req |',
   '| --- | ---: | ---: | ---: | ---: |',

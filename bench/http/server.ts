@@ -52,7 +52,10 @@ async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Server
       app.get('/orders/:id', requiredScopes(SCOPE), handler);
       // Its refusals arrive as errors; answer them the way its README shows, without Express logging each one.
       const refuse: ErrorRequestHandler = (err: { status?: number; headers?: Record<string, string> }, _req, res, _next) => {
-        res.status(err.status ?? 500).set(err.headers ?? {}).end();
+        res
+          .status(err.status ?? 500)
+          .set(err.headers ?? {})
+          .end();
       };
       app.use(refuse);
       break;

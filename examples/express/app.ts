@@ -39,9 +39,17 @@ export function createApp(options: AppOptions) {
 
   const app = express();
   app.use(guard);
-  app.get('/health', (_req, res) => { res.json({ ok: true }); });
-  app.get('/orders/:id', (req, res) => { res.json({ id: req.params.id, for: req.auth?.token?.subject }); });
-  app.post('/orders', (req, res) => { res.status(201).json({ created: true, by: req.auth?.token?.subject }); });
-  app.get('/admin/audit', requireScopes('admin', 'audit:read'), (_req, res) => { res.json({ entries: [] }); });
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/orders/:id', (req, res) => {
+    res.json({ id: req.params.id, for: req.auth?.token?.subject });
+  });
+  app.post('/orders', (req, res) => {
+    res.status(201).json({ created: true, by: req.auth?.token?.subject });
+  });
+  app.get('/admin/audit', requireScopes('admin', 'audit:read'), (_req, res) => {
+    res.json({ entries: [] });
+  });
   return { app, guard: guard.guard };
 }

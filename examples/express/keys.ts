@@ -10,9 +10,7 @@ export async function createIdentityProvider() {
   /** Signs an access token issued at `now`, for this API, lasting 15 minutes; `claims` override any of that. */
   const mint = (claims: JWTPayload, now: Date) => {
     const iat = Math.floor(now.getTime() / 1000);
-    return new SignJWT({ iss: ISSUER, aud: AUDIENCE, iat, exp: iat + 900, ...claims })
-      .setProtectedHeader({ alg: 'RS256', kid: 'demo-1', typ: 'at+jwt' })
-      .sign(privateKey);
+    return new SignJWT({ iss: ISSUER, aud: AUDIENCE, iat, exp: iat + 900, ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'demo-1', typ: 'at+jwt' }).sign(privateKey);
   };
   return { publicJwk, publicPem, mint };
 }

@@ -11,8 +11,14 @@ const AUDIENCE = 'api://orders';
 const idp = await generateKeyPair('RS256');
 const publicJwk = { ...(await exportJWK(idp.publicKey)), kid: 'local-1', alg: 'RS256' };
 const mint = (sub: string, scope: string) =>
-  new SignJWT({ scope }).setProtectedHeader({ alg: 'RS256', kid: 'local-1' }).setIssuer(ISSUER).setAudience(AUDIENCE)
-    .setSubject(sub).setIssuedAt().setExpirationTime('15m').sign(idp.privateKey);
+  new SignJWT({ scope })
+    .setProtectedHeader({ alg: 'RS256', kid: 'local-1' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime('15m')
+    .sign(idp.privateKey);
 
 // One store for keys, revocations and counters; a service's API key issued at start-up.
 const store = new MemoryStore();

@@ -12,8 +12,14 @@ const AUDIENCE = 'api://orders';
 // A shared secret with the identity provider (HS256). In production: from your secret store.
 const secret = process.env.JWT_SECRET ?? randomBytes(32).toString('base64url');
 const mint = (sub: string, scope: string) =>
-  new SignJWT({ scope }).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE)
-    .setSubject(sub).setIssuedAt().setExpirationTime('15m').sign(new TextEncoder().encode(secret));
+  new SignJWT({ scope })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime('15m')
+    .sign(new TextEncoder().encode(secret));
 
 // One store for keys, revocations and counters; a service's API key issued at start-up.
 const store = new MemoryStore();

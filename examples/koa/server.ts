@@ -12,8 +12,14 @@ const AUDIENCE = 'api://orders';
 const idp = await generateKeyPair('ES256');
 const publicJwk = { ...(await exportJWK(idp.publicKey)), kid: 'local-1', alg: 'ES256' };
 const mint = (sub: string, scope: string) =>
-  new SignJWT({ scope }).setProtectedHeader({ alg: 'ES256', kid: 'local-1' }).setIssuer(ISSUER).setAudience(AUDIENCE)
-    .setSubject(sub).setIssuedAt().setExpirationTime('15m').sign(idp.privateKey);
+  new SignJWT({ scope })
+    .setProtectedHeader({ alg: 'ES256', kid: 'local-1' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime('15m')
+    .sign(idp.privateKey);
 
 // One store for keys, revocations and counters; a service's API key issued at start-up.
 const store = new MemoryStore();
@@ -38,10 +44,19 @@ app.use(
 );
 
 const router = new Router();
-router.get('/health', (ctx) => { ctx.body = { ok: true }; });
-router.get('/orders/:id', (ctx) => { ctx.body = { id: ctx.params['id'], for: ctx.state.auth?.token?.subject }; });
-router.post('/orders', (ctx) => { ctx.status = 201; ctx.body = { by: ctx.state.auth?.token?.subject }; });
-router.get('/admin/audit', requireScopes('audit:read'), (ctx) => { ctx.body = { entries: [] }; });
+router.get('/health', (ctx) => {
+  ctx.body = { ok: true };
+});
+router.get('/orders/:id', (ctx) => {
+  ctx.body = { id: ctx.params['id'], for: ctx.state.auth?.token?.subject };
+});
+router.post('/orders', (ctx) => {
+  ctx.status = 201;
+  ctx.body = { by: ctx.state.auth?.token?.subject };
+});
+router.get('/admin/audit', requireScopes('audit:read'), (ctx) => {
+  ctx.body = { entries: [] };
+});
 app.use(router.routes());
 
 const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', async () => {

@@ -37,8 +37,14 @@ function start(name: string): Promise<{ url: string; child: ChildProcess }> {
 
 const now = Math.floor(Date.now() / 1000);
 const mint = (sub: string, scope: string, jti: string) =>
-  new SignJWT({ scope, jti }).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(sub)
-    .setIssuedAt(now - 5).setExpirationTime(now + 3600).sign(new TextEncoder().encode(DEMO_SECRET));
+  new SignJWT({ scope, jti })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject(sub)
+    .setIssuedAt(now - 5)
+    .setExpirationTime(now + 3600)
+    .sign(new TextEncoder().encode(DEMO_SECRET));
 
 let failures = 0;
 async function call(name: string, url: string, token: string, expected: number, init: RequestInit = {}): Promise<void> {

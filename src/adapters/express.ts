@@ -4,17 +4,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import {
-  authOf,
-  isPromiseLike,
-  nodeGuardRequest,
-  outcomeOf,
-  resolveGuard,
-  scopesFromArgs,
-  type AdapterContext,
-  type AdapterInput,
-  type AdapterOptions,
-} from './kit.js';
+import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
 
@@ -83,7 +73,9 @@ function routesBefore(app: ExpressAppCase, middleware: unknown): string[] {
   for (const layer of stack.slice(0, Math.max(at, 0)) as (ExpressLayerLike | undefined)[]) {
     const route = layer?.route;
     if (route) {
-      const methods = Object.keys(route.methods ?? {}).filter((m) => m !== '_all' && route.methods?.[m]).map((m) => m.toUpperCase());
+      const methods = Object.keys(route.methods ?? {})
+        .filter((m) => m !== '_all' && route.methods?.[m])
+        .map((m) => m.toUpperCase());
       before.push(`${methods.length ? methods.join(',') : 'ALL'} ${String(route.path)}`);
     } else if (layer?.handle && Array.isArray((layer.handle as { stack?: unknown }).stack)) {
       before.push('a Router');

@@ -2,16 +2,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerAsyncHookHandler } from 'fastify';
 import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import {
-  authOf,
-  isPromiseLike,
-  nodeGuardRequest,
-  outcomeOf,
-  resolveGuardOptions,
-  scopesFromArgs,
-  type AdapterContext,
-  type GuardOrPolicyOptions,
-} from './kit.js';
+import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuardOptions, scopesFromArgs, type AdapterContext, type GuardOrPolicyOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 
 declare module 'fastify' {

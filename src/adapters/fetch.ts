@@ -2,17 +2,7 @@
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import {
-  authOf,
-  outcomeOf,
-  resolveGuard,
-  scopesFromArgs,
-  webGuardRequest,
-  type AdapterContext,
-  type AdapterInput,
-  type AdapterOptions,
-  type ConnectionInfo,
-} from './kit.js';
+import { authOf, outcomeOf, resolveGuard, scopesFromArgs, webGuardRequest, type AdapterContext, type AdapterInput, type AdapterOptions, type ConnectionInfo } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { usageError } from './usage-error.js';
 

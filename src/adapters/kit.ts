@@ -118,10 +118,7 @@ export function rawHeaderValues(rawHeaders: readonly string[], name: string): st
  * The headers to hand the guard from a Node request: `req.headers` as is, unless Authorization was
  * sent more than once, in which case the guard gets all of them (and answers 400 `request.malformed`).
  */
-export function nodeHeaders(
-  headers: Record<string, string | string[] | undefined>,
-  rawHeaders: readonly string[] | undefined,
-): Record<string, string | string[] | undefined> {
+export function nodeHeaders(headers: Record<string, string | string[] | undefined>, rawHeaders: readonly string[] | undefined): Record<string, string | string[] | undefined> {
   if (!rawHeaders || headers['authorization'] === undefined) return headers;
   const all = rawHeaderValues(rawHeaders, 'authorization');
   return all.length > 1 ? { ...headers, authorization: all } : headers;
@@ -209,10 +206,7 @@ export function webGuardRequest(request: Request, info?: ConnectionInfo, caseSen
  * hand `error` to the framework's error path, or send `response`. One place decides this, so the
  * adapters differ only in how they talk to their framework.
  */
-export type Outcome =
-  | { action: 'next'; headers: Record<string, string> }
-  | { action: 'throw'; error: AccessDeniedError }
-  | { action: 'respond'; response: DenialResponse };
+export type Outcome = { action: 'next'; headers: Record<string, string> } | { action: 'throw'; error: AccessDeniedError } | { action: 'respond'; response: DenialResponse };
 
 /**
  * Turns a decision and the adapter's `errors` option into the adapter's next step: `next` (an allow, or a

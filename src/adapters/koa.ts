@@ -3,17 +3,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import {
-  authOf,
-  isPromiseLike,
-  nodeGuardRequest,
-  outcomeOf,
-  resolveGuard,
-  scopesFromArgs,
-  type AdapterContext,
-  type AdapterInput,
-  type AdapterOptions,
-} from './kit.js';
+import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 
 declare module 'koa' {

@@ -9,6 +9,9 @@ export type AdapterUsageError = UsageError & { code: AdapterUsageCode };
 
 /** Builds the error; callers `throw` it. */
 export function usageError(code: AdapterUsageCode, message: string): AdapterUsageError {
-  const help = code === 'adapter.scopes_invalid' ? 'requireScopes takes scope strings, or one { all?, any? } object with at least one scope' : 'tokenGuard takes a policy object, or a guard from createGuard()';
+  const help =
+    code === 'adapter.scopes_invalid'
+      ? 'requireScopes takes scope strings, or one { all?, any? } object with at least one scope'
+      : 'tokenGuard takes a policy object, or a guard from createGuard()';
   return new UsageError(message, { code, help }) as AdapterUsageError;
 }

@@ -95,9 +95,7 @@ export interface Check<P extends object = object, R extends object = object, C =
 }
 
 /** Declares a check with its types inferred from the compile step. */
-export function defineCheck<P extends object, R extends object, V, C>(
-  check: Omit<Check<P, R, C>, 'compile'> & { compile(value: V, env: CompileEnv): C },
-): Check<P, R, C> {
+export function defineCheck<P extends object, R extends object, V, C>(check: Omit<Check<P, R, C>, 'compile'> & { compile(value: V, env: CompileEnv): C }): Check<P, R, C> {
   return Object.freeze(check) as unknown as Check<P, R, C>;
 }
 

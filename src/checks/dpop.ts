@@ -103,7 +103,10 @@ const DPOP_ALGORITHMS = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
 
 /** The policy's `dpop`. `origins` is checked with the rest of the policy (it needs `jwt` too). */
 export const dpopSchema = z.strictObject({
-  algorithms: z.array(z.enum(DPOP_ALGORITHMS as [string, ...string[]], { error: `expected one of ${DPOP_ALGORITHMS.join(', ')}` })).min(1).optional(),
+  algorithms: z
+    .array(z.enum(DPOP_ALGORITHMS as [string, ...string[]], { error: `expected one of ${DPOP_ALGORITHMS.join(', ')}` }))
+    .min(1)
+    .optional(),
   maxAge: positiveDurationSchema.optional(),
   required: z.boolean().optional(),
   maxClaimsPerKey: z.number().int().min(1).max(1_000_000).optional(),

@@ -103,7 +103,10 @@ export const hoursSchema = z
     windows: z
       .array(
         z.strictObject({
-          days: z.array(z.enum(DAYS as [string, ...string[]])).min(1).optional(),
+          days: z
+            .array(z.enum(DAYS as [string, ...string[]]))
+            .min(1)
+            .optional(),
           from: hhmm,
           to: z.union([hhmm, z.literal('24:00')], { error: 'expected HH:MM' }),
         }),
@@ -112,7 +115,15 @@ export const hoursSchema = z
   })
   .superRefine((v, ctx) => {
     for (const p of checkHours(v as HoursRule)) {
-      if (p.message !== 'expected HH:MM') ctx.addIssue({ code: 'custom', message: p.message, path: p.path.split(/\.|\[|\]/).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s)) });
+      if (p.message !== 'expected HH:MM')
+        ctx.addIssue({
+          code: 'custom',
+          message: p.message,
+          path: p.path
+            .split(/\.|\[|\]/)
+            .filter(Boolean)
+            .map((s) => (/^\d+$/.test(s) ? Number(s) : s)),
+        });
     }
   });
 

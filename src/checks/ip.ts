@@ -37,7 +37,10 @@ export const cidrSchema = z.string().superRefine((v, ctx) => {
  */
 export const ipSchema = z
   .strictObject({
-    allow: z.array(cidrSchema).min(1, "an empty allow list is ambiguous (nobody, or everybody?): list addresses, or to refuse every client write deny: ['0.0.0.0/0', '::/0']").optional(),
+    allow: z
+      .array(cidrSchema)
+      .min(1, "an empty allow list is ambiguous (nobody, or everybody?): list addresses, or to refuse every client write deny: ['0.0.0.0/0', '::/0']")
+      .optional(),
     deny: z.array(cidrSchema).optional(),
   })
   // `allow: []` is reported by itself above.

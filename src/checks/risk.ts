@@ -56,7 +56,10 @@ export interface RiskScore {
 
 /** A custom signal threw or returned something other than a finite number ≥ 0. */
 export class RiskSignalFailure {
-  constructor(readonly signal: string, readonly cause: unknown) {}
+  constructor(
+    readonly signal: string,
+    readonly cause: unknown,
+  ) {}
 }
 
 const MINUTE = 60_000;

@@ -101,8 +101,7 @@ export const stepUpCheck = defineCheck<object, StepUpRuleSlice, StepUpPolicy, St
   ruleKey: 'stepUp',
   ruleSchema: stepUpSchema,
   compile: compileStepUpPolicy,
-  check: (ctx, req) =>
-    ctx.token && satisfiesStepUp(req, ctx.token.facts, Math.floor(ctx.nowMs / 1000), ctx.clockToleranceS) ? undefined : 'step_up.required',
+  check: (ctx, req) => (ctx.token && satisfiesStepUp(req, ctx.token.facts, Math.floor(ctx.nowMs / 1000), ctx.clockToleranceS) ? undefined : 'step_up.required'),
   challengeReason: 'step_up.required',
   challenge: stepUpChallengeParams,
 });

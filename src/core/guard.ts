@@ -113,7 +113,16 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     jwtHolder(v) {
       let h = jwtHolders.get(v);
       if (!h) {
-        h = { info: v.info, scopeSet: v.scopeSet, issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000, facts: v, cnf: v.cnf, record: undefined, recordChecks: undefined, rateLimit: undefined };
+        h = {
+          info: v.info,
+          scopeSet: v.scopeSet,
+          issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000,
+          facts: v,
+          cnf: v.cnf,
+          record: undefined,
+          recordChecks: undefined,
+          rateLimit: undefined,
+        };
         jwtHolders.set(v, h);
       }
       return h;
@@ -161,7 +170,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const start = p.onDecision ? performance.now() : 0;
     const nowMs = timeOf(req);
     if (!auth) {
-      throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', { status: 500, expose: false });
+      throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', {
+        status: 500,
+        expose: false,
+      });
     }
     const prior = auth.decision;
     // A route check follows the mode of the rule the request matched, found again from the request (not from
@@ -183,7 +195,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     // Only a token this guard verified counts, with the scopes it verified (not a copy a handler may edit).
     const granted = scopeSets.get(auth.token);
     if (granted && hasScopes(requirement, granted)) return prior;
-    const reasons: ReasonCode[] = !samePolicyMode ? ['scope.insufficient'] : prior.reasons.includes('scope.insufficient') ? [...prior.reasons] : [...prior.reasons, 'scope.insufficient'];
+    const reasons: ReasonCode[] = !samePolicyMode
+      ? ['scope.insufficient']
+      : prior.reasons.includes('scope.insufficient')
+        ? [...prior.reasons]
+        : [...prior.reasons, 'scope.insufficient'];
     const d = decider.decide(reasons, mode, undefined, { ...(samePolicyMode ? prior.headers : passHeaders(prior)) });
     if (d.reason === 'scope.insufficient') d.headers['WWW-Authenticate'] = c;
     if (prior.rule !== undefined) d.rule = prior.rule;
@@ -213,7 +229,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     clearTokenCache: () => jwt?.clearCache(),
     async revoke(token, options = {}) {
       const tokenId = typeof token === 'string' ? token : token?.id;
-      if (typeof tokenId !== 'string' || tokenId === '') throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
+      if (typeof tokenId !== 'string' || tokenId === '')
+        throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
       const nowMs = options.now?.getTime() ?? now();
       // A token's own expiry that no Date can hold (a store record's far-future expiresAt) revokes for good:
       // revoking a token the guard let through must never throw.
@@ -226,7 +243,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       await store.revoke(tokenId, expiresAt === undefined ? { now: nowMs } : { now: nowMs, expiresAt });
     },
     async revokeSubject(subject, options = {}) {
-      if (typeof subject !== 'string' || subject === '') throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
+      if (typeof subject !== 'string' || subject === '')
+        throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
       const nowMs = options.now?.getTime() ?? now();
       const before = toMs(options.before, nowMs);
       const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs);

@@ -133,7 +133,13 @@ export class KeyAuthenticator {
       if (problem) throw new TypeError(problem);
       this.scopeLists.set(scopesKey, true);
     }
-    const info: TokenInfo = { id: record.id, kind: 'api_key', subject: record.subject, scopes: Object.freeze([...record.scopes]) as string[], issuedAt: new Date(record.createdAt) };
+    const info: TokenInfo = {
+      id: record.id,
+      kind: 'api_key',
+      subject: record.subject,
+      scopes: Object.freeze([...record.scopes]) as string[],
+      issuedAt: new Date(record.createdAt),
+    };
     if (record.expiresAt !== null) info.expiresAt = new Date(record.expiresAt);
     if (record.metadata) info.metadata = Object.freeze({ ...record.metadata });
     const limit = record.rateLimit;
@@ -143,9 +149,7 @@ export class KeyAuthenticator {
       recordChecks: compileRecordChecks(this.slots, record as unknown as Record<string, unknown>, (c: AnyCheck, value) =>
         this.cached(c.recordKey as string, value, () => c.compile(value, { realm: undefined, scope: 'key' })),
       ),
-      rateLimit: limit
-        ? (this.cached('rateLimit', limit, () => compileRateLimit('key', limit.limit, parseDuration(limit.window) as number)) as RateLimitCheck)
-        : undefined,
+      rateLimit: limit ? (this.cached('rateLimit', limit, () => compileRateLimit('key', limit.limit, parseDuration(limit.window) as number)) as RateLimitCheck) : undefined,
     };
     if (Object.isFrozen(record)) this.records.set(record, compiled);
     return compiled;

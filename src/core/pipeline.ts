@@ -180,7 +180,15 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
       const header = headers['dpop'];
       const proof = Array.isArray(header) ? header[0] : header;
       if (!proof || proof.length > p.maxTokenBytes) throw new Refusal('pop.invalid', 'DPoP proof missing or too long');
-      const verified = (yield verifyDpopProof(p.dpop, { proof, accessToken: token, jkt: holder.cnf?.jkt as string, method, path, nowMs, toleranceS: p.clockToleranceS })) as Awaited<ReturnType<typeof verifyDpopProof>>;
+      const verified = (yield verifyDpopProof(p.dpop, {
+        proof,
+        accessToken: token,
+        jkt: holder.cnf?.jkt as string,
+        method,
+        path,
+        nowMs,
+        toleranceS: p.clockToleranceS,
+      })) as Awaited<ReturnType<typeof verifyDpopProof>>;
       if ('failure' in verified) throw new Refusal('pop.invalid', verified.failure);
       // Claimed only once every other check has passed (below): a refused request must not spend claims.
       proofClaim = { key: verified.replayKey, group: verified.replayGroup };
@@ -232,7 +240,16 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
     if (risk) {
       const usage = checkUsage(isThenable(usageAnswer) ? yield usageAnswer : usageAnswer);
       try {
-        riskScore = risk.engine.score({ token: holder.info, ip: ip?.text, userAgent: userAgentOf(headers), method, path, now: req.now ?? new Date(nowMs), usage, headers: signalHeaders(headers) });
+        riskScore = risk.engine.score({
+          token: holder.info,
+          ip: ip?.text,
+          userAgent: userAgentOf(headers),
+          method,
+          path,
+          now: req.now ?? new Date(nowMs),
+          usage,
+          headers: signalHeaders(headers),
+        });
       } catch (err) {
         if (!(err instanceof RiskSignalFailure)) throw err;
         // A signal that cannot say how risky a request is must not make it look safe.
@@ -240,7 +257,12 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
         detail = `risk signal "${err.signal}" failed`;
       }
       if (riskScore && risk.denyAt !== undefined && riskScore.score >= risk.denyAt) blocking = add(blocking, 'risk.denied');
-      else if (riskScore && risk.stepUpAt !== undefined && riskScore.score >= risk.stepUpAt && !satisfiesStepUp(risk.stepUp, holder.facts, Math.floor(nowMs / 1000), p.clockToleranceS)) {
+      else if (
+        riskScore &&
+        risk.stepUpAt !== undefined &&
+        riskScore.score >= risk.stepUpAt &&
+        !satisfiesStepUp(risk.stepUp, holder.facts, Math.floor(nowMs / 1000), p.clockToleranceS)
+      ) {
         const ruleStepUp = !trial && !!blocking?.includes('step_up.required');
         riskStepUp = !ruleStepUp;
         blocking = add(blocking, 'step_up.required');
@@ -277,7 +299,12 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
     // last, by a request nothing else refused (unrevoked, within its limits), so refused or throttled requests
     // spend no claims; and capped per proof key, so one client cannot fill the store for every other.
     if (proofClaim && blocking === undefined) {
-      const answer: unknown = invoke('claimOnce', proofClaim.key, { now: nowMs, expiresAt: nowMs + e.dpopReplayMs, group: proofClaim.group, maxPerGroup: p.dpop?.maxClaimsPerKey ?? 0 });
+      const answer: unknown = invoke('claimOnce', proofClaim.key, {
+        now: nowMs,
+        expiresAt: nowMs + e.dpopReplayMs,
+        group: proofClaim.group,
+        maxPerGroup: p.dpop?.maxClaimsPerKey ?? 0,
+      });
       const first: unknown = isThenable(answer) ? yield answer : answer;
       if (typeof first !== 'boolean') throw storeShapeError('claimOnce');
       if (!first) throw new Refusal('pop.invalid', e.claimRefused);

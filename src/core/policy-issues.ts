@@ -124,7 +124,8 @@ function branchExpectation(issues: readonly Issue[]): string | undefined {
 }
 
 function describe(issue: Issue, value: unknown): string {
-  const generic = issue.message.startsWith('Invalid input') || issue.message.startsWith('Too small') || issue.message.startsWith('Too big') || issue.message.startsWith('Invalid option');
+  const generic =
+    issue.message.startsWith('Invalid input') || issue.message.startsWith('Too small') || issue.message.startsWith('Too big') || issue.message.startsWith('Invalid option');
   if (!generic) return issue.message;
   switch (issue.code) {
     case 'invalid_type':
@@ -136,7 +137,13 @@ function describe(issue: Issue, value: unknown): string {
     }
     case 'invalid_value': {
       const options = issue.values.map((v) => JSON.stringify(v));
-      const near = typeof value === 'string' ? closest(value, issue.values.filter((v): v is string => typeof v === 'string')) : undefined;
+      const near =
+        typeof value === 'string'
+          ? closest(
+              value,
+              issue.values.filter((v): v is string => typeof v === 'string'),
+            )
+          : undefined;
       return `expected ${options.join(' or ')}${near ? ` (did you mean "${near}"?)` : ''}`;
     }
     case 'too_small':
@@ -165,7 +172,10 @@ function unknownKey(schema: z.core.$ZodType, path: readonly Key[], key: string):
     .map((p) => (here && p.startsWith(`${here}.`) ? { at: concrete + p.slice(here.length), near: 0 } : { at: p, near: 1 }))
     .sort((a, b) => a.near - b.near);
   if (elsewhere.length) {
-    const where = elsewhere.slice(0, 3).map(({ at }) => (at ? `${at}.${key}` : `${key} (at the top level of the policy)`)).join(', ');
+    const where = elsewhere
+      .slice(0, 3)
+      .map(({ at }) => (at ? `${at}.${key}` : `${key} (at the top level of the policy)`))
+      .join(', ');
     return `unknown key here: "${key}" belongs in ${where}`;
   }
   if (ADAPTER_OPTION_HINTS[key]) return `\`${key}\` ${ADAPTER_OPTION_HINTS[key]}`;

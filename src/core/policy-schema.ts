@@ -34,7 +34,10 @@ const ruleSchema = z
     ...ruleShape(),
     rateLimit: rateLimitSchema.optional(),
     mode: modeSchema.optional(),
-    name: z.string().regex(/^[^\p{Cc}]{1,128}$/u, 'expected 1 to 128 characters without control characters').optional(),
+    name: z
+      .string()
+      .regex(/^[^\p{Cc}]{1,128}$/u, 'expected 1 to 128 characters without control characters')
+      .optional(),
   })
   .superRefine((r, ctx) => {
     if (r.public) {
@@ -50,22 +53,35 @@ const jwtSchema = z
   .strictObject({
     issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    algorithms: z.array(z.string()).min(1, 'expected at least one algorithm').superRefine((algs, ctx) => {
-      algs.forEach((a, i) => {
-        if (!(JWT_ALGORITHMS as readonly string[]).includes(a)) {
-          ctx.addIssue({ code: 'custom', path: [i], message: a.toLowerCase() === 'none' ? '"none" is never accepted' : `unsupported algorithm "${a}" (expected one of ${JWT_ALGORITHMS.join(', ')})` });
-        }
-      });
-    }),
+    algorithms: z
+      .array(z.string())
+      .min(1, 'expected at least one algorithm')
+      .superRefine((algs, ctx) => {
+        algs.forEach((a, i) => {
+          if (!(JWT_ALGORITHMS as readonly string[]).includes(a)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              message: a.toLowerCase() === 'none' ? '"none" is never accepted' : `unsupported algorithm "${a}" (expected one of ${JWT_ALGORITHMS.join(', ')})`,
+            });
+          }
+        });
+      }),
     jwksUri: z.string().url().optional(),
     // A zero cooldown would refetch the key set for every token naming an unknown kid: anyone could make
     // the guard hammer the issuer. timeout reaches AbortSignal.timeout, a timer.
     jwks: z.strictObject({ cooldown: positiveDurationSchema.optional(), cacheMaxAge: durationSchema.optional(), timeout: timerDurationSchema.optional() }).optional(),
-    keys: z.array(z.union([z.string(), jwkSchema])).min(1).optional(),
-    secret: z.union([z.string(), z.instanceof(Uint8Array)]).superRefine((v, ctx) => {
-      const problem = checkSecret(v);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }).optional(),
+    keys: z
+      .array(z.union([z.string(), jwkSchema]))
+      .min(1)
+      .optional(),
+    secret: z
+      .union([z.string(), z.instanceof(Uint8Array)])
+      .superRefine((v, ctx) => {
+        const problem = checkSecret(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     clockTolerance: durationSchema.optional(),
     maxTokenAge: durationSchema.optional(),
     requireExp: z.boolean().optional(),
@@ -91,7 +107,11 @@ const jwtSchema = z
       if (problem) ctx.addIssue({ code: 'custom', path: ['keys', i], message: problem });
     });
     if (j.jwksUri && !isSafeJwksUri(j.jwksUri)) {
-      ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'must be https (plain http is allowed only for loopback addresses): signing keys fetched over http can be swapped in transit' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwksUri'],
+        message: 'must be https (plain http is allowed only for loopback addresses): signing keys fetched over http can be swapped in transit',
+      });
     }
   });
 
@@ -204,13 +224,24 @@ const policySchema = z
     trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
     ...policyShape(),
     rules: z.array(ruleSchema).optional(),
-    extensionMethods: z.array(z.string().regex(METHOD_TOKEN_RE, 'expected a method name (an RFC 9110 token)').refine((m) => m === m.toUpperCase(), 'expected an upper-case method name')).min(1).optional(),
+    extensionMethods: z
+      .array(
+        z
+          .string()
+          .regex(METHOD_TOKEN_RE, 'expected a method name (an RFC 9110 token)')
+          .refine((m) => m === m.toUpperCase(), 'expected an upper-case method name'),
+      )
+      .min(1)
+      .optional(),
     unmatched: z.enum(['deny', 'authenticate']).optional(),
     mode: modeSchema.optional(),
     rateLimit: rateLimitSchema.optional(),
     caseSensitive: z.boolean().optional(),
     maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
-    realm: z.string().regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes').optional(),
+    realm: z
+      .string()
+      .regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes')
+      .optional(),
     trackUsage: z.boolean().optional(),
     risk: riskSchema.optional(),
     dpop: dpopSchema.optional(),
@@ -229,7 +260,7 @@ const policySchema = z
     }
     if (p.dpop && !p.jwt) ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds JWTs: give jwt too' });
     if (p.dpop && !p.dpop.origins) {
-      ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: 'required: the origins proofs may name in htu (the Host header is the client\'s to choose)' });
+      ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: "required: the origins proofs may name in htu (the Host header is the client's to choose)" });
     }
     // Names identify rules in decisions, audit events and rate-limit counters: two rules never share one.
     const named = new Map<string, number>();
@@ -237,7 +268,12 @@ const policySchema = z
       const name = ruleName(r);
       const j = named.get(name);
       if (j === undefined) named.set(name, i);
-      else if (r.name === undefined && p.rules?.[j]?.name === undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, 'path'], message: `same methods and path as rules[${j}] ("${name}"), so it never matches: remove it or merge the two` });
+      else if (r.name === undefined && p.rules?.[j]?.name === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'path'],
+          message: `same methods and path as rules[${j}] ("${name}"), so it never matches: remove it or merge the two`,
+        });
       else ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${name}" is already taken by rules[${j}]: names must be unique` });
     });
     if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {

@@ -12,14 +12,7 @@ import { claimsCheck } from '../checks/claims.js';
 import { preAuthLimitCheck } from '../checks/pre-auth-limit.js';
 
 /** Every registered check, in run order within its phase. */
-export const CHECKS = [
-  ipCheck,
-  hoursCheck,
-  scopesCheck,
-  stepUpCheck,
-  claimsCheck,
-  preAuthLimitCheck,
-] as const;
+export const CHECKS = [ipCheck, hoursCheck, scopesCheck, stepUpCheck, claimsCheck, preAuthLimitCheck] as const;
 
 type Registered = (typeof CHECKS)[number];
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
@@ -71,12 +64,7 @@ export type PhaseSlots = readonly CheckSlot[];
 const compileWith = (c: AnyCheck, value: unknown, env: CompileEnv): unknown => c.compile(value, env);
 
 /** Compiles the policy-level values of a phase's checks. Checks the policy does not use anywhere are left out. */
-export function compilePhase(
-  phase: CheckPhase,
-  policy: Record<string, unknown>,
-  rules: readonly Record<string, unknown>[],
-  realm: string | undefined,
-): PhaseSlots {
+export function compilePhase(phase: CheckPhase, policy: Record<string, unknown>, rules: readonly Record<string, unknown>[], realm: string | undefined): PhaseSlots {
   const slots: CheckSlot[] = [];
   for (const c of ALL) {
     if (c.phase !== phase) continue;

@@ -95,14 +95,16 @@ function unmatchedHint(rules: readonly CompiledRule[], method: string, path: str
   for (let cut = path.indexOf('/', 1), n = 0; cut > 0 && n < 4; cut = path.indexOf('/', cut + 1), n++) {
     const rest = path.slice(cut);
     const r = matchRule(rules, method, rest, caseSensitive);
-    if (r) return `rule "${r.name}" would match ${shown(rest)}: rules match the full path, mount prefix (${shown(path.slice(0, cut))}) included, so write the rule's path with it`;
+    if (r)
+      return `rule "${r.name}" would match ${shown(rest)}: rules match the full path, mount prefix (${shown(path.slice(0, cut))}) included, so write the rule's path with it`;
   }
   // The reverse: a rule with the prefix, and a path that arrived without it (a GuardRequest built from a mount-relative path).
   for (const r of rules) {
     if (!methodFits(r)) continue;
     for (const prefix of r.literalPrefixes) {
       const full = path === '/' ? prefix : prefix + path;
-      if (r.match(full, segmentsOf(full))) return `rule "${r.name}" would match ${shown(full)}: the guard was given the path without the mount prefix ${prefix} (pass the full request path)`;
+      if (r.match(full, segmentsOf(full)))
+        return `rule "${r.name}" would match ${shown(full)}: the guard was given the path without the mount prefix ${prefix} (pass the full request path)`;
     }
   }
   for (const r of rules) {

@@ -56,4 +56,3 @@ export function checkHours(rule: HoursRule): { path: string; message: string }[]
   });
   return problems;
 }
-

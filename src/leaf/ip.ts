@@ -84,7 +84,7 @@ export function checkCidr(input: string): string | undefined {
 function contains(cidr: Cidr, ip: ParsedIp): boolean {
   if (cidr.v4 !== ip.v4) return false;
   for (let i = 0; i < cidr.words.length; i++) {
-    if ((((ip.words[i] as number) & (cidr.masks[i] as number)) >>> 0) !== cidr.words[i]) return false;
+    if (((ip.words[i] as number) & (cidr.masks[i] as number)) >>> 0 !== cidr.words[i]) return false;
   }
   return true;
 }

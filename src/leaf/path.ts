@@ -26,7 +26,10 @@ function isUnreserved(byte: number): boolean {
     (byte >= 0x30 && byte <= 0x39) || // 0-9
     (byte >= 0x41 && byte <= 0x5a) || // A-Z
     (byte >= 0x61 && byte <= 0x7a) || // a-z
-    byte === 0x2d || byte === 0x2e || byte === 0x5f || byte === 0x7e // - . _ ~
+    byte === 0x2d ||
+    byte === 0x2e ||
+    byte === 0x5f ||
+    byte === 0x7e // - . _ ~
   );
 }
 
@@ -60,7 +63,8 @@ function percentDecode(path: string): string | null {
 // Every character whose String#toLowerCase differs from what a non-Unicode `/i` regex folds it to: U+0130
 // and U+212A (to ASCII 'i̇' and 'k'), ϴ, ẞ, the Greek capitals with prosgegrammeni, OHM and ANGSTROM SIGN,
 // and astral capitals (Deseret, Osage, Adlam, …), which a `/i` regex without `u` never folds.
-const LOWER_ONLY_FOLDS_RE = /[\u0130\u03F4\u1E9E\u1F88-\u1F8F\u1F98-\u1F9F\u1FA8-\u1FAF\u1FBC\u1FCC\u1FFC\u2126\u212A\u212B]|(?=\p{Changes_When_Lowercased})[\u{10000}-\u{10FFFF}]/u;
+const LOWER_ONLY_FOLDS_RE =
+  /[\u0130\u03F4\u1E9E\u1F88-\u1F8F\u1F98-\u1F9F\u1FA8-\u1FAF\u1FBC\u1FCC\u1FFC\u2126\u212A\u212B]|(?=\p{Changes_When_Lowercased})[\u{10000}-\u{10FFFF}]/u;
 
 /**
  * Normalises a request target for rule matching. Returns `null` for a target that must be refused
@@ -157,13 +161,19 @@ function segmentProblem(seg: string): SegmentProblem | undefined {
       return inside('rule paths match the decoded path: write the characters themselves, not percent-escapes', decoded);
     }
     if (c <= 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f)) {
-      return inside('whitespace and control characters are not part of a request path as written (a space arrives as %20)', seg.trim().replace(/[\s\x00-\x1f\x7f-\x9f]+/g, '*'));
+      return inside(
+        'whitespace and control characters are not part of a request path as written (a space arrives as %20)',
+        seg.trim().replace(/[\s\x00-\x1f\x7f-\x9f]+/g, '*'),
+      );
     }
     if (ch === '^' || ch === '$' || ch === '\\') {
       return inside(`"${ch}" is regular-expression syntax, which a rule path would match literally (rule paths always match the whole path)`, seg.replace(/[$^\\]/g, ''));
     }
     if (ch === '(' || ch === ')' || ch === '[' || ch === ']' || ch === '+') {
-      return inside(`"${ch}" is regular-expression or router syntax (path-to-regexp, find-my-way), which a rule path would match literally; a literal "${ch}" is matched with "*"`, seg.replace(/\[[^\]]*\]?|[()[\]+]+/g, '*').replace(/\*+/g, '*'));
+      return inside(
+        `"${ch}" is regular-expression or router syntax (path-to-regexp, find-my-way), which a rule path would match literally; a literal "${ch}" is matched with "*"`,
+        seg.replace(/\[[^\]]*\]?|[()[\]+]+/g, '*').replace(/\*+/g, '*'),
+      );
     }
     if (ch === '"' || ch === '<' || ch === '>' || ch === '`') return inside(`"${ch}" is not a URL path character`, seg.replace(/["<>`]+/g, '*').replace(/\*+/g, '*'));
   }

@@ -64,7 +64,8 @@ export function registerReasons(rows: Readonly<Record<string, ReasonInfo>>): voi
   for (const [code, info] of Object.entries(rows)) {
     const known = table[code];
     if (known && known !== info) throw new UsageError(`reason code ${code} is already registered`, { code: 'usage.invalid_check', help: 'give the check its own reason code' });
-    if (!/^[a-z_]+\.[a-z_]+$/.test(code)) throw new UsageError(`reason code ${code} is not area.problem`, { code: 'usage.invalid_check', help: 'name reason codes area.problem in lower case' });
+    if (!/^[a-z_]+\.[a-z_]+$/.test(code))
+      throw new UsageError(`reason code ${code} is not area.problem`, { code: 'usage.invalid_check', help: 'name reason codes area.problem in lower case' });
     table[code] = Object.freeze({ ...info });
   }
 }

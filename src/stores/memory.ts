@@ -15,17 +15,7 @@ import {
   StoreArgumentError,
 } from './validate.js';
 import { checkClaimGroup } from './claims.js';
-import type {
-  ApiKeyPatch,
-  ApiKeyRecord,
-  ClaimOptions,
-  RateLimitCheck,
-  RateLimitResult,
-  RevocationState,
-  TokenStore,
-  TokenUsage,
-  UsageEvent,
-} from '../leaf/store.js';
+import type { ApiKeyPatch, ApiKeyRecord, ClaimOptions, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../leaf/store.js';
 
 /** Options of MemoryStore. */
 export interface MemoryStoreOptions {

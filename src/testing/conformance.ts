@@ -32,12 +32,7 @@ export type StoreConformanceOptions = ConformanceOptions<TokenStore>;
  * import { storeConformance } from 'token-guard/testing';
  * storeConformance('MyStore', () => new MyStore(), { describe, it, expect });
  */
-export function storeConformance(
-  name: string,
-  makeStore: () => Awaitable<TokenStore>,
-  runner: ConformanceRunner,
-  options: StoreConformanceOptions = {},
-): void {
+export function storeConformance(name: string, makeStore: () => Awaitable<TokenStore>, runner: ConformanceRunner, options: StoreConformanceOptions = {}): void {
   const suite = suiteOf(makeStore, runner, options, true);
   runner.describe(`${name} conforms to TokenStore`, () => {
     keys.tests(suite);
@@ -49,7 +44,13 @@ export function storeConformance(
       failingBackendTest(
         suite,
         failingStore,
-        (store) => ({ ...keys.failingCalls(store), ...revocation.failingCalls(store), ...counters.failingCalls(store), ...claims.failingCalls(store), ...usage.failingCalls(store) }),
+        (store) => ({
+          ...keys.failingCalls(store),
+          ...revocation.failingCalls(store),
+          ...counters.failingCalls(store),
+          ...claims.failingCalls(store),
+          ...usage.failingCalls(store),
+        }),
         options.timeout,
       );
     }

@@ -26,7 +26,10 @@ export function isValidPrefix(prefix: string): boolean {
 
 /** Why `secret` cannot be a checksum secret, or undefined when it can: a string or bytes, at least 32 bytes. */
 export function checksumSecretProblem(secret: unknown): string | undefined {
-  if (typeof secret === 'string') return Buffer.byteLength(secret, 'utf8') >= MIN_SECRET_BYTES ? undefined : `expected at least ${MIN_SECRET_BYTES} bytes (e.g. crypto.randomBytes(32).toString('base64url'))`;
+  if (typeof secret === 'string')
+    return Buffer.byteLength(secret, 'utf8') >= MIN_SECRET_BYTES
+      ? undefined
+      : `expected at least ${MIN_SECRET_BYTES} bytes (e.g. crypto.randomBytes(32).toString('base64url'))`;
   if (secret instanceof Uint8Array) return secret.byteLength >= MIN_SECRET_BYTES ? undefined : `expected at least ${MIN_SECRET_BYTES} bytes`;
   return 'expected a string or a Uint8Array of at least 32 bytes';
 }

@@ -32,11 +32,7 @@ function schemeLength(value: string): number {
  * value), `token.malformed` (longer than `maxBytes`, checked before anything else is parsed). `known` says
  * whether a token was verified before (the JWT cache), whose syntax then needs no second look.
  */
-export function extractToken(
-  headers: Record<string, string | string[] | undefined>,
-  maxBytes: number,
-  known?: (token: string) => boolean,
-): ExtractedToken | ReasonCode {
+export function extractToken(headers: Record<string, string | string[] | undefined>, maxBytes: number, known?: (token: string) => boolean): ExtractedToken | ReasonCode {
   let value = headers['authorization'];
   if (Array.isArray(value)) {
     if (value.length > 1) return 'request.malformed';

@@ -50,10 +50,14 @@ describe('a node:http adapter written with token-guard/adapter-kit', () => {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ subject: auth.token?.subject, reason: auth.decision.reason }));
     });
     ({ server, port } = await listen(app));
-    const throwing = guarded({ ...(await basePolicy()), errors: 'throw' }, (_req, res) => res.end('handler'), (res, err) => {
-      thrown.push(err);
-      res.writeHead(418).end();
-    });
+    const throwing = guarded(
+      { ...(await basePolicy()), errors: 'throw' },
+      (_req, res) => res.end('handler'),
+      (res, err) => {
+        thrown.push(err);
+        res.writeHead(418).end();
+      },
+    );
     ({ server: throwingServer, port: throwingPort } = await listen(throwing));
   });
 
@@ -76,7 +80,7 @@ describe('a node:http adapter written with token-guard/adapter-kit', () => {
     expect(JSON.parse(res.body)).toEqual({ type: 'urn:token-guard:problem:token.missing', title: expect.any(String), status: 401, reason: 'token.missing' });
   });
 
-  it('answers a token without the rule\'s scope 403 with an insufficient_scope challenge', async () => {
+  it("answers a token without the rule's scope 403 with an insufficient_scope challenge", async () => {
     const res = await get(port, '/orders/1', `Bearer ${await signToken({ scope: 'profile' })}`);
     expect([res.status, JSON.parse(res.body).reason]).toEqual([403, 'scope.insufficient']);
     expect(res.headers['www-authenticate']).toContain('error="insufficient_scope", scope="orders:read"');

@@ -6,17 +6,7 @@ import type Koa from 'koa';
 import { AccessDeniedError } from '../../src/index.js';
 import { NOW } from '../helpers/tokens.js';
 import { createWorld, OUTSIDE, type Variant, type World } from '../scenarios/world.js';
-import {
-  expressApp,
-  fastifyApp,
-  fetchApp,
-  HandlerFailure,
-  koaApp,
-  serve,
-  supertestSend,
-  type AppOptions,
-  type WireResponse,
-} from '../scenarios/harness.js';
+import { expressApp, fastifyApp, fetchApp, HandlerFailure, koaApp, serve, supertestSend, type AppOptions, type WireResponse } from '../scenarios/harness.js';
 
 type Framework = 'Express' | 'Koa' | 'Fastify' | 'fetch';
 const FRAMEWORKS: Framework[] = ['Express', 'Koa', 'Fastify', 'fetch'];
@@ -44,7 +34,11 @@ const open: Rig[] = [];
 async function rig(fw: Framework, options: AppOptions & { custom: boolean; variant?: Variant }): Promise<Rig> {
   const caught: unknown[] = [];
   const variant = options.variant ?? 'main';
-  const format = (err: unknown, reason: string | undefined) => ({ status: (err as HasStatus).status ?? 500, headers: (err as HasStatus).headers ?? {}, body: { name: (err as HasStatus).name, reason } });
+  const format = (err: unknown, reason: string | undefined) => ({
+    status: (err as HasStatus).status ?? 500,
+    headers: (err as HasStatus).headers ?? {},
+    body: { name: (err as HasStatus).name, reason },
+  });
   let r: Rig;
   if (fw === 'Express') {
     const app = expressApp(world, variant, options);
@@ -137,7 +131,7 @@ afterAll(async () => {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe('a handler that throws after the guard allowed the request', () => {
-  it.each(FRAMEWORKS.filter((f) => f !== 'fetch'))('%s: the very error reaches the app\'s error handler, with auth still set', async (fw) => {
+  it.each(FRAMEWORKS.filter((f) => f !== 'fetch'))("%s: the very error reaches the app's error handler, with auth still set", async (fw) => {
     const app = await rig(fw, { custom: true });
     const res = await app.get('/boom', bearer(world.fixtures.read));
     expect(res.status).toBe(500);
@@ -147,7 +141,7 @@ describe('a handler that throws after the guard allowed the request', () => {
     expect(app.caught[0]).toMatchObject({ message: 'boom' });
   });
 
-  it.each(FRAMEWORKS.filter((f) => f !== 'fetch'))('%s: the framework\'s default handler answers 500, not a token-guard problem', async (fw) => {
+  it.each(FRAMEWORKS.filter((f) => f !== 'fetch'))("%s: the framework's default handler answers 500, not a token-guard problem", async (fw) => {
     const app = await rig(fw, { custom: false });
     const res = await app.get('/boom', bearer(world.fixtures.read));
     expect(res.status).toBe(500);
@@ -157,7 +151,7 @@ describe('a handler that throws after the guard allowed the request', () => {
     if (fw !== 'Express') expect(app.caught[0]).toBeInstanceOf(HandlerFailure);
   });
 
-  it('fetch: the handler\'s rejection comes out unchanged', async () => {
+  it("fetch: the handler's rejection comes out unchanged", async () => {
     const app = await rig('fetch', { custom: false });
     await expect(app.get('/boom', bearer(world.fixtures.read))).rejects.toBeInstanceOf(HandlerFailure);
     expect(app.caught).toHaveLength(1);
@@ -170,7 +164,14 @@ describe("errors: 'throw'", () => {
     const res = await app.get('/orders/1');
     expect(app.caught).toHaveLength(1);
     expect(app.caught[0]).toBeInstanceOf(AccessDeniedError);
-    expect(app.caught[0]).toMatchObject({ name: 'AccessDeniedError', code: 'token.missing', reason: 'token.missing', status: 401, expose: true, headers: { 'WWW-Authenticate': 'Bearer' } });
+    expect(app.caught[0]).toMatchObject({
+      name: 'AccessDeniedError',
+      code: 'token.missing',
+      reason: 'token.missing',
+      status: 401,
+      expose: true,
+      headers: { 'WWW-Authenticate': 'Bearer' },
+    });
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer');
     expect(JSON.parse(res.body)).toMatchObject({ name: 'AccessDeniedError' });
@@ -192,7 +193,7 @@ describe("errors: 'throw'", () => {
     expect(res.status).toBe(503);
   });
 
-  it.each(FRAMEWORKS.filter((f) => f !== 'fetch'))('%s: the framework\'s default error handler answers with the status and WWW-Authenticate', async (fw) => {
+  it.each(FRAMEWORKS.filter((f) => f !== 'fetch'))("%s: the framework's default error handler answers with the status and WWW-Authenticate", async (fw) => {
     const app = await rig(fw, { custom: false, errors: 'throw' });
     const res = await app.get('/orders/1', bearer('not-a-jwt'));
     expect(res.status).toBe(401);

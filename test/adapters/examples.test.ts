@@ -41,20 +41,24 @@ async function start(example: string, lines: number): Promise<Curl[]> {
 const call = (c: Curl) => fetch(c.url, { method: c.method, headers: { authorization: c.authorization } });
 
 describe('the examples', () => {
-  it.each(['koa', 'fastify', 'fetch'])('%s: listens on 127.0.0.1 and answers its printed curl lines as their comments say', async (example) => {
-    const curls = await start(example, example === 'fastify' ? 5 : 4);
-    expect(curls[0]?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
-    const [jwt, key, write, admin] = await Promise.all(curls.slice(0, 4).map(call));
-    expect([jwt?.status, key?.status, write?.status, admin?.status]).toEqual([200, 200, 403, 200]);
-    expect(await key?.json()).toEqual({ id: '42', for: 'svc-reporting' });
-    expect(await write?.json()).toMatchObject({ reason: 'scope.insufficient' });
-    const anonymous = await fetch(curls[0]?.url as string);
-    expect([anonymous.status, anonymous.headers.get('www-authenticate')]).toEqual([401, 'Bearer']);
-    if (example === 'fastify') {
-      // The revocation line, then the key is refused on its very next use.
-      expect((await call(curls[4] as Curl)).status).toBe(200);
-      const after = await call(curls[1] as Curl);
-      expect([after.status, ((await after.json()) as { reason: string }).reason]).toEqual([401, 'token.revoked']);
-    }
-  }, 60_000);
+  it.each(['koa', 'fastify', 'fetch'])(
+    '%s: listens on 127.0.0.1 and answers its printed curl lines as their comments say',
+    async (example) => {
+      const curls = await start(example, example === 'fastify' ? 5 : 4);
+      expect(curls[0]?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+      const [jwt, key, write, admin] = await Promise.all(curls.slice(0, 4).map(call));
+      expect([jwt?.status, key?.status, write?.status, admin?.status]).toEqual([200, 200, 403, 200]);
+      expect(await key?.json()).toEqual({ id: '42', for: 'svc-reporting' });
+      expect(await write?.json()).toMatchObject({ reason: 'scope.insufficient' });
+      const anonymous = await fetch(curls[0]?.url as string);
+      expect([anonymous.status, anonymous.headers.get('www-authenticate')]).toEqual([401, 'Bearer']);
+      if (example === 'fastify') {
+        // The revocation line, then the key is refused on its very next use.
+        expect((await call(curls[4] as Curl)).status).toBe(200);
+        const after = await call(curls[1] as Curl);
+        expect([after.status, ((await after.json()) as { reason: string }).reason]).toEqual([401, 'token.revoked']);
+      }
+    },
+    60_000,
+  );
 });

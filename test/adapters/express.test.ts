@@ -10,15 +10,35 @@ import { basePolicy, signToken, storeApiKey, NOW_S } from '../helpers/tokens.js'
 async function makeApp(over: Partial<TokenGuardPolicy> & { errors?: 'respond' | 'throw' } = {}) {
   const store = (over.store as MemoryStore | undefined) ?? new MemoryStore();
   const events: DecisionEvent[] = [];
-  const guardMw = tokenGuard({ ...(await basePolicy({ store, onDecision: (e) => { events.push(e); } })), ...over });
+  const guardMw = tokenGuard({
+    ...(await basePolicy({
+      store,
+      onDecision: (e) => {
+        events.push(e);
+      },
+    })),
+    ...over,
+  });
   const app = express();
   app.use(guardMw);
-  app.get('/health', (_req, res) => { res.json({ ok: true }); });
-  app.get('/orders/:id', (req, res) => { res.json({ id: req.params.id, subject: req.auth?.token?.subject, reason: req.auth?.decision.reason }); });
-  app.post('/orders', (req, res) => { res.status(201).json({ by: req.auth?.token?.subject }); });
-  app.get('/reports/:id', requireScopes('reports:export'), (_req, res) => { res.json({ exported: true }); });
-  app.get('/admin/users', (_req, res) => { res.json({ users: [] }); });
-  app.get('/boom/:id', () => { throw new Error('handler failed'); });
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/orders/:id', (req, res) => {
+    res.json({ id: req.params.id, subject: req.auth?.token?.subject, reason: req.auth?.decision.reason });
+  });
+  app.post('/orders', (req, res) => {
+    res.status(201).json({ by: req.auth?.token?.subject });
+  });
+  app.get('/reports/:id', requireScopes('reports:export'), (_req, res) => {
+    res.json({ exported: true });
+  });
+  app.get('/admin/users', (_req, res) => {
+    res.json({ users: [] });
+  });
+  app.get('/boom/:id', () => {
+    throw new Error('handler failed');
+  });
   return { app, store, events, guard: guardMw.guard };
 }
 
@@ -27,7 +47,9 @@ const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
 describe('Express adapter', () => {
   it('lets a valid request through with req.auth set', async () => {
     const { app } = await makeApp();
-    const res = await request(app).get('/orders/7').set(bearer(await signToken({ scope: 'orders:read' })));
+    const res = await request(app)
+      .get('/orders/7')
+      .set(bearer(await signToken({ scope: 'orders:read' })));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ id: '7', subject: 'alice', reason: 'ok' });
   });
@@ -65,7 +87,9 @@ describe('Express adapter', () => {
       const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const r = http.request({ host: '127.0.0.1', port, path: '/orders/1', method: 'GET' }, (m) => {
           let body = '';
-          m.on('data', (c: Buffer) => { body += c.toString(); });
+          m.on('data', (c: Buffer) => {
+            body += c.toString();
+          });
           m.on('end', () => resolve({ status: m.statusCode ?? 0, body }));
         });
         r.setHeader('Authorization', [`Bearer ${token}`, 'Bearer other']);
@@ -89,17 +113,23 @@ describe('Express adapter', () => {
 
   it('enforces requireScopes per route with an insufficient_scope challenge', async () => {
     const { app, events } = await makeApp();
-    const res = await request(app).get('/reports/1').set(bearer(await signToken({ scope: 'reports:read' })));
+    const res = await request(app)
+      .get('/reports/1')
+      .set(bearer(await signToken({ scope: 'reports:read' })));
     expect(res.status).toBe(403);
     expect(res.headers['www-authenticate']).toBe('Bearer error="insufficient_scope", scope="reports:export"');
     expect(events.at(-1)).toMatchObject({ source: 'requireScopes', reason: 'scope.insufficient' });
-    const ok = await request(app).get('/reports/1').set(bearer(await signToken({ scope: 'reports:read reports:export' })));
+    const ok = await request(app)
+      .get('/reports/1')
+      .set(bearer(await signToken({ scope: 'reports:read reports:export' })));
     expect(ok.status).toBe(200);
   });
 
   it('refuses requireScopes without a guard mounted, instead of allowing', async () => {
     const app = express();
-    app.get('/x', requireScopes('a'), (_req, res) => { res.send('reached'); });
+    app.get('/x', requireScopes('a'), (_req, res) => {
+      res.send('reached');
+    });
     const res = await request(app).get('/x');
     expect(res.status).toBe(500);
     expect(res.text).not.toContain('reached');
@@ -124,9 +154,13 @@ describe('Express adapter', () => {
     const mw = tokenGuard(await basePolicy({ store, rules: [{ path: '/api/admin/**', scopes: ['admin'] }], unmatched: 'authenticate' }));
     const app = express();
     const api = express.Router();
-    api.get('/admin/x', (_req, res) => { res.send('admin'); });
+    api.get('/admin/x', (_req, res) => {
+      res.send('admin');
+    });
     app.use('/api', mw, api);
-    const res = await request(app).get('/api/admin/x').set(bearer(await signToken({ scope: 'orders:read' })));
+    const res = await request(app)
+      .get('/api/admin/x')
+      .set(bearer(await signToken({ scope: 'orders:read' })));
     expect([res.status, res.body.reason]).toEqual([403, 'scope.insufficient']);
   });
 
@@ -143,21 +177,36 @@ describe('Express adapter', () => {
     expect(res.body).toEqual({ custom: 'token.missing' });
     expect(res.headers['www-authenticate']).toBe('Bearer');
     expect(seen[0]).toBeInstanceOf(AccessDeniedError);
-    expect(seen[0]).toMatchObject({ name: 'AccessDeniedError', code: 'token.missing', reason: 'token.missing', status: 401, expose: true, headers: { 'WWW-Authenticate': 'Bearer' } });
+    expect(seen[0]).toMatchObject({
+      name: 'AccessDeniedError',
+      code: 'token.missing',
+      reason: 'token.missing',
+      status: 401,
+      expose: true,
+      headers: { 'WWW-Authenticate': 'Bearer' },
+    });
   });
 
   it('does not swallow or rewrite an error thrown by a handler after an allow', async () => {
     const { app } = await makeApp({ unmatched: 'authenticate' });
-    app.use(((err: Error, _req, res, _next) => { res.status(418).json({ message: err.message }); }) as ErrorRequestHandler);
-    const res = await request(app).get('/boom/1').set(bearer(await signToken({})));
+    app.use(((err: Error, _req, res, _next) => {
+      res.status(418).json({ message: err.message });
+    }) as ErrorRequestHandler);
+    const res = await request(app)
+      .get('/boom/1')
+      .set(bearer(await signToken({})));
     expect([res.status, res.body.message]).toEqual([418, 'handler failed']);
   });
 
   it('answers 503 when the store fails, never letting the request through', async () => {
     const store = new MemoryStore();
-    store.getRevocation = () => { throw new Error('down'); };
+    store.getRevocation = () => {
+      throw new Error('down');
+    };
     const { app } = await makeApp({ store });
-    const res = await request(app).get('/orders/1').set(bearer(await signToken({ scope: 'orders:read' })));
+    const res = await request(app)
+      .get('/orders/1')
+      .set(bearer(await signToken({ scope: 'orders:read' })));
     expect([res.status, res.body.reason]).toEqual([503, 'store.unavailable']);
     expect(res.text).not.toContain('down');
   });
@@ -178,7 +227,9 @@ describe('Express adapter', () => {
     const guard = createGuard(await basePolicy({ store }));
     const app = express();
     app.use(tokenGuard(guard));
-    app.get('/orders/:id', (req, res) => { res.json({ kind: req.auth?.token?.kind }); });
+    app.get('/orders/:id', (req, res) => {
+      res.json({ kind: req.auth?.token?.kind });
+    });
     const res = await request(app).get('/orders/1').set(bearer(key));
     expect(res.body).toEqual({ kind: 'api_key' });
   });

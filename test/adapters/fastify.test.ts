@@ -97,9 +97,21 @@ describe('Fastify plugin', () => {
 
   it('fails app.ready() for an invalid policy or a guard mixed with a policy', async () => {
     const policy = await basePolicy();
-    await expect(app().register(tokenGuard, { ...policy, rules: [{ path: 'no-slash' }] }).ready()).rejects.toBeInstanceOf(PolicyError);
-    await expect(app().register(tokenGuard, { guard: createGuard(policy), rules: [] } as never).ready()).rejects.toThrow(/only errors may be given/);
-    await expect(app().register(tokenGuard, { guard: {} } as never).ready()).rejects.toThrow(TypeError);
+    await expect(
+      app()
+        .register(tokenGuard, { ...policy, rules: [{ path: 'no-slash' }] })
+        .ready(),
+    ).rejects.toBeInstanceOf(PolicyError);
+    await expect(
+      app()
+        .register(tokenGuard, { guard: createGuard(policy), rules: [] } as never)
+        .ready(),
+    ).rejects.toThrow(/only errors may be given/);
+    await expect(
+      app()
+        .register(tokenGuard, { guard: {} } as never)
+        .ready(),
+    ).rejects.toThrow(TypeError);
   });
 
   it('answers with the exact problem+json content type (no charset appended)', async () => {

@@ -31,7 +31,8 @@ describe('guardFetch(policy).handler(fn)', () => {
     const guard = guardFetch(await basePolicy({ ip: { allow: ['10.0.0.0/8'] } }));
     const server = { requestIP: () => ({ address: '10.1.2.3' }) };
     const handle = guard.handler(
-      async (_request, auth, ctx: { params: Promise<{ id: string }> }, srv: typeof server) => Response.json({ id: (await ctx.params).id, sameServer: srv === server, ip: auth.decision.reason }),
+      async (_request, auth, ctx: { params: Promise<{ id: string }> }, srv: typeof server) =>
+        Response.json({ id: (await ctx.params).id, sameServer: srv === server, ip: auth.decision.reason }),
       { info: (_request, _ctx, srv) => ({ remoteAddress: srv.requestIP().address }) },
     );
     const token = await signToken({ scope: 'orders:read' });

@@ -30,7 +30,14 @@ const probe = async (scope: string): Promise<GuardRequest> => ({
 
 /** A bare Node-like request, as the adapters read it. */
 function nodeRequest(r: GuardRequest) {
-  return { method: r.method, url: r.path, originalUrl: r.path, headers: r.headers, rawHeaders: ['Authorization', r.headers['authorization']], socket: { remoteAddress: r.remoteAddress } };
+  return {
+    method: r.method,
+    url: r.path,
+    originalUrl: r.path,
+    headers: r.headers,
+    rawHeaders: ['Authorization', r.headers['authorization']],
+    socket: { remoteAddress: r.remoteAddress },
+  };
 }
 
 describe('Express', () => {
@@ -38,19 +45,29 @@ describe('Express', () => {
     const app = express();
     app.use(ex.tokenGuard(await basePolicy()));
     app.get('/orders/:id', (req, res) => {
-      res.json({ subject: req.auth?.token?.subject, own: Object.getOwnPropertyNames(req).includes('auth'), guardSymbol: Object.getOwnPropertySymbols(req).includes(GUARD_SYMBOL) });
+      res.json({
+        subject: req.auth?.token?.subject,
+        own: Object.getOwnPropertyNames(req).includes('auth'),
+        guardSymbol: Object.getOwnPropertySymbols(req).includes(GUARD_SYMBOL),
+      });
     });
-    const res = await request(app).get('/orders/1').set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    const res = await request(app)
+      .get('/orders/1')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
     expect(res.body).toEqual({ subject: 'alice', own: false, guardSymbol: false });
   });
 
   it('reads back what a handler assigns to req.auth, per request', async () => {
     const app = express();
     app.use(ex.tokenGuard(await basePolicy()));
-    app.get('/orders/:id', (req, _res, next) => {
-      req.auth = { decision: req.auth!.decision, token: { ...req.auth!.token!, subject: `edited-${req.params.id}` } };
-      next();
-    }, (req, res) => res.json({ subject: req.auth?.token?.subject }));
+    app.get(
+      '/orders/:id',
+      (req, _res, next) => {
+        req.auth = { decision: req.auth!.decision, token: { ...req.auth!.token!, subject: `edited-${req.params.id}` } };
+        next();
+      },
+      (req, res) => res.json({ subject: req.auth?.token?.subject }),
+    );
     const token = await signToken({ scope: 'orders:read' });
     const [a, b] = await Promise.all([1, 2].map((id) => request(app).get(`/orders/${id}`).set('Authorization', `Bearer ${token}`)));
     expect([a?.body, b?.body]).toEqual([{ subject: 'edited-1' }, { subject: 'edited-2' }]);
@@ -62,7 +79,9 @@ describe('Express', () => {
     const app = express();
     app.use(sub);
     app.get('/orders/:id', (req, res) => res.json({ subject: req.auth?.token?.subject }));
-    const res = await request(app).get('/orders/1').set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    const res = await request(app)
+      .get('/orders/1')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
     expect(res.body).toEqual({ subject: 'alice' });
   });
 
@@ -105,7 +124,13 @@ describe('Fastify', () => {
     const r = await probe('orders:read');
     const { guard } = await syncGuard(r);
     let hook: ((request: unknown, reply: unknown, done: (err?: Error) => void) => void) | undefined;
-    const app = { initialConfig: {}, decorateRequest() {}, addHook: (_name: string, fn: typeof hook) => { hook = fn; } } as unknown as FastifyInstance;
+    const app = {
+      initialConfig: {},
+      decorateRequest() {},
+      addHook: (_name: string, fn: typeof hook) => {
+        hook = fn;
+      },
+    } as unknown as FastifyInstance;
     await fy.tokenGuard(app, { guard });
     const request = { raw: nodeRequest(r), auth: null } as { raw: unknown; auth: unknown };
     const done = vi.fn();

@@ -33,9 +33,7 @@ function probe(kind: 'cjs' | 'mjs', entry: string, forbidden: string[]): Promise
   });
 }
 
-const cases = Object.entries(ENTRIES).flatMap(([entry, own]) =>
-  (['mjs', 'cjs'] as const).map((kind) => ({ entry, kind, forbidden: PEERS.filter((p) => !own.includes(p)) })),
-);
+const cases = Object.entries(ENTRIES).flatMap(([entry, own]) => (['mjs', 'cjs'] as const).map((kind) => ({ entry, kind, forbidden: PEERS.filter((p) => !own.includes(p)) })));
 
 describe('entry point isolation (dist)', () => {
   beforeAll(() => {

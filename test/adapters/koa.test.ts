@@ -23,7 +23,9 @@ describe('Koa adapter', () => {
       seen = ctx.state.auth;
       ctx.body = 'ok';
     });
-    const res = await request(app.callback()).get('/orders/1').set(bearer(await signToken({ scope: 'orders:read' })));
+    const res = await request(app.callback())
+      .get('/orders/1')
+      .set(bearer(await signToken({ scope: 'orders:read' })));
     expect(res.status).toBe(200);
     expect(seen?.token).toMatchObject({ kind: 'jwt', subject: 'alice', scopes: ['orders:read'] });
     expect(seen?.decision).toMatchObject({ effect: 'allow', reason: 'ok', rule: 'GET,HEAD /orders/**' });
@@ -54,11 +56,22 @@ describe('Koa adapter', () => {
       if (ctx.path.startsWith('/api/')) ctx.url = ctx.url.slice(4);
       await next();
     });
-    app.use(tokenGuard(await basePolicy({ rules: [{ path: '/api/admin/**', scopes: ['admin'] }, { path: '/**', scopes: ['orders:read'] }] })));
+    app.use(
+      tokenGuard(
+        await basePolicy({
+          rules: [
+            { path: '/api/admin/**', scopes: ['admin'] },
+            { path: '/**', scopes: ['orders:read'] },
+          ],
+        }),
+      ),
+    );
     app.use((ctx) => {
       ctx.body = { url: ctx.url };
     });
-    const res = await request(app.callback()).get('/api/admin/users').set(bearer(await signToken({ scope: 'orders:read' })));
+    const res = await request(app.callback())
+      .get('/api/admin/users')
+      .set(bearer(await signToken({ scope: 'orders:read' })));
     expect([res.status, res.body.reason]).toEqual([403, 'scope.insufficient']);
   });
 
@@ -74,12 +87,18 @@ describe('Koa adapter', () => {
     });
     app.use(router.routes());
     const server = app.callback();
-    const ok = await request(server).get('/v1/reports/7').set(bearer(await signToken({ scope: 'admin' })));
+    const ok = await request(server)
+      .get('/v1/reports/7')
+      .set(bearer(await signToken({ scope: 'admin' })));
     expect([ok.status, ok.body]).toEqual([200, { id: '7', reason: 'ok' }]);
-    const refused = await request(server).get('/v1/reports/7').set(bearer(await signToken({ scope: 'orders:read' })));
+    const refused = await request(server)
+      .get('/v1/reports/7')
+      .set(bearer(await signToken({ scope: 'orders:read' })));
     expect(refused.status).toBe(403);
     expect(refused.headers['www-authenticate']).toContain('scope="reports:read admin"');
-    const open = await request(server).get('/v1/open').set(bearer(await signToken({ scope: 'orders:read' })));
+    const open = await request(server)
+      .get('/v1/open')
+      .set(bearer(await signToken({ scope: 'orders:read' })));
     expect(open.status).toBe(200);
   });
 

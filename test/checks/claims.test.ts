@@ -16,7 +16,12 @@ describe('claims checks through the guard', () => {
     const guard = await guardWith({ claims: { tenant: 'acme', 'org.roles': { includes: 'admin' } } });
     const good = await signToken({ scope: 'orders:read', tenant: 'acme', org: { roles: ['user', 'admin'] } });
     expect((await guard.evaluate(get('/orders/1', good))).reason).toBe('ok');
-    for (const claims of [{ tenant: 'evil', org: { roles: ['admin'] } }, { tenant: 'acme', org: { roles: ['user'] } }, { tenant: 'acme' }, { tenant: 'acme', org: { roles: 'admin' } }]) {
+    for (const claims of [
+      { tenant: 'evil', org: { roles: ['admin'] } },
+      { tenant: 'acme', org: { roles: ['user'] } },
+      { tenant: 'acme' },
+      { tenant: 'acme', org: { roles: 'admin' } },
+    ]) {
       const d = await guard.evaluate(get('/orders/1', await signToken({ scope: 'orders:read', ...claims })));
       expect([d.status, d.reason, d.effect, d.headers['WWW-Authenticate']]).toEqual([403, 'claims.mismatch', 'deny', undefined]);
     }
@@ -85,9 +90,13 @@ describe('claims checks through the guard', () => {
     const app = express();
     app.use(tokenGuard(await basePolicy({ store: new MemoryStore(), unmatched: 'authenticate', claims: { tenant: 'acme' } })));
     app.get('/orders/:id', (_req, res) => res.json({ ok: true }));
-    const refused = await request(app).get('/orders/1').set('authorization', `Bearer ${await signToken({ scope: 'orders:read', tenant: 'globex' })}`);
+    const refused = await request(app)
+      .get('/orders/1')
+      .set('authorization', `Bearer ${await signToken({ scope: 'orders:read', tenant: 'globex' })}`);
     expect([refused.status, refused.body.reason, refused.headers['content-type']]).toEqual([403, 'claims.mismatch', 'application/problem+json']);
-    const ok = await request(app).get('/orders/1').set('authorization', `Bearer ${await signToken({ scope: 'orders:read', tenant: 'acme' })}`);
+    const ok = await request(app)
+      .get('/orders/1')
+      .set('authorization', `Bearer ${await signToken({ scope: 'orders:read', tenant: 'acme' })}`);
     expect(ok.status).toBe(200);
   });
 });

@@ -7,7 +7,11 @@ import { createGuard, MemoryStore, PolicyError, type GuardRequest, type TokenGua
 import { tokenGuard } from '../../src/adapters/express.js';
 import { basePolicy, signToken, storeApiKey, NOW, NOW_S } from '../helpers/tokens.js';
 
-interface Holder { privateKey: CryptoKey; jwk: JWK; jkt: string }
+interface Holder {
+  privateKey: CryptoKey;
+  jwk: JWK;
+  jkt: string;
+}
 
 async function holderKey(alg: 'ES256' | 'RS256' = 'ES256'): Promise<Holder> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -16,14 +20,27 @@ async function holderKey(alg: 'ES256' | 'RS256' = 'ES256'): Promise<Holder> {
 }
 
 interface ProofOptions {
-  htm?: string; htu?: string; iat?: number; jti?: string | null; ath?: string | null; token?: string;
-  typ?: string; alg?: 'ES256' | 'RS256'; jwk?: JWK; key?: CryptoKey;
+  htm?: string;
+  htu?: string;
+  iat?: number;
+  jti?: string | null;
+  ath?: string | null;
+  token?: string;
+  typ?: string;
+  alg?: 'ES256' | 'RS256';
+  jwk?: JWK;
+  key?: CryptoKey;
 }
 
 async function proof(holder: Holder, o: ProofOptions = {}): Promise<string> {
   const claims: Record<string, unknown> = { htm: o.htm ?? 'GET', htu: o.htu ?? 'https://api.example.test/orders/1', iat: o.iat ?? NOW_S };
   if (o.jti !== null) claims['jti'] = o.jti ?? randomUUID();
-  if (o.ath !== null) claims['ath'] = o.ath ?? createHash('sha256').update(o.token ?? '').digest('base64url');
+  if (o.ath !== null)
+    claims['ath'] =
+      o.ath ??
+      createHash('sha256')
+        .update(o.token ?? '')
+        .digest('base64url');
   return new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? 'ES256', typ: o.typ ?? 'dpop+jwt', jwk: o.jwk ?? holder.jwk }).sign(o.key ?? holder.privateKey);
 }
 
@@ -94,20 +111,36 @@ describe('DPoP (RFC 9449)', () => {
     const again = await a.ask({ proofHeader: p });
     expect([again.reason, again.detail]).toEqual(['pop.invalid', 'DPoP proof replayed (or its key holds dpop.maxClaimsPerKey = 1000 live proofs)']);
     const b = createGuard(await basePolicy({ dpop: { origins: ORIGINS }, store, unmatched: 'authenticate' }));
-    const onB = await b.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${a.token}`, dpop: p, host: 'api.example.test' }, remoteAddress: '127.0.0.1', now: NOW });
+    const onB = await b.evaluate({
+      method: 'GET',
+      path: '/orders/1',
+      headers: { authorization: `DPoP ${a.token}`, dpop: p, host: 'api.example.test' },
+      remoteAddress: '127.0.0.1',
+      now: NOW,
+    });
     expect(onB.reason).toBe('pop.invalid');
   });
 
   it('refuses a DPoP-bound token sent as a bearer token (no downgrade)', async () => {
     const { ask } = await setup();
     const d = await ask({ scheme: 'Bearer', proofHeader: null });
-    expect([d.reason, d.detail, d.headers['WWW-Authenticate']]).toEqual(['pop.invalid', 'DPoP-bound token presented as a bearer token', 'Bearer error="invalid_token", error_description="Proof of possession failed"']);
+    expect([d.reason, d.detail, d.headers['WWW-Authenticate']]).toEqual([
+      'pop.invalid',
+      'DPoP-bound token presented as a bearer token',
+      'Bearer error="invalid_token", error_description="Proof of possession failed"',
+    ]);
   });
 
   it('refuses the DPoP scheme with a token that is not bound to a key', async () => {
     const { guard, holder } = await setup();
     const plain = await signToken({ scope: 'orders:read' });
-    const d = await guard.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${plain}`, dpop: await proof(holder, { token: plain }), host: 'api.example.test' }, remoteAddress: '127.0.0.1', now: NOW });
+    const d = await guard.evaluate({
+      method: 'GET',
+      path: '/orders/1',
+      headers: { authorization: `DPoP ${plain}`, dpop: await proof(holder, { token: plain }), host: 'api.example.test' },
+      remoteAddress: '127.0.0.1',
+      now: NOW,
+    });
     expect([d.reason, d.detail]).toEqual(['pop.invalid', 'DPoP scheme with a token not bound to a key']);
   });
 
@@ -115,7 +148,13 @@ describe('DPoP (RFC 9449)', () => {
     const guard = createGuard(await basePolicy({ unmatched: 'authenticate' }));
     const holder = await holderKey();
     const token = await signToken({ cnf: { jkt: holder.jkt } });
-    const d = await guard.evaluate({ method: 'GET', path: '/x', headers: { authorization: `DPoP ${token}`, dpop: await proof(holder, { token, htu: 'https://a.test/x' }), host: 'a.test' }, remoteAddress: '127.0.0.1', now: NOW });
+    const d = await guard.evaluate({
+      method: 'GET',
+      path: '/x',
+      headers: { authorization: `DPoP ${token}`, dpop: await proof(holder, { token, htu: 'https://a.test/x' }), host: 'a.test' },
+      remoteAddress: '127.0.0.1',
+      now: NOW,
+    });
     expect([d.reason, d.detail]).toEqual(['pop.invalid', 'DPoP is not enabled in this policy']);
   });
 
@@ -141,8 +180,17 @@ describe('DPoP (RFC 9449)', () => {
     const missing = await guard.evaluate({ method: 'GET', path: '/x', headers: {}, remoteAddress: '127.0.0.1', now: NOW });
     expect(missing.headers['WWW-Authenticate']).toBe('Bearer, DPoP algs="ES256 RS256 PS256 EdDSA"');
     const expired = await signToken({ cnf: { jkt: holder.jkt } }, { iat: NOW_S - 7200, exp: NOW_S - 3600 });
-    const d = await guard.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${expired}`, dpop: await proof(holder, { token: expired }), host: 'api.example.test' }, remoteAddress: '127.0.0.1', now: NOW });
-    expect([d.reason, d.headers['WWW-Authenticate']]).toEqual(['token.expired', 'DPoP error="invalid_token", error_description="Access token expired", algs="ES256 RS256 PS256 EdDSA"']);
+    const d = await guard.evaluate({
+      method: 'GET',
+      path: '/orders/1',
+      headers: { authorization: `DPoP ${expired}`, dpop: await proof(holder, { token: expired }), host: 'api.example.test' },
+      remoteAddress: '127.0.0.1',
+      now: NOW,
+    });
+    expect([d.reason, d.headers['WWW-Authenticate']]).toEqual([
+      'token.expired',
+      'DPoP error="invalid_token", error_description="Access token expired", algs="ES256 RS256 PS256 EdDSA"',
+    ]);
   });
 
   it('works end to end through Express, the proof naming the Host the client used', async () => {
@@ -154,11 +202,23 @@ describe('DPoP (RFC 9449)', () => {
     try {
       const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
       app.use(tokenGuard(await basePolicy({ dpop: { algorithms: ['ES256'], origins: [origin] }, unmatched: 'authenticate' })));
-      app.get('/orders/:id', (req, res) => { res.json({ subject: req.auth?.token?.subject }); });
-      const ok = await request(origin).get('/orders/1').set('Authorization', `DPoP ${token}`).set('DPoP', await proof(holder, { token, htu: `${origin}/orders/1` }));
+      app.get('/orders/:id', (req, res) => {
+        res.json({ subject: req.auth?.token?.subject });
+      });
+      const ok = await request(origin)
+        .get('/orders/1')
+        .set('Authorization', `DPoP ${token}`)
+        .set('DPoP', await proof(holder, { token, htu: `${origin}/orders/1` }));
       expect([ok.status, ok.body]).toEqual([200, { subject: 'alice' }]);
-      const bad = await request(origin).get('/orders/1').set('Authorization', `DPoP ${token}`).set('DPoP', await proof(holder, { token, htu: `${origin}/orders/2` }));
-      expect([bad.status, bad.body.reason, bad.headers['www-authenticate']]).toEqual([401, 'pop.invalid', 'DPoP error="invalid_dpop_proof", error_description="Proof of possession failed", algs="ES256"']);
+      const bad = await request(origin)
+        .get('/orders/1')
+        .set('Authorization', `DPoP ${token}`)
+        .set('DPoP', await proof(holder, { token, htu: `${origin}/orders/2` }));
+      expect([bad.status, bad.body.reason, bad.headers['www-authenticate']]).toEqual([
+        401,
+        'pop.invalid',
+        'DPoP error="invalid_dpop_proof", error_description="Proof of possession failed", algs="ES256"',
+      ]);
     } finally {
       server.close();
     }

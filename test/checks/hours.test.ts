@@ -97,17 +97,21 @@ describe('hours through the guard', () => {
   });
 
   it('applies rule-level hours only to that rule', async () => {
-    const guard = createGuard(await basePolicy({ rules: [
-      { path: '/batch/**', scopes: ['orders:read'], hours: { timezone: 'UTC', windows: [{ from: '01:00', to: '04:00' }] } },
-      { path: '/**', scopes: ['orders:read'] },
-    ] }));
+    const guard = createGuard(
+      await basePolicy({
+        rules: [
+          { path: '/batch/**', scopes: ['orders:read'], hours: { timezone: 'UTC', windows: [{ from: '01:00', to: '04:00' }] } },
+          { path: '/**', scopes: ['orders:read'] },
+        ],
+      }),
+    );
     const token = await signToken({ scope: 'orders:read' });
     const ask = (path: string) => guard.evaluate({ method: 'GET', path, headers: { authorization: `Bearer ${token}` }, remoteAddress: '127.0.0.1', now: NOW });
     expect((await ask('/batch/run')).reason).toBe('hours.outside');
     expect((await ask('/orders/1')).reason).toBe('ok');
   });
 
-  it('applies an API key record\'s own hours on top of the policy', async () => {
+  it("applies an API key record's own hours on top of the policy", async () => {
     const store = new MemoryStore();
     const { key } = await storeApiKey(store, { hours: { timezone: 'UTC', windows: [{ days: ['sat', 'sun'], from: '00:00', to: '24:00' }] } });
     const guard = createGuard(await basePolicy({ store }));
@@ -121,6 +125,8 @@ describe('hours through the guard', () => {
     const rules = [...(policy.rules ?? []), { path: '/x', hours: { timezone: 'UTC', windows: [{ from: '8am', to: '18:00' }] } }];
     expect(() => createGuard({ ...policy, rules })).toThrow(PolicyError);
     expect(() => createGuard({ ...policy, rules })).toThrow('rules[5].hours.windows[0].from: expected HH:MM');
-    expect(() => createGuard({ ...policy, hours: { timezone: 'Europe/Berlinn', windows: [{ from: '08:00', to: '18:00' }] } })).toThrow('hours.timezone: unknown time zone: "Europe/Berlinn"');
+    expect(() => createGuard({ ...policy, hours: { timezone: 'Europe/Berlinn', windows: [{ from: '08:00', to: '18:00' }] } })).toThrow(
+      'hours.timezone: unknown time zone: "Europe/Berlinn"',
+    );
   });
 });

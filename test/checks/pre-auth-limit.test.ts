@@ -25,7 +25,13 @@ function countingStore(): { store: MemoryStore; calls: () => number } {
 /** A well-formed key no store knows: a guess that passes the checksum and so costs a store lookup. */
 const guess = () => issueApiKey({ prefix: 'tg_', subject: 'nobody', scopes: ['orders:read'], expiresIn: '1d', now: NOW }).key;
 
-const req = (token: string, remoteAddress: string, at = NOW): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}` }, remoteAddress, now: at });
+const req = (token: string, remoteAddress: string, at = NOW): GuardRequest => ({
+  method: 'GET',
+  path: '/orders/1',
+  headers: { authorization: `Bearer ${token}` },
+  remoteAddress,
+  now: at,
+});
 
 async function guardWith(overrides: Partial<TokenGuardPolicy>) {
   const { store, calls } = countingStore();
@@ -53,7 +59,14 @@ describe('limits before authentication', () => {
     await guard.evaluate(req(guess(), '198.51.100.7'));
     await guard.evaluate(req(guess(), '198.51.100.7'));
     const d = await guard.evaluate(req(guess(), '198.51.100.7'));
-    expect(d.headers).toMatchObject({ 'RateLimit-Policy': '"preauth";q=3;w=60', RateLimit: '"preauth";r=0;t=60', 'RateLimit-Limit': '3', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '60', 'Retry-After': '20' });
+    expect(d.headers).toMatchObject({
+      'RateLimit-Policy': '"preauth";q=3;w=60',
+      RateLimit: '"preauth";r=0;t=60',
+      'RateLimit-Limit': '3',
+      'RateLimit-Remaining': '0',
+      'RateLimit-Reset': '60',
+      'Retry-After': '20',
+    });
   });
 
   it('leaves another IP unaffected, and lets the flooding IP in again once its window has passed', async () => {
@@ -97,6 +110,11 @@ describe('limits before authentication', () => {
     const key = guess();
     expect((await request(app).get('/orders/1').set('authorization', `Bearer ${key}`)).status).toBe(401);
     const refused = await request(app).get('/orders/1').set('authorization', `Bearer ${key}`);
-    expect([refused.status, refused.body.reason, refused.headers['ratelimit-policy'], refused.headers['retry-after']]).toEqual([429, 'rate.limited', '"preauth";q=1;w=60', '60']);
+    expect([refused.status, refused.body.reason, refused.headers['ratelimit-policy'], refused.headers['retry-after']]).toEqual([
+      429,
+      'rate.limited',
+      '"preauth";q=1;w=60',
+      '60',
+    ]);
   });
 });

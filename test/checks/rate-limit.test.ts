@@ -185,7 +185,13 @@ for (const [name, makeStore, available] of STORES) {
       await request(a).get('/admin/x').set('Authorization', `Bearer ${token}`);
       await store.flush?.();
       const id = events.find((e) => e.kind === 'jwt')?.tokenId as string;
-      expect(await store.getUsage(id)).toMatchObject({ count: 3, firstUsedAt: NOW.getTime() + 1000, lastUsedAt: NOW.getTime() + 3000, lastIp: '127.0.0.1', recentIps: ['127.0.0.1'] });
+      expect(await store.getUsage(id)).toMatchObject({
+        count: 3,
+        firstUsedAt: NOW.getTime() + 1000,
+        lastUsedAt: NOW.getTime() + 3000,
+        lastIp: '127.0.0.1',
+        recentIps: ['127.0.0.1'],
+      });
       expect((await store.getUsage(record.id))?.count).toBe(1);
     });
   });

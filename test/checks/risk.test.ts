@@ -7,10 +7,27 @@ const at = (ms: number) => new Date(NOW.getTime() + ms);
 async function setup(risk: TokenGuardPolicy['risk'], extra: Partial<TokenGuardPolicy> = {}) {
   const store = new MemoryStore();
   const events: DecisionEvent[] = [];
-  const guard = createGuard(await basePolicy({ store, risk, unmatched: 'authenticate', onDecision: (e) => { events.push(e); }, ...extra }));
+  const guard = createGuard(
+    await basePolicy({
+      store,
+      risk,
+      unmatched: 'authenticate',
+      onDecision: (e) => {
+        events.push(e);
+      },
+      ...extra,
+    }),
+  );
   const token = await signToken({ scope: 'orders:read', jti: 'risky' });
   const ask = (over: Partial<GuardRequest> = {}) =>
-    guard.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}`, 'user-agent': 'app/1.0' }, remoteAddress: '203.0.113.1', now: NOW, ...over });
+    guard.evaluate({
+      method: 'GET',
+      path: '/orders/1',
+      headers: { authorization: `Bearer ${token}`, 'user-agent': 'app/1.0' },
+      remoteAddress: '203.0.113.1',
+      now: NOW,
+      ...over,
+    });
   return { guard, store, events, ask, token };
 }
 
@@ -56,17 +73,28 @@ describe('risk signals', () => {
     const seen: unknown[] = [];
     const { ask } = await setup({
       custom: {
-        adminPath: (ctx) => { seen.push([ctx.token.subject, ctx.ip, ctx.method, ctx.path, ctx.usage?.count ?? 0]); return ctx.path.startsWith('/admin') ? 50 : 0; },
+        adminPath: (ctx) => {
+          seen.push([ctx.token.subject, ctx.ip, ctx.method, ctx.path, ctx.usage?.count ?? 0]);
+          return ctx.path.startsWith('/admin') ? 50 : 0;
+        },
       },
     });
     await ask();
     const d = await ask({ path: '/admin/x?y=1' });
     expect(d.risk).toEqual({ score: 50, signals: [{ name: 'adminPath', score: 50 }] });
-    expect(seen).toEqual([['alice', '203.0.113.1', 'GET', '/orders/1', 0], ['alice', '203.0.113.1', 'GET', '/admin/x', 1]]);
+    expect(seen).toEqual([
+      ['alice', '203.0.113.1', 'GET', '/orders/1', 0],
+      ['alice', '203.0.113.1', 'GET', '/admin/x', 1],
+    ]);
   });
 
   it.each([
-    ['throws', () => { throw new Error('geo lookup down'); }],
+    [
+      'throws',
+      () => {
+        throw new Error('geo lookup down');
+      },
+    ],
     ['returns NaN', () => Number.NaN],
     ['returns a negative score', () => -5],
     ['returns a string', () => '10' as unknown as number],
@@ -84,7 +112,13 @@ describe('risk thresholds', () => {
     await ask();
     const d = await ask({ remoteAddress: '198.51.100.7', headers: { authorization: `Bearer ${token}`, 'user-agent': 'curl/8.4' } });
     expect([d.status, d.reason, d.risk?.score, d.headers['WWW-Authenticate']]).toEqual([403, 'risk.denied', 70, undefined]);
-    expect(events.at(-1)?.risk).toEqual({ score: 70, signals: [{ name: 'newIp', score: 40 }, { name: 'userAgentChange', score: 30 }] });
+    expect(events.at(-1)?.risk).toEqual({
+      score: 70,
+      signals: [
+        { name: 'newIp', score: 40 },
+        { name: 'userAgentChange', score: 30 },
+      ],
+    });
   });
 
   it('asks for step-up at stepUpAt with the risk step-up challenge, satisfied by a fresh login', async () => {
@@ -92,7 +126,9 @@ describe('risk thresholds', () => {
     await ask();
     const d = await ask({ remoteAddress: '198.51.100.7' });
     expect([d.effect, d.status, d.reason]).toEqual(['step_up', 401, 'step_up.required']);
-    expect(d.headers['WWW-Authenticate']).toBe('Bearer error="insufficient_user_authentication", error_description="Stronger or more recent authentication required", max_age="300", acr_values="urn:mfa"');
+    expect(d.headers['WWW-Authenticate']).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="Stronger or more recent authentication required", max_age="300", acr_values="urn:mfa"',
+    );
     const fresh = await signToken({ scope: 'orders:read', jti: 'risky', auth_time: NOW_S - 60, acr: 'urn:mfa' });
     const ok = await ask({ remoteAddress: '198.51.100.8', headers: { authorization: `Bearer ${fresh}` } });
     expect([ok.reason, ok.risk?.score]).toEqual(['ok', 40]);
@@ -101,7 +137,12 @@ describe('risk thresholds', () => {
   it("keeps the rule's own step-up challenge when the rule's requirement fails too", async () => {
     const { ask } = await setup({ newIp: 40, stepUpAt: 30 });
     await ask();
-    const d = await ask({ method: 'POST', path: '/orders', remoteAddress: '198.51.100.7', headers: { authorization: `Bearer ${await signToken({ scope: 'orders:write', jti: 'risky' })}` } });
+    const d = await ask({
+      method: 'POST',
+      path: '/orders',
+      remoteAddress: '198.51.100.7',
+      headers: { authorization: `Bearer ${await signToken({ scope: 'orders:write', jti: 'risky' })}` },
+    });
     expect(d.reasons).toEqual(['step_up.required']);
     expect(d.headers['WWW-Authenticate']).toContain('max_age="600"');
   });

@@ -91,7 +91,12 @@ describe('revocation', () => {
     expect((await guard.evaluate(req(a))).reason).toBe('ok');
     await guard.revoke('a', { expiresAt: new Date((NOW_S + 3600) * 1000), now: NOW });
     const d = await guard.evaluate(req(a));
-    expect([d.status, d.reason, d.token, d.headers['WWW-Authenticate']]).toEqual([401, 'token.revoked', undefined, 'Bearer error="invalid_token", error_description="Access token revoked"']);
+    expect([d.status, d.reason, d.token, d.headers['WWW-Authenticate']]).toEqual([
+      401,
+      'token.revoked',
+      undefined,
+      'Bearer error="invalid_token", error_description="Access token revoked"',
+    ]);
     expect((await guard.evaluate(req(b))).reason).toBe('ok');
   });
 
@@ -208,7 +213,14 @@ describe('proof of possession', () => {
 describe('report-only', () => {
   it('reports every reason but marks the decision report-only at policy level', async () => {
     const events: DecisionEvent[] = [];
-    const guard = createGuard(await basePolicy({ mode: 'report-only', onDecision: (e) => { events.push(e); } }));
+    const guard = createGuard(
+      await basePolicy({
+        mode: 'report-only',
+        onDecision: (e) => {
+          events.push(e);
+        },
+      }),
+    );
     const d = await guard.evaluate(req(await signToken({ scope: 'nothing' }), { path: '/admin/x', remoteAddress: '203.0.113.1' }));
     expect(d).toMatchObject({ effect: 'deny', mode: 'report-only', reasons: ['ip.denied', 'scope.insufficient'] });
     expect(d.token?.subject).toBe('alice');
@@ -225,7 +237,9 @@ describe('report-only', () => {
   });
 
   it("counts a trialled rule's rate limit on its own and only reports it", async () => {
-    const guard = createGuard(await basePolicy({ rules: [{ path: '/beta/**', rateLimit: { limit: 1, window: '1h' }, mode: 'report-only' }], rateLimit: { limit: 100, window: '1h' } }));
+    const guard = createGuard(
+      await basePolicy({ rules: [{ path: '/beta/**', rateLimit: { limit: 1, window: '1h' }, mode: 'report-only' }], rateLimit: { limit: 100, window: '1h' } }),
+    );
     const t = await signToken({ scope: 'x' });
     const first = await guard.evaluate(req(t, { path: '/beta/a' }));
     expect([first.reason, first.mode, first.headers['RateLimit-Limit']]).toEqual(['ok', 'enforce', '100']);
@@ -233,7 +247,7 @@ describe('report-only', () => {
     expect([second.effect, second.mode, second.reasons, second.headers['RateLimit-Remaining']]).toEqual(['deny', 'report-only', ['rate.limited'], '98']);
   });
 
-  it('enforces policy-level and token failures on a trialled rule, reporting the rule\'s own alongside', async () => {
+  it("enforces policy-level and token failures on a trialled rule, reporting the rule's own alongside", async () => {
     const guard = createGuard(await basePolicy({ ip: { deny: ['203.0.113.0/24'] }, rules: [{ path: '/beta/**', scopes: ['beta'], mode: 'report-only' }] }));
     const d = await guard.evaluate(req(await signToken({ scope: 'x' }), { path: '/beta/a', remoteAddress: '203.0.113.5' }));
     expect([d.status, d.mode, d.reasons]).toEqual([403, 'enforce', ['ip.denied', 'scope.insufficient']]);
@@ -249,14 +263,33 @@ describe('report-only', () => {
 describe('audit events', () => {
   it('emits one event per decision with who, what, where and how long, never the raw token', async () => {
     const events: DecisionEvent[] = [];
-    const guard = createGuard(await basePolicy({ onDecision: (e) => { events.push(e); } }));
+    const guard = createGuard(
+      await basePolicy({
+        onDecision: (e) => {
+          events.push(e);
+        },
+      }),
+    );
     const token = await signToken({ scope: 'orders:read', jti: 'evt-1' });
     await guard.evaluate(req(token, { path: '/orders/1?secret=x', remoteAddress: '::ffff:198.51.100.4' }));
     await guard.evaluate(req(token.slice(0, -4) + 'AAAA'));
     expect(events).toHaveLength(2);
     expect(events[0]).toMatchObject({
-      time: NOW, effect: 'allow', status: 200, reason: 'ok', reasons: [], mode: 'enforce', passed: true, tokenId: 'evt-1',
-      subject: 'alice', kind: 'jwt', ip: '198.51.100.4', method: 'GET', path: '/orders/1', rule: 'GET,HEAD /orders/**', source: 'guard',
+      time: NOW,
+      effect: 'allow',
+      status: 200,
+      reason: 'ok',
+      reasons: [],
+      mode: 'enforce',
+      passed: true,
+      tokenId: 'evt-1',
+      subject: 'alice',
+      kind: 'jwt',
+      ip: '198.51.100.4',
+      method: 'GET',
+      path: '/orders/1',
+      rule: 'GET,HEAD /orders/**',
+      source: 'guard',
     });
     expect(events[0]?.latencyUs).toBeGreaterThanOrEqual(0);
     expect(events[1]).toMatchObject({ reason: 'token.invalid', passed: false });
@@ -267,7 +300,13 @@ describe('audit events', () => {
 
   it('never lets a throwing or rejecting hook change or break the decision', async () => {
     const t = await signToken({ scope: 'orders:read' });
-    const throwing = createGuard(await basePolicy({ onDecision: () => { throw new Error('audit down'); } }));
+    const throwing = createGuard(
+      await basePolicy({
+        onDecision: () => {
+          throw new Error('audit down');
+        },
+      }),
+    );
     expect((await throwing.evaluate(req(t))).reason).toBe('ok');
     const rejecting = createGuard(await basePolicy({ onDecision: () => Promise.reject(new Error('audit down')) }));
     expect((await rejecting.evaluate(req(t))).reason).toBe('ok');
@@ -289,7 +328,14 @@ describe('store failures fail closed', () => {
 
   it.each(['throw', 'reject'] as const)('answers 503 store.unavailable when the store calls %s', async (mode) => {
     const events: DecisionEvent[] = [];
-    const guard = createGuard(await basePolicy({ store: brokenStore(mode), onDecision: (e) => { events.push(e); } }));
+    const guard = createGuard(
+      await basePolicy({
+        store: brokenStore(mode),
+        onDecision: (e) => {
+          events.push(e);
+        },
+      }),
+    );
     const d = await guard.evaluate(req(await signToken({ scope: 'orders:read' })));
     expect([d.effect, d.status, d.reason, d.token]).toEqual(['deny', 503, 'store.unavailable', undefined]);
     expect(events[0]?.error).toEqual({ name: 'Error', message: 'ECONNREFUSED' });
@@ -303,7 +349,9 @@ describe('store failures fail closed', () => {
     const pending = guard.evaluate(req(key));
     await vi.advanceTimersByTimeAsync(249);
     let settled = false;
-    void pending.then(() => { settled = true; });
+    void pending.then(() => {
+      settled = true;
+    });
     await Promise.resolve();
     expect(settled).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
@@ -326,12 +374,23 @@ describe('requireScopes through guard.authorize', () => {
     const auth = { token: d.token, decision: d };
     expect(guard.authorize(auth, ['orders:read'], r).reason).toBe('ok');
     const refused = guard.authorize(auth, ['orders:write'], r);
-    expect([refused.status, refused.reason, refused.headers['WWW-Authenticate']]).toEqual([403, 'scope.insufficient', 'Bearer error="insufficient_scope", scope="orders:write"']);
+    expect([refused.status, refused.reason, refused.headers['WWW-Authenticate']]).toEqual([
+      403,
+      'scope.insufficient',
+      'Bearer error="insufficient_scope", scope="orders:write"',
+    ]);
   });
 
   it('keeps a report-only refusal on the decision when the route scopes pass (regression: it was replaced by ok)', async () => {
     const events: DecisionEvent[] = [];
-    const guard = createGuard(await basePolicy({ mode: 'report-only', onDecision: (e) => { events.push(e); } }));
+    const guard = createGuard(
+      await basePolicy({
+        mode: 'report-only',
+        onDecision: (e) => {
+          events.push(e);
+        },
+      }),
+    );
     const r = req(await signToken({ scope: 'orders:read' }), { path: '/admin/x', remoteAddress: '203.0.113.1' });
     const d = await guard.evaluate(r);
     const routed = guard.authorize({ token: d.token, decision: d }, ['orders:read'], r);

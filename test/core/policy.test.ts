@@ -32,7 +32,13 @@ describe('policy validation', () => {
   });
 
   it('names a bad CIDR with its path and value', async () => {
-    const issues = await problems({ apiKeys: { prefix: 'tg_' }, rules: [{ path: '/a', public: true }, { path: '/b', ip: { allow: ['10.0.0.300/8'] } }] });
+    const issues = await problems({
+      apiKeys: { prefix: 'tg_' },
+      rules: [
+        { path: '/a', public: true },
+        { path: '/b', ip: { allow: ['10.0.0.300/8'] } },
+      ],
+    });
     expect(issues).toEqual(['rules[1].ip.allow[0]: not an IP or CIDR: "10.0.0.300/8"']);
   });
 
@@ -81,7 +87,9 @@ describe('policy validation', () => {
   describe('jwt', () => {
     it('requires issuer, audience and an algorithm allow-list', async () => {
       const issues = await problems({ jwt: { keys: [(await testKeys()).rsaPublicJwk] } });
-      expect(issues).toEqual(expect.arrayContaining([expect.stringMatching(/^jwt\.issuer/), expect.stringMatching(/^jwt\.audience/), expect.stringMatching(/^jwt\.algorithms/)]));
+      expect(issues).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^jwt\.issuer/), expect.stringMatching(/^jwt\.audience/), expect.stringMatching(/^jwt\.algorithms/)]),
+      );
     });
 
     it('never accepts "none"', async () => {
@@ -134,7 +142,15 @@ describe('policy validation', () => {
     const keys = { apiKeys: { prefix: 'tg_' } };
 
     it('refuses router syntax in rule paths and says what glob to write instead', async () => {
-      expect(await problems({ ...keys, rules: [{ path: '/orders/:id', scopes: ['orders:delete'] }, { path: '/**', scopes: ['orders:read'] }] })).toEqual([
+      expect(
+        await problems({
+          ...keys,
+          rules: [
+            { path: '/orders/:id', scopes: ['orders:delete'] },
+            { path: '/**', scopes: ['orders:read'] },
+          ],
+        }),
+      ).toEqual([
         'rules[0].path: ":id" is a route parameter (Express, Koa and Fastify syntax), which a rule path would match literally: use /orders/* for one segment, /orders/** for any depth (in "/orders/:id")',
       ]);
       const [braces] = await problems({ ...keys, rules: [{ path: '/files/{*rest}', public: true }] });

@@ -52,6 +52,6 @@ describe("preflight: 'pass'", () => {
   });
 
   it('refuses an unknown preflight value at start-up', async () => {
-    expect(() => createGuard({ ...({ apiKeys: { prefix: 'tg_' } }), preflight: 'allow' as 'pass' })).toThrow(PolicyError);
+    expect(() => createGuard({ ...{ apiKeys: { prefix: 'tg_' } }, preflight: 'allow' as 'pass' })).toThrow(PolicyError);
   });
 });

@@ -15,7 +15,8 @@ const RULES: NonNullable<TokenGuardPolicy['rules']> = [
 ];
 /** The scopes a rule demands (by index), for the "no allow without the scopes" check. */
 /** A decision names its rule; the fuzz checks look the rule up by that name (each rule's default name is unique). */
-const ruleIndex = (name: string | undefined): number => (name === undefined ? -1 : RULES.findIndex((r) => name === `${r.methods ? r.methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])).join(',') : '*'} ${r.path}`));
+const ruleIndex = (name: string | undefined): number =>
+  name === undefined ? -1 : RULES.findIndex((r) => name === `${r.methods ? r.methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])).join(',') : '*'} ${r.path}`);
 const RULE_SCOPES: (string | undefined)[] = RULES.map((r) => (Array.isArray(r.scopes) ? (r.scopes[0] as string) : undefined));
 
 interface Pool {
@@ -66,11 +67,37 @@ beforeAll(async () => {
   pool = { valid, all };
 });
 
-const method = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('GET', 'get', 'HEAD', 'POST', 'DELETE', 'OPTIONS', 'PATCH') }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) });
+const method = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('GET', 'get', 'HEAD', 'POST', 'DELETE', 'OPTIONS', 'PATCH') },
+  { weight: 1, arbitrary: fc.string({ maxLength: 8 }) },
+);
 // Mostly paths that read cleanly, so that most requests get as far as the token and the rules.
 const path = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('/orders/1/items', '/orders/7/items/2', '/orders/1', '/admin/x', '/reports/q3', '/health', '/elsewhere') },
-  fc.constantFrom('/health', '/HEALTH', '/health/', '/health?x=1', '/orders/1/items', '/orders/1/items/2', '/orders/1', '/orders', '/admin', '/admin/x', '/ADMIN/x', '/reports/q3', '/elsewhere', '/', '//admin', '/%61dmin', '/admin/%2e%2e/health', '/health/../admin', '/admin%2Fx', '/orders/1/items;x', '*', ''),
+  fc.constantFrom(
+    '/health',
+    '/HEALTH',
+    '/health/',
+    '/health?x=1',
+    '/orders/1/items',
+    '/orders/1/items/2',
+    '/orders/1',
+    '/orders',
+    '/admin',
+    '/admin/x',
+    '/ADMIN/x',
+    '/reports/q3',
+    '/elsewhere',
+    '/',
+    '//admin',
+    '/%61dmin',
+    '/admin/%2e%2e/health',
+    '/health/../admin',
+    '/admin%2Fx',
+    '/orders/1/items;x',
+    '*',
+    '',
+  ),
   fc.array(fc.constantFrom('orders', 'admin', 'health', 'items', '1', '%2e', '..', '', 'Admin', '%41', 'ü', '%C3%BC', '%ff'), { maxLength: 5 }).map((s) => `/${s.join('/')}`),
   fc.string({ unit: 'binary', maxLength: 30 }),
 );
@@ -78,29 +105,45 @@ const credential = () => fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...poo
 const authValue = () =>
   fc.oneof(
     { weight: 3, arbitrary: credential().map((c) => `Bearer ${c}`) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('Bearer', 'bearer', 'DPoP', 'Basic', 'Bearer,', ''), fc.constantFrom(' ', '  ', '\t', ''), credential()).map(([s, sep, c]) => `${s}${sep}${c}`) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom('Bearer', 'bearer', 'DPoP', 'Basic', 'Bearer,', ''), fc.constantFrom(' ', '  ', '\t', ''), credential())
+        .map(([s, sep, c]) => `${s}${sep}${c}`),
+    },
   );
-const authorization = () => fc.oneof({ weight: 8, arbitrary: authValue() }, { weight: 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.array(authValue(), { maxLength: 3 }) });
+const authorization = () =>
+  fc.oneof({ weight: 8, arbitrary: authValue() }, { weight: 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.array(authValue(), { maxLength: 3 }) });
 const address = fc.oneof(fc.constantFrom('10.1.2.3', '203.0.113.9', '::ffff:10.0.0.1', '2001:db8::1', '::1', '', 'unknown', '010.0.0.1'), fc.string({ maxLength: 12 }));
-const xff = fc.option(fc.oneof(fc.array(address, { maxLength: 4 }).map((a) => a.join(', ')), fc.array(address, { maxLength: 2 })));
+const xff = fc.option(
+  fc.oneof(
+    fc.array(address, { maxLength: 4 }).map((a) => a.join(', ')),
+    fc.array(address, { maxLength: 2 }),
+  ),
+);
 const request = () =>
-  fc.record({
-    method,
-    path,
-    authorization: authorization(),
-    dpop: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.oneof(fc.string({ maxLength: 20 }), fc.array(fc.string({ maxLength: 5 }), { maxLength: 2 })) }),
-    remoteAddress: fc.option(address),
-    xff,
-    ua: fc.option(fc.string({ maxLength: 20 })),
-    skew: fc.oneof(fc.constant(0), fc.integer({ min: -600, max: 600 })),
-  }).map((r): GuardRequest => {
-    const headers: GuardRequest['headers'] = {};
-    if (r.authorization !== undefined) headers['authorization'] = r.authorization;
-    if (r.dpop !== null) headers['dpop'] = r.dpop;
-    if (r.xff !== null) headers['x-forwarded-for'] = r.xff;
-    if (r.ua !== null) headers['user-agent'] = r.ua;
-    return { method: r.method, path: r.path, headers, remoteAddress: r.remoteAddress as string, now: new Date(NOW.getTime() + r.skew * 1000) };
-  });
+  fc
+    .record({
+      method,
+      path,
+      authorization: authorization(),
+      dpop: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(null) },
+        { weight: 1, arbitrary: fc.oneof(fc.string({ maxLength: 20 }), fc.array(fc.string({ maxLength: 5 }), { maxLength: 2 })) },
+      ),
+      remoteAddress: fc.option(address),
+      xff,
+      ua: fc.option(fc.string({ maxLength: 20 })),
+      skew: fc.oneof(fc.constant(0), fc.integer({ min: -600, max: 600 })),
+    })
+    .map((r): GuardRequest => {
+      const headers: GuardRequest['headers'] = {};
+      if (r.authorization !== undefined) headers['authorization'] = r.authorization;
+      if (r.dpop !== null) headers['dpop'] = r.dpop;
+      if (r.xff !== null) headers['x-forwarded-for'] = r.xff;
+      if (r.ua !== null) headers['user-agent'] = r.ua;
+      return { method: r.method, path: r.path, headers, remoteAddress: r.remoteAddress as string, now: new Date(NOW.getTime() + r.skew * 1000) };
+    });
 
 /** The credential a request carries, if it carries exactly one header. */
 function credentialOf(req: GuardRequest): string | undefined {
@@ -156,32 +199,40 @@ describe('fuzz: guard.evaluate on random requests', () => {
     ['report-only policy', { mode: 'report-only' }],
   ];
   for (const [name, overrides] of cases) {
-    it(`never throws, never 5xx, never allows without a valid token (${name})`, async () => {
-      const guard: Guard = createGuard(await policy({ ...overrides, store }));
-      await fc.assert(
-        fc.asyncProperty(request(), async (req) => checkDecision(await guard.evaluate(req), req, false)),
-        fuzzParams(1 / cases.length),
-      );
-    }, FUZZ_TIMEOUT);
+    it(
+      `never throws, never 5xx, never allows without a valid token (${name})`,
+      async () => {
+        const guard: Guard = createGuard(await policy({ ...overrides, store }));
+        await fc.assert(
+          fc.asyncProperty(request(), async (req) => checkDecision(await guard.evaluate(req), req, false)),
+          fuzzParams(1 / cases.length),
+        );
+      },
+      FUZZ_TIMEOUT,
+    );
   }
 
-  it('answers 503 store.unavailable, and only that, when every store call fails', async () => {
-    const modes = { current: [true] };
-    const guard = createGuard(await policy({ store: failingStore(store, modes), unmatched: 'authenticate' }));
-    await fc.assert(
-      fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }), request(), fc.constantFrom('Bearer', 'bearer'), fc.nat(), async (m, req, scheme, pick) => {
-        modes.current = m;
-        checkDecision(await guard.evaluate(req), req, true);
-        // The same request with a credential valid at NOW, read cleanly: the store is asked, so the answer is 503.
-        const valid = [...pool.valid.keys()];
-        const clean: GuardRequest = { ...req, now: NOW, headers: { ...req.headers, authorization: `${scheme} ${valid[pick % valid.length] as string}` } };
-        delete clean.headers['dpop'];
-        const d = await guard.evaluate(clean);
-        checkDecision(d, clean, true);
-        const rule = RULES[ruleIndex(d.rule)];
-        if (d.reason !== 'request.malformed' && !rule?.public) expect([d.status, d.reason], JSON.stringify(clean)).toEqual([503, 'store.unavailable']);
-      }),
-      fuzzParams(0.5),
-    );
-  }, FUZZ_TIMEOUT);
+  it(
+    'answers 503 store.unavailable, and only that, when every store call fails',
+    async () => {
+      const modes = { current: [true] };
+      const guard = createGuard(await policy({ store: failingStore(store, modes), unmatched: 'authenticate' }));
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }), request(), fc.constantFrom('Bearer', 'bearer'), fc.nat(), async (m, req, scheme, pick) => {
+          modes.current = m;
+          checkDecision(await guard.evaluate(req), req, true);
+          // The same request with a credential valid at NOW, read cleanly: the store is asked, so the answer is 503.
+          const valid = [...pool.valid.keys()];
+          const clean: GuardRequest = { ...req, now: NOW, headers: { ...req.headers, authorization: `${scheme} ${valid[pick % valid.length] as string}` } };
+          delete clean.headers['dpop'];
+          const d = await guard.evaluate(clean);
+          checkDecision(d, clean, true);
+          const rule = RULES[ruleIndex(d.rule)];
+          if (d.reason !== 'request.malformed' && !rule?.public) expect([d.status, d.reason], JSON.stringify(clean)).toEqual([503, 'store.unavailable']);
+        }),
+        fuzzParams(0.5),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 });

@@ -67,16 +67,23 @@ for (const zone of NAMED) {
 }
 
 const hhmm = fc.tuple(fc.nat(23), fc.oneof(fc.constantFrom(0, 30, 45, 59), fc.nat(59))).map(([h, m]) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`);
-const window = fc.record(
-  { days: fc.subarray(DAY_NAMES, { minLength: 1 }), from: hhmm, to: fc.oneof(hhmm, fc.constant('24:00')) },
-  { requiredKeys: ['from', 'to'] },
-);
+const window = fc.record({ days: fc.subarray(DAY_NAMES, { minLength: 1 }), from: hhmm, to: fc.oneof(hhmm, fc.constant('24:00')) }, { requiredKeys: ['from', 'to'] });
 /** A zone and a starting instant: near a DST change of a named zone, or anywhere in any zone. */
 const start = fc.oneof(
-  { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...transitions), fc.integer({ min: -120, max: 30 }), fc.nat(59_999)).map(([t, min, ms]) => ({ zone: t.zone, at: t.at + min * 60_000 + ms })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.constantFrom(...transitions), fc.integer({ min: -120, max: 30 }), fc.nat(59_999))
+      .map(([t, min, ms]) => ({ zone: t.zone, at: t.at + min * 60_000 + ms })),
+  },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...ALL_ZONES), fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2060, 0, 1) })).map(([zone, at]) => ({ zone, at })) },
   // Offsets with seconds: Monrovia until 1972, local mean time anywhere before standard time.
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('Africa/Monrovia', 'Europe/Dublin', 'Asia/Kolkata', ...NAMED), fc.integer({ min: Date.UTC(1850, 0, 1), max: Date.UTC(1972, 0, 1) })).map(([zone, at]) => ({ zone, at })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom('Africa/Monrovia', 'Europe/Dublin', 'Asia/Kolkata', ...NAMED), fc.integer({ min: Date.UTC(1850, 0, 1), max: Date.UTC(1972, 0, 1) }))
+      .map(([zone, at]) => ({ zone, at })),
+  },
 );
 
 describe('fuzz: hour windows', () => {
@@ -86,22 +93,28 @@ describe('fuzz: hour windows', () => {
     }
   });
 
-  it('allows exactly the instants the minute-by-minute reference allows, across DST changes and midnight', () => {
-    fc.assert(
-      fc.property(start, fc.array(window, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(29_999), { minLength: 180, maxLength: 180 }), ({ zone, at }, windows, jitter) => {
-        const rule: HoursRule = { timezone: zone, windows };
-        fc.pre(checkHours(rule).length === 0);
-        const hours = new HoursConstraint(rule);
-        // Three hours in one-minute steps, each moved by up to a minute, so two reads can share a UTC minute.
-        for (let i = 0; i < jitter.length; i++) {
-          const ms = at + i * 60_000 + (jitter[i] as number) * 2;
-          if (hours.allows(ms) !== refAllows(rule, ms)) {
-            const { day, minute } = wallClock(zone, ms);
-            expect.fail(`${new Date(ms).toISOString()} in ${zone} (local ${DAY_NAMES[day]} ${Math.floor(minute / 60)}:${minute % 60}): guard ${hours.allows(ms)}, reference ${refAllows(rule, ms)}, windows ${JSON.stringify(windows)}`);
+  it(
+    'allows exactly the instants the minute-by-minute reference allows, across DST changes and midnight',
+    () => {
+      fc.assert(
+        fc.property(start, fc.array(window, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(29_999), { minLength: 180, maxLength: 180 }), ({ zone, at }, windows, jitter) => {
+          const rule: HoursRule = { timezone: zone, windows };
+          fc.pre(checkHours(rule).length === 0);
+          const hours = new HoursConstraint(rule);
+          // Three hours in one-minute steps, each moved by up to a minute, so two reads can share a UTC minute.
+          for (let i = 0; i < jitter.length; i++) {
+            const ms = at + i * 60_000 + (jitter[i] as number) * 2;
+            if (hours.allows(ms) !== refAllows(rule, ms)) {
+              const { day, minute } = wallClock(zone, ms);
+              expect.fail(
+                `${new Date(ms).toISOString()} in ${zone} (local ${DAY_NAMES[day]} ${Math.floor(minute / 60)}:${minute % 60}): guard ${hours.allows(ms)}, reference ${refAllows(rule, ms)}, windows ${JSON.stringify(windows)}`,
+              );
+            }
           }
-        }
-      }),
-      fuzzParams(0.1),
-    );
-  }, FUZZ_TIMEOUT);
+        }),
+        fuzzParams(0.1),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 });

@@ -45,7 +45,16 @@ const glob = fc
   .tuple(fc.array(globSegment, { maxLength: 5 }), fc.boolean())
   .map(([segs, trailing]) => `/${segs.join('/')}${trailing && segs.length ? '/' : ''}`)
   .filter((g) => checkGlob(g) === undefined);
-const pathSegment = fc.oneof({ weight: 4, arbitrary: literal }, { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 6 }).map((s) => s.replace(/\//g, '')).filter((s) => s !== '') });
+const pathSegment = fc.oneof(
+  { weight: 4, arbitrary: literal },
+  {
+    weight: 1,
+    arbitrary: fc
+      .string({ minLength: 1, maxLength: 6 })
+      .map((s) => s.replace(/\//g, ''))
+      .filter((s) => s !== ''),
+  },
+);
 const normalPath = fc.array(pathSegment, { maxLength: 6 }).map((segs) => `/${segs.join('/')}`);
 
 /** A path made from a glob, so that matches are common rather than rare. */
@@ -63,37 +72,74 @@ const pathFromGlob = (g: string) =>
   });
 
 describe('fuzz: glob matching', () => {
-  it('agrees with a naive recursive matcher, case-sensitive or not', () => {
-    fc.assert(
-      fc.property(
-        glob.chain((g) => fc.tuple(fc.constant(g), fc.oneof(normalPath, pathFromGlob(g)), fc.boolean())),
-        ([g, path, ci]) => {
-          fc.pre(normalizePath(path) === path);
-          expect(compileGlob(g, !ci)(path), `${g} against ${path} (${ci ? 'case-insensitive' : 'case-sensitive'})`).toBe(refGlob(segmentsOf(g), segmentsOf(path), ci));
-        },
-      ),
-      fuzzParams(),
-    );
-  }, FUZZ_TIMEOUT);
+  it(
+    'agrees with a naive recursive matcher, case-sensitive or not',
+    () => {
+      fc.assert(
+        fc.property(
+          glob.chain((g) => fc.tuple(fc.constant(g), fc.oneof(normalPath, pathFromGlob(g)), fc.boolean())),
+          ([g, path, ci]) => {
+            fc.pre(normalizePath(path) === path);
+            expect(compileGlob(g, !ci)(path), `${g} against ${path} (${ci ? 'case-insensitive' : 'case-sensitive'})`).toBe(refGlob(segmentsOf(g), segmentsOf(path), ci));
+          },
+        ),
+        fuzzParams(),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 });
 
 describe('fuzz: case-insensitive rules and router case folding', () => {
   // Letters with unusual case mappings, each next to the ones it folds to in some reading.
-  const foldable = fc.constantFrom('a', 'A', 'k', 'K', '\u212A', 'i', 'I', '\u0130', 'θ', 'Θ', '\u03F4', 'ω', 'Ω', '\u2126', 'å', 'Å', '\u212B', 'ß', '\u1E9E', 'σ', 'Σ', 'ς', '\u{10428}', '\u{10400}', 'é', 'É', 'ᾀ', '\u1F88');
+  const foldable = fc.constantFrom(
+    'a',
+    'A',
+    'k',
+    'K',
+    '\u212A',
+    'i',
+    'I',
+    '\u0130',
+    'θ',
+    'Θ',
+    '\u03F4',
+    'ω',
+    'Ω',
+    '\u2126',
+    'å',
+    'Å',
+    '\u212B',
+    'ß',
+    '\u1E9E',
+    'σ',
+    'Σ',
+    'ς',
+    '\u{10428}',
+    '\u{10400}',
+    'é',
+    'É',
+    'ᾀ',
+    '\u1F88',
+  );
   const word = fc.array(foldable, { minLength: 1, maxLength: 4 }).map((a) => a.join(''));
 
-  it('applies a rule to every path that String#toLowerCase (find-my-way) folds to it, or refuses the path', () => {
-    fc.assert(
-      fc.property(word, word, (ruleWord, pathWord) => {
-        const target = `/${[...pathWord].map((c) => hex(c)).join('')}/1`;
-        const n = normalizePath(target);
-        if (n === null) return;
-        const routerMatches = pathWord.toLowerCase() === ruleWord.toLowerCase();
-        if (routerMatches) expect(compileGlob(`/${ruleWord}/**`, false)(n), `rule /${ruleWord}/**, path ${n}`).toBe(true);
-      }),
-      fuzzParams(),
-    );
-  }, FUZZ_TIMEOUT);
+  it(
+    'applies a rule to every path that String#toLowerCase (find-my-way) folds to it, or refuses the path',
+    () => {
+      fc.assert(
+        fc.property(word, word, (ruleWord, pathWord) => {
+          const target = `/${[...pathWord].map((c) => hex(c)).join('')}/1`;
+          const n = normalizePath(target);
+          if (n === null) return;
+          const routerMatches = pathWord.toLowerCase() === ruleWord.toLowerCase();
+          if (routerMatches) expect(compileGlob(`/${ruleWord}/**`, false)(n), `rule /${ruleWord}/**, path ${n}`).toBe(true);
+        }),
+        fuzzParams(),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 });
 
 // Request targets built from pieces an attacker would try: escapes, dot segments, doubled and encoded slashes.
@@ -108,7 +154,11 @@ const rawTarget = fc
   .tuple(fc.array(fc.tuple(separator, rawSegment), { minLength: 1, maxLength: 5 }), fc.constantFrom('', '/', '?a=1', '#x', '?/../admin', '%3F'))
   .map(([parts, tail]) => `${parts.map(([s, seg]) => s + seg).join('')}${tail}`)
   .map((t) => (t.startsWith('/') ? t : `/${t}`));
-const anyTarget = fc.oneof({ weight: 3, arbitrary: rawTarget }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }).map((s) => `/${s}`) });
+const anyTarget = fc.oneof(
+  { weight: 3, arbitrary: rawTarget },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }).map((s) => `/${s}`) },
+);
 
 /** How routers and proxies may read a target; each returns its segments, or undefined when it cannot read it. */
 const readings: Record<string, (target: string) => string[] | undefined> = {
@@ -136,48 +186,66 @@ const read = (f: (t: string) => string[] | undefined, t: string) => {
 };
 
 describe('fuzz: path normalisation', () => {
-  it('never throws, and returns null or a path starting with "/" with no empty, "." or ".." segments and no query', () => {
-    fc.assert(
-      fc.property(anyTarget, (t) => {
-        const n = normalizePath(t);
-        if (n === null) return;
-        expect(n.startsWith('/')).toBe(true);
-        if (n !== '/') expect(n.slice(1).split('/').every((s) => s !== '' && s !== '.' && s !== '..')).toBe(true);
-        if (!/%3f|%23/i.test(t)) expect(n).not.toMatch(/[?#]/);
-      }),
-      fuzzParams(),
-    );
-  }, FUZZ_TIMEOUT);
+  it(
+    'never throws, and returns null or a path starting with "/" with no empty, "." or ".." segments and no query',
+    () => {
+      fc.assert(
+        fc.property(anyTarget, (t) => {
+          const n = normalizePath(t);
+          if (n === null) return;
+          expect(n.startsWith('/')).toBe(true);
+          if (n !== '/')
+            expect(
+              n
+                .slice(1)
+                .split('/')
+                .every((s) => s !== '' && s !== '.' && s !== '..'),
+            ).toBe(true);
+          if (!/%3f|%23/i.test(t)) expect(n).not.toMatch(/[?#]/);
+        }),
+        fuzzParams(),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 
-  it('is idempotent: a normalised path, spelled as a target again, normalises to itself', () => {
-    // The result is decoded, so `%`, `?`, `#` and non-ASCII are escaped again before the second pass.
-    const respell = (n: string) => n.replace(/[%?#]|[^\x00-\x7f]/gu, (c) => hex(c));
-    fc.assert(
-      fc.property(anyTarget, (t) => {
-        const n = normalizePath(t);
-        if (n === null) return;
-        expect(normalizePath(respell(n)), `${JSON.stringify(t)} → ${JSON.stringify(n)}`).toBe(n);
-        if (!/[%?#]|[^\x00-\x7f]/u.test(n)) expect(normalizePath(n)).toBe(n);
-      }),
-      fuzzParams(),
-    );
-  }, FUZZ_TIMEOUT);
+  it(
+    'is idempotent: a normalised path, spelled as a target again, normalises to itself',
+    () => {
+      // The result is decoded, so `%`, `?`, `#` and non-ASCII are escaped again before the second pass.
+      const respell = (n: string) => n.replace(/[%?#]|[^\x00-\x7f]/gu, (c) => hex(c));
+      fc.assert(
+        fc.property(anyTarget, (t) => {
+          const n = normalizePath(t);
+          if (n === null) return;
+          expect(normalizePath(respell(n)), `${JSON.stringify(t)} → ${JSON.stringify(n)}`).toBe(n);
+          if (!/[%?#]|[^\x00-\x7f]/u.test(n)) expect(normalizePath(n)).toBe(n);
+        }),
+        fuzzParams(),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 
-  it('never lets a spelling escape a rule: every path it accepts is under /admin/** for the guard exactly when it is for every router', () => {
-    const guardUnder = compileGlob('/admin/**', false);
-    fc.assert(
-      fc.property(rawTarget, (t) => {
-        const n = normalizePath(t);
-        if (n === null) return;
-        const guard = guardUnder(n);
-        for (const [name, f] of Object.entries(readings)) {
-          const segs = read(f, t);
-          if (segs === undefined) continue;
-          const router = (segs[0] ?? '').toLowerCase() === 'admin';
-          expect(router, `${name} reads ${JSON.stringify(t)} as ${JSON.stringify(segs)}; the guard as ${JSON.stringify(n)}`).toBe(guard);
-        }
-      }),
-      fuzzParams(),
-    );
-  }, FUZZ_TIMEOUT);
+  it(
+    'never lets a spelling escape a rule: every path it accepts is under /admin/** for the guard exactly when it is for every router',
+    () => {
+      const guardUnder = compileGlob('/admin/**', false);
+      fc.assert(
+        fc.property(rawTarget, (t) => {
+          const n = normalizePath(t);
+          if (n === null) return;
+          const guard = guardUnder(n);
+          for (const [name, f] of Object.entries(readings)) {
+            const segs = read(f, t);
+            if (segs === undefined) continue;
+            const router = (segs[0] ?? '').toLowerCase() === 'admin';
+            expect(router, `${name} reads ${JSON.stringify(t)} as ${JSON.stringify(segs)}; the guard as ${JSON.stringify(n)}`).toBe(guard);
+          }
+        }),
+        fuzzParams(),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 });

@@ -23,12 +23,24 @@ const VALID = {
   storeTimeout: 500,
   trustProxy: ['10.0.0.0/8', '::ffff:192.168.0.0/112'],
   ip: { allow: ['0.0.0.0/0', '::/0'], deny: ['203.0.113.7'] },
-  hours: { timezone: 'Europe/Berlin', windows: [{ days: ['mon', 'fri'], from: '22:00', to: '06:00' }, { from: '08:00', to: '24:00' }] },
+  hours: {
+    timezone: 'Europe/Berlin',
+    windows: [
+      { days: ['mon', 'fri'], from: '22:00', to: '06:00' },
+      { from: '08:00', to: '24:00' },
+    ],
+  },
   rules: [
     { path: '/health', public: true },
     { methods: ['GET'], path: '/orders/*/items/**', scopes: ['orders:read'], rateLimit: { limit: 5, window: '1m' } },
     { path: '/reports/**', scopes: { any: ['reports:read', 'admin'] }, mode: 'report-only' },
-    { path: '/admin/**', scopes: { all: ['admin'] }, ip: { allow: ['10.0.0.0/8'] }, hours: { timezone: 'UTC', windows: [{ from: '09:00', to: '17:00' }] }, stepUp: { maxAge: '10m', amr: ['mfa'] } },
+    {
+      path: '/admin/**',
+      scopes: { all: ['admin'] },
+      ip: { allow: ['10.0.0.0/8'] },
+      hours: { timezone: 'UTC', windows: [{ from: '09:00', to: '17:00' }] },
+      stepUp: { maxAge: '10m', amr: ['mfa'] },
+    },
   ],
   unmatched: 'deny',
   mode: 'enforce',
@@ -37,7 +49,14 @@ const VALID = {
   maxTokenBytes: 4096,
   realm: 'orders',
   trackUsage: true,
-  risk: { newIp: 10, userAgentChange: 5, velocity: { score: 20, factor: 3 }, offHours: { score: 5, hours: { timezone: 'Asia/Kolkata', windows: [{ from: '09:30', to: '18:00' }] } }, stepUpAt: 20, denyAt: 50 },
+  risk: {
+    newIp: 10,
+    userAgentChange: 5,
+    velocity: { score: 20, factor: 3 },
+    offHours: { score: 5, hours: { timezone: 'Asia/Kolkata', windows: [{ from: '09:30', to: '18:00' }] } },
+    stepUpAt: 20,
+    denyAt: 50,
+  },
   dpop: { origins: ['https://api.example.test'], algorithms: ['ES256'], maxAge: '60s', required: false },
 };
 
@@ -68,13 +87,64 @@ function withValue(root: unknown, path: readonly (string | number)[], value: unk
 
 // Values that have broken validators before: edge numbers, empty and odd strings, wrong containers.
 const nasty = fc.constantFrom<unknown>(
-  NaN, Infinity, -Infinity, -1, 0, 0.5, 1e21, 2 ** 31, Number.MAX_SAFE_INTEGER + 2, -0,
-  '', ' ', '0', '1e3', '24:00', '23:60', '-1s', '0s', '9999999999d', '1.5h', 'NaN', '__proto__', 'constructor', 'toString',
-  '::/0', '0.0.0.0/0', '::ffff:0:0/95', '1.2.3.4/33', 'Europe/Nowhere', 'none', '/**', '/a/**b', '*', '/../x', '\u0000',
-  [], {}, [[]], [{}], null, true, false, undefined, new Date(NaN), new Uint8Array(0), () => undefined, Symbol('s'), 10n,
-  Object.create(null), { toString: 1 }, { kty: 'RSA' }, '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----',
+  NaN,
+  Infinity,
+  -Infinity,
+  -1,
+  0,
+  0.5,
+  1e21,
+  2 ** 31,
+  Number.MAX_SAFE_INTEGER + 2,
+  -0,
+  '',
+  ' ',
+  '0',
+  '1e3',
+  '24:00',
+  '23:60',
+  '-1s',
+  '0s',
+  '9999999999d',
+  '1.5h',
+  'NaN',
+  '__proto__',
+  'constructor',
+  'toString',
+  '::/0',
+  '0.0.0.0/0',
+  '::ffff:0:0/95',
+  '1.2.3.4/33',
+  'Europe/Nowhere',
+  'none',
+  '/**',
+  '/a/**b',
+  '*',
+  '/../x',
+  '\u0000',
+  [],
+  {},
+  [[]],
+  [{}],
+  null,
+  true,
+  false,
+  undefined,
+  new Date(NaN),
+  new Uint8Array(0),
+  () => undefined,
+  Symbol('s'),
+  10n,
+  Object.create(null),
+  { toString: 1 },
+  { kty: 'RSA' },
+  '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----',
 );
-const anyValue = fc.oneof({ weight: 2, arbitrary: nasty }, { weight: 2, arbitrary: fc.anything({ maxDepth: 2, withNullPrototype: true, withBigInt: true, withDate: true, withTypedArray: true, withSparseArray: true }) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
+const anyValue = fc.oneof(
+  { weight: 2, arbitrary: nasty },
+  { weight: 2, arbitrary: fc.anything({ maxDepth: 2, withNullPrototype: true, withBigInt: true, withDate: true, withTypedArray: true, withSparseArray: true }) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+);
 
 /** A mutation of the valid policy: one to three values replaced, removed, or unknown keys added. */
 const mutated = fc
@@ -122,12 +192,26 @@ describe('fuzz: the policy schema', () => {
     expect(() => createGuard(VALID as TokenGuardPolicy)).not.toThrow();
   });
 
-  it('throws nothing but a PolicyError for any value given as a policy', async () => {
-    await fc.assert(fc.asyncProperty(anyValue, async (p) => check(p)), fuzzParams());
-  }, FUZZ_TIMEOUT);
+  it(
+    'throws nothing but a PolicyError for any value given as a policy',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(anyValue, async (p) => check(p)),
+        fuzzParams(),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 
-  it('throws nothing but a PolicyError for any mutation of a valid policy, and a guard it builds answers', async () => {
-    // Each case that passes validation builds a guard (a few ms: LRUs, hour bitmaps, Intl formats).
-    await fc.assert(fc.asyncProperty(mutated, async (p) => check(withStore(p))), fuzzParams(0.15));
-  }, FUZZ_TIMEOUT);
+  it(
+    'throws nothing but a PolicyError for any mutation of a valid policy, and a guard it builds answers',
+    async () => {
+      // Each case that passes validation builds a guard (a few ms: LRUs, hour bitmaps, Intl formats).
+      await fc.assert(
+        fc.asyncProperty(mutated, async (p) => check(withStore(p))),
+        fuzzParams(0.15),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
 });

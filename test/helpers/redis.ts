@@ -96,7 +96,14 @@ export async function freePort(bus = false): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await listenOnce(0);
     if (!bus) return port;
-    if (port + 10_000 <= 65_535 && (await listenOnce(port + 10_000).then(() => true, () => false))) return port;
+    if (
+      port + 10_000 <= 65_535 &&
+      (await listenOnce(port + 10_000).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return port;
   }
   throw new Error('no free port found');
 }
@@ -126,7 +133,12 @@ export async function startRedisServer(port: number, extra: string[] = []): Prom
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   const deadline = Date.now() + 10_000;
   while (!(await ping(`redis://127.0.0.1:${port}`))) {
     if (exited) throw new Error(`redis-server on port ${port} exited at start`);

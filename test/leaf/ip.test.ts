@@ -61,7 +61,6 @@ describe('CIDR sets', () => {
     expect(checkCidr(c)).toMatch(/not an IP or CIDR/);
     expect(() => new CidrSet([c])).toThrow(TypeError);
   });
-
 });
 
 describe('ClientIpResolver', () => {

@@ -109,7 +109,13 @@ describe('compileGlob', () => {
         if (seg === '') continue;
         if (seg === '**') src += '(?:/[^/]+)*';
         else if (seg === '*') src += '/[^/]+';
-        else src += '/' + seg.split('*').map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*');
+        else
+          src +=
+            '/' +
+            seg
+              .split('*')
+              .map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+              .join('[^/]*');
       }
       const re = new RegExp(src + '$', cs ? '' : 'i');
       return (path: string) => re.test(path === '/' ? '' : path);
@@ -119,7 +125,7 @@ describe('compileGlob', () => {
       seed = (seed * 1103515245 + 12345) % 2147483648;
       return seed % n;
     };
-    const pick = <T,>(xs: readonly T[]) => xs[rnd(xs.length)] as T;
+    const pick = <T>(xs: readonly T[]) => xs[rnd(xs.length)] as T;
     const globSegs = ['**', '*', 'a', 'b', 'ab', 'a*', '*b', 'a*b', '*a*', 'A', 'a-*-*'];
     const pathSegs = ['a', 'b', 'ab', 'ba', 'aab', 'A', 'aB', 'a-b-c', 'a--', 'x'];
     for (let i = 0; i < 20_000; i++) {
@@ -148,12 +154,16 @@ describe('compileGlob', () => {
 
 describe('path tricks through the guard', () => {
   async function setup() {
-    const guard = createGuard(await basePolicy({ rules: [
-      { path: '/health', public: true },
-      { path: '/public/**', public: true },
-      { path: '/admin/**', scopes: ['admin'] },
-      { path: '/**', scopes: ['orders:read'] },
-    ] }));
+    const guard = createGuard(
+      await basePolicy({
+        rules: [
+          { path: '/health', public: true },
+          { path: '/public/**', public: true },
+          { path: '/admin/**', scopes: ['admin'] },
+          { path: '/**', scopes: ['orders:read'] },
+        ],
+      }),
+    );
     const token = await signToken({ scope: 'orders:read' });
     const ask = (path: string) => guard.evaluate({ method: 'GET', path, headers: { authorization: `Bearer ${token}` }, remoteAddress: '127.0.0.1', now: NOW });
     return { ask };

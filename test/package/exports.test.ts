@@ -13,9 +13,7 @@ let scratch: string;
 // Every entry point from package.json `entryPoints`, with the runtime names its source module exports: the
 // packed package must expose exactly those, through import and require.
 const ENTRY_EXPORTS: Record<string, string[]> = Object.fromEntries(
-  await Promise.all(
-    entryPoints().map(async (e) => [e.specifier, Object.keys((await import(path.join(root, e.source))) as object).sort()] as const),
-  ),
+  await Promise.all(entryPoints().map(async (e) => [e.specifier, Object.keys((await import(path.join(root, e.source))) as object).sort()] as const)),
 );
 
 function node(file: string, source: string): string {
@@ -39,14 +37,30 @@ afterAll(() => {
 
 describe('the packed package', () => {
   it('ships only dist, README, CHANGELOG and package.json', () => {
-    const files = execFileSync('find', ['.', '-type', 'f'], { cwd: path.join(scratch, 'node_modules/token-guard'), encoding: 'utf8' }).split('\n').filter(Boolean);
+    const files = execFileSync('find', ['.', '-type', 'f'], { cwd: path.join(scratch, 'node_modules/token-guard'), encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
     expect(files.every((f) => /^\.\/(dist\/|README\.md$|CHANGELOG\.md$|package\.json$|LICENSE$)/.test(f))).toBe(true);
     expect(files).toContain('./dist/index.d.ts');
     expect(files).toContain('./dist/index.d.cts');
   });
 
   it('knows the documented entry points and their main exports', () => {
-    expect(ENTRY_EXPORTS['token-guard']).toEqual(expect.arrayContaining(['createGuard', 'MemoryStore', 'issueApiKey', 'hashApiKey', 'parseApiKey', 'TokenGuardError', 'AccessDeniedError', 'PolicyError', 'StoreError', 'REASONS', 'denialResponse']));
+    expect(ENTRY_EXPORTS['token-guard']).toEqual(
+      expect.arrayContaining([
+        'createGuard',
+        'MemoryStore',
+        'issueApiKey',
+        'hashApiKey',
+        'parseApiKey',
+        'TokenGuardError',
+        'AccessDeniedError',
+        'PolicyError',
+        'StoreError',
+        'REASONS',
+        'denialResponse',
+      ]),
+    );
     expect(ENTRY_EXPORTS['token-guard/express']).toEqual(expect.arrayContaining(['tokenGuard', 'requireScopes']));
     expect(ENTRY_EXPORTS['token-guard/koa']).toEqual(expect.arrayContaining(['tokenGuard', 'requireScopes']));
     expect(ENTRY_EXPORTS['token-guard/fastify']).toEqual(expect.arrayContaining(['tokenGuard', 'requireScopes']));
@@ -65,14 +79,20 @@ describe('the packed package', () => {
   });
 
   it('keeps one error class across entry points within each module system', () => {
-    for (const [file, load] of [['identity.cjs', 'require'], ['identity.mjs', 'await import']] as const) {
-      const out = node(file, `
+    for (const [file, load] of [
+      ['identity.cjs', 'require'],
+      ['identity.mjs', 'await import'],
+    ] as const) {
+      const out = node(
+        file,
+        `
         const core = ${load}('token-guard');
         const { tokenGuard } = ${load}('token-guard/express');
         const mw = tokenGuard({ apiKeys: { prefix: 'tg_' }, errors: 'throw' });
         const req = { method: 'GET', originalUrl: '/x', url: '/x', headers: {}, rawHeaders: [], socket: { remoteAddress: '127.0.0.1' } };
         mw(req, { setHeader() {} }, (err) => console.log(JSON.stringify([err instanceof core.TokenGuardError, err instanceof core.AccessDeniedError, err.code])));
-      `);
+      `,
+      );
       expect(JSON.parse(out)).toEqual([true, true, 'token.missing']);
     }
   });

@@ -35,7 +35,7 @@ describe('package.json', () => {
     expect(typedSubpaths.map((s) => s.name)).toEqual(expect.arrayContaining(['express', 'koa', 'fastify', 'fetch', 'adapter-kit', 'redis', 'testing']));
   });
 
-  it('maps every typed exports subpath in typesVersions to that subpath\'s own declaration file', () => {
+  it("maps every typed exports subpath in typesVersions to that subpath's own declaration file", () => {
     const map = pkg.typesVersions?.['*'] ?? {};
     for (const { name, conditions } of typedSubpaths) {
       const declared = [conditions.require?.types, conditions.import?.types].filter(Boolean);

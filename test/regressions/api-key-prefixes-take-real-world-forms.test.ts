@@ -10,7 +10,8 @@ import { NOW, jwtPolicy, signToken, storeApiKey } from '../helpers/tokens.js';
 
 const RULES: TokenGuardPolicy['rules'] = [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }];
 const req = (token: string): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}` }, remoteAddress: '203.0.113.9', now: NOW });
-const guardFor = (store: MemoryStore, prefix: string | string[], extra: Partial<TokenGuardPolicy> = {}) => createGuard({ apiKeys: { prefix }, store, clock: () => NOW, rules: RULES, ...extra });
+const guardFor = (store: MemoryStore, prefix: string | string[], extra: Partial<TokenGuardPolicy> = {}) =>
+  createGuard({ apiKeys: { prefix }, store, clock: () => NOW, rules: RULES, ...extra });
 
 describe('regression: API key prefixes take real-world forms, several at once', () => {
   it('accepts a policy prefix such as sk_live_ and lets its keys in', async () => {
@@ -54,7 +55,10 @@ describe('regression: API key prefixes take real-world forms, several at once', 
     const store = new MemoryStore();
     const short = await storeApiKey(store, { prefix: 'sk_', subject: 'svc-short' });
     const live = await storeApiKey(store, { prefix: 'sk_live_', subject: 'svc-live' });
-    for (const prefixes of [['sk_', 'sk_live_'], ['sk_live_', 'sk_']]) {
+    for (const prefixes of [
+      ['sk_', 'sk_live_'],
+      ['sk_live_', 'sk_'],
+    ]) {
       const guard = guardFor(store, prefixes);
       expect((await guard.evaluate(req(short.key))).token).toMatchObject({ id: short.record.id, subject: 'svc-short' });
       expect((await guard.evaluate(req(live.key))).token).toMatchObject({ id: live.record.id, subject: 'svc-live' });

@@ -55,7 +55,15 @@ describe('regression: only a single SP separates the auth scheme from the token 
   }
 
   it('refuses whitespace around the value, which no HTTP parser would have left there', async () => {
-    for (const value of [` Bearer ${token}`, `\tBearer ${token}`, `Bearer ${token} `, `Bearer ${token}\t`, `Bearer ${token}\u00a0`, `\u00a0Bearer ${token}`, `Bearer ${token}\r\n`]) {
+    for (const value of [
+      ` Bearer ${token}`,
+      `\tBearer ${token}`,
+      `Bearer ${token} `,
+      `Bearer ${token}\t`,
+      `Bearer ${token}\u00a0`,
+      `\u00a0Bearer ${token}`,
+      `Bearer ${token}\r\n`,
+    ]) {
       expect((await evaluate(value)).reason).toBe('request.malformed');
     }
   });

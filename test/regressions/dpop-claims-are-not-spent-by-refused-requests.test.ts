@@ -22,7 +22,13 @@ async function client(claims: Record<string, unknown> = {}, keys?: KeyPair) {
   const ath = createHash('sha256').update(token).digest('base64url');
   const proof = (iat = NOW_S, jti = randomUUID()) =>
     new SignJWT({ htm: 'GET', htu: `${ORIGIN}/orders/1`, iat, jti, ath }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(pair.privateKey);
-  const request = (p: string, now = NOW): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${token}`, dpop: p }, remoteAddress: '127.0.0.1', now });
+  const request = (p: string, now = NOW): GuardRequest => ({
+    method: 'GET',
+    path: '/orders/1',
+    headers: { authorization: `DPoP ${token}`, dpop: p },
+    remoteAddress: '127.0.0.1',
+    now,
+  });
   return { keys: pair, proof, request };
 }
 
@@ -35,7 +41,7 @@ type ClaimCounter = (store: TokenStore) => Promise<number | undefined>;
 
 function suite(name: string, makeStore: (maxClaims: number) => TokenStore, limits: { claims: boolean }, liveClaims: ClaimCounter) {
   describe(name, () => {
-    it('a flood of throttled requests from one token spends no claims, and another token\'s request still passes', async () => {
+    it("a flood of throttled requests from one token spends no claims, and another token's request still passes", async () => {
       const store = makeStore(20);
       // Each client's own rate limit: one request, then 429.
       const guard = await guardOn(store, { rateLimit: { limit: 1, window: '1h' } });
@@ -48,7 +54,7 @@ function suite(name: string, makeStore: (maxClaims: number) => TokenStore, limit
       expect([d.status, d.reason]).toEqual([200, 'ok']);
     });
 
-    it('a flood of requests with a revoked token spends no claims, and another token\'s request still passes', async () => {
+    it("a flood of requests with a revoked token spends no claims, and another token's request still passes", async () => {
       const store = makeStore(20);
       const guard = await guardOn(store);
       const revoked = await client({ jti: 'revoked-1' });
@@ -103,7 +109,12 @@ function suite(name: string, makeStore: (maxClaims: number) => TokenStore, limit
   });
 }
 
-suite('MemoryStore', (maxClaims) => new MemoryStore({ maxClaims }), { claims: true }, async () => undefined);
+suite(
+  'MemoryStore',
+  (maxClaims) => new MemoryStore({ maxClaims }),
+  { claims: true },
+  async () => undefined,
+);
 
 let redis: Redis | undefined;
 const RUN = randomPrefix('dpop-claims');

@@ -14,12 +14,18 @@ async function setup(store: MemoryStore) {
   const proof = (iat: number, jti = randomUUID()) =>
     new SignJWT({ htm: 'GET', htu: 'https://api.example.test/orders/1', iat, jti, ath }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
   const send = (p: string, now: Date) =>
-    guard.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${token}`, dpop: p, host: 'api.example.test' }, remoteAddress: '127.0.0.1', now } as GuardRequest);
+    guard.evaluate({
+      method: 'GET',
+      path: '/orders/1',
+      headers: { authorization: `DPoP ${token}`, dpop: p, host: 'api.example.test' },
+      remoteAddress: '127.0.0.1',
+      now,
+    } as GuardRequest);
   return { proof, send };
 }
 
 describe('regression: DPoP replay', () => {
-  it('a used proof stays refused after other requests fill MemoryStore\'s counter LRU', async () => {
+  it("a used proof stays refused after other requests fill MemoryStore's counter LRU", async () => {
     const { proof, send } = await setup(new MemoryStore({ maxCounters: 50 })); // default 100 000: same effect, more requests
     const victim = await proof(NOW_S);
     expect((await send(victim, NOW)).reason).toBe('ok');

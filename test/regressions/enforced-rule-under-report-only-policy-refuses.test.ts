@@ -40,7 +40,7 @@ describe('regression: an enforcing rule under a report-only policy', () => {
     expect([orders.status, orders.reason, orders.mode]).toEqual([401, 'token.missing', 'report-only']);
   });
 
-  it('refuses a revoked token, a token without the rule\'s scope, an invalid token and a bad proof binding', async () => {
+  it("refuses a revoked token, a token without the rule's scope, an invalid token and a bad proof binding", async () => {
     const store = new MemoryStore();
     const guard = createGuard(await policy({ store }));
     const revoked = await signToken({ scope: 'admin', jti: 'revoked-1' });
@@ -62,7 +62,7 @@ describe('regression: an enforcing rule under a report-only policy', () => {
     expect([elsewhere.reason, elsewhere.mode]).toEqual(['token.revoked', 'report-only']);
   });
 
-  it('enforces the policy\'s own IP allow-list and rate limit on the enforced rule', async () => {
+  it("enforces the policy's own IP allow-list and rate limit on the enforced rule", async () => {
     const guard = createGuard(await policy({ ip: { allow: ['10.0.0.0/8'] }, rateLimit: { limit: 1, window: '1h' } }));
     const token = await signToken({ scope: 'admin' });
     const outside = await guard.evaluate(ask('/admin/users', token, { remoteAddress: '203.0.113.9' }));
@@ -84,7 +84,7 @@ describe('regression: an enforcing rule under a report-only policy', () => {
     expect((await guard.evaluate(ask('/orders/1', token))).mode).toBe('report-only');
   });
 
-  it('keeps requireScopes enforced on the enforced rule\'s routes, and reported on the others (Express)', async () => {
+  it("keeps requireScopes enforced on the enforced rule's routes, and reported on the others (Express)", async () => {
     const app = express();
     app.use(tokenGuard(await policy()));
     app.delete('/admin/users/:id', requireScopes('admin:delete'), (_req, res) => {
@@ -96,9 +96,13 @@ describe('regression: an enforcing rule under a report-only policy', () => {
     const admin = await signToken({ scope: 'admin' });
     const denied = await request(app).delete('/admin/users/7').set('Authorization', `Bearer ${admin}`);
     expect([denied.status, denied.body.reason]).toEqual([403, 'scope.insufficient']);
-    const allowed = await request(app).delete('/admin/users/7').set('Authorization', `Bearer ${await signToken({ scope: 'admin admin:delete' })}`);
+    const allowed = await request(app)
+      .delete('/admin/users/7')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'admin admin:delete' })}`);
     expect(allowed.status).toBe(200);
-    const reported = await request(app).get('/orders/1').set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    const reported = await request(app)
+      .get('/orders/1')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
     expect([reported.status, reported.body]).toEqual([200, { reason: 'scope.insufficient', mode: 'report-only' }]);
   });
 });

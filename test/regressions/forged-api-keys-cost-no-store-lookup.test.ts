@@ -89,7 +89,9 @@ describe('regression: a key this deployment did not mint costs no store lookup (
     app.use(tokenGuard(policy(store, SECRET)));
     app.get('/orders/:id', (_req, res) => void res.json({ ok: true }));
     for (let i = 0; i < 20; i++) {
-      const res = await request(app).get('/orders/1').set('authorization', `Bearer ${madeUpKey(i)}`);
+      const res = await request(app)
+        .get('/orders/1')
+        .set('authorization', `Bearer ${madeUpKey(i)}`);
       expect([res.status, res.body.reason]).toEqual([401, 'token.invalid']);
     }
     expect(lookups).toHaveBeenCalledTimes(0);

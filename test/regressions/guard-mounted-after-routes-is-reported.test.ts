@@ -63,5 +63,4 @@ describe('regression: a guard mounted after the routes', () => {
     await request(app).get('/nowhere');
     expect(mountWarnings()).toEqual([]);
   });
-
 });

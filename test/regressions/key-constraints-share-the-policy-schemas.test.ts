@@ -18,7 +18,12 @@ describe('key constraints share the policy schemas', () => {
   it('refuses a stored record whose constraints the policy schemas refuse, with token.invalid', async () => {
     const store = new MemoryStore();
     const guard = createGuard(await basePolicy({ store, unmatched: 'authenticate' }));
-    const bad: Partial<ApiKeyRecord>[] = [{ scopes: ['a"b'] }, { ip: { alow: ['10.0.0.0/8'] } as never }, { hours: { timezone: 'UTC', windows: [{ from: '08:00', to: '18:00' }], extra: 1 } as never }, { rateLimit: { limit: 1.5, window: '1m' } }];
+    const bad: Partial<ApiKeyRecord>[] = [
+      { scopes: ['a"b'] },
+      { ip: { alow: ['10.0.0.0/8'] } as never },
+      { hours: { timezone: 'UTC', windows: [{ from: '08:00', to: '18:00' }], extra: 1 } as never },
+      { rateLimit: { limit: 1.5, window: '1m' } },
+    ];
     for (const fields of bad) {
       const { key, record } = issue(['orders:read']);
       await store.putApiKey({ ...record, ...fields } as ApiKeyRecord);

@@ -17,12 +17,15 @@ describe('regression: characters String#toLowerCase folds and a case-insensitive
   ] as const) {
     it(`refuses /${spelled}/1 or applies the /${route}/** rule to it`, async () => {
       const app = Fastify({ routerOptions: { caseSensitive: false } });
-      await app.register(tokenGuard, await basePolicy({
-        rules: [
-          { path: `/${route}/**`, scopes: ['admin'] },
-          { path: '/**', scopes: ['orders:read'] }, // everything else: any reader
-        ],
-      }));
+      await app.register(
+        tokenGuard,
+        await basePolicy({
+          rules: [
+            { path: `/${route}/**`, scopes: ['admin'] },
+            { path: '/**', scopes: ['orders:read'] }, // everything else: any reader
+          ],
+        }),
+      );
       app.get(`/${route}/:id`, async () => ({ secret: 'admin only' }));
       await app.ready();
       const token = await signToken({ scope: 'orders:read' });
@@ -36,12 +39,15 @@ describe('regression: characters String#toLowerCase folds and a case-insensitive
 
   it('applies a rule written with OHM SIGN to /ω, where the router lower-cases the route', async () => {
     const app = Fastify({ routerOptions: { caseSensitive: false } });
-    await app.register(tokenGuard, await basePolicy({
-      rules: [
-        { path: '/\u2126/**', scopes: ['admin'] },
-        { path: '/**', scopes: ['orders:read'] },
-      ],
-    }));
+    await app.register(
+      tokenGuard,
+      await basePolicy({
+        rules: [
+          { path: '/\u2126/**', scopes: ['admin'] },
+          { path: '/**', scopes: ['orders:read'] },
+        ],
+      }),
+    );
     app.get('/\u2126/:id', async () => ({ secret: 'admin only' }));
     await app.ready();
     const token = await signToken({ scope: 'orders:read' });

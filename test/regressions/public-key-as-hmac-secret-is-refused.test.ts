@@ -40,7 +40,12 @@ describe('regression: key material given as the HMAC secret is refused at start-
 
   it('refuses a JWK, a JWK Set and an array of JWKs as JSON text, as a string or as bytes', async () => {
     const { rsaPublicJwk, ecPublicJwk } = await testKeys();
-    for (const json of [JSON.stringify(rsaPublicJwk), JSON.stringify({ keys: [rsaPublicJwk, ecPublicJwk] }), JSON.stringify([ecPublicJwk]), JSON.stringify(rsaPublicJwk, null, 2)]) {
+    for (const json of [
+      JSON.stringify(rsaPublicJwk),
+      JSON.stringify({ keys: [rsaPublicJwk, ecPublicJwk] }),
+      JSON.stringify([ecPublicJwk]),
+      JSON.stringify(rsaPublicJwk, null, 2),
+    ]) {
       expect(secretProblems(json)[0]).toMatch(/JWK/);
       expect(secretProblems(text(json))[0]).toMatch(/JWK/);
     }

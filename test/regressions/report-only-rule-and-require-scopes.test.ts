@@ -21,7 +21,9 @@ async function app() {
 describe('regression: requireScopes under a report-only rule', () => {
   it('refuses a token without the route scope (403)', async () => {
     const token = await signToken({ scope: 'admin' }); // has 'admin', lacks 'admin:delete'
-    const res = await request(await app()).delete('/admin/users/7').set('Authorization', `Bearer ${token}`);
+    const res = await request(await app())
+      .delete('/admin/users/7')
+      .set('Authorization', `Bearer ${token}`);
     expect(res.status).toBe(403);
   });
 

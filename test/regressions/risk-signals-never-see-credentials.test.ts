@@ -15,9 +15,19 @@ const req = (token: string, over: Partial<GuardRequest> = {}): GuardRequest => (
 describe('regression: risk', () => {
   it('custom signals do not receive the raw bearer token', async () => {
     const seen: unknown[] = [];
-    const guard = createGuard(await basePolicy({
-      risk: { custom: { vendor: (ctx) => { seen.push(ctx.headers['authorization']); return 0; } }, denyAt: 100 },
-    }));
+    const guard = createGuard(
+      await basePolicy({
+        risk: {
+          custom: {
+            vendor: (ctx) => {
+              seen.push(ctx.headers['authorization']);
+              return 0;
+            },
+          },
+          denyAt: 100,
+        },
+      }),
+    );
     const token = await signToken({ scope: 'orders:read' });
     await guard.evaluate(req(token));
     expect(seen).toEqual([undefined]);

@@ -65,9 +65,13 @@ describe('regression: router syntax in a rule path cannot hand a route to the ca
     app.delete('/orders/:id', (_req, res) => {
       res.json({ deleted: true });
     });
-    const read = await request(app).delete('/orders/42').set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    const read = await request(app)
+      .delete('/orders/42')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
     expect(read.status).toBe(403);
-    const del = await request(app).delete('/orders/42').set('Authorization', `Bearer ${await signToken({ scope: 'orders:delete' })}`);
+    const del = await request(app)
+      .delete('/orders/42')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'orders:delete' })}`);
     expect(del.status).toBe(200);
   });
 });

@@ -17,7 +17,13 @@ import { basePolicy } from '../helpers/tokens.js';
 
 /** `/health` is public; every other path needs `admin` (the /HEALTH route is an admin endpoint). */
 const policy = (over: Partial<TokenGuardPolicy> = {}) =>
-  basePolicy({ rules: [{ path: '/health', public: true }, { path: '/**', scopes: ['admin'] }], ...over });
+  basePolicy({
+    rules: [
+      { path: '/health', public: true },
+      { path: '/**', scopes: ['admin'] },
+    ],
+    ...over,
+  });
 
 async function fastifyStatus(options: FastifyServerOptions, over: Partial<TokenGuardPolicy> = {}): Promise<number> {
   const app = Fastify(options);
@@ -31,7 +37,7 @@ async function fastifyStatus(options: FastifyServerOptions, over: Partial<TokenG
 }
 
 describe('regression: rules read letter case as the router does', () => {
-  it('Fastify (case-sensitive by default): /HEALTH does not borrow /health\'s public rule', async () => {
+  it("Fastify (case-sensitive by default): /HEALTH does not borrow /health's public rule", async () => {
     expect(await fastifyStatus({})).toBe(401);
     expect(await fastifyStatus({ routerOptions: { caseSensitive: true } })).toBe(401);
   });
@@ -40,11 +46,11 @@ describe('regression: rules read letter case as the router does', () => {
     expect(await fastifyStatus({ routerOptions: { caseSensitive: false } })).toBe(200);
   });
 
-  it('Fastify: the policy\'s caseSensitive overrides the router', async () => {
+  it("Fastify: the policy's caseSensitive overrides the router", async () => {
     expect(await fastifyStatus({ routerOptions: { caseSensitive: false } }, { caseSensitive: true })).toBe(401);
   });
 
-  it('Express with case sensitive routing: /HEALTH does not borrow /health\'s public rule', async () => {
+  it("Express with case sensitive routing: /HEALTH does not borrow /health's public rule", async () => {
     const app = express();
     app.set('case sensitive routing', true);
     app.use(expressAdapter.tokenGuard(await policy()));
@@ -71,7 +77,17 @@ describe('regression: rules read letter case as the router does', () => {
 
   it('Koa and @koa/router (case-insensitive by default): /ADMIN is guarded by the /admin rule', async () => {
     const app = new Koa();
-    app.use(koaAdapter.tokenGuard(await basePolicy({ rules: [{ path: '/health', public: true }, { path: '/admin/**', scopes: ['admin'] }], unmatched: 'authenticate' })));
+    app.use(
+      koaAdapter.tokenGuard(
+        await basePolicy({
+          rules: [
+            { path: '/health', public: true },
+            { path: '/admin/**', scopes: ['admin'] },
+          ],
+          unmatched: 'authenticate',
+        }),
+      ),
+    );
     const router = new Router();
     router.get('/admin/users', (ctx) => void (ctx.body = { users: [] }));
     app.use(router.routes());
@@ -79,7 +95,7 @@ describe('regression: rules read letter case as the router does', () => {
     expect((await request(app.callback()).get('/HEALTH')).status).toBe(404);
   });
 
-  it('fetch (Hono, Next.js and Bun route case-sensitively): /HEALTH does not borrow /health\'s public rule', async () => {
+  it("fetch (Hono, Next.js and Bun route case-sensitively): /HEALTH does not borrow /health's public rule", async () => {
     const guard = guardFetch(await policy());
     const res = await guard(new Request('http://api.example.test/HEALTH'));
     expect(res instanceof Response ? res.status : 200).toBe(401);

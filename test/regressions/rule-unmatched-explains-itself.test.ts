@@ -8,7 +8,13 @@ import { createGuard, type DecisionEvent, type GuardRequest, type TokenGuardPoli
 import { tokenGuard } from '../../src/adapters/express.js';
 import { basePolicy, signToken, NOW } from '../helpers/tokens.js';
 
-const ask = (method: string, path: string, token: string): GuardRequest => ({ method, path, headers: { authorization: `Bearer ${token}` }, remoteAddress: '127.0.0.1', now: NOW });
+const ask = (method: string, path: string, token: string): GuardRequest => ({
+  method,
+  path,
+  headers: { authorization: `Bearer ${token}` },
+  remoteAddress: '127.0.0.1',
+  now: NOW,
+});
 
 async function detailOf(policy: Partial<TokenGuardPolicy>, method: string, path: string): Promise<string | undefined> {
   const guard = createGuard(await basePolicy(policy));
@@ -18,19 +24,26 @@ async function detailOf(policy: Partial<TokenGuardPolicy>, method: string, path:
 }
 
 describe('regression: rule.unmatched explains itself', () => {
-  it('names the rule written without the mount prefix when the guard is mounted with app.use(\'/api\', guard) (Express)', async () => {
+  it("names the rule written without the mount prefix when the guard is mounted with app.use('/api', guard) (Express)", async () => {
     const events: DecisionEvent[] = [];
     const app = express();
-    app.use('/api', tokenGuard(await basePolicy({
-      rules: [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }],
-      onDecision: (e) => {
-        events.push(e);
-      },
-    })));
+    app.use(
+      '/api',
+      tokenGuard(
+        await basePolicy({
+          rules: [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }],
+          onDecision: (e) => {
+            events.push(e);
+          },
+        }),
+      ),
+    );
     app.use((_req, res) => {
       res.json({ ok: true });
     });
-    const res = await request(app).get('/api/orders/1?x=1').set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    const res = await request(app)
+      .get('/api/orders/1?x=1')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
     expect(res.status).toBe(403);
     expect(res.body.reason).toBe('rule.unmatched');
     expect(JSON.stringify(res.body)).not.toContain('mount');
@@ -51,11 +64,14 @@ describe('regression: rule.unmatched explains itself', () => {
     );
   });
 
-  it('names the rule that would match in another letter case when the request\'s router reads case (policy leaves case open)', async () => {
+  it("names the rule that would match in another letter case when the request's router reads case (policy leaves case open)", async () => {
     const guard = createGuard(await basePolicy({ rules: [{ methods: ['GET'], path: '/Orders/**' }] }));
     const token = await signToken({ scope: 'orders:read' });
     const cased = await guard.evaluate({ ...ask('GET', '/orders/1', token), caseSensitive: true });
-    expect([cased.reason, cased.detail]).toEqual(['rule.unmatched', 'no rule matches GET /orders/1; rule "GET,HEAD /Orders/**" would match in another letter case (the app\'s router reads case)']);
+    expect([cased.reason, cased.detail]).toEqual([
+      'rule.unmatched',
+      'no rule matches GET /orders/1; rule "GET,HEAD /Orders/**" would match in another letter case (the app\'s router reads case)',
+    ]);
     // A router that ignores case matches the rule itself: no refusal to explain.
     expect((await guard.evaluate(ask('GET', '/orders/1', token))).reason).toBe('ok');
   });

@@ -5,7 +5,6 @@ import request from 'supertest';
 import { tokenGuard, requireScopes } from '../../src/adapters/express.js';
 import { basePolicy, signToken, NOW } from '../helpers/tokens.js';
 
-
 describe('regression: the cached TokenInfo is shared and only shallowly frozen', () => {
   it('a handler that edits req.auth.token.scopes does not change what requireScopes sees on the next request', async () => {
     const app = express();

@@ -20,9 +20,18 @@ describe('regression: Express adapter error after evaluate', () => {
     }
     const app = express();
     app.use(mw);
-    app.get('/orders/:id', (_req, res) => { res.json({ ok: true }); });
+    app.get('/orders/:id', (_req, res) => {
+      res.json({ ok: true });
+    });
     const pending = new Promise<unknown>((resolve) => process.once('unhandledRejection', resolve));
-    const res = request(app).get('/orders/1').set('Authorization', `Bearer ${await signToken({ scope: 'x' })}`).timeout(1500).then((r) => r.status, () => 'hung');
+    const res = request(app)
+      .get('/orders/1')
+      .set('Authorization', `Bearer ${await signToken({ scope: 'x' })}`)
+      .timeout(1500)
+      .then(
+        (r) => r.status,
+        () => 'hung',
+      );
     const first = await Promise.race([res, pending.then(() => 'unhandled rejection')]);
     expect(first).toBe(500);
   });

@@ -50,10 +50,7 @@ describe('regression: store answers the guard does not normalise', () => {
     store.consume = (() => ({ then: () => undefined })) as never; // never settles
     const guard = createGuard(await basePolicy({ store, storeTimeout: '50ms', rateLimit: { limit: 10, window: '1m' } }));
     const token = await signToken({ scope: 'orders:read' });
-    const outcome = await Promise.race([
-      guard.evaluate(req(token)).then((d) => d.reason),
-      new Promise((r) => setTimeout(() => r('hung'), 1000)),
-    ]);
+    const outcome = await Promise.race([guard.evaluate(req(token)).then((d) => d.reason), new Promise((r) => setTimeout(() => r('hung'), 1000))]);
     expect(outcome).toBe('store.unavailable');
   });
 

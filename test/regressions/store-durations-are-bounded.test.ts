@@ -48,14 +48,11 @@ describe('regression: store durations and sizes are refused at construction when
     expect(() => new RedisStore({ client, usageTtl: 0 })).not.toThrow();
   });
 
-  it.each([
-    [{ maxRevocations: Number.NaN }],
-    [{ maxRevocations: 0 }],
-    [{ maxClaims: -1 }],
-    [{ maxCounters: 1.5 }],
-    [{ maxApiKeys: Number.POSITIVE_INFINITY }],
-  ])('MemoryStore refuses a bound that could never be reached or never leave room: %o', (options) => {
-    // NaN in particular: `size >= NaN` is never true, so the store would grow without bound.
-    expect(() => new MemoryStore(options)).toThrow(StoreArgumentError);
-  });
+  it.each([[{ maxRevocations: Number.NaN }], [{ maxRevocations: 0 }], [{ maxClaims: -1 }], [{ maxCounters: 1.5 }], [{ maxApiKeys: Number.POSITIVE_INFINITY }]])(
+    'MemoryStore refuses a bound that could never be reached or never leave room: %o',
+    (options) => {
+      // NaN in particular: `size >= NaN` is never true, so the store would grow without bound.
+      expect(() => new MemoryStore(options)).toThrow(StoreArgumentError);
+    },
+  );
 });

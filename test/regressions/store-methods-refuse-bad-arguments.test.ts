@@ -30,12 +30,19 @@ function cases(name: string, makeStore: () => TokenStore) {
       const e = await thrown(() => store.revoke('tok-1', { expiresAt: T0 + 60_000 } as never));
       expect(e).toBeInstanceOf(StoreArgumentError);
       expect(e).toBeInstanceOf(TypeError);
-      expect(e).toMatchObject({ name: 'StoreArgumentError', code: 'store.invalid_argument', message: 'revoke: options.now must be epoch milliseconds (a finite number) (got undefined)' });
+      expect(e).toMatchObject({
+        name: 'StoreArgumentError',
+        code: 'store.invalid_argument',
+        message: 'revoke: options.now must be epoch milliseconds (a finite number) (got undefined)',
+      });
       expect(await store.getRevocation('tok-1', undefined, T0)).toBeUndefined();
     });
 
     it('revoke(id) with no options is refused', async () => {
-      expect(await thrown(() => makeStore().revoke('tok-1', undefined as never))).toMatchObject({ code: 'store.invalid_argument', message: 'revoke: options ({ now, expiresAt? }) must be an object (got undefined)' });
+      expect(await thrown(() => makeStore().revoke('tok-1', undefined as never))).toMatchObject({
+        code: 'store.invalid_argument',
+        message: 'revoke: options ({ now, expiresAt? }) must be an object (got undefined)',
+      });
     });
 
     it('a Date where epoch milliseconds belong is refused with a hint', async () => {
@@ -84,7 +91,9 @@ function cases(name: string, makeStore: () => TokenStore) {
     it('two limits of one name in one consume call are refused (they would share a counter, charged once)', async () => {
       const store = makeStore();
       const check = { name: 'policy', limit: 5, windowMs: 60_000 };
-      expect(await thrown(() => store.consume('tok-1', [check, { ...check, limit: 1 }], T0))).toMatchObject({ message: 'consume: checks[1].name must be unique within the call (got the string "policy")' });
+      expect(await thrown(() => store.consume('tok-1', [check, { ...check, limit: 1 }], T0))).toMatchObject({
+        message: 'consume: checks[1].name must be unique within the call (got the string "policy")',
+      });
     });
 
     it('an expiry at or before now is valid and, as documented, stores nothing', async () => {

@@ -9,12 +9,15 @@ import { basePolicy, signToken } from '../helpers/tokens.js';
 describe('regression: Unicode case folding differs between the guard and find-my-way', () => {
   it('refuses /%E2%84%AAeys/1 or applies the /keys/** rule to it', async () => {
     const app = Fastify({ routerOptions: { caseSensitive: false } });
-    await app.register(tokenGuard, await basePolicy({
-      rules: [
-        { path: '/keys/**', scopes: ['keys:admin'] },
-        { path: '/**', scopes: ['orders:read'] }, // everything else: any reader
-      ],
-    }));
+    await app.register(
+      tokenGuard,
+      await basePolicy({
+        rules: [
+          { path: '/keys/**', scopes: ['keys:admin'] },
+          { path: '/**', scopes: ['orders:read'] }, // everything else: any reader
+        ],
+      }),
+    );
     app.get('/keys/:id', async () => ({ secret: 'key material' }));
     await app.ready();
     const token = await signToken({ scope: 'orders:read' });

@@ -136,7 +136,9 @@ describe('regression: durations that would mean forever, or never, are refused a
   });
 
   it('refuses a cacheMaxAge too large to be a number', async () => {
-    const problems = policyProblems({ jwt: { ...(await jwtPolicy({ keys: undefined })), jwksUri: 'https://id.example.test/jwks', jwks: { cacheMaxAge: `${'9'.repeat(400)}d` as '1d' } } });
+    const problems = policyProblems({
+      jwt: { ...(await jwtPolicy({ keys: undefined })), jwksUri: 'https://id.example.test/jwks', jwks: { cacheMaxAge: `${'9'.repeat(400)}d` as '1d' } },
+    });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(/^jwt\.jwks\.cacheMaxAge: /);
   });

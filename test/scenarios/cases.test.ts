@@ -30,7 +30,13 @@ describe('the scenario table', () => {
     expect(CASES.some((c) => c.variant === 'report-only' && c.expectReason !== 'ok' && c.expectStatus === 200)).toBe(true);
     expect(CASES.some((c) => (c.variant ?? 'main') === 'main' && c.path.startsWith('/beta') && c.expectReason !== 'ok' && c.expectStatus === 200)).toBe(true);
     const vault = CASES.filter((c) => c.variant === 'report-only' && c.path.startsWith('/vault/')).map((c) => [c.expectStatus, c.expectReason]);
-    expect(vault).toEqual(expect.arrayContaining([[401, 'token.missing'], [401, 'token.revoked'], [403, 'scope.insufficient']]));
+    expect(vault).toEqual(
+      expect.arrayContaining([
+        [401, 'token.missing'],
+        [401, 'token.revoked'],
+        [403, 'scope.insufficient'],
+      ]),
+    );
     expect(CASES.filter((c) => c.xff !== undefined).length).toBeGreaterThanOrEqual(3);
     expect(CASES.some((c) => c.clientIp === undefined && c.expectReason === 'ip.unknown')).toBe(true);
     expect(CASES.filter((c) => c.path.startsWith('/things/')).map((c) => c.expectReason)).toEqual(expect.arrayContaining(['ok', 'scope.insufficient']));

@@ -83,13 +83,17 @@ export async function serve(world: World, listener: RequestListener): Promise<{ 
 /** Sends over a real socket with supertest; the target goes out verbatim (superagent keeps dot segments). */
 export async function supertestSend(base: string, req: WireRequest): Promise<WireResponse> {
   const agent = request(base);
-  const test = req.method === 'POST' ? agent.post(req.path) : req.method === 'DELETE' ? agent.delete(req.path) : req.method === 'OPTIONS' ? agent.options(req.path) : agent.get(req.path);
-  const res = await test.set(req.headers).buffer(true).parse((r, done) => {
-    let text = '';
-    r.setEncoding('utf8');
-    r.on('data', (chunk: string) => (text += chunk));
-    r.on('end', () => done(null, text));
-  });
+  const test =
+    req.method === 'POST' ? agent.post(req.path) : req.method === 'DELETE' ? agent.delete(req.path) : req.method === 'OPTIONS' ? agent.options(req.path) : agent.get(req.path);
+  const res = await test
+    .set(req.headers)
+    .buffer(true)
+    .parse((r, done) => {
+      let text = '';
+      r.setEncoding('utf8');
+      r.on('data', (chunk: string) => (text += chunk));
+      r.on('end', () => done(null, text));
+    });
   return { status: res.status, headers: flatten(res.headers as Record<string, string>), body: res.body as string };
 }
 

@@ -181,7 +181,10 @@ export async function createWorld(): Promise<World> {
   const admin = createGuard(world.policy('main'));
   await admin.revoke('revoked-1', { now: NOW });
   await admin.revoke(apiKeyRevoked.record.id, { now: NOW });
-  for (const [token, path] of [[fixtures.limited, '/limited/x'], [apiKeyUsedUp.key, '/orders/1']] as const) {
+  for (const [token, path] of [
+    [fixtures.limited, '/limited/x'],
+    [apiKeyUsedUp.key, '/orders/1'],
+  ] as const) {
     const spent = await admin.evaluate({ method: 'GET', path, headers: { authorization: `Bearer ${token}` }, remoteAddress: OUTSIDE, now: NOW });
     if (spent.reason !== 'ok') throw new Error(`fixture setup: expected to spend ${path}, got ${spent.reason}`);
   }

@@ -103,7 +103,14 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
     const store = makeStore();
     const prefix = prefixes.get(store) as string;
     for (let i = 0; i < 30; i++) {
-      await store.consume(`tok-${i}`, [{ name: 'policy', limit: 5, windowMs: 60_000 }, { name: 'rule:1', limit: 2, windowMs: 1000 }], 0);
+      await store.consume(
+        `tok-${i}`,
+        [
+          { name: 'policy', limit: 5, windowMs: 60_000 },
+          { name: 'rule:1', limit: 2, windowMs: 1000 },
+        ],
+        0,
+      );
       await store.revoke(`tok-${i}`, { now: 0 });
     }
     const perNode = await Promise.all(cluster.nodes('master').map((node) => keysWithPrefix(node, prefix)));

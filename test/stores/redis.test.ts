@@ -79,7 +79,14 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       await store.putApiKey({ id: 'key_1', hash: 'h1', prefix: 'tg_', subject: 'svc', scopes: [], createdAt: T0, expiresAt: null });
       await store.revoke('tok:{1}', { now: T0, expiresAt: T0 + 60_000 });
       await store.revokeSubject('alice', { now: T0, before: T0 });
-      await store.consume('tok:{1}', [{ name: 'policy', limit: 5, windowMs: 60_000 }, { name: 'rule:0', limit: 2, windowMs: 1000 }], T0);
+      await store.consume(
+        'tok:{1}',
+        [
+          { name: 'policy', limit: 5, windowMs: 60_000 },
+          { name: 'rule:0', limit: 2, windowMs: 1000 },
+        ],
+        T0,
+      );
       store.recordUsage('tok:{1}', { at: T0 });
       await store.flush();
       const keys = await keysWithPrefix(client, prefix);
@@ -154,7 +161,7 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
     const redis = makeStore({ commandTimeout: 5000 }); // a loaded machine must not fail 400 calls in a row
     const memory = new MemoryStore();
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let now = T0;
     for (let i = 0; i < 400; i++) {
       now += Math.floor(rand() * 50);
@@ -180,7 +187,7 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
     const redis = makeStore();
     const memory = new MemoryStore();
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let now = T0;
     const limits = [
       { name: 'policy', limit: 7, windowMs: 60_000 },

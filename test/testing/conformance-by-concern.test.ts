@@ -117,7 +117,9 @@ describe('a per-concern suite holds a partial store to its part of the contract'
     };
     countersConformance('generous', () => generous, runner, { concurrency: 20 });
     const { failed } = await run();
-    expect(failed).toContain('generous conforms to the rate-limit part of TokenStore > rate limits (consume) > a limit of N allows a burst of exactly N, counting remaining down to 0');
+    expect(failed).toContain(
+      'generous conforms to the rate-limit part of TokenStore > rate limits (consume) > a limit of N allows a burst of exactly N, counting remaining down to 0',
+    );
     expect(failed).toContain('generous conforms to the rate-limit part of TokenStore > rate limits (consume) > 20 parallel consume calls on a limit of 5 allow exactly 5');
   });
 
@@ -130,7 +132,9 @@ describe('a per-concern suite holds a partial store to its part of the contract'
     };
     countersConformance('lax', lax, runner, { concurrency: 0 });
     const { failed } = await run();
-    expect(failed).toEqual(['lax conforms to the rate-limit part of TokenStore > bad arguments are refused with a TypeError, never stored > consume with a Date or NaN now, checks that are not an array, or a limit or window that is not a positive number']);
+    expect(failed).toEqual([
+      'lax conforms to the rate-limit part of TokenStore > bad arguments are refused with a TypeError, never stored > consume with a Date or NaN now, checks that are not an array, or a limit or window that is not a positive number',
+    ]);
   });
 
   it('with failingStore, checks that only the concern’s own methods fail when the backend is unreachable', async () => {
@@ -139,10 +143,14 @@ describe('a per-concern suite holds a partial store to its part of the contract'
     countersConformance('down', countersOnly, runner, { concurrency: 0, failingStore: down });
     const { passed, failed } = await run();
     expect(failed).toEqual([]);
-    expect(passed).toContain('down conforms to the rate-limit part of TokenStore > errors > with its backend unreachable, every method throws or rejects rather than answering');
+    expect(passed).toContain(
+      'down conforms to the rate-limit part of TokenStore > errors > with its backend unreachable, every method throws or rejects rather than answering',
+    );
 
     const answers = collectingRunner();
     countersConformance('answers', countersOnly, answers.runner, { concurrency: 0, failingStore: countersOnly });
-    expect((await answers.run()).failed).toEqual(['answers conforms to the rate-limit part of TokenStore > errors > with its backend unreachable, every method throws or rejects rather than answering']);
+    expect((await answers.run()).failed).toEqual([
+      'answers conforms to the rate-limit part of TokenStore > errors > with its backend unreachable, every method throws or rejects rather than answering',
+    ]);
   });
 });

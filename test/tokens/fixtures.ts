@@ -20,10 +20,7 @@ export function bearer(token: string, overrides: Partial<GuardRequest> = {}): Gu
 export const ORDERS_RULES: TokenGuardPolicy['rules'] = [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }];
 
 /** A guard accepting JWTs only (test keys, RS256 + ES256 unless overridden), frozen at NOW. */
-export async function jwtGuard(
-  jwt: Partial<NonNullable<TokenGuardPolicy['jwt']>> = {},
-  policy: Partial<TokenGuardPolicy> = {},
-): Promise<Guard> {
+export async function jwtGuard(jwt: Partial<NonNullable<TokenGuardPolicy['jwt']>> = {}, policy: Partial<TokenGuardPolicy> = {}): Promise<Guard> {
   return createGuard({ jwt: await jwtPolicy(jwt), store: new MemoryStore(), clock: () => NOW, rules: ORDERS_RULES, ...policy });
 }
 

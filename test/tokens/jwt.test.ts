@@ -14,8 +14,7 @@ vi.mock('jose', async (importOriginal) => {
 const verifications = () => vi.mocked(jwtVerify).mock.calls.length;
 
 /** A valid RS256 access token for alice at NOW with `orders:read`, unless claims or options say otherwise. */
-const accessToken = (claims: Record<string, unknown> = {}, opts: Parameters<typeof signToken>[1] = {}) =>
-  signToken({ scope: 'orders:read', ...claims }, opts);
+const accessToken = (claims: Record<string, unknown> = {}, opts: Parameters<typeof signToken>[1] = {}) => signToken({ scope: 'orders:read', ...claims }, opts);
 
 const segments = (token: string) => token.split('.') as [string, string, string];
 
@@ -142,7 +141,10 @@ describe('keys', () => {
     const k = await testKeys();
     const pkcs8 = await exportPKCS8(k.rsaPrivate);
     await expect(jwtGuard({ keys: [pkcs8] })).rejects.toThrow(PolicyError);
-    await expect(jwtGuard({ keys: [pkcs8] })).rejects.toMatchObject({ code: 'policy.invalid', issues: [{ path: 'jwt.keys[0]', message: expect.stringMatching(/private key/) }] });
+    await expect(jwtGuard({ keys: [pkcs8] })).rejects.toMatchObject({
+      code: 'policy.invalid',
+      issues: [{ path: 'jwt.keys[0]', message: expect.stringMatching(/private key/) }],
+    });
   });
 
   it('refuses a private JWK in keys with a PolicyError naming the entry', async () => {
@@ -213,7 +215,11 @@ describe('time claims', () => {
   });
 
   for (const claim of ['exp', 'nbf', 'iat'] as const) {
-    for (const [kind, value] of [['a string', String(NOW_S + 60)], ['an object', { $date: NOW_S + 60 }], ['an array', [NOW_S + 60]]] as const) {
+    for (const [kind, value] of [
+      ['a string', String(NOW_S + 60)],
+      ['an object', { $date: NOW_S + 60 }],
+      ['an array', [NOW_S + 60]],
+    ] as const) {
       it(`refuses a token whose ${claim} is ${kind}`, async () => {
         const guard = await jwtGuard({ requireExp: false });
         const opts = claim === 'exp' ? { exp: null } : claim === 'iat' ? { iat: null, exp: NOW_S + 3600 } : {};

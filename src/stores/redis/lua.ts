@@ -310,7 +310,6 @@ export interface UsagePipeline {
   exec(): Promise<[Error | null, unknown][] | null>;
 }
 
-
 /**
  * Registers every script on `client` and returns it typed with the commands they add. Defining the same script again
  * just replaces it, so several stores may share one client.

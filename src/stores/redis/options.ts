@@ -123,6 +123,8 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   // Checked with or without a subscriber: an option that is silently ignored is a mistake waiting to surface.
   const max = nearCache ? count('nearCache.max', nearCache.max, 10_000) : 10_000;
   // Whole ms: lru-cache refuses a fractional ttl and reads 0 as "never expires".
-  const ttl = nearCache ? option('nearCache.ttl', nearCache.ttl, 5000, `whole milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS) : 5000;
+  const ttl = nearCache
+    ? option('nearCache.ttl', nearCache.ttl, 5000, `whole milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS)
+    : 5000;
   return { client, subscriber, prefix, commandTimeout, confirmTimeout, usageFlushInterval, usageBatchSize, usageTtl, nearCache: nearCache === false ? false : { max, ttl } };
 }

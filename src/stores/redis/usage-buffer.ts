@@ -55,7 +55,18 @@ export class UsageBuffer {
     const { client, cmd, keys, call, ttl } = this.o;
     let uses = 0;
     for (const u of batch.values()) uses += u.count;
-    const args = (u: TokenUsage): Arg[] => [u.count, u.firstUsedAt, u.lastUsedAt, u.lastIp ?? '', u.lastUserAgent ?? '', u.recentIps.join(','), u.minute, u.minuteCount, ttl, RECENT_IPS_KEPT];
+    const args = (u: TokenUsage): Arg[] => [
+      u.count,
+      u.firstUsedAt,
+      u.lastUsedAt,
+      u.lastIp ?? '',
+      u.lastUserAgent ?? '',
+      u.recentIps.join(','),
+      u.minute,
+      u.minuteCount,
+      ttl,
+      RECENT_IPS_KEPT,
+    ];
     try {
       if ((client as Cluster).isCluster === true) {
         await call('usage', Promise.all([...batch].map(([id, u]) => cmd.tokenGuardUsage(keys.usage(id), ...args(u)))));

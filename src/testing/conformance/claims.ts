@@ -146,11 +146,6 @@ export const claims: Concern<ClaimsStore> = {
  *
  * Exported from `token-guard/testing`.
  */
-export function claimsConformance(
-  name: string,
-  makeStore: () => Awaitable<ClaimsStore>,
-  runner: ConformanceRunner,
-  options: ConformanceOptions<ClaimsStore> = {},
-): void {
+export function claimsConformance(name: string, makeStore: () => Awaitable<ClaimsStore>, runner: ConformanceRunner, options: ConformanceOptions<ClaimsStore> = {}): void {
   runConcern(`${name} conforms to the one-time claim part of TokenStore`, claims, makeStore, runner, options);
 }

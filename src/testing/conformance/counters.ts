@@ -135,11 +135,6 @@ export const counters: Concern<CountersStore> = {
  *
  * Exported from `token-guard/testing`.
  */
-export function countersConformance(
-  name: string,
-  makeStore: () => Awaitable<CountersStore>,
-  runner: ConformanceRunner,
-  options: ConformanceOptions<CountersStore> = {},
-): void {
+export function countersConformance(name: string, makeStore: () => Awaitable<CountersStore>, runner: ConformanceRunner, options: ConformanceOptions<CountersStore> = {}): void {
   runConcern(`${name} conforms to the rate-limit part of TokenStore`, counters, makeStore, runner, options);
 }

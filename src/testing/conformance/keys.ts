@@ -197,11 +197,6 @@ export const keys: Concern<KeysStore> = {
  *
  * Exported from `token-guard/testing`.
  */
-export function keysConformance(
-  name: string,
-  makeStore: () => Awaitable<KeysStore>,
-  runner: ConformanceRunner,
-  options: ConformanceOptions<KeysStore> = {},
-): void {
+export function keysConformance(name: string, makeStore: () => Awaitable<KeysStore>, runner: ConformanceRunner, options: ConformanceOptions<KeysStore> = {}): void {
   runConcern(`${name} conforms to the API key part of TokenStore`, keys, makeStore, runner, options);
 }

@@ -20,14 +20,24 @@ export const usage: Concern<UsageStore> = {
         await store.recordUsage('tok-1', { at: T0 + 1000, ip: '2001:db8::1' });
         await store.recordUsage('tok-1', { at: T0 + 2000, ip: '198.51.100.4' });
         await store.flush?.();
-        expect(part(await store.getUsage('tok-1'), ['count', 'firstUsedAt', 'lastUsedAt', 'lastIp'])).toEqual({ count: 3, firstUsedAt: T0, lastUsedAt: T0 + 2000, lastIp: '198.51.100.4' });
+        expect(part(await store.getUsage('tok-1'), ['count', 'firstUsedAt', 'lastUsedAt', 'lastIp'])).toEqual({
+          count: 3,
+          firstUsedAt: T0,
+          lastUsedAt: T0 + 2000,
+          lastIp: '198.51.100.4',
+        });
       });
 
       test('a use recorded out of order does not move the last use back', async (store) => {
         await store.recordUsage('tok-1', { at: T0 + 1000, ip: '203.0.113.9' });
         await store.recordUsage('tok-1', { at: T0, ip: '198.51.100.4' });
         await store.flush?.();
-        expect(part(await store.getUsage('tok-1'), ['count', 'firstUsedAt', 'lastUsedAt', 'lastIp'])).toEqual({ count: 2, firstUsedAt: T0, lastUsedAt: T0 + 1000, lastIp: '203.0.113.9' });
+        expect(part(await store.getUsage('tok-1'), ['count', 'firstUsedAt', 'lastUsedAt', 'lastIp'])).toEqual({
+          count: 2,
+          firstUsedAt: T0,
+          lastUsedAt: T0 + 1000,
+          lastIp: '203.0.113.9',
+        });
       });
 
       test('a use without an IP keeps the last known IP', async (store) => {
@@ -99,7 +109,12 @@ export const usage: Concern<UsageStore> = {
         expect(part(await store.getUsage('tok-1'), ['minute', 'minuteCount', 'count'])).toEqual({ minute: T0 + 60_000, minuteCount: 1, count: 4 });
         await store.recordUsage('tok-1', { at: T0 + 30_000 });
         await store.flush?.();
-        expect(part(await store.getUsage('tok-1'), ['minute', 'minuteCount', 'count', 'firstUsedAt'])).toEqual({ minute: T0 + 60_000, minuteCount: 1, count: 5, firstUsedAt: T0 + 1000 });
+        expect(part(await store.getUsage('tok-1'), ['minute', 'minuteCount', 'count', 'firstUsedAt'])).toEqual({
+          minute: T0 + 60_000,
+          minuteCount: 1,
+          count: 5,
+          firstUsedAt: T0 + 1000,
+        });
       });
     });
   },
@@ -138,11 +153,6 @@ export const usage: Concern<UsageStore> = {
  *
  * Exported from `token-guard/testing`.
  */
-export function usageConformance(
-  name: string,
-  makeStore: () => Awaitable<UsageStore>,
-  runner: ConformanceRunner,
-  options: ConformanceOptions<UsageStore> = {},
-): void {
+export function usageConformance(name: string, makeStore: () => Awaitable<UsageStore>, runner: ConformanceRunner, options: ConformanceOptions<UsageStore> = {}): void {
   runConcern(`${name} conforms to the usage part of TokenStore`, usage, makeStore, runner, options);
 }
