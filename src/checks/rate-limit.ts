@@ -1,10 +1,15 @@
 // Rate limits: policy, rule and key-record limits, each its own counter per token; the tightest answers.
 import { z } from 'zod';
-import { positiveDurationSchema } from '../leaf/duration.js';
-import type { RateLimitCheck, RateLimitResult } from '../leaf/store.js';
+import { MAX_WINDOW_MS, type RateLimitCheck, type RateLimitResult } from '../leaf/store.js';
+import { parseDuration, positiveDurationSchema } from '../leaf/duration.js';
 
 /** A rate limit (`{ limit, window }`): the policy's, a rule's and a key record's all use this one schema. */
-export const rateLimitSchema = z.strictObject({ limit: z.number().int().positive(), window: positiveDurationSchema });
+// Bounded as stores bound them (zod's int() already stops at 2^53 − 1): a window past 100 years would make every
+// request a 503.
+export const rateLimitSchema = z.strictObject({
+  limit: z.number().int().positive(),
+  window: positiveDurationSchema.refine((w) => (parseDuration(w) ?? 0) <= MAX_WINDOW_MS, 'expected a window of at most 100 years'),
+});
 
 /** RateLimit-* (and on refusal Retry-After) headers for a consume result: the counter with the least room. */
 export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>): void {

@@ -109,6 +109,13 @@ export interface TokenUsage {
 /** How many distinct recent client addresses a store keeps per token (for the `newIp` risk signal). */
 export const RECENT_IPS_KEPT = 8;
 
+/**
+ * The longest rate-limit window, in ms (100 years of 365.25 days). With `now` below 9e15, every sum the GCRA
+ * makes (now + 2 windows at most) stays below 2^53, so its integer arithmetic is exact. Stores refuse longer
+ * windows, and so does the policy, at start-up.
+ */
+export const MAX_WINDOW_MS = 3_155_760_000_000;
+
 /** One use of a token, as the guard records it. */
 export interface UsageEvent {
   at: number;

@@ -1,6 +1,8 @@
 // Argument checks shared by MemoryStore and RedisStore: a caller's mistake (a Date where epoch ms belong, a missing
 // `now`, NaN, an empty id) is refused loudly instead of being stored as something that silently does nothing.
-import type { ApiKeyPatch, ApiKeyRecord, RateLimitCheck, UsageEvent } from '../leaf/store.js';
+import { MAX_WINDOW_MS, type ApiKeyPatch, type ApiKeyRecord, type RateLimitCheck, type UsageEvent } from '../leaf/store.js';
+
+export { MAX_WINDOW_MS } from '../leaf/store.js';
 import { UsageError } from '../leaf/errors.js';
 
 /**
@@ -24,11 +26,6 @@ export class StoreArgumentError extends UsageError {
  * the clock tolerance still fits, and below 2^53, so times stay exact integers in JS and in Redis's Lua.
  */
 const MAX_TIME = 9e15;
-/**
- * The longest rate-limit window, in ms (100 years of 365.25 days). With `now` at most MAX_TIME, every sum the GCRA
- * makes (now + 2 windows at most) stays below 2^53, so its integer arithmetic is exact.
- */
-export const MAX_WINDOW_MS = 3_155_760_000_000;
 
 function show(value: unknown): string {
   if (value instanceof Date) return 'a Date (pass epoch milliseconds: date.getTime())';
