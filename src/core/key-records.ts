@@ -35,6 +35,9 @@ interface CompiledRecord {
 
 const NO_FACTS: AuthenticationFacts = {};
 
+/** Epoch ms a JS Date can hold: a record time beyond it would become an Invalid Date in `decision.token`. */
+const isDateMs = (v: unknown): v is number => isFiniteNumber(v) && Math.abs(v) <= 8.64e15;
+
 /**
  * Whether a record read from the store has the shape the checks rely on. Stores may hand back anything
  * (a JSON store turns NaN into null; another app may have written the key), and every field that can
@@ -49,10 +52,10 @@ export function isRecord(r: unknown): r is ApiKeyRecord {
     typeof r['hash'] === 'string' &&
     typeof r['subject'] === 'string' &&
     isStringList(r['scopes']) &&
-    isFiniteNumber(r['createdAt']) &&
-    (r['expiresAt'] === null || isFiniteNumber(r['expiresAt'])) &&
+    isDateMs(r['createdAt']) &&
+    (r['expiresAt'] === null || isDateMs(r['expiresAt'])) &&
     (r['remaining'] === undefined || Number.isSafeInteger(r['remaining'])) &&
-    (r['revokedAt'] === undefined || isFiniteNumber(r['revokedAt'])) &&
+    (r['revokedAt'] === undefined || isDateMs(r['revokedAt'])) &&
     (r['ip'] === undefined || isPlainObject(r['ip'])) &&
     (r['hours'] === undefined || isPlainObject(r['hours'])) &&
     (r['rateLimit'] === undefined || isPlainObject(r['rateLimit'])) &&

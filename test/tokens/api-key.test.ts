@@ -547,6 +547,7 @@ describe('garbage in the store that must not fail open', () => {
     ['a remaining count of NaN (unlimited uses)', { ...record, remaining: Number.NaN }],
     ['a createdAt of NaN (escapes a subject-wide revocation)', { ...record, createdAt: Number.NaN }, 'revokeSubject'],
     ['an ip rule that is a string (unrestricted)', { ...record, ip: '10.0.0.0/8' }],
+    ['an expiresAt no Date can hold (an Invalid Date in decision.token)', { ...record, expiresAt: 1e20 }],
     ['an ip rule with a misspelt key (unrestricted)', { ...record, ip: { alow: ['10.0.0.0/8'] } }],
   ];
   for (const [what, stored, revokeSubject] of failOpen) {
