@@ -74,6 +74,8 @@ function withValue(root: unknown, path: readonly (string | number)[], value: unk
   if (path.length === 0) return value === REMOVE ? undefined : value;
   const [head, ...rest] = path as [string | number, ...(string | number)[]];
   if (Array.isArray(root)) {
+    // An added key named "length" on an array would be a RangeError of this generator, not of the policy.
+    if (head === 'length') return root;
     const copy = [...root];
     if (rest.length === 0 && value === REMOVE) copy.splice(head as number, 1);
     else copy[head as number] = withValue(copy[head as number], rest, value);
