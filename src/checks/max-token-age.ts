@@ -1,6 +1,5 @@
 // Token age per rule: a rule's `maxTokenAge` refuses tokens issued longer ago than that (short-lived tokens for
 // sensitive routes), on top of the policy-wide `jwt.maxTokenAge`.
-import { z } from 'zod';
 import { durationSchema, parseDuration, type Duration } from '../leaf/duration.js';
 import { defineCheck } from './check.js';
 
@@ -22,7 +21,7 @@ export const maxTokenAgeCheck = defineCheck<object, MaxTokenAgeRuleSlice, Durati
   name: 'maxTokenAge',
   phase: 'constraints',
   ruleKey: 'maxTokenAge',
-  ruleSchema: maxTokenAgeSchema as z.ZodType,
+  ruleSchema: maxTokenAgeSchema,
   compile: (value) => parseDuration(value) as number,
   check(ctx, maxAgeMs) {
     const issued = ctx.token?.info.issuedAt?.getTime();
