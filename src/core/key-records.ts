@@ -3,27 +3,21 @@
 import { LRUCache } from 'lru-cache';
 import type { ApiKeyRecord } from '../leaf/store.js';
 import type { TokenInfo } from '../leaf/types.js';
-import type { AnyCheck, CheckedToken } from '../checks/check.js';
+import type { AnyCheck, CheckedToken, CompileEnv } from '../checks/check.js';
 import type { AuthenticationFacts } from '../checks/step-up.js';
-import type { Confirmation } from '../checks/pop.js';
 import { apiKeyExpiry } from '../checks/expiry.js';
-import { compileRateLimit } from '../checks/rate-limit.js';
 import { checkApiKey, hashApiKey, type ApiKeyFormat } from '../tokens/api-key.js';
-import { parseDuration } from '../leaf/duration.js';
-import { compileRecordChecks, type PhaseSlots } from './registry.js';
+import { compileRecordChecks, type CheckSlot } from './registry.js';
 import { Refusal } from './refusal.js';
 import { isFiniteNumber, isPlainObject, isStringList, isThenable, type Invoke } from './store-calls.js';
-import type { RateLimitCheck } from '../leaf/store.js';
 import { recordFieldProblem } from './record-schema.js';
 import { revokedKeyDetail, type KeyWatch } from './key-watch.js';
 
 /** Everything the engine needs about a verified token, whatever its kind. */
 export interface Holder extends CheckedToken {
   readonly issuedAtMs: number | undefined;
-  readonly cnf: Confirmation | undefined;
-  /** The key record's own values for the constraint checks (by slot index), when it has any. */
+  /** The key record's own values for the registered checks (by slot index), when it has any. */
   readonly recordChecks: readonly unknown[] | undefined;
-  readonly rateLimit: RateLimitCheck | undefined;
   /** Response headers warning of the key's coming end (Deprecation, Sunset), when it has one. */
   readonly notices: Readonly<Record<string, string>> | undefined;
 }
@@ -33,7 +27,6 @@ interface CompiledRecord {
   info: TokenInfo;
   scopeSet: ReadonlySet<string>;
   recordChecks: readonly unknown[] | undefined;
-  rateLimit: RateLimitCheck | undefined;
 }
 
 const NO_FACTS: AuthenticationFacts = {};
@@ -78,7 +71,8 @@ export class KeyAuthenticator {
   constructor(
     private readonly format: ApiKeyFormat,
     private readonly invoke: Invoke,
-    private readonly slots: PhaseSlots,
+    private readonly slots: readonly CheckSlot[],
+    private readonly env: CompileEnv,
     private readonly watch: KeyWatch,
   ) {}
 
@@ -117,7 +111,6 @@ export class KeyAuthenticator {
       cnf: undefined,
       record,
       recordChecks: compiled.recordChecks,
-      rateLimit: compiled.rateLimit,
       notices: this.watch.notices(record, nowMs),
     };
     const idle = this.watch.idle(record, nowMs);
@@ -154,14 +147,12 @@ export class KeyAuthenticator {
     };
     if (record.expiresAt !== null) info.expiresAt = new Date(record.expiresAt);
     if (record.metadata) info.metadata = Object.freeze({ ...record.metadata });
-    const limit = record.rateLimit;
     const compiled: CompiledRecord = {
       info: Object.freeze(info),
       scopeSet: new Set(record.scopes),
       recordChecks: compileRecordChecks(this.slots, record as unknown as Record<string, unknown>, (c: AnyCheck, value) =>
-        this.cached(c.recordKey as string, value, () => c.compile(value, { realm: undefined, scope: 'key' })),
+        this.cached(c.recordKey as string, value, () => c.compile(value, this.env)),
       ),
-      rateLimit: limit ? (this.cached('rateLimit', limit, () => compileRateLimit('key', limit.limit, parseDuration(limit.window) as number)) as RateLimitCheck) : undefined,
     };
     if (Object.isFrozen(record)) this.records.set(record, compiled);
     return compiled;
