@@ -17,9 +17,9 @@ export class Decider {
   constructor(private readonly p: CompiledPolicy) {
     for (const [reason, info] of Object.entries(REASONS) as [ReasonCode, (typeof REASONS)[ReasonCode]][]) {
       if (!info.challenge) continue;
-      this.challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : ''));
+      this.challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : '', p.resourceMetadata));
     }
-    this.riskChallenge = p.risk ? challenge(p.realm, stepUpChallengeParams(p.risk.stepUp)) : undefined;
+    this.riskChallenge = p.risk ? challenge(p.realm, stepUpChallengeParams(p.risk.stepUp), p.resourceMetadata) : undefined;
   }
 
   /** The Decision for these reasons (the first one answers), under a mode and rule. */

@@ -90,7 +90,7 @@ const freshToken = (opts: Parameters<typeof signToken>[1] = {}) => signToken({ s
 const advance = (ms: number) => vi.setSystemTime(Date.now() + ms);
 
 const expectUnavailable = (decision: Decision) => {
-  expectRefused(decision, 'store.unavailable');
+  expectRefused(decision, 'idp.unavailable');
   expect(decision.headers['WWW-Authenticate']).toBeUndefined();
 };
 
@@ -231,8 +231,8 @@ describe('refetching on an unknown kid', () => {
 });
 
 describe('when the JWK Set cannot be had', () => {
-  // Fail closed, and as an outage: 503 store.unavailable, never a 401 that blames the client's token.
-  it('answers 503 store.unavailable when nothing listens at jwksUri', async () => {
+  // Fail closed, and as the issuer's outage: 503 idp.unavailable, never a 401 that blames the client's token.
+  it('answers 503 idp.unavailable when nothing listens at jwksUri', async () => {
     const guard = remoteGuard(await closedPortUrl());
     expectUnavailable(await guard.evaluate(bearer(await freshToken())));
   });
@@ -244,7 +244,7 @@ describe('when the JWK Set cannot be had', () => {
     ['redirect', 'answers a redirect (not followed)'],
   ];
   for (const [answer, what] of failures) {
-    it(`answers 503 store.unavailable when the server ${what}`, async () => {
+    it(`answers 503 idp.unavailable when the server ${what}`, async () => {
       const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
       server.answer = answer;
       const guard = remoteGuard(server.url);
@@ -253,26 +253,30 @@ describe('when the JWK Set cannot be had', () => {
     });
   }
 
-  it('answers 503 store.unavailable when the server does not answer within jwks.timeout', async () => {
+  it('answers 503 idp.unavailable when the server does not answer within jwks.timeout', async () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
     server.answer = 'hang';
     const guard = remoteGuard(server.url, { jwks: { timeout: 150 } });
     expectUnavailable(await guard.evaluate(bearer(await freshToken())));
   });
 
-  it('recovers as soon as the server answers again', async () => {
+  it('recovers once the server answers again and the retry backoff (1 s after a first failure) has passed', async () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
     server.answer = 'server-error';
     const guard = remoteGuard(server.url);
     const token = await freshToken();
     expectUnavailable(await guard.evaluate(bearer(token)));
     server.answer = 'jwks';
+    expectUnavailable(await guard.evaluate(bearer(token))); // within the backoff: not refetched
+    expect(server.jwksHits()).toBe(1);
+    advance(1_000);
     expectAllowed(await guard.evaluate(bearer(token)));
+    expect(server.jwksHits()).toBe(2);
   });
 
-  it('keeps verifying with the fetched set while the server is down, until cacheMaxAge', async () => {
+  it('with maxStale 0, keeps verifying with the fetched set while the server is down only until cacheMaxAge', async () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
-    const guard = remoteGuard(server.url);
+    const guard = remoteGuard(server.url, { jwks: { cooldown: '30s', cacheMaxAge: '10m', maxStale: 0, timeout: 2000 } });
     expectAllowed(await guard.evaluate(bearer(await freshToken())));
     server.answer = 'server-error';
     advance(5 * 60_000);
