@@ -43,6 +43,7 @@ async function startJwksServer(keys: JWK[], extraRoutes: Record<string, unknown>
     const path = req.url ?? '';
     state.paths.push(path);
     if (path in extraRoutes) return json(res, 200, JSON.stringify(extraRoutes[path]));
+    if (path.startsWith('/.well-known/oauth-authorization-server')) return json(res, 404, '{"error":"not_found"}');
     switch (state.answer) {
       case 'jwks':
         return json(res, 200, JSON.stringify({ keys: state.keys }));
@@ -289,5 +290,62 @@ describe('when the JWK Set cannot be had', () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
     const guard = remoteGuard(server.url);
     expectRefused(await guard.evaluate(bearer(await freshToken({ iss: 'https://evil.example.test/' }))), 'token.invalid');
+  });
+});
+
+describe('bounds on what the issuer serves', () => {
+  it('refuses a JWK Set with more keys than jwks.maxKeys as a whole (idp.unavailable)', async () => {
+    const k = await testKeys();
+    const server = await startJwksServer([...Array.from({ length: 5 }, (_, i): JWK => ({ ...k.rsaPublicJwk, kid: `k-${i}` })), k.rsaPublicJwk]);
+    const d = await remoteGuard(server.url, { jwks: { maxKeys: 5 } }).evaluate(bearer(await freshToken()));
+    expectUnavailable(d);
+    expect(d.detail).toMatch(/6 keys, over the limit of 5/);
+    expectAllowed(await remoteGuard(server.url, { jwks: { maxKeys: 6 } }).evaluate(bearer(await freshToken())));
+  });
+
+  it('stops reading a body larger than jwks.maxBytes (idp.unavailable)', async () => {
+    const k = await testKeys();
+    const padding = Array.from({ length: 40 }, (_, i) => ({ ...k.rsaPublicJwk, kid: `pad-${i}` }));
+    const server = await startJwksServer([...padding, k.rsaPublicJwk]);
+    const d = await remoteGuard(server.url, { jwks: { maxBytes: 4096 } }).evaluate(bearer(await freshToken()));
+    expectUnavailable(d);
+    expect(d.detail).toMatch(/over the 4096-byte limit/);
+  });
+
+  it('ignores private and symmetric keys a JWK Set publishes', async () => {
+    const k = await testKeys();
+    const withPrivate = { ...k.rsaPublicJwk, d: 'not-really-private' };
+    const server = await startJwksServer([withPrivate]);
+    expectRefused(await remoteGuard(server.url).evaluate(bearer(await freshToken())), 'token.invalid');
+  });
+});
+
+describe('discovery against a hand-made server', () => {
+  it('falls back to the OpenID Connect location when the RFC 8414 one answers 404, for an issuer with a path', async () => {
+    const k = await testKeys();
+    const routes: Record<string, unknown> = {};
+    const server = await startJwksServer([k.rsaPublicJwk], routes);
+    const issuer = `${new URL(server.url).origin}/tenant-1`;
+    routes['/tenant-1/.well-known/openid-configuration'] = { issuer, jwks_uri: server.url };
+    const guard = createGuard({
+      jwt: { issuer, audience: AUDIENCE, algorithms: ['RS256'], discovery: true },
+      store: new MemoryStore(),
+      clock: () => NOW,
+      rules: ORDERS_RULES,
+    });
+    expectAllowed(await guard.evaluate(bearer(await freshToken({ iss: issuer }))));
+    // RFC 8414 §3.1 inserts the well-known segment before the path; OpenID Connect appends it.
+    expect(server.paths).toEqual(['/.well-known/oauth-authorization-server/tenant-1', '/tenant-1/.well-known/openid-configuration', JWKS_PATH]);
+  });
+
+  it('refuses metadata naming a jwks_uri over plain http to a non-loopback host', async () => {
+    const routes: Record<string, unknown> = {};
+    const server = await startJwksServer([(await testKeys()).rsaPublicJwk], routes);
+    const issuer = new URL(server.url).origin;
+    routes['/.well-known/oauth-authorization-server'] = { issuer, jwks_uri: 'http://keys.example.test/jwks.json' };
+    const guard = createGuard({ jwt: { issuer, audience: AUDIENCE, algorithms: ['RS256'], discovery: true }, store: new MemoryStore(), clock: () => NOW, rules: ORDERS_RULES });
+    const d = await guard.evaluate(bearer(await freshToken({ iss: issuer })));
+    expectUnavailable(d);
+    expect(d.detail).toMatch(/jwks_uri is not an https/);
   });
 });
