@@ -16,6 +16,16 @@ export type {
 } from './leaf/types.js';
 export { REASONS, type ReasonInfo } from './leaf/reasons.js';
 export { REASON_CODES } from './core/registry.js';
+export {
+  protectedResourceMetadata,
+  protectedResourceMetadataHandler,
+  protectedResourceMetadataPath,
+  type ProtectedResourceMetadata,
+  type ProtectedResourceMetadataOptions,
+  type ProtectedResourceMetadataHandler,
+  type MetadataResponse,
+} from './core/resource-metadata.js';
+export type { AuthorizationServerMetadata } from './tokens/jwks.js';
 export type { TokenGuardWarningCode } from './leaf/warnings.js';
 export {
   TokenGuardError,

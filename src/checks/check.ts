@@ -89,6 +89,8 @@ export interface CompileEnv {
   readonly clockToleranceS: number;
   /** The policy's `maxTokenBytes`. */
   readonly maxTokenBytes: number;
+  /** The policy's RFC 9728 metadata URL, named in every challenge. */
+  readonly resourceMetadata?: string | undefined;
 }
 
 /** A check's answer: a reason that refuses, or undefined; a promise only where the check must wait (a store). */

@@ -153,9 +153,9 @@ export interface CompiledRisk {
 }
 
 /** Compiles the policy's `risk`. */
-export function compileRisk(r: RiskPolicy, realm?: string): CompiledRisk {
+export function compileRisk(r: RiskPolicy, realm?: string, resourceMetadata?: string): CompiledRisk {
   const stepUp = compileStepUpPolicy(r.stepUp ?? { maxAge: '5m' });
-  return { engine: new RiskEngine(r), stepUpAt: r.stepUpAt, denyAt: r.denyAt, stepUp, challenge: bearerChallenge(realm, stepUpChallengeParams(stepUp)) };
+  return { engine: new RiskEngine(r), stepUpAt: r.stepUpAt, denyAt: r.denyAt, stepUp, challenge: bearerChallenge(realm, stepUpChallengeParams(stepUp), resourceMetadata) };
 }
 
 /** The policy's `risk` slice. */
@@ -221,7 +221,7 @@ export const riskCheck = defineCheck<RiskPolicySlice, object, RiskPolicy, Compil
   order: 10,
   policyKey: 'risk',
   policySchema: riskSchema,
-  compile: (r, env) => compileRisk(r, env.realm),
+  compile: (r, env) => compileRisk(r, env.realm, env.resourceMetadata),
   // Read while the engine reads the revocation: one round trip's wait for both on a remote store.
   prefetch: (ctx, c) => (c.engine.needsUsage && ctx.token ? ctx.store.getUsage(ctx.token.info.id) : undefined),
   check(ctx, c, usage) {

@@ -13,7 +13,7 @@ export class Decider {
   constructor(p: CompiledPolicy) {
     for (const [reason, info] of Object.entries(REASONS) as [ReasonCode, (typeof REASONS)[ReasonCode]][]) {
       if (!info.challenge) continue;
-      this.challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : ''));
+      this.challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : '', p.resourceMetadata));
     }
   }
 

@@ -237,7 +237,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     let r = requirementCache.get(scopes);
     if (!r) {
       const req = toScopeRequirement(scopes);
-      r = { req, challenge: challenge(p.realm, `error="insufficient_scope", scope="${scopeChallengeValue(req)}"`) };
+      r = { req, challenge: challenge(p.realm, `error="insufficient_scope", scope="${scopeChallengeValue(req)}"`, p.resourceMetadata) };
       requirementCache.set(scopes, r);
     }
     return r;

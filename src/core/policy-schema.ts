@@ -11,6 +11,7 @@ import type { TokenStore } from '../leaf/store.js';
 import { cidrSchema } from '../checks/ip.js';
 import { checksumSecretProblem, isValidPrefix, PREFIX_RULE } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES } from '../tokens/jwt.js';
+import { isSafeRemoteUrl } from '../tokens/remote.js';
 import { formatPath, policyIssues } from './policy-issues.js';
 import { crossIssues, policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
 import type { TokenGuardPolicy } from './policy-types.js';
@@ -64,9 +65,19 @@ const jwtSchema = z
         });
       }),
     jwksUri: z.string().url().optional(),
+    discovery: z.boolean().optional(),
     // A zero cooldown would refetch the key set for every token naming an unknown kid: anyone could make
     // the guard hammer the issuer. timeout reaches AbortSignal.timeout, a timer.
-    jwks: z.strictObject({ cooldown: positiveDurationSchema.optional(), cacheMaxAge: durationSchema.optional(), timeout: timerDurationSchema.optional() }).optional(),
+    jwks: z
+      .strictObject({
+        cooldown: positiveDurationSchema.optional(),
+        cacheMaxAge: durationSchema.optional(),
+        maxStale: durationSchema.optional(),
+        timeout: timerDurationSchema.optional(),
+        maxBytes: z.number().int().min(1024).max(16_777_216).optional(),
+        maxKeys: z.number().int().min(1).max(10_000).optional(),
+      })
+      .optional(),
     keys: z
       .array(z.union([z.string(), jwkSchema]))
       .min(1)
@@ -83,12 +94,30 @@ const jwtSchema = z
     requireExp: z.boolean().optional(),
     typ: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a typ value or a non-empty array of them' }).optional(),
     cacheSize: z.number().int().positive().optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1 to 64 letters, digits, ".", "_" or "-"')
+      .optional(),
   })
   .superRefine((j, ctx) => {
     const hmac = j.algorithms.filter((a) => a.startsWith('HS'));
     const asym = j.algorithms.filter((a) => !a.startsWith('HS'));
-    if (j.jwksUri && j.keys) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'give either jwksUri or keys, not both' });
-    if (asym.length && !j.jwksUri && !j.keys) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${asym.join(', ')} need jwksUri or keys` });
+    const sources = [j.jwksUri && 'jwksUri', j.keys && 'keys', j.discovery && 'discovery'].filter(Boolean);
+    if (sources.length > 1) ctx.addIssue({ code: 'custom', path: [sources[1] as string], message: `give one of jwksUri, keys or discovery, not ${sources.join(' and ')}` });
+    if (asym.length && !j.jwksUri && !j.keys && !j.discovery)
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${asym.join(', ')} need jwksUri, keys or discovery` });
+    if (j.discovery) {
+      if (typeof j.issuer !== 'string')
+        ctx.addIssue({ code: 'custom', path: ['issuer'], message: "discovery reads one issuer's metadata: give one issuer (or one configuration per issuer)" });
+      else if (!isSafeRemoteUrl(j.issuer) || /[?#]/.test(j.issuer)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['issuer'],
+          message:
+            'discovery needs an https issuer URL without query or fragment (plain http only for loopback addresses): metadata fetched over http can be swapped in transit',
+        });
+      }
+    }
     if (hmac.length && j.secret === undefined) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${hmac.join(', ')} need a secret` });
     if (j.secret !== undefined) {
       if (!hmac.length) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a secret is only used with HS256/HS384/HS512 in algorithms' });
@@ -102,7 +131,7 @@ const jwtSchema = z
       const problem = checkPublicKey(k);
       if (problem) ctx.addIssue({ code: 'custom', path: ['keys', i], message: problem });
     });
-    if (j.jwksUri && !isSafeJwksUri(j.jwksUri)) {
+    if (j.jwksUri && !isSafeRemoteUrl(j.jwksUri)) {
       ctx.addIssue({
         code: 'custom',
         path: ['jwksUri'],
@@ -178,11 +207,28 @@ function checkPublicKey(k: JWK | string): string | undefined {
   return undefined;
 }
 
-function isSafeJwksUri(uri: string): boolean {
-  const url = new URL(uri);
-  if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
-}
+const jwtListSchema = z
+  .array(jwtSchema)
+  .min(1, 'expected at least one issuer configuration')
+  .max(100)
+  .superRefine((list, ctx) => {
+    // The token's iss picks one configuration: an issuer in two would make the choice ambiguous.
+    const issuers = new Map<string, number>();
+    const names = new Map<string, number>();
+    list.forEach((j, i) => {
+      for (const iss of typeof j.issuer === 'string' ? [j.issuer] : j.issuer) {
+        const at = issuers.get(iss);
+        if (at !== undefined && at !== i) ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: `issuer ${JSON.stringify(iss)} is already configured in jwt[${at}]` });
+        else issuers.set(iss, i);
+      }
+      if (j.name !== undefined) {
+        const at = names.get(j.name);
+        if (at !== undefined)
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `name ${JSON.stringify(j.name)} is already taken by jwt[${at}]: token ids would collide` });
+        else names.set(j.name, i);
+      }
+    });
+  });
 
 const storeSchema = z.custom<TokenStore>((s) => {
   if (!s || typeof s !== 'object') return false;
@@ -214,69 +260,81 @@ const apiKeysSchema = z.strictObject({
   idleTimeout: positiveDurationSchema.optional(),
 });
 
-const policySchema = z
-  .strictObject({
-    jwt: jwtSchema.optional(),
-    apiKeys: apiKeysSchema.optional(),
-    store: storeSchema.optional(),
-    storeTimeout: timerDurationSchema.optional(),
-    trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
-    ...policyShape(),
-    rules: z.array(ruleSchema).optional(),
-    extensionMethods: z
-      .array(
-        z
-          .string()
-          .regex(METHOD_TOKEN_RE, 'expected a method name (an RFC 9110 token)')
-          .refine((m) => m === m.toUpperCase(), 'expected an upper-case method name'),
-      )
-      .min(1)
-      .optional(),
-    unmatched: z.enum(['deny', 'authenticate']).optional(),
-    mode: modeSchema.optional(),
-    caseSensitive: z.boolean().optional(),
-    maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
-    realm: z
-      .string()
-      .regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes')
-      .optional(),
-    trackUsage: z.boolean().optional(),
-    onDecision: fn('event) => void').optional(),
-    onLifecycle: fn('event) => void').optional(),
-    clock: fn('() => Date').optional(),
-    preflight: z.enum(['guard', 'pass']).optional(),
-  })
-  .superRefine((p, ctx) => {
-    if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
-    // One secret, one purpose: an HMAC key shared with JWT verification would tie the two together.
-    const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v) : undefined);
-    const keySecret = bytes(p.apiKeys?.checksumSecret);
-    const jwtSecret = bytes(p.jwt?.secret);
-    if (keySecret && jwtSecret && keySecret.equals(jwtSecret)) {
-      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'checksumSecret'], message: 'must not be jwt.secret: give API keys their own secret' });
-    }
-    for (const [path, message] of crossIssues(p as Record<string, unknown>)) ctx.addIssue({ code: 'custom', path: [...path], message });
-    // Names identify rules in decisions, audit events and rate-limit counters: two rules never share one.
-    const named = new Map<string, number>();
-    p.rules?.forEach((r, i) => {
-      const name = ruleName(r);
-      const j = named.get(name);
-      if (j === undefined) named.set(name, i);
-      else if (r.name === undefined && p.rules?.[j]?.name === undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['rules', i, 'path'],
-          message: `same methods and path as rules[${j}] ("${name}"), so it never matches: remove it or merge the two`,
-        });
-      else ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${name}" is already taken by rules[${j}]: names must be unique` });
+// Two schemas, one per form of `jwt`, picked by the input's shape: a union of the two would answer a mistake in
+// either with "expected one of 2 accepted forms" instead of the path that is wrong.
+const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
+  z
+    .strictObject({
+      jwt: jwt.optional(),
+      apiKeys: apiKeysSchema.optional(),
+      store: storeSchema.optional(),
+      storeTimeout: timerDurationSchema.optional(),
+      trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
+      ...policyShape(),
+      rules: z.array(ruleSchema).optional(),
+      extensionMethods: z
+        .array(
+          z
+            .string()
+            .regex(METHOD_TOKEN_RE, 'expected a method name (an RFC 9110 token)')
+            .refine((m) => m === m.toUpperCase(), 'expected an upper-case method name'),
+        )
+        .min(1)
+        .optional(),
+      unmatched: z.enum(['deny', 'authenticate']).optional(),
+      mode: modeSchema.optional(),
+      caseSensitive: z.boolean().optional(),
+      maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
+      resourceMetadata: z
+        .string()
+        .refine((v) => isSafeRemoteUrl(v), 'expected an https URL (plain http only for loopback addresses)')
+        .optional(),
+      realm: z
+        .string()
+        .regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes')
+        .optional(),
+      trackUsage: z.boolean().optional(),
+      onDecision: fn('event) => void').optional(),
+      onLifecycle: fn('event) => void').optional(),
+      clock: fn('() => Date').optional(),
+      preflight: z.enum(['guard', 'pass']).optional(),
+    })
+    .superRefine((p, ctx) => {
+      if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+      // One secret, one purpose: an HMAC key shared with JWT verification would tie the two together.
+      const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v) : undefined);
+      const keySecret = bytes(p.apiKeys?.checksumSecret);
+      const jwts = p.jwt === undefined ? [] : Array.isArray(p.jwt) ? p.jwt : [p.jwt];
+      for (const j of jwts) {
+        const jwtSecret = bytes(j.secret);
+        if (keySecret && jwtSecret && keySecret.equals(jwtSecret)) {
+          ctx.addIssue({ code: 'custom', path: ['apiKeys', 'checksumSecret'], message: 'must not be jwt.secret: give API keys their own secret' });
+        }
+      }
+      for (const [path, message] of crossIssues(p as Record<string, unknown>)) ctx.addIssue({ code: 'custom', path: [...path], message });
+      // Names identify rules in decisions, audit events and rate-limit counters: two rules never share one.
+      const named = new Map<string, number>();
+      p.rules?.forEach((r, i) => {
+        const name = ruleName(r);
+        const j = named.get(name);
+        if (j === undefined) named.set(name, i);
+        else if (r.name === undefined && p.rules?.[j]?.name === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', i, 'path'],
+            message: `same methods and path as rules[${j}] ("${name}"), so it never matches: remove it or merge the two`,
+          });
+        else ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${name}" is already taken by rules[${j}]: names must be unique` });
+      });
+      if (p.trackUsage === false && p.apiKeys?.idleTimeout !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['apiKeys', 'idleTimeout'], message: 'reads the last use that trackUsage: false turns off' });
+      }
+      if (p.apiKeys?.maxAgeWarning !== undefined && p.apiKeys.maxAge === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['apiKeys', 'maxAgeWarning'], message: 'warns before maxAge: give apiKeys.maxAge too' });
+      }
     });
-    if (p.trackUsage === false && p.apiKeys?.idleTimeout !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'idleTimeout'], message: 'reads the last use that trackUsage: false turns off' });
-    }
-    if (p.apiKeys?.maxAgeWarning !== undefined && p.apiKeys.maxAge === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'maxAgeWarning'], message: 'warns before maxAge: give apiKeys.maxAge too' });
-    }
-  });
+const policySchema = policySchemaWith(jwtSchema);
+const multiIssuerPolicySchema = policySchemaWith(jwtListSchema);
 
 /** Rule methods that are neither registered nor declared in `extensionMethods` (see checkMethod). */
 function methodIssues(policy: Record<string, unknown>): PolicyIssue[] {
@@ -299,9 +357,10 @@ function methodIssues(policy: Record<string, unknown>): PolicyIssue[] {
 /** Validates a policy; throws PolicyError listing every problem with its path and, where there is one, its fix. */
 export function validatePolicy(policy: unknown): TokenGuardPolicy {
   if (!policy || typeof policy !== 'object') throw new PolicyError([{ path: '', message: 'expected a policy object' }]);
-  const result = policySchema.safeParse(policy);
+  const schema = Array.isArray((policy as { jwt?: unknown }).jwt) ? multiIssuerPolicySchema : policySchema;
+  const result = schema.safeParse(policy);
   // Run apart from zod: an object-level refinement would be skipped whenever another key has a problem.
   const issues = methodIssues(policy as Record<string, unknown>);
   if (result.success && !issues.length) return policy as TokenGuardPolicy;
-  throw new PolicyError([...(result.success ? [] : policyIssues(policySchema, policy, result.error.issues)), ...issues]);
+  throw new PolicyError([...(result.success ? [] : policyIssues(schema, policy, result.error.issues)), ...issues]);
 }

@@ -19,10 +19,19 @@ export interface JwtPolicy {
   /** Remote JWK Set (fetched with caching; refetched on an unknown `kid` at most once per `jwks.cooldown`). */
   jwksUri?: string;
   /**
-   * Remote JWKS tuning. Default: `{ cooldown: '30s', cacheMaxAge: '10m', timeout: '5s' }`. `cooldown` and
-   * `timeout` must be above zero; `cacheMaxAge: 0` refetches the set for every new token and caches none.
+   * Find the JWK Set in the issuer's metadata: `/.well-known/oauth-authorization-server` (RFC 8414), then
+   * `/.well-known/openid-configuration` (OpenID Connect Discovery). The metadata's `issuer` must equal
+   * `issuer` exactly, which must then be one https (or loopback http) URL. Cached and refreshed like the
+   * JWK Set. Default: `false`.
    */
-  jwks?: { cooldown?: Duration; cacheMaxAge?: Duration; timeout?: Duration };
+  discovery?: boolean;
+  /**
+   * Remote JWKS (and metadata) tuning. Default: `{ cooldown: '30s', cacheMaxAge: '10m', maxStale: '1h',
+   * timeout: '5s', maxBytes: 262144, maxKeys: 100 }`. `cooldown` and `timeout` must be above zero;
+   * `cacheMaxAge: 0` refetches the set for every new token and caches none. While refetches fail, the last
+   * good set keeps verifying until `cacheMaxAge + maxStale` after it was fetched (then 503 `idp.unavailable`).
+   */
+  jwks?: { cooldown?: Duration; cacheMaxAge?: Duration; maxStale?: Duration; timeout?: Duration; maxBytes?: number; maxKeys?: number };
   /** Local public keys: JWKs or PEM strings (SPKI or certificate). */
   keys?: readonly (JWK | string)[];
   /** Shared secret for HS256/384/512 (at least 32/48/64 bytes). PEM, JWK or JWKS text is refused: that is a public key, not a secret. */
@@ -41,6 +50,12 @@ export interface JwtPolicy {
   typ?: string | readonly string[];
   /** Most verified tokens remembered (each until its `exp`). Default: 10 000. */
   cacheSize?: number;
+  /**
+   * With several issuer configurations: the prefix of this one's token ids (`<name>:<jti>`), so that tenants'
+   * `jti`s never collide in revocations, counters and usage. Letters, digits, `.`, `_`, `-`; unique. Default:
+   * the first 16 characters of the base64url SHA-256 of its (first) issuer. Unused with one configuration.
+   */
+  name?: string;
 }
 
 /** Per-token rate limit in a policy or rule. */
@@ -99,8 +114,11 @@ export interface ApiKeysPolicy {
  * PolicyError naming each bad path.
  */
 export interface TokenGuardPolicy extends CheckPolicySlices {
-  /** Accept JWT access tokens. */
-  jwt?: JwtPolicy;
+  /**
+   * Accept JWT access tokens: one issuer configuration, or a list (multi-tenant) chosen by each token's
+   * `iss`. With several, token ids are `<name>:<jti>` (see JwtPolicy.name).
+   */
+  jwt?: JwtPolicy | readonly JwtPolicy[];
   /** Accept opaque API keys (see ApiKeysPolicy). */
   apiKeys?: ApiKeysPolicy;
   /** Where token state lives. Default: a new MemoryStore for this guard (per process: warns once under `NODE_ENV=production`). */
@@ -131,6 +149,13 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   maxTokenBytes?: number;
   /** `realm` of the WWW-Authenticate challenge. Default: none. */
   realm?: string;
+  /**
+   * URL of this API's protected resource metadata (RFC 9728), e.g.
+   * `'https://api.example.com/.well-known/oauth-protected-resource'`: sent as `resource_metadata="…"` in every
+   * WWW-Authenticate challenge so clients can find the authorization servers. Serve the document with
+   * `protectedResourceMetadata`. https (or loopback http). Default: none.
+   */
+  resourceMetadata?: string;
   /** Record per-token usage (count, first and last use, recent IPs, last User-Agent) in the store. Default: `true`. */
   trackUsage?: boolean;
   /** Audit hook: one event per decision. Its errors and rejections are swallowed. */

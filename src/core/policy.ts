@@ -10,7 +10,7 @@ import type { ReasonCode } from '../leaf/types.js';
 import { compileApiKeyFormat, type ApiKeyFormat } from '../tokens/api-key.js';
 import { normalizeTyp, type JwtConfig } from '../tokens/jwt.js';
 import { compileChecks, compileRuleChecks, type CompiledChecks } from './registry.js';
-import type { TokenGuardPolicy } from './policy-types.js';
+import type { JwtPolicy, TokenGuardPolicy } from './policy-types.js';
 import { validatePolicy } from './policy-schema.js';
 import { literalPrefixes, ruleMethods, ruleName, type CompiledRule } from './rule-match.js';
 
@@ -20,7 +20,8 @@ export { explainUnmatched, matchRule, ruleName, type CompiledRule } from './rule
 
 /** A policy, compiled. Internal: the guard's view of the policy. */
 export interface CompiledPolicy {
-  jwt: JwtConfig | undefined;
+  /** The issuer configurations (one, or several chosen by a token's `iss`). */
+  jwt: JwtConfig[] | undefined;
   /** Accepted API keys: prefixes and the checksum secret, compiled. */
   apiKeys: ApiKeyFormat | undefined;
   /** The policy's store; `createGuard` picks the default when there is none. */
@@ -34,6 +35,8 @@ export interface CompiledPolicy {
   mode: 'enforce' | 'report-only';
   maxTokenBytes: number;
   realm: string | undefined;
+  /** RFC 9728 metadata URL named in every challenge. */
+  resourceMetadata: string | undefined;
   trackUsage: boolean;
   onDecision: TokenGuardPolicy['onDecision'];
   onLifecycle: TokenGuardPolicy['onLifecycle'];
@@ -63,8 +66,13 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   const raw = policy as unknown as Record<string, unknown>;
   const rawRules = (policy.rules ?? []) as unknown as Record<string, unknown>[];
   const maxTokenBytes = policy.maxTokenBytes ?? 8192;
-  const clockToleranceS = (parseDuration(policy.jwt?.clockTolerance ?? '5s') as number) / 1000;
-  const base = { realm, clockToleranceS, maxTokenBytes };
+  const jwtPolicies = policy.jwt === undefined ? [] : Array.isArray(policy.jwt) ? (policy.jwt as readonly JwtPolicy[]) : [policy.jwt as JwtPolicy];
+  // One configuration keeps today's token ids; with several, each is prefixed by its configuration's name.
+  const jwt = jwtPolicies.length ? jwtPolicies.map((j) => compileJwt(j, jwtPolicies.length > 1)) : undefined;
+  // The widest tolerance of the issuer configurations: revocations and proofs must outlive every token.
+  const clockToleranceS = (jwt ? Math.max(...jwt.map((j) => j.clockToleranceMs)) : 5000) / 1000;
+  const resourceMetadata = policy.resourceMetadata;
+  const base = { realm, clockToleranceS, maxTokenBytes, resourceMetadata };
   const checks = compileChecks(raw, rawRules, base);
   const mode = policy.mode ?? 'enforce';
   const rules = (policy.rules ?? []).map((r, i): CompiledRule => {
@@ -78,7 +86,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     // Static per rule: a report-only rule under an enforcing policy trials its own values.
     const ruleChecks = compileRuleChecks(checks, rawRule, { ...base, scope }, mode === 'enforce' && r.mode === 'report-only');
     const challenges = new Map<ReasonCode, string>();
-    for (const [reason, params] of ruleChecks.challenges) challenges.set(reason, challenge(realm, params));
+    for (const [reason, params] of ruleChecks.challenges) challenges.set(reason, challenge(realm, params, resourceMetadata));
     return {
       name,
       path: r.path,
@@ -94,31 +102,6 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       mode: r.mode,
     };
   });
-  let jwt: JwtConfig | undefined;
-  if (policy.jwt) {
-    const j = policy.jwt;
-    jwt = {
-      issuer: typeof j.issuer === 'string' ? j.issuer : [...j.issuer],
-      audience: typeof j.audience === 'string' ? j.audience : [...j.audience],
-      algorithms: [...j.algorithms],
-      clockToleranceMs: parseDuration(j.clockTolerance ?? '5s') as number,
-      requireExp: j.requireExp ?? true,
-      cacheSize: j.cacheSize ?? 10_000,
-    };
-    if (j.jwksUri) {
-      jwt.jwksUri = j.jwksUri;
-      jwt.jwks = {
-        cooldownMs: parseDuration(j.jwks?.cooldown ?? '30s') as number,
-        cacheMaxAgeMs: parseDuration(j.jwks?.cacheMaxAge ?? '10m') as number,
-        // jose wants whole milliseconds.
-        timeoutMs: Math.ceil(parseDuration(j.jwks?.timeout ?? '5s') as number),
-      };
-    }
-    if (j.keys) jwt.keys = [...j.keys];
-    if (j.typ !== undefined) jwt.typ = (typeof j.typ === 'string' ? [j.typ] : [...j.typ]).map(normalizeTyp);
-    if (j.secret !== undefined) jwt.secret = j.secret;
-    if (j.maxTokenAge !== undefined) jwt.maxTokenAgeMs = parseDuration(j.maxTokenAge) as number;
-  }
   return {
     jwt,
     apiKeys: policy.apiKeys
@@ -133,6 +116,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     mode,
     maxTokenBytes,
     realm,
+    resourceMetadata,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
     onLifecycle: policy.onLifecycle,
@@ -147,5 +131,40 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   };
 }
 
-/** A Bearer challenge with optional realm and parameters. */
+/** A Bearer challenge with optional realm, parameters and RFC 9728 `resource_metadata`. */
 export const challenge = bearerChallenge;
+
+const DEFAULT_JWKS = { cooldown: '30s', cacheMaxAge: '10m', maxStale: '1h', timeout: '5s', maxBytes: 262_144, maxKeys: 100 } as const;
+
+/** One issuer configuration, compiled; `several` when the policy has more than one (token ids are then prefixed). */
+function compileJwt(j: JwtPolicy, several: boolean): JwtConfig {
+  const firstIssuer = typeof j.issuer === 'string' ? j.issuer : (j.issuer[0] as string);
+  const name = j.name ?? createHash('sha256').update(firstIssuer).digest('base64url').slice(0, 16);
+  const jwt: JwtConfig = {
+    issuer: typeof j.issuer === 'string' ? j.issuer : [...j.issuer],
+    audience: typeof j.audience === 'string' ? j.audience : [...j.audience],
+    algorithms: [...j.algorithms],
+    clockToleranceMs: parseDuration(j.clockTolerance ?? '5s') as number,
+    requireExp: j.requireExp ?? true,
+    cacheSize: j.cacheSize ?? 10_000,
+    idPrefix: several ? `${name}:` : '',
+  };
+  if (j.jwksUri || j.discovery) {
+    if (j.jwksUri) jwt.jwksUri = j.jwksUri;
+    if (j.discovery) jwt.discovery = true;
+    jwt.jwks = {
+      cooldownMs: parseDuration(j.jwks?.cooldown ?? DEFAULT_JWKS.cooldown) as number,
+      cacheMaxAgeMs: parseDuration(j.jwks?.cacheMaxAge ?? DEFAULT_JWKS.cacheMaxAge) as number,
+      maxStaleMs: parseDuration(j.jwks?.maxStale ?? DEFAULT_JWKS.maxStale) as number,
+      // AbortSignal.timeout wants whole milliseconds.
+      timeoutMs: Math.ceil(parseDuration(j.jwks?.timeout ?? DEFAULT_JWKS.timeout) as number),
+      maxBytes: j.jwks?.maxBytes ?? DEFAULT_JWKS.maxBytes,
+      maxKeys: j.jwks?.maxKeys ?? DEFAULT_JWKS.maxKeys,
+    };
+  }
+  if (j.keys) jwt.keys = [...j.keys];
+  if (j.typ !== undefined) jwt.typ = (typeof j.typ === 'string' ? [j.typ] : [...j.typ]).map(normalizeTyp);
+  if (j.secret !== undefined) jwt.secret = j.secret;
+  if (j.maxTokenAge !== undefined) jwt.maxTokenAgeMs = parseDuration(j.maxTokenAge) as number;
+  return jwt;
+}

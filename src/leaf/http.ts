@@ -81,11 +81,13 @@ export function decisionError(decision: Decision): AccessDeniedError {
   });
 }
 
-/** A Bearer challenge (RFC 6750 §3) with an optional realm and parameters. */
-export function bearerChallenge(realm: string | undefined, params: string): string {
+/** A Bearer challenge (RFC 6750 §3) with an optional realm, parameters and RFC 9728 `resource_metadata` URL. */
+export function bearerChallenge(realm: string | undefined, params: string, resourceMetadata?: string): string {
   const parts: string[] = [];
   if (realm !== undefined) parts.push(`realm="${realm}"`);
   if (params) parts.push(params);
+  // A URL the policy schema checked; quotes and backslashes are escaped all the same, so none ends the string early.
+  if (resourceMetadata !== undefined) parts.push(`resource_metadata="${resourceMetadata.replace(/["\\]/g, encodeURIComponent)}"`);
   return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
 }
 

@@ -1,32 +1,27 @@
 // JWT access tokens: verified with jose against allow-listed algorithms and keys imported once,
 // remembered in a bounded cache so a token seen again skips signature verification.
 import { createHash, createPublicKey, webcrypto } from 'node:crypto';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors as joseErrors,
-  jwtVerify,
-  type JWK,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  type JWSHeaderParameters,
-  type FlattenedJWSInput,
-} from 'jose';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { UsageError } from '../leaf/errors.js';
 import type { ReasonCode, TokenInfo } from '../leaf/types.js';
 import { parseConfirmation, type Confirmation } from '../leaf/confirmation.js';
 import type { JwtAlgorithm } from '../leaf/algorithms.js';
+import { RemoteKeys, type AuthorizationServerMetadata } from './jwks.js';
+import type { CachedDocument } from './remote.js';
+import { IdpUnavailable } from './remote.js';
 
 export { JWT_ALGORITHMS, type JwtAlgorithm } from '../leaf/algorithms.js';
 
-/** The JWT options after policy validation (durations in ms). */
+/** The JWT options of one issuer configuration after policy validation (durations in ms). */
 export interface JwtConfig {
   issuer: string | string[];
   audience: string | string[];
   algorithms: JwtAlgorithm[];
   jwksUri?: string;
-  jwks?: { cooldownMs: number; cacheMaxAgeMs: number; timeoutMs: number };
+  /** Find jwks_uri in the issuer's metadata (RFC 8414 / OpenID Connect Discovery); issuer is then one string. */
+  discovery?: boolean;
+  jwks?: { cooldownMs: number; cacheMaxAgeMs: number; timeoutMs: number; maxStaleMs: number; maxBytes: number; maxKeys: number };
   keys?: (JWK | string)[];
   secret?: string | Uint8Array;
   clockToleranceMs: number;
@@ -35,6 +30,8 @@ export interface JwtConfig {
   /** Accepted `typ` header values, normalised by normalizeTyp; undefined means DEFAULT_TYPS or no `typ`. */
   typ?: readonly string[];
   cacheSize: number;
+  /** Put before every token id this configuration verifies (`''` keeps them as they are: one issuer configuration). */
+  idPrefix: string;
 }
 
 /** A verified token and the claim values later checks need, computed once per token. */
@@ -52,9 +49,10 @@ export interface VerifiedJwt {
   cnf?: Confirmation;
 }
 
-/** A remembered verification and the instant (request time, ms) it stops being served. */
+/** A remembered verification, the issuer configuration that made it, and the instant (request time, ms) it stops being served. */
 interface CacheEntry {
   verified: VerifiedJwt;
+  by: IssuerVerifier;
   untilMs: number;
 }
 
@@ -114,14 +112,15 @@ function toPublicJwk(key: JWK | string): JWK {
   return key;
 }
 
-/** Verifies JWT access tokens for one policy. */
-export class JwtVerifier {
-  private readonly config: JwtConfig;
+/** The verification of one issuer configuration: its keys, claims and typing rules. */
+class IssuerVerifier {
+  readonly config: JwtConfig;
   private readonly asymmetric: JWTVerifyGetKey | undefined;
   /** The PEM keys alone, looked up without the token's kid (a PEM has none). */
   private readonly pemKeys: JWTVerifyGetKey | undefined;
   private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
-  private readonly cache: LRUCache<string, CacheEntry>;
+  /** Keys from a JWK Set URL, given or discovered. */
+  readonly remote: RemoteKeys | undefined;
   private readonly typs: ReadonlySet<string>;
   /** A token without `typ` passes only when `jwt.typ` is not set. */
   private readonly untypedOk: boolean;
@@ -130,28 +129,25 @@ export class JwtVerifier {
   private readonly requiredClaims: string[];
   /**
    * Longest a verification is remembered: an hour, or with a remote JWKS its cacheMaxAge, so a token
-   * whose signing key was withdrawn from the JWKS stops passing from the cache once jose would refetch.
+   * whose signing key was withdrawn from the JWKS stops passing from the cache once the set is refetched.
    */
-  private maxCacheMs = 3_600_000;
-  /** Verifications under way, so concurrent first sightings of a token verify it once. Bounded by concurrency. */
-  private readonly inFlight = new Map<string, Promise<VerifiedJwt | JwtFailure>>();
+  readonly maxCacheMs: number = 3_600_000;
 
   constructor(config: JwtConfig) {
     this.config = config;
     this.toleranceS = config.clockToleranceMs / 1000;
     this.maxAgeS = config.maxTokenAgeMs === undefined ? undefined : config.maxTokenAgeMs / 1000;
     this.requiredClaims = config.requireExp ? ['exp'] : [];
-    this.cache = new LRUCache({ max: config.cacheSize });
     this.typs = new Set(config.typ ?? DEFAULT_TYPS);
     this.untypedOk = config.typ === undefined;
-    if (config.jwksUri) {
-      const { cooldownMs, cacheMaxAgeMs, timeoutMs } = config.jwks as NonNullable<JwtConfig['jwks']>;
-      this.maxCacheMs = Math.min(this.maxCacheMs, cacheMaxAgeMs);
-      this.asymmetric = createRemoteJWKSet(new URL(config.jwksUri), {
-        cooldownDuration: cooldownMs,
-        cacheMaxAge: cacheMaxAgeMs,
-        timeoutDuration: timeoutMs,
+    if (config.jwksUri || config.discovery) {
+      const jwks = config.jwks as NonNullable<JwtConfig['jwks']>;
+      this.maxCacheMs = Math.min(this.maxCacheMs, jwks.cacheMaxAgeMs);
+      this.remote = new RemoteKeys({
+        ...jwks,
+        ...(config.jwksUri ? { jwksUri: config.jwksUri } : { discoverIssuer: config.issuer as string }),
       });
+      this.asymmetric = this.remote.getKey;
     } else if (config.keys && config.keys.length > 0) {
       this.asymmetric = createLocalJWKSet({ keys: config.keys.map(toPublicJwk) });
       const pems = config.keys.filter((k): k is string => typeof k === 'string');
@@ -209,57 +205,8 @@ export class JwtVerifier {
     throw new joseErrors.JWSSignatureVerificationFailed();
   }
 
-  /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */
-  readonly knows = (token: string): boolean => this.cache.has(token);
-
-  /** Drops every cached verification (after a key rotation, say). */
-  clearCache(): void {
-    this.cache.clear();
-  }
-
-  /**
-   * The cached verification of a token seen before, re-checked against `nowMs`, or undefined when the
-   * token is not cached. Synchronous so the repeated-token path costs no promise.
-   */
-  lookup(token: string, nowMs: number): VerifiedJwt | JwtFailure | undefined {
-    const hit = this.cache.get(token);
-    if (!hit) return undefined;
-    // Expired by the request's clock, not only by lru-cache's own: a cached verification never outlives
-    // the key set it was checked against, whatever time the requests say it is.
-    if (nowMs >= hit.untilMs) {
-      this.cache.delete(token);
-      return undefined;
-    }
-    const cached = hit.verified;
-    return this.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;
-  }
-
-  /** Verifies a compact JWS at time `nowMs`. Never throws. */
-  verify(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
-    const cached = this.lookup(token, nowMs);
-    if (cached) return Promise.resolve(cached);
-    // A burst of requests with one new token shares one signature verification. Only requests at the same
-    // instant share it: the outcome depends on the time (exp, nbf, maxTokenAge).
-    const key = `${nowMs}\u0000${token}`;
-    let pending = this.inFlight.get(key);
-    if (!pending) {
-      pending = this.verifyUncached(token, nowMs).finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, pending);
-    }
-    return pending;
-  }
-
-  private async verifyUncached(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
-    const first = token.indexOf('.');
-    const second = token.indexOf('.', first + 1);
-    if (first === -1 || second === -1) return { reason: 'token.malformed', detail: 'not a compact JWS' };
-    if (token.indexOf('.', second + 1) !== -1) {
-      // Five segments is a JWE: refused as is, nothing is decrypted.
-      return { reason: 'token.malformed', detail: 'encrypted (JWE) or otherwise non-JWS token' };
-    }
-    if (!B64URL_RE.test(token.slice(0, first)) || !B64URL_RE.test(token.slice(first + 1, second)) || !B64URL_RE.test(token.slice(second + 1))) {
-      return { reason: 'token.malformed', detail: 'not base64url' };
-    }
+  /** Verifies a compact JWS already checked for shape; `signatureDot` is the index of its second dot. */
+  async verify(token: string, nowMs: number, signatureDot: number): Promise<VerifiedJwt | JwtFailure> {
     let payload: JWTPayload;
     let header: JWSHeaderParameters;
     try {
@@ -288,21 +235,13 @@ export class JwtVerifier {
     if (typ === undefined ? !this.untypedOk : !this.typs.has(normalizeTyp(typ))) {
       return { reason: 'token.invalid', detail: typ === undefined ? 'typ header is missing' : `typ ${JSON.stringify(typ.slice(0, 40))} is not an accepted access-token type` };
     }
-    const entry = this.toEntry(token, payload, second);
+    const entry = this.toEntry(token, payload, signatureDot);
     if (!entry) return { reason: 'token.invalid', detail: 'claims have the wrong type or a time out of range' };
     // jose checks iat against the clock only under maxTokenAge; a token from the future is never valid.
-    const timeFailure = this.checkTimes(entry, Math.floor(nowMs / 1000));
-    if (timeFailure) return timeFailure;
-    // Remembered until the earliest of exp, the key set's freshness and the cap. A zero or negative ttl
-    // is never handed to lru-cache, which reads ttl 0 as "never expires". untilMs holds freshness and
-    // the cap on the requests' clock; past exp, lookup's time checks refuse the entry themselves.
-    const servedMs = Math.min(entry.exp === undefined ? 300_000 : Infinity, this.maxCacheMs);
-    const ttl = Math.floor(Math.min(entry.exp === undefined ? Infinity : entry.exp * 1000 - nowMs, servedMs));
-    if (ttl >= 1) this.cache.set(token, { verified: entry, untilMs: nowMs + servedMs }, { ttl });
-    return entry;
+    return this.checkTimes(entry, Math.floor(nowMs / 1000)) ?? entry;
   }
 
-  private checkTimes(e: VerifiedJwt, now: number): JwtFailure | undefined {
+  checkTimes(e: VerifiedJwt, now: number): JwtFailure | undefined {
     const tol = this.toleranceS;
     if (e.exp !== undefined && e.exp <= now - tol) return { reason: 'token.expired', detail: 'exp is past' };
     if (e.nbf !== undefined && e.nbf > now + tol) return { reason: 'token.expired', detail: 'nbf is in the future' };
@@ -328,7 +267,9 @@ export class JwtVerifier {
     const info: TokenInfo = {
       // Without jti, the id is over header and payload, not the signature: a JWT re-encoded with another
       // valid signature (ECDSA malleability) must keep its id, or its revocation could be sidestepped.
-      id: jti ?? 'sha256:' + createHash('sha256').update(token.slice(0, signatureDot)).digest('base64url'),
+      // With several issuers the id is prefixed per issuer configuration: one tenant's jti cannot name,
+      // revoke or share counters with another's.
+      id: this.config.idPrefix + (jti ?? 'sha256:' + createHash('sha256').update(token.slice(0, signatureDot)).digest('base64url')),
       kind: 'jwt',
       // Frozen: the same TokenInfo is handed to every request that presents this token.
       scopes: Object.freeze(scopes) as string[],
@@ -350,12 +291,132 @@ export class JwtVerifier {
   }
 }
 
+/** The unverified `iss` of a compact JWS's payload, or undefined when it has none that is a string. */
+function unverifiedIssuer(token: string, first: number, second: number): string | undefined | null {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(token.slice(first + 1, second), 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  const iss = payload && typeof payload === 'object' ? (payload as { iss?: unknown }).iss : undefined;
+  return typeof iss === 'string' ? iss : undefined;
+}
+
+/**
+ * Verifies JWT access tokens for one policy: one issuer configuration, or several chosen by the token's `iss`
+ * (read before any signature check, so a token is only ever checked with its own issuer's keys).
+ */
+export class JwtVerifier {
+  private readonly verifiers: readonly IssuerVerifier[];
+  /** Issuer → configuration, with several configurations; undefined with one (it verifies every token). */
+  private readonly byIssuer: ReadonlyMap<string, IssuerVerifier> | undefined;
+  private readonly cache: LRUCache<string, CacheEntry>;
+  /** Verifications under way, so concurrent first sightings of a token verify it once. Bounded by concurrency. */
+  private readonly inFlight = new Map<string, Promise<VerifiedJwt | JwtFailure>>();
+
+  constructor(configs: JwtConfig | readonly JwtConfig[]) {
+    const list = Array.isArray(configs) ? (configs as readonly JwtConfig[]) : [configs as JwtConfig];
+    this.verifiers = list.map((c) => new IssuerVerifier(c));
+    if (this.verifiers.length > 1) {
+      const map = new Map<string, IssuerVerifier>();
+      for (const v of this.verifiers) for (const iss of typeof v.config.issuer === 'string' ? [v.config.issuer] : v.config.issuer) map.set(iss, v);
+      this.byIssuer = map;
+    }
+    this.cache = new LRUCache({ max: Math.max(...list.map((c) => c.cacheSize)) });
+  }
+
+  /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */
+  readonly knows = (token: string): boolean => this.cache.has(token);
+
+  /** Drops every cached verification (after a key rotation, say). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * The discovered metadata of an issuer (`jwt.discovery`): cached and refreshed with its JWK Set, so an
+   * introspection client can find `introspection_endpoint` without a fetch of its own. Undefined for an
+   * issuer configured without discovery.
+   */
+  issuerMetadata(issuer: string): CachedDocument<AuthorizationServerMetadata> | undefined {
+    const v = this.byIssuer ? this.byIssuer.get(issuer) : this.verifiers[0];
+    return v?.config.issuer === issuer ? v.remote?.metadata : undefined;
+  }
+
+  /**
+   * The cached verification of a token seen before, re-checked against `nowMs`, or undefined when the
+   * token is not cached. Synchronous so the repeated-token path costs no promise.
+   */
+  lookup(token: string, nowMs: number): VerifiedJwt | JwtFailure | undefined {
+    const hit = this.cache.get(token);
+    if (!hit) return undefined;
+    // Expired by the request's clock, not only by lru-cache's own: a cached verification never outlives
+    // the key set it was checked against, whatever time the requests say it is.
+    if (nowMs >= hit.untilMs) {
+      this.cache.delete(token);
+      return undefined;
+    }
+    const cached = hit.verified;
+    return hit.by.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;
+  }
+
+  /** Verifies a compact JWS at time `nowMs`. Never throws. */
+  verify(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
+    const cached = this.lookup(token, nowMs);
+    if (cached) return Promise.resolve(cached);
+    // A burst of requests with one new token shares one signature verification. Only requests at the same
+    // instant share it: the outcome depends on the time (exp, nbf, maxTokenAge).
+    const key = `${nowMs}\u0000${token}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.verifyUncached(token, nowMs).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async verifyUncached(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
+    const first = token.indexOf('.');
+    const second = token.indexOf('.', first + 1);
+    if (first === -1 || second === -1) return { reason: 'token.malformed', detail: 'not a compact JWS' };
+    if (token.indexOf('.', second + 1) !== -1) {
+      // Five segments is a JWE: refused as is, nothing is decrypted.
+      return { reason: 'token.malformed', detail: 'encrypted (JWE) or otherwise non-JWS token' };
+    }
+    if (!B64URL_RE.test(token.slice(0, first)) || !B64URL_RE.test(token.slice(first + 1, second)) || !B64URL_RE.test(token.slice(second + 1))) {
+      return { reason: 'token.malformed', detail: 'not base64url' };
+    }
+    let by = this.verifiers[0] as IssuerVerifier;
+    if (this.byIssuer) {
+      // Chosen by the claimed issuer, never by trying each issuer's keys: that would let one tenant's key
+      // vouch for a token naming another, and multiply the work an unknown token costs.
+      const iss = unverifiedIssuer(token, first, second);
+      if (iss === null) return { reason: 'token.malformed', detail: 'payload is not JSON' };
+      const chosen = iss === undefined ? undefined : this.byIssuer.get(iss);
+      if (!chosen) return { reason: 'token.invalid', detail: iss === undefined ? 'iss is missing' : 'iss is not an accepted issuer' };
+      by = chosen;
+    }
+    const entry = await by.verify(token, nowMs, second);
+    if ('reason' in entry) return entry;
+    // Remembered until the earliest of exp, the key set's freshness and the cap. A zero or negative ttl
+    // is never handed to lru-cache, which reads ttl 0 as "never expires". untilMs holds freshness and
+    // the cap on the requests' clock; past exp, lookup's time checks refuse the entry themselves.
+    const servedMs = Math.min(entry.exp === undefined ? 300_000 : Infinity, by.maxCacheMs);
+    const ttl = Math.floor(Math.min(entry.exp === undefined ? Infinity : entry.exp * 1000 - nowMs, servedMs));
+    if (ttl >= 1) this.cache.set(token, { verified: entry, by, untilMs: nowMs + servedMs }, { ttl });
+    return entry;
+  }
+}
+
 /** Whether a claims set has a time claim a JS Date cannot hold (or that is not a finite number). */
 function hasTimeOutOfRange(payload: JWTPayload): boolean {
   return [payload.exp, payload.nbf, payload.iat, payload['auth_time']].some((t) => t !== undefined && !isClaimTime(t));
 }
 
 function mapJoseError(err: unknown): JwtFailure {
+  // The identity provider's outage, not the token's fault nor the store's: its own reason, answered 503.
+  if (err instanceof IdpUnavailable) return { reason: 'idp.unavailable', detail: err.message };
   // jose reads exp: -1e400 (-Infinity) as expired and nbf: 1e400 as not yet valid; such a token is broken, not early or late.
   if ((err instanceof joseErrors.JWTExpired || err instanceof joseErrors.JWTClaimValidationFailed) && hasTimeOutOfRange(err.payload)) {
     return { reason: 'token.invalid', detail: 'a time claim is out of range' };
@@ -368,15 +429,9 @@ function mapJoseError(err: unknown): JwtFailure {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { reason: 'token.invalid', detail: 'signature verification failed' };
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return { reason: 'token.invalid', detail: 'algorithm not allowed' };
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return { reason: 'token.invalid', detail: 'no matching key' };
-  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return { reason: 'idp.unavailable', detail: 'JWKS unavailable' };
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return { reason: 'token.malformed', detail: err.message };
-  // jose reports a JWKS endpoint answering other than 200, or with a body that is not JSON, as a plain
-  // JOSEError (ERR_JOSE_GENERIC), which it throws nowhere else: the key server failed, not the token, so
-  // this is a 503 like a timeout, not a 401 that sends every client off to fetch a new token.
-  if (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC') return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
   if (err instanceof joseErrors.JOSEError) return { reason: 'token.invalid', detail: err.code };
-  // A network failure fetching the JWKS (fetch throws TypeError with a cause) is not the token's fault.
-  if (err instanceof TypeError && err.cause !== undefined) return { reason: 'store.unavailable', detail: 'JWKS unavailable' };
   // jose throws TypeError for a key that does not fit the algorithm (an HS token against an RSA key).
   return { reason: 'token.invalid', detail: err instanceof Error ? err.name : 'verification failed' };
 }

@@ -98,7 +98,7 @@ describe('policy validation', () => {
     });
 
     it('needs keys for asymmetric algorithms and a secret for HMAC', async () => {
-      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['RS256'] } })).toEqual(['jwt.algorithms: RS256 need jwksUri or keys']);
+      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['RS256'] } })).toEqual(['jwt.algorithms: RS256 need jwksUri, keys or discovery']);
       expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['HS256'] } })).toEqual(['jwt.algorithms: HS256 need a secret']);
     });
 
@@ -134,7 +134,9 @@ describe('policy validation', () => {
     });
 
     it('refuses jwksUri and keys together', async () => {
-      expect(await problems({ jwt: await jwtPolicy({ jwksUri: 'https://id.example.test/jwks.json' }) })).toEqual(['jwt.keys: give either jwksUri or keys, not both']);
+      expect(await problems({ jwt: await jwtPolicy({ jwksUri: 'https://id.example.test/jwks.json' }) })).toEqual([
+        'jwt.keys: give one of jwksUri, keys or discovery, not jwksUri and keys',
+      ]);
     });
   });
 

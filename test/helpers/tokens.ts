@@ -1,6 +1,6 @@
 // Test fixtures: local signing keys, a token factory, and a policy most tests start from.
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
-import { MemoryStore, issueApiKey, type TokenGuardPolicy, type IssueApiKeyOptions } from '../../src/index.js';
+import { MemoryStore, issueApiKey, type JwtPolicy, type TokenGuardPolicy, type IssueApiKeyOptions } from '../../src/index.js';
 
 export const ISSUER = 'https://id.example.test/';
 export const AUDIENCE = 'api://orders';
@@ -81,7 +81,7 @@ export function unsignedToken(payload: JWTPayload, header: Record<string, unknow
 }
 
 /** The JWT part of a policy accepting the test keys (RS256 and ES256 by JWK, HS256 by secret). */
-export async function jwtPolicy(overrides: Partial<NonNullable<TokenGuardPolicy['jwt']>> = {}): Promise<NonNullable<TokenGuardPolicy['jwt']>> {
+export async function jwtPolicy(overrides: Partial<JwtPolicy> = {}): Promise<JwtPolicy> {
   const k = await testKeys();
   return {
     issuer: ISSUER,

@@ -601,6 +601,24 @@ export const CASES: readonly ScenarioCase[] = [
     clientIp: OUTSIDE,
     ...answer(503, 'store.unavailable', 'none'),
   },
+  {
+    name: "a JWT whose issuer's keys cannot be fetched (IdP outage, not a store failure)",
+    variant: 'idp-down',
+    method: 'GET',
+    path: '/orders/1',
+    headers: (f) => bearer(f.downIssuer),
+    clientIp: OUTSIDE,
+    ...answer(503, 'idp.unavailable', 'none'),
+  },
+  {
+    name: 'a JWT of the other issuer while one issuer is down',
+    variant: 'idp-down',
+    method: 'GET',
+    path: '/orders/1',
+    headers: (f) => bearer(f.read),
+    clientIp: OUTSIDE,
+    ...answer(200, 'ok', 'none'),
+  },
   { name: 'a public route while the store is down', variant: 'broken-store', method: 'GET', path: '/health', headers: none, clientIp: OUTSIDE, ...answer(200, 'ok', 'none') },
 
   // --- path normalisation ----------------------------------------------------------------------------

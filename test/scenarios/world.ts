@@ -13,12 +13,17 @@ export const OFFICE = '10.1.2.3';
 export const STRANGER = '198.51.100.4';
 
 /** Which app a case talks to: the main policy, the same rules (and store) in policy-level report-only, a store that fails, or the main policy with `preflight: 'pass'`. */
-export type Variant = 'main' | 'report-only' | 'broken-store' | 'preflight';
+export type Variant = 'main' | 'report-only' | 'broken-store' | 'preflight' | 'idp-down';
+
+/** A second issuer whose JWK Set nobody serves (port 1 on loopback refuses connections): its tokens meet an IdP outage. */
+export const DOWN_ISSUER = 'https://down.example.test/';
 
 /** Credentials the cases send. Made once per world, since signing is async and API keys live in its store. */
 export interface Fixtures {
   /** JWT with `orders:read`. */
   read: string;
+  /** JWT with `orders:read` from DOWN_ISSUER, whose keys cannot be fetched (variant `idp-down`). */
+  downIssuer: string;
   /** JWT with `orders:read` and the claim `tenant: 'acme'`. */
   acme: string;
   /** JWT with `orders:write`, no recent MFA. */
@@ -143,6 +148,10 @@ export async function createWorld(): Promise<World> {
         ...(variant === 'report-only' && { store, mode: 'report-only' as const }),
         ...(variant === 'broken-store' && { store: new BrokenStore(), storeTimeout: '200ms' }),
         ...(variant === 'preflight' && { store, preflight: 'pass' as const }),
+        ...(variant === 'idp-down' && {
+          store,
+          jwt: [jwt, { issuer: DOWN_ISSUER, audience: jwt.audience, algorithms: ['RS256' as const], jwksUri: 'http://127.0.0.1:1/jwks.json', jwks: { timeout: '2s' } }],
+        }),
       };
     },
   };
@@ -154,6 +163,7 @@ export async function createWorld(): Promise<World> {
   const last = apiKey.key.at(-1) === 'A' ? 'B' : 'A';
   const fixtures: Fixtures = {
     read: await signToken({ scope: 'orders:read' }),
+    downIssuer: await signToken({ scope: 'orders:read' }, { iss: DOWN_ISSUER }),
     acme: await signToken({ scope: 'orders:read', tenant: 'acme' }),
     write: await signToken({ scope: 'orders:write' }),
     writeMfa: await signToken({ scope: 'orders:write', auth_time: NOW_S - 60, amr: ['pwd', 'mfa'] }),

@@ -1,6 +1,6 @@
 // Fixtures for the token-level tests: request builders, guard factories and a refusal matcher.
 import { expect } from 'vitest';
-import { createGuard, MemoryStore, type Decision, type GuardRequest, type Guard, type ReasonCode, type TokenGuardPolicy } from '../../src/index.js';
+import { createGuard, MemoryStore, type Decision, type GuardRequest, type JwtPolicy, type Guard, type ReasonCode, type TokenGuardPolicy } from '../../src/index.js';
 import { AUDIENCE, ISSUER, NOW, NOW_S, jwtPolicy } from '../helpers/tokens.js';
 
 /** A client address outside every private range, used unless a test sets its own. */
@@ -20,7 +20,7 @@ export function bearer(token: string, overrides: Partial<GuardRequest> = {}): Gu
 export const ORDERS_RULES: TokenGuardPolicy['rules'] = [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'] }];
 
 /** A guard accepting JWTs only (test keys, RS256 + ES256 unless overridden), frozen at NOW. */
-export async function jwtGuard(jwt: Partial<NonNullable<TokenGuardPolicy['jwt']>> = {}, policy: Partial<TokenGuardPolicy> = {}): Promise<Guard> {
+export async function jwtGuard(jwt: Partial<JwtPolicy> = {}, policy: Partial<TokenGuardPolicy> = {}): Promise<Guard> {
   return createGuard({ jwt: await jwtPolicy(jwt), store: new MemoryStore(), clock: () => NOW, rules: ORDERS_RULES, ...policy });
 }
 
@@ -46,6 +46,7 @@ const STATUS: Partial<Record<ReasonCode, number>> = {
   'ip.unknown': 403,
   'hours.outside': 403,
   'store.unavailable': 503,
+  'idp.unavailable': 503,
 };
 
 const CHALLENGE_ERROR: Partial<Record<ReasonCode, string>> = {
@@ -69,7 +70,7 @@ export function expectRefused(decision: Decision, reason: ReasonCode): void {
   });
   expect(challengeError(decision)).toBe(CHALLENGE_ERROR[reason]);
   // A token that failed verification is never handed to the app; later checks (scope, IP, hours) run on a verified one.
-  if (reason.startsWith('token.') || reason === 'request.malformed' || reason === 'store.unavailable') expect(decision.token).toBeUndefined();
+  if (reason.startsWith('token.') || reason === 'request.malformed' || reason === 'store.unavailable' || reason === 'idp.unavailable') expect(decision.token).toBeUndefined();
 }
 
 /** Asserts the request went through with no failing check. */

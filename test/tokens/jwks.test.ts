@@ -43,6 +43,7 @@ async function startJwksServer(keys: JWK[], extraRoutes: Record<string, unknown>
     const path = req.url ?? '';
     state.paths.push(path);
     if (path in extraRoutes) return json(res, 200, JSON.stringify(extraRoutes[path]));
+    if (path.startsWith('/.well-known/oauth-authorization-server')) return json(res, 404, '{"error":"not_found"}');
     switch (state.answer) {
       case 'jwks':
         return json(res, 200, JSON.stringify({ keys: state.keys }));
@@ -90,7 +91,7 @@ const freshToken = (opts: Parameters<typeof signToken>[1] = {}) => signToken({ s
 const advance = (ms: number) => vi.setSystemTime(Date.now() + ms);
 
 const expectUnavailable = (decision: Decision) => {
-  expectRefused(decision, 'store.unavailable');
+  expectRefused(decision, 'idp.unavailable');
   expect(decision.headers['WWW-Authenticate']).toBeUndefined();
 };
 
@@ -231,8 +232,8 @@ describe('refetching on an unknown kid', () => {
 });
 
 describe('when the JWK Set cannot be had', () => {
-  // Fail closed, and as an outage: 503 store.unavailable, never a 401 that blames the client's token.
-  it('answers 503 store.unavailable when nothing listens at jwksUri', async () => {
+  // Fail closed, and as the issuer's outage: 503 idp.unavailable, never a 401 that blames the client's token.
+  it('answers 503 idp.unavailable when nothing listens at jwksUri', async () => {
     const guard = remoteGuard(await closedPortUrl());
     expectUnavailable(await guard.evaluate(bearer(await freshToken())));
   });
@@ -244,7 +245,7 @@ describe('when the JWK Set cannot be had', () => {
     ['redirect', 'answers a redirect (not followed)'],
   ];
   for (const [answer, what] of failures) {
-    it(`answers 503 store.unavailable when the server ${what}`, async () => {
+    it(`answers 503 idp.unavailable when the server ${what}`, async () => {
       const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
       server.answer = answer;
       const guard = remoteGuard(server.url);
@@ -253,26 +254,30 @@ describe('when the JWK Set cannot be had', () => {
     });
   }
 
-  it('answers 503 store.unavailable when the server does not answer within jwks.timeout', async () => {
+  it('answers 503 idp.unavailable when the server does not answer within jwks.timeout', async () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
     server.answer = 'hang';
     const guard = remoteGuard(server.url, { jwks: { timeout: 150 } });
     expectUnavailable(await guard.evaluate(bearer(await freshToken())));
   });
 
-  it('recovers as soon as the server answers again', async () => {
+  it('recovers once the server answers again and the retry backoff (1 s after a first failure) has passed', async () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
     server.answer = 'server-error';
     const guard = remoteGuard(server.url);
     const token = await freshToken();
     expectUnavailable(await guard.evaluate(bearer(token)));
     server.answer = 'jwks';
+    expectUnavailable(await guard.evaluate(bearer(token))); // within the backoff: not refetched
+    expect(server.jwksHits()).toBe(1);
+    advance(1_000);
     expectAllowed(await guard.evaluate(bearer(token)));
+    expect(server.jwksHits()).toBe(2);
   });
 
-  it('keeps verifying with the fetched set while the server is down, until cacheMaxAge', async () => {
+  it('with maxStale 0, keeps verifying with the fetched set while the server is down only until cacheMaxAge', async () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
-    const guard = remoteGuard(server.url);
+    const guard = remoteGuard(server.url, { jwks: { cooldown: '30s', cacheMaxAge: '10m', maxStale: 0, timeout: 2000 } });
     expectAllowed(await guard.evaluate(bearer(await freshToken())));
     server.answer = 'server-error';
     advance(5 * 60_000);
@@ -285,5 +290,62 @@ describe('when the JWK Set cannot be had', () => {
     const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
     const guard = remoteGuard(server.url);
     expectRefused(await guard.evaluate(bearer(await freshToken({ iss: 'https://evil.example.test/' }))), 'token.invalid');
+  });
+});
+
+describe('bounds on what the issuer serves', () => {
+  it('refuses a JWK Set with more keys than jwks.maxKeys as a whole (idp.unavailable)', async () => {
+    const k = await testKeys();
+    const server = await startJwksServer([...Array.from({ length: 5 }, (_, i): JWK => ({ ...k.rsaPublicJwk, kid: `k-${i}` })), k.rsaPublicJwk]);
+    const d = await remoteGuard(server.url, { jwks: { maxKeys: 5 } }).evaluate(bearer(await freshToken()));
+    expectUnavailable(d);
+    expect(d.detail).toMatch(/6 keys, over the limit of 5/);
+    expectAllowed(await remoteGuard(server.url, { jwks: { maxKeys: 6 } }).evaluate(bearer(await freshToken())));
+  });
+
+  it('stops reading a body larger than jwks.maxBytes (idp.unavailable)', async () => {
+    const k = await testKeys();
+    const padding = Array.from({ length: 40 }, (_, i) => ({ ...k.rsaPublicJwk, kid: `pad-${i}` }));
+    const server = await startJwksServer([...padding, k.rsaPublicJwk]);
+    const d = await remoteGuard(server.url, { jwks: { maxBytes: 4096 } }).evaluate(bearer(await freshToken()));
+    expectUnavailable(d);
+    expect(d.detail).toMatch(/over the 4096-byte limit/);
+  });
+
+  it('ignores private and symmetric keys a JWK Set publishes', async () => {
+    const k = await testKeys();
+    const withPrivate = { ...k.rsaPublicJwk, d: 'not-really-private' };
+    const server = await startJwksServer([withPrivate]);
+    expectRefused(await remoteGuard(server.url).evaluate(bearer(await freshToken())), 'token.invalid');
+  });
+});
+
+describe('discovery against a hand-made server', () => {
+  it('falls back to the OpenID Connect location when the RFC 8414 one answers 404, for an issuer with a path', async () => {
+    const k = await testKeys();
+    const routes: Record<string, unknown> = {};
+    const server = await startJwksServer([k.rsaPublicJwk], routes);
+    const issuer = `${new URL(server.url).origin}/tenant-1`;
+    routes['/tenant-1/.well-known/openid-configuration'] = { issuer, jwks_uri: server.url };
+    const guard = createGuard({
+      jwt: { issuer, audience: AUDIENCE, algorithms: ['RS256'], discovery: true },
+      store: new MemoryStore(),
+      clock: () => NOW,
+      rules: ORDERS_RULES,
+    });
+    expectAllowed(await guard.evaluate(bearer(await freshToken({ iss: issuer }))));
+    // RFC 8414 §3.1 inserts the well-known segment before the path; OpenID Connect appends it.
+    expect(server.paths).toEqual(['/.well-known/oauth-authorization-server/tenant-1', '/tenant-1/.well-known/openid-configuration', JWKS_PATH]);
+  });
+
+  it('refuses metadata naming a jwks_uri over plain http to a non-loopback host', async () => {
+    const routes: Record<string, unknown> = {};
+    const server = await startJwksServer([(await testKeys()).rsaPublicJwk], routes);
+    const issuer = new URL(server.url).origin;
+    routes['/.well-known/oauth-authorization-server'] = { issuer, jwks_uri: 'http://keys.example.test/jwks.json' };
+    const guard = createGuard({ jwt: { issuer, audience: AUDIENCE, algorithms: ['RS256'], discovery: true }, store: new MemoryStore(), clock: () => NOW, rules: ORDERS_RULES });
+    const d = await guard.evaluate(bearer(await freshToken({ iss: issuer })));
+    expectUnavailable(d);
+    expect(d.detail).toMatch(/jwks_uri is not an https/);
   });
 });

@@ -1,0 +1,136 @@
+// An issuer's signing keys from the network: its authorization server metadata (RFC 8414 / OpenID Connect
+// Discovery) when asked to discover them, and its JWK Set, each cached and kept through outages up to maxStale.
+import { createLocalJWKSet, errors as joseErrors, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import { CachedDocument, fetchJson, HttpStatusError, IdpUnavailable, isSafeRemoteUrl, type FetchLimits } from './remote.js';
+
+/** Authorization server metadata (RFC 8414 §2), as far as token-guard reads it; other members are kept as given. */
+export interface AuthorizationServerMetadata {
+  issuer: string;
+  jwks_uri?: string;
+  introspection_endpoint?: string;
+  [member: string]: unknown;
+}
+
+/** Remote key options after policy validation (durations in ms). */
+export interface RemoteKeysConfig {
+  /** The JWK Set URL given in the policy; absent with discovery. */
+  jwksUri?: string;
+  /** The issuer whose metadata names the JWK Set (discovery). */
+  discoverIssuer?: string;
+  cooldownMs: number;
+  cacheMaxAgeMs: number;
+  maxStaleMs: number;
+  timeoutMs: number;
+  /** Largest metadata or JWK Set body read, in bytes. */
+  maxBytes: number;
+  /** Most keys taken from a JWK Set; a larger set is refused as a whole. */
+  maxKeys: number;
+}
+
+/**
+ * The metadata URLs of an issuer, in the order tried: RFC 8414 §3.1 inserts the well-known segment before
+ * the issuer's path, OpenID Connect Discovery §4 appends it.
+ */
+export function metadataUrls(issuer: string): string[] {
+  const url = new URL(issuer);
+  const path = url.pathname.replace(/\/$/, '');
+  return [`${url.origin}/.well-known/oauth-authorization-server${path}`, `${url.origin}${path}/.well-known/openid-configuration`];
+}
+
+/**
+ * Fetches and checks an issuer's metadata: its `issuer` must equal the configured one exactly (RFC 8414 §3.3,
+ * OpenID Connect Discovery §4.3), or a server could hand out another issuer's keys. The RFC 8414 location is
+ * tried first and the OpenID Connect one after a 4xx answer.
+ */
+export async function fetchIssuerMetadata(issuer: string, limits: FetchLimits): Promise<AuthorizationServerMetadata> {
+  const [oauth, oidc] = metadataUrls(issuer) as [string, string];
+  let doc: unknown;
+  try {
+    doc = await fetchJson(oauth, limits);
+  } catch (err) {
+    if (!(err instanceof HttpStatusError) || err.status < 400 || err.status >= 500) throw err;
+    doc = await fetchJson(oidc, limits);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('metadata is not a JSON object');
+  const m = doc as Record<string, unknown>;
+  if (m['issuer'] !== issuer) throw new Error(`metadata issuer ${JSON.stringify(String(m['issuer']).slice(0, 200))} is not the configured issuer`);
+  for (const member of ['jwks_uri', 'introspection_endpoint'] as const) {
+    const v = m[member];
+    if (v !== undefined && (typeof v !== 'string' || !isSafeRemoteUrl(v))) throw new Error(`metadata ${member} is not an https (or loopback http) URL`);
+  }
+  return Object.freeze({ ...m }) as AuthorizationServerMetadata;
+}
+
+/** A JWK Set body checked and trimmed to the public signing keys: private and symmetric keys are dropped. */
+function toKeySet(doc: unknown, maxKeys: number): JSONWebKeySet {
+  const keys = doc && typeof doc === 'object' ? (doc as { keys?: unknown }).keys : undefined;
+  if (!Array.isArray(keys)) throw new Error('not a JWK Set');
+  if (keys.length > maxKeys) throw new Error(`JWK Set holds ${keys.length} keys, over the limit of ${maxKeys}`);
+  const usable = keys.filter(
+    (k): k is JWK =>
+      !!k &&
+      typeof k === 'object' &&
+      typeof (k as JWK).kty === 'string' &&
+      (k as JWK).kty !== 'oct' &&
+      !('d' in k) &&
+      ((k as JWK).use === undefined || (k as JWK).use === 'sig'),
+  );
+  return { keys: usable };
+}
+
+/** The signing keys of one issuer, from a JWK Set URL given or discovered. */
+export class RemoteKeys {
+  /** The issuer's metadata (discovery only). */
+  readonly metadata: CachedDocument<AuthorizationServerMetadata> | undefined;
+  private readonly set: CachedDocument<{ jwks: JSONWebKeySet; getKey: JWTVerifyGetKey }>;
+
+  constructor(private readonly config: RemoteKeysConfig) {
+    const limits = { timeoutMs: config.timeoutMs, maxBytes: config.maxBytes };
+    const freshness = { cacheMaxAgeMs: config.cacheMaxAgeMs, maxStaleMs: config.maxStaleMs };
+    const issuer = config.discoverIssuer;
+    this.metadata = issuer === undefined ? undefined : new CachedDocument('issuer metadata', () => fetchIssuerMetadata(issuer, limits), freshness);
+    this.set = new CachedDocument(
+      'JWK Set',
+      async () => {
+        const uri = await this.jwksUri();
+        const jwks = toKeySet(await fetchJson(uri, limits), config.maxKeys);
+        return { jwks, getKey: createLocalJWKSet(jwks) };
+      },
+      freshness,
+    );
+  }
+
+  private async jwksUri(): Promise<string> {
+    if (this.config.jwksUri !== undefined) return this.config.jwksUri;
+    const meta = await (this.metadata as CachedDocument<AuthorizationServerMetadata>).current();
+    if (meta.jwks_uri === undefined) throw new Error('metadata names no jwks_uri');
+    return meta.jwks_uri;
+  }
+
+  /** The last good JWK Set, whatever its age. */
+  get known(): JSONWebKeySet | undefined {
+    return this.set.known?.jwks;
+  }
+
+  /**
+   * The key for a token's header. An unknown `kid` refetches the set at most once per cooldown. Throws
+   * IdpUnavailable when the keys cannot be had (never fetched, or stale past maxStale, or an unknown kid
+   * while the provider is failing), and jose's errors for a token no key fits.
+   */
+  readonly getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> => {
+    const { getKey } = await this.set.current();
+    try {
+      return await getKey(header as Parameters<JWTVerifyGetKey>[0], input);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      if (Date.now() - this.set.lastAttemptMs >= this.config.cooldownMs) {
+        const refreshed = await this.set.current(true);
+        if (this.set.failures === 0) return refreshed.getKey(header as Parameters<JWTVerifyGetKey>[0], input);
+      }
+      // The key may well exist: while the provider fails, that is an outage, not a bad token.
+      if (this.set.failures > 0)
+        throw new IdpUnavailable(`no known key has kid ${JSON.stringify(String(header.kid ?? '').slice(0, 64))} and the JWK Set cannot be refetched: ${this.set.lastError}`);
+      throw err;
+    }
+  };
+}
