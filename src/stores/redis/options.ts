@@ -35,6 +35,13 @@ export interface RedisStoreOptions {
   usageBatchSize?: number;
   /** How long a token's usage is kept after its last use, in ms (`0` keeps it until deleted). Default: 30 days. */
   usageTtl?: number;
+  /**
+   * As the cache in front of a durable store (`composeStores({ …, cache })`): how long a record, or the fact that the
+   * durable store holds no revocation of a token or subject, is kept in Redis, in ms. Changes made through the
+   * composed store invalidate at once; this bounds only what a change made while Redis was unreachable leaves behind.
+   * Default: 60 000.
+   */
+  readThroughTtl?: number;
 }
 
 /** Counters for monitoring a RedisStore. */
@@ -68,6 +75,7 @@ export interface ResolvedOptions {
   usageFlushInterval: number;
   usageBatchSize: number;
   usageTtl: number;
+  readThroughTtl: number;
   /** The near-cache's size and lifetime, or false when it is turned off. */
   nearCache: { max: number; ttl: number } | false;
 }
@@ -126,5 +134,23 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const ttl = nearCache
     ? option('nearCache.ttl', nearCache.ttl, 5000, `whole milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS)
     : 5000;
-  return { client, subscriber, prefix, commandTimeout, confirmTimeout, usageFlushInterval, usageBatchSize, usageTtl, nearCache: nearCache === false ? false : { max, ttl } };
+  const readThroughTtl = option(
+    'readThroughTtl',
+    options.readThroughTtl,
+    60_000,
+    `whole milliseconds from 1 to ${MAX_DELAY_MS}`,
+    (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS,
+  );
+  return {
+    client,
+    subscriber,
+    prefix,
+    commandTimeout,
+    confirmTimeout,
+    usageFlushInterval,
+    usageBatchSize,
+    usageTtl,
+    readThroughTtl,
+    nearCache: nearCache === false ? false : { max, ttl },
+  };
 }

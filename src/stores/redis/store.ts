@@ -15,6 +15,7 @@ import type {
   TokenUsage,
   UsageEvent,
 } from '../../leaf/store.js';
+import type { RevocationEntries, StoreCache } from '../../leaf/store-parts.js';
 import { checkClaimGroup } from '../claims.js';
 import { COUNTER_TTL_SLACK_MS } from '../gcra.js';
 import {
@@ -32,6 +33,7 @@ import { boundedCall, type Call } from './command.js';
 import { KeyLayout } from './keys.js';
 import { type Arg, defineScripts, type ScriptCommands } from './lua.js';
 import { NearCache } from './near-cache.js';
+import { ReadThrough } from './read-through.js';
 import { type RedisStoreOptions, type RedisStoreStats, resolveOptions } from './options.js';
 import { num, parseEntry, readUsage, recordJson, toRecord, toState, USAGE_FIELDS, usesLeft } from './records.js';
 import { UsageBuffer } from './usage-buffer.js';
@@ -66,13 +68,14 @@ const UPDATE_ATTEMPTS = 8;
  * const store = new RedisStore({ client, subscriber: client.duplicate(), prefix: 'orders-api:' });
  * app.use(tokenGuard({ jwt, store }));
  */
-export class RedisStore implements TokenStore {
+export class RedisStore implements TokenStore, StoreCache {
   private readonly client: Redis | Cluster;
   private readonly cmd: ScriptCommands;
   private readonly keys: KeyLayout;
   private readonly call: Call;
   private readonly nearCache: NearCache;
   private readonly usage: UsageBuffer;
+  private readonly through: ReadThrough;
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -99,6 +102,7 @@ export class RedisStore implements TokenStore {
       cache: o.nearCache,
       confirmTimeout: o.confirmTimeout,
     });
+    this.through = new ReadThrough({ client: o.client, cmd: this.cmd, keys: this.keys, call: this.call, nearCache: this.nearCache, ttl: o.readThroughTtl });
   }
 
   // --- API key records
@@ -189,6 +193,35 @@ export class RedisStore implements TokenStore {
     const subj = parseEntry(s, 'before');
     this.nearCache.keep(ticket, tokenId, token, subject, subj);
     return toState(token, subj, now);
+  }
+
+  // --- Read-through cache in front of a durable store (composeStores with `cache`)
+
+  /**
+   * The API key record under `hash` from Redis, or else from `load` (the durable store), then kept in Redis for
+   * `readThroughTtl` unless it changed meanwhile. Records with uses left are never kept. When Redis fails, `load`
+   * answers alone. Used by `composeStores`; keep such records out of this store's own putApiKey.
+   */
+  getApiKeyThrough(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    return this.through.getApiKey(hash, load);
+  }
+
+  /** Drops the cached record under `hash` on every instance (after it changed in the durable store). */
+  invalidateApiKey(hash: string): Promise<void> {
+    return this.through.invalidateApiKey(hash);
+  }
+
+  /**
+   * Revocation state from the near-cache (synchronously), else from Redis, else from `load` (the durable store), then
+   * kept in Redis and the near-cache. When Redis fails, `load` answers alone. Used by `composeStores`.
+   */
+  getRevocationThrough(
+    tokenId: string,
+    subject: string | undefined,
+    now: number,
+    load: (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>,
+  ): RevocationState | undefined | Promise<RevocationState | undefined> {
+    return this.through.getRevocation(tokenId, subject, now, load);
   }
 
   // --- Rate limits
