@@ -1,6 +1,8 @@
 // RedisStore's options: their public types, their defaults, and the checks that refuse a mistake at construction.
 import type { Cluster, Redis } from 'ioredis';
+import { isProduction } from '../../leaf/warnings.js';
 import { StoreArgumentError } from '../validate.js';
+import type { RedisDurability } from './durability.js';
 import { isValidPrefix } from './keys.js';
 
 /** Near-cache tuning: a bounded, short-lived local copy of revocation lookups, invalidated through pub/sub. */
@@ -42,6 +44,14 @@ export interface RedisStoreOptions {
    * Default: 60 000.
    */
   readThroughTtl?: number;
+  /**
+   * What to do when the server's settings would let Redis drop a revocation or a claim (checked once at construction
+   * with CONFIG GET; see `ready()`): `'require'` refuses (ready() rejects with RedisDurabilityError and every call
+   * fails with it, 503), `'warn'` emits a TOKEN_GUARD_REDIS_DURABILITY process warning, `'ignore'` does not check.
+   * A server that refuses CONFIG is warned about, never refused. Default: `'require'` when NODE_ENV is production,
+   * else `'warn'`.
+   */
+  durability?: RedisDurability;
 }
 
 /** Counters for monitoring a RedisStore. */
@@ -76,6 +86,7 @@ export interface ResolvedOptions {
   usageBatchSize: number;
   usageTtl: number;
   readThroughTtl: number;
+  durability: RedisDurability;
   /** The near-cache's size and lifetime, or false when it is turned off. */
   nearCache: { max: number; ttl: number } | false;
 }
@@ -141,7 +152,12 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     `whole milliseconds from 1 to ${MAX_DELAY_MS}`,
     (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS,
   );
+  const durability = options.durability ?? (isProduction() ? 'require' : 'warn');
+  if (durability !== 'require' && durability !== 'warn' && durability !== 'ignore') {
+    throw new StoreArgumentError(`RedisStore: durability must be 'require', 'warn' or 'ignore' (got ${String(durability)})`);
+  }
   return {
+    durability,
     client,
     subscriber,
     prefix,

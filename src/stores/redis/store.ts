@@ -29,7 +29,9 @@ import {
   checkUpdateApiKey,
   StoreArgumentError,
 } from '../validate.js';
+import { warnOnce } from '../../leaf/warnings.js';
 import { boundedCall, type Call } from './command.js';
+import { checkDurability, RedisDurabilityError, type RedisDurabilityReport } from './durability.js';
 import { KeyLayout } from './keys.js';
 import { type Arg, defineScripts, type ScriptCommands } from './lua.js';
 import { NearCache } from './near-cache.js';
@@ -76,13 +78,21 @@ export class RedisStore implements TokenStore, StoreCache {
   private readonly nearCache: NearCache;
   private readonly usage: UsageBuffer;
   private readonly through: ReadThrough;
+  private readonly started: Promise<RedisDurabilityReport>;
+  /** Set when `durability: 'require'` found a setting that would drop state: every call then fails with it. */
+  private durabilityError: RedisDurabilityError | undefined;
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
     const o = resolveOptions(options);
     this.client = o.client;
     this.keys = new KeyLayout(o.prefix);
-    this.call = boundedCall(o.commandTimeout);
+    const bounded = boundedCall(o.commandTimeout);
+    this.call = <T>(what: string, promise: Promise<T>): Promise<T> => {
+      if (this.durabilityError === undefined) return bounded(what, promise);
+      promise.catch(() => undefined);
+      return Promise.reject(this.durabilityError);
+    };
     this.cmd = defineScripts(o.client);
     this.usage = new UsageBuffer({
       client: o.client,
@@ -102,7 +112,35 @@ export class RedisStore implements TokenStore, StoreCache {
       cache: o.nearCache,
       confirmTimeout: o.confirmTimeout,
     });
+    this.started = this.checkDurability(o.durability, Math.max(o.commandTimeout, 2000));
+    // Nobody may be listening (ready() is optional): the failure is also reported by every call.
+    this.started.catch(() => undefined);
     this.through = new ReadThrough({ client: o.client, cmd: this.cmd, keys: this.keys, call: this.call, nearCache: this.nearCache, ttl: o.readThroughTtl });
+  }
+
+  /**
+   * Resolves once the start-up check of the server's settings is done, with what it found; rejects with
+   * RedisDurabilityError when `durability: 'require'` and Redis could drop a revocation or a claim (eviction at
+   * maxmemory, no append-only file). Await it before serving.
+   */
+  ready(): Promise<RedisDurabilityReport> {
+    return this.started;
+  }
+
+  private async checkDurability(mode: 'require' | 'warn' | 'ignore', timeoutMs: number): Promise<RedisDurabilityReport> {
+    if (mode === 'ignore') return { checked: false, settings: {}, issues: [], error: "durability: 'ignore'" };
+    const report = await checkDurability(this.client, timeoutMs);
+    const needed = 'maxmemory-policy noeviction and appendonly yes (appendfsync everysec or always)';
+    if (!report.checked) {
+      warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `RedisStore could not read the Redis settings (${report.error}); make sure Redis runs with ${needed}`);
+    } else if (report.issues.length > 0) {
+      if (mode === 'require') {
+        this.durabilityError = new RedisDurabilityError(report);
+        throw this.durabilityError;
+      }
+      warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `Redis could drop revocations or claims: ${report.issues.join('; ')}`);
+    }
+    return report;
   }
 
   // --- API key records
@@ -176,6 +214,7 @@ export class RedisStore implements TokenStore, StoreCache {
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined | Promise<RevocationState | undefined> {
     // Synchronous like a cached answer (this method may answer either way).
     checkGetRevocation(tokenId, subject, now);
+    if (this.durabilityError) throw this.durabilityError;
     const cached = this.nearCache.lookup(tokenId, subject);
     // Answered locally, without a promise: the guard's hot path then costs no round trip at all.
     if (cached) return toState(cached.token, cached.subject, now);
@@ -221,6 +260,7 @@ export class RedisStore implements TokenStore, StoreCache {
     now: number,
     load: (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>,
   ): RevocationState | undefined | Promise<RevocationState | undefined> {
+    if (this.durabilityError) throw this.durabilityError;
     return this.through.getRevocation(tokenId, subject, now, load);
   }
 
