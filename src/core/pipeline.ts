@@ -7,7 +7,7 @@ import { passes } from '../leaf/http.js';
 import type { RateLimitCheck, TokenStore, UsageEvent } from '../leaf/store.js';
 import type { Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { CheckContext } from '../checks/check.js';
-import { isRevoked } from '../checks/revocation.js';
+import { isRevoked, revocationDetail } from '../checks/revocation.js';
 import { popFailure } from '../checks/pop.js';
 import { verifyDpopProof } from '../checks/dpop.js';
 import { rateLimitHeaders } from '../checks/rate-limit.js';
@@ -170,6 +170,8 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
     }
     identity = holder.info;
     ctx.token = holder;
+    // Deprecation / Sunset of a key in its rotation grace or near its maxAge (key-records.ts decides).
+    if (holder.notices) Object.assign(responseHeaders, holder.notices);
 
     // Phase: bind. dpop.required is about JWTs: an API key has no key to bind and is never DPoP-bound.
     const cnf = holder.cnf;
@@ -200,7 +202,7 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number): Step {
     const usageAnswer: unknown = risk?.engine.needsUsage ? invoke('getUsage', holder.info.id) : undefined;
     if (isThenable(usageAnswer)) Promise.resolve(usageAnswer).catch(() => undefined); // awaited below, or abandoned by a refusal
     const revocation = checkRevocationState(isThenable(revocationAnswer) ? yield revocationAnswer : revocationAnswer);
-    if (isRevoked(revocation, holder.issuedAtMs, p.clockToleranceS * 1000)) throw new Refusal('token.revoked', 'revoked in store');
+    if (isRevoked(revocation, holder.issuedAtMs, p.clockToleranceS * 1000)) throw new Refusal('token.revoked', revocationDetail(revocation));
     e.scopeSets.set(holder.info, holder.scopeSet);
 
     // Phase: constraints. The policy's (or else the key record's) value refuses; the rule's own is trialled

@@ -1,7 +1,8 @@
 // The store contract by concern: stores that implement part of TokenStore (PostgresStore: keys and revocations), and
 // what composeStores needs to put a cache (RedisStore) in front of a durable store.
 import type { Awaitable } from './types.js';
-import type { ApiKeyRecord, RevocationState, TokenStore } from './store.js';
+import type { RevocationReason } from './lifecycle.js';
+import type { ApiKeyRecord, RevocationState, RevokeOptions, RevokeSubjectOptions, TokenStore } from './store.js';
 
 /** The API key records of a TokenStore: what a keys-only store (e.g. PostgresStore) implements. */
 export type KeyRecordStore = Pick<TokenStore, 'getApiKey' | 'putApiKey' | 'updateApiKey' | 'deleteApiKey' | 'useApiKey'>;
@@ -18,6 +19,12 @@ export type ClaimStore = Pick<TokenStore, 'claimOnce'>;
 /** The usage records of a TokenStore. */
 export type UsageStore = Pick<TokenStore, 'recordUsage' | 'getUsage'> & Partial<Pick<TokenStore, 'flush'>>;
 
+/** The key inventory of a TokenStore (optional there; PostgresStore has it). */
+export type KeyInventoryStore = Required<Pick<TokenStore, 'listApiKeys' | 'getApiKeyById'>>;
+
+/** The lifecycle audit of a TokenStore (optional there; PostgresStore keeps it in an append-only table). */
+export type LifecycleEventStore = Required<Pick<TokenStore, 'appendLifecycleEvent' | 'listLifecycleEvents'>>;
+
 /** A store that implements some concerns only, used through `composeStores`. */
 export type PartialTokenStore = Partial<TokenStore>;
 
@@ -25,6 +32,8 @@ export type PartialTokenStore = Partial<TokenStore>;
 export interface RevocationEntry {
   time: number;
   expiresAt: number | null;
+  /** The reason given with it, when there was one. */
+  reason?: RevocationReason;
 }
 
 /** The stored revocations of a token id and of its subject, each null when there is none (expired ones included). */
@@ -56,7 +65,7 @@ export interface StoreCache {
     load: (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>,
   ): Awaitable<RevocationState | undefined>;
   /** Writes a token revocation already stored durably into the cache and fans it out to every instance. */
-  revoke(tokenId: string, options: { now: number; expiresAt?: number }): Awaitable<void>;
+  revoke(tokenId: string, options: RevokeOptions): Awaitable<void>;
   /** Writes a subject revocation already stored durably into the cache and fans it out to every instance. */
-  revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): Awaitable<void>;
+  revokeSubject(subject: string, options: RevokeSubjectOptions): Awaitable<void>;
 }

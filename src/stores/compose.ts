@@ -1,14 +1,25 @@
 // composeStores: one TokenStore made of a store per concern (records and revocations durable in PostgreSQL, counters,
 // claims and usage in Redis), optionally with a shared cache (RedisStore) in front of the durable part.
 import { StoreError } from '../leaf/errors.js';
-import type { ApiKeyPatch, ApiKeyRecord, ClaimOptions, RateLimitCheck, RevocationState, TokenStore, UsageEvent } from '../leaf/store.js';
-import type { ClaimStore, CounterStore, KeyRecordStore, RevocationListStore, RevocationSource, StoreCache, UsageStore } from '../leaf/store-parts.js';
+import type { LifecycleEvent, LifecycleQuery } from '../leaf/lifecycle.js';
+import type { ApiKeyPatch, ApiKeyRecord, ClaimOptions, RateLimitCheck, RevocationState, RevokeOptions, RevokeSubjectOptions, TokenStore, UsageEvent } from '../leaf/store.js';
+import type {
+  ClaimStore,
+  CounterStore,
+  KeyInventoryStore,
+  KeyRecordStore,
+  LifecycleEventStore,
+  RevocationListStore,
+  RevocationSource,
+  StoreCache,
+  UsageStore,
+} from '../leaf/store-parts.js';
 import { StoreArgumentError } from './validate.js';
 
 /** The parts of a composed store: one store per concern (one store may serve several), and an optional cache. */
 export interface ComposeStoresOptions {
-  /** API key records (e.g. PostgresStore). */
-  keys: KeyRecordStore;
+  /** API key records (e.g. PostgresStore); its key inventory (`listApiKeys`, `getApiKeyById`) too, when it has one. */
+  keys: KeyRecordStore & Partial<KeyInventoryStore>;
   /** Revocations (e.g. PostgresStore). With `cache`, it must also have `getRevocationEntries` (PostgresStore does). */
   revocations: RevocationListStore | RevocationSource;
   /** Rate-limit counters (e.g. RedisStore). */
@@ -17,6 +28,8 @@ export interface ComposeStoresOptions {
   claims: ClaimStore;
   /** Usage records (e.g. RedisStore). */
   usage: UsageStore;
+  /** Lifecycle events (`appendLifecycleEvent`, `listLifecycleEvents`). Default: `keys`, when it keeps them (PostgresStore does). */
+  lifecycle?: LifecycleEventStore;
   /**
    * A shared cache in front of `keys` and `revocations` (a RedisStore with a subscriber): records and revocation
    * lookups are read through it (revocations from its near-cache, synchronously), and every revocation is written to
@@ -30,9 +43,9 @@ export interface ComposeStoresOptions {
 const MAX_PENDING_FANOUTS = 10_000;
 const FANOUT_RETRY_MS = 1000;
 
-type Fanout = { kind: 't'; id: string; options: { now: number; expiresAt?: number } } | { kind: 's'; id: string; options: { now: number; before: number; expiresAt?: number } };
+type Fanout = { kind: 't'; id: string; options: RevokeOptions } | { kind: 's'; id: string; options: RevokeSubjectOptions };
 
-const METHODS: Record<Exclude<keyof ComposeStoresOptions, 'cache'>, readonly string[]> = {
+const METHODS: Record<Exclude<keyof ComposeStoresOptions, 'cache' | 'lifecycle'>, readonly string[]> = {
   keys: ['getApiKey', 'putApiKey', 'updateApiKey', 'deleteApiKey', 'useApiKey'],
   revocations: ['revoke', 'revokeSubject', 'getRevocation'],
   counters: ['consume'],
@@ -71,6 +84,11 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     }
   }
   const { keys, revocations, counters, claims, usage, cache } = options;
+  if (options.lifecycle !== undefined && !hasMethods(options.lifecycle, ['appendLifecycleEvent', 'listLifecycleEvents'])) {
+    throw new StoreArgumentError('composeStores: lifecycle must be a store with appendLifecycleEvent, listLifecycleEvents');
+  }
+  const lifecycle = options.lifecycle ?? (hasMethods(keys, ['appendLifecycleEvent', 'listLifecycleEvents']) ? (keys as unknown as LifecycleEventStore) : undefined);
+  const inventory = hasMethods(keys, ['listApiKeys', 'getApiKeyById']) ? (keys as KeyInventoryStore) : undefined;
   if (cache !== undefined && !hasMethods(cache, ['getApiKeyThrough', 'invalidateApiKey', 'getRevocationThrough', 'revoke', 'revokeSubject'])) {
     throw new StoreArgumentError('composeStores: cache must be a StoreCache (a RedisStore)');
   }
@@ -123,9 +141,9 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     }
   };
 
-  const parts = [...new Set<Partial<TokenStore> | StoreCache>([keys, revocations, counters, claims, usage, ...(cache ? [cache] : [])])];
+  const parts = [...new Set<Partial<TokenStore> | StoreCache>([keys, revocations, counters, claims, usage, ...(lifecycle ? [lifecycle] : []), ...(cache ? [cache] : [])])];
 
-  return {
+  const store: TokenStore = {
     getApiKey: cache ? (hash: string) => cache.getApiKeyThrough(hash, loadRecord) : (hash: string) => keys.getApiKey(hash),
     async putApiKey(record: ApiKeyRecord) {
       await keys.putApiKey(record);
@@ -142,11 +160,11 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
       return deleted;
     },
     useApiKey: (hash: string) => keys.useApiKey(hash),
-    async revoke(tokenId: string, o: { now: number; expiresAt?: number }) {
+    async revoke(tokenId: string, o: RevokeOptions) {
       await revocations.revoke(tokenId, o);
       if (cache) await fanOut({ kind: 't', id: tokenId, options: o });
     },
-    async revokeSubject(subject: string, o: { now: number; before: number; expiresAt?: number }) {
+    async revokeSubject(subject: string, o: RevokeSubjectOptions) {
       await revocations.revokeSubject(subject, o);
       if (cache) await fanOut({ kind: 's', id: subject, options: o });
     },
@@ -167,4 +185,15 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
       for (const p of parts) await (p as Partial<TokenStore>).close?.();
     },
   };
+  // The optional parts of the contract exist on the composed store only when a part provides them, so the guard's
+  // lifecycle functions see exactly what is there.
+  if (inventory) {
+    store.listApiKeys = (subject: string) => inventory.listApiKeys(subject);
+    store.getApiKeyById = (id: string) => inventory.getApiKeyById(id);
+  }
+  if (lifecycle) {
+    store.appendLifecycleEvent = (event: LifecycleEvent) => lifecycle.appendLifecycleEvent(event);
+    store.listLifecycleEvents = (query: LifecycleQuery) => lifecycle.listLifecycleEvents(query);
+  }
+  return store;
 }

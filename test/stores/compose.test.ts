@@ -100,7 +100,12 @@ describe.skipIf(!pgUp || !redisUp)('composeStores: PostgreSQL durable, Redis for
     return { store, durable, redis, prefix };
   }
 
-  storeConformance('composed PostgresStore + RedisStore (cache in front)', async () => (await parts()).store, { describe, it, expect }, { timeout: 30_000, concurrency: 50 });
+  storeConformance(
+    'composed PostgresStore + RedisStore (cache in front)',
+    async () => (await parts()).store,
+    { describe, it, expect },
+    { timeout: 30_000, concurrency: 50, lifecycle: true },
+  );
 
   it('keeps a record read from PostgreSQL in Redis, and drops it when it changes through the composed store', async () => {
     const { store, prefix } = await parts();

@@ -64,16 +64,17 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (kind, id)
       )`,
       `CREATE INDEX ${t.index('revocations_expires_at')} ON ${t.revocations} (expires_at) WHERE expires_at IS NOT NULL`,
-      // Append-only: the store only ever INSERTs here (and sweep() never deletes from it). `at` is the caller's time
-      // when the call carried one (revocations, a record's createdAt); recorded_at is the database's, for audit.
+      // Lifecycle events (appendLifecycleEvent): append-only, in the order appended (seq), one row per event id. The
+      // store only ever INSERTs here, and sweep() never deletes from it. recorded_at is the database's clock, for audit.
       `CREATE TABLE ${t.events} (
         seq bigserial PRIMARY KEY,
-        at double precision,
-        recorded_at timestamptz NOT NULL DEFAULT now(),
+        id text NOT NULL UNIQUE,
+        at double precision NOT NULL,
         type text NOT NULL,
         token_id text,
         subject text,
-        data jsonb NOT NULL DEFAULT '{}'::jsonb
+        event jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now()
       )`,
       `CREATE INDEX ${t.index('events_token_id')} ON ${t.events} (token_id, seq) WHERE token_id IS NOT NULL`,
       `CREATE INDEX ${t.index('events_subject')} ON ${t.events} (subject, seq) WHERE subject IS NOT NULL`,

@@ -2,39 +2,24 @@
 // Types only from pg: it is an optional peer dependency, so nothing from it may be loaded at run time.
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { StoreError } from '../../leaf/errors.js';
-import type { ApiKeyPatch, ApiKeyRecord, RevocationState } from '../../leaf/store.js';
-import type { KeyRecordStore, RevocationEntries, RevocationEntry, RevocationSource } from '../../leaf/store-parts.js';
-import { checkGetRevocation, checkId, checkPutApiKey, checkRevoke, checkRevokeSubject, checkTime, checkUpdateApiKey, StoreArgumentError } from '../validate.js';
+import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
+import type { ApiKeyPatch, ApiKeyRecord, RevocationState, RevokeOptions, RevokeSubjectOptions } from '../../leaf/store.js';
+import type { KeyInventoryStore, KeyRecordStore, LifecycleEventStore, RevocationEntries, RevocationEntry, RevocationSource } from '../../leaf/store-parts.js';
+import {
+  checkGetRevocation,
+  checkId,
+  checkLifecycleEvent,
+  checkLifecycleQuery,
+  checkPutApiKey,
+  checkRevoke,
+  checkRevokeSubject,
+  checkTime,
+  checkUpdateApiKey,
+  DEFAULT_EVENT_LIMIT,
+  StoreArgumentError,
+} from '../validate.js';
 import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSweepResult, resolvePostgresOptions } from './options.js';
 import { MIGRATIONS, SCHEMA_VERSION, Tables } from './schema.js';
-
-/** One row of the lifecycle table, as `events()` returns it. */
-export interface PostgresLifecycleEvent {
-  /** Position in the table: strictly increasing, for paging (`after`). */
-  seq: number;
-  /** `key.created`, `key.replaced`, `key.updated`, `key.rotated`, `key.deleted`, `token.revoked`, `subject.revoked`. */
-  type: string;
-  /** The caller's time of the change when the call carried one (epoch ms), else null. */
-  at: number | null;
-  /** When the database recorded it (its own clock). */
-  recordedAt: Date;
-  tokenId: string | null;
-  subject: string | null;
-  /** What changed: the patched field names, a revocation's expiry and reason, a rotation's ids. */
-  data: Record<string, unknown>;
-}
-
-/** Which events `events()` returns. */
-export interface PostgresEventQuery {
-  /** Only events of this token (API key id or JWT id). */
-  tokenId?: string;
-  /** Only events of this subject. */
-  subject?: string;
-  /** Only events after this `seq` (for paging). Default: from the start. */
-  after?: number;
-  /** Most events returned, 1 to 1000. Default: 100. */
-  limit?: number;
-}
 
 /** What `migrate()` did. */
 export interface PostgresMigrateResult {
@@ -52,10 +37,6 @@ function pgText(s: string): string {
   return s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
 }
 
-function unPgText(s: string): string {
-  return s.includes('%') ? s.replace(/%(25|00)/g, (_m, h: string) => (h === '25' ? '%' : '\0')) : s;
-}
-
 /** A number column as JS reads it (float8 arrives as a number, bigint as a string). */
 function numberOf(v: unknown, what: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
@@ -63,8 +44,13 @@ function numberOf(v: unknown, what: string): number {
   return n;
 }
 
+interface RecordRow {
+  record: unknown;
+  remaining: unknown;
+}
+
 /** A record from its row: the JSON, plus `remaining` from its own column. Anything else is a StoreError (fail closed). */
-function toRecord(row: { record: unknown; remaining: unknown }): ApiKeyRecord {
+function toRecord(row: RecordRow): ApiKeyRecord {
   const { record, remaining } = row;
   if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new StoreError('API key record in PostgreSQL is malformed');
   // Uses left live in their column, where useApiKey takes them atomically: one in the JSON came from another writer.
@@ -105,7 +91,7 @@ function live(entry: RevocationEntry | null, now: number): RevocationEntry | nul
  * const durable = new PostgresStore({ pool });
  * await durable.migrate();
  */
-export class PostgresStore implements KeyRecordStore, RevocationSource {
+export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInventoryStore, LifecycleEventStore {
   private readonly pool: Pool;
   private readonly t: Tables;
   private readonly timeoutMs: number;
@@ -161,25 +147,17 @@ export class PostgresStore implements KeyRecordStore, RevocationSource {
   async getApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
     checkId('getApiKey', 'hash', hash);
     const rows = await this.query('getApiKey', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE hash = $1`, [pgText(hash)]);
-    return rows[0] ? toRecord(rows[0] as { record: unknown; remaining: unknown }) : undefined;
+    return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
   }
 
   async putApiKey(record: ApiKeyRecord): Promise<void> {
     checkPutApiKey(record);
     const { remaining, ...rest } = record;
-    const k = this.t.apiKeys;
     await this.query(
       'putApiKey',
-      `WITH w AS (
-         INSERT INTO ${k} (hash, record, remaining) VALUES ($1, $2::jsonb, $3::bigint)
-         ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record, remaining = EXCLUDED.remaining
-         RETURNING (xmax = 0) AS inserted, id, subject, rotated_from
-       )
-       INSERT INTO ${this.t.events} (at, type, token_id, subject, data)
-       SELECT $4::float8, CASE WHEN inserted THEN 'key.created' ELSE 'key.replaced' END, id, subject,
-              CASE WHEN rotated_from IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('rotatedFrom', rotated_from) END
-       FROM w`,
-      [pgText(record.hash), JSON.stringify(rest), remaining === undefined ? null : String(remaining), record.createdAt],
+      `INSERT INTO ${this.t.apiKeys} (hash, record, remaining) VALUES ($1, $2::jsonb, $3::bigint)
+       ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record, remaining = EXCLUDED.remaining`,
+      [pgText(record.hash), JSON.stringify(rest), remaining === undefined ? null : String(remaining)],
     );
   }
 
@@ -194,44 +172,21 @@ export class PostgresStore implements KeyRecordStore, RevocationSource {
       else set[field] = value;
     }
     const remainingMode = !('remaining' in patch) ? 'keep' : patch.remaining === undefined ? 'del' : 'set';
-    const type = patch.rotatedTo !== undefined ? 'key.rotated' : 'key.updated';
-    const k = this.t.apiKeys;
+    // One statement: the merge happens in the row, under its lock, so concurrent updates never lose each other.
     const rows = await this.query(
       'updateApiKey',
-      `WITH u AS (
-         UPDATE ${k} SET record = (record || $2::jsonb) - $3::text[],
-           remaining = CASE $4::text WHEN 'keep' THEN remaining WHEN 'del' THEN NULL ELSE $5::bigint END
-         WHERE hash = $1
-         RETURNING record, remaining, id, subject
-       ), e AS (
-         INSERT INTO ${this.t.events} (at, type, token_id, subject, data)
-         SELECT $6::float8, $7::text, id, subject, $8::jsonb FROM u
-       )
-       SELECT record, remaining FROM u`,
-      [
-        pgText(hash),
-        JSON.stringify(set),
-        drop,
-        remainingMode,
-        remainingMode === 'set' ? String(patch.remaining) : null,
-        patch.revokedAt ?? null,
-        type,
-        JSON.stringify({ fields: Object.keys(patch).sort(), ...(patch.rotatedTo !== undefined && { rotatedTo: patch.rotatedTo }) }),
-      ],
+      `UPDATE ${this.t.apiKeys} SET record = (record || $2::jsonb) - $3::text[],
+         remaining = CASE $4::text WHEN 'keep' THEN remaining WHEN 'del' THEN NULL ELSE $5::bigint END
+       WHERE hash = $1
+       RETURNING record, remaining`,
+      [pgText(hash), JSON.stringify(set), drop, remainingMode, remainingMode === 'set' ? String(patch.remaining) : null],
     );
-    return rows[0] ? toRecord(rows[0] as { record: unknown; remaining: unknown }) : undefined;
+    return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
   }
 
   async deleteApiKey(hash: string): Promise<boolean> {
     checkId('deleteApiKey', 'hash', hash);
-    const rows = await this.query(
-      'deleteApiKey',
-      `WITH d AS (DELETE FROM ${this.t.apiKeys} WHERE hash = $1 RETURNING id, subject),
-       e AS (INSERT INTO ${this.t.events} (at, type, token_id, subject) SELECT NULL, 'key.deleted', id, subject FROM d)
-       SELECT count(*)::int AS n FROM d`,
-      [pgText(hash)],
-    );
-    return numberOf(rows[0]?.['n'], 'delete count') > 0;
+    return (await this.count('deleteApiKey', `DELETE FROM ${this.t.apiKeys} WHERE hash = $1`, [pgText(hash)])) > 0;
   }
 
   async useApiKey(hash: string): Promise<number | undefined> {
@@ -250,22 +205,36 @@ export class PostgresStore implements KeyRecordStore, RevocationSource {
     return row['before'] === null || row['before'] === undefined ? undefined : -1;
   }
 
+  // --- Key inventory (the subject and id columns are generated from the record, and indexed)
+
+  /** Every record of `subject`, whatever its state (expired and revoked ones included), oldest first. */
+  async listApiKeys(subject: string): Promise<ApiKeyRecord[]> {
+    checkId('listApiKeys', 'subject', subject);
+    const rows = await this.query('listApiKeys', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE subject = $1 ORDER BY (record->>'createdAt')::double precision, hash`, [
+      subject,
+    ]);
+    return rows.map((row) => toRecord(row as RecordRow));
+  }
+
+  /** The record whose id is `id`, or undefined. */
+  async getApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
+    checkId('getApiKeyById', 'id', id);
+    const rows = await this.query('getApiKeyById', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE id = $1 ORDER BY hash LIMIT 1`, [id]);
+    return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
+  }
+
   // --- Revocation
 
-  /** Revokes a token id (see TokenStore.revoke); `reason` is kept with it and in its lifecycle event. */
-  async revoke(tokenId: string, options: { now: number; expiresAt?: number; reason?: string }): Promise<void> {
+  async revoke(tokenId: string, options: RevokeOptions): Promise<void> {
     checkRevoke(tokenId, options);
     const { now, expiresAt, reason } = options;
-    if (reason !== undefined && typeof reason !== 'string') throw new StoreArgumentError('revoke: options.reason must be a string (got a non-string)');
     if (expiresAt !== undefined && expiresAt <= now) return;
     await this.writeRevocation('t', tokenId, now, now, expiresAt ?? null, reason ?? null);
   }
 
-  /** Revokes every token of a subject issued before `before` (see TokenStore.revokeSubject); `reason` as for revoke. */
-  async revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number; reason?: string }): Promise<void> {
+  async revokeSubject(subject: string, options: RevokeSubjectOptions): Promise<void> {
     checkRevokeSubject(subject, options);
     const { now, before, expiresAt, reason } = options;
-    if (reason !== undefined && typeof reason !== 'string') throw new StoreArgumentError('revokeSubject: options.reason must be a string (got a non-string)');
     if (expiresAt !== undefined && expiresAt <= now) return;
     await this.writeRevocation('s', subject, now, before, expiresAt ?? null, reason ?? null);
   }
@@ -274,24 +243,32 @@ export class PostgresStore implements KeyRecordStore, RevocationSource {
     checkGetRevocation(tokenId, subject, now);
     const { token, subject: subj } = await this.getRevocationEntries(tokenId, subject, now);
     let state: RevocationState | undefined;
-    if (token) state = { revokedAt: token.time };
-    if (subj) (state ??= {}).subjectRevokedBefore = subj.time;
+    if (token) {
+      state = { revokedAt: token.time };
+      if (token.reason !== undefined) state.reason = token.reason;
+    }
+    if (subj) {
+      (state ??= {}).subjectRevokedBefore = subj.time;
+      if (subj.reason !== undefined) state.subjectReason = subj.reason;
+    }
     return state;
   }
 
-  /** The live revocation entries of a token id and its subject, expiries included (what a cache in front keeps). */
+  /** The live revocation entries of a token id and its subject, expiries and reasons included (what a cache in front keeps). */
   async getRevocationEntries(tokenId: string, subject: string | undefined, now: number): Promise<RevocationEntries> {
     checkGetRevocation(tokenId, subject, now);
-    const rows = await this.query('getRevocation', `SELECT kind, time, expires_at FROM ${this.t.revocations} WHERE (kind = 't' AND id = $1) OR (kind = 's' AND id = $2)`, [
-      pgText(tokenId),
-      subject === undefined ? null : pgText(subject),
-    ]);
+    const rows = await this.query(
+      'getRevocation',
+      `SELECT kind, time, expires_at, reason FROM ${this.t.revocations} WHERE (kind = 't' AND id = $1) OR (kind = 's' AND id = $2)`,
+      [pgText(tokenId), subject === undefined ? null : pgText(subject)],
+    );
     const out: RevocationEntries = { token: null, subject: null };
     for (const row of rows) {
       const entry: RevocationEntry = {
         time: numberOf(row['time'], 'revocation time'),
         expiresAt: row['expires_at'] === null ? null : numberOf(row['expires_at'], 'revocation expiry'),
       };
+      if (typeof row['reason'] === 'string') entry.reason = row['reason'];
       if (row['kind'] === 't') out.token = live(entry, now);
       else if (row['kind'] === 's') out.subject = live(entry, now);
       else throw new StoreError('PostgreSQL returned a revocation of an unknown kind');
@@ -301,57 +278,56 @@ export class PostgresStore implements KeyRecordStore, RevocationSource {
 
   /**
    * One upsert with the contract's merge rules (the same as RedisStore's script): a live entry keeps its time (a
-   * subject's cut-off only moves later) and is never shortened (kept-for-good wins, else the later expiry); an
-   * expired one is replaced. The lifecycle event is written by the same statement.
+   * subject's cut-off only moves later) and is never shortened (kept-for-good wins, else the later expiry); the
+   * latest reason given wins, a revocation without one keeps the earlier one; an expired entry is replaced.
    */
   private async writeRevocation(kind: 't' | 's', id: string, now: number, time: number, expiresAt: number | null, reason: string | null): Promise<void> {
     const r = this.t.revocations;
     const keepTime = kind === 't' ? 'r.time' : 'GREATEST(r.time, EXCLUDED.time)';
     await this.query(
       kind === 't' ? 'revoke' : 'revokeSubject',
-      `WITH w AS (
-         INSERT INTO ${r} AS r (kind, id, time, expires_at, reason) VALUES ($1, $2, $3::float8, $4::float8, $5::text)
-         ON CONFLICT (kind, id) DO UPDATE SET
-           time = CASE WHEN r.expires_at IS NULL OR r.expires_at > $6::float8 THEN ${keepTime} ELSE EXCLUDED.time END,
-           expires_at = CASE
-             WHEN r.expires_at IS NOT NULL AND r.expires_at <= $6::float8 THEN EXCLUDED.expires_at
-             WHEN r.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
-             ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END,
-           reason = CASE WHEN r.expires_at IS NULL OR r.expires_at > $6::float8 THEN coalesce(r.reason, EXCLUDED.reason) ELSE EXCLUDED.reason END
-         RETURNING 1
-       )
-       INSERT INTO ${this.t.events} (at, type, token_id, subject, data)
-       SELECT $6::float8, $7::text, $8::text, $9::text, jsonb_strip_nulls(jsonb_build_object('time', $3::float8, 'expiresAt', $4::float8, 'reason', $5::text)) FROM w`,
-      [kind, pgText(id), time, expiresAt, reason, now, kind === 't' ? 'token.revoked' : 'subject.revoked', kind === 't' ? pgText(id) : null, kind === 's' ? pgText(id) : null],
+      `INSERT INTO ${r} AS r (kind, id, time, expires_at, reason) VALUES ($1, $2, $3::float8, $4::float8, $5::text)
+       ON CONFLICT (kind, id) DO UPDATE SET
+         time = CASE WHEN r.expires_at IS NULL OR r.expires_at > $6::float8 THEN ${keepTime} ELSE EXCLUDED.time END,
+         expires_at = CASE
+           WHEN r.expires_at IS NOT NULL AND r.expires_at <= $6::float8 THEN EXCLUDED.expires_at
+           WHEN r.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+           ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END,
+         reason = CASE WHEN r.expires_at IS NULL OR r.expires_at > $6::float8 THEN coalesce(EXCLUDED.reason, r.reason) ELSE EXCLUDED.reason END`,
+      [kind, pgText(id), time, expiresAt, reason, now],
     );
   }
 
-  // --- Lifecycle events
+  // --- Lifecycle events (append-only; never capped: PostgreSQL keeps the whole audit trail)
 
-  /** Lifecycle events, oldest first: every record created, replaced, updated, rotated or deleted and every revocation. */
-  async events(query: PostgresEventQuery = {}): Promise<PostgresLifecycleEvent[]> {
-    if (query === null || typeof query !== 'object') throw new StoreArgumentError('events: expected { tokenId?, subject?, after?, limit? }');
-    const { tokenId, subject, after = 0, limit = 100 } = query;
-    if (tokenId !== undefined) checkId('events', 'tokenId', tokenId);
-    if (subject !== undefined) checkId('events', 'subject', subject);
-    if (!Number.isSafeInteger(after) || after < 0) throw new StoreArgumentError(`events: after must be a seq (a whole number ≥ 0) (got ${String(after)})`);
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new StoreArgumentError(`events: limit must be a whole number from 1 to 1000 (got ${String(limit)})`);
-    const rows = await this.query(
-      'events',
-      `SELECT seq, at, recorded_at, type, token_id, subject, data FROM ${this.t.events}
-       WHERE seq > $1 AND ($2::text IS NULL OR token_id = $2) AND ($3::text IS NULL OR subject = $3)
-       ORDER BY seq LIMIT $4`,
-      [after, tokenId === undefined ? null : pgText(tokenId), subject === undefined ? null : pgText(subject), limit],
+  /** Appends one lifecycle event; an event whose id is already kept is a no-op. */
+  async appendLifecycleEvent(event: LifecycleEvent): Promise<void> {
+    checkLifecycleEvent(event);
+    const kept = Object.fromEntries(Object.entries(event).filter(([, v]) => v !== undefined));
+    await this.query(
+      'appendLifecycleEvent',
+      `INSERT INTO ${this.t.events} (id, at, type, token_id, subject, event) VALUES ($1, $2::float8, $3, $4, $5, $6::jsonb) ON CONFLICT (id) DO NOTHING`,
+      [event.id, event.at, event.type, event.tokenId ?? null, event.subject ?? null, JSON.stringify(kept)],
     );
-    return rows.map((row) => ({
-      seq: numberOf(row['seq'], 'event seq'),
-      type: String(row['type']),
-      at: row['at'] === null ? null : numberOf(row['at'], 'event time'),
-      recordedAt: row['recorded_at'] as Date,
-      tokenId: typeof row['token_id'] === 'string' ? unPgText(row['token_id']) : null,
-      subject: typeof row['subject'] === 'string' ? unPgText(row['subject']) : null,
-      data: (row['data'] ?? {}) as Record<string, unknown>,
-    }));
+  }
+
+  /** The latest events matching `query` (subject, token id, since), oldest first, at most `limit` (default 100). */
+  async listLifecycleEvents(query: LifecycleQuery): Promise<LifecycleEvent[]> {
+    checkLifecycleQuery(query);
+    const rows = await this.query(
+      'listLifecycleEvents',
+      `SELECT event FROM (
+         SELECT seq, event FROM ${this.t.events}
+         WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR token_id = $2) AND ($3::float8 IS NULL OR at >= $3)
+         ORDER BY seq DESC LIMIT $4
+       ) latest ORDER BY seq`,
+      [query.subject ?? null, query.tokenId ?? null, query.since ?? null, query.limit ?? DEFAULT_EVENT_LIMIT],
+    );
+    return rows.map((row) => {
+      const e = row['event'];
+      if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new StoreError('lifecycle event in PostgreSQL is malformed');
+      return e as LifecycleEvent;
+    });
   }
 
   // --- Housekeeping

@@ -52,6 +52,8 @@ export interface RedisStoreOptions {
    * else `'warn'`.
    */
   durability?: RedisDurability;
+  /** Most lifecycle events kept (`appendLifecycleEvent`); the oldest beyond it are dropped. Default: 10 000. */
+  maxLifecycleEvents?: number;
 }
 
 /** Counters for monitoring a RedisStore. */
@@ -87,6 +89,7 @@ export interface ResolvedOptions {
   usageTtl: number;
   readThroughTtl: number;
   durability: RedisDurability;
+  maxLifecycleEvents: number;
   /** The near-cache's size and lifetime, or false when it is turned off. */
   nearCache: { max: number; ttl: number } | false;
 }
@@ -135,6 +138,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const usageBatchSize = count('usageBatchSize', options.usageBatchSize, 500);
   // PEXPIRE takes whole ms; 0 is documented as "kept until deleted" and never reaches Redis.
   const usageTtl = option('usageTtl', options.usageTtl, 30 * DAY, 'whole milliseconds (0 keeps usage until deleted)', (n) => Number.isSafeInteger(n) && n >= 0);
+  const maxLifecycleEvents = count('maxLifecycleEvents', options.maxLifecycleEvents, 10_000);
   const nearCache = options.nearCache;
   if (nearCache !== undefined && nearCache !== false && (nearCache === null || typeof nearCache !== 'object')) {
     throw new StoreArgumentError('RedisStore: nearCache must be { max?, ttl? } or false');
@@ -167,6 +171,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     usageBatchSize,
     usageTtl,
     readThroughTtl,
+    maxLifecycleEvents,
     nearCache: nearCache === false ? false : { max, ttl },
   };
 }

@@ -38,12 +38,13 @@ export interface ReadThroughOptions {
 }
 
 function fromDurable(e: RevocationEntries['token']): RevocationEntry | null {
-  return e === null ? null : { time: e.time, exp: e.expiresAt };
+  if (e === null) return null;
+  return e.reason === undefined ? { time: e.time, exp: e.expiresAt } : { time: e.time, exp: e.expiresAt, reason: e.reason };
 }
 
 /** A revocation entry as the revocation scripts write it (so later revokes merge with it). */
 function entryJson(field: 'at' | 'before', e: RevocationEntry): string {
-  return `{"${field}":${e.time},"exp":${e.exp === null ? 'null' : e.exp}}`;
+  return JSON.stringify(e.reason === undefined ? { [field]: e.time, exp: e.exp } : { [field]: e.time, exp: e.exp, r: e.reason });
 }
 
 /** The read-through half of RedisStore (the fan-out half is its revoke and revokeSubject). */
