@@ -1,5 +1,8 @@
 // PostgresStore against a real PostgreSQL, in a database of this run's own: the keys and revocation conformance
 // suites, migrations, sweeping, lifecycle events, and the failures that must become StoreError.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { StoreError } from '../../src/index.js';
@@ -150,5 +153,27 @@ describe.skipIf(!pgUp)('PostgresStore on a real PostgreSQL', () => {
       const { rows } = await pool.query(`SELECT reason FROM "${prefixOf(store)}revocations"`);
       expect(rows).toEqual([{ reason: 'offboarded' }]);
     });
+  });
+});
+
+describe('the built token-guard/postgres', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  it('loads (ESM and CJS) without pg installed, since it only uses pg types', () => {
+    expect(existsSync(`${root}dist/postgres.js`), 'dist/postgres.js is missing: run `npm run build` first').toBe(true);
+    // A resolve hook (ESM) and a resolver patch (CJS) make `pg` unresolvable, as in an app without it.
+    const script = `
+      const { register, Module } = await import('node:module');
+      register('data:text/javascript,' + encodeURIComponent('export async function resolve(s, c, next) { if (s === "pg" || s.startsWith("pg/")) throw new Error("pg absent"); return next(s, c); }'));
+      const resolve = Module._resolveFilename;
+      Module._resolveFilename = function (s, ...rest) { if (s === 'pg' || s.startsWith('pg/')) throw new Error('pg absent'); return resolve.call(this, s, ...rest); };
+      const esm = await import(${JSON.stringify(`${root}dist/postgres.js`)});
+      const cjs = Module.createRequire(${JSON.stringify(root)})(${JSON.stringify(`${root}dist/postgres.cjs`)});
+      let probe = 'no';
+      try { await import('pg'); } catch { probe = 'hidden'; }
+      console.log(typeof esm.PostgresStore, typeof cjs.PostgresStore, probe);
+    `;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(out.stderr).toBe('');
+    expect(out.stdout.trim()).toBe('function function hidden');
   });
 });
