@@ -85,6 +85,19 @@ export {
 } from './leaf/lifecycle.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export { StoreArgumentError } from './stores/validate.js';
+export { composeStores, type ComposeStoresOptions } from './stores/compose.js';
+export type {
+  ClaimStore,
+  CounterStore,
+  KeyRecordStore,
+  PartialTokenStore,
+  RevocationEntries,
+  RevocationEntry,
+  RevocationListStore,
+  RevocationSource,
+  StoreCache,
+  UsageStore,
+} from './leaf/store-parts.js';
 export type {
   TokenStore,
   ApiKeyRecord,

@@ -4,4 +4,5 @@
 // records.ts (what is kept in Redis, read and written) and command.ts (the time bound on every call).
 export { RedisStore } from './redis/store.js';
 export type { RedisNearCacheOptions, RedisStoreOptions, RedisStoreStats } from './redis/options.js';
+export { RedisDurabilityError, type RedisDurability, type RedisDurabilityReport } from './redis/durability.js';
 export { StoreArgumentError } from './validate.js';

@@ -5,13 +5,15 @@
 // lands in one slot and a script may touch several of them. Kinds:
 //   t  a token id:      {t:<id>}:rev (revocation), {t:<id>}:rl:<limit name> (counter), {t:<id>}:use (usage)
 //   s  a subject:       {s:<subject>}:rev (revocation of every token issued before a time)
-//   k  an API key:      {k:<hash>} (a hash: rec = record JSON, rem = uses left)
+//   k  an API key:      {k:<hash>} (a hash: rec = record JSON, rem = uses left), {k:<hash>}:gen (read-through:
+//                       its generation, bumped by every change in the durable store)
 //   i  a key id:        {i:<id>} (the hash of the record with that id: the inventory's id index)
 //   u  a subject's keys: {u:<subject>} (a set of record hashes: the inventory's subject index, pruned on read)
 //   e  lifecycle events: {e}:log (a list of event JSON, oldest first), {e}:ids (the ids in it, against duplicates)
 //   o  a claim:         {o:<key>} (holds its expiry)
 //   g  a claim group:   {g:<group>} (sorted set of claims scored by expiry)
 //   c  the channels:    {c}:inv (invalidations), {c}:ack:<instance id> (acknowledgements)
+//   read-through only:  {t:<id>}:chk, {s:<subject>}:chk ("the durable store had no revocation", for a while)
 
 const SPECIAL = /[%{}:]/;
 
@@ -46,6 +48,21 @@ export class KeyLayout {
   /** An API key record, by the key's hash. */
   apiKey(hash: string): string {
     return this.tagged('k', hash);
+  }
+
+  /** An API key record's generation (read-through: bumped when the durable store's record changes). */
+  apiKeyGeneration(hash: string): string {
+    return this.tagged('k', hash, 'gen');
+  }
+
+  /** Read-through: the marker that the durable store held no revocation of this token id when last asked. */
+  tokenChecked(tokenId: string): string {
+    return this.tagged('t', tokenId, 'chk');
+  }
+
+  /** Read-through: the same for a subject. */
+  subjectChecked(subject: string): string {
+    return this.tagged('s', subject, 'chk');
   }
 
   /** A token's revocation entry. */

@@ -296,6 +296,33 @@ return 1
 `;
 
 /** Every script, by the command name defineCommand gives it (no `numberOfKeys`: the caller passes the key count). */
+/**
+ * `tokenGuardKeepRecord`: caches a record read from the durable store (read-through), unless it changed since the
+ * read began: every change there bumps the generation (tokenGuardDropRecord), which the reader took before reading.
+ */
+export const KEEP_RECORD_LUA = `
+-- KEYS[1]: the record hash (rec = JSON); KEYS[2]: its generation (same hash tag, same slot).
+-- ARGV[1]: the generation the reader saw before it read the durable store ('' = none); ARGV[2]: record JSON;
+-- ARGV[3]: how long to keep it (ms).
+local gen = redis.call('GET', KEYS[2]) or ''
+-- Changed meanwhile: what the reader holds may be the old record, so it is not kept.
+if gen ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'rec', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
+/** `tokenGuardDropRecord`: drops a cached record after it changed in the durable store, and bumps its generation. */
+export const DROP_RECORD_LUA = `
+-- KEYS[1]: the record hash; KEYS[2]: its generation. ARGV[1]: how long the generation is kept (ms): longer than
+-- any read of the durable store can take, so no read that began before this change can still be kept.
+redis.call('DEL', KEYS[1])
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+`;
+
 export const SCRIPTS = {
   tokenGuardConsume: { lua: CONSUME_LUA },
   tokenGuardUse: { lua: USE_LUA, numberOfKeys: 1 },
@@ -305,6 +332,8 @@ export const SCRIPTS = {
   tokenGuardRevokeSubject: { lua: revocationLua('before', 'max'), numberOfKeys: 1 },
   tokenGuardUsage: { lua: USAGE_LUA, numberOfKeys: 1 },
   tokenGuardClaim: { lua: CLAIM_LUA, numberOfKeys: 1 },
+  tokenGuardKeepRecord: { lua: KEEP_RECORD_LUA, numberOfKeys: 2 },
+  tokenGuardDropRecord: { lua: DROP_RECORD_LUA, numberOfKeys: 2 },
   tokenGuardClaimInGroup: { lua: CLAIM_IN_GROUP_LUA, numberOfKeys: 1 },
   tokenGuardAppendEvent: { lua: APPEND_EVENT_LUA, numberOfKeys: 2 },
 } as const;
@@ -326,6 +355,8 @@ export interface ScriptCommands {
   tokenGuardUsage(key: string, ...args: Arg[]): Promise<number>;
   tokenGuardClaim(key: string, now: Arg, expiresAt: Arg): Promise<number>;
   tokenGuardClaimInGroup(key: string, now: Arg, expiresAt: Arg, member: string, max: Arg): Promise<number>;
+  tokenGuardKeepRecord(key: string, genKey: string, seen: string, json: string, ttl: Arg): Promise<number>;
+  tokenGuardDropRecord(key: string, genKey: string, genTtl: Arg): Promise<number>;
 }
 
 /** A pipeline carrying the usage script (standalone Redis: one round trip per batch). */

@@ -1,6 +1,8 @@
 // RedisStore's options: their public types, their defaults, and the checks that refuse a mistake at construction.
 import type { Cluster, Redis } from 'ioredis';
+import { isProduction } from '../../leaf/warnings.js';
 import { StoreArgumentError } from '../validate.js';
+import type { RedisDurability } from './durability.js';
 import { isValidPrefix } from './keys.js';
 
 /** Near-cache tuning: a bounded, short-lived local copy of revocation lookups, invalidated through pub/sub. */
@@ -35,6 +37,21 @@ export interface RedisStoreOptions {
   usageBatchSize?: number;
   /** How long a token's usage is kept after its last use, in ms (`0` keeps it until deleted). Default: 30 days. */
   usageTtl?: number;
+  /**
+   * As the cache in front of a durable store (`composeStores({ …, cache })`): how long a record, or the fact that the
+   * durable store holds no revocation of a token or subject, is kept in Redis, in ms. Changes made through the
+   * composed store invalidate at once; this bounds only what a change made while Redis was unreachable leaves behind.
+   * Default: 60 000.
+   */
+  readThroughTtl?: number;
+  /**
+   * What to do when the server's settings would let Redis drop a revocation or a claim (checked once at construction
+   * with CONFIG GET; see `ready()`): `'require'` refuses (ready() rejects with RedisDurabilityError and every call
+   * fails with it, 503), `'warn'` emits a TOKEN_GUARD_REDIS_DURABILITY process warning, `'ignore'` does not check.
+   * A server that refuses CONFIG is warned about, never refused. Default: `'require'` when NODE_ENV is production,
+   * else `'warn'`.
+   */
+  durability?: RedisDurability;
   /** Most lifecycle events kept (`appendLifecycleEvent`); the oldest beyond it are dropped. Default: 10 000. */
   maxLifecycleEvents?: number;
 }
@@ -70,6 +87,8 @@ export interface ResolvedOptions {
   usageFlushInterval: number;
   usageBatchSize: number;
   usageTtl: number;
+  readThroughTtl: number;
+  durability: RedisDurability;
   maxLifecycleEvents: number;
   /** The near-cache's size and lifetime, or false when it is turned off. */
   nearCache: { max: number; ttl: number } | false;
@@ -130,7 +149,19 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const ttl = nearCache
     ? option('nearCache.ttl', nearCache.ttl, 5000, `whole milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS)
     : 5000;
+  const readThroughTtl = option(
+    'readThroughTtl',
+    options.readThroughTtl,
+    60_000,
+    `whole milliseconds from 1 to ${MAX_DELAY_MS}`,
+    (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS,
+  );
+  const durability = options.durability ?? (isProduction() ? 'require' : 'warn');
+  if (durability !== 'require' && durability !== 'warn' && durability !== 'ignore') {
+    throw new StoreArgumentError(`RedisStore: durability must be 'require', 'warn' or 'ignore' (got ${String(durability)})`);
+  }
   return {
+    durability,
     client,
     subscriber,
     prefix,
@@ -139,6 +170,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     usageFlushInterval,
     usageBatchSize,
     usageTtl,
+    readThroughTtl,
     maxLifecycleEvents,
     nearCache: nearCache === false ? false : { max, ttl },
   };

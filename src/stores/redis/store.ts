@@ -17,6 +17,7 @@ import type {
   TokenUsage,
   UsageEvent,
 } from '../../leaf/store.js';
+import type { RevocationEntries, StoreCache } from '../../leaf/store-parts.js';
 import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
 import { checkClaimGroup } from '../claims.js';
 import { COUNTER_TTL_SLACK_MS } from '../gcra.js';
@@ -35,10 +36,13 @@ import {
   matchesQuery,
   StoreArgumentError,
 } from '../validate.js';
+import { warnOnce } from '../../leaf/warnings.js';
 import { boundedCall, type Call } from './command.js';
+import { checkDurability, RedisDurabilityError, type RedisDurabilityReport } from './durability.js';
 import { KeyLayout } from './keys.js';
 import { type Arg, defineScripts, type ScriptCommands } from './lua.js';
 import { NearCache } from './near-cache.js';
+import { ReadThrough } from './read-through.js';
 import { type RedisStoreOptions, type RedisStoreStats, resolveOptions } from './options.js';
 import { num, parseEntry, readUsage, recordJson, toRecord, toState, USAGE_FIELDS, usesLeft } from './records.js';
 import { UsageBuffer } from './usage-buffer.js';
@@ -87,13 +91,17 @@ function parseEvent(raw: string): LifecycleEvent {
  * const store = new RedisStore({ client, subscriber: client.duplicate(), prefix: 'orders-api:' });
  * app.use(tokenGuard({ jwt, store }));
  */
-export class RedisStore implements TokenStore {
+export class RedisStore implements TokenStore, StoreCache {
   private readonly client: Redis | Cluster;
   private readonly cmd: ScriptCommands;
   private readonly keys: KeyLayout;
   private readonly call: Call;
   private readonly nearCache: NearCache;
   private readonly usage: UsageBuffer;
+  private readonly through: ReadThrough;
+  private readonly started: Promise<RedisDurabilityReport>;
+  /** Set when `durability: 'require'` found a setting that would drop state: every call then fails with it. */
+  private durabilityError: RedisDurabilityError | undefined;
   private readonly maxEvents: number;
   private closed = false;
 
@@ -101,7 +109,12 @@ export class RedisStore implements TokenStore {
     const o = resolveOptions(options);
     this.client = o.client;
     this.keys = new KeyLayout(o.prefix);
-    this.call = boundedCall(o.commandTimeout);
+    const bounded = boundedCall(o.commandTimeout);
+    this.call = <T>(what: string, promise: Promise<T>): Promise<T> => {
+      if (this.durabilityError === undefined) return bounded(what, promise);
+      promise.catch(() => undefined);
+      return Promise.reject(this.durabilityError);
+    };
     this.cmd = defineScripts(o.client);
     this.maxEvents = o.maxLifecycleEvents;
     this.usage = new UsageBuffer({
@@ -122,6 +135,35 @@ export class RedisStore implements TokenStore {
       cache: o.nearCache,
       confirmTimeout: o.confirmTimeout,
     });
+    this.started = this.checkDurability(o.durability, Math.max(o.commandTimeout, 2000));
+    // Nobody may be listening (ready() is optional): the failure is also reported by every call.
+    this.started.catch(() => undefined);
+    this.through = new ReadThrough({ client: o.client, cmd: this.cmd, keys: this.keys, call: this.call, nearCache: this.nearCache, ttl: o.readThroughTtl });
+  }
+
+  /**
+   * Resolves once the start-up check of the server's settings is done, with what it found; rejects with
+   * RedisDurabilityError when `durability: 'require'` and Redis could drop a revocation or a claim (eviction at
+   * maxmemory, no append-only file). Await it before serving.
+   */
+  ready(): Promise<RedisDurabilityReport> {
+    return this.started;
+  }
+
+  private async checkDurability(mode: 'require' | 'warn' | 'ignore', timeoutMs: number): Promise<RedisDurabilityReport> {
+    if (mode === 'ignore') return { checked: false, settings: {}, issues: [], error: "durability: 'ignore'" };
+    const report = await checkDurability(this.client, timeoutMs);
+    const needed = 'maxmemory-policy noeviction and appendonly yes (appendfsync everysec or always)';
+    if (!report.checked) {
+      warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `RedisStore could not read the Redis settings (${report.error}); make sure Redis runs with ${needed}`);
+    } else if (report.issues.length > 0) {
+      if (mode === 'require') {
+        this.durabilityError = new RedisDurabilityError(report);
+        throw this.durabilityError;
+      }
+      warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `Redis could drop revocations or claims: ${report.issues.join('; ')}`);
+    }
+    return report;
   }
 
   // --- API key records
@@ -238,6 +280,7 @@ export class RedisStore implements TokenStore {
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined | Promise<RevocationState | undefined> {
     // Synchronous like a cached answer (this method may answer either way).
     checkGetRevocation(tokenId, subject, now);
+    if (this.durabilityError) throw this.durabilityError;
     const cached = this.nearCache.lookup(tokenId, subject);
     // Answered locally, without a promise: the guard's hot path then costs no round trip at all.
     if (cached) return toState(cached.token, cached.subject, now);
@@ -255,6 +298,36 @@ export class RedisStore implements TokenStore {
     const subj = parseEntry(s, 'before');
     this.nearCache.keep(ticket, tokenId, token, subject, subj);
     return toState(token, subj, now);
+  }
+
+  // --- Read-through cache in front of a durable store (composeStores with `cache`)
+
+  /**
+   * The API key record under `hash` from Redis, or else from `load` (the durable store), then kept in Redis for
+   * `readThroughTtl` unless it changed meanwhile. Records with uses left are never kept. When Redis fails, `load`
+   * answers alone. Used by `composeStores`; keep such records out of this store's own putApiKey.
+   */
+  getApiKeyThrough(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    return this.through.getApiKey(hash, load);
+  }
+
+  /** Drops the cached record under `hash` on every instance (after it changed in the durable store). */
+  invalidateApiKey(hash: string): Promise<void> {
+    return this.through.invalidateApiKey(hash);
+  }
+
+  /**
+   * Revocation state from the near-cache (synchronously), else from Redis, else from `load` (the durable store), then
+   * kept in Redis and the near-cache. When Redis fails, `load` answers alone. Used by `composeStores`.
+   */
+  getRevocationThrough(
+    tokenId: string,
+    subject: string | undefined,
+    now: number,
+    load: (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>,
+  ): RevocationState | undefined | Promise<RevocationState | undefined> {
+    if (this.durabilityError) throw this.durabilityError;
+    return this.through.getRevocation(tokenId, subject, now, load);
   }
 
   // --- Rate limits

@@ -1,0 +1,407 @@
+// PostgresStore: API key records and revocations kept durably in PostgreSQL, with an append-only lifecycle table.
+// Types only from pg: it is an optional peer dependency, so nothing from it may be loaded at run time.
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { StoreError } from '../../leaf/errors.js';
+import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
+import type { ApiKeyPatch, ApiKeyRecord, RevocationState, RevokeOptions, RevokeSubjectOptions } from '../../leaf/store.js';
+import type { KeyInventoryStore, KeyRecordStore, LifecycleEventStore, RevocationEntries, RevocationEntry, RevocationSource } from '../../leaf/store-parts.js';
+import {
+  checkGetRevocation,
+  checkId,
+  checkLifecycleEvent,
+  checkLifecycleQuery,
+  checkPutApiKey,
+  checkRevoke,
+  checkRevokeSubject,
+  checkTime,
+  checkUpdateApiKey,
+  DEFAULT_EVENT_LIMIT,
+  StoreArgumentError,
+} from '../validate.js';
+import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSweepResult, resolvePostgresOptions } from './options.js';
+import { MIGRATIONS, SCHEMA_VERSION, Tables } from './schema.js';
+
+/** What `migrate()` did. */
+export interface PostgresMigrateResult {
+  /** Schema version found (0: none). */
+  from: number;
+  /** Schema version now. */
+  to: number;
+}
+
+/**
+ * PostgreSQL keeps no NUL in text, yet a token id or subject is the token issuer's to choose: an injective escape
+ * (`%` and NUL as `%25` and `%00`) makes every string storable, and leaves the usual ones as they are.
+ */
+function pgText(s: string): string {
+  return s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
+}
+
+/** A number column as JS reads it (float8 arrives as a number, bigint as a string). */
+function numberOf(v: unknown, what: string): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+  if (!Number.isFinite(n)) throw new StoreError(`PostgreSQL returned a malformed ${what}`);
+  return n;
+}
+
+interface RecordRow {
+  record: unknown;
+  remaining: unknown;
+}
+
+/** A record from its row: the JSON, plus `remaining` from its own column. Anything else is a StoreError (fail closed). */
+function toRecord(row: RecordRow): ApiKeyRecord {
+  const { record, remaining } = row;
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new StoreError('API key record in PostgreSQL is malformed');
+  // Uses left live in their column, where useApiKey takes them atomically: one in the JSON came from another writer.
+  if (Object.hasOwn(record, 'remaining')) throw new StoreError('API key record in PostgreSQL carries remaining in its JSON');
+  const out = record as ApiKeyRecord;
+  if (remaining !== null && remaining !== undefined) {
+    const n = numberOf(remaining, 'uses left');
+    if (!Number.isSafeInteger(n)) throw new StoreError('API key uses left in PostgreSQL is not an integer');
+    out.remaining = n;
+  }
+  return out;
+}
+
+function live(entry: RevocationEntry | null, now: number): RevocationEntry | null {
+  return entry !== null && (entry.expiresAt === null || entry.expiresAt > now) ? entry : null;
+}
+
+/**
+ * Keeps API key records and revocations in PostgreSQL, so they survive any cache (Redis included) losing them, with
+ * every change appended to a lifecycle table for audit. Takes the app's `pg` Pool; never opens or ends a connection.
+ *
+ * It implements the API key and revocation parts of `TokenStore` only: use it through `composeStores`, with counters,
+ * claims and usage in RedisStore (or MemoryStore), and RedisStore in front as a read-through cache.
+ *
+ * - `migrate()` creates or upgrades the tables (versioned, idempotent, safe to run from several instances at once);
+ *   call it at deploy or start-up. No request ever creates a table: a missing one is a StoreError (503).
+ * - Every query is parameterised and bounded by `queryTimeout`; a failure or timeout is a StoreError, which the guard
+ *   answers with 503 `store.unavailable`. The Pool reconnects on its own, so the store recovers without a restart.
+ * - Times are the caller's (`now`), never the database's, so it runs on fake time like every store.
+ * - `sweep({ now })` deletes expired revocations (and long-expired key records) in short batches.
+ *
+ * Exported from `token-guard/postgres`.
+ * @example
+ * import pg from 'pg';
+ * import { PostgresStore } from 'token-guard/postgres';
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * pool.on('error', () => {}); // a dropped idle connection must not end the process
+ * const durable = new PostgresStore({ pool });
+ * await durable.migrate();
+ */
+export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInventoryStore, LifecycleEventStore {
+  private readonly pool: Pool;
+  private readonly t: Tables;
+  private readonly timeoutMs: number;
+
+  constructor(options: PostgresStoreOptions) {
+    const o = resolvePostgresOptions(options);
+    this.pool = o.pool;
+    this.t = new Tables(o.tablePrefix);
+    this.timeoutMs = o.queryTimeout;
+  }
+
+  // --- Schema
+
+  /**
+   * Brings the schema to the version this code needs: creates the tables on an empty database, applies the newer
+   * migrations on an older one, does nothing on a current one. One transaction under an advisory lock, so instances
+   * starting together apply each migration once. Refuses (StoreError) a schema newer than this code knows.
+   */
+  async migrate(): Promise<PostgresMigrateResult> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw new StoreError(`PostgreSQL migrate failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`token-guard:${this.t.prefix}`]);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.t.version} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      const { rows } = await client.query<{ v: number }>(`SELECT coalesce(max(version), 0)::int AS v FROM ${this.t.version}`);
+      const from = rows[0]?.v ?? 0;
+      if (from > SCHEMA_VERSION) {
+        throw new StoreError(`PostgreSQL schema of ${this.t.prefix}* is at version ${from}, newer than this token-guard knows (${SCHEMA_VERSION}): upgrade token-guard`);
+      }
+      for (const m of MIGRATIONS) {
+        if (m.version <= from) continue;
+        for (const sql of m.statements(this.t)) await client.query(sql);
+        await client.query(`INSERT INTO ${this.t.version} (version) VALUES ($1)`, [m.version]);
+      }
+      await client.query('COMMIT');
+      return { from, to: Math.max(from, SCHEMA_VERSION) };
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(`PostgreSQL migrate failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    } finally {
+      client.release();
+    }
+  }
+
+  // --- API key records
+
+  async getApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
+    checkId('getApiKey', 'hash', hash);
+    const rows = await this.query('getApiKey', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE hash = $1`, [pgText(hash)]);
+    return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
+  }
+
+  async putApiKey(record: ApiKeyRecord): Promise<void> {
+    checkPutApiKey(record);
+    const { remaining, ...rest } = record;
+    await this.query(
+      'putApiKey',
+      `INSERT INTO ${this.t.apiKeys} (hash, record, remaining) VALUES ($1, $2::jsonb, $3::bigint)
+       ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record, remaining = EXCLUDED.remaining`,
+      [pgText(record.hash), JSON.stringify(rest), remaining === undefined ? null : String(remaining)],
+    );
+  }
+
+  async updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
+    checkUpdateApiKey(hash, patch);
+    const set: Record<string, unknown> = {};
+    const drop: string[] = [];
+    for (const [field, value] of Object.entries(patch)) {
+      // Identity fields never change; uses left have their own column.
+      if (field === 'id' || field === 'hash' || field === 'prefix' || field === 'createdAt' || field === 'remaining') continue;
+      if (value === undefined) drop.push(field);
+      else set[field] = value;
+    }
+    const remainingMode = !('remaining' in patch) ? 'keep' : patch.remaining === undefined ? 'del' : 'set';
+    // One statement: the merge happens in the row, under its lock, so concurrent updates never lose each other.
+    const rows = await this.query(
+      'updateApiKey',
+      `UPDATE ${this.t.apiKeys} SET record = (record || $2::jsonb) - $3::text[],
+         remaining = CASE $4::text WHEN 'keep' THEN remaining WHEN 'del' THEN NULL ELSE $5::bigint END
+       WHERE hash = $1
+       RETURNING record, remaining`,
+      [pgText(hash), JSON.stringify(set), drop, remainingMode, remainingMode === 'set' ? String(patch.remaining) : null],
+    );
+    return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
+  }
+
+  async deleteApiKey(hash: string): Promise<boolean> {
+    checkId('deleteApiKey', 'hash', hash);
+    return (await this.count('deleteApiKey', `DELETE FROM ${this.t.apiKeys} WHERE hash = $1`, [pgText(hash)])) > 0;
+  }
+
+  async useApiKey(hash: string): Promise<number | undefined> {
+    checkId('useApiKey', 'hash', hash);
+    // One statement: the UPDATE takes a use only while one is left (row-locked, so concurrent uses never go below
+    // zero); the outer SELECT sees the row as it was before, to tell "none left" from "unknown or unlimited".
+    const rows = await this.query(
+      'useApiKey',
+      `WITH u AS (UPDATE ${this.t.apiKeys} SET remaining = remaining - 1 WHERE hash = $1 AND remaining > 0 RETURNING remaining)
+       SELECT (SELECT remaining FROM u) AS taken, (SELECT remaining FROM ${this.t.apiKeys} WHERE hash = $1) AS before`,
+      [pgText(hash)],
+    );
+    const row = rows[0];
+    if (!row) throw new StoreError('PostgreSQL returned no row for useApiKey');
+    if (row['taken'] !== null && row['taken'] !== undefined) return numberOf(row['taken'], 'uses left');
+    return row['before'] === null || row['before'] === undefined ? undefined : -1;
+  }
+
+  // --- Key inventory (the subject and id columns are generated from the record, and indexed)
+
+  /** Every record of `subject`, whatever its state (expired and revoked ones included), oldest first. */
+  async listApiKeys(subject: string): Promise<ApiKeyRecord[]> {
+    checkId('listApiKeys', 'subject', subject);
+    const rows = await this.query('listApiKeys', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE subject = $1 ORDER BY (record->>'createdAt')::double precision, hash`, [
+      subject,
+    ]);
+    return rows.map((row) => toRecord(row as RecordRow));
+  }
+
+  /** The record whose id is `id`, or undefined. */
+  async getApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
+    checkId('getApiKeyById', 'id', id);
+    const rows = await this.query('getApiKeyById', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE id = $1 ORDER BY hash LIMIT 1`, [id]);
+    return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
+  }
+
+  // --- Revocation
+
+  async revoke(tokenId: string, options: RevokeOptions): Promise<void> {
+    checkRevoke(tokenId, options);
+    const { now, expiresAt, reason } = options;
+    if (expiresAt !== undefined && expiresAt <= now) return;
+    await this.writeRevocation('t', tokenId, now, now, expiresAt ?? null, reason ?? null);
+  }
+
+  async revokeSubject(subject: string, options: RevokeSubjectOptions): Promise<void> {
+    checkRevokeSubject(subject, options);
+    const { now, before, expiresAt, reason } = options;
+    if (expiresAt !== undefined && expiresAt <= now) return;
+    await this.writeRevocation('s', subject, now, before, expiresAt ?? null, reason ?? null);
+  }
+
+  async getRevocation(tokenId: string, subject: string | undefined, now: number): Promise<RevocationState | undefined> {
+    checkGetRevocation(tokenId, subject, now);
+    const { token, subject: subj } = await this.getRevocationEntries(tokenId, subject, now);
+    let state: RevocationState | undefined;
+    if (token) {
+      state = { revokedAt: token.time };
+      if (token.reason !== undefined) state.reason = token.reason;
+    }
+    if (subj) {
+      (state ??= {}).subjectRevokedBefore = subj.time;
+      if (subj.reason !== undefined) state.subjectReason = subj.reason;
+    }
+    return state;
+  }
+
+  /** The live revocation entries of a token id and its subject, expiries and reasons included (what a cache in front keeps). */
+  async getRevocationEntries(tokenId: string, subject: string | undefined, now: number): Promise<RevocationEntries> {
+    checkGetRevocation(tokenId, subject, now);
+    const rows = await this.query(
+      'getRevocation',
+      `SELECT kind, time, expires_at, reason FROM ${this.t.revocations} WHERE (kind = 't' AND id = $1) OR (kind = 's' AND id = $2)`,
+      [pgText(tokenId), subject === undefined ? null : pgText(subject)],
+    );
+    const out: RevocationEntries = { token: null, subject: null };
+    for (const row of rows) {
+      const entry: RevocationEntry = {
+        time: numberOf(row['time'], 'revocation time'),
+        expiresAt: row['expires_at'] === null ? null : numberOf(row['expires_at'], 'revocation expiry'),
+      };
+      if (typeof row['reason'] === 'string') entry.reason = row['reason'];
+      if (row['kind'] === 't') out.token = live(entry, now);
+      else if (row['kind'] === 's') out.subject = live(entry, now);
+      else throw new StoreError('PostgreSQL returned a revocation of an unknown kind');
+    }
+    return out;
+  }
+
+  /**
+   * One upsert with the contract's merge rules (the same as RedisStore's script): a live entry keeps its time (a
+   * subject's cut-off only moves later) and is never shortened (kept-for-good wins, else the later expiry); the
+   * latest reason given wins, a revocation without one keeps the earlier one; an expired entry is replaced.
+   */
+  private async writeRevocation(kind: 't' | 's', id: string, now: number, time: number, expiresAt: number | null, reason: string | null): Promise<void> {
+    const r = this.t.revocations;
+    const keepTime = kind === 't' ? 'r.time' : 'GREATEST(r.time, EXCLUDED.time)';
+    await this.query(
+      kind === 't' ? 'revoke' : 'revokeSubject',
+      `INSERT INTO ${r} AS r (kind, id, time, expires_at, reason) VALUES ($1, $2, $3::float8, $4::float8, $5::text)
+       ON CONFLICT (kind, id) DO UPDATE SET
+         time = CASE WHEN r.expires_at IS NULL OR r.expires_at > $6::float8 THEN ${keepTime} ELSE EXCLUDED.time END,
+         expires_at = CASE
+           WHEN r.expires_at IS NOT NULL AND r.expires_at <= $6::float8 THEN EXCLUDED.expires_at
+           WHEN r.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+           ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END,
+         reason = CASE WHEN r.expires_at IS NULL OR r.expires_at > $6::float8 THEN coalesce(EXCLUDED.reason, r.reason) ELSE EXCLUDED.reason END`,
+      [kind, pgText(id), time, expiresAt, reason, now],
+    );
+  }
+
+  // --- Lifecycle events (append-only; never capped: PostgreSQL keeps the whole audit trail)
+
+  /** Appends one lifecycle event; an event whose id is already kept is a no-op. */
+  async appendLifecycleEvent(event: LifecycleEvent): Promise<void> {
+    checkLifecycleEvent(event);
+    const kept = Object.fromEntries(Object.entries(event).filter(([, v]) => v !== undefined));
+    await this.query(
+      'appendLifecycleEvent',
+      `INSERT INTO ${this.t.events} (id, at, type, token_id, subject, event) VALUES ($1, $2::float8, $3, $4, $5, $6::jsonb) ON CONFLICT (id) DO NOTHING`,
+      [event.id, event.at, event.type, event.tokenId ?? null, event.subject ?? null, JSON.stringify(kept)],
+    );
+  }
+
+  /** The latest events matching `query` (subject, token id, since), oldest first, at most `limit` (default 100). */
+  async listLifecycleEvents(query: LifecycleQuery): Promise<LifecycleEvent[]> {
+    checkLifecycleQuery(query);
+    const rows = await this.query(
+      'listLifecycleEvents',
+      `SELECT event FROM (
+         SELECT seq, event FROM ${this.t.events}
+         WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR token_id = $2) AND ($3::float8 IS NULL OR at >= $3)
+         ORDER BY seq DESC LIMIT $4
+       ) latest ORDER BY seq`,
+      [query.subject ?? null, query.tokenId ?? null, query.since ?? null, query.limit ?? DEFAULT_EVENT_LIMIT],
+    );
+    return rows.map((row) => {
+      const e = row['event'];
+      if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new StoreError('lifecycle event in PostgreSQL is malformed');
+      return e as LifecycleEvent;
+    });
+  }
+
+  // --- Housekeeping
+
+  /**
+   * Deletes what has expired by `now`, in batches of `batchSize` rows per statement (short locks, rows another sweep
+   * holds are skipped): revocations past their expiry, and API key records expired more than `keepExpiredKeys` ago.
+   * Lifecycle events are never deleted. Run it from a timer or a job, not on the request path.
+   */
+  async sweep(options: PostgresSweepOptions): Promise<PostgresSweepResult> {
+    if (options === null || typeof options !== 'object') throw new StoreArgumentError('sweep: expected { now, batchSize?, maxBatches?, keepExpiredKeys? }');
+    const { now, batchSize = 1000, maxBatches = 100, keepExpiredKeys = 30 * 86_400_000 } = options;
+    checkTime('sweep', 'now', now);
+    for (const [name, v] of [
+      ['batchSize', batchSize],
+      ['maxBatches', maxBatches],
+    ] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new StoreArgumentError(`sweep: ${name} must be a positive integer (got ${String(v)})`);
+    }
+    if (keepExpiredKeys !== false && (typeof keepExpiredKeys !== 'number' || !Number.isFinite(keepExpiredKeys) || keepExpiredKeys < 0)) {
+      throw new StoreArgumentError(`sweep: keepExpiredKeys must be milliseconds ≥ 0 or false (got ${String(keepExpiredKeys)})`);
+    }
+    const result: PostgresSweepResult = { revocations: 0, apiKeys: 0, more: false };
+    const r = this.t.revocations;
+    const k = this.t.apiKeys;
+    const jobs: [keyof Omit<PostgresSweepResult, 'more'>, string, number][] = [
+      ['revocations', `DELETE FROM ${r} WHERE (kind, id) IN (SELECT kind, id FROM ${r} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now],
+    ];
+    if (keepExpiredKeys !== false) {
+      jobs.push(['apiKeys', `DELETE FROM ${k} WHERE hash IN (SELECT hash FROM ${k} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now - keepExpiredKeys]);
+    }
+    let batches = 0;
+    for (const [field, sql, cutoff] of jobs) {
+      for (;;) {
+        if (batches >= maxBatches) {
+          result.more = true;
+          return result;
+        }
+        batches++;
+        const n = await this.count('sweep', sql, [cutoff, batchSize]);
+        result[field] += n;
+        if (n < batchSize) break;
+      }
+    }
+    return result;
+  }
+
+  /** Nothing to release: the Pool is the app's, and the store holds no timer. */
+  close(): void {}
+
+  // --- Queries
+
+  private query(what: string, text: string, values: unknown[]): Promise<QueryResultRow[]> {
+    return this.bounded(what, this.pool.query(text, values)).then((r) => r.rows);
+  }
+
+  private count(what: string, text: string, values: unknown[]): Promise<number> {
+    return this.bounded(what, this.pool.query(text, values)).then((r) => r.rowCount ?? 0);
+  }
+
+  /** Within queryTimeout, and failing only with StoreError (the guard's 503), whatever pg threw. */
+  private bounded<T>(what: string, promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreError(`PostgreSQL ${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      promise.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(new StoreError(`PostgreSQL ${what} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        },
+      );
+    });
+  }
+}

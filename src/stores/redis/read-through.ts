@@ -1,0 +1,142 @@
+// RedisStore as a read-through cache in front of a durable store (PostgresStore, through composeStores): API key
+// records and revocation lookups are answered from Redis (revocations from the near-cache first, synchronously), and
+// what Redis lacks (after a flush, an eviction, a restart) is read from the durable store and kept again.
+//
+// What makes a lost or stale cache entry safe:
+// - A revocation entry in Redis always wins over a "checked: none" marker, and every revocation is written to the
+//   durable store first and then into Redis (RedisStore.revoke: entry, invalidation and confirmations), so a marker
+//   written by a read that raced a revocation never hides it.
+// - A record is kept only if its generation did not move while it was read: every change in the durable store bumps
+//   it (invalidateApiKey), so an old record read before a change is never kept after it.
+// - Records with uses left (`remaining`) are never kept: their count changes with every use.
+// - When Redis fails, the durable store answers alone (nothing is kept): the guard answers 503 only when both fail.
+import type { Cluster, Redis } from 'ioredis';
+import type { ApiKeyRecord, RevocationState } from '../../leaf/store.js';
+import type { RevocationEntries } from '../../leaf/store-parts.js';
+import { checkGetRevocation, checkId } from '../validate.js';
+import type { Call } from './command.js';
+import type { KeyLayout } from './keys.js';
+import type { ScriptCommands } from './lua.js';
+import type { NearCache } from './near-cache.js';
+import { parseEntry, type RevocationEntry, toRecord, toState } from './records.js';
+
+/** How long a record's generation outlives its last change: far longer than any read of the durable store takes. */
+const GENERATION_TTL_MS = 86_400_000;
+
+/** Reads a durable store's revocation entries (PostgresStore.getRevocationEntries). */
+export type LoadRevocations = (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>;
+
+/** What a ReadThrough talks to. */
+export interface ReadThroughOptions {
+  client: Redis | Cluster;
+  cmd: ScriptCommands;
+  keys: KeyLayout;
+  call: Call;
+  nearCache: NearCache;
+  /** How long a record or a "no revocation" marker read from the durable store is kept in Redis, in ms. */
+  ttl: number;
+}
+
+function fromDurable(e: RevocationEntries['token']): RevocationEntry | null {
+  if (e === null) return null;
+  return e.reason === undefined ? { time: e.time, exp: e.expiresAt } : { time: e.time, exp: e.expiresAt, reason: e.reason };
+}
+
+/** A revocation entry as the revocation scripts write it (so later revokes merge with it). */
+function entryJson(field: 'at' | 'before', e: RevocationEntry): string {
+  return JSON.stringify(e.reason === undefined ? { [field]: e.time, exp: e.exp } : { [field]: e.time, exp: e.exp, r: e.reason });
+}
+
+/** The read-through half of RedisStore (the fan-out half is its revoke and revokeSubject). */
+export class ReadThrough {
+  constructor(private readonly o: ReadThroughOptions) {}
+
+  async getApiKey(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    checkId('getApiKeyThrough', 'hash', hash);
+    const { client, keys, call, cmd } = this.o;
+    const key = keys.apiKey(hash);
+    const genKey = keys.apiKeyGeneration(hash);
+    let cached: [(string | null)[], string | null];
+    try {
+      // The generation is read with the record, before the durable store is: see KEEP_RECORD_LUA.
+      cached = await call('HMGET', Promise.all([client.hmget(key, 'rec', 'rem'), client.get(genKey)]));
+    } catch {
+      return load(hash);
+    }
+    const [[rec, rem], gen] = cached;
+    if (rec !== null && rec !== undefined) return toRecord(rec, rem ?? null);
+    const record = await load(hash);
+    if (record && record.remaining === undefined) {
+      await call('keep', cmd.tokenGuardKeepRecord(key, genKey, gen ?? '', JSON.stringify(record), this.o.ttl)).catch(() => undefined);
+    }
+    return record;
+  }
+
+  async invalidateApiKey(hash: string): Promise<void> {
+    checkId('invalidateApiKey', 'hash', hash);
+    const { keys, call, cmd } = this.o;
+    await call('drop', cmd.tokenGuardDropRecord(keys.apiKey(hash), keys.apiKeyGeneration(hash), GENERATION_TTL_MS));
+  }
+
+  getRevocation(tokenId: string, subject: string | undefined, now: number, load: LoadRevocations): RevocationState | undefined | Promise<RevocationState | undefined> {
+    checkGetRevocation(tokenId, subject, now);
+    const cached = this.o.nearCache.lookup(tokenId, subject);
+    // Answered locally, without a promise, exactly as RedisStore's own near-cached path.
+    if (cached) return toState(cached.token, cached.subject, now);
+    return this.readRevocation(tokenId, subject, now, load);
+  }
+
+  private async readRevocation(tokenId: string, subject: string | undefined, now: number, load: LoadRevocations): Promise<RevocationState | undefined> {
+    const { client, keys, call, nearCache } = this.o;
+    const ticket = nearCache.beforeRead();
+    const get = (key: string | undefined) => (key === undefined ? Promise.resolve(null) : client.get(key));
+    let replies: (string | null)[];
+    try {
+      replies = await call(
+        'GET',
+        Promise.all([
+          get(keys.tokenRevocation(tokenId)),
+          get(keys.tokenChecked(tokenId)),
+          get(subject === undefined ? undefined : keys.subjectRevocation(subject)),
+          get(subject === undefined ? undefined : keys.subjectChecked(subject)),
+        ]),
+      );
+    } catch {
+      // Redis down: the durable store answers alone, and nothing is cached (the near-cache is off anyway).
+      const e = await load(tokenId, subject, now);
+      return toState(fromDurable(e.token), fromDurable(e.subject), now);
+    }
+    const [t, tChecked, s, sChecked] = replies;
+    let token = parseEntry(t ?? null, 'at');
+    let subj = parseEntry(s ?? null, 'before');
+    const tokenKnown = token !== null || (tChecked !== null && tChecked !== undefined);
+    const subjectKnown = subject === undefined || subj !== null || (sChecked !== null && sChecked !== undefined);
+    if (!tokenKnown || !subjectKnown) {
+      const e = await load(tokenId, subject, now);
+      const writes: Promise<unknown>[] = [];
+      if (!tokenKnown) {
+        token = fromDurable(e.token);
+        writes.push(this.keep(keys.tokenRevocation(tokenId), keys.tokenChecked(tokenId), 'at', token, now));
+      }
+      if (!subjectKnown && subject !== undefined) {
+        subj = fromDurable(e.subject);
+        writes.push(this.keep(keys.subjectRevocation(subject), keys.subjectChecked(subject), 'before', subj, now));
+      }
+      // Best effort: a write that fails only means the next lookup asks the durable store again.
+      await call('SET', Promise.all(writes)).catch(() => undefined);
+    }
+    nearCache.keep(ticket, tokenId, token, subject, subj);
+    return toState(token, subj, now);
+  }
+
+  /**
+   * Keeps what the durable store said: its entry (NX: an entry a revocation wrote meanwhile is at least as new), or
+   * the marker that it had none, for `ttl`.
+   */
+  private keep(revKey: string, checkedKey: string, field: 'at' | 'before', entry: RevocationEntry | null, now: number): Promise<unknown> {
+    const { client, ttl } = this.o;
+    if (entry === null) return client.set(checkedKey, '1', 'PX', ttl);
+    if (entry.exp === null) return client.set(revKey, entryJson(field, entry), 'NX');
+    return client.set(revKey, entryJson(field, entry), 'PX', Math.max(1, Math.ceil(entry.exp - now)), 'NX');
+  }
+}
