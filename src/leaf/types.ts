@@ -36,7 +36,10 @@ export interface GuardRequest {
 
 /** The verified token, as the app sees it on `req.auth.token`. */
 export interface TokenInfo {
-  /** `jti`, or the SHA-256 of the signed JWT header and payload; for API keys the record id. */
+  /**
+   * `jti`, or the SHA-256 of the signed JWT header and payload; for API keys the record id. With several JWT
+   * issuer configurations, prefixed by the configuration's name (`acme:<jti>`), so tenants' ids never collide.
+   */
   id: string;
   kind: 'jwt' | 'api_key';
   subject?: string;
