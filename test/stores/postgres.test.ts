@@ -32,7 +32,8 @@ describe.skipIf(!pgUp)('PostgresStore on a real PostgreSQL', () => {
   const prefixes = new WeakMap<PostgresStore, string>();
   const prefixOf = (store: PostgresStore) => prefixes.get(store) as string;
   async function makeStore(prefix = tablePrefix()): Promise<PostgresStore> {
-    const store = new PostgresStore({ pool, tablePrefix: prefix });
+    // Generous: parallel conformance cases on a loaded CI machine must not become timeouts.
+    const store = new PostgresStore({ pool, tablePrefix: prefix, queryTimeout: 5000 });
     prefixes.set(store, prefix);
     await store.migrate();
     return store;

@@ -26,7 +26,9 @@ let n = 0;
 /** A store on its own prefix under this run's, so every test starts empty. */
 function makeStore(options: Partial<RedisStoreOptions> = {}): RedisStore {
   const prefix = `${RUN}${n++}:`;
-  const store = new RedisStore({ client, prefix, ...options });
+  // A generous timeout: the conformance cases fire hundreds of parallel calls, and a loaded CI machine must not
+  // turn them into timeouts (the timeout itself is tested in redis-faults.test.ts).
+  const store = new RedisStore({ client, prefix, commandTimeout: 5000, ...options });
   prefixes.set(store, prefix);
   return store;
 }
