@@ -6,6 +6,7 @@
 //   ```ts               a whole module: it must compile on its own (imports included)
 //   ```ts fragment      a piece of an app: names it uses but does not declare (app, guard, policy, req, …) are
 //                       declared from FRAGMENT_CONTEXT below, so the rest of it is checked as strictly
+//   ```ts continues     the same module as the file's previous checked block (an example built up in steps)
 //   ```ts isolated      compiled as its own program (for blocks that augment a module's types, e.g. ExpressAuthShape)
 //   ```ts run           also executed with tsx after the type check (cheap, self-contained blocks only)
 //   ```ts no-check      not compiled; say next to it why (a runtime or a package this repo does not install)
@@ -14,7 +15,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
-const outDir = path.join(root, 'node_modules/.cache/snippets');
+// In the repo, not under node_modules: tsx applies tsconfig `paths` only to files outside node_modules.
+const outDir = path.join(root, '.snippets');
 
 /** Declarations a `fragment` block may lean on, each added only when the block uses the name and does not declare it. */
 const FRAGMENT_CONTEXT: Record<string, string> = {
@@ -26,7 +28,7 @@ const FRAGMENT_CONTEXT: Record<string, string> = {
   jwt: "declare const jwt: NonNullable<import('token-guard').TokenGuardPolicy['jwt']>;",
   rules: "declare const rules: NonNullable<import('token-guard').TokenGuardPolicy['rules']>;",
   store: "declare const store: import('token-guard').MemoryStore;",
-  req: "declare const req: import('express').Request & { auth: import('token-guard').AuthResult };",
+  req: "declare const req: import('express').Request;",
   request: "declare const request: import('token-guard').GuardRequest;",
   expiresAt: 'declare const expiresAt: Date;',
   tokenGuard: "import { tokenGuard } from 'token-guard/express';",
@@ -35,9 +37,18 @@ const FRAGMENT_CONTEXT: Record<string, string> = {
   issueApiKey: "import { issueApiKey } from 'token-guard';",
   MemoryStore: "import { MemoryStore } from 'token-guard';",
   TokenGuardPolicy: "import type { TokenGuardPolicy } from 'token-guard';",
-  describe: "import { describe, it, expect } from 'vitest';",
+  describe: "import { describe } from 'vitest';",
   it: "import { it } from 'vitest';",
   expect: "import { expect } from 'vitest';",
+  // Stand-ins for the reader's own stores and helpers in docs/stores.md.
+  MyStore:
+    "type MyStore = import('token-guard').TokenStore & { dropNamespace(): Promise<void> }; declare const MyStore: new (options: { namespace?: string; url?: string }) => MyStore;",
+  RedisCounters: "declare const RedisCounters: new (client: unknown, prefix: string) => import('token-guard/testing').CountersStore;",
+  PgKeys: "type PgKeys = import('token-guard/testing').KeysStore & { drop(): Promise<void> }; declare const PgKeys: new (pool: unknown, schema: string) => PgKeys;",
+  client: 'declare const client: unknown;',
+  pool: 'declare const pool: unknown;',
+  randomPrefix: 'declare function randomPrefix(): string;',
+  randomSchema: 'declare function randomSchema(): string;',
 };
 
 interface Snippet {
@@ -101,23 +112,50 @@ function preludeFor(code: string): string[] {
   return lines;
 }
 
+/** One compiled module: a block and the blocks that continue it, each starting at `at` (0-based line in the module). */
 interface Written {
   snippet: Snippet;
   path: string;
-  offset: number; // lines added before the block's first line
+  parts: { snippet: Snippet; at: number }[];
+}
+
+/** Joins each block with the `continues` blocks after it (same file), in order. */
+function units(snippets: Snippet[]): Snippet[][] {
+  const out: Snippet[][] = [];
+  for (const s of snippets) {
+    const last = out[out.length - 1];
+    if (s.flags.has('continues') && last && last[0]?.file === s.file) last.push(s);
+    else out.push([s]);
+  }
+  return out;
 }
 
 function write(snippets: Snippet[], group: string): Written[] {
   const dir = path.join(outDir, group);
   mkdirSync(dir, { recursive: true });
-  return snippets.map((snippet, n) => {
-    const prelude = snippet.flags.has('fragment') ? preludeFor(snippet.code) : [];
-    const name = `${snippet.file.replace(/[/.]/g, '_')}_${snippet.line}_${n}.${snippet.lang}`;
+  return units(snippets).map((unit, n) => {
+    const first = unit[0] as Snippet;
+    const prelude = first.flags.has('fragment') ? preludeFor(unit.map((u) => u.code).join('\n')) : [];
+    const name = `${first.file.replace(/[/.]/g, '_')}_${first.line}_${n}.${first.lang}`;
     const file = path.join(dir, name);
+    const lines = [...prelude];
+    const parts = unit.map((snippet) => {
+      const at = lines.length;
+      lines.push(...snippet.code.split('\n'));
+      return { snippet, at };
+    });
     // `export {}` makes every block a module: top-level await works, and blocks do not share globals.
-    writeFileSync(file, `${[...prelude, snippet.code].join('\n')}\nexport {};\n`);
-    return { snippet, path: file, offset: prelude.length };
+    writeFileSync(file, `${lines.join('\n')}\nexport {};\n`);
+    return { snippet: first, path: file, parts };
   });
+}
+
+/** The Markdown position of a line of a written module. */
+function position(w: Written, line: number): string {
+  const index = line - 1;
+  const part = [...w.parts].reverse().find((p) => p.at <= index) ?? w.parts[0];
+  if (!part) return `${w.snippet.file}:${w.snippet.line}`;
+  return `${part.snippet.file}:${part.snippet.line + Math.max(index - part.at, 0)}`;
 }
 
 function typecheck(written: Written[], group: string): string[] {
@@ -130,7 +168,7 @@ function typecheck(written: Written[], group: string): string[] {
   for (const line of `${tsc.stdout}${tsc.stderr}`.split('\n')) {
     const m = /^(.*?)\((\d+),(\d+)\): (error .*)$/.exec(line);
     const w = m && written.find((x) => path.resolve(path.dirname(config), m[1] as string) === x.path || path.resolve(root, m[1] as string) === x.path);
-    if (m && w) errors.push(`${w.snippet.file}:${w.snippet.line + Number(m[2]) - 1 - w.offset}:${m[3]}: ${m[4]}`);
+    if (m && w) errors.push(`${position(w, Number(m[2]))}:${m[3]}: ${m[4]}`);
     else if (line.trim()) errors.push(line);
   }
   return errors;
@@ -150,6 +188,9 @@ function run(w: Written): string[] {
 const all = markdownFiles().flatMap(extract);
 const checked = all.filter((s) => !s.flags.has('no-check'));
 rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+// ES modules, as the package is.
+writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
 const shared = write(
   checked.filter((s) => !s.flags.has('isolated')),
   'shared',
@@ -159,7 +200,7 @@ const errors = groups.flatMap((g) => (g.length ? typecheck(g, path.basename(path
 if (errors.length === 0) for (const w of groups.flat()) if (w.snippet.flags.has('run')) errors.push(...run(w));
 
 const skipped = all.length - checked.length;
-const ran = checked.filter((s) => s.flags.has('run')).length;
+const ran = groups.flat().filter((w) => w.snippet.flags.has('run')).length;
 if (errors.length) {
   console.error(errors.join('\n'));
   console.error(`\ncheck-snippets: ${errors.length} error(s) in ${checked.length} checked blocks`);
