@@ -56,6 +56,11 @@ export type { IpRule } from './checks/ip.js';
 export type { HoursRule, HoursWindow, Day } from './checks/hours.js';
 export type { ScopesPolicy } from './checks/scopes.js';
 export type { RiskPolicy, RiskContext, RiskSignal, RiskScore } from './checks/risk.js';
+// Types the policy's own types name (so users can name them, and the API reference documents them).
+export type { ClaimsRule, ClaimMatcher, ClaimsPredicate, ClaimsRequest, ClaimValue } from './checks/claims.js';
+export type { StepUpPolicy } from './checks/step-up.js';
+export type { DpopPolicy } from './checks/dpop.js';
+export type { PreAuthLimitPolicy } from './checks/pre-auth-limit.js';
 export type { JwtAlgorithm } from './tokens/jwt.js';
 export { hashApiKey, parseApiKey, type ParsedApiKey, type ParseApiKeyOptions } from './tokens/api-key.js';
 export { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './core/issue-api-key.js';

@@ -2,21 +2,47 @@
 import { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Guard } from '../core/guard.js';
+import type { TokenGuardPolicy } from '../core/policy.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
+import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenClaims } from './auth-shape.js';
+
+export type { PayloadAuth, TokenClaims } from './auth-shape.js';
+
+/**
+ * Declares which `authShape` the app uses, for the type of `req.auth` (a type cannot follow a runtime option):
+ * `declare module 'token-guard/express' { interface ExpressAuthShape { shape: 'payload' } }`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: apps augment it (declaration merging)
+export interface ExpressAuthShape {}
+
+/** The type of `req.auth`: AuthResult, or the shape declared in ExpressAuthShape. */
+export type ExpressAuth = ExpressAuthShape extends { shape: 'payload' } ? PayloadAuth : ExpressAuthShape extends { shape: 'claims' } ? TokenClaims : AuthResult;
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /** Set by token-guard: the verified token (when there is one) and the decision. */
-      auth?: AuthResult;
+      /** Set by token-guard: the verified token (when there is one) and the decision, or the `authShape` chosen. */
+      auth?: ExpressAuth;
     }
   }
 }
+
+/**
+ * Express adapter options. `authShape` puts the token on `req.auth` as the library you migrate from does:
+ * `'payload'` as express-oauth2-jwt-bearer (`{ payload, header, token }`), `'claims'` as express-jwt (the
+ * claims); `'native'` (default) is `{ token, decision }`. Under a shape, `req.auth` is unset when no valid token was presented.
+ */
+export interface ExpressAdapterOptions extends AdapterOptions {
+  authShape?: 'native' | 'payload' | 'claims';
+}
+
+/** What `tokenGuard` takes: a policy (with adapter options), or a guard from `createGuard`. */
+export type ExpressAdapterInput = (TokenGuardPolicy & ExpressAdapterOptions) | Guard;
 
 /** The Express middleware, with the guard it runs (for `guard.revoke`, `guard.store`). */
 export type TokenGuardMiddleware = RequestHandler & { guard: Guard };
@@ -105,10 +131,18 @@ function toGuardRequest(req: Request, app: unknown): GuardRequest {
 // each own property written on `req` copies a map and each read misses V8's inline caches. The adapter keeps its
 // state in a WeakMap instead, and `req.auth` is an accessor on Express's request prototype, installed once.
 
-/** What the adapter knows about one request: the guard that saw it (for requireScopes) and `req.auth`. */
+/** Turns the guard's result into what `req.auth` shows under an `authShape`. */
+type AuthView = (auth: AuthResult, req: Request) => unknown;
+
+/**
+ * What the adapter knows about one request: the guard that saw it (for requireScopes), what `req.auth` reads, and
+ * under an `authShape` the guard's own result (which then differs from `req.auth`) and the view that shapes it.
+ */
 interface RequestState {
   context: AdapterContext | undefined;
-  auth: AuthResult | undefined;
+  auth: unknown;
+  result: AuthResult | undefined;
+  view: AuthView | undefined;
 }
 
 const states = new WeakMap<object, RequestState>();
@@ -116,14 +150,14 @@ const states = new WeakMap<object, RequestState>();
 const AUTH_ACCESSOR: PropertyDescriptor = {
   configurable: true,
   enumerable: true,
-  get(this: object): AuthResult | undefined {
+  get(this: object): unknown {
     return states.get(this)?.auth;
   },
   // Apps (and other libraries) may assign req.auth themselves; what they assign is what they read back.
-  set(this: object, auth: AuthResult | undefined) {
+  set(this: object, auth: unknown) {
     const state = states.get(this);
     if (state) state.auth = auth;
-    else states.set(this, { context: undefined, auth });
+    else states.set(this, { context: undefined, auth, result: undefined, view: undefined });
   },
 };
 
@@ -149,18 +183,31 @@ function installAuthAccessor(app: unknown): boolean {
   return true;
 }
 
+/** Assigns `req.auth` whatever its declared shape (the accessor's setter, or a plain property). */
+function setAuth(req: Request, value: unknown): void {
+  (req as { auth?: unknown }).auth = value;
+}
+
 /** Records the guard and the auth result of a request; `viaAccessor` false for requests without Express's prototype. */
-function remember(req: Request, context: AdapterContext, auth: AuthResult, viaAccessor: boolean): void {
+function remember(req: Request, context: AdapterContext, result: AuthResult, viaAccessor: boolean, view: AuthView | undefined): void {
+  const auth = view ? view(result, req) : result;
   const state = states.get(req);
   if (state) {
     state.context = context;
     state.auth = auth;
+    state.result = result;
+    state.view = view;
   } else {
-    states.set(req, { context, auth });
+    states.set(req, { context, auth, result, view });
   }
   // A request that did not come through an Express app (a hand-made object in a test harness) gets a plain property.
-  if (!viaAccessor) req.auth = auth;
+  if (!viaAccessor) setAuth(req, auth);
 }
+
+const VIEWS: Record<'payload' | 'claims', AuthView> = {
+  payload: (auth, req) => payloadAuthOf(auth, req.headers),
+  claims: (auth) => claimsOf(auth.token),
+};
 
 function answer(decision: Decision, res: Response, next: NextFunction, errors: 'respond' | 'throw'): boolean {
   const outcome = outcomeOf(decision, errors);
@@ -187,8 +234,10 @@ function answer(decision: Decision, res: Response, next: NextFunction, errors: '
  * @example
  * app.use(tokenGuard({ jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] }));
  */
-export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): TokenGuardMiddleware {
-  const context = resolveGuard(policy, options);
+export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapterOptions): TokenGuardMiddleware {
+  const shaped = takeAuthShape(policy, options?.authShape, ['payload', 'claims'] as const);
+  const view = shaped.shape ? VIEWS[shaped.shape] : undefined;
+  const context = resolveGuard(shaped.input as AdapterInput, options);
   const { guard, errors } = context;
   // Apps whose mount order was checked. The last one is remembered so the common one-app process pays one
   // comparison per request; the check itself runs once per app.
@@ -211,7 +260,7 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
     let goOn: boolean;
     // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
     try {
-      remember(req, context, authOf(decision), viaAccessor);
+      remember(req, context, authOf(decision), viaAccessor, view);
       goOn = answer(decision, res, next, errors);
     } catch (err) {
       next(err);
@@ -259,16 +308,21 @@ export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): Toke
 export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHandler {
   const required = scopesFromArgs(scopes);
   return (req, res, next) => {
-    const context = states.get(req)?.context;
+    const state = states.get(req);
+    const context = state?.context;
     let decision: Decision;
     try {
       if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
-      decision = context.guard.authorize(req.auth, required, toGuardRequest(req, req.app));
+      // Under an authShape req.auth is the app's view; the guard's own result is kept beside it.
+      const current = state.view ? state.result : (req.auth as AuthResult | undefined);
+      decision = context.guard.authorize(current, required, toGuardRequest(req, req.app));
     } catch (err) {
       next(err);
       return;
     }
-    req.auth = authOf(decision);
+    const result = authOf(decision);
+    if (state.view) state.result = result;
+    setAuth(req, state.view ? state.view(result, req) : result);
     if (answer(decision, res, next, context.errors)) next();
   };
 }

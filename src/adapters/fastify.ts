@@ -4,6 +4,9 @@ import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuardOptions, scopesFromArgs, type AdapterContext, type GuardOrPolicyOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
+import { claimsOf, takeAuthShape } from './auth-shape.js';
+
+export type { TokenClaims } from './auth-shape.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,9 +17,10 @@ declare module 'fastify' {
 
 /**
  * Options of the plugin: the policy itself plus `errors`, or `{ guard, errors? }` to run a guard made
- * with `createGuard` (to share it, or to call `guard.revoke`).
+ * with `createGuard` (to share it, or to call `guard.revoke`). `authShape: 'user'` also puts the token's
+ * claims on `request.user`, as @fastify/jwt does (declare its type with `declare module 'fastify'`).
  */
-export type TokenGuardPluginOptions = GuardOrPolicyOptions;
+export type TokenGuardPluginOptions = GuardOrPolicyOptions & { authShape?: 'native' | 'user' };
 
 // Where the plugin keeps the guard that saw a request, for requireScopes. Declared with decorateRequest, so it
 // is part of the shape Fastify gives every request from the start, not a property added on the hot path.
@@ -50,15 +54,21 @@ function routesCaseSensitively(app: FastifyInstance): boolean {
 }
 
 const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options) => {
-  const context = resolveGuardOptions(options);
+  const shaped = takeAuthShape(options, undefined, ['user'] as const);
+  const context = resolveGuardOptions(shaped.input);
+  const asUser = shaped.shape === 'user';
   const caseSensitive = routesCaseSensitively(app);
   app.decorateRequest('auth', null);
   app.decorateRequest(GUARD_KEY, null);
+  // Declared up front like auth (part of every request's shape); fails at start-up next to @fastify/jwt's own `user`.
+  // (Typed as a plain name: where @fastify/jwt's types are loaded, `user` has its type, not null.)
+  if (asUser) app.decorateRequest('user' as string, null);
   // Callback style, not async: a decision that needed no store call goes on in the same tick, without a microtask.
   const proceed = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, decision: Decision): void => {
     let sent: FastifyReply | undefined;
     try {
       (request as GuardedRequest)[GUARD_KEY] = context;
+      if (asUser && decision.token) (request as { user?: unknown }).user = claimsOf(decision.token);
       sent = settle(request, reply, context, decision);
     } catch (err) {
       done(err as Error);

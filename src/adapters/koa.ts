@@ -1,10 +1,14 @@
 // Koa adapter (Koa 3 and 2, @koa/router): ctx → GuardRequest, Decision → ctx response. No policy here.
 import type { Context, Middleware, Next } from 'koa';
 import type { Guard } from '../core/guard.js';
+import type { TokenGuardPolicy } from '../core/policy.js';
 import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
+import { claimsOf, takeAuthShape } from './auth-shape.js';
+
+export type { TokenClaims } from './auth-shape.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -15,6 +19,17 @@ declare module 'koa' {
 
 /** The Koa middleware, with the guard it runs (for `guard.revoke`, `guard.store`). */
 export type TokenGuardMiddleware = Middleware & { guard: Guard };
+
+/**
+ * Koa adapter options. `authShape: 'user'` also puts the token's claims on `ctx.state.user`, as koa-jwt does
+ * (unset when no valid token was presented); `ctx.state.auth` is set either way.
+ */
+export interface KoaAdapterOptions extends AdapterOptions {
+  authShape?: 'native' | 'user';
+}
+
+/** What `tokenGuard` takes: a policy (with adapter options), or a guard from `createGuard`. */
+export type KoaAdapterInput = (TokenGuardPolicy & KoaAdapterOptions) | Guard;
 
 // The guard that saw each request, for requireScopes: kept off `ctx` so the adapter adds no property to it.
 const contexts = new WeakMap<Context, AdapterContext>();
@@ -46,10 +61,14 @@ function settle(ctx: Context, context: AdapterContext, decision: Decision): bool
  * @example
  * app.use(tokenGuard({ jwt: { issuer, audience, algorithms: ['RS256'], jwksUri }, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] }));
  */
-export function tokenGuard(policy: AdapterInput, options?: AdapterOptions): TokenGuardMiddleware {
-  const context = resolveGuard(policy, options);
+export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions): TokenGuardMiddleware {
+  const shaped = takeAuthShape(policy, options?.authShape, ['user'] as const);
+  const context = resolveGuard(shaped.input as AdapterInput, options);
+  const asUser = shaped.shape === 'user';
   const proceed = (ctx: Context, next: Next, decision: Decision): unknown => {
     contexts.set(ctx, context);
+    // koa-jwt leaves ctx.state.user unset without a token (passthrough); so does this.
+    if (asUser && decision.token) ctx.state.user = claimsOf(decision.token);
     return settle(ctx, context, decision) ? next() : undefined;
   };
   // Not async: a decision that needed no store call goes on to next() in the same tick. A throw (errors:

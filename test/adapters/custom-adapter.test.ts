@@ -1,4 +1,4 @@
-// The README's "Write your own adapter" example (examples/custom-adapter/node-http.ts), built on
+// The "Write your own adapter" example of docs/adapters.md (examples/custom-adapter/node-http.ts), built on
 // token-guard/adapter-kit only, run over a real socket: it answers like the shipped adapters do.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -100,9 +100,9 @@ describe('a node:http adapter written with token-guard/adapter-kit', () => {
     expect(thrown[0]).toMatchObject({ code: 'token.missing', status: 401, expose: true, headers: { 'WWW-Authenticate': expect.stringMatching(/^Bearer/) } });
   });
 
-  it('is the code the README shows', () => {
+  it('is the code docs/adapters.md shows', () => {
     const example = readFileSync(path.join(root, 'examples/custom-adapter/node-http.ts'), 'utf8').trim();
-    expect(readFileSync(path.join(root, 'README.md'), 'utf8')).toContain(example);
+    expect(readFileSync(path.join(root, 'docs/adapters.md'), 'utf8')).toContain(example);
   });
 });
 

@@ -36,13 +36,23 @@ afterAll(() => {
 });
 
 describe('the packed package', () => {
-  it('ships only dist, README, CHANGELOG and package.json', () => {
-    const files = execFileSync('find', ['.', '-type', 'f'], { cwd: path.join(scratch, 'node_modules/token-guard'), encoding: 'utf8' })
+  const packedFiles = () =>
+    execFileSync('find', ['.', '-type', 'f'], { cwd: path.join(scratch, 'node_modules/token-guard'), encoding: 'utf8' })
       .split('\n')
       .filter(Boolean);
+
+  it('ships only dist, README, CHANGELOG and package.json', () => {
+    const files = packedFiles();
     expect(files.every((f) => /^\.\/(dist\/|README\.md$|CHANGELOG\.md$|package\.json$|LICENSE$)/.test(f))).toBe(true);
     expect(files).toContain('./dist/index.d.ts');
     expect(files).toContain('./dist/index.d.cts');
+  });
+
+  it('ships README.md, CHANGELOG.md, package.json (and LICENSE when there is one), and none of docs/, test/, bench/, examples/', () => {
+    const files = packedFiles();
+    expect(files).toEqual(expect.arrayContaining(['./README.md', './CHANGELOG.md', './package.json', './dist/index.js', './dist/index.cjs']));
+    if (existsSync(path.join(root, 'LICENSE'))) expect(files).toContain('./LICENSE');
+    expect(files.filter((f) => /^\.\/(docs|test|bench|examples|src|scripts|\.snippets)\//.test(f))).toEqual([]);
   });
 
   it('knows the documented entry points and their main exports', () => {
