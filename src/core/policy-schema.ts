@@ -14,6 +14,7 @@ import { riskSchema } from '../checks/risk.js';
 import { dpopSchema } from '../checks/dpop.js';
 import { checksumSecretProblem, isValidPrefix, PREFIX_RULE } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES } from '../tokens/jwt.js';
+import { introspectionSchema } from '../tokens/introspection.js';
 import { formatPath, policyIssues } from './policy-issues.js';
 import { policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
 import type { TokenGuardPolicy } from './policy-types.js';
@@ -219,6 +220,7 @@ const policySchema = z
   .strictObject({
     jwt: jwtSchema.optional(),
     apiKeys: apiKeysSchema.optional(),
+    introspection: introspectionSchema.optional(),
     store: storeSchema.optional(),
     storeTimeout: timerDurationSchema.optional(),
     trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
@@ -250,7 +252,8 @@ const policySchema = z
     preflight: z.enum(['guard', 'pass']).optional(),
   })
   .superRefine((p, ctx) => {
-    if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+    if (!p.jwt && !p.apiKeys && !p.introspection)
+      ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys, introspection or several' });
     // One secret, one purpose: an HMAC key shared with JWT verification would tie the two together.
     const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v) : undefined);
     const keySecret = bytes(p.apiKeys?.checksumSecret);
@@ -258,7 +261,8 @@ const policySchema = z
     if (keySecret && jwtSecret && keySecret.equals(jwtSecret)) {
       ctx.addIssue({ code: 'custom', path: ['apiKeys', 'checksumSecret'], message: 'must not be jwt.secret: give API keys their own secret' });
     }
-    if (p.dpop && !p.jwt) ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds JWTs: give jwt too' });
+    if (p.dpop && !p.jwt && !p.introspection)
+      ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds access tokens (JWTs or introspected ones): give jwt or introspection too' });
     if (p.dpop && !p.dpop.origins) {
       ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: "required: the origins proofs may name in htu (the Host header is the client's to choose)" });
     }

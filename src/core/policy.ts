@@ -11,6 +11,7 @@ import { compileRisk, type CompiledRisk } from '../checks/risk.js';
 import { compileDpop, type DpopConfig } from '../checks/dpop.js';
 import { compileApiKeyFormat, type ApiKeyFormat } from '../tokens/api-key.js';
 import { normalizeTyp, type JwtConfig } from '../tokens/jwt.js';
+import { compileIntrospection, type IntrospectionConfig } from '../tokens/introspection.js';
 import { compilePhase, compileRuleChecks, type PhaseSlots } from './registry.js';
 import type { TokenGuardPolicy } from './policy-types.js';
 import { validatePolicy } from './policy-schema.js';
@@ -26,6 +27,8 @@ export interface CompiledPolicy {
   jwt: JwtConfig | undefined;
   /** Accepted API keys: prefixes and the checksum secret, compiled. */
   apiKeys: ApiKeyFormat | undefined;
+  /** Opaque tokens checked at the authorization server (RFC 7662). */
+  introspection: IntrospectionConfig | undefined;
   /** The policy's store; `createGuard` picks the default when there is none. */
   store: TokenStore | undefined;
   storeTimeoutMs: number;
@@ -120,8 +123,10 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     if (j.secret !== undefined) jwt.secret = j.secret;
     if (j.maxTokenAge !== undefined) jwt.maxTokenAgeMs = parseDuration(j.maxTokenAge) as number;
   }
+  const clockToleranceS = (jwt?.clockToleranceMs ?? 5000) / 1000;
   return {
     jwt,
+    introspection: policy.introspection ? compileIntrospection(policy.introspection, clockToleranceS) : undefined,
     apiKeys: policy.apiKeys
       ? compileApiKeyFormat({ prefixes: policy.apiKeys.prefix, ...(policy.apiKeys.checksumSecret !== undefined && { checksumSecret: policy.apiKeys.checksumSecret }) })
       : undefined,
@@ -135,13 +140,13 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     mode: policy.mode ?? 'enforce',
     rateLimit: rateLimitCheck('policy', policy.rateLimit),
     risk: policy.risk ? compileRisk(policy.risk) : undefined,
-    dpop: policy.dpop ? compileDpop(policy.dpop) : undefined,
+    dpop: policy.dpop ? compileDpop(policy.dpop, clockToleranceS) : undefined,
     maxTokenBytes: policy.maxTokenBytes ?? 8192,
     realm,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
     clock: policy.clock,
-    clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
+    clockToleranceS,
     preflight: policy.preflight === 'pass',
   };
 }
