@@ -110,6 +110,8 @@ export interface DpopConfig {
   nonceChallenge: string;
   /** Proof keys imported once each, by algorithm and JWK thumbprint (RFC 7638). */
   keys: LRUCache<string, Promise<CryptoKey>>;
+  /** Longest proof accepted (the policy's maxTokenBytes). */
+  maxTokenBytes: number;
 }
 
 /** What a proof is checked against. */
@@ -256,7 +258,7 @@ export const dpopSchema = z.strictObject({
 });
 
 /** Compiles the policy's `dpop`. `toleranceS` is the policy's clock tolerance (nonces from a peer a little ahead pass). */
-export function compileDpop(d: DpopPolicy, toleranceS = 5): DpopConfig {
+export function compileDpop(d: DpopPolicy, maxTokenBytes = 8192, toleranceS = 5): DpopConfig {
   const algorithms = [...(d.algorithms ?? ['ES256', 'RS256', 'PS256', 'EdDSA'])];
   const n = d.nonce;
   const secrets = n === undefined ? [] : typeof n.secret === 'string' || n.secret instanceof Uint8Array ? [n.secret] : [...(n.secret as readonly (string | Uint8Array)[])];
@@ -270,5 +272,6 @@ export function compileDpop(d: DpopPolicy, toleranceS = 5): DpopConfig {
     maxClaimsPerKey: d.maxClaimsPerKey ?? 1000,
     origins: new Set(d.origins),
     challenge: `DPoP algs="${algorithms.join(' ')}"`,
+    maxTokenBytes,
   };
 }

@@ -39,6 +39,8 @@ const BUILT_IN = {
   'rate.limited': { status: 429, challenge: false, title: 'Too many requests' },
   'rule.unmatched': { status: 403, challenge: false, title: 'No access rule for this route' },
   'store.unavailable': { status: 503, challenge: false, title: 'Service temporarily unavailable' },
+  // The token's issuer could not be reached (or answered unusably) and no key set young enough is known.
+  'idp.unavailable': { status: 503, challenge: false, title: 'Service temporarily unavailable' },
 } as const satisfies Record<string, ReasonInfo>;
 
 declare global {

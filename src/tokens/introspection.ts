@@ -78,7 +78,7 @@ export interface IntrospectedToken {
   cnf?: Confirmation;
 }
 
-/** Why an introspection refuses the token (`token.*`) or could not be made (`store.unavailable`, a 503). */
+/** Why an introspection refuses the token (`token.*`) or could not be made (`idp.unavailable`, a 503). */
 export interface IntrospectionFailure {
   reason: ReasonCode;
   detail: string;
@@ -87,7 +87,7 @@ export interface IntrospectionFailure {
 type Answer = IntrospectedToken | IntrospectionFailure;
 
 /** The reason used when the authorization server cannot answer (fail closed). */
-export const INTROSPECTION_UNAVAILABLE: ReasonCode = 'store.unavailable';
+export const INTROSPECTION_UNAVAILABLE: ReasonCode = 'idp.unavailable';
 
 const MAX_ANSWER_BYTES = 65_536;
 const MAX_CLAIM_TIME_S = 8.64e12;

@@ -146,7 +146,7 @@ describe('introspection against oidc-provider', () => {
   it('fails closed on signed answers checked against a key the server does not use', async () => {
     const other = { ...(await exportJWK((await generateKeyPair('ES256')).publicKey)), kid: 'as-1' };
     const a = await introspector({ jwtResponse: { issuer: idp.baseUrl, algorithms: ['ES256'], keys: [other] } }).introspect(await idp.token(), Date.now());
-    expect(a).toMatchObject({ reason: 'store.unavailable' });
+    expect(a).toMatchObject({ reason: 'idp.unavailable' });
   });
 
   it('reads a token the server revoked as inactive, and a made-up one too', async () => {
@@ -157,7 +157,7 @@ describe('introspection against oidc-provider', () => {
   });
 
   it('fails closed when the client credentials are wrong (the server answers 401)', async () => {
-    expect(await introspector({ clientSecret: 'wrong-secret' }).introspect(await idp.token(), Date.now())).toMatchObject({ reason: 'store.unavailable' });
+    expect(await introspector({ clientSecret: 'wrong-secret' }).introspect(await idp.token(), Date.now())).toMatchObject({ reason: 'idp.unavailable' });
   });
 
   describe('through a guard in Express', () => {
@@ -192,7 +192,7 @@ describe('introspection against oidc-provider', () => {
       try {
         const down = await request(server).get('/orders/1').set('authorization', `Bearer ${token}`);
         expect(down.status).toBe(503);
-        expect(down.body.reason).toBe('store.unavailable');
+        expect(down.body.reason).toBe('idp.unavailable');
       } finally {
         await idp.up();
       }

@@ -132,25 +132,25 @@ describe('introspection: the server failing fails closed (503)', () => {
     ],
   ];
   for (const [name, reply] of cases) {
-    it(`answers store.unavailable for ${name}`, async () => {
+    it(`answers idp.unavailable for ${name}`, async () => {
       as.reply = reply;
       const a = await introspector().introspect(TOKEN, NOW_MS);
-      expect(a).toMatchObject({ reason: 'store.unavailable' });
+      expect(a).toMatchObject({ reason: 'idp.unavailable' });
     });
   }
 
-  it('answers store.unavailable when the endpoint is down, and never caches the failure', async () => {
+  it('answers idp.unavailable when the endpoint is down, and never caches the failure', async () => {
     const i = introspector();
     as.server.closeAllConnections();
     await new Promise<void>((r) => as.server.close(() => r()));
-    expect(await i.introspect(TOKEN, NOW_MS)).toMatchObject({ reason: 'store.unavailable', detail: 'introspection request failed' });
+    expect(await i.introspect(TOKEN, NOW_MS)).toMatchObject({ reason: 'idp.unavailable', detail: 'introspection request failed' });
     await new Promise<void>((r) => as.server.listen(Number(new URL(as.url).port), '127.0.0.1', r));
     expect(await i.introspect(TOKEN, NOW_MS)).toMatchObject({ info: { subject: 'alice' } });
   });
 
-  it('answers store.unavailable when the server does not answer within the timeout', async () => {
+  it('answers idp.unavailable when the server does not answer within the timeout', async () => {
     as.reply = () => undefined; // never answers
-    expect(await introspector({ timeout: 50 }).introspect(TOKEN, NOW_MS)).toEqual({ reason: 'store.unavailable', detail: 'introspection timed out' });
+    expect(await introspector({ timeout: 50 }).introspect(TOKEN, NOW_MS)).toEqual({ reason: 'idp.unavailable', detail: 'introspection timed out' });
   });
 });
 
@@ -225,11 +225,11 @@ describe('introspection: cache and coalescing', () => {
     expect(i.lookup(OTHER, NOW_MS)).toMatchObject({ info: { subject: 'bob' } });
   });
 
-  it('answers store.unavailable for new tokens beyond maxInFlight', async () => {
+  it('answers idp.unavailable for new tokens beyond maxInFlight', async () => {
     as.reply = () => undefined;
     const i = introspector({ maxInFlight: 1, timeout: 200 });
     const first = i.introspect(TOKEN, NOW_MS);
-    expect(await i.introspect(OTHER, NOW_MS)).toEqual({ reason: 'store.unavailable', detail: 'too many introspection requests under way' });
+    expect(await i.introspect(OTHER, NOW_MS)).toEqual({ reason: 'idp.unavailable', detail: 'too many introspection requests under way' });
     await first;
   });
 });
@@ -304,7 +304,7 @@ describe('introspection: signed answers (RFC 9701)', () => {
   for (const [name, reply] of refusals) {
     it(`refuses an answer ${name}, failing closed`, async () => {
       as.reply = reply();
-      expect(await jwtIntrospector().introspect(TOKEN, NOW_MS)).toMatchObject({ reason: 'store.unavailable' });
+      expect(await jwtIntrospector().introspect(TOKEN, NOW_MS)).toMatchObject({ reason: 'idp.unavailable' });
     });
   }
 });
