@@ -1,8 +1,13 @@
 // DPoP server nonces (RFC 9449 §8, §9) and the proof-key cache, at the level of the proof check.
 import { createHash, randomUUID } from 'node:crypto';
+import express from 'express';
+import supertest from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { compileDpop, DpopNonces, jwkThumbprint, verifyDpopProof, type DpopConfig } from '../../src/checks/dpop.js';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { createGuard } from '../../src/index.js';
+import { basePolicy, signToken } from '../helpers/tokens.js';
 
 const SECRET = 'nonce-secret-that-is-at-least-32-bytes!!';
 const OTHER_SECRET = 'another-secret-that-is-32-bytes-or-more';
@@ -158,5 +163,88 @@ describe('DPoP proof keys: imported once per key', () => {
     const c = compileDpop({ origins: ['https://api.example.test'] });
     await verifyDpopProof(c, request(await proof(h, undefined), 'another-thumbprint'));
     expect(c.keys.size).toBe(0);
+  });
+});
+
+describe('DPoP nonces: through a guard in Express', () => {
+  const ORIGIN = 'https://api.example.test';
+  const at = (ms: number) => new Date(ms);
+
+  async function setup(secret: string | string[] = SECRET, clockMs = NOW_MS) {
+    const clock = { ms: clockMs };
+    const policy = await basePolicy({ dpop: { origins: [ORIGIN], nonce: { secret, step: '5m' } }, clock: () => at(clock.ms), realm: 'orders' });
+    const app = express();
+    app.use(tokenGuard(policy));
+    app.get('/orders/:id', (_req, res) => res.json({ ok: true }));
+    const h = await holder();
+    const token = await signToken({ scope: 'orders:read', cnf: { jkt: h.jkt } }, { iat: Math.floor(clockMs / 1000) });
+    const proofAt = async (nonce: string | undefined, ms = clock.ms) => {
+      const claims: Record<string, unknown> = {
+        htm: 'GET',
+        htu: `${ORIGIN}/orders/1`,
+        iat: Math.floor(ms / 1000),
+        jti: randomUUID(),
+        ath: createHash('sha256').update(token).digest('base64url'),
+      };
+      if (nonce !== undefined) claims['nonce'] = nonce;
+      return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: h.jwk }).sign(h.key);
+    };
+    const get = async (nonce: string | undefined) =>
+      supertest(app)
+        .get('/orders/1')
+        .set('authorization', `DPoP ${token}`)
+        .set('dpop', await proofAt(nonce));
+    return { app, clock, get };
+  }
+
+  it('answers a proof without a nonce 401 use_dpop_nonce with a DPoP-Nonce, and the retry with it passes', async () => {
+    const { get } = await setup();
+    const first = await get(undefined);
+    expect(first.status).toBe(401);
+    expect(first.headers['www-authenticate']).toBe(
+      'DPoP realm="orders", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="ES256 RS256 PS256 EdDSA"',
+    );
+    const nonce = first.headers['dpop-nonce'] as string;
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{33}$/);
+    const retry = await get(nonce);
+    expect(retry.status).toBe(200);
+    expect(retry.headers['dpop-nonce']).toBeUndefined();
+  });
+
+  it('accepts a nonce issued by another instance with the same secret', async () => {
+    const a = await setup();
+    const b = await setup();
+    const nonce = (await a.get(undefined)).headers['dpop-nonce'] as string;
+    expect((await b.get(nonce)).status).toBe(200);
+  });
+
+  it('accepts the previous step’s nonce once it rotated, and sends the fresh one', async () => {
+    const { get, clock } = await setup();
+    const old = (await get(undefined)).headers['dpop-nonce'] as string;
+    clock.ms += STEP;
+    const r = await get(old);
+    expect(r.status).toBe(200);
+    expect(r.headers['dpop-nonce']).toBeDefined();
+    expect(r.headers['dpop-nonce']).not.toBe(old);
+    expect((await get(r.headers['dpop-nonce'] as string)).status).toBe(200);
+  });
+
+  it.each([
+    ['expired (two steps old)', (n: DpopNonces) => n.current(NOW_MS - 2 * STEP)],
+    ['from the future', (n: DpopNonces) => n.current(NOW_MS + STEP)],
+    ['made with another secret', () => new DpopNonces([OTHER_SECRET], STEP, 5000).current(NOW_MS)],
+    ['made up', () => 'A'.repeat(33)],
+  ])('refuses a nonce %s with use_dpop_nonce and the current nonce', async (_name, make) => {
+    const { get } = await setup();
+    const nonces = new DpopNonces([SECRET], STEP, 5000);
+    const r = await get(make(nonces));
+    expect(r.status).toBe(401);
+    expect(r.headers['www-authenticate']).toContain('error="use_dpop_nonce"');
+    expect(r.headers['dpop-nonce']).toBe(nonces.current(NOW_MS));
+    expect(r.body).toMatchObject({ reason: 'pop.invalid' });
+  });
+
+  it('refuses a nonce secret shorter than 32 bytes at start-up', async () => {
+    await expect(async () => createGuard(await basePolicy({ dpop: { origins: [ORIGIN], nonce: { secret: 'short' } } }))).rejects.toThrow(/dpop\.nonce\.secret.*32 bytes/);
   });
 });
