@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type JWK, type CryptoKey } from 'jose';
+import { createGuard, MemoryStore, type Guard, type TokenGuardPolicy } from '../../src/index.js';
+import { basePolicy, signToken, storeApiKey } from '../helpers/tokens.js';
 import { compileIntrospection, introspectionSchema, Introspector, isJwtShaped, opaqueTokenHash, type IntrospectionPolicy } from '../../src/tokens/introspection.js';
 
 const NOW_MS = Date.parse('2026-11-25T10:00:00Z');
@@ -330,5 +332,68 @@ describe('introspection: which tokens and which settings', () => {
     );
     expect(introspectionSchema.safeParse({ endpoint: base.endpoint, clientId: 'rs', privateKeyJwt: { key: { kty: 'EC', d: 'x' }, alg: 'HS256' } }).success).toBe(false);
     expect(introspectionSchema.safeParse({ ...base, jwtResponse: { issuer: 'i', algorithms: ['ES256'] } }).success).toBe(false);
+  });
+});
+
+describe('introspection: through the guard', () => {
+  beforeEach(() => {
+    as.reply = (_r, body, res) => json(res, body.get('token') === TOKEN ? { active: true, sub: 'alice', scope: 'orders:read', exp: NOW_S + 3600 } : { active: false });
+  });
+  const guardWith = async (extra: Partial<TokenGuardPolicy> = {}) =>
+    createGuard(
+      await basePolicy({
+        introspection: { endpoint: as.url, clientId: 'rs-orders', clientSecret: 'secret' },
+        rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
+        ...extra,
+      }),
+    );
+  const ask = (guard: Guard, authorization: string) =>
+    guard.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization }, remoteAddress: '127.0.0.1', now: new Date(NOW_MS) });
+
+  it('sends opaque tokens to the server and refuses inactive ones with 401 invalid_token', async () => {
+    const guard = await guardWith();
+    const ok = await ask(guard, `Bearer ${TOKEN}`);
+    expect(ok).toMatchObject({ reason: 'ok', token: { kind: 'opaque', subject: 'alice' } });
+    const inactive = await ask(guard, 'Bearer not-a-token-the-server-knows');
+    expect(inactive).toMatchObject({ status: 401, reason: 'token.invalid' });
+    expect(inactive.headers['WWW-Authenticate']).toContain('error="invalid_token"');
+  });
+
+  it('never sends a JWT-shaped token or an API key to the server when jwt and apiKeys are configured', async () => {
+    const store = new MemoryStore();
+    const guard = await guardWith({ store });
+    expect((await ask(guard, `Bearer ${await signToken({ scope: 'orders:read' })}`)).reason).toBe('ok');
+    const { key } = await storeApiKey(store, { scopes: ['orders:read'] });
+    expect((await ask(guard, `Bearer ${key}`)).reason).toBe('ok');
+    expect(as.requests).toHaveLength(0);
+  });
+
+  it('sends JWT-shaped tokens too when the policy has no jwt', async () => {
+    const guard = await guardWith({ jwt: undefined });
+    await ask(guard, `Bearer ${await signToken({ scope: 'orders:read' })}`);
+    expect(as.requests).toHaveLength(1);
+  });
+
+  it('answers 503 idp.unavailable (fail closed) when the server is down, with no challenge and no token in the detail', async () => {
+    const guard = await guardWith();
+    as.reply = (_r, _b, res) => json(res, 'oops', 502, 'text/plain');
+    const d = await ask(guard, `Bearer ${TOKEN}`);
+    expect(d).toMatchObject({ effect: 'deny', status: 503, reason: 'idp.unavailable' });
+    expect(d.headers['WWW-Authenticate']).toBeUndefined();
+    expect(JSON.stringify(d)).not.toContain(TOKEN);
+  });
+
+  it('refuses a DPoP-bound introspected token presented as a bearer token', async () => {
+    as.reply = (_r, _b, res) => json(res, { active: true, sub: 'alice', scope: 'orders:read', cnf: { jkt: 'thumbprint-of-the-client-key' } });
+    const guard = await guardWith({ dpop: { origins: ['https://api.example.test'] } });
+    const d = await ask(guard, `Bearer ${TOKEN}`);
+    expect(d).toMatchObject({ status: 401, reason: 'pop.invalid' });
+  });
+
+  it('revokes an introspected token by its id on the guard’s store', async () => {
+    const guard = await guardWith();
+    const ok = await ask(guard, `Bearer ${TOKEN}`);
+    await guard.revoke(ok.token as NonNullable<typeof ok.token>, { now: new Date(NOW_MS) });
+    expect((await ask(guard, `Bearer ${TOKEN}`)).reason).toBe('token.revoked');
   });
 });
