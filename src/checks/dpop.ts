@@ -1,6 +1,7 @@
 // DPoP (RFC 9449): a DPoP-bound access token must come with a fresh proof signed by the key it is bound to.
-import { createHash } from 'node:crypto';
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWK } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { Duration } from '../leaf/duration.js';
 import { normalizePath } from '../leaf/path.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from '../leaf/algorithms.js';
@@ -26,6 +27,72 @@ export interface DpopPolicy {
    * header is the client's to choose, so it cannot tell which server a proof was made for.
    */
   origins: readonly string[];
+  /**
+   * Server-provided nonces (RFC 9449 §8, §9): a proof must carry a `nonce` this server issued, so a proof made
+   * ahead of time is useless. Nonces are an HMAC over a time step, checked without state: every instance with
+   * the same secret accepts every other's. The current and the previous step are accepted. A proof without a
+   * valid nonce is answered 401 `use_dpop_nonce` with a `DPoP-Nonce` header; a response carries a fresh
+   * `DPoP-Nonce` whenever the one used is no longer current. Default: off.
+   */
+  nonce?: DpopNoncePolicy;
+}
+
+/** DPoP nonce settings. */
+export interface DpopNoncePolicy {
+  /**
+   * At least 32 random bytes, shared by every instance. A list rotates the secret: the first issues nonces,
+   * every one is accepted.
+   */
+  secret: string | Uint8Array | readonly (string | Uint8Array)[];
+  /** How long one nonce is current; each is accepted for up to two steps. Default: `'5m'`. */
+  step?: Duration;
+}
+
+/** Issues and checks stateless DPoP nonces (HMAC over a time step). */
+export class DpopNonces {
+  private readonly secrets: Buffer[];
+  private last: { step: number; nonce: string } | undefined;
+
+  constructor(
+    secrets: readonly (string | Uint8Array)[],
+    private readonly stepMs: number,
+    private readonly toleranceMs: number,
+  ) {
+    this.secrets = secrets.map((s) => (typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s)));
+  }
+
+  private mac(secret: Buffer, step: number): Buffer {
+    return createHmac('sha256', secret).update(`token-guard dpop nonce ${step}`).digest().subarray(0, 16);
+  }
+
+  private make(step: number): string {
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64BE(BigInt(step));
+    return head.toString('base64url') + this.mac(this.secrets[0] as Buffer, step).toString('base64url');
+  }
+
+  /** The nonce current at `nowMs` (made once per step). */
+  current(nowMs: number): string {
+    const step = Math.floor(nowMs / this.stepMs);
+    if (this.last?.step !== step) this.last = { step, nonce: this.make(step) };
+    return this.last.nonce;
+  }
+
+  /** `current` or `previous` for a nonce this server issued that is still accepted, else why it is not. */
+  check(nonce: unknown, nowMs: number): 'current' | 'previous' | 'missing' | 'malformed' | 'expired' | 'future' | 'forged' {
+    if (nonce === undefined) return 'missing';
+    if (typeof nonce !== 'string' || nonce.length !== 33 || !/^[A-Za-z0-9_-]+$/.test(nonce)) return 'malformed';
+    const stepBig = Buffer.from(nonce.slice(0, 11), 'base64url').readBigUInt64BE();
+    if (stepBig > BigInt(Number.MAX_SAFE_INTEGER)) return 'malformed';
+    const step = Number(stepBig);
+    const now = Math.floor(nowMs / this.stepMs);
+    // A peer whose clock runs ahead by up to the tolerance may already be in the next step.
+    if (step > now && step * this.stepMs > nowMs + this.toleranceMs) return 'future';
+    if (step < now - 1) return 'expired';
+    const given = Buffer.from(nonce.slice(11), 'base64url');
+    if (given.length !== 16 || !this.secrets.some((s) => timingSafeEqual(this.mac(s, step), given))) return 'forged';
+    return step >= now ? 'current' : 'previous';
+  }
 }
 
 /** DPoP settings after validation. */
@@ -37,6 +104,12 @@ export interface DpopConfig {
   origins: ReadonlySet<string>;
   /** `DPoP algs="…"`, the scheme's challenge. */
   challenge: string;
+  /** Server nonces, when the policy asks for them. */
+  nonces: DpopNonces | undefined;
+  /** `DPoP error="use_dpop_nonce", …`: the challenge of a proof without a valid nonce. */
+  nonceChallenge: string;
+  /** Proof keys imported once each, by algorithm and JWK thumbprint (RFC 7638). */
+  keys: LRUCache<string, Promise<CryptoKey>>;
   /** Longest proof accepted (the policy's maxTokenBytes). */
   maxTokenBytes: number;
 }
@@ -59,17 +132,57 @@ export interface DpopProof {
   replayKey: string;
   /** Every proof of one key shares a group, so the store can cap how many live claims one key holds. */
   replayGroup: string;
+  /** The current nonce, when the proof's nonce is no longer current: sent as `DPoP-Nonce` on the response. */
+  freshNonce?: string;
+}
+
+/** A refused proof: why, and for a missing or stale nonce the nonce to retry with (`DPoP-Nonce`). */
+export interface DpopFailure {
+  failure: string;
+  useNonce?: string;
 }
 
 const b64sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
+// RFC 7638: the required members of each key type, in lexicographic order.
+const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] };
+
+/** The RFC 7638 SHA-256 thumbprint of a public JWK, or undefined when it is not one (private, symmetric, members missing). */
+export function jwkThumbprint(jwk: unknown): string | undefined {
+  if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk)) return undefined;
+  const k = jwk as Record<string, unknown>;
+  const members = typeof k['kty'] === 'string' ? THUMBPRINT_MEMBERS[k['kty']] : undefined;
+  if (!members || 'd' in k) return undefined;
+  const required: Record<string, string> = {};
+  for (const m of members) {
+    const v = k[m];
+    if (typeof v !== 'string') return undefined;
+    required[m] = v;
+  }
+  return createHash('sha256').update(JSON.stringify(required)).digest('base64url');
+}
+
 /** Verifies a DPoP proof; returns the verified proof or why it fails. Never throws. */
-export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promise<DpopProof | { failure: string }> {
+export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promise<DpopProof | DpopFailure> {
   let payload: Record<string, unknown>;
-  let jwk: JWK;
+  let jkt: string | undefined;
   try {
     const header = decodeProtectedHeader(r.proof);
-    ({ payload } = await jwtVerify(r.proof, EmbeddedJWK, {
+    // The key is named by its thumbprint before any signature work: a proof from another key costs no import,
+    // and a key seen before is not imported again.
+    jkt = jwkThumbprint(header.jwk);
+    if (jkt === undefined) return { failure: 'proof: jwk header is not a public key' };
+    if (jkt !== r.jkt) return { failure: 'proof key is not the key the token is bound to' };
+    const alg = typeof header.alg === 'string' ? header.alg : '';
+    if (!config.algorithms.includes(alg)) return { failure: 'proof: ERR_JOSE_ALG_NOT_ALLOWED' };
+    const cacheKey = `${alg}:${jkt}`;
+    let key = config.keys.get(cacheKey);
+    if (!key) {
+      key = importJWK(header.jwk as JWK, alg) as Promise<CryptoKey>;
+      key.catch(() => config.keys.delete(cacheKey));
+      config.keys.set(cacheKey, key);
+    }
+    ({ payload } = await jwtVerify(r.proof, await key, {
       typ: 'dpop+jwt',
       algorithms: config.algorithms,
       requiredClaims: ['iat', 'jti', 'htm', 'htu'],
@@ -77,7 +190,6 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
       clockTolerance: r.toleranceS,
       currentDate: new Date(r.nowMs),
     }));
-    jwk = header.jwk as JWK;
   } catch (err) {
     return { failure: `proof: ${err instanceof joseErrors.JOSEError ? err.code : 'unreadable'}` };
   }
@@ -96,12 +208,25 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
   // htu is compared without query and fragment (RFC 9449 §4.3), path as the rules see it.
   if (normalizePath(url.pathname) !== r.path) return { failure: 'proof htu names another path' };
   if (ath !== b64sha256(r.accessToken)) return { failure: 'proof ath does not match the access token' };
-  if ((await calculateJwkThumbprint(jwk, 'sha256')) !== r.jkt) return { failure: 'proof key is not the key the token is bound to' };
+  let freshNonce: string | undefined;
+  if (config.nonces) {
+    // Checked last: a client is only told to retry with a nonce when everything else about its proof is right.
+    const state = config.nonces.check(payload['nonce'], r.nowMs);
+    const current = config.nonces.current(r.nowMs);
+    if (state !== 'current' && state !== 'previous') return { failure: `proof nonce ${state}`, useNonce: current };
+    if (state === 'previous') freshNonce = current;
+  }
   // jti is unique per key; hashed so a client cannot choose the size or shape of a store key.
-  return { replayKey: `dpop:${b64sha256(`${r.jkt}.${jti}`)}`, replayGroup: `dpop:${r.jkt}` };
+  const proof: DpopProof = { replayKey: `dpop:${b64sha256(`${r.jkt}.${jti}`)}`, replayGroup: `dpop:${r.jkt}` };
+  if (freshNonce !== undefined) proof.freshNonce = freshNonce;
+  return proof;
 }
 
 const DPOP_ALGORITHMS = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
+
+const secretSchema = z
+  .union([z.string(), z.instanceof(Uint8Array)], { error: 'expected a string or a Uint8Array' })
+  .refine((v) => (typeof v === 'string' ? Buffer.byteLength(v) : v.byteLength) >= 32, 'expected at least 32 bytes of random secret');
 
 /** The policy's `dpop`. `origins` is checked with the rest of the policy (it needs `jwt` too). */
 export const dpopSchema = z.strictObject({
@@ -112,6 +237,12 @@ export const dpopSchema = z.strictObject({
   maxAge: positiveDurationSchema.optional(),
   required: z.boolean().optional(),
   maxClaimsPerKey: z.number().int().min(1).max(1_000_000).optional(),
+  nonce: z
+    .strictObject({
+      secret: z.union([secretSchema, z.array(secretSchema).min(1)]),
+      step: positiveDurationSchema.optional(),
+    })
+    .optional(),
   origins: z
     .array(
       z.string().refine((o) => {
@@ -126,10 +257,15 @@ export const dpopSchema = z.strictObject({
     .optional(),
 });
 
-/** Compiles the policy's `dpop`. */
-export function compileDpop(d: DpopPolicy, maxTokenBytes = 8192): DpopConfig {
+/** Compiles the policy's `dpop`. `toleranceS` is the policy's clock tolerance (nonces from a peer a little ahead pass). */
+export function compileDpop(d: DpopPolicy, maxTokenBytes = 8192, toleranceS = 5): DpopConfig {
   const algorithms = [...(d.algorithms ?? ['ES256', 'RS256', 'PS256', 'EdDSA'])];
+  const n = d.nonce;
+  const secrets = n === undefined ? [] : typeof n.secret === 'string' || n.secret instanceof Uint8Array ? [n.secret] : [...(n.secret as readonly (string | Uint8Array)[])];
   return {
+    nonces: n === undefined ? undefined : new DpopNonces(secrets, parseDuration(n.step ?? '5m') as number, toleranceS * 1000),
+    nonceChallenge: `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="${algorithms.join(' ')}"`,
+    keys: new LRUCache({ max: 1000 }),
     algorithms,
     maxAgeS: (parseDuration(d.maxAge ?? '60s') as number) / 1000,
     required: d.required ?? false,

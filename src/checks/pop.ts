@@ -61,6 +61,8 @@ export interface CompiledBinding {
   replayMs: number;
   /** The store answers "not claimed" alike for a replay and for a key at its cap of live proofs. */
   claimRefused: string;
+  /** RFC 9449 §9: the challenge of a proof without a valid server nonce (`use_dpop_nonce`), realm included. */
+  nonceChallenge: string;
 }
 
 function proofFailure(ctx: CheckContext, failure: string): ReasonCode {
@@ -89,7 +91,11 @@ function checkBinding(ctx: CheckContext, b: CompiledBinding): CheckResult {
     nowMs: ctx.nowMs,
     toleranceS: ctx.clockToleranceS,
   }).then((verified) => {
-    if ('failure' in verified) return proofFailure(ctx, verified.failure);
+    if ('failure' in verified) {
+      // The client is told which nonce to retry with (decorate sends it, in the use_dpop_nonce challenge).
+      if (verified.useNonce !== undefined) setNote(ctx, 'dpop-nonce', verified.useNonce);
+      return proofFailure(ctx, verified.failure);
+    }
     // Claimed only once every other check has passed (commit): a refused request must not spend claims.
     setNote(ctx, 'pop', verified);
     return undefined;
@@ -124,7 +130,7 @@ export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefi
   policyKey: 'dpop',
   policySchema: dpopSchema,
   compile(value, env) {
-    const dpop = value ? compileDpop(value, env.maxTokenBytes) : undefined;
+    const dpop = value ? compileDpop(value, env.maxTokenBytes, env.clockToleranceS) : undefined;
     return {
       dpop,
       forJwts: { enabled: dpop !== undefined, required: dpop?.required ?? false },
@@ -132,6 +138,7 @@ export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefi
       // jose reads iat in whole seconds, hence the extra second (a proof iat-dated tolerance ahead stays acceptable until then).
       replayMs: dpop ? (dpop.maxAgeS + 2 * env.clockToleranceS + 1) * 1000 : 0,
       claimRefused: `DPoP proof replayed (or its key holds dpop.maxClaimsPerKey = ${dpop?.maxClaimsPerKey ?? 0} live proofs)`,
+      nonceChallenge: dpop ? (env.realm === undefined ? dpop.nonceChallenge : dpop.nonceChallenge.replace(/^DPoP /, `DPoP realm="${env.realm}", `)) : '',
     };
   },
   check: checkBinding,
@@ -145,13 +152,23 @@ export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefi
     return isPromiseLike(answer) ? Promise.resolve(answer).then(first) : first(answer);
   },
   decorate(ctx, b, decision) {
-    if (b.dpop) dpopChallenge(decision, b.dpop, ctx.scheme);
+    if (!b.dpop) return;
+    dpopChallenge(decision, b.dpop, ctx.scheme);
+    const useNonce = ctx.notes?.['dpop-nonce'] as string | undefined;
+    if (useNonce !== undefined && decision.reason === 'pop.invalid') {
+      decision.headers['WWW-Authenticate'] = b.nonceChallenge;
+      decision.headers['DPoP-Nonce'] = useNonce;
+      return;
+    }
+    // A nonce that still passed but is no longer current: the client gets the current one for its next proof.
+    const fresh = (ctx.notes?.['pop'] as DpopProof | undefined)?.freshNonce;
+    if (fresh !== undefined) decision.headers['DPoP-Nonce'] = fresh;
   },
   policyIssues(policy) {
     const dpop = policy['dpop'] as DpopPolicy | undefined;
     if (!dpop) return [];
     const issues: [string[], string][] = [];
-    if (!policy['jwt']) issues.push([['dpop'], 'DPoP binds JWTs: give jwt too']);
+    if (!policy['jwt'] && !policy['introspection']) issues.push([['dpop'], 'DPoP binds access tokens (JWTs or introspected ones): give jwt or introspection too']);
     if (!dpop.origins) issues.push([['dpop', 'origins'], "required: the origins proofs may name in htu (the Host header is the client's to choose)"]);
     return issues;
   },

@@ -10,6 +10,7 @@ import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js'
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier, type VerifiedJwt } from '../tokens/jwt.js';
+import { Introspector, type IntrospectedToken } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
 import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
 import { rulesTried, type RuleTried } from './rule-match.js';
@@ -64,7 +65,7 @@ export interface Guard {
   explain(request: GuardRequest): Promise<Explanation>;
   /** The store this guard reads and writes. */
   readonly store: TokenStore;
-  /** Forgets cached JWT verifications (e.g. after rotating signing keys). */
+  /** Forgets cached JWT verifications (e.g. after rotating signing keys) and cached introspection answers. */
   clearTokenCache(): void;
 }
 
@@ -135,6 +136,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const p: CompiledPolicy = compilePolicy(policy);
   const store = p.store ?? defaultStore();
   const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
+  const introspector = p.introspection ? new Introspector(p.introspection) : undefined;
   const invoke = storeInvoker(store, p.storeTimeoutMs);
   // Lifecycle events of the guard's own making go to onLifecycle and to the store, when either listens.
   const report = reporter(store, p.onLifecycle, p.storeTimeoutMs);
@@ -149,7 +151,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const timeOf = (req: GuardRequest): number => (req.now instanceof Date ? req.now.getTime() : now());
 
   // One Holder per cached verification: a repeated token allocates nothing here.
-  const jwtHolders = new WeakMap<VerifiedJwt, Holder>();
+  const jwtHolders = new WeakMap<VerifiedJwt | IntrospectedToken, Holder>();
   const withPolicy = (has: (c: CheckSlot['check']) => boolean) => p.checks.all.filter((s) => s.policy !== undefined && has(s.check));
   const engine: Engine = {
     p,
@@ -157,6 +159,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     invoke,
     checkStore: checkStore(invoke),
     jwt,
+    introspector,
     keys: p.apiKeys
       ? new KeyAuthenticator(
           p.apiKeys,
@@ -304,7 +307,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     explain,
     authorize,
     store,
-    clearTokenCache: () => jwt?.clearCache(),
+    clearTokenCache: () => {
+      jwt?.clearCache();
+      introspector?.clearCache();
+    },
     async revoke(token, options = {}) {
       const tokenId = typeof token === 'string' ? token : token?.id;
       if (typeof tokenId !== 'string' || tokenId === '')

@@ -13,6 +13,7 @@ import { isRevoked, revocationDetail } from '../checks/revocation.js';
 import { extractToken } from '../tokens/extract.js';
 import { hasApiKeyPrefix } from '../tokens/api-key.js';
 import type { JwtFailure, JwtVerifier, VerifiedJwt } from '../tokens/jwt.js';
+import { isJwtShaped, type IntrospectedToken, type IntrospectionFailure, type Introspector } from '../tokens/introspection.js';
 import type { CompiledPolicy } from './policy.js';
 import { explainUnmatched, matchRule, type CompiledRule } from './rule-match.js';
 import type { CheckSlot } from './registry.js';
@@ -41,11 +42,14 @@ export interface Engine {
   /** The store as the checks call it (answers checked). */
   checkStore: CheckStore;
   jwt: JwtVerifier | undefined;
+  /** Opaque tokens checked at the authorization server (RFC 7662), when the policy has `introspection`. */
+  introspector: Introspector | undefined;
   keys: KeyAuthenticator | undefined;
   decider: Decider;
   /** The scopes each verified TokenInfo was granted, for requireScopes. */
   scopeSets: WeakMap<TokenInfo, ReadonlySet<string>>;
-  jwtHolder(v: VerifiedJwt): Holder;
+  /** The Holder of a verified JWT or an introspected token (one per cached verification). */
+  jwtHolder(v: VerifiedJwt | IntrospectedToken): Holder;
   /** The slots with a `prefetch`, `commit` or `decorate` hook and a policy-level value, found once. */
   prefetchers: readonly CheckSlot[];
   committers: readonly CheckSlot[];
@@ -248,6 +252,12 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     if (e.keys !== undefined && p.apiKeys !== undefined && hasApiKeyPrefix(token, p.apiKeys)) {
       const h = e.keys.authenticate(token, nowMs);
       holder = isThenable(h) ? ((yield h) as Holder) : h;
+    } else if (e.introspector !== undefined && (e.jwt === undefined || !isJwtShaped(token))) {
+      // Not an API key, and not a JWT this policy verifies itself: the authorization server says what it is.
+      let v: IntrospectedToken | IntrospectionFailure | undefined = e.introspector.lookup(token, nowMs);
+      if (v === undefined) v = (yield e.introspector.introspect(token, nowMs)) as IntrospectedToken | IntrospectionFailure;
+      if ('reason' in v) throw new Refusal(v.reason, v.detail);
+      holder = e.jwtHolder(v);
     } else if (!e.jwt) throw new Refusal('token.invalid', 'JWTs are not accepted by this policy');
     else {
       let v: VerifiedJwt | JwtFailure | undefined = e.jwt.lookup(token, nowMs);
@@ -263,7 +273,13 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     ctx.token = holder;
     // Deprecation / Sunset of a key in its rotation grace or near its maxAge (key-records.ts decides).
     if (holder.notices) Object.assign(ctx.responseHeaders, holder.notices);
-    if (trace) trace.push({ phase: 'authenticate', step: holder.record ? 'api-key' : 'jwt', outcome: 'pass', detail: `token ${holder.info.id} of ${holder.info.subject}` });
+    if (trace)
+      trace.push({
+        phase: 'authenticate',
+        step: holder.record ? 'api-key' : holder.info.kind === 'opaque' ? 'introspection' : 'jwt',
+        outcome: 'pass',
+        detail: `token ${holder.info.id} of ${holder.info.subject}`,
+      });
 
     // Phase: bind (proof of possession). A refusal here ends the evaluation.
     yield* runPhase(run, 'bind', phases.bind, undefined);

@@ -12,6 +12,7 @@ import { cidrSchema } from '../checks/ip.js';
 import { checksumSecretProblem, isValidPrefix, PREFIX_RULE } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES } from '../tokens/jwt.js';
 import { isSafeRemoteUrl } from '../tokens/remote.js';
+import { introspectionSchema } from '../tokens/introspection.js';
 import { formatPath, policyIssues } from './policy-issues.js';
 import { crossIssues, policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
 import type { TokenGuardPolicy } from './policy-types.js';
@@ -267,6 +268,7 @@ const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
     .strictObject({
       jwt: jwt.optional(),
       apiKeys: apiKeysSchema.optional(),
+      introspection: introspectionSchema.optional(),
       store: storeSchema.optional(),
       storeTimeout: timerDurationSchema.optional(),
       trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
@@ -300,7 +302,8 @@ const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
       preflight: z.enum(['guard', 'pass']).optional(),
     })
     .superRefine((p, ctx) => {
-      if (!p.jwt && !p.apiKeys) ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys or both' });
+      if (!p.jwt && !p.apiKeys && !p.introspection)
+        ctx.addIssue({ code: 'custom', path: [], message: 'accept at least one token kind: give jwt, apiKeys, introspection or several' });
       // One secret, one purpose: an HMAC key shared with JWT verification would tie the two together.
       const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v) : undefined);
       const keySecret = bytes(p.apiKeys?.checksumSecret);

@@ -5,6 +5,7 @@ import type { Duration } from '../leaf/duration.js';
 import type { RateLimitRule, TokenStore } from '../leaf/store.js';
 import type { DecisionEvent } from '../leaf/types.js';
 import type { LifecycleEvent } from '../leaf/lifecycle.js';
+import type { IntrospectionPolicy } from '../tokens/introspection.js';
 import type { JwtAlgorithm } from '../tokens/jwt.js';
 import type { CheckPolicySlices, CheckRuleSlices } from './registry.js';
 
@@ -121,6 +122,11 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   jwt?: JwtPolicy | readonly JwtPolicy[];
   /** Accept opaque API keys (see ApiKeysPolicy). */
   apiKeys?: ApiKeysPolicy;
+  /**
+   * Accept opaque access tokens by asking the authorization server (RFC 7662 introspection): every token that is
+   * not an API key, and not JWT-shaped when `jwt` is given too. See docs/introspection.md.
+   */
+  introspection?: IntrospectionPolicy;
   /** Where token state lives. Default: a new MemoryStore for this guard (per process: warns once under `NODE_ENV=production`). */
   store?: TokenStore;
   /** Longest a store call may take before the request fails closed (503); above zero, at most 2^31−1 ms. Default: `'1s'`. */

@@ -9,6 +9,7 @@ import type { TokenStore } from '../leaf/store.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { compileApiKeyFormat, type ApiKeyFormat } from '../tokens/api-key.js';
 import { normalizeTyp, type JwtConfig } from '../tokens/jwt.js';
+import { compileIntrospection, type IntrospectionConfig } from '../tokens/introspection.js';
 import { compileChecks, compileRuleChecks, type CompiledChecks } from './registry.js';
 import type { JwtPolicy, TokenGuardPolicy } from './policy-types.js';
 import { validatePolicy } from './policy-schema.js';
@@ -24,6 +25,8 @@ export interface CompiledPolicy {
   jwt: JwtConfig[] | undefined;
   /** Accepted API keys: prefixes and the checksum secret, compiled. */
   apiKeys: ApiKeyFormat | undefined;
+  /** Opaque tokens checked at the authorization server (RFC 7662). */
+  introspection: IntrospectionConfig | undefined;
   /** The policy's store; `createGuard` picks the default when there is none. */
   store: TokenStore | undefined;
   storeTimeoutMs: number;
@@ -104,6 +107,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   });
   return {
     jwt,
+    introspection: policy.introspection ? compileIntrospection(policy.introspection, clockToleranceS) : undefined,
     apiKeys: policy.apiKeys
       ? compileApiKeyFormat({ prefixes: policy.apiKeys.prefix, ...(policy.apiKeys.checksumSecret !== undefined && { checksumSecret: policy.apiKeys.checksumSecret }) })
       : undefined,

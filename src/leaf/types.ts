@@ -37,16 +37,18 @@ export interface GuardRequest {
 /** The verified token, as the app sees it on `req.auth.token`. */
 export interface TokenInfo {
   /**
-   * `jti`, or the SHA-256 of the signed JWT header and payload; for API keys the record id. With several JWT
-   * issuer configurations, prefixed by the configuration's name (`acme:<jti>`), so tenants' ids never collide.
+   * `jti`, or the SHA-256 of the signed JWT header and payload; for API keys the record id; for an introspected
+   * opaque token its `jti`, else `sha256:` and the token's SHA-256. With several JWT issuer configurations,
+   * prefixed by the configuration's name (`acme:<jti>`), so tenants' ids never collide.
    */
   id: string;
-  kind: 'jwt' | 'api_key';
+  /** `opaque`: a token the authorization server vouched for by introspection (RFC 7662). */
+  kind: 'jwt' | 'api_key' | 'opaque';
   subject?: string;
   scopes: string[];
   expiresAt?: Date;
   issuedAt?: Date;
-  /** JWT claims (the verified payload). */
+  /** JWT claims (the verified payload); for an opaque token, the introspection answer without `active`. */
   claims?: Record<string, unknown>;
   /** API key record metadata, when the record has any. */
   metadata?: Record<string, string | number | boolean>;

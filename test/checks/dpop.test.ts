@@ -229,6 +229,8 @@ describe('DPoP (RFC 9449)', () => {
     expect(() => createGuard({ ...policy, dpop: { algorithms: ['HS256' as never], origins: ORIGINS } })).toThrow(PolicyError);
     expect(() => createGuard({ ...policy, dpop: { origins: ['https://api.example.test/v1'] } })).toThrow('dpop.origins[0]: expected an origin');
     expect(() => createGuard({ ...policy, dpop: {} as never })).toThrow('dpop.origins: required');
-    expect(() => createGuard({ apiKeys: { prefix: 'tg_' }, dpop: { origins: ORIGINS } })).toThrow('dpop: DPoP binds JWTs: give jwt too');
+    expect(() => createGuard({ apiKeys: { prefix: 'tg_' }, dpop: { origins: ORIGINS } })).toThrow(
+      'dpop: DPoP binds access tokens (JWTs or introspected ones): give jwt or introspection too',
+    );
   });
 });

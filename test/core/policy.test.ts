@@ -221,7 +221,7 @@ describe('policy validation', () => {
       expect(errors).toContain("tokenGuard(policy, { errors: 'throw' })");
       expect(await problems({ ...keys, rule: [], issuer: 'https://id.example.com/' })).toEqual([
         'rule: unknown key (did you mean "rules"?)',
-        'issuer: unknown key here: "issuer" belongs in jwt.issuer',
+        'issuer: unknown key here: "issuer" belongs in jwt.issuer, introspection.issuer, introspection.jwtResponse.issuer',
       ]);
       expect(await problems({ ...keys, rules: [{ path: '/a', allow: ['10.0.0.0/8'] }] })).toEqual([
         'rules[0].allow: unknown key here: "allow" belongs in rules[0].ip.allow, ip.allow',
