@@ -69,10 +69,15 @@ async function readNode(node: Redis): Promise<Record<string, string>> {
 /** Reads the settings of every node (each master of a Cluster) within `timeoutMs`, and what they would lose. */
 export async function checkDurability(client: Redis | Cluster, timeoutMs: number): Promise<RedisDurabilityReport> {
   const cluster = (client as Cluster).isCluster === true;
-  const nodes = cluster ? (client as Cluster).nodes('master') : [client as Redis];
   let timer: NodeJS.Timeout | undefined;
   try {
-    const read = Promise.all(nodes.map(async (node) => [node, await readNode(node)] as const));
+    // A Cluster knows its masters only once connected: an empty list read too early would check nothing.
+    const ready = cluster && (client as Cluster).status !== 'ready' ? new Promise<void>((resolve) => (client as Cluster).once('ready', () => resolve())) : Promise.resolve();
+    const read = ready.then(() => {
+      const nodes = cluster ? (client as Cluster).nodes('master') : [client as Redis];
+      if (nodes.length === 0) throw new Error('the Cluster has no master node');
+      return Promise.all(nodes.map(async (node) => [node, await readNode(node)] as const));
+    });
     const timedOut = new Promise<never>((_r, reject) => {
       timer = setTimeout(() => reject(new Error(`CONFIG GET did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
