@@ -16,7 +16,8 @@ import { emitDecision } from './audit.js';
 import { Decider } from './decision.js';
 import { KeyAuthenticator, type Holder } from './key-records.js';
 import { pipeline, routeMode, run, type Engine, type Outcome } from './pipeline.js';
-import { isThenable, storeInvoker } from './store-calls.js';
+import { isThenable, measuredInvoker, storeInvoker } from './store-calls.js';
+import { extractToken } from '../tokens/extract.js';
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
 export interface Guard {
@@ -77,8 +78,14 @@ function defaultStore(): TokenStore {
 export function createGuard(policy: TokenGuardPolicy): Guard {
   const p: CompiledPolicy = compilePolicy(policy);
   const store = p.store ?? defaultStore();
-  const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
-  const invoke = storeInvoker(store, p.storeTimeoutMs);
+  const telemetry = p.telemetry;
+  const jwksFetch = telemetry?.jwksFetch?.bind(telemetry);
+  const jwt = p.jwt ? new JwtVerifier(jwksFetch ? { ...p.jwt, onJwksFetch: jwksFetch } : p.jwt) : undefined;
+  const storeCall = telemetry?.storeCall?.bind(telemetry);
+  // Store calls are timed only for a telemetry sink that asks: without one the hot path is as before.
+  const invoke = storeCall ? measuredInvoker(storeInvoker(store, p.storeTimeoutMs), storeCall) : storeInvoker(store, p.storeTimeoutMs);
+  // Whether a decision is measured at all: performance.now() and the event only then.
+  const audited = p.onDecision !== undefined || telemetry !== undefined;
   const decider = new Decider(p);
   // The scopes each verified TokenInfo was granted, for requireScopes: a handler editing
   // req.auth.token.scopes, or a TokenInfo this guard never made, grants nothing.
@@ -131,9 +138,17 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     dpopForKeys: { enabled: p.dpop !== undefined, required: false },
   };
 
-  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number): Decision {
-    if (p.onDecision) {
-      emitDecision(p.onDecision, outcome.decision, req, {
+  // For telemetry only: whether the request's JWT is in the verification cache as the evaluation starts.
+  const cacheHitOf = (req: GuardRequest): boolean | undefined => {
+    if (!jwt || !req.headers || typeof req.headers !== 'object') return undefined;
+    const extracted = extractToken(req.headers, p.maxTokenBytes, jwt.knows);
+    // An API key is never in the JWT cache; finish() reports a hit or miss only for a JWT decision.
+    return typeof extracted === 'string' ? undefined : jwt.knows(extracted.token);
+  };
+
+  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number, cacheHit?: boolean): Decision {
+    if (audited) {
+      emitDecision(p.onDecision, telemetry, outcome.decision, req, {
         path: outcome.path,
         ip: outcome.ip,
         identity: outcome.identity,
@@ -142,17 +157,19 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
         now: req.now ?? (clock ? new Date(nowMs) : undefined),
         source: 'guard',
         error: outcome.error,
+        cacheHit: outcome.identity?.kind === 'jwt' ? cacheHit : undefined,
       });
     }
     return outcome.decision;
   }
 
   function decide(req: GuardRequest): Decision | Promise<Decision> {
-    // performance.now() only for the audit hook's latency.
-    const start = p.onDecision ? performance.now() : 0;
+    // performance.now() only for the audit hook's latency and telemetry.
+    const start = audited ? performance.now() : 0;
+    const cacheHit = telemetry ? cacheHitOf(req) : undefined;
     const nowMs = timeOf(req);
     const outcome = run(pipeline(engine, req, nowMs));
-    return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs)) : finish(outcome, req, start, nowMs);
+    return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit)) : finish(outcome, req, start, nowMs, cacheHit);
   }
 
   const requirementCache = new WeakMap<object, { req: ScopeRequirement; challenge: string }>();
@@ -167,7 +184,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   }
 
   function authorize(auth: AuthResult | undefined, scopes: ScopesPolicy, req: GuardRequest): Decision {
-    const start = p.onDecision ? performance.now() : 0;
+    const start = audited ? performance.now() : 0;
     const nowMs = timeOf(req);
     if (!auth) {
       throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', {
@@ -209,10 +226,18 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   }
 
   function emitRouteDecision(d: Decision, auth: AuthResult, req: GuardRequest, start: number, nowMs: number): void {
-    if (!p.onDecision) return;
+    if (!audited) return;
     const path = normalizePath(typeof req.path === 'string' ? req.path : '') ?? '';
     const ip = p.clientIp.resolve(req.remoteAddress, req.headers?.['x-forwarded-for']);
-    emitDecision(p.onDecision, d, req, { path, ip, identity: auth.token, start, nowMs, now: req.now, source: 'requireScopes' });
+    emitDecision(p.onDecision, telemetry, d, req, { path, ip, identity: auth.token, start, nowMs, now: req.now, source: 'requireScopes' });
+  }
+
+  if (telemetry?.attach) {
+    try {
+      telemetry.attach({ store });
+    } catch {
+      // Telemetry must never keep a guard from starting.
+    }
   }
 
   return {

@@ -246,6 +246,12 @@ const policySchema = z
     risk: riskSchema.optional(),
     dpop: dpopSchema.optional(),
     onDecision: fn('event) => void').optional(),
+    telemetry: z
+      .custom<object>(
+        (v) => !!v && typeof v === 'object' && typeof (v as { decision?: unknown }).decision === 'function',
+        'expected a telemetry sink such as otel() from token-guard/otel',
+      )
+      .optional(),
     clock: fn('() => Date').optional(),
     preflight: z.enum(['guard', 'pass']).optional(),
   })

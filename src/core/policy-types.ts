@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import type { Duration } from '../leaf/duration.js';
 import type { RateLimitRule, TokenStore } from '../leaf/store.js';
 import type { DecisionEvent } from '../leaf/types.js';
+import type { GuardTelemetry } from '../leaf/telemetry.js';
 import type { DpopPolicy } from '../checks/dpop.js';
 import type { RiskPolicy } from '../checks/risk.js';
 import type { JwtAlgorithm } from '../tokens/jwt.js';
@@ -130,8 +131,17 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   risk?: RiskPolicy;
   /** Record per-token usage (count, first and last use, recent IPs, last User-Agent) in the store. Default: `true`. */
   trackUsage?: boolean;
-  /** Audit hook: one event per decision. Its errors and rejections are swallowed. */
-  onDecision?: (event: DecisionEvent) => void | Promise<void>;
+  /**
+   * Audit hook: one event per decision. The second argument is the framework's own request (Express `req`,
+   * Koa `ctx`, Fastify `request`, the fetch `Request`; undefined for `createGuard` alone), e.g. to log the
+   * decision with `req.log` on the request's own logger. Its errors and rejections are swallowed.
+   */
+  onDecision?: (event: DecisionEvent, request?: unknown) => void | Promise<void>;
+  /**
+   * Spans and metrics per decision, store call and JWKS fetch: `otel()` from `token-guard/otel`, or your own
+   * GuardTelemetry. Default: none (nothing is measured, and no tracing library is loaded).
+   */
+  telemetry?: GuardTelemetry;
   /** Time source. Default: `() => new Date()`. Requests may also carry their own `now`. */
   clock?: () => Date;
   /**

@@ -44,6 +44,7 @@ export interface CompiledPolicy {
   realm: string | undefined;
   trackUsage: boolean;
   onDecision: TokenGuardPolicy['onDecision'];
+  telemetry: TokenGuardPolicy['telemetry'];
   /** The policy's clock; undefined when none is given (the guard then reads `Date.now()`). */
   clock: (() => Date) | undefined;
   clockToleranceS: number;
@@ -140,6 +141,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     realm,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
+    telemetry: policy.telemetry,
     clock: policy.clock,
     clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
     preflight: policy.preflight === 'pass',

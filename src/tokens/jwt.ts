@@ -4,6 +4,7 @@ import { createHash, createPublicKey, webcrypto } from 'node:crypto';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   errors as joseErrors,
   jwtVerify,
   type JWK,
@@ -35,6 +36,29 @@ export interface JwtConfig {
   /** Accepted `typ` header values, normalised by normalizeTyp; undefined means DEFAULT_TYPS or no `typ`. */
   typ?: readonly string[];
   cacheSize: number;
+  /** Told of each remote JWKS fetch and whether it failed (telemetry). Default: none (jose fetches as it would). */
+  onJwksFetch?: (failed: boolean) => void;
+}
+
+/** A fetch that tells `report` whether each JWKS fetch failed (threw, or answered other than 200). */
+function countedFetch(report: (failed: boolean) => void): typeof fetch {
+  const tell = (failed: boolean): void => {
+    try {
+      report(failed);
+    } catch {
+      // A listener must never break key loading.
+    }
+  };
+  return async (input, init) => {
+    try {
+      const res = await fetch(input, init);
+      tell(res.status !== 200);
+      return res;
+    } catch (err) {
+      tell(true);
+      throw err;
+    }
+  };
 }
 
 /** A verified token and the claim values later checks need, computed once per token. */
@@ -147,10 +171,13 @@ export class JwtVerifier {
     if (config.jwksUri) {
       const { cooldownMs, cacheMaxAgeMs, timeoutMs } = config.jwks as NonNullable<JwtConfig['jwks']>;
       this.maxCacheMs = Math.min(this.maxCacheMs, cacheMaxAgeMs);
+      const onFetch = config.onJwksFetch;
       this.asymmetric = createRemoteJWKSet(new URL(config.jwksUri), {
         cooldownDuration: cooldownMs,
         cacheMaxAge: cacheMaxAgeMs,
         timeoutDuration: timeoutMs,
+        // Only with a listener: jose's own fetch otherwise. A non-200 answer is a failed refresh too.
+        ...(onFetch && { [customFetch]: countedFetch(onFetch) }),
       });
     } else if (config.keys && config.keys.length > 0) {
       this.asymmetric = createLocalJWKSet({ keys: config.keys.map(toPublicJwk) });
