@@ -85,6 +85,10 @@ export function emitDecision(hook: TokenGuardPolicy['onDecision'], telemetry: Gu
   if (f.ip) event.ip = f.ip.text;
   if (decision.detail !== undefined) event.detail = decision.detail;
   if (decision.risk) event.risk = decision.risk;
+  const limit = decision.headers['RateLimit-Limit'];
+  if (limit !== undefined) {
+    event.rateLimit = { limit: Number(limit), remaining: Number(decision.headers['RateLimit-Remaining'] ?? 0), resetS: Number(decision.headers['RateLimit-Reset'] ?? 0) };
+  }
   if (f.error !== undefined) {
     const e = f.error instanceof StoreFailure ? f.error.error : f.error;
     event.error = e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };

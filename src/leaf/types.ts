@@ -121,4 +121,6 @@ export interface DecisionEvent {
    * pino-http `req.id`), else the `X-Request-Id` header, else the trace id of a W3C `traceparent` header.
    */
   requestId?: string;
+  /** The request's tightest rate-limit counter after it was counted (what the `RateLimit-*` headers say), when one was. */
+  rateLimit?: { limit: number; remaining: number; resetS: number };
 }

@@ -16,6 +16,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   testing: ['leaf'],
   core: ['leaf', 'checks', 'tokens', 'stores'],
   adapters: ['leaf', 'core', 'checks'],
+  // Observability (token-guard/otel, token-guard/dashboard): built on the leaf's event and telemetry types only.
+  observe: ['leaf'],
   '.': ['leaf', 'checks', 'tokens', 'stores', 'core', 'adapters', 'testing'],
 };
 
