@@ -132,6 +132,8 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
     }
     if (path === '/app.js') return send(res, 200, 'text/javascript; charset=utf-8', DASHBOARD_JS);
     if (path === '/app.css') return send(res, 200, 'text/css; charset=utf-8', DASHBOARD_CSS);
+    // Browsers ask for it unprompted: answered empty rather than as a 404 in the console.
+    if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
     if (path === '/data.json') {
       const snapshot = recorder.snapshot({ top, recent });
       if (!store) return send(res, 200, 'application/json', JSON.stringify(snapshot));
