@@ -115,7 +115,7 @@ describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
       await page.waitForSelector('body[data-loaded="true"]');
       const text = (id: string) => page.locator(`#${id}`).innerText();
       expect([await text('total-allow'), await text('total-deny'), await text('total-step_up')]).toEqual(['3', '4', '0']);
-      const rows = (id: string) => page.locator(`#${id} tbody tr`).evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => (td as HTMLElement).innerText)));
+      const rows = (id: string) => page.locator(`#${id} tbody tr`).evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((td) => (td as HTMLElement).innerText)));
       expect(await rows('reasons')).toEqual([
         ['scope.insufficient', '3', '0.05'],
         ['token.missing', '1', '0.02'],
