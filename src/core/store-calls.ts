@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { StoreError } from '../leaf/errors.js';
 import type { GuardTelemetry } from '../leaf/telemetry.js';
 import type { RateLimitResult, RevocationState, TokenStore, TokenUsage } from '../leaf/store.js';
+import type { CheckStore } from '../checks/check.js';
 
 /** A store call failed (threw, rejected, timed out, or answered in the wrong shape). Ends in 503. */
 export class StoreFailure {
@@ -123,5 +124,31 @@ export function measuredInvoker(invoke: Invoke, report: NonNullable<GuardTelemet
     }
     done(method, start, false);
     return value;
+  };
+}
+
+/** Checks an answer, synchronous or not: a promise of the checked answer when the store answered with one. */
+function checked<T>(answer: unknown, check: (v: unknown) => T): T | Promise<T> {
+  return isThenable(answer) ? Promise.resolve(answer).then(check) : check(answer);
+}
+
+function checkUses(v: unknown): number {
+  // The record says the key is limited: an "unlimited" or non-integer answer is the store's fault.
+  if (!Number.isSafeInteger(v)) throw storeShapeError('useApiKey');
+  return v as number;
+}
+
+function checkClaim(v: unknown): boolean {
+  if (typeof v !== 'boolean') throw storeShapeError('claimOnce');
+  return v;
+}
+
+/** The store as the checks call it: every answer checked for shape, every failure a StoreFailure. */
+export function checkStore(invoke: Invoke): CheckStore {
+  return {
+    consume: (tokenId, limits, nowMs) => checked(invoke('consume', tokenId, limits, nowMs), checkRateLimitResult),
+    useApiKey: (hash) => checked(invoke('useApiKey', hash), checkUses),
+    claimOnce: (key, options) => checked(invoke('claimOnce', key, options), checkClaim),
+    getUsage: (tokenId) => checked(invoke('getUsage', tokenId), checkUsage),
   };
 }
