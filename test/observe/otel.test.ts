@@ -2,11 +2,13 @@
 // metrics, and nothing that identifies a token or a person unless asked.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { createGuard, MemoryStore, PolicyError, type GuardRequest, type TokenStore } from '../../src/index.js';
 import { otel, type OtelOptions } from '../../src/observe/otel.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { deletePrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
 import { basePolicy, signToken, storeApiKey, testKeys, NOW, AUDIENCE, ISSUER } from '../helpers/tokens.js';
 
 const req = (token: string | undefined, over: Partial<GuardRequest> = {}): GuardRequest => ({
@@ -217,5 +219,32 @@ describe('telemetry option', () => {
     const store = guard.store as MemoryStore;
     const { key } = await storeApiKey(store);
     expect((await guard.evaluate(req(key))).reason).toBe('ok');
+  });
+});
+
+describe.skipIf(!redisUp)('otel(): RedisStore near-cache', () => {
+  it('reports the near-cache invalidations another instance causes', async () => {
+    const m = sdk();
+    const prefix = randomPrefix('otel');
+    const clients = [redisClient(), redisClient(), redisClient()];
+    const [client, subscriber, other] = clients as [ReturnType<typeof redisClient>, ReturnType<typeof redisClient>, ReturnType<typeof redisClient>];
+    const watched = new RedisStore({ client, subscriber, prefix });
+    const peer = new RedisStore({ client: other, prefix });
+    try {
+      const guard = createGuard(await basePolicy({ store: watched, telemetry: otel(m.options) }));
+      await vi.waitFor(() => expect(watched.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+      const token = await signToken({ scope: 'orders:read', jti: 'tok-redis' });
+      expect((await guard.evaluate(req(token))).reason).toBe('ok');
+      await peer.revoke('tok-redis', { now: NOW.getTime(), expiresAt: NOW.getTime() + 60_000 });
+      await vi.waitFor(async () => expect(await m.sum('token_guard.store.near_cache.invalidations')).toBeGreaterThanOrEqual(1), { timeout: 10_000, interval: 20 });
+      expect((await guard.evaluate(req(token))).reason).toBe('token.revoked');
+      expect(await m.sum('token_guard.store.near_cache.misses')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await watched.close();
+      await peer.close();
+      await deletePrefix(client, prefix);
+      for (const c of clients) c.disconnect();
+      await m.shutdown();
+    }
   });
 });
