@@ -10,3 +10,4 @@ export { claimsCheck } from './claims.js';
 export { riskCheck } from './risk.js';
 export { rateLimitCheck } from './rate-limit.js';
 export { keyUsesCheck } from './key-uses.js';
+export { maxTokenAgeCheck } from './max-token-age.js';

@@ -209,6 +209,9 @@ const apiKeysSchema = z.strictObject({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })
     .optional(),
+  maxAge: positiveDurationSchema.optional(),
+  maxAgeWarning: durationSchema.optional(),
+  idleTimeout: positiveDurationSchema.optional(),
 });
 
 const policySchema = z
@@ -245,6 +248,7 @@ const policySchema = z
         'expected a telemetry sink such as otel() from token-guard/otel',
       )
       .optional(),
+    onLifecycle: fn('event) => void').optional(),
     clock: fn('() => Date').optional(),
     preflight: z.enum(['guard', 'pass']).optional(),
   })
@@ -272,6 +276,12 @@ const policySchema = z
         });
       else ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${name}" is already taken by rules[${j}]: names must be unique` });
     });
+    if (p.trackUsage === false && p.apiKeys?.idleTimeout !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'idleTimeout'], message: 'reads the last use that trackUsage: false turns off' });
+    }
+    if (p.apiKeys?.maxAgeWarning !== undefined && p.apiKeys.maxAge === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'maxAgeWarning'], message: 'warns before maxAge: give apiKeys.maxAge too' });
+    }
   });
 
 /** Rule methods that are neither registered nor declared in `extensionMethods` (see checkMethod). */

@@ -37,11 +37,22 @@ export interface CompiledPolicy {
   trackUsage: boolean;
   onDecision: TokenGuardPolicy['onDecision'];
   telemetry: TokenGuardPolicy['telemetry'];
+  onLifecycle: TokenGuardPolicy['onLifecycle'];
+  /** API key lifecycle limits (`apiKeys.maxAge`, `maxAgeWarning`, `idleTimeout`), in ms. */
+  keyLifecycle: KeyLifecycleLimits;
   /** The policy's clock; undefined when none is given (the guard then reads `Date.now()`). */
   clock: (() => Date) | undefined;
   clockToleranceS: number;
   /** Let CORS preflights through (`preflight: 'pass'`). */
   preflight: boolean;
+}
+
+/** API key lifecycle limits, compiled. */
+export interface KeyLifecycleLimits {
+  maxAgeMs: number | undefined;
+  /** How long before `maxAge` the Sunset warning starts (0 without maxAge). */
+  maxAgeWarningMs: number;
+  idleTimeoutMs: number | undefined;
 }
 
 /** Validates and compiles a policy. Throws PolicyError. */
@@ -126,6 +137,12 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
     telemetry: policy.telemetry,
+    onLifecycle: policy.onLifecycle,
+    keyLifecycle: {
+      maxAgeMs: policy.apiKeys?.maxAge === undefined ? undefined : parseDuration(policy.apiKeys.maxAge),
+      maxAgeWarningMs: policy.apiKeys?.maxAge === undefined ? 0 : (parseDuration(policy.apiKeys.maxAgeWarning ?? '7d') as number),
+      idleTimeoutMs: policy.apiKeys?.idleTimeout === undefined ? undefined : parseDuration(policy.apiKeys.idleTimeout),
+    },
     clock: policy.clock,
     clockToleranceS,
     preflight: policy.preflight === 'pass',
