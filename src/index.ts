@@ -14,6 +14,7 @@ export type {
   RiskSignalScore,
   TokenInfo,
 } from './leaf/types.js';
+export type { GuardTelemetry, DecisionTiming } from './leaf/telemetry.js';
 export { REASONS, type ReasonInfo } from './leaf/reasons.js';
 export { REASON_CODES } from './core/registry.js';
 export {

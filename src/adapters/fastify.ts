@@ -81,7 +81,7 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
     const raw = request.raw;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = context.guard.decide(nodeGuardRequest(raw, raw.url, caseSensitive));
+      decision = context.guard.decide(nodeGuardRequest(raw, raw.url, caseSensitive, request));
     } catch (err) {
       done(err as Error);
       return;
@@ -127,7 +127,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): preHandlerA
   return async function requireScopesHandler(request, reply) {
     const context = (request as GuardedRequest)[GUARD_KEY];
     if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs the tokenGuard plugin registered', { status: 500, expose: false });
-    const decision = context.guard.authorize(request.auth ?? undefined, required, nodeGuardRequest(request.raw, request.raw.url));
+    const decision = context.guard.authorize(request.auth ?? undefined, required, nodeGuardRequest(request.raw, request.raw.url, false, request));
     return settle(request, reply, context, decision);
   };
 }

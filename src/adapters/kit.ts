@@ -135,8 +135,9 @@ class NodeGuardRequest implements GuardRequest {
   caseSensitive: boolean;
   headers: Record<string, string | string[] | undefined>;
   remoteAddress: string | undefined;
+  context: unknown;
 
-  constructor(req: IncomingMessage, path: string | undefined, caseSensitive: boolean) {
+  constructor(req: IncomingMessage, path: string | undefined, caseSensitive: boolean, context: unknown) {
     // Each property of `req` read once: on Express every request has its own hidden class, so reads are slow.
     const socket = req.socket as TLSSocket | undefined;
     this.#socket = socket;
@@ -146,6 +147,7 @@ class NodeGuardRequest implements GuardRequest {
     this.headers = nodeHeaders(req.headers, req.rawHeaders);
     // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
     this.remoteAddress = socket?.remoteAddress;
+    this.context = context;
   }
 
   get peerCertificate(): { fingerprint256?: string } | undefined {
@@ -158,10 +160,12 @@ class NodeGuardRequest implements GuardRequest {
 /**
  * The GuardRequest of a Node `IncomingMessage` (Express, Koa, Fastify, h3 on Node all sit on one), with the
  * duplicate-Authorization rule applied. `path` is the target the app routes on, which each framework names
- * differently (`originalUrl`, `raw.url`); `caseSensitive` how the app's router reads letter case.
+ * differently (`originalUrl`, `raw.url`); `caseSensitive` how the app's router reads letter case; `context` the
+ * framework's own request object (Express `req`, Koa `ctx`, Fastify `request`) that `onDecision` gets as its
+ * second argument and reads a request id from. Default: `req`.
  */
-export function nodeGuardRequest(req: IncomingMessage, path: string | undefined, caseSensitive = false): GuardRequest {
-  return new NodeGuardRequest(req, path, caseSensitive);
+export function nodeGuardRequest(req: IncomingMessage, path: string | undefined, caseSensitive = false, context: unknown = req): GuardRequest {
+  return new NodeGuardRequest(req, path, caseSensitive, context);
 }
 
 /**
@@ -189,7 +193,7 @@ export interface ConnectionInfo {
  * The GuardRequest of a web-standard `Request` (Hono, h3 v2, Next.js, Bun, Deno). `caseSensitive` defaults to
  * true: Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin` (a policy's own setting wins).
  */
-export function webGuardRequest(request: Request, info?: ConnectionInfo, caseSensitive = true): GuardRequest {
+export function webGuardRequest(request: Request, info?: ConnectionInfo, caseSensitive = true, context: unknown = request): GuardRequest {
   const url = new URL(request.url);
   return {
     method: request.method,
@@ -198,6 +202,7 @@ export function webGuardRequest(request: Request, info?: ConnectionInfo, caseSen
     remoteAddress: info?.remoteAddress,
     peerCertificate: info?.peerCertificate,
     caseSensitive,
+    context,
   };
 }
 

@@ -74,7 +74,7 @@ export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions)
   // Not async: a decision that needed no store call goes on to next() in the same tick. A throw (errors:
   // 'throw') is turned into a rejection by koa-compose, as from an async middleware.
   const middleware: Middleware = (ctx, next) => {
-    const decision = context.guard.decide(nodeGuardRequest(ctx.req, ctx.originalUrl));
+    const decision = context.guard.decide(nodeGuardRequest(ctx.req, ctx.originalUrl, false, ctx));
     if (isPromiseLike(decision)) return decision.then((d) => proceed(ctx, next, d));
     return proceed(ctx, next, decision);
   };
@@ -94,7 +94,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): Middleware 
   return async (ctx, next) => {
     const context = contexts.get(ctx);
     if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
-    const decision = context.guard.authorize(ctx.state.auth, required, nodeGuardRequest(ctx.req, ctx.originalUrl));
+    const decision = context.guard.authorize(ctx.state.auth, required, nodeGuardRequest(ctx.req, ctx.originalUrl, false, ctx));
     if (settle(ctx, context, decision)) await next();
   };
 }

@@ -21,7 +21,8 @@ import { KeyAuthenticator, type Holder } from './key-records.js';
 import { KeyWatch } from './key-watch.js';
 import { reporter } from './lifecycle-events.js';
 import { pipeline, routeMode, run, type Engine, type Outcome, type TraceStep } from './pipeline.js';
-import { checkStore, isThenable, storeInvoker } from './store-calls.js';
+import { checkStore, isThenable, measuredInvoker, storeInvoker } from './store-calls.js';
+import { extractToken } from '../tokens/extract.js';
 
 /** What `guard.explain` returns: the decision and how it was reached. */
 export interface Explanation {
@@ -135,9 +136,15 @@ function defaultStore(): TokenStore {
 export function createGuard(policy: TokenGuardPolicy): Guard {
   const p: CompiledPolicy = compilePolicy(policy);
   const store = p.store ?? defaultStore();
-  const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
+  const telemetry = p.telemetry;
+  const jwksFetch = telemetry?.jwksFetch?.bind(telemetry);
+  const jwt = p.jwt ? new JwtVerifier(jwksFetch ? p.jwt.map((c) => ({ ...c, onJwksFetch: jwksFetch })) : p.jwt) : undefined;
   const introspector = p.introspection ? new Introspector(p.introspection) : undefined;
-  const invoke = storeInvoker(store, p.storeTimeoutMs);
+  const storeCall = telemetry?.storeCall?.bind(telemetry);
+  // Store calls are timed only for a telemetry sink that asks: without one the hot path is as before.
+  const invoke = storeCall ? measuredInvoker(storeInvoker(store, p.storeTimeoutMs), storeCall) : storeInvoker(store, p.storeTimeoutMs);
+  // Whether a decision is measured at all: performance.now() and the event only then.
+  const audited = p.onDecision !== undefined || telemetry !== undefined;
   // Lifecycle events of the guard's own making go to onLifecycle and to the store, when either listens.
   const report = reporter(store, p.onLifecycle, p.storeTimeoutMs);
   const listening = p.onLifecycle !== undefined || typeof store.appendLifecycleEvent === 'function';
@@ -193,9 +200,17 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     decorators: withPolicy((c) => c.decorate !== undefined),
   };
 
-  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number): Decision {
-    if (p.onDecision) {
-      emitDecision(p.onDecision, outcome.decision, req, {
+  // For telemetry only: whether the request's JWT is in the verification cache as the evaluation starts.
+  const cacheHitOf = (req: GuardRequest): boolean | undefined => {
+    if (!jwt || !req.headers || typeof req.headers !== 'object') return undefined;
+    const extracted = extractToken(req.headers, p.maxTokenBytes, jwt.knows);
+    // An API key is never in the JWT cache; finish() reports a hit or miss only for a JWT decision.
+    return typeof extracted === 'string' ? undefined : jwt.knows(extracted.token);
+  };
+
+  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number, cacheHit?: boolean): Decision {
+    if (audited) {
+      emitDecision(p.onDecision, telemetry, outcome.decision, req, {
         path: outcome.path,
         ip: outcome.ip,
         identity: outcome.identity,
@@ -204,6 +219,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
         now: req.now ?? (clock ? new Date(nowMs) : undefined),
         source: 'guard',
         error: outcome.error,
+        cacheHit: outcome.identity?.kind === 'jwt' ? cacheHit : undefined,
       });
     }
     return outcome.decision;
@@ -228,11 +244,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   }
 
   function decide(req: GuardRequest): Decision | Promise<Decision> {
-    // performance.now() only for the audit hook's latency.
-    const start = p.onDecision ? performance.now() : 0;
+    // performance.now() only for the audit hook's latency and telemetry.
+    const start = audited ? performance.now() : 0;
+    const cacheHit = telemetry ? cacheHitOf(req) : undefined;
     const nowMs = timeOf(req);
     const outcome = run(pipeline(engine, req, nowMs));
-    return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs)) : finish(outcome, req, start, nowMs);
+    return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit)) : finish(outcome, req, start, nowMs, cacheHit);
   }
 
   const requirementCache = new WeakMap<object, { req: ScopeRequirement; challenge: string }>();
@@ -247,7 +264,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   }
 
   function authorize(auth: AuthResult | undefined, scopes: ScopesPolicy, req: GuardRequest): Decision {
-    const start = p.onDecision ? performance.now() : 0;
+    const start = audited ? performance.now() : 0;
     const nowMs = timeOf(req);
     if (!auth) {
       throw new TokenGuardError('guard.not_mounted', 'requireScopes() ran on a request the tokenGuard middleware did not see: mount tokenGuard first', {
@@ -289,10 +306,18 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   }
 
   function emitRouteDecision(d: Decision, auth: AuthResult, req: GuardRequest, start: number, nowMs: number): void {
-    if (!p.onDecision) return;
+    if (!audited) return;
     const path = normalizePath(typeof req.path === 'string' ? req.path : '') ?? '';
     const ip = p.clientIp.resolve(req.remoteAddress, req.headers?.['x-forwarded-for']);
-    emitDecision(p.onDecision, d, req, { path, ip, identity: auth.token, start, nowMs, now: req.now, source: 'requireScopes' });
+    emitDecision(p.onDecision, telemetry, d, req, { path, ip, identity: auth.token, start, nowMs, now: req.now, source: 'requireScopes' });
+  }
+
+  if (telemetry?.attach) {
+    try {
+      telemetry.attach({ store });
+    } catch {
+      // Telemetry must never keep a guard from starting.
+    }
   }
 
   return {

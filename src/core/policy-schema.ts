@@ -297,6 +297,12 @@ const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
         .optional(),
       trackUsage: z.boolean().optional(),
       onDecision: fn('event) => void').optional(),
+      telemetry: z
+        .custom<object>(
+          (v) => !!v && typeof v === 'object' && typeof (v as { decision?: unknown }).decision === 'function',
+          'expected a telemetry sink such as otel() from token-guard/otel',
+        )
+        .optional(),
       onLifecycle: fn('event) => void').optional(),
       clock: fn('() => Date').optional(),
       preflight: z.enum(['guard', 'pass']).optional(),

@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import type { Duration } from '../leaf/duration.js';
 import type { RateLimitRule, TokenStore } from '../leaf/store.js';
 import type { DecisionEvent } from '../leaf/types.js';
+import type { GuardTelemetry } from '../leaf/telemetry.js';
 import type { LifecycleEvent } from '../leaf/lifecycle.js';
 import type { IntrospectionPolicy } from '../tokens/introspection.js';
 import type { JwtAlgorithm } from '../tokens/jwt.js';
@@ -164,8 +165,17 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   resourceMetadata?: string;
   /** Record per-token usage (count, first and last use, recent IPs, last User-Agent) in the store. Default: `true`. */
   trackUsage?: boolean;
-  /** Audit hook: one event per decision. Its errors and rejections are swallowed. */
-  onDecision?: (event: DecisionEvent) => void | Promise<void>;
+  /**
+   * Audit hook: one event per decision. The second argument is the framework's own request (Express `req`,
+   * Koa `ctx`, Fastify `request`, the fetch `Request`; undefined for `createGuard` alone), e.g. to log the
+   * decision with `req.log` on the request's own logger. Its errors and rejections are swallowed.
+   */
+  onDecision?: (event: DecisionEvent, request?: unknown) => void | Promise<void>;
+  /**
+   * Spans and metrics per decision, store call and JWKS fetch: `otel()` from `token-guard/otel`, or your own
+   * GuardTelemetry. Default: none (nothing is measured, and no tracing library is loaded).
+   */
+  telemetry?: GuardTelemetry;
   /**
    * Lifecycle hook: one event per change the guard makes or sees (`token.revoked`, `subject.revoked`, `key.revoked`
    * from `guard.revoke*`; `key.retired`, `key.expired` from requests). Also appended to the store when it keeps

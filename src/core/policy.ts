@@ -42,6 +42,7 @@ export interface CompiledPolicy {
   resourceMetadata: string | undefined;
   trackUsage: boolean;
   onDecision: TokenGuardPolicy['onDecision'];
+  telemetry: TokenGuardPolicy['telemetry'];
   onLifecycle: TokenGuardPolicy['onLifecycle'];
   /** API key lifecycle limits (`apiKeys.maxAge`, `maxAgeWarning`, `idleTimeout`), in ms. */
   keyLifecycle: KeyLifecycleLimits;
@@ -123,6 +124,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     resourceMetadata,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
+    telemetry: policy.telemetry,
     onLifecycle: policy.onLifecycle,
     keyLifecycle: {
       maxAgeMs: policy.apiKeys?.maxAge === undefined ? undefined : parseDuration(policy.apiKeys.maxAge),

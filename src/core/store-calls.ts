@@ -1,6 +1,8 @@
 // Calling the store on the hot path: a synchronous answer is used as is (MemoryStore costs no promise), an
 // async one is bounded by storeTimeout, and every answer is checked for shape (a wrong shape is a failure).
+import { performance } from 'node:perf_hooks';
 import { StoreError } from '../leaf/errors.js';
+import type { GuardTelemetry } from '../leaf/telemetry.js';
 import type { RateLimitResult, RevocationState, TokenStore, TokenUsage } from '../leaf/store.js';
 import type { CheckStore } from '../checks/check.js';
 
@@ -88,6 +90,41 @@ export function storeInvoker(store: TokenStore, timeoutMs: number): Invoke {
       return timeout(Promise.resolve(value), timeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<TokenStore[K]>;
     }
     return value as ReturnType<TokenStore[K]>;
+  };
+}
+
+/** An Invoke that also reports each call's duration and failure to the telemetry sink. Only built when one is given. */
+export function measuredInvoker(invoke: Invoke, report: NonNullable<GuardTelemetry['storeCall']>): Invoke {
+  const done = (method: string, start: number, failed: boolean): void => {
+    try {
+      report(method, performance.now() - start, failed);
+    } catch {
+      // Telemetry must never change or break a decision.
+    }
+  };
+  return function measured<K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>): ReturnType<TokenStore[K]> {
+    const start = performance.now();
+    let value: ReturnType<TokenStore[K]>;
+    try {
+      value = invoke(method, ...args);
+    } catch (e) {
+      done(method, start, true);
+      throw e;
+    }
+    if (isThenable(value)) {
+      return (value as Promise<unknown>).then(
+        (v) => {
+          done(method, start, false);
+          return v;
+        },
+        (e: unknown) => {
+          done(method, start, true);
+          throw e;
+        },
+      ) as ReturnType<TokenStore[K]>;
+    }
+    done(method, start, false);
+    return value;
   };
 }
 

@@ -32,6 +32,12 @@ export interface GuardRequest {
    * Default: `false`.
    */
   caseSensitive?: boolean | undefined;
+  /**
+   * The framework's own request (Express `req`, Koa `ctx`, Fastify `request`, the fetch `Request`), set by the
+   * adapters: handed to `onDecision` as its second argument, and its `id` (Fastify's `request.id`, pino-http's
+   * `req.id`) becomes the event's `requestId`. Never read by any check.
+   */
+  context?: unknown;
 }
 
 /** The verified token, as the app sees it on `req.auth.token`. */
@@ -115,4 +121,11 @@ export interface DecisionEvent {
   /** Set for store failures: the error's name and message (never a token). */
   error?: { name: string; message: string };
   risk?: Decision['risk'];
+  /**
+   * The request's id, to join the event to the app's own log line: the framework's `id` (Fastify `request.id`,
+   * pino-http `req.id`), else the `X-Request-Id` header, else the trace id of a W3C `traceparent` header.
+   */
+  requestId?: string;
+  /** The request's tightest rate-limit counter after it was counted (what the `RateLimit-*` headers say), when one was. */
+  rateLimit?: { limit: number; remaining: number; resetS: number };
 }

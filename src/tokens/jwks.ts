@@ -25,6 +25,8 @@ export interface RemoteKeysConfig {
   maxBytes: number;
   /** Most keys taken from a JWK Set; a larger set is refused as a whole. */
   maxKeys: number;
+  /** Told of each JWK Set fetch and whether it failed (telemetry). */
+  onFetch?: (failed: boolean) => void;
 }
 
 /**
@@ -79,6 +81,15 @@ function toKeySet(doc: unknown, maxKeys: number): JSONWebKeySet {
 }
 
 /** The signing keys of one issuer, from a JWK Set URL given or discovered. */
+/** Tells a fetch listener (telemetry) how a JWK Set fetch went; a listener must never break key loading. */
+function tell(listener: ((failed: boolean) => void) | undefined, failed: boolean): void {
+  try {
+    listener?.(failed);
+  } catch {
+    // see above
+  }
+}
+
 export class RemoteKeys {
   /** The issuer's metadata (discovery only). */
   readonly metadata: CachedDocument<AuthorizationServerMetadata> | undefined;
@@ -92,9 +103,15 @@ export class RemoteKeys {
     this.set = new CachedDocument(
       'JWK Set',
       async () => {
-        const uri = await this.jwksUri();
-        const jwks = toKeySet(await fetchJson(uri, limits), config.maxKeys);
-        return { jwks, getKey: createLocalJWKSet(jwks) };
+        try {
+          const uri = await this.jwksUri();
+          const jwks = toKeySet(await fetchJson(uri, limits), config.maxKeys);
+          tell(config.onFetch, false);
+          return { jwks, getKey: createLocalJWKSet(jwks) };
+        } catch (err) {
+          tell(config.onFetch, true);
+          throw err;
+        }
       },
       freshness,
     );

@@ -32,6 +32,8 @@ export interface JwtConfig {
   cacheSize: number;
   /** Put before every token id this configuration verifies (`''` keeps them as they are: one issuer configuration). */
   idPrefix: string;
+  /** Told of each remote JWK Set fetch and whether it failed (telemetry). Default: none. */
+  onJwksFetch?: (failed: boolean) => void;
 }
 
 /** A verified token and the claim values later checks need, computed once per token. */
@@ -146,6 +148,7 @@ class IssuerVerifier {
       this.remote = new RemoteKeys({
         ...jwks,
         ...(config.jwksUri ? { jwksUri: config.jwksUri } : { discoverIssuer: config.issuer as string }),
+        ...(config.onJwksFetch && { onFetch: config.onJwksFetch }),
       });
       this.asymmetric = this.remote.getKey;
     } else if (config.keys && config.keys.length > 0) {

@@ -11,7 +11,7 @@ const root = path.resolve(import.meta.dirname, '../..');
 const probes = path.join(import.meta.dirname, 'isolation');
 
 /** Every optional peer package, as it appears under node_modules. */
-const PEERS = ['express', 'koa', '@koa/router', 'fastify', 'ioredis'];
+const PEERS = ['express', 'koa', '@koa/router', 'fastify', 'ioredis', '@opentelemetry/api'];
 
 /** The peers an entry point may load (its own framework); every other peer is forbidden. Not listed: none. */
 const OWN_PEERS: Record<string, string[]> = {
@@ -19,6 +19,7 @@ const OWN_PEERS: Record<string, string[]> = {
   'token-guard/koa': ['koa', '@koa/router'],
   'token-guard/fastify': ['fastify'],
   'token-guard/redis': ['ioredis'],
+  'token-guard/otel': ['@opentelemetry/api'],
 };
 
 /** Every entry point from package.json `entryPoints` → the peers it may load. */

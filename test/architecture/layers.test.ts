@@ -18,7 +18,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   receivers: ['leaf'],
   core: ['leaf', 'checks', 'tokens', 'stores'],
   adapters: ['leaf', 'core', 'checks'],
-  '.': ['leaf', 'checks', 'tokens', 'stores', 'core', 'adapters', 'testing', 'receivers'],
+  // Observability (token-guard/otel, token-guard/dashboard): built on the leaf's event and telemetry types only.
+  observe: ['leaf'],
+  '.': ['leaf', 'checks', 'tokens', 'stores', 'core', 'adapters', 'testing', 'receivers', 'observe'],
 };
 
 function sourceFiles(dir: string): string[] {

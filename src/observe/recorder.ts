@@ -1,0 +1,256 @@
+// The decision recorder behind the dashboard: an onDecision hook that keeps a bounded picture of recent
+// decisions in memory (a ring of events, per-second counts, bounded top lists). Never sees a token.
+import type { DecisionEvent, ReasonCode } from '../leaf/types.js';
+
+/** Options of `decisionRecorder()`. */
+export interface DecisionRecorderOptions {
+  /** Most recent events kept (for recent denials). Default: 1000. */
+  size?: number;
+  /** Seconds of per-second counts kept, at most 3600. Default: 60. */
+  windowS?: number;
+  /** Most distinct token ids, subjects, rules and reasons counted; later ones count under `(other)`. Default: 10 000. */
+  maxKeys?: number;
+  /** Time source for the window, epoch ms. Default: the latest event's time, else `Date.now()`. */
+  clock?: () => number;
+}
+
+/** Counts per effect. */
+export interface EffectCounts {
+  allow: number;
+  deny: number;
+  step_up: number;
+}
+
+/** One recorded denial (or step-up) as the dashboard shows it: no token, no claims, no client IP. */
+export interface RecordedDenial {
+  time: number;
+  effect: DecisionEvent['effect'];
+  status: number;
+  reason: ReasonCode;
+  reasons: ReasonCode[];
+  mode: DecisionEvent['mode'];
+  method: string;
+  path: string;
+  rule?: string;
+  tokenId?: string;
+  subject?: string;
+  kind?: DecisionEvent['kind'];
+  detail?: string;
+  requestId?: string;
+}
+
+/** What the recorder knows, as the dashboard's `data.json` serves it. */
+export interface DecisionSnapshot {
+  /** The time the window ends at, epoch ms. */
+  now: number;
+  windowS: number;
+  /** Every decision recorded, by effect. */
+  total: EffectCounts;
+  /** Per second over the window, oldest first: `t` is the second (epoch s). */
+  perSecond: (EffectCounts & { t: number })[];
+  /** Decisions per second over the window, by effect. */
+  rate: EffectCounts;
+  /** Reasons of refusals, most frequent first: in total, and per second over the window. */
+  reasons: { reason: string; count: number; perSecond: number }[];
+  /** Rules by decisions, with how many of them were refusals. */
+  rules: { rule: string; count: number; denied: number }[];
+  /** Token ids with the most refusals (never the token itself). */
+  deniedTokens: { tokenId: string; count: number; lastReason: string }[];
+  /** Subjects with the most refusals. */
+  deniedSubjects: { subject: string; count: number }[];
+  /** The latest refusals, newest first. */
+  recentDenials: RecordedDenial[];
+  /** The latest rate-limit state per token, least headroom first. */
+  rateLimits: { tokenId: string; limit: number; remaining: number; resetS: number; at: number }[];
+}
+
+/** An onDecision hook that records, and what it recorded. */
+export interface DecisionRecorder {
+  /** The audit hook: pass as the policy's `onDecision`, or call it from your own. */
+  onDecision: (event: DecisionEvent) => void;
+  /** What was recorded, with `top` entries per list (default 10) and `recent` denials (default 50). */
+  snapshot(options?: { top?: number; recent?: number }): DecisionSnapshot;
+  /** Forgets everything. */
+  clear(): void;
+}
+
+const OTHER = '(other)';
+
+/** A count per key, with at most `max` keys (the rest count under `(other)`). */
+class BoundedCounts<V> {
+  readonly map = new Map<string, V>();
+  constructor(
+    private readonly max: number,
+    private readonly make: () => V,
+  ) {}
+  get(key: string): V {
+    let v = this.map.get(key);
+    if (v === undefined) {
+      const k = this.map.size >= this.max ? OTHER : key;
+      v = this.map.get(k);
+      if (v === undefined) {
+        v = this.make();
+        this.map.set(k, v);
+      }
+    }
+    return v;
+  }
+}
+
+interface Bucket extends EffectCounts {
+  t: number;
+  reasons: Map<string, number>;
+}
+
+function positiveInt(name: string, v: unknown, fallback: number, max = 1_000_000): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new TypeError(`decisionRecorder: ${name} must be an integer from 1 to ${max}`);
+  return v;
+}
+
+const effectOf = (e: unknown): keyof EffectCounts => (e === 'allow' || e === 'step_up' ? e : 'deny');
+
+function top<T>(entries: Iterable<[string, T]>, by: (v: T) => number, n: number): [string, T][] {
+  return [...entries].sort((a, b) => by(b[1]) - by(a[1]) || (a[0] < b[0] ? -1 : 1)).slice(0, n);
+}
+
+/**
+ * Records decisions for the dashboard: pass `recorder.onDecision` as the policy's `onDecision`, and the
+ * recorder to `dashboardHandler({ recorder })`. Memory is bounded by `size`, `windowS` and `maxKeys`.
+ *
+ * Exported from `token-guard/dashboard`.
+ * @example
+ * const recorder = decisionRecorder();
+ * app.use(tokenGuard({ ...policy, onDecision: recorder.onDecision }));
+ */
+export function decisionRecorder(options: DecisionRecorderOptions = {}): DecisionRecorder {
+  const size = positiveInt('size', options.size, 1000);
+  const windowS = positiveInt('windowS', options.windowS, 60, 3600);
+  const maxKeys = positiveInt('maxKeys', options.maxKeys, 10_000);
+  const clock = options.clock;
+  if (clock !== undefined && typeof clock !== 'function') throw new TypeError('decisionRecorder: clock must be a function returning epoch ms');
+
+  let ring: (RecordedDenial | undefined)[] = new Array(size);
+  let next = 0;
+  let buckets: Bucket[] = [];
+  let latest = 0;
+  let total: EffectCounts = { allow: 0, deny: 0, step_up: 0 };
+  let reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
+  let rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));
+  let tokens = new BoundedCounts(maxKeys, () => ({ n: 0, last: '' }));
+  let subjects = new BoundedCounts(maxKeys, () => ({ n: 0 }));
+  let limits = new BoundedCounts(maxKeys, () => ({ limit: 0, remaining: 0, resetS: 0, at: 0 }));
+
+  function bucketAt(t: number): Bucket {
+    const last = buckets[buckets.length - 1];
+    if (last && last.t === t) return last;
+    const found = buckets.find((b) => b.t === t);
+    if (found) return found;
+    const b: Bucket = { t, allow: 0, deny: 0, step_up: 0, reasons: new Map() };
+    buckets.push(b);
+    buckets.sort((x, y) => x.t - y.t);
+    // Older than the window (as of the newest second seen): dropped.
+    const newest = (buckets[buckets.length - 1] as Bucket).t;
+    buckets = buckets.filter((x) => x.t > newest - windowS);
+    return b;
+  }
+
+  function onDecision(event: DecisionEvent): void {
+    if (!event || typeof event !== 'object') return;
+    const time = event.time instanceof Date ? event.time.getTime() : Date.now();
+    if (!Number.isFinite(time)) return;
+    latest = Math.max(latest, time);
+    const effect = effectOf(event.effect);
+    total[effect]++;
+    const bucket = bucketAt(Math.floor(time / 1000));
+    bucket[effect]++;
+    const refused = effect !== 'allow';
+    if (refused) {
+      bucket.reasons.set(event.reason, (bucket.reasons.get(event.reason) ?? 0) + 1);
+      reasons.get(event.reason).n++;
+    }
+    if (event.rule !== undefined) {
+      const r = rules.get(event.rule);
+      r.n++;
+      if (refused) r.denied++;
+    }
+    if (event.tokenId !== undefined && event.rateLimit) {
+      const l = limits.get(event.tokenId);
+      if (time >= l.at) Object.assign(l, event.rateLimit, { at: time });
+    }
+    if (!refused) return;
+    if (event.tokenId !== undefined) {
+      const t = tokens.get(event.tokenId);
+      t.n++;
+      t.last = event.reason;
+    }
+    if (event.subject !== undefined) subjects.get(event.subject).n++;
+    const d: RecordedDenial = {
+      time,
+      effect: event.effect,
+      status: event.status,
+      reason: event.reason,
+      reasons: [...event.reasons],
+      mode: event.mode,
+      method: event.method,
+      path: event.path,
+    };
+    if (event.rule !== undefined) d.rule = event.rule;
+    if (event.tokenId !== undefined) d.tokenId = event.tokenId;
+    if (event.subject !== undefined) d.subject = event.subject;
+    if (event.kind !== undefined) d.kind = event.kind;
+    if (event.detail !== undefined) d.detail = event.detail;
+    if (event.requestId !== undefined) d.requestId = event.requestId;
+    ring[next] = d;
+    next = (next + 1) % size;
+  }
+
+  function snapshot(opts: { top?: number; recent?: number } = {}): DecisionSnapshot {
+    const n = positiveInt('top', opts.top, 10);
+    const recent = positiveInt('recent', opts.recent, 50);
+    const now = clock ? clock() : latest || Date.now();
+    const nowS = Math.floor(now / 1000);
+    const inWindow = buckets.filter((b) => b.t > nowS - windowS && b.t <= nowS);
+    const perSecond: DecisionSnapshot['perSecond'] = [];
+    for (let t = nowS - windowS + 1; t <= nowS; t++) {
+      const b = inWindow.find((x) => x.t === t);
+      perSecond.push({ t, allow: b?.allow ?? 0, deny: b?.deny ?? 0, step_up: b?.step_up ?? 0 });
+    }
+    const sum = (k: keyof EffectCounts) => inWindow.reduce((a, b) => a + b[k], 0);
+    const windowReasons = new Map<string, number>();
+    for (const b of inWindow) for (const [r, c] of b.reasons) windowReasons.set(r, (windowReasons.get(r) ?? 0) + c);
+    const denials: RecordedDenial[] = [];
+    for (let i = 1; i <= size && denials.length < recent; i++) {
+      const d = ring[(next - i + size) % size];
+      if (d) denials.push(d);
+    }
+    return {
+      now,
+      windowS,
+      total: { ...total },
+      perSecond,
+      rate: { allow: sum('allow') / windowS, deny: sum('deny') / windowS, step_up: sum('step_up') / windowS },
+      reasons: top(reasons.map, (v) => v.n, n).map(([reason, v]) => ({ reason, count: v.n, perSecond: (windowReasons.get(reason) ?? 0) / windowS })),
+      rules: top(rules.map, (v) => v.n, n).map(([rule, v]) => ({ rule, count: v.n, denied: v.denied })),
+      deniedTokens: top(tokens.map, (v) => v.n, n).map(([tokenId, v]) => ({ tokenId, count: v.n, lastReason: v.last })),
+      deniedSubjects: top(subjects.map, (v) => v.n, n).map(([subject, v]) => ({ subject, count: v.n })),
+      recentDenials: denials,
+      rateLimits: top(limits.map, (v) => -v.remaining / Math.max(1, v.limit), n).map(([tokenId, v]) => ({ tokenId, ...v })),
+    };
+  }
+
+  function clear(): void {
+    ring = new Array(size);
+    next = 0;
+    buckets = [];
+    latest = 0;
+    total = { allow: 0, deny: 0, step_up: 0 };
+    reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
+    rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));
+    tokens = new BoundedCounts(maxKeys, () => ({ n: 0, last: '' }));
+    subjects = new BoundedCounts(maxKeys, () => ({ n: 0 }));
+    limits = new BoundedCounts(maxKeys, () => ({ limit: 0, remaining: 0, resetS: 0, at: 0 }));
+  }
+
+  return { onDecision, snapshot, clear };
+}

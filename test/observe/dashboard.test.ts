@@ -1,0 +1,142 @@
+// The dashboard in a real headless browser: traffic through a guarded Express app, the page loaded from
+// dashboardHandler, the numbers it shows asserted, a screenshot saved under test/output/.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import express from 'express';
+import request from 'supertest';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/index.js';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { dashboardHandler, decisionRecorder } from '../../src/observe/dashboard.js';
+import { basePolicy, signToken, storeApiKey, NOW } from '../helpers/tokens.js';
+import { chromiumPath } from '../helpers/chromium.js';
+
+const OUTPUT = path.resolve(import.meta.dirname, '../output');
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+async function traffic() {
+  const recorder = decisionRecorder({ clock: () => NOW.getTime() });
+  const store = new MemoryStore();
+  const app = express();
+  app.use(tokenGuard(await basePolicy({ store, onDecision: recorder.onDecision, rateLimit: { limit: 100, window: '1m' } })));
+  app.get('/orders/:id', (_req, res) => {
+    res.json({ ok: true });
+  });
+  const ok = await signToken({ scope: 'orders:read', jti: 'tok-ok', sub: 'alice' });
+  const weak = await signToken({ scope: 'orders:list', jti: 'tok-weak' }, { sub: 'mallory' });
+  const { key, record } = await storeApiKey(store, { subject: 'svc-billing', scopes: ['orders:list'] });
+  for (let i = 0; i < 3; i++) await request(app).get('/orders/1').set('Authorization', `Bearer ${ok}`).expect(200);
+  for (let i = 0; i < 2; i++) await request(app).get('/orders/2').set('Authorization', `Bearer ${weak}`).set('X-Request-Id', `req-weak-${i}`).expect(403);
+  await request(app).get('/orders/3').set('Authorization', `Bearer ${key}`).expect(403);
+  await request(app).get('/orders/4').expect(401);
+  return { recorder, store, secrets: [ok, weak, key], keyId: record.id };
+}
+
+describe('decisionRecorder + dashboardHandler over HTTP', () => {
+  it('serves the numbers as data.json, and refuses a non-loopback Host (DNS rebinding)', async () => {
+    const { recorder, store, secrets, keyId } = await traffic();
+    const app = express();
+    app.use('/guard', dashboardHandler({ recorder, store }));
+    const data = (await request(app).get('/guard/data.json').expect(200)).body;
+    expect(data.total).toEqual({ allow: 3, deny: 4, step_up: 0 });
+    expect(data.reasons).toEqual([
+      { reason: 'scope.insufficient', count: 3, perSecond: 3 / 60 },
+      { reason: 'token.missing', count: 1, perSecond: 1 / 60 },
+    ]);
+    expect(data.deniedTokens).toEqual([
+      { tokenId: 'tok-weak', count: 2, lastReason: 'scope.insufficient' },
+      { tokenId: keyId, count: 1, lastReason: 'scope.insufficient' },
+    ]);
+    expect(data.deniedSubjects).toEqual([
+      { subject: 'mallory', count: 2 },
+      { subject: 'svc-billing', count: 1 },
+    ]);
+    expect(data.rateLimits[0]).toMatchObject({ tokenId: 'tok-ok', limit: 100, remaining: 97 });
+    expect(data.recentDenials[0]).toMatchObject({ method: 'GET', path: '/orders/4', reason: 'token.missing', status: 401 });
+    expect(data.recentDenials.map((d: { requestId?: string }) => d.requestId)).toContain('req-weak-1');
+    const raw = JSON.stringify(data);
+    for (const s of secrets) expect(raw).not.toContain(s);
+
+    await request(app).get('/guard').expect(308).expect('Location', '/guard/');
+    const page = await request(app).get('/guard/').expect(200);
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    await request(app).get('/guard/data.json').set('Host', 'attacker.example').expect(403);
+    await request(app).post('/guard/data.json').expect(405);
+    await request(app).get('/guard/nope').expect(404);
+  });
+
+  it('refuses a client that is not on loopback unless allowRemote', () => {
+    const recorder = decisionRecorder();
+    const answer = (allowRemote: boolean) => {
+      let status = 0;
+      const res = { statusCode: 0, setHeader: () => undefined, end: () => (status = res.statusCode) } as unknown as Parameters<ReturnType<typeof dashboardHandler>>[1];
+      const req = { method: 'GET', url: '/data.json', headers: { host: 'dash.internal:9464' }, socket: { remoteAddress: '203.0.113.5' } } as never;
+      dashboardHandler({ recorder, allowRemote })(req, res);
+      return status;
+    };
+    expect(answer(false)).toBe(403);
+    expect(answer(true)).toBe(200);
+  });
+
+  it('refuses bad options at start-up', () => {
+    expect(() => dashboardHandler({} as never)).toThrow(TypeError);
+    expect(() => decisionRecorder({ size: 0 })).toThrow(TypeError);
+  });
+});
+
+describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
+  let server: Server;
+  let url: string;
+  let secrets: string[];
+  beforeAll(async () => {
+    const t = await traffic();
+    secrets = t.secrets;
+    server = createServer(dashboardHandler({ recorder: t.recorder, store: t.store, refreshMs: 60_000 }));
+    url = await listen(server);
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('shows the decisions, top refused tokens and subjects, and recent refusals', async () => {
+    const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      await page.goto(`${url}/`);
+      await page.waitForSelector('body[data-loaded="true"]');
+      const text = (id: string) => page.locator(`#${id}`).innerText();
+      expect([await text('total-allow'), await text('total-deny'), await text('total-step_up')]).toEqual(['3', '4', '0']);
+      const rows = (id: string) => page.locator(`#${id} tbody tr`).evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((td) => (td as HTMLElement).innerText)));
+      expect(await rows('reasons')).toEqual([
+        ['scope.insufficient', '3', '0.05'],
+        ['token.missing', '1', '0.02'],
+      ]);
+      expect((await rows('denied-tokens'))[0]).toEqual(['tok-weak', '2', 'scope.insufficient']);
+      expect(await rows('denied-subjects')).toEqual([
+        ['mallory', '2'],
+        ['svc-billing', '1'],
+      ]);
+      expect((await rows('rate-limits'))[0]).toEqual(['tok-ok', '97', '100', '2']);
+      const recent = await rows('recent-denials');
+      expect(recent).toHaveLength(4);
+      expect(recent[0]?.slice(1, 4)).toEqual(['GET /orders/4', '401', 'token.missing']);
+      expect(await page.locator('#chart rect').count()).toBeGreaterThan(0);
+      const html = await page.content();
+      for (const s of secrets) expect(html).not.toContain(s);
+      expect(errors).toEqual([]);
+      mkdirSync(OUTPUT, { recursive: true });
+      await page.screenshot({ path: path.join(OUTPUT, 'dashboard.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
