@@ -124,7 +124,7 @@ describe('Koa', () => {
     const server = app.callback();
     await request(server).get('/orders/1').expect(401);
     expect(seen[0]?.event.requestId).toBe('koa-req-7');
-    expect((seen[0]?.ctx as Context).originalUrl).toBe('/orders/1');
+    expect((seen[0]?.ctx as Context | undefined)?.originalUrl).toBe('/orders/1');
     expect(lines.find((l) => l.msg === 'token-guard decision')).toMatchObject({ reqId: 'koa-req-7', decision: { reason: 'token.missing' } });
   });
 
