@@ -79,7 +79,7 @@ export function select(root: Group, argv: readonly string[], program: string): S
     const next: Command | Group | undefined = Object.hasOwn(node.commands, word) ? node.commands[word] : undefined;
     if (!next) {
       const hint = closest(word, Object.keys(node.commands));
-      throw usage(`unknown command "${word}" for ${name}`, hint ? `did you mean "${name === program ? '' : `${name} `}${hint}"? See ${name} --help` : `see ${name} --help`);
+      throw usage(`unknown command "${word}" for ${name}`, hint ? `did you mean "${name} ${hint}"? See ${name} --help` : `see ${name} --help`);
     }
     node = next;
     name = `${name} ${word}`;

@@ -47,11 +47,14 @@ const check: Command = {
     );
     if (policyWide.length) ctx.out.line(`  every request also checks the policy's own: ${policyWide.join(', ')}`);
     ctx.out.line();
-    if (rows.length === 0) ctx.out.line('No rules: every request needs a valid token.');
+    if (rows.length === 0) ctx.out.line(`No rules: every request needs a valid token${compiled.unmatched === 'deny' ? ', and is then denied (403 rule.unmatched)' : ''}.`);
     else {
+      // Names only when some rule has its own: otherwise a name is just METHODS and PATH again.
+      const named = raw.some((r) => r['name'] !== undefined);
+      const header = ['#', 'METHODS', 'PATH', 'ACCESS', 'CONSTRAINTS', 'MODE', ...(named ? ['NAME'] : [])];
       ctx.out.table(
-        ['#', 'METHODS', 'PATH', 'ACCESS', 'CONSTRAINTS', 'MODE', 'NAME'],
-        rows.map((r) => [String(r.index), r.methods, r.path, r.access, r.constraints.join('; ') || '-', r.mode, r.name]),
+        header,
+        rows.map((r) => [String(r.index), r.methods, r.path, r.access, r.constraints.join('; ') || '-', r.mode, ...(named ? [r.name] : [])]),
       );
     }
     ctx.out.line();
