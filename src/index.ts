@@ -1,5 +1,5 @@
 // token-guard: the framework-neutral core. Adapters live in token-guard/express (koa, fastify, fetch).
-export { createGuard, type Guard } from './core/guard.js';
+export { createGuard, type Guard, type GuardRevokeOptions, type GuardRevokeSubjectOptions } from './core/guard.js';
 export type { TokenGuardPolicy, JwtPolicy, ApiKeysPolicy, RulePolicy, RateLimitPolicy } from './core/policy.js';
 export type {
   AuthResult,
@@ -21,6 +21,8 @@ export {
   PolicyError,
   StoreError,
   ApiKeyError,
+  ApiKeyStateError,
+  type ApiKeyStateErrorCode,
   UsageError,
   type UsageErrorCode,
   type PolicyIssue,
@@ -45,6 +47,30 @@ export type { RiskPolicy, RiskContext, RiskSignal, RiskScore } from './checks/ri
 export type { JwtAlgorithm } from './tokens/jwt.js';
 export { hashApiKey, parseApiKey, type ParsedApiKey, type ParseApiKeyOptions } from './tokens/api-key.js';
 export { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './core/issue-api-key.js';
+export {
+  createApiKey,
+  listApiKeys,
+  findApiKey,
+  rotateApiKey,
+  revokeApiKey,
+  listLifecycleEvents,
+  MAX_ROTATION_GRACE_MS,
+  type ApiKeySummary,
+  type CreateApiKeyOptions,
+  type LifecycleOptions,
+  type ListApiKeysOptions,
+  type RevokeApiKeyOptions,
+  type RotateApiKeyOptions,
+  type RotatedApiKey,
+} from './core/key-lifecycle.js';
+export {
+  LIFECYCLE_EVENT_TYPES,
+  isRevocationReason,
+  type LifecycleEvent,
+  type LifecycleEventType,
+  type LifecycleQuery,
+  type RevocationReason,
+} from './leaf/lifecycle.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export { StoreArgumentError } from './stores/validate.js';
 export type {
@@ -52,6 +78,8 @@ export type {
   ApiKeyRecord,
   ApiKeyPatch,
   RevocationState,
+  RevokeOptions,
+  RevokeSubjectOptions,
   ClaimOptions,
   RateLimitRule,
   RateLimitCheck,

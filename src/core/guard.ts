@@ -6,6 +6,7 @@ import { normalizePath } from '../leaf/path.js';
 import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { TokenStore, RateLimitCheck } from '../leaf/store.js';
+import type { RevocationReason } from '../leaf/lifecycle.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier, type VerifiedJwt } from '../tokens/jwt.js';
@@ -36,15 +37,42 @@ export interface Guard {
   /**
    * Revokes a token on every instance sharing the store: pass the verified token (`req.auth.token`),
    * whose own expiry then bounds how long the revocation is kept, or a token id (JWT `jti` or derived
-   * id, API key record id) with `expiresAt` (without it the revocation is kept until deleted).
+   * id, API key record id) with `expiresAt` (without it the revocation is kept until deleted). Reports
+   * `token.revoked` (`key.revoked` for a verified API key) to `onLifecycle`.
    */
-  revoke(token: string | TokenInfo, options?: { expiresAt?: Date | number; now?: Date }): Promise<void>;
-  /** Revokes every token of a subject issued before `before` (default: now). */
-  revokeSubject(subject: string, options?: { before?: Date | number; expiresAt?: Date | number; now?: Date }): Promise<void>;
+  revoke(token: string | TokenInfo, options?: GuardRevokeOptions): Promise<void>;
+  /** Revokes every token of a subject issued before `before` (default: now). Reports `subject.revoked` to `onLifecycle`. */
+  revokeSubject(subject: string, options?: GuardRevokeSubjectOptions): Promise<void>;
   /** The store this guard reads and writes. */
   readonly store: TokenStore;
   /** Forgets cached JWT verifications (e.g. after rotating signing keys). */
   clearTokenCache(): void;
+}
+
+/** Options of `guard.revoke`. */
+export interface GuardRevokeOptions {
+  /** Keep the revocation until then. Default: the token's own expiry (a TokenInfo's), else until deleted. */
+  expiresAt?: Date | number;
+  /** The time of the revocation. Default: now. */
+  now?: Date;
+  /** Why (`compromised`, `offboarded`, …): shown in later decisions' `detail` and in the lifecycle event. Default: none. */
+  reason?: RevocationReason;
+  /** Who revokes, for the lifecycle event. Default: none. */
+  actor?: string;
+}
+
+/** Options of `guard.revokeSubject`. */
+export interface GuardRevokeSubjectOptions {
+  /** Tokens issued before this are revoked. Default: now. */
+  before?: Date | number;
+  /** Keep the revocation until then. Default: until deleted. */
+  expiresAt?: Date | number;
+  /** The time of the revocation. Default: now. */
+  now?: Date;
+  /** Why (`offboarded`, `compromised`, …): shown in later decisions' `detail` and in the lifecycle event. Default: none. */
+  reason?: RevocationReason;
+  /** Who revokes, for the lifecycle event. Default: none. */
+  actor?: string;
 }
 
 function toMs(value: Date | number | undefined, fallback: number): number {

@@ -213,6 +213,9 @@ const apiKeysSchema = z.strictObject({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })
     .optional(),
+  maxAge: positiveDurationSchema.optional(),
+  maxAgeWarning: durationSchema.optional(),
+  idleTimeout: positiveDurationSchema.optional(),
 });
 
 const policySchema = z
@@ -246,6 +249,7 @@ const policySchema = z
     risk: riskSchema.optional(),
     dpop: dpopSchema.optional(),
     onDecision: fn('event) => void').optional(),
+    onLifecycle: fn('event) => void').optional(),
     clock: fn('() => Date').optional(),
     preflight: z.enum(['guard', 'pass']).optional(),
   })
@@ -276,6 +280,12 @@ const policySchema = z
         });
       else ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${name}" is already taken by rules[${j}]: names must be unique` });
     });
+    if (p.trackUsage === false && p.apiKeys?.idleTimeout !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'idleTimeout'], message: 'reads the last use that trackUsage: false turns off' });
+    }
+    if (p.apiKeys?.maxAgeWarning !== undefined && p.apiKeys.maxAge === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeys', 'maxAgeWarning'], message: 'warns before maxAge: give apiKeys.maxAge too' });
+    }
     if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
     }

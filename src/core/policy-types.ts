@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import type { Duration } from '../leaf/duration.js';
 import type { RateLimitRule, TokenStore } from '../leaf/store.js';
 import type { DecisionEvent } from '../leaf/types.js';
+import type { LifecycleEvent } from '../leaf/lifecycle.js';
 import type { DpopPolicy } from '../checks/dpop.js';
 import type { RiskPolicy } from '../checks/risk.js';
 import type { JwtAlgorithm } from '../tokens/jwt.js';
@@ -83,6 +84,18 @@ export interface ApiKeysPolicy {
    * CRC32 checksum only catches typos; any well-formed key then costs a lookup).
    */
   checksumSecret?: string | Uint8Array;
+  /**
+   * Keys older than this (since `createdAt`) are refused with `token.expired`, whatever their own expiry; during
+   * `maxAgeWarning` before that, answers carry a `Sunset` header. Default: none.
+   */
+  maxAge?: Duration;
+  /** How long before `maxAge` answers carry the `Sunset` warning. Default: `'7d'` (or all of `maxAge` if shorter). */
+  maxAgeWarning?: Duration;
+  /**
+   * Keys unused for this long (since their last recorded use, or their creation) are retired on their next use:
+   * revoked with reason `idle`, refused, and reported as `key.retired`. Needs `trackUsage`. Default: none.
+   */
+  idleTimeout?: Duration;
 }
 
 /**
@@ -132,6 +145,12 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   trackUsage?: boolean;
   /** Audit hook: one event per decision. Its errors and rejections are swallowed. */
   onDecision?: (event: DecisionEvent) => void | Promise<void>;
+  /**
+   * Lifecycle hook: one event per change the guard makes or sees (`token.revoked`, `subject.revoked`, `key.revoked`
+   * from `guard.revoke*`; `key.retired`, `key.expired` from requests). Also appended to the store when it keeps
+   * events. Its errors and rejections are swallowed.
+   */
+  onLifecycle?: (event: LifecycleEvent) => void | Promise<void>;
   /** Time source. Default: `() => new Date()`. Requests may also carry their own `now`. */
   clock?: () => Date;
   /**

@@ -10,9 +10,10 @@ import { scopesCheck } from '../checks/scopes.js';
 import { stepUpCheck } from '../checks/step-up.js';
 import { claimsCheck } from '../checks/claims.js';
 import { preAuthLimitCheck } from '../checks/pre-auth-limit.js';
+import { maxTokenAgeCheck } from '../checks/max-token-age.js';
 
 /** Every registered check, in run order within its phase. */
-export const CHECKS = [ipCheck, hoursCheck, scopesCheck, stepUpCheck, claimsCheck, preAuthLimitCheck] as const;
+export const CHECKS = [ipCheck, hoursCheck, scopesCheck, stepUpCheck, claimsCheck, preAuthLimitCheck, maxTokenAgeCheck] as const;
 
 type Registered = (typeof CHECKS)[number];
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;

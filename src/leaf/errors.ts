@@ -85,8 +85,34 @@ export class ApiKeyError extends TokenGuardError {
   }
 }
 
+/** Stable codes of ApiKeyStateError: the key a lifecycle call names cannot take that change. */
+export type ApiKeyStateErrorCode = 'api_key.not_found' | 'api_key.revoked' | 'api_key.rotated' | 'api_key.expired';
+
+/**
+ * A lifecycle call (`rotateApiKey`, `revokeApiKey`) named a key that cannot take the change: unknown, already
+ * revoked, already rotated, or expired. `code` says which; `keyId` is the id the caller gave.
+ *
+ * Exported from `token-guard`.
+ */
+export class ApiKeyStateError extends TokenGuardError {
+  declare readonly code: ApiKeyStateErrorCode;
+  /** The key id the call named. */
+  readonly keyId: string;
+
+  constructor(code: ApiKeyStateErrorCode, keyId: string, message: string) {
+    super(code, message, { status: code === 'api_key.not_found' ? 404 : 409, expose: false });
+    this.keyId = keyId;
+  }
+}
+
 /** Stable codes of UsageError: a developer mistake in a call, not a bad request. */
-export type UsageErrorCode = 'usage.invalid_argument' | 'usage.invalid_check' | 'store.invalid_argument' | 'adapter.options_invalid' | 'adapter.scopes_invalid';
+export type UsageErrorCode =
+  | 'usage.invalid_argument'
+  | 'usage.invalid_check'
+  | 'store.invalid_argument'
+  | 'store.unsupported'
+  | 'adapter.options_invalid'
+  | 'adapter.scopes_invalid';
 
 /**
  * A function of token-guard was called wrongly (a missing subject, a date that is no date): a developer

@@ -3,6 +3,7 @@ import type { Awaitable } from './types.js';
 import type { HoursRule } from './hours-rule.js';
 import type { IpRule } from './ip.js';
 import type { Duration } from './duration.js';
+import type { LifecycleEvent, LifecycleQuery, RevocationReason } from './lifecycle.js';
 
 /** A per-token rate limit: at most `limit` requests per `window`. */
 export interface RateLimitRule {
@@ -34,12 +35,21 @@ export interface ApiKeyRecord {
   rateLimit?: RateLimitRule;
   /** Uses left; absent for unlimited. Decremented atomically by `useApiKey`. */
   remaining?: number;
-  /** When the key was revoked; a revoked key is refused from then on. */
+  /**
+   * When the key was revoked; a revoked key is refused from then on. A time still ahead is a scheduled revocation
+   * (a rotated key's end of grace): until then the key works and answers carry `Deprecation` and `Sunset` headers.
+   */
   revokedAt?: number;
+  /** Why it was (or will be) revoked: `rotated`, `compromised`, `idle`, … Shown in decisions' `detail`. */
+  revocationReason?: RevocationReason;
   /** Id of the key this one replaced. */
   rotatedFrom?: string;
   /** Id of the key that replaced this one. */
   rotatedTo?: string;
+  /** When this key was rotated (its `Deprecation` date); its grace ends at `revokedAt`. */
+  rotatedAt?: number;
+  /** The last four characters of the key, for humans to tell keys apart in listings (never enough to use it). */
+  lastFour?: string;
   /** A label for humans. */
   name?: string;
   /** Free-form metadata returned on `req.auth.token.metadata`. */
@@ -55,6 +65,30 @@ export interface RevocationState {
   revokedAt?: number;
   /** Set when every token of the subject issued before this time is revoked. */
   subjectRevokedBefore?: number;
+  /** The reason given with the token's revocation, when there was one. */
+  reason?: RevocationReason;
+  /** The reason given with the subject's revocation, when there was one. */
+  subjectReason?: RevocationReason;
+}
+
+/** Options of `TokenStore.revoke`. */
+export interface RevokeOptions {
+  now: number;
+  /** Kept until then (the token's own expiry); absent: kept until deleted. */
+  expiresAt?: number;
+  /** Kept with the revocation and returned by `getRevocation` as `reason`. A store may ignore it. */
+  reason?: RevocationReason;
+}
+
+/** Options of `TokenStore.revokeSubject`. */
+export interface RevokeSubjectOptions {
+  now: number;
+  /** Every token of the subject issued before this time is revoked. */
+  before: number;
+  /** Kept until then; absent: kept until deleted. */
+  expiresAt?: number;
+  /** Kept with the revocation and returned by `getRevocation` as `subjectReason`. A store may ignore it. */
+  reason?: RevocationReason;
 }
 
 /** One limit to consume in a rate-limit call, with a name unique within the call. */
@@ -166,12 +200,13 @@ export interface TokenStore {
    * entry may be dropped). Without `expiresAt` the revocation is kept until deleted. A revocation whose
    * `expiresAt` is already past need not be stored.
    */
-  revoke(tokenId: string, options: { now: number; expiresAt?: number }): Awaitable<void>;
+  revoke(tokenId: string, options: RevokeOptions): Awaitable<void>;
   /**
    * Revokes every token of `subject` issued before `before`. A later call with an earlier `before` must not
-   * shorten an existing one (the latest cut-off wins). Kept until `expiresAt` when given.
+   * shorten an existing one (the latest cut-off wins). Kept until `expiresAt` when given. The reason kept is the
+   * latest call's (when it gives one).
    */
-  revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): Awaitable<void>;
+  revokeSubject(subject: string, options: RevokeSubjectOptions): Awaitable<void>;
   /** Revocation state for a token id and (optionally) its subject; undefined when neither is revoked. */
   getRevocation(tokenId: string, subject: string | undefined, now: number): Awaitable<RevocationState | undefined>;
 
@@ -207,6 +242,22 @@ export interface TokenStore {
    * still works, without the cap.
    */
   claimOnce(key: string, options: ClaimOptions): Awaitable<boolean>;
+
+  /**
+   * Key inventory (optional; `listApiKeys`, `rotateApiKey`, `revokeApiKey` need it): every record stored under
+   * `subject`, whatever its state, in no particular order. A store keeps a subject index current through
+   * `putApiKey`, `updateApiKey` (a changed `subject` moves the record) and `deleteApiKey`.
+   */
+  listApiKeys?(subject: string): Awaitable<ApiKeyRecord[]>;
+  /** Key inventory (optional, with `listApiKeys`): the record whose `id` is `id`, or undefined. */
+  getApiKeyById?(id: string): Awaitable<ApiKeyRecord | undefined>;
+  /**
+   * Lifecycle audit (optional): keeps one event. Events are kept in the order appended; a store may cap how many it
+   * keeps (oldest dropped first) and must document the cap. Appending an event whose `id` is already kept is a no-op.
+   */
+  appendLifecycleEvent?(event: LifecycleEvent): Awaitable<void>;
+  /** Lifecycle audit (optional, with `appendLifecycleEvent`): the latest matching events, oldest first. */
+  listLifecycleEvents?(query: LifecycleQuery): Awaitable<LifecycleEvent[]>;
 
   /** Writes out anything buffered (usage). */
   flush?(): Awaitable<void>;

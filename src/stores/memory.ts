@@ -12,10 +12,27 @@ import {
   checkRevoke,
   checkRevokeSubject,
   checkUpdateApiKey,
+  checkLifecycleEvent,
+  checkLifecycleQuery,
+  DEFAULT_EVENT_LIMIT,
+  matchesQuery,
   StoreArgumentError,
 } from './validate.js';
 import { checkClaimGroup } from './claims.js';
-import type { ApiKeyPatch, ApiKeyRecord, ClaimOptions, RateLimitCheck, RateLimitResult, RevocationState, TokenStore, TokenUsage, UsageEvent } from '../leaf/store.js';
+import type {
+  ApiKeyPatch,
+  ApiKeyRecord,
+  ClaimOptions,
+  RateLimitCheck,
+  RateLimitResult,
+  RevocationState,
+  RevokeOptions,
+  RevokeSubjectOptions,
+  TokenStore,
+  TokenUsage,
+  UsageEvent,
+} from '../leaf/store.js';
+import type { LifecycleEvent, LifecycleQuery, RevocationReason } from '../leaf/lifecycle.js';
 
 /** Options of MemoryStore. */
 export interface MemoryStoreOptions {
@@ -37,6 +54,8 @@ export interface MemoryStoreOptions {
    * so one client cannot fill this.
    */
   maxClaims?: number;
+  /** Most lifecycle events kept (`appendLifecycleEvent`); the oldest beyond it are dropped. Default: 10 000. */
+  maxLifecycleEvents?: number;
 }
 
 const NEVER = Number.POSITIVE_INFINITY;
@@ -82,8 +101,14 @@ function deepFreeze<T>(value: T): T {
  */
 export class MemoryStore implements TokenStore {
   private readonly apiKeys: LRUCache<string, ApiKeyRecord>;
-  private readonly revokedTokens = new Map<string, { at: number; until: number }>();
-  private readonly revokedSubjects = new Map<string, { before: number; until: number }>();
+  /** The key inventory: record id → hash, and subject → hashes, kept in step with `apiKeys` (evictions included). */
+  private readonly hashById = new Map<string, string>();
+  private readonly hashesBySubject = new Map<string, Set<string>>();
+  private readonly events: LifecycleEvent[] = [];
+  private readonly eventIds = new Set<string>();
+  private readonly maxEvents: number;
+  private readonly revokedTokens = new Map<string, { at: number; until: number; reason?: RevocationReason }>();
+  private readonly revokedSubjects = new Map<string, { before: number; until: number; reason?: RevocationReason }>();
   private readonly counters: LRUCache<string, GcraTat>;
   private readonly usage: LRUCache<string, TokenUsage>;
   private readonly maxRevocations: number;
@@ -94,7 +119,14 @@ export class MemoryStore implements TokenStore {
   private readonly maxClaims: number;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.apiKeys = new LRUCache({ max: bound('maxApiKeys', options.maxApiKeys, 100_000) });
+    this.apiKeys = new LRUCache({
+      max: bound('maxApiKeys', options.maxApiKeys, 100_000),
+      // A record dropped to make room leaves the inventory too (replacements and deletes are unindexed by hand).
+      dispose: (record, _hash, reason) => {
+        if (reason === 'evict') this.unindex(record);
+      },
+    });
+    this.maxEvents = bound('maxLifecycleEvents', options.maxLifecycleEvents, 10_000);
     this.counters = new LRUCache({ max: bound('maxCounters', options.maxCounters, 100_000) });
     this.usage = new LRUCache({ max: bound('maxUsage', options.maxUsage, 100_000) });
     this.maxRevocations = bound('maxRevocations', options.maxRevocations, 1_000_000);
@@ -108,7 +140,7 @@ export class MemoryStore implements TokenStore {
 
   putApiKey(record: ApiKeyRecord): void {
     checkPutApiKey(record);
-    this.apiKeys.set(record.hash, freezeRecord(record));
+    this.store(freezeRecord(record));
   }
 
   updateApiKey(hash: string, patch: ApiKeyPatch): ApiKeyRecord | undefined {
@@ -116,13 +148,71 @@ export class MemoryStore implements TokenStore {
     const current = this.apiKeys.get(hash);
     if (!current) return undefined;
     const next = freezeRecord({ ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt });
-    this.apiKeys.set(hash, next);
+    this.store(next);
     return next;
   }
 
   deleteApiKey(hash: string): boolean {
     checkId('deleteApiKey', 'hash', hash);
+    const current = this.apiKeys.peek(hash);
+    if (current) this.unindex(current);
     return this.apiKeys.delete(hash);
+  }
+
+  listApiKeys(subject: string): ApiKeyRecord[] {
+    checkId('listApiKeys', 'subject', subject);
+    const out: ApiKeyRecord[] = [];
+    for (const hash of this.hashesBySubject.get(subject) ?? []) {
+      const r = this.apiKeys.peek(hash);
+      if (r?.subject === subject) out.push(r);
+    }
+    return out;
+  }
+
+  getApiKeyById(id: string): ApiKeyRecord | undefined {
+    checkId('getApiKeyById', 'id', id);
+    const hash = this.hashById.get(id);
+    const r = hash === undefined ? undefined : this.apiKeys.peek(hash);
+    return r?.id === id ? r : undefined;
+  }
+
+  /** Stores a record under its hash, moving it in the inventory when it replaces one. */
+  private store(record: ApiKeyRecord): void {
+    const previous = this.apiKeys.peek(record.hash);
+    if (previous) this.unindex(previous);
+    this.apiKeys.set(record.hash, record);
+    this.hashById.set(record.id, record.hash);
+    let hashes = this.hashesBySubject.get(record.subject);
+    if (!hashes) this.hashesBySubject.set(record.subject, (hashes = new Set()));
+    hashes.add(record.hash);
+  }
+
+  private unindex(record: ApiKeyRecord): void {
+    if (this.hashById.get(record.id) === record.hash) this.hashById.delete(record.id);
+    const hashes = this.hashesBySubject.get(record.subject);
+    hashes?.delete(record.hash);
+    if (hashes?.size === 0) this.hashesBySubject.delete(record.subject);
+  }
+
+  appendLifecycleEvent(event: LifecycleEvent): void {
+    checkLifecycleEvent(event);
+    if (this.eventIds.has(event.id)) return;
+    const kept = Object.freeze(Object.fromEntries(Object.entries(event).filter(([, v]) => v !== undefined))) as LifecycleEvent;
+    this.events.push(kept);
+    this.eventIds.add(kept.id);
+    // Oldest first out; a shift per append is O(n) but only once the cap is reached, and the cap is small.
+    while (this.events.length > this.maxEvents) this.eventIds.delete((this.events.shift() as LifecycleEvent).id);
+  }
+
+  listLifecycleEvents(query: LifecycleQuery): LifecycleEvent[] {
+    checkLifecycleQuery(query);
+    const limit = query.limit ?? DEFAULT_EVENT_LIMIT;
+    const out: LifecycleEvent[] = [];
+    for (let i = this.events.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = this.events[i] as LifecycleEvent;
+      if (matchesQuery(e, query)) out.push({ ...e });
+    }
+    return out.reverse();
   }
 
   useApiKey(hash: string): number | undefined {
@@ -131,6 +221,7 @@ export class MemoryStore implements TokenStore {
     if (!current || current.remaining === undefined) return undefined;
     if (current.remaining <= 0) return -1;
     const remaining = current.remaining - 1;
+    // Same id and subject: the inventory needs no change.
     this.apiKeys.set(hash, Object.freeze({ ...current, remaining }));
     return remaining;
   }
@@ -144,24 +235,27 @@ export class MemoryStore implements TokenStore {
     }
   }
 
-  revoke(tokenId: string, options: { now: number; expiresAt?: number }): void {
+  revoke(tokenId: string, options: RevokeOptions): void {
     checkRevoke(tokenId, options);
     const until = options.expiresAt ?? NEVER;
     if (until <= options.now) return;
     const existing = live(this.revokedTokens.get(tokenId), options.now);
     if (!existing) this.makeRoom(options.now);
-    this.revokedTokens.set(tokenId, { at: existing?.at ?? options.now, until: Math.max(until, existing?.until ?? 0) });
+    const reason = options.reason ?? existing?.reason;
+    this.revokedTokens.set(tokenId, { at: existing?.at ?? options.now, until: Math.max(until, existing?.until ?? 0), ...(reason !== undefined && { reason }) });
   }
 
-  revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): void {
+  revokeSubject(subject: string, options: RevokeSubjectOptions): void {
     checkRevokeSubject(subject, options);
     const until = options.expiresAt ?? NEVER;
     if (until <= options.now) return;
     const existing = live(this.revokedSubjects.get(subject), options.now);
     if (!existing) this.makeRoom(options.now);
+    const reason = options.reason ?? existing?.reason;
     this.revokedSubjects.set(subject, {
       before: Math.max(options.before, existing?.before ?? Number.NEGATIVE_INFINITY),
       until: Math.max(until, existing?.until ?? 0),
+      ...(reason !== undefined && { reason }),
     });
   }
 
@@ -170,13 +264,17 @@ export class MemoryStore implements TokenStore {
     let state: RevocationState | undefined;
     const t = this.revokedTokens.get(tokenId);
     if (t) {
-      if (t.until > now) state = { revokedAt: t.at };
+      if (t.until > now) state = t.reason === undefined ? { revokedAt: t.at } : { revokedAt: t.at, reason: t.reason };
       else this.revokedTokens.delete(tokenId);
     }
     if (subject !== undefined) {
       const s = this.revokedSubjects.get(subject);
       if (s) {
-        if (s.until > now) (state ??= {}).subjectRevokedBefore = s.before;
+        if (s.until > now) {
+          state ??= {};
+          state.subjectRevokedBefore = s.before;
+          if (s.reason !== undefined) state.subjectReason = s.reason;
+        }
         else this.revokedSubjects.delete(subject);
       }
     }

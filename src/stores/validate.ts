@@ -4,6 +4,7 @@ import { MAX_WINDOW_MS, type ApiKeyPatch, type ApiKeyRecord, type RateLimitCheck
 
 export { MAX_WINDOW_MS } from '../leaf/store.js';
 import { UsageError } from '../leaf/errors.js';
+import { LIFECYCLE_EVENT_TYPES, REVOCATION_REASON_RE, type LifecycleEvent, type LifecycleQuery } from '../leaf/lifecycle.js';
 
 /**
  * A store method or store constructor was given an argument it cannot honour: a developer mistake, never a
@@ -56,12 +57,20 @@ function checkObject(where: string, what: string, value: unknown): asserts value
   if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(where, what, 'an object', value);
 }
 
-/** `revoke(tokenId, { now, expiresAt? })`. An `expiresAt` at or before `now` is valid: it need not be stored. */
+/** A revocation reason, when given: a lower-case word (see RevocationReason), safe to log and show. */
+export function checkReason(where: string, what: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'string' || !REVOCATION_REASON_RE.test(value))) {
+    fail(where, what, 'a lower-case word (a-z, 0-9, _ . -, at most 64 characters)', value);
+  }
+}
+
+/** `revoke(tokenId, { now, expiresAt?, reason? })`. An `expiresAt` at or before `now` is valid: it need not be stored. */
 export function checkRevoke(tokenId: unknown, options: unknown): void {
   checkId('revoke', 'tokenId', tokenId);
-  checkObject('revoke', 'options ({ now, expiresAt? })', options);
+  checkObject('revoke', 'options ({ now, expiresAt?, reason? })', options);
   checkTime('revoke', 'options.now', options['now']);
   checkOptionalTime('revoke', 'options.expiresAt', options['expiresAt']);
+  checkReason('revoke', 'options.reason', options['reason']);
 }
 
 /** `revokeSubject(subject, { now, before, expiresAt? })`. */
@@ -71,6 +80,7 @@ export function checkRevokeSubject(subject: unknown, options: unknown): void {
   checkTime('revokeSubject', 'options.now', options['now']);
   checkTime('revokeSubject', 'options.before', options['before']);
   checkOptionalTime('revokeSubject', 'options.expiresAt', options['expiresAt']);
+  checkReason('revokeSubject', 'options.reason', options['reason']);
 }
 
 /** `getRevocation(tokenId, subject, now)`. The subject may be any string (a token's `sub` is not ours to judge). */
@@ -125,6 +135,9 @@ function checkRecordFields(where: string, r: Record<string, unknown>, prefix: st
   if (has('expiresAt') && r['expiresAt'] !== null) checkTime(where, `${prefix}expiresAt`, r['expiresAt']);
   if (has('revokedAt')) checkTime(where, `${prefix}revokedAt`, r['revokedAt']);
   if (has('remaining') && (typeof r['remaining'] !== 'number' || !Number.isSafeInteger(r['remaining']))) fail(where, `${prefix}remaining`, 'an integer', r['remaining']);
+  if (has('rotatedAt')) checkTime(where, `${prefix}rotatedAt`, r['rotatedAt']);
+  checkReason(where, `${prefix}revocationReason`, r['revocationReason']);
+  for (const k of ['rotatedFrom', 'rotatedTo', 'lastFour'] as const) if (has(k)) checkId(where, `${prefix}${k}`, r[k]);
 }
 
 /** `putApiKey(record)`: a whole record. */
@@ -144,3 +157,45 @@ export function checkUpdateApiKey(hash: unknown, patch: unknown): asserts patch 
   checkObject('updateApiKey', 'patch', patch);
   checkRecordFields('updateApiKey', patch, 'patch.');
 }
+
+const EVENT_TYPES = new Set<string>(LIFECYCLE_EVENT_TYPES);
+const EVENT_STRINGS = ['subject', 'tokenId', 'actor', 'successorId'] as const;
+const EVENT_FIELDS = new Set<string>(['id', 'type', 'at', 'reason', 'sunsetAt', ...EVENT_STRINGS]);
+
+/**
+ * `appendLifecycleEvent(event)`: a known type, an id, times as epoch ms, a reason of the safe shape, and no field
+ * beyond the event's own (an event carries no secret and no hash: a field that could hold one is refused).
+ */
+export function checkLifecycleEvent(event: unknown): asserts event is LifecycleEvent {
+  const where = 'appendLifecycleEvent';
+  checkObject(where, 'event', event);
+  for (const k of Object.keys(event)) if (!EVENT_FIELDS.has(k) && event[k] !== undefined) fail(where, `event.${k}`, 'absent (not a lifecycle event field)', event[k]);
+  checkId(where, 'event.id', event['id']);
+  if (typeof event['type'] !== 'string' || !EVENT_TYPES.has(event['type'])) fail(where, 'event.type', `one of ${LIFECYCLE_EVENT_TYPES.join(', ')}`, event['type']);
+  checkTime(where, 'event.at', event['at']);
+  checkOptionalTime(where, 'event.sunsetAt', event['sunsetAt']);
+  checkReason(where, 'event.reason', event['reason']);
+  for (const k of EVENT_STRINGS) if (event[k] !== undefined) checkId(where, `event.${k}`, event[k]);
+}
+
+/** `listLifecycleEvents(query)`: strings, epoch ms and a positive integer limit, each when given. */
+export function checkLifecycleQuery(query: unknown): asserts query is LifecycleQuery {
+  const where = 'listLifecycleEvents';
+  checkObject(where, 'query ({ subject?, tokenId?, since?, limit? })', query);
+  for (const k of ['subject', 'tokenId'] as const) if (query[k] !== undefined) checkId(where, `query.${k}`, query[k]);
+  checkOptionalTime(where, 'query.since', query['since']);
+  const limit = query['limit'];
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1)) fail(where, 'query.limit', 'a positive integer', limit);
+}
+
+/** Whether a kept event matches a query (limit aside). */
+export function matchesQuery(event: LifecycleEvent, query: LifecycleQuery): boolean {
+  return (
+    (query.subject === undefined || event.subject === query.subject) &&
+    (query.tokenId === undefined || event.tokenId === query.tokenId) &&
+    (query.since === undefined || event.at >= query.since)
+  );
+}
+
+/** How many events `listLifecycleEvents` returns when the query names no limit. */
+export const DEFAULT_EVENT_LIMIT = 100;

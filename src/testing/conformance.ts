@@ -1,17 +1,19 @@
 // token-guard/testing: the conformance suite every TokenStore must pass, runnable under any test runner, whole or by
-// concern (keys, revocation, counters, usage, claims) for a store that implements part of the contract.
+// concern (keys, revocation, counters, usage, claims, lifecycle) for a store that implements part of the contract.
 import type { Awaitable } from '../leaf/types.js';
 import type { TokenStore } from '../leaf/store.js';
 import { claims } from './conformance/claims.js';
 import { counters } from './conformance/counters.js';
 import { keys } from './conformance/keys.js';
-import { BAD_ARGUMENTS, type ConformanceOptions, type ConformanceRunner, failingBackendTest, suiteOf } from './conformance/kit.js';
+import { BAD_ARGUMENTS, type ConformanceOptions, type ConformanceRunner, failingBackendTest, type Suite, suiteOf } from './conformance/kit.js';
+import { lifecycle, type LifecycleStore } from './conformance/lifecycle.js';
 import { revocation } from './conformance/revocation.js';
 import { usage } from './conformance/usage.js';
 
 export { type ClaimsStore, claimsConformance } from './conformance/claims.js';
 export { type CountersStore, countersConformance } from './conformance/counters.js';
 export { type KeysStore, keysConformance } from './conformance/keys.js';
+export { type LifecycleStore, lifecycleConformance } from './conformance/lifecycle.js';
 export type { ConformanceMatchers, ConformanceOptions, ConformanceRunner } from './conformance/kit.js';
 export { type RevocationStore, revocationConformance } from './conformance/revocation.js';
 export { type UsageStore, usageConformance } from './conformance/usage.js';
@@ -34,11 +36,14 @@ export type StoreConformanceOptions = ConformanceOptions<TokenStore>;
  */
 export function storeConformance(name: string, makeStore: () => Awaitable<TokenStore>, runner: ConformanceRunner, options: StoreConformanceOptions = {}): void {
   const suite = suiteOf(makeStore, runner, options, true);
+  // The lifecycle methods are optional in TokenStore: their concern runs when asked for, on the same store.
+  const withLifecycle = options.lifecycle === true ? (suite as unknown as Suite<LifecycleStore>) : undefined;
   runner.describe(`${name} conforms to TokenStore`, () => {
     keys.tests(suite);
     revocation.tests(suite);
     counters.tests(suite);
     claims.tests(suite);
+    if (withLifecycle) lifecycle.tests(withLifecycle);
     const { failingStore } = options;
     if (failingStore) {
       failingBackendTest(
@@ -50,6 +55,7 @@ export function storeConformance(name: string, makeStore: () => Awaitable<TokenS
           ...counters.failingCalls(store),
           ...claims.failingCalls(store),
           ...usage.failingCalls(store),
+          ...(withLifecycle ? lifecycle.failingCalls(store as LifecycleStore) : {}),
         }),
         options.timeout,
       );
@@ -60,6 +66,7 @@ export function storeConformance(name: string, makeStore: () => Awaitable<TokenS
       // `now` recorded `revokedAt: undefined` and the token stayed valid. Each must be refused with a TypeError.
       runner.describe(BAD_ARGUMENTS, () => {
         for (const concern of [revocation, counters, usage, keys, claims]) concern.badArguments?.(suite);
+        if (withLifecycle) lifecycle.badArguments?.(withLifecycle);
       });
     }
   });

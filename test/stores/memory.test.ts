@@ -4,7 +4,7 @@ import { MemoryStore, StoreError, type ApiKeyRecord } from '../../src/index.js';
 import { storeConformance } from '../../src/testing/conformance.js';
 import { NOW } from '../helpers/tokens.js';
 
-storeConformance('MemoryStore', () => new MemoryStore(), { describe, it, expect });
+storeConformance('MemoryStore', () => new MemoryStore(), { describe, it, expect }, { lifecycle: true });
 
 const T0 = NOW.getTime();
 

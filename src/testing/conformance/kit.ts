@@ -48,6 +48,11 @@ export interface ConformanceOptions<S extends Closable = TokenStore> {
    * migrating a store that does not check yet. Default: true.
    */
   argumentChecks?: boolean;
+  /**
+   * `storeConformance` only: also runs the lifecycle concern (`lifecycleConformance`: key inventory, lifecycle
+   * events, revocation reasons) for a store that implements TokenStore's optional lifecycle methods. Default: false.
+   */
+  lifecycle?: boolean;
 }
 
 /** A fixed instant the suite runs at: stores never read the clock, times are passed in. */
