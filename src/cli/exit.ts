@@ -6,7 +6,8 @@
  * - 0 ok; 1 internal error (a bug: please report it); 2 usage error (unknown command or option, a bad or missing
  *   value); 3 not found (no such key, no such policy file); 4 store unreachable (Redis did not connect or answer in
  *   time); 5 invalid policy (PolicyError, or a module that fails to load or exports no policy); 6 `policy check
- *   --strict` found shadowed rules or public holes; 7 `explain`: the decision is not `allow`.
+ *   --strict` found shadowed rules or public holes; 7 `explain`: the decision is not `allow`; 8 conflict: the key's state
+ *   does not allow the change (already revoked, already rotated, expired).
  */
 export const EXIT = {
   ok: 0,
@@ -17,19 +18,21 @@ export const EXIT = {
   policyInvalid: 5,
   findings: 6,
   refused: 7,
+  conflict: 8,
 } as const;
 
 /** One of the exit codes above. */
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** Stable string codes of CLI failures, shown in `--json` error output. */
-export type CliErrorCode = 'cli.usage' | 'cli.not_found' | 'cli.store_unreachable' | 'cli.policy_invalid' | 'cli.internal';
+export type CliErrorCode = 'cli.usage' | 'cli.not_found' | 'cli.store_unreachable' | 'cli.policy_invalid' | 'cli.conflict' | 'cli.internal';
 
 const EXIT_OF: Record<CliErrorCode, ExitCode> = {
   'cli.usage': EXIT.usage,
   'cli.not_found': EXIT.notFound,
   'cli.store_unreachable': EXIT.storeUnreachable,
   'cli.policy_invalid': EXIT.policyInvalid,
+  'cli.conflict': EXIT.conflict,
   'cli.internal': EXIT.internal,
 };
 

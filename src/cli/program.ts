@@ -1,6 +1,6 @@
 // The `token-guard` program: its command table, and `runCli`, which turns argv into output and an exit code.
 // Every failure ends as one message and a documented exit code (exit.ts); a stack trace only with TOKEN_GUARD_DEBUG=1.
-import { ApiKeyError, PolicyError, StoreError, TokenGuardError, UsageError } from '../leaf/errors.js';
+import { ApiKeyError, ApiKeyStateError, PolicyError, StoreError, TokenGuardError, UsageError } from '../leaf/errors.js';
 import { StoreArgumentError } from '../stores/validate.js';
 import { type Group, helpText, parseCommand, select } from './command.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
@@ -41,6 +41,7 @@ interface Failure {
 function failureOf(err: unknown): Failure {
   if (err instanceof CliError) return { code: err.code, exit: err.exitCode, message: err.message, help: err.help };
   if (err instanceof PolicyError) return { code: err.code, exit: EXIT.policyInvalid, message: err.message, issues: err.issues };
+  if (err instanceof ApiKeyStateError) return { code: err.code, exit: err.code === 'api_key.not_found' ? EXIT.notFound : EXIT.conflict, message: err.message };
   if (err instanceof StoreError) return { code: err.code, exit: EXIT.storeUnreachable, message: `store failed: ${err.message}` };
   if (err instanceof UsageError) return { code: err.code, exit: EXIT.usage, message: err.message, help: err.help };
   if (err instanceof ApiKeyError || err instanceof StoreArgumentError) return { code: (err as { code: string }).code, exit: EXIT.usage, message: err.message };

@@ -65,26 +65,71 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect((await store.getApiKey(hashApiKey(shown)))?.expiresAt).toBeNull();
   });
 
-  it('revokes a token id, until a given time', async () => {
-    const r = await cli(['revoke', 'token', 'jti-123', '--prefix', prefix, '--expires-at', '2099-01-01T00:00:00Z', '--json'], { env });
+  it('lists, shows, rotates and revokes keys through the lifecycle calls, never printing a hash', async () => {
+    const issued = await cli(
+      ['keys', 'issue', '--prefix', prefix, '--subject', 'svc-orders', '--scopes', 'orders:read', '--key-prefix', 'tg_', '--expires-in', '30d', '--json'],
+      { env },
+    );
+    expect(issued.code).toBe(0);
+    const a = json<Issued & { record: { hash: string } }>(issued);
+
+    const listed = await cli(['keys', 'list', 'svc-orders', '--prefix', prefix, '--json'], { env });
+    expect(listed.code).toBe(0);
+    expect(json(listed)).toEqual({ subject: 'svc-orders', keys: [expect.objectContaining({ id: a.record.id, state: 'active', scopes: ['orders:read'] })] });
+    expect(listed.stdout).not.toContain(a.record.hash);
+    const table = await cli(['keys', 'list', 'svc-orders', '--prefix', prefix], { env });
+    expect(table.stdout).toMatch(new RegExp(`${a.record.id}\\s+active\\s+tg_…${a.key.slice(-4)}\\s+orders:read`));
+
+    const rotated = await cli(['keys', 'rotate', a.record.id, '--grace', '1h', '--actor', 'alice', '--prefix', prefix, '--json'], { env });
+    expect(rotated.code).toBe(0);
+    const r = json<{ key: string; record: { id: string }; previous: { state: string; rotatedTo: string }; sunsetAt: string }>(rotated);
+    expect(r.key).toMatch(/^tg_/);
+    expect(r.previous).toMatchObject({ state: 'grace', rotatedTo: r.record.id });
+    expect(Date.parse(r.sunsetAt) - Date.now()).toBeGreaterThan(50 * 60_000);
+
+    const shown = await cli(['keys', 'show', a.record.id, '--prefix', prefix], { env });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/state\s+grace/);
+    expect(shown.stdout).toMatch(/key\.issued\s+cli/);
+    expect(shown.stdout).toMatch(/key\.rotated\s+alice/);
+
+    const revoked = await cli(['keys', 'revoke', r.record.id, '--reason', 'compromised', '--prefix', prefix], { env });
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`Revoked ${r.record.id} (svc-orders)`);
+    const after = await cli(['keys', 'show', r.record.id, '--prefix', prefix, '--json'], { env });
+    expect(json(after)).toMatchObject({ key: { state: 'revoked', revocationReason: 'compromised' } });
+
+    const again = await cli(['keys', 'revoke', r.record.id, '--prefix', prefix], { env });
+    expect(again.code).toBe(8);
+    expect(again.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+  });
+
+  it('exits 3 for a key that is not there', async () => {
+    for (const command of ['show', 'rotate', 'revoke']) {
+      const r = await cli(['keys', command, 'key_nothere', '--prefix', prefix], { env });
+      expect([command, r.code]).toEqual([command, 3]);
+    }
+  });
+
+  it('revokes a token id with a reason, until a given time', async () => {
+    const r = await cli(['revoke', 'token', 'jti-123', '--prefix', prefix, '--expires-at', '2099-01-01T00:00:00Z', '--reason', 'compromised', '--json'], { env });
     expect(r.code).toBe(0);
-    expect(json(r)).toEqual({ revoked: { tokenId: 'jti-123', at: expect.any(String), until: '2099-01-01T00:00:00.000Z' } });
-    expect(await store.getRevocation('jti-123', undefined, Date.now())).toMatchObject({ revokedAt: expect.any(Number) });
+    expect(json(r)).toEqual({ revoked: { tokenId: 'jti-123', at: expect.any(String), until: '2099-01-01T00:00:00.000Z', reason: 'compromised' } });
+    expect(await store.getRevocation('jti-123', undefined, Date.now())).toMatchObject({ revokedAt: expect.any(Number), reason: 'compromised' });
     expect(await client.pttl(`${prefix}{t:jti-123}:rev`)).toBeGreaterThan(0);
   });
 
-  it('revokes an API key by id with keys revoke', async () => {
-    const r = await cli(['keys', 'revoke', 'key_0123', '--redis', REDIS_URL, '--prefix', prefix]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('Revoked key_0123');
-    expect(await store.getRevocation('key_0123', undefined, Date.now())).toMatchObject({ revokedAt: expect.any(Number) });
-  });
-
   it('revokes a subject before a time', async () => {
-    const r = await cli(['revoke', 'subject', 'alice', '--prefix', prefix, '--before', '2026-01-01T00:00:00Z'], { env });
+    const r = await cli(['revoke', 'subject', 'alice', '--prefix', prefix, '--before', '2026-01-01T00:00:00Z', '--reason', 'offboarded'], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Revoked every token of alice issued before 2026-01-01T00:00:00.000Z');
-    expect(await store.getRevocation('any', 'alice', Date.now())).toEqual({ subjectRevokedBefore: Date.parse('2026-01-01T00:00:00Z') });
+    expect(await store.getRevocation('any', 'alice', Date.now())).toMatchObject({ subjectRevokedBefore: Date.parse('2026-01-01T00:00:00Z'), subjectReason: 'offboarded' });
+  });
+
+  it('refuses a reason stores would refuse, before touching Redis', async () => {
+    const r = await cli(['revoke', 'token', 'x', '--reason', 'Because I said so', '--redis', 'redis://127.0.0.1:1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--reason: expected a lower-case word');
   });
 
   it('refuses a prefix RedisStore refuses, as a usage error', async () => {

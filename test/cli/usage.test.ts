@@ -24,7 +24,8 @@ describe('token-guard --help', () => {
     expect(r.stderr).toBe('');
   });
 
-  it.each(COMMANDS)('answers --help for %s', async (...words) => {
+  it.each(COMMANDS.map((c) => c.join(' ')))('answers --help for %s', async (command) => {
+    const words = command.split(' ');
     const r = await cli([...words, '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`Usage: token-guard ${words.join(' ')}`);
