@@ -1,6 +1,8 @@
 // The command line itself: help on every command, and bad arguments answered with a message and exit 2, never a stack.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, json } from './run.js';
+import { BIN, cli, json, ROOT } from './run.js';
 
 const COMMANDS = [
   ['keys'],
@@ -15,6 +17,15 @@ const COMMANDS = [
 ] as const;
 
 const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+/);
+
+describe('the bin', () => {
+  it('is package.json `bin.token-guard`, an ES module with a shebang', () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; type: string };
+    expect(path.resolve(ROOT, pkg.bin['token-guard'] as string)).toBe(BIN);
+    expect(pkg.type).toBe('module');
+    expect(readFileSync(BIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+});
 
 describe('token-guard --help', () => {
   it('lists every command group at the top', async () => {
