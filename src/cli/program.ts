@@ -1,6 +1,6 @@
 // The `token-guard` program: its command table, and `runCli`, which turns argv into output and an exit code.
 // Every failure ends as one message and a documented exit code (exit.ts); a stack trace only with TOKEN_GUARD_DEBUG=1.
-import { ApiKeyError, ApiKeyStateError, PolicyError, StoreError, TokenGuardError, UsageError } from '../leaf/errors.js';
+import { ApiKeyError, ApiKeyStateError, type PolicyError, StoreError, TokenGuardError, UsageError } from '../leaf/errors.js';
 import { StoreArgumentError } from '../stores/validate.js';
 import { type Group, helpText, parseCommand, select } from './command.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
@@ -37,17 +37,35 @@ interface Failure {
   issues?: { path: string; message: string }[];
 }
 
-/** Maps any thrown value to a reported failure: the library's typed errors keep their message, anything else is a bug. */
+/**
+ * Maps any thrown value to a reported failure: the library's typed errors keep their message, anything else is a bug.
+ * Matched by `code`, not only by class: a policy module that imports `token-guard` brings its own copy of the classes.
+ */
 function failureOf(err: unknown): Failure {
   if (err instanceof CliError) return { code: err.code, exit: err.exitCode, message: err.message, help: err.help };
-  if (err instanceof PolicyError) return { code: err.code, exit: EXIT.policyInvalid, message: err.message, issues: err.issues };
-  if (err instanceof ApiKeyStateError) return { code: err.code, exit: err.code === 'api_key.not_found' ? EXIT.notFound : EXIT.conflict, message: err.message };
-  if (err instanceof StoreError) return { code: err.code, exit: EXIT.storeUnreachable, message: `store failed: ${err.message}` };
-  if (err instanceof UsageError) return { code: err.code, exit: EXIT.usage, message: err.message, help: err.help };
-  if (err instanceof ApiKeyError || err instanceof StoreArgumentError) return { code: (err as { code: string }).code, exit: EXIT.usage, message: err.message };
-  if (err instanceof TokenGuardError) return { code: err.code, exit: EXIT.internal, message: err.message };
-  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return { code: 'cli.internal', exit: EXIT.internal, message: `internal error: ${message}`, help: 'set TOKEN_GUARD_DEBUG=1 for the stack trace, and please report it' };
+  const e = (err ?? {}) as { code?: unknown; message?: unknown; help?: unknown; issues?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const help = typeof e.help === 'string' ? e.help : undefined;
+  if (err instanceof Error && code !== undefined) {
+    if (code === 'policy.invalid') return { code, exit: EXIT.policyInvalid, message, issues: (err as PolicyError).issues };
+    if (code === 'api_key.not_found') return { code, exit: EXIT.notFound, message };
+    if (err instanceof ApiKeyStateError || (code.startsWith('api_key.') && code !== 'api_key.invalid')) return { code, exit: EXIT.conflict, message };
+    if (code === 'store.unavailable' || err instanceof StoreError) return { code, exit: EXIT.storeUnreachable, message: `store failed: ${message}` };
+    if (
+      err instanceof UsageError ||
+      err instanceof ApiKeyError ||
+      err instanceof StoreArgumentError ||
+      code.startsWith('usage.') ||
+      code.startsWith('store.') ||
+      code === 'api_key.invalid'
+    ) {
+      return { code, exit: EXIT.usage, message, help };
+    }
+    if (err instanceof TokenGuardError) return { code, exit: EXIT.internal, message };
+  }
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return { code: 'cli.internal', exit: EXIT.internal, message: `internal error: ${text}`, help: 'set TOKEN_GUARD_DEBUG=1 for the stack trace, and please report it' };
 }
 
 function report(out: Output, io: CliIo, f: Failure): void {
