@@ -1,7 +1,7 @@
 // `token-guard keys …`: API keys in the app's Redis, through the library's lifecycle calls (createApiKey,
 // listApiKeys, findApiKey, rotateApiKey, revokeApiKey), so every change leaves the same lifecycle event an app's
 // own call would.
-import type { IssueApiKeyOptions } from '../../core/issue-api-key.js';
+import { issueApiKey, type IssueApiKeyOptions } from '../../core/issue-api-key.js';
 import { type ApiKeySummary, createApiKey, findApiKey, listApiKeys, listLifecycleEvents, revokeApiKey, rotateApiKey } from '../../core/key-lifecycle.js';
 import type { HoursRule } from '../../leaf/hours-rule.js';
 import type { LifecycleEvent } from '../../leaf/lifecycle.js';
@@ -119,6 +119,8 @@ const issue: Command = {
     const secret = checksumSecret(ctx);
     if (secret !== undefined) options.checksumSecret = secret;
     const actor = actorOf(ctx);
+    // Checked before connecting (the key minted here is dropped): a bad option is a usage error whether or not Redis is up.
+    issueApiKey(options);
     const open = await openStore(ctx, name);
     let issued: Awaited<ReturnType<typeof createApiKey>>;
     try {
