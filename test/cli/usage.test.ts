@@ -118,13 +118,14 @@ describe('bad arguments exit 2 with a message and no stack trace', () => {
       [['explain', '--policy', 'good.mjs', 'GET', 'orders'], 'PATH must start with /'],
       [['explain', '--policy', 'good.mjs', '--header', 'nocolon', 'GET', '/x'], 'expected NAME:VALUE'],
     ];
-    for (const [args, message] of cases) {
-      const r = await cli(args);
+    const runs = await Promise.all(cases.map(([args]) => cli(args)));
+    cases.forEach(([args, message], i) => {
+      const r = runs[i] as Awaited<ReturnType<typeof cli>>;
       expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
       expect(r.stderr).toContain(message);
       noStack(r.stderr);
-    }
-  });
+    });
+  }, 60_000);
 
   it('asks for a Redis when neither --redis nor REDIS_URL is given', async () => {
     const r = await cli(['revoke', 'token', 'abc']);
