@@ -1,26 +1,49 @@
 // The one shape every registered check has: the policy slice it owns (keys, schema, compile step), the reason
-// codes it can return, and `check(ctx, compiled) → reason | undefined`. The engine (core/registry.ts) runs them.
+// codes it can return, and `check(ctx, compiled) → reason | undefined`. The engine (core/registry.ts) runs them;
+// a check is registered by one line in checks/registered.ts.
 import type { ZodType } from 'zod';
 import type { ParsedIp } from '../leaf/ip.js';
 import type { ReasonInfo } from '../leaf/reasons.js';
-import type { ApiKeyRecord } from '../leaf/store.js';
-import type { GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
+import type { ApiKeyRecord, ClaimOptions, RateLimitCheck, RateLimitResult, TokenUsage } from '../leaf/store.js';
+import type { Confirmation } from '../leaf/confirmation.js';
+import type { Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { AuthenticationFacts } from './step-up.js';
 
 /**
- * When a check runs. `pre-auth`: before the token is read or verified (no store call per guess);
- * `constraints`: once the token is verified, bound and not revoked. The other phases (authenticate, bind,
- * revoke, risk, quota) are the engine's own.
+ * When a check runs, in this order around the engine's own steps (authenticate after `pre-auth`, revocation
+ * after `bind`, the decision after `quota`):
+ * - `pre-auth`: before the token is read or verified (no store call per guess);
+ * - `bind`: once the token is verified: proof of possession; a refusal here ends the evaluation;
+ * - `constraints`: once the token is bound and not revoked;
+ * - `risk`: scoring, after every constraint (it may read what they refused);
+ * - `quota`: counters and uses, spent only by requests nothing refused (or under report-only).
  */
-export type CheckPhase = 'pre-auth' | 'constraints';
+export type CheckPhase = 'pre-auth' | 'bind' | 'constraints' | 'risk' | 'quota';
 
-/** The verified token as the constraint checks see it. */
+/** The phases in run order. */
+export const CHECK_PHASES: readonly CheckPhase[] = ['pre-auth', 'bind', 'constraints', 'risk', 'quota'];
+
+/** The verified token as the checks see it. */
 export interface CheckedToken {
   readonly info: TokenInfo;
   readonly scopeSet: ReadonlySet<string>;
   readonly facts: AuthenticationFacts;
   /** The API key record, for API keys. */
   readonly record: ApiKeyRecord | undefined;
+  /** The token's confirmation (`cnf`): what it is bound to. */
+  readonly cnf: Confirmation | undefined;
+}
+
+/**
+ * The store calls a check may make: answers checked for shape by the engine (a wrong shape, a throw, a
+ * rejection or a timeout becomes a store failure, which answers 503), synchronous when the store is.
+ */
+export interface CheckStore {
+  consume(tokenId: string, limits: readonly RateLimitCheck[], nowMs: number): RateLimitResult | PromiseLike<RateLimitResult>;
+  /** Spends one use of a limited key: the uses left after it (negative when none was left). */
+  useApiKey(hash: string): number | PromiseLike<number>;
+  claimOnce(key: string, options: ClaimOptions): boolean | PromiseLike<boolean>;
+  getUsage(tokenId: string): TokenUsage | undefined | PromiseLike<TokenUsage | undefined>;
 }
 
 /** What a check reads about one request. Built once per request by the engine; never handed to user code. */
@@ -38,10 +61,22 @@ export interface CheckContext {
   readonly clockToleranceS: number;
   /** The verified token: undefined in the pre-auth phase. */
   readonly token: CheckedToken | undefined;
+  /** The raw token (for proofs that hash it, such as DPoP's `ath`): undefined in the pre-auth phase. */
+  readonly rawToken: string | undefined;
+  /** The Authorization scheme the token came with. */
+  readonly scheme: 'bearer' | 'dpop' | undefined;
+  /** Whether the matched rule is trialled (its own values are reported, not enforced). */
+  readonly trial: boolean;
+  /** The reasons that refuse the request so far (a later check may read what an earlier one refused). */
+  readonly blocking: readonly ReasonCode[] | undefined;
   /** Response headers of the decision (RateLimit-*, Retry-After): a check may add to them. */
   readonly responseHeaders: Record<string, string>;
+  /** The store, for checks that count or claim. */
+  readonly store: CheckStore;
   /** Operator-facing detail of a refusal, set by the check that refuses (never sent to the client). */
   detail: string | undefined;
+  /** What a check keeps about this request for its own later hooks (`commit`, `decorate`), by check name. */
+  notes: Record<string, unknown> | undefined;
 }
 
 /** What a compile step may read from the rest of the policy. */
@@ -50,6 +85,10 @@ export interface CompileEnv {
   readonly realm: string | undefined;
   /** Where the value sits: `'policy'`, `'rule:<name>'` or `'key'`, e.g. to name a counter. */
   readonly scope: string;
+  /** The policy's clock tolerance, seconds. */
+  readonly clockToleranceS: number;
+  /** The policy's `maxTokenBytes`. */
+  readonly maxTokenBytes: number;
 }
 
 /** A check's answer: a reason that refuses, or undefined; a promise only where the check must wait (a store). */
@@ -61,9 +100,16 @@ export type CheckResult = ReasonCode | undefined | PromiseLike<ReasonCode | unde
  * rule's own constraint, which `mode: 'report-only'` on the rule trials (reports, never enforces).
  */
 export interface Check<P extends object = object, R extends object = object, C = unknown> {
-  /** Unique name, for messages. */
+  /** Unique name, for messages and traces. */
   readonly name: string;
   readonly phase: CheckPhase;
+  /** Run order within the phase: lower first. */
+  readonly order: number;
+  /**
+   * Runs even when neither the policy, a rule nor a key record gives it a value: it is then compiled from
+   * `undefined` (proof of possession, which a token's own `cnf` asks for).
+   */
+  readonly always?: boolean;
   /** The policy key it reads (`ip`), if it has a policy-level form. */
   readonly policyKey?: keyof P & string;
   /** The rule key it reads (`scopes`), if it has a rule-level form. */
@@ -78,8 +124,22 @@ export interface Check<P extends object = object, R extends object = object, C =
   readonly reasons?: Readonly<Record<string, ReasonInfo>>;
   /** Compiles a validated value once, at start-up (or once per distinct key record). */
   compile(value: never, env: CompileEnv): C;
-  /** Decides one request against one compiled value. */
-  check(ctx: CheckContext, compiled: C): CheckResult;
+  /** Decides one request against one compiled value; `prefetched` is what `prefetch` started, if it has one. */
+  check(ctx: CheckContext, compiled: C, prefetched?: unknown): CheckResult;
+  /**
+   * Decides the policy's, the key record's and (unless trialled) the rule's values of one request together,
+   * instead of `check` on each: one store call for several counters. Called again with only the trialled
+   * rule's value and `trial` set, so a trialled limit has its own call and cannot refuse the request.
+   */
+  checkAll?(ctx: CheckContext, values: readonly C[], trial: boolean): CheckResult;
+  /** Starts a store read the check will need, while the engine reads the revocation (one round trip for both). */
+  prefetch?(ctx: CheckContext, compiled: C): unknown;
+  /** Runs once every phase passed, before the decision: for what only an allowed request may spend (a one-time claim). */
+  commit?(ctx: CheckContext, compiled: C): CheckResult;
+  /** Adjusts the finished Decision (challenges, scores): called for the policy-level value on every decision after the pre-auth phase. */
+  decorate?(ctx: CheckContext, compiled: C, decision: Decision): void;
+  /** Problems of the policy that involve other keys than the check's own (`dpop` needs `jwt`), as `[path, message]`. */
+  policyIssues?(policy: Readonly<Record<string, unknown>>): readonly (readonly [readonly (string | number)[], string])[];
   /**
    * Told when authentication refused the request (a pre-auth check may count failed attempts). Called for the
    * policy-level value only; never changes the decision.
@@ -94,18 +154,35 @@ export interface Check<P extends object = object, R extends object = object, C =
   readonly ruleSlice?: R;
 }
 
+/** Whether a check's (or store's) answer is a promise to wait for (any thenable, not only a native Promise). */
+export const isPromiseLike = <T>(v: T | PromiseLike<T>): v is PromiseLike<T> =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+
+/** Keeps a value about this request for the check's own later hooks (`commit`, `decorate`). */
+export function setNote(ctx: CheckContext, check: string, value: unknown): void {
+  if (ctx.notes === undefined) ctx.notes = {};
+  ctx.notes[check] = value;
+}
+
 /** Declares a check with its types inferred from the compile step. */
 export function defineCheck<P extends object, R extends object, V, C>(check: Omit<Check<P, R, C>, 'compile'> & { compile(value: V, env: CompileEnv): C }): Check<P, R, C> {
   return Object.freeze(check) as unknown as Check<P, R, C>;
 }
 
 /** A registered check seen without its slice types (what the engine iterates over). */
-export type AnyCheck = Omit<Check, 'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge' | 'onRefusal'> & {
+export type AnyCheck = Omit<
+  Check,
+  'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge' | 'onRefusal' | 'checkAll' | 'prefetch' | 'commit' | 'decorate'
+> & {
   onRefusal?(ctx: CheckContext, compiled: unknown, reason: ReasonCode): void;
   readonly policyKey?: string;
   readonly ruleKey?: string;
   readonly recordKey?: string;
   compile(value: unknown, env: CompileEnv): unknown;
-  check(ctx: CheckContext, compiled: unknown): CheckResult;
+  check(ctx: CheckContext, compiled: unknown, prefetched?: unknown): CheckResult;
+  checkAll?(ctx: CheckContext, values: readonly unknown[], trial: boolean): CheckResult;
+  prefetch?(ctx: CheckContext, compiled: unknown): unknown;
+  commit?(ctx: CheckContext, compiled: unknown): CheckResult;
+  decorate?(ctx: CheckContext, compiled: unknown, decision: Decision): void;
   challenge?(compiled: unknown): string | undefined;
 };

@@ -134,6 +134,7 @@ function check(ctx: CheckContext, c: CompiledClaims): 'claims.mismatch' | undefi
 export const claimsCheck = defineCheck<ClaimsPolicySlice, ClaimsRuleSlice, ClaimsRule, CompiledClaims>({
   name: 'claims',
   phase: 'constraints',
+  order: 50,
   policyKey: 'claims',
   ruleKey: 'claims',
   policySchema: claimsSchema,

@@ -37,6 +37,8 @@ export interface DpopConfig {
   origins: ReadonlySet<string>;
   /** `DPoP algs="…"`, the scheme's challenge. */
   challenge: string;
+  /** Longest proof accepted (the policy's maxTokenBytes). */
+  maxTokenBytes: number;
 }
 
 /** What a proof is checked against. */
@@ -125,7 +127,7 @@ export const dpopSchema = z.strictObject({
 });
 
 /** Compiles the policy's `dpop`. */
-export function compileDpop(d: DpopPolicy): DpopConfig {
+export function compileDpop(d: DpopPolicy, maxTokenBytes = 8192): DpopConfig {
   const algorithms = [...(d.algorithms ?? ['ES256', 'RS256', 'PS256', 'EdDSA'])];
   return {
     algorithms,
@@ -134,5 +136,6 @@ export function compileDpop(d: DpopPolicy): DpopConfig {
     maxClaimsPerKey: d.maxClaimsPerKey ?? 1000,
     origins: new Set(d.origins),
     challenge: `DPoP algs="${algorithms.join(' ')}"`,
+    maxTokenBytes,
   };
 }

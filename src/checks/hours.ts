@@ -143,6 +143,7 @@ export interface HoursRuleSlice {
 export const hoursCheck = defineCheck<HoursPolicySlice, HoursRuleSlice, HoursRule, HoursConstraint>({
   name: 'hours',
   phase: 'constraints',
+  order: 20,
   policyKey: 'hours',
   ruleKey: 'hours',
   recordKey: 'hours',

@@ -62,6 +62,7 @@ export interface IpRuleSlice {
 export const ipCheck = defineCheck<IpPolicySlice, IpRuleSlice, IpRule, IpConstraint>({
   name: 'ip',
   phase: 'constraints',
+  order: 10,
   policyKey: 'ip',
   ruleKey: 'ip',
   recordKey: 'ip',

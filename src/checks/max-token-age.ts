@@ -20,6 +20,7 @@ export const maxTokenAgeSchema = durationSchema.refine((v) => (parseDuration(v) 
 export const maxTokenAgeCheck = defineCheck<object, MaxTokenAgeRuleSlice, Duration, number>({
   name: 'maxTokenAge',
   phase: 'constraints',
+  order: 60,
   ruleKey: 'maxTokenAge',
   ruleSchema: maxTokenAgeSchema,
   compile: (value) => parseDuration(value) as number,

@@ -1,6 +1,9 @@
 // Proof of possession: a token bound to a key or certificate (`cnf`) must come with that proof.
 
 import type { Confirmation } from '../leaf/confirmation.js';
+import type { Decision, ReasonCode } from '../leaf/types.js';
+import { defineCheck, isPromiseLike, setNote, type CheckContext, type CheckResult } from './check.js';
+import { compileDpop, dpopSchema, verifyDpopProof, type DpopConfig, type DpopPolicy, type DpopProof } from './dpop.js';
 
 export { parseConfirmation, type Confirmation } from '../leaf/confirmation.js';
 
@@ -41,3 +44,115 @@ export function popFailure(
   }
   return undefined;
 }
+
+/** The policy's `dpop` slice. */
+export interface DpopPolicySlice {
+  /** Accept DPoP-bound tokens with proofs (RFC 9449). Default: off (DPoP-bound tokens are refused). */
+  dpop?: DpopPolicy;
+}
+
+/** Proof of possession, compiled: DPoP (when the policy accepts it) and what binding each token kind may have. */
+export interface CompiledBinding {
+  dpop: DpopConfig | undefined;
+  forJwts: { enabled: boolean; required: boolean };
+  /** dpop.required is about JWTs: an API key has no key to bind and is never DPoP-bound. */
+  forKeys: { enabled: boolean; required: boolean };
+  /** How long a proof's jti is remembered: as long as the proof could still be accepted. */
+  replayMs: number;
+  /** The store answers "not claimed" alike for a replay and for a key at its cap of live proofs. */
+  claimRefused: string;
+}
+
+function proofFailure(ctx: CheckContext, failure: string): ReasonCode {
+  ctx.detail = failure;
+  return 'pop.invalid';
+}
+
+function checkBinding(ctx: CheckContext, b: CompiledBinding): CheckResult {
+  const token = ctx.token;
+  const scheme = ctx.scheme;
+  if (!token || !scheme) return undefined;
+  const cnf = token.cnf;
+  const request = ctx.request;
+  const failure = popFailure(cnf, scheme, () => request.peerCertificate, token.record ? b.forKeys : b.forJwts);
+  if (failure) return proofFailure(ctx, failure);
+  if (scheme !== 'dpop' || !b.dpop || ctx.rawToken === undefined) return undefined;
+  const header = ctx.headers['dpop'];
+  const proof = Array.isArray(header) ? header[0] : header;
+  if (!proof || proof.length > b.dpop.maxTokenBytes) return proofFailure(ctx, 'DPoP proof missing or too long');
+  return verifyDpopProof(b.dpop, {
+    proof,
+    accessToken: ctx.rawToken,
+    jkt: cnf?.jkt as string,
+    method: ctx.method,
+    path: ctx.path,
+    nowMs: ctx.nowMs,
+    toleranceS: ctx.clockToleranceS,
+  }).then((verified) => {
+    if ('failure' in verified) return proofFailure(ctx, verified.failure);
+    // Claimed only once every other check has passed (commit): a refused request must not spend claims.
+    setNote(ctx, 'pop', verified);
+    return undefined;
+  });
+}
+
+/**
+ * RFC 9449 §7.1: a request made with the DPoP scheme is answered in that scheme, and a request without a token
+ * learns that DPoP is accepted.
+ */
+function dpopChallenge(d: Decision, dpop: DpopConfig, scheme: 'bearer' | 'dpop' | undefined): void {
+  const current = d.headers['WWW-Authenticate'];
+  if (current === undefined) return;
+  if (d.reason === 'token.missing') d.headers['WWW-Authenticate'] = `${current}, ${dpop.challenge}`;
+  else if (scheme === 'dpop') {
+    const params = current.replace(/^Bearer ?/, '').replace('error="invalid_token"', d.reason === 'pop.invalid' ? 'error="invalid_dpop_proof"' : 'error="invalid_token"');
+    d.headers['WWW-Authenticate'] = `DPoP ${params ? `${params}, ` : ''}${dpop.challenge.slice('DPoP '.length)}`;
+  }
+}
+
+/**
+ * Proof of possession (`pop.invalid`): a token bound to a key (DPoP, RFC 9449) or a certificate (mTLS,
+ * RFC 8705) must come with that proof. Runs for every token (a token's own `cnf` asks for it); a refusal ends
+ * the evaluation. A DPoP proof is claimed (one use, on every instance sharing the store) only by a request
+ * nothing else refused.
+ */
+export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefined, CompiledBinding>({
+  name: 'pop',
+  phase: 'bind',
+  order: 10,
+  always: true,
+  policyKey: 'dpop',
+  policySchema: dpopSchema,
+  compile(value, env) {
+    const dpop = value ? compileDpop(value, env.maxTokenBytes) : undefined;
+    return {
+      dpop,
+      forJwts: { enabled: dpop !== undefined, required: dpop?.required ?? false },
+      forKeys: { enabled: dpop !== undefined, required: false },
+      // jose reads iat in whole seconds, hence the extra second (a proof iat-dated tolerance ahead stays acceptable until then).
+      replayMs: dpop ? (dpop.maxAgeS + 2 * env.clockToleranceS + 1) * 1000 : 0,
+      claimRefused: `DPoP proof replayed (or its key holds dpop.maxClaimsPerKey = ${dpop?.maxClaimsPerKey ?? 0} live proofs)`,
+    };
+  },
+  check: checkBinding,
+  commit(ctx, b) {
+    const proof = ctx.notes?.['pop'] as DpopProof | undefined;
+    if (!proof || !b.dpop) return undefined;
+    // One use per proof, with a claim no cache pressure can evict; capped per proof key, so one client cannot
+    // fill the store for every other.
+    const answer = ctx.store.claimOnce(proof.replayKey, { now: ctx.nowMs, expiresAt: ctx.nowMs + b.replayMs, group: proof.replayGroup, maxPerGroup: b.dpop.maxClaimsPerKey });
+    const first = (claimed: boolean): ReasonCode | undefined => (claimed ? undefined : proofFailure(ctx, b.claimRefused));
+    return isPromiseLike(answer) ? Promise.resolve(answer).then(first) : first(answer);
+  },
+  decorate(ctx, b, decision) {
+    if (b.dpop) dpopChallenge(decision, b.dpop, ctx.scheme);
+  },
+  policyIssues(policy) {
+    const dpop = policy['dpop'] as DpopPolicy | undefined;
+    if (!dpop) return [];
+    const issues: [string[], string][] = [];
+    if (!policy['jwt']) issues.push([['dpop'], 'DPoP binds JWTs: give jwt too']);
+    if (!dpop.origins) issues.push([['dpop', 'origins'], "required: the origins proofs may name in htu (the Host header is the client's to choose)"]);
+    return issues;
+  },
+});

@@ -115,6 +115,7 @@ const FAILED_AUTH: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['token.malform
 export const preAuthLimitCheck = defineCheck<PreAuthLimitPolicySlice, object, PreAuthLimitPolicy, PreAuthLimiter>({
   name: 'preAuthLimit',
   phase: 'pre-auth',
+  order: 10,
   policyKey: 'preAuthLimit',
   policySchema: preAuthLimitSchema,
   compile: (p) => new PreAuthLimiter({ limit: p.limit, windowMs: parseDuration(p.window) as number, failedAuth: p.failedAuth ?? false, maxClients: p.maxClients ?? 10_000 }),

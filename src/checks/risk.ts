@@ -4,8 +4,11 @@ import type { TokenInfo } from '../leaf/types.js';
 import type { Duration } from '../leaf/duration.js';
 import type { TokenUsage } from '../leaf/store.js';
 import { z } from 'zod';
+import type { GuardRequest, ReasonCode } from '../leaf/types.js';
+import { bearerChallenge, userAgentOf } from '../leaf/http.js';
 import { HoursConstraint, hoursSchema, type HoursRule } from './hours.js';
-import { compileStepUpPolicy, stepUpSchema, type StepUpRequirement } from './step-up.js';
+import { compileStepUpPolicy, satisfiesStepUp, stepUpChallengeParams, stepUpSchema, type StepUpRequirement } from './step-up.js';
+import { defineCheck, isPromiseLike, setNote, type CheckContext } from './check.js';
 
 /** What a risk signal sees about the request. */
 export interface RiskContext {
@@ -145,9 +148,97 @@ export interface CompiledRisk {
   denyAt: number | undefined;
   /** What satisfies a risk step-up. */
   stepUp: StepUpRequirement;
+  /** The WWW-Authenticate challenge of a risk step-up (the risk policy's own requirement). */
+  challenge: string;
 }
 
 /** Compiles the policy's `risk`. */
-export function compileRisk(r: RiskPolicy): CompiledRisk {
-  return { engine: new RiskEngine(r), stepUpAt: r.stepUpAt, denyAt: r.denyAt, stepUp: compileStepUpPolicy(r.stepUp ?? { maxAge: '5m' }) };
+export function compileRisk(r: RiskPolicy, realm?: string): CompiledRisk {
+  const stepUp = compileStepUpPolicy(r.stepUp ?? { maxAge: '5m' });
+  return { engine: new RiskEngine(r), stepUpAt: r.stepUpAt, denyAt: r.denyAt, stepUp, challenge: bearerChallenge(realm, stepUpChallengeParams(stepUp)) };
 }
+
+/** The policy's `risk` slice. */
+export interface RiskPolicySlice {
+  /** Risk scoring: signals summed to a score that may ask for step-up (`stepUpAt`) or deny (`denyAt`). */
+  risk?: RiskPolicy;
+}
+
+// Never handed to custom risk signals (they may be vendor code that ships its context elsewhere).
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'dpop']);
+
+/** The request headers a custom risk signal may see: credentials removed, frozen. */
+function signalHeaders(headers: GuardRequest['headers']): GuardRequest['headers'] {
+  const out: GuardRequest['headers'] = {};
+  for (const name of Object.keys(headers)) if (!SECRET_HEADERS.has(name)) out[name] = headers[name];
+  return Object.freeze(out);
+}
+
+/** What the risk check keeps for `decorate`. */
+interface RiskNote {
+  score: RiskScore | undefined;
+  /** The step-up asked for is the risk policy's (its challenge answers), not a rule's. */
+  stepUp: boolean;
+}
+
+function scoreRequest(ctx: CheckContext, c: CompiledRisk, usage: TokenUsage | undefined): ReasonCode | undefined {
+  const token = ctx.token;
+  if (!token) return undefined;
+  const note: RiskNote = { score: undefined, stepUp: false };
+  setNote(ctx, 'risk', note);
+  let score: RiskScore;
+  try {
+    score = c.engine.score({
+      token: token.info,
+      ip: ctx.ip?.text,
+      userAgent: userAgentOf(ctx.headers),
+      method: ctx.method,
+      path: ctx.path,
+      now: ctx.request.now ?? new Date(ctx.nowMs),
+      usage,
+      headers: signalHeaders(ctx.headers),
+    });
+  } catch (err) {
+    if (!(err instanceof RiskSignalFailure)) throw err;
+    // A signal that cannot say how risky a request is must not make it look safe.
+    ctx.detail = `risk signal "${err.signal}" failed`;
+    return 'risk.denied';
+  }
+  note.score = score;
+  if (c.denyAt !== undefined && score.score >= c.denyAt) return 'risk.denied';
+  if (c.stepUpAt !== undefined && score.score >= c.stepUpAt && !satisfiesStepUp(c.stepUp, token.facts, Math.floor(ctx.nowMs / 1000), ctx.clockToleranceS)) {
+    // A rule's own step-up refusal keeps its challenge; otherwise the risk policy's requirement answers.
+    note.stepUp = !(!ctx.trial && !!ctx.blocking?.includes('step_up.required'));
+    return 'step_up.required';
+  }
+  return undefined;
+}
+
+/** Adaptive risk (`risk.denied`, `step_up.required`): scores each request once every constraint has been checked. */
+export const riskCheck = defineCheck<RiskPolicySlice, object, RiskPolicy, CompiledRisk>({
+  name: 'risk',
+  phase: 'risk',
+  order: 10,
+  policyKey: 'risk',
+  policySchema: riskSchema,
+  compile: (r, env) => compileRisk(r, env.realm),
+  // Read while the engine reads the revocation: one round trip's wait for both on a remote store.
+  prefetch: (ctx, c) => (c.engine.needsUsage && ctx.token ? ctx.store.getUsage(ctx.token.info.id) : undefined),
+  check(ctx, c, usage) {
+    if (isPromiseLike(usage)) return Promise.resolve(usage as PromiseLike<TokenUsage | undefined>).then((u) => scoreRequest(ctx, c, u));
+    return scoreRequest(ctx, c, usage as TokenUsage | undefined);
+  },
+  decorate(ctx, c, decision) {
+    const note = ctx.notes?.['risk'] as RiskNote | undefined;
+    if (!note) return;
+    if (note.score) decision.risk = note.score;
+    if (note.stepUp && decision.reason === 'step_up.required') decision.headers['WWW-Authenticate'] = c.challenge;
+  },
+  policyIssues(policy) {
+    const risk = policy['risk'] as RiskPolicy | undefined;
+    if (policy['trackUsage'] === false && risk && (risk.newIp !== undefined || risk.userAgentChange !== undefined || risk.velocity !== undefined)) {
+      return [[['risk'], 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off']];
+    }
+    return [];
+  },
+});

@@ -68,6 +68,7 @@ export interface ScopesRuleSlice {
 export const scopesCheck = defineCheck<object, ScopesRuleSlice, ScopesPolicy, ScopeRequirement>({
   name: 'scopes',
   phase: 'constraints',
+  order: 30,
   ruleKey: 'scopes',
   ruleSchema: scopesSchema,
   compile: (scopes) => toScopeRequirement(scopes),

@@ -98,6 +98,7 @@ export interface StepUpRuleSlice {
 export const stepUpCheck = defineCheck<object, StepUpRuleSlice, StepUpPolicy, StepUpRequirement>({
   name: 'stepUp',
   phase: 'constraints',
+  order: 40,
   ruleKey: 'stepUp',
   ruleSchema: stepUpSchema,
   compile: compileStepUpPolicy,

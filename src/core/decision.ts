@@ -1,7 +1,6 @@
 // Reasons → Decision: effect, status and the WWW-Authenticate challenge, all built once per guard.
 import { REASONS } from '../leaf/reasons.js';
 import type { Decision, ReasonCode } from '../leaf/types.js';
-import { stepUpChallengeParams } from '../checks/step-up.js';
 import { challenge, type CompiledPolicy } from './policy.js';
 import type { CompiledRule } from './rule-match.js';
 
@@ -11,15 +10,11 @@ export const NO_REASONS: ReasonCode[] = Object.freeze([]) as unknown as ReasonCo
 /** Turns reasons into Decisions for one compiled policy. */
 export class Decider {
   private readonly challenges = new Map<ReasonCode, string>();
-  /** The challenge of a risk step-up (the risk policy's own requirement). */
-  readonly riskChallenge: string | undefined;
-
-  constructor(private readonly p: CompiledPolicy) {
+  constructor(p: CompiledPolicy) {
     for (const [reason, info] of Object.entries(REASONS) as [ReasonCode, (typeof REASONS)[ReasonCode]][]) {
       if (!info.challenge) continue;
       this.challenges.set(reason, challenge(p.realm, info.error ? `error="${info.error}", error_description="${info.title}"` : ''));
     }
-    this.riskChallenge = p.risk ? challenge(p.realm, stepUpChallengeParams(p.risk.stepUp)) : undefined;
   }
 
   /** The Decision for these reasons (the first one answers), under a mode and rule. */
@@ -40,20 +35,5 @@ export class Decider {
     }
     if (detail !== undefined) decision.detail = detail;
     return decision;
-  }
-
-  /**
-   * RFC 9449 §7.1: a request made with the DPoP scheme is answered in that scheme, and a request without
-   * a token learns that DPoP is accepted.
-   */
-  dpopChallenge(d: Decision, scheme: 'bearer' | 'dpop' | undefined): void {
-    const dpop = this.p.dpop;
-    const current = d.headers['WWW-Authenticate'];
-    if (!dpop || current === undefined) return;
-    if (d.reason === 'token.missing') d.headers['WWW-Authenticate'] = `${current}, ${dpop.challenge}`;
-    else if (scheme === 'dpop') {
-      const params = current.replace(/^Bearer ?/, '').replace('error="invalid_token"', d.reason === 'pop.invalid' ? 'error="invalid_dpop_proof"' : 'error="invalid_token"');
-      d.headers['WWW-Authenticate'] = `DPoP ${params ? `${params}, ` : ''}${dpop.challenge.slice('DPoP '.length)}`;
-    }
   }
 }

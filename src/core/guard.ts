@@ -5,19 +5,29 @@ import { TokenGuardError, UsageError } from '../leaf/errors.js';
 import { normalizePath } from '../leaf/path.js';
 import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
-import type { TokenStore, RateLimitCheck } from '../leaf/store.js';
+import type { TokenStore } from '../leaf/store.js';
 import type { RevocationReason } from '../leaf/lifecycle.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier, type VerifiedJwt } from '../tokens/jwt.js';
 import { MemoryStore } from '../stores/memory.js';
 import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
-import type { CompiledRule } from './rule-match.js';
+import { rulesTried, type RuleTried } from './rule-match.js';
+import { CHECKS, type CheckSlot } from './registry.js';
 import { emitDecision } from './audit.js';
 import { Decider } from './decision.js';
 import { KeyAuthenticator, type Holder } from './key-records.js';
-import { pipeline, routeMode, run, type Engine, type Outcome } from './pipeline.js';
-import { isThenable, storeInvoker } from './store-calls.js';
+import { pipeline, routeMode, run, type Engine, type Outcome, type TraceStep } from './pipeline.js';
+import { checkStore, isThenable, storeInvoker } from './store-calls.js';
+
+/** What `guard.explain` returns: the decision and how it was reached. */
+export interface Explanation {
+  decision: Decision;
+  /** The rules tried in order, up to and including the one that matched. */
+  rules: RuleTried[];
+  /** Every step: the engine's own and each registered check's, in run order, then the checks that did not run. */
+  steps: TraceStep[];
+}
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
 export interface Guard {
@@ -43,6 +53,13 @@ export interface Guard {
   revoke(token: string | TokenInfo, options?: GuardRevokeOptions): Promise<void>;
   /** Revokes every token of a subject issued before `before` (default: now). Reports `subject.revoked` to `onLifecycle`. */
   revokeSubject(subject: string, options?: GuardRevokeSubjectOptions): Promise<void>;
+  /**
+   * Decides one request like `evaluate` and says why: the rules tried (and the one matched), every registered
+   * check with pass / fail / reported / skipped and why, the engine's steps (token, revocation) and the
+   * decision. For support and tests: it is not audited (no `onDecision`) and records no usage, but spends what
+   * a request would (a rate-limit unit, a key use, a DPoP proof) since it runs the same path.
+   */
+  explain(request: GuardRequest): Promise<Explanation>;
   /** The store this guard reads and writes. */
   readonly store: TokenStore;
   /** Forgets cached JWT verifications (e.g. after rotating signing keys). */
@@ -116,28 +133,20 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const now = clock ? () => clock().getTime() : Date.now;
   const timeOf = (req: GuardRequest): number => (req.now instanceof Date ? req.now.getTime() : now());
 
-  // The policy's and each rule's rate limits as one list per rule, built once: consume gets the same array each time.
-  const noRuleLimits: readonly RateLimitCheck[] = p.rateLimit ? [p.rateLimit] : [];
-  const ruleLimits = new Map<CompiledRule, readonly RateLimitCheck[]>();
-  // A trialled rule's own limit is counted apart (limitsOf leaves it out then); otherwise it joins the policy's.
-  for (const r of p.rules) ruleLimits.set(r, r.rateLimit ? [...noRuleLimits, r.rateLimit] : noRuleLimits);
-
   // One Holder per cached verification: a repeated token allocates nothing here.
   const jwtHolders = new WeakMap<VerifiedJwt, Holder>();
+  const withPolicy = (has: (c: CheckSlot['check']) => boolean) => p.checks.all.filter((s) => s.policy !== undefined && has(s.check));
   const engine: Engine = {
     p,
     store,
     invoke,
+    checkStore: checkStore(invoke),
     jwt,
-    keys: p.apiKeys ? new KeyAuthenticator(p.apiKeys, invoke, p.constraints) : undefined,
+    keys: p.apiKeys
+      ? new KeyAuthenticator(p.apiKeys, invoke, p.checks.all, { realm: undefined, scope: 'key', clockToleranceS: p.clockToleranceS, maxTokenBytes: p.maxTokenBytes })
+      : undefined,
     decider,
     scopeSets,
-    limitsOf: (rule, trial) => (rule ? ((trial ? noRuleLimits : ruleLimits.get(rule)) ?? noRuleLimits) : noRuleLimits),
-    // How long a proof's jti is remembered: as long as the proof could still be accepted. jose reads iat
-    // in whole seconds, hence the extra second (a proof iat-dated tolerance ahead stays acceptable until then).
-    dpopReplayMs: p.dpop ? (p.dpop.maxAgeS + 2 * p.clockToleranceS + 1) * 1000 : 0,
-    // The store answers "not claimed" alike for a replay and for a key at its cap of live proofs.
-    claimRefused: `DPoP proof replayed (or its key holds dpop.maxClaimsPerKey = ${p.dpop?.maxClaimsPerKey ?? 0} live proofs)`,
     jwtHolder(v) {
       let h = jwtHolders.get(v);
       if (!h) {
@@ -149,14 +158,14 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           cnf: v.cnf,
           record: undefined,
           recordChecks: undefined,
-          rateLimit: undefined,
         };
         jwtHolders.set(v, h);
       }
       return h;
     },
-    dpopForJwts: { enabled: p.dpop !== undefined, required: p.dpop?.required ?? false },
-    dpopForKeys: { enabled: p.dpop !== undefined, required: false },
+    prefetchers: withPolicy((c) => c.prefetch !== undefined),
+    committers: withPolicy((c) => c.commit !== undefined),
+    decorators: withPolicy((c) => c.decorate !== undefined),
   };
 
   function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number): Decision {
@@ -173,6 +182,24 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       });
     }
     return outcome.decision;
+  }
+
+  async function explain(req: GuardRequest): Promise<Explanation> {
+    const nowMs = timeOf(req);
+    const steps: TraceStep[] = [];
+    const outcome = await run(pipeline(engine, req, nowMs, steps));
+    const path = normalizePath(typeof req.path === 'string' ? req.path : '');
+    const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
+    const rules = path === null ? [] : rulesTried(p.rules, method, path, req.caseSensitive === true);
+    const seen = new Set(steps.map((s) => s.step));
+    // Every registered check is accounted for: run, not configured, or not reached (an earlier refusal).
+    for (const c of CHECKS) {
+      if (seen.has(c.name)) continue;
+      const used = p.checks.all.some((s) => s.check === c);
+      steps.push({ phase: c.phase, step: c.name, outcome: 'skipped', detail: used ? 'not reached' : 'not configured by this policy' });
+    }
+    steps.push({ phase: 'decide', step: 'decision', outcome: outcome.decision.effect === 'allow' ? 'pass' : 'fail', reason: outcome.decision.reason });
+    return { decision: outcome.decision, rules, steps };
   }
 
   function decide(req: GuardRequest): Decision | Promise<Decision> {
@@ -252,6 +279,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       }
     },
     decide,
+    explain,
     authorize,
     store,
     clearTokenCache: () => jwt?.clearCache(),

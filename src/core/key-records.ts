@@ -3,26 +3,20 @@
 import { LRUCache } from 'lru-cache';
 import type { ApiKeyRecord } from '../leaf/store.js';
 import type { TokenInfo } from '../leaf/types.js';
-import type { AnyCheck, CheckedToken } from '../checks/check.js';
+import type { AnyCheck, CheckedToken, CompileEnv } from '../checks/check.js';
 import type { AuthenticationFacts } from '../checks/step-up.js';
-import type { Confirmation } from '../checks/pop.js';
 import { apiKeyExpiry } from '../checks/expiry.js';
-import { compileRateLimit } from '../checks/rate-limit.js';
 import { checkApiKey, hashApiKey, type ApiKeyFormat } from '../tokens/api-key.js';
-import { parseDuration } from '../leaf/duration.js';
-import { compileRecordChecks, type PhaseSlots } from './registry.js';
+import { compileRecordChecks, type CheckSlot } from './registry.js';
 import { Refusal } from './refusal.js';
 import { isFiniteNumber, isPlainObject, isStringList, isThenable, type Invoke } from './store-calls.js';
-import type { RateLimitCheck } from '../leaf/store.js';
 import { recordFieldProblem } from './record-schema.js';
 
 /** Everything the engine needs about a verified token, whatever its kind. */
 export interface Holder extends CheckedToken {
   readonly issuedAtMs: number | undefined;
-  readonly cnf: Confirmation | undefined;
-  /** The key record's own values for the constraint checks (by slot index), when it has any. */
+  /** The key record's own values for the registered checks (by slot index), when it has any. */
   readonly recordChecks: readonly unknown[] | undefined;
-  readonly rateLimit: RateLimitCheck | undefined;
 }
 
 /** Per-record compiled constraints; records from a store that hands out the same object are compiled once. */
@@ -30,7 +24,6 @@ interface CompiledRecord {
   info: TokenInfo;
   scopeSet: ReadonlySet<string>;
   recordChecks: readonly unknown[] | undefined;
-  rateLimit: RateLimitCheck | undefined;
 }
 
 const NO_FACTS: AuthenticationFacts = {};
@@ -75,7 +68,8 @@ export class KeyAuthenticator {
   constructor(
     private readonly format: ApiKeyFormat,
     private readonly invoke: Invoke,
-    private readonly slots: PhaseSlots,
+    private readonly slots: readonly CheckSlot[],
+    private readonly env: CompileEnv,
   ) {}
 
   /** The holder of a key, or a promise of it when the store answers asynchronously. Throws (or rejects with) Refusal. */
@@ -111,7 +105,6 @@ export class KeyAuthenticator {
       cnf: undefined,
       record,
       recordChecks: compiled.recordChecks,
-      rateLimit: compiled.rateLimit,
     };
   }
 
@@ -145,14 +138,12 @@ export class KeyAuthenticator {
     };
     if (record.expiresAt !== null) info.expiresAt = new Date(record.expiresAt);
     if (record.metadata) info.metadata = Object.freeze({ ...record.metadata });
-    const limit = record.rateLimit;
     const compiled: CompiledRecord = {
       info: Object.freeze(info),
       scopeSet: new Set(record.scopes),
       recordChecks: compileRecordChecks(this.slots, record as unknown as Record<string, unknown>, (c: AnyCheck, value) =>
-        this.cached(c.recordKey as string, value, () => c.compile(value, { realm: undefined, scope: 'key' })),
+        this.cached(c.recordKey as string, value, () => c.compile(value, this.env)),
       ),
-      rateLimit: limit ? (this.cached('rateLimit', limit, () => compileRateLimit('key', limit.limit, parseDuration(limit.window) as number)) as RateLimitCheck) : undefined,
     };
     if (Object.isFrozen(record)) this.records.set(record, compiled);
     return compiled;

@@ -9,13 +9,10 @@ import { checkGlob } from '../leaf/path.js';
 import { checkMethod, METHOD_TOKEN_RE } from '../leaf/methods.js';
 import type { TokenStore } from '../leaf/store.js';
 import { cidrSchema } from '../checks/ip.js';
-import { rateLimitSchema } from '../checks/rate-limit.js';
-import { riskSchema } from '../checks/risk.js';
-import { dpopSchema } from '../checks/dpop.js';
 import { checksumSecretProblem, isValidPrefix, PREFIX_RULE } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES } from '../tokens/jwt.js';
 import { formatPath, policyIssues } from './policy-issues.js';
-import { policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
+import { crossIssues, policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
 import type { TokenGuardPolicy } from './policy-types.js';
 import { ruleName } from './rule-match.js';
 
@@ -32,7 +29,6 @@ const ruleSchema = z
     methods: z.array(methodSchema).min(1, 'an empty list matches no request, so the rule would never apply: list methods, or remove methods to cover all').optional(),
     public: z.boolean().optional(),
     ...ruleShape(),
-    rateLimit: rateLimitSchema.optional(),
     mode: modeSchema.optional(),
     name: z
       .string()
@@ -41,7 +37,7 @@ const ruleSchema = z
   })
   .superRefine((r, ctx) => {
     if (r.public) {
-      for (const k of [...RULE_CONSTRAINT_KEYS, 'rateLimit']) {
+      for (const k of RULE_CONSTRAINT_KEYS) {
         if ((r as Record<string, unknown>)[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'a public rule cannot also require a token constraint' });
       }
     }
@@ -238,7 +234,6 @@ const policySchema = z
       .optional(),
     unmatched: z.enum(['deny', 'authenticate']).optional(),
     mode: modeSchema.optional(),
-    rateLimit: rateLimitSchema.optional(),
     caseSensitive: z.boolean().optional(),
     maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
     realm: z
@@ -246,8 +241,6 @@ const policySchema = z
       .regex(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/, 'expected printable characters without quotes or backslashes')
       .optional(),
     trackUsage: z.boolean().optional(),
-    risk: riskSchema.optional(),
-    dpop: dpopSchema.optional(),
     onDecision: fn('event) => void').optional(),
     onLifecycle: fn('event) => void').optional(),
     clock: fn('() => Date').optional(),
@@ -262,10 +255,7 @@ const policySchema = z
     if (keySecret && jwtSecret && keySecret.equals(jwtSecret)) {
       ctx.addIssue({ code: 'custom', path: ['apiKeys', 'checksumSecret'], message: 'must not be jwt.secret: give API keys their own secret' });
     }
-    if (p.dpop && !p.jwt) ctx.addIssue({ code: 'custom', path: ['dpop'], message: 'DPoP binds JWTs: give jwt too' });
-    if (p.dpop && !p.dpop.origins) {
-      ctx.addIssue({ code: 'custom', path: ['dpop', 'origins'], message: "required: the origins proofs may name in htu (the Host header is the client's to choose)" });
-    }
+    for (const [path, message] of crossIssues(p as Record<string, unknown>)) ctx.addIssue({ code: 'custom', path: [...path], message });
     // Names identify rules in decisions, audit events and rate-limit counters: two rules never share one.
     const named = new Map<string, number>();
     p.rules?.forEach((r, i) => {
@@ -286,7 +276,9 @@ const policySchema = z
     if (p.apiKeys?.maxAgeWarning !== undefined && p.apiKeys.maxAge === undefined) {
       ctx.addIssue({ code: 'custom', path: ['apiKeys', 'maxAgeWarning'], message: 'warns before maxAge: give apiKeys.maxAge too' });
     }
-    if (p.trackUsage === false && p.risk && (p.risk.newIp !== undefined || p.risk.userAgentChange !== undefined || p.risk.velocity !== undefined)) {
+    // risk is a registered check's slice since the Pipeline merge: read untyped here.
+    const risk = (p as Record<string, unknown>)['risk'] as { newIp?: unknown; userAgentChange?: unknown; velocity?: unknown } | undefined;
+    if (p.trackUsage === false && risk && (risk.newIp !== undefined || risk.userAgentChange !== undefined || risk.velocity !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
     }
   });

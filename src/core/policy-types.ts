@@ -5,8 +5,6 @@ import type { Duration } from '../leaf/duration.js';
 import type { RateLimitRule, TokenStore } from '../leaf/store.js';
 import type { DecisionEvent } from '../leaf/types.js';
 import type { LifecycleEvent } from '../leaf/lifecycle.js';
-import type { DpopPolicy } from '../checks/dpop.js';
-import type { RiskPolicy } from '../checks/risk.js';
 import type { JwtAlgorithm } from '../tokens/jwt.js';
 import type { CheckPolicySlices, CheckRuleSlices } from './registry.js';
 
@@ -59,8 +57,6 @@ export interface RulePolicy extends CheckRuleSlices {
   methods?: readonly string[];
   /** No token needed. Cannot be combined with token requirements. */
   public?: boolean;
-  /** A rate limit for this rule, counted per token separately from the policy's. */
-  rateLimit?: RateLimitPolicy;
   /**
    * Override the policy's mode for this rule: `'report-only'` trials only the rule's own constraints;
    * `'enforce'` under a report-only policy enforces everything on this rule's requests. Default: the policy's.
@@ -124,8 +120,6 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   unmatched?: 'deny' | 'authenticate';
   /** `'report-only'` decides and reports but lets every request through. Default: `'enforce'`. */
   mode?: 'enforce' | 'report-only';
-  /** Per-token rate limit for every request. */
-  rateLimit?: RateLimitPolicy;
   /**
    * Match rule paths case-sensitively. Default: as the app's router does, which the adapter reads: Fastify's
    * `routerOptions.caseSensitive` (on by default), Express's `case sensitive routing` (off by default); off
@@ -137,10 +131,6 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   maxTokenBytes?: number;
   /** `realm` of the WWW-Authenticate challenge. Default: none. */
   realm?: string;
-  /** Accept DPoP-bound tokens with proofs (RFC 9449). Default: off (DPoP-bound tokens are refused). */
-  dpop?: DpopPolicy;
-  /** Risk scoring: signals summed to a score that may ask for step-up (`stepUpAt`) or deny (`denyAt`). */
-  risk?: RiskPolicy;
   /** Record per-token usage (count, first and last use, recent IPs, last User-Agent) in the store. Default: `true`. */
   trackUsage?: boolean;
   /** Audit hook: one event per decision. Its errors and rejections are swallowed. */

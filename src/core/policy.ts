@@ -4,14 +4,12 @@ import { createHash } from 'node:crypto';
 import { parseDuration } from '../leaf/duration.js';
 import { compilePathMatcher } from '../leaf/path.js';
 import { ClientIpResolver } from '../leaf/ip.js';
-import type { RateLimitCheck, RateLimitRule, TokenStore } from '../leaf/store.js';
+import { bearerChallenge } from '../leaf/http.js';
+import type { TokenStore } from '../leaf/store.js';
 import type { ReasonCode } from '../leaf/types.js';
-import { compileRateLimit } from '../checks/rate-limit.js';
-import { compileRisk, type CompiledRisk } from '../checks/risk.js';
-import { compileDpop, type DpopConfig } from '../checks/dpop.js';
 import { compileApiKeyFormat, type ApiKeyFormat } from '../tokens/api-key.js';
 import { normalizeTyp, type JwtConfig } from '../tokens/jwt.js';
-import { compilePhase, compileRuleChecks, type PhaseSlots } from './registry.js';
+import { compileChecks, compileRuleChecks, type CompiledChecks } from './registry.js';
 import type { TokenGuardPolicy } from './policy-types.js';
 import { validatePolicy } from './policy-schema.js';
 import { literalPrefixes, ruleMethods, ruleName, type CompiledRule } from './rule-match.js';
@@ -19,7 +17,6 @@ import { literalPrefixes, ruleMethods, ruleName, type CompiledRule } from './rul
 export type { TokenGuardPolicy, JwtPolicy, ApiKeysPolicy, RulePolicy, RateLimitPolicy } from './policy-types.js';
 export { validatePolicy } from './policy-schema.js';
 export { explainUnmatched, matchRule, ruleName, type CompiledRule } from './rule-match.js';
-export type { CompiledRisk } from '../checks/risk.js';
 
 /** A policy, compiled. Internal: the guard's view of the policy. */
 export interface CompiledPolicy {
@@ -30,16 +27,11 @@ export interface CompiledPolicy {
   store: TokenStore | undefined;
   storeTimeoutMs: number;
   clientIp: ClientIpResolver;
-  /** The registered checks that run before authentication, with the policy's values. */
-  preAuth: PhaseSlots;
-  /** The registered constraint checks, with the policy's values. */
-  constraints: PhaseSlots;
+  /** The registered checks the policy uses, with its values. */
+  checks: CompiledChecks;
   rules: CompiledRule[];
   unmatched: 'deny' | 'authenticate';
   mode: 'enforce' | 'report-only';
-  rateLimit: RateLimitCheck | undefined;
-  risk: CompiledRisk | undefined;
-  dpop: DpopConfig | undefined;
   maxTokenBytes: number;
   realm: string | undefined;
   trackUsage: boolean;
@@ -51,10 +43,6 @@ export interface CompiledPolicy {
   preflight: boolean;
 }
 
-function rateLimitCheck(name: string, r: RateLimitRule | undefined): RateLimitCheck | undefined {
-  return r ? compileRateLimit(name, r.limit, parseDuration(r.window) as number) : undefined;
-}
-
 /** Validates and compiles a policy. Throws PolicyError. */
 export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   const policy = validatePolicy(input);
@@ -63,8 +51,11 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   const realm = policy.realm;
   const raw = policy as unknown as Record<string, unknown>;
   const rawRules = (policy.rules ?? []) as unknown as Record<string, unknown>[];
-  const preAuth = compilePhase('pre-auth', raw, rawRules, realm);
-  const constraints = compilePhase('constraints', raw, rawRules, realm);
+  const maxTokenBytes = policy.maxTokenBytes ?? 8192;
+  const clockToleranceS = (parseDuration(policy.jwt?.clockTolerance ?? '5s') as number) / 1000;
+  const base = { realm, clockToleranceS, maxTokenBytes };
+  const checks = compileChecks(raw, rawRules, base);
+  const mode = policy.mode ?? 'enforce';
   const rules = (policy.rules ?? []).map((r, i): CompiledRule => {
     const methods = r.methods ? new Set(ruleMethods(r.methods)) : undefined;
     const name = ruleName(r);
@@ -72,12 +63,11 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     // Named by the rule's name (by default what it matches), not its position: inserting a rule must not hand
     // every token's counter to another rule, and instances sharing a store must agree on the name.
     const scope = `rule:${createHash('sha256').update(name).digest('base64url').slice(0, 16)}`;
-    const env = { realm, scope };
     const rawRule = rawRules[i] as Record<string, unknown>;
-    const rulePreAuth = compileRuleChecks(preAuth, rawRule, env);
-    const ruleConstraints = compileRuleChecks(constraints, rawRule, env);
+    // Static per rule: a report-only rule under an enforcing policy trials its own values.
+    const ruleChecks = compileRuleChecks(checks, rawRule, { ...base, scope }, mode === 'enforce' && r.mode === 'report-only');
     const challenges = new Map<ReasonCode, string>();
-    for (const [reason, params] of [...rulePreAuth.challenges, ...ruleConstraints.challenges]) challenges.set(reason, challenge(realm, params));
+    for (const [reason, params] of ruleChecks.challenges) challenges.set(reason, challenge(realm, params));
     return {
       name,
       path: r.path,
@@ -88,10 +78,8 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       matchAnyCase: policy.caseSensitive === true ? compilePathMatcher(r.path, false) : policy.caseSensitive === undefined ? match : undefined,
       literalPrefixes: literalPrefixes(r.path),
       public: r.public ?? false,
-      preAuth: rulePreAuth,
-      constraints: ruleConstraints,
+      checks: ruleChecks,
       challenges,
-      rateLimit: rateLimitCheck(scope, r.rateLimit),
       mode: r.mode,
     };
   });
@@ -128,28 +116,19 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     store: policy.store,
     storeTimeoutMs: Math.ceil(parseDuration(policy.storeTimeout ?? '1s') as number),
     clientIp: new ClientIpResolver(policy.trustProxy ?? false),
-    preAuth,
-    constraints,
+    checks,
     rules,
     unmatched: policy.unmatched ?? 'deny',
-    mode: policy.mode ?? 'enforce',
-    rateLimit: rateLimitCheck('policy', policy.rateLimit),
-    risk: policy.risk ? compileRisk(policy.risk) : undefined,
-    dpop: policy.dpop ? compileDpop(policy.dpop) : undefined,
-    maxTokenBytes: policy.maxTokenBytes ?? 8192,
+    mode,
+    maxTokenBytes,
     realm,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
     clock: policy.clock,
-    clockToleranceS: (jwt?.clockToleranceMs ?? 5000) / 1000,
+    clockToleranceS,
     preflight: policy.preflight === 'pass',
   };
 }
 
 /** A Bearer challenge with optional realm and parameters. */
-export function challenge(realm: string | undefined, params: string): string {
-  const parts: string[] = [];
-  if (realm !== undefined) parts.push(`realm="${realm}"`);
-  if (params) parts.push(params);
-  return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
-}
+export const challenge = bearerChallenge;

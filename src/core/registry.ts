@@ -1,21 +1,12 @@
-// The check registry: every check the engine runs, in the order it runs them, each owning its policy slice
-// (keys, schema, compile step, reason codes). Adding a check is one file in checks/ and one line here.
+// The check registry: every check the engine runs, by phase and order, each owning its policy slice (keys,
+// schema, compile step, reason codes). Adding a check is one file in checks/ and one line in checks/registered.ts.
 import type { ZodType } from 'zod';
 import { REASONS, registerReasons } from '../leaf/reasons.js';
 import type { ReasonCode } from '../leaf/types.js';
-import type { AnyCheck, Check, CheckPhase, CompileEnv } from '../checks/check.js';
-import { ipCheck } from '../checks/ip.js';
-import { hoursCheck } from '../checks/hours.js';
-import { scopesCheck } from '../checks/scopes.js';
-import { stepUpCheck } from '../checks/step-up.js';
-import { claimsCheck } from '../checks/claims.js';
-import { preAuthLimitCheck } from '../checks/pre-auth-limit.js';
-import { maxTokenAgeCheck } from '../checks/max-token-age.js';
+import { CHECK_PHASES, type AnyCheck, type Check, type CheckPhase, type CompileEnv } from '../checks/check.js';
+import * as registered from '../checks/registered.js';
 
-/** Every registered check, in run order within its phase. */
-export const CHECKS = [ipCheck, hoursCheck, scopesCheck, stepUpCheck, claimsCheck, preAuthLimitCheck, maxTokenAgeCheck] as const;
-
-type Registered = (typeof CHECKS)[number];
+type Registered = (typeof registered)[keyof typeof registered];
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 type PolicySliceOf<C> = C extends Check<infer P, object, infer _C> ? P : never;
 type RuleSliceOf<C> = C extends Check<object, infer R, infer _C> ? R : never;
@@ -25,8 +16,12 @@ export type CheckPolicySlices = UnionToIntersection<PolicySliceOf<Registered>>;
 /** The rule keys the registered checks add to RulePolicy. */
 export type CheckRuleSlices = UnionToIntersection<RuleSliceOf<Registered>>;
 
-const ALL: readonly AnyCheck[] = CHECKS as unknown as readonly AnyCheck[];
-for (const c of ALL) if (c.reasons) registerReasons(c.reasons);
+/** Every registered check, in run order: by phase, then by `order`. */
+export const CHECKS: readonly AnyCheck[] = Object.freeze(
+  (Object.values(registered) as unknown as AnyCheck[]).sort((a, b) => CHECK_PHASES.indexOf(a.phase) - CHECK_PHASES.indexOf(b.phase) || a.order - b.order),
+);
+
+for (const c of CHECKS) if (c.reasons) registerReasons(c.reasons);
 
 /** Every reason code, in table order: the built-in ones, then those the registered checks add. */
 export const REASON_CODES: readonly ReasonCode[] = Object.freeze(Object.keys(REASONS) as ReasonCode[]);
@@ -34,14 +29,14 @@ export const REASON_CODES: readonly ReasonCode[] = Object.freeze(Object.keys(REA
 /** The zod shape the registered checks add to the policy object. */
 export function policyShape(): Record<string, ZodType> {
   const shape: Record<string, ZodType> = {};
-  for (const c of ALL) if (c.policyKey && c.policySchema) shape[c.policyKey] = c.policySchema.optional();
+  for (const c of CHECKS) if (c.policyKey && c.policySchema) shape[c.policyKey] = c.policySchema.optional();
   return shape;
 }
 
 /** The zod shape the registered checks add to a rule. */
 export function ruleShape(): Record<string, ZodType> {
   const shape: Record<string, ZodType> = {};
-  for (const c of ALL) {
+  for (const c of CHECKS) {
     const schema = c.ruleSchema ?? c.policySchema;
     if (c.ruleKey && schema) shape[c.ruleKey] = schema.optional();
   }
@@ -49,67 +44,97 @@ export function ruleShape(): Record<string, ZodType> {
 }
 
 /** The rule keys that constrain a token (a public rule may have none of them). */
-export const RULE_CONSTRAINT_KEYS: readonly string[] = ALL.flatMap((c) => (c.ruleKey ? [c.ruleKey] : []));
+export const RULE_CONSTRAINT_KEYS: readonly string[] = CHECKS.flatMap((c) => (c.ruleKey ? [c.ruleKey] : []));
+
+/** The problems of a policy that involve several keys, as the registered checks see them. */
+export function crossIssues(policy: Readonly<Record<string, unknown>>): [readonly (string | number)[], string][] {
+  const out: [readonly (string | number)[], string][] = [];
+  for (const c of CHECKS) if (c.policyIssues && c.policyKey && policy[c.policyKey] !== undefined) for (const [path, m] of c.policyIssues(policy)) out.push([path, m]);
+  return out;
+}
 
 /** One registered check in a compiled policy, with its policy-level value compiled (if the policy has one). */
 export interface CheckSlot {
   readonly check: AnyCheck;
-  /** Its position in the phase: rules and key records keep their compiled values at the same index. */
+  readonly phase: CheckPhase;
+  /** Its position among the policy's slots: rules and key records keep their compiled values at the same index. */
   readonly index: number;
   readonly policy: unknown;
+  /** For checks that decide their values together (`checkAll`): the policy's value as a list (empty without one). */
+  readonly policyGroup: readonly unknown[];
 }
 
-/** The registered checks of one phase, as a compiled policy runs them. */
-export type PhaseSlots = readonly CheckSlot[];
+/** The registered checks a compiled policy runs: all of them, and by phase. */
+export interface CompiledChecks {
+  readonly all: readonly CheckSlot[];
+  readonly phases: Readonly<Record<CheckPhase, readonly CheckSlot[]>>;
+}
 
-const compileWith = (c: AnyCheck, value: unknown, env: CompileEnv): unknown => c.compile(value, env);
-
-/** Compiles the policy-level values of a phase's checks. Checks the policy does not use anywhere are left out. */
-export function compilePhase(phase: CheckPhase, policy: Record<string, unknown>, rules: readonly Record<string, unknown>[], realm: string | undefined): PhaseSlots {
-  const slots: CheckSlot[] = [];
-  for (const c of ALL) {
-    if (c.phase !== phase) continue;
+/** Compiles the policy-level values of the registered checks. Checks the policy does not use anywhere are left out. */
+export function compileChecks(policy: Record<string, unknown>, rules: readonly Record<string, unknown>[], env: Omit<CompileEnv, 'scope'>): CompiledChecks {
+  const all: CheckSlot[] = [];
+  const phases = Object.fromEntries(CHECK_PHASES.map((ph) => [ph, [] as CheckSlot[]])) as Record<CheckPhase, CheckSlot[]>;
+  for (const c of CHECKS) {
     const value = c.policyKey ? policy[c.policyKey] : undefined;
-    const used = value !== undefined || c.recordKey !== undefined || (c.ruleKey !== undefined && rules.some((r) => r[c.ruleKey as string] !== undefined));
+    const used = c.always || value !== undefined || c.recordKey !== undefined || (c.ruleKey !== undefined && rules.some((r) => r[c.ruleKey as string] !== undefined));
     if (!used) continue;
-    slots.push({ check: c, index: slots.length, policy: value === undefined ? undefined : compileWith(c, value, { realm, scope: 'policy' }) });
+    const compiled = value !== undefined || c.always ? c.compile(value, { ...env, scope: 'policy' }) : undefined;
+    const slot: CheckSlot = { check: c, phase: c.phase, index: all.length, policy: compiled, policyGroup: compiled === undefined ? [] : [compiled] };
+    all.push(slot);
+    phases[c.phase].push(slot);
   }
-  return slots;
+  return { all, phases };
 }
 
-/** A rule's own values for a phase's checks (by slot index) and the challenges of their refusals. */
+/** A rule's own values for the registered checks (by slot index) and the challenges of their refusals. */
 export interface CompiledRuleChecks {
   readonly values: readonly unknown[];
+  /**
+   * For checks that decide their values together: the values enforced together on this rule's requests (the
+   * policy's, and the rule's own unless trialled), by slot index; the trialled value alone in `trialGroups`.
+   */
+  readonly groups: readonly (readonly unknown[] | undefined)[];
+  readonly trialGroups: readonly (readonly unknown[] | undefined)[];
   /** WWW-Authenticate parameters by reason, for the checks that have a challenge. */
   readonly challenges: ReadonlyMap<ReasonCode, string>;
-  /** Whether the rule has any value for this phase. */
+  /** Whether the rule has any value. */
   readonly any: boolean;
 }
 
-/** Compiles a rule's values for the checks of a phase. */
-export function compileRuleChecks(slots: PhaseSlots, rule: Record<string, unknown>, env: CompileEnv): CompiledRuleChecks {
+/** Compiles a rule's values for the registered checks; `trial` when the rule's own values are only reported. */
+export function compileRuleChecks(checks: CompiledChecks, rule: Record<string, unknown>, env: CompileEnv, trial: boolean): CompiledRuleChecks {
   const values: unknown[] = [];
+  const groups: (readonly unknown[] | undefined)[] = [];
+  const trialGroups: (readonly unknown[] | undefined)[] = [];
   const challenges = new Map<ReasonCode, string>();
   let any = false;
-  for (const slot of slots) {
+  for (const slot of checks.all) {
     const key = slot.check.ruleKey;
     const value = key ? rule[key] : undefined;
     if (value === undefined) {
       values.push(undefined);
+      groups.push(slot.policyGroup);
+      trialGroups.push(undefined);
       continue;
     }
     any = true;
-    const compiled = compileWith(slot.check, value, env);
+    const compiled = slot.check.compile(value, env);
     values.push(compiled);
+    groups.push(trial ? slot.policyGroup : [...slot.policyGroup, compiled]);
+    trialGroups.push(trial ? [compiled] : undefined);
     const reason = slot.check.challengeReason;
     const params = slot.check.challenge?.(compiled);
     if (reason && params) challenges.set(reason, params);
   }
-  return { values, challenges, any };
+  return { values, groups, trialGroups, challenges, any };
 }
 
-/** Compiles a key record's own values for a phase's checks (by slot index); undefined when it has none. */
-export function compileRecordChecks(slots: PhaseSlots, record: Record<string, unknown>, compile: (c: AnyCheck, value: unknown) => unknown): readonly unknown[] | undefined {
+/** Compiles a key record's own values for the registered checks (by slot index); undefined when it has none. */
+export function compileRecordChecks(
+  slots: readonly CheckSlot[],
+  record: Record<string, unknown>,
+  compile: (c: AnyCheck, value: unknown) => unknown,
+): readonly unknown[] | undefined {
   let values: unknown[] | undefined;
   for (const slot of slots) {
     const key = slot.check.recordKey;

@@ -1,6 +1,5 @@
 // Rules as the engine matches them: the compiled rule, first-match lookup, rule names, and the explanation of
 // a `rule.unmatched` (which runs only when no rule matched, so the hot path never pays for it).
-import type { RateLimitCheck } from '../leaf/store.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { pathSegments, type PathMatcher } from '../leaf/path.js';
 import type { CompiledRuleChecks } from './registry.js';
@@ -20,12 +19,10 @@ export interface CompiledRule {
   /** The glob's leading literal segments as prefixes (`/api`, `/api/orders` for `/api/orders/**`): only to explain a `rule.unmatched`. */
   literalPrefixes: readonly string[];
   public: boolean;
-  /** The rule's own values for the registered checks of each phase. */
-  preAuth: CompiledRuleChecks;
-  constraints: CompiledRuleChecks;
+  /** The rule's own values for the registered checks. */
+  checks: CompiledRuleChecks;
   /** Full WWW-Authenticate values (realm included) for refusals by the rule's own checks, by reason; built once. */
   challenges: ReadonlyMap<ReasonCode, string>;
-  rateLimit: RateLimitCheck | undefined;
   mode: 'enforce' | 'report-only' | undefined;
 }
 
@@ -122,4 +119,33 @@ export function matchRule(rules: readonly CompiledRule[], method: string, path: 
     if ((caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments)) return r;
   }
   return undefined;
+}
+
+/** One rule as `guard.explain` reports it: tried in order until one matches. */
+export interface RuleTried {
+  name: string;
+  matched: boolean;
+  /** Why it did not match. */
+  why?: string;
+}
+
+/** The rules tried for a request, in order, up to and including the one that matched. Diagnostics only. */
+export function rulesTried(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): RuleTried[] {
+  const out: RuleTried[] = [];
+  let segments: string[] | undefined;
+  const lazySegments = () => (segments ??= pathSegments(path));
+  for (const r of rules) {
+    const pathFits = (caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments);
+    const methodFits = !r.methods || r.methods.has(method);
+    if (pathFits && methodFits) {
+      out.push({ name: r.name, matched: true });
+      break;
+    }
+    out.push({
+      name: r.name,
+      matched: false,
+      why: !pathFits ? `path ${shown(path)} does not match ${r.path}` : `method ${method} is not one of ${[...(r.methods ?? [])].join(', ')}`,
+    });
+  }
+  return out;
 }

@@ -2,6 +2,7 @@
 // async one is bounded by storeTimeout, and every answer is checked for shape (a wrong shape is a failure).
 import { StoreError } from '../leaf/errors.js';
 import type { RateLimitResult, RevocationState, TokenStore, TokenUsage } from '../leaf/store.js';
+import type { CheckStore } from '../checks/check.js';
 
 /** A store call failed (threw, rejected, timed out, or answered in the wrong shape). Ends in 503. */
 export class StoreFailure {
@@ -86,5 +87,31 @@ export function storeInvoker(store: TokenStore, timeoutMs: number): Invoke {
       return timeout(Promise.resolve(value), timeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<TokenStore[K]>;
     }
     return value as ReturnType<TokenStore[K]>;
+  };
+}
+
+/** Checks an answer, synchronous or not: a promise of the checked answer when the store answered with one. */
+function checked<T>(answer: unknown, check: (v: unknown) => T): T | Promise<T> {
+  return isThenable(answer) ? Promise.resolve(answer).then(check) : check(answer);
+}
+
+function checkUses(v: unknown): number {
+  // The record says the key is limited: an "unlimited" or non-integer answer is the store's fault.
+  if (!Number.isSafeInteger(v)) throw storeShapeError('useApiKey');
+  return v as number;
+}
+
+function checkClaim(v: unknown): boolean {
+  if (typeof v !== 'boolean') throw storeShapeError('claimOnce');
+  return v;
+}
+
+/** The store as the checks call it: every answer checked for shape, every failure a StoreFailure. */
+export function checkStore(invoke: Invoke): CheckStore {
+  return {
+    consume: (tokenId, limits, nowMs) => checked(invoke('consume', tokenId, limits, nowMs), checkRateLimitResult),
+    useApiKey: (hash) => checked(invoke('useApiKey', hash), checkUses),
+    claimOnce: (key, options) => checked(invoke('claimOnce', key, options), checkClaim),
+    getUsage: (tokenId) => checked(invoke('getUsage', tokenId), checkUsage),
   };
 }

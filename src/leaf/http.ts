@@ -80,3 +80,18 @@ export function decisionError(decision: Decision): AccessDeniedError {
     headers: { ...decision.headers },
   });
 }
+
+/** A Bearer challenge (RFC 6750 §3) with an optional realm and parameters. */
+export function bearerChallenge(realm: string | undefined, params: string): string {
+  const parts: string[] = [];
+  if (realm !== undefined) parts.push(`realm="${realm}"`);
+  if (params) parts.push(params);
+  return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
+}
+
+/** The User-Agent, bounded: it is stored per token, and a client chooses its length. */
+export function userAgentOf(headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
+  const ua = headers['user-agent'];
+  const value = Array.isArray(ua) ? ua[0] : ua;
+  return typeof value === 'string' ? value.slice(0, 256) : undefined;
+}
