@@ -33,6 +33,6 @@ describe('the check registry', () => {
   });
 
   it('derives the rule keys a public rule may not carry from the checks, rate limits included', () => {
-    expect([...RULE_CONSTRAINT_KEYS].sort()).toEqual(['claims', 'hours', 'ip', 'rateLimit', 'scopes', 'stepUp']);
+    expect([...RULE_CONSTRAINT_KEYS].sort()).toEqual(['claims', 'hours', 'ip', 'maxTokenAge', 'rateLimit', 'scopes', 'stepUp']);
   });
 });
