@@ -31,7 +31,8 @@ export default defineConfig({
         // The `token-guard` command, run as users run it: the built dist/cli.js in a child process. Its global setup
         // builds that one file first (about a second), and runs only when a CLI test is selected.
         extends: true,
-        test: { name: 'cli', include: ['test/cli/**/*.test.ts'], globalSetup: ['test/cli/build-cli.ts'] },
+        // Each test spawns Node a few times: a minute each, for a loaded machine.
+        test: { name: 'cli', include: ['test/cli/**/*.test.ts'], globalSetup: ['test/cli/build-cli.ts'], testTimeout: 60_000 },
       },
     ],
   },

@@ -20,6 +20,8 @@ function jwt(claims: Record<string, unknown>, expiresAt = new Date(NOW.getTime()
 interface Explained {
   request: { method: string; path: string; ip: string; at: string | null };
   decision: { effect: string; status: number; reason: string; reasons: string[]; rule?: string; token?: { subject?: string } };
+  rules: { name: string; matched: boolean; why?: string }[];
+  steps: { phase: string; step: string; level?: string; outcome: string; reason?: string; detail?: string }[];
 }
 
 describe('token-guard explain', () => {
@@ -31,6 +33,11 @@ describe('token-guard explain', () => {
     expect(r.stdout).toContain('decision: allow (200 ok)');
     expect(r.stdout).toContain('rule: GET,HEAD /orders/**');
     expect(r.stdout).toContain('subject alice');
+    // The trace: the rules tried in order, then every step.
+    expect(r.stdout).toMatch(/1\s+\* \/admin\/status\s+no\s+path \/orders\/1 does not match \/admin\/status/);
+    expect(r.stdout).toMatch(/2\s+GET,HEAD \/orders\/\*\*\s+yes/);
+    expect(r.stdout).toMatch(/constraints\s+scopes\s+rule\s+pass/);
+    expect(r.stdout).toMatch(/decide\s+decision\s+-\s+pass\s+ok/);
     expect(r.stdout + r.stderr).not.toContain(token);
   });
 
@@ -43,6 +50,19 @@ describe('token-guard explain', () => {
     const out = json<Explained>(r);
     expect(out.request).toEqual({ method: 'DELETE', path: '/orders/1', ip: '203.0.113.9', at: NOW.toISOString() });
     expect(out.decision).toMatchObject({ effect: 'deny', status: 403, reason: 'ip.denied', reasons: ['ip.denied', 'scope.insufficient'], rule: 'POST,DELETE /orders/**' });
+    expect(out.rules.map((x) => [x.name, x.matched])).toEqual([
+      ['* /admin/status', false],
+      ['GET,HEAD /orders/**', false],
+      ['GET,HEAD /orders/*', false],
+      ['POST,DELETE /orders/**', true],
+    ]);
+    expect(out.rules[1]?.why).toBe('method DELETE is not one of GET, HEAD');
+    expect(out.steps).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ phase: 'constraints', step: 'ip', level: 'rule', outcome: 'fail', reason: 'ip.denied' }),
+        expect.objectContaining({ phase: 'constraints', step: 'scopes', level: 'rule', outcome: 'fail', reason: 'scope.insufficient' }),
+      ]),
+    );
     expect(r.stdout).not.toContain(token);
   });
 

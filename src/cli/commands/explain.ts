@@ -1,5 +1,6 @@
-// `token-guard explain`: one request against a policy module, decided by the library itself, printed for a human.
-import { createGuard } from '../../core/guard.js';
+// `token-guard explain`: one request against a policy module, decided and traced by the library itself
+// (`guard.explain`), printed for a human.
+import { createGuard, type Explanation } from '../../core/guard.js';
 import type { Decision, GuardRequest } from '../../leaf/types.js';
 import { type Command, many, optional, required } from '../command.js';
 import { EXIT, usage } from '../exit.js';
@@ -50,7 +51,7 @@ function decisionLines(d: Decision): string[] {
 
 /** `token-guard explain`. */
 export const explain: Command = {
-  summary: 'decide one request against a policy module and explain the decision',
+  summary: 'decide one request against a policy module and trace how the decision was reached',
   description:
     'Builds a request from the arguments and runs it through createGuard(policy) exactly as an adapter would. The token goes in\n' +
     "an `Authorization: Bearer` header unless --header sets Authorization itself; it is never printed. The policy's own store is\n" +
@@ -87,21 +88,33 @@ export const explain: Command = {
 
     const { policy } = await loadPolicy(file, ctx.cwd, name);
     const guard = createGuard(policy);
-    let decision: Decision;
+    let explained: Explanation;
     try {
-      decision = await guard.evaluate(request);
-      await guard.store.flush?.();
+      explained = await guard.explain(request);
     } finally {
       // The policy's store: release its timers so the process can end (never the app's clients: stores never close those).
       await guard.store.close?.();
     }
+    const { decision, rules, steps } = explained;
     const code = decision.effect === 'allow' ? EXIT.ok : EXIT.refused;
     if (ctx.out.json) {
-      ctx.out.result({ request: { method: request.method, path, ip: request.remoteAddress, at: request.now ?? null }, decision });
+      ctx.out.result({ request: { method: request.method, path, ip: request.remoteAddress, at: request.now ?? null }, decision, rules, steps });
       return code;
     }
     ctx.out.line(`${request.method} ${path} from ${request.remoteAddress}${request.now ? ` at ${request.now.toISOString()}` : ''}`);
     for (const l of decisionLines(decision)) ctx.out.line(`  ${l}`);
+    ctx.out.line();
+    if (rules.length === 0) ctx.out.line('Rules: none (the policy has no rules)');
+    else
+      ctx.out.table(
+        ['#', 'RULE', 'MATCH', 'WHY NOT'],
+        rules.map((r, i) => [String(i + 1), r.name, r.matched ? 'yes' : 'no', r.why ?? '-']),
+      );
+    ctx.out.line();
+    ctx.out.table(
+      ['PHASE', 'STEP', 'LEVEL', 'OUTCOME', 'REASON', 'DETAIL'],
+      steps.map((t) => [t.phase, t.step, t.level ?? '-', t.outcome, t.reason ?? '-', t.detail ?? '-']),
+    );
     return code;
   },
 };
