@@ -20,6 +20,7 @@ export const maxTokenAgeSchema = durationSchema.refine((v) => (parseDuration(v) 
 export const maxTokenAgeCheck = defineCheck<object, MaxTokenAgeRuleSlice, Duration, number>({
   name: 'maxTokenAge',
   phase: 'constraints',
+  // After the other constraints: an old token on a sensitive route is told so only once scopes and place fit.
   order: 60,
   ruleKey: 'maxTokenAge',
   ruleSchema: maxTokenAgeSchema,

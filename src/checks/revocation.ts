@@ -1,4 +1,5 @@
 // Revocation: by token id, and by subject for every token issued before a cut-off.
+import { isRevocationReason } from '../leaf/lifecycle.js';
 import type { RevocationState } from '../leaf/store.js';
 
 /**
@@ -12,4 +13,13 @@ export function isRevoked(state: RevocationState | undefined, issuedAtMs: number
   if (state.revokedAt !== undefined) return true;
   if (state.subjectRevokedBefore !== undefined) return issuedAtMs === undefined || issuedAtMs - toleranceMs < state.subjectRevokedBefore;
   return false;
+}
+
+/**
+ * The operator-facing detail of a revocation: which one (token or subject) and the reason it was given, when the
+ * reason has the safe shape (a store may answer anything; a reason that is not a plain word is left out).
+ */
+export function revocationDetail(state: RevocationState | undefined): string {
+  if (state?.revokedAt !== undefined) return isRevocationReason(state.reason) ? `revoked in store (reason: ${state.reason})` : 'revoked in store';
+  return isRevocationReason(state?.subjectReason) ? `subject revoked in store (reason: ${state?.subjectReason})` : 'subject revoked in store';
 }

@@ -6,7 +6,7 @@ import { normalizePath } from '../leaf/path.js';
 import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { TokenStore } from '../leaf/store.js';
-import type { RevocationReason } from '../leaf/lifecycle.js';
+import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier, type VerifiedJwt } from '../tokens/jwt.js';
@@ -17,6 +17,8 @@ import { CHECKS, type CheckSlot } from './registry.js';
 import { emitDecision } from './audit.js';
 import { Decider } from './decision.js';
 import { KeyAuthenticator, type Holder } from './key-records.js';
+import { KeyWatch } from './key-watch.js';
+import { reporter } from './lifecycle-events.js';
 import { pipeline, routeMode, run, type Engine, type Outcome, type TraceStep } from './pipeline.js';
 import { checkStore, isThenable, storeInvoker } from './store-calls.js';
 
@@ -99,6 +101,16 @@ function toMs(value: Date | number | undefined, fallback: number): number {
   return ms;
 }
 
+/** The reason and actor of a guard revocation, checked: both end up in logs and events. */
+function checkRevokeReason(where: string, options: { reason?: unknown; actor?: unknown }): { reason: RevocationReason | undefined; actor: string | undefined } {
+  const { reason, actor } = options;
+  if (reason !== undefined && !isRevocationReason(reason)) {
+    throw new UsageError(`${where}: reason must be a lower-case word (a-z, 0-9, _ . -, at most 64 characters), e.g. 'compromised'`);
+  }
+  if (actor !== undefined && (typeof actor !== 'string' || actor === '')) throw new UsageError(`${where}: actor must be a non-empty string`);
+  return { reason, actor };
+}
+
 /** The store of a policy that names none: one MemoryStore per guard, with a warning where that is likely a mistake. */
 function defaultStore(): TokenStore {
   if (isProduction()) {
@@ -124,6 +136,9 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const store = p.store ?? defaultStore();
   const jwt = p.jwt ? new JwtVerifier(p.jwt) : undefined;
   const invoke = storeInvoker(store, p.storeTimeoutMs);
+  // Lifecycle events of the guard's own making go to onLifecycle and to the store, when either listens.
+  const report = reporter(store, p.onLifecycle, p.storeTimeoutMs);
+  const listening = p.onLifecycle !== undefined || typeof store.appendLifecycleEvent === 'function';
   const decider = new Decider(p);
   // The scopes each verified TokenInfo was granted, for requireScopes: a handler editing
   // req.auth.token.scopes, or a TokenInfo this guard never made, grants nothing.
@@ -143,7 +158,13 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     checkStore: checkStore(invoke),
     jwt,
     keys: p.apiKeys
-      ? new KeyAuthenticator(p.apiKeys, invoke, p.checks.all, { realm: undefined, scope: 'key', clockToleranceS: p.clockToleranceS, maxTokenBytes: p.maxTokenBytes })
+      ? new KeyAuthenticator(
+          p.apiKeys,
+          invoke,
+          p.checks.all,
+          { realm: undefined, scope: 'key', clockToleranceS: p.clockToleranceS, maxTokenBytes: p.maxTokenBytes },
+          new KeyWatch(p.keyLifecycle, invoke, listening ? report : undefined),
+        )
       : undefined,
     decider,
     scopeSets,
@@ -158,6 +179,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           cnf: v.cnf,
           record: undefined,
           recordChecks: undefined,
+          notices: undefined,
         };
         jwtHolders.set(v, h);
       }
@@ -288,6 +310,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       if (typeof tokenId !== 'string' || tokenId === '')
         throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
       const nowMs = options.now?.getTime() ?? now();
+      const { reason, actor } = checkRevokeReason('revoke', options);
       // A token's own expiry that no Date can hold (a store record's far-future expiresAt) revokes for good:
       // revoking a token the guard let through must never throw.
       const ownAt: unknown = typeof token === 'string' ? undefined : token.expiresAt;
@@ -296,7 +319,16 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const until = options.expiresAt ?? own;
       // Kept past the expiry by the clock tolerance: the verifier still accepts the token until then.
       const expiresAt = until === undefined ? undefined : toMs(until, nowMs) + p.clockToleranceS * 1000;
-      await store.revoke(tokenId, expiresAt === undefined ? { now: nowMs } : { now: nowMs, expiresAt });
+      await store.revoke(tokenId, { now: nowMs, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      const info = typeof token === 'string' ? undefined : token;
+      await report({
+        type: info?.kind === 'api_key' ? 'key.revoked' : 'token.revoked',
+        at: nowMs,
+        subject: typeof info?.subject === 'string' && info.subject !== '' ? info.subject : undefined,
+        tokenId,
+        actor,
+        reason,
+      });
     },
     async revokeSubject(subject, options = {}) {
       if (typeof subject !== 'string' || subject === '')
@@ -304,7 +336,9 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const nowMs = options.now?.getTime() ?? now();
       const before = toMs(options.before, nowMs);
       const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs);
-      await store.revokeSubject(subject, expiresAt === undefined ? { now: nowMs, before } : { now: nowMs, before, expiresAt });
+      const { reason, actor } = checkRevokeReason('revokeSubject', options);
+      await store.revokeSubject(subject, { now: nowMs, before, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      await report({ type: 'subject.revoked', at: nowMs, subject, actor, reason });
     },
   };
 }

@@ -93,5 +93,6 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   if (options.name !== undefined) record.name = options.name;
   if (options.metadata !== undefined) record.metadata = { ...options.metadata };
   if (options.rotatedFrom !== undefined) record.rotatedFrom = options.rotatedFrom;
+  record.lastFour = key.slice(-4);
   return { key, record };
 }

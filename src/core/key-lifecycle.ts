@@ -1,10 +1,13 @@
 // The lifecycle of API keys outside a request: create (issue + store), list a subject's keys, rotate with a grace
 // period, revoke with a reason, and read the lifecycle audit trail. Every change is reported as a LifecycleEvent to
 // the caller's `onEvent` and appended to the store when the store keeps events.
-import type { Duration } from '../leaf/duration.js';
-import type { LifecycleEvent, LifecycleQuery, RevocationReason } from '../leaf/lifecycle.js';
+import { parseDuration, type Duration } from '../leaf/duration.js';
+import { ApiKeyStateError, StoreError, UsageError } from '../leaf/errors.js';
+import { isRevocationReason, type LifecycleEvent, type LifecycleQuery, type RevocationReason } from '../leaf/lifecycle.js';
 import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
-import type { IssueApiKeyOptions, IssuedApiKey } from './issue-api-key.js';
+import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
+import { isRecord } from './key-records.js';
+import { reporter, type EventDraft } from './lifecycle-events.js';
 
 /** Options every lifecycle function takes: who acts, when, and where events go besides the store. */
 export interface LifecycleOptions {
@@ -92,9 +95,87 @@ export interface RevokeApiKeyOptions extends LifecycleOptions {
   reason?: RevocationReason;
 }
 
-const notYet = (name: string): never => {
-  throw new Error(`${name}: not implemented yet`);
-};
+/** The store with its key inventory, or a UsageError naming what it lacks. */
+function inventoryOf(store: TokenStore, where: string): TokenStore & Required<Pick<TokenStore, 'listApiKeys' | 'getApiKeyById'>> {
+  if (!store || typeof store !== 'object') throw new UsageError(`${where}: expected a TokenStore`);
+  if (typeof store.listApiKeys !== 'function' || typeof store.getApiKeyById !== 'function') {
+    throw new UsageError(`${where}: this store keeps no key inventory (listApiKeys, getApiKeyById)`, {
+      code: 'store.unsupported',
+      help: 'use MemoryStore or RedisStore, or implement the optional listApiKeys and getApiKeyById methods (see lifecycleConformance)',
+    });
+  }
+  return store as TokenStore & Required<Pick<TokenStore, 'listApiKeys' | 'getApiKeyById'>>;
+}
+
+function checkText(where: string, what: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'string' || value === '')) throw new UsageError(`${where}: ${what} must be a non-empty string`);
+}
+
+/** The time of a call, checked. */
+function timeOf(where: string, now: unknown): number {
+  if (now === undefined) return Date.now();
+  if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new UsageError(`${where}: now must be a valid Date`);
+  return now.getTime();
+}
+
+/** Common checks of LifecycleOptions. */
+function lifecycleOptions(where: string, options: LifecycleOptions): number {
+  if (!options || typeof options !== 'object') throw new UsageError(`${where}: options must be an object`);
+  checkText(where, 'actor', options.actor);
+  if (options.onEvent !== undefined && typeof options.onEvent !== 'function') throw new UsageError(`${where}: onEvent must be a function`);
+  return timeOf(where, options.now);
+}
+
+function checkReasonOption(where: string, reason: unknown): void {
+  if (reason !== undefined && !isRevocationReason(reason)) {
+    throw new UsageError(`${where}: reason must be a lower-case word (a-z, 0-9, _ . -, at most 64 characters), e.g. 'compromised'`);
+  }
+}
+
+/** A record the store handed back, checked: a malformed one is the store's failure, never listed half-read. */
+function checked(record: unknown): ApiKeyRecord {
+  if (!isRecord(record)) throw new StoreError('the store returned an API key record of the wrong shape');
+  return record;
+}
+
+/** The state of a record at `nowMs`. */
+function stateOf(r: ApiKeyRecord, nowMs: number): ApiKeySummary['state'] {
+  if (r.revokedAt !== undefined && r.revokedAt <= nowMs) return 'revoked';
+  if ((r.expiresAt !== null && r.expiresAt <= nowMs) || (r.remaining !== undefined && r.remaining <= 0)) return 'expired';
+  if (r.revokedAt !== undefined) return 'grace';
+  return 'active';
+}
+
+/** What listings show of a record at `nowMs`: every field but the hash, times as Dates. */
+export function summarize(record: ApiKeyRecord, nowMs: number, lastUsedAt?: number): ApiKeySummary {
+  const s: ApiKeySummary = {
+    id: record.id,
+    subject: record.subject,
+    prefix: record.prefix,
+    scopes: [...record.scopes],
+    createdAt: new Date(record.createdAt),
+    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt),
+    state: stateOf(record, nowMs),
+  };
+  if (record.name !== undefined) s.name = record.name;
+  if (typeof record.lastFour === 'string') s.lastFour = record.lastFour;
+  if (lastUsedAt !== undefined) s.lastUsedAt = new Date(lastUsedAt);
+  if (record.revokedAt !== undefined) s.revokedAt = new Date(record.revokedAt);
+  if (isRevocationReason(record.revocationReason)) s.revocationReason = record.revocationReason;
+  if (typeof record.rotatedFrom === 'string') s.rotatedFrom = record.rotatedFrom;
+  if (typeof record.rotatedTo === 'string') s.rotatedTo = record.rotatedTo;
+  if (typeof record.rotatedAt === 'number') s.rotatedAt = new Date(record.rotatedAt);
+  if (record.remaining !== undefined) s.remaining = record.remaining;
+  if (record.metadata !== undefined) s.metadata = { ...record.metadata };
+  return s;
+}
+
+/** The summary of a record with its last use read from the store's usage (when the store has it). */
+async function summaryWithUse(store: TokenStore, record: ApiKeyRecord, nowMs: number): Promise<ApiKeySummary> {
+  const usage = await store.getUsage(record.id);
+  const last = usage && typeof usage.lastUsedAt === 'number' && Number.isFinite(usage.lastUsedAt) ? usage.lastUsedAt : undefined;
+  return summarize(record, nowMs, last);
+}
 
 /**
  * Issues a key (as `issueApiKey`), stores its record and reports `key.issued`. Returns the plaintext once.
@@ -104,7 +185,13 @@ const notYet = (name: string): never => {
  * const { key } = await createApiKey(store, { prefix: 'tg_', subject: 'svc-billing', scopes: ['orders:read'], expiresIn: '90d', actor: 'alice' });
  */
 export async function createApiKey(store: TokenStore, options: CreateApiKeyOptions): Promise<IssuedApiKey> {
-  return notYet(`createApiKey(${typeof store}, ${typeof options})`);
+  if (!store || typeof store !== 'object' || typeof store.putApiKey !== 'function') throw new UsageError('createApiKey: expected a TokenStore');
+  const { actor, onEvent, ...issue } = options ?? ({} as CreateApiKeyOptions);
+  lifecycleOptions('createApiKey', { actor, onEvent });
+  const issued = issueApiKey(issue);
+  await store.putApiKey(issued.record);
+  await reporter(store, onEvent)({ type: 'key.issued', at: issued.record.createdAt, subject: issued.record.subject, tokenId: issued.record.id, actor });
+  return issued;
 }
 
 /**
@@ -112,9 +199,16 @@ export async function createApiKey(store: TokenStore, options: CreateApiKeyOptio
  * (`listApiKeys`/`getApiKeyById`: MemoryStore and RedisStore have one); otherwise throws UsageError `store.unsupported`.
  *
  * Exported from `token-guard`.
+ * @example
+ * for (const k of await listApiKeys(store, 'svc-billing')) console.log(k.id, k.prefix + '…' + k.lastFour, k.state);
  */
 export async function listApiKeys(store: TokenStore, subject: string, options: ListApiKeysOptions = {}): Promise<ApiKeySummary[]> {
-  return notYet(`listApiKeys(${typeof store}, ${subject}, ${typeof options})`);
+  const inventory = inventoryOf(store, 'listApiKeys');
+  if (typeof subject !== 'string' || subject === '') throw new UsageError('listApiKeys: subject must be a non-empty string');
+  const nowMs = timeOf('listApiKeys', options?.now);
+  const records = (await inventory.listApiKeys(subject)).map(checked);
+  records.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
+  return Promise.all(records.map((r) => summaryWithUse(store, r, nowMs)));
 }
 
 /**
@@ -123,7 +217,26 @@ export async function listApiKeys(store: TokenStore, subject: string, options: L
  * Exported from `token-guard`.
  */
 export async function findApiKey(store: TokenStore, id: string, options: ListApiKeysOptions = {}): Promise<ApiKeySummary | undefined> {
-  return notYet(`findApiKey(${typeof store}, ${id}, ${typeof options})`);
+  const inventory = inventoryOf(store, 'findApiKey');
+  if (typeof id !== 'string' || id === '') throw new UsageError('findApiKey: id must be a non-empty string');
+  const nowMs = timeOf('findApiKey', options?.now);
+  const record = await inventory.getApiKeyById(id);
+  return record === undefined || record === null ? undefined : summaryWithUse(store, checked(record), nowMs);
+}
+
+/** The record of `id` that can still change: known, not revoked, not rotated, not expired; else ApiKeyStateError. */
+async function changeable(store: TokenStore & Required<Pick<TokenStore, 'getApiKeyById'>>, id: string, nowMs: number, allowGrace: boolean): Promise<ApiKeyRecord> {
+  const found = await store.getApiKeyById(id);
+  if (found === undefined || found === null) throw new ApiKeyStateError('api_key.not_found', id, `no API key with id ${id}`);
+  const record = checked(found);
+  if (record.revokedAt !== undefined && record.revokedAt <= nowMs) {
+    throw new ApiKeyStateError('api_key.revoked', id, `API key ${id} is revoked${isRevocationReason(record.revocationReason) ? ` (${record.revocationReason})` : ''}`);
+  }
+  if (record.rotatedTo !== undefined && !allowGrace) throw new ApiKeyStateError('api_key.rotated', id, `API key ${id} was already rotated to ${record.rotatedTo}`);
+  if (record.revokedAt !== undefined && !allowGrace) throw new ApiKeyStateError('api_key.revoked', id, `API key ${id} is scheduled for revocation`);
+  if (record.expiresAt !== null && record.expiresAt <= nowMs) throw new ApiKeyStateError('api_key.expired', id, `API key ${id} expired`);
+  if (record.remaining !== undefined && record.remaining <= 0) throw new ApiKeyStateError('api_key.expired', id, `API key ${id} has no uses left`);
+  return record;
 }
 
 /**
@@ -137,30 +250,86 @@ export async function findApiKey(store: TokenStore, id: string, options: ListApi
  * const { key, sunsetAt } = await rotateApiKey(store, 'key_3f…', { grace: '24h', actor: 'alice' });
  */
 export async function rotateApiKey(store: TokenStore, id: string, options: RotateApiKeyOptions = {}): Promise<RotatedApiKey> {
-  return notYet(`rotateApiKey(${typeof store}, ${id}, ${typeof options})`);
+  const where = 'rotateApiKey';
+  const inventory = inventoryOf(store, where);
+  if (typeof id !== 'string' || id === '') throw new UsageError(`${where}: id must be a non-empty string`);
+  const nowMs = lifecycleOptions(where, options);
+  checkReasonOption(where, options.reason);
+  const graceMs = parseDuration(options.grace ?? 0);
+  if (graceMs === undefined) throw new UsageError(`${where}: grace must be a duration ('24h', '30m', ms) from 0 to 30 days (got ${JSON.stringify(options.grace)})`);
+  if (graceMs > MAX_ROTATION_GRACE_MS) throw new UsageError(`${where}: grace must be at most 30 days: a longer overlap keeps a possibly leaked key alive too long`);
+
+  const old = await changeable(inventory, id, nowMs, false);
+  const lifetime = options.expiresIn !== undefined ? options.expiresIn : old.expiresAt === null ? null : old.expiresAt - old.createdAt;
+  const issued = issueApiKey({
+    prefix: old.prefix,
+    subject: old.subject,
+    scopes: old.scopes,
+    expiresIn: lifetime,
+    now: new Date(nowMs),
+    rotatedFrom: old.id,
+    ...(options.checksumSecret !== undefined && { checksumSecret: options.checksumSecret }),
+    ...(old.ip !== undefined && { ip: old.ip }),
+    ...(old.hours !== undefined && { hours: old.hours }),
+    ...(old.rateLimit !== undefined && { rateLimit: old.rateLimit }),
+    ...(old.remaining !== undefined && { uses: old.remaining }),
+    ...(old.name !== undefined && { name: old.name }),
+    ...(old.metadata !== undefined && { metadata: old.metadata }),
+  });
+  // Never past the old key's own end: a rotation must not lengthen its life.
+  const sunsetAt = Math.min(nowMs + graceMs, old.expiresAt ?? Number.POSITIVE_INFINITY);
+  // The successor first: from the moment the old key is marked, its replacement already works.
+  await store.putApiKey(issued.record);
+  const updated = await store.updateApiKey(old.hash, { rotatedTo: issued.record.id, rotatedAt: nowMs, revokedAt: sunsetAt, revocationReason: options.reason ?? 'rotated' });
+  if (updated === undefined || updated === null) throw new ApiKeyStateError('api_key.not_found', id, `API key ${id} was deleted while it was rotated`);
+  const report = reporter(store, options.onEvent);
+  const base: Pick<EventDraft, 'at' | 'subject' | 'actor'> = { at: nowMs, subject: old.subject, actor: options.actor };
+  await report({ ...base, type: 'key.issued', tokenId: issued.record.id });
+  await report({ ...base, type: 'key.rotated', tokenId: old.id, successorId: issued.record.id, sunsetAt, reason: options.reason ?? 'rotated' });
+  return { ...issued, previous: summarize(checked(updated), nowMs), sunsetAt: new Date(sunsetAt) };
 }
 
 /**
  * Revokes key `id` at once, keeping `reason` on its record (shown in decisions' `detail`), and reports
- * `key.revoked`. Throws ApiKeyStateError for an unknown or already revoked key.
+ * `key.revoked`. A key in its rotation grace is cut off at once. Throws ApiKeyStateError for an unknown or already
+ * revoked key.
  *
  * Exported from `token-guard`.
+ * @example
+ * await revokeApiKey(store, 'key_3f…', { reason: 'compromised', actor: 'alice' });
  */
 export async function revokeApiKey(store: TokenStore, id: string, options: RevokeApiKeyOptions = {}): Promise<ApiKeySummary> {
-  return notYet(`revokeApiKey(${typeof store}, ${id}, ${typeof options})`);
+  const where = 'revokeApiKey';
+  const inventory = inventoryOf(store, where);
+  if (typeof id !== 'string' || id === '') throw new UsageError(`${where}: id must be a non-empty string`);
+  const nowMs = lifecycleOptions(where, options);
+  checkReasonOption(where, options.reason);
+  const found = await inventory.getApiKeyById(id);
+  if (found === undefined || found === null) throw new ApiKeyStateError('api_key.not_found', id, `no API key with id ${id}`);
+  const record = checked(found);
+  if (record.revokedAt !== undefined && record.revokedAt <= nowMs) throw new ApiKeyStateError('api_key.revoked', id, `API key ${id} is already revoked`);
+  const reason = options.reason ?? 'unspecified';
+  const updated = await store.updateApiKey(record.hash, { revokedAt: nowMs, revocationReason: reason });
+  if (updated === undefined || updated === null) throw new ApiKeyStateError('api_key.not_found', id, `API key ${id} was deleted while it was revoked`);
+  await reporter(store, options.onEvent)({ type: 'key.revoked', at: nowMs, subject: record.subject, tokenId: id, actor: options.actor, reason });
+  return summarize(checked(updated), nowMs);
 }
 
 /**
- * The lifecycle events a store kept, oldest first. Needs a store that keeps events (`listLifecycleEvents`:
- * MemoryStore and RedisStore do); otherwise throws UsageError `store.unsupported`.
+ * The lifecycle events a store kept, oldest first (the latest `limit`, default 100). Needs a store that keeps
+ * events (`listLifecycleEvents`: MemoryStore and RedisStore do); otherwise throws UsageError `store.unsupported`.
  *
  * Exported from `token-guard`.
+ * @example
+ * const trail = await listLifecycleEvents(store, { subject: 'svc-billing', limit: 50 });
  */
 export async function listLifecycleEvents(store: TokenStore, query: LifecycleQuery = {}): Promise<LifecycleEvent[]> {
-  return notYet(`listLifecycleEvents(${typeof store}, ${typeof query})`);
-}
-
-/** The summary of a record at `nowMs` (internal: shared with the guard's reporting). */
-export function summarize(record: ApiKeyRecord, nowMs: number, lastUsedAt?: number): ApiKeySummary {
-  return notYet(`summarize(${record.id}, ${nowMs}, ${lastUsedAt})`);
+  if (!store || typeof store !== 'object') throw new UsageError('listLifecycleEvents: expected a TokenStore');
+  if (typeof store.listLifecycleEvents !== 'function') {
+    throw new UsageError('listLifecycleEvents: this store keeps no lifecycle events', {
+      code: 'store.unsupported',
+      help: 'use MemoryStore or RedisStore, or implement the optional appendLifecycleEvent and listLifecycleEvents methods',
+    });
+  }
+  return store.listLifecycleEvents(query);
 }

@@ -11,12 +11,15 @@ import { compileRecordChecks, type CheckSlot } from './registry.js';
 import { Refusal } from './refusal.js';
 import { isFiniteNumber, isPlainObject, isStringList, isThenable, type Invoke } from './store-calls.js';
 import { recordFieldProblem } from './record-schema.js';
+import { revokedKeyDetail, type KeyWatch } from './key-watch.js';
 
 /** Everything the engine needs about a verified token, whatever its kind. */
 export interface Holder extends CheckedToken {
   readonly issuedAtMs: number | undefined;
   /** The key record's own values for the registered checks (by slot index), when it has any. */
   readonly recordChecks: readonly unknown[] | undefined;
+  /** Response headers warning of the key's coming end (Deprecation, Sunset), when it has one. */
+  readonly notices: Readonly<Record<string, string>> | undefined;
 }
 
 /** Per-record compiled constraints; records from a store that hands out the same object are compiled once. */
@@ -70,6 +73,7 @@ export class KeyAuthenticator {
     private readonly invoke: Invoke,
     private readonly slots: readonly CheckSlot[],
     private readonly env: CompileEnv,
+    private readonly watch: KeyWatch,
   ) {}
 
   /** The holder of a key, or a promise of it when the store answers asynchronously. Throws (or rejects with) Refusal. */
@@ -85,7 +89,7 @@ export class KeyAuthenticator {
     return this.holderOf(answer, hash, nowMs);
   }
 
-  private holderOf(record: unknown, hash: string, nowMs: number): Holder {
+  private holderOf(record: unknown, hash: string, nowMs: number): Holder | Promise<Holder> {
     if (record === undefined || record === null) throw new Refusal('token.invalid', 'unknown API key');
     if (!isRecord(record) || record.hash !== hash) throw new Refusal('token.invalid', 'API key record is malformed');
     let compiled: CompiledRecord;
@@ -94,10 +98,12 @@ export class KeyAuthenticator {
     } catch {
       throw new Refusal('token.invalid', 'API key record has invalid constraints');
     }
-    if (record.revokedAt !== undefined && record.revokedAt <= nowMs) throw new Refusal('token.revoked', 'API key revoked');
+    if (record.revokedAt !== undefined && record.revokedAt <= nowMs) throw new Refusal('token.revoked', revokedKeyDetail(record));
     const expired = apiKeyExpiry(record, nowMs);
-    if (expired) throw new Refusal('token.expired', expired);
-    return {
+    if (expired) return this.watch.expired(record, nowMs, expired, expired === 'no uses left' ? 'no_uses_left' : 'expired');
+    const tooOld = this.watch.tooOld(record, nowMs);
+    if (tooOld) return this.watch.expired(record, nowMs, tooOld, 'max_age');
+    const holder: Holder = {
       info: compiled.info,
       scopeSet: compiled.scopeSet,
       issuedAtMs: record.createdAt,
@@ -105,7 +111,10 @@ export class KeyAuthenticator {
       cnf: undefined,
       record,
       recordChecks: compiled.recordChecks,
+      notices: this.watch.notices(record, nowMs),
     };
+    const idle = this.watch.idle(record, nowMs);
+    return idle ? idle.then(() => holder) : holder;
   }
 
   private cached(field: string, value: unknown, make: () => unknown): unknown {

@@ -9,7 +9,7 @@ import { passes, userAgentOf } from '../leaf/http.js';
 import type { TokenStore, UsageEvent } from '../leaf/store.js';
 import type { Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { CheckContext, CheckPhase, CheckStore } from '../checks/check.js';
-import { isRevoked } from '../checks/revocation.js';
+import { isRevoked, revocationDetail } from '../checks/revocation.js';
 import { extractToken } from '../tokens/extract.js';
 import { hasApiKeyPrefix } from '../tokens/api-key.js';
 import type { JwtFailure, JwtVerifier, VerifiedJwt } from '../tokens/jwt.js';
@@ -261,6 +261,8 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     }
     identity = holder.info;
     ctx.token = holder;
+    // Deprecation / Sunset of a key in its rotation grace or near its maxAge (key-records.ts decides).
+    if (holder.notices) Object.assign(ctx.responseHeaders, holder.notices);
     if (trace) trace.push({ phase: 'authenticate', step: holder.record ? 'api-key' : 'jwt', outcome: 'pass', detail: `token ${holder.info.id} of ${holder.info.subject}` });
 
     // Phase: bind (proof of possession). A refusal here ends the evaluation.
@@ -276,7 +278,7 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     }
     const revocationAnswer: unknown = invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
     const revocation = checkRevocationState(isThenable(revocationAnswer) ? yield revocationAnswer : revocationAnswer);
-    if (isRevoked(revocation, holder.issuedAtMs, p.clockToleranceS * 1000)) throw new Refusal('token.revoked', 'revoked in store');
+    if (isRevoked(revocation, holder.issuedAtMs, p.clockToleranceS * 1000)) throw new Refusal('token.revoked', revocationDetail(revocation));
     if (trace)
       trace.push({ phase: 'revoke', step: 'revocation', outcome: 'pass', detail: revocation ? 'store has a subject-wide revocation older than the token' : 'not revoked' });
     e.scopeSets.set(holder.info, holder.scopeSet);

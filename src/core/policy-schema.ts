@@ -276,11 +276,6 @@ const policySchema = z
     if (p.apiKeys?.maxAgeWarning !== undefined && p.apiKeys.maxAge === undefined) {
       ctx.addIssue({ code: 'custom', path: ['apiKeys', 'maxAgeWarning'], message: 'warns before maxAge: give apiKeys.maxAge too' });
     }
-    // risk is a registered check's slice since the Pipeline merge: read untyped here.
-    const risk = (p as Record<string, unknown>)['risk'] as { newIp?: unknown; userAgentChange?: unknown; velocity?: unknown } | undefined;
-    if (p.trackUsage === false && risk && (risk.newIp !== undefined || risk.userAgentChange !== undefined || risk.velocity !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['risk'], message: 'newIp, userAgentChange and velocity read the usage that trackUsage: false turns off' });
-    }
   });
 
 /** Rule methods that are neither registered nor declared in `extensionMethods` (see checkMethod). */

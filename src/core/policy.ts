@@ -36,11 +36,22 @@ export interface CompiledPolicy {
   realm: string | undefined;
   trackUsage: boolean;
   onDecision: TokenGuardPolicy['onDecision'];
+  onLifecycle: TokenGuardPolicy['onLifecycle'];
+  /** API key lifecycle limits (`apiKeys.maxAge`, `maxAgeWarning`, `idleTimeout`), in ms. */
+  keyLifecycle: KeyLifecycleLimits;
   /** The policy's clock; undefined when none is given (the guard then reads `Date.now()`). */
   clock: (() => Date) | undefined;
   clockToleranceS: number;
   /** Let CORS preflights through (`preflight: 'pass'`). */
   preflight: boolean;
+}
+
+/** API key lifecycle limits, compiled. */
+export interface KeyLifecycleLimits {
+  maxAgeMs: number | undefined;
+  /** How long before `maxAge` the Sunset warning starts (0 without maxAge). */
+  maxAgeWarningMs: number;
+  idleTimeoutMs: number | undefined;
 }
 
 /** Validates and compiles a policy. Throws PolicyError. */
@@ -124,6 +135,12 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     realm,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
+    onLifecycle: policy.onLifecycle,
+    keyLifecycle: {
+      maxAgeMs: policy.apiKeys?.maxAge === undefined ? undefined : parseDuration(policy.apiKeys.maxAge),
+      maxAgeWarningMs: policy.apiKeys?.maxAge === undefined ? 0 : (parseDuration(policy.apiKeys.maxAgeWarning ?? '7d') as number),
+      idleTimeoutMs: policy.apiKeys?.idleTimeout === undefined ? undefined : parseDuration(policy.apiKeys.idleTimeout),
+    },
     clock: policy.clock,
     clockToleranceS,
     preflight: policy.preflight === 'pass',

@@ -50,7 +50,8 @@ export function checkUsage(v: unknown): TokenUsage | undefined {
   throw storeShapeError('getUsage');
 }
 
-function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+/** A promise bounded by `ms`: past it, a StoreError. */
+export function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new StoreError(`store call timed out after ${ms} ms`)), ms);
     promise.then(
@@ -67,7 +68,7 @@ function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /** The store methods the evaluation calls. */
-export type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce';
+export type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce' | 'updateApiKey';
 
 /** Calls one store method: the answer as is when synchronous, bounded by the timeout when not. */
 export type Invoke = <K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>) => ReturnType<TokenStore[K]>;

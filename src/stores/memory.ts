@@ -274,8 +274,7 @@ export class MemoryStore implements TokenStore {
           state ??= {};
           state.subjectRevokedBefore = s.before;
           if (s.reason !== undefined) state.subjectReason = s.reason;
-        }
-        else this.revokedSubjects.delete(subject);
+        } else this.revokedSubjects.delete(subject);
       }
     }
     return state;

@@ -67,7 +67,7 @@ export function checkReason(where: string, what: string, value: unknown): void {
 /** `revoke(tokenId, { now, expiresAt?, reason? })`. An `expiresAt` at or before `now` is valid: it need not be stored. */
 export function checkRevoke(tokenId: unknown, options: unknown): void {
   checkId('revoke', 'tokenId', tokenId);
-  checkObject('revoke', 'options ({ now, expiresAt?, reason? })', options);
+  checkObject('revoke', 'options ({ now, expiresAt? })', options);
   checkTime('revoke', 'options.now', options['now']);
   checkOptionalTime('revoke', 'options.expiresAt', options['expiresAt']);
   checkReason('revoke', 'options.reason', options['reason']);

@@ -86,7 +86,7 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
     expect(slots.length).toBeGreaterThanOrEqual(3);
   });
 
-  storeConformance('RedisStore on Cluster', () => makeStore(), { describe, it, expect }, { cleanup, timeout: 20_000 });
+  storeConformance('RedisStore on Cluster', () => makeStore(), { describe, it, expect }, { cleanup, timeout: 20_000, lifecycle: true });
 
   storeConformance(
     'RedisStore on Cluster with near-cache',

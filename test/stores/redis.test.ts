@@ -69,8 +69,8 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
   };
   afterAll(() => unreachable.forEach((c) => c.disconnect()));
 
-  storeConformance('RedisStore', () => makeStore(), { describe, it, expect }, { cleanup, failingStore });
-  storeConformance('RedisStore with near-cache', () => nearCachedStore(), { describe, it, expect }, { cleanup });
+  storeConformance('RedisStore', () => makeStore(), { describe, it, expect }, { cleanup, failingStore, lifecycle: true });
+  storeConformance('RedisStore with near-cache', () => nearCachedStore(), { describe, it, expect }, { cleanup, lifecycle: true });
 
   describe('key layout', () => {
     it('puts the prefix and a per-token hash tag on every key, so one token’s keys share a slot', async () => {
@@ -91,12 +91,14 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       await store.flush();
       const keys = await keysWithPrefix(client, prefix);
       expect(keys.map((k) => k.slice(prefix.length))).toEqual([
+        '{i:key_1}',
         '{k:h1}',
         '{s:alice}:rev',
         '{t:tok%3a%7b1%7d}:rev',
         '{t:tok%3a%7b1%7d}:rl:policy',
         '{t:tok%3a%7b1%7d}:rl:rule%3a0',
         '{t:tok%3a%7b1%7d}:use',
+        '{u:svc}',
       ]);
       // Cluster hashes only what is between the first { and the next }: one tag, one slot.
       expect(new Set(keys.filter((k) => k.includes('{t:')).map(hashTag))).toEqual(new Set(['t:tok%3a%7b1%7d']));
@@ -390,7 +392,8 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
     // And a is untouched by b's writes.
     expect((await a.getApiKey('h1'))?.remaining).toBe(3);
     expect((await a.consume('tok-1', [{ name: 'policy', limit: 2, windowMs: 60_000 }], T0)).allowed).toBe(false);
-    expect((await keysWithPrefix(client, `${base}app:`)).filter((k) => !k.startsWith(`${base}app:x:`)).length).toBe(5);
+    // Record, its id and subject index entries, two revocations, a counter, usage.
+    expect((await keysWithPrefix(client, `${base}app:`)).filter((k) => !k.startsWith(`${base}app:x:`)).length).toBe(7);
     expect((await keysWithPrefix(client, `${base}app:x:`)).length).toBe(1);
     await Promise.all([a.close(), b.close()]);
   });

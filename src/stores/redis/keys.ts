@@ -6,6 +6,9 @@
 //   t  a token id:      {t:<id>}:rev (revocation), {t:<id>}:rl:<limit name> (counter), {t:<id>}:use (usage)
 //   s  a subject:       {s:<subject>}:rev (revocation of every token issued before a time)
 //   k  an API key:      {k:<hash>} (a hash: rec = record JSON, rem = uses left)
+//   i  a key id:        {i:<id>} (the hash of the record with that id: the inventory's id index)
+//   u  a subject's keys: {u:<subject>} (a set of record hashes: the inventory's subject index, pruned on read)
+//   e  lifecycle events: {e}:log (a list of event JSON, oldest first), {e}:ids (the ids in it, against duplicates)
 //   o  a claim:         {o:<key>} (holds its expiry)
 //   g  a claim group:   {g:<group>} (sorted set of claims scored by expiry)
 //   c  the channels:    {c}:inv (invalidations), {c}:ack:<instance id> (acknowledgements)
@@ -65,6 +68,25 @@ export class KeyLayout {
     return this.tagged('t', tokenId, 'use');
   }
 
+  /** The id index of the key inventory: the hash of the record with id `id`. */
+  keyId(id: string): string {
+    return this.tagged('i', id);
+  }
+
+  /** The subject index of the key inventory: the hashes of the subject's records (may hold stale ones). */
+  subjectKeys(subject: string): string {
+    return this.tagged('u', subject);
+  }
+
+  /** The lifecycle event log (one list, one slot) and the set of the ids in it. */
+  get eventLog(): string {
+    return `${this.prefix}{e}:log`;
+  }
+
+  get eventIds(): string {
+    return `${this.prefix}{e}:ids`;
+  }
+
   /** A one-time claim outside any group. */
   claim(key: string): string {
     return this.tagged('o', key);
@@ -75,7 +97,7 @@ export class KeyLayout {
     return this.tagged('g', group);
   }
 
-  private tagged(kind: 't' | 's' | 'k' | 'o' | 'g', id: string, part?: string): string {
+  private tagged(kind: 't' | 's' | 'k' | 'o' | 'g' | 'i' | 'u', id: string, part?: string): string {
     return part === undefined ? `${this.prefix}{${kind}:${esc(id)}}` : `${this.prefix}{${kind}:${esc(id)}}:${part}`;
   }
 }

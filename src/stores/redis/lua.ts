@@ -150,11 +150,14 @@ return { 2, redis.call('HGET', KEYS[1], 'rem') }
  */
 export function revocationLua(field: 'at' | 'before', merge: 'first' | 'max'): string {
   return `
--- KEYS[1]: the revocation entry, JSON {"${field}": ms, "exp": ms or null}. ARGV[1]: now; ARGV[2]: ${field};
--- ARGV[3]: expiry ('' = kept until deleted); ARGV[4]: invalidation channel; ARGV[5]: invalidation message.
+-- KEYS[1]: the revocation entry, JSON {"${field}": ms, "exp": ms or null, "r": reason (absent: none)}. ARGV[1]: now;
+-- ARGV[2]: ${field}; ARGV[3]: expiry ('' = kept until deleted); ARGV[4]: invalidation channel; ARGV[5]: invalidation
+-- message; ARGV[6]: reason ('' = none: a live entry's reason is kept).
 local now = tonumber(ARGV[1])
 local value = tonumber(ARGV[2])
 local exp = tonumber(ARGV[3])
+local reason = ARGV[6]
+if reason == '' then reason = nil end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local ok, old = pcall(cjson.decode, cur)
@@ -167,9 +170,12 @@ if cur then
     ${merge === 'first' ? `value = old.${field}` : `if old.${field} > value then value = old.${field} end`}
     -- Never shorten: kept-forever wins, else the later expiry.
     if old.exp == cjson.null then exp = nil elseif exp ~= nil and old.exp > exp then exp = old.exp end
+    -- The latest reason given wins; a revocation without one keeps the earlier one.
+    if reason == nil and type(old.r) == 'string' then reason = old.r end
   end
 end
-local entry = '{"${field}":' .. string.format('%.17g', value) .. ',"exp":' .. (exp and string.format('%.17g', exp) or 'null') .. '}'
+local entry = '{"${field}":' .. string.format('%.17g', value) .. ',"exp":' .. (exp and string.format('%.17g', exp) or 'null') ..
+  (reason and (',"r":' .. cjson.encode(reason)) or '') .. '}'
 if exp then
   -- The entry lives as long as the token could: after that the token is refused as expired anyway.
   redis.call('SET', KEYS[1], entry, 'PX', math.max(1, math.ceil(exp - now)))
@@ -273,6 +279,22 @@ if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) en
 return 1
 `;
 
+/** `tokenGuardAppendEvent`: appends a lifecycle event once, keeping at most a fixed number. */
+export const APPEND_EVENT_LUA = `
+-- Appends a lifecycle event unless one with its id is kept, then drops the oldest beyond the cap.
+-- KEYS[1]: the log (a list of event JSON, oldest first); KEYS[2]: the set of ids in it (same slot).
+-- ARGV[1]: the event's id; ARGV[2]: its JSON; ARGV[3]: most events kept.
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+local max = tonumber(ARGV[3])
+while redis.call('LLEN', KEYS[1]) > max do
+  -- The id of a dropped event leaves the set with it, so the set never outgrows the log.
+  local ok, old = pcall(cjson.decode, redis.call('LPOP', KEYS[1]))
+  if ok and type(old) == 'table' and type(old.id) == 'string' then redis.call('SREM', KEYS[2], old.id) end
+end
+return 1
+`;
+
 /** Every script, by the command name defineCommand gives it (no `numberOfKeys`: the caller passes the key count). */
 export const SCRIPTS = {
   tokenGuardConsume: { lua: CONSUME_LUA },
@@ -284,6 +306,7 @@ export const SCRIPTS = {
   tokenGuardUsage: { lua: USAGE_LUA, numberOfKeys: 1 },
   tokenGuardClaim: { lua: CLAIM_LUA, numberOfKeys: 1 },
   tokenGuardClaimInGroup: { lua: CLAIM_IN_GROUP_LUA, numberOfKeys: 1 },
+  tokenGuardAppendEvent: { lua: APPEND_EVENT_LUA, numberOfKeys: 2 },
 } as const;
 
 /** An argument to a script. */
@@ -297,8 +320,9 @@ export interface ScriptCommands {
   tokenGuardUse(key: string): Promise<number | null>;
   tokenGuardPut(key: string, json: string, remaining: string): Promise<number>;
   tokenGuardUpdate(key: string, read: string, next: string, remaining: string): Promise<Reply[]>;
-  tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string): Promise<number>;
-  tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string): Promise<number>;
+  tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string, reason: string): Promise<number>;
+  tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string, reason: string): Promise<number>;
+  tokenGuardAppendEvent(log: string, ids: string, id: string, json: string, max: Arg): Promise<number>;
   tokenGuardUsage(key: string, ...args: Arg[]): Promise<number>;
   tokenGuardClaim(key: string, now: Arg, expiresAt: Arg): Promise<number>;
   tokenGuardClaimInGroup(key: string, now: Arg, expiresAt: Arg, member: string, max: Arg): Promise<number>;

@@ -35,6 +35,8 @@ export interface RedisStoreOptions {
   usageBatchSize?: number;
   /** How long a token's usage is kept after its last use, in ms (`0` keeps it until deleted). Default: 30 days. */
   usageTtl?: number;
+  /** Most lifecycle events kept (`appendLifecycleEvent`); the oldest beyond it are dropped. Default: 10 000. */
+  maxLifecycleEvents?: number;
 }
 
 /** Counters for monitoring a RedisStore. */
@@ -68,6 +70,7 @@ export interface ResolvedOptions {
   usageFlushInterval: number;
   usageBatchSize: number;
   usageTtl: number;
+  maxLifecycleEvents: number;
   /** The near-cache's size and lifetime, or false when it is turned off. */
   nearCache: { max: number; ttl: number } | false;
 }
@@ -116,6 +119,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const usageBatchSize = count('usageBatchSize', options.usageBatchSize, 500);
   // PEXPIRE takes whole ms; 0 is documented as "kept until deleted" and never reaches Redis.
   const usageTtl = option('usageTtl', options.usageTtl, 30 * DAY, 'whole milliseconds (0 keeps usage until deleted)', (n) => Number.isSafeInteger(n) && n >= 0);
+  const maxLifecycleEvents = count('maxLifecycleEvents', options.maxLifecycleEvents, 10_000);
   const nearCache = options.nearCache;
   if (nearCache !== undefined && nearCache !== false && (nearCache === null || typeof nearCache !== 'object')) {
     throw new StoreArgumentError('RedisStore: nearCache must be { max?, ttl? } or false');
@@ -126,5 +130,16 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const ttl = nearCache
     ? option('nearCache.ttl', nearCache.ttl, 5000, `whole milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS)
     : 5000;
-  return { client, subscriber, prefix, commandTimeout, confirmTimeout, usageFlushInterval, usageBatchSize, usageTtl, nearCache: nearCache === false ? false : { max, ttl } };
+  return {
+    client,
+    subscriber,
+    prefix,
+    commandTimeout,
+    confirmTimeout,
+    usageFlushInterval,
+    usageBatchSize,
+    usageTtl,
+    maxLifecycleEvents,
+    nearCache: nearCache === false ? false : { max, ttl },
+  };
 }

@@ -9,6 +9,8 @@ import type { Reply } from './lua.js';
 export interface RevocationEntry {
   time: number;
   exp: number | null;
+  /** The reason given with the revocation, when there was one. */
+  reason?: string;
 }
 
 /** The fields of a usage hash, in the order `readUsage` takes them. */
@@ -70,8 +72,11 @@ export function parseEntry(raw: string | null, field: 'at' | 'before'): Revocati
   const o = v as Record<string, unknown>;
   const time = o[field];
   const exp = o['exp'];
-  if (typeof time !== 'number' || (exp !== null && typeof exp !== 'number')) throw new StoreError('revocation entry in Redis is malformed');
-  return { time, exp };
+  const reason = o['r'];
+  if (typeof time !== 'number' || (exp !== null && typeof exp !== 'number') || (reason !== undefined && typeof reason !== 'string')) {
+    throw new StoreError('revocation entry in Redis is malformed');
+  }
+  return reason === undefined ? { time, exp } : { time, exp, reason };
 }
 
 function live(entry: RevocationEntry | null, now: number): entry is RevocationEntry {
@@ -81,8 +86,12 @@ function live(entry: RevocationEntry | null, now: number): entry is RevocationEn
 /** What a token's and its subject's entries mean at `now` (an entry past its expiry means nothing). */
 export function toState(token: RevocationEntry | null, subject: RevocationEntry | null, now: number): RevocationState | undefined {
   let state: RevocationState | undefined;
-  if (live(token, now)) state = { revokedAt: token.time };
-  if (live(subject, now)) (state ??= {}).subjectRevokedBefore = subject.time;
+  if (live(token, now)) state = token.reason === undefined ? { revokedAt: token.time } : { revokedAt: token.time, reason: token.reason };
+  if (live(subject, now)) {
+    state ??= {};
+    state.subjectRevokedBefore = subject.time;
+    if (subject.reason !== undefined) state.subjectReason = subject.reason;
+  }
   return state;
 }
 

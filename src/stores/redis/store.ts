@@ -11,10 +11,13 @@ import type {
   RateLimitResult,
   RateLimitState,
   RevocationState,
+  RevokeOptions,
+  RevokeSubjectOptions,
   TokenStore,
   TokenUsage,
   UsageEvent,
 } from '../../leaf/store.js';
+import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
 import { checkClaimGroup } from '../claims.js';
 import { COUNTER_TTL_SLACK_MS } from '../gcra.js';
 import {
@@ -26,6 +29,10 @@ import {
   checkRevoke,
   checkRevokeSubject,
   checkUpdateApiKey,
+  checkLifecycleEvent,
+  checkLifecycleQuery,
+  DEFAULT_EVENT_LIMIT,
+  matchesQuery,
   StoreArgumentError,
 } from '../validate.js';
 import { boundedCall, type Call } from './command.js';
@@ -37,6 +44,20 @@ import { num, parseEntry, readUsage, recordJson, toRecord, toState, USAGE_FIELDS
 import { UsageBuffer } from './usage-buffer.js';
 
 const UPDATE_ATTEMPTS = 8;
+
+/** A kept lifecycle event; one we cannot read is a store failure, never skipped silently. */
+function parseEvent(raw: string): LifecycleEvent {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch (e) {
+    throw new StoreError('lifecycle event in Redis is not valid JSON', { cause: e });
+  }
+  if (!v || typeof v !== 'object' || typeof (v as LifecycleEvent).id !== 'string' || typeof (v as LifecycleEvent).at !== 'number') {
+    throw new StoreError('lifecycle event in Redis is malformed');
+  }
+  return v as LifecycleEvent;
+}
 
 /**
  * Keeps token state in Redis so that every app instance shares API key records, revocations, rate-limit counters
@@ -73,6 +94,7 @@ export class RedisStore implements TokenStore {
   private readonly call: Call;
   private readonly nearCache: NearCache;
   private readonly usage: UsageBuffer;
+  private readonly maxEvents: number;
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -81,6 +103,7 @@ export class RedisStore implements TokenStore {
     this.keys = new KeyLayout(o.prefix);
     this.call = boundedCall(o.commandTimeout);
     this.cmd = defineScripts(o.client);
+    this.maxEvents = o.maxLifecycleEvents;
     this.usage = new UsageBuffer({
       client: o.client,
       cmd: this.cmd,
@@ -116,13 +139,28 @@ export class RedisStore implements TokenStore {
   async putApiKey(record: ApiKeyRecord): Promise<void> {
     checkPutApiKey(record);
     const { remaining, ...rest } = record;
+    // The inventory first (its keys live in other slots, so not in the same script): an index entry without its
+    // record is dropped on read, while a record without its index entries would be missing from listings.
+    await this.index(record.id, record.subject, record.hash);
     await this.call('put', this.cmd.tokenGuardPut(this.keys.apiKey(record.hash), JSON.stringify(rest), usesLeft(remaining)));
+  }
+
+  private async index(id: string | undefined, subject: string | undefined, hash: string): Promise<void> {
+    await this.call(
+      'index',
+      Promise.all([
+        id === undefined ? null : this.client.set(this.keys.keyId(id), hash),
+        subject === undefined ? null : this.client.sadd(this.keys.subjectKeys(subject), hash),
+      ]),
+    );
   }
 
   async updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
     checkUpdateApiKey(hash, patch);
     const key = this.keys.apiKey(hash);
     const remaining = !('remaining' in patch) ? 'keep' : patch.remaining === undefined ? 'del' : usesLeft(patch.remaining);
+    // A record moving to another subject joins its index first (the old subject's entry is pruned on read).
+    if (typeof patch.subject === 'string') await this.index(undefined, patch.subject, hash);
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
       const [rec] = await this.call('HMGET', this.client.hmget(key, 'rec'));
       if (rec === null || rec === undefined) return undefined;
@@ -140,7 +178,35 @@ export class RedisStore implements TokenStore {
 
   async deleteApiKey(hash: string): Promise<boolean> {
     checkId('deleteApiKey', 'hash', hash);
+    // The index entries go stale with it and are ignored (and pruned) on read.
     return (await this.call('DEL', this.client.del(this.keys.apiKey(hash)))) > 0;
+  }
+
+  async listApiKeys(subject: string): Promise<ApiKeyRecord[]> {
+    checkId('listApiKeys', 'subject', subject);
+    const setKey = this.keys.subjectKeys(subject);
+    const hashes = await this.call('SMEMBERS', this.client.smembers(setKey));
+    const records = await this.call('HMGET', Promise.all(hashes.map((h) => this.client.hmget(this.keys.apiKey(h), 'rec', 'rem'))));
+    const out: ApiKeyRecord[] = [];
+    const stale: string[] = [];
+    records.forEach(([rec, rem], i) => {
+      const r = toRecord(rec ?? null, rem ?? null);
+      // Deleted, or moved to another subject: the index entry is stale.
+      if (r && r.subject === subject && r.hash === hashes[i]) out.push(r);
+      else stale.push(hashes[i] as string);
+    });
+    // Pruning is housekeeping: a failure leaves entries that the next read drops again.
+    if (stale.length) this.client.srem(setKey, ...stale).catch(() => undefined);
+    return out;
+  }
+
+  async getApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
+    checkId('getApiKeyById', 'id', id);
+    const hash = await this.call('GET', this.client.get(this.keys.keyId(id)));
+    if (hash === null) return undefined;
+    const [rec, rem] = await this.call('HMGET', this.client.hmget(this.keys.apiKey(hash), 'rec', 'rem'));
+    const r = toRecord(rec ?? null, rem ?? null);
+    return r && r.id === id && r.hash === hash ? r : undefined;
   }
 
   async useApiKey(hash: string): Promise<number | undefined> {
@@ -151,22 +217,22 @@ export class RedisStore implements TokenStore {
 
   // --- Revocation
 
-  async revoke(tokenId: string, options: { now: number; expiresAt?: number }): Promise<void> {
+  async revoke(tokenId: string, options: RevokeOptions): Promise<void> {
     checkRevoke(tokenId, options);
-    const { now, expiresAt } = options;
+    const { now, expiresAt, reason } = options;
     if (expiresAt !== undefined && expiresAt <= now) return;
     const key = this.keys.tokenRevocation(tokenId);
     const channel = this.keys.invalidationChannel;
-    await this.nearCache.revoke('t', tokenId, (msg) => this.cmd.tokenGuardRevoke(key, now, now, expiresAt ?? '', channel, msg));
+    await this.nearCache.revoke('t', tokenId, (msg) => this.cmd.tokenGuardRevoke(key, now, now, expiresAt ?? '', channel, msg, reason ?? ''));
   }
 
-  async revokeSubject(subject: string, options: { now: number; before: number; expiresAt?: number }): Promise<void> {
+  async revokeSubject(subject: string, options: RevokeSubjectOptions): Promise<void> {
     checkRevokeSubject(subject, options);
-    const { now, before, expiresAt } = options;
+    const { now, before, expiresAt, reason } = options;
     if (expiresAt !== undefined && expiresAt <= now) return;
     const key = this.keys.subjectRevocation(subject);
     const channel = this.keys.invalidationChannel;
-    await this.nearCache.revoke('s', subject, (msg) => this.cmd.tokenGuardRevokeSubject(key, now, before, expiresAt ?? '', channel, msg));
+    await this.nearCache.revoke('s', subject, (msg) => this.cmd.tokenGuardRevokeSubject(key, now, before, expiresAt ?? '', channel, msg, reason ?? ''));
   }
 
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined | Promise<RevocationState | undefined> {
@@ -224,6 +290,26 @@ export class RedisStore implements TokenStore {
     );
     if (won !== 0 && won !== 1) throw new StoreError('Redis returned a malformed claim reply');
     return won === 1;
+  }
+
+  // --- Lifecycle events
+
+  async appendLifecycleEvent(event: LifecycleEvent): Promise<void> {
+    checkLifecycleEvent(event);
+    await this.call('append', this.cmd.tokenGuardAppendEvent(this.keys.eventLog, this.keys.eventIds, event.id, JSON.stringify(event), this.maxEvents));
+  }
+
+  async listLifecycleEvents(query: LifecycleQuery): Promise<LifecycleEvent[]> {
+    checkLifecycleQuery(query);
+    const limit = query.limit ?? DEFAULT_EVENT_LIMIT;
+    // The log is capped (maxLifecycleEvents), so reading it whole is bounded; filtering happens here.
+    const raw = await this.call('LRANGE', this.client.lrange(this.keys.eventLog, 0, -1));
+    const out: LifecycleEvent[] = [];
+    for (let i = raw.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = parseEvent(raw[i] as string);
+      if (matchesQuery(e, query)) out.push(e);
+    }
+    return out.reverse();
   }
 
   // --- Usage

@@ -8,7 +8,10 @@ import { MINUTE, T0, allTypeErrors, bad, fullRecord, record, refusals, runConcer
 type Inventory = 'listApiKeys' | 'getApiKeyById' | 'appendLifecycleEvent' | 'listLifecycleEvents';
 
 /** The lifecycle part of a TokenStore (its optional methods, required here): what `lifecycleConformance` tests. */
-export type LifecycleStore = Pick<TokenStore, 'getApiKey' | 'putApiKey' | 'updateApiKey' | 'deleteApiKey' | 'useApiKey' | 'revoke' | 'revokeSubject' | 'getRevocation' | 'close'> &
+export type LifecycleStore = Pick<
+  TokenStore,
+  'getApiKey' | 'putApiKey' | 'updateApiKey' | 'deleteApiKey' | 'useApiKey' | 'revoke' | 'revokeSubject' | 'getRevocation' | 'close'
+> &
   Required<Pick<TokenStore, Inventory>>;
 
 const ids = (records: readonly ApiKeyRecord[]): string[] => records.map((r) => r.id).sort();
