@@ -53,9 +53,10 @@ function decisionLines(d: Decision): string[] {
 export const explain: Command = {
   summary: 'decide one request against a policy module and trace how the decision was reached',
   description:
-    'Builds a request from the arguments and runs it through createGuard(policy) exactly as an adapter would. The token goes in\n' +
-    "an `Authorization: Bearer` header unless --header sets Authorization itself; it is never printed. The policy's own store is\n" +
-    'used: against a shared store, the request counts like a real one (usage, rate limits, uses left).\n' +
+    'Builds a request from the arguments and runs it through guard.explain of createGuard(policy): the decision, the rules\n' +
+    'tried, and every step with pass / fail / reported / skipped and why. The token goes in an `Authorization: Bearer` header\n' +
+    "unless --header sets Authorization itself; it is never printed. The policy's own store is used: no usage is recorded,\n" +
+    'but against a shared store the request spends what a real one would (a rate-limit unit, a key use, a DPoP proof).\n' +
     'Exit code 0 when the decision is allow, 7 when it is deny or step_up.',
   positionals: [
     { name: 'METHOD', description: 'HTTP method, e.g. GET' },
