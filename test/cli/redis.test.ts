@@ -102,7 +102,7 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     const again = await cli(['keys', 'revoke', r.record.id, '--prefix', prefix], { env });
     expect(again.code).toBe(8);
     expect(again.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
-  });
+  }, 120_000);
 
   it('exits 3 for a key that is not there', async () => {
     for (const command of ['show', 'rotate', 'revoke']) {
@@ -117,6 +117,7 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(json(r)).toEqual({ revoked: { tokenId: 'jti-123', at: expect.any(String), until: '2099-01-01T00:00:00.000Z', reason: 'compromised' } });
     expect(await store.getRevocation('jti-123', undefined, Date.now())).toMatchObject({ revokedAt: expect.any(Number), reason: 'compromised' });
     expect(await client.pttl(`${prefix}{t:jti-123}:rev`)).toBeGreaterThan(0);
+    expect(await store.listLifecycleEvents({ tokenId: 'jti-123' })).toEqual([expect.objectContaining({ type: 'token.revoked', actor: 'cli', reason: 'compromised' })]);
   });
 
   it('revokes a subject before a time', async () => {
