@@ -7,6 +7,9 @@ import { BIN, cli, json, ROOT } from './run.js';
 const COMMANDS = [
   ['keys'],
   ['keys', 'issue'],
+  ['keys', 'list'],
+  ['keys', 'show'],
+  ['keys', 'rotate'],
   ['keys', 'revoke'],
   ['revoke'],
   ['revoke', 'token'],
