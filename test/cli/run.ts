@@ -20,7 +20,8 @@ export interface CliRun {
 
 /** Runs `token-guard ...args`; env replaces REDIS_URL and friends (the parent's are not inherited). */
 export function cli(args: readonly string[], options: { env?: Record<string, string>; timeout?: number; cwd?: string } = {}): Promise<CliRun> {
-  const timeout = options.timeout ?? 15_000;
+  // Generous: on a loaded machine eight Node processes started together each take seconds; a hang still fails.
+  const timeout = options.timeout ?? 45_000;
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,

@@ -3,6 +3,7 @@
 // own call would.
 import { issueApiKey, type IssueApiKeyOptions } from '../../core/issue-api-key.js';
 import { type ApiKeySummary, createApiKey, findApiKey, listApiKeys, listLifecycleEvents, revokeApiKey, rotateApiKey } from '../../core/key-lifecycle.js';
+import { parseDuration } from '../../leaf/duration.js';
 import type { HoursRule } from '../../leaf/hours-rule.js';
 import type { LifecycleEvent } from '../../leaf/lifecycle.js';
 import type { TokenStore } from '../../leaf/store.js';
@@ -234,7 +235,12 @@ const rotate: Command = {
     const reason = reasonOf(ctx);
     const secret = checksumSecret(ctx);
     const options: Parameters<typeof rotateApiKey>[2] = { actor: actorOf(ctx) };
-    if (grace !== undefined) options.grace = grace === '0' ? 0 : parseDurationFlag('--grace', grace);
+    if (grace !== undefined) {
+      // Zero is a grace too (refused at once); the range (at most 30 days) is rotateApiKey's to check.
+      const ms = parseDuration(/^\d+$/.test(grace) ? Number(grace) : grace);
+      if (ms === undefined) throw usage(`--grace: expected a duration like 0, 30m, 24h, 7d (got ${JSON.stringify(grace)})`);
+      options.grace = ms;
+    }
     if (expires !== undefined) options.expiresIn = expires === 'never' ? null : parseDurationFlag('--expires-in', expires);
     if (reason !== undefined) options.reason = reason;
     if (secret !== undefined) options.checksumSecret = secret;
