@@ -1,4 +1,4 @@
-// The layers of src/, as folder names show them: leaf ← checks, tokens, stores ← core ← adapters.
+// The layers of src/, as folder names show them: leaf ← checks, tokens, stores ← core ← adapters, cli.
 // An import that goes the wrong way (or a new folder nobody placed) fails the build here.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -20,6 +20,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   adapters: ['leaf', 'core', 'checks'],
   // Observability (token-guard/otel, token-guard/dashboard): built on the leaf's event and telemetry types only.
   observe: ['leaf'],
+  // The `token-guard` command (package.json `bin`): an app of the library, beside the adapters; nothing imports it.
+  cli: ['leaf', 'tokens', 'stores', 'core'],
   '.': ['leaf', 'checks', 'tokens', 'stores', 'core', 'adapters', 'testing', 'receivers', 'observe'],
 };
 
@@ -72,5 +74,6 @@ describe('layers', () => {
     expect(seen).toContain('core→leaf');
     expect(seen).toContain('adapters→core');
     expect(seen).toContain('stores→leaf');
+    expect(seen).toContain('cli→core');
   });
 });

@@ -1,0 +1,100 @@
+// `token-guard revoke token|subject`: revocations in the app's Redis, for JWTs and API keys alike, through
+// guard.revoke / guard.revokeSubject (reasons, lifecycle events and the clock-tolerance margin as an app gets them).
+import { createGuard, type Guard } from '../../core/guard.js';
+import type { TokenStore } from '../../leaf/store.js';
+import type { Command, Group } from '../command.js';
+import { optional } from '../command.js';
+import { EXIT, usage } from '../exit.js';
+import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
+import { when } from '../output.js';
+import { openStore, REDIS_OPTIONS } from '../redis.js';
+import { parseTime } from '../values.js';
+
+/**
+ * A guard over the store, only to revoke with: revocations need no policy, but go through the guard so they are
+ * validated, reasoned and reported exactly as an app's own `guard.revoke`. The prefix is a placeholder (it accepts
+ * no request here).
+ */
+function revoker(store: TokenStore): Guard {
+  return createGuard({ store, apiKeys: { prefix: 'tg_' }, trackUsage: false });
+}
+
+const token: Command = {
+  summary: 'revoke one token by id (JWT jti or derived id, API key id)',
+  description:
+    'guard.revoke: every guard sharing the store refuses the token on its next request with 401 token.revoked. Give\n' +
+    "--expires-at the token's own expiry so the entry is dropped once it no longer matters.",
+  positionals: [{ name: 'ID', description: 'the token id: JWT jti (or the id decisions show), API key id key_…' }],
+  options: {
+    'expires-at': { type: 'string', value: 'TIME', description: "keep the revocation until this time (the token's exp). Default: until deleted" },
+    ...REASON_OPTION,
+    ...ACTOR_OPTION,
+    ...REDIS_OPTIONS,
+  },
+  examples: ['token-guard revoke token 7f1c2a9e --expires-at 2026-12-01T00:00:00Z --reason compromised --redis redis://127.0.0.1:6379'],
+  async run(ctx) {
+    const name = 'token-guard revoke token';
+    const id = ctx.positionals[0] as string;
+    if (id.trim() === '') throw usage(`${name}: the id is empty`);
+    const now = new Date();
+    const at = optional(ctx, 'expires-at');
+    const expiresAt = at === undefined ? undefined : parseTime('--expires-at', at, now.getTime());
+    const reason = reasonOf(ctx);
+    const actor = actorOf(ctx);
+    const open = await openStore(ctx, name);
+    try {
+      await revoker(open.store).revoke(id, { now, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+    } finally {
+      await open.close();
+    }
+    if (ctx.out.json) ctx.out.result({ revoked: { tokenId: id, at: now, until: expiresAt === undefined ? null : new Date(expiresAt), reason: reason ?? null } });
+    else ctx.out.line(`Revoked ${id} in ${open.where}${expiresAt === undefined ? '' : ` until ${when(expiresAt)}`}${reason ? `: ${reason}` : ''}.`);
+    return EXIT.ok;
+  },
+};
+
+const subject: Command = {
+  summary: 'revoke every token of a subject issued before a time (default: now)',
+  description: 'guard.revokeSubject: tokens of SUBJECT issued before --before are refused; later ones pass.',
+  positionals: [{ name: 'SUBJECT', description: 'the subject: JWT sub, API key record subject' }],
+  options: {
+    before: { type: 'string', value: 'TIME', description: 'revoke tokens issued before this time. Default: now' },
+    'expires-at': { type: 'string', value: 'TIME', description: 'keep the revocation until this time (when the last such token expires). Default: until deleted' },
+    ...REASON_OPTION,
+    ...ACTOR_OPTION,
+    ...REDIS_OPTIONS,
+  },
+  examples: ['token-guard revoke subject alice --reason offboarded --redis redis://127.0.0.1:6379', 'token-guard revoke subject svc-ci --before 2026-11-30T12:00:00Z --json'],
+  async run(ctx) {
+    const name = 'token-guard revoke subject';
+    const who = ctx.positionals[0] as string;
+    if (who.trim() === '') throw usage(`${name}: the subject is empty`);
+    const now = new Date();
+    const beforeFlag = optional(ctx, 'before');
+    const before = beforeFlag === undefined ? now.getTime() : parseTime('--before', beforeFlag, now.getTime());
+    const at = optional(ctx, 'expires-at');
+    const expiresAt = at === undefined ? undefined : parseTime('--expires-at', at, now.getTime());
+    const reason = reasonOf(ctx);
+    const actor = actorOf(ctx);
+    const open = await openStore(ctx, name);
+    try {
+      await revoker(open.store).revokeSubject(who, { now, before, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+    } finally {
+      await open.close();
+    }
+    if (ctx.out.json) {
+      ctx.out.result({ revoked: { subject: who, before: new Date(before), until: expiresAt === undefined ? null : new Date(expiresAt), reason: reason ?? null } });
+    } else {
+      ctx.out.line(
+        `Revoked every token of ${who} issued before ${when(before)} in ${open.where}${expiresAt === undefined ? '' : ` (kept until ${when(expiresAt)})`}${reason ? `: ${reason}` : ''}.`,
+      );
+    }
+    return EXIT.ok;
+  },
+};
+
+/** `token-guard revoke`. */
+export const revoke: Group = {
+  summary: 'revoke tokens by id or by subject in Redis',
+  commands: { token, subject },
+};

@@ -1,0 +1,107 @@
+// The Redis behind `keys` and `revoke`: the URL and prefix from the options or REDIS_URL, one connection that
+// fails fast (no retry loop, no offline queue) so an unreachable Redis ends the command in `--timeout`, never a hang.
+import type { Redis, RedisOptions } from 'ioredis';
+import { parseTimerDuration } from '../leaf/duration.js';
+import { RedisStore } from '../stores/redis.js';
+import type { OptionSpec, CommandContext } from './command.js';
+import { CliError, usage } from './exit.js';
+
+/** The options of every command that talks to Redis. */
+export const REDIS_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  redis: { type: 'string', value: 'URL', description: 'Redis URL (redis:// or rediss://). Default: $REDIS_URL' },
+  prefix: { type: 'string', value: 'PREFIX', description: "the app's RedisStore prefix. Default: tg:" },
+  timeout: { type: 'string', value: 'DURATION', description: 'longest wait for Redis to connect or answer (5s, 500ms). Default: 5s' },
+};
+
+/** An open store and how to let go of it. */
+export interface OpenStore {
+  store: RedisStore;
+  /** Where it is, for messages: the URL without its password. */
+  where: string;
+  close(): Promise<void>;
+}
+
+/** The URL with any password replaced: URLs go into messages, passwords never do. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/** Connects to the Redis the options name and wraps it in a RedisStore. Throws CliError: usage (no or bad URL), store unreachable. */
+export async function openStore(ctx: CommandContext, name: string): Promise<OpenStore> {
+  const url = (typeof ctx.options['redis'] === 'string' ? ctx.options['redis'] : undefined) ?? ctx.env['REDIS_URL'];
+  if (!url) throw usage(`${name}: no Redis given`, 'pass --redis redis://host:6379 or set REDIS_URL');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw usage(`${name}: --redis is not a URL`, 'expected redis://[user:password@]host[:port][/db] or rediss://…');
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw usage(`${name}: --redis must be a redis:// or rediss:// URL (got ${parsed.protocol})`);
+  const prefix = typeof ctx.options['prefix'] === 'string' ? ctx.options['prefix'] : 'tg:';
+  let timeoutMs: number;
+  try {
+    timeoutMs = parseTimerDuration('--timeout', ctx.options['timeout'] ?? '5s');
+  } catch (err) {
+    throw usage(`${name}: ${(err as Error).message}`);
+  }
+  const where = redactUrl(url);
+
+  let RedisClass: new (url: string, options: RedisOptions) => Redis;
+  try {
+    // ioredis is an optional peer dependency: loaded only by the commands that need it.
+    ({ Redis: RedisClass } = await import('ioredis'));
+  } catch (err) {
+    throw usage(`${name}: ioredis is not installed (${(err as Error).message.split('\n')[0]})`, 'install it next to token-guard: npm install ioredis');
+  }
+  const client = new RedisClass(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  let lastError: Error | undefined;
+  client.on('error', (err: Error) => {
+    lastError = err;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    await Promise.race([client.connect(), timedOut]);
+  } catch (err) {
+    client.disconnect();
+    const reason = lastError?.message ?? (err as Error).message;
+    throw new CliError('cli.store_unreachable', `cannot reach Redis at ${where}: ${reason}`, {
+      help: 'check --redis / REDIS_URL and that Redis is up; --timeout sets how long to wait',
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  let store: RedisStore;
+  try {
+    store = new RedisStore({ client, prefix, commandTimeout: timeoutMs });
+  } catch (err) {
+    client.disconnect();
+    throw usage(`${name}: ${(err as Error).message}`);
+  }
+  return {
+    store,
+    where,
+    async close() {
+      try {
+        await store.close();
+      } finally {
+        client.disconnect();
+      }
+    },
+  };
+}

@@ -1,0 +1,48 @@
+// Option values the commands share: times, durations, rate limits, key=value pairs.
+import { parseDuration } from '../leaf/duration.js';
+import { usage } from './exit.js';
+
+/** `--at 2026-01-01T12:00:00Z`, `--at 1767268800000` or `now` → epoch ms. */
+export function parseTime(flag: string, value: string, now: number): number {
+  if (value === 'now') return now;
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms) || !Number.isFinite(new Date(ms).getTime())) {
+    throw usage(`${flag}: expected an ISO 8601 time (2026-01-31T09:00:00Z), epoch milliseconds or "now" (got ${JSON.stringify(value)})`);
+  }
+  return ms;
+}
+
+/** `--expires-in 90d` → ms above zero. */
+export function parseDurationFlag(flag: string, value: string): number {
+  const ms = parseDuration(/^\d+$/.test(value) ? Number(value) : value);
+  if (ms === undefined || ms === 0) throw usage(`${flag}: expected a duration above zero like 30s, 10m, 12h, 90d or milliseconds (got ${JSON.stringify(value)})`);
+  return ms;
+}
+
+/** `--rate-limit 100/1m` → `{ limit: 100, window: '1m' }`. */
+export function parseRateLimit(flag: string, value: string): { limit: number; window: string | number } {
+  const m = /^(\d+)\/(\S+)$/.exec(value);
+  if (!m) throw usage(`${flag}: expected LIMIT/WINDOW like 100/1m (got ${JSON.stringify(value)})`);
+  const window = /^\d+$/.test(m[2] as string) ? Number(m[2]) : (m[2] as string);
+  return { limit: Number(m[1]), window };
+}
+
+/** `--metadata team=billing --metadata tier=2` → `{ team: 'billing', tier: '2' }` (values stay strings). */
+export function parsePairs(flag: string, values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw usage(`${flag}: expected KEY=VALUE (got ${JSON.stringify(v)})`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+/** A JSON option value (`--hours '{"timezone":"UTC","windows":[…]}'`). */
+export function parseJson(flag: string, value: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (err) {
+    throw usage(`${flag}: expected JSON (${(err as Error).message})`);
+  }
+}
