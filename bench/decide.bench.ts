@@ -5,7 +5,7 @@
 // interleaves them round by round (every other round in reverse), printing the median
 // of each round's ratio. That ratio, not the absolute figure, is what a change is judged by.
 //
-// Rates are per second of the process's CPU time (run with NODE_OPTIONS=--single-threaded-gc, as `npm run bench` does,
+// Rates are per second of the process's CPU time (run under `node --single-threaded-gc`, as `npm run bench:decide` does,
 // so that the garbage collector's work is counted on this thread and not spread over helper threads).
 //
 // Env: ROUNDS (7), MS per measurement (300), BASE (optional: the other build's directory, e.g. a copy of an older
