@@ -1,4 +1,4 @@
-// `npm run bench` (part 1): guard.evaluate decisions per second on one core, for the paths that matter.
+// `npm run bench` (part 2): guard.evaluate decisions per second on one core, for the paths that matter.
 // Runs against the built package (dist/, through the package's own exports), which is what users install.
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { createGuard, issueApiKey, MemoryStore, type GuardRequest, type TokenGuardPolicy } from 'token-guard';

@@ -1,14 +1,15 @@
 // The evaluation as phases over the check registry: pre-auth → authenticate → bind → revoke → constraints →
-// risk → quota → commit → decide. The registered checks run in their phase (runPhase: the policy's value and a
+// risk → quota → commit → decide. The registered checks run in their phase (startPhase: the policy's value and a
 // key record's refuse, a rule's own is trialled under the rule's report-only); authentication and revocation are
 // the engine's own steps. Written as a generator that yields only when a store (or verifier) answers with a
-// promise, so a fully synchronous path returns a Decision at once.
+// promise, so a fully synchronous path returns a Decision at once; the phases themselves are plain loops
+// (startPhase), so they allocate nothing of their own.
 import type { ParsedIp } from '../leaf/ip.js';
 import { normalizePath } from '../leaf/path.js';
 import { passes, userAgentOf } from '../leaf/http.js';
 import type { TokenStore, UsageEvent } from '../leaf/store.js';
 import type { Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
-import type { CheckContext, CheckPhase, CheckStore } from '../checks/check.js';
+import type { CheckContext, CheckPhase, CheckResult, CheckStore } from '../checks/check.js';
 import { isRevoked, revocationDetail } from '../checks/revocation.js';
 import { extractToken } from '../tokens/extract.js';
 import { hasApiKeyPrefix } from '../tokens/api-key.js';
@@ -83,6 +84,12 @@ interface Run {
   ruled: ReasonCode[] | undefined;
   prefetched: unknown[] | undefined;
   readonly trace: TraceStep[] | undefined;
+  /** Where the running phase is: the slot, its stage, and what the stage's verdict and trace note need. */
+  slot: number;
+  stage: number;
+  before: string | undefined;
+  level: TraceStep['level'];
+  r: ReasonCode | undefined;
 }
 
 const hasValue = (v: string | string[] | undefined): boolean => typeof v === 'string' && v !== '';
@@ -108,74 +115,162 @@ function note(run: Run, phase: CheckPhase, slot: CheckSlot, level: TraceStep['le
   (run.trace as TraceStep[]).push(step);
 }
 
+// Where a phase is within a slot. A phase runs as a plain loop (no generator, nothing allocated) and stops only where
+// a check answers with a promise: the pipeline yields that promise, hands the answer to `settle` and goes on from
+// the same slot and stage. So a phase whose checks all answer synchronously costs no allocation at all.
+const START = 0;
+/** checkAll over the enforced values (the policy's, the rule's unless trialled, the key record's). */
+const ALL = 1;
+/** checkAll over a trialled rule's own value. */
+const ALL_TRIAL = 2;
+const POLICY = 3;
+const KEY = 4;
+/** The policy's or key's answer applied (synchronous: no check runs here). */
+const VERDICT = 5;
+const RULE = 6;
+const END = 7;
+/** `call`'s answer when the slot is finished. */
+const DONE: unique symbol = Symbol('done');
+
+/** Starts the stage the slot is at, skipping those that do not apply: the check's answer, or DONE when the slot is finished. */
+function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unknown[] | undefined): CheckResult | typeof DONE {
+  const { ctx, rule } = run;
+  const c = slot.check;
+  const i = slot.index;
+  for (;;) {
+    switch (run.stage) {
+      case START:
+        // Counters and uses are only spent by requests that go through.
+        if (phase === 'quota' && ctx.blocking !== undefined && run.mode !== 'report-only') {
+          if (run.trace) run.trace.push({ phase, step: c.name, outcome: 'skipped', detail: 'the request is already refused: nothing spent' });
+          return DONE;
+        }
+        run.before = ctx.detail;
+        run.level = undefined;
+        run.r = undefined;
+        run.stage = c.checkAll ? ALL : POLICY;
+        break;
+      case ALL: {
+        const kv = record?.[i];
+        const group = rule ? (rule.checks.groups[i] as readonly unknown[]) : slot.policyGroup;
+        const values = kv === undefined ? group : [...group, kv];
+        if (values.length) {
+          run.level = kv === undefined ? (group.length > slot.policyGroup.length ? 'rule' : 'policy') : 'key';
+          return (c.checkAll as NonNullable<typeof c.checkAll>)(ctx, values, false);
+        }
+        run.stage = ALL_TRIAL;
+        break;
+      }
+      case ALL_TRIAL: {
+        const tg = rule?.checks.trialGroups[i];
+        if (!tg) return DONE;
+        run.before = ctx.detail;
+        return (c.checkAll as NonNullable<typeof c.checkAll>)(ctx, tg, true);
+      }
+      case POLICY:
+        if (slot.policy !== undefined) {
+          run.level = 'policy';
+          return c.check(ctx, slot.policy, run.prefetched?.[i]);
+        }
+        run.stage = KEY;
+        break;
+      case KEY: {
+        const kv = record?.[i];
+        if (run.r === undefined && kv !== undefined) {
+          run.level = 'key';
+          return c.check(ctx, kv);
+        }
+        run.stage = VERDICT;
+        break;
+      }
+      case VERDICT: {
+        const r = run.r;
+        if (run.level && run.trace) note(run, phase, slot, run.level, r, run.before, false);
+        if (r) {
+          if (phase === 'bind') throw new Refusal(r, ctx.detail);
+          ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
+        }
+        run.stage = RULE;
+        break;
+      }
+      case RULE: {
+        const rv = rule?.checks.values[i];
+        if (rv === undefined) {
+          if (!run.level && run.trace) run.trace.push({ phase, step: c.name, outcome: 'skipped', detail: 'no value for this request' });
+          return DONE;
+        }
+        run.before = ctx.detail;
+        return c.check(ctx, rv);
+      }
+      default:
+        return DONE;
+    }
+  }
+}
+
+/** Applies a check's answer to the stage that asked for it, and moves to the next stage. */
+function settle(run: Run, phase: CheckPhase, slot: CheckSlot, r: ReasonCode | undefined): void {
+  const ctx = run.ctx;
+  switch (run.stage) {
+    case ALL:
+      if (r) ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
+      if (run.trace) note(run, phase, slot, run.level, r, run.before, false);
+      run.stage = ALL_TRIAL;
+      return;
+    case ALL_TRIAL:
+      if (r) run.ruled = add(run.ruled, r);
+      if (run.trace) note(run, phase, slot, 'rule', r, run.before, true);
+      run.stage = END;
+      return;
+    case POLICY:
+      run.r = r;
+      run.stage = KEY;
+      return;
+    case KEY:
+      run.r = r;
+      run.stage = VERDICT;
+      return;
+    case RULE:
+      if (r) {
+        if (ctx.trial) run.ruled = add(run.ruled, r);
+        else ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
+      }
+      if (run.trace) note(run, phase, slot, 'rule', r, run.before, ctx.trial);
+      run.stage = END;
+      return;
+  }
+}
+
+/** Runs the phase's slots from where it stands until one answers with a promise (returned) or all are done. */
+function advance(run: Run, phase: CheckPhase, slots: readonly CheckSlot[], record: readonly unknown[] | undefined): PromiseLike<unknown> | undefined {
+  while (run.slot < slots.length) {
+    const slot = slots[run.slot] as CheckSlot;
+    const r = call(run, phase, slot, record);
+    if (r === DONE) {
+      run.slot++;
+      run.stage = START;
+    } else if (isThenable(r)) return r;
+    else settle(run, phase, slot, r);
+  }
+  return undefined;
+}
+
 /**
  * Runs the registered checks of one phase. The policy's value, or else the key record's, refuses; the rule's
  * own value refuses too, unless the rule is trialled (then its refusal is only reported). In the bind phase a
- * refusal ends the evaluation.
+ * refusal ends the evaluation. Returns a promise the pipeline must wait for, then pass to `resumePhase`.
  */
-function* runPhase(run: Run, phase: CheckPhase, slots: readonly CheckSlot[], record: readonly unknown[] | undefined): Generator<PromiseLike<unknown>, void, unknown> {
-  const { ctx, rule } = run;
-  const trial = ctx.trial;
-  for (const slot of slots) {
-    // Counters and uses are only spent by requests that go through.
-    if (phase === 'quota' && ctx.blocking !== undefined && run.mode !== 'report-only') {
-      if (run.trace) run.trace.push({ phase, step: slot.check.name, outcome: 'skipped', detail: 'the request is already refused: nothing spent' });
-      continue;
-    }
-    const c = slot.check;
-    const i = slot.index;
-    const kv = record?.[i];
-    let before = ctx.detail;
-    if (c.checkAll) {
-      const group = rule ? (rule.checks.groups[i] as readonly unknown[]) : slot.policyGroup;
-      const values = kv === undefined ? group : [...group, kv];
-      if (values.length) {
-        let r = c.checkAll(ctx, values, false);
-        if (isThenable(r)) r = (yield r) as ReasonCode | undefined;
-        if (r) ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
-        if (run.trace) note(run, phase, slot, kv === undefined ? (group.length > slot.policyGroup.length ? 'rule' : 'policy') : 'key', r, before, false);
-      }
-      const tg = rule?.checks.trialGroups[i];
-      if (tg) {
-        before = ctx.detail;
-        let r = c.checkAll(ctx, tg, true);
-        if (isThenable(r)) r = (yield r) as ReasonCode | undefined;
-        if (r) run.ruled = add(run.ruled, r);
-        if (run.trace) note(run, phase, slot, 'rule', r, before, true);
-      }
-      continue;
-    }
-    let r: ReasonCode | undefined;
-    let level: TraceStep['level'];
-    if (slot.policy !== undefined) {
-      level = 'policy';
-      let a = c.check(ctx, slot.policy, run.prefetched?.[i]);
-      if (isThenable(a)) a = (yield a) as ReasonCode | undefined;
-      r = a;
-    }
-    if (r === undefined && kv !== undefined) {
-      level = 'key';
-      let a = c.check(ctx, kv);
-      if (isThenable(a)) a = (yield a) as ReasonCode | undefined;
-      r = a;
-    }
-    if (level && run.trace) note(run, phase, slot, level, r, before, false);
-    if (r) {
-      if (phase === 'bind') throw new Refusal(r, ctx.detail);
-      ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
-    }
-    const rv = rule?.checks.values[i];
-    if (rv !== undefined) {
-      before = ctx.detail;
-      let a = c.check(ctx, rv);
-      if (isThenable(a)) a = (yield a) as ReasonCode | undefined;
-      if (a) {
-        if (trial) run.ruled = add(run.ruled, a);
-        else ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, a);
-      }
-      if (run.trace) note(run, phase, slot, 'rule', a, before, trial);
-    } else if (!level && run.trace) run.trace.push({ phase, step: c.name, outcome: 'skipped', detail: 'no value for this request' });
-  }
+function startPhase(run: Run, phase: CheckPhase, slots: readonly CheckSlot[], record: readonly unknown[] | undefined): PromiseLike<unknown> | undefined {
+  if (slots.length === 0) return undefined;
+  run.slot = 0;
+  run.stage = START;
+  return advance(run, phase, slots, record);
+}
+
+/** Goes on with a phase once the promise `startPhase` (or this) returned has answered. */
+function resumePhase(run: Run, phase: CheckPhase, slots: readonly CheckSlot[], record: readonly unknown[] | undefined, answer: unknown): PromiseLike<unknown> | undefined {
+  settle(run, phase, slots[run.slot] as CheckSlot, answer as ReasonCode | undefined);
+  return advance(run, phase, slots, record);
 }
 
 function decorate(e: Engine, ctx: Ctx | undefined, d: Decision): Decision {
@@ -234,10 +329,10 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
       detail: undefined,
       notes: undefined,
     };
-    run = { ctx, rule, mode, ruled: undefined, prefetched: undefined, trace };
+    run = { ctx, rule, mode, ruled: undefined, prefetched: undefined, trace, slot: 0, stage: START, before: undefined, level: undefined, r: undefined };
 
     // Phase: pre-auth. Runs before the token is read, so a flood of bad tokens costs no verification or store call.
-    if (phases['pre-auth'].length) yield* runPhase(run, 'pre-auth', phases['pre-auth'], undefined);
+    for (let w = startPhase(run, 'pre-auth', phases['pre-auth'], undefined); w; ) w = resumePhase(run, 'pre-auth', phases['pre-auth'], undefined, yield w);
     if (ctx.blocking && mode === 'enforce') {
       return { decision: decorate(e, ctx, decider.decide(ctx.blocking as ReasonCode[], mode, rule, ctx.responseHeaders, ctx.detail)), path, ip, identity };
     }
@@ -282,7 +377,7 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
       });
 
     // Phase: bind (proof of possession). A refusal here ends the evaluation.
-    yield* runPhase(run, 'bind', phases.bind, undefined);
+    for (let w = startPhase(run, 'bind', phases.bind, undefined); w; ) w = resumePhase(run, 'bind', phases.bind, undefined, yield w);
 
     // Phase: revoke. What later checks will read from the store is fetched alongside (one round trip's wait).
     for (const slot of e.prefetchers) {
@@ -301,7 +396,7 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
 
     // Phase: constraints.
     const record = holder.recordChecks;
-    if (phases.constraints.length) yield* runPhase(run, 'constraints', phases.constraints, record);
+    for (let w = startPhase(run, 'constraints', phases.constraints, record); w; ) w = resumePhase(run, 'constraints', phases.constraints, record, yield w);
     let unmatchedDetail: string | undefined;
     if (!rule && p.unmatched === 'deny') {
       ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, 'rule.unmatched');
@@ -309,8 +404,8 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     }
 
     // Phases: risk, then quota (counters and uses are only spent by requests that go through).
-    if (phases.risk.length) yield* runPhase(run, 'risk', phases.risk, record);
-    if (phases.quota.length) yield* runPhase(run, 'quota', phases.quota, record);
+    for (let w = startPhase(run, 'risk', phases.risk, record); w; ) w = resumePhase(run, 'risk', phases.risk, record, yield w);
+    for (let w = startPhase(run, 'quota', phases.quota, record); w; ) w = resumePhase(run, 'quota', phases.quota, record, yield w);
 
     // Phase: commit. What only a request nothing refused may spend (a DPoP proof's one use), taken last.
     if (ctx.blocking === undefined) {

@@ -1,7 +1,7 @@
 // Strict IP parsing, CIDR sets compiled to integer masks, and client-IP resolution behind trusted proxies.
 // The allow/deny check itself is src/checks/ip.ts.
 import ipaddr from 'ipaddr.js';
-import { LRUCache } from 'lru-cache';
+import { BoundedMap } from './bounded-map.js';
 
 /** A parsed address: IPv4 as one 32-bit word, IPv6 as four. IPv4-mapped IPv6 is stored as IPv4. */
 export interface ParsedIp {
@@ -115,8 +115,9 @@ export class CidrSet {
 
 /** Resolves the client address of a request from its socket address and, behind trusted proxies, X-Forwarded-For. */
 export class ClientIpResolver {
-  // Parsing costs ~1-2 µs; clients repeat, so parsed addresses are kept in a small LRU.
-  private readonly cache = new LRUCache<string, ParsedIp | false>({ max: 2048 });
+  // Parsing costs ~1-2 µs; clients repeat, so parsed addresses are kept in a small bounded map (cheaper to read
+  // than an LRU, and a client that drops out of it only costs one parse).
+  private readonly cache = new BoundedMap<string, ParsedIp | false>(2048);
   private readonly trusted: CidrSet | undefined;
 
   constructor(trustProxy: false | readonly string[]) {

@@ -2,7 +2,7 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../leaf/errors.js';
 import { gcraStep, type GcraTat } from './gcra.js';
-import { mergeUsage } from './usage.js';
+import { addUse, freshUsage } from './usage.js';
 import {
   checkConsume,
   checkGetRevocation,
@@ -348,7 +348,10 @@ export class MemoryStore implements TokenStore {
 
   recordUsage(tokenId: string, usage: UsageEvent): void {
     checkRecordUsage(tokenId, usage);
-    this.usage.set(tokenId, mergeUsage(this.usage.get(tokenId), usage));
+    // Updated in place (getUsage hands out copies): a repeated use allocates nothing. get() marks it recently used.
+    const current = this.usage.get(tokenId);
+    if (current) addUse(current, usage);
+    else this.usage.set(tokenId, freshUsage(usage));
   }
 
   getUsage(tokenId: string): TokenUsage | undefined {

@@ -27,7 +27,15 @@ const check: Command = {
     const rows = ruleRows(compiled, raw);
     const found = findings(compiled, raw, policy.caseSensitive);
     const accepts = [
-      ...(policy.jwt ? [`JWT (issuer ${[policy.jwt.issuer].flat().join(', ')})`] : []),
+      ...(policy.jwt
+        ? [
+            `JWT (issuer ${[policy.jwt]
+              .flat()
+              .flatMap((j) => [j.issuer].flat())
+              .join(', ')})`,
+          ]
+        : []),
+      ...(policy.introspection ? ['opaque tokens (introspection)'] : []),
       ...(policy.apiKeys ? [`API keys (${[policy.apiKeys.prefix].flat().join(', ')})`] : []),
     ];
     const policyWide = Object.entries(policy)

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { BoundedMap, tailIndex } from '../../src/leaf/bounded-map.js';
+
+describe('BoundedMap', () => {
+  it('never holds more than max entries: the oldest inserted is dropped first', () => {
+    const m = new BoundedMap<string, number>(3);
+    for (let i = 0; i < 1000; i++) m.set(`k${i}`, i);
+    expect(m.size).toBe(3);
+    expect(m.get('k996')).toBeUndefined();
+    expect([m.get('k997'), m.get('k998'), m.get('k999')]).toEqual([997, 998, 999]);
+  });
+
+  it('updates an existing key where it stands, without dropping another', () => {
+    const m = new BoundedMap<string, number>(2);
+    m.set('a', 1);
+    m.set('b', 2);
+    m.set('a', 3);
+    expect(m.size).toBe(2);
+    expect([m.get('a'), m.get('b')]).toEqual([3, 2]);
+  });
+
+  it('stops serving an entry at its expiry, on the caller clock, and drops it when read', () => {
+    const m = new BoundedMap<string, string>(10);
+    m.set('t', 'v', 1000);
+    expect(m.get('t', 999)).toBe('v');
+    expect(m.has('t', 999)).toBe(true);
+    expect(m.get('t', 1000)).toBeUndefined();
+    expect(m.size).toBe(0);
+    expect(m.get('t', 0)).toBeUndefined();
+  });
+
+  it('serves an entry set without expiry until it is dropped', () => {
+    const m = new BoundedMap<string, string>(10);
+    m.set('t', 'v');
+    expect(m.get('t', Number.MAX_SAFE_INTEGER)).toBe('v');
+    expect(m.delete('t')).toBe(true);
+    expect(m.delete('t')).toBe(false);
+    m.set('u', 'w');
+    m.clear();
+    expect(m.size).toBe(0);
+  });
+
+  it('with an index, answers only for the whole key: two keys with one index replace each other, never read as each other', () => {
+    const m = new BoundedMap<string, string>(10, { index: tailIndex });
+    const tail = 'x'.repeat(24);
+    const a = `aaaa.${tail}`;
+    const b = `bbbb.${tail}`;
+    m.set(a, 'A');
+    expect(m.get(b)).toBeUndefined();
+    expect(m.has(b)).toBe(false);
+    expect(m.delete(b)).toBe(false);
+    m.set(b, 'B');
+    expect(m.size).toBe(1);
+    expect(m.get(a)).toBeUndefined();
+    expect(m.get(b)).toBe('B');
+    expect(m.get(`${b}`.slice(0))).toBe('B');
+  });
+
+  it('stays bounded under a million distinct long keys (memory flat)', () => {
+    const m = new BoundedMap<string, number>(1000, { index: tailIndex });
+    for (let i = 0; i < 1_000_000; i++) m.set(`header.payload.${i.toString(36).padStart(30, '0')}`, i);
+    expect(m.size).toBe(1000);
+    expect(m.get(`header.payload.${(999_999).toString(36).padStart(30, '0')}`)).toBe(999_999);
+  });
+
+  it('refuses a bound that could never hold anything', () => {
+    for (const max of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new BoundedMap(max)).toThrow(RangeError);
+  });
+});
+
+describe('tailIndex', () => {
+  it('files a short string under itself and a long one under its last 24 characters', () => {
+    expect(tailIndex('10.0.0.1')).toBe('10.0.0.1');
+    const long = `${'h'.repeat(100)}${'s'.repeat(24)}`;
+    expect(tailIndex(long)).toBe('s'.repeat(24));
+  });
+});
