@@ -2,7 +2,7 @@
 // remembered in a bounded cache so a token seen again skips signature verification.
 import { createHash, createPublicKey, webcrypto } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
-import { LRUCache } from 'lru-cache';
+import { BoundedMap, tailIndex } from '../leaf/bounded-map.js';
 import { UsageError } from '../leaf/errors.js';
 import type { ReasonCode, TokenInfo } from '../leaf/types.js';
 import { parseConfirmation, type Confirmation } from '../leaf/confirmation.js';
@@ -314,7 +314,8 @@ export class JwtVerifier {
   private readonly verifiers: readonly IssuerVerifier[];
   /** Issuer → configuration, with several configurations; undefined with one (it verifies every token). */
   private readonly byIssuer: ReadonlyMap<string, IssuerVerifier> | undefined;
-  private readonly cache: LRUCache<string, CacheEntry>;
+  // Filed under the token's tail (its signature): hashing a whole fresh token string was a quarter of a cached decision.
+  private readonly cache: BoundedMap<string, CacheEntry>;
   /** Verifications under way, so concurrent first sightings of a token verify it once. Bounded by concurrency. */
   private readonly inFlight = new Map<string, Promise<VerifiedJwt | JwtFailure>>();
 
@@ -326,7 +327,7 @@ export class JwtVerifier {
       for (const v of this.verifiers) for (const iss of typeof v.config.issuer === 'string' ? [v.config.issuer] : v.config.issuer) map.set(iss, v);
       this.byIssuer = map;
     }
-    this.cache = new LRUCache({ max: Math.max(...list.map((c) => c.cacheSize)) });
+    this.cache = new BoundedMap(Math.max(...list.map((c) => c.cacheSize)), { index: tailIndex });
   }
 
   /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */
@@ -352,9 +353,9 @@ export class JwtVerifier {
    * token is not cached. Synchronous so the repeated-token path costs no promise.
    */
   lookup(token: string, nowMs: number): VerifiedJwt | JwtFailure | undefined {
-    const hit = this.cache.get(token);
+    const hit = this.cache.get(token, nowMs);
     if (!hit) return undefined;
-    // Expired by the request's clock, not only by lru-cache's own: a cached verification never outlives
+    // Expired by the request's clock: a cached verification never outlives
     // the key set it was checked against, whatever time the requests say it is.
     if (nowMs >= hit.untilMs) {
       this.cache.delete(token);
@@ -402,12 +403,13 @@ export class JwtVerifier {
     }
     const entry = await by.verify(token, nowMs, second);
     if ('reason' in entry) return entry;
-    // Remembered until the earliest of exp, the key set's freshness and the cap. A zero or negative ttl
-    // is never handed to lru-cache, which reads ttl 0 as "never expires". untilMs holds freshness and
-    // the cap on the requests' clock; past exp, lookup's time checks refuse the entry themselves.
+    // Remembered until the key set's freshness or the cap ends, on the requests' clock (a verification already
+    // past its exp is not remembered at all); past exp, lookup's time checks refuse the entry themselves.
     const servedMs = Math.min(entry.exp === undefined ? 300_000 : Infinity, by.maxCacheMs);
     const ttl = Math.floor(Math.min(entry.exp === undefined ? Infinity : entry.exp * 1000 - nowMs, servedMs));
-    if (ttl >= 1) this.cache.set(token, { verified: entry, by, untilMs: nowMs + servedMs }, { ttl });
+    // Kept past exp (until freshness ends, or the size bound pushes it out): a replayed expired token is then
+    // refused with token.expired without another signature check.
+    if (ttl >= 1) this.cache.set(token, { verified: entry, by, untilMs: nowMs + servedMs }, nowMs + servedMs);
     return entry;
   }
 }
