@@ -18,7 +18,10 @@ const root = path.resolve(import.meta.dirname, '..');
 // In the repo, not under node_modules: tsx applies tsconfig `paths` only to files outside node_modules.
 const outDir = path.join(root, '.snippets');
 
-/** Declarations a `fragment` block may lean on, each added only when the block uses the name and does not declare it. */
+/**
+ * Declarations a `fragment` block may lean on, each added only when the block uses the name (not as a property:
+ * `x.name`; a spread `...name` counts) and does not declare it.
+ */
 const FRAGMENT_CONTEXT: Record<string, string> = {
   express: "import express from 'express';",
   app: "declare const app: import('express').Express;",
@@ -107,7 +110,7 @@ function preludeFor(code: string): string[] {
   const own = declaredNames(code);
   const lines: string[] = [];
   for (const [name, declaration] of Object.entries(FRAGMENT_CONTEXT)) {
-    if (!own.has(name) && new RegExp(`(?<![\\w$.'])${name.replace('$', '\\$')}\\b`).test(code) && !lines.includes(declaration)) lines.push(declaration);
+    if (!own.has(name) && new RegExp(`(?<![\\w$'])(?:(?<=\\.\\.\\.)|(?<!\\.))${name.replace('$', '\\$')}\\b`).test(code) && !lines.includes(declaration)) lines.push(declaration);
   }
   return lines;
 }

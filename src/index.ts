@@ -60,7 +60,8 @@ export type { RiskPolicy, RiskContext, RiskSignal, RiskScore } from './checks/ri
 // Types the policy's own types name (so users can name them, and the API reference documents them).
 export type { ClaimsRule, ClaimMatcher, ClaimsPredicate, ClaimsRequest, ClaimValue } from './checks/claims.js';
 export type { StepUpPolicy } from './checks/step-up.js';
-export type { DpopPolicy } from './checks/dpop.js';
+export type { DpopPolicy, DpopNoncePolicy } from './checks/dpop.js';
+export type { IntrospectionPolicy, IntrospectionJwtPolicy, PrivateKeyJwtPolicy } from './tokens/introspection.js';
 export type { PreAuthLimitPolicy } from './checks/pre-auth-limit.js';
 export type { JwtAlgorithm } from './tokens/jwt.js';
 export { hashApiKey, parseApiKey, type ParsedApiKey, type ParseApiKeyOptions } from './tokens/api-key.js';
@@ -95,7 +96,9 @@ export { composeStores, type ComposeStoresOptions } from './stores/compose.js';
 export type {
   ClaimStore,
   CounterStore,
+  KeyInventoryStore,
   KeyRecordStore,
+  LifecycleEventStore,
   PartialTokenStore,
   RevocationEntries,
   RevocationEntry,

@@ -13,7 +13,7 @@ import { usage } from './conformance/usage.js';
 export { type ClaimsStore, claimsConformance } from './conformance/claims.js';
 export { type CountersStore, countersConformance } from './conformance/counters.js';
 export { type KeysStore, keysConformance } from './conformance/keys.js';
-export { type LifecycleStore, lifecycleConformance } from './conformance/lifecycle.js';
+export { type LifecycleStore, type LifecycleStoreMethod, lifecycleConformance } from './conformance/lifecycle.js';
 export type { Closable, ConformanceMatchers, ConformanceOptions, ConformanceRunner } from './conformance/kit.js';
 export { type RevocationStore, revocationConformance } from './conformance/revocation.js';
 export { type UsageStore, usageConformance } from './conformance/usage.js';

@@ -5,14 +5,15 @@ import type { LifecycleEvent } from '../../leaf/lifecycle.js';
 import type { ApiKeyRecord, TokenStore } from '../../leaf/store.js';
 import { MINUTE, T0, allTypeErrors, bad, fullRecord, record, refusals, runConcern, type Concern, type ConformanceOptions, type ConformanceRunner } from './kit.js';
 
-type Inventory = 'listApiKeys' | 'getApiKeyById' | 'appendLifecycleEvent' | 'listLifecycleEvents';
+/** The TokenStore methods optional there that `LifecycleStore` requires. */
+export type LifecycleStoreMethod = 'listApiKeys' | 'getApiKeyById' | 'appendLifecycleEvent' | 'listLifecycleEvents';
 
 /** The lifecycle part of a TokenStore (its optional methods, required here): what `lifecycleConformance` tests. */
 export type LifecycleStore = Pick<
   TokenStore,
   'getApiKey' | 'putApiKey' | 'updateApiKey' | 'deleteApiKey' | 'useApiKey' | 'revoke' | 'revokeSubject' | 'getRevocation' | 'close'
 > &
-  Required<Pick<TokenStore, Inventory>>;
+  Required<Pick<TokenStore, LifecycleStoreMethod>>;
 
 const ids = (records: readonly ApiKeyRecord[]): string[] => records.map((r) => r.id).sort();
 
