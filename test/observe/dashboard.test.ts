@@ -113,8 +113,10 @@ describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
       });
       await page.goto(`${url}/`);
       await page.waitForSelector('body[data-loaded="true"]');
+      // biome-ignore lint/performance/useDomNodeTextContent: playwright's locator.innerText(), the text as rendered (what an operator sees)
       const text = (id: string) => page.locator(`#${id}`).innerText();
       expect([await text('total-allow'), await text('total-deny'), await text('total-step_up')]).toEqual(['3', '4', '0']);
+      // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered (what an operator sees), not the markup's
       const rows = (id: string) => page.locator(`#${id} tbody tr`).evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((td) => (td as HTMLElement).innerText)));
       expect(await rows('reasons')).toEqual([
         ['scope.insufficient', '3', '0.05'],
