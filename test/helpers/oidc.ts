@@ -26,6 +26,11 @@ export interface OidcProviderOptions {
   clientSecret?: string;
   /** Access token lifetime in seconds. Default: 3600. */
   accessTokenTtl?: number;
+  /**
+   * DPoP (RFC 9449) server nonces at the token endpoint: with `nonceSecret` (32 bytes) the provider issues
+   * `DPoP-Nonce`; with `requireNonce` it answers a proof without one `use_dpop_nonce`. Default: DPoP on, no nonces.
+   */
+  dpop?: { nonceSecret: Uint8Array; requireNonce?: boolean };
 }
 
 /** A running oidc-provider and the controls a test needs. */
@@ -125,6 +130,9 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         clientCredentials: { enabled: true },
         introspection: { enabled: true },
         revocation: { enabled: true },
+        ...(options.dpop && {
+          dPoP: { enabled: true, nonceSecret: Buffer.from(options.dpop.nonceSecret), requireNonce: () => options.dpop?.requireNonce === true },
+        }),
         resourceIndicators: {
           enabled: true,
           defaultResource: () => resource,
