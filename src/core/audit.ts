@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ParsedIp } from '../leaf/ip.js';
 import type { DecisionTiming, GuardTelemetry } from '../leaf/telemetry.js';
-import type { Decision, DecisionEvent, GuardRequest, TokenInfo } from '../leaf/types.js';
+import type { Decision, DecisionEvent, GuardRequest, TokenInfo, TraceStep } from '../leaf/types.js';
 import type { TokenGuardPolicy } from './policy-types.js';
 import { StoreFailure } from './store-calls.js';
 
@@ -21,6 +21,8 @@ export interface AuditFacts {
   error?: unknown;
   /** For telemetry: whether a JWT's verification came from the token cache. */
   cacheHit?: boolean | undefined;
+  /** The steps that reached a refused decision (policy `auditTrace`); undefined otherwise. */
+  trace?: TraceStep[] | undefined;
 }
 
 // A request id is client-chosen when it comes from a header: only short visible ASCII is kept (no log injection).
@@ -89,6 +91,7 @@ export function emitDecision(hook: TokenGuardPolicy['onDecision'], telemetry: Gu
   if (limit !== undefined) {
     event.rateLimit = { limit: Number(limit), remaining: Number(decision.headers['RateLimit-Remaining'] ?? 0), resetS: Number(decision.headers['RateLimit-Reset'] ?? 0) };
   }
+  if (f.trace !== undefined && f.trace.length > 0) event.trace = f.trace;
   if (f.error !== undefined) {
     const e = f.error instanceof StoreFailure ? f.error.error : f.error;
     event.error = e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };

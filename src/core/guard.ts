@@ -145,6 +145,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const invoke = storeCall ? measuredInvoker(storeInvoker(store, p.storeTimeoutMs), storeCall) : storeInvoker(store, p.storeTimeoutMs);
   // Whether a decision is measured at all: performance.now() and the event only then.
   const audited = p.onDecision !== undefined || telemetry !== undefined;
+  // Whether decisions are traced for their audit events (auditTrace): only when something hears them.
+  const traced = audited && p.auditTrace;
   // Lifecycle events of the guard's own making go to onLifecycle and to the store, when either listens.
   const report = reporter(store, p.onLifecycle, p.storeTimeoutMs);
   const listening = p.onLifecycle !== undefined || typeof store.appendLifecycleEvent === 'function';
@@ -208,7 +210,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     return typeof extracted === 'string' ? undefined : jwt.knows(extracted.token);
   };
 
-  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number, cacheHit?: boolean): Decision {
+  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number, cacheHit?: boolean, trace?: TraceStep[]): Decision {
     if (audited) {
       emitDecision(p.onDecision, telemetry, outcome.decision, req, {
         path: outcome.path,
@@ -220,6 +222,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
         source: 'guard',
         error: outcome.error,
         cacheHit: outcome.identity?.kind === 'jwt' ? cacheHit : undefined,
+        trace: trace !== undefined && outcome.decision.effect !== 'allow' ? trace : undefined,
       });
     }
     return outcome.decision;
@@ -248,8 +251,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const start = audited ? performance.now() : 0;
     const cacheHit = telemetry ? cacheHitOf(req) : undefined;
     const nowMs = timeOf(req);
-    const outcome = run(pipeline(engine, req, nowMs));
-    return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit)) : finish(outcome, req, start, nowMs, cacheHit);
+    // Under auditTrace the steps are recorded for the event; usage is recorded as without them (unlike explain).
+    const trace: TraceStep[] | undefined = traced ? [] : undefined;
+    const outcome = run(pipeline(engine, req, nowMs, trace, true));
+    return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit, trace)) : finish(outcome, req, start, nowMs, cacheHit, trace);
   }
 
   const requirementCache = new WeakMap<object, { req: ScopeRequirement; challenge: string }>();

@@ -8,7 +8,7 @@ import type { ParsedIp } from '../leaf/ip.js';
 import { normalizePath } from '../leaf/path.js';
 import { passes, userAgentOf } from '../leaf/http.js';
 import type { TokenStore, UsageEvent } from '../leaf/store.js';
-import type { Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
+import type { Decision, GuardRequest, ReasonCode, TokenInfo, TraceStep } from '../leaf/types.js';
 import type { CheckContext, CheckPhase, CheckResult, CheckStore } from '../checks/check.js';
 import { isRevoked, revocationDetail } from '../checks/revocation.js';
 import { extractToken } from '../tokens/extract.js';
@@ -23,6 +23,9 @@ import type { Holder, KeyAuthenticator } from './key-records.js';
 import { Refusal } from './refusal.js';
 import { checkRevocationState, isThenable, StoreFailure, type Invoke } from './store-calls.js';
 import { StoreError } from '../leaf/errors.js';
+
+// TraceStep is a leaf type (audit events carry it); re-exported here, where it was first declared.
+export type { TraceStep } from '../leaf/types.js';
 
 export { userAgentOf } from '../leaf/http.js';
 
@@ -55,20 +58,6 @@ export interface Engine {
   prefetchers: readonly CheckSlot[];
   committers: readonly CheckSlot[];
   decorators: readonly CheckSlot[];
-}
-
-/** One step of an evaluation, as `guard.explain` reports it. */
-export interface TraceStep {
-  /** The phase: `'rule'`, `'pre-auth'`, `'authenticate'`, `'bind'`, `'revoke'`, `'constraints'`, `'risk'`, `'quota'`, `'commit'`, `'decide'`. */
-  phase: string;
-  /** The check (`'ip'`, `'scopes'`, …) or engine step (`'token'`, `'revocation'`, …). */
-  step: string;
-  /** Whose value the check applied: the policy's, the matched rule's, or the API key record's. */
-  level?: 'policy' | 'rule' | 'key';
-  /** `pass`; `fail` (refuses); `reported` (a trialled rule's refusal, reported only); `skipped`; `info`. */
-  outcome: 'pass' | 'fail' | 'reported' | 'skipped' | 'info';
-  reason?: ReasonCode;
-  detail?: string;
 }
 
 type Step = Generator<PromiseLike<unknown>, Outcome, unknown>;
@@ -278,8 +267,12 @@ function decorate(e: Engine, ctx: Ctx | undefined, d: Decision): Decision {
   return d;
 }
 
-/** One evaluation. Yields only promises; returns the outcome. Never throws. With `trace`, records every step in it. */
-export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: TraceStep[]): Step {
+/**
+ * One evaluation. Yields only promises; returns the outcome. Never throws. With `trace`, records every step in it.
+ * `recordsUsage`: whether an allowed request's use is recorded (`trackUsage`). Default: only without a trace, so
+ * `guard.explain` records none; a decision traced for its audit event passes `true` and is recorded as usual.
+ */
+export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: TraceStep[], recordsUsage: boolean = trace === undefined): Step {
   const { p, decider, invoke } = e;
   const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
   const rawPath = typeof req.path === 'string' ? req.path : '';
@@ -425,7 +418,7 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     const decision = decider.decide(reasons, enforced ? mode : 'report-only', rule, ctx.responseHeaders, detail);
     decision.token = holder.info;
     decorate(e, ctx, decision);
-    if (p.trackUsage && !trace && passes(decision)) recordUsage(e.store, holder.info.id, nowMs, ip, headers);
+    if (p.trackUsage && recordsUsage && passes(decision)) recordUsage(e.store, holder.info.id, nowMs, ip, headers);
     return { decision, path, ip, identity };
   } catch (err) {
     let d: Decision;

@@ -297,6 +297,7 @@ const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
         .optional(),
       trackUsage: z.boolean().optional(),
       onDecision: fn('event) => void').optional(),
+      auditTrace: z.boolean().optional(),
       telemetry: z
         .custom<object>(
           (v) => !!v && typeof v === 'object' && typeof (v as { decision?: unknown }).decision === 'function',

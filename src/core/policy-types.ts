@@ -172,6 +172,13 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
    */
   onDecision?: (event: DecisionEvent, request?: unknown) => void | Promise<void>;
   /**
+   * Put on the audit event of every decision that is not an allow the steps that reached it (`event.trace`,
+   * what `guard.explain` lists, without re-running the request): the check that refused, its level and detail.
+   * Steps name token ids and subjects, never a token. Costs a small array per audited decision; nothing when off
+   * or when neither `onDecision` nor `telemetry` is set. Default: `false`.
+   */
+  auditTrace?: boolean;
+  /**
    * Spans and metrics per decision, store call and JWKS fetch: `otel()` from `token-guard/otel`, or your own
    * GuardTelemetry. Default: none (nothing is measured, and no tracing library is loaded).
    */

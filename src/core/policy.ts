@@ -42,6 +42,8 @@ export interface CompiledPolicy {
   resourceMetadata: string | undefined;
   trackUsage: boolean;
   onDecision: TokenGuardPolicy['onDecision'];
+  /** Whether refused decisions' audit events carry their trace. */
+  auditTrace: boolean;
   telemetry: TokenGuardPolicy['telemetry'];
   onLifecycle: TokenGuardPolicy['onLifecycle'];
   /** API key lifecycle limits (`apiKeys.maxAge`, `maxAgeWarning`, `idleTimeout`), in ms. */
@@ -124,6 +126,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
     resourceMetadata,
     trackUsage: policy.trackUsage ?? true,
     onDecision: policy.onDecision,
+    auditTrace: policy.auditTrace === true,
     telemetry: policy.telemetry,
     onLifecycle: policy.onLifecycle,
     keyLifecycle: {

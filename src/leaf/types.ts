@@ -87,6 +87,20 @@ export interface Decision {
   risk?: { score: number; signals: RiskSignalScore[] };
 }
 
+/** One step of an evaluation, as `guard.explain` reports it (and a refused decision's audit event, under `auditTrace`). Names token ids and subjects, never a token. */
+export interface TraceStep {
+  /** The phase: `'rule'`, `'pre-auth'`, `'authenticate'`, `'bind'`, `'revoke'`, `'constraints'`, `'risk'`, `'quota'`, `'commit'`, `'decide'`. */
+  phase: string;
+  /** The check (`'ip'`, `'scopes'`, …) or engine step (`'token'`, `'revocation'`, …). */
+  step: string;
+  /** Whose value the check applied: the policy's, the matched rule's, or the API key record's. */
+  level?: 'policy' | 'rule' | 'key';
+  /** `pass`; `fail` (refuses); `reported` (a trialled rule's refusal, reported only); `skipped`; `info`. */
+  outcome: 'pass' | 'fail' | 'reported' | 'skipped' | 'info';
+  reason?: ReasonCode;
+  detail?: string;
+}
+
 /** What an adapter puts on the request (`req.auth`, `ctx.state.auth`, `request.auth`). */
 export interface AuthResult {
   token: TokenInfo | undefined;
@@ -128,4 +142,9 @@ export interface DecisionEvent {
   requestId?: string;
   /** The request's tightest rate-limit counter after it was counted (what the `RateLimit-*` headers say), when one was. */
   rateLimit?: { limit: number; remaining: number; resetS: number };
+  /**
+   * How a refused (or step-up) decision was reached, as `guard.explain` would list it: only under the policy's
+   * `auditTrace: true`, only for decisions that are not `allow`, and only from the guard itself (not `requireScopes`).
+   */
+  trace?: TraceStep[];
 }

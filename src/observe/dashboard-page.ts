@@ -1,5 +1,5 @@
 // The dashboard's page: static HTML, CSS and browser JS served as they are (no build step, no CDN). The
-// script renders data.json with textContent only: paths, rule names and details are request data.
+// script renders data.json with textContent only: paths, rule names, details and trace steps are request data.
 
 /** The page. Loads app.css and app.js relative to itself, so it works mounted under any prefix. */
 export const DASHBOARD_HTML = `<!doctype html>
@@ -56,6 +56,10 @@ table { width: 100%; border-collapse: collapse; background: #fff; font-size: .85
 th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #eee; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.detail { color: #555; max-width: 28rem; overflow-wrap: anywhere; }
+td.detail details { margin-top: .2rem; }
+td.detail summary { cursor: pointer; color: #37474f; }
+td.detail ol { margin: .2rem 0 0; padding-left: 1.4rem; font-family: ui-monospace, monospace; font-size: .8rem; }
+td.detail li.fail { color: var(--deny); }
 tr.empty td { color: #999; font-style: italic; }
 `;
 
@@ -68,7 +72,8 @@ export const DASHBOARD_JS = `'use strict';
   function fmt(n) { return n >= 10 || n === 0 ? String(Math.round(n)) : n.toFixed(2); }
   function cell(tr, text, cls) {
     var td = document.createElement('td');
-    td.textContent = text === undefined || text === null ? '' : String(text);
+    if (text && typeof text === 'object' && text.nodeType) td.appendChild(text);
+    else td.textContent = text === undefined || text === null ? '' : String(text);
     if (cls) td.className = cls;
     tr.appendChild(td);
   }
@@ -113,6 +118,27 @@ export const DASHBOARD_JS = `'use strict';
       });
     });
   }
+  // A refusal's detail, and its trace (policy auditTrace) as a closed <details>: one line per step.
+  function detail(r) {
+    var frag = document.createDocumentFragment();
+    if (r.detail !== undefined && r.detail !== null) frag.appendChild(document.createTextNode(String(r.detail)));
+    if (!Array.isArray(r.trace) || r.trace.length === 0) return frag;
+    var details = document.createElement('details');
+    details.className = 'trace';
+    var summary = document.createElement('summary');
+    summary.textContent = 'trace (' + r.trace.length + (r.trace.length === 1 ? ' step)' : ' steps)');
+    details.appendChild(summary);
+    var ol = document.createElement('ol');
+    r.trace.forEach(function (s) {
+      var li = document.createElement('li');
+      li.className = String(s.outcome);
+      li.textContent = [s.phase, s.step, s.level, s.outcome, s.reason, s.detail].filter(function (v) { return v !== undefined && v !== null && v !== ''; }).join(' · ');
+      ol.appendChild(li);
+    });
+    details.appendChild(ol);
+    frag.appendChild(details);
+    return frag;
+  }
   function time(ms) { return new Date(ms).toISOString().replace('T', ' ').slice(0, 19); }
   function render(d) {
     EFFECTS.forEach(function (e) {
@@ -134,7 +160,7 @@ export const DASHBOARD_JS = `'use strict';
       [function (r) { return r.rule; }],
       [function (r) { return r.tokenId; }],
       [function (r) { return r.subject; }],
-      [function (r) { return r.detail; }, 'detail'],
+      [detail, 'detail'],
     ]);
     $('status').textContent = 'updated ' + time(Date.now());
     document.body.setAttribute('data-loaded', 'true');

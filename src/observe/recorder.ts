@@ -1,10 +1,10 @@
 // The decision recorder behind the dashboard: an onDecision hook that keeps a bounded picture of recent
 // decisions in memory (a ring of events, per-second counts, bounded top lists). Never sees a token.
-import type { DecisionEvent, ReasonCode } from '../leaf/types.js';
+import type { DecisionEvent, ReasonCode, TraceStep } from '../leaf/types.js';
 
 /** Options of `decisionRecorder()`. */
 export interface DecisionRecorderOptions {
-  /** Most recent events kept (for recent denials). Default: 1000. */
+  /** Most recent events kept (for recent denials, each with its trace under the policy's `auditTrace`). Default: 1000. */
   size?: number;
   /** Seconds of per-second counts kept, at most 3600. Default: 60. */
   windowS?: number;
@@ -37,6 +37,8 @@ export interface RecordedDenial {
   kind?: DecisionEvent['kind'];
   detail?: string;
   requestId?: string;
+  /** The steps that reached the refusal, when the guard's policy sets `auditTrace` (at most 64, copied). */
+  trace?: TraceStep[];
 }
 
 /** What the recorder knows, as the dashboard's `data.json` serves it. */
@@ -75,6 +77,23 @@ export interface DecisionRecorder {
 }
 
 const OTHER = '(other)';
+/** Most steps kept per recorded denial: a trace is a few dozen steps; a hook fed by hand cannot grow the ring. */
+const MAX_STEPS = 64;
+
+/** A copy of an event's trace, its known fields only (the event belongs to the guard and other hooks). */
+function copyTrace(trace: unknown): TraceStep[] | undefined {
+  if (!Array.isArray(trace) || trace.length === 0) return undefined;
+  const steps: TraceStep[] = [];
+  for (const s of trace.slice(0, MAX_STEPS) as Partial<TraceStep>[]) {
+    if (!s || typeof s !== 'object' || typeof s.phase !== 'string' || typeof s.step !== 'string' || typeof s.outcome !== 'string') continue;
+    const step: TraceStep = { phase: s.phase, step: s.step, outcome: s.outcome };
+    if (s.level !== undefined) step.level = s.level;
+    if (s.reason !== undefined) step.reason = s.reason;
+    if (s.detail !== undefined) step.detail = s.detail;
+    steps.push(step);
+  }
+  return steps.length > 0 ? steps : undefined;
+}
 
 /** A count per key, with at most `max` keys (the rest count under `(other)`). */
 class BoundedCounts<V> {
@@ -201,6 +220,8 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
     if (event.kind !== undefined) d.kind = event.kind;
     if (event.detail !== undefined) d.detail = event.detail;
     if (event.requestId !== undefined) d.requestId = event.requestId;
+    const trace = copyTrace(event.trace);
+    if (trace) d.trace = trace;
     ring[next] = d;
     next = (next + 1) % size;
   }

@@ -24,7 +24,7 @@ async function traffic() {
   const recorder = decisionRecorder({ clock: () => NOW.getTime() });
   const store = new MemoryStore();
   const app = express();
-  app.use(tokenGuard(await basePolicy({ store, onDecision: recorder.onDecision, rateLimit: { limit: 100, window: '1m' } })));
+  app.use(tokenGuard(await basePolicy({ store, onDecision: recorder.onDecision, auditTrace: true, rateLimit: { limit: 100, window: '1m' } })));
   app.get('/orders/:id', (_req, res) => {
     res.json({ ok: true });
   });
@@ -60,6 +60,10 @@ describe('decisionRecorder + dashboardHandler over HTTP', () => {
     expect(data.rateLimits[0]).toMatchObject({ tokenId: 'tok-ok', limit: 100, remaining: 97 });
     expect(data.recentDenials[0]).toMatchObject({ method: 'GET', path: '/orders/4', reason: 'token.missing', status: 401 });
     expect(data.recentDenials.map((d: { requestId?: string }) => d.requestId)).toContain('req-weak-1');
+    // auditTrace: each refusal comes with the steps that reached it, the refusing check among them.
+    const weakDenial = data.recentDenials.find((d: { requestId?: string }) => d.requestId === 'req-weak-1');
+    expect(weakDenial.trace).toContainEqual(expect.objectContaining({ phase: 'constraints', step: 'scopes', outcome: 'fail', reason: 'scope.insufficient' }));
+    expect(data.recentDenials[0].trace).toContainEqual(expect.objectContaining({ step: 'refusal', outcome: 'fail', reason: 'token.missing' }));
     const raw = JSON.stringify(data);
     for (const s of secrets) expect(raw).not.toContain(s);
 
@@ -131,6 +135,14 @@ describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
       const recent = await rows('recent-denials');
       expect(recent).toHaveLength(4);
       expect(recent[0]?.slice(1, 4)).toEqual(['GET /orders/4', '401', 'token.missing']);
+      // A refusal's trace, in a <details> of its detail cell: opened as an operator would, then read as rendered.
+      const weakRow = page.locator('#recent-denials tbody tr', { hasText: 'GET /orders/2' }).first();
+      await weakRow.locator('details.trace summary').click();
+      // biome-ignore lint/performance/useDomNodeTextContent: playwright's locator.innerText(), the text as rendered (what an operator sees)
+      const trace = await weakRow.locator('details.trace').innerText();
+      expect(trace).toContain('constraints · scopes · rule · fail · scope.insufficient');
+      expect(trace).toMatch(/authenticate · jwt · pass · token tok-weak of mallory/);
+      expect(await page.locator('#recent-denials details.trace').count()).toBe(4);
       expect(await page.locator('#chart rect').count()).toBeGreaterThan(0);
       const html = await page.content();
       for (const s of secrets) expect(html).not.toContain(s);
