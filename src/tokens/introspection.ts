@@ -6,9 +6,10 @@ import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importJWK,
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { durationSchema, parseDuration, positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
-import { parseConfirmation, type Confirmation } from '../leaf/confirmation.js';
+import { parseConfirmation } from '../leaf/confirmation.js';
 import { JWT_ALGORITHMS } from '../leaf/algorithms.js';
 import type { ReasonCode, TokenInfo } from '../leaf/types.js';
+import type { VerifiedJwt } from './jwt.js';
 
 /** Signed client authentication (`private_key_jwt`, RFC 7523 §2.2) for the introspection request. */
 export interface PrivateKeyJwtPolicy {
@@ -66,17 +67,7 @@ export interface IntrospectionPolicy {
 }
 
 /** An active token as the server described it: the same facts a verified JWT gives the checks. */
-export interface IntrospectedToken {
-  info: TokenInfo;
-  scopeSet: ReadonlySet<string>;
-  exp?: number;
-  nbf?: number;
-  iat?: number;
-  authTime?: number;
-  amr?: readonly string[];
-  acr?: string;
-  cnf?: Confirmation;
-}
+export type IntrospectedToken = VerifiedJwt;
 
 /** Why an introspection refuses the token (`token.*`) or could not be made (`idp.unavailable`, a 503). */
 export interface IntrospectionFailure {
