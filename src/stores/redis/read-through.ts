@@ -51,23 +51,42 @@ function entryJson(field: 'at' | 'before', e: RevocationEntry): string {
 export class ReadThrough {
   constructor(private readonly o: ReadThroughOptions) {}
 
-  async getApiKey(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
-    checkId('getApiKeyThrough', 'hash', hash);
-    const { client, keys, call, cmd } = this.o;
-    const key = keys.apiKey(hash);
-    const genKey = keys.apiKeyGeneration(hash);
-    let cached: [(string | null)[], string | null];
+  getApiKey(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    // A promise either way: a bad argument rejects, as every other failure of this method does.
     try {
-      // The generation is read with the record, before the durable store is: see KEEP_RECORD_LUA.
-      cached = await call('HMGET', Promise.all([client.hmget(key, 'rec', 'rem'), client.get(genKey)]));
+      checkId('getApiKeyThrough', 'hash', hash);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { client, keys, call } = this.o;
+    const key = keys.apiKey(hash);
+    // The cached path is RedisStore.getApiKey's: one HMGET, one promise chain. The generation is only needed when the
+    // durable store must be read, so only a miss asks for it.
+    return call('HMGET', client.hmget(key, 'rec', 'rem')).then(
+      ([rec, rem]) => (rec !== null && rec !== undefined ? toRecord(rec, rem ?? null) : this.loadRecord(hash, key, load)),
+      () => load(hash),
+    );
+  }
+
+  /**
+   * A record Redis lacks: read from the durable store and kept, unless it changed meanwhile. Its generation is read
+   * first, in a round trip of its own (only a miss pays for it): any change that completes after that read moves the
+   * generation, so a record the durable store answered from before the change is never kept (see KEEP_RECORD_LUA).
+   */
+  private async loadRecord(hash: string, key: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    const { client, keys, call, cmd } = this.o;
+    const genKey = keys.apiKeyGeneration(hash);
+    let gen: string | null;
+    try {
+      gen = await call('GET', client.get(genKey));
     } catch {
       return load(hash);
     }
-    const [[rec, rem], gen] = cached;
-    if (rec !== null && rec !== undefined) return toRecord(rec, rem ?? null);
     const record = await load(hash);
     if (record && record.remaining === undefined) {
-      await call('keep', cmd.tokenGuardKeepRecord(key, genKey, gen ?? '', JSON.stringify(record), this.o.ttl)).catch(() => undefined);
+      // Not awaited: the caller has its record, and a keep that fails or is refused only means the next read asks the
+      // durable store again. Commands on one connection run in order, so a later read through it sees the kept record.
+      call('keep', cmd.tokenGuardKeepRecord(key, genKey, gen ?? '', JSON.stringify(record), this.o.ttl)).catch(() => undefined);
     }
     return record;
   }
@@ -122,8 +141,9 @@ export class ReadThrough {
         subj = fromDurable(e.subject);
         writes.push(this.keep(keys.subjectRevocation(subject), keys.subjectChecked(subject), 'before', subj, now));
       }
-      // Best effort: a write that fails only means the next lookup asks the durable store again.
-      await call('SET', Promise.all(writes)).catch(() => undefined);
+      // Best effort, and not awaited: a write that fails only means the next lookup asks the durable store again (and
+      // a revocation entry always wins over a marker, whenever either lands).
+      call('SET', Promise.all(writes)).catch(() => undefined);
     }
     nearCache.keep(ticket, tokenId, token, subject, subj);
     return toState(token, subj, now);
