@@ -108,9 +108,19 @@ const sign = (jti: string) =>
     .setExpirationTime(iat + 3600)
     .sign(SECRET);
 
-async function expectOk(guard: Guard, req: GuardRequest): Promise<void> {
+/** 503s during the timed runs, per guard, with the first one's detail: on a loaded machine a store call can time out. */
+const unavailable = new Map<Guard, { count: number; detail: string | undefined }>();
+
+async function expectOk(guard: Guard, req: GuardRequest, tolerateUnavailable = false): Promise<void> {
   const d = await guard.evaluate(req);
-  if (d.reason !== 'ok') throw new Error(`bench: expected ok, got ${d.reason}`);
+  if (d.reason === 'ok') return;
+  if (tolerateUnavailable && d.reason === 'store.unavailable') {
+    const u = unavailable.get(guard) ?? { count: 0, detail: d.detail };
+    u.count++;
+    unavailable.set(guard, u);
+    return;
+  }
+  throw new Error(`bench: expected ok, got ${d.reason} (${d.detail ?? ''})`);
 }
 
 interface Sample {
@@ -128,7 +138,7 @@ async function measure(guard: Guard, req: GuardRequest, inFlight: number): Promi
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (performance.now() < end) {
-        await expectOk(guard, req);
+        await expectOk(guard, req, true);
         n++;
       }
     }),
@@ -286,6 +296,10 @@ try {
   console.table(perDecision);
   console.log(`\nCached path: guard.evaluate, composed vs RedisStore alone (${ROUNDS} interleaved rounds of ${MS} ms per store and scenario)`);
   console.table(rows);
+  for (const s of subjects) {
+    const u = unavailable.get(s.guard);
+    if (u) console.log(`${s.name}: ${u.count} decision(s) answered 503 during the timed runs (first: ${u.detail ?? 'no detail'})`);
+  }
   console.log(`\nCold record: the first request of ${COLD} fresh API keys per store, and their second request (Redis and PostgreSQL on loopback)`);
   console.table(coldRows);
 } finally {
