@@ -72,14 +72,14 @@ describe.skipIf(!pgUp || !redisUp)('composeStores round trips, counted', () => {
   };
 
   /** A RedisStore with a subscriber (near-cache on), its client's commands counted. */
-  async function redisStore(): Promise<{ redis: RedisStore; sent: string[]; prefix: string }> {
+  async function redisStore(): Promise<{ redis: RedisStore; sent: string[]; prefix: string; client: Redis }> {
     const client = connect();
     const sent = countCommands(client);
     const prefix = `${RUN}${n++}:`;
     const redis = new RedisStore({ client, subscriber: connect(), prefix, durability: 'ignore' });
     stores.push(redis);
     await vi.waitFor(() => expect(redis.stats().nearCacheEnabled).toBe(true), { timeout: 5000, interval: 2 });
-    return { redis, sent, prefix };
+    return { redis, sent, prefix, client };
   }
 
   async function composed(): Promise<{ store: TokenStore; redis: RedisStore; sent: string[]; prefix: string }> {
@@ -198,5 +198,92 @@ describe.skipIf(!pgUp || !redisUp)('composeStores round trips, counted', () => {
     const again = { records: queries.records, redis: sent.length };
     expect(await store.getApiKey(record.hash)).toEqual(record);
     expect({ records: queries.records - again.records, redis: sent.slice(again.redis) }).toEqual({ records: 0, redis: ['hmget'] });
+  });
+
+  /** A load that counts its calls and answers only once released. */
+  function gated<T>(answer: () => T): { load: () => Promise<T>; calls: () => number; release: () => void } {
+    let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    return {
+      load: async () => {
+        calls++;
+        await gate;
+        return answer();
+      },
+      calls: () => calls,
+      release,
+    };
+  }
+
+  it('twenty concurrent reads of one cold record share one read of the durable store', async () => {
+    const { redis, sent, client } = await redisStore();
+    const { record } = newKey();
+    const durable = gated(() => ({ ...record }));
+    const reads = Array.from({ length: 20 }, () => redis.getApiKeyThrough(record.hash, durable.load));
+    // Every read has missed and sent its generation read; once the connection has answered those, all have decided.
+    await vi.waitFor(() => expect(sent.filter((c) => c === 'get')).toHaveLength(20), { interval: 1 });
+    await client.ping();
+    await new Promise((r) => setImmediate(r));
+    expect(durable.calls()).toBe(1);
+    durable.release();
+    for (const r of await Promise.all(reads)) expect(r).toEqual(record);
+    expect(durable.calls()).toBe(1);
+  });
+
+  it('a record read that starts after a change completed never shares a read that started before it', async () => {
+    const { redis, sent, client } = await redisStore();
+    const { record } = newKey();
+    const before = gated(() => ({ ...record, scopes: ['old'] }));
+    const reading = redis.getApiKeyThrough(record.hash, before.load);
+    await vi.waitFor(() => expect(before.calls()).toBe(1), { interval: 1 });
+    await redis.invalidateApiKey(record.hash);
+    const after = gated(() => ({ ...record, scopes: ['new'] }));
+    const r0 = sent.length;
+    const later = redis.getApiKeyThrough(record.hash, after.load);
+    await vi.waitFor(() => expect(sent.slice(r0)).toEqual(['hmget', 'get']), { interval: 1 });
+    await client.ping();
+    await new Promise((r) => setImmediate(r));
+    expect(after.calls()).toBe(1);
+    before.release();
+    after.release();
+    expect((await reading)?.scopes).toEqual(['old']);
+    expect((await later)?.scopes).toEqual(['new']);
+  });
+
+  it('twenty concurrent lookups of one revocation the near-cache lacks share one Redis read and one durable read', async () => {
+    const { redis, sent } = await redisStore();
+    const durable = gated(() => ({ token: null, subject: null }));
+    const r0 = sent.length;
+    const lookups = Array.from({ length: 20 }, () => redis.getRevocationThrough('rt-tok-1', 'alice', NOW.getTime(), durable.load));
+    expect(sent.slice(r0)).toEqual(['get', 'get', 'get', 'get']);
+    await vi.waitFor(() => expect(durable.calls()).toBe(1), { interval: 1 });
+    durable.release();
+    for (const l of await Promise.all(lookups)) expect(l).toBeUndefined();
+    expect(durable.calls()).toBe(1);
+    // The answer was kept: the next lookup is synchronous.
+    expect(redis.getRevocationThrough('rt-tok-1', 'alice', NOW.getTime(), durable.load)).toBeUndefined();
+  });
+
+  it('a revocation lookup that starts after a revocation completed, or at an earlier now, never shares a read that started before', async () => {
+    const { redis } = await redisStore();
+    const t = NOW.getTime();
+    const first = gated(() => ({ token: null, subject: null }));
+    const stale = redis.getRevocationThrough('rt-tok-2', 'alice', t + 1000, first.load);
+    await vi.waitFor(() => expect(first.calls()).toBe(1), { interval: 1 });
+    // Earlier now: the durable store may have left out what expired in between, so it reads for itself.
+    const earlier = gated(() => ({ token: null, subject: null }));
+    const early = redis.getRevocationThrough('rt-tok-2', 'alice', t, earlier.load);
+    await vi.waitFor(() => expect(earlier.calls()).toBe(1), { interval: 1 });
+    earlier.release();
+    expect(await early).toBeUndefined();
+    // A revocation completes (this instance confirmed it) while the first read is still waiting on the durable store.
+    await redis.revoke('rt-tok-2', { now: t });
+    const after = gated(() => ({ token: { time: t, expiresAt: null }, subject: null }));
+    expect(await redis.getRevocationThrough('rt-tok-2', 'alice', t + 1000, after.load)).toEqual({ revokedAt: t });
+    first.release();
+    // The first read answers what it read before the revocation, and the near-cache did not keep it.
+    expect(await stale).toBeUndefined();
+    expect(await redis.getRevocationThrough('rt-tok-2', 'alice', t + 1000, after.load)).toEqual({ revokedAt: t });
   });
 });
