@@ -134,11 +134,16 @@ describe.skipIf(!pgUp || !redisUp)('composeStores: PostgreSQL durable, Redis for
     const stale = rec();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const loading = new Promise<void>((r) => (started = r));
     const reading = redis.getApiKeyThrough(rec().hash, async () => {
+      started();
       await gate;
       return stale;
     });
-    // The change lands (durable store, then invalidation) while the read above still holds the old record.
+    // The change lands (durable store, then invalidation) while the read above is reading the durable store and
+    // still holds the old record (a read of the durable store only starts once the generation has been read).
+    await loading;
     await durable.updateApiKey(rec().hash, { scopes: [] });
     await redis.invalidateApiKey(rec().hash);
     release();

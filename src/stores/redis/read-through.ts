@@ -23,6 +23,12 @@ import { parseEntry, type RevocationEntry, toRecord, toState } from './records.j
 /** How long a record's generation outlives its last change: far longer than any read of the durable store takes. */
 const GENERATION_TTL_MS = 86_400_000;
 
+/** A token's and its subject's revocation entries, as read (null: none). */
+interface Entries {
+  token: RevocationEntry | null;
+  subject: RevocationEntry | null;
+}
+
 /** Reads a durable store's revocation entries (PostgresStore.getRevocationEntries). */
 export type LoadRevocations = (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>;
 
@@ -49,26 +55,68 @@ function entryJson(field: 'at' | 'before', e: RevocationEntry): string {
 
 /** The read-through half of RedisStore (the fan-out half is its revoke and revokeSubject). */
 export class ReadThrough {
+  /**
+   * Reads of the durable store in flight, by record hash, with the generation seen before each: a miss that saw the
+   * same generation shares the read instead of sending its own (many requests for one cold record cost one query).
+   */
+  private readonly recordReads = new Map<string, { gen: string | null; record: Promise<ApiKeyRecord | undefined> }>();
+  /**
+   * Revocation reads in flight (Redis, then the durable store where Redis lacks an entry), by token id and subject,
+   * with the near-cache ticket and `now` each started with; see readRevocation for when a lookup may share one.
+   */
+  private readonly revocationReads = new Map<string, { ticket: number; now: number; entries: Promise<Entries> }>();
+
   constructor(private readonly o: ReadThroughOptions) {}
 
-  async getApiKey(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
-    checkId('getApiKeyThrough', 'hash', hash);
-    const { client, keys, call, cmd } = this.o;
-    const key = keys.apiKey(hash);
-    const genKey = keys.apiKeyGeneration(hash);
-    let cached: [(string | null)[], string | null];
+  getApiKey(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    // A promise either way: a bad argument rejects, as every other failure of this method does.
     try {
-      // The generation is read with the record, before the durable store is: see KEEP_RECORD_LUA.
-      cached = await call('HMGET', Promise.all([client.hmget(key, 'rec', 'rem'), client.get(genKey)]));
+      checkId('getApiKeyThrough', 'hash', hash);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { client, keys, call } = this.o;
+    const key = keys.apiKey(hash);
+    // The cached path is RedisStore.getApiKey's: one HMGET, one promise chain. The generation is only needed when the
+    // durable store must be read, so only a miss asks for it.
+    return call('HMGET', client.hmget(key, 'rec', 'rem')).then(
+      ([rec, rem]) => (rec !== null && rec !== undefined ? toRecord(rec, rem ?? null) : this.loadRecord(hash, key, load)),
+      () => load(hash),
+    );
+  }
+
+  /**
+   * A record Redis lacks: read from the durable store and kept, unless it changed meanwhile. Its generation is read
+   * first, in a round trip of its own (only a miss pays for it): any change that completes after that read moves the
+   * generation, so a record the durable store answered from before the change is never kept (see KEEP_RECORD_LUA).
+   */
+  private async loadRecord(hash: string, key: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    const { client, keys, call, cmd } = this.o;
+    const genKey = keys.apiKeyGeneration(hash);
+    let gen: string | null;
+    try {
+      gen = await call('GET', client.get(genKey));
     } catch {
       return load(hash);
     }
-    const [[rec, rem], gen] = cached;
-    if (rec !== null && rec !== undefined) return toRecord(rec, rem ?? null);
-    const record = await load(hash);
-    if (record && record.remaining === undefined) {
-      await call('keep', cmd.tokenGuardKeepRecord(key, genKey, gen ?? '', JSON.stringify(record), this.o.ttl)).catch(() => undefined);
-    }
+    // Sharing a read that saw the same generation is safe for the same reason keeping it is: a change completed
+    // before our generation read would have moved it.
+    const flight = this.recordReads.get(hash);
+    if (flight && flight.gen === gen) return flight.record;
+    const record = load(hash).then((r) => {
+      if (r && r.remaining === undefined) {
+        // Not awaited: the caller has its record, and a keep that fails or is refused only means the next read asks
+        // the durable store again. Commands on one connection run in order, so a later read through it sees the keep.
+        call('keep', cmd.tokenGuardKeepRecord(key, genKey, gen ?? '', JSON.stringify(r), this.o.ttl)).catch(() => undefined);
+      }
+      return r;
+    });
+    const mine = { gen, record };
+    this.recordReads.set(hash, mine);
+    const done = (): void => {
+      if (this.recordReads.get(hash) === mine) this.recordReads.delete(hash);
+    };
+    record.then(done, done);
     return record;
   }
 
@@ -86,9 +134,32 @@ export class ReadThrough {
     return this.readRevocation(tokenId, subject, now, load);
   }
 
-  private async readRevocation(tokenId: string, subject: string | undefined, now: number, load: LoadRevocations): Promise<RevocationState | undefined> {
+  /**
+   * A lookup the near-cache cannot answer. Concurrent lookups of one token id and subject share one read when the
+   * near-cache would have kept the first one's answer for the others: it started while the cache was live, no
+   * invalidation, disconnect or resubscription has happened since (same ticket: a revocation that completed before
+   * a later lookup started was confirmed by this instance, which bumped it), and it did not start at a later `now`
+   * (the durable store leaves out what has expired by then).
+   */
+  private readRevocation(tokenId: string, subject: string | undefined, now: number, load: LoadRevocations): Promise<RevocationState | undefined> {
+    const ticket = this.o.nearCache.beforeRead();
+    if (ticket === undefined) return this.readEntries(tokenId, subject, now, load, ticket).then((e) => toState(e.token, e.subject, now));
+    const k = JSON.stringify([tokenId, subject ?? null]);
+    const flight = this.revocationReads.get(k);
+    if (flight && flight.ticket === ticket && flight.now <= now) return flight.entries.then((e) => toState(e.token, e.subject, now));
+    const entries = this.readEntries(tokenId, subject, now, load, ticket);
+    const mine = { ticket, now, entries };
+    this.revocationReads.set(k, mine);
+    const done = (): void => {
+      if (this.revocationReads.get(k) === mine) this.revocationReads.delete(k);
+    };
+    entries.then(done, done);
+    return entries.then((e) => toState(e.token, e.subject, now));
+  }
+
+  /** The entries of a token id and its subject: from Redis, else from the durable store (then kept in both caches). */
+  private async readEntries(tokenId: string, subject: string | undefined, now: number, load: LoadRevocations, ticket: number | undefined): Promise<Entries> {
     const { client, keys, call, nearCache } = this.o;
-    const ticket = nearCache.beforeRead();
     const get = (key: string | undefined) => (key === undefined ? Promise.resolve(null) : client.get(key));
     let replies: (string | null)[];
     try {
@@ -104,7 +175,7 @@ export class ReadThrough {
     } catch {
       // Redis down: the durable store answers alone, and nothing is cached (the near-cache is off anyway).
       const e = await load(tokenId, subject, now);
-      return toState(fromDurable(e.token), fromDurable(e.subject), now);
+      return { token: fromDurable(e.token), subject: fromDurable(e.subject) };
     }
     const [t, tChecked, s, sChecked] = replies;
     let token = parseEntry(t ?? null, 'at');
@@ -122,11 +193,12 @@ export class ReadThrough {
         subj = fromDurable(e.subject);
         writes.push(this.keep(keys.subjectRevocation(subject), keys.subjectChecked(subject), 'before', subj, now));
       }
-      // Best effort: a write that fails only means the next lookup asks the durable store again.
-      await call('SET', Promise.all(writes)).catch(() => undefined);
+      // Best effort, and not awaited: a write that fails only means the next lookup asks the durable store again (and
+      // a revocation entry always wins over a marker, whenever either lands).
+      call('SET', Promise.all(writes)).catch(() => undefined);
     }
     nearCache.keep(ticket, tokenId, token, subject, subj);
-    return toState(token, subj, now);
+    return { token, subject: subj };
   }
 
   /**
