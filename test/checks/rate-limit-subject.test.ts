@@ -64,6 +64,25 @@ describe("rateLimit by: 'subject' through Express", () => {
     expect((await get(a, '/orders/1', t2)).body.reason).toBe('rate.limited');
   });
 
+  it("a request refused by its subject's limit spends none of the subject's budget and none of another token's", async () => {
+    const a = await app(new MemoryStore(), {
+      rateLimit: { limit: 3, window: '1m' },
+      rules: [
+        { methods: ['GET'], path: '/orders/**', scopes: ['orders:read'], rateLimit: { limit: 2, window: '1m', by: 'subject' } },
+        { methods: ['GET'], path: '/reports/**', scopes: ['reports:read'] },
+      ],
+    });
+    const [t1, t2, t3] = await Promise.all([tokenOf('alice'), tokenOf('alice'), tokenOf('alice')]);
+    expect((await get(a, '/orders/1', t1)).status).toBe(200);
+    expect((await get(a, '/orders/1', t2)).status).toBe(200);
+    // Over alice's limit of 2: t3's refusals change nothing for t1 and t2, whose token counters still read 3 − 1.
+    for (let i = 0; i < 3; i++) expect((await get(a, '/orders/1', t3)).body.reason).toBe('rate.limited');
+    // On a route without the subject limit, t1 and t2 still have 2 of their own 3 each.
+    const r1 = await get(a, '/reports/1', t1);
+    const r2 = await get(a, '/reports/1', t2);
+    expect([r1.status, r1.headers['ratelimit-remaining'], r2.status, r2.headers['ratelimit-remaining']]).toEqual([200, '1', 200, '1']);
+  });
+
   it('counts API keys of one subject together with a key record limit by subject', async () => {
     const store = new MemoryStore();
     const a = await app(store, {});
