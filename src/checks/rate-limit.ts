@@ -1,16 +1,18 @@
-// Rate limits: policy, rule and key-record limits, each its own counter per token; the tightest answers.
+// Rate limits: policy, rule and key-record limits, each its own counter per token (or per verified subject, shared by
+// every token of it); the tightest answers.
 import { z } from 'zod';
 import { MAX_WINDOW_MS, type RateLimitCheck, type RateLimitResult, type RateLimitRule } from '../leaf/store.js';
 import { parseDuration, positiveDurationSchema } from '../leaf/duration.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { defineCheck, isPromiseLike, type CheckContext, type CheckResult } from './check.js';
 
-/** A rate limit (`{ limit, window }`): the policy's, a rule's and a key record's all use this one schema. */
+/** A rate limit (`{ limit, window, by? }`): the policy's, a rule's and a key record's all use this one schema. */
 // Bounded as stores bound them (zod's int() already stops at 2^53 − 1): a window past 100 years would make every
 // request a 503.
 export const rateLimitSchema = z.strictObject({
   limit: z.number().int().positive(),
   window: positiveDurationSchema.refine((w) => (parseDuration(w) ?? 0) <= MAX_WINDOW_MS, 'expected a window of at most 100 years'),
+  by: z.enum(['token', 'subject']).optional(),
 });
 
 /** RateLimit-* (and on refusal Retry-After) headers for a consume result: the counter with the least room. */
@@ -30,15 +32,35 @@ export function compileRateLimit(name: string, limit: number, windowMs: number):
   return Object.freeze({ name, limit, windowMs: Math.ceil(windowMs) });
 }
 
+/**
+ * Where a verified subject's counters live in the store: `sub:<subject>` as the counter owner (the store's
+ * "token id"), each counter named `s:<scope>`. Token counters are named `policy`, `rule:<hash>` or `key`, never
+ * `s:…`, so an (owner, name) pair of a subject can never be a token's, whatever a token id spells.
+ */
+export const subjectCounterOwner = (subject: string): string => `sub:${subject}`;
+
+// The subject-wide limits, as compiled: their counter names start with `s:` (see subjectCounterOwner).
+const bySubject = new WeakSet<RateLimitCheck>();
+const isBySubject = (l: RateLimitCheck): boolean => bySubject.has(l);
+
 /** The policy's and a rule's `rateLimit`. */
 export interface RateLimitSlice {
-  /** A per-token rate limit: for every request (policy), or for the rule's requests, counted apart from the policy's (rule). */
+  /**
+   * A rate limit per token, or with `by: 'subject'` per verified subject (every token of it together, through the
+   * store, so every instance shares it): for every request (policy), or for the rule's requests, counted apart from
+   * the policy's (rule).
+   * @example rateLimit: { limit: 600, window: '1m', by: 'subject' }
+   */
   rateLimit?: RateLimitRule;
 }
 
 /**
- * Rate limits (`rate.limited`): the policy's, the rule's and the key record's, each its own counter per token,
- * all spent in one store call so that a refused request spends none of them.
+ * Rate limits (`rate.limited`): the policy's, the rule's and the key record's, each its own counter per token (or
+ * per verified subject), all spent in one store call so that a refused request spends none of them. Limits by
+ * token and by subject on one request take two calls (their counters live under two owners, in two Redis Cluster
+ * slots, and the store contract is atomic per owner): the token's first, the subject's only if the token's had
+ * room. So a request refused by its token's limit spends nothing, and one refused by its subject's limit has spent
+ * only its own token's counters, never the subject's shared budget or another token's.
  */
 export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLimitRule, RateLimitCheck>({
   name: 'rateLimit',
@@ -48,8 +70,14 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
   ruleKey: 'rateLimit',
   recordKey: 'rateLimit',
   policySchema: rateLimitSchema,
-  // Counter names: 'policy', 'rule:<hash of the rule name>', 'key' (see CompileEnv.scope).
-  compile: (r, env) => compileRateLimit(env.scope, r.limit, parseDuration(r.window) as number),
+  // Counter names: 'policy', 'rule:<hash of the rule name>', 'key' (see CompileEnv.scope); 's:' before them by subject.
+  compile: (r, env) => {
+    const windowMs = parseDuration(r.window) as number;
+    if (r.by !== 'subject') return compileRateLimit(env.scope, r.limit, windowMs);
+    const compiled = compileRateLimit(`s:${env.scope}`, r.limit, windowMs);
+    bySubject.add(compiled);
+    return compiled;
+  },
   check: (ctx, limit) => consumeAll(ctx, [limit], false),
   checkAll: consumeAll,
 });
@@ -57,11 +85,33 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
 function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial: boolean): CheckResult {
   const token = ctx.token;
   if (!token || limits.length === 0) return undefined;
-  const answer = ctx.store.consume(token.info.id, limits, ctx.nowMs);
   const decide = (result: RateLimitResult): ReasonCode | undefined => {
     // A trialled limit is reported, never shown to the client as its budget.
     if (!trial) rateLimitHeaders(result, ctx.responseHeaders);
     return result.allowed ? undefined : 'rate.limited';
   };
-  return isPromiseLike(answer) ? Promise.resolve(answer).then(decide) : decide(answer);
+  const subject = token.info.subject;
+  let n = 0;
+  for (const l of limits) if (isBySubject(l)) n++;
+  // A token without a subject is its own subject: its subject-wide limits count under its id, apart from its token limits.
+  if (n === 0 || subject === undefined || subject === '') return settle(ctx.store.consume(token.info.id, limits, ctx.nowMs), decide);
+  const owner = subjectCounterOwner(subject);
+  if (n === limits.length) return settle(ctx.store.consume(owner, limits, ctx.nowMs), decide);
+  // Both kinds: the token's counters first, so a token over its own limit never spends its subject's shared budget
+  // (its siblings' room); the subject's only when the token's had room.
+  const byToken = limits.filter((l) => !isBySubject(l));
+  const bySubj = limits.filter(isBySubject);
+  return settle(ctx.store.consume(token.info.id, byToken, ctx.nowMs), (first) =>
+    first.allowed ? settle(ctx.store.consume(owner, bySubj, ctx.nowMs), (second) => decide(merge(first, second))) : decide(first),
+  );
+}
+
+/** One result for two calls' counters: allowed when both were. */
+function merge(a: RateLimitResult, b: RateLimitResult): RateLimitResult {
+  return { allowed: a.allowed && b.allowed, retryAfterMs: Math.max(a.retryAfterMs, b.retryAfterMs), limits: [...a.limits, ...b.limits] };
+}
+
+/** Applies `then` to a store answer, synchronously when the store answered synchronously. */
+function settle<T>(answer: RateLimitResult | PromiseLike<RateLimitResult>, then: (r: RateLimitResult) => T | PromiseLike<T>): T | PromiseLike<T> {
+  return isPromiseLike(answer) ? Promise.resolve(answer).then(then) : then(answer);
 }

@@ -5,10 +5,15 @@ import type { IpRule } from './ip.js';
 import type { Duration } from './duration.js';
 import type { LifecycleEvent, LifecycleQuery, RevocationReason } from './lifecycle.js';
 
-/** A per-token rate limit: at most `limit` requests per `window`. */
+/** A rate limit: at most `limit` requests per `window`, per token or per verified subject. */
 export interface RateLimitRule {
   limit: number;
   window: Duration;
+  /**
+   * What is counted: `'token'` (each token apart) or `'subject'` (every token of the verified subject together,
+   * shared by every instance through the store). Default: `'token'`.
+   */
+  by?: 'token' | 'subject';
 }
 
 /**
