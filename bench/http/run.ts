@@ -144,7 +144,8 @@ async function sanityCheck(server: Server): Promise<void> {
   const ok = await fetch(server.url, { headers: { authorization: `Bearer ${token}` } });
   const body = await ok.text();
   if (ok.status !== 200 || body !== JSON.stringify(BODY)) throw new Error(`${server.scenario.id}: with the token got ${ok.status} ${body.slice(0, 200)}`);
-  if (server.scenario.kind === 'bare') return;
+  // A stub guard allows everything: only the real guard must refuse a request without a token.
+  if (server.scenario.kind === 'bare' || server.scenario.kind === 'stub') return;
   const refused = await fetch(server.url);
   await refused.arrayBuffer();
   if (refused.status !== 401) throw new Error(`${server.scenario.id}: without a token got ${refused.status}, expected 401`);

@@ -9,8 +9,12 @@ export interface Scenario {
   /** Stable id, used on the command line (`ONLY=`) and in the JSON. */
   id: string;
   framework: Framework;
-  /** bare: no authentication at all; guard: token-guard; peer: another library doing the same job. */
-  kind: 'bare' | 'guard' | 'peer';
+  /**
+   * bare: no authentication at all; guard: token-guard; stub: token-guard's adapter around a stub guard whose
+   * `decide` returns one fixed allow Decision (the adapter's own cost, apart from the guard's); peer: another
+   * library doing the same job.
+   */
+  kind: 'bare' | 'guard' | 'stub' | 'peer';
   /** Which token the load generator sends (the guard caches verification, so the algorithm only matters to peers). */
   alg: 'RS256' | 'HS256';
   /** Row label in the table. */
@@ -40,18 +44,22 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'express-guard', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (app.use)' },
   { id: 'express-guard-route', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (on the route)' },
   { id: 'express-guard-fast', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (app.use, trackUsage: false)' },
+  { id: 'express-stub', framework: 'express', kind: 'stub', alg: 'RS256', label: 'Express + adapter only (app.use, stub guard)' },
   { id: 'express-auth0', framework: 'express', kind: 'peer', alg: 'RS256', label: 'Express + express-oauth2-jwt-bearer RS256' },
   { id: 'koa', framework: 'koa', kind: 'bare', alg: 'RS256', label: 'Koa (bare)' },
   { id: 'koa-guard', framework: 'koa', kind: 'guard', alg: 'RS256', label: 'Koa + token-guard' },
   { id: 'koa-guard-fast', framework: 'koa', kind: 'guard', alg: 'RS256', label: 'Koa + token-guard (trackUsage: false)' },
+  { id: 'koa-stub', framework: 'koa', kind: 'stub', alg: 'RS256', label: 'Koa + adapter only (stub guard)' },
   { id: 'fastify', framework: 'fastify', kind: 'bare', alg: 'RS256', label: 'Fastify (bare)' },
   { id: 'fastify-guard', framework: 'fastify', kind: 'guard', alg: 'RS256', label: 'Fastify + token-guard' },
   { id: 'fastify-guard-fast', framework: 'fastify', kind: 'guard', alg: 'RS256', label: 'Fastify + token-guard (trackUsage: false)' },
+  { id: 'fastify-stub', framework: 'fastify', kind: 'stub', alg: 'RS256', label: 'Fastify + adapter only (stub guard)' },
   { id: 'fastify-jwt-hs256', framework: 'fastify', kind: 'peer', alg: 'HS256', label: 'Fastify + @fastify/jwt HS256' },
   { id: 'fastify-jwt-rs256', framework: 'fastify', kind: 'peer', alg: 'RS256', label: 'Fastify + @fastify/jwt RS256' },
   { id: 'fetch', framework: 'fetch', kind: 'bare', alg: 'RS256', label: 'fetch on node:http (bare)' },
   { id: 'fetch-guard', framework: 'fetch', kind: 'guard', alg: 'RS256', label: 'fetch on node:http + token-guard/fetch' },
   { id: 'fetch-guard-fast', framework: 'fetch', kind: 'guard', alg: 'RS256', label: 'fetch on node:http + token-guard/fetch (trackUsage: false)' },
+  { id: 'fetch-stub', framework: 'fetch', kind: 'stub', alg: 'RS256', label: 'fetch on node:http + adapter only (stub guard)' },
 ];
 
 /** Messages from the load generator to a server process. */

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ErrorRequestHandler } from 'express';
-import type { TokenGuardPolicy } from 'token-guard';
+import type { Decision, Guard, TokenGuardPolicy } from 'token-guard';
 import { AUDIENCE, BODY, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type FromServer, type Scenario, type ToServer } from './scenarios.js';
 
 const send = (message: FromServer): void => {
@@ -17,6 +17,32 @@ const policy = (keys: BenchKeys, fast: boolean): TokenGuardPolicy => ({
   rules: [{ methods: ['GET'], path: '/orders/**', scopes: [SCOPE] }],
   ...(fast && { trackUsage: false }),
 });
+
+// One allow Decision, the shape the real guard returns for the bench's token (a rule, a verified JWT, no headers).
+const FIXED_ALLOW: Decision = {
+  effect: 'allow',
+  status: 200,
+  reason: 'ok',
+  reasons: [],
+  mode: 'enforce',
+  rule: 'GET /orders/**',
+  token: { id: 'bench-token', kind: 'jwt', subject: 'alice', scopes: [SCOPE, 'profile'], claims: { sub: 'alice', scope: `${SCOPE} profile` } },
+  headers: {},
+};
+
+/**
+ * A guard that decides nothing: `decide` returns FIXED_ALLOW synchronously, as the real guard does for a cached token.
+ * What an adapter costs on top of it is the adapter's own work (reading the request, mapping the decision, req.auth).
+ */
+async function stubGuard(keys: BenchKeys): Promise<Guard> {
+  const { createGuard } = await import('token-guard');
+  const real = createGuard(policy(keys, false));
+  return { ...real, decide: () => FIXED_ALLOW, evaluate: () => Promise.resolve(FIXED_ALLOW) };
+}
+
+/** The guard a scenario's adapter runs: the stub, or a policy the adapter compiles itself. */
+const guardOf = async (scenario: Scenario, keys: BenchKeys, fast: boolean): Promise<TokenGuardPolicy | Guard> =>
+  scenario.kind === 'stub' ? stubGuard(keys) : policy(keys, fast);
 
 function listen(listener: http.RequestListener): Promise<http.Server> {
   const server = http.createServer(listener);
@@ -35,9 +61,10 @@ async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Server
       app.get('/orders/:id', handler);
       break;
     case 'express-guard':
-    case 'express-guard-fast': {
+    case 'express-guard-fast':
+    case 'express-stub': {
       const { tokenGuard } = await import('token-guard/express');
-      app.use(tokenGuard(policy(keys, scenario.id === 'express-guard-fast')));
+      app.use(tokenGuard(await guardOf(scenario, keys, scenario.id === 'express-guard-fast')));
       app.get('/orders/:id', handler);
       break;
     }
@@ -69,9 +96,9 @@ async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Server
 async function koa(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
   const [{ default: Koa }, { default: Router }] = await Promise.all([import('koa'), import('@koa/router')]);
   const app = new Koa();
-  if (scenario.kind === 'guard') {
+  if (scenario.kind === 'guard' || scenario.kind === 'stub') {
     const { tokenGuard } = await import('token-guard/koa');
-    app.use(tokenGuard(policy(keys, scenario.id === 'koa-guard-fast')));
+    app.use(tokenGuard(await guardOf(scenario, keys, scenario.id === 'koa-guard-fast')));
   }
   const router = new Router();
   router.get('/orders/:id', (ctx) => {
@@ -84,7 +111,10 @@ async function koa(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
 async function fastify(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
-  if (scenario.kind === 'guard') {
+  if (scenario.kind === 'stub') {
+    const { tokenGuard } = await import('token-guard/fastify');
+    await app.register(tokenGuard, { guard: await stubGuard(keys) });
+  } else if (scenario.kind === 'guard') {
     const { tokenGuard } = await import('token-guard/fastify');
     await app.register(tokenGuard, policy(keys, scenario.id === 'fastify-guard-fast'));
   } else if (scenario.kind === 'peer') {
@@ -119,7 +149,7 @@ async function fetchOnNode(scenario: Scenario, keys: BenchKeys): Promise<http.Se
     return listen(toNodeListener(async (request) => (new URL(request.url).pathname === ROUTE ? Response.json(BODY) : notFound())));
   }
   const { guardFetch } = await import('token-guard/fetch');
-  const guard = guardFetch(policy(keys, scenario.id === 'fetch-guard-fast'));
+  const guard = guardFetch(await guardOf(scenario, keys, scenario.id === 'fetch-guard-fast'));
   return listen(
     toNodeListener(async (request, info) => {
       const result = await guard(request, info);

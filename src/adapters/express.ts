@@ -9,6 +9,7 @@ import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scope
 import { TokenGuardError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
 import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenClaims } from './auth-shape.js';
+import { hasHeaders } from './pass-headers.js';
 
 export type { PayloadAuth, TokenClaims } from './auth-shape.js';
 
@@ -121,9 +122,9 @@ function routesCaseSensitively(app: unknown): boolean {
   return cased;
 }
 
-function toGuardRequest(req: Request, app: unknown): GuardRequest {
+function toGuardRequest(req: Request, caseSensitive: boolean): GuardRequest {
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
-  return nodeGuardRequest(req, req.originalUrl ?? req.url, routesCaseSensitively(app));
+  return nodeGuardRequest(req, req.originalUrl ?? req.url, caseSensitive);
 }
 
 // ---------- adapter state, off the request ----------
@@ -210,6 +211,11 @@ const VIEWS: Record<'payload' | 'claims', AuthView> = {
 };
 
 function answer(decision: Decision, res: Response, next: NextFunction, errors: 'respond' | 'throw'): boolean {
+  // An allow (nearly every request) goes on with the decision's own headers, most often none: no Outcome is built.
+  if (decision.effect === 'allow') {
+    if (hasHeaders(decision.headers)) for (const name in decision.headers) res.setHeader(name, decision.headers[name] as string);
+    return true;
+  }
   const outcome = outcomeOf(decision, errors);
   if (outcome.action === 'next') {
     for (const name in outcome.headers) res.setHeader(name, outcome.headers[name] as string);
@@ -256,6 +262,9 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     );
   };
   let lastAppHasAccessor = false;
+  // How the last app routes letter case: fixed per app, so read again only when the app changes (inside the try
+  // below, like the read it replaces: a throw goes to Express's error path and is tried again next time).
+  let lastAppCased: boolean | undefined;
   const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean): void => {
     let goOn: boolean;
     // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
@@ -273,12 +282,14 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     if (app !== lastApp) {
       checkMountOrder(app);
       lastAppHasAccessor = installAuthAccessor(app);
+      lastAppCased = undefined;
     }
     // Taken now: another app's request may change lastAppHasAccessor while this decision is pending.
     const viaAccessor = lastAppHasAccessor;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = guard.decide(toGuardRequest(req, app));
+      lastAppCased ??= routesCaseSensitively(app);
+      decision = guard.decide(toGuardRequest(req, lastAppCased));
     } catch (err) {
       next(err);
       return;
@@ -315,7 +326,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHand
       if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
       // Under an authShape req.auth is the app's view; the guard's own result is kept beside it.
       const current = state.view ? state.result : (req.auth as AuthResult | undefined);
-      decision = context.guard.authorize(current, required, toGuardRequest(req, req.app));
+      decision = context.guard.authorize(current, required, toGuardRequest(req, routesCaseSensitively(req.app)));
     } catch (err) {
       next(err);
       return;

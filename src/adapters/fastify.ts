@@ -5,6 +5,7 @@ import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuardOptions, scopesFromArgs, type AdapterContext, type GuardOrPolicyOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { claimsOf, takeAuthShape } from './auth-shape.js';
+import { hasHeaders } from './pass-headers.js';
 
 export type { TokenClaims } from './auth-shape.js';
 
@@ -31,6 +32,12 @@ type GuardedRequest = FastifyRequest & { [GUARD_KEY]?: AdapterContext | null };
 /** Puts the decision on `request.auth` and answers it; returns the reply once it is sent. */
 function settle(request: FastifyRequest, reply: FastifyReply, context: AdapterContext, decision: Decision): FastifyReply | undefined {
   request.auth = authOf(decision);
+  // An allow (nearly every request) goes on with the decision's own headers, most often none: no Outcome is built
+  // and Fastify is not asked to set an empty set of headers.
+  if (decision.effect === 'allow') {
+    if (hasHeaders(decision.headers)) reply.headers(decision.headers);
+    return undefined;
+  }
   const outcome = outcomeOf(decision, context.errors);
   if (outcome.action === 'next') {
     reply.headers(outcome.headers);

@@ -119,9 +119,21 @@ export function rawHeaderValues(rawHeaders: readonly string[], name: string): st
  * sent more than once, in which case the guard gets all of them (and answers 400 `request.malformed`).
  */
 export function nodeHeaders(headers: Record<string, string | string[] | undefined>, rawHeaders: readonly string[] | undefined): Record<string, string | string[] | undefined> {
-  if (!rawHeaders || headers['authorization'] === undefined) return headers;
-  const all = rawHeaderValues(rawHeaders, 'authorization');
-  return all.length > 1 ? { ...headers, authorization: all } : headers;
+  if (!rawHeaders || headers['authorization'] === undefined || !authorizationRepeated(rawHeaders)) return headers;
+  return { ...headers, authorization: rawHeaderValues(rawHeaders, 'authorization') };
+}
+
+/**
+ * Whether `rawHeaders` holds Authorization more than once. Runs on every guarded request, so it allocates nothing:
+ * the two spellings clients send are compared as they are, and only another spelling of the same length is lower-cased.
+ */
+function authorizationRepeated(rawHeaders: readonly string[]): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const n = rawHeaders[i] as string;
+    if (n.length === 13 && (n === 'Authorization' || n === 'authorization' || n.toLowerCase() === 'authorization') && ++seen > 1) return true;
+  }
+  return false;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { claimsOf, takeAuthShape } from './auth-shape.js';
+import { hasHeaders } from './pass-headers.js';
 
 export type { TokenClaims } from './auth-shape.js';
 
@@ -31,13 +32,25 @@ export interface KoaAdapterOptions extends AdapterOptions {
 /** What `tokenGuard` takes: a policy (with adapter options), or a guard from `createGuard`. */
 export type KoaAdapterInput = (TokenGuardPolicy & KoaAdapterOptions) | Guard;
 
-// The guard that saw each request, for requireScopes: kept off `ctx` so the adapter adds no property to it.
-const contexts = new WeakMap<Context, AdapterContext>();
+// The guard that saw each request, for requireScopes. A symbol-keyed property on ctx rather than a WeakMap entry:
+// Koa builds every ctx the same way, so the property is one hidden-class transition all ctx objects share, where a
+// WeakMap entry per request (an identity hash, an ephemeron for the garbage collector) showed in CPU profiles of
+// the guarded bench server. Private to this module, as the WeakMap was; a symbol stays out of Object.keys, JSON and
+// Koa's ctx.toJSON().
+const GUARD_KEY = Symbol('token-guard.guard');
+
+type GuardedContext = Context & { [GUARD_KEY]?: AdapterContext };
 
 /** Puts the decision on `ctx.state.auth` and answers it; true when the request goes on to `next`. */
 function settle(ctx: Context, context: AdapterContext, decision: Decision): boolean {
   // ctx.state is a plain object Koa creates per request: a property on it costs no hidden-class churn.
   ctx.state.auth = authOf(decision);
+  // An allow (nearly every request) goes on with the decision's own headers, most often none: no Outcome is built
+  // and Koa's delegated ctx.set is not called for an empty set.
+  if (decision.effect === 'allow') {
+    if (hasHeaders(decision.headers)) ctx.set(decision.headers);
+    return true;
+  }
   const outcome = outcomeOf(decision, context.errors);
   if (outcome.action === 'next') {
     ctx.set(outcome.headers);
@@ -66,7 +79,7 @@ export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions)
   const context = resolveGuard(shaped.input as AdapterInput, options);
   const asUser = shaped.shape === 'user';
   const proceed = (ctx: Context, next: Next, decision: Decision): unknown => {
-    contexts.set(ctx, context);
+    (ctx as GuardedContext)[GUARD_KEY] = context;
     // koa-jwt leaves ctx.state.user unset without a token (passthrough); so does this.
     if (asUser && decision.token) ctx.state.user = claimsOf(decision.token);
     return settle(ctx, context, decision) ? next() : undefined;
@@ -92,7 +105,7 @@ export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions)
 export function requireScopes(...scopes: (string | ScopesPolicy)[]): Middleware {
   const required = scopesFromArgs(scopes);
   return async (ctx, next) => {
-    const context = contexts.get(ctx);
+    const context = (ctx as GuardedContext)[GUARD_KEY];
     if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
     const decision = context.guard.authorize(ctx.state.auth, required, nodeGuardRequest(ctx.req, ctx.originalUrl, false, ctx));
     if (settle(ctx, context, decision)) await next();
