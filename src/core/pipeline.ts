@@ -11,7 +11,7 @@ import type { TokenStore, UsageEvent } from '../leaf/store.js';
 import type { Decision, GuardRequest, ReasonCode, TokenInfo, TraceStep } from '../leaf/types.js';
 import type { CheckStore } from '../checks/check.js';
 import { isRevoked, revocationDetail } from '../checks/revocation.js';
-import { extractToken } from '../tokens/extract.js';
+import { extractToken, hasTokenSyntax } from '../tokens/extract.js';
 import { hasApiKeyPrefix } from '../tokens/api-key.js';
 import type { JwtFailure, JwtVerifier, VerifiedJwt } from '../tokens/jwt.js';
 import { isJwtShaped, type IntrospectedToken, type IntrospectionFailure, type Introspector } from '../tokens/introspection.js';
@@ -61,7 +61,18 @@ export interface Engine {
 }
 
 type Step = Generator<PromiseLike<unknown>, Outcome, unknown>;
+/** For `extractToken`: leave the token's syntax to the pipeline, which checks it where no cache vouches for it. */
+const syntaxLater = (): boolean => true;
 const hasValue = (v: string | string[] | undefined): boolean => typeof v === 'string' && v !== '';
+/** `s.toUpperCase()`, without the new string it allocates when `s` is upper case already (every method on the wire). */
+function upperCase(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x61 && c <= 0x7a) || c >= 0x80) return s.toUpperCase();
+  }
+  return s;
+}
+
 /** A CORS preflight (Fetch standard §4.8): what a browser sends before a cross-origin call, never with credentials. */
 function isCorsPreflight(headers: GuardRequest['headers']): boolean {
   return headers['authorization'] === undefined && hasValue(headers['origin']) && hasValue(headers['access-control-request-method']);
@@ -82,7 +93,7 @@ function decorate(e: Engine, ctx: Ctx | undefined, d: Decision): Decision {
  */
 export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: TraceStep[], recordsUsage: boolean = trace === undefined): Step {
   const { p, decider, invoke } = e;
-  const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
+  const method = typeof req.method === 'string' ? upperCase(req.method) : '';
   const rawPath = typeof req.path === 'string' ? req.path : '';
   const path = normalizePath(rawPath);
   const headers = req.headers && typeof req.headers === 'object' ? req.headers : {};
@@ -102,7 +113,8 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
   let identity: TokenInfo | undefined;
   let ctx: Ctx | undefined;
   let run: Run | undefined;
-  const phases = p.checks.phases;
+  // A trace lists every check; otherwise only the slots with a value for this request run (see `unruled`).
+  const phases = trace ? p.checks.phases : rule ? rule.checks.active : p.checks.unruled;
 
   try {
     ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
@@ -138,18 +150,21 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
       return { decision: decorate(e, ctx, decider.decide(ctx.blocking as ReasonCode[], mode, rule, ctx.responseHeaders, ctx.detail)), path, ip, identity };
     }
 
-    // Phase: authenticate.
-    const extracted = extractToken(headers, p.maxTokenBytes, e.jwt?.knows);
+    // Phase: authenticate. With a JWT verifier the token's syntax is checked only when its cache does not hold it
+    // (a cached token passed that check): one cache read per request. Every other kind is checked first.
+    const extracted = extractToken(headers, p.maxTokenBytes, e.jwt ? syntaxLater : undefined);
     if (typeof extracted === 'string') throw new Refusal(extracted);
     const { token } = extracted;
     ctx.scheme = extracted.scheme;
     ctx.rawToken = token;
     let holder: Holder;
     if (e.keys !== undefined && p.apiKeys !== undefined && hasApiKeyPrefix(token, p.apiKeys)) {
+      if (e.jwt && !hasTokenSyntax(token)) throw new Refusal('request.malformed');
       const h = e.keys.authenticate(token, nowMs);
       holder = isThenable(h) ? ((yield h) as Holder) : h;
     } else if (e.introspector !== undefined && (e.jwt === undefined || !isJwtShaped(token))) {
       // Not an API key, and not a JWT this policy verifies itself: the authorization server says what it is.
+      if (e.jwt && !hasTokenSyntax(token)) throw new Refusal('request.malformed');
       let v: IntrospectedToken | IntrospectionFailure | undefined = e.introspector.lookup(token, nowMs);
       if (v === undefined) v = (yield e.introspector.introspect(token, nowMs)) as IntrospectedToken | IntrospectionFailure;
       if ('reason' in v) throw new Refusal(v.reason, v.detail);
@@ -158,7 +173,10 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     else {
       let v: VerifiedJwt | JwtFailure | undefined = e.jwt.lookup(token, nowMs);
       if (trace) trace.push({ phase: 'authenticate', step: 'jwt-cache', outcome: 'info', detail: v === undefined ? 'not cached: verified now' : 'cached verification' });
-      if (v === undefined) v = (yield e.jwt.verify(token, nowMs)) as VerifiedJwt | JwtFailure;
+      if (v === undefined) {
+        if (!hasTokenSyntax(token)) throw new Refusal('request.malformed');
+        v = (yield e.jwt.verify(token, nowMs)) as VerifiedJwt | JwtFailure;
+      }
       if ('reason' in v) throw new Refusal(v.reason, v.detail);
       holder = e.jwtHolder(v);
     }
@@ -192,9 +210,10 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
       trace.push({ phase: 'revoke', step: 'revocation', outcome: 'pass', detail: revocation ? 'store has a subject-wide revocation older than the token' : 'not revoked' });
     e.scopeSets.set(holder.info, holder.scopeSet);
 
-    // Phase: constraints.
+    // Phase: constraints. An API key needs every slot (its record may have values of its own, or count uses).
     const record = holder.recordChecks;
-    for (let w = startPhase(run, 'constraints', phases.constraints, record); w; ) w = resumePhase(run, 'constraints', phases.constraints, record, yield w);
+    const valued = holder.record === undefined ? phases : p.checks.phases;
+    for (let w = startPhase(run, 'constraints', valued.constraints, record); w; ) w = resumePhase(run, 'constraints', valued.constraints, record, yield w);
     let unmatchedDetail: string | undefined;
     if (!rule && p.unmatched === 'deny') {
       ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, 'rule.unmatched');
@@ -202,12 +221,14 @@ export function* pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: T
     }
 
     // Phases: risk, then quota (counters and uses are only spent by requests that go through).
-    for (let w = startPhase(run, 'risk', phases.risk, record); w; ) w = resumePhase(run, 'risk', phases.risk, record, yield w);
-    for (let w = startPhase(run, 'quota', phases.quota, record); w; ) w = resumePhase(run, 'quota', phases.quota, record, yield w);
+    for (let w = startPhase(run, 'risk', valued.risk, record); w; ) w = resumePhase(run, 'risk', valued.risk, record, yield w);
+    for (let w = startPhase(run, 'quota', valued.quota, record); w; ) w = resumePhase(run, 'quota', valued.quota, record, yield w);
 
-    // Phase: commit. What only a request nothing refused may spend (a DPoP proof's one use), taken last.
-    if (ctx.blocking === undefined) {
+    // Phase: commit. What only a request nothing refused may spend (a DPoP proof's one use), taken last; only by
+    // a check that kept a note of this request (nothing else to spend).
+    if (ctx.blocking === undefined && ctx.notes !== undefined) {
       for (const slot of e.committers) {
+        if (ctx.notes[slot.check.name] === undefined) continue;
         let r = slot.check.commit?.(ctx, slot.policy);
         if (isThenable(r)) r = (yield r) as ReasonCode | undefined;
         if (r) throw new Refusal(r, ctx.detail);
