@@ -112,6 +112,8 @@ export interface Check<P extends object = object, R extends object = object, C =
    * `undefined` (proof of possession, which a token's own `cnf` asks for).
    */
   readonly always?: boolean;
+  /** Acts only on API keys (their records): a JWT or introspected token's evaluation skips it. */
+  readonly keysOnly?: boolean;
   /** The policy key it reads (`ip`), if it has a policy-level form. */
   readonly policyKey?: keyof P & string;
   /** The rule key it reads (`scopes`), if it has a rule-level form. */
@@ -136,7 +138,10 @@ export interface Check<P extends object = object, R extends object = object, C =
   checkAll?(ctx: CheckContext, values: readonly C[], trial: boolean): CheckResult;
   /** Starts a store read the check will need, while the engine reads the revocation (one round trip for both). */
   prefetch?(ctx: CheckContext, compiled: C): unknown;
-  /** Runs once every phase passed, before the decision: for what only an allowed request may spend (a one-time claim). */
+  /**
+   * Runs once every phase passed, before the decision: for what only an allowed request may spend (a one-time
+   * claim). Runs only when the check kept a note of the request under its own name (`setNote(ctx, name, …)`).
+   */
   commit?(ctx: CheckContext, compiled: C): CheckResult;
   /** Adjusts the finished Decision (challenges, scores): called for the policy-level value on every decision after the pre-auth phase. */
   decorate?(ctx: CheckContext, compiled: C, decision: Decision): void;

@@ -9,6 +9,7 @@ export const keyUsesCheck = defineCheck<object, object, undefined, true>({
   phase: 'quota',
   order: 20,
   always: true,
+  keysOnly: true,
   compile: () => true,
   check(ctx) {
     const record = ctx.token?.record;

@@ -20,7 +20,7 @@ import { Decider } from './decision.js';
 import { KeyAuthenticator, type Holder } from './key-records.js';
 import { KeyWatch } from './key-watch.js';
 import { reporter } from './lifecycle-events.js';
-import { pipeline, routeMode, run, type Engine, type Outcome, type TraceStep } from './pipeline.js';
+import { pipeline, routeMode, type Engine, type Outcome, type TraceStep } from './pipeline.js';
 import { checkStore, isThenable, measuredInvoker, storeInvoker } from './store-calls.js';
 import { extractToken } from '../tokens/extract.js';
 
@@ -231,7 +231,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   async function explain(req: GuardRequest): Promise<Explanation> {
     const nowMs = timeOf(req);
     const steps: TraceStep[] = [];
-    const outcome = await run(pipeline(engine, req, nowMs, steps));
+    const outcome = await pipeline(engine, req, nowMs, steps);
     const path = normalizePath(typeof req.path === 'string' ? req.path : '');
     const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
     const rules = path === null ? [] : rulesTried(p.rules, method, path, req.caseSensitive === true);
@@ -253,7 +253,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const nowMs = timeOf(req);
     // Under auditTrace the steps are recorded for the event; usage is recorded as without them (unlike explain).
     const trace: TraceStep[] | undefined = traced ? [] : undefined;
-    const outcome = run(pipeline(engine, req, nowMs, trace, true));
+    const outcome = pipeline(engine, req, nowMs, trace, true);
     return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit, trace)) : finish(outcome, req, start, nowMs, cacheHit, trace);
   }
 

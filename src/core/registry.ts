@@ -64,16 +64,30 @@ export interface CheckSlot {
   readonly policyGroup: readonly unknown[];
 }
 
+/** The slots of each phase. */
+export type PhaseSlots = Readonly<Record<CheckPhase, readonly CheckSlot[]>>;
+
 /** The registered checks a compiled policy runs: all of them, and by phase. */
 export interface CompiledChecks {
   readonly all: readonly CheckSlot[];
-  readonly phases: Readonly<Record<CheckPhase, readonly CheckSlot[]>>;
+  readonly phases: PhaseSlots;
+  /**
+   * By phase, the slots that can act on a request no rule matches when its token is not an API key: the others
+   * would do nothing but note a skip in a trace (the cached JWT path runs only these).
+   */
+  readonly unruled: PhaseSlots;
+}
+
+/** By phase, the slots of `all` for which `has(slot)` holds. */
+function slotsWhere(all: readonly CheckSlot[], has: (slot: CheckSlot) => boolean): PhaseSlots {
+  const phases = Object.fromEntries(CHECK_PHASES.map((ph) => [ph, [] as CheckSlot[]])) as Record<CheckPhase, CheckSlot[]>;
+  for (const slot of all) if (has(slot)) phases[slot.phase].push(slot);
+  return phases;
 }
 
 /** Compiles the policy-level values of the registered checks. Checks the policy does not use anywhere are left out. */
 export function compileChecks(policy: Record<string, unknown>, rules: readonly Record<string, unknown>[], env: Omit<CompileEnv, 'scope'>): CompiledChecks {
   const all: CheckSlot[] = [];
-  const phases = Object.fromEntries(CHECK_PHASES.map((ph) => [ph, [] as CheckSlot[]])) as Record<CheckPhase, CheckSlot[]>;
   for (const c of CHECKS) {
     const value = c.policyKey ? policy[c.policyKey] : undefined;
     const used = c.always || value !== undefined || c.recordKey !== undefined || (c.ruleKey !== undefined && rules.some((r) => r[c.ruleKey as string] !== undefined));
@@ -81,9 +95,8 @@ export function compileChecks(policy: Record<string, unknown>, rules: readonly R
     const compiled = value !== undefined || c.always ? c.compile(value, { ...env, scope: 'policy' }) : undefined;
     const slot: CheckSlot = { check: c, phase: c.phase, index: all.length, policy: compiled, policyGroup: compiled === undefined ? [] : [compiled] };
     all.push(slot);
-    phases[c.phase].push(slot);
   }
-  return { all, phases };
+  return { all, phases: slotsWhere(all, () => true), unruled: slotsWhere(all, (slot) => slot.policy !== undefined && !slot.check.keysOnly) };
 }
 
 /** A rule's own values for the registered checks (by slot index) and the challenges of their refusals. */
@@ -99,6 +112,8 @@ export interface CompiledRuleChecks {
   readonly challenges: ReadonlyMap<ReasonCode, string>;
   /** Whether the rule has any value. */
   readonly any: boolean;
+  /** By phase, the slots that can act on this rule's requests when the token is not an API key (see `unruled`). */
+  readonly active: PhaseSlots;
 }
 
 /** Compiles a rule's values for the registered checks; `trial` when the rule's own values are only reported. */
@@ -126,7 +141,8 @@ export function compileRuleChecks(checks: CompiledChecks, rule: Record<string, u
     const params = slot.check.challenge?.(compiled);
     if (reason && params) challenges.set(reason, params);
   }
-  return { values, groups, trialGroups, challenges, any };
+  const active = slotsWhere(checks.all, (slot) => !slot.check.keysOnly && (slot.policy !== undefined || values[slot.index] !== undefined));
+  return { values, groups, trialGroups, challenges, any, active };
 }
 
 /** Compiles a key record's own values for the registered checks (by slot index); undefined when it has none. */

@@ -25,6 +25,9 @@ function schemeLength(value: string): number {
   return i;
 }
 
+/** Whether a token has the RFC 6750 b64token syntax (what `extractToken` checks unless told the token is known). */
+export const hasTokenSyntax = (token: string): boolean => B64TOKEN_RE.test(token);
+
 /**
  * Extracts the token, or says why there is none: `token.missing` (no Authorization header, or another
  * scheme such as Basic), `request.malformed` (two headers, two credentials, a Bearer token with a DPoP
