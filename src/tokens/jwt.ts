@@ -152,7 +152,9 @@ function signatureHolds(k: VerifyKey, input: string, signature: Buffer): boolean
   const a = SIGNATURE_ALGORITHMS[k.alg] as SignatureAlgorithm;
   try {
     if (a.kind === 'hmac') {
-      const mac = createHmac(a.hash as string, k.key).update(input, 'latin1').digest();
+      const mac = createHmac(a.hash as string, k.key)
+        .update(input, 'latin1')
+        .digest();
       return mac.length === signature.length && timingSafeEqual(mac, signature);
     }
     const data = Buffer.from(input, 'latin1');
