@@ -4,8 +4,8 @@
 // jwtVerify in the same run, i.e. the ratio printed (guard decisions per CPU-second / jose verifications per
 // CPU-second, = jose's CPU time per token / the guard's) is ≥ 1.0.
 //
-// Both sides get the same key objects (one CryptoKey per algorithm, what the guard itself imports once) and the same
-// claim checks: issuer, audience, algorithm allow-list, `typ` (the tokens say `at+jwt`, which the guard accepts by
+// Both sides get the same keys (jose one CryptoKey per algorithm, imported once; the guard the same public key as a JWK,
+// or the same secret, which it imports once itself) and the same claim checks: issuer, audience, algorithm allow-list, `typ` (the tokens say `at+jwt`, which the guard accepts by
 // default), `exp` required, 5 s clock tolerance, the clock read per call (no `now`). The guard has its default options
 // besides `jwt` and one scoped rule (without a rule it refuses every request: `unmatched: 'deny'`), so its figure also
 // holds the whole decision: rule match, revocation read, usage record, the verification cache's insert.
@@ -43,7 +43,7 @@ async function keysFor(alg: Alg): Promise<{ sign: CryptoKey | Uint8Array; verify
   const base: JwtPolicy = { issuer: ISSUER, audience: AUDIENCE, algorithms: [alg] };
   if (alg === 'HS256') {
     const raw = new TextEncoder().encode(SECRET);
-    // Imported once, as the guard does: a raw secret handed to jwtVerify is imported again on every call.
+    // Imported once: a raw secret handed to jwtVerify is imported again on every call, which would slow jose down.
     const verify = await webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
     return { sign: raw, verify, jwt: { ...base, secret: SECRET } };
   }
