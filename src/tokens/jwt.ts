@@ -125,6 +125,9 @@ function keyFits(a: SignatureAlgorithm, key: KeyObject): boolean {
   return (type === 'rsa' || (a.kind === 'pss' && type === 'rsa-pss')) && (details?.modulusLength ?? 0) >= 2048;
 }
 
+/** A key chosen for a token that cannot check its algorithm (an RSA key under 2048 bits in a remote JWK Set, say). */
+class KeyDoesNotFit extends Error {}
+
 /** A key ready for node:crypto, with the algorithm it was checked to fit. */
 interface VerifyKey {
   key: KeyObject;
@@ -328,7 +331,7 @@ class IssuerVerifier {
 
   private fitting(key: CryptoKey, alg: string): VerifyKey {
     const k = verifyKeyOf(key, alg);
-    if (!k) throw new TypeError('key does not fit the algorithm');
+    if (!k) throw new KeyDoesNotFit();
     return k;
   }
 
@@ -631,6 +634,7 @@ function hasTimeOutOfRange(payload: JWTPayload): boolean {
 function mapJoseError(err: unknown): JwtFailure {
   // The identity provider's outage, not the token's fault nor the store's: its own reason, answered 503.
   if (err instanceof IdpUnavailable) return { reason: 'idp.unavailable', detail: err.message };
+  if (err instanceof KeyDoesNotFit) return { reason: 'token.invalid', detail: 'the key does not fit the algorithm' };
   // jose reads exp: -1e400 (-Infinity) as expired and nbf: 1e400 as not yet valid; such a token is broken, not early or late.
   if ((err instanceof joseErrors.JWTExpired || err instanceof joseErrors.JWTClaimValidationFailed) && hasTimeOutOfRange(err.payload)) {
     return { reason: 'token.invalid', detail: 'a time claim is out of range' };
