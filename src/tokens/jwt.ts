@@ -132,6 +132,11 @@ class KeyDoesNotFit extends Error {}
 interface VerifyKey {
   key: KeyObject;
   alg: string;
+  /**
+   * RSA: the signature's exact length, the modulus's (RFC 8017 §8.1.2, §8.2.2 step 1). OpenSSL's PSS verify takes a
+   * signature whose leading zero octets were dropped, a second spelling of the same token.
+   */
+  signatureBytes?: number;
 }
 
 /** The node:crypto form of each CryptoKey jose's key sets hand out, made once per key and algorithm. */
@@ -145,7 +150,8 @@ function verifyKeyOf(key: CryptoKey, alg: string): VerifyKey | undefined {
   if (known?.alg === alg) return known;
   const object = KeyObject.from(key);
   if (!keyFits(a, object)) return undefined;
-  const made = { key: object, alg };
+  const made: VerifyKey = { key: object, alg };
+  if (a.kind === 'rsa' || a.kind === 'pss') made.signatureBytes = Math.ceil((object.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
   verifyKeys.set(key, made);
   return made;
 }
@@ -160,6 +166,7 @@ function signatureHolds(k: VerifyKey, input: string, signature: Buffer): boolean
         .digest();
       return mac.length === signature.length && timingSafeEqual(mac, signature);
     }
+    if (k.signatureBytes !== undefined && signature.length !== k.signatureBytes) return false;
     const data = Buffer.from(input, 'latin1');
     if (a.kind === 'ec') return verifySignature(a.hash, data, { key: k.key, dsaEncoding: 'ieee-p1363' }, signature);
     if (a.kind === 'pss') return verifySignature(a.hash, data, { key: k.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: a.saltLength as number }, signature);

@@ -202,6 +202,25 @@ describe('ECDSA signatures', () => {
 describe('RSA signatures', () => {
   const guard = guardWith({ algorithms: ['RS256', 'PS256', 'PS384'], keys: [pemOf(rsa.publicKey)] });
 
+  it('refuses a PS256 or RS256 signature one octet short (leading zero dropped) or one octet long (RFC 8017 §8.1.2, §8.2.2)', async () => {
+    for (const [alg, signer] of [
+      ['PS256', (i: string) => psSign(rsa.privateKey, i)],
+      ['RS256', (i: string) => rsSign(rsa.privateKey, i)],
+    ] as const) {
+      // About one signature in 256 starts with a zero octet.
+      let input = '';
+      let signature = Buffer.alloc(0);
+      for (let tries = 0; tries < 5000 && signature[0] !== 0; tries++) {
+        input = inputOf({ alg }, claims());
+        signature = signer(input);
+      }
+      expect(signature[0]).toBe(0);
+      expectRefused(await check(guard, join(input, signature.subarray(1))), 'token.invalid');
+      expectRefused(await check(guard, join(input, Buffer.concat([Buffer.alloc(1), signature]))), 'token.invalid');
+      expectAllowed(await check(guard, join(input, signature)));
+    }
+  });
+
   it('refuses a PSS signature whose salt is not the hash length, and PS384 signed with SHA-256', async () => {
     for (const salt of [0, 20, 64, constants.RSA_PSS_SALTLEN_MAX_SIGN]) {
       const input = inputOf({ alg: 'PS256' }, claims());
