@@ -1,7 +1,7 @@
-// JWT access tokens: verified with jose against allow-listed algorithms and keys imported once,
-// remembered in a bounded cache so a token seen again skips signature verification.
-import { createHash, createPublicKey, webcrypto } from 'node:crypto';
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
+// JWT access tokens: verified against allow-listed algorithms and keys imported once (jose's key sets choose the key,
+// node:crypto checks the signature), remembered in a bounded cache so a token seen again skips signature verification.
+import { constants, createHash, createHmac, createPublicKey, createSecretKey, KeyObject, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import { createLocalJWKSet, errors as joseErrors, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWSHeaderParameters } from 'jose';
 import { BoundedMap, tailIndex } from '../leaf/bounded-map.js';
 import { UsageError } from '../leaf/errors.js';
 import type { ReasonCode, TokenInfo } from '../leaf/types.js';
@@ -81,9 +81,140 @@ export interface JwtFailure {
   detail: string;
 }
 
-const HMAC_HASH: Record<string, string> = { HS256: 'SHA-256', HS384: 'SHA-384', HS512: 'SHA-512' };
-const B64URL_RE = /^[A-Za-z0-9_-]*$/;
 const isHmac = (alg: string) => alg.startsWith('HS');
+
+/**
+ * How each allowed algorithm is checked with node:crypto, and which keys fit it (RFC 7518 §3): the key's type, curve
+ * and, for RSA, at least 2048 bits (as jose requires). Synchronous and on this thread: WebCrypto's verify, which
+ * jose's jwtVerify calls, costs a thread-pool round trip and most of a first-seen token's CPU time.
+ */
+interface SignatureAlgorithm {
+  /** Digest name for node:crypto; null for EdDSA (the algorithm hashes itself). */
+  hash: string | null;
+  kind: 'hmac' | 'rsa' | 'pss' | 'ec' | 'ed';
+  /** OpenSSL curve name (ES*). */
+  curve?: string;
+  /** PSS salt length in bytes: the digest's size (RFC 7518 §3.5). */
+  saltLength?: number;
+}
+const SIGNATURE_ALGORITHMS: Readonly<Record<string, SignatureAlgorithm>> = {
+  HS256: { hash: 'sha256', kind: 'hmac' },
+  HS384: { hash: 'sha384', kind: 'hmac' },
+  HS512: { hash: 'sha512', kind: 'hmac' },
+  RS256: { hash: 'sha256', kind: 'rsa' },
+  RS384: { hash: 'sha384', kind: 'rsa' },
+  RS512: { hash: 'sha512', kind: 'rsa' },
+  PS256: { hash: 'sha256', kind: 'pss', saltLength: 32 },
+  PS384: { hash: 'sha384', kind: 'pss', saltLength: 48 },
+  PS512: { hash: 'sha512', kind: 'pss', saltLength: 64 },
+  ES256: { hash: 'sha256', kind: 'ec', curve: 'prime256v1' },
+  ES384: { hash: 'sha384', kind: 'ec', curve: 'secp384r1' },
+  ES512: { hash: 'sha512', kind: 'ec', curve: 'secp521r1' },
+  EdDSA: { hash: null, kind: 'ed' },
+  Ed25519: { hash: null, kind: 'ed' },
+};
+
+/** Whether a key may check signatures of an algorithm (jose's key sets already choose by type; checked again here). */
+function keyFits(a: SignatureAlgorithm, key: KeyObject): boolean {
+  if (a.kind === 'hmac') return key.type === 'secret';
+  if (key.type !== 'public') return false;
+  const type = key.asymmetricKeyType;
+  if (a.kind === 'ed') return type === 'ed25519';
+  const details = key.asymmetricKeyDetails;
+  if (a.kind === 'ec') return type === 'ec' && details?.namedCurve === a.curve;
+  return (type === 'rsa' || (a.kind === 'pss' && type === 'rsa-pss')) && (details?.modulusLength ?? 0) >= 2048;
+}
+
+/** A key chosen for a token that cannot check its algorithm (an RSA key under 2048 bits in a remote JWK Set, say). */
+class KeyDoesNotFit extends Error {}
+
+/** A key ready for node:crypto, with the algorithm it was checked to fit. */
+interface VerifyKey {
+  key: KeyObject;
+  alg: string;
+  /**
+   * RSA: the signature's exact length, the modulus's (RFC 8017 §8.1.2, §8.2.2 step 1). OpenSSL's PSS verify takes a
+   * signature whose leading zero octets were dropped, a second spelling of the same token.
+   */
+  signatureBytes?: number;
+}
+
+/** The node:crypto form of each CryptoKey jose's key sets hand out, made once per key and algorithm. */
+const verifyKeys = new WeakMap<CryptoKey, VerifyKey>();
+
+/** `key` ready to check `alg` signatures, or undefined when it does not fit `alg`. */
+function verifyKeyOf(key: CryptoKey, alg: string): VerifyKey | undefined {
+  const a = SIGNATURE_ALGORITHMS[alg];
+  if (a === undefined) return undefined;
+  const known = verifyKeys.get(key);
+  if (known?.alg === alg) return known;
+  const object = KeyObject.from(key);
+  if (!keyFits(a, object)) return undefined;
+  const made: VerifyKey = { key: object, alg };
+  if (a.kind === 'rsa' || a.kind === 'pss') made.signatureBytes = Math.ceil((object.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+  verifyKeys.set(key, made);
+  return made;
+}
+
+/** Whether `signature` is a valid signature by `k` over the ASCII `input`. Never throws. */
+function signatureHolds(k: VerifyKey, input: string, signature: Buffer): boolean {
+  const a = SIGNATURE_ALGORITHMS[k.alg] as SignatureAlgorithm;
+  try {
+    if (a.kind === 'hmac') {
+      const mac = createHmac(a.hash as string, k.key)
+        .update(input, 'latin1')
+        .digest();
+      return mac.length === signature.length && timingSafeEqual(mac, signature);
+    }
+    if (k.signatureBytes !== undefined && signature.length !== k.signatureBytes) return false;
+    const data = Buffer.from(input, 'latin1');
+    if (a.kind === 'ec') return verifySignature(a.hash, data, { key: k.key, dsaEncoding: 'ieee-p1363' }, signature);
+    if (a.kind === 'pss') return verifySignature(a.hash, data, { key: k.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: a.saltLength as number }, signature);
+    return verifySignature(a.hash, data, k.key, signature);
+  } catch {
+    return false;
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A base64url segment's bytes, or undefined when it cannot be one (its characters were checked before). A length
+ * of 4n+1 is refused, as jose's decoder (atob) refuses it: Buffer would quietly drop the last character.
+ */
+function segmentBytes(token: string, start: number, end: number): Buffer | undefined {
+  return (end - start) % 4 === 1 ? undefined : Buffer.from(token.slice(start, end), 'base64url');
+}
+
+/** A segment's JSON, when it is a plain object (as jose reads header and claims set). */
+function jsonObject(token: string, start: number, end: number): Record<string, unknown> | undefined {
+  const bytes = segmentBytes(token, start, end);
+  if (bytes === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(strictUtf8.decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  return value as Record<string, unknown>;
+}
+
+/** A compact JWS's three segments of base64url characters (jose refuses anything else in them). */
+const JWS_RE = /^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
+
+const malformed = (detail: string): JwtFailure => ({ reason: 'token.malformed', detail });
+
+/**
+ * A claim check's failure, read as jose's JWTClaimValidationFailed / JWTExpired were: a time claim out of a Date's
+ * range makes the token broken, not early or late; a future nbf is early (token.expired).
+ */
+function claimFailure(payload: JWTPayload, claim: string, why: 'missing' | 'invalid' | 'check_failed', expired?: string): JwtFailure {
+  if (hasTimeOutOfRange(payload)) return { reason: 'token.invalid', detail: 'a time claim is out of range' };
+  if (expired !== undefined) return { reason: 'token.expired', detail: expired };
+  if (claim === 'nbf' && why === 'check_failed') return { reason: 'token.expired', detail: 'nbf is in the future' };
+  return { reason: 'token.invalid', detail: `claim ${claim}: ${why}` };
+}
 
 /** Minimum shared-secret length in bytes per HMAC algorithm (RFC 7518 §3.2: at least the hash size). */
 export const MIN_SECRET_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
@@ -120,15 +251,23 @@ class IssuerVerifier {
   private readonly asymmetric: JWTVerifyGetKey | undefined;
   /** The PEM keys alone, looked up without the token's kid (a PEM has none). */
   private readonly pemKeys: JWTVerifyGetKey | undefined;
-  private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
+  private readonly hmacKeys = new Map<string, VerifyKey>();
+  /**
+   * With local keys only: the key jose's local set chose for an `alg` and `kid`, so a later token naming them needs no
+   * promise. The local set never changes and chooses by those two alone; only a choice of exactly one configured key is
+   * kept, so the entries are at most the configured keys' kids times the algorithms (a made-up kid is never kept).
+   */
+  private readonly chosen: Map<string, VerifyKey> | undefined;
   /** Keys from a JWK Set URL, given or discovered. */
   readonly remote: RemoteKeys | undefined;
+  private readonly algorithms: ReadonlySet<string>;
+  private readonly issuers: readonly string[];
+  private readonly audiences: readonly string[];
   private readonly typs: ReadonlySet<string>;
   /** A token without `typ` passes only when `jwt.typ` is not set. */
   private readonly untypedOk: boolean;
   private readonly toleranceS: number;
   private readonly maxAgeS: number | undefined;
-  private readonly requiredClaims: string[];
   /**
    * Longest a verification is remembered: an hour, or with a remote JWKS its cacheMaxAge, so a token
    * whose signing key was withdrawn from the JWKS stops passing from the cache once the set is refetched.
@@ -139,7 +278,9 @@ class IssuerVerifier {
     this.config = config;
     this.toleranceS = config.clockToleranceMs / 1000;
     this.maxAgeS = config.maxTokenAgeMs === undefined ? undefined : config.maxTokenAgeMs / 1000;
-    this.requiredClaims = config.requireExp ? ['exp'] : [];
+    this.algorithms = new Set(config.algorithms);
+    this.issuers = typeof config.issuer === 'string' ? [config.issuer] : config.issuer;
+    this.audiences = typeof config.audience === 'string' ? [config.audience] : config.audience;
     this.typs = new Set(config.typ ?? DEFAULT_TYPS);
     this.untypedOk = config.typ === undefined;
     if (config.jwksUri || config.discovery) {
@@ -153,84 +294,130 @@ class IssuerVerifier {
       this.asymmetric = this.remote.getKey;
     } else if (config.keys && config.keys.length > 0) {
       this.asymmetric = createLocalJWKSet({ keys: config.keys.map(toPublicJwk) });
+      this.chosen = new Map();
       const pems = config.keys.filter((k): k is string => typeof k === 'string');
       if (pems.length > 0) this.pemKeys = createLocalJWKSet({ keys: pems.map(toPublicJwk) });
     }
     if (config.secret !== undefined) {
       const raw = typeof config.secret === 'string' ? new TextEncoder().encode(config.secret) : config.secret;
-      for (const alg of config.algorithms.filter(isHmac)) {
-        // Imported once: a raw secret handed to jose per call is re-imported on every verification.
-        const key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: HMAC_HASH[alg] as string }, false, ['verify']);
-        key.catch(() => undefined);
-        this.hmacKeys.set(alg, key as Promise<CryptoKey>);
-      }
+      // One KeyObject for every HMAC algorithm: the algorithm picks the digest, the key only holds the bytes.
+      const key = createSecretKey(raw);
+      for (const alg of config.algorithms.filter(isHmac)) this.hmacKeys.set(alg, { key, alg });
     }
   }
 
   // Keys are chosen by algorithm family, so an HS256 token is only ever checked with the HMAC secret
   // and never with an RSA public key's bytes (the classic key-confusion attack).
-  private readonly getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<CryptoKey | Uint8Array> => {
-    const alg = header.alg ?? '';
-    if (isHmac(alg)) {
-      const key = this.hmacKeys.get(alg);
-      if (!key) throw new joseErrors.JOSEAlgNotAllowed('no HMAC secret configured for this algorithm');
-      return key;
-    }
+  private async asymmetricKey(header: JWSHeaderParameters, token: string, firstDot: number, signatureDot: number): Promise<VerifyKey | VerifyKey[]> {
+    const alg = header.alg as string;
     if (!this.asymmetric) throw new joseErrors.JOSEAlgNotAllowed('no public keys configured for this algorithm');
+    // What jose hands a key function: the token's segments.
+    const input = { protected: token.slice(0, firstDot), payload: token.slice(firstDot + 1, signatureDot), signature: token.slice(signatureDot + 1) };
+    let key: CryptoKey;
     try {
-      return (await this.asymmetric(header as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey;
+      key = (await this.asymmetric(header as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey;
     } catch (err) {
+      if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return this.eachKey(err, alg);
       // A key given as PEM has no kid, and jose never selects a kid-less key for a token that names one:
       // every token from an issuer that sets kid (nearly all do) would be refused. The kid only picks a
       // key; the signature still decides, so PEM keys are tried whatever kid the token names.
       if (!(err instanceof joseErrors.JWKSNoMatchingKey) || !this.pemKeys) throw err;
       const { kid: _kid, ...anyKid } = header;
-      return (await this.pemKeys(anyKid as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey;
+      try {
+        return this.fitting((await this.pemKeys(anyKid as Parameters<JWTVerifyGetKey>[0], input)) as CryptoKey, alg);
+      } catch (pemErr) {
+        if (pemErr instanceof joseErrors.JWKSMultipleMatchingKeys) return this.eachKey(pemErr, alg);
+        throw pemErr;
+      }
     }
-  };
+    const fitting = this.fitting(key, alg);
+    const kid = header.kid;
+    if (this.chosen && (kid === undefined || typeof kid === 'string')) this.chosen.set(kid === undefined ? alg : `${alg}\u0000${kid}`, fitting);
+    return fitting;
+  }
+
+  private fitting(key: CryptoKey, alg: string): VerifyKey {
+    const k = verifyKeyOf(key, alg);
+    if (!k) throw new KeyDoesNotFit();
+    return k;
+  }
 
   /**
    * Several configured keys fit the token (two PEM keys during a rotation, JWKs without a kid): jose
    * leaves it to the caller to try each. The first whose signature verifies wins.
    */
-  private async verifyWithEach(
-    token: string,
-    candidates: joseErrors.JWKSMultipleMatchingKeys,
-    options: Parameters<typeof jwtVerify>[2],
-  ): Promise<{ payload: JWTPayload; protectedHeader: JWSHeaderParameters }> {
+  private async eachKey(candidates: joseErrors.JWKSMultipleMatchingKeys, alg: string): Promise<VerifyKey[]> {
+    const keys: VerifyKey[] = [];
     for await (const key of candidates) {
-      try {
-        return await jwtVerify(token, key, options);
-      } catch (err) {
-        if (!(err instanceof joseErrors.JWSSignatureVerificationFailed)) throw err;
-      }
+      const k = verifyKeyOf(key as CryptoKey, alg);
+      if (k) keys.push(k);
     }
-    throw new joseErrors.JWSSignatureVerificationFailed();
+    return keys;
   }
 
-  /** Verifies a compact JWS already checked for shape; `signatureDot` is the index of its second dot. */
-  async verify(token: string, nowMs: number, signatureDot: number): Promise<VerifiedJwt | JwtFailure> {
-    let payload: JWTPayload;
-    let header: JWSHeaderParameters;
-    try {
-      const options: Parameters<typeof jwtVerify>[2] = {
-        algorithms: this.config.algorithms,
-        issuer: this.config.issuer,
-        audience: this.config.audience,
-        clockTolerance: this.toleranceS,
-        requiredClaims: this.requiredClaims,
-        currentDate: new Date(nowMs),
-      };
-      if (this.maxAgeS !== undefined) options.maxTokenAge = this.maxAgeS;
-      try {
-        ({ payload, protectedHeader: header } = await jwtVerify(token, this.getKey, options));
-      } catch (err) {
-        if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
-        ({ payload, protectedHeader: header } = await this.verifyWithEach(token, err, options));
+  /**
+   * Verifies a compact JWS already checked for shape (`firstDot`, `signatureDot`: its two dots), as jose's jwtVerify
+   * does (header, crit, alg allow-list, key, signature, then claims), but with the signature checked by node:crypto
+   * on this thread. Synchronous when the key is at hand (an HMAC secret, a local key chosen before); a promise when
+   * jose's key set must choose it (first use of a kid, a remote JWK Set).
+   */
+  verify(token: string, nowMs: number, firstDot: number, signatureDot: number): VerifiedJwt | JwtFailure | Promise<VerifiedJwt | JwtFailure> {
+    const header = jsonObject(token, 0, firstDot);
+    if (header === undefined) return malformed('JWS Protected Header is invalid');
+    const crit = header['crit'];
+    let b64 = true;
+    if (crit !== undefined) {
+      // The one extension jose knows is b64 (RFC 7797); anything else marked critical must not be ignored.
+      if (!Array.isArray(crit) || crit.length === 0 || crit.some((c) => typeof c !== 'string' || c === '')) {
+        return malformed('"crit" (Critical) Header Parameter MUST be an array of non-empty strings when present');
       }
-    } catch (err) {
-      return mapJoseError(err);
+      for (const c of crit as string[]) {
+        if (c !== 'b64') return { reason: 'token.invalid', detail: 'ERR_JOSE_NOT_SUPPORTED' };
+        if (header['b64'] === undefined) return malformed('Extension Header Parameter "b64" is missing');
+      }
+      if (typeof header['b64'] !== 'boolean') return malformed('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
+      b64 = header['b64'];
     }
+    const alg = header['alg'];
+    if (typeof alg !== 'string' || alg === '') return malformed('JWS "alg" (Algorithm) Header Parameter missing or invalid');
+    if (!this.algorithms.has(alg)) return { reason: 'token.invalid', detail: 'algorithm not allowed' };
+    const jws = header as JWSHeaderParameters;
+    let key: VerifyKey | VerifyKey[] | Promise<VerifyKey | VerifyKey[]> | undefined;
+    if (isHmac(alg)) {
+      key = this.hmacKeys.get(alg);
+      if (!key) return { reason: 'token.invalid', detail: 'algorithm not allowed' };
+    } else {
+      const kid = jws.kid;
+      if (this.chosen && (kid === undefined || typeof kid === 'string')) key = this.chosen.get(kid === undefined ? alg : `${alg}\u0000${kid}`);
+      key ??= this.asymmetricKey(jws, token, firstDot, signatureDot);
+    }
+    if (!(key instanceof Promise)) return this.verifyWith(key, token, nowMs, jws, b64, firstDot, signatureDot);
+    return key.then(
+      (k) => this.verifyWith(k, token, nowMs, jws, b64, firstDot, signatureDot),
+      (err: unknown) => mapJoseError(err),
+    );
+  }
+
+  private verifyWith(
+    key: VerifyKey | VerifyKey[],
+    token: string,
+    nowMs: number,
+    header: JWSHeaderParameters,
+    b64: boolean,
+    firstDot: number,
+    signatureDot: number,
+  ): VerifiedJwt | JwtFailure {
+    const signature = segmentBytes(token, signatureDot + 1, token.length);
+    if (signature === undefined) return malformed('Failed to base64url decode the signature');
+    // The signing input is the token up to its second dot, as sent: a b64: false payload is signed as its characters.
+    const input = token.slice(0, signatureDot);
+    const holds = Array.isArray(key) ? key.some((k) => signatureHolds(k, input, signature)) : signatureHolds(key, input, signature);
+    if (!holds) return { reason: 'token.invalid', detail: 'signature verification failed' };
+    if (!b64) return malformed('JWTs MUST NOT use unencoded payload');
+    const payload = jsonObject(token, firstDot + 1, signatureDot) as JWTPayload | undefined;
+    if (payload === undefined) return malformed('JWT Claims Set must be a top-level JSON object');
+    const failed = this.checkClaims(payload, Math.floor(nowMs / 1000));
+    if (failed) return failed;
     // Explicit typing: a DPoP proof, a security event or a logout token signed by the issuer's key is
     // not an access token, and must not pass for one.
     const typ = header.typ;
@@ -242,6 +429,32 @@ class IssuerVerifier {
     if (!entry) return { reason: 'token.invalid', detail: 'claims have the wrong type or a time out of range' };
     // jose checks iat against the clock only under maxTokenAge; a token from the future is never valid.
     return this.checkTimes(entry, Math.floor(nowMs / 1000)) ?? entry;
+  }
+
+  /** The claims set checks of jose's jwtVerify, in its order, with the guard's issuer, audience, exp and maxTokenAge options. */
+  private checkClaims(payload: JWTPayload, now: number): JwtFailure | undefined {
+    if (!Object.hasOwn(payload, 'iss')) return claimFailure(payload, 'iss', 'missing');
+    if (!Object.hasOwn(payload, 'aud')) return claimFailure(payload, 'aud', 'missing');
+    if (this.maxAgeS !== undefined && !Object.hasOwn(payload, 'iat')) return claimFailure(payload, 'iat', 'missing');
+    if (this.config.requireExp && !Object.hasOwn(payload, 'exp')) return claimFailure(payload, 'exp', 'missing');
+    if (!this.issuers.includes(payload.iss as string)) return claimFailure(payload, 'iss', 'check_failed');
+    const aud = payload.aud;
+    if (typeof aud === 'string' ? !this.audiences.includes(aud) : !Array.isArray(aud) || !this.audiences.some((a) => aud.includes(a))) {
+      return claimFailure(payload, 'aud', 'check_failed');
+    }
+    const tol = this.toleranceS;
+    const { iat, nbf, exp } = payload;
+    if (iat !== undefined && typeof iat !== 'number') return claimFailure(payload, 'iat', 'invalid');
+    if (nbf !== undefined && typeof nbf !== 'number') return claimFailure(payload, 'nbf', 'invalid');
+    if (nbf !== undefined && nbf > now + tol) return claimFailure(payload, 'nbf', 'check_failed');
+    if (exp !== undefined && typeof exp !== 'number') return claimFailure(payload, 'exp', 'invalid');
+    if (exp !== undefined && exp <= now - tol) return claimFailure(payload, 'exp', 'check_failed', '"exp" claim timestamp check failed');
+    if (this.maxAgeS !== undefined) {
+      const age = now - (iat as number);
+      if (age - tol > this.maxAgeS) return claimFailure(payload, 'iat', 'check_failed', '"iat" claim timestamp check failed (too far in the past)');
+      if (age < -tol) return claimFailure(payload, 'iat', 'check_failed');
+    }
+    return undefined;
   }
 
   checkTimes(e: VerifiedJwt, now: number): JwtFailure | undefined {
@@ -370,17 +583,20 @@ export class JwtVerifier {
     const cached = this.lookup(token, nowMs);
     if (cached) return Promise.resolve(cached);
     // A burst of requests with one new token shares one signature verification. Only requests at the same
-    // instant share it: the outcome depends on the time (exp, nbf, maxTokenAge).
-    const key = `${nowMs}\u0000${token}`;
-    let pending = this.inFlight.get(key);
-    if (!pending) {
-      pending = this.verifyUncached(token, nowMs).finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, pending);
-    }
+    // instant share it: the outcome depends on the time (exp, nbf, maxTokenAge). A verification that needs no key
+    // fetch ends before the next request is read (its token is then cached), so only the others are in flight.
+    const key = this.inFlight.size > 0 ? `${nowMs}\u0000${token}` : undefined;
+    const sharing = key === undefined ? undefined : this.inFlight.get(key);
+    if (sharing) return sharing;
+    const outcome = this.verifyUncached(token, nowMs);
+    if (!(outcome instanceof Promise)) return Promise.resolve(outcome);
+    const k = key ?? `${nowMs}\u0000${token}`;
+    const pending = outcome.finally(() => this.inFlight.delete(k));
+    this.inFlight.set(k, pending);
     return pending;
   }
 
-  private async verifyUncached(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
+  private verifyUncached(token: string, nowMs: number): VerifiedJwt | JwtFailure | Promise<VerifiedJwt | JwtFailure> {
     const first = token.indexOf('.');
     const second = token.indexOf('.', first + 1);
     if (first === -1 || second === -1) return { reason: 'token.malformed', detail: 'not a compact JWS' };
@@ -388,9 +604,7 @@ export class JwtVerifier {
       // Five segments is a JWE: refused as is, nothing is decrypted.
       return { reason: 'token.malformed', detail: 'encrypted (JWE) or otherwise non-JWS token' };
     }
-    if (!B64URL_RE.test(token.slice(0, first)) || !B64URL_RE.test(token.slice(first + 1, second)) || !B64URL_RE.test(token.slice(second + 1))) {
-      return { reason: 'token.malformed', detail: 'not base64url' };
-    }
+    if (!JWS_RE.test(token)) return { reason: 'token.malformed', detail: 'not base64url' };
     let by = this.verifiers[0] as IssuerVerifier;
     if (this.byIssuer) {
       // Chosen by the claimed issuer, never by trying each issuer's keys: that would let one tenant's key
@@ -401,7 +615,12 @@ export class JwtVerifier {
       if (!chosen) return { reason: 'token.invalid', detail: iss === undefined ? 'iss is missing' : 'iss is not an accepted issuer' };
       by = chosen;
     }
-    const entry = await by.verify(token, nowMs, second);
+    const entry = by.verify(token, nowMs, first, second);
+    return entry instanceof Promise ? entry.then((e) => this.remember(token, nowMs, by, e)) : this.remember(token, nowMs, by, entry);
+  }
+
+  /** Caches a successful verification; passes the outcome on either way. */
+  private remember(token: string, nowMs: number, by: IssuerVerifier, entry: VerifiedJwt | JwtFailure): VerifiedJwt | JwtFailure {
     if ('reason' in entry) return entry;
     // Remembered until the key set's freshness or the cap ends, on the requests' clock (a verification already
     // past its exp is not remembered at all); past exp, lookup's time checks refuse the entry themselves.
@@ -422,6 +641,7 @@ function hasTimeOutOfRange(payload: JWTPayload): boolean {
 function mapJoseError(err: unknown): JwtFailure {
   // The identity provider's outage, not the token's fault nor the store's: its own reason, answered 503.
   if (err instanceof IdpUnavailable) return { reason: 'idp.unavailable', detail: err.message };
+  if (err instanceof KeyDoesNotFit) return { reason: 'token.invalid', detail: 'the key does not fit the algorithm' };
   // jose reads exp: -1e400 (-Infinity) as expired and nbf: 1e400 as not yet valid; such a token is broken, not early or late.
   if ((err instanceof joseErrors.JWTExpired || err instanceof joseErrors.JWTClaimValidationFailed) && hasTimeOutOfRange(err.payload)) {
     return { reason: 'token.invalid', detail: 'a time claim is out of range' };
