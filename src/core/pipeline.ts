@@ -249,11 +249,14 @@ class Evaluation {
             this.introspected(v);
           } else if (!e.jwt) throw new Refusal('token.invalid', 'JWTs are not accepted by this policy');
           else {
-            const v = e.jwt.lookup(token, nowMs);
+            let v = e.jwt.lookup(token, nowMs);
             if (trace) trace.push({ phase: 'authenticate', step: 'jwt-cache', outcome: 'info', detail: v === undefined ? 'not cached: verified now' : 'cached verification' });
             if (v === undefined) {
               if (!hasTokenSyntax(token)) throw new Refusal('request.malformed');
-              return this.wait(JWT_WAIT, e.jwt.verify(token, nowMs));
+              // Synchronous when the key is at hand (a local key, or a fetched JWK Set): no promise then.
+              const checked = e.jwt.verify(token, nowMs);
+              if (isThenable(checked)) return this.wait(JWT_WAIT, checked);
+              v = checked;
             }
             this.verified(v);
           }

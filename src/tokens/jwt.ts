@@ -578,10 +578,10 @@ export class JwtVerifier {
     return hit.by.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;
   }
 
-  /** Verifies a compact JWS at time `nowMs`. Never throws. */
-  verify(token: string, nowMs: number): Promise<VerifiedJwt | JwtFailure> {
+  /** Verifies a compact JWS at time `nowMs`: synchronously unless a key must be fetched first. Never throws. */
+  verify(token: string, nowMs: number): VerifiedJwt | JwtFailure | Promise<VerifiedJwt | JwtFailure> {
     const cached = this.lookup(token, nowMs);
-    if (cached) return Promise.resolve(cached);
+    if (cached) return cached;
     // A burst of requests with one new token shares one signature verification. Only requests at the same
     // instant share it: the outcome depends on the time (exp, nbf, maxTokenAge). A verification that needs no key
     // fetch ends before the next request is read (its token is then cached), so only the others are in flight.
@@ -589,7 +589,7 @@ export class JwtVerifier {
     const sharing = key === undefined ? undefined : this.inFlight.get(key);
     if (sharing) return sharing;
     const outcome = this.verifyUncached(token, nowMs);
-    if (!(outcome instanceof Promise)) return Promise.resolve(outcome);
+    if (!(outcome instanceof Promise)) return outcome;
     const k = key ?? `${nowMs}\u0000${token}`;
     const pending = outcome.finally(() => this.inFlight.delete(k));
     this.inFlight.set(k, pending);
