@@ -28,7 +28,7 @@ export interface BoundedMapOptions<K> {
 const TAIL = 12;
 
 /**
- * The index of a long string for a BoundedMap: its last 24 characters (a JWT's are its signature's). Hashing a
+ * The index of a long string for a BoundedMap: its last 12 characters (a JWT's are its signature's). Hashing a
  * fresh 1 kB string costs about a microsecond; its tail costs a few dozen nanoseconds.
  */
 export const tailIndex = (key: string): string => (key.length > TAIL ? key.slice(key.length - TAIL) : key);

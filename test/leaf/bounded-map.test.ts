@@ -69,9 +69,10 @@ describe('BoundedMap', () => {
 });
 
 describe('tailIndex', () => {
-  it('files a short string under itself and a long one under its last 24 characters', () => {
+  it('files a short string under itself and a long one under its last 12 characters', () => {
     expect(tailIndex('10.0.0.1')).toBe('10.0.0.1');
-    const long = `${'h'.repeat(100)}${'s'.repeat(24)}`;
-    expect(tailIndex(long)).toBe('s'.repeat(24));
+    expect(tailIndex('abcdefghijkl')).toBe('abcdefghijkl');
+    const long = `${'h'.repeat(100)}${'t'.repeat(12)}${'s'.repeat(12)}`;
+    expect(tailIndex(long)).toBe('s'.repeat(12));
   });
 });
