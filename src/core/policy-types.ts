@@ -60,7 +60,7 @@ export interface JwtPolicy {
   name?: string;
 }
 
-/** Per-token rate limit in a policy or rule. */
+/** A rate limit in a policy or rule: per token, or with `by: 'subject'` per verified subject. */
 export type RateLimitPolicy = RateLimitRule;
 
 /** One access rule. Rules are tried in order; the first whose methods and path match applies. */
