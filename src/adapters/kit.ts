@@ -148,6 +148,8 @@ class NodeGuardRequest implements GuardRequest {
   headers: Record<string, string | string[] | undefined>;
   remoteAddress: string | undefined;
   context: unknown;
+  /** Own and undefined: the guard reads `request.now` on every request, and a missing property walks the prototype chain. */
+  now: Date | undefined = undefined;
 
   constructor(req: IncomingMessage, path: string | undefined, caseSensitive: boolean, context: unknown) {
     // Each property of `req` read once: on Express every request has its own hidden class, so reads are slow.

@@ -192,6 +192,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           record: undefined,
           recordChecks: undefined,
           notices: undefined,
+          granted: false,
         };
         jwtHolders.set(v, h);
       }

@@ -20,6 +20,11 @@ export interface Holder extends CheckedToken {
   readonly recordChecks: readonly unknown[] | undefined;
   /** Response headers warning of the key's coming end (Deprecation, Sunset), when it has one. */
   readonly notices: Readonly<Record<string, string>> | undefined;
+  /**
+   * Whether `info`'s scopes are on record for requireScopes (set once the token first passed revocation): a
+   * cached verification's holder serves many requests, and one WeakMap write is enough for all of them.
+   */
+  granted: boolean;
 }
 
 /** Per-record compiled constraints; records from a store that hands out the same object are compiled once. */
@@ -112,6 +117,7 @@ export class KeyAuthenticator {
       record,
       recordChecks: compiled.recordChecks,
       notices: this.watch.notices(record, nowMs),
+      granted: false,
     };
     const idle = this.watch.idle(record, nowMs);
     return idle ? idle.then(() => holder) : holder;

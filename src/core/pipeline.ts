@@ -412,7 +412,10 @@ class Evaluation {
         outcome: 'pass',
         detail: revocation ? 'store has a subject-wide revocation older than the token' : 'not revoked',
       });
-    this.e.scopeSets.set(holder.info, holder.scopeSet);
+    if (!holder.granted) {
+      this.e.scopeSets.set(holder.info, holder.scopeSet);
+      holder.granted = true;
+    }
     this.at = CONSTRAINTS;
   }
 

@@ -8,6 +8,8 @@ interface Entry<K, V> {
   value: V;
   /** When the entry stops being served, on the caller's clock (ms); Infinity for never. */
   until: number;
+  /** How many entries had been filed before this one (its place in insertion order), for `refresh`. */
+  seq: number;
 }
 
 /** Options of BoundedMap. */
@@ -18,6 +20,12 @@ export interface BoundedMapOptions<K> {
    * still compared with the whole key, so an index only ever costs a miss, never a wrong answer.
    */
   index?: (key: K) => unknown;
+  /**
+   * Approximate recency: an entry read while it is in the older half of the insertion order moves to the newest
+   * end. An entry read at least once every `max / 2` insertions is then never dropped, as under an LRU, while a hit
+   * in the newer half (nearly every hit of a busy key) costs nothing more than a plain read. Default: false.
+   */
+  refresh?: boolean;
 }
 
 /**
@@ -41,12 +49,17 @@ export class BoundedMap<K, V> {
   readonly #max: number;
   readonly #index: ((key: K) => unknown) | undefined;
   readonly #entries = new Map<unknown, Entry<K, V>>();
+  /** Entries older than this many insertions move to the newest end when read (refresh); Infinity: never. */
+  readonly #refreshAfter: number;
+  /** Insertions so far. */
+  #seq = 0;
 
   /** Throws RangeError when `max` is not a positive integer. */
   constructor(max: number, options: BoundedMapOptions<K> = {}) {
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`BoundedMap: max must be a positive integer (got ${String(max)})`);
     this.#max = max;
     this.#index = options.index;
+    this.#refreshAfter = options.refresh === true ? Math.floor(max / 2) : Number.POSITIVE_INFINITY;
   }
 
   /** The value of `key`, unless absent or expired at `nowMs` (default: never expired). */
@@ -57,6 +70,11 @@ export class BoundedMap<K, V> {
     if (nowMs >= e.until) {
       this.#entries.delete(id);
       return undefined;
+    }
+    if (this.#seq - e.seq > this.#refreshAfter) {
+      this.#entries.delete(id);
+      e.seq = this.#seq++;
+      this.#entries.set(id, e);
     }
     return e.value;
   }
@@ -83,7 +101,7 @@ export class BoundedMap<K, V> {
         break;
       }
     }
-    this.#entries.set(id, { key, value, until: untilMs });
+    this.#entries.set(id, { key, value, until: untilMs, seq: this.#seq++ });
   }
 
   /** Drops `key`; true when it was there. */

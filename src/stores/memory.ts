@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { StoreError } from '../leaf/errors.js';
 import { gcraStep, type GcraTat } from './gcra.js';
 import { addUse, freshUsage } from './usage.js';
+import { BoundedMap } from '../leaf/bounded-map.js';
 import {
   checkConsume,
   checkGetRevocation,
@@ -110,7 +111,7 @@ export class MemoryStore implements TokenStore {
   private readonly revokedTokens = new Map<string, { at: number; until: number; reason?: RevocationReason }>();
   private readonly revokedSubjects = new Map<string, { before: number; until: number; reason?: RevocationReason }>();
   private readonly counters: LRUCache<string, GcraTat>;
-  private readonly usage: LRUCache<string, TokenUsage>;
+  private readonly usage: BoundedMap<string, TokenUsage>;
   private readonly maxRevocations: number;
   // Not an LRU on purpose: evicting a live claim under pressure (a flood of fresh claims) would let it be claimed again.
   private readonly claims = new Map<string, number>();
@@ -128,7 +129,9 @@ export class MemoryStore implements TokenStore {
     });
     this.maxEvents = bound('maxLifecycleEvents', options.maxLifecycleEvents, 10_000);
     this.counters = new LRUCache({ max: bound('maxCounters', options.maxCounters, 100_000) });
-    this.usage = new LRUCache({ max: bound('maxUsage', options.maxUsage, 100_000) });
+    // Read and updated on every allowed request: a BoundedMap's hit is one Map lookup, where lru-cache also moves the
+    // entry in its recency lists. `refresh` keeps a token used at least once per maxUsage / 2 new tokens, as an LRU would.
+    this.usage = new BoundedMap(bound('maxUsage', options.maxUsage, 100_000), { refresh: true });
     this.maxRevocations = bound('maxRevocations', options.maxRevocations, 1_000_000);
     this.maxClaims = bound('maxClaims', options.maxClaims, 1_000_000);
   }

@@ -119,9 +119,10 @@ export function checkRecordUsage(tokenId: unknown, usage: unknown): asserts usag
   checkId('recordUsage', 'tokenId', tokenId);
   checkObject('recordUsage', 'usage ({ at, ip?, userAgent? })', usage);
   checkTime('recordUsage', 'usage.at', usage['at']);
-  for (const field of ['ip', 'userAgent'] as const) {
-    if (usage[field] !== undefined && typeof usage[field] !== 'string') fail('recordUsage', `usage.${field}`, 'a string or undefined', usage[field]);
-  }
+  // Written out rather than looped over a list of names: this runs on every allowed request.
+  const { ip, userAgent } = usage;
+  if (ip !== undefined && typeof ip !== 'string') fail('recordUsage', 'usage.ip', 'a string or undefined', ip);
+  if (userAgent !== undefined && typeof userAgent !== 'string') fail('recordUsage', 'usage.userAgent', 'a string or undefined', userAgent);
 }
 
 /**

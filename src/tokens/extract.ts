@@ -25,6 +25,23 @@ function schemeLength(value: string): number {
   return i;
 }
 
+/** Whether `value` starts with `lower` (lower-case ASCII letters) in any letter case, for `length` characters. */
+function startsWithFolded(value: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((value.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * The scheme (RFC 7235 names are case-insensitive) of a value whose auth-scheme is `end` tchars long, if it is one we
+ * take. Compared in place: every request reads one, and slicing and lower-casing it would allocate two strings.
+ * (`c | 0x20` is a lower-case letter only when `c` is that letter in either case: nothing else folds onto a letter.)
+ */
+function schemeOf(value: string, end: number): ExtractedToken['scheme'] | undefined {
+  if (end === 6) return startsWithFolded(value, 'bearer') ? 'bearer' : undefined;
+  if (end === 4) return startsWithFolded(value, 'dpop') ? 'dpop' : undefined;
+  return undefined;
+}
+
 /** Whether a token has the RFC 6750 b64token syntax (what `extractToken` checks unless told the token is known). */
 export const hasTokenSyntax = (token: string): boolean => B64TOKEN_RE.test(token);
 
@@ -52,8 +69,8 @@ export function extractToken(headers: Record<string, string | string[] | undefin
   // reaches the app, so any left here came from a caller that did not parse HTTP.
   const end = schemeLength(value);
   if (end === 0) return 'request.malformed';
-  const scheme = value.slice(0, end).toLowerCase();
-  if (scheme !== 'bearer' && scheme !== 'dpop') {
+  const scheme = schemeOf(value, end);
+  if (scheme === undefined) {
     // A comma means several challenges' credentials in one header: refuse rather than pick one.
     return value.includes(',') ? 'request.malformed' : 'token.missing';
   }

@@ -10,6 +10,31 @@ describe('BoundedMap', () => {
     expect([m.get('k997'), m.get('k998'), m.get('k999')]).toEqual([997, 998, 999]);
   });
 
+  it('with refresh, keeps an entry read at least once every max / 2 insertions, as an LRU would', () => {
+    const plain = new BoundedMap<string, number>(8);
+    const refreshed = new BoundedMap<string, number>(8, { refresh: true });
+    for (const m of [plain, refreshed]) {
+      m.set('busy', 0);
+      for (let i = 0; i < 100; i++) {
+        m.set(`k${i}`, i);
+        if (i % 4 === 0) m.get('busy');
+      }
+    }
+    expect(plain.get('busy')).toBeUndefined();
+    expect(refreshed.get('busy')).toBe(0);
+    expect(refreshed.size).toBe(8);
+    // The others still go oldest first: the last 7 inserted remain beside it.
+    expect(refreshed.get('k92')).toBeUndefined();
+    expect(refreshed.get('k93')).toBe(93);
+  });
+
+  it('with refresh, still drops an entry that is not read within max insertions', () => {
+    const m = new BoundedMap<string, number>(8, { refresh: true });
+    m.set('idle', 1);
+    for (let i = 0; i < 8; i++) m.set(`k${i}`, i);
+    expect(m.get('idle')).toBeUndefined();
+  });
+
   it('updates an existing key where it stands, without dropping another', () => {
     const m = new BoundedMap<string, number>(2);
     m.set('a', 1);

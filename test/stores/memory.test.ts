@@ -103,6 +103,18 @@ describe('MemoryStore specifics', () => {
     expect(Object.isFrozen(store.getApiKey('h'.repeat(64)))).toBe(true);
   });
 
+  it('keeps the usage of a token in steady use while maxUsage other tokens come and go (recency, not insertion order)', () => {
+    const store = new MemoryStore({ maxUsage: 16 });
+    store.recordUsage('steady', { at: T0 });
+    for (let i = 0; i < 200; i++) {
+      store.recordUsage(`once-${i}`, { at: T0 + i });
+      if (i % 5 === 0) store.recordUsage('steady', { at: T0 + i });
+    }
+    expect(store.getUsage('steady')?.count).toBe(41);
+    expect(store.getUsage('once-0')).toBeUndefined();
+    expect(store.getUsage('once-199')?.count).toBe(1);
+  });
+
   it('answers synchronously, so the guard pays no promise on the hot path', () => {
     const store = new MemoryStore();
     expect(store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();

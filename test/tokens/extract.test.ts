@@ -63,7 +63,9 @@ describe('no token', () => {
   });
 
   it('treats credentials under another scheme as no token', async () => {
-    for (const value of ['Basic YWxpY2U6c2VjcmV0', 'Digest username="alice"', `Token ${token}`, `Bearerx ${token}`, `JWT ${token}`]) {
+    // Same-length look-alikes too: the scheme is compared in place, letter case folded for letters only.
+    const lookAlikes = [`Bearex ${token}`, `B~arer ${token}`, `^earer ${token}`, `Bear3r ${token}`, `DPo0 ${token}`, `D^OP ${token}`, `Bea ${token}`];
+    for (const value of ['Basic YWxpY2U6c2VjcmV0', 'Digest username="alice"', `Token ${token}`, `Bearerx ${token}`, `JWT ${token}`, ...lookAlikes]) {
       const decision = await withAuthorization(value);
       expectRefused(decision, 'token.missing');
       expect(decision.headers['WWW-Authenticate']).toBe('Bearer');
