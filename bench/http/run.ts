@@ -6,7 +6,13 @@
 //
 // Env: ROUNDS (3), DURATION seconds per measurement (2), WARMUP seconds before each (1), WARMUP_REQUESTS (5000: the
 // least a server has answered before its first measurement, so a slow machine still measures JIT-compiled code),
-// CONNECTIONS (50), ONLY=express,fastify-jwt (ids or id prefixes from scenarios.ts), PIN=0 to skip taskset.
+// CONNECTIONS (50), ONLY=express,fastify-jwt (ids or id prefixes from scenarios.ts), PIN=0 to skip taskset,
+// FRESH=0 to keep one server process per scenario for every round (default: a new process each round, since two processes
+// of the same server differ by up to ±10 % on this kind of machine, as much as the differences measured).
+//
+// Besides CPU µs per request (user + system), the table gives the user-mode part added: the loopback write the kernel
+// charges to the server grows when a slower server leaves the load generator idle more often, which is not the
+// guard's own work.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,6 +37,7 @@ const DURATION = int('DURATION', 2, 1);
 const WARMUP = int('WARMUP', 1, 0);
 const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 5000, 0);
 const CONNECTIONS = int('CONNECTIONS', 50, 1);
+const FRESH = process.env.FRESH !== '0';
 const only = (process.env.ONLY ?? '')
   .split(',')
   .map((s) => s.trim())
@@ -81,7 +88,7 @@ interface Server {
   scenario: Scenario;
   child: ChildProcess;
   url: string;
-  cpu(): Promise<{ us: number; rssBytes: number }>;
+  cpu(): Promise<{ us: number; userUs: number; rssBytes: number }>;
 }
 
 // Servers run as plain JavaScript on plain node, without tsx's loader: transpile them (types only, no bundling) into a
@@ -128,7 +135,7 @@ function startServer(scenario: Scenario): Promise<Server> {
               const id = ++seq;
               waiting.set(id, (r) => {
                 waiting.delete(id);
-                done({ us: r.userUs + r.systemUs, rssBytes: r.rssBytes });
+                done({ us: r.userUs + r.systemUs, userUs: r.userUs, rssBytes: r.rssBytes });
               });
               child.send({ type: 'cpu', seq: id } satisfies ToServer);
             }),
@@ -144,8 +151,8 @@ async function sanityCheck(server: Server): Promise<void> {
   const ok = await fetch(server.url, { headers: { authorization: `Bearer ${token}` } });
   const body = await ok.text();
   if (ok.status !== 200 || body !== JSON.stringify(BODY)) throw new Error(`${server.scenario.id}: with the token got ${ok.status} ${body.slice(0, 200)}`);
-  // A stub guard allows everything: only the real guard must refuse a request without a token.
-  if (server.scenario.kind === 'bare' || server.scenario.kind === 'stub') return;
+  // A stub guard (or an empty layer) allows everything: only a real guard must refuse a request without a token.
+  if (server.scenario.kind === 'bare' || server.scenario.kind === 'layer' || server.scenario.kind === 'stub') return;
   const refused = await fetch(server.url);
   await refused.arrayBuffer();
   if (refused.status !== 401) throw new Error(`${server.scenario.id}: without a token got ${refused.status}, expected 401`);
@@ -159,6 +166,8 @@ interface Sample {
   seconds: number;
   reqPerSec: number;
   cpuUsPerReq: number;
+  /** The user-mode part of cpuUsPerReq (the server's JavaScript and V8, without the kernel's socket work). */
+  userUsPerReq: number;
   /** Share of one core the server used while measured: below ~90 % the load generator, not the server, was the limit. */
   serverCpuPct: number;
   loadGeneratorCpuPct: number;
@@ -200,6 +209,7 @@ async function measure(server: Server, round: number): Promise<Sample> {
     seconds: result.duration,
     reqPerSec: requests / result.duration,
     cpuUsPerReq: requests > 0 ? cpuUs / requests : Number.NaN,
+    userUsPerReq: requests > 0 ? (after.userUs - before.userUs) / requests : Number.NaN,
     serverCpuPct: (100 * cpuUs) / wallUs,
     loadGeneratorCpuPct: (100 * (own.user + own.system)) / wallUs,
     latencyP50Ms: result.latency.p50,
@@ -225,16 +235,25 @@ const version = (name: string): string => {
   }
 };
 
-const totalSeconds = scenarios.length * ROUNDS * (WARMUP + DURATION + 0.3);
+const totalSeconds = scenarios.length * ROUNDS * (WARMUP + DURATION + (FRESH ? 1 : 0.3));
 console.log(
   `bench:http: ${scenarios.length} servers × ${ROUNDS} rounds × (${WARMUP} s warm-up + ${DURATION} s), ${CONNECTIONS} connections, ` +
-    `${pinned ? `servers on CPU ${pinned.server}, autocannon on CPU ${pinned.loadGenerator}` : 'not pinned'}; about ${Math.ceil(totalSeconds / 60)} min`,
+    `${pinned ? `servers on CPU ${pinned.server}, autocannon on CPU ${pinned.loadGenerator}` : 'not pinned'}, ` +
+    `${FRESH ? 'new server processes each round' : 'one process per server'}; about ${Math.ceil(totalSeconds / 60)} min`,
 );
 
-const servers: Server[] = [];
+let servers: Server[] = [];
 const stopAll = () => {
   for (const s of servers) s.child.kill();
+  servers = [];
 };
+/** Starts every scenario's server (all at once: each waits on its own child) and checks that each answers as it should. */
+async function startAll(): Promise<void> {
+  const started = await Promise.allSettled(scenarios.map(startServer));
+  for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  for (const server of servers) await sanityCheck(server);
+}
 process.on('SIGINT', () => {
   stopAll();
   process.exit(130);
@@ -242,11 +261,11 @@ process.on('SIGINT', () => {
 
 const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.id, []]));
 try {
-  const started = await Promise.allSettled(scenarios.map(startServer));
-  for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
-  for (const s of started) if (s.status === 'rejected') throw s.reason;
-  for (const server of servers) await sanityCheck(server);
   for (let round = 1; round <= ROUNDS; round++) {
+    if (round === 1 || FRESH) {
+      stopAll();
+      await startAll();
+    }
     // Every other round in reverse, so slow drift of the machine does not favour the servers measured first.
     const order = round % 2 ? servers : [...servers].reverse();
     for (const server of order) {
@@ -272,6 +291,8 @@ interface Row {
   /** Medians over rounds of the per-round ratio to the framework's bare server (paired: same round). */
   reqPerSecVsBare?: number;
   addedCpuUsPerReq?: number;
+  /** The user-mode part of addedCpuUsPerReq (paired per round too). */
+  addedUserUsPerReq?: number;
 }
 
 const bareOf = (framework: Framework) => scenarios.find((s) => s.framework === framework && s.kind === 'bare');
@@ -284,6 +305,7 @@ const rows: Row[] = scenarios.map((scenario) => {
     const paired = mine.map((s) => [s, base.find((b) => b.round === s.round)] as const).filter((p): p is readonly [Sample, Sample] => p[1] !== undefined);
     row.reqPerSecVsBare = median(paired.map(([s, b]) => s.reqPerSec / b.reqPerSec));
     row.addedCpuUsPerReq = median(paired.map(([s, b]) => s.cpuUsPerReq - b.cpuUsPerReq));
+    row.addedUserUsPerReq = median(paired.map(([s, b]) => s.userUsPerReq - b.userUsPerReq));
   }
   return row;
 });
@@ -291,9 +313,12 @@ const rows: Row[] = scenarios.map((scenario) => {
 const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
 const fmt = (n: number | undefined, digits: number, sign = false) => (n === undefined || !Number.isFinite(n) ? '' : `${sign && n >= 0 ? '+' : ''}${n.toFixed(digits)}`);
 const table = [
-  '| server | req/s | CPU µs/req | req/s vs bare | added CPU µs/req |',
-  '| --- | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.scenario.label} | ${fmtInt(r.reqPerSec)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.reqPerSecVsBare, 2)} | ${fmt(r.addedCpuUsPerReq, 1, true)} |`),
+  '| server | req/s | CPU µs/req | req/s vs bare | added CPU µs/req | of which user |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map(
+    (r) =>
+      `| ${r.scenario.label} | ${fmtInt(r.reqPerSec)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.reqPerSecVsBare, 2)} | ${fmt(r.addedCpuUsPerReq, 1, true)} | ${fmt(r.addedUserUsPerReq, 1, true)} |`,
+  ),
 ].join('\n');
 
 const env = {
@@ -321,7 +346,7 @@ writeFileSync(
   `${JSON.stringify(
     {
       date,
-      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, warmupRequests: WARMUP_REQUESTS, connections: CONNECTIONS, route: ROUTE },
+      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, warmupRequests: WARMUP_REQUESTS, connections: CONNECTIONS, route: ROUTE, freshProcesses: FRESH },
       env,
       results: rows.map((r) => ({
         id: r.scenario.id,
@@ -333,6 +358,7 @@ writeFileSync(
         cpuUsPerReq: r.cpuUsPerReq,
         reqPerSecVsBare: r.reqPerSecVsBare ?? null,
         addedCpuUsPerReq: r.addedCpuUsPerReq ?? null,
+        addedUserUsPerReq: r.addedUserUsPerReq ?? null,
         samples: samples.get(r.scenario.id) ?? [],
       })),
       markdown: table,

@@ -12,9 +12,10 @@ export interface Scenario {
   /**
    * bare: no authentication at all; guard: token-guard; stub: token-guard's adapter around a stub guard whose
    * `decide` returns one fixed allow Decision (the adapter's own cost, apart from the guard's); peer: another
-   * library doing the same job.
+   * library doing the same job; layer: one empty middleware (hook) where the guard sits, which only passes the request
+   * on (what the framework itself charges for a layer, the floor any middleware pays).
    */
-  kind: 'bare' | 'guard' | 'stub' | 'peer';
+  kind: 'bare' | 'layer' | 'guard' | 'stub' | 'peer';
   /** Which token the load generator sends (the guard caches verification, so the algorithm only matters to peers). */
   alg: 'RS256' | 'HS256';
   /** Row label in the table. */
@@ -41,16 +42,19 @@ export interface BenchKeys {
 /** Interleaving order within a round: each framework's bare server, then what is compared with it. */
 export const SCENARIOS: readonly Scenario[] = [
   { id: 'express', framework: 'express', kind: 'bare', alg: 'RS256', label: 'Express (bare)' },
+  { id: 'express-layer', framework: 'express', kind: 'layer', alg: 'RS256', label: 'Express + empty app.use layer' },
   { id: 'express-guard', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (app.use)' },
   { id: 'express-guard-route', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (on the route)' },
   { id: 'express-guard-fast', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (app.use, trackUsage: false)' },
   { id: 'express-stub', framework: 'express', kind: 'stub', alg: 'RS256', label: 'Express + adapter only (app.use, stub guard)' },
   { id: 'express-auth0', framework: 'express', kind: 'peer', alg: 'RS256', label: 'Express + express-oauth2-jwt-bearer RS256' },
   { id: 'koa', framework: 'koa', kind: 'bare', alg: 'RS256', label: 'Koa (bare)' },
+  { id: 'koa-layer', framework: 'koa', kind: 'layer', alg: 'RS256', label: 'Koa + empty middleware' },
   { id: 'koa-guard', framework: 'koa', kind: 'guard', alg: 'RS256', label: 'Koa + token-guard' },
   { id: 'koa-guard-fast', framework: 'koa', kind: 'guard', alg: 'RS256', label: 'Koa + token-guard (trackUsage: false)' },
   { id: 'koa-stub', framework: 'koa', kind: 'stub', alg: 'RS256', label: 'Koa + adapter only (stub guard)' },
   { id: 'fastify', framework: 'fastify', kind: 'bare', alg: 'RS256', label: 'Fastify (bare)' },
+  { id: 'fastify-layer', framework: 'fastify', kind: 'layer', alg: 'RS256', label: 'Fastify + empty onRequest hook' },
   { id: 'fastify-guard', framework: 'fastify', kind: 'guard', alg: 'RS256', label: 'Fastify + token-guard' },
   { id: 'fastify-guard-fast', framework: 'fastify', kind: 'guard', alg: 'RS256', label: 'Fastify + token-guard (trackUsage: false)' },
   { id: 'fastify-stub', framework: 'fastify', kind: 'stub', alg: 'RS256', label: 'Fastify + adapter only (stub guard)' },

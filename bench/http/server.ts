@@ -60,6 +60,10 @@ async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Server
     case 'express':
       app.get('/orders/:id', handler);
       break;
+    case 'express-layer':
+      app.use((_req, _res, next) => next());
+      app.get('/orders/:id', handler);
+      break;
     case 'express-guard':
     case 'express-guard-fast':
     case 'express-stub': {
@@ -99,6 +103,8 @@ async function koa(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
   if (scenario.kind === 'guard' || scenario.kind === 'stub') {
     const { tokenGuard } = await import('token-guard/koa');
     app.use(tokenGuard(await guardOf(scenario, keys, scenario.id === 'koa-guard-fast')));
+  } else if (scenario.kind === 'layer') {
+    app.use((_ctx, next) => next());
   }
   const router = new Router();
   router.get('/orders/:id', (ctx) => {
@@ -117,6 +123,8 @@ async function fastify(scenario: Scenario, keys: BenchKeys): Promise<http.Server
   } else if (scenario.kind === 'guard') {
     const { tokenGuard } = await import('token-guard/fastify');
     await app.register(tokenGuard, policy(keys, scenario.id === 'fastify-guard-fast'));
+  } else if (scenario.kind === 'layer') {
+    app.addHook('onRequest', (_request, _reply, done) => done());
   } else if (scenario.kind === 'peer') {
     // @fastify/jwt's documented shape: jwtVerify in onRequest, plus the scope check token-guard also does.
     const { default: fastifyJwt } = await import('@fastify/jwt');
