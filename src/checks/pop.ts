@@ -23,7 +23,7 @@ export function certificateThumbprint(fingerprint256: string): string | undefine
 export function popFailure(
   cnf: Confirmation | undefined,
   scheme: 'bearer' | 'dpop',
-  peerCertificate: () => { fingerprint256?: string } | undefined,
+  connection: { readonly peerCertificate?: { fingerprint256?: string } | undefined },
   dpop: { enabled: boolean; required: boolean },
 ): string | undefined {
   if (cnf?.unverifiable !== undefined) return cnf.unverifiable;
@@ -37,8 +37,9 @@ export function popFailure(
   }
   const x5t = cnf?.['x5t#S256'];
   if (x5t !== undefined) {
-    // Read only for a certificate-bound token: getting the peer certificate is not free.
-    const fp = peerCertificate()?.fingerprint256;
+    // Read only for a certificate-bound token: getting the peer certificate is not free (the adapters' GuardRequest
+    // reads it in a getter). The request itself is passed, not a closure over it: no allocation per request.
+    const fp = connection.peerCertificate?.fingerprint256;
     if (!fp) return 'certificate-bound token without a client certificate';
     if (certificateThumbprint(fp) !== x5t) return 'client certificate does not match the token';
   }
@@ -75,8 +76,7 @@ function checkBinding(ctx: CheckContext, b: CompiledBinding): CheckResult {
   const scheme = ctx.scheme;
   if (!token || !scheme) return undefined;
   const cnf = token.cnf;
-  const request = ctx.request;
-  const failure = popFailure(cnf, scheme, () => request.peerCertificate, token.record ? b.forKeys : b.forJwts);
+  const failure = popFailure(cnf, scheme, ctx.request, token.record ? b.forKeys : b.forJwts);
   if (failure) return proofFailure(ctx, failure);
   if (scheme !== 'dpop' || !b.dpop || ctx.rawToken === undefined) return undefined;
   const header = ctx.headers['dpop'];

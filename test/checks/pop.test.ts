@@ -4,7 +4,7 @@ import { certificateThumbprint, popFailure } from '../../src/checks/pop.js';
 
 const der = Buffer.from('certificate bytes');
 const thumb = createHash('sha256').update(der).digest('base64url');
-const none = () => undefined;
+const none = {};
 const OFF = { enabled: false, required: false };
 const ON = { enabled: true, required: false };
 const fingerprint256 = createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
@@ -15,15 +15,26 @@ describe('proof of possession', () => {
     expect(certificateThumbprint('not-hex')).toBeUndefined();
   });
 
-  it('passes an unbound bearer token', () => {
-    expect(popFailure(undefined, 'bearer', none, OFF)).toBeUndefined();
+  it('passes an unbound bearer token without reading the client certificate', () => {
+    let read = 0;
+    const connection = {
+      get peerCertificate() {
+        read++;
+        return { fingerprint256 };
+      },
+    };
+    expect(popFailure(undefined, 'bearer', connection, OFF)).toBeUndefined();
+    expect(popFailure({ jkt: 'x' }, 'dpop', connection, ON)).toBeUndefined();
+    expect(read).toBe(0);
+    expect(popFailure({ 'x5t#S256': thumb }, 'bearer', connection, OFF)).toBeUndefined();
+    expect(read).toBe(1);
   });
 
   it('passes a certificate-bound token only with the matching certificate', () => {
     const cnf = { 'x5t#S256': thumb };
-    expect(popFailure(cnf, 'bearer', () => ({ fingerprint256 }), OFF)).toBeUndefined();
+    expect(popFailure(cnf, 'bearer', { peerCertificate: { fingerprint256 } }, OFF)).toBeUndefined();
     expect(popFailure(cnf, 'bearer', none, OFF)).toMatch(/without a client certificate/);
-    expect(popFailure(cnf, 'bearer', () => ({ fingerprint256: fingerprint256.replace(/^../, '00') }), OFF)).toMatch(/does not match/);
+    expect(popFailure(cnf, 'bearer', { peerCertificate: { fingerprint256: fingerprint256.replace(/^../, '00') } }, OFF)).toMatch(/does not match/);
   });
 
   it('refuses a DPoP-bound token sent as a bearer token, with or without DPoP enabled', () => {
