@@ -49,7 +49,7 @@ const compact = (v: unknown): string => {
   return s.length > 60 ? `${s.slice(0, 59)}…` : s;
 };
 
-/** One constraint as a short phrase: `ip allow 10.0.0.0/8`, `rate 10/1m`, `stepUp maxAge 10m amr mfa`. */
+/** One constraint as a short phrase: `ip allow 10.0.0.0/8`, `rate 10/1m`, `rate 600/1m per subject`, `stepUp maxAge 10m amr mfa`. */
 export function describeConstraint(key: string, value: unknown): string {
   const v = value as Record<string, unknown>;
   switch (key) {
@@ -58,7 +58,8 @@ export function describeConstraint(key: string, value: unknown): string {
       return `ip ${parts.join('; ')}`;
     }
     case 'rateLimit':
-      return `rate ${String(v['limit'])}/${String(v['window'])}`;
+      // Per token unless `by` says otherwise: a subject-wide limit is shared by every token of the subject.
+      return `rate ${String(v['limit'])}/${String(v['window'])}${v['by'] === 'subject' ? ' per subject' : ''}`;
     case 'stepUp':
       return `stepUp${Object.entries(v)
         .map(([k, x]) => ` ${k} ${Array.isArray(x) ? x.join(',') : String(x)}`)

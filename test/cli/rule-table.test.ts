@@ -1,7 +1,15 @@
 // The glob comparison behind `policy check`'s shadowed-rule findings: true only when certain, never a false alarm.
 import { describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../src/core/policy.js';
-import { findings, globCovers } from '../../src/cli/rule-table.js';
+import { describeConstraint, findings, globCovers } from '../../src/cli/rule-table.js';
+
+describe('describeConstraint', () => {
+  it('says when a rate limit is per subject rather than per token', () => {
+    expect(describeConstraint('rateLimit', { limit: 10, window: '1m' })).toBe('rate 10/1m');
+    expect(describeConstraint('rateLimit', { limit: 10, window: '1m', by: 'token' })).toBe('rate 10/1m');
+    expect(describeConstraint('rateLimit', { limit: 600, window: '1m', by: 'subject' })).toBe('rate 600/1m per subject');
+  });
+});
 
 describe('globCovers', () => {
   it.each([
