@@ -1,8 +1,8 @@
 // Opaque access tokens checked at the authorization server's introspection endpoint (RFC 7662), optionally with
 // signed JWT answers (RFC 9701). The client authenticates by secret or by a signed assertion (RFC 7523); answers
 // are cached by token hash, bounded and never past the token's own expiry; the endpoint failing fails closed.
-import { createHash, randomUUID } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importJWK, importPKCS8, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createHash, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { durationSchema, parseDuration, positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
@@ -13,7 +13,7 @@ import type { VerifiedJwt } from './jwt.js';
 
 /** Signed client authentication (`private_key_jwt`, RFC 7523 §2.2) for the introspection request. */
 export interface PrivateKeyJwtPolicy {
-  /** The client's private key: a private JWK or a PKCS#8 PEM. */
+  /** The client's private key: a private JWK, or a private key in PEM (PKCS#8, PKCS#1 or SEC1), checked when the policy is read. */
   key: JWK | string;
   /** Signing algorithm, asymmetric (e.g. `'ES256'`, `'RS256'`, `'EdDSA'`). */
   alg: string;
@@ -111,11 +111,20 @@ const safeUrl = z
   .string()
   .refine(isLoopbackOrHttps, 'expected an https URL (plain http is allowed only for loopback addresses): tokens and answers sent over http can be read and swapped in transit');
 
+/** Whether `pem` is a private key node:crypto reads (PKCS#8, PKCS#1 or SEC1 PEM): parsed once, when the policy is read. */
+function isPrivatePem(pem: string): boolean {
+  try {
+    return createPrivateKey(pem).type === 'private';
+  } catch {
+    return false;
+  }
+}
+
 const privateJwkOrPem = z.custom<JWK | string>(
   (v) =>
-    (typeof v === 'string' && v.includes('-----BEGIN PRIVATE KEY-----')) ||
+    (typeof v === 'string' && isPrivatePem(v)) ||
     (!!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && typeof (v as { d?: unknown }).d === 'string'),
-  'expected a private JWK (with "d") or a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----")',
+  'expected a private JWK (with "d") or a private key in PEM (PKCS#8, PKCS#1 or SEC1)',
 );
 
 const asymmetricAlg = z.enum(ASYMMETRIC as [string, ...string[]], { error: `expected one of ${ASYMMETRIC.join(', ')}` });
@@ -243,7 +252,7 @@ export class Introspector {
   private readonly cache: LRUCache<string, CacheEntry>;
   /** Requests under way by token hash: concurrent first sightings of one token ask the server once. */
   private readonly inFlight = new Map<string, Promise<Answer>>();
-  private signingKey: Promise<CryptoKey> | undefined;
+  private signingKey: Promise<CryptoKey | KeyObject> | undefined;
   private readonly answerKeys: JWTVerifyGetKey | undefined;
   private readonly basic: string | undefined;
 
@@ -318,10 +327,12 @@ export class Introspector {
   private async clientAuthentication(nowMs: number): Promise<{ headers: Record<string, string>; params: Record<string, string> }> {
     if (this.basic !== undefined) return { headers: { authorization: this.basic }, params: {} };
     const pk = this.config.privateKeyJwt as PrivateKeyJwtPolicy;
-    this.signingKey ??= (typeof pk.key === 'string' ? importPKCS8(pk.key, pk.alg) : (importJWK(pk.key, pk.alg) as Promise<CryptoKey>)).catch((err: unknown) => {
-      this.signingKey = undefined;
-      throw err;
-    });
+    this.signingKey ??= (typeof pk.key === 'string' ? Promise.resolve(pk.key).then(createPrivateKey) : (importJWK(pk.key, pk.alg) as Promise<CryptoKey>)).catch(
+      (err: unknown) => {
+        this.signingKey = undefined;
+        throw err;
+      },
+    );
     const key = await this.signingKey;
     const kid = pk.kid ?? (typeof pk.key === 'object' ? pk.key.kid : undefined);
     const iat = Math.floor(nowMs / 1000);

@@ -1,6 +1,7 @@
 // Token introspection (RFC 7662, RFC 9701): a local HTTP server on 127.0.0.1 stands in for the authorization server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type JWK, type CryptoKey } from 'jose';
 import { createGuard, MemoryStore, type Guard, type TokenGuardPolicy } from '../../src/index.js';
@@ -257,6 +258,31 @@ describe('introspection: private_key_jwt (RFC 7523)', () => {
     // A fresh jti per assertion: the server refuses a replayed one.
     const { payload: p2 } = await jwtVerify(r2?.body.get('client_assertion') ?? '', publicKey, { currentDate: new Date(NOW_MS) });
     expect(p2.jti).not.toBe(payload.jti);
+  });
+  it('signs with a private key given in PEM, PKCS#1 as well as PKCS#8', async () => {
+    for (const type of ['pkcs1', 'pkcs8'] as const) {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+        modulusLength: 2048,
+        privateKeyEncoding: { type, format: 'pem' },
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+      });
+      as.requests.length = 0;
+      const i = introspector({ clientSecret: undefined, privateKeyJwt: { key: privateKey, alg: 'RS256', audience: 'https://as.example/' } });
+      expect(await i.introspect(TOKEN, NOW_MS)).toMatchObject({ info: { subject: 'alice' } });
+      const { protectedHeader } = await jwtVerify(as.requests[0]?.body.get('client_assertion') ?? '', createPublicKey(publicKey), { currentDate: new Date(NOW_MS) });
+      expect(protectedHeader.alg).toBe('RS256');
+    }
+  });
+
+  it('refuses a PEM that is not a private key when the policy is read', () => {
+    const { publicKey } = generateKeyPairSync('ec', {
+      namedCurve: 'P-256',
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
+    const settings = (key: string) => ({ endpoint: 'https://as.example/introspect', clientId: 'rs', privateKeyJwt: { key, alg: 'ES256' } });
+    expect(introspectionSchema.safeParse(settings(publicKey)).success).toBe(false);
+    expect(introspectionSchema.safeParse(settings('-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----')).success).toBe(false);
   });
 });
 
