@@ -25,7 +25,7 @@ function schemeLength(value: string): number {
   return i;
 }
 
-/** Whether `value` starts with `lower` (lower-case ASCII letters) in any letter case, for `length` characters. */
+/** Whether `value` starts with `lower` (lower-case ASCII letters), in any letter case. */
 function startsWithFolded(value: string, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) if ((value.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
