@@ -45,14 +45,25 @@ function schemeOf(value: string, end: number): ExtractedToken['scheme'] | undefi
 /** Whether a token has the RFC 6750 b64token syntax (what `extractToken` checks unless told the token is known). */
 export const hasTokenSyntax = (token: string): boolean => B64TOKEN_RE.test(token);
 
+/** Where `readToken` puts the token it found and its scheme (the engine's evaluation, so nothing is allocated for it). */
+export interface TokenSlot {
+  rawToken: string | undefined;
+  scheme: ExtractedToken['scheme'] | undefined;
+}
+
 /**
- * Extracts the token, or says why there is none: `token.missing` (no Authorization header, or another
+ * Reads the token into `into` (token and scheme), or says why there is none: `token.missing` (no Authorization header, or another
  * scheme such as Basic), `request.malformed` (two headers, two credentials, a Bearer token with a DPoP
  * proof header, anything but exactly one SP between the scheme and the token, whitespace around the
  * value), `token.malformed` (longer than `maxBytes`, checked before anything else is parsed). `known` says
  * whether a token was verified before (the JWT cache), whose syntax then needs no second look.
  */
-export function extractToken(headers: Record<string, string | string[] | undefined>, maxBytes: number, known?: (token: string) => boolean): ExtractedToken | ReasonCode {
+export function readToken(
+  into: TokenSlot,
+  headers: Record<string, string | string[] | undefined>,
+  maxBytes: number,
+  known?: (token: string) => boolean,
+): ReasonCode | undefined {
   let value = headers['authorization'];
   if (Array.isArray(value)) {
     if (value.length > 1) return 'request.malformed';
@@ -84,5 +95,14 @@ export function extractToken(headers: Record<string, string | string[] | undefin
   const proof = headers['dpop'];
   if (scheme === 'bearer' && proof !== undefined) return 'request.malformed';
   if (Array.isArray(proof) && proof.length > 1) return 'request.malformed';
-  return { token, scheme };
+  into.rawToken = token;
+  into.scheme = scheme;
+  return undefined;
+}
+
+/** Extracts the token, or says why there is none (the reasons of `readToken`). */
+export function extractToken(headers: Record<string, string | string[] | undefined>, maxBytes: number, known?: (token: string) => boolean): ExtractedToken | ReasonCode {
+  const slot: TokenSlot = { rawToken: undefined, scheme: undefined };
+  const refused = readToken(slot, headers, maxBytes, known);
+  return refused ?? { token: slot.rawToken as string, scheme: slot.scheme as ExtractedToken['scheme'] };
 }

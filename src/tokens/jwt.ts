@@ -1,6 +1,6 @@
 // JWT access tokens: verified against allow-listed algorithms and keys imported once (jose's key sets choose the key,
 // node:crypto checks the signature), remembered in a bounded cache so a token seen again skips signature verification.
-import { BoundedMap, tailIndex } from '../leaf/bounded-map.js';
+import { BoundedMap, tailHash } from '../leaf/bounded-map.js';
 import { IssuerVerifier, JWS_RE, type CacheEntry } from './issuer-verifier.js';
 import type { JwtConfig, JwtFailure, VerifiedJwt } from './jwt-claims.js';
 import type { AuthorizationServerMetadata } from './jwks.js';
@@ -42,7 +42,7 @@ export class JwtVerifier {
       for (const v of this.verifiers) for (const iss of typeof v.config.issuer === 'string' ? [v.config.issuer] : v.config.issuer) map.set(iss, v);
       this.byIssuer = map;
     }
-    this.cache = new BoundedMap(Math.max(...list.map((c) => c.cacheSize)), { index: tailIndex });
+    this.cache = new BoundedMap(Math.max(...list.map((c) => c.cacheSize)), { index: tailHash });
   }
 
   /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BoundedMap, tailIndex } from '../../src/leaf/bounded-map.js';
+import { BoundedMap, tailHash } from '../../src/leaf/bounded-map.js';
 
 describe('BoundedMap', () => {
   it('never holds more than max entries: the oldest inserted is dropped first', () => {
@@ -66,7 +66,7 @@ describe('BoundedMap', () => {
   });
 
   it('with an index, answers only for the whole key: two keys with one index replace each other, never read as each other', () => {
-    const m = new BoundedMap<string, string>(10, { index: tailIndex });
+    const m = new BoundedMap<string, string>(10, { index: tailHash });
     const tail = 'x'.repeat(24);
     const a = `aaaa.${tail}`;
     const b = `bbbb.${tail}`;
@@ -82,7 +82,7 @@ describe('BoundedMap', () => {
   });
 
   it('stays bounded under a million distinct long keys (memory flat)', () => {
-    const m = new BoundedMap<string, number>(1000, { index: tailIndex });
+    const m = new BoundedMap<string, number>(1000, { index: tailHash });
     for (let i = 0; i < 1_000_000; i++) m.set(`header.payload.${i.toString(36).padStart(30, '0')}`, i);
     expect(m.size).toBe(1000);
     expect(m.get(`header.payload.${(999_999).toString(36).padStart(30, '0')}`)).toBe(999_999);
@@ -93,11 +93,22 @@ describe('BoundedMap', () => {
   });
 });
 
-describe('tailIndex', () => {
-  it('files a short string under itself and a long one under its last 12 characters', () => {
-    expect(tailIndex('10.0.0.1')).toBe('10.0.0.1');
-    expect(tailIndex('abcdefghijkl')).toBe('abcdefghijkl');
-    const long = `${'h'.repeat(100)}${'t'.repeat(12)}${'s'.repeat(12)}`;
-    expect(tailIndex(long)).toBe('s'.repeat(12));
+describe('tailHash', () => {
+  it('files a key under a small integer of its last 12 characters: what comes before them does not count', () => {
+    const tail = 'abcdefghijkl';
+    const h = tailHash(`${'h'.repeat(100)}.${tail}`);
+    expect(Number.isInteger(h) && h >= 0 && h < 2 ** 30).toBe(true);
+    expect(tailHash(`other.header.${tail}`)).toBe(h);
+    expect(tailHash(tail)).toBe(h);
+    // Any one of the last 12 characters changes it.
+    for (let i = 0; i < 12; i++) expect(tailHash(`x.${tail.slice(0, i)}_${tail.slice(i + 1)}`)).not.toBe(h);
+    expect(tailHash('10.0.0.1')).not.toBe(tailHash('10.0.0.2'));
+    expect(tailHash('')).toBe(0);
+  });
+
+  it('spreads 100 000 distinct signatures over distinct indexes (a shared index only costs a miss, but should be rare)', () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 100_000; i++) seen.add(tailHash(`h.p.${(i * 2654435761).toString(36).padStart(12, '0')}`));
+    expect(seen.size).toBeGreaterThan(99_980);
   });
 });
