@@ -11,9 +11,11 @@ import { isThenable } from './store-calls.js';
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export type Ctx = Mutable<CheckContext>;
 
-/** What the phases share within one evaluation. */
-export interface Run {
-  readonly ctx: Ctx;
+/**
+ * One evaluation as the phases see it: the request's CheckContext (what the checks read) and where the running
+ * phase stands. One object for both, so a request allocates one record, not three.
+ */
+export interface Run extends Ctx {
   readonly rule: CompiledRule | undefined;
   readonly mode: Decision['mode'];
   /** A trialled rule's own refusals (reported, never enforced). */
@@ -38,14 +40,15 @@ export function add(list: ReasonCode[] | undefined, reason: ReasonCode): ReasonC
 function note(run: Run, phase: CheckPhase, slot: CheckSlot, level: TraceStep['level'], r: ReasonCode | undefined, before: string | undefined, reported: boolean): void {
   const step: TraceStep = { phase, step: slot.check.name, level, outcome: r === undefined ? 'pass' : reported ? 'reported' : 'fail' };
   if (r !== undefined) step.reason = r;
-  if (r !== undefined && run.ctx.detail !== before && run.ctx.detail !== undefined) step.detail = run.ctx.detail;
+  if (r !== undefined && run.detail !== before && run.detail !== undefined) step.detail = run.detail;
   (run.trace as TraceStep[]).push(step);
 }
 
 // Where a phase is within a slot. A phase runs as a plain loop (no generator, nothing allocated) and stops only where
 // a check answers with a promise: the pipeline yields that promise, hands the answer to `settle` and goes on from
 // the same slot and stage. So a phase whose checks all answer synchronously costs no allocation at all.
-const START = 0;
+/** A slot's first stage: where every phase starts. */
+export const START = 0;
 /** checkAll over the enforced values (the policy's, the rule's unless trialled, the key record's). */
 const ALL = 1;
 /** checkAll over a trialled rule's own value. */
@@ -61,18 +64,18 @@ const DONE: unique symbol = Symbol('done');
 
 /** Starts the stage the slot is at, skipping those that do not apply: the check's answer, or DONE when the slot is finished. */
 function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unknown[] | undefined): CheckResult | typeof DONE {
-  const { ctx, rule } = run;
+  const rule = run.rule;
   const c = slot.check;
   const i = slot.index;
   for (;;) {
     switch (run.stage) {
       case START:
         // Counters and uses are only spent by requests that go through.
-        if (phase === 'quota' && ctx.blocking !== undefined && run.mode !== 'report-only') {
+        if (phase === 'quota' && run.blocking !== undefined && run.mode !== 'report-only') {
           if (run.trace) run.trace.push({ phase, step: c.name, outcome: 'skipped', detail: 'the request is already refused: nothing spent' });
           return DONE;
         }
-        run.before = ctx.detail;
+        run.before = run.detail;
         run.level = undefined;
         run.r = undefined;
         run.stage = c.checkAll ? ALL : POLICY;
@@ -83,7 +86,7 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
         const values = kv === undefined ? group : [...group, kv];
         if (values.length) {
           run.level = kv === undefined ? (group.length > slot.policyGroup.length ? 'rule' : 'policy') : 'key';
-          return (c.checkAll as NonNullable<typeof c.checkAll>)(ctx, values, false);
+          return (c.checkAll as NonNullable<typeof c.checkAll>)(run, values, false);
         }
         run.stage = ALL_TRIAL;
         break;
@@ -91,13 +94,13 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
       case ALL_TRIAL: {
         const tg = rule?.checks.trialGroups[i];
         if (!tg) return DONE;
-        run.before = ctx.detail;
-        return (c.checkAll as NonNullable<typeof c.checkAll>)(ctx, tg, true);
+        run.before = run.detail;
+        return (c.checkAll as NonNullable<typeof c.checkAll>)(run, tg, true);
       }
       case POLICY:
         if (slot.policy !== undefined) {
           run.level = 'policy';
-          return c.check(ctx, slot.policy, run.prefetched?.[i]);
+          return c.check(run, slot.policy, run.prefetched?.[i]);
         }
         run.stage = KEY;
         break;
@@ -105,7 +108,7 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
         const kv = record?.[i];
         if (run.r === undefined && kv !== undefined) {
           run.level = 'key';
-          return c.check(ctx, kv);
+          return c.check(run, kv);
         }
         run.stage = VERDICT;
         break;
@@ -114,8 +117,8 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
         const r = run.r;
         if (run.level && run.trace) note(run, phase, slot, run.level, r, run.before, false);
         if (r) {
-          if (phase === 'bind') throw new Refusal(r, ctx.detail);
-          ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
+          if (phase === 'bind') throw new Refusal(r, run.detail);
+          run.blocking = add(run.blocking as ReasonCode[] | undefined, r);
         }
         run.stage = RULE;
         break;
@@ -126,8 +129,8 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
           if (!run.level && run.trace) run.trace.push({ phase, step: c.name, outcome: 'skipped', detail: 'no value for this request' });
           return DONE;
         }
-        run.before = ctx.detail;
-        return c.check(ctx, rv);
+        run.before = run.detail;
+        return c.check(run, rv);
       }
       default:
         return DONE;
@@ -137,10 +140,9 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
 
 /** Applies a check's answer to the stage that asked for it, and moves to the next stage. */
 function settle(run: Run, phase: CheckPhase, slot: CheckSlot, r: ReasonCode | undefined): void {
-  const ctx = run.ctx;
   switch (run.stage) {
     case ALL:
-      if (r) ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
+      if (r) run.blocking = add(run.blocking as ReasonCode[] | undefined, r);
       if (run.trace) note(run, phase, slot, run.level, r, run.before, false);
       run.stage = ALL_TRIAL;
       return;
@@ -159,10 +161,10 @@ function settle(run: Run, phase: CheckPhase, slot: CheckSlot, r: ReasonCode | un
       return;
     case RULE:
       if (r) {
-        if (ctx.trial) run.ruled = add(run.ruled, r);
-        else ctx.blocking = add(ctx.blocking as ReasonCode[] | undefined, r);
+        if (run.trial) run.ruled = add(run.ruled, r);
+        else run.blocking = add(run.blocking as ReasonCode[] | undefined, r);
       }
-      if (run.trace) note(run, phase, slot, 'rule', r, run.before, ctx.trial);
+      if (run.trace) note(run, phase, slot, 'rule', r, run.before, run.trial);
       run.stage = END;
       return;
   }
@@ -204,9 +206,4 @@ export function resumePhase(
 ): PromiseLike<unknown> | undefined {
   settle(run, phase, slots[run.slot] as CheckSlot, answer as ReasonCode | undefined);
   return advance(run, phase, slots, record);
-}
-
-/** The state of one evaluation's phases, before the first one runs. */
-export function newRun(ctx: Ctx, rule: CompiledRule | undefined, mode: Decision['mode'], trace: TraceStep[] | undefined): Run {
-  return { ctx, rule, mode, ruled: undefined, prefetched: undefined, trace, slot: 0, stage: START, before: undefined, level: undefined, r: undefined };
 }
