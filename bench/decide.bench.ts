@@ -13,8 +13,12 @@
 // this machine's 1 MiB L2) before each decision and times the decisions alone (wall clock, minus the timer's own cost):
 // about 3× the hot loop's cost per decision, close to what a guarded Fastify server adds per request.
 //
+// Each row also gives the bytes one decision allocates (V8's sampling heap profiler): a figure the machine's load
+// does not move, so a change that allocates less shows as such even when the rates are too noisy to tell.
+//
 // Env: ROUNDS (7), MS per measurement (300), BASE (optional: the other build's directory, e.g. a copy of an older
 // dist/ kept under node_modules/ so that its imports resolve), ONLY (substring of a scenario name).
+import { Session } from 'node:inspector/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -163,6 +167,41 @@ function measureCold(guard: Guard, req: GuardRequest, ms: number): number {
   return (n / spent) * 1000;
 }
 
+/** A heap profile's nodes, as far as `allocated` reads them. */
+interface SampledNode {
+  selfSize: number;
+  children: SampledNode[];
+}
+
+/**
+ * Bytes allocated per decision, from V8's sampling heap profiler (a sample every 64 bytes on average, counting
+ * what the garbage collector has already freed). Unlike a rate, the machine's load does not move it, so it tells
+ * two builds apart where timings on a busy machine cannot; and what a request allocates is what the server's
+ * garbage collector pays for, on top of the time measured here.
+ */
+async function allocated(guard: Guard, req: GuardRequest, evaluate: boolean): Promise<number> {
+  const n = 100_000;
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 64, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  for (let k = 0; k < n; k++) {
+    if (evaluate) await guard.evaluate(req);
+    else {
+      const d = guard.decide(req);
+      if ('then' in d) await d;
+    }
+  }
+  const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: SampledNode } };
+  session.disconnect();
+  let bytes = 0;
+  const stack = [profile.head];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    bytes += node.selfSize;
+    stack.push(...node.children);
+  }
+  return bytes / n;
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -175,7 +214,7 @@ async function serve(dist: string): Promise<void> {
   const lib = (await import(pathToFileURL(resolve(dist, 'index.js')).href)) as Lib;
   const ready = new Map<number, { guard: Guard; req: GuardRequest }>();
   const port = parentPort as NonNullable<typeof parentPort>;
-  port.on('message', async ({ scenario, ms }: { scenario: number; ms: number }) => {
+  port.on('message', async ({ scenario, ms, bytes }: { scenario: number; ms: number; bytes: boolean }) => {
     const sc = SCENARIOS[scenario] as Scenario;
     let x = ready.get(scenario);
     if (!x) {
@@ -185,11 +224,18 @@ async function serve(dist: string): Promise<void> {
       await measure(x.guard, x.req, sc.evaluate === true, 300); // warm-up: JIT
       ready.set(scenario, x);
     }
-    port.postMessage(sc.cold ? measureCold(x.guard, x.req, ms / 10) : await measure(x.guard, x.req, sc.evaluate === true, ms));
+    if (bytes) port.postMessage(await allocated(x.guard, x.req, sc.evaluate === true));
+    else port.postMessage(sc.cold ? measureCold(x.guard, x.req, ms / 10) : await measure(x.guard, x.req, sc.evaluate === true, ms));
   });
 }
 
-function spawn(dist: string): (scenario: number) => Promise<number> {
+/** A build in its worker: `rate` measures decisions per second, `bytes` what one decision allocates. */
+interface Measurer {
+  rate(scenario: number): Promise<number>;
+  bytes(scenario: number): Promise<number>;
+}
+
+function spawn(dist: string): Measurer {
   // The worker runs this file again; tsx's loader is registered in it first (Node 20 does not carry it over).
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
   const worker = new Worker(boot, { eval: true, workerData: { dist } });
@@ -197,11 +243,12 @@ function spawn(dist: string): (scenario: number) => Promise<number> {
   let pending: { done(rate: number): void; fail(err: unknown): void } | undefined;
   worker.on('message', (rate: number) => pending?.done(rate));
   worker.on('error', (err) => pending?.fail(err));
-  return (scenario) =>
+  const ask = (scenario: number, bytes: boolean): Promise<number> =>
     new Promise((done, fail) => {
       pending = { done, fail };
-      worker.postMessage({ scenario, ms: MS });
+      worker.postMessage({ scenario, ms: MS, bytes });
     });
+  return { rate: (scenario) => ask(scenario, false), bytes: (scenario) => ask(scenario, true) };
 }
 
 async function main(): Promise<void> {
@@ -214,11 +261,11 @@ async function main(): Promise<void> {
     const ratios: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       if (!theirs) {
-        a.push(await ours(i));
+        a.push(await ours.rate(i));
         continue;
       }
       // Every other round in reverse, so neither build always runs first.
-      const [x, y] = r % 2 ? [await theirs(i), await ours(i)].reverse() : [await ours(i), await theirs(i)];
+      const [x, y] = r % 2 ? [await theirs.rate(i), await ours.rate(i)].reverse() : [await ours.rate(i), await theirs.rate(i)];
       a.push(x as number);
       b.push(y as number);
       ratios.push((x as number) / (y as number));
@@ -228,6 +275,11 @@ async function main(): Promise<void> {
       row['BASE decisions/s'] = fmt(median(b));
       row['median ratio'] = median(ratios).toFixed(3);
       row['ratio range'] = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+    }
+    // The cold row decides the same way as the first: its allocation is that row's.
+    if (!sc.cold) {
+      row['bytes per decision'] = (await ours.bytes(i)).toFixed(0);
+      if (theirs) row['BASE bytes'] = (await theirs.bytes(i)).toFixed(0);
     }
     rows.push(row);
   }
