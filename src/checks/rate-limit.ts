@@ -1,7 +1,7 @@
 // Rate limits: policy, rule and key-record limits, each its own counter per token (or per verified subject, shared by
 // every token of it); the tightest answers.
 import { z } from 'zod';
-import { MAX_WINDOW_MS, type RateLimitCheck, type RateLimitResult, type RateLimitRule } from '../leaf/store.js';
+import { MAX_WINDOW_MS, type RateLimitCheck, type RateLimitResult, type RateLimitRule, type RateLimitState } from '../leaf/store.js';
 import { parseDuration, positiveDurationSchema } from '../leaf/duration.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { defineCheck, isPromiseLike, type CheckContext, type CheckResult } from './check.js';
@@ -15,14 +15,54 @@ export const rateLimitSchema = z.strictObject({
   by: z.enum(['token', 'subject']).optional(),
 });
 
-/** RateLimit-* (and on refusal Retry-After) headers for a consume result: the counter with the least room. */
-export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>): void {
+// Each compiled limit's RateLimit-Policy item, made once (a key record's limits are compiled once per record).
+const policyItems = new WeakMap<RateLimitCheck, string>();
+function policyItem(l: RateLimitCheck): string {
+  let item = policyItems.get(l);
+  if (item === undefined) {
+    item = `"${l.name}";q=${l.limit};w=${Math.max(1, Math.ceil(l.windowMs / 1000))}`;
+    policyItems.set(l, item);
+  }
+  return item;
+}
+
+/** Appends to a list-valued header (the pre-auth limit may have written its own quota first). */
+const append = (headers: Record<string, string>, name: string, value: string): void => {
+  const before = headers[name];
+  headers[name] = before === undefined ? value : `${before}, ${value}`;
+};
+
+/**
+ * The rate-limit headers of a consume result over `limits` (the counters consumed, in the order consumed):
+ * `RateLimit-Policy` and `RateLimit` (IETF draft httpapi-ratelimit-headers), named as the counters are (`policy`,
+ * `rule:<hash>`, `key`, `s:` before a subject's); the legacy `RateLimit-Limit/Remaining/Reset` of the counter with
+ * the least room; and on refusal `Retry-After`. An allowed request's `RateLimit` has an item per counter. A refused
+ * one's names only the counter with the least room (r=0): nothing was charged, and a store reports the other
+ * counters as they would be had the request been charged, which is not what the client has left.
+ */
+export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>, limits: readonly RateLimitCheck[] = []): void {
   let tightest = result.limits[0];
-  for (const l of result.limits) if (tightest && l.remaining < tightest.remaining) tightest = l;
   if (!tightest) return;
+  for (const l of result.limits) if (l.remaining < tightest.remaining) tightest = l;
+  const resetS = (l: RateLimitState): number => Math.max(0, Math.ceil(l.resetMs / 1000));
+  let policy = '';
+  let state = '';
+  for (let i = 0; i < result.limits.length; i++) {
+    const l = result.limits[i] as RateLimitState;
+    const compiled = limits[i];
+    // A store answers for the counters it was given, in order: an item is written only for a counter named alike.
+    if (compiled === undefined || compiled.name !== l.name) continue;
+    policy += (policy === '' ? '' : ', ') + policyItem(compiled);
+    if (result.allowed) state += `${state === '' ? '' : ', '}"${l.name}";r=${Math.max(0, Math.floor(l.remaining))};t=${resetS(l)}`;
+    else if (l === tightest) state = `"${l.name}";r=0;t=${resetS(l)}`;
+  }
+  if (policy !== '') {
+    append(headers, 'RateLimit-Policy', policy);
+    append(headers, 'RateLimit', state);
+  }
   headers['RateLimit-Limit'] = String(tightest.limit);
   headers['RateLimit-Remaining'] = String(result.allowed ? tightest.remaining : 0);
-  headers['RateLimit-Reset'] = String(Math.max(0, Math.ceil(tightest.resetMs / 1000)));
+  headers['RateLimit-Reset'] = String(resetS(tightest));
   if (!result.allowed) headers['Retry-After'] = String(Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
 }
 
@@ -85,24 +125,25 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
 function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial: boolean): CheckResult {
   const token = ctx.token;
   if (!token || limits.length === 0) return undefined;
-  const decide = (result: RateLimitResult): ReasonCode | undefined => {
+  // `consumed`: the counters the result answers for, in the order consumed.
+  const decide = (result: RateLimitResult, consumed: readonly RateLimitCheck[]): ReasonCode | undefined => {
     // A trialled limit is reported, never shown to the client as its budget.
-    if (!trial) rateLimitHeaders(result, ctx.responseHeaders);
+    if (!trial) rateLimitHeaders(result, ctx.responseHeaders, consumed);
     return result.allowed ? undefined : 'rate.limited';
   };
   const subject = token.info.subject;
   let n = 0;
   for (const l of limits) if (isBySubject(l)) n++;
   // A token without a subject is its own subject: its subject-wide limits count under its id, apart from its token limits.
-  if (n === 0 || subject === undefined || subject === '') return settle(ctx.store.consume(token.info.id, limits, ctx.nowMs), decide);
+  if (n === 0 || subject === undefined || subject === '') return settle(ctx.store.consume(token.info.id, limits, ctx.nowMs), (r) => decide(r, limits));
   const owner = subjectCounterOwner(subject);
-  if (n === limits.length) return settle(ctx.store.consume(owner, limits, ctx.nowMs), decide);
+  if (n === limits.length) return settle(ctx.store.consume(owner, limits, ctx.nowMs), (r) => decide(r, limits));
   // Both kinds: the token's counters first, so a token over its own limit never spends its subject's shared budget
   // (its siblings' room); the subject's only when the token's had room.
   const byToken = limits.filter((l) => !isBySubject(l));
   const bySubj = limits.filter(isBySubject);
   return settle(ctx.store.consume(token.info.id, byToken, ctx.nowMs), (first) =>
-    first.allowed ? settle(ctx.store.consume(owner, bySubj, ctx.nowMs), (second) => decide(merge(first, second))) : decide(first),
+    first.allowed ? settle(ctx.store.consume(owner, bySubj, ctx.nowMs), (second) => decide(merge(first, second), [...byToken, ...bySubj])) : decide(first, byToken),
   );
 }
 

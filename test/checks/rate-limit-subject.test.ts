@@ -49,6 +49,17 @@ describe("rateLimit by: 'subject' through Express", () => {
     expect((await get(a, '/orders/1', bob)).status).toBe(200);
   });
 
+  it('RateLimit-Policy and RateLimit name the token counter and the subject counter (s:), token first', async () => {
+    const a = await app(new MemoryStore(), {
+      rateLimit: { limit: 5, window: '1m' },
+      rules: [{ methods: ['GET'], path: '/orders/**', scopes: ['orders:read'], rateLimit: { limit: 3, window: '1m', by: 'subject' } }],
+    });
+    const res = await get(a, '/orders/1', await tokenOf('alice'));
+    expect(res.status).toBe(200);
+    expect(res.headers['ratelimit-policy']).toMatch(/^"policy";q=5;w=60, "s:rule:[^"]+";q=3;w=60$/);
+    expect(res.headers['ratelimit']).toMatch(/^"policy";r=4;t=12, "s:rule:[^"]+";r=2;t=20$/);
+  });
+
   it("a request refused by its token's own limit spends none of the subject's shared budget", async () => {
     const a = await app(new MemoryStore(), {
       rateLimit: { limit: 2, window: '1m' },

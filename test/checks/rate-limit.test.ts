@@ -140,6 +140,44 @@ for (const [name, makeStore, available] of STORES) {
       expect(pub.headers['ratelimit-limit']).toBeUndefined();
     });
 
+    it('RateLimit-Policy and RateLimit (IETF draft) name every counter: policy, rule and key, with remaining and reset', async () => {
+      const a = await app({ rateLimit: { limit: 10, window: '1m' } });
+      const { key } = await apiKey({ rateLimit: { limit: 3, window: '1h' } });
+      const first = await get(a, '/orders/1', key);
+      expect(first.status).toBe(200);
+      const policy = String(first.headers['ratelimit-policy']);
+      // One item per counter, in the order consumed: the policy's, the rule's (named by a hash), the key's.
+      expect(policy).toMatch(/^"policy";q=10;w=60, "rule:[^"]+";q=2;w=60, "key";q=3;w=3600$/);
+      const rule = /"(rule:[^"]+)"/.exec(policy)?.[1] as string;
+      expect(first.headers['ratelimit']).toBe(`"policy";r=9;t=6, "${rule}";r=1;t=30, "key";r=2;t=1200`);
+      // The legacy fields still answer for the counter with the least room.
+      expect(limitHeaders(first)).toEqual(['2', '1', '30']);
+      await get(a, '/orders/1', key);
+      const refused = await get(a, '/orders/1', key);
+      expect(refused.status).toBe(429);
+      // Refused: only the counter out of room is named (nothing was charged; the others' room is not reported).
+      expect(refused.headers['ratelimit']).toBe(`"${rule}";r=0;t=60`);
+      expect(refused.headers['ratelimit-policy']).toBe(policy);
+    });
+
+    it('a pre-auth quota and the rate limits are both named in RateLimit-Policy and RateLimit', async () => {
+      const a = await app({ rateLimit: { limit: 5, window: '1m' }, preAuthLimit: { limit: 100, window: '1m' } });
+      const res = await get(a, '/reports/1', await jwt());
+      expect(res.status).toBe(200);
+      expect(res.headers['ratelimit-policy']).toBe('"preauth";q=100;w=60, "policy";q=5;w=60');
+      expect(res.headers['ratelimit']).toMatch(/^"preauth";r=99;t=\d+, "policy";r=4;t=12$/);
+    });
+
+    it('a trialled rule limit shows no RateLimit field of its own', async () => {
+      const a = await app({
+        rateLimit: { limit: 5, window: '1m' },
+        rules: [{ methods: ['GET'], path: '/reports/**', scopes: ['reports:read'], mode: 'report-only', rateLimit: { limit: 1, window: '1m' } }],
+      });
+      const res = await get(a, '/reports/1', await jwt());
+      expect(res.status).toBe(200);
+      expect(res.headers['ratelimit-policy']).toBe('"policy";q=5;w=60');
+    });
+
     it('an API key with uses left is decremented per request and refused at 0 with token.expired, "no uses left"', async () => {
       const a = await app();
       const { key, record } = await apiKey({ uses: 2 });
