@@ -1,10 +1,10 @@
 // PostgresStore: API key records and revocations kept durably in PostgreSQL, with an append-only lifecycle table.
 // Types only from pg: it is an optional peer dependency, so nothing from it may be loaded at run time.
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { Pool, QueryResultRow } from 'pg';
 import { StoreError } from '../../leaf/errors.js';
 import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
 import type { ApiKeyPatch, ApiKeyRecord, RevocationState, RevokeOptions, RevokeSubjectOptions } from '../../leaf/store.js';
-import type { KeyInventoryStore, KeyRecordStore, LifecycleEventStore, RevocationEntries, RevocationEntry, RevocationSource } from '../../leaf/store-parts.js';
+import type { KeyInventoryStore, KeyRecordStore, LifecycleEventStore, RevocationEntries, RevocationSource } from '../../leaf/store-parts.js';
 import {
   checkGetRevocation,
   checkId,
@@ -19,54 +19,9 @@ import {
   StoreArgumentError,
 } from '../validate.js';
 import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSweepResult, resolvePostgresOptions } from './options.js';
-import { MIGRATIONS, SCHEMA_VERSION, Tables } from './schema.js';
-
-/** What `migrate()` did. */
-export interface PostgresMigrateResult {
-  /** Schema version found (0: none). */
-  from: number;
-  /** Schema version now. */
-  to: number;
-}
-
-/**
- * PostgreSQL keeps no NUL in text, yet a token id or subject is the token issuer's to choose: an injective escape
- * (`%` and NUL as `%25` and `%00`) makes every string storable, and leaves the usual ones as they are.
- */
-function pgText(s: string): string {
-  return s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
-}
-
-/** A number column as JS reads it (float8 arrives as a number, bigint as a string). */
-function numberOf(v: unknown, what: string): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
-  if (!Number.isFinite(n)) throw new StoreError(`PostgreSQL returned a malformed ${what}`);
-  return n;
-}
-
-interface RecordRow {
-  record: unknown;
-  remaining: unknown;
-}
-
-/** A record from its row: the JSON, plus `remaining` from its own column. Anything else is a StoreError (fail closed). */
-function toRecord(row: RecordRow): ApiKeyRecord {
-  const { record, remaining } = row;
-  if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new StoreError('API key record in PostgreSQL is malformed');
-  // Uses left live in their column, where useApiKey takes them atomically: one in the JSON came from another writer.
-  if (Object.hasOwn(record, 'remaining')) throw new StoreError('API key record in PostgreSQL carries remaining in its JSON');
-  const out = record as ApiKeyRecord;
-  if (remaining !== null && remaining !== undefined) {
-    const n = numberOf(remaining, 'uses left');
-    if (!Number.isSafeInteger(n)) throw new StoreError('API key uses left in PostgreSQL is not an integer');
-    out.remaining = n;
-  }
-  return out;
-}
-
-function live(entry: RevocationEntry | null, now: number): RevocationEntry | null {
-  return entry !== null && (entry.expiresAt === null || entry.expiresAt > now) ? entry : null;
-}
+import { migrateSchema, type PostgresMigrateResult } from './migrate.js';
+import { numberOf, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
+import { Tables } from './schema.js';
 
 /**
  * Keeps API key records and revocations in PostgreSQL, so they survive any cache (Redis included) losing them, with
@@ -111,35 +66,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
    * starting together apply each migration once. Refuses (StoreError) a schema newer than this code knows.
    */
   async migrate(): Promise<PostgresMigrateResult> {
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (e) {
-      throw new StoreError(`PostgreSQL migrate failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`token-guard:${this.t.prefix}`]);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.t.version} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-      const { rows } = await client.query<{ v: number }>(`SELECT coalesce(max(version), 0)::int AS v FROM ${this.t.version}`);
-      const from = rows[0]?.v ?? 0;
-      if (from > SCHEMA_VERSION) {
-        throw new StoreError(`PostgreSQL schema of ${this.t.prefix}* is at version ${from}, newer than this token-guard knows (${SCHEMA_VERSION}): upgrade token-guard`);
-      }
-      for (const m of MIGRATIONS) {
-        if (m.version <= from) continue;
-        for (const sql of m.statements(this.t)) await client.query(sql);
-        await client.query(`INSERT INTO ${this.t.version} (version) VALUES ($1)`, [m.version]);
-      }
-      await client.query('COMMIT');
-      return { from, to: Math.max(from, SCHEMA_VERSION) };
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      if (e instanceof StoreError) throw e;
-      throw new StoreError(`PostgreSQL migrate failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    } finally {
-      client.release();
-    }
+    return migrateSchema(this.pool, this.t);
   }
 
   // --- API key records
@@ -262,18 +189,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
       `SELECT kind, time, expires_at, reason FROM ${this.t.revocations} WHERE (kind = 't' AND id = $1) OR (kind = 's' AND id = $2)`,
       [pgText(tokenId), subject === undefined ? null : pgText(subject)],
     );
-    const out: RevocationEntries = { token: null, subject: null };
-    for (const row of rows) {
-      const entry: RevocationEntry = {
-        time: numberOf(row['time'], 'revocation time'),
-        expiresAt: row['expires_at'] === null ? null : numberOf(row['expires_at'], 'revocation expiry'),
-      };
-      if (typeof row['reason'] === 'string') entry.reason = row['reason'];
-      if (row['kind'] === 't') out.token = live(entry, now);
-      else if (row['kind'] === 's') out.subject = live(entry, now);
-      else throw new StoreError('PostgreSQL returned a revocation of an unknown kind');
-    }
-    return out;
+    return toRevocationEntries(rows, now);
   }
 
   /**
@@ -323,11 +239,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
        ) latest ORDER BY seq`,
       [query.subject ?? null, query.tokenId ?? null, query.since ?? null, query.limit ?? DEFAULT_EVENT_LIMIT],
     );
-    return rows.map((row) => {
-      const e = row['event'];
-      if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new StoreError('lifecycle event in PostgreSQL is malformed');
-      return e as LifecycleEvent;
-    });
+    return rows.map(toLifecycleEvent);
   }
 
   // --- Housekeeping

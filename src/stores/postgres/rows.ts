@@ -1,0 +1,71 @@
+// PostgresStore's values to and from rows: the text escape every id goes through, and the reading of what a query
+// returns into records, revocation entries and lifecycle events. Anything that does not read as written is a
+// StoreError (fail closed), never a guess.
+import type { QueryResultRow } from 'pg';
+import { StoreError } from '../../leaf/errors.js';
+import type { LifecycleEvent } from '../../leaf/lifecycle.js';
+import type { ApiKeyRecord } from '../../leaf/store.js';
+import type { RevocationEntries, RevocationEntry } from '../../leaf/store-parts.js';
+
+/**
+ * PostgreSQL keeps no NUL in text, yet a token id or subject is the token issuer's to choose: an injective escape
+ * (`%` and NUL as `%25` and `%00`) makes every string storable, and leaves the usual ones as they are.
+ */
+export function pgText(s: string): string {
+  return s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
+}
+
+/** A number column as JS reads it (float8 arrives as a number, bigint as a string). */
+export function numberOf(v: unknown, what: string): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+  if (!Number.isFinite(n)) throw new StoreError(`PostgreSQL returned a malformed ${what}`);
+  return n;
+}
+
+/** The columns an API key record is read from. */
+export interface RecordRow {
+  record: unknown;
+  remaining: unknown;
+}
+
+/** A record from its row: the JSON, plus `remaining` from its own column. Anything else is a StoreError (fail closed). */
+export function toRecord(row: RecordRow): ApiKeyRecord {
+  const { record, remaining } = row;
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new StoreError('API key record in PostgreSQL is malformed');
+  // Uses left live in their column, where useApiKey takes them atomically: one in the JSON came from another writer.
+  if (Object.hasOwn(record, 'remaining')) throw new StoreError('API key record in PostgreSQL carries remaining in its JSON');
+  const out = record as ApiKeyRecord;
+  if (remaining !== null && remaining !== undefined) {
+    const n = numberOf(remaining, 'uses left');
+    if (!Number.isSafeInteger(n)) throw new StoreError('API key uses left in PostgreSQL is not an integer');
+    out.remaining = n;
+  }
+  return out;
+}
+
+function live(entry: RevocationEntry | null, now: number): RevocationEntry | null {
+  return entry !== null && (entry.expiresAt === null || entry.expiresAt > now) ? entry : null;
+}
+
+/** The live entries among a token id's and its subject's revocation rows (kind, time, expires_at, reason). */
+export function toRevocationEntries(rows: QueryResultRow[], now: number): RevocationEntries {
+  const out: RevocationEntries = { token: null, subject: null };
+  for (const row of rows) {
+    const entry: RevocationEntry = {
+      time: numberOf(row['time'], 'revocation time'),
+      expiresAt: row['expires_at'] === null ? null : numberOf(row['expires_at'], 'revocation expiry'),
+    };
+    if (typeof row['reason'] === 'string') entry.reason = row['reason'];
+    if (row['kind'] === 't') out.token = live(entry, now);
+    else if (row['kind'] === 's') out.subject = live(entry, now);
+    else throw new StoreError('PostgreSQL returned a revocation of an unknown kind');
+  }
+  return out;
+}
+
+/** A lifecycle event from its row's `event` JSON. */
+export function toLifecycleEvent(row: QueryResultRow): LifecycleEvent {
+  const e = row['event'];
+  if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new StoreError('lifecycle event in PostgreSQL is malformed');
+  return e as LifecycleEvent;
+}
