@@ -1,5 +1,9 @@
 // Every Redis call RedisStore makes goes through here: bounded by commandTimeout, and failing only with StoreError.
+// RedisContext bundles that call with what the store's parts send it (client, scripts, key layout).
+import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../../leaf/errors.js';
+import type { KeyLayout } from './keys.js';
+import type { ScriptCommands } from './lua.js';
 
 /** Runs one Redis call (named `what` in its error) within the store's time bound. */
 export type Call = <T>(what: string, promise: Promise<T>) => Promise<T>;
@@ -20,4 +24,12 @@ export function boundedCall(timeoutMs: number): Call {
         },
       );
     });
+}
+
+/** What RedisStore's parts send their commands with: the app's client, the scripts on it, the key layout, `Call`. */
+export interface RedisContext {
+  client: Redis | Cluster;
+  cmd: ScriptCommands;
+  keys: KeyLayout;
+  call: Call;
 }

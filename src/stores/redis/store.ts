@@ -21,47 +21,19 @@ import type { RevocationEntries, StoreCache } from '../../leaf/store-parts.js';
 import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
 import { checkClaimGroup } from '../claims.js';
 import { COUNTER_TTL_SLACK_MS } from '../gcra.js';
-import {
-  checkConsume,
-  checkGetRevocation,
-  checkId,
-  checkPutApiKey,
-  checkRecordUsage,
-  checkRevoke,
-  checkRevokeSubject,
-  checkUpdateApiKey,
-  checkLifecycleEvent,
-  checkLifecycleQuery,
-  DEFAULT_EVENT_LIMIT,
-  matchesQuery,
-  StoreArgumentError,
-} from '../validate.js';
+import { checkConsume, checkGetRevocation, checkId, checkRecordUsage, checkRevoke, checkRevokeSubject, StoreArgumentError } from '../validate.js';
 import { warnOnce } from '../../leaf/warnings.js';
-import { boundedCall, type Call } from './command.js';
+import { deleteApiKey, getApiKey, getApiKeyById, listApiKeys, putApiKey, updateApiKey, useApiKey } from './api-keys.js';
+import { boundedCall, type Call, type RedisContext } from './command.js';
 import { checkDurability, RedisDurabilityError, type RedisDurabilityReport } from './durability.js';
+import { appendLifecycleEvent, listLifecycleEvents } from './events.js';
 import { KeyLayout } from './keys.js';
 import { type Arg, defineScripts, type ScriptCommands } from './lua.js';
 import { NearCache } from './near-cache.js';
 import { ReadThrough } from './read-through.js';
 import { type RedisStoreOptions, type RedisStoreStats, resolveOptions } from './options.js';
-import { num, parseEntry, readUsage, recordJson, toRecord, toState, USAGE_FIELDS, usesLeft } from './records.js';
+import { num, parseEntry, readUsage, toState, USAGE_FIELDS } from './records.js';
 import { UsageBuffer } from './usage-buffer.js';
-
-const UPDATE_ATTEMPTS = 8;
-
-/** A kept lifecycle event; one we cannot read is a store failure, never skipped silently. */
-function parseEvent(raw: string): LifecycleEvent {
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch (e) {
-    throw new StoreError('lifecycle event in Redis is not valid JSON', { cause: e });
-  }
-  if (!v || typeof v !== 'object' || typeof (v as LifecycleEvent).id !== 'string' || typeof (v as LifecycleEvent).at !== 'number') {
-    throw new StoreError('lifecycle event in Redis is malformed');
-  }
-  return v as LifecycleEvent;
-}
 
 /**
  * Keeps token state in Redis so that every app instance shares API key records, revocations, rate-limit counters
@@ -96,6 +68,8 @@ export class RedisStore implements TokenStore, StoreCache {
   private readonly cmd: ScriptCommands;
   private readonly keys: KeyLayout;
   private readonly call: Call;
+  /** The four above as one object, so each part that needs them all (api-keys.ts, events.ts, usage, read-through) takes one argument. */
+  private readonly ctx: RedisContext;
   private readonly nearCache: NearCache;
   private readonly usage: UsageBuffer;
   private readonly through: ReadThrough;
@@ -116,12 +90,10 @@ export class RedisStore implements TokenStore, StoreCache {
       return Promise.reject(this.durabilityError);
     };
     this.cmd = defineScripts(o.client);
+    this.ctx = { client: o.client, cmd: this.cmd, keys: this.keys, call: this.call };
     this.maxEvents = o.maxLifecycleEvents;
     this.usage = new UsageBuffer({
-      client: o.client,
-      cmd: this.cmd,
-      keys: this.keys,
-      call: this.call,
+      ...this.ctx,
       flushInterval: o.usageFlushInterval,
       batchSize: o.usageBatchSize,
       ttl: o.usageTtl,
@@ -138,7 +110,7 @@ export class RedisStore implements TokenStore, StoreCache {
     this.started = this.checkDurability(o.durability, Math.max(o.commandTimeout, 2000));
     // Nobody may be listening (ready() is optional): the failure is also reported by every call.
     this.started.catch(() => undefined);
-    this.through = new ReadThrough({ client: o.client, cmd: this.cmd, keys: this.keys, call: this.call, nearCache: this.nearCache, ttl: o.readThroughTtl });
+    this.through = new ReadThrough({ ...this.ctx, nearCache: this.nearCache, ttl: o.readThroughTtl });
   }
 
   /**
@@ -166,95 +138,34 @@ export class RedisStore implements TokenStore, StoreCache {
     return report;
   }
 
-  // --- API key records
+  // --- API key records (in api-keys.ts)
 
   getApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
-    // A promise either way: a bad argument rejects, as every other failure of this method does.
-    try {
-      checkId('getApiKey', 'hash', hash);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.call('HMGET', this.client.hmget(this.keys.apiKey(hash), 'rec', 'rem')).then(([rec, rem]) => toRecord(rec ?? null, rem ?? null));
+    return getApiKey(this.ctx, hash);
   }
 
-  async putApiKey(record: ApiKeyRecord): Promise<void> {
-    checkPutApiKey(record);
-    const { remaining, ...rest } = record;
-    // The inventory first (its keys live in other slots, so not in the same script): an index entry without its
-    // record is dropped on read, while a record without its index entries would be missing from listings.
-    await this.index(record.id, record.subject, record.hash);
-    await this.call('put', this.cmd.tokenGuardPut(this.keys.apiKey(record.hash), JSON.stringify(rest), usesLeft(remaining)));
+  putApiKey(record: ApiKeyRecord): Promise<void> {
+    return putApiKey(this.ctx, record);
   }
 
-  private async index(id: string | undefined, subject: string | undefined, hash: string): Promise<void> {
-    await this.call(
-      'index',
-      Promise.all([
-        id === undefined ? null : this.client.set(this.keys.keyId(id), hash),
-        subject === undefined ? null : this.client.sadd(this.keys.subjectKeys(subject), hash),
-      ]),
-    );
+  updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
+    return updateApiKey(this.ctx, hash, patch);
   }
 
-  async updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
-    checkUpdateApiKey(hash, patch);
-    const key = this.keys.apiKey(hash);
-    const remaining = !('remaining' in patch) ? 'keep' : patch.remaining === undefined ? 'del' : usesLeft(patch.remaining);
-    // A record moving to another subject joins its index first (the old subject's entry is pruned on read).
-    if (typeof patch.subject === 'string') await this.index(undefined, patch.subject, hash);
-    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-      const [rec] = await this.call('HMGET', this.client.hmget(key, 'rec'));
-      if (rec === null || rec === undefined) return undefined;
-      // Refused like a read: merging would drop its `remaining` and silently make the key unlimited.
-      const current = recordJson(rec);
-      const { remaining: _ignored, ...next } = { ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt };
-      const json = JSON.stringify(next);
-      const reply = await this.call('update', this.cmd.tokenGuardUpdate(key, rec, json, remaining));
-      if (reply[0] === 0) return undefined;
-      if (reply[0] === 2) return toRecord(json, typeof reply[1] === 'string' || typeof reply[1] === 'number' ? String(reply[1]) : null);
-      // Changed between read and write: read again.
-    }
-    throw new StoreError(`updateApiKey: the record kept changing; gave up after ${UPDATE_ATTEMPTS} attempts`);
+  deleteApiKey(hash: string): Promise<boolean> {
+    return deleteApiKey(this.ctx, hash);
   }
 
-  async deleteApiKey(hash: string): Promise<boolean> {
-    checkId('deleteApiKey', 'hash', hash);
-    // The index entries go stale with it and are ignored (and pruned) on read.
-    return (await this.call('DEL', this.client.del(this.keys.apiKey(hash)))) > 0;
+  listApiKeys(subject: string): Promise<ApiKeyRecord[]> {
+    return listApiKeys(this.ctx, subject);
   }
 
-  async listApiKeys(subject: string): Promise<ApiKeyRecord[]> {
-    checkId('listApiKeys', 'subject', subject);
-    const setKey = this.keys.subjectKeys(subject);
-    const hashes = await this.call('SMEMBERS', this.client.smembers(setKey));
-    const records = await this.call('HMGET', Promise.all(hashes.map((h) => this.client.hmget(this.keys.apiKey(h), 'rec', 'rem'))));
-    const out: ApiKeyRecord[] = [];
-    const stale: string[] = [];
-    records.forEach(([rec, rem], i) => {
-      const r = toRecord(rec ?? null, rem ?? null);
-      // Deleted, or moved to another subject: the index entry is stale.
-      if (r && r.subject === subject && r.hash === hashes[i]) out.push(r);
-      else stale.push(hashes[i] as string);
-    });
-    // Pruning is housekeeping: a failure leaves entries that the next read drops again.
-    if (stale.length) this.client.srem(setKey, ...stale).catch(() => undefined);
-    return out;
+  getApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
+    return getApiKeyById(this.ctx, id);
   }
 
-  async getApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
-    checkId('getApiKeyById', 'id', id);
-    const hash = await this.call('GET', this.client.get(this.keys.keyId(id)));
-    if (hash === null) return undefined;
-    const [rec, rem] = await this.call('HMGET', this.client.hmget(this.keys.apiKey(hash), 'rec', 'rem'));
-    const r = toRecord(rec ?? null, rem ?? null);
-    return r && r.id === id && r.hash === hash ? r : undefined;
-  }
-
-  async useApiKey(hash: string): Promise<number | undefined> {
-    checkId('useApiKey', 'hash', hash);
-    const left = await this.call('use', this.cmd.tokenGuardUse(this.keys.apiKey(hash)));
-    return left === null ? undefined : Number(left);
+  useApiKey(hash: string): Promise<number | undefined> {
+    return useApiKey(this.ctx, hash);
   }
 
   // --- Revocation
@@ -365,24 +276,14 @@ export class RedisStore implements TokenStore, StoreCache {
     return won === 1;
   }
 
-  // --- Lifecycle events
+  // --- Lifecycle events (in events.ts)
 
-  async appendLifecycleEvent(event: LifecycleEvent): Promise<void> {
-    checkLifecycleEvent(event);
-    await this.call('append', this.cmd.tokenGuardAppendEvent(this.keys.eventLog, this.keys.eventIds, event.id, JSON.stringify(event), this.maxEvents));
+  appendLifecycleEvent(event: LifecycleEvent): Promise<void> {
+    return appendLifecycleEvent(this.ctx, event, this.maxEvents);
   }
 
-  async listLifecycleEvents(query: LifecycleQuery): Promise<LifecycleEvent[]> {
-    checkLifecycleQuery(query);
-    const limit = query.limit ?? DEFAULT_EVENT_LIMIT;
-    // The log is capped (maxLifecycleEvents), so reading it whole is bounded; filtering happens here.
-    const raw = await this.call('LRANGE', this.client.lrange(this.keys.eventLog, 0, -1));
-    const out: LifecycleEvent[] = [];
-    for (let i = raw.length - 1; i >= 0 && out.length < limit; i--) {
-      const e = parseEvent(raw[i] as string);
-      if (matchesQuery(e, query)) out.push(e);
-    }
-    return out.reverse();
+  listLifecycleEvents(query: LifecycleQuery): Promise<LifecycleEvent[]> {
+    return listLifecycleEvents(this.ctx, query);
   }
 
   // --- Usage
