@@ -1,188 +1,33 @@
 // Revocation pushed by the identity provider: a receiver of Security Event Tokens (RFC 8417) delivered by push
 // (RFC 8935), as the Shared Signals Framework's CAEP events send them. A verified event becomes a revocation in the
 // shared store, so every guard instance on that store refuses the subject's (or the token's) next request.
+// The public types, subject and event mapping, responses and transports live in set-*.ts; this file stays the
+// `token-guard/set` entry point, so it keeps the receiver itself and re-exports their public part.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { z } from 'zod';
-import { durationSchema, parseDuration, positiveDurationSchema, type Duration } from '../leaf/duration.js';
+import { parseDuration } from '../leaf/duration.js';
 import { UsageError } from '../leaf/errors.js';
-import { JWT_ALGORITHMS } from '../leaf/algorithms.js';
-import type { TokenStore } from '../leaf/store.js';
+import { actionsOf } from './set-events.js';
+import { ACCEPTED, errorResponse, Refused, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
+import { defaultSubjectOf } from './set-subjects.js';
+import { createFetchHandler, createNodeHandler } from './set-transport.js';
+import {
+  optionsSchema,
+  type SecurityEventAction,
+  type SecurityEventRecord,
+  type SetDelivery,
+  type SetReceiver,
+  type SetReceiverOptions,
+  type SetResponse,
+} from './set-types.js';
 
-/** CAEP event types this receiver acts on. */
-export const CAEP_EVENTS = {
-  sessionRevoked: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
-  credentialChange: 'https://schemas.openid.net/secevent/caep/event-type/credential-change',
-  tokenClaimsChange: 'https://schemas.openid.net/secevent/caep/event-type/token-claims-change',
-} as const;
+export { CAEP_EVENTS } from './set-events.js';
+export { defaultSubjectOf, type SubjectIdentifier } from './set-subjects.js';
+export type { SecurityEventAction, SecurityEventRecord, SetDelivery, SetErrorCode, SetReceiver, SetReceiverOptions, SetResponse } from './set-types.js';
 
-/** RFC 8935 §2.4 error codes. */
-export type SetErrorCode = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed';
-
-/** A subject identifier (RFC 9493) as an event names it: `iss_sub`, `opaque`, `jwt_id`, `email`, `complex`, … */
-export interface SubjectIdentifier {
-  format: string;
-  [member: string]: unknown;
-}
-
-/** What the receiver did with one event of a SET. */
-export interface SecurityEventAction {
-  /** The event type URI. */
-  type: string;
-  /** `revoke_subject`: every token of `subject` issued before the SET; `revoke_token`: the token `tokenId`; `ignored`: nothing (see `detail`). */
-  action: 'revoke_subject' | 'revoke_token' | 'ignored';
-  subject?: string;
-  tokenId?: string;
-  detail?: string;
-}
-
-/** One audit record per SET received: never the SET itself. */
-export interface SecurityEventRecord {
-  time: Date;
-  /** `applied`: verified and acted on; `replayed`: a jti seen before (nothing done); `refused`: not verified (see `error`); `failed`: the store failed (503, the transmitter retries). */
-  outcome: 'applied' | 'replayed' | 'refused' | 'failed';
-  jti?: string;
-  issuer?: string;
-  actions: SecurityEventAction[];
-  error?: SetErrorCode;
-  description?: string;
-}
-
-/** Options of `createSetReceiver`. */
-export interface SetReceiverOptions {
-  /** The store the guards share: revocations are written here. */
-  store: TokenStore;
-  /** The transmitter's issuer identifier (the SET's `iss`). */
-  issuer: string;
-  /** This receiver's audience value(s): the SET's `aud` must name one. */
-  audience: string | readonly string[];
-  /** The transmitter's JWK Set URL (https, or http on loopback). Give this or `keys`. */
-  jwksUri?: string;
-  /** The transmitter's public keys. Give this or `jwksUri`. */
-  keys?: readonly JWK[];
-  /** Accepted signing algorithms (asymmetric). Default: `['RS256', 'ES256', 'PS256', 'EdDSA']`. */
-  algorithms?: readonly string[];
-  /** Oldest SET accepted, by its `iat`; its jti is remembered that long. Default: `'1h'`. */
-  maxAge?: Duration;
-  /** The longest an access token lives: revocations are kept that long after the SET. Default: `'1d'`. */
-  tokenLifetime?: Duration;
-  /** Leeway for `iat`. Default: `'5s'`. */
-  clockTolerance?: Duration;
-  /** Largest body read, in bytes; a larger one is answered 413 unread. Default: 65 536. */
-  maxBodyBytes?: number;
-  /** The exact `Authorization` header value the transmitter sends (the stream's `authorization_header`). Default: none required. */
-  authorization?: string;
-  /**
-   * Maps a subject identifier to the subject of the tokens (`sub`). Default: `iss_sub` → `sub`, `opaque` → `id`,
-   * `complex` → its `user`; anything else (email, phone number…) is not mapped and the event is ignored (audited).
-   */
-  subjectOf?: (subject: SubjectIdentifier, eventType: string) => string | undefined;
-  /** Audit hook: one record per SET received, applied or not. Its errors are swallowed. */
-  onEvent?: (record: SecurityEventRecord) => void | Promise<void>;
-  /** Time source. Default: `() => new Date()`. */
-  clock?: () => Date;
-}
-
-/** What one delivery is answered with. */
-export interface SetResponse {
-  status: 202 | 400 | 405 | 413 | 503;
-  headers: Record<string, string>;
-  /** `''` or the RFC 8935 error object as JSON. */
-  body: string;
-}
-
-/** One push delivery, framework-neutral. */
-export interface SetDelivery {
-  body: string | Uint8Array;
-  contentType?: string | undefined;
-  authorization?: string | undefined;
-  now?: Date;
-}
-
-/** A SET receiver: `receive` for any framework, `node` and `fetch` ready to mount. */
-export interface SetReceiver {
-  /** Handles one delivery (body already read). Never throws. */
-  receive(delivery: SetDelivery): Promise<SetResponse>;
-  /** A Node `(req, res)` handler (http.createServer, Express, Koa's `ctx.req/res`, Fastify's `raw`). Reads `req.body` if a body parser already did. */
-  node(req: IncomingMessage & { body?: unknown }, res: ServerResponse): void;
-  /** A fetch handler (`Request` → `Response`): Hono, Next.js route handlers, Bun, Deno. */
-  fetch(request: Request): Promise<Response>;
-}
-
-const ASYMMETRIC = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
 const SET_CONTENT_TYPE = 'application/secevent+jwt';
 
-function isLoopbackOrHttps(uri: string): boolean {
-  try {
-    const url = new URL(uri);
-    if (url.protocol === 'https:') return true;
-    return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
-  } catch {
-    return false;
-  }
-}
-
-const optionsSchema = z
-  .strictObject({
-    store: z.custom<TokenStore>(
-      (s) => !!s && typeof s === 'object' && ['revoke', 'revokeSubject', 'claimOnce'].every((m) => typeof (s as Record<string, unknown>)[m] === 'function'),
-      'expected a TokenStore',
-    ),
-    issuer: z.string().min(1),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    jwksUri: z.string().refine(isLoopbackOrHttps, 'expected an https URL (http only on loopback)').optional(),
-    keys: z
-      .array(z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && !('d' in v) && !('k' in v), 'expected a public JWK'))
-      .min(1)
-      .optional(),
-    algorithms: z
-      .array(z.enum(ASYMMETRIC as [string, ...string[]]))
-      .min(1)
-      .optional(),
-    maxAge: positiveDurationSchema.optional(),
-    tokenLifetime: positiveDurationSchema.optional(),
-    clockTolerance: durationSchema.optional(),
-    maxBodyBytes: z.number().int().min(1024).max(10_485_760).optional(),
-    authorization: z.string().min(1).optional(),
-    subjectOf: z.custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function').optional(),
-    onEvent: z.custom<NonNullable<SetReceiverOptions['onEvent']>>((v) => typeof v === 'function').optional(),
-    clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
-  })
-  .superRefine((o, ctx) => {
-    if ((o.jwksUri === undefined) === (o.keys === undefined)) ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give either jwksUri or keys' });
-  });
-
-/** The subject of the tokens an identifier names, by the default mapping. */
-export function defaultSubjectOf(s: SubjectIdentifier): string | undefined {
-  if (s.format === 'iss_sub' && typeof s['sub'] === 'string') return s['sub'];
-  if (s.format === 'opaque' && typeof s['id'] === 'string') return s['id'];
-  if (s.format === 'complex' && isSubject(s['user'])) return defaultSubjectOf(s['user']);
-  return undefined;
-}
-
-function isSubject(v: unknown): v is SubjectIdentifier {
-  return !!v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { format?: unknown }).format === 'string';
-}
-
-class Refused extends Error {
-  constructor(
-    readonly err: SetErrorCode,
-    readonly description: string,
-  ) {
-    super(description);
-  }
-}
-
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
-
-function errorResponse(err: SetErrorCode, description: string): SetResponse {
-  return { status: 400, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, body: JSON.stringify({ err, description }) };
-}
-
-const ACCEPTED: SetResponse = { status: 202, headers: {}, body: '' };
-const TOO_LARGE = (): SetResponse => ({ ...errorResponse('invalid_request', 'SET too large'), status: 413 });
-const UNAVAILABLE = (): SetResponse => ({ status: 503, headers: { 'Retry-After': '5', 'Cache-Control': 'no-store' }, body: '' });
 
 /**
  * Creates a push-delivery receiver (RFC 8935) for Security Event Tokens (RFC 8417). CAEP `session-revoked` and
@@ -263,45 +108,6 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
     }
   }
 
-  /** The actions a verified SET asks for. */
-  function actionsOf(payload: JWTPayload): SecurityEventAction[] {
-    const events = payload['events'];
-    if (!events || typeof events !== 'object' || Array.isArray(events) || Object.keys(events).length === 0) {
-      throw new Refused('invalid_request', 'SET has no events');
-    }
-    const topSubject = payload['sub_id'];
-    const out: SecurityEventAction[] = [];
-    for (const [type, raw] of Object.entries(events as Record<string, unknown>)) {
-      if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Refused('invalid_request', 'an event is not an object');
-      const event = raw as Record<string, unknown>;
-      const known = type === CAEP_EVENTS.sessionRevoked || type === CAEP_EVENTS.credentialChange || type === CAEP_EVENTS.tokenClaimsChange;
-      if (!known) {
-        out.push({ type, action: 'ignored', detail: 'event type not acted on' });
-        continue;
-      }
-      const subject = isSubject(event['subject']) ? event['subject'] : isSubject(topSubject) ? topSubject : undefined;
-      if (!subject) throw new Refused('invalid_request', 'event has no subject identifier');
-      if (type === CAEP_EVENTS.credentialChange && event['change_type'] === 'create') {
-        out.push({ type, action: 'ignored', detail: 'a credential was created, none changed' });
-        continue;
-      }
-      if (type === CAEP_EVENTS.tokenClaimsChange && subject.format === 'jwt_id' && typeof subject['jti'] === 'string' && subject['jti'] !== '') {
-        out.push({ type, action: 'revoke_token', tokenId: subject['jti'] });
-        continue;
-      }
-      let sub: string | undefined;
-      try {
-        sub = subjectOf(subject, type);
-      } catch {
-        sub = undefined;
-      }
-      if (typeof sub !== 'string' || sub === '')
-        out.push({ type, action: 'ignored', detail: `subject format ${JSON.stringify(String(subject.format).slice(0, 32))} not mapped to a token subject` });
-      else out.push({ type, action: 'revoke_subject', subject: sub });
-    }
-    return out;
-  }
-
   async function receive(delivery: SetDelivery): Promise<SetResponse> {
     const now = delivery.now ?? clock();
     const nowMs = now.getTime();
@@ -318,7 +124,7 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       if (size > maxBody) return TOO_LARGE();
       const jwt = (typeof delivery.body === 'string' ? delivery.body : Buffer.from(delivery.body).toString('utf8')).trim();
       payload = await verify(jwt, now);
-      actions = actionsOf(payload);
+      actions = actionsOf(payload, subjectOf);
       const jti = payload.jti as string;
       const iatMs = (payload.iat as number) * 1000;
       // Cut-off and retention come from the SET, not the arrival time, so applying it twice changes nothing:
@@ -351,98 +157,5 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
     }
   }
 
-  function send(res: ServerResponse, r: SetResponse, close = false): void {
-    const headers = close ? { ...r.headers, Connection: 'close' } : r.headers;
-    res.writeHead(r.status, headers);
-    res.end(r.body);
-  }
-
-  function node(req: IncomingMessage & { body?: unknown }, res: ServerResponse): void {
-    if (req.method !== 'POST') {
-      send(res, { status: 405, headers: { Allow: 'POST' }, body: '' });
-      return;
-    }
-    const header = (name: string) => {
-      const v = req.headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    };
-    const deliver = (body: string | Uint8Array) => {
-      receive({ body, contentType: header('content-type'), authorization: header('authorization') }).then(
-        (r) => send(res, r),
-        () => send(res, UNAVAILABLE()),
-      );
-    };
-    // A body parser got there first (express.text({ type: 'application/secevent+jwt' })): use what it read.
-    if (typeof req.body === 'string' || req.body instanceof Uint8Array) {
-      deliver(req.body);
-      return;
-    }
-    const declared = Number(header('content-length'));
-    if (Number.isFinite(declared) && declared > maxBody) {
-      // Not read: answered at once, and the connection closed so the rest of the body is never taken in.
-      send(res, TOO_LARGE(), true);
-      res.once('finish', () => req.destroy());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > maxBody) {
-        done = true;
-        send(res, TOO_LARGE(), true);
-        res.once('finish', () => req.destroy());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      deliver(Buffer.concat(chunks));
-    });
-    req.on('error', () => {
-      done = true;
-    });
-  }
-
-  async function fetchHandler(request: Request): Promise<Response> {
-    const toResponse = (r: SetResponse) => new Response(r.body === '' ? null : r.body, { status: r.status, headers: r.headers });
-    if (request.method !== 'POST') return toResponse({ status: 405, headers: { Allow: 'POST' }, body: '' });
-    const declared = Number(request.headers.get('content-length'));
-    if (Number.isFinite(declared) && declared > maxBody) {
-      await request.body?.cancel().catch(() => undefined);
-      return toResponse(TOO_LARGE());
-    }
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    if (request.body) {
-      const reader = request.body.getReader();
-      for (;;) {
-        let step: ReadableStreamReadResult<Uint8Array>;
-        try {
-          step = await reader.read();
-        } catch {
-          return toResponse(errorResponse('invalid_request', 'body could not be read'));
-        }
-        if (step.done) break;
-        size += step.value.byteLength;
-        if (size > maxBody) {
-          await reader.cancel().catch(() => undefined);
-          return toResponse(TOO_LARGE());
-        }
-        chunks.push(step.value);
-      }
-    }
-    const r = await receive({
-      body: Buffer.concat(chunks),
-      contentType: request.headers.get('content-type') ?? undefined,
-      authorization: request.headers.get('authorization') ?? undefined,
-    });
-    return toResponse(r);
-  }
-
-  return { receive, node, fetch: fetchHandler };
+  return { receive, node: createNodeHandler(receive, maxBody), fetch: createFetchHandler(receive, maxBody) };
 }

@@ -1,89 +1,25 @@
 // Opaque access tokens checked at the authorization server's introspection endpoint (RFC 7662), optionally with
 // signed JWT answers (RFC 9701). The client authenticates by secret or by a signed assertion (RFC 7523); answers
 // are cached by token hash, bounded and never past the token's own expiry; the endpoint failing fails closed.
+// The policy (introspection-policy.ts) and the reading of answers (introspection-answer.ts) are their own files;
+// this one keeps the Introspector and re-exports the rest, so src/core and callers import from here as before.
 import { createHash, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { z } from 'zod';
-import { durationSchema, parseDuration, positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
-import { parseConfirmation } from '../leaf/confirmation.js';
-import { JWT_ALGORITHMS } from '../leaf/algorithms.js';
-import type { ReasonCode, TokenInfo } from '../leaf/types.js';
-import type { VerifiedJwt } from './jwt.js';
+import { type Answer, INTROSPECTION_UNAVAILABLE, type IntrospectionFailure, readCapped, toAnswer, unavailable } from './introspection-answer.js';
+import type { IntrospectionConfig, PrivateKeyJwtPolicy } from './introspection-policy.js';
 
-/** Signed client authentication (`private_key_jwt`, RFC 7523 §2.2) for the introspection request. */
-export interface PrivateKeyJwtPolicy {
-  /** The client's private key: a private JWK, or a private key in PEM (PKCS#8, PKCS#1 or SEC1), checked when the policy is read. */
-  key: JWK | string;
-  /** Signing algorithm, asymmetric (e.g. `'ES256'`, `'RS256'`, `'EdDSA'`). */
-  alg: string;
-  /** `kid` header of the assertion. Default: the JWK's `kid`, if any. */
-  kid?: string;
-  /** `aud` of the assertion. Default: the introspection endpoint; many servers want their issuer identifier instead. */
-  audience?: string;
-}
-
-/** Signed introspection answers (RFC 9701): verified with the authorization server's keys. */
-export interface IntrospectionJwtPolicy {
-  /** The authorization server's issuer identifier: the answer's `iss`. */
-  issuer: string;
-  /** Accepted signing algorithms. */
-  algorithms: readonly string[];
-  /** The server's JWK Set URL (https, or http on loopback), or `keys`. */
-  jwksUri?: string;
-  /** The server's public keys, or `jwksUri`. */
-  keys?: readonly JWK[];
-  /** Oldest answer accepted, by its `iat`: a signed answer replayed later is refused. Default: `'60s'`. */
-  maxAge?: Duration;
-}
-
-/** Token introspection (RFC 7662) for tokens that are neither JWT-shaped nor API keys. */
-export interface IntrospectionPolicy {
-  /** The introspection endpoint (https, or http on loopback addresses). */
-  endpoint: string;
-  /** This resource server's client id at the authorization server. */
-  clientId: string;
-  /** Client secret, sent as `client_secret_basic`. Give this or `privateKeyJwt`. */
-  clientSecret?: string;
-  /** Client authentication by signed assertion (`private_key_jwt`). Give this or `clientSecret`. */
-  privateKeyJwt?: PrivateKeyJwtPolicy;
-  /** Accepted `aud` value(s) of an active token; a token naming none of them is refused. Default: not checked. */
-  audience?: string | readonly string[];
-  /** Accepted `iss` of an active token. Default: not checked. */
-  issuer?: string;
-  /**
-   * Longest an answer is remembered (never past the token's `exp`); a token revoked at the server can pass
-   * until then. `0` asks the server on every request. Default: `'60s'`.
-   */
-  cacheMaxAge?: Duration;
-  /** Most answers remembered. Default: 10 000. */
-  cacheSize?: number;
-  /** Longest the server may take to answer before the request fails closed (503). Default: `'5s'`. */
-  timeout?: Duration;
-  /** Most introspection requests under way at once; beyond it new tokens are answered 503. Default: 100. */
-  maxInFlight?: number;
-  /** Ask for and accept only signed answers (`application/token-introspection+jwt`, RFC 9701). */
-  jwtResponse?: IntrospectionJwtPolicy;
-}
-
-/** An active token as the server described it: the same facts a verified JWT gives the checks. */
-export type IntrospectedToken = VerifiedJwt;
-
-/** Why an introspection refuses the token (`token.*`) or could not be made (`idp.unavailable`, a 503). */
-export interface IntrospectionFailure {
-  reason: ReasonCode;
-  detail: string;
-}
-
-type Answer = IntrospectedToken | IntrospectionFailure;
-
-/** The reason used when the authorization server cannot answer (fail closed). */
-export const INTROSPECTION_UNAVAILABLE: ReasonCode = 'idp.unavailable';
+export { INTROSPECTION_UNAVAILABLE, type IntrospectedToken, type IntrospectionFailure } from './introspection-answer.js';
+export {
+  compileIntrospection,
+  type IntrospectionConfig,
+  type IntrospectionJwtPolicy,
+  type IntrospectionPolicy,
+  introspectionSchema,
+  type PrivateKeyJwtPolicy,
+} from './introspection-policy.js';
 
 const MAX_ANSWER_BYTES = 65_536;
-const MAX_CLAIM_TIME_S = 8.64e12;
-const isClaimTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_CLAIM_TIME_S;
-const ASYMMETRIC = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
 
 /** Whether a token looks like a JWS or JWE (base64url segments separated by dots): those are never introspected when JWTs are accepted. */
 export function isJwtShaped(token: string): boolean {
@@ -96,155 +32,13 @@ export function opaqueTokenHash(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-function isLoopbackOrHttps(uri: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return false;
-  }
-  if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
-}
-
-const safeUrl = z
-  .string()
-  .refine(isLoopbackOrHttps, 'expected an https URL (plain http is allowed only for loopback addresses): tokens and answers sent over http can be read and swapped in transit');
-
-/** Whether `pem` is a private key node:crypto reads (PKCS#8, PKCS#1 or SEC1 PEM): parsed once, when the policy is read. */
-function isPrivatePem(pem: string): boolean {
-  try {
-    return createPrivateKey(pem).type === 'private';
-  } catch {
-    return false;
-  }
-}
-
-const privateJwkOrPem = z.custom<JWK | string>(
-  (v) =>
-    (typeof v === 'string' && isPrivatePem(v)) ||
-    (!!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && typeof (v as { d?: unknown }).d === 'string'),
-  'expected a private JWK (with "d") or a private key in PEM (PKCS#8, PKCS#1 or SEC1)',
-);
-
-const asymmetricAlg = z.enum(ASYMMETRIC as [string, ...string[]], { error: `expected one of ${ASYMMETRIC.join(', ')}` });
-
-/** The policy's `introspection`. */
-export const introspectionSchema = z
-  .strictObject({
-    endpoint: safeUrl,
-    clientId: z.string().min(1),
-    clientSecret: z.string().min(1).optional(),
-    privateKeyJwt: z.strictObject({ key: privateJwkOrPem, alg: asymmetricAlg, kid: z.string().min(1).optional(), audience: z.string().min(1).optional() }).optional(),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    issuer: z.string().min(1).optional(),
-    cacheMaxAge: durationSchema.optional(),
-    cacheSize: z.number().int().positive().max(10_000_000).optional(),
-    timeout: timerDurationSchema.optional(),
-    maxInFlight: z.number().int().positive().max(100_000).optional(),
-    jwtResponse: z
-      .strictObject({
-        issuer: z.string().min(1),
-        algorithms: z.array(asymmetricAlg).min(1),
-        jwksUri: safeUrl.optional(),
-        keys: z
-          .array(z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && !('d' in v) && !('k' in v), 'expected a public JWK'))
-          .min(1)
-          .optional(),
-        maxAge: positiveDurationSchema.optional(),
-      })
-      .superRefine((j, ctx) => {
-        if ((j.jwksUri === undefined) === (j.keys === undefined)) ctx.addIssue({ code: 'custom', message: 'give either jwksUri or keys' });
-      })
-      .optional(),
-  })
-  .superRefine((p, ctx) => {
-    if ((p.clientSecret === undefined) === (p.privateKeyJwt === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'give either clientSecret (client_secret_basic) or privateKeyJwt (private_key_jwt)' });
-    }
-  });
-
-/** Introspection settings after validation. */
-export interface IntrospectionConfig {
-  endpoint: string;
-  clientId: string;
-  clientSecret?: string;
-  privateKeyJwt?: PrivateKeyJwtPolicy;
-  audience?: readonly string[];
-  issuer?: string;
-  cacheMaxAgeMs: number;
-  cacheSize: number;
-  timeoutMs: number;
-  maxInFlight: number;
-  jwtResponse?: { issuer: string; algorithms: string[]; jwksUri?: string; keys?: JWK[]; maxAgeS: number };
-  clockToleranceS: number;
-}
-
-/** Compiles a validated `introspection` policy. */
-export function compileIntrospection(p: IntrospectionPolicy, clockToleranceS: number): IntrospectionConfig {
-  const c: IntrospectionConfig = {
-    endpoint: p.endpoint,
-    clientId: p.clientId,
-    cacheMaxAgeMs: parseDuration(p.cacheMaxAge ?? '60s') as number,
-    cacheSize: p.cacheSize ?? 10_000,
-    timeoutMs: Math.ceil(parseDuration(p.timeout ?? '5s') as number),
-    maxInFlight: p.maxInFlight ?? 100,
-    clockToleranceS,
-  };
-  if (p.clientSecret !== undefined) c.clientSecret = p.clientSecret;
-  if (p.privateKeyJwt !== undefined) c.privateKeyJwt = p.privateKeyJwt;
-  if (p.audience !== undefined) c.audience = typeof p.audience === 'string' ? [p.audience] : [...p.audience];
-  if (p.issuer !== undefined) c.issuer = p.issuer;
-  const j = p.jwtResponse;
-  if (j) {
-    c.jwtResponse = { issuer: j.issuer, algorithms: [...j.algorithms], maxAgeS: (parseDuration(j.maxAge ?? '60s') as number) / 1000 };
-    if (j.jwksUri !== undefined) c.jwtResponse.jwksUri = j.jwksUri;
-    if (j.keys !== undefined) c.jwtResponse.keys = [...j.keys];
-  }
-  return c;
-}
-
 /** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 wants client_id and secret encoded before Basic. */
 const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, '+');
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
-const unavailable = (detail: string): IntrospectionFailure => ({ reason: INTROSPECTION_UNAVAILABLE, detail });
 
 /** A remembered answer and the instant (request time, ms) it stops being served. */
 interface CacheEntry {
   answer: Answer;
   untilMs: number;
-}
-
-/** Reads a response body, refusing more than `max` bytes (a server's answer is not trusted to be small). */
-async function readCapped(res: Response, max: number): Promise<string | undefined> {
-  const length = Number(res.headers.get('content-length'));
-  if (Number.isFinite(length) && length > max) {
-    await res.body?.cancel().catch(() => undefined);
-    return undefined;
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Introspects opaque tokens for one policy: cached, coalesced, fail-closed. */
@@ -388,7 +182,7 @@ export class Introspector {
         return unavailable('introspection answer is not JSON');
       }
     }
-    return this.toAnswer(body, hash);
+    return toAnswer(body, hash, this.config);
   }
 
   private async verifyAnswer(jwt: string, nowMs: number): Promise<{ claims: unknown } | IntrospectionFailure> {
@@ -410,50 +204,5 @@ export class Introspector {
       // An answer that is forged, for someone else or replayed is the server's (or the path's) fault, not the token's.
       return unavailable(`signed introspection answer refused: ${err instanceof joseErrors.JOSEError ? err.code : 'unreadable'}`);
     }
-  }
-
-  private toAnswer(body: unknown, hash: string): Answer {
-    if (!body || typeof body !== 'object' || Array.isArray(body)) return unavailable('introspection answer is not an object');
-    const r = body as Record<string, unknown>;
-    if (typeof r['active'] !== 'boolean') return unavailable('introspection answer has no boolean "active"');
-    if (r['active'] !== true) return { reason: 'token.invalid', detail: 'token is not active' };
-    const { exp, nbf, iat, sub, jti, scope, aud, iss } = r;
-    const tokenType = r['token_type'];
-    const authTime = r['auth_time'];
-    for (const t of [exp, nbf, iat, authTime])
-      if (t !== undefined && !isClaimTime(t)) return { reason: 'token.invalid', detail: 'a time in the introspection answer is out of range' };
-    if (sub !== undefined && typeof sub !== 'string') return { reason: 'token.invalid', detail: 'sub is not a string' };
-    if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > 256)) return { reason: 'token.invalid', detail: 'jti is not a usable string' };
-    if (scope !== undefined && typeof scope !== 'string') return { reason: 'token.invalid', detail: 'scope is not a string' };
-    // A refresh token is active too; it is not an access token and must not pass for one.
-    if (typeof tokenType === 'string' && tokenType.toLowerCase().replace(/_/g, '') === 'refreshtoken') return { reason: 'token.invalid', detail: 'token is a refresh token' };
-    const audiences = this.config.audience;
-    if (audiences) {
-      const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
-      if (!named.some((a) => audiences.includes(a))) return { reason: 'token.invalid', detail: 'token is not for this audience' };
-    }
-    if (this.config.issuer !== undefined && iss !== this.config.issuer) return { reason: 'token.invalid', detail: 'token is from another issuer' };
-    const scopes = typeof scope === 'string' ? scope.split(' ').filter((s) => s !== '') : [];
-    const { active: _active, ...claims } = r;
-    const info: TokenInfo = {
-      id: typeof jti === 'string' ? jti : `sha256:${hash}`,
-      kind: 'opaque',
-      scopes: Object.freeze(scopes) as string[],
-      claims: deepFreeze(claims),
-    };
-    if (typeof sub === 'string') info.subject = sub;
-    if (exp !== undefined) info.expiresAt = new Date((exp as number) * 1000);
-    if (iat !== undefined) info.issuedAt = new Date((iat as number) * 1000);
-    const t: IntrospectedToken = { info: Object.freeze(info), scopeSet: new Set(scopes) };
-    if (exp !== undefined) t.exp = exp as number;
-    if (nbf !== undefined) t.nbf = nbf as number;
-    if (iat !== undefined) t.iat = iat as number;
-    if (authTime !== undefined) t.authTime = authTime as number;
-    const amr = r['amr'];
-    if (Array.isArray(amr) && amr.every((a) => typeof a === 'string')) t.amr = amr;
-    if (typeof r['acr'] === 'string') t.acr = r['acr'];
-    const cnf = parseConfirmation(r['cnf']);
-    if (cnf !== undefined) t.cnf = cnf;
-    return t;
   }
 }

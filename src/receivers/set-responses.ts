@@ -1,0 +1,25 @@
+// What a delivery is answered with (RFC 8935 §2.3-2.4): the refusal a check throws and the canned responses,
+// shared by the receiver, its event mapping and its transports.
+import type { SetErrorCode, SetResponse } from './set-types.js';
+
+/** A delivery refused with an RFC 8935 error: thrown by the checks, answered 400 by the receiver. */
+export class Refused extends Error {
+  constructor(
+    readonly err: SetErrorCode,
+    readonly description: string,
+  ) {
+    super(description);
+  }
+}
+
+/** A 400 answer carrying the RFC 8935 error object. */
+export function errorResponse(err: SetErrorCode, description: string): SetResponse {
+  return { status: 400, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, body: JSON.stringify({ err, description }) };
+}
+
+/** The answer to an accepted SET. */
+export const ACCEPTED: SetResponse = { status: 202, headers: {}, body: '' };
+/** The answer to a body over the size limit. */
+export const TOO_LARGE = (): SetResponse => ({ ...errorResponse('invalid_request', 'SET too large'), status: 413 });
+/** The answer when the store or the key server fails: the transmitter retries. */
+export const UNAVAILABLE = (): SetResponse => ({ status: 503, headers: { 'Retry-After': '5', 'Cache-Control': 'no-store' }, body: '' });

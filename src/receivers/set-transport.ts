@@ -1,0 +1,104 @@
+// The ready-to-mount transports of a SET receiver: a Node `(req, res)` handler and a fetch handler. Both only
+// read the body (size-capped) and hand it to `receive`; they are apart so the receiver's logic reads on its own.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorResponse, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
+import type { SetReceiver, SetResponse } from './set-types.js';
+
+function send(res: ServerResponse, r: SetResponse, close = false): void {
+  const headers = close ? { ...r.headers, Connection: 'close' } : r.headers;
+  res.writeHead(r.status, headers);
+  res.end(r.body);
+}
+
+/** The receiver's Node handler: reads at most `maxBody` bytes (or what a body parser read) and answers with `receive`. */
+export function createNodeHandler(receive: SetReceiver['receive'], maxBody: number): SetReceiver['node'] {
+  return function node(req: IncomingMessage & { body?: unknown }, res: ServerResponse): void {
+    if (req.method !== 'POST') {
+      send(res, { status: 405, headers: { Allow: 'POST' }, body: '' });
+      return;
+    }
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const deliver = (body: string | Uint8Array) => {
+      receive({ body, contentType: header('content-type'), authorization: header('authorization') }).then(
+        (r) => send(res, r),
+        () => send(res, UNAVAILABLE()),
+      );
+    };
+    // A body parser got there first (express.text({ type: 'application/secevent+jwt' })): use what it read.
+    if (typeof req.body === 'string' || req.body instanceof Uint8Array) {
+      deliver(req.body);
+      return;
+    }
+    const declared = Number(header('content-length'));
+    if (Number.isFinite(declared) && declared > maxBody) {
+      // Not read: answered at once, and the connection closed so the rest of the body is never taken in.
+      send(res, TOO_LARGE(), true);
+      res.once('finish', () => req.destroy());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > maxBody) {
+        done = true;
+        send(res, TOO_LARGE(), true);
+        res.once('finish', () => req.destroy());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      deliver(Buffer.concat(chunks));
+    });
+    req.on('error', () => {
+      done = true;
+    });
+  };
+}
+
+/** The receiver's fetch handler: reads at most `maxBody` bytes of the request and answers with `receive`. */
+export function createFetchHandler(receive: SetReceiver['receive'], maxBody: number): SetReceiver['fetch'] {
+  return async function fetchHandler(request: Request): Promise<Response> {
+    const toResponse = (r: SetResponse) => new Response(r.body === '' ? null : r.body, { status: r.status, headers: r.headers });
+    if (request.method !== 'POST') return toResponse({ status: 405, headers: { Allow: 'POST' }, body: '' });
+    const declared = Number(request.headers.get('content-length'));
+    if (Number.isFinite(declared) && declared > maxBody) {
+      await request.body?.cancel().catch(() => undefined);
+      return toResponse(TOO_LARGE());
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (request.body) {
+      const reader = request.body.getReader();
+      for (;;) {
+        let step: ReadableStreamReadResult<Uint8Array>;
+        try {
+          step = await reader.read();
+        } catch {
+          return toResponse(errorResponse('invalid_request', 'body could not be read'));
+        }
+        if (step.done) break;
+        size += step.value.byteLength;
+        if (size > maxBody) {
+          await reader.cancel().catch(() => undefined);
+          return toResponse(TOO_LARGE());
+        }
+        chunks.push(step.value);
+      }
+    }
+    const r = await receive({
+      body: Buffer.concat(chunks),
+      contentType: request.headers.get('content-type') ?? undefined,
+      authorization: request.headers.get('authorization') ?? undefined,
+    });
+    return toResponse(r);
+  };
+}

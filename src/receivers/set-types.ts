@@ -1,0 +1,128 @@
+// The public vocabulary of token-guard/set (options, records, responses) and the schema that checks the options:
+// one file so the interface and its validation change together, apart from the receiver's logic.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { JWK } from 'jose';
+import { z } from 'zod';
+import { ASYMMETRIC } from '../leaf/algorithms.js';
+import { durationSchema, positiveDurationSchema, type Duration } from '../leaf/duration.js';
+import type { TokenStore } from '../leaf/store.js';
+import { isLoopbackOrHttps } from '../leaf/urls.js';
+import type { SubjectIdentifier } from './set-subjects.js';
+
+/** RFC 8935 §2.4 error codes. */
+export type SetErrorCode = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed';
+
+/** What the receiver did with one event of a SET. */
+export interface SecurityEventAction {
+  /** The event type URI. */
+  type: string;
+  /** `revoke_subject`: every token of `subject` issued before the SET; `revoke_token`: the token `tokenId`; `ignored`: nothing (see `detail`). */
+  action: 'revoke_subject' | 'revoke_token' | 'ignored';
+  subject?: string;
+  tokenId?: string;
+  detail?: string;
+}
+
+/** One audit record per SET received: never the SET itself. */
+export interface SecurityEventRecord {
+  time: Date;
+  /** `applied`: verified and acted on; `replayed`: a jti seen before (nothing done); `refused`: not verified (see `error`); `failed`: the store failed (503, the transmitter retries). */
+  outcome: 'applied' | 'replayed' | 'refused' | 'failed';
+  jti?: string;
+  issuer?: string;
+  actions: SecurityEventAction[];
+  error?: SetErrorCode;
+  description?: string;
+}
+
+/** Options of `createSetReceiver`. */
+export interface SetReceiverOptions {
+  /** The store the guards share: revocations are written here. */
+  store: TokenStore;
+  /** The transmitter's issuer identifier (the SET's `iss`). */
+  issuer: string;
+  /** This receiver's audience value(s): the SET's `aud` must name one. */
+  audience: string | readonly string[];
+  /** The transmitter's JWK Set URL (https, or http on loopback). Give this or `keys`. */
+  jwksUri?: string;
+  /** The transmitter's public keys. Give this or `jwksUri`. */
+  keys?: readonly JWK[];
+  /** Accepted signing algorithms (asymmetric). Default: `['RS256', 'ES256', 'PS256', 'EdDSA']`. */
+  algorithms?: readonly string[];
+  /** Oldest SET accepted, by its `iat`; its jti is remembered that long. Default: `'1h'`. */
+  maxAge?: Duration;
+  /** The longest an access token lives: revocations are kept that long after the SET. Default: `'1d'`. */
+  tokenLifetime?: Duration;
+  /** Leeway for `iat`. Default: `'5s'`. */
+  clockTolerance?: Duration;
+  /** Largest body read, in bytes; a larger one is answered 413 unread. Default: 65 536. */
+  maxBodyBytes?: number;
+  /** The exact `Authorization` header value the transmitter sends (the stream's `authorization_header`). Default: none required. */
+  authorization?: string;
+  /**
+   * Maps a subject identifier to the subject of the tokens (`sub`). Default: `iss_sub` → `sub`, `opaque` → `id`,
+   * `complex` → its `user`; anything else (email, phone number…) is not mapped and the event is ignored (audited).
+   */
+  subjectOf?: (subject: SubjectIdentifier, eventType: string) => string | undefined;
+  /** Audit hook: one record per SET received, applied or not. Its errors are swallowed. */
+  onEvent?: (record: SecurityEventRecord) => void | Promise<void>;
+  /** Time source. Default: `() => new Date()`. */
+  clock?: () => Date;
+}
+
+/** What one delivery is answered with. */
+export interface SetResponse {
+  status: 202 | 400 | 405 | 413 | 503;
+  headers: Record<string, string>;
+  /** `''` or the RFC 8935 error object as JSON. */
+  body: string;
+}
+
+/** One push delivery, framework-neutral. */
+export interface SetDelivery {
+  body: string | Uint8Array;
+  contentType?: string | undefined;
+  authorization?: string | undefined;
+  now?: Date;
+}
+
+/** A SET receiver: `receive` for any framework, `node` and `fetch` ready to mount. */
+export interface SetReceiver {
+  /** Handles one delivery (body already read). Never throws. */
+  receive(delivery: SetDelivery): Promise<SetResponse>;
+  /** A Node `(req, res)` handler (http.createServer, Express, Koa's `ctx.req/res`, Fastify's `raw`). Reads `req.body` if a body parser already did. */
+  node(req: IncomingMessage & { body?: unknown }, res: ServerResponse): void;
+  /** A fetch handler (`Request` → `Response`): Hono, Next.js route handlers, Bun, Deno. */
+  fetch(request: Request): Promise<Response>;
+}
+
+/** The schema `createSetReceiver` checks its options with (mirrors SetReceiverOptions). */
+export const optionsSchema = z
+  .strictObject({
+    store: z.custom<TokenStore>(
+      (s) => !!s && typeof s === 'object' && ['revoke', 'revokeSubject', 'claimOnce'].every((m) => typeof (s as Record<string, unknown>)[m] === 'function'),
+      'expected a TokenStore',
+    ),
+    issuer: z.string().min(1),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    jwksUri: z.string().refine(isLoopbackOrHttps, 'expected an https URL (http only on loopback)').optional(),
+    keys: z
+      .array(z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && !('d' in v) && !('k' in v), 'expected a public JWK'))
+      .min(1)
+      .optional(),
+    algorithms: z
+      .array(z.enum(ASYMMETRIC as [string, ...string[]]))
+      .min(1)
+      .optional(),
+    maxAge: positiveDurationSchema.optional(),
+    tokenLifetime: positiveDurationSchema.optional(),
+    clockTolerance: durationSchema.optional(),
+    maxBodyBytes: z.number().int().min(1024).max(10_485_760).optional(),
+    authorization: z.string().min(1).optional(),
+    subjectOf: z.custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function').optional(),
+    onEvent: z.custom<NonNullable<SetReceiverOptions['onEvent']>>((v) => typeof v === 'function').optional(),
+    clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
+  })
+  .superRefine((o, ctx) => {
+    if ((o.jwksUri === undefined) === (o.keys === undefined)) ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give either jwksUri or keys' });
+  });
