@@ -1,6 +1,7 @@
 // Documents an identity provider publishes (metadata, JWK Sets): fetched with a timeout, a size cap and no
 // redirects, cached with a bounded staleness while the provider is down, and refetched with backoff.
 import { UsageError } from '../leaf/errors.js';
+import { isLoopbackOrHttps } from '../leaf/urls.js';
 
 /** The provider could not be reached or answered something unusable; verification cannot go on. */
 export class IdpUnavailable extends Error {
@@ -8,16 +9,7 @@ export class IdpUnavailable extends Error {
 }
 
 /** Whether a URL may serve keys or metadata: https, or plain http to a loopback address only. */
-export function isSafeRemoteUrl(uri: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return false;
-  }
-  if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
-}
+export const isSafeRemoteUrl = isLoopbackOrHttps;
 
 /** Limits of one fetch. */
 export interface FetchLimits {
