@@ -8,7 +8,9 @@
 // least a server has answered before its first measurement, so a slow machine still measures JIT-compiled code),
 // CONNECTIONS (50), ONLY=express,fastify-jwt (ids or id prefixes from scenarios.ts), PIN=0 to skip taskset,
 // FRESH=0 to keep one server process per scenario for every round (default: a new process each round, since two processes
-// of the same server differ by up to ±10 % on this kind of machine, as much as the differences measured).
+// of the same server differ by up to ±10 % on this kind of machine, as much as the differences measured), ALONE=1 to have
+// only the measured server alive (each started for its measurement and stopped after it; default: all of a round's
+// servers are started together and wait, idle, for their turn).
 //
 // Besides CPU µs per request (user + system), the table gives the user-mode part added: the loopback write the kernel
 // charges to the server grows when a slower server leaves the load generator idle more often, which is not the
@@ -36,6 +38,8 @@ const ROUNDS = int('ROUNDS', 3, 1);
 const DURATION = int('DURATION', 2, 1);
 /** A new server process each round, unless FRESH=0. */
 const FRESH = process.env.FRESH !== '0';
+/** ALONE=1: only the server being measured is alive (started for its measurement, stopped after it). */
+const ALONE = process.env.ALONE === '1';
 // A new process needs about 3 s under load before the guard's code runs at its steady-state cost (after 1 s, Fastify's
 // guarded server measured +7 µs a request; after 4 s, and in a process kept over rounds, +3 to +4).
 const WARMUP = int('WARMUP', FRESH ? 3 : 1, 0);
@@ -242,7 +246,7 @@ const totalSeconds = scenarios.length * ROUNDS * (WARMUP + DURATION + (FRESH ? 1
 console.log(
   `bench:http: ${scenarios.length} servers × ${ROUNDS} rounds × (${WARMUP} s warm-up + ${DURATION} s), ${CONNECTIONS} connections, ` +
     `${pinned ? `servers on CPU ${pinned.server}, autocannon on CPU ${pinned.loadGenerator}` : 'not pinned'}, ` +
-    `${FRESH ? 'new server processes each round' : 'one process per server'}; about ${Math.ceil(totalSeconds / 60)} min`,
+    `${ALONE ? 'one server alive at a time' : FRESH ? 'new server processes each round' : 'one process per server'}; about ${Math.ceil(totalSeconds / 60)} min`,
 );
 
 let servers: Server[] = [];
@@ -257,6 +261,14 @@ async function startAll(): Promise<void> {
   for (const s of started) if (s.status === 'rejected') throw s.reason;
   for (const server of servers) await sanityCheck(server);
 }
+/** ALONE: starts one scenario's server as the only one alive, checked as startAll checks each. */
+async function startAlone(scenario: Scenario): Promise<Server> {
+  stopAll();
+  const server = await startServer(scenario);
+  servers.push(server);
+  await sanityCheck(server);
+  return server;
+}
 process.on('SIGINT', () => {
   stopAll();
   process.exit(130);
@@ -265,14 +277,16 @@ process.on('SIGINT', () => {
 const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.id, []]));
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    if (round === 1 || FRESH) {
+    if (!ALONE && (round === 1 || FRESH)) {
       stopAll();
       await startAll();
     }
     // Every other round in reverse, so slow drift of the machine does not favour the servers measured first.
-    const order = round % 2 ? servers : [...servers].reverse();
-    for (const server of order) {
+    const order = ALONE ? (round % 2 ? scenarios : [...scenarios].reverse()) : round % 2 ? servers : [...servers].reverse();
+    for (const entry of order) {
+      const server = 'child' in entry ? entry : await startAlone(entry);
       const sample = await measure(server, round);
+      if (ALONE) stopAll();
       samples.get(server.scenario.id)?.push(sample);
       const flag = sample.non2xx || sample.errors ? `  ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors` : '';
       console.log(
@@ -349,7 +363,7 @@ writeFileSync(
   `${JSON.stringify(
     {
       date,
-      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, warmupRequests: WARMUP_REQUESTS, connections: CONNECTIONS, route: ROUTE, freshProcesses: FRESH },
+      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, warmupRequests: WARMUP_REQUESTS, connections: CONNECTIONS, route: ROUTE, freshProcesses: FRESH, alone: ALONE },
       env,
       results: rows.map((r) => ({
         id: r.scenario.id,
