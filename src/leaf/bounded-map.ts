@@ -31,15 +31,22 @@ export interface BoundedMapOptions<K> {
 /** How many of a key's last characters `tailHash` reads: 12 base64url characters of a signature are 72 bits. */
 const TAIL = 12;
 
+// tailHash's key, drawn once per process: V8 hashes small integers without a seed, so an index anyone could compute
+// would let someone able to sign many tokens (a tenant's own issuer, say) pick ones that share a Map bucket and
+// slow every lookup that lands there. Keyed, which indexes share a bucket cannot be worked out from outside.
+const HASH_KEY = globalThis.crypto.getRandomValues(new Uint32Array(2));
+const MUL = ((HASH_KEY[0] as number) | 1) >>> 0;
+const START = (HASH_KEY[1] as number) | 0;
+
 /**
- * The index of a long string for a BoundedMap: a 30-bit hash of its last 12 characters (a JWT's are its
+ * The index of a long string for a BoundedMap: a keyed 30-bit hash of its last 12 characters (a JWT's are its
  * signature's). A small integer, so a lookup neither allocates a string nor hashes one: V8 hashes a fresh 1 kB
  * string in about a microsecond, a 12-character slice of it in ≈ 40 ns plus the slice, this in a few. Two live keys
  * share an index about once in 2^30 pairs; that only costs a miss (the whole key is compared on every hit).
  */
 export function tailHash(key: string): number {
-  let h = 0;
-  for (let i = key.length > TAIL ? key.length - TAIL : 0; i < key.length; i++) h = (Math.imul(h, 31) + key.charCodeAt(i)) | 0;
+  let h = START;
+  for (let i = key.length > TAIL ? key.length - TAIL : 0; i < key.length; i++) h = (Math.imul(h, MUL) + key.charCodeAt(i)) | 0;
   // Fold the high bits in, then keep 30: a small integer (Smi) on every platform V8 runs on.
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }

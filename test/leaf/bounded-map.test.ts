@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BoundedMap, tailHash } from '../../src/leaf/bounded-map.js';
 
 describe('BoundedMap', () => {
@@ -94,7 +94,7 @@ describe('BoundedMap', () => {
 });
 
 describe('tailHash', () => {
-  it('files a key under a small integer of its last 12 characters: what comes before them does not count', () => {
+  it('files a key under a small integer of its last 12 characters (keyed per process): what comes before them does not count', () => {
     const tail = 'abcdefghijkl';
     const h = tailHash(`${'h'.repeat(100)}.${tail}`);
     expect(Number.isInteger(h) && h >= 0 && h < 2 ** 30).toBe(true);
@@ -103,7 +103,15 @@ describe('tailHash', () => {
     // Any one of the last 12 characters changes it.
     for (let i = 0; i < 12; i++) expect(tailHash(`x.${tail.slice(0, i)}_${tail.slice(i + 1)}`)).not.toBe(h);
     expect(tailHash('10.0.0.1')).not.toBe(tailHash('10.0.0.2'));
-    expect(tailHash('')).toBe(0);
+  });
+
+  it('is keyed per process: a fresh copy of the module files the same keys under other indexes', async () => {
+    vi.resetModules();
+    const fresh = (await import('../../src/leaf/bounded-map.js')).tailHash;
+    const keys = ['abcdefghijkl', 'x.y.0123456789ab', '10.0.0.1'];
+    // Another key draws other indexes (each equal by chance with odds of 2^-30).
+    expect(keys.map(fresh)).not.toEqual(keys.map(tailHash));
+    expect(keys.map(fresh)).toEqual(keys.map(fresh));
   });
 
   it('spreads 100 000 distinct signatures over distinct indexes (a shared index only costs a miss, but should be rare)', () => {
