@@ -8,8 +8,10 @@
 // Runs on the built package (dist/): `npm run build` first.
 //
 // Env: ROUNDS (7), REQUESTS per measurement (5000), ONLY=express,koa (frameworks). Kept modest: an ad-hoc run of some
-// 800,000 in-memory Express requests in one process ran out of heap (not explained yet; Express gives every request
-// its own hidden class), while runs of up to about 200,000 per framework finished.
+// 800,000 in-memory Express requests in one process ran out of heap, while runs of up to about 200,000 per framework
+// finished. Over real HTTP the guarded Express app does not grow: 360,000 requests (50 tokens, 20 connections) left
+// its heap at 16.4 MiB after GC, flat from the first 60,000 on (bare Express: 7.9), so the growth points at these
+// in-memory requests (their shared socket), not at the adapter.
 import http from 'node:http';
 import { Socket } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
