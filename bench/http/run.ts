@@ -363,7 +363,16 @@ writeFileSync(
   `${JSON.stringify(
     {
       date,
-      config: { rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP, warmupRequests: WARMUP_REQUESTS, connections: CONNECTIONS, route: ROUTE, freshProcesses: FRESH, alone: ALONE },
+      config: {
+        rounds: ROUNDS,
+        durationS: DURATION,
+        warmupS: WARMUP,
+        warmupRequests: WARMUP_REQUESTS,
+        connections: CONNECTIONS,
+        route: ROUTE,
+        freshProcesses: FRESH,
+        alone: ALONE,
+      },
       env,
       results: rows.map((r) => ({
         id: r.scenario.id,

@@ -15,12 +15,15 @@ export const rateLimitSchema = z.strictObject({
   by: z.enum(['token', 'subject']).optional(),
 });
 
+/** At most 15 digits, as RFC 8941 structured-field integers are: a larger limit would make the whole list unreadable. */
+const sfInteger = (n: number): number => Math.min(n, 999_999_999_999_999);
+
 // Each compiled limit's RateLimit-Policy item, made once (a key record's limits are compiled once per record).
 const policyItems = new WeakMap<RateLimitCheck, string>();
 function policyItem(l: RateLimitCheck): string {
   let item = policyItems.get(l);
   if (item === undefined) {
-    item = `"${l.name}";q=${l.limit};w=${Math.max(1, Math.ceil(l.windowMs / 1000))}`;
+    item = `"${l.name}";q=${sfInteger(l.limit)};w=${Math.max(1, Math.ceil(l.windowMs / 1000))}`;
     policyItems.set(l, item);
   }
   return item;
@@ -36,9 +39,9 @@ const append = (headers: Record<string, string>, name: string, value: string): v
  * The rate-limit headers of a consume result over `limits` (the counters consumed, in the order consumed):
  * `RateLimit-Policy` and `RateLimit` (IETF draft httpapi-ratelimit-headers), named as the counters are (`policy`,
  * `rule:<hash>`, `key`, `s:` before a subject's); the legacy `RateLimit-Limit/Remaining/Reset` of the counter with
- * the least room; and on refusal `Retry-After`. An allowed request's `RateLimit` has an item per counter. A refused
- * one's names only the counter with the least room (r=0): nothing was charged, and a store reports the other
- * counters as they would be had the request been charged, which is not what the client has left.
+ * the least room; and on refusal `Retry-After`. A refusal carries `RateLimit-Policy` but no `RateLimit`: nothing was
+ * charged, and a store reports every counter as it would be had the request been charged, so a counter with one
+ * unit left reads the same as the one that refused, and no item could say which is which.
  */
 export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>, limits: readonly RateLimitCheck[] = []): void {
   let tightest = result.limits[0];
@@ -53,13 +56,10 @@ export function rateLimitHeaders(result: RateLimitResult, headers: Record<string
     // A store answers for the counters it was given, in order: an item is written only for a counter named alike.
     if (compiled === undefined || compiled.name !== l.name) continue;
     policy += (policy === '' ? '' : ', ') + policyItem(compiled);
-    if (result.allowed) state += `${state === '' ? '' : ', '}"${l.name}";r=${Math.max(0, Math.floor(l.remaining))};t=${resetS(l)}`;
-    else if (l === tightest) state = `"${l.name}";r=0;t=${resetS(l)}`;
+    state += `${state === '' ? '' : ', '}"${l.name}";r=${sfInteger(Math.max(0, Math.floor(l.remaining)))};t=${resetS(l)}`;
   }
-  if (policy !== '') {
-    append(headers, 'RateLimit-Policy', policy);
-    append(headers, 'RateLimit', state);
-  }
+  if (policy !== '') append(headers, 'RateLimit-Policy', policy);
+  if (state !== '' && result.allowed) append(headers, 'RateLimit', state);
   headers['RateLimit-Limit'] = String(tightest.limit);
   headers['RateLimit-Remaining'] = String(result.allowed ? tightest.remaining : 0);
   headers['RateLimit-Reset'] = String(resetS(tightest));

@@ -155,9 +155,32 @@ for (const [name, makeStore, available] of STORES) {
       await get(a, '/orders/1', key);
       const refused = await get(a, '/orders/1', key);
       expect(refused.status).toBe(429);
-      // Refused: only the counter out of room is named (nothing was charged; the others' room is not reported).
-      expect(refused.headers['ratelimit']).toBe(`"${rule}";r=0;t=60`);
+      // Refused: the quotas are named, but no RateLimit field (nothing was charged, and a store reports the counters
+      // as if it had been, so one with a unit left would read as out of room).
+      expect(refused.headers['ratelimit']).toBeUndefined();
       expect(refused.headers['ratelimit-policy']).toBe(policy);
+      expect(refused.headers['retry-after']).toBe('30');
+    });
+
+    it('a refusal never names a counter that still has room: with one unit left on the policy counter, no RateLimit field', async () => {
+      const a = await app({ rateLimit: { limit: 3, window: '1m' } });
+      const token = await jwt();
+      // The rule's 2/min is spent after two requests, when the policy's 3/min has one left.
+      for (let i = 0; i < 2; i++) expect((await get(a, '/orders/1', token)).status).toBe(200);
+      const refused = await get(a, '/orders/1', token);
+      expect(refused.status).toBe(429);
+      expect(refused.headers['ratelimit']).toBeUndefined();
+      expect(refused.headers['ratelimit-policy']).toMatch(/^"policy";q=3;w=60, "rule:[^"]+";q=2;w=60$/);
+      // The policy counter was not charged by the refusal: its last unit is still there on another route.
+      expect(limitHeaders(await get(a, '/reports/1', token)).slice(0, 2)).toEqual(['3', '0']);
+    });
+
+    it('a limit too large for a structured-field integer (15 digits) is written as the largest one', async () => {
+      const a = await app({ rateLimit: { limit: Number.MAX_SAFE_INTEGER, window: '1h' } });
+      const res = await get(a, '/reports/1', await jwt());
+      expect(res.status).toBe(200);
+      expect(res.headers['ratelimit-policy']).toBe('"policy";q=999999999999999;w=3600');
+      expect(res.headers['ratelimit']).toMatch(/^"policy";r=999999999999999;t=\d+$/);
     });
 
     it('a pre-auth quota and the rate limits are both named in RateLimit-Policy and RateLimit', async () => {
