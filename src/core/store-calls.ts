@@ -37,10 +37,17 @@ export function checkRevocationState(v: unknown): RevocationState | undefined {
   throw storeShapeError('getRevocation');
 }
 
-/** A consume answer, checked. */
+/** One counter's state in a consume answer: what the RateLimit headers are written from. */
+const isRateLimitState = (l: unknown): boolean =>
+  isPlainObject(l) && typeof l['name'] === 'string' && isFiniteNumber(l['limit']) && isFiniteNumber(l['remaining']) && isFiniteNumber(l['resetMs']);
+
+/** A consume answer, checked: its counters too (read as they came, they would put `undefined` or `NaN` in headers). */
 export function checkRateLimitResult(v: unknown): RateLimitResult {
   if (isPlainObject(v) && typeof v['allowed'] === 'boolean' && Array.isArray(v['limits']) && (v['allowed'] || isFiniteNumber(v['retryAfterMs']))) {
-    return v as unknown as RateLimitResult;
+    const limits = v['limits'] as unknown[];
+    let fit = true;
+    for (let i = 0; i < limits.length && fit; i++) fit = isRateLimitState(limits[i]);
+    if (fit) return v as unknown as RateLimitResult;
   }
   throw storeShapeError('consume');
 }

@@ -62,6 +62,21 @@ describe('regression: store answers the guard does not normalise', () => {
     expect(d.reason).not.toBe('ok');
   });
 
+  it('a consume answer whose counters are not counter states fails closed (503) instead of writing undefined or NaN headers', async () => {
+    const token = await signToken({ scope: 'orders:read' });
+    for (const limits of [[{}], [{ name: 'policy', limit: '10', remaining: 9, resetMs: 6000 }], [null], [{ name: 'policy', limit: 10, remaining: Number.NaN, resetMs: 0 }]]) {
+      const store = new MemoryStore();
+      store.consume = (() => ({ allowed: true, retryAfterMs: 0, limits })) as never;
+      const guard = createGuard(await basePolicy({ store, rateLimit: { limit: 10, window: '1m' } }));
+      const d = await guard.evaluate(req(token));
+      expect([d.status, d.reason, d.headers['RateLimit-Limit']]).toEqual([503, 'store.unavailable', undefined]);
+    }
+    // The same store answering in shape lets the request through, with its headers.
+    const guard = createGuard(await basePolicy({ store: new MemoryStore(), rateLimit: { limit: 10, window: '1m' } }));
+    const d = await guard.evaluate(req(token));
+    expect([d.status, d.headers['RateLimit-Limit'], d.headers['RateLimit-Remaining']]).toEqual([200, '10', '9']);
+  });
+
   it('a useApiKey answer below -1 is not read as "uses left"', async () => {
     const store = new MemoryStore();
     const { key } = await storeApiKey(store, { uses: 1 });
