@@ -39,9 +39,8 @@ const append = (headers: Record<string, string>, name: string, value: string): v
  * The rate-limit headers of a consume result over `limits` (the counters consumed, in the order consumed):
  * `RateLimit-Policy` and `RateLimit` (IETF draft httpapi-ratelimit-headers), named as the counters are (`policy`,
  * `rule:<hash>`, `key`, `s:` before a subject's); the legacy `RateLimit-Limit/Remaining/Reset` of the counter with
- * the least room; and on refusal `Retry-After`. A refusal carries `RateLimit-Policy` but no `RateLimit`: nothing was
- * charged, and a store reports every counter as it would be had the request been charged, so a counter with one
- * unit left reads the same as the one that refused, and no item could say which is which.
+ * the least room; and on refusal `Retry-After`. A refused call charged nothing and reports its counters as they
+ * stand (the store contract): the refusing ones at 0, the others with what they still have.
  */
 export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>, limits: readonly RateLimitCheck[] = []): void {
   let tightest = result.limits[0];
@@ -59,7 +58,7 @@ export function rateLimitHeaders(result: RateLimitResult, headers: Record<string
     state += `${state === '' ? '' : ', '}"${l.name}";r=${sfInteger(Math.max(0, Math.floor(l.remaining)))};t=${resetS(l)}`;
   }
   if (policy !== '') append(headers, 'RateLimit-Policy', policy);
-  if (state !== '' && result.allowed) append(headers, 'RateLimit', state);
+  if (state !== '') append(headers, 'RateLimit', state);
   headers['RateLimit-Limit'] = String(tightest.limit);
   headers['RateLimit-Remaining'] = String(result.allowed ? tightest.remaining : 0);
   headers['RateLimit-Reset'] = String(resetS(tightest));

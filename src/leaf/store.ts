@@ -110,9 +110,12 @@ export interface RateLimitCheck {
 export interface RateLimitState {
   name: string;
   limit: number;
-  /** Requests left in the current window after this call. */
+  /**
+   * Requests left in the current window after this call. When the call was refused nothing was charged: every
+   * counter is reported as it stands, so the ones that refused read 0 and the others what they still have.
+   */
   remaining: number;
-  /** Milliseconds until the counter is back to its full limit. */
+  /** Milliseconds until the counter is back to its full limit (after this call; as it stands when refused). */
   resetMs: number;
 }
 

@@ -30,6 +30,12 @@ export interface GcraStep {
   tat: GcraTat;
   remaining: number;
   resetMs: number;
+  /**
+   * The counter as it stands before this request (`remaining` and `resetMs` without the charge): what a call reports
+   * when another of its counters refused, so that nothing was charged. The same as `remaining`/`resetMs` when refused.
+   */
+  heldRemaining: number;
+  heldResetMs: number;
   retryAfterMs: number;
   /** The counter's time to live in whole ms: until its TAT, plus COUNTER_TTL_SLACK_MS. */
   ttlMs: number;
@@ -72,9 +78,29 @@ export function gcraStep(stored: GcraTat | undefined, now: number, limit: number
   if (dq < windowMs || (dq === windowMs && dr === 0)) {
     // Requests that still fit after this one: floor((window - ahead) / interval), on integers.
     const remaining = Math.floor(((windowMs - dq) * limit - dr) / windowMs);
-    return { allowed: true, tat: { q: now + dq, r: dr, limit }, remaining, resetMs: dq + dr / limit, retryAfterMs: 0, ttlMs: dq + (dr > 0 ? 1 : 0) + COUNTER_TTL_SLACK_MS };
+    // Before the charge one more fits (floor(x) = floor(x - 1) + 1), and the counter is full again at its current TAT.
+    return {
+      allowed: true,
+      tat: { q: now + dq, r: dr, limit },
+      remaining,
+      resetMs: dq + dr / limit,
+      heldRemaining: remaining + 1,
+      heldResetMs: q - now + r / limit,
+      retryAfterMs: 0,
+      ttlMs: dq + (dr > 0 ? 1 : 0) + COUNTER_TTL_SLACK_MS,
+    };
   }
   // Refused, nothing charged. The request fits once ahead <= window: the ceiling of the excess, in whole ms.
   const retryAfterMs = dq - windowMs + (dr > 0 ? 1 : 0);
-  return { allowed: false, tat: { q, r, limit }, remaining: 0, resetMs: q - now + r / limit, retryAfterMs, ttlMs: q - now + (r > 0 ? 1 : 0) + COUNTER_TTL_SLACK_MS };
+  const resetMs = q - now + r / limit;
+  return {
+    allowed: false,
+    tat: { q, r, limit },
+    remaining: 0,
+    resetMs,
+    heldRemaining: 0,
+    heldResetMs: resetMs,
+    retryAfterMs,
+    ttlMs: q - now + (r > 0 ? 1 : 0) + COUNTER_TTL_SLACK_MS,
+  };
 }

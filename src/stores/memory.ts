@@ -298,7 +298,11 @@ export class MemoryStore implements TokenStore {
     return {
       allowed,
       retryAfterMs: allowed ? 0 : Math.max(...steps.map((s) => s.retryAfterMs)),
-      limits: checks.map((c, i) => ({ name: c.name, limit: c.limit, remaining: steps[i]!.remaining, resetMs: steps[i]!.resetMs })),
+      // Refused: nothing was charged, so every counter is reported as it stands (the refusing ones at 0).
+      limits: checks.map((c, i) => {
+        const s = steps[i]!;
+        return { name: c.name, limit: c.limit, remaining: allowed ? s.remaining : s.heldRemaining, resetMs: allowed ? s.resetMs : s.heldResetMs };
+      }),
     };
   }
 

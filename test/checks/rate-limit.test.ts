@@ -155,22 +155,24 @@ for (const [name, makeStore, available] of STORES) {
       await get(a, '/orders/1', key);
       const refused = await get(a, '/orders/1', key);
       expect(refused.status).toBe(429);
-      // Refused: the quotas are named, but no RateLimit field (nothing was charged, and a store reports the counters
-      // as if it had been, so one with a unit left would read as out of room).
-      expect(refused.headers['ratelimit']).toBeUndefined();
+      // Refused: nothing was charged, so every counter is as it stood after the second request; the rule's is at 0.
+      expect(refused.headers['ratelimit']).toBe(`"policy";r=8;t=12, "${rule}";r=0;t=60, "key";r=1;t=2400`);
       expect(refused.headers['ratelimit-policy']).toBe(policy);
       expect(refused.headers['retry-after']).toBe('30');
+      expect(limitHeaders(refused)).toEqual(['2', '0', '60']);
     });
 
-    it('a refusal never names a counter that still has room: with one unit left on the policy counter, no RateLimit field', async () => {
+    it('a refusal never reads as another counter’s: with one unit left on the policy counter, the rule’s is the one at 0', async () => {
       const a = await app({ rateLimit: { limit: 3, window: '1m' } });
       const token = await jwt();
       // The rule's 2/min is spent after two requests, when the policy's 3/min has one left.
       for (let i = 0; i < 2; i++) expect((await get(a, '/orders/1', token)).status).toBe(200);
       const refused = await get(a, '/orders/1', token);
       expect(refused.status).toBe(429);
-      expect(refused.headers['ratelimit']).toBeUndefined();
+      expect(refused.headers['ratelimit']).toMatch(/^"policy";r=1;t=40, "rule:[^"]+";r=0;t=60$/);
       expect(refused.headers['ratelimit-policy']).toMatch(/^"policy";q=3;w=60, "rule:[^"]+";q=2;w=60$/);
+      // The legacy fields name the counter that refused (the rule's 2), not the tied-looking policy counter.
+      expect(limitHeaders(refused)).toEqual(['2', '0', '60']);
       // The policy counter was not charged by the refusal: its last unit is still there on another route.
       expect(limitHeaders(await get(a, '/reports/1', token)).slice(0, 2)).toEqual(['3', '0']);
     });

@@ -17,7 +17,9 @@ local allowed = true
 local retry = 0
 local tats = {}
 local ttls = {}
+-- What each counter reports: charged (when every counter has room) or held (as it stands: nothing is charged).
 local out = {}
+local held = {}
 for i = 1, #KEYS do
   local limit = tonumber(ARGV[2 * i])
   local window = tonumber(ARGV[2 * i + 1])
@@ -66,8 +68,12 @@ for i = 1, #KEYS do
     -- A TAT in the past is worth nothing: the key expires once it is reached, plus ARGV slack (COUNTER_TTL_SLACK_MS
     -- in gcra.ts: the TTL runs on Redis's clock, the TAT on the caller's).
     ttls[i] = dq + (dr > 0 and 1 or 0) + slack
-    out[#out + 1] = string.format('%.17g', math.floor(((window - dq) * limit - dr) / window))
+    local remaining = math.floor(((window - dq) * limit - dr) / window)
+    out[#out + 1] = string.format('%.17g', remaining)
     out[#out + 1] = string.format('%.17g', dq + dr / limit)
+    -- Before the charge one more fits, and the counter is full again at its current TAT (heldRemaining in gcra.ts).
+    held[#held + 1] = string.format('%.17g', remaining + 1)
+    held[#held + 1] = string.format('%.17g', q - now + r / limit)
   else
     -- No room in this window: nothing is charged; retry once the excess (rounded up to whole ms) has passed.
     allowed = false
@@ -75,6 +81,8 @@ for i = 1, #KEYS do
     if rt > retry then retry = rt end
     out[#out + 1] = '0'
     out[#out + 1] = string.format('%.17g', q - now + r / limit)
+    held[#held + 1] = '0'
+    held[#held + 1] = out[#out]
   end
 end
 -- All or nothing: charge only when every counter had room.
@@ -83,7 +91,8 @@ if allowed then
     redis.call('SET', KEYS[i], tats[i], 'PX', string.format('%.17g', ttls[i]))
   end
 end
-return { allowed and 1 or 0, string.format('%.17g', retry), unpack(out) }
+if allowed then return { 1, '0', unpack(out) } end
+return { 0, string.format('%.17g', retry), unpack(held) }
 `;
 
 /** `tokenGuardUse`: takes one use of an API key atomically, never below zero. */

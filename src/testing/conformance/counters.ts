@@ -65,6 +65,22 @@ export const counters: Concern<CountersStore> = {
         expect(policyOnly.limits[0]?.remaining).toBe(7);
       });
 
+      test('a refused call reports every counter as it stands: the refusing one at 0, the others with what they still have', async (store) => {
+        const checks = [perMinute(10, 'policy'), perMinute(2, 'rule:0'), perMinute(3, 'key')];
+        await store.consume('tok-1', checks, T0);
+        await store.consume('tok-1', checks, T0);
+        const refused = await store.consume('tok-1', checks, T0);
+        expect(refused.allowed).toBe(false);
+        // Two requests charged: the policy has 8 left and the key 1 (not 7 and 0, as if this one had been charged).
+        expect(refused.limits.map((l) => [l.name, l.remaining])).toEqual([
+          ['policy', 8],
+          ['rule:0', 0],
+          ['key', 1],
+        ]);
+        // Resets as they stand: the key's 3 per minute is one every 20 s, two used → full again in 40 s.
+        expect(refused.limits.map((l) => Math.round(l.resetMs))).toEqual([12_000, 60_000, 40_000]);
+      });
+
       test('results list every limit with its name, in the order given', async (store) => {
         const r = await store.consume('tok-1', [perMinute(10, 'policy'), perMinute(3, 'rule:2'), perMinute(7, 'key')], T0);
         expect(r.limits.map((l) => [l.name, l.limit, l.remaining])).toEqual([
