@@ -42,7 +42,7 @@ const append = (headers: Record<string, string>, name: string, value: string): v
  * the least room; and on refusal `Retry-After`. A refused call charged nothing and reports its counters as they
  * stand (the store contract): the refusing ones at 0, the others with what they still have.
  */
-export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>, limits: readonly RateLimitCheck[] = []): void {
+export function rateLimitHeaders(result: RateLimitResult, headers: Record<string, string>, limits: readonly RateLimitCheck[]): void {
   let tightest = result.limits[0];
   if (!tightest) return;
   for (const l of result.limits) if (l.remaining < tightest.remaining) tightest = l;
@@ -124,26 +124,35 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
 function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial: boolean): CheckResult {
   const token = ctx.token;
   if (!token || limits.length === 0) return undefined;
-  // `consumed`: the counters the result answers for, in the order consumed.
-  const decide = (result: RateLimitResult, consumed: readonly RateLimitCheck[]): ReasonCode | undefined => {
-    // A trialled limit is reported, never shown to the client as its budget.
-    if (!trial) rateLimitHeaders(result, ctx.responseHeaders, consumed);
-    return result.allowed ? undefined : 'rate.limited';
-  };
   const subject = token.info.subject;
   let n = 0;
   for (const l of limits) if (isBySubject(l)) n++;
   // A token without a subject is its own subject: its subject-wide limits count under its id, apart from its token limits.
-  if (n === 0 || subject === undefined || subject === '') return settle(ctx.store.consume(token.info.id, limits, ctx.nowMs), (r) => decide(r, limits));
+  // One call (the usual case): its verdict with no closure made for it when the store answers synchronously.
+  if (n === 0 || subject === undefined || subject === '') return verdictOf(ctx, trial, ctx.store.consume(token.info.id, limits, ctx.nowMs), limits);
   const owner = subjectCounterOwner(subject);
-  if (n === limits.length) return settle(ctx.store.consume(owner, limits, ctx.nowMs), (r) => decide(r, limits));
+  if (n === limits.length) return verdictOf(ctx, trial, ctx.store.consume(owner, limits, ctx.nowMs), limits);
   // Both kinds: the token's counters first, so a token over its own limit never spends its subject's shared budget
   // (its siblings' room); the subject's only when the token's had room.
   const byToken = limits.filter((l) => !isBySubject(l));
   const bySubj = limits.filter(isBySubject);
   return settle(ctx.store.consume(token.info.id, byToken, ctx.nowMs), (first) =>
-    first.allowed ? settle(ctx.store.consume(owner, bySubj, ctx.nowMs), (second) => decide(merge(first, second), [...byToken, ...bySubj])) : decide(first, byToken),
+    first.allowed
+      ? settle(ctx.store.consume(owner, bySubj, ctx.nowMs), (second) => verdict(ctx, trial, merge(first, second), [...byToken, ...bySubj]))
+      : verdict(ctx, trial, first, byToken),
   );
+}
+
+/** A consume result's verdict, and its headers unless trialled; `consumed`: its counters, in the order consumed. */
+function verdict(ctx: CheckContext, trial: boolean, result: RateLimitResult, consumed: readonly RateLimitCheck[]): ReasonCode | undefined {
+  // A trialled limit is reported, never shown to the client as its budget.
+  if (!trial) rateLimitHeaders(result, ctx.responseHeaders, consumed);
+  return result.allowed ? undefined : 'rate.limited';
+}
+
+/** `verdict` of a store answer, synchronously when the store answered synchronously. */
+function verdictOf(ctx: CheckContext, trial: boolean, answer: RateLimitResult | PromiseLike<RateLimitResult>, consumed: readonly RateLimitCheck[]): CheckResult {
+  return isPromiseLike(answer) ? Promise.resolve(answer).then((r) => verdict(ctx, trial, r, consumed)) : verdict(ctx, trial, answer, consumed);
 }
 
 /** One result for two calls' counters: allowed when both were. */

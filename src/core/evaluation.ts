@@ -76,7 +76,10 @@ export class Evaluation implements Run, Outcome {
   r: ReasonCode | undefined = undefined;
   // ---- Outcome ----
   decision!: Decision;
-  identity: TokenInfo | undefined = undefined;
+  /** The authenticated token: set with the holder, which nothing reads before authentication has ended. */
+  get identity(): TokenInfo | undefined {
+    return this.token?.info;
+  }
   error: unknown = undefined;
   // ---- the evaluation's own ----
   private at = PRE_AUTH;
@@ -213,7 +216,6 @@ export class Evaluation implements Run, Outcome {
           break;
         case AUTHENTICATED: {
           const holder = this.token as Holder;
-          this.identity = holder.info;
           // An API key needs every slot after this (its record may have values of its own, or count uses).
           if (holder.record !== undefined) this.valued = p.checks.phases;
           // Deprecation / Sunset of a key in its rotation grace or near its maxAge (key-records.ts decides).

@@ -11,7 +11,7 @@ import type { TokenStore } from '../leaf/store.js';
 import { cidrSchema } from '../checks/ip.js';
 import { checksumSecretProblem, isValidPrefix, PREFIX_RULE } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES } from '../tokens/jwt.js';
-import { isSafeRemoteUrl } from '../tokens/remote.js';
+import { isLoopbackOrHttps } from '../leaf/urls.js';
 import { introspectionSchema } from '../tokens/introspection.js';
 import { formatPath, policyIssues } from './policy-issues.js';
 import { crossIssues, policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
@@ -110,7 +110,7 @@ const jwtSchema = z
     if (j.discovery) {
       if (typeof j.issuer !== 'string')
         ctx.addIssue({ code: 'custom', path: ['issuer'], message: "discovery reads one issuer's metadata: give one issuer (or one configuration per issuer)" });
-      else if (!isSafeRemoteUrl(j.issuer) || /[?#]/.test(j.issuer)) {
+      else if (!isLoopbackOrHttps(j.issuer) || /[?#]/.test(j.issuer)) {
         ctx.addIssue({
           code: 'custom',
           path: ['issuer'],
@@ -132,7 +132,7 @@ const jwtSchema = z
       const problem = checkPublicKey(k);
       if (problem) ctx.addIssue({ code: 'custom', path: ['keys', i], message: problem });
     });
-    if (j.jwksUri && !isSafeRemoteUrl(j.jwksUri)) {
+    if (j.jwksUri && !isLoopbackOrHttps(j.jwksUri)) {
       ctx.addIssue({
         code: 'custom',
         path: ['jwksUri'],
@@ -289,7 +289,7 @@ const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
       maxTokenBytes: z.number().int().min(64).max(1_048_576).optional(),
       resourceMetadata: z
         .string()
-        .refine((v) => isSafeRemoteUrl(v), 'expected an https URL (plain http only for loopback addresses)')
+        .refine((v) => isLoopbackOrHttps(v), 'expected an https URL (plain http only for loopback addresses)')
         .optional(),
       realm: z
         .string()

@@ -1,5 +1,5 @@
-// URL checks shared by the layers that reach out to an identity provider (introspection, security events):
-// a leaf so both can use one copy without importing each other.
+// The rule for every URL the guard fetches from or names as an identity provider's (JWK Sets, metadata, introspection,
+// security events): a leaf, so the policy schema, the token verifiers and the SET receiver share one copy.
 
 /** Whether `uri` is https, or plain http to a loopback address only (localhost, [::1], 127.x.x.x). */
 export function isLoopbackOrHttps(uri: string): boolean {

@@ -1,7 +1,8 @@
 // An issuer's signing keys from the network: its authorization server metadata (RFC 8414 / OpenID Connect
 // Discovery) when asked to discover them, and its JWK Set, each cached and kept through outages up to maxStale.
 import { createLocalJWKSet, errors as joseErrors, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
-import { CachedDocument, fetchJson, HttpStatusError, IdpUnavailable, isSafeRemoteUrl, type FetchLimits } from './remote.js';
+import { isLoopbackOrHttps } from '../leaf/urls.js';
+import { CachedDocument, fetchJson, HttpStatusError, IdpUnavailable, type FetchLimits } from './remote.js';
 
 /** Authorization server metadata (RFC 8414 §2), as far as token-guard reads it; other members are kept as given. */
 export interface AuthorizationServerMetadata {
@@ -58,7 +59,7 @@ export async function fetchIssuerMetadata(issuer: string, limits: FetchLimits): 
   if (m['issuer'] !== issuer) throw new Error(`metadata issuer ${JSON.stringify(String(m['issuer']).slice(0, 200))} is not the configured issuer`);
   for (const member of ['jwks_uri', 'introspection_endpoint'] as const) {
     const v = m[member];
-    if (v !== undefined && (typeof v !== 'string' || !isSafeRemoteUrl(v))) throw new Error(`metadata ${member} is not an https (or loopback http) URL`);
+    if (v !== undefined && (typeof v !== 'string' || !isLoopbackOrHttps(v))) throw new Error(`metadata ${member} is not an https (or loopback http) URL`);
   }
   return Object.freeze({ ...m }) as AuthorizationServerMetadata;
 }

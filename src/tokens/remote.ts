@@ -8,9 +8,6 @@ export class IdpUnavailable extends Error {
   override readonly name = 'IdpUnavailable';
 }
 
-/** Whether a URL may serve keys or metadata: https, or plain http to a loopback address only. */
-export const isSafeRemoteUrl = isLoopbackOrHttps;
-
 /** Limits of one fetch. */
 export interface FetchLimits {
   timeoutMs: number;
@@ -29,7 +26,7 @@ export class HttpStatusError extends Error {
  * read up to `maxBytes` and the whole exchange, body included, is bounded by `timeoutMs`. Throws on any failure.
  */
 export async function fetchJson(url: string, limits: FetchLimits): Promise<unknown> {
-  if (!isSafeRemoteUrl(url)) throw new UsageError(`refusing to fetch ${url}: https required (plain http only for loopback)`);
+  if (!isLoopbackOrHttps(url)) throw new UsageError(`refusing to fetch ${url}: https required (plain http only for loopback)`);
   const signal = AbortSignal.timeout(limits.timeoutMs);
   const res = await fetch(url, { redirect: 'manual', signal, headers: { accept: 'application/json' } });
   if (res.status !== 200) {
