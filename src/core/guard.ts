@@ -9,8 +9,8 @@ import type { TokenStore } from '../leaf/store.js';
 import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
-import { JwtVerifier, type VerifiedJwt } from '../tokens/jwt.js';
-import { Introspector, type IntrospectedToken } from '../tokens/introspection.js';
+import { JwtVerifier } from '../tokens/jwt.js';
+import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
 import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
 import { rulesTried, type RuleTried } from './rule-match.js';
@@ -159,8 +159,6 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const now = clock ? () => clock().getTime() : Date.now;
   const timeOf = (req: GuardRequest): number => (req.now instanceof Date ? req.now.getTime() : now());
 
-  // One Holder per cached verification: a repeated token allocates nothing here.
-  const jwtHolders = new WeakMap<VerifiedJwt | IntrospectedToken, Holder>();
   const withPolicy = (has: (c: CheckSlot['check']) => boolean) => p.checks.all.filter((s) => s.policy !== undefined && has(s.check));
   const engine: Engine = {
     p,
@@ -180,8 +178,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       : undefined,
     decider,
     scopeSets,
+    // One Holder per cached verification, kept on it (each guard has its own verifier and cache): a repeated token
+    // allocates nothing here.
     jwtHolder(v) {
-      let h = jwtHolders.get(v);
+      let h = v.holder as Holder | undefined;
       if (!h) {
         h = {
           info: v.info,
@@ -194,7 +194,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           notices: undefined,
           granted: false,
         };
-        jwtHolders.set(v, h);
+        v.holder = h;
       }
       return h;
     },

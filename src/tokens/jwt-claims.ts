@@ -41,6 +41,11 @@ export interface VerifiedJwt {
   acr?: string;
   /** `cnf` claim: the token is bound to a key (DPoP `jkt`) or a certificate (`x5t#S256`), or unverifiably. */
   cnf?: Confirmation;
+  /**
+   * The guard's own state for this verification (its Holder), set by the guard that made it on first use: a
+   * repeated token finds it here, one read from its cache entry, instead of in a side table.
+   */
+  holder?: object;
 }
 
 /**
