@@ -143,6 +143,15 @@ export interface Check<P extends object = object, R extends object = object, C =
    * claim). Runs only when the check kept a note of the request under its own name (`setNote(ctx, name, …)`).
    */
   commit?(ctx: CheckContext, compiled: C): CheckResult;
+  /**
+   * Whether this request's pass stands for every later request with the same verified token (a JWT or an
+   * introspected token, not an API key), the same rule and the same Authorization scheme: true only when the
+   * answer depends on nothing else (not the time, the client, the method or path, other headers, or the store).
+   * When every check after authentication a rule runs says so, a token that passed them on that rule skips them
+   * from then on (authentication, its time checks, revocation and the usage record still run on every request).
+   * Without it, the check runs on every request.
+   */
+  memo?(ctx: CheckContext): boolean;
   /** Adjusts the finished Decision (challenges, scores): called for the policy-level value on every decision after the pre-auth phase. */
   decorate?(ctx: CheckContext, compiled: C, decision: Decision): void;
   /** Problems of the policy that involve other keys than the check's own (`dpop` needs `jwt`), as `[path, message]`. */

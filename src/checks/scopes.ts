@@ -73,6 +73,8 @@ export const scopesCheck = defineCheck<object, ScopesRuleSlice, ScopesPolicy, Sc
   ruleSchema: scopesSchema,
   compile: (scopes) => toScopeRequirement(scopes),
   check: (ctx, required) => (ctx.token && hasScopes(required, ctx.token.scopeSet) ? undefined : 'scope.insufficient'),
+  // A verified token's scopes do not change between requests.
+  memo: () => true,
   challengeReason: 'scope.insufficient',
   challenge: (required) => `error="insufficient_scope", scope="${scopeChallengeValue(required)}"`,
 });

@@ -12,7 +12,7 @@ import { hasApiKeyPrefix } from '../tokens/api-key.js';
 import type { JwtFailure, VerifiedJwt } from '../tokens/jwt.js';
 import { isJwtShaped, type IntrospectedToken, type IntrospectionFailure } from '../tokens/introspection.js';
 import { explainUnmatched, type CompiledRule } from './rule-match.js';
-import type { CheckSlot, PhaseSlots } from './registry.js';
+import { passStands, type CheckSlot, type PhaseSlots } from './registry.js';
 import { NO_REASONS } from './decision.js';
 import type { Holder } from './key-records.js';
 import { Refusal } from './refusal.js';
@@ -91,6 +91,8 @@ export class Evaluation implements Run, Outcome {
   private read = false;
   private unmatchedDetail: string | undefined = undefined;
   private committed = 0;
+  /** Whether the token passed this rule's checks before and they are skipped (see `Check.memo`). */
+  private memo = false;
 
   constructor(
     private readonly e: Engine,
@@ -224,7 +226,9 @@ export class Evaluation implements Run, Outcome {
             const step = holder.record ? 'api-key' : holder.info.kind === 'opaque' ? 'introspection' : 'jwt';
             trace.push({ phase: 'authenticate', step, outcome: 'pass', detail: `token ${holder.info.id} of ${holder.info.subject}` });
           }
-          this.at = BIND;
+          // Passed this rule's checks before (Check.memo): revocation and the decision only. A trace runs every check.
+          this.memo = holder.passed !== undefined && holder.passed === this.rule && holder.passedScheme === this.scheme && trace === undefined;
+          this.at = this.memo ? REVOKE : BIND;
           break;
         }
 
@@ -343,7 +347,7 @@ export class Evaluation implements Run, Outcome {
       this.e.scopeSets.set(holder.info, holder.scopeSet);
       holder.granted = true;
     }
-    this.at = CONSTRAINTS;
+    this.at = this.memo ? COMMIT : CONSTRAINTS;
   }
 
   private constrained(): void {
@@ -365,6 +369,12 @@ export class Evaluation implements Run, Outcome {
     const detail = this.detail ?? (reasons[0] === 'rule.unmatched' ? this.unmatchedDetail : undefined);
     const decision = e.decider.decide(reasons, enforced ? mode : 'report-only', this.rule, this.responseHeaders, detail);
     decision.token = holder.info;
+    // An allow with nothing noted: the token's later requests on this rule skip its checks if each pass stands.
+    const memo = this.rule?.checks.memoSlots;
+    if (memo && !this.memo && reasons.length === 0 && !this.trace && !this.notes && !holder.record && passStands(memo, this)) {
+      holder.passed = this.rule;
+      holder.passedScheme = this.scheme;
+    }
     decorate(e, this, decision);
     if (e.p.trackUsage && this.recordsUsage && passes(decision)) recordUsage(e.store, holder.info.id, this.nowMs, this.ip, this.headers);
     return this.outcome(decision);

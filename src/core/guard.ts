@@ -193,6 +193,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           recordChecks: undefined,
           notices: undefined,
           granted: false,
+          passed: undefined,
+          passedScheme: undefined,
         };
         v.holder = h;
       }

@@ -9,6 +9,7 @@ import { apiKeyExpiry } from '../checks/expiry.js';
 import { checkApiKey, hashApiKey, type ApiKeyFormat } from '../tokens/api-key.js';
 import { compileRecordChecks, type CheckSlot } from './registry.js';
 import { Refusal } from './refusal.js';
+import type { CompiledRule } from './rule-match.js';
 import { isFiniteNumber, isPlainObject, isStringList, isThenable, type Invoke } from './store-calls.js';
 import { recordFieldProblem } from './record-schema.js';
 import { revokedKeyDetail, type KeyWatch } from './key-watch.js';
@@ -25,6 +26,12 @@ export interface Holder extends CheckedToken {
    * cached verification's holder serves many requests, and one WeakMap write is enough for all of them.
    */
   granted: boolean;
+  /**
+   * The rule whose checks after authentication this token passed, on a request in the `passedScheme` scheme, with
+   * each check's `memo` saying the pass stands for later requests: they skip those checks. Never set for an API key.
+   */
+  passed: CompiledRule | undefined;
+  passedScheme: 'bearer' | 'dpop' | undefined;
 }
 
 /** Per-record compiled constraints; records from a store that hands out the same object are compiled once. */
@@ -118,6 +125,8 @@ export class KeyAuthenticator {
       recordChecks: compiled.recordChecks,
       notices: this.watch.notices(record, nowMs),
       granted: false,
+      passed: undefined,
+      passedScheme: undefined,
     };
     const idle = this.watch.idle(record, nowMs);
     return idle ? idle.then(() => holder) : holder;

@@ -3,7 +3,7 @@
 import type { ZodType } from 'zod';
 import { REASONS, registerReasons } from '../leaf/reasons.js';
 import type { ReasonCode } from '../leaf/types.js';
-import { CHECK_PHASES, type AnyCheck, type Check, type CheckPhase, type CompileEnv } from '../checks/check.js';
+import { CHECK_PHASES, type AnyCheck, type Check, type CheckContext, type CheckPhase, type CompileEnv } from '../checks/check.js';
 import * as registered from '../checks/registered.js';
 
 type Registered = (typeof registered)[keyof typeof registered];
@@ -114,6 +114,12 @@ export interface CompiledRuleChecks {
   readonly any: boolean;
   /** By phase, the slots that can act on this rule's requests when the token is not an API key (see `unruled`). */
   readonly active: PhaseSlots;
+  /**
+   * The slots after authentication that act on this rule's requests (`active`, pre-auth aside), when every one of
+   * them has a `memo`: a token that passed them may skip them on its later requests (see `Check.memo`). Undefined
+   * when one cannot be skipped.
+   */
+  readonly memoSlots: readonly CheckSlot[] | undefined;
 }
 
 /** Compiles a rule's values for the registered checks; `trial` when the rule's own values are only reported. */
@@ -142,7 +148,16 @@ export function compileRuleChecks(checks: CompiledChecks, rule: Record<string, u
     if (reason && params) challenges.set(reason, params);
   }
   const active = slotsWhere(checks.all, (slot) => !slot.check.keysOnly && (slot.policy !== undefined || values[slot.index] !== undefined));
-  return { values, groups, trialGroups, challenges, any, active };
+  const after = CHECK_PHASES.filter((ph) => ph !== 'pre-auth').flatMap((ph) => active[ph]);
+  // A trialled rule's requests are reported on (their reasons kept): never skipped.
+  const memoSlots = !trial && after.every((slot) => slot.check.memo !== undefined) ? after : undefined;
+  return { values, groups, trialGroups, challenges, any, active, memoSlots };
+}
+
+/** Whether every slot's pass on this request stands for the token's later requests on the same rule (`Check.memo`). */
+export function passStands(slots: readonly CheckSlot[], ctx: CheckContext): boolean {
+  for (const slot of slots) if (slot.check.memo?.(ctx) !== true) return false;
+  return true;
 }
 
 /** Compiles a key record's own values for the registered checks (by slot index); undefined when it has none. */
