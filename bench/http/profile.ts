@@ -2,7 +2,7 @@
 // then the functions that took the most self time, so that what an adapter spends per request can be read by name.
 // Build first (`npm run build`): the server imports dist/, as in `npm run bench:http`.
 //
-// Env: SCENARIO (fastify-guard), DURATION seconds under load (8), CONNECTIONS (50), TOP (30 rows), PIN=0 to skip taskset.
+// Env: SCENARIO (fastify-guard), DURATION seconds under load (8), CONNECTIONS (50), TOP (30 rows), INTERVAL (sampling µs, 1000), PIN=0 to skip taskset.
 // The .cpuprofile is kept under bench/results/profiles/ (open it in Chrome DevTools or speedscope for the call tree).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +20,8 @@ if (!scenario) throw new Error(`SCENARIO=${id} is none of ${SCENARIOS.map((s) =>
 const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);
 const TOP = Number(process.env.TOP ?? 30);
+/** Sampling interval in µs (V8's default is 1000): finer for a closer look at short functions. */
+const INTERVAL = Number(process.env.INTERVAL ?? 1000);
 
 const rs = await generateKeyPair('RS256', { extractable: true });
 const keys: BenchKeys = {
@@ -49,7 +51,14 @@ for (const file of ['bench/http/server.ts', 'bench/http/scenarios.ts', 'examples
 const profileDir = join(root, 'bench/results/profiles');
 mkdirSync(profileDir, { recursive: true });
 const name = `${id}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
-const node = [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`, join(buildDir, 'bench/http/server.js')];
+const node = [
+  process.execPath,
+  '--cpu-prof',
+  `--cpu-prof-interval=${INTERVAL}`,
+  `--cpu-prof-dir=${profileDir}`,
+  `--cpu-prof-name=${name}`,
+  join(buildDir, 'bench/http/server.js'),
+];
 const canPin =
   process.env.PIN !== '0' &&
   (() => {
@@ -134,4 +143,5 @@ console.log(`µs per request (sampled: ${(all / 1e6).toFixed(1)} s in the profil
 table('self time, every function:', self, () => true);
 // token-guard's own functions (dist/), with what they call: where an adapter and the guard spend their time.
 table("total time, token-guard's functions:", totalUs, (key) => key.includes(' dist/'));
+table("self time, token-guard's functions:", self, (key) => key.includes(' dist/'));
 console.log(`\nprofile: ${join(profileDir, file)}`);

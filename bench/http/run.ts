@@ -15,24 +15,12 @@
 // Besides CPU µs per request (user + system), the table gives the user-mode part added: the loopback write the kernel
 // charges to the server grows when a slower server leaves the load generator idle more often, which is not the
 // guard's own work.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
-import ts from 'typescript';
-import { AUDIENCE, BODY, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type Framework, type FromServer, type Scenario, type ToServer } from './scenarios.js';
+import { CONNECTIONS, int, load, median, pinned, sanityCheck, startServer, version, type Server } from './harness.js';
+import { ROUTE, SCENARIOS, type Framework, type Scenario } from './scenarios.js';
 
-const int = (name: string, fallback: number, min: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${raw}`);
-  return value;
-};
 // autocannon stops on its 1 s sampling tick, so durations are whole seconds.
 const ROUNDS = int('ROUNDS', 3, 1);
 const DURATION = int('DURATION', 2, 1);
@@ -44,126 +32,12 @@ const ALONE = process.env.ALONE === '1';
 // guarded server measured +7 µs a request; after 4 s, and in a process kept over rounds, +3 to +4).
 const WARMUP = int('WARMUP', FRESH ? 3 : 1, 0);
 const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 5000, 0);
-const CONNECTIONS = int('CONNECTIONS', 50, 1);
 const only = (process.env.ONLY ?? '')
   .split(',')
   .map((s) => s.trim())
   .filter(Boolean);
 const scenarios = SCENARIOS.filter((s) => only.length === 0 || only.some((o) => s.id === o || s.id.startsWith(`${o}-`)));
 if (scenarios.length === 0) throw new Error(`ONLY=${process.env.ONLY} matches none of ${SCENARIOS.map((s) => s.id).join(', ')}`);
-
-// ---------- pinning: server processes on one core, this process (autocannon) on another ----------
-
-function allowedCpus(): number[] {
-  try {
-    // "pid 123's current affinity list: 0-3,6"
-    const list =
-      execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' })
-        .split(':')
-        .pop()
-        ?.trim() ?? '';
-    return list.split(',').flatMap((part) => {
-      const [a, b] = part.split('-').map(Number) as [number, number | undefined];
-      return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);
-    });
-  } catch {
-    return [];
-  }
-}
-
-const cpus = process.env.PIN === '0' ? [] : allowedCpus();
-const pinned = cpus.length >= 2 ? { server: cpus[0] as number, loadGenerator: cpus[1] as number } : undefined;
-if (pinned) execFileSync('taskset', ['-a', '-cp', String(pinned.loadGenerator), String(process.pid)], { stdio: 'ignore' });
-
-// ---------- keys and the one token each request carries ----------
-
-const rs = await generateKeyPair('RS256', { extractable: true });
-const keys: BenchKeys = {
-  rsPublicJwk: { ...(await exportJWK(rs.publicKey)), kid: 'bench-rs', alg: 'RS256', use: 'sig' },
-  rsPublicPem: await exportSPKI(rs.publicKey),
-  hsSecret: randomBytes(32).toString('base64url'),
-};
-const claims = () => new SignJWT({ scope: `${SCOPE} profile` }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject('alice').setIssuedAt().setExpirationTime('6h');
-const tokens = {
-  RS256: await claims().setProtectedHeader({ alg: 'RS256', kid: 'bench-rs' }).sign(rs.privateKey),
-  HS256: await claims().setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(keys.hsSecret)),
-};
-
-// ---------- server processes ----------
-
-interface Server {
-  scenario: Scenario;
-  child: ChildProcess;
-  url: string;
-  cpu(): Promise<{ us: number; userUs: number; rssBytes: number }>;
-}
-
-// Servers run as plain JavaScript on plain node, without tsx's loader: transpile them (types only, no bundling) into a
-// mirror of the repository's layout, where `token-guard` still resolves to the package itself, i.e. to dist/.
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const buildDir = join(root, 'bench/results/.build');
-for (const file of ['bench/http/server.ts', 'bench/http/scenarios.ts', 'examples/fetch/bridge.ts']) {
-  const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
-    fileName: file,
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-  });
-  const out = join(buildDir, file.replace(/\.ts$/, '.js'));
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, outputText);
-}
-const serverEntry = join(buildDir, 'bench/http/server.js');
-
-function startServer(scenario: Scenario): Promise<Server> {
-  const node = [process.execPath, serverEntry];
-  const [command, ...args] = pinned ? ['taskset', '-c', String(pinned.server), ...node] : node;
-  const child = spawn(command as string, args, {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, BENCH_SCENARIO: scenario.id, BENCH_KEYS: JSON.stringify(keys) },
-  });
-  let seq = 0;
-  const waiting = new Map<number, (m: Extract<FromServer, { type: 'cpu' }>) => void>();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error(`${scenario.id}: not ready after 120 s`));
-    }, 120_000);
-    child.once('exit', (code) => reject(new Error(`${scenario.id}: server exited with ${code} before it was ready`)));
-    child.on('message', (m: FromServer) => {
-      if (m.type === 'cpu') waiting.get(m.seq)?.(m);
-      else if (m.type === 'error') reject(new Error(`${scenario.id}: ${m.message}`));
-      else {
-        clearTimeout(timer);
-        resolve({
-          scenario,
-          child,
-          url: `http://127.0.0.1:${m.port}${ROUTE}`,
-          cpu: () =>
-            new Promise((done) => {
-              const id = ++seq;
-              waiting.set(id, (r) => {
-                waiting.delete(id);
-                done({ us: r.userUs + r.systemUs, userUs: r.userUs, rssBytes: r.rssBytes });
-              });
-              child.send({ type: 'cpu', seq: id } satisfies ToServer);
-            }),
-        });
-      }
-    });
-  });
-}
-
-/** Fails the run unless the server answers the token with the body, and (when it guards) refuses no token. */
-async function sanityCheck(server: Server): Promise<void> {
-  const token = tokens[server.scenario.alg];
-  const ok = await fetch(server.url, { headers: { authorization: `Bearer ${token}` } });
-  const body = await ok.text();
-  if (ok.status !== 200 || body !== JSON.stringify(BODY)) throw new Error(`${server.scenario.id}: with the token got ${ok.status} ${body.slice(0, 200)}`);
-  // A stub guard (or an empty layer) allows everything: only a real guard must refuse a request without a token.
-  if (server.scenario.kind === 'bare' || server.scenario.kind === 'layer' || server.scenario.kind === 'stub') return;
-  const refused = await fetch(server.url);
-  await refused.arrayBuffer();
-  if (refused.status !== 401) throw new Error(`${server.scenario.id}: without a token got ${refused.status}, expected 401`);
-}
 
 // ---------- measuring ----------
 
@@ -184,14 +58,6 @@ interface Sample {
   errors: number;
   rssMiB: number;
 }
-
-const load = (server: Server, length: { duration: number } | { amount: number }) =>
-  autocannon({
-    url: server.url,
-    connections: CONNECTIONS,
-    ...length,
-    headers: { authorization: `Bearer ${tokens[server.scenario.alg]}` },
-  });
 
 const answered = new Map<Server, number>();
 
@@ -227,21 +93,6 @@ async function measure(server: Server, round: number): Promise<Sample> {
   };
 }
 
-const median = (values: number[]): number => {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-
-const version = (name: string): string => {
-  try {
-    return (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '?';
-  }
-};
-
 const totalSeconds = scenarios.length * ROUNDS * (WARMUP + DURATION + (FRESH ? 1 : 0.3));
 console.log(
   `bench:http: ${scenarios.length} servers × ${ROUNDS} rounds × (${WARMUP} s warm-up + ${DURATION} s), ${CONNECTIONS} connections, ` +
@@ -256,7 +107,7 @@ const stopAll = () => {
 };
 /** Starts every scenario's server (all at once: each waits on its own child) and checks that each answers as it should. */
 async function startAll(): Promise<void> {
-  const started = await Promise.allSettled(scenarios.map(startServer));
+  const started = await Promise.allSettled(scenarios.map((s) => startServer(s)));
   for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
   for (const s of started) if (s.status === 'rejected') throw s.reason;
   for (const server of servers) await sanityCheck(server);

@@ -67,9 +67,10 @@ export const SCENARIOS: readonly Scenario[] = [
 ];
 
 /** Messages from the load generator to a server process. */
-export type ToServer = { type: 'cpu'; seq: number };
+export type ToServer = { type: 'cpu'; seq: number } | { type: 'arm'; seq: number; index: number };
 /** Messages from a server process to the load generator. */
 export type FromServer =
   | { type: 'ready'; port: number }
   | { type: 'cpu'; seq: number; userUs: number; systemUs: number; rssBytes: number }
+  | { type: 'armed'; seq: number }
   | { type: 'error'; message: string };

@@ -44,6 +44,7 @@ async function stubGuard(keys: BenchKeys): Promise<Guard> {
 const guardOf = async (scenario: Scenario, keys: BenchKeys, fast: boolean): Promise<TokenGuardPolicy | Guard> =>
   scenario.kind === 'stub' ? stubGuard(keys) : policy(keys, fast);
 
+/** Serves `listener` on a loopback port. */
 function listen(listener: http.RequestListener): Promise<http.Server> {
   const server = http.createServer(listener);
   return new Promise((resolve, reject) => {
@@ -52,7 +53,7 @@ function listen(listener: http.RequestListener): Promise<http.Server> {
   });
 }
 
-async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+async function express(scenario: Scenario, keys: BenchKeys): Promise<http.RequestListener> {
   const { default: createApp } = await import('express');
   const app = createApp();
   const handler = (_req: unknown, res: { json(body: unknown): void }): void => res.json(BODY);
@@ -94,10 +95,10 @@ async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Server
     default:
       throw new Error(`no Express app for ${scenario.id}`);
   }
-  return listen(app);
+  return app;
 }
 
-async function koa(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+async function koa(scenario: Scenario, keys: BenchKeys): Promise<http.RequestListener> {
   const [{ default: Koa }, { default: Router }] = await Promise.all([import('koa'), import('@koa/router')]);
   const app = new Koa();
   if (scenario.kind === 'guard' || scenario.kind === 'stub') {
@@ -111,12 +112,19 @@ async function koa(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
     ctx.body = BODY;
   });
   app.use(router.routes());
-  return listen(app.callback());
+  return app.callback();
 }
 
-async function fastify(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+async function fastify(scenario: Scenario, keys: BenchKeys): Promise<http.RequestListener> {
   const { default: Fastify } = await import('fastify');
-  const app = Fastify();
+  // Fastify's own request handler, served by our server (one server can then switch between several apps).
+  let handler: http.RequestListener | undefined;
+  const app = Fastify({
+    serverFactory: (h) => {
+      handler = h;
+      return http.createServer(h);
+    },
+  });
   if (scenario.kind === 'stub') {
     const { tokenGuard } = await import('token-guard/fastify');
     await app.register(tokenGuard, { guard: await stubGuard(keys) });
@@ -145,42 +153,59 @@ async function fastify(scenario: Scenario, keys: BenchKeys): Promise<http.Server
     });
   }
   app.get('/orders/:id', async () => BODY);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return app.server;
+  await app.ready();
+  if (!handler) throw new Error('Fastify did not call serverFactory');
+  return handler;
 }
 
-async function fetchOnNode(scenario: Scenario, keys: BenchKeys): Promise<http.Server> {
+async function fetchOnNode(scenario: Scenario, keys: BenchKeys): Promise<http.RequestListener> {
   // The same bridge the fetch example uses: what "fetch on Node" costs a user of that example.
   const { toNodeListener } = await import('../../examples/fetch/bridge.js');
   const notFound = () => Response.json({ error: 'not found' }, { status: 404 });
   if (scenario.kind === 'bare') {
-    return listen(toNodeListener(async (request) => (new URL(request.url).pathname === ROUTE ? Response.json(BODY) : notFound())));
+    return toNodeListener(async (request) => (new URL(request.url).pathname === ROUTE ? Response.json(BODY) : notFound()));
   }
   const { guardFetch } = await import('token-guard/fetch');
   const guard = guardFetch(await guardOf(scenario, keys, scenario.id === 'fetch-guard-fast'));
-  return listen(
-    toNodeListener(async (request, info) => {
-      const result = await guard(request, info);
-      if (result instanceof Response) return result;
-      return new URL(request.url).pathname === ROUTE ? Response.json(BODY, { headers: result.headers }) : notFound();
-    }),
-  );
+  return toNodeListener(async (request, info) => {
+    const result = await guard(request, info);
+    if (result instanceof Response) return result;
+    return new URL(request.url).pathname === ROUTE ? Response.json(BODY, { headers: result.headers }) : notFound();
+  });
 }
 
 const builders = { express, koa, fastify, fetch: fetchOnNode } as const;
 
+/** The scenario with this id, or a clear error. */
+const scenarioOf = (id: string | undefined): Scenario => {
+  const scenario = SCENARIOS.find((s) => s.id === id);
+  if (!scenario) throw new Error(`unknown scenario ${id ?? '(unset)'}`);
+  return scenario;
+};
+
 try {
-  const scenario = SCENARIOS.find((s) => s.id === process.env.BENCH_SCENARIO);
-  if (!scenario) throw new Error(`unknown BENCH_SCENARIO ${process.env.BENCH_SCENARIO ?? '(unset)'}`);
   // The point is to measure what users install: refuse to run against the TypeScript sources.
   const resolved = import.meta.resolve('token-guard');
   if (!resolved.includes('/dist/')) throw new Error(`token-guard resolves to ${resolved}, not the built dist/ (start it through run.ts)`);
   const keys = JSON.parse(process.env.BENCH_KEYS ?? '') as BenchKeys;
-  const server = await builders[scenario.framework](scenario, keys);
+  // BENCH_ARMS (paired.ts): several apps of one framework behind one server, switched by message, so that two apps
+  // are compared in one process, under the same load, a slice at a time. Otherwise the one app of BENCH_SCENARIO.
+  const ids = process.env.BENCH_ARMS ? process.env.BENCH_ARMS.split(',') : [process.env.BENCH_SCENARIO];
+  const arms: http.RequestListener[] = [];
+  for (const id of ids) {
+    const scenario = scenarioOf(id);
+    arms.push(await builders[scenario.framework](scenario, keys));
+  }
+  let current = arms[0] as http.RequestListener;
+  const server = await listen(arms.length === 1 ? current : (req, res) => current(req, res));
   // The load generator is the only client; its connections stay open for a whole measurement.
   server.keepAliveTimeout = 60_000;
   process.on('message', (message: ToServer) => {
-    if (message.type !== 'cpu') return;
+    if (message.type === 'arm') {
+      current = arms[message.index] ?? current;
+      send({ type: 'armed', seq: message.seq });
+      return;
+    }
     const { user, system } = process.cpuUsage();
     send({ type: 'cpu', seq: message.seq, userUs: user, systemUs: system, rssBytes: process.memoryUsage.rss() });
   });

@@ -1,0 +1,145 @@
+// `npm run bench:instructions`: what a guarded request adds, counted rather than timed. Each server runs under
+// valgrind's callgrind with a simulated cache (L1 32 KiB + 32 KiB, last level 1 MiB: this machine's L2 per core), and
+// is loaded by autocannon: instrumentation is switched on only after a warm-up (so V8 has compiled the hot code), for a
+// fixed number of requests. Instruction and cache-miss counts do not depend on what else the machine runs, so two
+// builds or two servers can be told apart to a fraction of a percent where bench:http's timings move by ±20 %; what
+// they leave out is the kernel (socket work) and the real machine's memory latency, so they rank and explain, and
+// bench:http's CPU µs remain the measure of record.
+//
+// Per request it prints instructions (Ir), first-level misses (I1 + D1) and last-level misses (LL: reads and writes
+// that leave the simulated 1 MiB), and each server's difference with its framework's bare server. A last-level miss
+// costs on the order of 100 instructions' time, so for a cold path the LL column matters as much as Ir.
+//
+// Env: ONLY=fastify,fastify-guard (scenario ids; default: bare, stub and guard of Fastify and Koa),
+// WARMUP_REQUESTS (40000, uninstrumented), REQUESTS (5000 per counted window), WINDOWS (4: the median window is
+// reported, V8's compiler left out), CONNECTIONS (50), KEEP=1 to keep the callgrind dumps. Needs valgrind (apt-get install valgrind).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { CONNECTIONS, int, load, median, sanityCheck, startServer } from './harness.js';
+import { SCENARIOS, type Scenario } from './scenarios.js';
+
+const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 40_000, CONNECTIONS);
+const REQUESTS = int('REQUESTS', 5_000, CONNECTIONS);
+const WINDOWS = int('WINDOWS', 4, 1);
+/** KEEP=1 keeps each server's callgrind dumps (per function, C++ and V8 builtins by name; JIT code is anonymous). */
+const KEEP = process.env.KEEP === '1';
+const DEFAULT = ['fastify', 'fastify-stub', 'fastify-guard', 'koa', 'koa-stub', 'koa-guard'];
+const only = (process.env.ONLY ?? DEFAULT.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+const scenarios = SCENARIOS.filter((s) => only.includes(s.id));
+if (scenarios.length === 0) throw new Error(`ONLY=${process.env.ONLY} matches no scenario`);
+try {
+  execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+} catch {
+  throw new Error('bench:instructions needs valgrind: apt-get install valgrind');
+}
+
+/** Callgrind's event counts for one server, per counted request. */
+interface Counts {
+  Ir: number;
+  L1: number;
+  LL: number;
+}
+
+/**
+ * The instructions of a dump spent in V8's optimising compiler: it still compiles now and then after tens of thousands
+ * of requests (a path first taken when a load generator's connections close, a function first called from unoptimised
+ * code), and one compilation in a window adds thousands of instructions per request to it, in one server's count and
+ * not another's. Everything else (the JIT's code, builtins, the runtime, the garbage collector) is the request's own.
+ */
+function compilerIr(file: string): number {
+  const out = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--show=Ir', file], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  let sum = 0;
+  for (const line of out.split('\n')) {
+    const m = /^\s*([\d,]+)\s.*(?:compiler::|Compil|turboshaft|Turbofan|maglev)/.exec(line);
+    if (m) sum += Number((m[1] as string).replaceAll(',', ''));
+  }
+  return sum;
+}
+
+/** A callgrind dump's totals, per request. */
+function countsOf(text: string, requests: number): Counts {
+  const events = /^events: (.+)$/m.exec(text)?.[1]?.split(' ') ?? [];
+  const totals = /^(?:summary|totals): (.+)$/m.exec(text)?.[1]?.split(' ').map(Number) ?? [];
+  const get = (name: string) => totals[events.indexOf(name)] ?? 0;
+  return {
+    Ir: get('Ir') / requests,
+    L1: (get('I1mr') + get('D1mr') + get('D1mw')) / requests,
+    LL: (get('ILmr') + get('DLmr') + get('DLmw')) / requests,
+  };
+}
+
+async function count(scenario: Scenario): Promise<Counts> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'tg-callgrind-'));
+  try {
+    const wrapper = [
+      'valgrind',
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      '--cache-sim=yes',
+      '--I1=32768,8,64',
+      '--D1=32768,8,64',
+      '--LL=1048576,16,64',
+      // V8 writes and rewrites machine code at run time.
+      '--smc-check=all-non-file',
+      '--dump-line=no',
+      '--compress-strings=no',
+      `--callgrind-out-file=${join(dir, 'callgrind.out.%p')}`,
+      '-q',
+    ];
+    // GC and compilation on the main thread: background threads' work would land in the count at random moments.
+    const server = await startServer(scenario, undefined, wrapper, ['--single-threaded']);
+    try {
+      await sanityCheck(server);
+      await load(server, { amount: WARMUP_REQUESTS });
+      const pid = String(server.child.pid);
+      execFileSync('callgrind_control', ['-i', 'on', pid], { stdio: 'ignore' });
+      // Several windows, each dumped (and zeroed) by -d, the compiler's share taken out of each (compilerIr), and the
+      // median window kept.
+      const windows: Counts[] = [];
+      for (let w = 0; w < WINDOWS; w++) {
+        const before = new Set(readdirSync(dir));
+        const result = await load(server, { amount: REQUESTS });
+        execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
+        const dump = readdirSync(dir).find((f) => f.startsWith('callgrind.out.') && !before.has(f));
+        if (!dump) throw new Error(`${scenario.id}: callgrind wrote no dump`);
+        const file = join(dir, dump);
+        const counts = countsOf(readFileSync(file, 'utf8'), result.requests.total);
+        counts.Ir -= compilerIr(file) / result.requests.total;
+        windows.push(counts);
+      }
+      console.log(`  ${scenario.id}: instructions per request in each window: ${windows.map((c) => Math.round(c.Ir)).join(', ')}`);
+      return { Ir: median(windows.map((c) => c.Ir)), L1: median(windows.map((c) => c.L1)), LL: median(windows.map((c) => c.LL)) };
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  } finally {
+    if (KEEP) console.log(`  ${scenario.id}: callgrind dumps kept in ${dir} (callgrind_annotate reads them)`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`bench:instructions: ${scenarios.map((s) => s.id).join(', ')}; ${WARMUP_REQUESTS} warm-up + ${REQUESTS} counted requests each, under callgrind`);
+const results = new Map<string, Counts>();
+for (const scenario of scenarios) {
+  const c = await count(scenario);
+  results.set(scenario.id, c);
+  console.log(
+    `  ${scenario.id.padEnd(22)} ${Math.round(c.Ir).toLocaleString('en-US').padStart(9)} Ir  ${c.L1.toFixed(0).padStart(6)} L1 misses  ${c.LL.toFixed(1).padStart(7)} LL misses per request`,
+  );
+}
+const fmt = (n: number, digits = 0) => `${n >= 0 ? '+' : ''}${n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })}`;
+const lines = ['| server | instructions/req | added | L1 misses/req | added | LL misses/req | added |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+for (const scenario of scenarios) {
+  const c = results.get(scenario.id) as Counts;
+  const bare = scenarios.find((s) => s.framework === scenario.framework && s.kind === 'bare');
+  const b = bare && bare !== scenario ? results.get(bare.id) : undefined;
+  lines.push(
+    `| ${scenario.label} | ${Math.round(c.Ir).toLocaleString('en-US')} | ${b ? fmt(c.Ir - b.Ir) : ''} | ${c.L1.toFixed(0)} | ${b ? fmt(c.L1 - b.L1) : ''} | ${c.LL.toFixed(1)} | ${b ? fmt(c.LL - b.LL, 1) : ''} |`,
+  );
+}
+console.log(`\n${lines.join('\n')}`);
