@@ -2,7 +2,7 @@
 // valgrind's callgrind with a simulated cache (L1 32 KiB + 32 KiB, last level 1 MiB: this machine's L2 per core), and
 // is loaded by autocannon: instrumentation is switched on only after a warm-up (so V8 has compiled the hot code), for a
 // fixed number of requests. Instruction and cache-miss counts do not depend on what else the machine runs, so two
-// builds or two servers can be told apart to a fraction of a percent where bench:http's timings move by ±20 %; what
+// builds or two servers can be told apart to about a percent where bench:http's timings move by ±20 %; what
 // they leave out is the kernel (socket work) and the real machine's memory latency, so they rank and explain, and
 // bench:http's CPU µs remain the measure of record.
 //
@@ -11,8 +11,8 @@
 // costs on the order of 100 instructions' time, so for a cold path the LL column matters as much as Ir.
 //
 // Env: ONLY=fastify,fastify-guard (scenario ids; default: bare, stub and guard of Fastify and Koa),
-// WARMUP_REQUESTS (40000, uninstrumented), REQUESTS (5000 per counted window), WINDOWS (4: the median window is
-// reported, V8's compiler left out), CONNECTIONS (50), KEEP=1 to keep the callgrind dumps. Needs valgrind (apt-get install valgrind).
+// WARMUP_REQUESTS (40000, uninstrumented), REQUESTS (5000 per counted window), WINDOWS (6: the median window is
+// reported, V8's compiler and full collections left out), CONNECTIONS (50), KEEP=1 to keep the callgrind dumps. Needs valgrind (apt-get install valgrind).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -22,7 +22,7 @@ import { SCENARIOS, type Scenario } from './scenarios.js';
 
 const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 40_000, CONNECTIONS);
 const REQUESTS = int('REQUESTS', 5_000, CONNECTIONS);
-const WINDOWS = int('WINDOWS', 4, 1);
+const WINDOWS = int('WINDOWS', 6, 1);
 /** KEEP=1 keeps each server's callgrind dumps (per function, C++ and V8 builtins by name; JIT code is anonymous). */
 const KEEP = process.env.KEEP === '1';
 const DEFAULT = ['fastify', 'fastify-stub', 'fastify-guard', 'koa', 'koa-stub', 'koa-guard'];
@@ -46,16 +46,17 @@ interface Counts {
 }
 
 /**
- * The instructions of a dump spent in V8's optimising compiler: it still compiles now and then after tens of thousands
- * of requests (a path first taken when a load generator's connections close, a function first called from unoptimised
- * code), and one compilation in a window adds thousands of instructions per request to it, in one server's count and
- * not another's. Everything else (the JIT's code, builtins, the runtime, the garbage collector) is the request's own.
+ * The instructions of a dump spent in one-off work: V8's optimising compiler, which still compiles now and then after
+ * tens of thousands of requests (a path first taken when a load generator's connections close, a function first called
+ * from unoptimised code), and the full (mark-compact) collector, which runs every few windows. Either adds thousands of
+ * instructions per request to the window it falls in, in one server's count and not another's. Everything else (the
+ * JIT's code, builtins, the runtime, the young-generation collector that every allocation pays for) is the request's.
  */
-function compilerIr(file: string): number {
+function oneOffIr(file: string): number {
   const out = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--show=Ir', file], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
   let sum = 0;
   for (const line of out.split('\n')) {
-    const m = /^\s*([\d,]+)\s.*(?:compiler::|Compil|turboshaft|Turbofan|maglev)/.exec(line);
+    const m = /^\s*([\d,]+)\s.*(?:compiler::|Compil|turboshaft|Turbofan|maglev|MarkCompact|Sweeper::|Marking|RememberedSetUpdatingItem|PointersUpdatingVisitor)/.exec(line);
     if (m) sum += Number((m[1] as string).replaceAll(',', ''));
   }
   return sum;
@@ -98,8 +99,8 @@ async function count(scenario: Scenario): Promise<Counts> {
       await load(server, { amount: WARMUP_REQUESTS });
       const pid = String(server.child.pid);
       execFileSync('callgrind_control', ['-i', 'on', pid], { stdio: 'ignore' });
-      // Several windows, each dumped (and zeroed) by -d, the compiler's share taken out of each (compilerIr), and the
-      // median window kept.
+      // Several windows, each dumped (and zeroed) by -d, the one-off work taken out of each (oneOffIr), and the median
+      // window kept.
       const windows: Counts[] = [];
       for (let w = 0; w < WINDOWS; w++) {
         const before = new Set(readdirSync(dir));
@@ -109,7 +110,7 @@ async function count(scenario: Scenario): Promise<Counts> {
         if (!dump) throw new Error(`${scenario.id}: callgrind wrote no dump`);
         const file = join(dir, dump);
         const counts = countsOf(readFileSync(file, 'utf8'), result.requests.total);
-        counts.Ir -= compilerIr(file) / result.requests.total;
+        counts.Ir -= oneOffIr(file) / result.requests.total;
         windows.push(counts);
       }
       console.log(`  ${scenario.id}: instructions per request in each window: ${windows.map((c) => Math.round(c.Ir)).join(', ')}`);
