@@ -144,14 +144,15 @@ export interface Check<P extends object = object, R extends object = object, C =
    */
   commit?(ctx: CheckContext, compiled: C): CheckResult;
   /**
-   * Whether this request's pass stands for every later request with the same verified token (a JWT or an
-   * introspected token, not an API key), the same rule and the same Authorization scheme: true only when the
-   * answer depends on nothing else (not the time, the client, the method or path, other headers, or the store).
+   * Whether this request's pass of `compiled` (the policy's value, or the rule's own) stands for every later request
+   * with the same verified token (a JWT or an introspected token, not an API key), the same rule and the same
+   * Authorization scheme: true only when the answer depends on nothing else (not the time, the client, the method or
+   * path, other headers, or the store).
    * When every check after authentication a rule runs says so, a token that passed them on that rule skips them
    * from then on (authentication, its time checks, revocation and the usage record still run on every request).
    * Without it, the check runs on every request.
    */
-  memo?(ctx: CheckContext): boolean;
+  memo?(ctx: CheckContext, compiled: C): boolean;
   /** Adjusts the finished Decision (challenges, scores): called for the policy-level value on every decision after the pre-auth phase. */
   decorate?(ctx: CheckContext, compiled: C, decision: Decision): void;
   /** Problems of the policy that involve other keys than the check's own (`dpop` needs `jwt`), as `[path, message]`. */
@@ -188,7 +189,7 @@ export function defineCheck<P extends object, R extends object, V, C>(check: Omi
 /** A registered check seen without its slice types (what the engine iterates over). */
 export type AnyCheck = Omit<
   Check,
-  'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge' | 'onRefusal' | 'checkAll' | 'prefetch' | 'commit' | 'decorate'
+  'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge' | 'onRefusal' | 'checkAll' | 'prefetch' | 'commit' | 'decorate' | 'memo'
 > & {
   onRefusal?(ctx: CheckContext, compiled: unknown, reason: ReasonCode): void;
   readonly policyKey?: string;
@@ -200,5 +201,6 @@ export type AnyCheck = Omit<
   prefetch?(ctx: CheckContext, compiled: unknown): unknown;
   commit?(ctx: CheckContext, compiled: unknown): CheckResult;
   decorate?(ctx: CheckContext, compiled: unknown, decision: Decision): void;
+  memo?(ctx: CheckContext, compiled: unknown): boolean;
   challenge?(compiled: unknown): string | undefined;
 };

@@ -139,6 +139,8 @@ export const claimsCheck = defineCheck<ClaimsPolicySlice, ClaimsRuleSlice, Claim
   ruleKey: 'claims',
   policySchema: claimsSchema,
   reasons: { 'claims.mismatch': { status: 403, challenge: false, title: 'Token claims not accepted' } },
+  // A map of claim tests reads only the verified token's claims; a predicate also sees the request.
+  memo: (_ctx, c) => c.kind === 'map',
   compile: (rule) =>
     typeof rule === 'function'
       ? { kind: 'predicate', fn: rule }

@@ -370,8 +370,9 @@ export class Evaluation implements Run, Outcome {
     const decision = e.decider.decide(reasons, enforced ? mode : 'report-only', this.rule, this.responseHeaders, detail);
     decision.token = holder.info;
     // An allow with nothing noted: the token's later requests on this rule skip its checks if each pass stands.
-    const memo = this.rule?.checks.memoSlots;
-    if (memo && !this.memo && reasons.length === 0 && !this.trace && !this.notes && !holder.record && passStands(memo, this)) {
+    const ruleChecks = this.rule?.checks;
+    const memo = ruleChecks?.memoSlots;
+    if (memo && !this.memo && reasons.length === 0 && !this.trace && !this.notes && !holder.record && passStands(memo, this, ruleChecks.values)) {
       holder.passed = this.rule;
       holder.passedScheme = this.scheme;
     }

@@ -154,9 +154,18 @@ export function compileRuleChecks(checks: CompiledChecks, rule: Record<string, u
   return { values, groups, trialGroups, challenges, any, active, memoSlots };
 }
 
-/** Whether every slot's pass on this request stands for the token's later requests on the same rule (`Check.memo`). */
-export function passStands(slots: readonly CheckSlot[], ctx: CheckContext): boolean {
-  for (const slot of slots) if (slot.check.memo?.(ctx) !== true) return false;
+/**
+ * Whether every slot's pass on this request stands for the token's later requests on the same rule (`Check.memo`),
+ * for the policy's value and the rule's own (`values`, by slot index).
+ */
+export function passStands(slots: readonly CheckSlot[], ctx: CheckContext, values: readonly unknown[]): boolean {
+  for (const slot of slots) {
+    const memo = slot.check.memo;
+    if (memo === undefined) return false;
+    if (slot.policy !== undefined && memo(ctx, slot.policy) !== true) return false;
+    const own = values[slot.index];
+    if (own !== undefined && memo(ctx, own) !== true) return false;
+  }
   return true;
 }
 

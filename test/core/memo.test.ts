@@ -38,9 +38,26 @@ describe('which rules a token may skip checks on (memoSlots)', () => {
     expect(await skippable({ path: '/orders/**', scopes: ['orders:read'], hours: { timezone: 'UTC', windows: [{ from: '08:00', to: '18:00' }] } })).toBe(false);
     expect(await skippable({ path: '/orders/**', scopes: ['orders:read'], rateLimit: { limit: 5, window: '1m' } })).toBe(false);
     expect(await skippable({ path: '/orders/**', scopes: ['orders:read'], stepUp: { maxAge: '10m' } })).toBe(false);
-    expect(await skippable({ path: '/orders/**', claims: { tenant: 'acme' } })).toBe(false);
     expect(await skippable({ path: '/orders/**', scopes: ['orders:read'], maxTokenAge: '1h' })).toBe(false);
     expect(await skippable({ path: '/orders/**', scopes: ['orders:read'] }, { ip: { deny: ['192.0.2.0/24'] } })).toBe(false);
+  });
+
+  it('a rule with claim tests may be skipped; a claims predicate is never skipped (it sees the request)', async () => {
+    expect(await skippable({ path: '/orders/**', scopes: ['orders:read'], claims: { tenant: 'acme', 'org.roles': { includes: 'admin' } } })).toBe(true);
+    const guard = createGuard(
+      await policyWith([
+        { path: '/orders/**', claims: { tenant: 'acme' } },
+        { path: '/reports/**', claims: (claims, request) => claims['tenant'] === 'acme' && request.ip !== '192.0.2.7' },
+      ]),
+    );
+    const acme = await signToken({ scope: 'orders:read', tenant: 'acme' });
+    const other = await signToken({ scope: 'orders:read', tenant: 'globex' });
+    expect((await decide(guard, req(acme))).reason).toBe('ok');
+    expect((await decide(guard, req(acme))).reason).toBe('ok');
+    expect((await decide(guard, req(other))).reason).toBe('claims.mismatch');
+    expect((await decide(guard, req(acme, { path: '/reports/1' }))).reason).toBe('ok');
+    expect((await decide(guard, req(acme, { path: '/reports/1' }))).reason).toBe('ok');
+    expect((await decide(guard, req(acme, { path: '/reports/1', remoteAddress: '192.0.2.7' }))).reason).toBe('claims.mismatch');
   });
 
   it('a report-only rule under an enforcing policy is never skipped (its reasons are reported on every request)', async () => {

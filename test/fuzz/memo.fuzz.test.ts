@@ -26,10 +26,10 @@ vi.mock('../../src/core/registry.js', async (importOriginal) => {
   const g = globalThis as unknown as { __memoWrites?: number; __breakMemo?: boolean };
   return {
     ...m,
-    passStands: (slots: Parameters<typeof m.passStands>[0], ctx: Parameters<typeof m.passStands>[1]) => {
-      const store = (ctx as unknown as { e?: { store?: { __noMemo?: boolean } } }).e?.store;
+    passStands: (...args: Parameters<typeof m.passStands>) => {
+      const store = (args[1] as unknown as { e?: { store?: { __noMemo?: boolean } } }).e?.store;
       if (store?.__noMemo === true) return false;
-      const stands = g.__breakMemo === true ? true : m.passStands(slots, ctx);
+      const stands = g.__breakMemo === true ? true : m.passStands(...args);
       if (stands) g.__memoWrites = (g.__memoWrites ?? 0) + 1;
       return stands;
     },
@@ -89,6 +89,7 @@ async function makeTokens(): Promise<Tok[]> {
         if (cnf !== undefined) claims['cnf'] = cnf;
         if (jti !== undefined) claims['jti'] = jti;
         if (n % 11 === 0) claims['nbf'] = NOW_S + 120;
+        if (n % 3 !== 2) claims['tenant'] = n % 3 === 0 ? 'acme' : 'globex';
         if (n % 7 === 0) {
           claims['auth_time'] = NOW_S - 120;
           claims['amr'] = ['mfa'];
@@ -117,6 +118,10 @@ const RULES: RulePolicy[] = [
   { path: '/step/**', scopes: ['orders:read'], stepUp: { maxAge: '10m' } },
   { path: '/aged/**', scopes: ['orders:read'], maxTokenAge: '30m' },
   { path: '/net/**', scopes: ['orders:read'], ip: { allow: ['10.0.0.0/8'] } },
+  { path: '/tenant/**', scopes: ['orders:read'], claims: { tenant: 'acme' } },
+  { path: '/tenant-any/**', claims: { tenant: { oneOf: ['acme', 'globex'] } } },
+  // A predicate sees the request: it must never be skipped.
+  { path: '/tenant-net/**', claims: (c, r) => c['tenant'] === 'acme' && r.ip !== '192.0.2.7' && r.method === 'GET' },
 ];
 
 function randomRules(rnd: Rnd): RulePolicy[] {
@@ -187,6 +192,9 @@ const PATHS = [
   '/step/1',
   '/aged/1',
   '/net/1',
+  '/tenant/1',
+  '/tenant-any/1',
+  '/tenant-net/1',
   '/orders/1?x=1',
   '/orders//1',
   '/orders/../Admin/x',
