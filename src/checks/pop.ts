@@ -144,7 +144,7 @@ export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefi
   check: checkBinding,
   // A bearer token bound to nothing passes or fails on its own and the policy's (dpop.required): no proof, no
   // certificate, nothing of the request. A bound token, or the DPoP scheme, is checked on every request.
-  memo: (ctx) => ctx.scheme === 'bearer' && ctx.token !== undefined && ctx.token.cnf === undefined && ctx.token.record === undefined,
+  memo: (ctx) => ctx.scheme === 'bearer' && ctx.token !== undefined && ctx.token.cnf === undefined,
   commit(ctx, b) {
     const proof = ctx.notes?.['pop'] as DpopProof | undefined;
     if (!proof || !b.dpop) return undefined;

@@ -12,9 +12,9 @@ import { hasApiKeyPrefix } from '../tokens/api-key.js';
 import type { JwtFailure, VerifiedJwt } from '../tokens/jwt.js';
 import { isJwtShaped, type IntrospectedToken, type IntrospectionFailure } from '../tokens/introspection.js';
 import { explainUnmatched, type CompiledRule } from './rule-match.js';
-import { passStands, type CheckSlot, type PhaseSlots } from './registry.js';
+import type { CheckSlot, PhaseSlots } from './registry.js';
 import { NO_REASONS } from './decision.js';
-import type { Holder } from './key-records.js';
+import { passedBefore, rememberPass, type Holder } from './key-records.js';
 import { Refusal } from './refusal.js';
 import { checkRevocationState, isThenable, StoreFailure } from './store-calls.js';
 import { add, resumePhase, START, startPhase, type Run } from './phases.js';
@@ -46,10 +46,8 @@ const COMMIT_WAIT = 17;
 const DECIDE = 18;
 
 /**
- * One evaluation, as a state machine that stops only where a store (or verifier) answers with a promise: a fully
- * synchronous path returns its Outcome at once, with no generator, promise or closure allocated for it. The object
- * is at once the checks' context (CheckContext), the phases' state (Run) and the Outcome it ends with: every field
- * is set in the constructor, in one order, so every evaluation has one shape.
+ * One evaluation (see the top of this file): the checks' context, the phases' state (Run) and its Outcome. Every
+ * field is set in the constructor, in one order, so every evaluation has one shape.
  */
 export class Evaluation implements Run, Outcome {
   // ---- CheckContext: what the checks read ----
@@ -105,10 +103,8 @@ export class Evaluation implements Run, Outcome {
     readonly headers: GuardRequest['headers'],
     readonly rule: CompiledRule | undefined,
   ) {
-    // A rule in enforce mode enforces everything on its requests, even under a report-only policy ("trial
-    // everything but keep /admin enforced"). A rule in report-only under an enforcing policy trials only its own
-    // values of the registered checks: their failures are reported, never enforced; authentication, binding,
-    // revocation and the policy's and the token's own constraints stay enforced, so trialling a rule never opens a path.
+    // A rule in enforce mode enforces everything, even under a report-only policy. A report-only rule under an
+    // enforcing policy trials only its own values; everything else stays enforced, so trialling never opens a path.
     const p = e.p;
     this.nowMs = nowMs;
     this.clockToleranceS = p.clockToleranceS;
@@ -227,7 +223,7 @@ export class Evaluation implements Run, Outcome {
             trace.push({ phase: 'authenticate', step, outcome: 'pass', detail: `token ${holder.info.id} of ${holder.info.subject}` });
           }
           // Passed this rule's checks before (Check.memo): revocation and the decision only. A trace runs every check.
-          this.memo = holder.passed !== undefined && holder.passed === this.rule && holder.passedScheme === this.scheme && trace === undefined;
+          this.memo = trace === undefined && passedBefore(holder, this.rule, this.scheme);
           this.at = this.memo ? REVOKE : BIND;
           break;
         }
@@ -369,13 +365,7 @@ export class Evaluation implements Run, Outcome {
     const detail = this.detail ?? (reasons[0] === 'rule.unmatched' ? this.unmatchedDetail : undefined);
     const decision = e.decider.decide(reasons, enforced ? mode : 'report-only', this.rule, this.responseHeaders, detail);
     decision.token = holder.info;
-    // An allow with nothing noted: the token's later requests on this rule skip its checks if each pass stands.
-    const ruleChecks = this.rule?.checks;
-    const memo = ruleChecks?.memoSlots;
-    if (memo && !this.memo && reasons.length === 0 && !this.trace && !this.notes && !holder.record && passStands(memo, this, ruleChecks.values)) {
-      holder.passed = this.rule;
-      holder.passedScheme = this.scheme;
-    }
+    if (!this.memo && reasons.length === 0 && !this.trace && !this.notes) rememberPass(holder, this.rule, this);
     decorate(e, this, decision);
     if (e.p.trackUsage && this.recordsUsage && passes(decision)) recordUsage(e.store, holder.info.id, this.nowMs, this.ip, this.headers);
     return this.outcome(decision);

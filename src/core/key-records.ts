@@ -3,11 +3,11 @@
 import { LRUCache } from 'lru-cache';
 import type { ApiKeyRecord } from '../leaf/store.js';
 import type { TokenInfo } from '../leaf/types.js';
-import type { AnyCheck, CheckedToken, CompileEnv } from '../checks/check.js';
+import type { AnyCheck, CheckContext, CheckedToken, CompileEnv } from '../checks/check.js';
 import type { AuthenticationFacts } from '../checks/step-up.js';
 import { apiKeyExpiry } from '../checks/expiry.js';
 import { checkApiKey, hashApiKey, type ApiKeyFormat } from '../tokens/api-key.js';
-import { compileRecordChecks, type CheckSlot } from './registry.js';
+import { compileRecordChecks, passStands, type CheckSlot } from './registry.js';
 import { Refusal } from './refusal.js';
 import type { CompiledRule } from './rule-match.js';
 import { isFiniteNumber, isPlainObject, isStringList, isThenable, type Invoke } from './store-calls.js';
@@ -32,6 +32,21 @@ export interface Holder extends CheckedToken {
    */
   passed: CompiledRule | undefined;
   passedScheme: 'bearer' | 'dpop' | undefined;
+}
+
+/** Whether `holder` passed `rule`'s checks before, in `scheme`, each pass standing for later requests (`Check.memo`). */
+export const passedBefore = (holder: Holder, rule: CompiledRule | undefined, scheme: Holder['passedScheme']): boolean =>
+  rule !== undefined && holder.passed === rule && holder.passedScheme === scheme;
+
+/**
+ * After an allow with nothing noted for a commit: lets the token's later requests on `rule`, in the same scheme, skip
+ * its checks after authentication, when the rule's are all memoisable and each says this pass stands. Never an API key.
+ */
+export function rememberPass(holder: Holder, rule: CompiledRule | undefined, ctx: CheckContext): void {
+  const slots = rule?.checks.memoSlots;
+  if (rule === undefined || slots === undefined || holder.record !== undefined || !passStands(slots, ctx, rule.checks.values)) return;
+  holder.passed = rule;
+  holder.passedScheme = ctx.scheme;
 }
 
 /** Per-record compiled constraints; records from a store that hands out the same object are compiled once. */
