@@ -2,91 +2,36 @@
 // then the functions that took the most self time, so that what an adapter spends per request can be read by name.
 // Build first (`npm run build`): the server imports dist/, as in `npm run bench:http`.
 //
-// Env: SCENARIO (fastify-guard), DURATION seconds under load (8), CONNECTIONS (50), TOP (30 rows), INTERVAL (sampling µs, 1000), PIN=0 to skip taskset.
+// Env: SCENARIO (fastify-guard), DURATION seconds under load (8), CONNECTIONS (50), TOP (30 rows), INTERVAL (sampling
+// µs, 1000), PIN=0 to skip taskset.
 // The .cpuprofile is kept under bench/results/profiles/ (open it in Chrome DevTools or speedscope for the call tree).
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
-import ts from 'typescript';
-import { AUDIENCE, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type FromServer } from './scenarios.js';
+import { load, sanityCheck, startServer } from './harness.js';
+import { SCENARIOS } from './scenarios.js';
 
 const id = process.env.SCENARIO ?? 'fastify-guard';
 const scenario = SCENARIOS.find((s) => s.id === id);
 if (!scenario) throw new Error(`SCENARIO=${id} is none of ${SCENARIOS.map((s) => s.id).join(', ')}`);
 const DURATION = Number(process.env.DURATION ?? 8);
-const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);
 const TOP = Number(process.env.TOP ?? 30);
 /** Sampling interval in µs (V8's default is 1000): finer for a closer look at short functions. */
 const INTERVAL = Number(process.env.INTERVAL ?? 1000);
 
-const rs = await generateKeyPair('RS256', { extractable: true });
-const keys: BenchKeys = {
-  rsPublicJwk: { ...(await exportJWK(rs.publicKey)), kid: 'bench-rs', alg: 'RS256', use: 'sig' },
-  rsPublicPem: await exportSPKI(rs.publicKey),
-  hsSecret: randomBytes(32).toString('base64url'),
-};
-const claims = new SignJWT({ scope: `${SCOPE} profile` }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject('alice').setIssuedAt().setExpirationTime('6h');
-const token =
-  scenario.alg === 'RS256'
-    ? await claims.setProtectedHeader({ alg: 'RS256', kid: 'bench-rs' }).sign(rs.privateKey)
-    : await claims.setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(keys.hsSecret));
-
-// The same plain-JavaScript build of the server as run.ts makes.
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const buildDir = join(root, 'bench/results/.build');
-for (const file of ['bench/http/server.ts', 'bench/http/scenarios.ts', 'examples/fetch/bridge.ts']) {
-  const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
-    fileName: file,
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-  });
-  const out = join(buildDir, file.replace(/\.ts$/, '.js'));
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, outputText);
-}
-
 const profileDir = join(root, 'bench/results/profiles');
 mkdirSync(profileDir, { recursive: true });
 const name = `${id}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
-const node = [
-  process.execPath,
-  '--cpu-prof',
-  `--cpu-prof-interval=${INTERVAL}`,
-  `--cpu-prof-dir=${profileDir}`,
-  `--cpu-prof-name=${name}`,
-  join(buildDir, 'bench/http/server.js'),
-];
-const canPin =
-  process.env.PIN !== '0' &&
-  (() => {
-    try {
-      execFileSync('taskset', ['-c', '0', 'true']);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-const [command, ...args] = canPin ? ['taskset', '-c', '0', ...node] : node;
-const child = spawn(command as string, args, {
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  env: { ...process.env, BENCH_SCENARIO: id, BENCH_KEYS: JSON.stringify(keys) },
-});
-const port = await new Promise<number>((resolve, reject) => {
-  child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  child.on('message', (m: FromServer) => {
-    if (m.type === 'ready') resolve(m.port);
-    else if (m.type === 'error') reject(new Error(m.message));
-  });
-});
-const result = await autocannon({ url: `http://127.0.0.1:${port}${ROUTE}`, connections: CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${token}` } });
+// The server of bench:http (harness.ts: keys, plain-JavaScript build, pinning), under --cpu-prof.
+const server = await startServer(scenario, undefined, [], ['--cpu-prof', `--cpu-prof-interval=${INTERVAL}`, `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`]);
+await sanityCheck(server);
+const result = await load(server, { duration: DURATION });
 console.log(`${id}: ${result.requests.total} requests in ${DURATION} s, ${result.non2xx} non-2xx`);
 // On disconnect the server exits, and --cpu-prof writes the profile on exit.
 await new Promise((resolve) => {
-  child.once('exit', resolve);
-  child.disconnect();
+  server.child.once('exit', resolve);
+  server.child.disconnect();
 });
 
 interface ProfileNode {
