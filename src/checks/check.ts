@@ -155,6 +155,8 @@ export interface Check<P extends object = object, R extends object = object, C =
   memo?(ctx: CheckContext, compiled: C): boolean;
   /** Adjusts the finished Decision (challenges, scores): called for the policy-level value on every decision after the pre-auth phase. */
   decorate?(ctx: CheckContext, compiled: C, decision: Decision): void;
+  /** Whether `decorate` can change anything for this policy-level value (default: yes); a guard calls only those that can. */
+  decorates?(compiled: C): boolean;
   /** Problems of the policy that involve other keys than the check's own (`dpop` needs `jwt`), as `[path, message]`. */
   policyIssues?(policy: Readonly<Record<string, unknown>>): readonly (readonly [readonly (string | number)[], string])[];
   /**
@@ -189,7 +191,7 @@ export function defineCheck<P extends object, R extends object, V, C>(check: Omi
 /** A registered check seen without its slice types (what the engine iterates over). */
 export type AnyCheck = Omit<
   Check,
-  'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge' | 'onRefusal' | 'checkAll' | 'prefetch' | 'commit' | 'decorate' | 'memo'
+  'policyKey' | 'ruleKey' | 'recordKey' | 'compile' | 'check' | 'challenge' | 'onRefusal' | 'checkAll' | 'prefetch' | 'commit' | 'decorate' | 'decorates' | 'memo'
 > & {
   onRefusal?(ctx: CheckContext, compiled: unknown, reason: ReasonCode): void;
   readonly policyKey?: string;
@@ -201,6 +203,7 @@ export type AnyCheck = Omit<
   prefetch?(ctx: CheckContext, compiled: unknown): unknown;
   commit?(ctx: CheckContext, compiled: unknown): CheckResult;
   decorate?(ctx: CheckContext, compiled: unknown, decision: Decision): void;
+  decorates?(compiled: unknown): boolean;
   memo?(ctx: CheckContext, compiled: unknown): boolean;
   challenge?(compiled: unknown): string | undefined;
 };

@@ -154,6 +154,8 @@ export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefi
     const first = (claimed: boolean): ReasonCode | undefined => (claimed ? undefined : proofFailure(ctx, b.claimRefused));
     return isPromiseLike(answer) ? Promise.resolve(answer).then(first) : first(answer);
   },
+  // Without a dpop policy there is no challenge or nonce to add.
+  decorates: (b) => b.dpop !== undefined,
   decorate(ctx, b, decision) {
     if (!b.dpop) return;
     dpopChallenge(decision, b.dpop, ctx.scheme);

@@ -43,6 +43,8 @@ export interface Engine {
   prefetchers: readonly CheckSlot[];
   committers: readonly CheckSlot[];
   decorators: readonly CheckSlot[];
+  /** Whether the pipeline's memoised path may run at all: no prefetch or decorate hook to call (see pipeline.ts). */
+  memoPath: boolean;
 }
 
 const hasValue = (v: string | string[] | undefined): boolean => typeof v === 'string' && v !== '';

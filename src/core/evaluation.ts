@@ -5,7 +5,7 @@
 import type { ParsedIp } from '../leaf/ip.js';
 import { passes } from '../leaf/http.js';
 import type { Decision, GuardRequest, ReasonCode, TokenInfo, TraceStep } from '../leaf/types.js';
-import type { CheckStore } from '../checks/check.js';
+import type { CheckPhase, CheckStore } from '../checks/check.js';
 import { isRevoked, revocationDetail } from '../checks/revocation.js';
 import { hasTokenSyntax, readToken } from '../tokens/extract.js';
 import { hasApiKeyPrefix } from '../tokens/api-key.js';
@@ -159,13 +159,9 @@ export class Evaluation implements Run, Outcome {
       switch (this.at) {
         // Phase: pre-auth. Runs before the token is read, so a flood of bad tokens costs no verification or store call.
         case PRE_AUTH:
-          w = startPhase(this, 'pre-auth', this.phases['pre-auth'], undefined);
-          if (w) return this.wait(PRE_AUTH_WAIT, w);
-          this.at = AUTHENTICATE;
-          break;
         case PRE_AUTH_WAIT:
-          w = resumePhase(this, 'pre-auth', this.phases['pre-auth'], undefined, answer);
-          if (w) return w;
+          w = this.phase('pre-auth', this.phases['pre-auth'], undefined, this.at === PRE_AUTH_WAIT, answer);
+          if (w) return this.wait(PRE_AUTH_WAIT, w);
           this.at = AUTHENTICATE;
           break;
 
@@ -230,13 +226,9 @@ export class Evaluation implements Run, Outcome {
 
         // Phase: bind (proof of possession). A refusal here ends the evaluation.
         case BIND:
-          w = startPhase(this, 'bind', this.phases.bind, undefined);
-          if (w) return this.wait(BIND_WAIT, w);
-          this.at = REVOKE;
-          break;
         case BIND_WAIT:
-          w = resumePhase(this, 'bind', this.phases.bind, undefined, answer);
-          if (w) return w;
+          w = this.phase('bind', this.phases.bind, undefined, this.at === BIND_WAIT, answer);
+          if (w) return this.wait(BIND_WAIT, w);
           this.at = REVOKE;
           break;
 
@@ -261,35 +253,23 @@ export class Evaluation implements Run, Outcome {
 
         // Phase: constraints.
         case CONSTRAINTS:
-          w = startPhase(this, 'constraints', this.valued.constraints, (this.token as Holder).recordChecks);
-          if (w) return this.wait(CONSTRAINTS_WAIT, w);
-          this.constrained();
-          break;
         case CONSTRAINTS_WAIT:
-          w = resumePhase(this, 'constraints', this.valued.constraints, (this.token as Holder).recordChecks, answer);
-          if (w) return w;
+          w = this.phase('constraints', this.valued.constraints, (this.token as Holder).recordChecks, this.at === CONSTRAINTS_WAIT, answer);
+          if (w) return this.wait(CONSTRAINTS_WAIT, w);
           this.constrained();
           break;
 
         // Phases: risk, then quota (counters and uses are only spent by requests that go through).
         case RISK:
-          w = startPhase(this, 'risk', this.valued.risk, (this.token as Holder).recordChecks);
+        case RISK_WAIT:
+          w = this.phase('risk', this.valued.risk, (this.token as Holder).recordChecks, this.at === RISK_WAIT, answer);
           if (w) return this.wait(RISK_WAIT, w);
           this.at = QUOTA;
           break;
-        case RISK_WAIT:
-          w = resumePhase(this, 'risk', this.valued.risk, (this.token as Holder).recordChecks, answer);
-          if (w) return w;
-          this.at = QUOTA;
-          break;
         case QUOTA:
-          w = startPhase(this, 'quota', this.valued.quota, (this.token as Holder).recordChecks);
-          if (w) return this.wait(QUOTA_WAIT, w);
-          this.at = COMMIT;
-          break;
         case QUOTA_WAIT:
-          w = resumePhase(this, 'quota', this.valued.quota, (this.token as Holder).recordChecks, answer);
-          if (w) return w;
+          w = this.phase('quota', this.valued.quota, (this.token as Holder).recordChecks, this.at === QUOTA_WAIT, answer);
+          if (w) return this.wait(QUOTA_WAIT, w);
           this.at = COMMIT;
           break;
 
@@ -319,6 +299,23 @@ export class Evaluation implements Run, Outcome {
           return this.decided();
       }
     }
+  }
+
+  /** Takes over a memoised request (pipeline.ts) at the revocation answer it read: the Outcome, or the promise to wait for. */
+  revocationAnswered(holder: Holder, token: string, scheme: Evaluation['scheme'], ip: ParsedIp | null, answer: unknown, failed: boolean): Outcome | PromiseLike<unknown> {
+    this.ip = ip;
+    this.read = true;
+    this.token = holder;
+    this.rawToken = token;
+    this.scheme = scheme;
+    this.memo = true;
+    this.at = REVOKE_WAIT;
+    return !failed && isThenable(answer) ? answer : this.step(answer, failed);
+  }
+
+  /** Runs one phase's slots, or (`resuming`) goes on with them once the promise it waited for answered. */
+  private phase(phase: CheckPhase, slots: readonly CheckSlot[], record: readonly unknown[] | undefined, resuming: boolean, answer: unknown): PromiseLike<unknown> | undefined {
+    return resuming ? resumePhase(this, phase, slots, record, answer) : startPhase(this, phase, slots, record);
   }
 
   private wait(at: number, w: PromiseLike<unknown>): PromiseLike<unknown> {

@@ -202,8 +202,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     },
     prefetchers: withPolicy((c) => c.prefetch !== undefined),
     committers: withPolicy((c) => c.commit !== undefined),
-    decorators: withPolicy((c) => c.decorate !== undefined),
+    decorators: withPolicy((c) => c.decorate !== undefined).filter((s) => s.check.decorates?.(s.policy) !== false),
+    memoPath: false,
   };
+  engine.memoPath = engine.prefetchers.length === 0 && engine.decorators.length === 0;
 
   // For telemetry only: whether the request's JWT is in the verification cache as the evaluation starts.
   const cacheHitOf = (req: GuardRequest): boolean | undefined => {

@@ -2,10 +2,15 @@
 // Evaluation (evaluation.ts) over the phases, waiting only where a store or verifier answers with a promise.
 import { normalizePath } from '../leaf/path.js';
 import type { GuardRequest, TraceStep } from '../leaf/types.js';
-import { matchRule } from './rule-match.js';
+import { readToken, type TokenSlot } from '../tokens/extract.js';
+import { hasApiKeyPrefix } from '../tokens/api-key.js';
+import { isJwtShaped } from '../tokens/introspection.js';
+import { matchRule, type CompiledRule } from './rule-match.js';
 import { isThenable } from './store-calls.js';
 import { Evaluation } from './evaluation.js';
-import type { Engine, Outcome } from './engine.js';
+import { NO_REASONS } from './decision.js';
+import { passedBefore, type Holder } from './key-records.js';
+import { recordUsage, routeMode, type Engine, type Outcome } from './engine.js';
 
 // TraceStep is a leaf type (audit events carry it); re-exported here, where it was first declared.
 export type { TraceStep } from '../leaf/types.js';
@@ -38,9 +43,69 @@ export function pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: Tr
     return { decision: d, path: rawPath.slice(0, 256).split('?')[0] ?? '', ip: undefined, identity: undefined };
   }
   const rule = matchRule(p.rules, method, path, req.caseSensitive === true);
+  if (trace === undefined && e.memoPath && rule?.checks.memoPath === true && !rule.public) {
+    const o = memoised(e, req, nowMs, recordsUsage, method, path, headers, rule);
+    if (o !== undefined) return o;
+  }
   const ev = new Evaluation(e, req, nowMs, trace, recordsUsage, method, path, headers, rule);
   const r = ev.start();
   return isThenable(r) ? waitFor(ev, r) : r;
+}
+
+/** For `readToken`: only a cached token goes on here, and a cached token passed the syntax check before. */
+const cachedOnly = (): boolean => true;
+
+/** Read into by `memoised` and copied out at once (it never waits in between): no slot is allocated per request. */
+const slot: TokenSlot = { rawToken: undefined, scheme: undefined };
+
+/**
+ * A JWT that passed this rule's checks before, in the same scheme (Check.memo), on a rule with no pre-auth check and
+ * a policy with no prefetch or decorate hook: what can change between two of its requests is its time (the cache
+ * lookup checks it), its revocation and its usage record, and that is all that runs here, with no Evaluation. Any
+ * other request is left to the Evaluation (undefined); so is every answer but "not revoked", from where it stands
+ * (`Evaluation.revocationAnswered`), so the store is asked once. `memo.fuzz.test.ts` holds the two paths to one answer.
+ */
+function memoised(
+  e: Engine,
+  req: GuardRequest,
+  nowMs: number,
+  recordsUsage: boolean,
+  method: string,
+  path: string,
+  headers: GuardRequest['headers'],
+  rule: CompiledRule,
+): Outcome | Promise<Outcome> | undefined {
+  const p = e.p;
+  const jwt = e.jwt;
+  if (jwt === undefined || (p.preflight && method === 'OPTIONS')) return undefined;
+  slot.rawToken = undefined;
+  if (readToken(slot, headers, p.maxTokenBytes, cachedOnly) !== undefined) return undefined;
+  const token = slot.rawToken as string | undefined;
+  const scheme = slot.scheme;
+  if (token === undefined || (p.apiKeys !== undefined && hasApiKeyPrefix(token, p.apiKeys)) || (e.introspector !== undefined && !isJwtShaped(token))) return undefined;
+  const v = jwt.lookup(token, nowMs);
+  const holder = v === undefined || 'reason' in v ? undefined : (v.holder as Holder | undefined);
+  if (holder === undefined || holder.notices !== undefined || !passedBefore(holder, rule, scheme)) return undefined;
+  let ip: Outcome['ip'];
+  let answer: unknown;
+  let failed = false;
+  try {
+    ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
+    answer = e.invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
+  } catch (err) {
+    if (ip === undefined) return undefined;
+    answer = err;
+    failed = true;
+  }
+  if (failed || (answer !== undefined && answer !== null)) {
+    const ev = new Evaluation(e, req, nowMs, undefined, recordsUsage, method, path, headers, rule);
+    const r = ev.revocationAnswered(holder, token, scheme, ip ?? null, answer, failed);
+    return isThenable(r) ? waitFor(ev, r) : r;
+  }
+  const decision = e.decider.decide(NO_REASONS, routeMode(p, rule), rule, {});
+  decision.token = holder.info;
+  if (p.trackUsage && recordsUsage) recordUsage(e.store, holder.info.id, nowMs, ip, headers);
+  return { decision, path, ip, identity: holder.info };
 }
 
 function waitFor(ev: Evaluation, pending: PromiseLike<unknown>): Promise<Outcome> {

@@ -120,6 +120,8 @@ export interface CompiledRuleChecks {
    * when one cannot be skipped.
    */
   readonly memoSlots: readonly CheckSlot[] | undefined;
+  /** Whether a token that passed this rule before may be decided by the pipeline's memoised path: memoSlots, and no pre-auth check. */
+  readonly memoPath: boolean;
 }
 
 /** Compiles a rule's values for the registered checks; `trial` when the rule's own values are only reported. */
@@ -151,7 +153,7 @@ export function compileRuleChecks(checks: CompiledChecks, rule: Record<string, u
   const after = CHECK_PHASES.filter((ph) => ph !== 'pre-auth').flatMap((ph) => active[ph]);
   // A trialled rule's requests are reported on (their reasons kept): never skipped.
   const memoSlots = !trial && after.every((slot) => slot.check.memo !== undefined) ? after : undefined;
-  return { values, groups, trialGroups, challenges, any, active, memoSlots };
+  return { values, groups, trialGroups, challenges, any, active, memoSlots, memoPath: memoSlots !== undefined && active['pre-auth'].length === 0 };
 }
 
 /**
