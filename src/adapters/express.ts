@@ -192,15 +192,8 @@ function setAuth(req: Request, value: unknown): void {
 /** Records the guard and the auth result of a request; `viaAccessor` false for requests without Express's prototype. */
 function remember(req: Request, context: AdapterContext, result: AuthResult, viaAccessor: boolean, view: AuthView | undefined): void {
   const auth = view ? view(result, req) : result;
-  const state = states.get(req);
-  if (state) {
-    state.context = context;
-    state.auth = auth;
-    state.result = result;
-    state.view = view;
-  } else {
-    states.set(req, { context, auth, result, view });
-  }
+  // Every field replaced, so a state the app's own `req.auth = …` made before is replaced whole: one WeakMap write, no read.
+  states.set(req, { context, auth, result, view });
   // A request that did not come through an Express app (a hand-made object in a test harness) gets a plain property.
   if (!viaAccessor) setAuth(req, auth);
 }
