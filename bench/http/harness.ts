@@ -89,12 +89,15 @@ for (const file of ['bench/http/server.ts', 'bench/http/scenarios.ts', 'examples
 }
 const serverEntry = join(buildDir, 'bench/http/server.js');
 
+/** SERVER_NODE_ARGS='--single-threaded-gc' (say): node options for every bench server (NODE_OPTIONS refuses some of them). */
+const NODE_ARGS = (process.env.SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 /**
  * Starts `scenario`'s server, or with `arms` one server that serves each arm's app in turn (`arm(i)`); `wrapper`
  * is a command to run node under (valgrind, for instructions.ts), `nodeArgs` node's own options.
  */
 export function startServer(scenario: Scenario, arms?: readonly Scenario[], wrapper: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<Server> {
-  const node = [...wrapper, process.execPath, ...nodeArgs, serverEntry];
+  const node = [...wrapper, process.execPath, ...NODE_ARGS, ...nodeArgs, serverEntry];
   const [command, ...args] = pinned ? ['taskset', '-c', String(pinned.server), ...node] : node;
   const child = spawn(command as string, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
