@@ -290,7 +290,8 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
 }
 
 /**
- * Revokes key `id` at once, keeping `reason` on its record (shown in decisions' `detail`), and reports
+ * Revokes key `id` at once, keeping `reason` on its record (shown in decisions' `detail`) and putting its id on the
+ * store's revocation list (so a rotation of the key running meanwhile cannot bring it back), and reports
  * `key.revoked`. A key in its rotation grace is cut off at once. Throws ApiKeyStateError for an unknown or already
  * revoked key.
  *
@@ -309,6 +310,9 @@ export async function revokeApiKey(store: TokenStore, id: string, options: Revok
   const record = checked(found);
   if (record.revokedAt !== undefined && record.revokedAt <= nowMs) throw new ApiKeyStateError('api_key.revoked', id, `API key ${id} is already revoked`);
   const reason = options.reason ?? 'unspecified';
+  // Also on the revocation list the guard reads on every request: a rotation of this key running at the same time
+  // writes its record last (revokedAt = the end of its grace), and that write must not bring the key back.
+  await store.revoke(record.id, { now: nowMs, ...(record.expiresAt !== null && { expiresAt: record.expiresAt }), reason });
   const updated = await store.updateApiKey(record.hash, { revokedAt: nowMs, revocationReason: reason });
   if (updated === undefined || updated === null) throw new ApiKeyStateError('api_key.not_found', id, `API key ${id} was deleted while it was revoked`);
   await reporter(store, options.onEvent)({ type: 'key.revoked', at: nowMs, subject: record.subject, tokenId: id, actor: options.actor, reason });

@@ -174,6 +174,30 @@ describe('revocation reasons', () => {
     expect(await thrown(() => revokeApiKey(store, k.record.id, { now: new Date(T0 + 3) }))).toMatchObject({ code: 'api_key.revoked' });
   });
 
+  it('a rotation running while the key is revoked does not bring the key back (its record is written last)', async () => {
+    const { store, guard, issue } = await setup();
+    const k = await issue();
+    // The rotation reads the key (not yet revoked), then stalls before its writes; the revocation completes meanwhile.
+    let release: () => void = () => undefined;
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const put = store.putApiKey.bind(store);
+    store.putApiKey = async (record) => {
+      await stalled;
+      return put(record);
+    };
+    const rotation = rotateApiKey(store, k.record.id, { grace: '24h', now: new Date(T0 + 1) });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await revokeApiKey(store, k.record.id, { reason: 'compromised', now: new Date(T0 + 2) });
+    release();
+    await rotation;
+    // The record now says "revoked at the end of the grace", but the key was revoked for good before that.
+    expect((await findApiKey(store, k.record.id))?.revokedAt?.getTime()).toBe(T0 + 1 + DAY);
+    const d = await guard.evaluate(req(k.key, T0 + 3));
+    expect([d.status, d.reason]).toEqual([401, 'token.revoked']);
+  });
+
   it('guard.revoke and guard.revokeSubject keep the reason, show it in detail and report the events', async () => {
     const { guard, events, issue } = await setup();
     const k = await issue();
