@@ -160,6 +160,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const timeOf = (req: GuardRequest): number => (req.now instanceof Date ? req.now.getTime() : now());
 
   const withPolicy = (has: (c: CheckSlot['check']) => boolean) => p.checks.all.filter((s) => s.policy !== undefined && has(s.check));
+  const prefetchers = withPolicy((c) => c.prefetch !== undefined);
+  const decorators = withPolicy((c) => c.decorate !== undefined).filter((s) => s.check.decorates?.(s.policy) !== false);
   const engine: Engine = {
     p,
     store,
@@ -200,12 +202,11 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       }
       return h;
     },
-    prefetchers: withPolicy((c) => c.prefetch !== undefined),
+    prefetchers,
     committers: withPolicy((c) => c.commit !== undefined),
-    decorators: withPolicy((c) => c.decorate !== undefined).filter((s) => s.check.decorates?.(s.policy) !== false),
-    memoPath: false,
+    decorators,
+    memoPath: prefetchers.length === 0 && decorators.length === 0,
   };
-  engine.memoPath = engine.prefetchers.length === 0 && engine.decorators.length === 0;
 
   // For telemetry only: whether the request's JWT is in the verification cache as the evaluation starts.
   const cacheHitOf = (req: GuardRequest): boolean | undefined => {

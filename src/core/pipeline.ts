@@ -3,8 +3,6 @@
 import { normalizePath } from '../leaf/path.js';
 import type { GuardRequest, TraceStep } from '../leaf/types.js';
 import { readToken, type TokenSlot } from '../tokens/extract.js';
-import { hasApiKeyPrefix } from '../tokens/api-key.js';
-import { isJwtShaped } from '../tokens/introspection.js';
 import { matchRule, type CompiledRule } from './rule-match.js';
 import { isThenable } from './store-calls.js';
 import { Evaluation } from './evaluation.js';
@@ -78,14 +76,15 @@ function memoised(
   const p = e.p;
   const jwt = e.jwt;
   if (jwt === undefined || (p.preflight && method === 'OPTIONS')) return undefined;
-  slot.rawToken = undefined;
+  // readToken writes the slot whenever it finds a token (its only success), so nothing stale is read.
   if (readToken(slot, headers, p.maxTokenBytes, cachedOnly) !== undefined) return undefined;
-  const token = slot.rawToken as string | undefined;
+  const token = slot.rawToken as string;
   const scheme = slot.scheme;
-  if (token === undefined || (p.apiKeys !== undefined && hasApiKeyPrefix(token, p.apiKeys)) || (e.introspector !== undefined && !isJwtShaped(token))) return undefined;
+  // Only the Evaluation's JWT branch fills this cache, so a token it routes elsewhere (an API key by its prefix, an
+  // opaque token to introspection) is never found here; and a JWT's holder has no key notices to send.
   const v = jwt.lookup(token, nowMs);
   const holder = v === undefined || 'reason' in v ? undefined : (v.holder as Holder | undefined);
-  if (holder === undefined || holder.notices !== undefined || !passedBefore(holder, rule, scheme)) return undefined;
+  if (holder === undefined || !passedBefore(holder, rule, scheme)) return undefined;
   let ip: Outcome['ip'];
   let answer: unknown;
   let failed = false;

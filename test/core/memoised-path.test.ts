@@ -2,7 +2,7 @@
 // Evaluation, and hands the request to one wherever the answer is not a plain "not revoked". Each test lets a token
 // pass first (so the path is in place), then makes the store answer differently and expects what the Evaluation gives.
 import { describe, expect, it } from 'vitest';
-import { createGuard, MemoryStore, type Decision, type DecisionEvent, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
+import { createApiKey, createGuard, MemoryStore, type Decision, type DecisionEvent, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
 import { jwtPolicy, NOW, NOW_S, signToken } from '../helpers/tokens.js';
 
 const req = (token: string, over: Partial<GuardRequest> = {}): GuardRequest => ({
@@ -97,6 +97,14 @@ describe('the memoised path', () => {
       const d = await guard.decide(req(token));
       expect([d.effect, d.status, d.reason]).toEqual(['deny', 503, 'store.unavailable']);
     }
+  });
+
+  it('leaves an API key to the full evaluation after a JWT passed the same rule', async () => {
+    const { store, guard } = await setup({ apiKeys: { prefix: 'tg_' } });
+    const key = await createApiKey(store, { prefix: 'tg_', subject: 'svc', scopes: ['orders:read'], expiresIn: '90d', now: NOW });
+    expect(await guard.decide(req(key.key))).toMatchObject({ reason: 'ok', token: { id: key.record.id, kind: 'api_key' } });
+    await guard.revoke(key.record.id, { now: NOW });
+    expect((await guard.decide(req(key.key))).reason).toBe('token.revoked');
   });
 
   it('reads a forwarded address as a full evaluation does, a garbled one included', async () => {
