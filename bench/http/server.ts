@@ -1,11 +1,34 @@
 // One server under test in its own process (run.ts pins it to its own core): builds the app named by
 // BENCH_SCENARIO, listens on loopback, and reports its own CPU time when the load generator asks.
 // Frameworks are imported on demand so that each process loads only what it serves.
+import { createHook } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ErrorRequestHandler } from 'express';
 import type { Decision, Guard, TokenGuardPolicy } from 'token-guard';
 import { AUDIENCE, BODY, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type FromServer, type Scenario, type ToServer } from './scenarios.js';
+
+/**
+ * One of Node's `process.nextTick` tick objects, kept for the life of the process. Node builds each tick object as a
+ * literal with computed keys (`{ [async_id_symbol]: …, [trigger_async_id_symbol]: …, callback, args }`), and the
+ * hidden classes that literal passes through live only as long as some tick object does. A full garbage collection
+ * made while none is alive, after `nextTick` has gathered type feedback and before it is optimised, frees them: the
+ * next tick object gets new ones, the literal's inline caches turn megamorphic, and from then on every `nextTick` in
+ * the process builds its object in V8's runtime (about 2 µs more per Fastify request). Whether a process had such a
+ * collection depends on its start-up (a plugin registered, a guard compiled) and the collector's timing, not on the
+ * requests it serves: servers measured in the two states differed by more than a guard costs. Keeping one tick
+ * object alive keeps those classes, so every server is measured in the same (intended) state. KEEP_TICK_CLASSES=0
+ * measures without it.
+ */
+let keptTick: object | undefined;
+if (process.env.KEEP_TICK_CLASSES !== '0') {
+  const hook = createHook({
+    init(_id, type, _trigger, resource) {
+      if (type === 'TickObject' && !keptTick) keptTick = resource as object;
+    },
+  }).enable();
+  process.nextTick(() => hook.disable());
+}
 
 const send = (message: FromServer): void => {
   process.send?.(message);
