@@ -4,6 +4,7 @@
 // express-rate-limit in front of the guard for.
 import { z } from 'zod';
 import { parseDuration, positiveDurationSchema, type Duration } from '../leaf/duration.js';
+import { EvictionCursor } from '../leaf/bounded-map.js';
 import type { ParsedIp } from '../leaf/ip.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { defineCheck, type CheckContext } from './check.js';
@@ -130,6 +131,8 @@ const MAX_SUBJECT_CHARS = 256;
 export class PreAuthLimiter {
   // Keys: an IP key (no space in it), or `<IP key> <claimed subject>` (the first space ends the IP).
   private readonly clients = new Map<string, Tat>();
+  // Every look re-inserts its client, so deleted entries pile up at the front of the Map: a cursor passes them once.
+  private readonly leastRecent = new EvictionCursor(this.clients);
   private readonly pair: Rate | undefined;
   private readonly ip: Rate;
   readonly policyHeader: string;
@@ -215,7 +218,7 @@ export class PreAuthLimiter {
     this.clients.delete(l.key);
     if (charge || tat.t > 0) this.clients.set(l.key, tat);
     while (this.clients.size > this.config.maxClients) {
-      const oldest = this.clients.keys().next().value;
+      const oldest = this.leastRecent.oldest();
       if (oldest === undefined) break;
       this.clients.delete(oldest);
     }

@@ -52,6 +52,40 @@ export function tailHash(key: string): number {
 }
 
 /**
+ * The oldest key of a Map, in amortised constant time. A fresh `map.keys()` starts at the front of V8's table and
+ * walks over every entry deleted since the table was last compacted: in a full Map that drops its oldest entry on each
+ * insert, those holes pile up at the front, and each eviction cost tens of µs (a 100 000-entry Map: 14 s for 200 000
+ * evictions, against 0.2 s with this cursor). One iterator kept across calls passes each hole once. It stays right as
+ * long as every key it hands out is deleted before the next call: then no live entry lies behind it (re-inserted and
+ * new keys go to the end, which it has not reached).
+ */
+export class EvictionCursor<K> {
+  readonly #map: Map<K, unknown>;
+  #keys: Iterator<K> | undefined;
+
+  /** A cursor over `map`'s keys in insertion order. */
+  constructor(map: Map<K, unknown>) {
+    this.#map = map;
+  }
+
+  /** The map's oldest key, which the caller then deletes; undefined for an empty map. */
+  oldest(): K | undefined {
+    if (this.#map.size === 0) {
+      // Also lets go of the tables an iterator keeps alive until it next moves.
+      this.#keys = undefined;
+      return undefined;
+    }
+    let step = this.#keys?.next();
+    if (step === undefined || step.done === true) {
+      // A finished Map iterator stays finished: start again (reached only if a caller kept a key it was handed).
+      this.#keys = this.#map.keys();
+      step = this.#keys.next();
+    }
+    return step.done === true ? undefined : step.value;
+  }
+}
+
+/**
  * A Map of at most `max` entries: setting a new key when full drops the oldest one. An entry set with an
  * expiry is not served from that instant on (on the caller's clock) and is dropped when next read.
  */
@@ -59,6 +93,7 @@ export class BoundedMap<K, V> {
   readonly #max: number;
   readonly #index: ((key: K) => unknown) | undefined;
   readonly #entries = new Map<unknown, Entry<K, V>>();
+  readonly #oldest = new EvictionCursor(this.#entries);
   /** Entries older than this many insertions move to the newest end when read (refresh); Infinity: never. */
   readonly #refreshAfter: number;
   /** Insertions so far. */
@@ -104,13 +139,7 @@ export class BoundedMap<K, V> {
       return;
     }
     if (e !== undefined) this.#entries.delete(id);
-    else if (this.#entries.size >= this.#max) {
-      // The oldest entry is the first in a Map's insertion order.
-      for (const oldest of this.#entries.keys()) {
-        this.#entries.delete(oldest);
-        break;
-      }
-    }
+    else if (this.#entries.size >= this.#max) this.#entries.delete(this.#oldest.oldest());
     this.#entries.set(id, { key, value, until: untilMs, seq: this.#seq++ });
   }
 

@@ -1,5 +1,6 @@
 // composeStores: one TokenStore made of a store per concern (records and revocations durable in PostgreSQL, counters,
 // claims and usage in Redis), optionally with a shared cache (RedisStore) in front of the durable part.
+import { EvictionCursor } from '../leaf/bounded-map.js';
 import { StoreError } from '../leaf/errors.js';
 import type { LifecycleEvent, LifecycleQuery } from '../leaf/lifecycle.js';
 import type { ApiKeyPatch, ApiKeyRecord, ClaimOptions, RateLimitCheck, RevocationState, RevokeOptions, RevokeSubjectOptions, TokenStore, UsageEvent } from '../leaf/store.js';
@@ -103,6 +104,7 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
   // Fan-outs the cache failed: retried until it takes them, so that a cache that comes back unflushed cannot keep
   // answering "not revoked" from before the revocation.
   const pending = new Map<string, Fanout>();
+  const oldestPending = new EvictionCursor(pending);
   let timer: NodeJS.Timeout | undefined;
   const send = (f: Fanout): Promise<void> =>
     Promise.resolve(f.kind === 't' ? (cache as StoreCache).revoke(f.id, f.options) : (cache as StoreCache).revokeSubject(f.id, f.options));
@@ -131,7 +133,7 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     } catch (e) {
       pending.delete(k);
       pending.set(k, f);
-      if (pending.size > MAX_PENDING_FANOUTS) pending.delete(pending.keys().next().value as string);
+      if (pending.size > MAX_PENDING_FANOUTS) pending.delete(oldestPending.oldest() as string);
       schedule();
       throw new StoreError(
         `revocation stored durably, but the cache did not take it (${e instanceof Error ? e.message : String(e)}); retrying in the background. ` +

@@ -40,6 +40,24 @@ async function guardWith(overrides: Partial<TokenGuardPolicy>) {
 }
 
 describe('limits before authentication', () => {
+  it('with maxClients, forgets the least recently seen client first: a client seen again keeps its count', async () => {
+    const { guard } = await guardWith({ preAuthLimit: { limit: 1, window: '1h', maxClients: 3 } });
+    const at = (ip: string) => guard.evaluate(req(guess(), ip)).then((d) => d.reason);
+    expect(await at('198.51.100.1')).toBe('token.invalid');
+    expect(await at('198.51.100.1')).toBe('rate.limited');
+    expect(await at('198.51.100.2')).toBe('token.invalid');
+    expect(await at('198.51.100.3')).toBe('token.invalid');
+    // .1 seen again (refused): now .2 is the least recently seen, and a fourth client pushes it out, not .1.
+    expect(await at('198.51.100.1')).toBe('rate.limited');
+    expect(await at('198.51.100.4')).toBe('token.invalid');
+    expect(await at('198.51.100.1')).toBe('rate.limited');
+    expect(await at('198.51.100.2')).toBe('token.invalid');
+    // .2 coming back pushed out .3 (least recently seen), then many new clients push out everyone before them.
+    expect(await at('198.51.100.3')).toBe('token.invalid');
+    for (let i = 10; i < 200; i++) expect(await at(`198.51.100.${i}`)).toBe('token.invalid');
+    expect(await at('198.51.100.1')).toBe('token.invalid');
+  });
+
   it('throttles a flood of bad keys from one IP with 429 rate.limited and no store call after the limit', async () => {
     const { guard, calls } = await guardWith({});
     for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(guess(), '198.51.100.7'))).reason).toBe('token.invalid');

@@ -20,6 +20,7 @@ import {
   type TokenGuardPolicy,
 } from '../../src/index.js';
 import { jwtPolicy, NOW, NOW_S, signToken, testKeys } from '../helpers/tokens.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 vi.mock('../../src/core/registry.js', async (importOriginal) => {
   const m = await importOriginal<typeof import('../../src/core/registry.js')>();
@@ -46,17 +47,6 @@ afterEach(() => {
   G.__breakMemo = false;
 });
 
-// ---- a seeded PRNG ----
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rnd = () => number;
 const pick = <T>(rnd: Rnd, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
 const chance = (rnd: Rnd, p: number): boolean => rnd() < p;

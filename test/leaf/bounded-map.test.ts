@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { BoundedMap, tailHash } from '../../src/leaf/bounded-map.js';
+import { BoundedMap, EvictionCursor, tailHash } from '../../src/leaf/bounded-map.js';
+import { mulberry32 as prng } from '../helpers/prng.js';
 
 describe('BoundedMap', () => {
   it('never holds more than max entries: the oldest inserted is dropped first', () => {
@@ -90,6 +91,89 @@ describe('BoundedMap', () => {
 
   it('refuses a bound that could never hold anything', () => {
     for (const max of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new BoundedMap(max)).toThrow(RangeError);
+  });
+});
+
+describe('EvictionCursor', () => {
+  it('hands out the oldest live key under any mix of inserts, re-inserts, deletes, evictions and clear (against an array model)', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const random = prng(seed);
+      const map = new Map<string, number>();
+      const cursor = new EvictionCursor(map);
+      const model: string[] = [];
+      const max = 1 + Math.floor(random() * 50);
+      let next = 0;
+      for (let step = 0; step < 3000; step++) {
+        const r = random();
+        if (r < 0.5) {
+          const key = `k${next++}`;
+          map.set(key, step);
+          model.push(key);
+        } else if (r < 0.7 && model.length > 0) {
+          // Re-inserted: moves to the newest end, as the pre-auth limiter does with every client it looks at.
+          const key = model.splice(Math.floor(random() * model.length), 1)[0] as string;
+          map.delete(key);
+          map.set(key, step);
+          model.push(key);
+        } else if (r < 0.85 && model.length > 0) {
+          const key = model.splice(Math.floor(random() * model.length), 1)[0] as string;
+          map.delete(key);
+        } else if (r < 0.851) {
+          map.clear();
+          model.length = 0;
+        }
+        while (map.size > max) {
+          const oldest = cursor.oldest();
+          expect(oldest, `seed ${seed}, step ${step}`).toBe(model[0]);
+          map.delete(oldest as string);
+          model.shift();
+        }
+      }
+      expect([...map.keys()]).toEqual(model);
+    }
+  });
+
+  it('answers undefined for an empty map, and starts again after one', () => {
+    const map = new Map<string, number>();
+    const cursor = new EvictionCursor(map);
+    expect(cursor.oldest()).toBeUndefined();
+    map.set('a', 1);
+    map.set('b', 2);
+    expect(cursor.oldest()).toBe('a');
+    map.delete('a');
+    map.delete('b');
+    expect(cursor.oldest()).toBeUndefined();
+    map.set('c', 3);
+    expect(cursor.oldest()).toBe('c');
+  });
+});
+
+describe('BoundedMap eviction order', () => {
+  it('drops the oldest live entry, with deletes and clear in between (against an array model)', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const random = prng(seed);
+      const max = 2 + Math.floor(random() * 40);
+      const m = new BoundedMap<string, number>(max);
+      const model: string[] = [];
+      let next = 0;
+      for (let step = 0; step < 3000; step++) {
+        const r = random();
+        if (r < 0.7) {
+          const key = `k${next++}`;
+          m.set(key, step);
+          model.push(key);
+          if (model.length > max) model.shift();
+        } else if (r < 0.9 && model.length > 0) {
+          const key = model.splice(Math.floor(random() * model.length), 1)[0] as string;
+          expect(m.delete(key)).toBe(true);
+        } else if (r < 0.901) {
+          m.clear();
+          model.length = 0;
+        }
+        expect(m.size, `seed ${seed}, step ${step}`).toBe(model.length);
+      }
+      for (const key of model) expect(m.has(key)).toBe(true);
+    }
   });
 });
 
