@@ -2,7 +2,7 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../leaf/errors.js';
 import { gcraStep, type GcraTat } from './gcra.js';
-import { addUse, freshUsage } from './usage.js';
+import { addUse, compactUsage, publicUsage } from './usage.js';
 import { BoundedMap } from '../leaf/bounded-map.js';
 import {
   checkConsume,
@@ -358,12 +358,12 @@ export class MemoryStore implements TokenStore {
     // Updated in place (getUsage hands out copies): a repeated use allocates nothing. get() marks it recently used.
     const current = this.usage.get(tokenId);
     if (current) addUse(current, usage);
-    else this.usage.set(tokenId, freshUsage(usage));
+    else this.usage.set(tokenId, compactUsage(usage));
   }
 
   getUsage(tokenId: string): TokenUsage | undefined {
     checkId('getUsage', 'tokenId', tokenId);
     const u = this.usage.get(tokenId);
-    return u ? { ...u, recentIps: [...u.recentIps] } : undefined;
+    return u ? publicUsage(u) : undefined;
   }
 }

@@ -22,11 +22,54 @@ export function freshUsage(use: UsageEvent): TokenUsage {
   return fresh;
 }
 
+/**
+ * A usage record a store keeps for many tokens at once (MemoryStore: up to `maxUsage`). Every field is declared in
+ * the literal, so V8 keeps them all in the object itself: adding `lastIp` later would give each record a separate
+ * property store (about 40 bytes). `recentIps` starts as a shared frozen array per address (see `oneAddress`), and
+ * `addUse` never changes a `recentIps` array in place. Hand out copies (`publicUsage`), never the record.
+ */
+export function compactUsage(use: UsageEvent): TokenUsage {
+  return {
+    count: 1,
+    firstUsedAt: use.at,
+    lastUsedAt: use.at,
+    lastIp: use.ip,
+    recentIps: use.ip === undefined ? NO_ADDRESSES : oneAddress(use.ip),
+    lastUserAgent: use.userAgent,
+    minute: minuteOf(use.at),
+    minuteCount: 1,
+  };
+}
+
+/** A copy of a stored record as `getUsage` returns it: its own `recentIps` array, no field set to undefined. */
+export function publicUsage(u: TokenUsage): TokenUsage {
+  const copy: TokenUsage = { count: u.count, firstUsedAt: u.firstUsedAt, lastUsedAt: u.lastUsedAt, recentIps: [...u.recentIps], minute: u.minute, minuteCount: u.minuteCount };
+  if (u.lastIp !== undefined) copy.lastIp = u.lastIp;
+  if (u.lastUserAgent !== undefined) copy.lastUserAgent = u.lastUserAgent;
+  return copy;
+}
+
+const NO_ADDRESSES = Object.freeze([]) as unknown as string[];
+// Most tokens are used from one address, and many tokens from the same few (a proxy, an office, a job runner): one
+// frozen array per address serves them all. Bounded: past it, a record gets its own array.
+const ONE_ADDRESS_KEPT = 1024;
+const singles = new Map<string, string[]>();
+
+function oneAddress(ip: string): string[] {
+  let list = singles.get(ip);
+  if (list === undefined) {
+    list = Object.freeze([ip]) as unknown as string[];
+    if (singles.size < ONE_ADDRESS_KEPT) singles.set(ip, list);
+  }
+  return list;
+}
+
 const minuteOf = (at: number): number => Math.floor(at / MINUTE) * MINUTE;
 
 /**
  * Adds one use to `usage` in place (what `mergeUsage` does to a copy): for a store that owns its records and hands
- * out copies, so a repeated use from the same address allocates nothing.
+ * out copies, so a repeated use from the same address allocates nothing. Its `recentIps` array is replaced, never
+ * changed (it may be shared: see `compactUsage`); a new array only when the list changes.
  */
 export function addUse(usage: TokenUsage, use: UsageEvent): void {
   const latest = use.at >= usage.lastUsedAt;
@@ -46,11 +89,9 @@ export function addUse(usage: TokenUsage, use: UsageEvent): void {
   const ips = usage.recentIps;
   const at = ips.indexOf(ip);
   if (at === -1) {
-    if (latest) ips.unshift(ip);
-    else ips.push(ip);
-    if (ips.length > RECENT_IPS_KEPT) ips.length = RECENT_IPS_KEPT;
+    if (latest) usage.recentIps = [ip, ...ips].slice(0, RECENT_IPS_KEPT);
+    else if (ips.length < RECENT_IPS_KEPT) usage.recentIps = [...ips, ip];
   } else if (latest && at !== 0) {
-    ips.splice(at, 1);
-    ips.unshift(ip);
+    usage.recentIps = [ip, ...ips.slice(0, at), ...ips.slice(at + 1)];
   }
 }

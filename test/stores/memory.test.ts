@@ -13,6 +13,40 @@ function record(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 }
 
 describe('MemoryStore specifics', () => {
+  it('usage of tokens first used from one address stays apart when one of them moves: no list is shared by mistake', () => {
+    const store = new MemoryStore();
+    for (const id of ['tok-a', 'tok-b', 'tok-c']) store.recordUsage(id, { at: T0, ip: '198.51.100.1' });
+    store.recordUsage('tok-a', { at: T0 + 1, ip: '198.51.100.2' });
+    store.recordUsage('tok-b', { at: T0 - 5, ip: '198.51.100.3' });
+    store.recordUsage('tok-a', { at: T0 + 2, ip: '198.51.100.1' });
+    expect(store.getUsage('tok-a')?.recentIps).toEqual(['198.51.100.1', '198.51.100.2']);
+    // An older use from a new address goes to the end; the newest stays first.
+    expect(store.getUsage('tok-b')?.recentIps).toEqual(['198.51.100.1', '198.51.100.3']);
+    expect(store.getUsage('tok-c')?.recentIps).toEqual(['198.51.100.1']);
+    // What getUsage hands out is the caller's own: changing it changes nothing in the store, or in another token.
+    const copy = store.getUsage('tok-c');
+    copy?.recentIps.push('203.0.113.9');
+    expect(store.getUsage('tok-c')?.recentIps).toEqual(['198.51.100.1']);
+    expect(store.getUsage('tok-b')?.recentIps).toEqual(['198.51.100.1', '198.51.100.3']);
+  });
+
+  it('getUsage names only what is known: no lastIp or lastUserAgent key without an address or a User-Agent', () => {
+    const store = new MemoryStore();
+    store.recordUsage('tok-1', { at: T0 });
+    expect(store.getUsage('tok-1')).toStrictEqual({ count: 1, firstUsedAt: T0, lastUsedAt: T0, recentIps: [], minute: T0 - (T0 % 60_000), minuteCount: 1 });
+    store.recordUsage('tok-1', { at: T0 + 1, ip: '198.51.100.1', userAgent: 'curl/8' });
+    expect(store.getUsage('tok-1')).toStrictEqual({
+      count: 2,
+      firstUsedAt: T0,
+      lastUsedAt: T0 + 1,
+      lastIp: '198.51.100.1',
+      recentIps: ['198.51.100.1'],
+      lastUserAgent: 'curl/8',
+      minute: T0 - (T0 % 60_000),
+      minuteCount: 2,
+    });
+  });
+
   it('refuses a revocation beyond maxRevocations rather than dropping a live one', () => {
     const store = new MemoryStore({ maxRevocations: 2 });
     store.revoke('tok-1', { now: T0 });
