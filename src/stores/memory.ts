@@ -118,6 +118,11 @@ export class MemoryStore implements TokenStore {
   /** Each group's live claims (key → expiry) in insertion order, to count them against `maxPerGroup`. */
   private readonly claimGroups = new Map<string, Map<string, number>>();
   private readonly maxClaims: number;
+  // Lower bounds of the earliest expiry among the revocations (claims) held: lowered by every insert, recomputed by a
+  // sweep. While `now` is below it nothing has expired, so a full store refuses at once instead of walking every entry
+  // to free none: at capacity, a flood of new claims would otherwise cost a full sweep each.
+  private revocationsExpireFrom = Number.POSITIVE_INFINITY;
+  private claimsExpireFrom = Number.POSITIVE_INFINITY;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.apiKeys = new LRUCache({
@@ -231,8 +236,16 @@ export class MemoryStore implements TokenStore {
 
   private makeRoom(now: number): void {
     if (this.revokedTokens.size + this.revokedSubjects.size < this.maxRevocations) return;
-    for (const [k, v] of this.revokedTokens) if (v.until <= now) this.revokedTokens.delete(k);
-    for (const [k, v] of this.revokedSubjects) if (v.until <= now) this.revokedSubjects.delete(k);
+    if (now >= this.revocationsExpireFrom) {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const map of [this.revokedTokens, this.revokedSubjects] as Map<string, { until: number }>[]) {
+        for (const [k, v] of map) {
+          if (v.until <= now) map.delete(k);
+          else if (v.until < earliest) earliest = v.until;
+        }
+      }
+      this.revocationsExpireFrom = earliest;
+    }
     if (this.revokedTokens.size + this.revokedSubjects.size >= this.maxRevocations) {
       throw new StoreError(`MemoryStore holds ${this.maxRevocations} unexpired revocations (maxRevocations); refusing to drop any`);
     }
@@ -245,7 +258,9 @@ export class MemoryStore implements TokenStore {
     const existing = live(this.revokedTokens.get(tokenId), options.now);
     if (!existing) this.makeRoom(options.now);
     const reason = options.reason ?? existing?.reason;
-    this.revokedTokens.set(tokenId, { at: existing?.at ?? options.now, until: Math.max(until, existing?.until ?? 0), ...(reason !== undefined && { reason }) });
+    const held = Math.max(until, existing?.until ?? 0);
+    this.revokedTokens.set(tokenId, { at: existing?.at ?? options.now, until: held, ...(reason !== undefined && { reason }) });
+    if (held < this.revocationsExpireFrom) this.revocationsExpireFrom = held;
   }
 
   revokeSubject(subject: string, options: RevokeSubjectOptions): void {
@@ -255,11 +270,13 @@ export class MemoryStore implements TokenStore {
     const existing = live(this.revokedSubjects.get(subject), options.now);
     if (!existing) this.makeRoom(options.now);
     const reason = options.reason ?? existing?.reason;
+    const held = Math.max(until, existing?.until ?? 0);
     this.revokedSubjects.set(subject, {
       before: Math.max(options.before, existing?.before ?? Number.NEGATIVE_INFINITY),
-      until: Math.max(until, existing?.until ?? 0),
+      until: held,
       ...(reason !== undefined && { reason }),
     });
+    if (held < this.revocationsExpireFrom) this.revocationsExpireFrom = held;
   }
 
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined {
@@ -333,16 +350,24 @@ export class MemoryStore implements TokenStore {
       }
     }
     if (this.claims.size >= this.maxClaims) {
-      for (const [k, v] of this.claims) if (v <= now) this.claims.delete(k);
-      for (const [g, m] of this.claimGroups) {
-        for (const [k, v] of m) if (v <= now) m.delete(k);
-        if (m.size === 0) this.claimGroups.delete(g);
+      if (now >= this.claimsExpireFrom) {
+        let earliest = Number.POSITIVE_INFINITY;
+        for (const [k, v] of this.claims) {
+          if (v <= now) this.claims.delete(k);
+          else if (v < earliest) earliest = v;
+        }
+        this.claimsExpireFrom = earliest;
+        for (const [g, m] of this.claimGroups) {
+          for (const [k, v] of m) if (v <= now) m.delete(k);
+          if (m.size === 0) this.claimGroups.delete(g);
+        }
       }
       if (this.claims.size >= this.maxClaims) {
         throw new StoreError(`MemoryStore holds ${this.maxClaims} unexpired claims (maxClaims); refusing to drop any`);
       }
     }
     this.claims.set(key, expiresAt);
+    if (expiresAt < this.claimsExpireFrom) this.claimsExpireFrom = expiresAt;
     if (group !== undefined) {
       if (!members || !this.claimGroups.has(group)) {
         members = new Map();

@@ -13,6 +13,35 @@ function record(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 }
 
 describe('MemoryStore specifics', () => {
+  it('full of claims, refuses until the earliest one expires, even when that one came last, and never drops a live one', () => {
+    const store = new MemoryStore({ maxClaims: 2 });
+    expect(store.claimOnce('late', { now: T0, expiresAt: T0 + 100 })).toBe(true);
+    // Claimed after, expires first: the store must know it can make room at T0 + 50.
+    expect(store.claimOnce('early', { now: T0 + 1, expiresAt: T0 + 50 })).toBe(true);
+    expect(() => store.claimOnce('new', { now: T0 + 10, expiresAt: T0 + 500 })).toThrow(StoreError);
+    expect(() => store.claimOnce('new', { now: T0 + 49, expiresAt: T0 + 500 })).toThrow(StoreError);
+    expect(store.claimOnce('new', { now: T0 + 50, expiresAt: T0 + 500 })).toBe(true);
+    // Still held: a live claim is refused, full or not, and was not dropped to make room.
+    expect(store.claimOnce('late', { now: T0 + 60, expiresAt: T0 + 500 })).toBe(false);
+    expect(store.claimOnce('new', { now: T0 + 60, expiresAt: T0 + 500 })).toBe(false);
+    expect(() => store.claimOnce('other', { now: T0 + 99, expiresAt: T0 + 500 })).toThrow(StoreError);
+    expect(store.claimOnce('other', { now: T0 + 100, expiresAt: T0 + 500 })).toBe(true);
+  });
+
+  it('full of revocations, makes room once the earliest one ends, even when it was added last, keeping every live one', () => {
+    const store = new MemoryStore({ maxRevocations: 2 });
+    store.revoke('tok-1', { now: T0, expiresAt: T0 + 100 });
+    store.revokeSubject('alice', { now: T0 + 1, before: T0, expiresAt: T0 + 50 });
+    expect(() => store.revoke('tok-2', { now: T0 + 10 })).toThrow(StoreError);
+    store.revoke('tok-2', { now: T0 + 50 });
+    expect(store.getRevocation('tok-1', undefined, T0 + 60)).toEqual({ revokedAt: T0 });
+    expect(store.getRevocation('tok-2', 'alice', T0 + 60)).toEqual({ revokedAt: T0 + 50 });
+    // Permanent ones never end: nothing to sweep for, and still refused.
+    expect(() => store.revokeSubject('bob', { now: T0 + 99, before: T0 })).toThrow(StoreError);
+    store.revokeSubject('bob', { now: T0 + 100, before: T0 });
+    expect(() => store.revoke('tok-3', { now: T0 + 10_000 })).toThrow(StoreError);
+  });
+
   it('usage of tokens first used from one address stays apart when one of them moves: no list is shared by mistake', () => {
     const store = new MemoryStore();
     for (const id of ['tok-a', 'tok-b', 'tok-c']) store.recordUsage(id, { at: T0, ip: '198.51.100.1' });
