@@ -111,6 +111,7 @@ export type {
   TokenStore,
   ApiKeyRecord,
   ApiKeyPatch,
+  ApiKeyUpdateCondition,
   RevocationState,
   RevokeOptions,
   RevokeSubjectOptions,

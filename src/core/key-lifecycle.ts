@@ -280,8 +280,19 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   const sunsetAt = Math.min(nowMs + graceMs, old.expiresAt ?? Number.POSITIVE_INFINITY);
   // The successor first: from the moment the old key is marked, its replacement already works.
   await store.putApiKey(issued.record);
-  const updated = await store.updateApiKey(old.hash, { rotatedTo: issued.record.id, rotatedAt: nowMs, revokedAt: sunsetAt, revocationReason: options.reason ?? 'rotated' });
-  if (updated === undefined || updated === null) throw new ApiKeyStateError('api_key.not_found', id, `API key ${id} was deleted while it was rotated`);
+  // Conditional: a rotation or revocation of this key that ran meanwhile (past `changeable` above, as this one did)
+  // wins, and this one backs out, so a key never has two live successors, and a key revoked meanwhile none.
+  const updated = await store.updateApiKey(
+    old.hash,
+    { rotatedTo: issued.record.id, rotatedAt: nowMs, revokedAt: sunsetAt, revocationReason: options.reason ?? 'rotated' },
+    { unrotatedAndUnrevoked: true },
+  );
+  if (updated === undefined || updated === null) {
+    // Never handed out: deleting it leaves nothing behind.
+    await store.deleteApiKey(issued.record.hash);
+    await changeable(inventory, id, nowMs, false);
+    throw new ApiKeyStateError('api_key.rotated', id, `API key ${id} changed while it was rotated`);
+  }
   const report = reporter(store, options.onEvent);
   const base: Pick<EventDraft, 'at' | 'subject' | 'actor'> = { at: nowMs, subject: old.subject, actor: options.actor };
   await report({ ...base, type: 'key.issued', tokenId: issued.record.id });

@@ -64,6 +64,15 @@ export interface ApiKeyRecord {
 /** Fields of an API key record that may be changed after it is stored. */
 export type ApiKeyPatch = Partial<Omit<ApiKeyRecord, 'id' | 'hash' | 'prefix' | 'createdAt'>>;
 
+/** A precondition of `updateApiKey`, checked and acted on in one atomic step with the write. */
+export interface ApiKeyUpdateCondition {
+  /**
+   * Write only while the record has neither `rotatedTo` nor `revokedAt`. `rotateApiKey` sets it, so that of two
+   * rotations (or a rotation and a revocation) of one key running at once, only one marks the key.
+   */
+  unrotatedAndUnrevoked?: boolean;
+}
+
 /** What the store knows about a token's revocation. */
 export interface RevocationState {
   /** Set when this token id is revoked. */
@@ -193,8 +202,12 @@ export interface TokenStore {
   getApiKey(hash: string): Awaitable<ApiKeyRecord | undefined>;
   /** Stores a record under `record.hash`, replacing any record there. */
   putApiKey(record: ApiKeyRecord): Awaitable<void>;
-  /** Merges `patch` into the record under `hash`; returns the updated record, or undefined when there is none. */
-  updateApiKey(hash: string, patch: ApiKeyPatch): Awaitable<ApiKeyRecord | undefined>;
+  /**
+   * Merges `patch` into the record under `hash`; returns the updated record, or undefined when there is none. With
+   * `condition`, the check and the write are one atomic step: when it does not hold, nothing is written and the
+   * answer is undefined too (the caller reads the record again to say why).
+   */
+  updateApiKey(hash: string, patch: ApiKeyPatch, condition?: ApiKeyUpdateCondition): Awaitable<ApiKeyRecord | undefined>;
   /** Deletes the record under `hash`; true when there was one. */
   deleteApiKey(hash: string): Awaitable<boolean>;
   /**

@@ -3,7 +3,18 @@
 import { EvictionCursor } from '../leaf/bounded-map.js';
 import { StoreError } from '../leaf/errors.js';
 import type { LifecycleEvent, LifecycleQuery } from '../leaf/lifecycle.js';
-import type { ApiKeyPatch, ApiKeyRecord, ClaimOptions, RateLimitCheck, RevocationState, RevokeOptions, RevokeSubjectOptions, TokenStore, UsageEvent } from '../leaf/store.js';
+import type {
+  ApiKeyPatch,
+  ApiKeyRecord,
+  ApiKeyUpdateCondition,
+  ClaimOptions,
+  RateLimitCheck,
+  RevocationState,
+  RevokeOptions,
+  RevokeSubjectOptions,
+  TokenStore,
+  UsageEvent,
+} from '../leaf/store.js';
 import type {
   ClaimStore,
   CounterStore,
@@ -151,8 +162,8 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
       await keys.putApiKey(record);
       await cache?.invalidateApiKey(record.hash);
     },
-    async updateApiKey(hash: string, patch: ApiKeyPatch) {
-      const updated = await keys.updateApiKey(hash, patch);
+    async updateApiKey(hash: string, patch: ApiKeyPatch, condition?: ApiKeyUpdateCondition) {
+      const updated = await keys.updateApiKey(hash, patch, condition);
       await cache?.invalidateApiKey(hash);
       return updated;
     },

@@ -13,6 +13,7 @@ import {
   checkRevoke,
   checkRevokeSubject,
   checkUpdateApiKey,
+  failsCondition,
   checkLifecycleEvent,
   checkLifecycleQuery,
   DEFAULT_EVENT_LIMIT,
@@ -23,6 +24,7 @@ import { checkClaimGroup } from './claims.js';
 import type {
   ApiKeyPatch,
   ApiKeyRecord,
+  ApiKeyUpdateCondition,
   ClaimOptions,
   RateLimitCheck,
   RateLimitResult,
@@ -151,10 +153,10 @@ export class MemoryStore implements TokenStore {
     this.store(freezeRecord(record));
   }
 
-  updateApiKey(hash: string, patch: ApiKeyPatch): ApiKeyRecord | undefined {
-    checkUpdateApiKey(hash, patch);
+  updateApiKey(hash: string, patch: ApiKeyPatch, condition?: ApiKeyUpdateCondition): ApiKeyRecord | undefined {
+    checkUpdateApiKey(hash, patch, condition);
     const current = this.apiKeys.get(hash);
-    if (!current) return undefined;
+    if (!current || failsCondition(current, condition)) return undefined;
     const next = freezeRecord({ ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt });
     this.store(next);
     return next;

@@ -1,6 +1,6 @@
 // Argument checks shared by MemoryStore and RedisStore: a caller's mistake (a Date where epoch ms belong, a missing
 // `now`, NaN, an empty id) is refused loudly instead of being stored as something that silently does nothing.
-import { MAX_WINDOW_MS, type ApiKeyPatch, type ApiKeyRecord, type RateLimitCheck, type UsageEvent } from '../leaf/store.js';
+import { MAX_WINDOW_MS, type ApiKeyPatch, type ApiKeyRecord, type ApiKeyUpdateCondition, type RateLimitCheck, type UsageEvent } from '../leaf/store.js';
 
 export { MAX_WINDOW_MS } from '../leaf/store.js';
 import { UsageError } from '../leaf/errors.js';
@@ -153,10 +153,23 @@ export function checkPutApiKey(record: unknown): asserts record is ApiKeyRecord 
 }
 
 /** `updateApiKey(hash, patch)`: the fields the patch sets (a `remaining` set to undefined takes the use limit away). */
-export function checkUpdateApiKey(hash: unknown, patch: unknown): asserts patch is ApiKeyPatch {
+export function checkUpdateApiKey(hash: unknown, patch: unknown, condition?: unknown): asserts patch is ApiKeyPatch {
   checkId('updateApiKey', 'hash', hash);
   checkObject('updateApiKey', 'patch', patch);
   checkRecordFields('updateApiKey', patch, 'patch.');
+  if (condition === undefined) return;
+  checkObject('updateApiKey', 'condition', condition);
+  const unknown = Object.keys(condition as object).filter((k) => k !== 'unrotatedAndUnrevoked');
+  const flag = (condition as ApiKeyUpdateCondition).unrotatedAndUnrevoked;
+  // A condition the store does not understand must not be ignored: that would turn a guarded write into a plain one.
+  if (unknown.length > 0 || (flag !== undefined && typeof flag !== 'boolean')) {
+    throw new StoreArgumentError(`updateApiKey: condition takes only unrotatedAndUnrevoked (a boolean); got ${JSON.stringify(condition)}`);
+  }
+}
+
+/** Whether `record` fails `condition`: then `updateApiKey` writes nothing. */
+export function failsCondition(record: ApiKeyRecord, condition: ApiKeyUpdateCondition | undefined): boolean {
+  return condition?.unrotatedAndUnrevoked === true && (record.rotatedTo !== undefined || record.revokedAt !== undefined);
 }
 
 const EVENT_TYPES = new Set<string>(LIFECYCLE_EVENT_TYPES);

@@ -174,7 +174,7 @@ describe('revocation reasons', () => {
     expect(await thrown(() => revokeApiKey(store, k.record.id, { now: new Date(T0 + 3) }))).toMatchObject({ code: 'api_key.revoked' });
   });
 
-  it('a rotation running while the key is revoked does not bring the key back (its record is written last)', async () => {
+  it('a rotation running while the key is revoked backs out: no successor, and the key stays revoked', async () => {
     const { store, guard, issue } = await setup();
     const k = await issue();
     // The rotation reads the key (not yet revoked), then stalls before its writes; the revocation completes meanwhile.
@@ -191,11 +191,35 @@ describe('revocation reasons', () => {
     await new Promise((resolve) => setTimeout(resolve, 0));
     await revokeApiKey(store, k.record.id, { reason: 'compromised', now: new Date(T0 + 2) });
     release();
-    await rotation;
-    // The record now says "revoked at the end of the grace", but the key was revoked for good before that.
-    expect((await findApiKey(store, k.record.id))?.revokedAt?.getTime()).toBe(T0 + 1 + DAY);
+    expect(await thrown(() => rotation)).toMatchObject({ code: 'api_key.revoked' });
+    // A compromised key gets no successor, and its record keeps the revocation.
+    expect((await listApiKeys(store, 'svc-billing', { now: new Date(T0 + 3) })).map((s) => s.id)).toEqual([k.record.id]);
+    expect((await findApiKey(store, k.record.id))?.revokedAt?.getTime()).toBe(T0 + 2);
     const d = await guard.evaluate(req(k.key, T0 + 3));
     expect([d.status, d.reason]).toEqual([401, 'token.revoked']);
+  });
+
+  it('of two rotations of one key running at once, one wins and the other backs out: never two live successors', async () => {
+    const { store, guard, issue } = await setup();
+    const k = await issue();
+    // Rotation A reads the key and issues its successor; rotation B runs whole between A's two writes.
+    const put = store.putApiKey.bind(store);
+    let inside = false;
+    let b: Awaited<ReturnType<typeof rotateApiKey>> | undefined;
+    store.putApiKey = async (record) => {
+      await put(record);
+      if (inside) return;
+      inside = true;
+      b = await rotateApiKey(store, k.record.id, { now: new Date(T0 + 2) });
+    };
+    const a = await thrown(() => rotateApiKey(store, k.record.id, { now: new Date(T0 + 1) }));
+    expect(a).toMatchObject({ code: 'api_key.rotated' });
+    if (!b) throw new Error('rotation B did not run');
+    const keys = await listApiKeys(store, 'svc-billing', { now: new Date(T0 + 3) });
+    expect(keys.map((s) => s.id).sort()).toEqual([k.record.id, b.record.id].sort());
+    expect((await findApiKey(store, k.record.id))?.rotatedTo).toBe(b.record.id);
+    const d = await guard.evaluate(req(b.key, T0 + 3));
+    expect([d.status, d.reason]).toEqual([200, 'ok']);
   });
 
   it('guard.revoke and guard.revokeSubject keep the reason, show it in detail and report the events', async () => {

@@ -13,6 +13,14 @@ function record(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 }
 
 describe('MemoryStore specifics', () => {
+  it('refuses an updateApiKey condition it does not know rather than writing without it', () => {
+    const store = new MemoryStore();
+    store.putApiKey(record());
+    expect(() => store.updateApiKey(record().hash, { name: 'x' }, { ifVersion: 3 } as never)).toThrow(TypeError);
+    expect(() => store.updateApiKey(record().hash, { name: 'x' }, { unrotatedAndUnrevoked: 'yes' } as never)).toThrow(TypeError);
+    expect(store.getApiKey(record().hash)?.name).toBeUndefined();
+  });
+
   it('full of claims, refuses until the earliest one expires, even when that one came last, and never drops a live one', () => {
     const store = new MemoryStore({ maxClaims: 2 });
     expect(store.claimOnce('late', { now: T0, expiresAt: T0 + 100 })).toBe(true);

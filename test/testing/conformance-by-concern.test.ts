@@ -27,7 +27,7 @@ keysConformance(
     return {
       getApiKey: (hash) => m.getApiKey(hash),
       putApiKey: (record) => m.putApiKey(record),
-      updateApiKey: (hash, patch) => m.updateApiKey(hash, patch),
+      updateApiKey: (hash, patch, condition) => m.updateApiKey(hash, patch, condition),
       deleteApiKey: (hash) => m.deleteApiKey(hash),
       useApiKey: (hash) => m.useApiKey(hash),
     };

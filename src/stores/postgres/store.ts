@@ -3,7 +3,7 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { StoreError } from '../../leaf/errors.js';
 import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
-import type { ApiKeyPatch, ApiKeyRecord, RevocationState, RevokeOptions, RevokeSubjectOptions } from '../../leaf/store.js';
+import type { ApiKeyPatch, ApiKeyRecord, ApiKeyUpdateCondition, RevocationState, RevokeOptions, RevokeSubjectOptions } from '../../leaf/store.js';
 import type { KeyInventoryStore, KeyRecordStore, LifecycleEventStore, RevocationEntries, RevocationSource } from '../../leaf/store-parts.js';
 import {
   checkGetRevocation,
@@ -88,8 +88,8 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     );
   }
 
-  async updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
-    checkUpdateApiKey(hash, patch);
+  async updateApiKey(hash: string, patch: ApiKeyPatch, condition?: ApiKeyUpdateCondition): Promise<ApiKeyRecord | undefined> {
+    checkUpdateApiKey(hash, patch, condition);
     const set: Record<string, unknown> = {};
     const drop: string[] = [];
     for (const [field, value] of Object.entries(patch)) {
@@ -104,9 +104,9 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
       'updateApiKey',
       `UPDATE ${this.t.apiKeys} SET record = (record || $2::jsonb) - $3::text[],
          remaining = CASE $4::text WHEN 'keep' THEN remaining WHEN 'del' THEN NULL ELSE $5::bigint END
-       WHERE hash = $1
+       WHERE hash = $1 AND ($6::boolean IS NOT TRUE OR NOT (record ?| array['rotatedTo', 'revokedAt']))
        RETURNING record, remaining`,
-      [pgText(hash), JSON.stringify(set), drop, remainingMode, remainingMode === 'set' ? String(patch.remaining) : null],
+      [pgText(hash), JSON.stringify(set), drop, remainingMode, remainingMode === 'set' ? String(patch.remaining) : null, condition?.unrotatedAndUnrevoked === true],
     );
     return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
   }

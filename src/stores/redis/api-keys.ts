@@ -1,8 +1,8 @@
 // RedisStore's API key records and their inventory (the id and subject indexes), as plain functions on a
 // RedisContext: the store's methods delegate here, so the record logic reads apart from revocations and counters.
 import { StoreError } from '../../leaf/errors.js';
-import type { ApiKeyPatch, ApiKeyRecord } from '../../leaf/store.js';
-import { checkId, checkPutApiKey, checkUpdateApiKey } from '../validate.js';
+import type { ApiKeyPatch, ApiKeyRecord, ApiKeyUpdateCondition } from '../../leaf/store.js';
+import { checkId, checkPutApiKey, checkUpdateApiKey, failsCondition } from '../validate.js';
 import type { RedisContext } from './command.js';
 import { recordJson, toRecord, usesLeft } from './records.js';
 
@@ -37,8 +37,8 @@ async function index(ctx: RedisContext, id: string | undefined, subject: string 
 }
 
 /** RedisStore.updateApiKey: merges `patch` into the record, retrying while it changes underneath. */
-export async function updateApiKey(ctx: RedisContext, hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
-  checkUpdateApiKey(hash, patch);
+export async function updateApiKey(ctx: RedisContext, hash: string, patch: ApiKeyPatch, condition?: ApiKeyUpdateCondition): Promise<ApiKeyRecord | undefined> {
+  checkUpdateApiKey(hash, patch, condition);
   const key = ctx.keys.apiKey(hash);
   const remaining = !('remaining' in patch) ? 'keep' : patch.remaining === undefined ? 'del' : usesLeft(patch.remaining);
   // A record moving to another subject joins its index first (the old subject's entry is pruned on read).
@@ -48,6 +48,8 @@ export async function updateApiKey(ctx: RedisContext, hash: string, patch: ApiKe
     if (rec === null || rec === undefined) return undefined;
     // Refused like a read: merging would drop its `remaining` and silently make the key unlimited.
     const current = recordJson(rec);
+    // Checked on the record the write below is conditioned on (the script writes only if it is still `rec`): atomic.
+    if (failsCondition(current, condition)) return undefined;
     const { remaining: _ignored, ...next } = { ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt };
     const json = JSON.stringify(next);
     const reply = await ctx.call('update', ctx.cmd.tokenGuardUpdate(key, rec, json, remaining));

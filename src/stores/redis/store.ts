@@ -6,6 +6,7 @@ import { StoreError } from '../../leaf/errors.js';
 import type {
   ApiKeyPatch,
   ApiKeyRecord,
+  ApiKeyUpdateCondition,
   ClaimOptions,
   RateLimitCheck,
   RateLimitResult,
@@ -148,8 +149,8 @@ export class RedisStore implements TokenStore, StoreCache {
     return putApiKey(this.ctx, record);
   }
 
-  updateApiKey(hash: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined> {
-    return updateApiKey(this.ctx, hash, patch);
+  updateApiKey(hash: string, patch: ApiKeyPatch, condition?: ApiKeyUpdateCondition): Promise<ApiKeyRecord | undefined> {
+    return updateApiKey(this.ctx, hash, patch, condition);
   }
 
   deleteApiKey(hash: string): Promise<boolean> {

@@ -80,6 +80,24 @@ export const keys: Concern<KeysStore> = {
         expect((await store.getApiKey(record().hash))?.remaining).toBeUndefined();
       });
 
+      test('updateApiKey with { unrotatedAndUnrevoked } writes only while the record is neither rotated nor revoked', async (store) => {
+        const guarded = { unrotatedAndUnrevoked: true };
+        await store.putApiKey(record());
+        expect((await store.updateApiKey(record().hash, { name: 'first' }, guarded))?.name).toBe('first');
+        expect(await store.updateApiKey(record().hash, { rotatedTo: 'key_b', rotatedAt: T0, revokedAt: T0 + 10 }, guarded)).toEqual(
+          record({ name: 'first', rotatedTo: 'key_b', rotatedAt: T0, revokedAt: T0 + 10 }),
+        );
+        // A second rotation of the same key: refused, and the first one's marks stay.
+        expect(await store.updateApiKey(record().hash, { rotatedTo: 'key_c', rotatedAt: T0 + 1, revokedAt: T0 + 20 }, guarded)).toBeUndefined();
+        expect(await store.getApiKey(record().hash)).toEqual(record({ name: 'first', rotatedTo: 'key_b', rotatedAt: T0, revokedAt: T0 + 10 }));
+        // Revoked (not rotated) counts too; without the condition the write goes through as before.
+        await store.putApiKey(record({ id: 'key_r', hash: 'r'.repeat(64), revokedAt: T0 }));
+        expect(await store.updateApiKey('r'.repeat(64), { rotatedTo: 'key_d' }, guarded)).toBeUndefined();
+        expect((await store.getApiKey('r'.repeat(64)))?.rotatedTo).toBeUndefined();
+        expect((await store.updateApiKey('r'.repeat(64), { name: 'plain' }))?.name).toBe('plain');
+        expect(await store.updateApiKey('u'.repeat(64), { name: 'ghost' }, guarded)).toBeUndefined();
+      });
+
       test('updateApiKey without remaining keeps the uses left', async (store) => {
         await store.putApiKey(record({ remaining: 3 }));
         await store.useApiKey(record().hash);
