@@ -41,7 +41,7 @@ export function pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: Tr
     return { decision: d, path: rawPath.slice(0, 256).split('?')[0] ?? '', ip: undefined, identity: undefined };
   }
   const rule = matchRule(p.rules, method, path, req.caseSensitive === true);
-  if (trace === undefined && e.memoPath && rule?.checks.memoPath === true && !rule.public) {
+  if (trace === undefined && e.memoPath && rule?.checks.memoPath === true) {
     const o = memoised(e, req, nowMs, recordsUsage, method, path, headers, rule);
     if (o !== undefined) return o;
   }

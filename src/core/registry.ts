@@ -120,7 +120,10 @@ export interface CompiledRuleChecks {
    * when one cannot be skipped.
    */
   readonly memoSlots: readonly CheckSlot[] | undefined;
-  /** Whether a token that passed this rule before may be decided by the pipeline's memoised path: memoSlots, and no pre-auth check. */
+  /**
+   * Whether a token that passed this rule before may be decided by the pipeline's memoised path: memoSlots, no pre-auth
+   * check, not public (a public rule never reads the token, so none passes it today; excluded here, once, in case one does).
+   */
   readonly memoPath: boolean;
 }
 
@@ -153,7 +156,7 @@ export function compileRuleChecks(checks: CompiledChecks, rule: Record<string, u
   const after = CHECK_PHASES.filter((ph) => ph !== 'pre-auth').flatMap((ph) => active[ph]);
   // A trialled rule's requests are reported on (their reasons kept): never skipped.
   const memoSlots = !trial && after.every((slot) => slot.check.memo !== undefined) ? after : undefined;
-  return { values, groups, trialGroups, challenges, any, active, memoSlots, memoPath: memoSlots !== undefined && active['pre-auth'].length === 0 };
+  return { values, groups, trialGroups, challenges, any, active, memoSlots, memoPath: memoSlots !== undefined && active['pre-auth'].length === 0 && rule['public'] !== true };
 }
 
 /**

@@ -2,7 +2,7 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../leaf/errors.js';
 import { gcraStep, type GcraTat } from './gcra.js';
-import { addUse, compactUsage, publicUsage } from './usage.js';
+import { addUse, freshUsage, publicUsage } from './usage.js';
 import { BoundedMap } from '../leaf/bounded-map.js';
 import {
   checkConsume,
@@ -91,6 +91,19 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Deletes the entries of `map` whose end (`until` of a value) is at or before `now`; the earliest end left (Infinity: none). */
+function dropExpired<V>(map: Map<string, V>, now: number, until: (value: V) => number): number {
+  let earliest = Number.POSITIVE_INFINITY;
+  for (const [k, v] of map) {
+    const end = until(v);
+    if (end <= now) map.delete(k);
+    else if (end < earliest) earliest = end;
+  }
+  return earliest;
+}
+const untilOf = (v: { until: number }): number => v.until;
+const itself = (v: number): number => v;
 
 /**
  * Keeps token state in this process: API key records, revocations, rate-limit counters, usage and one-time claims.
@@ -239,14 +252,7 @@ export class MemoryStore implements TokenStore {
   private makeRoom(now: number): void {
     if (this.revokedTokens.size + this.revokedSubjects.size < this.maxRevocations) return;
     if (now >= this.revocationsExpireFrom) {
-      let earliest = Number.POSITIVE_INFINITY;
-      for (const map of [this.revokedTokens, this.revokedSubjects] as Map<string, { until: number }>[]) {
-        for (const [k, v] of map) {
-          if (v.until <= now) map.delete(k);
-          else if (v.until < earliest) earliest = v.until;
-        }
-      }
-      this.revocationsExpireFrom = earliest;
+      this.revocationsExpireFrom = Math.min(dropExpired(this.revokedTokens, now, untilOf), dropExpired(this.revokedSubjects, now, untilOf));
     }
     if (this.revokedTokens.size + this.revokedSubjects.size >= this.maxRevocations) {
       throw new StoreError(`MemoryStore holds ${this.maxRevocations} unexpired revocations (maxRevocations); refusing to drop any`);
@@ -353,14 +359,9 @@ export class MemoryStore implements TokenStore {
     }
     if (this.claims.size >= this.maxClaims) {
       if (now >= this.claimsExpireFrom) {
-        let earliest = Number.POSITIVE_INFINITY;
-        for (const [k, v] of this.claims) {
-          if (v <= now) this.claims.delete(k);
-          else if (v < earliest) earliest = v;
-        }
-        this.claimsExpireFrom = earliest;
+        this.claimsExpireFrom = dropExpired(this.claims, now, itself);
         for (const [g, m] of this.claimGroups) {
-          for (const [k, v] of m) if (v <= now) m.delete(k);
+          dropExpired(m, now, itself);
           if (m.size === 0) this.claimGroups.delete(g);
         }
       }
@@ -385,7 +386,7 @@ export class MemoryStore implements TokenStore {
     // Updated in place (getUsage hands out copies): a repeated use allocates nothing. get() marks it recently used.
     const current = this.usage.get(tokenId);
     if (current) addUse(current, usage);
-    else this.usage.set(tokenId, compactUsage(usage));
+    else this.usage.set(tokenId, freshUsage(usage));
   }
 
   getUsage(tokenId: string): TokenUsage | undefined {

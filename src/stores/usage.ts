@@ -9,26 +9,19 @@ const MINUTE = 60_000;
  */
 export function mergeUsage(current: TokenUsage | undefined, use: UsageEvent): TokenUsage {
   if (!current) return freshUsage(use);
-  const next: TokenUsage = { ...current, recentIps: [...current.recentIps] };
+  // A shallow copy is enough: addUse replaces `recentIps` rather than changing it.
+  const next: TokenUsage = { ...current };
   addUse(next, use);
   return next;
 }
 
-/** The usage of a token's first use. */
-export function freshUsage(use: UsageEvent): TokenUsage {
-  const fresh: TokenUsage = { count: 1, firstUsedAt: use.at, lastUsedAt: use.at, recentIps: use.ip ? [use.ip] : [], minute: minuteOf(use.at), minuteCount: 1 };
-  if (use.ip !== undefined) fresh.lastIp = use.ip;
-  if (use.userAgent !== undefined) fresh.lastUserAgent = use.userAgent;
-  return fresh;
-}
-
 /**
- * A usage record a store keeps for many tokens at once (MemoryStore: up to `maxUsage`). Every field is declared in
- * the literal, so V8 keeps them all in the object itself: adding `lastIp` later would give each record a separate
- * property store (about 40 bytes). `recentIps` starts as a shared frozen array per address (see `oneAddress`), and
- * `addUse` never changes a `recentIps` array in place. Hand out copies (`publicUsage`), never the record.
+ * The usage of a token's first use, as a store keeps it (MemoryStore: up to `maxUsage` of them). Every field is
+ * declared in the literal, so V8 keeps them all in the object itself: adding `lastIp` later would give each record a
+ * separate property store (about 40 bytes). `recentIps` starts as a shared frozen array per address (see
+ * `oneAddress`), and `addUse` never changes a `recentIps` array in place. Hand out copies (`publicUsage`).
  */
-export function compactUsage(use: UsageEvent): TokenUsage {
+export function freshUsage(use: UsageEvent): TokenUsage {
   return {
     count: 1,
     firstUsedAt: use.at,

@@ -94,6 +94,9 @@ describe('BoundedMap', () => {
   });
 });
 
+/** Removes and returns a random key of the model (which must not be empty). */
+const takeAny = (model: string[], random: () => number): string => model.splice(Math.floor(random() * model.length), 1)[0] as string;
+
 describe('EvictionCursor', () => {
   it('hands out the oldest live key under any mix of inserts, re-inserts, deletes, evictions and clear (against an array model)', () => {
     for (let seed = 1; seed <= 20; seed++) {
@@ -111,12 +114,12 @@ describe('EvictionCursor', () => {
           model.push(key);
         } else if (r < 0.7 && model.length > 0) {
           // Re-inserted: moves to the newest end, as the pre-auth limiter does with every client it looks at.
-          const key = model.splice(Math.floor(random() * model.length), 1)[0] as string;
+          const key = takeAny(model, random);
           map.delete(key);
           map.set(key, step);
           model.push(key);
         } else if (r < 0.85 && model.length > 0) {
-          const key = model.splice(Math.floor(random() * model.length), 1)[0] as string;
+          const key = takeAny(model, random);
           map.delete(key);
         } else if (r < 0.851) {
           map.clear();
@@ -164,7 +167,7 @@ describe('BoundedMap eviction order', () => {
           model.push(key);
           if (model.length > max) model.shift();
         } else if (r < 0.9 && model.length > 0) {
-          const key = model.splice(Math.floor(random() * model.length), 1)[0] as string;
+          const key = takeAny(model, random);
           expect(m.delete(key)).toBe(true);
         } else if (r < 0.901) {
           m.clear();
