@@ -5,11 +5,13 @@ import type { Guard } from '../core/guard.js';
 import type { TokenGuardPolicy } from '../core/policy.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
-import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
+import { authOf, isPromiseLike, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
 import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenClaims } from './auth-shape.js';
 import { hasHeaders } from './pass-headers.js';
+import { requestKeys, type Keyed } from './request-keys.js';
+import { NodeGuardRequest } from './node-request.js';
 
 export type { PayloadAuth, TokenClaims } from './auth-shape.js';
 
@@ -122,9 +124,58 @@ function routesCaseSensitively(app: unknown): boolean {
   return cased;
 }
 
+// Express's request properties, read by key (request-keys.ts): each request has its own hidden class.
+const EXPRESS_KEYS = requestKeys('app', 'originalUrl', 'url');
+const APP = 0;
+const ORIGINAL_URL = 1;
+const URL = 2;
+
+// Node's lazy `headers` getter. Looking `headers` up on an Express request leaves V8's builtins even when read by key
+// (the getter is found on a prototype of a hidden class V8 has not seen), so the getter is called directly when the
+// request has no own `headers` and nothing between it and IncomingMessage.prototype defines one: what `req.headers`
+// returns, without the lookup.
+const NODE_HEADERS = Object.getOwnPropertyDescriptor(IncomingMessage.prototype, 'headers')?.get;
+
+// Express gives each request its app's `app.request` as prototype, which holds `app` as an own property. What the
+// adapter needs from it is read once per prototype: the app (a lookup through `req` leaves the builtins as above), and
+// whether `headers` is Node's. A request with any other prototype (a hand-made one in a test harness) is read as is.
+let seenProto: object | undefined;
+let seenApp: unknown;
+let seenNodeHeaders = false;
+
+function learnProto(proto: object | null): boolean {
+  if (proto === null || !Object.hasOwn(proto, 'app')) return false;
+  seenProto = proto;
+  seenApp = (proto as { app?: unknown }).app;
+  seenNodeHeaders = false;
+  for (let p: object | null = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+    if (p === IncomingMessage.prototype) {
+      seenNodeHeaders = NODE_HEADERS !== undefined && Object.getOwnPropertyDescriptor(p, 'headers')?.get === NODE_HEADERS;
+      break;
+    }
+    if (Object.hasOwn(p, 'headers')) break;
+  }
+  return true;
+}
+
+/** `req.app`. */
+function appOf(req: Request): unknown {
+  const proto = Object.getPrototypeOf(req) as object | null;
+  if (proto === seenProto || learnProto(proto)) return seenApp;
+  return (req as unknown as Keyed)[EXPRESS_KEYS[APP]];
+}
+
+/** `req.headers` through Node's getter when that is what it reads, else undefined (read by key instead). */
+function nodeHeadersOf(req: Request): Request['headers'] | undefined {
+  if (!seenNodeHeaders || Object.getPrototypeOf(req) !== seenProto || Object.hasOwn(req, 'headers')) return undefined;
+  return (NODE_HEADERS as (this: Request) => Request['headers']).call(req);
+}
+
 function toGuardRequest(req: Request, caseSensitive: boolean): GuardRequest {
+  const r = req as unknown as Keyed;
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
-  return nodeGuardRequest(req, req.originalUrl ?? req.url, caseSensitive);
+  const path = (r[EXPRESS_KEYS[ORIGINAL_URL]] ?? r[EXPRESS_KEYS[URL]]) as string | undefined;
+  return new NodeGuardRequest(req, path, caseSensitive, req, nodeHeadersOf(req));
 }
 
 // ---------- adapter state, off the request ----------
@@ -271,7 +322,7 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     if (goOn) next();
   };
   const middleware: RequestHandler = (req, res, next) => {
-    const app: unknown = req.app;
+    const app = appOf(req);
     if (app !== lastApp) {
       checkMountOrder(app);
       lastAppHasAccessor = installAuthAccessor(app);
@@ -319,7 +370,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHand
       if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
       // Under an authShape req.auth is the app's view; the guard's own result is kept beside it.
       const current = state.view ? state.result : (req.auth as AuthResult | undefined);
-      decision = context.guard.authorize(current, required, toGuardRequest(req, routesCaseSensitively(req.app)));
+      decision = context.guard.authorize(current, required, toGuardRequest(req, routesCaseSensitively(appOf(req))));
     } catch (err) {
       next(err);
       return;

@@ -3,7 +3,6 @@
 // Node folds (two Authorization headers are a 400, never the first one), building the GuardRequest, turning
 // a Decision into the answer, `errors: 'throw'`, and validating requireScopes arguments. No policy here.
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { createGuard, type Guard } from '../core/guard.js';
 import type { TokenGuardPolicy } from '../core/policy.js';
 import type { AccessDeniedError } from '../leaf/errors.js';
@@ -11,6 +10,7 @@ import { decisionError, denialResponse, passHeaders, type DenialResponse } from 
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import { SCOPE_TOKEN_RE, type ScopesPolicy } from '../checks/scopes.js';
 import { usageError } from './usage-error.js';
+import { NodeGuardRequest } from './node-request.js';
 
 export type { Guard } from '../core/guard.js';
 export type { TokenGuardPolicy } from '../core/policy.js';
@@ -21,6 +21,7 @@ export { AccessDeniedError, TokenGuardError } from '../leaf/errors.js';
 export { PROBLEM_CONTENT_TYPE } from '../leaf/http.js';
 
 export type { AdapterUsageCode, AdapterUsageError } from './usage-error.js';
+export { nodeHeaders, rawHeaderValues } from './node-request.js';
 
 /** Options every adapter understands besides the policy. */
 export interface AdapterOptions {
@@ -102,76 +103,6 @@ export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): Scopes
 }
 
 /**
- * All values of one header (lower-case `name`) from Node's `rawHeaders`. Node keeps only the first of two
- * Authorization headers in `req.headers`; a request carrying two must be seen as such (400), not as its first.
- */
-export function rawHeaderValues(rawHeaders: readonly string[], name: string): string[] {
-  const values: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const n = rawHeaders[i] as string;
-    if (n.length === name.length && n.toLowerCase() === name) values.push(rawHeaders[i + 1] as string);
-  }
-  return values;
-}
-
-/**
- * The headers to hand the guard from a Node request: `req.headers` as is, unless Authorization was
- * sent more than once, in which case the guard gets all of them (and answers 400 `request.malformed`).
- */
-export function nodeHeaders(headers: Record<string, string | string[] | undefined>, rawHeaders: readonly string[] | undefined): Record<string, string | string[] | undefined> {
-  if (!rawHeaders || headers['authorization'] === undefined || !authorizationRepeated(rawHeaders)) return headers;
-  return { ...headers, authorization: rawHeaderValues(rawHeaders, 'authorization') };
-}
-
-/**
- * Whether `rawHeaders` holds Authorization more than once. Runs on every guarded request, so it allocates nothing:
- * the two spellings clients send are compared as they are, and only another spelling of the same length is lower-cased.
- */
-function authorizationRepeated(rawHeaders: readonly string[]): boolean {
-  let seen = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const n = rawHeaders[i] as string;
-    if (n.length === 13 && (n === 'Authorization' || n === 'authorization' || n.toLowerCase() === 'authorization') && ++seen > 1) return true;
-  }
-  return false;
-}
-
-/**
- * The GuardRequest of a Node request. A class rather than an object literal: every instance shares one
- * shape, and the `peerCertificate` getter lives once on the prototype instead of in each object.
- */
-class NodeGuardRequest implements GuardRequest {
-  readonly #socket: TLSSocket | undefined;
-  method: string;
-  path: string;
-  caseSensitive: boolean;
-  headers: Record<string, string | string[] | undefined>;
-  remoteAddress: string | undefined;
-  context: unknown;
-  /** Own and undefined: the guard reads `request.now` on every request, and a missing property walks the prototype chain. */
-  now: Date | undefined = undefined;
-
-  constructor(req: IncomingMessage, path: string | undefined, caseSensitive: boolean, context: unknown) {
-    // Each property of `req` read once: on Express every request has its own hidden class, so reads are slow.
-    const socket = req.socket as TLSSocket | undefined;
-    this.#socket = socket;
-    this.method = req.method ?? '';
-    this.path = path ?? '';
-    this.caseSensitive = caseSensitive;
-    this.headers = nodeHeaders(req.headers, req.rawHeaders);
-    // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
-    this.remoteAddress = socket?.remoteAddress;
-    this.context = context;
-  }
-
-  get peerCertificate(): { fingerprint256?: string } | undefined {
-    // Read only when a token is certificate-bound: getPeerCertificate() is not free.
-    const socket = this.#socket;
-    return socket?.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-  }
-}
-
-/**
  * The GuardRequest of a Node `IncomingMessage` (Express, Koa, Fastify, h3 on Node all sit on one), with the
  * duplicate-Authorization rule applied. `path` is the target the app routes on, which each framework names
  * differently (`originalUrl`, `raw.url`); `caseSensitive` how the app's router reads letter case; `context` the
@@ -179,7 +110,7 @@ class NodeGuardRequest implements GuardRequest {
  * second argument and reads a request id from. Default: `req`.
  */
 export function nodeGuardRequest(req: IncomingMessage, path: string | undefined, caseSensitive = false, context: unknown = req): GuardRequest {
-  return new NodeGuardRequest(req, path, caseSensitive, context);
+  return new NodeGuardRequest(req, path, caseSensitive, context, undefined);
 }
 
 /**

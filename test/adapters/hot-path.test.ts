@@ -85,6 +85,91 @@ describe('Express', () => {
     expect(res.body).toEqual({ subject: 'alice' });
   });
 
+  // The adapter reads `app` from the request's prototype and calls Node's `headers` getter itself (faster on Express's
+  // per-request hidden classes): what it reads must stay what `req.app` and `req.headers` say.
+  describe('reads what req.headers and req.app say', () => {
+    const who = (req: express.Request, res: express.Response) => res.json({ subject: req.auth?.token?.subject ?? null });
+
+    it('headers a middleware before it replaced, by assignment or as an own property', async () => {
+      const bob = await signToken({ scope: 'orders:read' }, { sub: 'bob' });
+      for (const replace of [
+        (req: express.Request) => {
+          req.headers = { ...req.headers, authorization: `Bearer ${bob}` };
+        },
+        (req: express.Request) => {
+          Object.defineProperty(req, 'headers', { value: { ...req.headers, authorization: `Bearer ${bob}` } });
+        },
+      ]) {
+        const app = express();
+        app.use((req, _res, next) => {
+          replace(req);
+          next();
+        });
+        app.use(ex.tokenGuard(await basePolicy()));
+        app.get('/orders/:id', who);
+        const res = await request(app)
+          .get('/orders/1')
+          .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+        expect(res.body).toEqual({ subject: 'bob' });
+      }
+    });
+
+    it("headers an app's request prototype defines", async () => {
+      const carol = await signToken({ scope: 'orders:read' }, { sub: 'carol' });
+      const app = express();
+      Object.defineProperty(app.request, 'headers', {
+        configurable: true,
+        get(this: { rawHeaders: string[] }) {
+          return { authorization: `Bearer ${carol}` };
+        },
+      });
+      app.use(ex.tokenGuard(await basePolicy()));
+      app.get('/orders/:id', who);
+      const res = await request(app).get('/orders/1').set('Authorization', 'Bearer not-a-token');
+      expect(res.body).toEqual({ subject: 'carol' });
+    });
+
+    it('the app of each request when two apps with different letter-case routing share one guard, in turn', async () => {
+      const guard = createGuard({
+        ...(await basePolicy()),
+        rules: [
+          { path: '/health', public: true },
+          { path: '/**', scopes: ['orders:read'] },
+        ],
+      });
+      const apps = [true, false].map((cased) => {
+        const app = express();
+        app.set('case sensitive routing', cased);
+        app.use(ex.tokenGuard(guard));
+        app.get('/health', (_req, res) => res.send('ok'));
+        app.get('/HEALTH', (_req, res) => res.send('ok'));
+        return app;
+      });
+      const statuses: number[] = [];
+      for (const app of [...apps, ...apps]) statuses.push((await request(app as express.Express).get('/HEALTH')).status);
+      // Case-sensitive: /HEALTH is not /health's public rule, so it needs a token. Case-insensitive: it is public.
+      expect(statuses).toEqual([401, 200, 401, 200]);
+    });
+
+    it('a hand-made request that is no Express request, with its own app and headers', async () => {
+      const r = await probe('orders:read');
+      const { guard, decision } = await syncGuard(r);
+      const cased = express();
+      cased.set('case sensitive routing', true);
+      const seen: GuardRequest[] = [];
+      const spy: Guard = {
+        ...guard,
+        decide: (req) => {
+          seen.push(req);
+          return decision;
+        },
+      };
+      const req = { ...nodeRequest(r), app: cased } as never as express.Request;
+      ex.tokenGuard(spy)(req, { setHeader() {} } as never, vi.fn());
+      expect(seen[0]).toMatchObject({ caseSensitive: true, headers: r.headers });
+    });
+  });
+
   it('calls next() in the same tick when the decision is synchronous', async () => {
     const r = await probe('orders:read');
     const { guard, decision } = await syncGuard(r);
