@@ -7,8 +7,10 @@
 // bench:http's CPU µs remain the measure of record.
 //
 // Per request it prints instructions (Ir), first-level misses (I1 + D1) and last-level misses (LL: reads and writes
-// that leave the simulated 1 MiB), and each server's difference with its framework's bare server. A last-level miss
-// costs on the order of 100 instructions' time, so for a cold path the LL column matters as much as Ir.
+// that leave the simulated 1 MiB), and each server's difference with its framework's bare server (or with its empty
+// layer when the bare server was not run). A last-level miss costs on the order of 100 instructions' time, so for a
+// cold path the LL column matters as much as Ir. A second table splits the instructions by kind of work (KINDS):
+// V8's runtime property lookups, compiled JavaScript, builtins and the rest; these move far less between windows.
 //
 // Env: ONLY=fastify,fastify-guard (scenario ids; default: bare, stub and guard of Fastify and Koa),
 // WARMUP_REQUESTS (40000, uninstrumented), REQUESTS (5000 per counted window), WINDOWS (6: the median window is
@@ -38,39 +40,63 @@ try {
   throw new Error('bench:instructions needs valgrind: apt-get install valgrind');
 }
 
-/** Callgrind's event counts for one server, per counted request. */
+/** Callgrind's event counts for one server, per counted request, and its instructions by kind of work (KINDS). */
 interface Counts {
   Ir: number;
   L1: number;
   LL: number;
+  kinds: Record<(typeof KIND_NAMES)[number], number>;
 }
 
 /**
- * The instructions of a dump spent in one-off work: V8's optimising compiler, which still compiles now and then after
- * tens of thousands of requests (a path first taken when a load generator's connections close, a function first called
- * from unoptimised code), and the full (mark-compact) collector, which runs every few windows. Either adds thousands of
- * instructions per request to the window it falls in, in one server's count and not another's. Everything else (the
- * JIT's code, builtins, the runtime, the young-generation collector that every allocation pays for) is the request's.
+ * Kinds of work, by the function a dump charges (self cost), checked in this order:
+ * - `lookups`: V8's runtime property lookup, what a read costs when it misses V8's inline and megamorphic caches. An
+ *   Express request has a hidden class of its own, so every named read of it lands here.
+ * - `oneOff`: work that falls in one window and not the next. V8's optimising compiler still compiles now and then
+ *   after tens of thousands of requests (a path first taken when a load generator's connections close, a function
+ *   first called from unoptimised code), and the full (mark-compact) collector runs every few windows. Either adds
+ *   thousands of instructions per request to one server's window and not another's, so it is left out of every count.
+ * - `js`: compiled JavaScript (anonymous in the dump); `builtins`: V8's builtins; `other`: the rest (the runtime, the
+ *   young-generation collector every allocation pays for, Node's C++, libc).
+ * These sums move far less between windows than the total does.
  */
-function oneOffIr(file: string): number {
+const KINDS = {
+  lookups:
+    /LookupIterator|LoadIC::|Runtime_LoadIC|Runtime_KeyedLoadIC|StubCache::Set|FeedbackNexus|^v8::internal::IC::|FieldIndex|PrototypeChainValidityCell|NumberOfFields|MakePrototypesFast|FastPropertyAt|ComputeHandler|UpdateCaches|PrototypeIterator|KeyedLoadIC::/,
+  oneOff: /compiler::|Compil|turboshaft|Turbofan|maglev|MarkCompact|Sweeper::|Marking|RememberedSetUpdatingItem|PointersUpdatingVisitor/,
+  builtins: /^Builtins_/,
+  js: /^0x[0-9a-f]+$/,
+} as const;
+type Kind = keyof typeof KINDS | 'other';
+/** The kinds a request is charged with (oneOff is not). */
+const KIND_NAMES = ['lookups', 'js', 'builtins', 'other'] as const;
+
+/** A dump's instructions by kind (KINDS), not yet per request. */
+function kindsOf(file: string): Record<Kind, number> {
   const out = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--show=Ir', file], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
-  let sum = 0;
+  const sums: Record<Kind, number> = { lookups: 0, oneOff: 0, builtins: 0, js: 0, other: 0 };
+  const kinds = Object.keys(KINDS) as (keyof typeof KINDS)[];
   for (const line of out.split('\n')) {
-    const m = /^\s*([\d,]+)\s.*(?:compiler::|Compil|turboshaft|Turbofan|maglev|MarkCompact|Sweeper::|Marking|RememberedSetUpdatingItem|PointersUpdatingVisitor)/.exec(line);
-    if (m) sum += Number((m[1] as string).replaceAll(',', ''));
+    const m = /^\s*([\d,]+)\s+\([^)]*\)\s+(?:\?\?\?:)?(.*?)(?:\s+\[[^\]]*\])?$/.exec(line);
+    if (!m || (m[2] as string).includes('PROGRAM TOTALS')) continue;
+    const name = m[2] as string;
+    sums[kinds.find((k) => KINDS[k].test(name)) ?? 'other'] += Number((m[1] as string).replaceAll(',', ''));
   }
-  return sum;
+  return sums;
 }
 
 /** A callgrind dump's totals, per request. */
-function countsOf(text: string, requests: number): Counts {
+function countsOf(file: string, requests: number): Counts {
+  const text = readFileSync(file, 'utf8');
   const events = /^events: (.+)$/m.exec(text)?.[1]?.split(' ') ?? [];
   const totals = /^(?:summary|totals): (.+)$/m.exec(text)?.[1]?.split(' ').map(Number) ?? [];
   const get = (name: string) => totals[events.indexOf(name)] ?? 0;
+  const kinds = kindsOf(file);
   return {
-    Ir: get('Ir') / requests,
+    Ir: (get('Ir') - kinds.oneOff) / requests,
     L1: (get('I1mr') + get('D1mr') + get('D1mw')) / requests,
     LL: (get('ILmr') + get('DLmr') + get('DLmw')) / requests,
+    kinds: { lookups: kinds.lookups / requests, js: kinds.js / requests, builtins: kinds.builtins / requests, other: kinds.other / requests },
   };
 }
 
@@ -99,8 +125,8 @@ async function count(scenario: Scenario): Promise<Counts> {
       await load(server, { amount: WARMUP_REQUESTS });
       const pid = String(server.child.pid);
       execFileSync('callgrind_control', ['-i', 'on', pid], { stdio: 'ignore' });
-      // Several windows, each dumped (and zeroed) by -d, the one-off work taken out of each (oneOffIr), and the median
-      // window kept.
+      // Several windows, each dumped (and zeroed) by -d, the one-off work taken out of each (KINDS), and the median of
+      // each count kept.
       const windows: Counts[] = [];
       for (let w = 0; w < WINDOWS; w++) {
         const before = new Set(readdirSync(dir));
@@ -108,13 +134,11 @@ async function count(scenario: Scenario): Promise<Counts> {
         execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
         const dump = readdirSync(dir).find((f) => f.startsWith('callgrind.out.') && !before.has(f));
         if (!dump) throw new Error(`${scenario.id}: callgrind wrote no dump`);
-        const file = join(dir, dump);
-        const counts = countsOf(readFileSync(file, 'utf8'), result.requests.total);
-        counts.Ir -= oneOffIr(file) / result.requests.total;
-        windows.push(counts);
+        windows.push(countsOf(join(dir, dump), result.requests.total));
       }
       console.log(`  ${scenario.id}: instructions per request in each window: ${windows.map((c) => Math.round(c.Ir)).join(', ')}`);
-      return { Ir: median(windows.map((c) => c.Ir)), L1: median(windows.map((c) => c.L1)), LL: median(windows.map((c) => c.LL)) };
+      const kinds = Object.fromEntries(KIND_NAMES.map((k) => [k, median(windows.map((c) => c.kinds[k]))])) as Counts['kinds'];
+      return { Ir: median(windows.map((c) => c.Ir)), L1: median(windows.map((c) => c.L1)), LL: median(windows.map((c) => c.LL)), kinds };
     } finally {
       server.child.kill('SIGKILL');
     }
@@ -134,13 +158,26 @@ for (const scenario of scenarios) {
   );
 }
 const fmt = (n: number, digits = 0) => `${n >= 0 ? '+' : ''}${n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })}`;
+const whole = (n: number) => Math.round(n).toLocaleString('en-US');
+/** What a server is compared with: its framework's bare server, or its empty layer when the bare one was not run. */
+const referenceOf = (scenario: Scenario): Counts | undefined => {
+  for (const kind of ['bare', 'layer'] as const) {
+    const ref = scenarios.find((s) => s.framework === scenario.framework && s.kind === kind);
+    if (ref) return ref === scenario ? undefined : results.get(ref.id);
+  }
+  return undefined;
+};
 const lines = ['| server | instructions/req | added | L1 misses/req | added | LL misses/req | added |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+const byKind = [`| server | ${KIND_NAMES.map((k) => `${k} | added`).join(' | ')} |`, `| --- | ${KIND_NAMES.map(() => '---: | ---:').join(' | ')} |`];
 for (const scenario of scenarios) {
   const c = results.get(scenario.id) as Counts;
-  const bare = scenarios.find((s) => s.framework === scenario.framework && s.kind === 'bare');
-  const b = bare && bare !== scenario ? results.get(bare.id) : undefined;
+  const b = referenceOf(scenario);
   lines.push(
-    `| ${scenario.label} | ${Math.round(c.Ir).toLocaleString('en-US')} | ${b ? fmt(c.Ir - b.Ir) : ''} | ${c.L1.toFixed(0)} | ${b ? fmt(c.L1 - b.L1) : ''} | ${c.LL.toFixed(1)} | ${b ? fmt(c.LL - b.LL, 1) : ''} |`,
+    `| ${scenario.label} | ${whole(c.Ir)} | ${b ? fmt(c.Ir - b.Ir) : ''} | ${c.L1.toFixed(0)} | ${b ? fmt(c.L1 - b.L1) : ''} | ${c.LL.toFixed(1)} | ${b ? fmt(c.LL - b.LL, 1) : ''} |`,
   );
+  byKind.push(`| ${scenario.label} | ${KIND_NAMES.map((k) => `${whole(c.kinds[k])} | ${b ? fmt(c.kinds[k] - b.kinds[k]) : ''}`).join(' | ')} |`);
 }
 console.log(`\n${lines.join('\n')}`);
+console.log(
+  `\nInstructions per request by kind of work (median window each; "added" is over the bare server, or over the empty layer when the bare one was not run):\n\n${byKind.join('\n')}`,
+);
