@@ -128,7 +128,7 @@ function routesCaseSensitively(app: unknown): boolean {
 const EXPRESS_KEYS = requestKeys('app', 'originalUrl', 'url');
 const APP = 0;
 const ORIGINAL_URL = 1;
-const URL = 2;
+const PLAIN_URL = 2;
 
 // Node's lazy `headers` getter. Looking `headers` up on an Express request leaves V8's builtins even when read by key
 // (the getter is found on a prototype of a hidden class V8 has not seen), so the getter is called directly when the
@@ -174,7 +174,7 @@ function nodeHeadersOf(req: Request): Request['headers'] | undefined {
 function toGuardRequest(req: Request, caseSensitive: boolean): GuardRequest {
   const r = req as unknown as Keyed;
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
-  const path = (r[EXPRESS_KEYS[ORIGINAL_URL]] ?? r[EXPRESS_KEYS[URL]]) as string | undefined;
+  const path = (r[EXPRESS_KEYS[ORIGINAL_URL]] ?? r[EXPRESS_KEYS[PLAIN_URL]]) as string | undefined;
   return new NodeGuardRequest(req, path, caseSensitive, req, nodeHeadersOf(req));
 }
 

@@ -167,6 +167,10 @@ describe('Express', () => {
       const req = { ...nodeRequest(r), app: cased } as never as express.Request;
       ex.tokenGuard(spy)(req, { setHeader() {} } as never, vi.fn());
       expect(seen[0]).toMatchObject({ caseSensitive: true, headers: r.headers });
+      // Without Express's router there is no originalUrl: the path is req.url.
+      const { originalUrl: _, ...withoutOriginal } = nodeRequest(r);
+      ex.tokenGuard(spy)({ ...withoutOriginal, url: '/orders/7?x=1' } as never, { setHeader() {} } as never, vi.fn());
+      expect(seen[1]).toMatchObject({ path: '/orders/7?x=1' });
     });
   });
 
