@@ -158,24 +158,26 @@ function learnProto(proto: object | null): boolean {
   return true;
 }
 
-/** `req.app`. */
-function appOf(req: Request): unknown {
-  const proto = Object.getPrototypeOf(req) as object | null;
+/** The request's prototype, taken once per request: appOf and toGuardRequest both read it. */
+const protoOf = (req: Request): object | null => Object.getPrototypeOf(req) as object | null;
+
+/** `req.app`, for a request whose prototype is `proto`. */
+function appOf(req: Request, proto: object | null): unknown {
   if (proto === seenProto || learnProto(proto)) return seenApp;
   return (req as unknown as Keyed)[EXPRESS_KEYS[APP]];
 }
 
 /** `req.headers` through Node's getter when that is what it reads, else undefined (read by key instead). */
-function nodeHeadersOf(req: Request): Request['headers'] | undefined {
-  if (!seenNodeHeaders || Object.getPrototypeOf(req) !== seenProto || Object.hasOwn(req, 'headers')) return undefined;
+function nodeHeadersOf(req: Request, proto: object | null): Request['headers'] | undefined {
+  if (!seenNodeHeaders || proto !== seenProto || Object.hasOwn(req, 'headers')) return undefined;
   return (NODE_HEADERS as (this: Request) => Request['headers']).call(req);
 }
 
-function toGuardRequest(req: Request, caseSensitive: boolean): GuardRequest {
+function toGuardRequest(req: Request, proto: object | null, caseSensitive: boolean): GuardRequest {
   const r = req as unknown as Keyed;
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
   const path = (r[EXPRESS_KEYS[ORIGINAL_URL]] ?? r[EXPRESS_KEYS[PLAIN_URL]]) as string | undefined;
-  return new NodeGuardRequest(req, path, caseSensitive, req, nodeHeadersOf(req));
+  return new NodeGuardRequest(req, path, caseSensitive, req, nodeHeadersOf(req, proto));
 }
 
 // ---------- adapter state, off the request ----------
@@ -322,7 +324,8 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     if (goOn) next();
   };
   const middleware: RequestHandler = (req, res, next) => {
-    const app = appOf(req);
+    const proto = protoOf(req);
+    const app = appOf(req, proto);
     if (app !== lastApp) {
       checkMountOrder(app);
       lastAppHasAccessor = installAuthAccessor(app);
@@ -333,7 +336,7 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     let decision: Decision | Promise<Decision>;
     try {
       lastAppCased ??= routesCaseSensitively(app);
-      decision = guard.decide(toGuardRequest(req, lastAppCased));
+      decision = guard.decide(toGuardRequest(req, proto, lastAppCased));
     } catch (err) {
       next(err);
       return;
@@ -370,7 +373,8 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHand
       if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
       // Under an authShape req.auth is the app's view; the guard's own result is kept beside it.
       const current = state.view ? state.result : (req.auth as AuthResult | undefined);
-      decision = context.guard.authorize(current, required, toGuardRequest(req, routesCaseSensitively(appOf(req))));
+      const proto = protoOf(req);
+      decision = context.guard.authorize(current, required, toGuardRequest(req, proto, routesCaseSensitively(appOf(req, proto))));
     } catch (err) {
       next(err);
       return;

@@ -62,7 +62,7 @@ const minuteOf = (at: number): number => Math.floor(at / MINUTE) * MINUTE;
 /**
  * Adds one use to `usage` in place (what `mergeUsage` does to a copy): for a store that owns its records and hands
  * out copies, so a repeated use from the same address allocates nothing. Its `recentIps` array is replaced, never
- * changed (it may be shared: see `compactUsage`); a new array only when the list changes.
+ * changed (it may be shared: see `freshUsage`); a new array only when the list changes.
  */
 export function addUse(usage: TokenUsage, use: UsageEvent): void {
   const latest = use.at >= usage.lastUsedAt;
