@@ -72,19 +72,20 @@ const LOWER_ONLY_FOLDS_RE =
  * segments and no trailing slash (the root is `/`).
  */
 export function normalizePath(target: string): string | null {
+  if (target.charCodeAt(0) !== 0x2f) return null;
+  // One pass finds the end of the path (`?` or `#`) and what it needs, and stops past the longest path accepted:
+  // no indexOf over a long query string first.
   let end = target.length;
-  const q = target.indexOf('?');
-  if (q !== -1) end = q;
-  const h = target.indexOf('#');
-  if (h !== -1 && h < end) end = h;
-  if (end > MAX_PATH_LENGTH || target.charCodeAt(0) !== 0x2f) return null;
-
   let needsDecode = false;
   let needsSegments = false;
   let prev = 0;
   for (let i = 0; i < end; i++) {
     const c = target.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f || c === 0x5c) return null;
+    if (c === 0x3f || c === 0x23) {
+      end = i;
+      break;
+    }
+    if (i === MAX_PATH_LENGTH || c < 0x20 || c === 0x7f || c === 0x5c) return null;
     if (c === 0x25 || c >= 0x80) needsDecode = true;
     else if (c === 0x2e && (prev === 0x2f || prev === 0x2e)) needsSegments = true;
     else if (c === 0x2f && prev === 0x2f) needsSegments = true;
@@ -337,10 +338,38 @@ export function compileGlobSegments(glob: string, caseSensitive: boolean): (segm
  */
 export type PathMatcher = (path: string, segments: () => readonly string[]) => boolean;
 
+const PRINTABLE_ASCII_RE = /^[\x20-\x7e]*$/;
+
+/**
+ * `text` (printable ASCII) as the whole path, or with `prefix` as a leading run of whole segments, compared in place:
+ * every rule tried on every request runs this, and a regex test costs a call into V8's regex builtin. Without
+ * `caseSensitive` a letter matches itself in either case and nothing else does, which is what the `i` flag (without
+ * `u`) does for ASCII: it never folds a non-ASCII character onto one.
+ */
+function literalMatcher(text: string, prefix: boolean, caseSensitive: boolean): PathMatcher {
+  const n = text.length;
+  // Per character, what it must equal once OR-ed with its mask: 0x20 on a letter read in either case (`c | 0x20` is a
+  // lower-case letter only when c is that letter in either case), 0 elsewhere.
+  const expected = new Uint16Array(n);
+  const mask = new Uint16Array(n);
+  const folded = caseSensitive ? text : text.toLowerCase();
+  for (let i = 0; i < n; i++) {
+    const c = folded.charCodeAt(i);
+    expected[i] = c;
+    mask[i] = !caseSensitive && c >= 0x61 && c <= 0x7a ? 0x20 : 0;
+  }
+  return (path) => {
+    if (path.length !== n && !(prefix && path.length > n && path.charCodeAt(n) === 0x2f)) return false;
+    for (let i = 0; i < n; i++) if ((path.charCodeAt(i) | (mask[i] as number)) !== expected[i]) return false;
+    return true;
+  };
+}
+
 /**
  * Compiles a rule path glob. The common shapes, a literal path or a literal prefix with a trailing
- * `/**`, become one anchored regex with nothing to backtrack over (no wildcard inside, and `(?:/|$)`
- * cannot be read two ways); anything with inner wildcards uses the segment matcher above.
+ * `/**`, are compared in place when ASCII (`literalMatcher`), else become one anchored regex with nothing to
+ * backtrack over (no wildcard inside, and `(?:/|$)` cannot be read two ways); anything with inner wildcards uses the
+ * segment matcher above.
  */
 export function compilePathMatcher(glob: string, caseSensitive: boolean): PathMatcher {
   glob = foldGlob(glob, caseSensitive);
@@ -349,8 +378,10 @@ export function compilePathMatcher(glob: string, caseSensitive: boolean): PathMa
   const prefixOnly = glob.endsWith('/**') ? glob.slice(0, -3) : undefined;
   const literal = prefixOnly ?? glob;
   if (!literal.includes('*')) {
-    const body = literal.replace(/\/+$/, '').split('/').filter(Boolean).map(escapeRegExp).join('/');
-    const re = new RegExp(prefixOnly !== undefined ? `^/${body}(?:/|$)` : `^/${body}$`, flags);
+    const segments = literal.replace(/\/+$/, '').split('/').filter(Boolean);
+    const text = `/${segments.join('/')}`;
+    if (PRINTABLE_ASCII_RE.test(text)) return literalMatcher(text, prefixOnly !== undefined, caseSensitive);
+    const re = new RegExp(prefixOnly !== undefined ? `^/${segments.map(escapeRegExp).join('/')}(?:/|$)` : `^/${segments.map(escapeRegExp).join('/')}$`, flags);
     return (path) => re.test(path);
   }
   const match = compileGlobSegments(glob, caseSensitive);

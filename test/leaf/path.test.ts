@@ -50,10 +50,40 @@ describe('normalizePath', () => {
   it('refuses a path longer than the limit but not one at it', () => {
     expect(normalizePath('/' + 'a'.repeat(MAX_PATH_LENGTH - 1))).not.toBeNull();
     expect(normalizePath('/' + 'a'.repeat(MAX_PATH_LENGTH))).toBeNull();
+    // The limit is on the path: a long query string or fragment after it is not counted, a path ending at it is.
+    expect(normalizePath(`/${'a'.repeat(MAX_PATH_LENGTH - 1)}?${'q'.repeat(MAX_PATH_LENGTH)}`)).toBe(`/${'a'.repeat(MAX_PATH_LENGTH - 1)}`);
+    expect(normalizePath(`/a#${'f'.repeat(MAX_PATH_LENGTH)}`)).toBe('/a');
+    expect(normalizePath(`/${'a'.repeat(MAX_PATH_LENGTH)}?q`)).toBeNull();
+    // What follows `?` or `#` is never read as the path: a control character or backslash there is no refusal.
+    expect(normalizePath('/a?b\\c\u0001#d')).toBe('/a');
+    expect(normalizePath('/a#b?c')).toBe('/a');
   });
 });
 
 describe('compileGlob', () => {
+  it('matches a literal prefix glob on whole segments, letters in either case unless case-sensitive', () => {
+    const m = compileGlob('/api/v1-b_c/**', false);
+    for (const p of ['/api/v1-b_c', '/API/V1-B_C/x', '/Api/v1-B_c/x/y']) expect(m(p), p).toBe(true);
+    // Only letters fold: '@' is '`' with the 0x20 bit clear, '-' and 'M' differ by it too.
+    for (const p of ['/api/v1-b_cx', '/api/v1-b', '/api', '/', '/api/v1Mb_c', '/api/v1-b_c@', '/apı/v1-b_c', '/aPI/v1-b_c\u212a']) expect(m(p), p).toBe(false);
+    const at = compileGlob('/a@b', false);
+    expect(at('/a@b')).toBe(true);
+    expect(at('/a`b')).toBe(false);
+    expect(at('/A@B')).toBe(true);
+    // '~' is '^' with the 0x20 bit set: only a letter may match by folding.
+    expect(compileGlob('/a~b', false)('/a^b')).toBe(false);
+    // A glob written in upper case matches either case too.
+    expect(compileGlob('/Api/**', false)('/aPI/x')).toBe(true);
+    const cased = compileGlob('/Api/**', true);
+    expect(cased('/Api/x')).toBe(true);
+    expect(cased('/api/x')).toBe(false);
+    expect(cased('/Apix')).toBe(false);
+    // A non-ASCII literal keeps the regex, and the same folding.
+    const accented = compileGlob('/café/**', false);
+    expect(accented('/CAFÉ/x')).toBe(true);
+    expect(accented('/cafe/x')).toBe(false);
+  });
+
   it('matches "*" as exactly one segment', () => {
     const m = compileGlob('/orders/*', false);
     expect(m('/orders/1')).toBe(true);
