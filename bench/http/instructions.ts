@@ -14,19 +14,24 @@
 //
 // Env: ONLY=fastify,fastify-guard (scenario ids; default: bare, stub and guard of Fastify and Koa),
 // WARMUP_REQUESTS (40000, uninstrumented), REQUESTS (5000 per counted window), WINDOWS (6: the median window is
-// reported, V8's compiler and full collections left out), CONNECTIONS (50), KEEP=1 to keep the callgrind dumps. Needs valgrind (apt-get install valgrind).
+// reported, V8's compiler and full collections left out), CONNECTIONS (50), KEEP=1 to keep the callgrind dumps,
+// FUNCTIONS=1 to name the compiled JavaScript (jit-functions.ts: token-guard's functions and what they call, from the
+// median window). Needs valgrind (apt-get install valgrind).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { CONNECTIONS, int, load, median, sanityCheck, startServer } from './harness.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
+import { jitFunctionTables } from './jit-functions.js';
 
 const WARMUP_REQUESTS = int('WARMUP_REQUESTS', 40_000, CONNECTIONS);
 const REQUESTS = int('REQUESTS', 5_000, CONNECTIONS);
 const WINDOWS = int('WINDOWS', 6, 1);
 /** KEEP=1 keeps each server's callgrind dumps (per function, C++ and V8 builtins by name; JIT code is anonymous). */
 const KEEP = process.env.KEEP === '1';
+/** FUNCTIONS=1: V8 writes its code map (`--perf-basic-prof`), and each server's JS functions are named (jit-functions.ts). */
+const FUNCTIONS = process.env.FUNCTIONS === '1';
 const DEFAULT = ['fastify', 'fastify-stub', 'fastify-guard', 'koa', 'koa-stub', 'koa-guard'];
 const only = (process.env.ONLY ?? DEFAULT.join(','))
   .split(',')
@@ -119,7 +124,11 @@ async function count(scenario: Scenario): Promise<Counts> {
       '-q',
     ];
     // GC and compilation on the main thread: background threads' work would land in the count at random moments.
-    const server = await startServer(scenario, undefined, wrapper, ['--single-threaded']);
+    const server = await startServer(scenario, undefined, wrapper, [
+      '--single-threaded',
+      // --perf-basic-prof also starts V8's log, by default an isolate-*.log in the working directory: kept with the dumps.
+      ...(FUNCTIONS ? ['--perf-basic-prof', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate'] : []),
+    ]);
     try {
       await sanityCheck(server);
       await load(server, { amount: WARMUP_REQUESTS });
@@ -128,6 +137,8 @@ async function count(scenario: Scenario): Promise<Counts> {
       // Several windows, each dumped (and zeroed) by -d, the one-off work taken out of each (KINDS), and the median of
       // each count kept.
       const windows: Counts[] = [];
+      const dumps: string[] = [];
+      const counted: number[] = [];
       for (let w = 0; w < WINDOWS; w++) {
         const before = new Set(readdirSync(dir));
         const result = await load(server, { amount: REQUESTS });
@@ -135,9 +146,18 @@ async function count(scenario: Scenario): Promise<Counts> {
         const dump = readdirSync(dir).find((f) => f.startsWith('callgrind.out.') && !before.has(f));
         if (!dump) throw new Error(`${scenario.id}: callgrind wrote no dump`);
         windows.push(countsOf(join(dir, dump), result.requests.total));
+        dumps.push(dump);
+        counted.push(result.requests.total);
       }
       console.log(`  ${scenario.id}: instructions per request in each window: ${windows.map((c) => Math.round(c.Ir)).join(', ')}`);
       const kinds = Object.fromEntries(KIND_NAMES.map((k) => [k, median(windows.map((c) => c.kinds[k]))])) as Counts['kinds'];
+      if (FUNCTIONS) {
+        // The window whose compiled-JS count is the median one: its functions add up to the js column reported.
+        const order = windows.map((c, i) => [c.kinds.js, i] as const).sort((a, b) => a[0] - b[0]);
+        const [, middle] = order[Math.floor((order.length - 1) / 2)] as readonly [number, number];
+        console.log(`\n${scenario.label}, window ${middle + 1}:\n\n${jitFunctionTables(join(dir, dumps[middle] as string), pid, counted[middle] as number)}\n`);
+        if (!KEEP) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+      }
       return { Ir: median(windows.map((c) => c.Ir)), L1: median(windows.map((c) => c.L1)), LL: median(windows.map((c) => c.LL)), kinds };
     } finally {
       server.child.kill('SIGKILL');
