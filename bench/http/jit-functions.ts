@@ -26,9 +26,15 @@ interface DumpFunctions {
   calls: Map<string, Map<string, Costs>>;
 }
 
-const add = (into: Costs, values: readonly number[]): void => {
+/** Adds `values` to the costs kept under `key`, starting them when new. */
+function addTo<K>(map: Map<K, Costs>, key: K, values: readonly number[]): void {
+  let into = map.get(key);
+  if (into === undefined) {
+    into = [];
+    map.set(key, into);
+  }
   for (let i = 0; i < values.length; i++) into[i] = (into[i] ?? 0) + (values[i] ?? 0);
-};
+}
 
 /** Reads a dump written with `--compress-strings=no`: `fn=`/`cfn=` give names, the line after `calls=` a call's cost. */
 function readDump(file: string): DumpFunctions {
@@ -47,17 +53,14 @@ function readDump(file: string): DumpFunctions {
       // The first column is the position; the rest are the events' counts.
       const values = line.split(' ').slice(1).map(Number);
       if (callCost) {
-        const byCallee = calls.get(fn) ?? new Map<string, Costs>();
-        calls.set(fn, byCallee);
-        const c = byCallee.get(callee) ?? [];
-        byCallee.set(callee, c);
-        add(c, values);
+        let byCallee = calls.get(fn);
+        if (byCallee === undefined) {
+          byCallee = new Map();
+          calls.set(fn, byCallee);
+        }
+        addTo(byCallee, callee, values);
         callCost = false;
-      } else {
-        const c = self.get(fn) ?? [];
-        self.set(fn, c);
-        add(c, values);
-      }
+      } else addTo(self, fn, values);
     }
   }
   return { events, self, calls };
@@ -105,10 +108,7 @@ export function jitFunctionTables(dumpFile: string, pid: string, requests: numbe
   const own = new Map<string, Costs>();
   for (const [fn, c] of self) {
     const n = name(fn);
-    if (!OURS.test(n)) continue;
-    const sum = own.get(n) ?? [];
-    own.set(n, sum);
-    add(sum, c);
+    if (OURS.test(n)) addTo(own, n, c);
   }
   const out = new Map<string, Costs>();
   for (const [fn, byCallee] of calls) {
@@ -116,11 +116,7 @@ export function jitFunctionTables(dumpFile: string, pid: string, requests: numbe
     if (!OURS.test(n)) continue;
     for (const [callee, c] of byCallee) {
       const cn = name(callee);
-      if (OURS.test(cn)) continue;
-      const key = `${n.replace(/^JS:/, '')} → ${cn}`;
-      const sum = out.get(key) ?? [];
-      out.set(key, sum);
-      add(sum, c);
+      if (!OURS.test(cn)) addTo(out, `${n.replace(/^JS:/, '')} → ${cn}`, c);
     }
   }
   const rows = (m: Map<string, Costs>) =>

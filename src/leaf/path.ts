@@ -381,7 +381,8 @@ export function compilePathMatcher(glob: string, caseSensitive: boolean): PathMa
     const segments = literal.replace(/\/+$/, '').split('/').filter(Boolean);
     const text = `/${segments.join('/')}`;
     if (PRINTABLE_ASCII_RE.test(text)) return literalMatcher(text, prefixOnly !== undefined, caseSensitive);
-    const re = new RegExp(prefixOnly !== undefined ? `^/${segments.map(escapeRegExp).join('/')}(?:/|$)` : `^/${segments.map(escapeRegExp).join('/')}$`, flags);
+    const body = segments.map(escapeRegExp).join('/');
+    const re = new RegExp(prefixOnly !== undefined ? `^/${body}(?:/|$)` : `^/${body}$`, flags);
     return (path) => re.test(path);
   }
   const match = compileGlobSegments(glob, caseSensitive);
