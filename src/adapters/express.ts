@@ -12,6 +12,7 @@ import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenCla
 import { hasHeaders } from './pass-headers.js';
 import { requestKeys, type Keyed } from './request-keys.js';
 import { NodeGuardRequest } from './node-request.js';
+import { installAuthAccessor, keep, setAuth, stateOf, type AuthView } from './express-state.js';
 
 export type { PayloadAuth, TokenClaims } from './auth-shape.js';
 
@@ -180,73 +181,14 @@ function toGuardRequest(req: Request, proto: object | null, caseSensitive: boole
   return new NodeGuardRequest(req, path, caseSensitive, req, nodeHeadersOf(req, proto));
 }
 
-// ---------- adapter state, off the request ----------
-// Express gives every request its own hidden class (it swaps the prototype and the router adds properties), so
-// each own property written on `req` copies a map and each read misses V8's inline caches. The adapter keeps its
-// state in a WeakMap instead, and `req.auth` is an accessor on Express's request prototype, installed once.
-
-/** Turns the guard's result into what `req.auth` shows under an `authShape`. */
-type AuthView = (auth: AuthResult, req: Request) => unknown;
-
 /**
- * What the adapter knows about one request: the guard that saw it (for requireScopes), what `req.auth` reads, and
- * under an `authShape` the guard's own result (which then differs from `req.auth`) and the view that shapes it.
+ * Records the guard and the auth result of a request. `expressRes`: its response when Express made the request, else
+ * undefined; `viaAccessor` false for requests without Express's prototype.
  */
-interface RequestState {
-  context: AdapterContext | undefined;
-  auth: unknown;
-  result: AuthResult | undefined;
-  view: AuthView | undefined;
-}
-
-const states = new WeakMap<object, RequestState>();
-
-const AUTH_ACCESSOR: PropertyDescriptor = {
-  configurable: true,
-  enumerable: true,
-  get(this: object): unknown {
-    return states.get(this)?.auth;
-  },
-  // Apps (and other libraries) may assign req.auth themselves; what they assign is what they read back.
-  set(this: object, auth: unknown) {
-    const state = states.get(this);
-    if (state) state.auth = auth;
-    else states.set(this, { context: undefined, auth, result: undefined, view: undefined });
-  },
-};
-
-// Prototypes that carry the accessor (Express 5 and 4 each have their own `request`).
-const withAccessor = new WeakSet<object>();
-
-/**
- * Installs the `req.auth` accessor on the request prototype every app of this Express copy shares (the one
- * `app.request` inherits from), so that it also holds after a mounted sub-app hands the request back to its
- * parent. True when `req.auth` now reads the adapter's state.
- */
-function installAuthAccessor(app: unknown): boolean {
-  const appRequest = typeof app === 'function' ? (app as { request?: unknown }).request : undefined;
-  if (!appRequest || typeof appRequest !== 'object') return false;
-  const shared = Object.getPrototypeOf(appRequest) as object | null;
-  // Never Node's own IncomingMessage.prototype: that would reach every server in the process.
-  const target = shared && shared !== IncomingMessage.prototype ? shared : appRequest;
-  if (withAccessor.has(target)) return true;
-  const existing = Object.getOwnPropertyDescriptor(target, 'auth');
-  if (existing && !existing.configurable) return false;
-  Object.defineProperty(target, 'auth', AUTH_ACCESSOR);
-  withAccessor.add(target);
-  return true;
-}
-
-/** Assigns `req.auth` whatever its declared shape (the accessor's setter, or a plain property). */
-function setAuth(req: Request, value: unknown): void {
-  (req as { auth?: unknown }).auth = value;
-}
-
-/** Records the guard and the auth result of a request; `viaAccessor` false for requests without Express's prototype. */
-function remember(req: Request, context: AdapterContext, result: AuthResult, viaAccessor: boolean, view: AuthView | undefined): void {
+function remember(req: Request, expressRes: Response | undefined, context: AdapterContext, result: AuthResult, viaAccessor: boolean, view: AuthView | undefined): void {
   const auth = view ? view(result, req) : result;
-  // Every field replaced, so a state the app's own `req.auth = …` made before is replaced whole: one WeakMap write, no read.
-  states.set(req, { context, auth, result, view });
+  // A new state, so one the app's own `req.auth = …` made before is replaced whole: one write, no read.
+  keep(expressRes, { req, context, auth, result, view });
   // A request that did not come through an Express app (a hand-made object in a test harness) gets a plain property.
   if (!viaAccessor) setAuth(req, auth);
 }
@@ -311,11 +253,11 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
   // How the last app routes letter case: fixed per app, so read again only when the app changes (inside the try
   // below, like the read it replaces: a throw goes to Express's error path and is tried again next time).
   let lastAppCased: boolean | undefined;
-  const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean): void => {
+  const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean, expressRes: Response | undefined): void => {
     let goOn: boolean;
     // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
     try {
-      remember(req, context, authOf(decision), viaAccessor, view);
+      remember(req, expressRes, context, authOf(decision), viaAccessor, view);
       goOn = answer(decision, res, next, errors);
     } catch (err) {
       next(err);
@@ -333,6 +275,8 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     }
     // Taken now: another app's request may change lastAppHasAccessor while this decision is pending.
     const viaAccessor = lastAppHasAccessor;
+    // A request with an app's `app.request` as prototype came through Express's app.handle, which set `req.res`.
+    const expressRes = proto === seenProto ? res : undefined;
     let decision: Decision | Promise<Decision>;
     try {
       lastAppCased ??= routesCaseSensitively(app);
@@ -343,11 +287,11 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     }
     // A decision that needed no store call arrives as is: continue in this tick, without a microtask.
     if (!isPromiseLike(decision)) {
-      proceed(req, res, next, decision, viaAccessor);
+      proceed(req, res, next, decision, viaAccessor, expressRes);
       return;
     }
     decision.then(
-      (d) => proceed(req, res, next, d, viaAccessor),
+      (d) => proceed(req, res, next, d, viaAccessor, expressRes),
       // next() with a falsy argument means "carry on": a rejection must never read as that.
       (err: unknown) => next(err ?? new TokenGuardError('guard.failed', 'token-guard: evaluation failed')),
     );
@@ -366,7 +310,7 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
 export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHandler {
   const required = scopesFromArgs(scopes);
   return (req, res, next) => {
-    const state = states.get(req);
+    const state = stateOf(req);
     const context = state?.context;
     let decision: Decision;
     try {

@@ -1,5 +1,5 @@
 // The adapters' hot path: no property added to a framework's request (Express gives every request its own
-// hidden class, so each one costs a map copy and slow reads), and a decision that needed no store call
+// hidden class, so each one costs a map copy and slow reads), no WeakMap write per Express request, and a decision that needed no store call
 // continues in the same tick (no microtask). Behaviour stays what the rest of the suite pins.
 import { describe, expect, it, vi } from 'vitest';
 import express from 'express';
@@ -71,6 +71,77 @@ describe('Express', () => {
     const token = await signToken({ scope: 'orders:read' });
     const [a, b] = await Promise.all([1, 2].map((id) => request(app).get(`/orders/${id}`).set('Authorization', `Bearer ${token}`)));
     expect([a?.body, b?.body]).toEqual([{ subject: 'edited-1' }, { subject: 'edited-2' }]);
+  });
+
+  // The state lives in res.locals under a symbol (no WeakMap write per request): invisible to what apps read there,
+  // kept through what apps do to res.locals, and never read by a request it does not belong to.
+  describe('keeps its state in res.locals', () => {
+    it('out of sight of templates, Object.keys and JSON, with no WeakMap entry for the request', async () => {
+      const app = express();
+      app.use(ex.tokenGuard(await basePolicy()));
+      const token = `Bearer ${await signToken({ scope: 'orders:read' })}`;
+      const requests: unknown[] = [];
+      app.get('/orders/:id', (req, res) => {
+        requests.push(req);
+        res.json({ subject: req.auth?.token?.subject, keys: Object.keys(res.locals), json: JSON.stringify(res.locals) });
+      });
+      const set = vi.spyOn(WeakMap.prototype, 'set');
+      try {
+        const res = await request(app).get('/orders/1').set('Authorization', token);
+        expect(res.body).toEqual({ subject: 'alice', keys: [], json: '{}' });
+        expect(set.mock.calls.filter(([key]) => requests.includes(key))).toEqual([]);
+      } finally {
+        set.mockRestore();
+      }
+    });
+
+    it('through a middleware that replaces res.locals with a copy', async () => {
+      const app = express();
+      app.use(ex.tokenGuard(await basePolicy()));
+      app.use((_req, res, next) => {
+        res.locals = { ...res.locals, page: 'orders' };
+        next();
+      });
+      app.get('/orders/:id', ex.requireScopes('orders:read'), (req, res) => res.json({ subject: req.auth?.token?.subject, page: res.locals['page'] }));
+      const res = await request(app)
+        .get('/orders/1')
+        .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+      expect(res.body).toEqual({ subject: 'alice', page: 'orders' });
+    });
+
+    it('fails closed when a middleware replaces res.locals with a new object: requireScopes answers 500, req.auth is unset', async () => {
+      const app = express();
+      app.use(ex.tokenGuard(await basePolicy()));
+      const seen: unknown[] = [];
+      app.use((req, res, next) => {
+        res.locals = {};
+        seen.push(req.auth);
+        next();
+      });
+      app.get('/orders/:id', ex.requireScopes('orders:read'), (_req, res) => res.send('reached'));
+      const res = await request(app)
+        .get('/orders/1')
+        .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+      expect([res.status, res.text.includes('reached'), seen]).toEqual([500, false, [undefined]]);
+    });
+
+    it("never as another request's, when the app shares one res.locals between responses", async () => {
+      const shared = {};
+      const app = express();
+      app.use((_req, res, next) => {
+        res.locals = shared;
+        next();
+      });
+      // The guard runs on /orders only; /reports has requireScopes without it, so it must answer 500 whatever
+      // the shared locals hold from an /orders request before it.
+      app.use('/orders', ex.tokenGuard(await basePolicy()));
+      app.get('/orders/:id', (_req, res) => res.send('order'));
+      app.get('/reports/:id', ex.requireScopes('orders:read'), (req, res) => res.json({ auth: req.auth ?? null }));
+      const token = await signToken({ scope: 'orders:read' });
+      const order = await request(app).get('/orders/1').set('Authorization', `Bearer ${token}`);
+      const report = await request(app).get('/reports/1').set('Authorization', `Bearer ${token}`);
+      expect([order.status, report.status]).toEqual([200, 500]);
+    });
   });
 
   it('keeps req.auth after a mounted sub-app that ran the guard hands the request back', async () => {

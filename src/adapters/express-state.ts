@@ -1,0 +1,104 @@
+// The Express adapter's state of one request, kept off the request, and the `req.auth` accessor that reads it.
+//
+// Express gives every request its own hidden class (it swaps the prototype and the router adds properties), so each
+// own property written on `req` copies a map and each read misses V8's inline caches. The state is kept beside the
+// request instead: in `res.locals`, Express's own per-request store, under a symbol (invisible to templates, to
+// Object.keys and to JSON). `res.locals` is a dictionary object, so adding a key copies no map, and the state dies
+// with the response. A WeakMap entry, the other way, costs three times the instructions (V8 calls into its runtime for
+// the ephemeron write barrier of a young key) and leaves a table for the collector to sweep: it is kept for requests
+// that did not come through an Express app, or whose response has no `res.locals`.
+import { IncomingMessage } from 'node:http';
+import type { Request } from 'express';
+import type { AuthResult } from '../leaf/types.js';
+import type { AdapterContext } from './kit.js';
+import { requestKeys, type Keyed } from './request-keys.js';
+
+/** Turns the guard's result into what `req.auth` shows under an `authShape`. */
+export type AuthView = (auth: AuthResult, req: Request) => unknown;
+
+/**
+ * What the adapter knows about one request: the guard that saw it (for requireScopes), what `req.auth` reads, and
+ * under an `authShape` the guard's own result (which then differs from `req.auth`) and the view that shapes it.
+ */
+export interface RequestState {
+  /** The request it belongs to: a `res.locals` the app shares between responses must not hand one request's state to another. */
+  req: object;
+  context: AdapterContext | undefined;
+  auth: unknown;
+  result: AuthResult | undefined;
+  view: AuthView | undefined;
+}
+
+const states = new WeakMap<object, RequestState>();
+
+/** The key of the state in `res.locals`. */
+const STATE = Symbol('token-guard.state');
+
+// `req.res` and `res.locals`, read by key (request-keys.ts): Express gives each response its own hidden class too.
+const KEYS = requestKeys('res', 'locals');
+const RES = 0;
+const LOCALS = 1;
+
+/** `res.locals`, when it is an object the state can be kept in. */
+function localsOf(res: unknown): Record<symbol, RequestState | undefined> | undefined {
+  if (res === null || typeof res !== 'object') return undefined;
+  const locals = (res as Keyed)[KEYS[LOCALS]];
+  return locals !== null && typeof locals === 'object' ? (locals as Record<symbol, RequestState | undefined>) : undefined;
+}
+
+/** The state of `req`: in its response's locals (`req.res`, set by Express), else in the WeakMap. */
+export function stateOf(req: object): RequestState | undefined {
+  const state = localsOf((req as Keyed)[KEYS[RES]])?.[STATE];
+  return state !== undefined && state.req === req ? state : states.get(req);
+}
+
+/**
+ * Keeps `state` for its request. `res`: the request's response when Express made the request (and so set `req.res`,
+ * which `stateOf` reads), else undefined.
+ */
+export function keep(res: unknown, state: RequestState): void {
+  const locals = localsOf(res);
+  if (locals) locals[STATE] = state;
+  else states.set(state.req, state);
+}
+
+const AUTH_ACCESSOR: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: object): unknown {
+    return stateOf(this)?.auth;
+  },
+  // Apps (and other libraries) may assign req.auth themselves; what they assign is what they read back.
+  set(this: object, auth: unknown) {
+    const state = stateOf(this);
+    if (state) state.auth = auth;
+    else keep((this as Keyed)[KEYS[RES]], { req: this, context: undefined, auth, result: undefined, view: undefined });
+  },
+};
+
+// Prototypes that carry the accessor (Express 5 and 4 each have their own `request`).
+const withAccessor = new WeakSet<object>();
+
+/**
+ * Installs the `req.auth` accessor on the request prototype every app of this Express copy shares (the one
+ * `app.request` inherits from), so that it also holds after a mounted sub-app hands the request back to its
+ * parent. True when `req.auth` now reads the adapter's state.
+ */
+export function installAuthAccessor(app: unknown): boolean {
+  const appRequest = typeof app === 'function' ? (app as { request?: unknown }).request : undefined;
+  if (!appRequest || typeof appRequest !== 'object') return false;
+  const shared = Object.getPrototypeOf(appRequest) as object | null;
+  // Never Node's own IncomingMessage.prototype: that would reach every server in the process.
+  const target = shared && shared !== IncomingMessage.prototype ? shared : appRequest;
+  if (withAccessor.has(target)) return true;
+  const existing = Object.getOwnPropertyDescriptor(target, 'auth');
+  if (existing && !existing.configurable) return false;
+  Object.defineProperty(target, 'auth', AUTH_ACCESSOR);
+  withAccessor.add(target);
+  return true;
+}
+
+/** Assigns `req.auth` whatever its declared shape (the accessor's setter, or a plain property). */
+export function setAuth(req: object, value: unknown): void {
+  (req as { auth?: unknown }).auth = value;
+}
