@@ -7,7 +7,7 @@ import { passes } from '../leaf/http.js';
 import type { Decision, GuardRequest, ReasonCode, TokenInfo, TraceStep } from '../leaf/types.js';
 import type { CheckPhase, CheckStore } from '../checks/check.js';
 import { isRevoked, revocationDetail } from '../checks/revocation.js';
-import { hasTokenSyntax, readToken } from '../tokens/extract.js';
+import { bearerCandidate, hasTokenSyntax, readToken } from '../tokens/extract.js';
 import { hasApiKeyPrefix } from '../tokens/api-key.js';
 import type { JwtFailure, VerifiedJwt } from '../tokens/jwt.js';
 import { isJwtShaped, type IntrospectedToken, type IntrospectionFailure } from '../tokens/introspection.js';
@@ -193,7 +193,8 @@ export class Evaluation implements Run, Outcome {
             if (v === undefined) {
               if (!hasTokenSyntax(token)) throw new Refusal('request.malformed');
               // Synchronous when the key is at hand (a local key, or a fetched JWK Set): no promise then.
-              const checked = e.jwt.verify(token, nowMs);
+              // The header goes with it: a Bearer header equal to this one finds the verification whole (lookupHeader).
+              const checked = e.jwt.verify(token, nowMs, bearerCandidate(this.headers));
               if (isThenable(checked)) return this.wait(VOUCH_WAIT, checked);
               v = checked;
             }

@@ -2,7 +2,7 @@
 // Evaluation (evaluation.ts) over the phases, waiting only where a store or verifier answers with a promise.
 import { normalizePath } from '../leaf/path.js';
 import type { GuardRequest, TraceStep } from '../leaf/types.js';
-import { readToken, type TokenSlot } from '../tokens/extract.js';
+import { bearerCandidate, readToken, type TokenSlot } from '../tokens/extract.js';
 import { matchRule, type CompiledRule } from './rule-match.js';
 import { isThenable } from './store-calls.js';
 import { Evaluation } from './evaluation.js';
@@ -76,13 +76,20 @@ function memoised(
   const p = e.p;
   const jwt = e.jwt;
   if (jwt === undefined || (p.preflight && method === 'OPTIONS')) return undefined;
-  // readToken writes the slot whenever it finds a token (its only success), so nothing stale is read.
-  if (readToken(slot, headers, p.maxTokenBytes, cachedOnly) !== undefined) return undefined;
-  const token = slot.rawToken as string;
-  const scheme = slot.scheme;
   // Only the Evaluation's JWT branch fills this cache, so a token it routes elsewhere (an API key by its prefix, an
   // opaque token to introspection) is never found here; and a JWT's holder has no key notices to send.
-  const v = jwt.lookup(token, nowMs);
+  // First by the whole header: one equal to the one a token was verified in reads as that token in the Bearer scheme.
+  const header = bearerCandidate(headers);
+  let v = header === undefined ? undefined : jwt.lookupHeader(header, nowMs);
+  let token: string | undefined;
+  let scheme: TokenSlot['scheme'] = 'bearer';
+  if (v === undefined) {
+    // readToken writes the slot whenever it finds a token (its only success), so nothing stale is read.
+    if (readToken(slot, headers, p.maxTokenBytes, cachedOnly) !== undefined) return undefined;
+    token = slot.rawToken as string;
+    scheme = slot.scheme;
+    v = jwt.lookup(token, nowMs);
+  }
   const holder = v === undefined || 'reason' in v ? undefined : (v.holder as Holder | undefined);
   if (holder === undefined || !passedBefore(holder, rule, scheme)) return undefined;
   let ip: Outcome['ip'];
@@ -98,7 +105,8 @@ function memoised(
   }
   if (failed || (answer !== undefined && answer !== null)) {
     const ev = new Evaluation(e, req, nowMs, undefined, recordsUsage, method, path, headers, rule);
-    const r = ev.revocationAnswered(holder, token, scheme, ip ?? null, answer, failed);
+    // Found by its header, the token is what follows `Bearer `.
+    const r = ev.revocationAnswered(holder, token ?? (header as string).slice(7), scheme, ip ?? null, answer, failed);
     return isThenable(r) ? waitFor(ev, r) : r;
   }
   const decision = e.decider.decide(NO_REASONS, routeMode(p, rule), rule, {});

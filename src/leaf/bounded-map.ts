@@ -112,6 +112,23 @@ export class BoundedMap<K, V> {
     const id = this.#index ? this.#index(key) : key;
     const e = this.#entries.get(id);
     if (e === undefined || e.key !== key) return undefined;
+    return this.#served(id, e, nowMs);
+  }
+
+  /**
+   * The value filed under `probe`'s index that `matches` accepts (for a value that knows another spelling of its
+   * key: a token's whole Authorization header, say, whose index is the token's), unless expired at `nowMs`. Without
+   * an `index` option, the entry of `probe` itself.
+   */
+  find(probe: K, matches: (value: V, probe: K) => boolean, nowMs = Number.NEGATIVE_INFINITY): V | undefined {
+    const id = this.#index ? this.#index(probe) : probe;
+    const e = this.#entries.get(id);
+    if (e === undefined || !matches(e.value, probe)) return undefined;
+    return this.#served(id, e, nowMs);
+  }
+
+  /** An entry found by `get` or `find`: its value, unless expired (then dropped); refreshed when old enough. */
+  #served(id: unknown, e: Entry<K, V>, nowMs: number): V | undefined {
     if (nowMs >= e.until) {
       this.#entries.delete(id);
       return undefined;

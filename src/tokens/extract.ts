@@ -32,6 +32,24 @@ function startsWithFolded(value: string, lower: string): boolean {
 }
 
 /**
+ * The Authorization header when it is one string and the request carries no DPoP proof (a proof with a Bearer token is
+ * refused): the header `JwtVerifier.lookupHeader` may be asked about. Undefined otherwise.
+ */
+export function bearerCandidate(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const value = headers['authorization'];
+  return typeof value === 'string' && headers['dpop'] === undefined ? value : undefined;
+}
+
+/**
+ * Whether `readToken` reads `header` as `token` in the Bearer scheme by its first test (`Bearer`, any letter case, one
+ * SP, then the token to the end), whatever else it checks. For a cache that hands out a token's verification to an
+ * equal header: such a header reads as nothing but this token.
+ */
+export function isBearerHeaderOf(header: string, token: string): boolean {
+  return header.length === token.length + 7 && header.charCodeAt(6) === 0x20 && startsWithFolded(header, 'bearer') && header.endsWith(token);
+}
+
+/**
  * The scheme (RFC 7235 names are case-insensitive) of a value whose auth-scheme is `end` tchars long, if it is one we
  * take. Compared in place: every request reads one, and slicing and lower-casing it would allocate two strings.
  * (`c | 0x20` is a lower-case letter only when `c` is that letter in either case: nothing else folds onto a letter.)

@@ -16,6 +16,11 @@ export interface CacheEntry {
   verified: VerifiedJwt;
   by: IssuerVerifier;
   untilMs: number;
+  /**
+   * The Authorization header the token first came in, when it was `Bearer <token>` (any letter case, one SP): the
+   * string the cache key is a slice of, so keeping it costs nothing, and what `JwtVerifier.lookupHeader` compares.
+   */
+  header: string | undefined;
 }
 
 const isClaimTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_CLAIM_TIME_S;

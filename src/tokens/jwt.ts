@@ -2,6 +2,7 @@
 // node:crypto checks the signature), remembered in a bounded cache so a token seen again skips signature verification.
 import { BoundedMap, tailHash } from '../leaf/bounded-map.js';
 import { IssuerVerifier, JWS_RE, type CacheEntry } from './issuer-verifier.js';
+import { isBearerHeaderOf } from './extract.js';
 import type { JwtConfig, JwtFailure, VerifiedJwt } from './jwt-claims.js';
 import type { AuthorizationServerMetadata } from './jwks.js';
 import type { CachedDocument } from './remote.js';
@@ -68,20 +69,22 @@ export class JwtVerifier {
    * token is not cached. Synchronous so the repeated-token path costs no promise.
    */
   lookup(token: string, nowMs: number): VerifiedJwt | JwtFailure | undefined {
-    const hit = this.cache.get(token, nowMs);
-    if (!hit) return undefined;
-    // Expired by the request's clock: a cached verification never outlives
-    // the key set it was checked against, whatever time the requests say it is.
-    if (nowMs >= hit.untilMs) {
-      this.cache.delete(token);
-      return undefined;
-    }
-    const cached = hit.verified;
-    return hit.by.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;
+    return checked(this.cache.get(token, nowMs), nowMs);
+  }
+
+  /**
+   * `lookup` by the whole Authorization header: the cached verification of the token a header equal to `header`
+   * carried as `Bearer <token>` when the token was verified. Such a header reads as that token again, so this is
+   * `lookup(token)` without cutting the token out first: the header is compared whole, two flat strings V8 compares
+   * in its builtin, where a token cut from a header is compared in its runtime. Undefined for any other header (a
+   * token first seen under another spelling of the scheme included); the caller then reads the token as usual.
+   */
+  lookupHeader(header: string, nowMs: number): VerifiedJwt | JwtFailure | undefined {
+    return checked(this.cache.find(header, carriedIn, nowMs), nowMs);
   }
 
   /** Verifies a compact JWS at time `nowMs`: synchronously unless a key must be fetched first. Never throws. */
-  verify(token: string, nowMs: number): VerifiedJwt | JwtFailure | Promise<VerifiedJwt | JwtFailure> {
+  verify(token: string, nowMs: number, header?: string): VerifiedJwt | JwtFailure | Promise<VerifiedJwt | JwtFailure> {
     const cached = this.lookup(token, nowMs);
     if (cached) return cached;
     // A burst of requests with one new token shares one signature verification. Only requests at the same
@@ -90,7 +93,7 @@ export class JwtVerifier {
     const key = this.inFlight.size > 0 ? `${nowMs}\u0000${token}` : undefined;
     const sharing = key === undefined ? undefined : this.inFlight.get(key);
     if (sharing) return sharing;
-    const outcome = this.verifyUncached(token, nowMs);
+    const outcome = this.verifyUncached(token, nowMs, header);
     if (!(outcome instanceof Promise)) return outcome;
     const k = key ?? `${nowMs}\u0000${token}`;
     const pending = outcome.finally(() => this.inFlight.delete(k));
@@ -98,7 +101,7 @@ export class JwtVerifier {
     return pending;
   }
 
-  private verifyUncached(token: string, nowMs: number): VerifiedJwt | JwtFailure | Promise<VerifiedJwt | JwtFailure> {
+  private verifyUncached(token: string, nowMs: number, header: string | undefined): VerifiedJwt | JwtFailure | Promise<VerifiedJwt | JwtFailure> {
     const first = token.indexOf('.');
     const second = token.indexOf('.', first + 1);
     if (first === -1 || second === -1) return { reason: 'token.malformed', detail: 'not a compact JWS' };
@@ -118,11 +121,11 @@ export class JwtVerifier {
       by = chosen;
     }
     const entry = by.verify(token, nowMs, first, second);
-    return entry instanceof Promise ? entry.then((e) => this.remember(token, nowMs, by, e)) : this.remember(token, nowMs, by, entry);
+    return entry instanceof Promise ? entry.then((e) => this.remember(token, nowMs, by, e, header)) : this.remember(token, nowMs, by, entry, header);
   }
 
-  /** Caches a successful verification; passes the outcome on either way. */
-  private remember(token: string, nowMs: number, by: IssuerVerifier, entry: VerifiedJwt | JwtFailure): VerifiedJwt | JwtFailure {
+  /** Caches a successful verification (with `header`, when it is the token's `Bearer` header); passes the outcome on either way. */
+  private remember(token: string, nowMs: number, by: IssuerVerifier, entry: VerifiedJwt | JwtFailure, header: string | undefined): VerifiedJwt | JwtFailure {
     if ('reason' in entry) return entry;
     // Remembered until the key set's freshness or the cap ends, on the requests' clock (a verification already
     // past its exp is not remembered at all); past exp, lookup's time checks refuse the entry themselves.
@@ -130,7 +133,29 @@ export class JwtVerifier {
     const ttl = Math.floor(Math.min(entry.exp === undefined ? Infinity : entry.exp * 1000 - nowMs, servedMs));
     // Kept past exp (until freshness ends, or the size bound pushes it out): a replayed expired token is then
     // refused with token.expired without another signature check.
-    if (ttl >= 1) this.cache.set(token, { verified: entry, by, untilMs: nowMs + servedMs }, nowMs + servedMs);
+    if (ttl >= 1) this.cache.set(token, { verified: entry, by, untilMs: nowMs + servedMs, header: bearerHeaderOf(token, header) }, nowMs + servedMs);
     return entry;
   }
+}
+
+/** A cached verification, re-checked against `nowMs`; undefined for none. */
+function checked(hit: CacheEntry | undefined, nowMs: number): VerifiedJwt | JwtFailure | undefined {
+  if (!hit) return undefined;
+  // Expired by the request's clock: a cached verification never outlives the key set it was checked against,
+  // whatever time the requests say it is (the cache drops the entry at the same instant).
+  if (nowMs >= hit.untilMs) return undefined;
+  const cached = hit.verified;
+  return hit.by.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;
+}
+
+/** For `lookupHeader`: whether `header` is, character for character, the header the entry's token came in. */
+const carriedIn = (entry: CacheEntry, header: string): boolean => entry.header === header;
+
+/**
+ * `header` when it is exactly `Bearer <token>` (the scheme in any letter case, one SP), else undefined. Checked here,
+ * once per verified token, rather than taken on the caller's word: `lookupHeader` hands out the token's verification
+ * for any header equal to this one, so this one must read as nothing but this token.
+ */
+function bearerHeaderOf(token: string, header: string | undefined): string | undefined {
+  return header !== undefined && isBearerHeaderOf(header, token) ? header : undefined;
 }
