@@ -20,13 +20,20 @@ export type AuthView = (auth: AuthResult, req: Request) => unknown;
  * What the adapter knows about one request: the guard that saw it (for requireScopes), what `req.auth` reads, and
  * under an `authShape` the guard's own result (which then differs from `req.auth`) and the view that shapes it.
  */
-export interface RequestState {
-  /** The request it belongs to: a `res.locals` the app shares between responses must not hand one request's state to another. */
-  req: object;
-  context: AdapterContext | undefined;
-  auth: unknown;
-  result: AuthResult | undefined;
-  view: AuthView | undefined;
+export class RequestState {
+  constructor(
+    /** The request it belongs to: a `res.locals` the app shares between responses must not hand one request's state to another. */
+    readonly req: object,
+    public context: AdapterContext | undefined,
+    public auth: unknown,
+    public result: AuthResult | undefined,
+    public view: AuthView | undefined,
+  ) {}
+
+  // An app that logs `res.locals` (console.log, util.inspect) sees one line, not the request and the token's claims.
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[token-guard request state]';
+  }
 }
 
 const states = new WeakMap<object, RequestState>();
@@ -72,7 +79,7 @@ const AUTH_ACCESSOR: PropertyDescriptor = {
   set(this: object, auth: unknown) {
     const state = stateOf(this);
     if (state) state.auth = auth;
-    else keep((this as Keyed)[KEYS[RES]], { req: this, context: undefined, auth, result: undefined, view: undefined });
+    else keep((this as Keyed)[KEYS[RES]], new RequestState(this, undefined, auth, undefined, undefined));
   },
 };
 

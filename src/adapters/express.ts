@@ -12,7 +12,7 @@ import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenCla
 import { hasHeaders } from './pass-headers.js';
 import { requestKeys, type Keyed } from './request-keys.js';
 import { NodeGuardRequest } from './node-request.js';
-import { installAuthAccessor, keep, setAuth, stateOf, type AuthView } from './express-state.js';
+import { installAuthAccessor, keep, RequestState, setAuth, stateOf, type AuthView } from './express-state.js';
 
 export type { PayloadAuth, TokenClaims } from './auth-shape.js';
 
@@ -188,7 +188,7 @@ function toGuardRequest(req: Request, proto: object | null, caseSensitive: boole
 function remember(req: Request, expressRes: Response | undefined, context: AdapterContext, result: AuthResult, viaAccessor: boolean, view: AuthView | undefined): void {
   const auth = view ? view(result, req) : result;
   // A new state, so one the app's own `req.auth = …` made before is replaced whole: one write, no read.
-  keep(expressRes, { req, context, auth, result, view });
+  keep(expressRes, new RequestState(req, context, auth, result, view));
   // A request that did not come through an Express app (a hand-made object in a test harness) gets a plain property.
   if (!viaAccessor) setAuth(req, auth);
 }

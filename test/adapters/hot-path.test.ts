@@ -1,6 +1,7 @@
 // The adapters' hot path: no property added to a framework's request (Express gives every request its own
 // hidden class, so each one costs a map copy and slow reads), no WeakMap write per Express request, and a decision that needed no store call
 // continues in the same tick (no microtask). Behaviour stays what the rest of the suite pins.
+import { inspect } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import express from 'express';
 import request from 'supertest';
@@ -76,19 +77,25 @@ describe('Express', () => {
   // The state lives in res.locals under a symbol (no WeakMap write per request): invisible to what apps read there,
   // kept through what apps do to res.locals, and never read by a request it does not belong to.
   describe('keeps its state in res.locals', () => {
-    it('out of sight of templates, Object.keys and JSON, with no WeakMap entry for the request', async () => {
+    it('out of sight of templates, Object.keys, JSON and logs, with no WeakMap entry for the request', async () => {
       const app = express();
       app.use(ex.tokenGuard(await basePolicy()));
       const token = `Bearer ${await signToken({ scope: 'orders:read' })}`;
       const requests: unknown[] = [];
       app.get('/orders/:id', (req, res) => {
         requests.push(req);
-        res.json({ subject: req.auth?.token?.subject, keys: Object.keys(res.locals), json: JSON.stringify(res.locals) });
+        res.json({
+          subject: req.auth?.token?.subject,
+          keys: Object.keys(res.locals),
+          json: JSON.stringify(res.locals),
+          logged: inspect(res.locals, { breakLength: Number.POSITIVE_INFINITY }),
+        });
       });
       const set = vi.spyOn(WeakMap.prototype, 'set');
       try {
         const res = await request(app).get('/orders/1').set('Authorization', token);
-        expect(res.body).toEqual({ subject: 'alice', keys: [], json: '{}' });
+        // Logged, it is one line: neither the request nor the token's claims.
+        expect(res.body).toEqual({ subject: 'alice', keys: [], json: '{}', logged: '[Object: null prototype] { [Symbol(token-guard.state)]: [token-guard request state] }' });
         expect(set.mock.calls.filter(([key]) => requests.includes(key))).toEqual([]);
       } finally {
         set.mockRestore();
