@@ -69,6 +69,12 @@ describe('ClientIpResolver', () => {
     expect(r.resolve('198.51.100.1', '10.0.0.1')?.text).toBe('198.51.100.1');
   });
 
+  it('answers each address for itself when one repeats and others come between (the last one is remembered)', () => {
+    const r = new ClientIpResolver(false);
+    const seq = ['198.51.100.1', '198.51.100.1', '2001:db8::1', 'not-an-ip', 'not-an-ip', '198.51.100.1', '203.0.113.9'];
+    expect(seq.map((a) => r.resolve(a, undefined)?.text ?? null)).toEqual(['198.51.100.1', '198.51.100.1', '2001:db8::1', null, null, '198.51.100.1', '203.0.113.9']);
+  });
+
   it('walks X-Forwarded-For right to left past trusted proxies', () => {
     const r = new ClientIpResolver(['10.0.0.0/8', '127.0.0.1']);
     expect(r.resolve('127.0.0.1', '203.0.113.9, 10.0.0.2')?.text).toBe('203.0.113.9');
