@@ -80,6 +80,8 @@ export function addUse(usage: TokenUsage, use: UsageEvent): void {
   const ip = use.ip;
   if (ip === undefined) return;
   const ips = usage.recentIps;
+  // Most uses come from the address used last: nothing to change, and no indexOf call (a builtin, cold on Express).
+  if (ips[0] === ip) return;
   const at = ips.indexOf(ip);
   if (at === -1) {
     if (latest) usage.recentIps = [ip, ...ips].slice(0, RECENT_IPS_KEPT);
