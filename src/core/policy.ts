@@ -82,7 +82,8 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   const checks = compileChecks(raw, rawRules, base);
   const mode = policy.mode ?? 'enforce';
   const rules = (policy.rules ?? []).map((r, i): CompiledRule => {
-    const methods = r.methods ? new Set(ruleMethods(r.methods)) : undefined;
+    const methodList = r.methods ? Object.freeze(ruleMethods(r.methods)) : undefined;
+    const methods = methodList ? new Set(methodList) : undefined;
     const name = ruleName(r);
     const match = compilePathMatcher(r.path, caseSensitive);
     // Named by the rule's name (by default what it matches), not its position: inserting a rule must not hand
@@ -97,6 +98,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       name,
       path: r.path,
       methods,
+      methodList,
       match,
       matchCased: policy.caseSensitive === undefined ? compilePathMatcher(r.path, true) : undefined,
       // With case left to the router, `match` is already case-insensitive: it explains a case-sensitive miss.

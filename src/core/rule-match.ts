@@ -11,6 +11,8 @@ export interface CompiledRule {
   /** The path glob as written. */
   path: string;
   methods: ReadonlySet<string> | undefined;
+  /** The same methods as a list, for `matchRule`: a rule has a handful, which `===` finds before a Set lookup starts. */
+  methodList: readonly string[] | undefined;
   match: PathMatcher;
   /** The case-sensitive matcher for requests whose router reads case, when the policy leaves case to the router. */
   matchCased: PathMatcher | undefined;
@@ -115,10 +117,15 @@ export function matchRule(rules: readonly CompiledRule[], method: string, path: 
   let segments: string[] | undefined;
   const lazySegments = () => (segments ??= pathSegments(path));
   for (const r of rules) {
-    if (r.methods && !r.methods.has(method)) continue;
+    if (r.methodList !== undefined && !listed(r.methodList, method)) continue;
     if ((caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments)) return r;
   }
   return undefined;
+}
+
+function listed(list: readonly string[], method: string): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i] === method) return true;
+  return false;
 }
 
 /** One rule as `guard.explain` reports it: tried in order until one matches. */
