@@ -2,8 +2,8 @@
 //
 // Express gives every request its own hidden class (it swaps the prototype and the router adds properties), so each
 // own property written on `req` copies a map and each read misses V8's inline caches. The state is kept beside the
-// request instead: in `res.locals`, Express's own per-request store, under a symbol (invisible to templates, to
-// Object.keys and to JSON). `res.locals` is a dictionary object, so adding a key copies no map, and the state dies
+// request instead: in `res.locals`, Express's own per-request store, under a symbol (no template can name it;
+// Object.keys and JSON skip it). `res.locals` is a dictionary object, so adding a key copies no map, and the state dies
 // with the response. A WeakMap entry, the other way, costs three times the instructions (V8 calls into its runtime for
 // the ephemeron write barrier of a young key) and leaves a table for the collector to sweep: it is kept for requests
 // that did not come through an Express app, or whose response has no `res.locals`.
@@ -60,13 +60,25 @@ export function stateOf(req: object): RequestState | undefined {
 }
 
 /**
- * Keeps `state` for its request. `res`: the request's response when Express made the request (and so set `req.res`,
- * which `stateOf` reads), else undefined.
+ * Keeps `state` for its request. `res`: `req.res` when Express made the request (`stateOf` reads it there), else
+ * undefined.
  */
 export function keep(res: unknown, state: RequestState): void {
   const locals = localsOf(res);
-  if (locals) locals[STATE] = state;
-  else states.set(state.req, state);
+  if (locals !== undefined) {
+    // Another request's state here means the app shares one res.locals between responses: that request, maybe still
+    // in flight, keeps it, and this one goes to the WeakMap.
+    const held = locals[STATE];
+    if (held === undefined || held.req === state.req) {
+      try {
+        locals[STATE] = state;
+        return;
+      } catch {
+        // A frozen or sealed res.locals refuses the key: the WeakMap then.
+      }
+    }
+  }
+  states.set(state.req, state);
 }
 
 const AUTH_ACCESSOR: PropertyDescriptor = {

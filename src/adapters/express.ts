@@ -126,10 +126,11 @@ function routesCaseSensitively(app: unknown): boolean {
 }
 
 // Express's request properties, read by key (request-keys.ts): each request has its own hidden class.
-const EXPRESS_KEYS = requestKeys('app', 'originalUrl', 'url');
+const EXPRESS_KEYS = requestKeys('app', 'originalUrl', 'url', 'res');
 const APP = 0;
 const ORIGINAL_URL = 1;
 const PLAIN_URL = 2;
+const RES = 3;
 
 // Node's lazy `headers` getter. Looking `headers` up on an Express request leaves V8's builtins even when read by key
 // (the getter is found on a prototype of a hidden class V8 has not seen), so the getter is called directly when the
@@ -275,8 +276,9 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     }
     // Taken now: another app's request may change lastAppHasAccessor while this decision is pending.
     const viaAccessor = lastAppHasAccessor;
-    // A request with an app's `app.request` as prototype came through Express's app.handle, which set `req.res`.
-    const expressRes = proto === seenProto ? res : undefined;
+    // Where readers of the state look: `req.res`, which Express's app.handle sets (a harness may not, or may pass
+    // another `res`: its state then goes to the WeakMap).
+    const expressRes = proto === seenProto && (req as unknown as Keyed)[EXPRESS_KEYS[RES]] === res ? res : undefined;
     let decision: Decision | Promise<Decision>;
     try {
       lastAppCased ??= routesCaseSensitively(app);

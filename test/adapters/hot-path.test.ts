@@ -132,6 +132,82 @@ describe('Express', () => {
       expect([res.status, res.text.includes('reached'), seen]).toEqual([500, false, [undefined]]);
     });
 
+    it('for each of two requests in flight at once through one res.locals the app shares', async () => {
+      const shared = {};
+      const app = express();
+      app.use((_req, res, next) => {
+        res.locals = shared;
+        next();
+      });
+      app.use(ex.tokenGuard(await basePolicy()));
+      // /orders/1 waits in its handler until /orders/2 has been through the guard and its own handler.
+      let arrived!: () => void;
+      const firstArrived = new Promise<void>((r) => (arrived = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      app.get(
+        '/orders/:id',
+        async (req, _res, next) => {
+          if (req.params.id === '1') {
+            arrived();
+            await gate;
+          } else release();
+          next();
+        },
+        ex.requireScopes('orders:read'),
+        (req, res) => res.json({ subject: req.auth?.token?.subject ?? null }),
+      );
+      const alice = request(app)
+        .get('/orders/1')
+        .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`)
+        .then((r) => r);
+      await firstArrived;
+      const bob = await request(app)
+        .get('/orders/2')
+        .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' }, { sub: 'bob' })}`);
+      const first = await alice;
+      expect([first.status, first.body, bob.status, bob.body]).toEqual([200, { subject: 'alice' }, 200, { subject: 'bob' }]);
+    });
+
+    it('beside a frozen res.locals (in the WeakMap then), instead of failing every request', async () => {
+      const app = express();
+      app.use((_req, res, next) => {
+        res.locals = Object.freeze({ page: 'orders' });
+        next();
+      });
+      app.use(ex.tokenGuard(await basePolicy()));
+      app.get('/orders/:id', ex.requireScopes('orders:read'), (req, res) => res.json({ subject: req.auth?.token?.subject ?? null }));
+      const res = await request(app)
+        .get('/orders/1')
+        .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
+      expect([res.status, res.body]).toEqual([200, { subject: 'alice' }]);
+    });
+
+    it("for a harness's request with the app's prototype but no req.res", async () => {
+      const app = express();
+      const guard = ex.tokenGuard(await basePolicy());
+      const req = Object.assign(Object.create(app.request) as express.Request, {
+        method: 'GET',
+        url: '/orders/1',
+        originalUrl: '/orders/1',
+        headers: { authorization: `Bearer ${await signToken({ scope: 'orders:read' })}` },
+        socket: { remoteAddress: '127.0.0.1' },
+      });
+      const res = { locals: {}, statusCode: 200, setHeader() {}, end() {} } as never as express.Response;
+      const errors: unknown[] = [];
+      const run = (mw: express.RequestHandler) =>
+        new Promise<void>((done) =>
+          mw(req, res, (e?: unknown) => {
+            if (e) errors.push(e);
+            done();
+          }),
+        );
+      await run(guard);
+      const subject = req.auth?.token?.subject;
+      await run(ex.requireScopes('orders:read'));
+      expect([subject, errors]).toEqual(['alice', []]);
+    });
+
     it("never as another request's, when the app shares one res.locals between responses", async () => {
       const shared = {};
       const app = express();

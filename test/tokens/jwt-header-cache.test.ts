@@ -106,3 +106,39 @@ describe('the guard, with a token cached by its header', () => {
     expect([revoked.status, revoked.reason]).toEqual([401, 'token.revoked']);
   });
 });
+
+describe('the memoised path by header, against what the full evaluation answers', () => {
+  const req = (headers: Record<string, string | string[]>): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { ...headers }, remoteAddress: '203.0.113.9' });
+
+  it('a token first sent as "DPoP <token>" without a proof, then as Bearer: "DPoP <token>" is still refused', async () => {
+    const guard = createGuard(await basePolicy());
+    const token = await signToken({ scope: 'orders:read' });
+    const first = await guard.evaluate(req({ authorization: copy(`DPoP ${token}`) }));
+    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req({ authorization: copy(`Bearer ${token}`) }))).reason).toBe('ok');
+    const again = await guard.evaluate(req({ authorization: copy(`DPoP ${token}`) }));
+    expect([again.effect, again.reason]).toEqual([first.effect, first.reason]);
+    expect(again.effect).toBe('deny');
+  });
+
+  it('every other spelling of a cached header answers as it would the first time', async () => {
+    const guard = createGuard(await basePolicy());
+    const token = await signToken({ scope: 'orders:read' });
+    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req({ authorization: copy(`Bearer ${token}`) }))).reason).toBe('ok');
+    const cases: [Record<string, string | string[]>, string][] = [
+      [{ authorization: `Bearer ${token}`, dpop: '' }, 'request.malformed'],
+      [{ authorization: `Bearer  ${token}` }, 'request.malformed'],
+      [{ authorization: `Bearer ${token} ` }, 'request.malformed'],
+      [{ authorization: ` Bearer ${token}` }, 'request.malformed'],
+      [{ authorization: `Bearer\t${token}` }, 'request.malformed'],
+      [{ authorization: `Bearer ${token}, Bearer ${token}` }, 'request.malformed'],
+      [{ authorization: [`Bearer ${token}`, `Bearer ${token}`] }, 'request.malformed'],
+      [{ authorization: [`Bearer ${token}`] }, 'ok'],
+      [{ authorization: `bEaReR ${token}` }, 'ok'],
+      [{ authorization: `Bearer ${sameTail(token)}` }, 'token.invalid'],
+      [{ authorization: `Bearer ${token}` }, 'ok'],
+    ];
+    const answers = [];
+    for (const [headers] of cases) answers.push((await guard.evaluate(req(headers))).reason);
+    expect(answers).toEqual(cases.map(([, reason]) => reason));
+  });
+});
