@@ -8,7 +8,8 @@
 //
 // Env: ONLY=fastify,koa (frameworks; default all four), ARMS_FASTIFY=fastify,fastify-guard (a framework's apps, bare
 // first; ids from scenarios.ts), CYCLES (16), SLICE requests per measurement (20000), WARMUP_REQUESTS per app before the
-// first cycle (30000), CONNECTIONS (50), PIN=0 to skip taskset.
+// first cycle (30000), CONNECTIONS (50), PIN=0 to skip taskset. Two builds in one process:
+// ONLY=express ARMS_EXPRESS=express,express-guard-baseline,express-guard BASELINE_DIST=<the other build's dist/>.
 import os from 'node:os';
 import { CONNECTIONS, int, load, median, pinned, sanityCheck, startServer, type Server } from './harness.js';
 import { SCENARIOS, type Framework, type Scenario } from './scenarios.js';

@@ -46,6 +46,9 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'express-guard', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (app.use)' },
   { id: 'express-guard-route', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (on the route)' },
   { id: 'express-guard-fast', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard (app.use, trackUsage: false)' },
+  // Another build of token-guard (BASELINE_DIST=<its dist/>): paired with express-guard in one process, an A/B of two
+  // commits that the machine's drift cannot tell apart between two runs.
+  { id: 'express-guard-baseline', framework: 'express', kind: 'guard', alg: 'RS256', label: 'Express + token-guard of BASELINE_DIST (app.use)' },
   { id: 'express-stub', framework: 'express', kind: 'stub', alg: 'RS256', label: 'Express + adapter only (app.use, stub guard)' },
   { id: 'express-auth0', framework: 'express', kind: 'peer', alg: 'RS256', label: 'Express + express-oauth2-jwt-bearer RS256' },
   { id: 'koa', framework: 'koa', kind: 'bare', alg: 'RS256', label: 'Koa (bare)' },

@@ -4,6 +4,8 @@
 import { createHook } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ErrorRequestHandler } from 'express';
 import type { Decision, Guard, TokenGuardPolicy } from 'token-guard';
 import { AUDIENCE, BODY, ISSUER, ROUTE, SCENARIOS, SCOPE, type BenchKeys, type FromServer, type Scenario, type ToServer } from './scenarios.js';
@@ -93,6 +95,14 @@ async function express(scenario: Scenario, keys: BenchKeys): Promise<http.Reques
     case 'express-stub': {
       const { tokenGuard } = await import('token-guard/express');
       app.use(tokenGuard(await guardOf(scenario, keys, scenario.id === 'express-guard-fast')));
+      app.get('/orders/:id', handler);
+      break;
+    }
+    case 'express-guard-baseline': {
+      const dist = process.env.BASELINE_DIST;
+      if (!dist) throw new Error('express-guard-baseline needs BASELINE_DIST: the dist/ folder of the build to compare with');
+      const { tokenGuard } = (await import(pathToFileURL(join(dist, 'express.js')).href)) as typeof import('token-guard/express');
+      app.use(tokenGuard(policy(keys, false)));
       app.get('/orders/:id', handler);
       break;
     }
