@@ -46,6 +46,9 @@ const KEYS = requestKeys('res', 'locals');
 const RES = 0;
 const LOCALS = 1;
 
+/** `req.res`, the response Express's app.handle ties to the request: where `stateOf` looks for the state. */
+export const responseOf = (req: object): unknown => (req as Keyed)[KEYS[RES]];
+
 /** `res.locals`, when it is an object the state can be kept in. */
 function localsOf(res: unknown): Record<symbol, RequestState | undefined> | undefined {
   if (res === null || typeof res !== 'object') return undefined;
@@ -55,7 +58,7 @@ function localsOf(res: unknown): Record<symbol, RequestState | undefined> | unde
 
 /** The state of `req`: in its response's locals (`req.res`, set by Express), else in the WeakMap. */
 export function stateOf(req: object): RequestState | undefined {
-  const state = localsOf((req as Keyed)[KEYS[RES]])?.[STATE];
+  const state = localsOf(responseOf(req))?.[STATE];
   return state !== undefined && state.req === req ? state : states.get(req);
 }
 
@@ -91,7 +94,7 @@ const AUTH_ACCESSOR: PropertyDescriptor = {
   set(this: object, auth: unknown) {
     const state = stateOf(this);
     if (state) state.auth = auth;
-    else keep((this as Keyed)[KEYS[RES]], new RequestState(this, undefined, auth, undefined, undefined));
+    else keep(responseOf(this), new RequestState(this, undefined, auth, undefined, undefined));
   },
 };
 

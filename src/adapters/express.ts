@@ -12,7 +12,7 @@ import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenCla
 import { hasHeaders } from './pass-headers.js';
 import { requestKeys, type Keyed } from './request-keys.js';
 import { NodeGuardRequest } from './node-request.js';
-import { installAuthAccessor, keep, RequestState, setAuth, stateOf, type AuthView } from './express-state.js';
+import { installAuthAccessor, keep, RequestState, responseOf, setAuth, stateOf, type AuthView } from './express-state.js';
 
 export type { PayloadAuth, TokenClaims } from './auth-shape.js';
 
@@ -126,11 +126,10 @@ function routesCaseSensitively(app: unknown): boolean {
 }
 
 // Express's request properties, read by key (request-keys.ts): each request has its own hidden class.
-const EXPRESS_KEYS = requestKeys('app', 'originalUrl', 'url', 'res');
+const EXPRESS_KEYS = requestKeys('app', 'originalUrl', 'url');
 const APP = 0;
 const ORIGINAL_URL = 1;
 const PLAIN_URL = 2;
-const RES = 3;
 
 // Node's lazy `headers` getter. Looking `headers` up on an Express request leaves V8's builtins even when read by key
 // (the getter is found on a prototype of a hidden class V8 has not seen), so the getter is called directly when the
@@ -278,7 +277,7 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     const viaAccessor = lastAppHasAccessor;
     // Where readers of the state look: `req.res`, which Express's app.handle sets (a harness may not, or may pass
     // another `res`: its state then goes to the WeakMap).
-    const expressRes = proto === seenProto && (req as unknown as Keyed)[EXPRESS_KEYS[RES]] === res ? res : undefined;
+    const expressRes = proto === seenProto && responseOf(req) === res ? res : undefined;
     let decision: Decision | Promise<Decision>;
     try {
       lastAppCased ??= routesCaseSensitively(app);

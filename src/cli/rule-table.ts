@@ -145,14 +145,14 @@ export function globCovers(a: string, b: string, caseInsensitive: boolean): bool
 function methodsCover(a: CompiledRule, b: CompiledRule): boolean {
   if (!a.methods) return true;
   if (!b.methods) return false;
-  for (const m of b.methods) if (!a.methods.has(m)) return false;
+  for (const m of b.methods) if (!a.methods.includes(m)) return false;
   return true;
 }
 
 /** Whether some method could match both rules. */
 function methodsOverlap(a: CompiledRule, b: CompiledRule): boolean {
   if (!a.methods || !b.methods) return true;
-  for (const m of b.methods) if (a.methods.has(m)) return true;
+  for (const m of b.methods) if (a.methods.includes(m)) return true;
   return false;
 }
 

@@ -82,8 +82,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
   const checks = compileChecks(raw, rawRules, base);
   const mode = policy.mode ?? 'enforce';
   const rules = (policy.rules ?? []).map((r, i): CompiledRule => {
-    const methodList = r.methods ? Object.freeze(ruleMethods(r.methods)) : undefined;
-    const methods = methodList ? new Set(methodList) : undefined;
+    const methods = r.methods ? Object.freeze(ruleMethods(r.methods)) : undefined;
     const name = ruleName(r);
     const match = compilePathMatcher(r.path, caseSensitive);
     // Named by the rule's name (by default what it matches), not its position: inserting a rule must not hand
@@ -98,7 +97,6 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       name,
       path: r.path,
       methods,
-      methodList,
       match,
       matchCased: policy.caseSensitive === undefined ? compilePathMatcher(r.path, true) : undefined,
       // With case left to the router, `match` is already case-insensitive: it explains a case-sensitive miss.

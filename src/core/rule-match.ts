@@ -10,9 +10,8 @@ export interface CompiledRule {
   name: string;
   /** The path glob as written. */
   path: string;
-  methods: ReadonlySet<string> | undefined;
-  /** The same methods as a list, for `matchRule`: a rule has a handful, which `===` finds before a Set lookup starts. */
-  methodList: readonly string[] | undefined;
+  /** Upper case, each once (ruleMethods). A list, not a Set: a rule has a handful, which `===` finds before a Set lookup starts. */
+  methods: readonly string[] | undefined;
   match: PathMatcher;
   /** The case-sensitive matcher for requests whose router reads case, when the policy leaves case to the router. */
   matchCased: PathMatcher | undefined;
@@ -75,7 +74,7 @@ export function explainUnmatched(rules: readonly CompiledRule[], method: string,
 }
 
 function unmatchedHint(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: boolean): string | undefined {
-  const methodFits = (r: CompiledRule) => !r.methods || r.methods.has(method);
+  const methodFits = (r: CompiledRule) => !r.methods || listed(r.methods, method);
   const segmentsOf = (p: string) => {
     let segs: string[] | undefined;
     return () => (segs ??= pathSegments(p));
@@ -117,12 +116,13 @@ export function matchRule(rules: readonly CompiledRule[], method: string, path: 
   let segments: string[] | undefined;
   const lazySegments = () => (segments ??= pathSegments(path));
   for (const r of rules) {
-    if (r.methodList !== undefined && !listed(r.methodList, method)) continue;
+    if (r.methods !== undefined && !listed(r.methods, method)) continue;
     if ((caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments)) return r;
   }
   return undefined;
 }
 
+/** Whether `method` is in a rule's method list. */
 function listed(list: readonly string[], method: string): boolean {
   for (let i = 0; i < list.length; i++) if (list[i] === method) return true;
   return false;
@@ -143,7 +143,7 @@ export function rulesTried(rules: readonly CompiledRule[], method: string, path:
   const lazySegments = () => (segments ??= pathSegments(path));
   for (const r of rules) {
     const pathFits = (caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments);
-    const methodFits = !r.methods || r.methods.has(method);
+    const methodFits = !r.methods || listed(r.methods, method);
     if (pathFits && methodFits) {
       out.push({ name: r.name, matched: true });
       break;

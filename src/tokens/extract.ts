@@ -31,6 +31,11 @@ function startsWithFolded(value: string, lower: string): boolean {
   return true;
 }
 
+/** `Bearer` in any letter case and one SP: readToken's first test, and all a header needs to hold a Bearer token after it. */
+function bearerPrefixed(value: string): boolean {
+  return value.charCodeAt(6) === 0x20 && startsWithFolded(value, 'bearer');
+}
+
 /**
  * The Authorization header when it is one string and the request carries no DPoP proof (a proof with a Bearer token is
  * refused): the header `JwtVerifier.lookupHeader` may be asked about. Undefined otherwise.
@@ -46,7 +51,7 @@ export function bearerCandidate(headers: Record<string, string | string[] | unde
  * equal header: such a header reads as nothing but this token.
  */
 export function isBearerHeaderOf(header: string, token: string): boolean {
-  return header.length === token.length + 7 && header.charCodeAt(6) === 0x20 && startsWithFolded(header, 'bearer') && header.endsWith(token);
+  return header.length === token.length + 7 && bearerPrefixed(header) && header.endsWith(token);
 }
 
 /**
@@ -99,7 +104,7 @@ export function readToken(
   let end = 6;
   let scheme: ExtractedToken['scheme'] | undefined = 'bearer';
   // `Bearer` and one SP, what nearly every request sends, is known without measuring the scheme first.
-  if (value.charCodeAt(6) !== 0x20 || !startsWithFolded(value, 'bearer')) {
+  if (!bearerPrefixed(value)) {
     end = schemeLength(value);
     if (end === 0) return 'request.malformed';
     scheme = schemeOf(value, end);

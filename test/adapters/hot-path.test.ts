@@ -41,6 +41,17 @@ function nodeRequest(r: GuardRequest) {
   };
 }
 
+/** An Express app whose responses all get one `res.locals` object (an app bug the adapter must survive). */
+function appSharingLocals(): express.Express {
+  const shared = {};
+  const app = express();
+  app.use((_req, res, next) => {
+    res.locals = shared;
+    next();
+  });
+  return app;
+}
+
 describe('Express', () => {
   it('sets req.auth without adding an own property to req', async () => {
     const app = express();
@@ -133,12 +144,7 @@ describe('Express', () => {
     });
 
     it('for each of two requests in flight at once through one res.locals the app shares', async () => {
-      const shared = {};
-      const app = express();
-      app.use((_req, res, next) => {
-        res.locals = shared;
-        next();
-      });
+      const app = appSharingLocals();
       app.use(ex.tokenGuard(await basePolicy()));
       // /orders/1 waits in its handler until /orders/2 has been through the guard and its own handler.
       let arrived!: () => void;
@@ -209,12 +215,7 @@ describe('Express', () => {
     });
 
     it("never as another request's, when the app shares one res.locals between responses", async () => {
-      const shared = {};
-      const app = express();
-      app.use((_req, res, next) => {
-        res.locals = shared;
-        next();
-      });
+      const app = appSharingLocals();
       // The guard runs on /orders only; /reports has requireScopes without it, so it must answer 500 whatever
       // the shared locals hold from an /orders request before it.
       app.use('/orders', ex.tokenGuard(await basePolicy()));
