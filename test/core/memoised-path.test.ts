@@ -49,6 +49,25 @@ describe('the memoised path', () => {
     expect(usage).toMatchObject({ count: 3, lastIp: '10.4.5.6', lastUserAgent: 'memo-test/1' });
   });
 
+  it('hands the store each use as { at, ip, userAgent }, and a use without address or User-Agent names neither', async () => {
+    const { store, guard, token } = await setup();
+    const events: unknown[] = [];
+    const record = store.recordUsage.bind(store);
+    store.recordUsage = (id, use) => {
+      events.push({ ...use });
+      record(id, use);
+    };
+    guard.decide(req(token, { remoteAddress: '10.4.5.6' }));
+    guard.decide(req(token, { remoteAddress: undefined, headers: { authorization: `Bearer ${token}` } }));
+    expect(events).toEqual([
+      { at: NOW.getTime(), ip: '10.4.5.6', userAgent: 'memo-test/1' },
+      { at: NOW.getTime(), ip: undefined, userAgent: undefined },
+    ]);
+    // What the store hands back still leaves out what was not known, and keeps the last known values.
+    const usage = await store.getUsage('memo-path-1');
+    expect(usage).toMatchObject({ count: 4, lastIp: '10.4.5.6', lastUserAgent: 'memo-test/1' });
+  });
+
   it('reports each decision to onDecision with the token and the client address', async () => {
     const events: DecisionEvent[] = [];
     const { guard, token } = await setup({ onDecision: (e) => void events.push(e) });
