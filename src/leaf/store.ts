@@ -167,7 +167,7 @@ export const RECENT_IPS_KEPT = 8;
  */
 export const MAX_WINDOW_MS = 3_155_760_000_000;
 
-/** One use of a token, as the guard records it. */
+/** One use of a token, as the guard records it. The guard always sets all three keys: `ip` and `userAgent` are `undefined` when unknown. */
 export interface UsageEvent {
   at: number;
   ip?: string;

@@ -49,7 +49,7 @@ describe('the memoised path', () => {
     expect(usage).toMatchObject({ count: 3, lastIp: '10.4.5.6', lastUserAgent: 'memo-test/1' });
   });
 
-  it('hands the store each use as { at, ip, userAgent }, and a use without address or User-Agent names neither', async () => {
+  it('hands the store each use as { at, ip, userAgent }, undefined where the address or User-Agent is unknown', async () => {
     const { store, guard, token } = await setup();
     const events: unknown[] = [];
     const record = store.recordUsage.bind(store);
@@ -63,7 +63,7 @@ describe('the memoised path', () => {
       { at: NOW.getTime(), ip: '10.4.5.6', userAgent: 'memo-test/1' },
       { at: NOW.getTime(), ip: undefined, userAgent: undefined },
     ]);
-    // What the store hands back still leaves out what was not known, and keeps the last known values.
+    // A use with neither known keeps the last known values.
     const usage = await store.getUsage('memo-path-1');
     expect(usage).toMatchObject({ count: 4, lastIp: '10.4.5.6', lastUserAgent: 'memo-test/1' });
   });
