@@ -93,6 +93,10 @@ async function makeTokens(): Promise<Tok[]> {
   // A token signed by a key the policy does not know, and one for another audience.
   out.push({ token: await signToken({ scope: 'orders:read', jti: 'forged' }, { key: k.otherRsaPrivate }), id: 'forged', sub: 'alice' });
   out.push({ token: await signToken({ scope: 'orders:read', jti: 'aud' }, { aud: 'api://other' }), id: 'aud', sub: 'alice' });
+  // Another token's payload under the first one's signature: the same last characters, so the same cache index
+  // (tailHash) as a token the guard has verified and cached.
+  const [h, , sig] = (out[0] as Tok).token.split('.') as [string, string, string];
+  out.push({ token: `${h}.${(out[1] as Tok).token.split('.')[1]}.${sig}`, id: 'swapped', sub: (out[1] as Tok).sub });
   return out;
 }
 
@@ -194,7 +198,19 @@ const TIMES = [0, 0, 0, 0, 0, 0, 1_000, 100_000, 20 * 60_000, 40 * 60_000, 59 * 
 function randomRequest(rnd: Rnd, toks: Tok[], apiKey: string, paths: readonly string[] = PATHS): GuardRequest {
   const t = chance(rnd, 0.05) ? apiKey : chance(rnd, 0.02) ? 'garbage!!' : pick(rnd, toks).token;
   const scheme = pick(rnd, ['Bearer', 'Bearer', 'Bearer', 'Bearer', 'bearer', 'BEARER', 'DPoP', 'Basic']);
-  const value = `${scheme} ${t}`;
+  // Mostly the one spelling the header cache keeps (scheme, one SP, token); now and then one it must not read as it.
+  const value = pick(rnd, [
+    `${scheme} ${t}`,
+    `${scheme} ${t}`,
+    `${scheme} ${t}`,
+    `${scheme} ${t}`,
+    `${scheme} ${t}`,
+    `${scheme} ${t}`,
+    `${scheme}  ${t}`,
+    `${scheme} ${t} `,
+    `${scheme}\t${t}`,
+    ` ${scheme} ${t}`,
+  ]);
   const headers: Record<string, string | string[] | undefined> = {};
   const shape = rnd();
   if (shape < 0.8) headers['authorization'] = value;
@@ -254,6 +270,8 @@ async function runSequence(seed: number, toks: Tok[], steps: number, async: bool
   // Each sequence works a few tokens on a few paths, so a token comes back to a rule it passed.
   const all = toks;
   toks = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => pick(rnd, all));
+  // Now and then a cached token and the forgery that shares its signature (its cache index) in one sequence.
+  if (chance(rnd, 0.2)) toks.push(all[0] as Tok, all[all.length - 1] as Tok);
   const paths = ['/orders/1', ...Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => pick(rnd, PATHS))];
   const on = side(policy, async ? asyncStore(s1) : s1);
   const off = side(policy, markNoMemo(async ? asyncStore(s2) : s2));
