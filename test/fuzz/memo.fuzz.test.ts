@@ -19,7 +19,7 @@ import {
   type RulePolicy,
   type TokenGuardPolicy,
 } from '../../src/index.js';
-import { jwtPolicy, NOW, NOW_S, signToken, testKeys } from '../helpers/tokens.js';
+import { jwtPolicy, NOW, NOW_S, sameTail, signToken, testKeys } from '../helpers/tokens.js';
 import { mulberry32 } from '../helpers/prng.js';
 
 vi.mock('../../src/core/registry.js', async (importOriginal) => {
@@ -55,6 +55,9 @@ const chance = (rnd: Rnd, p: number): boolean => rnd() < p;
 const der = Buffer.from('a client certificate');
 const thumb = createHash('sha256').update(der).digest('base64url');
 const fingerprint256 = createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+
+/** The id of the forgery that shares the first token's signature (see makeTokens). */
+const SAME_TAIL = 'same-tail';
 
 interface Tok {
   token: string;
@@ -95,8 +98,7 @@ async function makeTokens(): Promise<Tok[]> {
   out.push({ token: await signToken({ scope: 'orders:read', jti: 'aud' }, { aud: 'api://other' }), id: 'aud', sub: 'alice' });
   // Another token's payload under the first one's signature: the same last characters, so the same cache index
   // (tailHash) as a token the guard has verified and cached.
-  const [h, , sig] = (out[0] as Tok).token.split('.') as [string, string, string];
-  out.push({ token: `${h}.${(out[1] as Tok).token.split('.')[1]}.${sig}`, id: 'swapped', sub: (out[1] as Tok).sub });
+  out.push({ token: sameTail((out[0] as Tok).token), id: SAME_TAIL, sub: 'mallory' });
   return out;
 }
 
@@ -199,18 +201,7 @@ function randomRequest(rnd: Rnd, toks: Tok[], apiKey: string, paths: readonly st
   const t = chance(rnd, 0.05) ? apiKey : chance(rnd, 0.02) ? 'garbage!!' : pick(rnd, toks).token;
   const scheme = pick(rnd, ['Bearer', 'Bearer', 'Bearer', 'Bearer', 'bearer', 'BEARER', 'DPoP', 'Basic']);
   // Mostly the one spelling the header cache keeps (scheme, one SP, token); now and then one it must not read as it.
-  const value = pick(rnd, [
-    `${scheme} ${t}`,
-    `${scheme} ${t}`,
-    `${scheme} ${t}`,
-    `${scheme} ${t}`,
-    `${scheme} ${t}`,
-    `${scheme} ${t}`,
-    `${scheme}  ${t}`,
-    `${scheme} ${t} `,
-    `${scheme}\t${t}`,
-    ` ${scheme} ${t}`,
-  ]);
+  const value = chance(rnd, 0.6) ? `${scheme} ${t}` : pick(rnd, [`${scheme}  ${t}`, `${scheme} ${t} `, `${scheme}\t${t}`, ` ${scheme} ${t}`]);
   const headers: Record<string, string | string[] | undefined> = {};
   const shape = rnd();
   if (shape < 0.8) headers['authorization'] = value;
@@ -271,7 +262,7 @@ async function runSequence(seed: number, toks: Tok[], steps: number, async: bool
   const all = toks;
   toks = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => pick(rnd, all));
   // Now and then a cached token and the forgery that shares its signature (its cache index) in one sequence.
-  if (chance(rnd, 0.2)) toks.push(all[0] as Tok, all[all.length - 1] as Tok);
+  if (chance(rnd, 0.2)) toks.push(all[0] as Tok, all.find((t) => t.id === SAME_TAIL) as Tok);
   const paths = ['/orders/1', ...Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => pick(rnd, PATHS))];
   const on = side(policy, async ? asyncStore(s1) : s1);
   const off = side(policy, markNoMemo(async ? asyncStore(s2) : s2));

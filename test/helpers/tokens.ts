@@ -74,6 +74,12 @@ export async function signToken(claims: JWTPayload = {}, opts: SignOptions = {})
   return new SignJWT(payload).setProtectedHeader({ alg, ...(kid && { kid }), ...opts.header }).sign(key);
 }
 
+/** A token with another payload under the same signature: its last characters (the JWT cache's index) are the token's. */
+export function sameTail(token: string, payload: JWTPayload = { sub: 'mallory', scope: 'admin', exp: NOW_S + 3600 }): string {
+  const [h, , s] = token.split('.') as [string, string, string];
+  return `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
+}
+
 /** A hand-made unsigned token (`alg: none`), for attack tests. */
 export function unsignedToken(payload: JWTPayload, header: Record<string, unknown> = { alg: 'none' }): string {
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');

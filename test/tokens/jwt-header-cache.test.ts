@@ -6,7 +6,7 @@ import { createGuard, type GuardRequest } from '../../src/index.js';
 import { compilePolicy } from '../../src/core/policy.js';
 import { JwtVerifier } from '../../src/tokens/jwt.js';
 import { isBearerHeaderOf } from '../../src/tokens/extract.js';
-import { basePolicy, jwtPolicy, NOW, NOW_S, signToken } from '../helpers/tokens.js';
+import { basePolicy, jwtPolicy, NOW, NOW_S, sameTail, signToken } from '../helpers/tokens.js';
 
 /** A fresh copy of a string, as each request's header is (never the same string object as the one cached). */
 const copy = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
@@ -14,12 +14,6 @@ const copy = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
 async function verifier(): Promise<JwtVerifier> {
   const p = compilePolicy({ jwt: await jwtPolicy(), rules: [{ path: '/**' }] });
   return new JwtVerifier(p.jwt as NonNullable<typeof p.jwt>);
-}
-
-/** A token with another payload and the same signature: its last characters (the cache index) are the token's. */
-function sameTail(token: string): string {
-  const [h, , s] = token.split('.') as [string, string, string];
-  return `${h}.${Buffer.from(JSON.stringify({ sub: 'mallory', scope: 'admin', exp: NOW_S + 3600 })).toString('base64url')}.${s}`;
 }
 
 describe('JwtVerifier.lookupHeader', () => {
