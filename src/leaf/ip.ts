@@ -35,8 +35,17 @@ export function parseIp(input: string): ParsedIp | null {
   const zone = s.indexOf('%');
   if (zone !== -1) s = s.slice(0, zone);
   if (s.length < 2 || s.length > 45 || !V6_CHARS_RE.test(s) || !s.includes(':')) return null;
-  const dot = s.indexOf('.');
-  if (dot !== -1 && !V4_RE.test(s.slice(s.lastIndexOf(':') + 1))) return null;
+  if (s.includes('.')) {
+    // The dotted tail is written as its two hex words before ipaddr.js sees it: ipaddr.js reads `::a.b.c.d` (an
+    // IPv4-compatible address, which Node prints for a peer `::a00:1`) as `::ffff:a.b.c.d`, so the same IPv6 peer would
+    // pass IPv4 allow lists and trusted-proxy entries as a.b.c.d in one spelling and not in the other.
+    const colon = s.lastIndexOf(':');
+    const tail = V4_RE.exec(s.slice(colon + 1));
+    if (!tail) return null;
+    const hi = (Number(tail[1]) << 8) | Number(tail[2]);
+    const lo = (Number(tail[3]) << 8) | Number(tail[4]);
+    s = `${s.slice(0, colon + 1)}${hi.toString(16)}:${lo.toString(16)}`;
+  }
   if (!ipaddr.IPv6.isValid(s)) return null;
   const v6 = ipaddr.IPv6.parse(s);
   if (v6.isIPv4MappedAddress()) {
