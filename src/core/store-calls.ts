@@ -24,17 +24,27 @@ export function storeShapeError(method: string): StoreFailure {
   return new StoreFailure(new StoreError(`${method} returned an answer of the wrong shape`));
 }
 
-/** A getRevocation answer, checked. */
+/**
+ * A getRevocation answer, checked. Only a plain object (not a Date, a Map or an array) whose known times are finite
+ * numbers reads as data, and one that names neither time must say nothing at all: a store that answers
+ * `{ revoked: true }` or `{ revoked_at: t }` means "revoked" in a spelling the guard does not know, never "not revoked".
+ */
 export function checkRevocationState(v: unknown): RevocationState | undefined {
   if (v === undefined || v === null) return undefined;
-  if (
-    isPlainObject(v) &&
-    (v['revokedAt'] === undefined || isFiniteNumber(v['revokedAt'])) &&
-    (v['subjectRevokedBefore'] === undefined || isFiniteNumber(v['subjectRevokedBefore']))
-  ) {
-    return v as RevocationState;
+  if (isPlainObject(v) && Object.prototype.toString.call(v) === '[object Object]') {
+    const at = v['revokedAt'];
+    const before = v['subjectRevokedBefore'];
+    if ((at === undefined || isFiniteNumber(at)) && (before === undefined || isFiniteNumber(before))) {
+      if (at !== undefined || before !== undefined || saysNothing(v)) return v as RevocationState;
+    }
   }
   throw storeShapeError('getRevocation');
+}
+
+/** Whether an object has no own enumerable value other than undefined (`{}`, `{ revokedAt: undefined }`). */
+function saysNothing(v: Record<string, unknown>): boolean {
+  for (const key of Object.keys(v)) if (v[key] !== undefined) return false;
+  return true;
 }
 
 /** One counter's state in a consume answer: what the RateLimit headers are written from. */

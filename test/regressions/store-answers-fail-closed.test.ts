@@ -62,6 +62,32 @@ describe('regression: store answers the guard does not normalise', () => {
     expect(d.reason).not.toBe('ok');
   });
 
+  it('a getRevocation answer that means "revoked" in a shape the guard does not know fails closed (503), in sync and async stores', async () => {
+    const at = NOW.getTime() - 1000;
+    const token = await signToken({ scope: 'orders:read' });
+    const answers: unknown[] = [new Date(at), new Map([['revokedAt', at]]), { revoked: true }, { revokedAt: undefined, revoked_at: at }, { reason: 'compromised' }];
+    for (const answer of answers) {
+      for (const async of [false, true]) {
+        const store = new MemoryStore();
+        store.getRevocation = (() => (async ? Promise.resolve(answer) : answer)) as never;
+        const guard = createGuard(await basePolicy({ store }));
+        const d = await guard.evaluate(req(token));
+        expect([d.status, d.reason], `${String(answer)} ${async ? 'async' : 'sync'}`).toEqual([503, 'store.unavailable']);
+      }
+    }
+  });
+
+  it('a getRevocation answer that says nothing reads as "not revoked", and known times beside other fields are read', async () => {
+    const token = await signToken({ scope: 'orders:read' });
+    const reasons: string[] = [];
+    for (const answer of [{}, { revokedAt: undefined, subjectRevokedBefore: undefined }, { revokedAt: NOW.getTime() - 1000, tokenId: 'x' }]) {
+      const store = new MemoryStore();
+      store.getRevocation = (() => answer) as never;
+      reasons.push((await createGuard(await basePolicy({ store })).evaluate(req(token))).reason);
+    }
+    expect(reasons).toEqual(['ok', 'ok', 'token.revoked']);
+  });
+
   it('a consume answer whose counters are not counter states fails closed (503) instead of writing undefined or NaN headers', async () => {
     const token = await signToken({ scope: 'orders:read' });
     for (const limits of [[{}], [{ name: 'policy', limit: '10', remaining: 9, resetMs: 6000 }], [null], [{ name: 'policy', limit: 10, remaining: Number.NaN, resetMs: 0 }]]) {
