@@ -10,7 +10,8 @@ import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js'
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
-import { Introspector } from '../tokens/introspection.js';
+import { Introspector, isJwtShaped } from '../tokens/introspection.js';
+import { checkApiKey } from '../tokens/api-key.js';
 import { MemoryStore } from '../stores/memory.js';
 import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
 import { rulesTried, type RuleTried } from './rule-match.js';
@@ -86,7 +87,7 @@ export interface GuardRevokeOptions {
 export interface GuardRevokeSubjectOptions {
   /** Tokens issued before this are revoked. Default: now. */
   before?: Date | number;
-  /** Keep the revocation until then. Default: until deleted. */
+  /** Keep the revocation until then (the policy's clock tolerance is added, as the verifier allows). Default: until deleted. */
   expiresAt?: Date | number;
   /** The time of the revocation. Default: now. */
   now?: Date;
@@ -323,6 +324,9 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     emitDecision(p.onDecision, telemetry, d, req, { path, ip, identity: auth.token, start, nowMs, now: req.now, source: 'requireScopes' });
   }
 
+  /** Whether `id` is a credential itself (a compact JWT, or an API key of this policy's format) rather than an id. */
+  const isRawCredential = (id: string): boolean => (id.startsWith('eyJ') && isJwtShaped(id)) || (p.apiKeys !== undefined && typeof checkApiKey(id, p.apiKeys) === 'object');
+
   if (telemetry?.attach) {
     try {
       telemetry.attach({ store });
@@ -351,6 +355,9 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       const tokenId = typeof token === 'string' ? token : token?.id;
       if (typeof tokenId !== 'string' || tokenId === '')
         throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
+      // A raw credential is never an id: filed under it, the revocation would refuse nothing (and put a secret in the store).
+      if (typeof token === 'string' && isRawCredential(token))
+        throw new UsageError('revoke: got a raw token, not its id', { help: 'pass req.auth.token (the verified token), or its id (JWT jti, API key record id)' });
       const nowMs = options.now?.getTime() ?? now();
       const { reason, actor } = checkRevokeReason('revoke', options);
       // A token's own expiry that no Date can hold (a store record's far-future expiresAt) revokes for good:
@@ -377,7 +384,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
         throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
       const nowMs = options.now?.getTime() ?? now();
       const before = toMs(options.before, nowMs);
-      const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs);
+      // As for revoke: the verifier accepts the subject's tokens until their exp plus the clock tolerance.
+      const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs) + p.clockToleranceS * 1000;
       const { reason, actor } = checkRevokeReason('revokeSubject', options);
       await store.revokeSubject(subject, { now: nowMs, before, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
       await report({ type: 'subject.revoked', at: nowMs, subject, actor, reason });

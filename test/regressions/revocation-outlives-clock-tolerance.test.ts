@@ -26,4 +26,15 @@ describe('regression: revocation expires before the token does', () => {
     const d = await guard.evaluate(req(token, later));
     expect(d.reason).toBe('token.revoked');
   });
+
+  it('a subject revoked until its tokens expire stays refused inside the exp + clockTolerance window', async () => {
+    const guard = createGuard(await basePolicy({ store: new MemoryStore(), jwt: await jwtPolicy({ clockTolerance: '1m' }) }));
+    const exp = NOW_S + 600;
+    const token = await signToken({ scope: 'orders:read', jti: 'tok-2' }, { exp });
+    expect((await guard.evaluate(req(token, NOW))).reason).toBe('ok');
+    // What the CLI docs advise for --expires-at: the tokens' own expiry.
+    await guard.revokeSubject('alice', { now: NOW, expiresAt: new Date(exp * 1000) });
+    expect((await guard.evaluate(req(token, new Date((exp - 1) * 1000)))).reason).toBe('token.revoked');
+    expect((await guard.evaluate(req(token, new Date((exp + 30) * 1000)))).reason).toBe('token.revoked');
+  });
 });
