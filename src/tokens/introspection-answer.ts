@@ -58,6 +58,23 @@ export async function readCapped(res: Response, max: number): Promise<string | u
   return Buffer.concat(chunks).toString('utf8');
 }
 
+const TOKEN_TYPE_URN = 'urn:ietf:params:oauth:token-type:';
+
+/**
+ * What kind of non-access token a `token_type` (RFC 7662, or an RFC 8693 URN) or a `typ` (Keycloak: `Refresh`,
+ * `Offline`, `ID`) names, if it names one: every spelling servers use (`refresh_token`, `refresh-token`, `Refresh`,
+ * the URN) reads the same. Undefined for an access token's type or none.
+ */
+function notAnAccessToken(type: unknown): string | undefined {
+  if (typeof type !== 'string') return undefined;
+  let t = type.toLowerCase();
+  if (t.startsWith(TOKEN_TYPE_URN)) t = t.slice(TOKEN_TYPE_URN.length);
+  t = t.replace(/[\s_-]/g, '');
+  if (t.includes('refresh') || t === 'offline') return 'a refresh token';
+  if (t === 'id' || t === 'idtoken') return 'an ID token';
+  return undefined;
+}
+
 /** The token an answer describes, or why it is refused: `hash` names a token without `jti`; `config` gives the accepted audience and issuer. */
 export function toAnswer(body: unknown, hash: string, config: Pick<IntrospectionConfig, 'audience' | 'issuer'>): Answer {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return unavailable('introspection answer is not an object');
@@ -72,8 +89,9 @@ export function toAnswer(body: unknown, hash: string, config: Pick<Introspection
   if (sub !== undefined && typeof sub !== 'string') return { reason: 'token.invalid', detail: 'sub is not a string' };
   if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > 256)) return { reason: 'token.invalid', detail: 'jti is not a usable string' };
   if (scope !== undefined && typeof scope !== 'string') return { reason: 'token.invalid', detail: 'scope is not a string' };
-  // A refresh token is active too; it is not an access token and must not pass for one.
-  if (typeof tokenType === 'string' && tokenType.toLowerCase().replace(/_/g, '') === 'refreshtoken') return { reason: 'token.invalid', detail: 'token is a refresh token' };
+  // A refresh (or ID) token is active too; it is not an access token and must not pass for one.
+  const notAccess = notAnAccessToken(tokenType) ?? notAnAccessToken(r['typ']);
+  if (notAccess !== undefined) return { reason: 'token.invalid', detail: `token is ${notAccess}` };
   const audiences = config.audience;
   if (audiences) {
     const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];

@@ -102,6 +102,26 @@ describe('introspection: active and inactive tokens', () => {
     expect(await introspector().introspect(TOKEN, NOW_MS)).toMatchObject({ reason: 'token.invalid', detail: 'token is a refresh token' });
   });
 
+  it('refuses a refresh or ID token in every spelling servers use (RFC 8693 URN, Keycloak typ), and still accepts access tokens', async () => {
+    const refused: Record<string, unknown>[] = [
+      { token_type: 'urn:ietf:params:oauth:token-type:refresh_token' },
+      { token_type: 'Refresh' },
+      { token_type: 'refresh-token' },
+      { typ: 'Refresh' },
+      { typ: 'Offline' },
+      { typ: 'ID' },
+      { token_type: 'urn:ietf:params:oauth:token-type:id_token' },
+    ];
+    for (const extra of refused) {
+      as.reply = (_r, _b, res) => json(res, { active: true, sub: 'alice', ...extra });
+      expect(await introspector().introspect(TOKEN, NOW_MS), JSON.stringify(extra)).toMatchObject({ reason: 'token.invalid' });
+    }
+    for (const extra of [{ token_type: 'Bearer' }, { token_type: 'urn:ietf:params:oauth:token-type:access_token' }, { typ: 'Bearer' }, { token_type: 'N_A' }]) {
+      as.reply = (_r, _b, res) => json(res, { active: true, sub: 'alice', ...extra });
+      expect(await introspector().introspect(TOKEN, NOW_MS), JSON.stringify(extra)).toMatchObject({ info: { kind: 'opaque' } });
+    }
+  });
+
   it('refuses a token for another audience or issuer when they are configured', async () => {
     as.reply = (_r, _b, res) => json(res, { active: true, aud: ['api://billing'], iss: 'https://as.example/' });
     expect(await introspector({ audience: 'api://orders' }).introspect(TOKEN, NOW_MS)).toMatchObject({ reason: 'token.invalid', detail: 'token is not for this audience' });
