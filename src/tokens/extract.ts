@@ -93,6 +93,8 @@ export function readToken(
     value = value[0];
   }
   if (value === undefined || value === '') return 'token.missing';
+  // Node and the fetch API only ever give strings; a hand-made GuardRequest (a custom adapter) may not.
+  if (typeof value !== 'string') return 'request.malformed';
   // Size before anything is parsed; a comma still means several credentials (fetch joins repeated
   // headers with ", "), so an oversized pair reads the same through every adapter.
   if (value.length > maxBytes + 16) return value.includes(',') ? 'request.malformed' : 'token.malformed';
@@ -122,7 +124,9 @@ export function readToken(
   if (!known?.(token) && !B64TOKEN_RE.test(token)) return 'request.malformed';
   const proof = headers['dpop'];
   if (scheme === 'bearer' && proof !== undefined) return 'request.malformed';
-  if (Array.isArray(proof) && proof.length > 1) return 'request.malformed';
+  if (Array.isArray(proof) ? proof.length > 1 || (proof.length === 1 && typeof proof[0] !== 'string') : proof !== undefined && typeof proof !== 'string') {
+    return 'request.malformed';
+  }
   into.rawToken = token;
   into.scheme = scheme;
   return undefined;
