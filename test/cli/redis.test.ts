@@ -120,6 +120,14 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(await store.listLifecycleEvents({ tokenId: 'jti-123' })).toEqual([expect.objectContaining({ type: 'token.revoked', actor: 'cli', reason: 'compromised' })]);
   });
 
+  it('refuses a raw JWT given as the id (exit 2), and stores nothing under it', async () => {
+    const raw = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+    const r = await cli(['revoke', 'token', raw, '--prefix', prefix], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('got a raw token, not its id');
+    expect(await store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
+  });
+
   it('revokes a subject before a time', async () => {
     const r = await cli(['revoke', 'subject', 'alice', '--prefix', prefix, '--before', '2026-01-01T00:00:00Z', '--reason', 'offboarded'], { env });
     expect(r.code).toBe(0);
