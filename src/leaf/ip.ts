@@ -122,6 +122,9 @@ export class CidrSet {
   }
 }
 
+/** The longest X-Forwarded-For value whose hops ClientIpResolver keeps in its cache. */
+const MAX_KEPT_HEADER = 256;
+
 /** Resolves the client address of a request from its socket address and, behind trusted proxies, X-Forwarded-For. */
 export class ClientIpResolver {
   // Parsing costs ~1-2 µs; clients repeat, so parsed addresses are kept in a small bounded map (cheaper to read
@@ -137,13 +140,15 @@ export class ClientIpResolver {
     this.trusted = trustProxy && trustProxy.length > 0 ? new CidrSet(trustProxy) : undefined;
   }
 
-  private parse(s: string): ParsedIp | null {
+  /** `keep`: whether `s` may be kept as a cache key (see resolve). */
+  private parse(s: string, keep = true): ParsedIp | null {
     if (s === this.lastText) return this.lastIp;
     const hit = this.cache.get(s);
     let ip: ParsedIp | null;
     if (hit !== undefined) ip = hit || null;
     else {
       ip = parseIp(s);
+      if (!keep) return ip;
       this.cache.set(s, ip ?? false);
     }
     this.lastText = s;
@@ -161,11 +166,14 @@ export class ClientIpResolver {
     if (!peer || !this.trusted?.has(peer) || forwardedFor === undefined) return peer;
     const joined = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(',');
     const hops = joined.split(',');
+    // A hop is a slice of the header and keeps all of it alive: hops of a long header (a client can send kilobytes
+    // through a proxy that appends) are parsed but not kept, so the cache holds at most 2048 short headers.
+    const keep = joined.length <= MAX_KEPT_HEADER;
     let client = peer;
     for (let i = hops.length - 1; i >= 0; i--) {
       const entry = (hops[i] as string).trim();
       if (entry === '' && hops.length === 1) return peer;
-      const ip = this.parse(entry);
+      const ip = this.parse(entry, keep);
       if (!ip) return null;
       client = ip;
       if (!this.trusted.has(ip)) return ip;

@@ -110,6 +110,16 @@ describe('ClientIpResolver', () => {
     expect(new ClientIpResolver(false).resolve('not-an-ip', undefined)).toBeNull();
   });
 
+  it('resolves the hops of a long X-Forwarded-For without keeping them (each would keep the whole header alive)', () => {
+    const r = new ClientIpResolver(['127.0.0.1']);
+    const cache = (r as unknown as { cache: { size: number } }).cache;
+    const padding = Array.from({ length: 400 }, (_, i) => `198.51.100.${i % 250}`).join(', ');
+    expect(r.resolve('127.0.0.1', `${padding}, 203.0.113.9`)?.text).toBe('203.0.113.9');
+    expect(cache.size).toBe(1); // the socket address only
+    expect(r.resolve('127.0.0.1', '203.0.113.10')?.text).toBe('203.0.113.10');
+    expect(cache.size).toBe(2);
+  });
+
   it('treats the IPv4-mapped socket address of a dual-stack server as IPv4', () => {
     expect(new ClientIpResolver(['127.0.0.1']).resolve('::ffff:127.0.0.1', '203.0.113.9')?.text).toBe('203.0.113.9');
   });
