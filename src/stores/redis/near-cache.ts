@@ -1,9 +1,10 @@
-// RedisStore's near-cache of revocation lookups, kept true through pub/sub: invalidations, their validation, and the
-// acknowledgements that let `revoke` resolve only once every listening instance has dropped its cached entry.
+// RedisStore's near-cache of revocation lookups, kept true through pub/sub: invalidations (their format is in
+// invalidation.ts) and the acknowledgements that let `revoke` resolve only once every listening instance has dropped its cached entry.
 import { LRUCache } from 'lru-cache';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../../leaf/errors.js';
 import type { Call } from './command.js';
+import { type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
 
@@ -12,56 +13,10 @@ interface Cached {
   entry: RevocationEntry | null;
 }
 
-/** An invalidation message on `<prefix>{c}:inv`. */
-interface Invalidation {
-  /** Instance that revoked. */
-  o: string;
-  /** Its sequence number for the acknowledgement. */
-  n: number;
-  /** Whether it waits for acknowledgements. */
-  a: 0 | 1;
-  /** Revoked token id. */
-  t?: string;
-  /** Revoked subject. */
-  s?: string;
-}
-
 interface PendingConfirm {
   got: number;
   needed: number;
   done: () => void;
-}
-
-/**
- * The longest invalidation message we send or accept, in UTF-16 units. Longer ones are not ours: parsing megabytes
- * that anyone may publish is not worth it. An id too long for it is sent as "drop everything" instead.
- */
-const MAX_INVALIDATION_CHARS = 65_536;
-const INVALIDATION_KEYS = new Set(['o', 'n', 'a', 't', 's']);
-
-/**
- * The invalidation in `message`, or undefined when it is not one we could have sent: anything but a JSON object with
- * exactly our fields and types (`null`, a number, an array, a huge payload, bad JSON, a field of the wrong type).
- */
-function readInvalidation(message: unknown): Invalidation | undefined {
-  if (typeof message !== 'string' || message.length > MAX_INVALIDATION_CHARS) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-  const o = v as Record<string, unknown>;
-  if (!Object.keys(o).every((k) => INVALIDATION_KEYS.has(k))) return undefined;
-  // o: an instance id (randomBytes(8) as hex); it becomes part of the acknowledgement's channel name.
-  if (typeof o['o'] !== 'string' || !/^[0-9a-f]{16}$/.test(o['o'])) return undefined;
-  if (typeof o['n'] !== 'number' || !Number.isSafeInteger(o['n']) || o['n'] < 1) return undefined;
-  if (o['a'] !== 0 && o['a'] !== 1) return undefined;
-  if (o['t'] !== undefined && typeof o['t'] !== 'string') return undefined;
-  if (o['s'] !== undefined && typeof o['s'] !== 'string') return undefined;
-  if (o['t'] !== undefined && o['s'] !== undefined) return undefined;
-  return o as unknown as Invalidation;
 }
 
 /** What a NearCache talks to and how long it waits. */
