@@ -13,6 +13,8 @@ export interface Invalidation {
   t?: string;
   /** Revoked subject. */
   s?: string;
+  /** A probe: names nothing; only its sender acts on it (by turning its near-cache on). */
+  p?: 1;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface Invalidation {
  * that anyone may publish is not worth it. An id too long for it is sent as "drop everything" instead.
  */
 export const MAX_INVALIDATION_CHARS = 65_536;
-const INVALIDATION_KEYS = new Set(['o', 'n', 'a', 't', 's']);
+const INVALIDATION_KEYS = new Set(['o', 'n', 'a', 't', 's', 'p']);
 
 /**
  * The invalidation in `message`, or undefined when it is not one we could have sent: anything but a JSON object with
@@ -44,5 +46,7 @@ export function readInvalidation(message: unknown): Invalidation | undefined {
   if (o['t'] !== undefined && typeof o['t'] !== 'string') return undefined;
   if (o['s'] !== undefined && typeof o['s'] !== 'string') return undefined;
   if (o['t'] !== undefined && o['s'] !== undefined) return undefined;
+  // A probe names nothing and waits for nothing: one that does is not ours.
+  if (o['p'] !== undefined && (o['p'] !== 1 || o['a'] !== 0 || o['t'] !== undefined || o['s'] !== undefined)) return undefined;
   return o as unknown as Invalidation;
 }
