@@ -51,11 +51,12 @@ export interface ComposeStoresOptions {
   cache?: StoreCache;
 }
 
-/** Most revocations waiting to be fanned out again after the cache failed them (the oldest go first when full). */
+/** Most revocations and record drops waiting to be sent to the cache again after it failed them (the oldest go first when full). */
 const MAX_PENDING_FANOUTS = 10_000;
 const FANOUT_RETRY_MS = 1000;
 
-type Fanout = { kind: 't'; id: string; options: RevokeOptions } | { kind: 's'; id: string; options: RevokeSubjectOptions };
+/** What the cache must take after a durable write: a revocation (token, subject) or a record's invalidation (`k`, by hash). */
+type Fanout = { kind: 't'; id: string; options: RevokeOptions } | { kind: 's'; id: string; options: RevokeSubjectOptions } | { kind: 'k'; id: string };
 
 const METHODS: Record<Exclude<keyof ComposeStoresOptions, 'cache' | 'lifecycle'>, readonly string[]> = {
   keys: ['getApiKey', 'putApiKey', 'updateApiKey', 'deleteApiKey', 'useApiKey'],
@@ -79,7 +80,8 @@ function hasMethods(value: unknown, methods: readonly string[]): boolean {
  *   listening instance has dropped its cached lookup). Should the fan-out fail, the call rejects with StoreError
  *   (the revocation itself is stored) and the fan-out is retried every second until the cache takes it.
  * - A record written through it (`putApiKey`, `updateApiKey`, `deleteApiKey`) is written to `keys`, then dropped from
- *   the cache. `useApiKey` goes to `keys` (records with uses left are never cached).
+ *   the cache; should that fail, the call rejects with StoreError (the write itself landed) and the drop joins the
+ *   same retry queue as fan-outs. `useApiKey` goes to `keys` (records with uses left are never cached).
  * - `flush` and `close` reach every distinct part once. Parts are checked at construction (StoreArgumentError).
  *
  * Exported from `token-guard`.
@@ -113,12 +115,15 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
   const loadRevocations = (tokenId: string, subject: string | undefined, now: number) => source.getRevocationEntries(tokenId, subject, now);
 
   // Fan-outs the cache failed: retried until it takes them, so that a cache that comes back unflushed cannot keep
-  // answering "not revoked" from before the revocation.
+  // answering "not revoked" from before the revocation, nor a record from before its change (a rotated, revoked or
+  // deleted key kept working for up to readThroughTtl, and retrying the admin call could not help: it had landed).
   const pending = new Map<string, Fanout>();
   const oldestPending = new EvictionCursor(pending);
   let timer: NodeJS.Timeout | undefined;
-  const send = (f: Fanout): Promise<void> =>
-    Promise.resolve(f.kind === 't' ? (cache as StoreCache).revoke(f.id, f.options) : (cache as StoreCache).revokeSubject(f.id, f.options));
+  const send = (f: Fanout): Promise<void> => {
+    const c = cache as StoreCache;
+    return Promise.resolve(f.kind === 't' ? c.revoke(f.id, f.options) : f.kind === 's' ? c.revokeSubject(f.id, f.options) : c.invalidateApiKey(f.id));
+  };
   const retry = async (): Promise<void> => {
     timer = undefined;
     for (const [k, f] of [...pending]) {
@@ -146,9 +151,13 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
       pending.set(k, f);
       if (pending.size > MAX_PENDING_FANOUTS) pending.delete(oldestPending.oldest() as string);
       schedule();
+      const why = e instanceof Error ? e.message : String(e);
       throw new StoreError(
-        `revocation stored durably, but the cache did not take it (${e instanceof Error ? e.message : String(e)}); retrying in the background. ` +
-          'Until it does, instances reading a cache that was not flushed may not refuse the token.',
+        f.kind === 'k'
+          ? `API key record stored durably, but the cache did not drop its copy (${why}); retrying in the background. ` +
+              'Until it does, instances may read the record as it was before this change.'
+          : `revocation stored durably, but the cache did not take it (${why}); retrying in the background. ` +
+              'Until it does, instances reading a cache that was not flushed may not refuse the token.',
         { cause: e },
       );
     }
@@ -160,16 +169,16 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     getApiKey: cache ? (hash: string) => cache.getApiKeyThrough(hash, loadRecord) : (hash: string) => keys.getApiKey(hash),
     async putApiKey(record: ApiKeyRecord) {
       await keys.putApiKey(record);
-      await cache?.invalidateApiKey(record.hash);
+      if (cache) await fanOut({ kind: 'k', id: record.hash });
     },
     async updateApiKey(hash: string, patch: ApiKeyPatch, condition?: ApiKeyUpdateCondition) {
       const updated = await keys.updateApiKey(hash, patch, condition);
-      await cache?.invalidateApiKey(hash);
+      if (cache) await fanOut({ kind: 'k', id: hash });
       return updated;
     },
     async deleteApiKey(hash: string) {
       const deleted = await keys.deleteApiKey(hash);
-      await cache?.invalidateApiKey(hash);
+      if (cache) await fanOut({ kind: 'k', id: hash });
       return deleted;
     },
     useApiKey: (hash: string) => keys.useApiKey(hash),

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { StoreError } from '../../src/index.js';
+import { REVOCATION_TTL_SLACK_MS } from '../../src/stores/clock-skew.js';
 import { PostgresStore, StoreArgumentError } from '../../src/stores/postgres.js';
 import { keysConformance, lifecycleConformance, revocationConformance } from '../../src/testing/conformance.js';
 import { createTestDatabase, dropTestDatabase, pgPool, pgUp, tablePrefix } from '../helpers/postgres.js';
@@ -105,9 +106,10 @@ describe.skipIf(!pgUp)('PostgresStore on a real PostgreSQL', () => {
       await store.revoke('forever', { now: T0 });
       await store.revoke('later', { now: T0, expiresAt: T0 + 10 * MINUTE });
       await store.revokeSubject('alice', { now: T0, before: T0, expiresAt: T0 + MINUTE });
-      expect(await store.sweep({ now: T0 + MINUTE - 1, batchSize: 10 })).toEqual({ revocations: 0, apiKeys: 0, more: false });
-      expect(await store.sweep({ now: T0 + MINUTE, batchSize: 10, maxBatches: 2 })).toEqual({ revocations: 20, apiKeys: 0, more: true });
-      expect(await store.sweep({ now: T0 + MINUTE, batchSize: 10 })).toEqual({ revocations: 6, apiKeys: 0, more: false });
+      // A revocation outlives its expiry by the clock-skew slack: a sweeper whose clock runs ahead must not drop it.
+      expect(await store.sweep({ now: T0 + MINUTE + REVOCATION_TTL_SLACK_MS - 1, batchSize: 10 })).toEqual({ revocations: 0, apiKeys: 0, more: false });
+      expect(await store.sweep({ now: T0 + MINUTE + REVOCATION_TTL_SLACK_MS, batchSize: 10, maxBatches: 2 })).toEqual({ revocations: 20, apiKeys: 0, more: true });
+      expect(await store.sweep({ now: T0 + MINUTE + REVOCATION_TTL_SLACK_MS, batchSize: 10 })).toEqual({ revocations: 6, apiKeys: 0, more: false });
       expect(await store.getRevocation('forever', undefined, T0 + MINUTE)).toEqual({ revokedAt: T0 });
       expect(await store.getRevocation('later', undefined, T0 + MINUTE)).toEqual({ revokedAt: T0 });
     });

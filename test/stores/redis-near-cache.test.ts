@@ -30,9 +30,11 @@ function harness() {
   const client = {
     defineCommand(name: string) {
       // The revocation scripts: store the entry as the real script would, nobody else listening (NUMSUB 0).
-      (this as Record<string, unknown>)[name] = (key: string, _now: number, at: number, exp: number | '') => {
+      (this as Record<string, unknown>)[name] = (key: string, _now: number, at: number, exp: number | '', channel: string, message: string) => {
         redis.set(key, JSON.stringify({ at, exp: exp === '' ? null : exp }));
-        return Promise.resolve(0);
+        // Published in the same script, heard by this store's own subscriber.
+        void client.publish(channel, message);
+        return Promise.resolve(1);
       };
     },
     get(key: string) {
@@ -40,7 +42,11 @@ function harness() {
       gets.push({ key, reply });
       return reply.promise;
     },
-    publish: () => Promise.resolve(0),
+    // Redis delivers what the client publishes to the subscriber (the store's probe must be heard to turn the cache on).
+    publish: (channel: string, message: string) => {
+      queueMicrotask(() => subscriber.emit('message', channel, message));
+      return Promise.resolve(1);
+    },
   };
   const subscribes: Deferred<void>[] = [];
   const subscriber = Object.assign(new EventEmitter(), {

@@ -22,6 +22,7 @@ import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSwee
 import { migrateSchema, type PostgresMigrateResult } from './migrate.js';
 import { numberOf, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
 import { Tables } from './schema.js';
+import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
 
 /**
  * Keeps API key records and revocations in PostgreSQL, so they survive any cache (Redis included) losing them, with
@@ -155,14 +156,15 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   async revoke(tokenId: string, options: RevokeOptions): Promise<void> {
     checkRevoke(tokenId, options);
     const { now, expiresAt, reason } = options;
-    if (expiresAt !== undefined && expiresAt <= now) return;
+    // Just past on this clock may still be ahead on a reader's: stored, and the reader decides.
+    if (revocationLapsed(expiresAt, now)) return;
     await this.writeRevocation('t', tokenId, now, now, expiresAt ?? null, reason ?? null);
   }
 
   async revokeSubject(subject: string, options: RevokeSubjectOptions): Promise<void> {
     checkRevokeSubject(subject, options);
     const { now, before, expiresAt, reason } = options;
-    if (expiresAt !== undefined && expiresAt <= now) return;
+    if (revocationLapsed(expiresAt, now)) return;
     await this.writeRevocation('s', subject, now, before, expiresAt ?? null, reason ?? null);
   }
 
@@ -246,7 +248,9 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
 
   /**
    * Deletes what has expired by `now`, in batches of `batchSize` rows per statement (short locks, rows another sweep
-   * holds are skipped): revocations past their expiry, and API key records expired more than `keepExpiredKeys` ago.
+   * holds are skipped): revocations expired more than REVOCATION_TTL_SLACK_MS (5 minutes) before `now` (a sweeper
+   * whose clock runs ahead must not drop what instances with a correct clock still refuse), and API key records
+   * expired more than `keepExpiredKeys` ago.
    * Lifecycle events are never deleted. Run it from a timer or a job, not on the request path.
    */
   async sweep(options: PostgresSweepOptions): Promise<PostgresSweepResult> {
@@ -266,7 +270,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     const r = this.t.revocations;
     const k = this.t.apiKeys;
     const jobs: [keyof Omit<PostgresSweepResult, 'more'>, string, number][] = [
-      ['revocations', `DELETE FROM ${r} WHERE (kind, id) IN (SELECT kind, id FROM ${r} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now],
+      ['revocations', `DELETE FROM ${r} WHERE (kind, id) IN (SELECT kind, id FROM ${r} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now - REVOCATION_TTL_SLACK_MS],
     ];
     if (keepExpiredKeys !== false) {
       jobs.push(['apiKeys', `DELETE FROM ${k} WHERE hash IN (SELECT hash FROM ${k} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now - keepExpiredKeys]);

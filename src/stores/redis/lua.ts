@@ -153,7 +153,7 @@ return { 2, redis.call('HGET', KEYS[1], 'rem') }
 `;
 
 /**
- * A revocation script: stores the entry with a TTL equal to the token's remaining life, never shortening a live
+ * A revocation script: stores the entry with a TTL of the token's remaining life plus a clock-skew slack, never shortening a live
  * one, then publishes the invalidation so every instance drops its near-cached lookup. `merge` says how the
  * entry's time field combines with a live one (`first`: keep the first revocation time; `max`: latest cut-off).
  */
@@ -161,7 +161,7 @@ export function revocationLua(field: 'at' | 'before', merge: 'first' | 'max'): s
   return `
 -- KEYS[1]: the revocation entry, JSON {"${field}": ms, "exp": ms or null, "r": reason (absent: none)}. ARGV[1]: now;
 -- ARGV[2]: ${field}; ARGV[3]: expiry ('' = kept until deleted); ARGV[4]: invalidation channel; ARGV[5]: invalidation
--- message; ARGV[6]: reason ('' = none: a live entry's reason is kept).
+-- message; ARGV[6]: reason ('' = none: a live entry's reason is kept); ARGV[7]: how long the key outlives exp (ms).
 local now = tonumber(ARGV[1])
 local value = tonumber(ARGV[2])
 local exp = tonumber(ARGV[3])
@@ -186,8 +186,10 @@ end
 local entry = '{"${field}":' .. string.format('%.17g', value) .. ',"exp":' .. (exp and string.format('%.17g', exp) or 'null') ..
   (reason and (',"r":' .. cjson.encode(reason)) or '') .. '}'
 if exp then
-  -- The entry lives as long as the token could: after that the token is refused as expired anyway.
-  redis.call('SET', KEYS[1], entry, 'PX', math.max(1, math.ceil(exp - now)))
+  -- The entry lives as long as the token could (after that the token is refused as expired anyway), plus a slack:
+  -- now is the revoker's clock, and a reader whose clock is behind it still needs the entry until exp on its own.
+  -- exp itself stays exact, so readers decide on it.
+  redis.call('SET', KEYS[1], entry, 'PX', math.max(1, math.ceil(exp - now + tonumber(ARGV[7]))))
 else
   redis.call('SET', KEYS[1], entry)
 end
@@ -358,8 +360,8 @@ export interface ScriptCommands {
   tokenGuardUse(key: string): Promise<number | null>;
   tokenGuardPut(key: string, json: string, remaining: string): Promise<number>;
   tokenGuardUpdate(key: string, read: string, next: string, remaining: string): Promise<Reply[]>;
-  tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string, reason: string): Promise<number>;
-  tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string, reason: string): Promise<number>;
+  tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string, reason: string, slack: Arg): Promise<number>;
+  tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string, reason: string, slack: Arg): Promise<number>;
   tokenGuardAppendEvent(log: string, ids: string, id: string, json: string, max: Arg): Promise<number>;
   tokenGuardUsage(key: string, ...args: Arg[]): Promise<number>;
   tokenGuardClaim(key: string, now: Arg, expiresAt: Arg): Promise<number>;

@@ -1,9 +1,13 @@
-// RedisStore's near-cache of revocation lookups, kept true through pub/sub: invalidations, their validation, and the
-// acknowledgements that let `revoke` resolve only once every listening instance has dropped its cached entry.
+// RedisStore's near-cache of revocation lookups, kept true through pub/sub: invalidations (their format is in
+// invalidation.ts), the probe that proves the subscriber hears them, and the acknowledgements that let `revoke`
+// resolve only once every listening instance (this one included) has dropped its cached entry.
+import { randomInt } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../../leaf/errors.js';
+import { warnOnce } from '../../leaf/warnings.js';
 import type { Call } from './command.js';
+import { type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
 
@@ -12,57 +16,22 @@ interface Cached {
   entry: RevocationEntry | null;
 }
 
-/** An invalidation message on `<prefix>{c}:inv`. */
-interface Invalidation {
-  /** Instance that revoked. */
-  o: string;
-  /** Its sequence number for the acknowledgement. */
-  n: number;
-  /** Whether it waits for acknowledgements. */
-  a: 0 | 1;
-  /** Revoked token id. */
-  t?: string;
-  /** Revoked subject. */
-  s?: string;
-}
-
 interface PendingConfirm {
   got: number;
   needed: number;
+  /** Whether this instance's own subscriber heard the invalidation (NUMSUB cannot count a subscriber on another server). */
+  echoed: boolean;
   done: () => void;
 }
 
-/**
- * The longest invalidation message we send or accept, in UTF-16 units. Longer ones are not ours: parsing megabytes
- * that anyone may publish is not worth it. An id too long for it is sent as "drop everything" instead.
- */
-const MAX_INVALIDATION_CHARS = 65_536;
-const INVALIDATION_KEYS = new Set(['o', 'n', 'a', 't', 's']);
-
-/**
- * The invalidation in `message`, or undefined when it is not one we could have sent: anything but a JSON object with
- * exactly our fields and types (`null`, a number, an array, a huge payload, bad JSON, a field of the wrong type).
- */
-function readInvalidation(message: unknown): Invalidation | undefined {
-  if (typeof message !== 'string' || message.length > MAX_INVALIDATION_CHARS) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-  const o = v as Record<string, unknown>;
-  if (!Object.keys(o).every((k) => INVALIDATION_KEYS.has(k))) return undefined;
-  // o: an instance id (randomBytes(8) as hex); it becomes part of the acknowledgement's channel name.
-  if (typeof o['o'] !== 'string' || !/^[0-9a-f]{16}$/.test(o['o'])) return undefined;
-  if (typeof o['n'] !== 'number' || !Number.isSafeInteger(o['n']) || o['n'] < 1) return undefined;
-  if (o['a'] !== 0 && o['a'] !== 1) return undefined;
-  if (o['t'] !== undefined && typeof o['t'] !== 'string') return undefined;
-  if (o['s'] !== undefined && typeof o['s'] !== 'string') return undefined;
-  if (o['t'] !== undefined && o['s'] !== undefined) return undefined;
-  return o as unknown as Invalidation;
+/** A probe sent and not yet heard back. */
+interface Probe {
+  n: number;
+  heard: () => void;
 }
+
+/** How long after an unheard probe the next one is sent, while the subscription lasts. */
+const PROBE_RETRY_MS = 10_000;
 
 /** What a NearCache talks to and how long it waits. */
 export interface NearCacheOptions {
@@ -102,6 +71,8 @@ export class NearCache {
   private seq = 0;
   private closed = false;
   private readonly pending = new Map<number, PendingConfirm>();
+  private probe: Probe | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private readonly handlers: [string, (...args: never[]) => void][] = [];
   /** Lookups answered locally and sent to Redis, messages received and messages that were not ours. */
   readonly counters = { hits: 0, misses: 0, invalidations: 0, foreign: 0 };
@@ -180,7 +151,7 @@ export class NearCache {
     let done!: () => void;
     const confirmedAll = new Promise<void>((resolve) => (done = resolve));
     // Registered before the write: an acknowledgement may arrive before the write's own reply.
-    const pending: PendingConfirm = { got: 0, needed: Number.POSITIVE_INFINITY, done };
+    const pending: PendingConfirm = { got: 0, needed: Number.POSITIVE_INFINITY, echoed: false, done };
     this.pending.set(seq, pending);
     try {
       const clustered = (this.client as Cluster).isCluster === true;
@@ -189,11 +160,17 @@ export class NearCache {
       const listening = await this.call('revoke', write(JSON.stringify(message)));
       this.localInvalidate(what, id);
       pending.needed = expected ?? listening;
-      if (pending.got >= pending.needed) return;
+      if (pending.echoed && pending.got >= pending.needed) return;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.confirmMs)));
       const outcome = await Promise.race([confirmedAll, timedOut]);
       clearTimeout(timer);
+      if (outcome === 'timeout' && !pending.echoed) {
+        throw new StoreError(
+          `revocation stored, but this instance's own subscriber did not hear its invalidation within ${this.confirmMs} ms ` +
+            '(disconnected, or connected to another Redis than the client); other instances may answer from their near-cache until its ttl',
+        );
+      }
       if (outcome === 'timeout') {
         throw new StoreError(
           `revocation stored, but ${pending.needed - pending.got} of ${pending.needed} instance(s) did not confirm within ${this.confirmMs} ms; ` +
@@ -209,6 +186,7 @@ export class NearCache {
   async close(): Promise<void> {
     this.closed = true;
     this.cacheOff();
+    clearTimeout(this.probeTimer);
     const sub = this.subscriber;
     if (!sub) return;
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
@@ -264,13 +242,57 @@ export class NearCache {
       // Not subscribed: the cache stays off; the next 'ready' tries again.
       return;
     }
-    // Only a subscription that has not been interrupted since it started makes the cache trustworthy.
-    if (generation === this.generation && !this.closed && this.tokenCache) {
-      this.cacheOn = true;
-      // Reads in flight started before Redis processed SUBSCRIBE: a revocation published in between was never
-      // heard here, so none of them may be cached (they also saw cacheOn false; this bump makes it doubly so).
-      this.epoch++;
+    // Only a subscription that has not been interrupted since it started can make the cache trustworthy.
+    if (generation === this.generation && !this.closed) await this.verify(generation);
+  }
+
+  /**
+   * Publishes a probe through the command client and turns the cache on once the subscriber hears it. SUBSCRIBE
+   * succeeding proves nothing when the subscriber is connected to another server than the client (another URL, a
+   * replica): there it never hears an invalidation, and a cache turned on would serve revoked tokens. Unheard within
+   * confirmTimeout, the cache stays off (every lookup goes to Redis), a warning says why, and the probe is sent
+   * again every PROBE_RETRY_MS while this subscription lasts.
+   */
+  private async verify(generation: number): Promise<void> {
+    const n = randomInt(1, 2 ** 47);
+    let heard!: () => void;
+    const echoed = new Promise<boolean>((resolve) => (heard = () => resolve(true)));
+    // Set before publishing: the echo may arrive before PUBLISH's own reply.
+    this.probe = { n, heard };
+    let timer: NodeJS.Timeout | undefined;
+    let outcome: 'heard' | 'unheard' | 'failed' = 'failed';
+    try {
+      await this.call('PUBLISH', this.client.publish(this.channel, JSON.stringify({ o: this.id, n, a: 0, p: 1 })));
+      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.confirmMs)));
+      outcome = (await Promise.race([echoed, timedOut])) ? 'heard' : 'unheard';
+    } catch {
+      // The command client failed: says nothing about the subscriber, so no warning; tried again below.
+    } finally {
+      clearTimeout(timer);
+      if (this.probe?.n === n) this.probe = undefined;
     }
+    if (generation !== this.generation || this.closed) return;
+    if (outcome !== 'heard') {
+      if (outcome === 'unheard') {
+        warnOnce(
+          'TOKEN_GUARD_REDIS_SUBSCRIBER',
+          `RedisStore: the subscriber did not hear a message published through the client within ${this.confirmMs} ms; ` +
+            'is it connected to the same Redis (or Cluster) as the client? The near-cache stays off and revoke() rejects until it does.',
+        );
+      }
+      clearTimeout(this.probeTimer);
+      this.probeTimer = setTimeout(() => {
+        this.probeTimer = undefined;
+        if (generation === this.generation && !this.closed) this.verify(generation).catch(() => undefined);
+      }, PROBE_RETRY_MS);
+      this.probeTimer.unref();
+      return;
+    }
+    if (!this.tokenCache) return;
+    this.cacheOn = true;
+    // Reads in flight started before the probe was heard: a revocation published before it may never have been heard
+    // here, so none of them may be cached (they also saw cacheOn false; this bump makes it doubly so).
+    this.epoch++;
   }
 
   private cacheOff(): void {
@@ -289,8 +311,13 @@ export class NearCache {
       return;
     }
     if (channel !== this.channel) return;
-    this.counters.invalidations++;
     const msg = readInvalidation(message);
+    if (msg?.p === 1) {
+      // Names nothing: another instance's probe changes nothing here.
+      if (msg.o === this.id && msg.n === this.probe?.n) this.probe.heard();
+      return;
+    }
+    this.counters.invalidations++;
     if (msg === undefined) {
       // Not ours (anyone who can reach Redis can publish here): something may have been revoked and we cannot tell
       // what, so nothing cached can be trusted.
@@ -304,15 +331,16 @@ export class NearCache {
     // Ours, naming nothing: an id too long to send, so everything goes.
     else this.dropCache();
     if (msg.a !== 1) return;
-    if (msg.o === this.id) this.confirmed(msg.n);
+    if (msg.o === this.id) this.confirmed(msg.n, true);
     else this.client.publish(this.keys.ackChannel(msg.o), String(msg.n)).catch(() => undefined);
   }
 
-  private confirmed(seq: number): void {
+  private confirmed(seq: number, own = false): void {
     const p = this.pending.get(seq);
     if (!p) return;
     p.got++;
-    if (p.got >= p.needed) p.done();
+    if (own) p.echoed = true;
+    if (p.echoed && p.got >= p.needed) p.done();
   }
 
   /** How many connections listen to the invalidation channel. On Cluster NUMSUB counts one node only, so ask each. */

@@ -21,6 +21,7 @@ import type {
 import type { RevocationEntries, StoreCache } from '../../leaf/store-parts.js';
 import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
 import { checkClaimGroup } from '../claims.js';
+import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
 import { COUNTER_TTL_SLACK_MS } from '../gcra.js';
 import { checkConsume, checkGetRevocation, checkId, checkRecordUsage, checkRevoke, checkRevokeSubject, StoreArgumentError } from '../validate.js';
 import { warnOnce } from '../../leaf/warnings.js';
@@ -43,8 +44,8 @@ import { UsageBuffer } from './usage-buffer.js';
  * - Every key starts with `prefix` and carries a hash tag per token (`tg:{t:<id>}:…`), so one token's keys share
  *   a Cluster slot and multi-key scripts work on Cluster.
  * - Counters (GCRA, all-or-nothing across limits) and API key uses are atomic Lua scripts.
- * - Revocation entries expire with the token (TTL = expiresAt − now) and keep their times, so reads compare with
- *   the caller's `now`.
+ * - Revocation entries expire with the token (TTL = expiresAt − now + REVOCATION_TTL_SLACK_MS, so a revoker whose
+ *   clock runs ahead cannot drop them early) and keep their exact times, so reads compare with the caller's `now`.
  * - One-time claims (`claimOnce`, e.g. DPoP proofs) are `prefix{o:<key>}`, holding their expiry, with a TTL to match;
  *   claims in a group (the guard's DPoP proofs, one group per proof key) are members of the sorted set
  *   `prefix{g:<group>}` scored by expiry, so `maxPerGroup` bounds each group as MemoryStore's `maxClaims` bounds it.
@@ -174,19 +175,22 @@ export class RedisStore implements TokenStore, StoreCache {
   async revoke(tokenId: string, options: RevokeOptions): Promise<void> {
     checkRevoke(tokenId, options);
     const { now, expiresAt, reason } = options;
-    if (expiresAt !== undefined && expiresAt <= now) return;
+    // Just past on this clock may still be ahead on a reader's: stored, and the reader decides.
+    if (revocationLapsed(expiresAt, now)) return;
     const key = this.keys.tokenRevocation(tokenId);
     const channel = this.keys.invalidationChannel;
-    await this.nearCache.revoke('t', tokenId, (msg) => this.cmd.tokenGuardRevoke(key, now, now, expiresAt ?? '', channel, msg, reason ?? ''));
+    await this.nearCache.revoke('t', tokenId, (msg) => this.cmd.tokenGuardRevoke(key, now, now, expiresAt ?? '', channel, msg, reason ?? '', REVOCATION_TTL_SLACK_MS));
   }
 
   async revokeSubject(subject: string, options: RevokeSubjectOptions): Promise<void> {
     checkRevokeSubject(subject, options);
     const { now, before, expiresAt, reason } = options;
-    if (expiresAt !== undefined && expiresAt <= now) return;
+    if (revocationLapsed(expiresAt, now)) return;
     const key = this.keys.subjectRevocation(subject);
     const channel = this.keys.invalidationChannel;
-    await this.nearCache.revoke('s', subject, (msg) => this.cmd.tokenGuardRevokeSubject(key, now, before, expiresAt ?? '', channel, msg, reason ?? ''));
+    await this.nearCache.revoke('s', subject, (msg) =>
+      this.cmd.tokenGuardRevokeSubject(key, now, before, expiresAt ?? '', channel, msg, reason ?? '', REVOCATION_TTL_SLACK_MS),
+    );
   }
 
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined | Promise<RevocationState | undefined> {

@@ -58,6 +58,8 @@ export interface ConformanceOptions<S extends Closable = TokenStore> {
 /** A fixed instant the suite runs at: stores never read the clock, times are passed in. */
 export const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 export const MINUTE = 60_000;
+/** One day in ms. */
+export const DAY = 86_400_000;
 
 /** How a call ended: refused with a TypeError (sync or async), another error, or an answer. */
 async function refusal(call: () => unknown): Promise<string> {

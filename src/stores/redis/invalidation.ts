@@ -1,0 +1,52 @@
+// The messages RedisStore instances exchange on `<prefix>{c}:inv`: their shape, and the check that a message is one
+// of ours (anyone who can reach Redis can publish there, so anything else is foreign).
+
+/** A message on `<prefix>{c}:inv`: an invalidation, or a probe (`p`) an instance sends itself to check its subscriber. */
+export interface Invalidation {
+  /** Instance that revoked. */
+  o: string;
+  /** Its sequence number for the acknowledgement. */
+  n: number;
+  /** Whether it waits for acknowledgements. */
+  a: 0 | 1;
+  /** Revoked token id. */
+  t?: string;
+  /** Revoked subject. */
+  s?: string;
+  /** A probe: names nothing; only its sender acts on it (by turning its near-cache on). */
+  p?: 1;
+}
+
+/**
+ * The longest invalidation message we send or accept, in UTF-16 units. Longer ones are not ours: parsing megabytes
+ * that anyone may publish is not worth it. An id too long for it is sent as "drop everything" instead.
+ */
+export const MAX_INVALIDATION_CHARS = 65_536;
+const INVALIDATION_KEYS = new Set(['o', 'n', 'a', 't', 's', 'p']);
+
+/**
+ * The invalidation in `message`, or undefined when it is not one we could have sent: anything but a JSON object with
+ * exactly our fields and types (`null`, a number, an array, a huge payload, bad JSON, a field of the wrong type).
+ */
+export function readInvalidation(message: unknown): Invalidation | undefined {
+  if (typeof message !== 'string' || message.length > MAX_INVALIDATION_CHARS) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (!Object.keys(o).every((k) => INVALIDATION_KEYS.has(k))) return undefined;
+  // o: an instance id (randomBytes(8) as hex); it becomes part of the acknowledgement's channel name.
+  if (typeof o['o'] !== 'string' || !/^[0-9a-f]{16}$/.test(o['o'])) return undefined;
+  if (typeof o['n'] !== 'number' || !Number.isSafeInteger(o['n']) || o['n'] < 1) return undefined;
+  if (o['a'] !== 0 && o['a'] !== 1) return undefined;
+  if (o['t'] !== undefined && typeof o['t'] !== 'string') return undefined;
+  if (o['s'] !== undefined && typeof o['s'] !== 'string') return undefined;
+  if (o['t'] !== undefined && o['s'] !== undefined) return undefined;
+  // A probe names nothing and waits for nothing: one that does is not ours.
+  if (o['p'] !== undefined && (o['p'] !== 1 || o['a'] !== 0 || o['t'] !== undefined || o['s'] !== undefined)) return undefined;
+  return o as unknown as Invalidation;
+}
