@@ -6,7 +6,7 @@ import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuardOptions
 import { TokenGuardError } from '../leaf/errors.js';
 import { claimsOf, takeAuthShape } from './auth-shape.js';
 import { hasHeaders } from './pass-headers.js';
-import { routingOf } from './fastify-routing.js';
+import { cutAtSemicolon, routingOf } from './fastify-routing.js';
 
 export type { TokenClaims } from './auth-shape.js';
 
@@ -54,7 +54,7 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
   const shaped = takeAuthShape(options, undefined, ['user'] as const);
   const context = resolveGuardOptions(shaped.input);
   const asUser = shaped.shape === 'user';
-  const { caseSensitive, ignoreTrailingSlash } = routingOf(app);
+  const { caseSensitive, ignoreTrailingSlash, semicolon } = routingOf(app);
   app.decorateRequest('auth', null);
   app.decorateRequest(GUARD_KEY, null);
   // Declared up front like auth (part of every request's shape); fails at start-up next to @fastify/jwt's own `user`.
@@ -78,7 +78,8 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
     const raw = request.raw;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = context.guard.decide(nodeGuardRequest(raw, raw.url, caseSensitive, request, ignoreTrailingSlash));
+      const url = semicolon && raw.url !== undefined ? cutAtSemicolon(raw.url) : raw.url;
+      decision = context.guard.decide(nodeGuardRequest(raw, url, caseSensitive, request, ignoreTrailingSlash));
     } catch (err) {
       done(err as Error);
       return;
