@@ -8,6 +8,7 @@ import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
+import { readRouting, routesBefore, type ExpressAppLike, type ExpressRouting } from './express-routing.js';
 import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenClaims } from './auth-shape.js';
 import { hasHeaders } from './pass-headers.js';
 import { requestKeys, type Keyed } from './request-keys.js';
@@ -51,78 +52,20 @@ export type ExpressAdapterInput = (TokenGuardPolicy & ExpressAdapterOptions) | G
 /** The Express middleware, with the guard it runs (for `guard.revoke`, `guard.store`). */
 export type TokenGuardMiddleware = RequestHandler & { guard: Guard };
 
-/** The parts of an Express router the adapter reads: how it routes case, and what is mounted in which order. */
-interface ExpressRouterLike {
-  caseSensitive?: unknown;
-  stack?: unknown;
-}
+// How an app routes is fixed once Express built its routers, so it is read once per app (a WeakMap: nothing is put on
+// the app). A request that did not come through an Express app gets the safe reading.
+const routingByApp = new WeakMap<object, ExpressRouting>();
+const UNKNOWN_ROUTING: ExpressRouting = Object.freeze({ caseSensitive: 'mixed', ignoreTrailingSlash: false });
 
-/** The parts of an Express 5 or 4 app that say how it routes letter case and where the guard sits. */
-interface ExpressAppCase {
-  /** Express 4's router (its `app.router` getter throws). */
-  _router?: ExpressRouterLike;
-  /** Express 5's router. */
-  router?: ExpressRouterLike;
-  enabled?: (setting: string) => boolean;
-}
-
-// An app's router reads `case sensitive routing` once, when Express creates it: its own flag is the truth,
-// and it cannot change afterwards, so it is read once per app (a WeakMap: nothing is put on the app).
-const caseByApp = new WeakMap<object, boolean>();
-
-/** The app's router (Express 4 keeps it on `_router` and throws from `app.router`), if it has one yet. */
-function appRouter(app: ExpressAppCase): ExpressRouterLike | undefined {
-  try {
-    return app._router ?? app.router;
-  } catch {
-    return undefined;
+/** How the app that runs this request routes letter case and trailing slashes. */
+function routingOf(app: unknown): ExpressRouting {
+  if (!app || typeof app !== 'function') return UNKNOWN_ROUTING;
+  let routing = routingByApp.get(app);
+  if (routing === undefined) {
+    routing = readRouting(app as ExpressAppLike);
+    routingByApp.set(app, routing);
   }
-}
-
-function readAppCase(app: ExpressAppCase): boolean {
-  const router = appRouter(app);
-  if (router && typeof router.caseSensitive === 'boolean') return router.caseSensitive;
-  return typeof app.enabled === 'function' && app.enabled('case sensitive routing') === true;
-}
-
-/** One entry of an Express router's stack, as far as the mount-order check reads it. */
-interface ExpressLayerLike {
-  handle?: unknown;
-  route?: { path?: unknown; methods?: Record<string, boolean> };
-}
-
-/**
- * The routes (and routers) registered on the app before this guard: requests they answer never meet the
- * guard. Read from the app's router stack, once per app; empty when the guard is not mounted on the app itself.
- */
-function routesBefore(app: ExpressAppCase, middleware: unknown): string[] {
-  const stack = appRouter(app)?.stack;
-  if (!Array.isArray(stack)) return [];
-  const at = stack.findIndex((layer: ExpressLayerLike | undefined) => layer?.handle === middleware);
-  const before: string[] = [];
-  for (const layer of stack.slice(0, Math.max(at, 0)) as (ExpressLayerLike | undefined)[]) {
-    const route = layer?.route;
-    if (route) {
-      const methods = Object.keys(route.methods ?? {})
-        .filter((m) => m !== '_all' && route.methods?.[m])
-        .map((m) => m.toUpperCase());
-      before.push(`${methods.length ? methods.join(',') : 'ALL'} ${String(route.path)}`);
-    } else if (layer?.handle && Array.isArray((layer.handle as { stack?: unknown }).stack)) {
-      before.push('a Router');
-    }
-  }
-  return before;
-}
-
-/** Whether the app that runs this request routes case-sensitively (`app.set('case sensitive routing', true)`). */
-function routesCaseSensitively(app: unknown): boolean {
-  if (!app || typeof app !== 'function') return false;
-  let cased = caseByApp.get(app);
-  if (cased === undefined) {
-    cased = readAppCase(app as ExpressAppCase);
-    caseByApp.set(app, cased);
-  }
-  return cased;
+  return routing;
 }
 
 // Express's request properties, read by key (request-keys.ts): each request has its own hidden class.
@@ -174,11 +117,11 @@ function nodeHeadersOf(req: Request, proto: object | null): Request['headers'] |
   return (NODE_HEADERS as (this: Request) => Request['headers']).call(req);
 }
 
-function toGuardRequest(req: Request, proto: object | null, caseSensitive: boolean): GuardRequest {
+function toGuardRequest(req: Request, proto: object | null, routing: ExpressRouting): GuardRequest {
   const r = req as unknown as Keyed;
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
   const path = (r[EXPRESS_KEYS[ORIGINAL_URL]] ?? r[EXPRESS_KEYS[PLAIN_URL]]) as string | undefined;
-  return new NodeGuardRequest(req, path, caseSensitive, req, nodeHeadersOf(req, proto));
+  return new NodeGuardRequest(req, path, routing.caseSensitive, routing.ignoreTrailingSlash, req, nodeHeadersOf(req, proto));
 }
 
 /**
@@ -241,7 +184,7 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     lastApp = app;
     if (typeof app !== 'function' || checked.has(app)) return;
     checked.add(app);
-    const before = routesBefore(app as ExpressAppCase, middleware);
+    const before = routesBefore(app as ExpressAppLike, middleware);
     if (before.length === 0) return;
     const listed = before.slice(0, 5).join(', ') + (before.length > 5 ? `, and ${before.length - 5} more` : '');
     warnOnce(
@@ -250,9 +193,9 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     );
   };
   let lastAppHasAccessor = false;
-  // How the last app routes letter case: fixed per app, so read again only when the app changes (inside the try
-  // below, like the read it replaces: a throw goes to Express's error path and is tried again next time).
-  let lastAppCased: boolean | undefined;
+  // How the last app routes: fixed per app, so read again only when the app changes (inside the try below, like the
+  // read it replaces: a throw goes to Express's error path and is tried again next time).
+  let lastAppRouting: ExpressRouting | undefined;
   const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean, expressRes: Response | undefined): void => {
     let goOn: boolean;
     // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
@@ -271,7 +214,7 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     if (app !== lastApp) {
       checkMountOrder(app);
       lastAppHasAccessor = installAuthAccessor(app);
-      lastAppCased = undefined;
+      lastAppRouting = undefined;
     }
     // Taken now: another app's request may change lastAppHasAccessor while this decision is pending.
     const viaAccessor = lastAppHasAccessor;
@@ -280,8 +223,8 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     const expressRes = proto === seenProto && responseOf(req) === res ? res : undefined;
     let decision: Decision | Promise<Decision>;
     try {
-      lastAppCased ??= routesCaseSensitively(app);
-      decision = guard.decide(toGuardRequest(req, proto, lastAppCased));
+      lastAppRouting ??= routingOf(app);
+      decision = guard.decide(toGuardRequest(req, proto, lastAppRouting));
     } catch (err) {
       next(err);
       return;
@@ -319,7 +262,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHand
       // Under an authShape req.auth is the app's view; the guard's own result is kept beside it.
       const current = state.view ? state.result : (req.auth as AuthResult | undefined);
       const proto = protoOf(req);
-      decision = context.guard.authorize(current, required, toGuardRequest(req, proto, routesCaseSensitively(appOf(req, proto))));
+      decision = context.guard.authorize(current, required, toGuardRequest(req, proto, routingOf(appOf(req, proto))));
     } catch (err) {
       next(err);
       return;

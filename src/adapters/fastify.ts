@@ -1,11 +1,12 @@
 // Fastify adapter (Fastify 5): a plugin guarding the whole app in onRequest. No policy here.
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerAsyncHookHandler } from 'fastify';
 import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuardOptions, scopesFromArgs, type AdapterContext, type GuardOrPolicyOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { claimsOf, takeAuthShape } from './auth-shape.js';
 import { hasHeaders } from './pass-headers.js';
+import { cutAtSemicolon, routingOf } from './fastify-routing.js';
 
 export type { TokenClaims } from './auth-shape.js';
 
@@ -49,22 +50,11 @@ function settle(request: FastifyRequest, reply: FastifyReply, context: AdapterCo
   return reply.code(outcome.response.status).headers(outcome.response.headers).send(Buffer.from(outcome.response.body));
 }
 
-/**
- * How the app's router reads letter case: `routerOptions.caseSensitive`, else the older top-level
- * `caseSensitive`, else Fastify's default (case-sensitive), as Fastify itself resolves them.
- */
-function routesCaseSensitively(app: FastifyInstance): boolean {
-  const config = app.initialConfig as { caseSensitive?: unknown; routerOptions?: { caseSensitive?: unknown } };
-  const fromRouter = config.routerOptions?.caseSensitive;
-  if (typeof fromRouter === 'boolean') return fromRouter;
-  return config.caseSensitive !== false;
-}
-
 const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options) => {
   const shaped = takeAuthShape(options, undefined, ['user'] as const);
   const context = resolveGuardOptions(shaped.input);
   const asUser = shaped.shape === 'user';
-  const caseSensitive = routesCaseSensitively(app);
+  const { caseSensitive, ignoreTrailingSlash, semicolon } = routingOf(app);
   app.decorateRequest('auth', null);
   app.decorateRequest(GUARD_KEY, null);
   // Declared up front like auth (part of every request's shape); fails at start-up next to @fastify/jwt's own `user`.
@@ -88,7 +78,8 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
     const raw = request.raw;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = context.guard.decide(nodeGuardRequest(raw, raw.url, caseSensitive, request));
+      const url = semicolon && raw.url !== undefined ? cutAtSemicolon(raw.url) : raw.url;
+      decision = context.guard.decide(nodeGuardRequest(raw, url, caseSensitive, request, ignoreTrailingSlash));
     } catch (err) {
       done(err as Error);
       return;

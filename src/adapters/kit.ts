@@ -105,12 +105,19 @@ export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): Scopes
 /**
  * The GuardRequest of a Node `IncomingMessage` (Express, Koa, Fastify, h3 on Node all sit on one), with the
  * duplicate-Authorization rule applied. `path` is the target the app routes on, which each framework names
- * differently (`originalUrl`, `raw.url`); `caseSensitive` how the app's router reads letter case; `context` the
- * framework's own request object (Express `req`, Koa `ctx`, Fastify `request`) that `onDecision` gets as its
- * second argument and reads a request id from. Default: `req`.
+ * differently (`originalUrl`, `raw.url`); `caseSensitive` how the app's router reads letter case (`'mixed'` when its
+ * routers disagree or cannot all be seen); `context` the framework's own request object (Express `req`, Koa `ctx`,
+ * Fastify `request`) that `onDecision` gets as its second argument and reads a request id from (default: `req`);
+ * `ignoreTrailingSlash` whether the router reads `/x/` as `/x` (default: false, the safe reading when unknown).
  */
-export function nodeGuardRequest(req: IncomingMessage, path: string | undefined, caseSensitive = false, context: unknown = req): GuardRequest {
-  return new NodeGuardRequest(req, path, caseSensitive, context, undefined);
+export function nodeGuardRequest(
+  req: IncomingMessage,
+  path: string | undefined,
+  caseSensitive: boolean | 'mixed' = false,
+  context: unknown = req,
+  ignoreTrailingSlash = false,
+): GuardRequest {
+  return new NodeGuardRequest(req, path, caseSensitive, ignoreTrailingSlash, context, undefined);
 }
 
 /**

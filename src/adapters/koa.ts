@@ -41,6 +41,11 @@ const GUARD_KEY = Symbol('token-guard.guard');
 
 type GuardedContext = Context & { [GUARD_KEY]?: AdapterContext };
 
+// Koa has no router of its own and the guard cannot see @koa/router's options (`sensitive`, `strict`), so rules take the
+// safe reading: restricting rules match any letter case and public rules only their own, and `/x/` is read as a route
+// apart from `/x` (nodeGuardRequest's default), so no spelling reaches a route under a laxer rule than its own.
+const ROUTER_CASE = 'mixed';
+
 /** Puts the decision on `ctx.state.auth` and answers it; true when the request goes on to `next`. */
 function settle(ctx: Context, context: AdapterContext, decision: Decision): boolean {
   // ctx.state is a plain object Koa creates per request: a property on it costs no hidden-class churn.
@@ -87,7 +92,7 @@ export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions)
   // Not async: a decision that needed no store call goes on to next() in the same tick. A throw (errors:
   // 'throw') is turned into a rejection by koa-compose, as from an async middleware.
   const middleware: Middleware = (ctx, next) => {
-    const decision = context.guard.decide(nodeGuardRequest(ctx.req, ctx.originalUrl, false, ctx));
+    const decision = context.guard.decide(nodeGuardRequest(ctx.req, ctx.originalUrl, ROUTER_CASE, ctx));
     if (isPromiseLike(decision)) return decision.then((d) => proceed(ctx, next, d));
     return proceed(ctx, next, decision);
   };
@@ -107,7 +112,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): Middleware 
   return async (ctx, next) => {
     const context = (ctx as GuardedContext)[GUARD_KEY];
     if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
-    const decision = context.guard.authorize(ctx.state.auth, required, nodeGuardRequest(ctx.req, ctx.originalUrl, false, ctx));
+    const decision = context.guard.authorize(ctx.state.auth, required, nodeGuardRequest(ctx.req, ctx.originalUrl, ROUTER_CASE, ctx));
     if (settle(ctx, context, decision)) await next();
   };
 }

@@ -54,7 +54,8 @@ export class NodeGuardRequest implements GuardRequest {
   readonly #socket: TLSSocket | undefined;
   method: string;
   path: string;
-  caseSensitive: boolean;
+  caseSensitive: boolean | 'mixed';
+  ignoreTrailingSlash: boolean;
   headers: Record<string, string | string[] | undefined>;
   remoteAddress: string | undefined;
   context: unknown;
@@ -62,7 +63,14 @@ export class NodeGuardRequest implements GuardRequest {
   now: Date | undefined = undefined;
 
   /** `headers`: `req.headers` when the adapter has read it already (undefined: read here). */
-  constructor(req: IncomingMessage, path: string | undefined, caseSensitive: boolean, context: unknown, headers: IncomingMessage['headers'] | undefined) {
+  constructor(
+    req: IncomingMessage,
+    path: string | undefined,
+    caseSensitive: boolean | 'mixed',
+    ignoreTrailingSlash: boolean,
+    context: unknown,
+    headers: IncomingMessage['headers'] | undefined,
+  ) {
     // Each property of `req` read once, by key: on Express every request has its own hidden class (request-keys.ts).
     const r = req as unknown as Keyed;
     const socket = r[NODE_KEYS[SOCKET]] as TLSSocket | undefined;
@@ -70,6 +78,7 @@ export class NodeGuardRequest implements GuardRequest {
     this.method = (r[NODE_KEYS[METHOD]] as string | undefined) ?? '';
     this.path = path ?? '';
     this.caseSensitive = caseSensitive;
+    this.ignoreTrailingSlash = ignoreTrailingSlash;
     this.headers = nodeHeaders(headers ?? (r[NODE_KEYS[HEADERS]] as IncomingMessage['headers']), r[NODE_KEYS[RAW_HEADERS]] as string[] | undefined);
     // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
     this.remoteAddress = socket?.remoteAddress;

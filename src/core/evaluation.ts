@@ -11,7 +11,7 @@ import { bearerCandidate, hasTokenSyntax, readToken } from '../tokens/extract.js
 import { hasApiKeyPrefix } from '../tokens/api-key.js';
 import type { JwtFailure, VerifiedJwt } from '../tokens/jwt.js';
 import { isJwtShaped, type IntrospectedToken, type IntrospectionFailure } from '../tokens/introspection.js';
-import { explainUnmatched, type CompiledRule } from './rule-match.js';
+import { caseReading, explainUnmatched, type CompiledRule } from './rule-match.js';
 import type { CheckSlot, PhaseSlots } from './registry.js';
 import { NO_REASONS } from './decision.js';
 import { passedBefore, rememberPass, type Holder } from './key-records.js';
@@ -348,7 +348,7 @@ export class Evaluation implements Run, Outcome {
     const { e, rule, method, path } = this;
     if (!rule && e.p.unmatched === 'deny') {
       this.blocking = add(this.blocking as ReasonCode[] | undefined, 'rule.unmatched');
-      this.unmatchedDetail = explainUnmatched(e.p.rules, method, path, this.request.caseSensitive === true);
+      this.unmatchedDetail = explainUnmatched(e.p.rules, method, path, caseReading(this.request));
     }
     this.at = RISK;
   }

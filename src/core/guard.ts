@@ -14,7 +14,7 @@ import { Introspector, isJwtShaped } from '../tokens/introspection.js';
 import { checkApiKey } from '../tokens/api-key.js';
 import { MemoryStore } from '../stores/memory.js';
 import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
-import { rulesTried, type RuleTried } from './rule-match.js';
+import { caseReading, rulesTried, strictSlashTarget, type RuleTried } from './rule-match.js';
 import { CHECKS, type CheckSlot } from './registry.js';
 import { emitDecision } from './audit.js';
 import { Decider } from './decision.js';
@@ -239,9 +239,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const nowMs = timeOf(req);
     const steps: TraceStep[] = [];
     const outcome = await pipeline(engine, req, nowMs, steps);
-    const path = normalizePath(typeof req.path === 'string' ? req.path : '');
+    const target = typeof req.path === 'string' ? req.path : '';
+    const path = normalizePath(target);
     const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
-    const rules = path === null ? [] : rulesTried(p.rules, method, path, req.caseSensitive === true);
+    const rules = path === null ? [] : rulesTried(p.rules, method, path, caseReading(req), strictSlashTarget(req, target));
     const seen = new Set(steps.map((s) => s.step));
     // Every registered check is accounted for: run, not configured, or not reached (an earlier refusal).
     for (const c of CHECKS) {
@@ -288,9 +289,10 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     // A route check follows the mode of the rule the request matched, found again from the request (not from
     // req.auth, which a handler could edit): enforced under an enforcing policy or a rule's own `enforce`,
     // reported under a report-only policy. A trialled rule's report-only never switches it off.
-    const path = normalizePath(typeof req.path === 'string' ? req.path : '');
+    const target = typeof req.path === 'string' ? req.path : '';
+    const path = normalizePath(target);
     const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
-    const mode = path === null ? p.mode : routeMode(p, matchRule(p.rules, method, path, req.caseSensitive === true));
+    const mode = path === null ? p.mode : routeMode(p, matchRule(p.rules, method, path, caseReading(req), strictSlashTarget(req, target)));
     const samePolicyMode = prior.mode === mode;
     if (!auth.token) {
       // Here after a refusal the guard only reported (policy-wide report-only), or after a public rule

@@ -148,8 +148,9 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   /**
    * Match rule paths case-sensitively. Default: as the app's router does, which the adapter reads: Fastify's
    * `routerOptions.caseSensitive` (on by default), Express's `case sensitive routing` (off by default); off
-   * for Koa and for `createGuard` alone. Set it when the adapter cannot see your router (Express or
-   * @koa/router `Router({ caseSensitive | sensitive: true })`, Hono, Next.js).
+   * for `createGuard` alone. Where routers disagree or cannot be seen (Express Routers or sub-apps with their own
+   * setting, Koa), restricting rules match any case and public rules only their own. Set it to read case one way
+   * everywhere, or when the adapter cannot see your router (Hono, Next.js).
    */
   caseSensitive?: boolean;
   /** Longest token accepted, in bytes; longer ones are refused before parsing. Default: 8192. */

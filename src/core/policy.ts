@@ -13,7 +13,7 @@ import { compileIntrospection, type IntrospectionConfig } from '../tokens/intros
 import { compileChecks, compileRuleChecks, type CompiledChecks } from './registry.js';
 import type { JwtPolicy, TokenGuardPolicy } from './policy-types.js';
 import { validatePolicy } from './policy-schema.js';
-import { literalPrefixes, ruleMethods, ruleName, type CompiledRule } from './rule-match.js';
+import { emptyTail, literalPrefixes, ruleMethods, ruleName, trailingSlashForm, type CompiledRule } from './rule-match.js';
 
 export type { TokenGuardPolicy, JwtPolicy, ApiKeysPolicy, RulePolicy, RateLimitPolicy } from './policy-types.js';
 export { validatePolicy } from './policy-schema.js';
@@ -103,6 +103,8 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       matchAnyCase: policy.caseSensitive === true ? compilePathMatcher(r.path, false) : policy.caseSensitive === undefined ? match : undefined,
       literalPrefixes: literalPrefixes(r.path),
       public: r.public ?? false,
+      trailingSlash: trailingSlashForm(r.path),
+      emptyTail: r.public !== true && emptyTail(r.path),
       checks: ruleChecks,
       challenges,
       mode: r.mode,

@@ -1,6 +1,6 @@
 // Rules as the engine matches them: the compiled rule, first-match lookup, rule names, and the explanation of
 // a `rule.unmatched` (which runs only when no rule matched, so the hot path never pays for it).
-import type { ReasonCode } from '../leaf/types.js';
+import type { GuardRequest, ReasonCode } from '../leaf/types.js';
 import { pathSegments, type PathMatcher } from '../leaf/path.js';
 import type { CompiledRuleChecks } from './registry.js';
 
@@ -20,11 +20,80 @@ export interface CompiledRule {
   /** The glob's leading literal segments as prefixes (`/api`, `/api/orders` for `/api/orders/**`): only to explain a `rule.unmatched`. */
   literalPrefixes: readonly string[];
   public: boolean;
+  /**
+   * How the glob ends, for routers that keep `/x/` apart from `/x`: `any` (`/**`, or the root), `slash` (written
+   * with one: `/files/`), `none`. A public rule matches a path with a trailing slash only when `any` or `slash`.
+   */
+  trailingSlash: 'any' | 'slash' | 'none';
+  /**
+   * A restricting rule whose last segment, trailing `/**` aside, is a bare `*` (`/files/*`): a router that keeps `/x/`
+   * apart may hand `/files/` to a `/files/*` route (an empty wildcard), so the rule also covers the path read with its
+   * trailing slash.
+   */
+  emptyTail: boolean;
   /** The rule's own values for the registered checks. */
   checks: CompiledRuleChecks;
   /** Full WWW-Authenticate values (realm included) for refusals by the rule's own checks, by reason; built once. */
   challenges: ReadonlyMap<ReasonCode, string>;
   mode: 'enforce' | 'report-only' | undefined;
+}
+
+/** How a request's routers read letter case: GuardRequest.caseSensitive, anything but `true` or `'mixed'` read as `false`. */
+export type CaseReading = boolean | 'mixed';
+
+/** GuardRequest.caseSensitive as rules read it. */
+export function caseReading(req: GuardRequest): CaseReading {
+  const cs = req.caseSensitive;
+  return cs === true || cs === 'mixed' ? cs : false;
+}
+
+/** The raw target, when the request's router may keep `/x/` apart from `/x` (trailing slashes then count), else undefined. */
+export function strictSlashTarget(req: GuardRequest, target: string): string | undefined {
+  return req.ignoreTrailingSlash === true ? undefined : target;
+}
+
+/** `CompiledRule.trailingSlash` of a glob. */
+export function trailingSlashForm(glob: string): CompiledRule['trailingSlash'] {
+  if (glob === '/' || glob === '/**' || glob.endsWith('/**')) return 'any';
+  return glob.endsWith('/') ? 'slash' : 'none';
+}
+
+/** `CompiledRule.emptyTail` of a restricting rule's glob: its last segment, `/**` aside, is a bare `*`. */
+export function emptyTail(glob: string): boolean {
+  let g = glob;
+  while (g.endsWith('/**')) g = g.slice(0, -3);
+  return g.endsWith('/*');
+}
+
+/**
+ * The rule's matcher for a request whose routers read case as `cs`. Under `'mixed'` each rule takes the strict reading
+ * for its kind: a restricting rule matches every spelling a router could route to it, a public rule only its own.
+ */
+function matcherFor(r: CompiledRule, cs: CaseReading): PathMatcher {
+  if (cs === false || (cs === 'mixed' && !r.public)) return r.match;
+  return r.matchCased ?? r.match;
+}
+
+/** Whether the path part of a raw request target ends in `/`. Read only when a rule depends on it. */
+function endsWithSlash(target: string): boolean {
+  let end = target.length;
+  for (let i = 0; i < end; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 0x3f || c === 0x23) end = i;
+  }
+  return end > 1 && target.charCodeAt(end - 1) === 0x2f;
+}
+
+/** A restricting `emptyTail` rule read on the path with its trailing slash (`/files/` as `files` and an empty segment). */
+function fitsWithSlash(r: CompiledRule, path: string, cs: CaseReading): boolean {
+  const slashed = `${path}/`;
+  return matcherFor(r, cs)(slashed, () => pathSegments(slashed));
+}
+
+/** matchRule's test of one rule's path, with the trailing slash read up front (diagnostics). */
+function fitsPath(r: CompiledRule, path: string, segments: () => readonly string[], cs: CaseReading, strict: boolean, slashed: boolean): boolean {
+  if (matcherFor(r, cs)(path, segments)) return !strict || !r.public || r.trailingSlash === 'any' || slashed === (r.trailingSlash === 'slash');
+  return strict && slashed && r.emptyTail && fitsWithSlash(r, path, cs);
 }
 
 /** A rule's methods as matched: upper case, each once, and HEAD right after GET (routers answer HEAD with the GET handler, so a GET rule must guard HEAD too, or HEAD walks past it). */
@@ -66,14 +135,14 @@ const shown = (path: string) => (path.length > SHOWN_PATH ? `${path.slice(0, SHO
  * would have matched under another letter case, without or with a mount prefix, or for another method, which
  * one. Runs only when no rule matched, so the hot path never pays for it.
  */
-export function explainUnmatched(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): string {
+export function explainUnmatched(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: CaseReading = false): string {
   const tried = `no rule matches ${method} ${shown(path)}`;
   if (rules.length === 0) return `${tried} (the policy has no rules)`;
   const hint = unmatchedHint(rules, method, path, caseSensitive);
   return hint ? `${tried}; ${hint}` : tried;
 }
 
-function unmatchedHint(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: boolean): string | undefined {
+function unmatchedHint(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: CaseReading): string | undefined {
   const methodFits = (r: CompiledRule) => !r.methods || listed(r.methods, method);
   const segmentsOf = (p: string) => {
     let segs: string[] | undefined;
@@ -111,13 +180,26 @@ function unmatchedHint(rules: readonly CompiledRule[], method: string, path: str
   return undefined;
 }
 
-/** Finds the first rule matching a method and normalised path (read case-sensitively when the router does). */
-export function matchRule(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): CompiledRule | undefined {
+/**
+ * Finds the first rule matching a method and normalised path, read as the request's routers read it: letter case per
+ * `caseSensitive`, and, given `strictTarget` (the raw target, when the router may keep `/x/` apart from `/x`), a
+ * trailing slash that a public rule written without one does not cover.
+ */
+export function matchRule(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: CaseReading = false, strictTarget?: string): CompiledRule | undefined {
   let segments: string[] | undefined;
   const lazySegments = () => (segments ??= pathSegments(path));
+  // Whether the target ends in a slash: read once, and only when a rule's answer depends on it (most requests never).
+  let slashed: boolean | undefined = strictTarget === undefined || path === '/' ? false : undefined;
   for (const r of rules) {
     if (r.methods !== undefined && !listed(r.methods, method)) continue;
-    if ((caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments)) return r;
+    if (matcherFor(r, caseSensitive)(path, lazySegments)) {
+      if (strictTarget === undefined || !r.public || r.trailingSlash === 'any') return r;
+      slashed ??= endsWithSlash(strictTarget);
+      if (slashed === (r.trailingSlash === 'slash')) return r;
+    } else if (r.emptyTail && strictTarget !== undefined) {
+      slashed ??= endsWithSlash(strictTarget);
+      if (slashed && fitsWithSlash(r, path, caseSensitive)) return r;
+    }
   }
   return undefined;
 }
@@ -136,22 +218,23 @@ export interface RuleTried {
   why?: string;
 }
 
-/** The rules tried for a request, in order, up to and including the one that matched. Diagnostics only. */
-export function rulesTried(rules: readonly CompiledRule[], method: string, path: string, caseSensitive = false): RuleTried[] {
+/** The rules tried for a request, in order, up to and including the one that matched (as matchRule finds it). Diagnostics only. */
+export function rulesTried(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: CaseReading = false, strictTarget?: string): RuleTried[] {
   const out: RuleTried[] = [];
-  let segments: string[] | undefined;
-  const lazySegments = () => (segments ??= pathSegments(path));
+  const slashed = strictTarget !== undefined && path !== '/' && endsWithSlash(strictTarget);
+  const segments = () => pathSegments(path);
   for (const r of rules) {
-    const pathFits = (caseSensitive ? (r.matchCased ?? r.match) : r.match)(path, lazySegments);
+    const pathFits = fitsPath(r, path, segments, caseSensitive, strictTarget !== undefined, slashed);
     const methodFits = !r.methods || listed(r.methods, method);
     if (pathFits && methodFits) {
       out.push({ name: r.name, matched: true });
       break;
     }
+    const slashNote = !pathFits && r.public && matcherFor(r, caseSensitive)(path, segments) ? ' (a trailing slash makes another route here)' : '';
     out.push({
       name: r.name,
       matched: false,
-      why: !pathFits ? `path ${shown(path)} does not match ${r.path}` : `method ${method} is not one of ${[...(r.methods ?? [])].join(', ')}`,
+      why: !pathFits ? `path ${shown(path)} does not match ${r.path}${slashNote}` : `method ${method} is not one of ${[...(r.methods ?? [])].join(', ')}`,
     });
   }
   return out;

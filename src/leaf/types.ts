@@ -28,10 +28,18 @@ export interface GuardRequest {
   peerCertificate?: { fingerprint256?: string } | undefined;
   /**
    * Whether the app's router tells paths apart by letter case; adapters set it from the framework's own
-   * setting so rules read a path as the router does. The policy's `caseSensitive`, when given, wins.
-   * Default: `false`.
+   * setting so rules read a path as the router does. `'mixed'`: the app's routers disagree, or the adapter cannot
+   * see them all; each rule is then read the strict way for its kind (restricting rules case-insensitively,
+   * public rules case-sensitively), so no spelling reaches a route under a laxer rule than its own.
+   * The policy's `caseSensitive`, when given, wins. Default: `false`.
    */
-  caseSensitive?: boolean | undefined;
+  caseSensitive?: boolean | 'mixed' | undefined;
+  /**
+   * Whether the app's router reads `/x/` as `/x` (Fastify `ignoreTrailingSlash`, Express without `strict routing`).
+   * When not, `/x/` may be a route of its own, so a path with a trailing slash never matches a public rule written
+   * without one (`/files` does not make `/files/` public); restricting rules cover both. Default: `false`.
+   */
+  ignoreTrailingSlash?: boolean | undefined;
   /**
    * The framework's own request (Express `req`, Koa `ctx`, Fastify `request`, the fetch `Request`), set by the
    * adapters: handed to `onDecision` as its second argument, and its `id` (Fastify's `request.id`, pino-http's

@@ -2,7 +2,12 @@
 // process, so a warning about a guard built per request (or per test) cannot flood the log.
 
 /** Codes of the warnings token-guard emits through `process.emitWarning`. */
-export type TokenGuardWarningCode = 'TOKEN_GUARD_MEMORY_STORE' | 'TOKEN_GUARD_NOT_MOUNTED' | 'TOKEN_GUARD_REDIS_DURABILITY' | 'TOKEN_GUARD_REDIS_SUBSCRIBER';
+export type TokenGuardWarningCode =
+  | 'TOKEN_GUARD_MEMORY_STORE'
+  | 'TOKEN_GUARD_NOT_MOUNTED'
+  | 'TOKEN_GUARD_MIXED_CASE_ROUTING'
+  | 'TOKEN_GUARD_REDIS_DURABILITY'
+  | 'TOKEN_GUARD_REDIS_SUBSCRIBER';
 
 const emitted = new Set<TokenGuardWarningCode>();
 

@@ -118,6 +118,11 @@ const RULES: RulePolicy[] = [
   { path: '/tenant-any/**', claims: { tenant: { oneOf: ['acme', 'globex'] } } },
   // A predicate sees the request: it must never be skipped.
   { path: '/tenant-net/**', claims: (c, r) => c['tenant'] === 'acme' && r.ip !== '192.0.2.7' && r.method === 'GET' },
+  // `/files/` and `/files` fall under different rules where the router keeps them apart: a pass memoised for one
+  // must never answer the other.
+  { path: '/files', public: true },
+  { path: '/files/*', scopes: ['admin'] },
+  { path: '/files/**', scopes: ['orders:read'] },
 ];
 
 function randomRules(rnd: Rnd): RulePolicy[] {
@@ -194,6 +199,11 @@ const PATHS = [
   '/orders/1?x=1',
   '/orders//1',
   '/orders/../Admin/x',
+  '/health/',
+  '/files',
+  '/files/',
+  '/files/a',
+  '/orders/1/',
 ];
 const TIMES = [0, 0, 0, 0, 0, 0, 1_000, 100_000, 20 * 60_000, 40 * 60_000, 59 * 60_000, 61 * 60_000, -5 * 60_000, 2 * 3_600_000];
 
@@ -217,7 +227,8 @@ function randomRequest(rnd: Rnd, toks: Tok[], apiKey: string, paths: readonly st
     now: new Date(NOW.getTime() + pick(rnd, TIMES)),
   };
   if (chance(rnd, 0.4)) r.peerCertificate = { fingerprint256: pick(rnd, [fingerprint256, fingerprint256, 'AA:BB']) };
-  if (chance(rnd, 0.2)) r.caseSensitive = chance(rnd, 0.5);
+  if (chance(rnd, 0.2)) r.caseSensitive = pick(rnd, [true, false, 'mixed'] as const);
+  if (chance(rnd, 0.3)) r.ignoreTrailingSlash = chance(rnd, 0.5);
   return r;
 }
 

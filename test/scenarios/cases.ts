@@ -45,6 +45,8 @@ export interface ScenarioCase extends Expectation {
   whatwg?: Expectation;
   /** The answer where the app's router reads letter case (Fastify's default, the fetch adapter), when it differs. */
   cased?: Expectation;
+  /** The answer where the guard cannot know how the router reads case (Koa): public rules in their own case only. */
+  mixedCase?: Expectation;
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -650,6 +652,7 @@ export const CASES: readonly ScenarioCase[] = [
     clientIp: OUTSIDE,
     ...answer(200, 'ok', 'none'),
     cased: answer(401, 'token.missing', 'bare'),
+    mixedCase: answer(401, 'token.missing', 'bare'),
   },
   {
     name: 'a doubled slash does not escape the admin rule',

@@ -30,8 +30,8 @@ export interface WireResponse {
 export interface Harness {
   /** Whether the client side parses the target as a WHATWG URL before the app sees it (see ScenarioCase.whatwg). */
   whatwg: boolean;
-  /** Whether the app routes case-sensitively, so the guard reads case too (see ScenarioCase.cased). */
-  caseSensitive: boolean;
+  /** Whether the app routes case-sensitively, so the guard reads case too (see ScenarioCase.cased); `'mixed'` where the guard cannot see it (ScenarioCase.mixedCase). */
+  caseSensitive: boolean | 'mixed';
   send(variant: Variant, req: WireRequest): Promise<WireResponse>;
   close(): Promise<void>;
 }
@@ -98,7 +98,7 @@ export async function supertestSend(base: string, req: WireRequest): Promise<Wir
 }
 
 /** Lazily builds one app per variant and serves each on its own port. */
-function nodeHarness(build: (variant: Variant) => RequestListener, world: World): Harness {
+function nodeHarness(build: (variant: Variant) => RequestListener, world: World, caseSensitive: boolean | 'mixed' = false): Harness {
   const servers = new Map<Variant, Promise<{ base: string; close: () => Promise<void> }>>();
   const server = (variant: Variant) => {
     let s = servers.get(variant);
@@ -107,7 +107,7 @@ function nodeHarness(build: (variant: Variant) => RequestListener, world: World)
   };
   return {
     whatwg: false,
-    caseSensitive: false,
+    caseSensitive,
     send: async (variant, req) => supertestSend((await server(variant)).base, req),
     close: async () => {
       for (const s of servers.values()) await (await s).close();
@@ -195,7 +195,8 @@ export function fetchApp(world: World, variant: Variant, options: AppOptions = {
 export const expressHarness: HarnessFactory = async (world) => nodeHarness((v) => expressApp(world, v), world);
 
 /** Koa over real sockets (supertest). */
-export const koaHarness: HarnessFactory = async (world) => nodeHarness((v) => koaApp(world, v).callback(), world);
+// The guard cannot see @koa/router's `sensitive`: public rules read case, restricting rules match any.
+export const koaHarness: HarnessFactory = async (world) => nodeHarness((v) => koaApp(world, v).callback(), world, 'mixed');
 
 /** Fastify through `inject` (light-my-request: no socket, the target parsed as a URL). */
 export const fastifyInjectHarness: HarnessFactory = async (world) => {

@@ -59,7 +59,8 @@ export function runScenarios(name: string, factory: HarnessFactory): void {
     it.each(CASES)('$name', async (c) => {
       const res = await sendCase(world, harness, c);
       if (harness.whatwg && c.whatwg) expectAnswer(res, c.whatwg);
-      else if (harness.caseSensitive && c.cased) expectAnswer(res, c.cased);
+      else if (harness.caseSensitive === true && c.cased) expectAnswer(res, c.cased);
+      else if (harness.caseSensitive === 'mixed' && c.mixedCase) expectAnswer(res, c.mixedCase);
       else expectAnswer(res, c, c);
     });
   });
