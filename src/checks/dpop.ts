@@ -147,8 +147,8 @@ const b64sha256 = (s: string) => createHash('sha256').update(s).digest('base64ur
 // RFC 7638: the required members of each key type, in lexicographic order.
 const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] };
 
-/** The RFC 7638 SHA-256 thumbprint of a public JWK, or undefined when it is not one (private, symmetric, members missing). */
-export function jwkThumbprint(jwk: unknown): string | undefined {
+/** The RFC 7638 required members of a public JWK (in thumbprint order), or undefined when it is not one (private, symmetric, members missing). */
+function publicMembers(jwk: unknown): Record<string, string> | undefined {
   if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk)) return undefined;
   const k = jwk as Record<string, unknown>;
   const members = typeof k['kty'] === 'string' ? THUMBPRINT_MEMBERS[k['kty']] : undefined;
@@ -159,7 +159,13 @@ export function jwkThumbprint(jwk: unknown): string | undefined {
     if (typeof v !== 'string') return undefined;
     required[m] = v;
   }
-  return createHash('sha256').update(JSON.stringify(required)).digest('base64url');
+  return required;
+}
+
+/** The RFC 7638 SHA-256 thumbprint of a public JWK, or undefined when it is not one (private, symmetric, members missing). */
+export function jwkThumbprint(jwk: unknown): string | undefined {
+  const required = publicMembers(jwk);
+  return required && createHash('sha256').update(JSON.stringify(required)).digest('base64url');
 }
 
 /** Verifies a DPoP proof; returns the verified proof or why it fails. Never throws. */
@@ -170,15 +176,19 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
     const header = decodeProtectedHeader(r.proof);
     // The key is named by its thumbprint before any signature work: a proof from another key costs no import,
     // and a key seen before is not imported again.
-    jkt = jwkThumbprint(header.jwk);
-    if (jkt === undefined) return { failure: 'proof: jwk header is not a public key' };
+    const members = publicMembers(header.jwk);
+    jkt = members && createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+    if (members === undefined || jkt === undefined) return { failure: 'proof: jwk header is not a public key' };
     if (jkt !== r.jkt) return { failure: 'proof key is not the key the token is bound to' };
     const alg = typeof header.alg === 'string' ? header.alg : '';
     if (!config.algorithms.includes(alg)) return { failure: 'proof: ERR_JOSE_ALG_NOT_ALLOWED' };
     const cacheKey = `${alg}:${jkt}`;
     let key = config.keys.get(cacheKey);
     if (!key) {
-      key = importJWK(header.jwk as JWK, alg) as Promise<CryptoKey>;
+      // Only the members the thumbprint covers are imported: the cache is keyed by it, so anything else a proof's
+      // header adds (`key_ops: []`, `ext`, `use`) must not shape the key, or a proof from anyone holding the token
+      // could cache an unusable key under its holder's thumbprint and lock the holder out.
+      key = importJWK({ ...members } as JWK, alg) as Promise<CryptoKey>;
       key.catch(() => config.keys.delete(cacheKey));
       config.keys.set(cacheKey, key);
     }

@@ -65,6 +65,20 @@ describe('DPoP (RFC 9449)', () => {
     expect([d.reason, d.token?.subject]).toEqual(['ok', 'alice']);
   });
 
+  it('a proof from a thief whose jwk header adds members (key_ops: [], ext) cannot lock the holder out of this process', async () => {
+    const { ask, holder } = await setup();
+    // Anyone holding the token can send its holder's public key with extra members, signed by any key: refused,
+    // and what it adds must not shape the key cached under the holder's thumbprint.
+    const thief = await holderKey();
+    for (const jwk of [
+      { ...holder.jwk, key_ops: [] },
+      { ...holder.jwk, key_ops: ['encrypt'], ext: false },
+    ]) {
+      expect((await ask({ jwk, key: thief.privateKey })).reason).toBe('pop.invalid');
+      expect((await ask()).reason).toBe('ok');
+    }
+  });
+
   it('accepts a proof whose htu carries a query string (compared without it)', async () => {
     const { ask } = await setup();
     expect((await ask({ htu: 'https://api.example.test/orders/1?page=2' })).reason).toBe('ok');
