@@ -8,7 +8,7 @@ import type { TokenGuardPolicy } from '../core/policy.js';
 import type { AccessDeniedError } from '../leaf/errors.js';
 import { decisionError, denialResponse, passHeaders, type DenialResponse } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
-import { SCOPE_TOKEN_RE, type ScopesPolicy } from '../checks/scopes.js';
+import { SCOPE_TOKEN_RE, scopesProblem, type ScopesPolicy } from '../checks/scopes.js';
 import { usageError } from './usage-error.js';
 import { NodeGuardRequest } from './node-request.js';
 
@@ -90,12 +90,10 @@ export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): Scopes
   const valid = (s: unknown) => typeof s === 'string' && SCOPE_TOKEN_RE.test(s);
   if (args.length === 1 && args[0] && typeof args[0] === 'object' && !Array.isArray(args[0])) {
     const o = args[0] as { all?: unknown[]; any?: unknown[] };
-    const all = o.all ?? [];
-    const any = o.any ?? [];
-    if (!Array.isArray(all) || !Array.isArray(any) || ![...all, ...any].every(valid) || all.length + any.length === 0) {
-      throw usageError('adapter.scopes_invalid', 'requireScopes: expected { all?: string[], any?: string[] } with at least one scope');
-    }
-    return Object.freeze({ all: [...all] as string[], any: [...any] as string[] });
+    const problem = scopesProblem(o);
+    if (problem !== undefined) throw usageError('adapter.scopes_invalid', `requireScopes: ${problem}`);
+    // Only the keys given: an empty list is no requirement, and guard.authorize refuses one.
+    return Object.freeze({ ...(o.all && { all: [...o.all] as string[] }), ...(o.any && { any: [...o.any] as string[] }) });
   }
   const flat = args.flat() as unknown[];
   if (flat.length === 0 || !flat.every(valid)) throw usageError('adapter.scopes_invalid', 'requireScopes: expected one or more scope strings');

@@ -24,6 +24,23 @@ export function toScopeRequirement(scopes: ScopesPolicy): ScopeRequirement {
   return { all: [...(s.all ?? [])], any: [...(s.any ?? [])] };
 }
 
+const isScopeList = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string' && SCOPE_TOKEN_RE.test(s));
+
+/**
+ * Why a scope requirement given at run time (guard.authorize, requireScopes) is not one, or undefined: what the policy
+ * schema accepts, checked by hand so a call pays no schema run. An empty list, an unknown key (`anyOf`) or a scope that
+ * is not a scope token would otherwise require nothing, and let every token through.
+ */
+export function scopesProblem(scopes: unknown): string | undefined {
+  if (Array.isArray(scopes)) return isScopeList(scopes) ? undefined : 'expected one or more scope tokens';
+  if (!scopes || typeof scopes !== 'object') return 'expected an array of scopes or { all?: [...], any?: [...] }';
+  const o = scopes as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (key !== 'all' && key !== 'any') return `unknown key "${key}" (expected all and/or any)`;
+  if (o['all'] === undefined && o['any'] === undefined) return 'an object without all or any requires no scope';
+  for (const key of ['all', 'any']) if (o[key] !== undefined && !isScopeList(o[key])) return `"${key}" must be a non-empty list of scope tokens`;
+  return undefined;
+}
+
 /** Whether a token's scopes satisfy the requirement (exact string matches only). */
 export function hasScopes(required: ScopeRequirement, granted: ReadonlySet<string>): boolean {
   for (const s of required.all) if (!granted.has(s)) return false;

@@ -8,7 +8,7 @@ import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '
 import type { TokenStore } from '../leaf/store.js';
 import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
-import { hasScopes, scopeChallengeValue, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
+import { hasScopes, scopeChallengeValue, scopesProblem, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
 import { Introspector, isJwtShaped } from '../tokens/introspection.js';
 import { checkApiKey } from '../tokens/api-key.js';
@@ -46,7 +46,8 @@ export interface Guard {
   decide(request: GuardRequest): Decision | Promise<Decision>;
   /**
    * Checks a per-route scope requirement (what adapters' `requireScopes` calls) against the result the
-   * guard already put on the request. Reports the decision through `onDecision`.
+   * guard already put on the request. Reports the decision through `onDecision`. Throws UsageError for a
+   * requirement that names no scope (`[]`, `{}`, an unknown key such as `anyOf`): it would let every token through.
    */
   authorize(auth: AuthResult | undefined, scopes: ScopesPolicy, request: GuardRequest): Decision;
   /**
@@ -269,6 +270,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   function requirementOf(scopes: ScopesPolicy): { req: ScopeRequirement; challenge: string } {
     let r = requirementCache.get(scopes);
     if (!r) {
+      const problem = scopesProblem(scopes);
+      if (problem !== undefined) throw new UsageError(`authorize: ${problem}`, { help: 'pass scope strings, or { all?, any? } with at least one scope' });
       const req = toScopeRequirement(scopes);
       r = { req, challenge: challenge(p.realm, `error="insufficient_scope", scope="${scopeChallengeValue(req)}"`, p.resourceMetadata) };
       requirementCache.set(scopes, r);

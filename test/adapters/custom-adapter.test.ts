@@ -124,6 +124,11 @@ describe('adapter-kit option checks', () => {
     expect(() => scopesFromArgs([])).toThrow(expect.objectContaining({ name: 'UsageError', code: 'adapter.scopes_invalid' }));
     expect(() => scopesFromArgs(['has space'])).toThrow(expect.objectContaining({ code: 'adapter.scopes_invalid' }));
     expect(() => scopesFromArgs([{ any: [] }])).toThrow(expect.objectContaining({ code: 'adapter.scopes_invalid' }));
+    // A misspelt key would require nothing and let every token through.
+    expect(() => scopesFromArgs([{ all: ['orders:read'], anyOf: ['admin'] } as never])).toThrow(expect.objectContaining({ code: 'adapter.scopes_invalid' }));
+    expect(() => scopesFromArgs([{ oneOf: ['admin'] } as never])).toThrow(expect.objectContaining({ code: 'adapter.scopes_invalid' }));
+    expect(() => scopesFromArgs([{ all: [], any: ['admin'] }])).toThrow(expect.objectContaining({ code: 'adapter.scopes_invalid' }));
+    expect(scopesFromArgs([{ any: ['admin', 'audit'] }])).toEqual({ any: ['admin', 'audit'] });
     expect(scopesFromArgs(['a', 'b'])).toEqual(['a', 'b']);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { X509Certificate, createHash } from 'node:crypto';
-import { createGuard, MemoryStore, type DecisionEvent, type GuardRequest, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
+import { createGuard, MemoryStore, UsageError, type DecisionEvent, type GuardRequest, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
 import { basePolicy, signToken, storeApiKey, NOW, NOW_S } from '../helpers/tokens.js';
 
 const req = (token: string | undefined, over: Partial<GuardRequest> = {}): GuardRequest => ({
@@ -367,6 +367,17 @@ describe('store failures fail closed', () => {
 });
 
 describe('requireScopes through guard.authorize', () => {
+  it('throws a UsageError for a requirement that names no scope, instead of letting every token through', async () => {
+    const guard = createGuard(await basePolicy({ unmatched: 'authenticate' }));
+    const r = req(await signToken({ scope: 'orders:read' }), { path: '/x' });
+    const d = await guard.evaluate(r);
+    const auth = { token: d.token, decision: d };
+    for (const scopes of [[], {}, { oneOf: ['orders:admin'] }, { all: ['orders:read'], anyOf: ['admin'] }, { any: [] }, ['two words'], [42]]) {
+      expect(() => guard.authorize(auth, scopes as never, r), JSON.stringify(scopes)).toThrow(UsageError);
+    }
+    expect(guard.authorize(auth, { all: ['orders:read'] }, r).reason).toBe('ok');
+  });
+
   it('checks route scopes against the token the guard verified', async () => {
     const guard = createGuard(await basePolicy({ unmatched: 'authenticate' }));
     const r = req(await signToken({ scope: 'orders:read' }), { path: '/x' });
