@@ -104,6 +104,21 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(again.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
   }, 120_000);
 
+  it('refuses to rotate a use-limited key with a grace (exit 2, saying to use grace 0), and rotates it with none', async () => {
+    const issued = await cli(['keys', 'issue', '--prefix', prefix, '--subject', 'svc-uses', '--key-prefix', 'tg_', '--expires-in', '1d', '--uses', '3', '--json'], { env });
+    expect(issued.code).toBe(0);
+    const a = json<Issued>(issued);
+    const refused = await cli(['keys', 'rotate', a.record.id, '--grace', '1h', '--prefix', prefix], { env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('has a use limit');
+    expect(refused.stderr).toContain('grace 0');
+    expect(refused.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+    expect(await store.getApiKey(hashApiKey(a.key))).not.toHaveProperty('rotatedTo');
+    const rotated = await cli(['keys', 'rotate', a.record.id, '--prefix', prefix, '--json'], { env });
+    expect(rotated.code).toBe(0);
+    expect(json<{ record: { remaining: number } }>(rotated).record.remaining).toBe(3);
+  });
+
   it('exits 3 for a key that is not there', async () => {
     for (const command of ['show', 'rotate', 'revoke']) {
       const r = await cli(['keys', command, 'key_nothere', '--prefix', prefix], { env });

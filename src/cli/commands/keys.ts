@@ -219,7 +219,7 @@ const rotate: Command = {
     'Sunset headers during the grace period and is refused after it. The new key is printed once.',
   positionals: [{ name: 'ID', description: 'the key record id to rotate, key_…' }],
   options: {
-    grace: { type: 'string', value: 'DURATION', description: 'how long the old key keeps working, 0 to 30d. Default: 0 (refused at once)' },
+    grace: { type: 'string', value: 'DURATION', description: 'how long the old key keeps working, 0 to 30d (0 for a key with --uses). Default: 0 (refused at once)' },
     'expires-in': { type: 'string', value: 'DURATION', description: 'lifetime of the successor, or "never". Default: the old key\'s lifetime' },
     ...REASON_OPTION,
     ...SECRET_OPTION,
