@@ -2,7 +2,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/index.js';
+import { hashApiKey, issueApiKey } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { deletePrefix, randomPrefix, REDIS_URL, redisClient, redisUp } from '../helpers/redis.js';
 import { cli, json } from './run.js';
@@ -141,6 +141,16 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('got a raw token, not its id');
     expect(await store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
+  });
+
+  it('refuses a raw API key of another prefix than tg_ given as the id (exit 2), and stores nothing under it', async () => {
+    const raw = issueApiKey({ prefix: 'sk_live_', subject: 'x', scopes: [], expiresIn: '1h' }).key;
+    const r = await cli(['revoke', 'token', raw, '--prefix', prefix], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('got a raw token, not its id');
+    expect(r.stdout + r.stderr).not.toContain(raw);
+    expect(await store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
+    expect(await client.keys(`${prefix}*${raw}*`)).toEqual([]);
   });
 
   it('revokes a subject before a time', async () => {
