@@ -119,6 +119,15 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(json<{ record: { remaining: number } }>(rotated).record.remaining).toBe(3);
   });
 
+  it('masks a password given in the URL query in its success lines too', async () => {
+    const url = new URL(REDIS_URL);
+    url.searchParams.set('password', 's3cr3t-query');
+    const r = await cli(['keys', 'list', 'nobody', '--redis', url.toString(), '--prefix', prefix]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('?password=***');
+    expect(r.stdout + r.stderr).not.toContain('s3cr3t-query');
+  });
+
   it('exits 3 for a key that is not there', async () => {
     for (const command of ['show', 'rotate', 'revoke']) {
       const r = await cli(['keys', command, 'key_nothere', '--prefix', prefix], { env });
@@ -202,6 +211,11 @@ describe('token-guard with a Redis that does not answer', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toContain(`cannot reach Redis at redis://:***@127.0.0.1:${closed}`);
     expect(r.stderr).not.toContain('hunter2');
+    // ioredis reads the password (and username) from the query as well.
+    const q = await cli(['keys', 'list', 'nobody', '--redis', `redis://127.0.0.1:${closed}/0?username=ops&password=s3cr3t-query&db=0`], { timeout: 10_000 });
+    expect(q.code).toBe(4);
+    expect(q.stderr).toContain(`cannot reach Redis at redis://127.0.0.1:${closed}/0?username=***&password=***&db=0`);
+    expect(q.stderr).not.toContain('s3cr3t-query');
   });
 
   it('exits 4 after --timeout when Redis accepts but never answers, instead of hanging', async () => {
