@@ -9,7 +9,7 @@ import { cli, json } from './run.js';
 
 interface Issued {
   key: string;
-  record: { id: string; subject: string; scopes: string[]; prefix: string; expiresAt: number | null; remaining?: number; metadata?: Record<string, string> };
+  record: { id: string; subject: string; scopes: string[]; prefix: string; expiresAt: string | null; remaining?: number; metadata?: Record<string, string> };
 }
 
 describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
@@ -54,6 +54,10 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(r.code).toBe(0);
     const { key, record } = json<Issued>(r);
     expect(key).toMatch(/^tg_[0-9A-Za-z]{30,}$/);
+    // The key once, by design; never its hash.
+    expect(record).not.toHaveProperty('hash');
+    expect(r.stdout).not.toContain(hashApiKey(key));
+    expect(record).toMatchObject({ state: 'active', lastFour: key.slice(-4) });
     expect(record).toMatchObject({ subject: 'svc-billing', scopes: ['orders:read', 'orders:write'], prefix: 'tg_', remaining: 5, metadata: { team: 'billing' } });
     expect(await store.getApiKey(hashApiKey(key))).toMatchObject({ id: record.id, subject: 'svc-billing', remaining: 5 });
 
@@ -71,12 +75,14 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
       { env },
     );
     expect(issued.code).toBe(0);
-    const a = json<Issued & { record: { hash: string } }>(issued);
+    const a = json<Issued>(issued);
+    const hash = hashApiKey(a.key);
+    expect(issued.stdout).not.toContain(hash);
 
     const listed = await cli(['keys', 'list', 'svc-orders', '--prefix', prefix, '--json'], { env });
     expect(listed.code).toBe(0);
     expect(json(listed)).toEqual({ subject: 'svc-orders', keys: [expect.objectContaining({ id: a.record.id, state: 'active', scopes: ['orders:read'] })] });
-    expect(listed.stdout).not.toContain(a.record.hash);
+    expect(listed.stdout).not.toContain(hash);
     const table = await cli(['keys', 'list', 'svc-orders', '--prefix', prefix], { env });
     expect(table.stdout).toMatch(new RegExp(`${a.record.id}\\s+active\\s+tg_…${a.key.slice(-4)}\\s+orders:read`));
 
@@ -84,6 +90,8 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(rotated.code).toBe(0);
     const r = json<{ key: string; record: { id: string }; previous: { state: string; rotatedTo: string }; sunsetAt: string }>(rotated);
     expect(r.key).toMatch(/^tg_/);
+    expect(rotated.stdout).not.toContain(hashApiKey(r.key));
+    expect(r.record).not.toHaveProperty('hash');
     expect(r.previous).toMatchObject({ state: 'grace', rotatedTo: r.record.id });
     expect(Date.parse(r.sunsetAt) - Date.now()).toBeGreaterThan(50 * 60_000);
 

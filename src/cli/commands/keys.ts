@@ -2,7 +2,7 @@
 // listApiKeys, findApiKey, rotateApiKey, revokeApiKey), so every change leaves the same lifecycle event an app's
 // own call would.
 import { issueApiKey, type IssueApiKeyOptions } from '../../core/issue-api-key.js';
-import { type ApiKeySummary, createApiKey, findApiKey, listApiKeys, listLifecycleEvents, revokeApiKey, rotateApiKey } from '../../core/key-lifecycle.js';
+import { type ApiKeySummary, createApiKey, findApiKey, listApiKeys, listLifecycleEvents, revokeApiKey, rotateApiKey, summarize } from '../../core/key-lifecycle.js';
 import { parseDuration } from '../../leaf/duration.js';
 import type { HoursRule } from '../../leaf/hours-rule.js';
 import type { LifecycleEvent } from '../../leaf/lifecycle.js';
@@ -131,7 +131,8 @@ const issue: Command = {
     }
     const { key, record } = issued;
     if (ctx.out.json) {
-      ctx.out.result({ key, record });
+      // The key once, by design; its record as listings show it: never the hash, which works as a lookup key.
+      ctx.out.result({ key, record: summarize(record, record.createdAt) });
       return EXIT.ok;
     }
     ctx.out.line(`Issued ${record.id} for ${record.subject} in ${open.where}.`);
@@ -252,7 +253,8 @@ const rotate: Command = {
       await open.close();
     }
     if (ctx.out.json) {
-      ctx.out.result(rotated);
+      // As `issue`: the successor's key once, its record without the hash.
+      ctx.out.result({ ...rotated, record: summarize(rotated.record, rotated.record.createdAt) });
       return EXIT.ok;
     }
     ctx.out.line(`Rotated ${id} to ${rotated.record.id} in ${open.where}; ${id} stops working at ${date(rotated.sunsetAt)}.`);
