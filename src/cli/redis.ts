@@ -21,11 +21,15 @@ export interface OpenStore {
   close(): Promise<void>;
 }
 
-/** The URL with any password replaced: URLs go into messages, passwords never do. */
+// Query parameters masked in messages: ioredis reads its options from the query too (`?password=…&username=…`).
+const SECRET_PARAM = /pass|user|secret|token|auth|key|cred/i;
+
+/** The URL with any password replaced, in the userinfo or the query: URLs go into messages, passwords never do. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const name of new Set(u.searchParams.keys())) if (SECRET_PARAM.test(name)) u.searchParams.set(name, '***');
     return u.toString();
   } catch {
     return '(unparseable URL)';

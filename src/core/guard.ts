@@ -11,7 +11,7 @@ import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, scopesProblem, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
 import { Introspector, isJwtShaped } from '../tokens/introspection.js';
-import { checkApiKey } from '../tokens/api-key.js';
+import { isApiKeyShaped } from '../tokens/api-key.js';
 import { MemoryStore } from '../stores/memory.js';
 import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
 import { caseReading, rulesTried, strictSlashTarget, type RuleTried } from './rule-match.js';
@@ -329,8 +329,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     emitDecision(p.onDecision, telemetry, d, req, { path, ip, identity: auth.token, start, nowMs, now: req.now, source: 'requireScopes' });
   }
 
-  /** Whether `id` is a credential itself (a compact JWT, or an API key of this policy's format) rather than an id. */
-  const isRawCredential = (id: string): boolean => (id.startsWith('eyJ') && isJwtShaped(id)) || (p.apiKeys !== undefined && typeof checkApiKey(id, p.apiKeys) === 'object');
+  /** Whether `id` is a credential itself (a compact JWT, or an API key of any prefix, not only this policy's) rather than an id. */
+  const isRawCredential = (id: string): boolean => (id.startsWith('eyJ') && isJwtShaped(id)) || isApiKeyShaped(id);
 
   if (telemetry?.attach) {
     try {

@@ -69,8 +69,8 @@ export const MAX_ROTATION_GRACE_MS = 30 * 86_400_000;
 export interface RotateApiKeyOptions extends LifecycleOptions {
   /**
    * How long the old key keeps working beside its successor (`'24h'`), from 0 (refused at once) to 30 days. During
-   * it, answers to the old key carry `Deprecation` and `Sunset` headers. Never past the old key's own expiry.
-   * Default: 0.
+   * it, answers to the old key carry `Deprecation` and `Sunset` headers. Never past the old key's own expiry. Must
+   * be 0 for a key with a use limit (`remaining`), whose uses left move to the successor. Default: 0.
    */
   grace?: Duration;
   /** The successor's lifetime. Default: the old key's (`expiresAt − createdAt`), or none when it never expired. */
@@ -243,7 +243,7 @@ async function changeable(store: TokenStore & Required<Pick<TokenStore, 'getApiK
  * Issues a successor for key `id` with the same subject, scopes and constraints, links the two (`rotatedFrom`,
  * `rotatedTo`) and schedules the old key's revocation at the end of `grace`. Reports `key.issued` (successor) and
  * `key.rotated` (old key). Throws ApiKeyStateError for an unknown, revoked, already rotated or expired key, and
- * UsageError for a grace outside 0…30 days.
+ * UsageError for a grace outside 0…30 days or a grace for a key with a use limit (`remaining`).
  *
  * Exported from `token-guard`.
  * @example
@@ -260,6 +260,14 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   if (graceMs > MAX_ROTATION_GRACE_MS) throw new UsageError(`${where}: grace must be at most 30 days: a longer overlap keeps a possibly leaked key alive too long`);
 
   const old = await changeable(inventory, id, nowMs, false);
+  // The successor inherits the uses left; an old key still accepted beside it would spend its own on top, so a key
+  // issued with N uses could serve up to 2N - 1 requests. Refused rather than split: no budget is ever exceeded.
+  if (graceMs > 0 && old.remaining !== undefined) {
+    throw new UsageError(`${where}: API key ${id} has a use limit (${old.remaining} left): it cannot keep working beside its successor`, {
+      code: 'usage.invalid_argument',
+      help: 'rotate it with grace 0: the successor takes over the uses left at once',
+    });
+  }
   const lifetime = options.expiresIn !== undefined ? options.expiresIn : old.expiresAt === null ? null : old.expiresAt - old.createdAt;
   const issued = issueApiKey({
     prefix: old.prefix,

@@ -147,6 +147,18 @@ export function checkApiKey(key: string, format: ApiKeyFormat): ParsedApiKey | '
   return { prefix: p, body, checksum: sum, mac };
 }
 
+/** Any valid prefix, no keyed checksum: the CRC32 covers a keyed key's MAC too, so every key of this format passes. */
+const ANY_API_KEY: ApiKeyFormat = Object.freeze({ prefixes: undefined, secret: undefined });
+
+/**
+ * Whether `text` is shaped like an API key of this format, whatever its prefix: a valid prefix, a base62 body long
+ * enough and a CRC32 checksum that matches. For refusing a raw key where an id belongs (a record id, `key_` + 32 hex
+ * characters, is too short to pass).
+ */
+export function isApiKeyShaped(text: string): boolean {
+  return typeof checkApiKey(text, ANY_API_KEY) === 'object';
+}
+
 /**
  * Splits and checks an API key without any store lookup: accepted prefix, base62 body of at least 32
  * characters, valid CRC32 checksum and, with `checksumSecret`, a keyed checksum minted under that secret.

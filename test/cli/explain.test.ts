@@ -96,6 +96,18 @@ describe('token-guard explain', () => {
     expect(r.stdout).toContain('deny (400 request.malformed)');
   });
 
+  it('refuses a --header without a colon without printing the credential in it', async () => {
+    const token = await jwt({ scope: 'orders:read' });
+    for (const header of [`Authorization Bearer ${token}`, token, `Bearer ${token}`]) {
+      const r = await cli(['explain', '--policy', 'good.mjs', '--header', header, 'GET', '/orders/1']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('--header: expected NAME:VALUE');
+      expect(r.stdout + r.stderr).not.toContain(token.slice(20));
+    }
+    const named = await cli(['explain', '--policy', 'good.mjs', '--header', `Authorization Bearer ${token}`, 'GET', '/orders/1']);
+    expect(named.stderr).toContain('"Authorization …"');
+  });
+
   it('refuses --token with --token-env, a bad --at, and an invalid policy (exit 5)', async () => {
     const both = await cli(['explain', '--policy', 'good.mjs', '--token', 'a', '--token-env', 'B', 'GET', '/x']);
     expect(both.code).toBe(2);

@@ -2,14 +2,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/index.js';
+import { hashApiKey, issueApiKey } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { deletePrefix, randomPrefix, REDIS_URL, redisClient, redisUp } from '../helpers/redis.js';
 import { cli, json } from './run.js';
 
 interface Issued {
   key: string;
-  record: { id: string; subject: string; scopes: string[]; prefix: string; expiresAt: number | null; remaining?: number; metadata?: Record<string, string> };
+  record: { id: string; subject: string; scopes: string[]; prefix: string; expiresAt: string | null; remaining?: number; metadata?: Record<string, string> };
 }
 
 describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
@@ -54,6 +54,10 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(r.code).toBe(0);
     const { key, record } = json<Issued>(r);
     expect(key).toMatch(/^tg_[0-9A-Za-z]{30,}$/);
+    // The key once, by design; never its hash.
+    expect(record).not.toHaveProperty('hash');
+    expect(r.stdout).not.toContain(hashApiKey(key));
+    expect(record).toMatchObject({ state: 'active', lastFour: key.slice(-4) });
     expect(record).toMatchObject({ subject: 'svc-billing', scopes: ['orders:read', 'orders:write'], prefix: 'tg_', remaining: 5, metadata: { team: 'billing' } });
     expect(await store.getApiKey(hashApiKey(key))).toMatchObject({ id: record.id, subject: 'svc-billing', remaining: 5 });
 
@@ -71,12 +75,14 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
       { env },
     );
     expect(issued.code).toBe(0);
-    const a = json<Issued & { record: { hash: string } }>(issued);
+    const a = json<Issued>(issued);
+    const hash = hashApiKey(a.key);
+    expect(issued.stdout).not.toContain(hash);
 
     const listed = await cli(['keys', 'list', 'svc-orders', '--prefix', prefix, '--json'], { env });
     expect(listed.code).toBe(0);
     expect(json(listed)).toEqual({ subject: 'svc-orders', keys: [expect.objectContaining({ id: a.record.id, state: 'active', scopes: ['orders:read'] })] });
-    expect(listed.stdout).not.toContain(a.record.hash);
+    expect(listed.stdout).not.toContain(hash);
     const table = await cli(['keys', 'list', 'svc-orders', '--prefix', prefix], { env });
     expect(table.stdout).toMatch(new RegExp(`${a.record.id}\\s+active\\s+tg_…${a.key.slice(-4)}\\s+orders:read`));
 
@@ -84,6 +90,8 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(rotated.code).toBe(0);
     const r = json<{ key: string; record: { id: string }; previous: { state: string; rotatedTo: string }; sunsetAt: string }>(rotated);
     expect(r.key).toMatch(/^tg_/);
+    expect(rotated.stdout).not.toContain(hashApiKey(r.key));
+    expect(r.record).not.toHaveProperty('hash');
     expect(r.previous).toMatchObject({ state: 'grace', rotatedTo: r.record.id });
     expect(Date.parse(r.sunsetAt) - Date.now()).toBeGreaterThan(50 * 60_000);
 
@@ -103,6 +111,30 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(again.code).toBe(8);
     expect(again.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
   }, 120_000);
+
+  it('refuses to rotate a use-limited key with a grace (exit 2, saying to use grace 0), and rotates it with none', async () => {
+    const issued = await cli(['keys', 'issue', '--prefix', prefix, '--subject', 'svc-uses', '--key-prefix', 'tg_', '--expires-in', '1d', '--uses', '3', '--json'], { env });
+    expect(issued.code).toBe(0);
+    const a = json<Issued>(issued);
+    const refused = await cli(['keys', 'rotate', a.record.id, '--grace', '1h', '--prefix', prefix], { env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('has a use limit');
+    expect(refused.stderr).toContain('grace 0');
+    expect(refused.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+    expect(await store.getApiKey(hashApiKey(a.key))).not.toHaveProperty('rotatedTo');
+    const rotated = await cli(['keys', 'rotate', a.record.id, '--prefix', prefix, '--json'], { env });
+    expect(rotated.code).toBe(0);
+    expect(json<{ record: { remaining: number } }>(rotated).record.remaining).toBe(3);
+  });
+
+  it('masks a password given in the URL query in its success lines too', async () => {
+    const url = new URL(REDIS_URL);
+    url.searchParams.set('password', 's3cr3t-query');
+    const r = await cli(['keys', 'list', 'nobody', '--redis', url.toString(), '--prefix', prefix]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('?password=***');
+    expect(r.stdout + r.stderr).not.toContain('s3cr3t-query');
+  });
 
   it('exits 3 for a key that is not there', async () => {
     for (const command of ['show', 'rotate', 'revoke']) {
@@ -126,6 +158,16 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('got a raw token, not its id');
     expect(await store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
+  });
+
+  it('refuses a raw API key of another prefix than tg_ given as the id (exit 2), and stores nothing under it', async () => {
+    const raw = issueApiKey({ prefix: 'sk_live_', subject: 'x', scopes: [], expiresIn: '1h' }).key;
+    const r = await cli(['revoke', 'token', raw, '--prefix', prefix], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('got a raw token, not its id');
+    expect(r.stdout + r.stderr).not.toContain(raw);
+    expect(await store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
+    expect(await client.keys(`${prefix}*${raw}*`)).toEqual([]);
   });
 
   it('revokes a subject before a time', async () => {
@@ -177,6 +219,11 @@ describe('token-guard with a Redis that does not answer', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toContain(`cannot reach Redis at redis://:***@127.0.0.1:${closed}`);
     expect(r.stderr).not.toContain('hunter2');
+    // ioredis reads the password (and username) from the query as well.
+    const q = await cli(['keys', 'list', 'nobody', '--redis', `redis://127.0.0.1:${closed}/0?username=ops&password=s3cr3t-query&db=0`], { timeout: 10_000 });
+    expect(q.code).toBe(4);
+    expect(q.stderr).toContain(`cannot reach Redis at redis://127.0.0.1:${closed}/0?username=***&password=***&db=0`);
+    expect(q.stderr).not.toContain('s3cr3t-query');
   });
 
   it('exits 4 after --timeout when Redis accepts but never answers, instead of hanging', async () => {

@@ -152,6 +152,26 @@ describe('rotateApiKey', () => {
     expect(await listApiKeys(store, 'svc-billing', { now: NOW })).toMatchObject([{ id: old.record.id, state: 'active' }]);
   });
 
+  it('never lets a use-limited key serve more than its uses across the old key and its successor', async () => {
+    const { store, guard } = await setup();
+    const old = await createApiKey(store, { prefix: 'tg_', subject: 'ci', scopes: ['orders:read'], expiresIn: '1d', uses: 3, now: new Date(T0) });
+    expect((await guard.evaluate(req(old.key, T0))).effect).toBe('allow');
+    // A grace would keep the old key's own uses beside the successor's copy of them: refused, and nothing changes.
+    const e = await thrown(() => rotateApiKey(store, old.record.id, { grace: '1h', now: new Date(T0) }));
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e).toMatchObject({ code: 'usage.invalid_argument', help: expect.stringContaining('grace 0') });
+    expect(await listApiKeys(store, 'ci', { now: new Date(T0) })).toMatchObject([{ id: old.record.id, state: 'active', remaining: 2 }]);
+
+    const rotated = await rotateApiKey(store, old.record.id, { grace: 0, now: new Date(T0) });
+    expect(rotated.record.remaining).toBe(2);
+    let allowed = 1;
+    for (let i = 0; i < 5; i++) {
+      if ((await guard.evaluate(req(old.key, T0 + 1))).effect === 'allow') allowed++;
+      if ((await guard.evaluate(req(rotated.key, T0 + 1))).effect === 'allow') allowed++;
+    }
+    expect(allowed).toBe(3);
+  });
+
   it('refuses a bad reason, actor or now before touching the store', async () => {
     const { store, issue } = await setup();
     const old = await issue();

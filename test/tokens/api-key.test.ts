@@ -2,6 +2,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
+import { isApiKeyShaped } from '../../src/tokens/api-key.js';
 import {
   ApiKeyError,
   MemoryStore,
@@ -557,4 +558,25 @@ describe('garbage in the store that must not fail open', () => {
       expectRefused(await guard.evaluate(bearer(key)), 'token.invalid');
     });
   }
+});
+
+describe('isApiKeyShaped', () => {
+  it('recognises a key of any prefix, keyed or not, by its checksum, and nothing else', () => {
+    const secret = 'k'.repeat(32);
+    for (const prefix of ['tg_', 'sk_live_', 'rk_test_', 'key_']) {
+      expect(isApiKeyShaped(issueApiKey({ prefix, subject: 's', scopes: [], expiresIn: '1h' }).key)).toBe(true);
+      expect(isApiKeyShaped(issueApiKey({ prefix, subject: 's', scopes: [], expiresIn: '1h', checksumSecret: secret }).key)).toBe(true);
+    }
+    const key = issueApiKey({ prefix: 'sk_live_', subject: 's', scopes: [], expiresIn: '1h' }).key;
+    const typo = key.slice(0, 12) + (key[12] === 'a' ? 'b' : 'a') + key.slice(13);
+    for (const other of [typo, 'jti-123', 'tg_short', `${key}x`, key.replace('sk_live_', '9k_')]) expect([other, isApiKeyShaped(other)]).toEqual([other, false]);
+  });
+
+  it('never takes a record id for a key: `key_` + 32 hex characters is shorter than any key body and checksum', () => {
+    for (let i = 0; i < 2000; i++) {
+      const { record } = issueApiKey({ prefix: 'tg_', subject: 's', scopes: [], expiresIn: '1h' });
+      expect(record.id).toMatch(/^key_[0-9a-f]{32}$/);
+      expect(isApiKeyShaped(record.id)).toBe(false);
+    }
+  });
 });

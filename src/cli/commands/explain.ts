@@ -7,12 +7,23 @@ import { EXIT, usage } from '../exit.js';
 import { loadPolicy } from '../policy-module.js';
 import { parseTime } from '../values.js';
 
+/**
+ * What a usage error shows of a malformed `--header`: its first word when it reads as a header name and more follows
+ * (`Authorization Bearer eyJ…` → `"Authorization …"`), else only its length. The rest is likely a credential.
+ */
+function shownHeader(v: string): string {
+  const text = v.trim();
+  const space = text.search(/\s/);
+  const first = space === -1 ? '' : text.slice(0, space);
+  return /^[A-Za-z0-9-]{1,40}$/.test(first) ? `${JSON.stringify(`${first} …`)}, the rest not shown` : `${text.length} characters, not shown`;
+}
+
 /** `--header 'x-forwarded-for: 203.0.113.9'` → lower-cased name and value; a repeated header becomes an array. */
 function headersOf(values: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const v of values) {
     const colon = v.indexOf(':');
-    if (colon <= 0) throw usage(`--header: expected NAME:VALUE (got ${JSON.stringify(v)})`);
+    if (colon <= 0) throw usage(`--header: expected NAME:VALUE (got ${shownHeader(v)})`, "e.g. --header 'authorization: Bearer …'");
     const key = v.slice(0, colon).trim().toLowerCase();
     const value = v.slice(colon + 1).trim();
     const prior = out[key];

@@ -2,7 +2,7 @@
 // listApiKeys, findApiKey, rotateApiKey, revokeApiKey), so every change leaves the same lifecycle event an app's
 // own call would.
 import { issueApiKey, type IssueApiKeyOptions } from '../../core/issue-api-key.js';
-import { type ApiKeySummary, createApiKey, findApiKey, listApiKeys, listLifecycleEvents, revokeApiKey, rotateApiKey } from '../../core/key-lifecycle.js';
+import { type ApiKeySummary, createApiKey, findApiKey, listApiKeys, listLifecycleEvents, revokeApiKey, rotateApiKey, summarize } from '../../core/key-lifecycle.js';
 import { parseDuration } from '../../leaf/duration.js';
 import type { HoursRule } from '../../leaf/hours-rule.js';
 import type { LifecycleEvent } from '../../leaf/lifecycle.js';
@@ -131,7 +131,8 @@ const issue: Command = {
     }
     const { key, record } = issued;
     if (ctx.out.json) {
-      ctx.out.result({ key, record });
+      // The key once, by design; its record as listings show it: never the hash, which works as a lookup key.
+      ctx.out.result({ key, record: summarize(record, record.createdAt) });
       return EXIT.ok;
     }
     ctx.out.line(`Issued ${record.id} for ${record.subject} in ${open.where}.`);
@@ -219,7 +220,7 @@ const rotate: Command = {
     'Sunset headers during the grace period and is refused after it. The new key is printed once.',
   positionals: [{ name: 'ID', description: 'the key record id to rotate, key_…' }],
   options: {
-    grace: { type: 'string', value: 'DURATION', description: 'how long the old key keeps working, 0 to 30d. Default: 0 (refused at once)' },
+    grace: { type: 'string', value: 'DURATION', description: 'how long the old key keeps working, 0 to 30d (0 for a key with --uses). Default: 0 (refused at once)' },
     'expires-in': { type: 'string', value: 'DURATION', description: 'lifetime of the successor, or "never". Default: the old key\'s lifetime' },
     ...REASON_OPTION,
     ...SECRET_OPTION,
@@ -252,7 +253,8 @@ const rotate: Command = {
       await open.close();
     }
     if (ctx.out.json) {
-      ctx.out.result(rotated);
+      // As `issue`: the successor's key once, its record without the hash.
+      ctx.out.result({ ...rotated, record: summarize(rotated.record, rotated.record.createdAt) });
       return EXIT.ok;
     }
     ctx.out.line(`Rotated ${id} to ${rotated.record.id} in ${open.where}; ${id} stops working at ${date(rotated.sunsetAt)}.`);

@@ -13,7 +13,7 @@ import { parseTime } from '../values.js';
 /**
  * A guard over the store, only to revoke with: revocations need no policy, but go through the guard so they are
  * validated, reasoned and reported exactly as an app's own `guard.revoke`. The prefix is a placeholder (it accepts
- * no request here).
+ * no request here): guard.revoke refuses a raw API key of any prefix, not only this one.
  */
 function revoker(store: TokenStore): Guard {
   return createGuard({ store, apiKeys: { prefix: 'tg_' }, trackUsage: false });
