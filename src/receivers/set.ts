@@ -33,8 +33,9 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * Creates a push-delivery receiver (RFC 8935) for Security Event Tokens (RFC 8417). CAEP `session-revoked` and
  * `credential-change` revoke every token of the subject issued before the SET; `token-claims-change` revokes the
  * token it names (`jwt_id` subject; with `guard`, under the id that guard gives it) or else the subject's. A subject
- * naming an issuer outside `subjectIssuers` (default: the transmitter) revokes nothing. Answers 202, 400 with an RFC 8935 error, 413 for an
- * oversized body, or 503 when the store fails (the transmitter then retries). Throws UsageError for bad options.
+ * naming an issuer outside `subjectIssuers` (default: the transmitter) revokes nothing. Answers 202, 400 with an
+ * RFC 8935 error, 413 for an oversized body, or 503 when the store fails (the transmitter then retries). Throws
+ * UsageError for bad options.
  *
  * Exported from `token-guard/set`.
  * @example
