@@ -66,6 +66,8 @@ export interface Guard {
    * a request would (a rate-limit unit, a key use, a DPoP proof) since it runs the same path.
    */
   explain(request: GuardRequest): Promise<Explanation>;
+  /** The id this guard gives a JWT with this `jti` from `issuer` (`<name>:<jti>` with several issuers), or undefined when no issuer configuration accepts that `iss`. */
+  tokenIdOf(jti: string, issuer: string): string | undefined;
   /** The store this guard reads and writes. */
   readonly store: TokenStore;
   /** Forgets cached JWT verifications (e.g. after rotating signing keys) and cached introspection answers. */
@@ -352,6 +354,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     explain,
     authorize,
     store,
+    tokenIdOf: (jti, issuer) => jwt?.tokenIdOf(jti, issuer),
     clearTokenCache: () => {
       jwt?.clearCache();
       introspector?.clearCache();

@@ -2,8 +2,8 @@
 // what grows as the receiver learns new event types, independent of how a SET is delivered or verified.
 import type { JWTPayload } from 'jose';
 import { Refused } from './set-responses.js';
-import { isSubject } from './set-subjects.js';
-import type { SecurityEventAction, SetReceiverOptions } from './set-types.js';
+import { isSubject, issuersNamed, type SubjectIdentifier } from './set-subjects.js';
+import type { SecurityEventAction, SetReceiverOptions, TokenIdSource } from './set-types.js';
 
 /** CAEP event types this receiver acts on. */
 export const CAEP_EVENTS = {
@@ -12,8 +12,35 @@ export const CAEP_EVENTS = {
   tokenClaimsChange: 'https://schemas.openid.net/secevent/caep/event-type/token-claims-change',
 } as const;
 
+/** How subjects become revocations: the receiver's options, resolved. */
+export interface SubjectMapping {
+  subjectOf: NonNullable<SetReceiverOptions['subjectOf']>;
+  /** The issuers whose subjects the transmitter may name. */
+  subjectIssuers: ReadonlySet<string>;
+  /** The guard's token ids, when given; else a `jwt_id` revokes its bare `jti`. */
+  guard: TokenIdSource | undefined;
+}
+
+const quoted = (s: string) => JSON.stringify(s.slice(0, 64));
+
+/** The id a `jwt_id` subject names in the guard's store, or why there is none. */
+function tokenIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource | undefined): { id: string } | { why: string } {
+  // Without a guard the id is the bare jti, as before: right for a guard with one issuer configuration.
+  if (!guard) return { id: jti };
+  const iss = subject['iss'];
+  if (typeof iss !== 'string') return { why: 'jwt_id subject names no iss, so no token id of the guard' };
+  let id: string | undefined;
+  try {
+    id = guard.tokenIdOf(jti, iss);
+  } catch {
+    id = undefined;
+  }
+  return typeof id === 'string' && id !== '' ? { id } : { why: `jwt_id issuer ${quoted(iss)} is not an issuer the guard accepts` };
+}
+
 /** The actions a verified SET asks for. Throws Refused for a SET whose events cannot be read. */
-export function actionsOf(payload: JWTPayload, subjectOf: NonNullable<SetReceiverOptions['subjectOf']>): SecurityEventAction[] {
+export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): SecurityEventAction[] {
+  const { subjectOf, subjectIssuers, guard } = mapping;
   const events = payload['events'];
   if (!events || typeof events !== 'object' || Array.isArray(events) || Object.keys(events).length === 0) {
     throw new Refused('invalid_request', 'SET has no events');
@@ -34,8 +61,16 @@ export function actionsOf(payload: JWTPayload, subjectOf: NonNullable<SetReceive
       out.push({ type, action: 'ignored', detail: 'a credential was created, none changed' });
       continue;
     }
+    // Subjects are not namespaced per issuer in the store: a transmitter naming another issuer's subject (or token)
+    // would revoke that issuer's user. Such an event is ignored, not refused: the SET itself is valid (RFC 8935 §2.2).
+    const foreign = issuersNamed(subject).find((iss) => !subjectIssuers.has(iss));
+    if (foreign !== undefined) {
+      out.push({ type, action: 'ignored', detail: `subject issuer ${quoted(foreign)} is not one this transmitter may name (subjectIssuers)` });
+      continue;
+    }
     if (type === CAEP_EVENTS.tokenClaimsChange && subject.format === 'jwt_id' && typeof subject['jti'] === 'string' && subject['jti'] !== '') {
-      out.push({ type, action: 'revoke_token', tokenId: subject['jti'] });
+      const named = tokenIdOf(subject, subject['jti'], guard);
+      out.push('id' in named ? { type, action: 'revoke_token', tokenId: named.id } : { type, action: 'ignored', detail: named.why });
       continue;
     }
     let sub: string | undefined;

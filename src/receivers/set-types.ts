@@ -64,10 +64,27 @@ export interface SetReceiverOptions {
    * `complex` → its `user`; anything else (email, phone number…) is not mapped and the event is ignored (audited).
    */
   subjectOf?: (subject: SubjectIdentifier, eventType: string) => string | undefined;
+  /**
+   * The issuers whose subjects (the `iss` of an `iss_sub` or `jwt_id` subject) this transmitter may name: a subject of
+   * any other issuer revokes nothing (audited as `ignored`). For a transmitter that speaks for other issuers, such as
+   * an SSF service beside the token issuer. Default: `[issuer]`.
+   */
+  subjectIssuers?: readonly string[];
+  /**
+   * The guard whose tokens a `jwt_id` subject names (a `Guard` from `createGuard` fits): its `tokenIdOf` gives the id
+   * to revoke, `<name>:<jti>` when the guard has several issuers. Needed with several issuers. Default: the bare `jti`.
+   */
+  guard?: TokenIdSource;
   /** Audit hook: one record per SET received, applied or not. Its errors are swallowed. */
   onEvent?: (record: SecurityEventRecord) => void | Promise<void>;
   /** Time source. Default: `() => new Date()`. */
   clock?: () => Date;
+}
+
+/** What the receiver needs of a guard: the id it gives a JWT. A `Guard` (from `createGuard`) is one. */
+export interface TokenIdSource {
+  /** The id of a JWT with this `jti` from `issuer`, or undefined when no issuer configuration accepts that `iss`. */
+  tokenIdOf(jti: string, issuer: string): string | undefined;
 }
 
 /** What one delivery is answered with. */
@@ -120,6 +137,8 @@ export const optionsSchema = z
     maxBodyBytes: z.number().int().min(1024).max(10_485_760).optional(),
     authorization: z.string().min(1).optional(),
     subjectOf: z.custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function').optional(),
+    subjectIssuers: z.array(z.string().min(1)).min(1).optional(),
+    guard: z.custom<TokenIdSource>((v) => !!v && typeof v === 'object' && typeof (v as { tokenIdOf?: unknown }).tokenIdOf === 'function', 'expected a Guard').optional(),
     onEvent: z.custom<NonNullable<SetReceiverOptions['onEvent']>>((v) => typeof v === 'function').optional(),
     clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
   })

@@ -23,7 +23,7 @@ import {
 
 export { CAEP_EVENTS } from './set-events.js';
 export { defaultSubjectOf, type SubjectIdentifier } from './set-subjects.js';
-export type { SecurityEventAction, SecurityEventRecord, SetDelivery, SetErrorCode, SetReceiver, SetReceiverOptions, SetResponse } from './set-types.js';
+export type { SecurityEventAction, SecurityEventRecord, SetDelivery, SetErrorCode, SetReceiver, SetReceiverOptions, SetResponse, TokenIdSource } from './set-types.js';
 
 const SET_CONTENT_TYPE = 'application/secevent+jwt';
 
@@ -32,8 +32,10 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 /**
  * Creates a push-delivery receiver (RFC 8935) for Security Event Tokens (RFC 8417). CAEP `session-revoked` and
  * `credential-change` revoke every token of the subject issued before the SET; `token-claims-change` revokes the
- * token it names (`jwt_id` subject) or else the subject's. Answers 202, 400 with an RFC 8935 error, 413 for an
- * oversized body, or 503 when the store fails (the transmitter then retries). Throws UsageError for bad options.
+ * token it names (`jwt_id` subject; with `guard`, under the id that guard gives it) or else the subject's. A subject
+ * naming an issuer outside `subjectIssuers` (default: the transmitter) revokes nothing. Answers 202, 400 with an
+ * RFC 8935 error, 413 for an oversized body, or 503 when the store fails (the transmitter then retries). Throws
+ * UsageError for bad options.
  *
  * Exported from `token-guard/set`.
  * @example
@@ -54,7 +56,7 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
   const toleranceS = (parseDuration(options.clockTolerance ?? '5s') as number) / 1000;
   const maxBody = options.maxBodyBytes ?? 65_536;
   const expectedAuth = options.authorization === undefined ? undefined : sha256(options.authorization);
-  const subjectOf = options.subjectOf ?? defaultSubjectOf;
+  const mapping = { subjectOf: options.subjectOf ?? defaultSubjectOf, subjectIssuers: new Set(options.subjectIssuers ?? [issuer]), guard: options.guard };
   const keys: JWTVerifyGetKey = options.jwksUri ? createRemoteJWKSet(new URL(options.jwksUri)) : createLocalJWKSet({ keys: [...(options.keys as JWK[])] });
   const clock = options.clock ?? (() => new Date());
 
@@ -124,7 +126,7 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       if (size > maxBody) return TOO_LARGE();
       const jwt = (typeof delivery.body === 'string' ? delivery.body : Buffer.from(delivery.body).toString('utf8')).trim();
       payload = await verify(jwt, now);
-      actions = actionsOf(payload, subjectOf);
+      actions = actionsOf(payload, mapping);
       const jti = payload.jti as string;
       const iatMs = (payload.iat as number) * 1000;
       // Cut-off and retention come from the SET, not the arrival time, so applying it twice changes nothing:

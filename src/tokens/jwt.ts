@@ -55,6 +55,17 @@ export class JwtVerifier {
   }
 
   /**
+   * The id a verified JWT with this `jti` from `issuer` gets (`<name>:<jti>` with several configurations, the bare
+   * `jti` with one), or undefined when no configuration accepts that `iss`: what revoking such a token must name.
+   */
+  tokenIdOf(jti: string, issuer: string): string | undefined {
+    if (typeof jti !== 'string' || jti === '' || typeof issuer !== 'string') return undefined;
+    const v = this.byIssuer ? this.byIssuer.get(issuer) : this.verifiers[0];
+    const issuers = v === undefined ? [] : typeof v.config.issuer === 'string' ? [v.config.issuer] : v.config.issuer;
+    return v !== undefined && issuers.includes(issuer) ? v.config.idPrefix + jti : undefined;
+  }
+
+  /**
    * The discovered metadata of an issuer (`jwt.discovery`): cached and refreshed with its JWK Set, so an
    * introspection client can find `introspection_endpoint` without a fetch of its own. Undefined for an
    * issuer configured without discovery.

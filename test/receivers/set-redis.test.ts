@@ -64,7 +64,8 @@ describe.skipIf(!redisUp)('security events: a pushed session-revoked event on a 
 
   function instance(store: RedisStore) {
     const app = express();
-    const receiver = createSetReceiver({ store, issuer: TRANSMITTER, audience: RECEIVER, keys: [ssfJwk], onEvent: (r) => void audit.push(r) });
+    // The SSF transmitter is not the token issuer: it may name the token issuer's subjects only when told so.
+    const receiver = createSetReceiver({ store, issuer: TRANSMITTER, subjectIssuers: [idp.issuer], audience: RECEIVER, keys: [ssfJwk], onEvent: (r) => void audit.push(r) });
     app.post('/security-events', express.text({ type: CT }), receiver.node);
     app.use(tokenGuard(policy(store)));
     app.get('/orders/:id', (_req, res) => res.json({ ok: true }));

@@ -1,0 +1,173 @@
+// Security events against a guard with several issuers (tenants): a jwt_id revokes the id the guard gives the token
+// (`<name>:<jti>`), and a transmitter revokes only subjects and tokens of the issuers it may name. Real parts: one
+// Express app with the receiver and the guard on one MemoryStore, pushed to and asked over HTTP.
+import express from 'express';
+import request from 'supertest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { createGuard, MemoryStore, UsageError } from '../../src/index.js';
+import { CAEP_EVENTS, createSetReceiver, type SecurityEventRecord, type SetReceiverOptions } from '../../src/receivers/set.js';
+
+const CT = 'application/secevent+jwt';
+const ACME = 'https://acme.id.example/';
+const GLOBEX = 'https://globex.id.example/';
+const ACME_SSF = 'https://ssf.acme.id.example/';
+const API = 'https://api.example/';
+const RECEIVER = 'https://api.example/security-events';
+
+interface Signer {
+  key: CryptoKey;
+  jwk: JWK;
+}
+let acme: Signer;
+let globex: Signer;
+let ssf: Signer;
+const signer = async (kid: string): Promise<Signer> => {
+  const k = await generateKeyPair('ES256', { extractable: true });
+  return { key: k.privateKey, jwk: { ...(await exportJWK(k.publicKey)), kid } };
+};
+beforeAll(async () => {
+  [acme, globex, ssf] = await Promise.all([signer('acme'), signer('globex'), signer('ssf')]);
+});
+
+const nowS = () => Math.floor(Date.now() / 1000);
+const accessToken = (s: Signer, iss: string, sub: string, jti: string) =>
+  new SignJWT({ scope: 'orders:read' })
+    .setProtectedHeader({ alg: 'ES256', kid: s.jwk.kid as string })
+    .setIssuer(iss)
+    .setAudience(API)
+    .setSubject(sub)
+    .setJti(jti)
+    .setIssuedAt(nowS() - 60)
+    .setExpirationTime(nowS() + 3600)
+    .sign(s.key);
+
+let seq = 0;
+/** A SET signed by the transmitter's key (`ssf`), from `iss`, with one event. */
+const securityEvent = (iss: string, type: string, subject: Record<string, unknown>) =>
+  new SignJWT({ events: { [type]: { subject } } })
+    .setProtectedHeader({ alg: 'ES256', kid: 'ssf', typ: 'secevent+jwt' })
+    .setIssuer(iss)
+    .setAudience(RECEIVER)
+    .setIssuedAt()
+    .setJti(`set-${++seq}`)
+    .sign(ssf.key);
+
+/** One app: the receiver (given the guard) before the guard, both on one store, as docs/security-events.md mounts them. */
+function app(options: Partial<SetReceiverOptions> = {}) {
+  const store = new MemoryStore();
+  const guarded = tokenGuard({
+    jwt: [
+      { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
+      { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
+    ],
+    store,
+    rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
+  });
+  const records: SecurityEventRecord[] = [];
+  const receiver = createSetReceiver({ store, issuer: ACME, audience: RECEIVER, keys: [ssf.jwk], guard: guarded.guard, onEvent: (r) => void records.push(r), ...options });
+  const server = express();
+  server.post('/security-events', receiver.node);
+  server.use(guarded);
+  server.get('/orders/:id', (_req, res) => res.json({ ok: true }));
+  const push = (set: string) => request(server).post('/security-events').set('content-type', CT).send(set);
+  const ask = async (token: string) => {
+    const r = await request(server).get('/orders/1').set('authorization', `Bearer ${token}`);
+    return `${r.status} ${(r.body as { reason?: string }).reason ?? 'ok'}`;
+  };
+  return { push, ask, records };
+}
+
+describe('SET receiver with a multi-issuer guard: jwt_id subjects', () => {
+  it("revokes the guard's prefixed id for a jwt_id from the transmitter's own issuer: that token is refused, the other tenant's same jti is not", async () => {
+    const { push, ask, records } = app();
+    const acmeToken = await accessToken(acme, ACME, 'alice', 'tok-1');
+    const globexToken = await accessToken(globex, GLOBEX, 'alice', 'tok-1');
+    expect(await ask(acmeToken)).toBe('200 ok');
+    await push(await securityEvent(ACME, CAEP_EVENTS.tokenClaimsChange, { format: 'jwt_id', iss: ACME, jti: 'tok-1' })).expect(202, '');
+    expect(await ask(acmeToken)).toBe('401 token.revoked');
+    expect(await ask(globexToken)).toBe('200 ok');
+    expect(records[0]).toMatchObject({ outcome: 'applied', actions: [{ type: CAEP_EVENTS.tokenClaimsChange, action: 'revoke_token', tokenId: 'acme:tok-1' }] });
+  });
+
+  it('ignores a jwt_id of an issuer the guard does not accept, even one the transmitter may name (audited)', async () => {
+    const OTHER = 'https://other.id.example/';
+    const { push, records } = app({ subjectIssuers: [ACME, OTHER] });
+    await push(await securityEvent(ACME, CAEP_EVENTS.tokenClaimsChange, { format: 'jwt_id', iss: OTHER, jti: 'tok-1' })).expect(202);
+    expect(records[0]?.actions).toEqual([
+      { type: CAEP_EVENTS.tokenClaimsChange, action: 'ignored', detail: `jwt_id issuer ${JSON.stringify(OTHER)} is not an issuer the guard accepts` },
+    ]);
+  });
+});
+
+describe('SET receiver with a multi-issuer guard: a transmitter names only its own issuers', () => {
+  it("revokes nothing when acme's transmitter names globex's subject or token: answered 202, audited as ignored and why", async () => {
+    const { push, ask, records } = app();
+    const globexAlice = await accessToken(globex, GLOBEX, 'alice', 'tok-9');
+    const acmeAlice = await accessToken(acme, ACME, 'alice', 'tok-2');
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: GLOBEX, sub: 'alice' })).expect(202, '');
+    await push(await securityEvent(ACME, CAEP_EVENTS.tokenClaimsChange, { format: 'jwt_id', iss: GLOBEX, jti: 'tok-9' })).expect(202, '');
+    await push(await securityEvent(ACME, CAEP_EVENTS.credentialChange, { format: 'complex', user: { format: 'iss_sub', iss: GLOBEX, sub: 'alice' } })).expect(202, '');
+    expect(await ask(globexAlice)).toBe('200 ok');
+    expect(await ask(acmeAlice)).toBe('200 ok');
+    const detail = `subject issuer ${JSON.stringify(GLOBEX)} is not one this transmitter may name (subjectIssuers)`;
+    expect(records.map((r) => [r.outcome, r.actions])).toEqual([
+      ['applied', [{ type: CAEP_EVENTS.sessionRevoked, action: 'ignored', detail }]],
+      ['applied', [{ type: CAEP_EVENTS.tokenClaimsChange, action: 'ignored', detail }]],
+      ['applied', [{ type: CAEP_EVENTS.credentialChange, action: 'ignored', detail }]],
+    ]);
+  });
+
+  it("still revokes the transmitter's own issuer's subject, and subjects without iss as before", async () => {
+    const { push, ask } = app();
+    const acmeAlice = await accessToken(acme, ACME, 'alice', 'tok-3');
+    const acmeBob = await accessToken(acme, ACME, 'bob', 'tok-4');
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: ACME, sub: 'alice' })).expect(202);
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'opaque', id: 'bob' })).expect(202);
+    expect(await ask(acmeAlice)).toBe('401 token.revoked');
+    expect(await ask(acmeBob)).toBe('401 token.revoked');
+  });
+
+  it('with subjectIssuers, a separate SSF transmitter revokes the subjects and tokens of the issuers it names, and no others', async () => {
+    const { push, ask, records } = app({ issuer: ACME_SSF, subjectIssuers: [ACME] });
+    const acmeToken = await accessToken(acme, ACME, 'carol', 'tok-5');
+    const acmeDave = await accessToken(acme, ACME, 'dave', 'tok-6');
+    const globexToken = await accessToken(globex, GLOBEX, 'erin', 'tok-7');
+    await push(await securityEvent(ACME_SSF, CAEP_EVENTS.tokenClaimsChange, { format: 'jwt_id', iss: ACME, jti: 'tok-5' })).expect(202);
+    await push(await securityEvent(ACME_SSF, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: ACME, sub: 'dave' })).expect(202);
+    await push(await securityEvent(ACME_SSF, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: GLOBEX, sub: 'erin' })).expect(202);
+    // The transmitter's own iss is not implied once subjectIssuers is given.
+    await push(await securityEvent(ACME_SSF, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: ACME_SSF, sub: 'erin' })).expect(202);
+    expect(await ask(acmeToken)).toBe('401 token.revoked');
+    expect(await ask(acmeDave)).toBe('401 token.revoked');
+    expect(await ask(globexToken)).toBe('200 ok');
+    expect(records.map((r) => r.actions[0]?.action)).toEqual(['revoke_token', 'revoke_subject', 'ignored', 'ignored']);
+  });
+});
+
+describe('guard.tokenIdOf and the receiver options', () => {
+  it('gives the id the guard files a JWT under: prefixed with several issuers, bare with one, none for an issuer it does not accept', () => {
+    const several = createGuard({
+      jwt: [
+        { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
+        { name: 'globex', issuer: [GLOBEX, 'https://login.globex.example/'], audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
+      ],
+    });
+    expect(several.tokenIdOf('j1', ACME)).toBe('acme:j1');
+    expect(several.tokenIdOf('j1', 'https://login.globex.example/')).toBe('globex:j1');
+    expect(several.tokenIdOf('j1', 'https://evil.example/')).toBeUndefined();
+    expect(several.tokenIdOf('', ACME)).toBeUndefined();
+    const one = createGuard({ jwt: { issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] } });
+    expect(one.tokenIdOf('j1', ACME)).toBe('j1');
+    expect(one.tokenIdOf('j1', GLOBEX)).toBeUndefined();
+    expect(createGuard({ apiKeys: { prefix: 'tg_' } }).tokenIdOf('j1', ACME)).toBeUndefined();
+  });
+
+  it('refuses a bad subjectIssuers or guard at creation with a UsageError', () => {
+    const base = { store: new MemoryStore(), issuer: ACME, audience: RECEIVER, keys: [ssf.jwk] };
+    expect(() => createSetReceiver({ ...base, subjectIssuers: [] })).toThrow(UsageError);
+    expect(() => createSetReceiver({ ...base, subjectIssuers: [''] })).toThrow(UsageError);
+    expect(() => createSetReceiver({ ...base, guard: {} as SetReceiverOptions['guard'] })).toThrow(/guard/);
+  });
+});
