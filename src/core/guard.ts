@@ -6,12 +6,12 @@ import { normalizePath } from '../leaf/path.js';
 import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { TokenStore } from '../leaf/store.js';
-import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js';
+import type { RevocationReason } from '../leaf/lifecycle.js';
+import { checkRevokeReason, isRawCredential, toMs } from './revoke-arguments.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, scopeChallengeValue, scopesProblem, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
-import { Introspector, isJwtShaped } from '../tokens/introspection.js';
-import { isApiKeyShaped } from '../tokens/api-key.js';
+import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
 import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
 import { caseReading, rulesTried, strictSlashTarget, type RuleTried } from './rule-match.js';
@@ -98,23 +98,6 @@ export interface GuardRevokeSubjectOptions {
   reason?: RevocationReason;
   /** Who revokes, for the lifecycle event. Default: none. */
   actor?: string;
-}
-
-function toMs(value: Date | number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const ms = typeof value === 'number' ? value : value.getTime();
-  if (!Number.isFinite(ms)) throw new UsageError('expected a valid Date or epoch milliseconds', { help: 'pass a Date or a finite number of milliseconds since the epoch' });
-  return ms;
-}
-
-/** The reason and actor of a guard revocation, checked: both end up in logs and events. */
-function checkRevokeReason(where: string, options: { reason?: unknown; actor?: unknown }): { reason: RevocationReason | undefined; actor: string | undefined } {
-  const { reason, actor } = options;
-  if (reason !== undefined && !isRevocationReason(reason)) {
-    throw new UsageError(`${where}: reason must be a lower-case word (a-z, 0-9, _ . -, at most 64 characters), e.g. 'compromised'`);
-  }
-  if (actor !== undefined && (typeof actor !== 'string' || actor === '')) throw new UsageError(`${where}: actor must be a non-empty string`);
-  return { reason, actor };
 }
 
 /** The store of a policy that names none: one MemoryStore per guard, with a warning where that is likely a mistake. */
@@ -330,9 +313,6 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const ip = p.clientIp.resolve(req.remoteAddress, req.headers?.['x-forwarded-for']);
     emitDecision(p.onDecision, telemetry, d, req, { path, ip, identity: auth.token, start, nowMs, now: req.now, source: 'requireScopes' });
   }
-
-  /** Whether `id` is a credential itself (a compact JWT, or an API key of any prefix, not only this policy's) rather than an id. */
-  const isRawCredential = (id: string): boolean => (id.startsWith('eyJ') && isJwtShaped(id)) || isApiKeyShaped(id);
 
   if (telemetry?.attach) {
     try {
