@@ -1,12 +1,12 @@
 // Fastify adapter (Fastify 5): a plugin guarding the whole app in onRequest. No policy here.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerAsyncHookHandler } from 'fastify';
-import type { AuthResult, Decision } from '../leaf/types.js';
+import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuardOptions, scopesFromArgs, type AdapterContext, type GuardOrPolicyOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
 import { claimsOf, takeAuthShape } from './auth-shape.js';
 import { hasHeaders } from './pass-headers.js';
-import { cutAtSemicolon, routingOf } from './fastify-routing.js';
+import { cutAtSemicolon, routingOf, type FastifyRouting } from './fastify-routing.js';
 
 export type { TokenClaims } from './auth-shape.js';
 
@@ -28,7 +28,20 @@ export type TokenGuardPluginOptions = GuardOrPolicyOptions & { authShape?: 'nati
 // is part of the shape Fastify gives every request from the start, not a property added on the hot path.
 const GUARD_KEY: unique symbol = Symbol.for('token-guard.guard') as never;
 
-type GuardedRequest = FastifyRequest & { [GUARD_KEY]?: AdapterContext | null };
+/** What the plugin keeps on a request for requireScopes: its guard, and how the app's router reads a path. */
+interface PluginState {
+  context: AdapterContext;
+  routing: FastifyRouting;
+}
+
+type GuardedRequest = FastifyRequest & { [GUARD_KEY]?: PluginState | null };
+
+/** The GuardRequest of a Fastify request, its path read as the app's router reads it (case, `/x/`, `;`). */
+function guardRequestOf(request: FastifyRequest, routing: FastifyRouting): GuardRequest {
+  const raw = request.raw;
+  const url = routing.semicolon && raw.url !== undefined ? cutAtSemicolon(raw.url) : raw.url;
+  return nodeGuardRequest(raw, url, routing.caseSensitive, request, routing.ignoreTrailingSlash);
+}
 
 /** Puts the decision on `request.auth` and answers it; returns the reply once it is sent. */
 function settle(request: FastifyRequest, reply: FastifyReply, context: AdapterContext, decision: Decision): FastifyReply | undefined {
@@ -54,7 +67,8 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
   const shaped = takeAuthShape(options, undefined, ['user'] as const);
   const context = resolveGuardOptions(shaped.input);
   const asUser = shaped.shape === 'user';
-  const { caseSensitive, ignoreTrailingSlash, semicolon } = routingOf(app);
+  // One per registration: the request keeps a reference to it, so requireScopes reads paths as the hook does.
+  const state: PluginState = { context, routing: routingOf(app) };
   app.decorateRequest('auth', null);
   app.decorateRequest(GUARD_KEY, null);
   // Declared up front like auth (part of every request's shape); fails at start-up next to @fastify/jwt's own `user`.
@@ -64,7 +78,7 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
   const proceed = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, decision: Decision): void => {
     let sent: FastifyReply | undefined;
     try {
-      (request as GuardedRequest)[GUARD_KEY] = context;
+      (request as GuardedRequest)[GUARD_KEY] = state;
       if (asUser && decision.token) (request as { user?: unknown }).user = claimsOf(decision.token);
       sent = settle(request, reply, context, decision);
     } catch (err) {
@@ -75,11 +89,9 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
     if (!sent) done();
   };
   app.addHook('onRequest', (request, reply, done) => {
-    const raw = request.raw;
     let decision: Decision | Promise<Decision>;
     try {
-      const url = semicolon && raw.url !== undefined ? cutAtSemicolon(raw.url) : raw.url;
-      decision = context.guard.decide(nodeGuardRequest(raw, url, caseSensitive, request, ignoreTrailingSlash));
+      decision = context.guard.decide(guardRequestOf(request, state.routing));
     } catch (err) {
       done(err as Error);
       return;
@@ -123,9 +135,9 @@ export const tokenGuard: FastifyPluginAsync<TokenGuardPluginOptions> = Object.as
 export function requireScopes(...scopes: (string | ScopesPolicy)[]): preHandlerAsyncHookHandler {
   const required = scopesFromArgs(scopes);
   return async function requireScopesHandler(request, reply) {
-    const context = (request as GuardedRequest)[GUARD_KEY];
-    if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs the tokenGuard plugin registered', { status: 500, expose: false });
-    const decision = context.guard.authorize(request.auth ?? undefined, required, nodeGuardRequest(request.raw, request.raw.url, false, request));
-    return settle(request, reply, context, decision);
+    const state = (request as GuardedRequest)[GUARD_KEY];
+    if (!state) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs the tokenGuard plugin registered', { status: 500, expose: false });
+    const decision = state.context.guard.authorize(request.auth ?? undefined, required, guardRequestOf(request, state.routing));
+    return settle(request, reply, state.context, decision);
   };
 }

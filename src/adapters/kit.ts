@@ -8,7 +8,7 @@ import type { TokenGuardPolicy } from '../core/policy.js';
 import type { AccessDeniedError } from '../leaf/errors.js';
 import { decisionError, denialResponse, passHeaders, type DenialResponse } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
-import { SCOPE_TOKEN_RE, scopesProblem, type ScopesPolicy } from '../checks/scopes.js';
+import { scopesProblem, type ScopesPolicy } from '../checks/scopes.js';
 import { usageError } from './usage-error.js';
 import { NodeGuardRequest } from './node-request.js';
 
@@ -87,7 +87,6 @@ export function resolveGuardOptions(input: GuardOrPolicyOptions): AdapterContext
  * `{ all?, any? }` object. Throws a TypeError with code `adapter.scopes_invalid` otherwise.
  */
 export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): ScopesPolicy {
-  const valid = (s: unknown) => typeof s === 'string' && SCOPE_TOKEN_RE.test(s);
   if (args.length === 1 && args[0] && typeof args[0] === 'object' && !Array.isArray(args[0])) {
     const o = args[0] as { all?: unknown[]; any?: unknown[] };
     const problem = scopesProblem(o);
@@ -96,7 +95,7 @@ export function scopesFromArgs(args: readonly (string | ScopesPolicy)[]): Scopes
     return Object.freeze({ ...(o.all && { all: [...o.all] as string[] }), ...(o.any && { any: [...o.any] as string[] }) });
   }
   const flat = args.flat() as unknown[];
-  if (flat.length === 0 || !flat.every(valid)) throw usageError('adapter.scopes_invalid', 'requireScopes: expected one or more scope strings');
+  if (scopesProblem(flat) !== undefined) throw usageError('adapter.scopes_invalid', 'requireScopes: expected one or more scope strings');
   return Object.freeze([...flat] as string[]);
 }
 

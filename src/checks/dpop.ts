@@ -162,10 +162,13 @@ function publicMembers(jwk: unknown): Record<string, string> | undefined {
   return required;
 }
 
+/** The RFC 7638 SHA-256 thumbprint of a key's required members (from publicMembers). */
+const thumbprintOf = (members: Record<string, string>): string => createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+
 /** The RFC 7638 SHA-256 thumbprint of a public JWK, or undefined when it is not one (private, symmetric, members missing). */
 export function jwkThumbprint(jwk: unknown): string | undefined {
   const required = publicMembers(jwk);
-  return required && createHash('sha256').update(JSON.stringify(required)).digest('base64url');
+  return required && thumbprintOf(required);
 }
 
 /** Verifies a DPoP proof; returns the verified proof or why it fails. Never throws. */
@@ -177,8 +180,8 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
     // The key is named by its thumbprint before any signature work: a proof from another key costs no import,
     // and a key seen before is not imported again.
     const members = publicMembers(header.jwk);
-    jkt = members && createHash('sha256').update(JSON.stringify(members)).digest('base64url');
-    if (members === undefined || jkt === undefined) return { failure: 'proof: jwk header is not a public key' };
+    if (members === undefined) return { failure: 'proof: jwk header is not a public key' };
+    jkt = thumbprintOf(members);
     if (jkt !== r.jkt) return { failure: 'proof key is not the key the token is bound to' };
     const alg = typeof header.alg === 'string' ? header.alg : '';
     if (!config.algorithms.includes(alg)) return { failure: 'proof: ERR_JOSE_ALG_NOT_ALLOWED' };

@@ -13,8 +13,8 @@ import { hasScopes, scopeChallengeValue, scopesProblem, toScopeRequirement, type
 import { JwtVerifier } from '../tokens/jwt.js';
 import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
-import { challenge, compilePolicy, matchRule, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
-import { caseReading, rulesTried, strictSlashTarget, type RuleTried } from './rule-match.js';
+import { challenge, compilePolicy, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
+import { caseReading, rulesTried, ruleForRequest, strictSlashTarget, type RuleTried } from './rule-match.js';
 import { CHECKS, type CheckSlot } from './registry.js';
 import { emitDecision } from './audit.js';
 import { Decider } from './decision.js';
@@ -280,7 +280,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const target = typeof req.path === 'string' ? req.path : '';
     const path = normalizePath(target);
     const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
-    const mode = path === null ? p.mode : routeMode(p, matchRule(p.rules, method, path, caseReading(req), strictSlashTarget(req, target)));
+    const mode = path === null ? p.mode : routeMode(p, ruleForRequest(p.rules, method, path, req, target));
     const samePolicyMode = prior.mode === mode;
     if (!auth.token) {
       // Here after a refusal the guard only reported (policy-wide report-only), or after a public rule

@@ -3,7 +3,7 @@
 import { normalizePath } from '../leaf/path.js';
 import type { GuardRequest, TraceStep } from '../leaf/types.js';
 import { bearerCandidate, readToken, type TokenSlot } from '../tokens/extract.js';
-import { caseReading, matchRule, strictSlashTarget, type CompiledRule } from './rule-match.js';
+import { ruleForRequest, type CompiledRule } from './rule-match.js';
 import { isThenable } from './store-calls.js';
 import { Evaluation } from './evaluation.js';
 import { NO_REASONS } from './decision.js';
@@ -42,7 +42,7 @@ export function pipeline(e: Engine, req: GuardRequest, nowMs: number, trace?: Tr
   }
   // Read as the request's routers read it: the memo below keys on the rule found here, so `/files/` and `/files` under
   // different rules never share a cached pass.
-  const rule = matchRule(p.rules, method, path, caseReading(req), strictSlashTarget(req, rawPath));
+  const rule = ruleForRequest(p.rules, method, path, req, rawPath);
   if (trace === undefined && e.memoPath && rule?.checks.memoPath === true) {
     const o = memoised(e, req, nowMs, recordsUsage, method, path, headers, rule);
     if (o !== undefined) return o;

@@ -218,6 +218,11 @@ export interface RuleTried {
   why?: string;
 }
 
+/** The rule a request matches, its path read as the request's routers read it (`target`: its raw path, before normalising). */
+export function ruleForRequest(rules: readonly CompiledRule[], method: string, path: string, req: GuardRequest, target: string): CompiledRule | undefined {
+  return matchRule(rules, method, path, caseReading(req), strictSlashTarget(req, target));
+}
+
 /** The rules tried for a request, in order, up to and including the one that matched (as matchRule finds it). Diagnostics only. */
 export function rulesTried(rules: readonly CompiledRule[], method: string, path: string, caseSensitive: CaseReading = false, strictTarget?: string): RuleTried[] {
   const out: RuleTried[] = [];

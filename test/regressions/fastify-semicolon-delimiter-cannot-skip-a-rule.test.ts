@@ -59,6 +59,18 @@ describe('regression: Fastify with useSemicolonDelimiter', () => {
     }
   });
 
+  it('requireScopes reads the path as the hook does: /admin;x=1 keeps the enforced /admin rule under a report-only policy', async () => {
+    const a = Fastify({ routerOptions: { useSemicolonDelimiter: true } } as FastifyServerOptions);
+    await a.register(fastifyAdapter.tokenGuard, await basePolicy({ mode: 'report-only', rules: [{ path: '/admin', mode: 'enforce' }] }));
+    a.get('/admin', { preHandler: fastifyAdapter.requireScopes('admin') }, async () => ({ admin: 'secret admin page' }));
+    const reader = await bearer('orders:read');
+    for (const url of ['/admin', '/admin;x=1']) {
+      const res = await a.inject({ method: 'GET', url, headers: reader });
+      expect([url, res.statusCode, res.json().reason]).toEqual([url, 403, 'scope.insufficient']);
+    }
+    await a.close();
+  });
+
   it('without the option, /admin;x=1 is no route of the app, and the guard reads it whole', async () => {
     const a = await app({});
     const res = await a.inject({ method: 'GET', url: '/admin;x=1', headers: await bearer('orders:read') });
