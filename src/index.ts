@@ -116,6 +116,7 @@ export type {
   RevokeOptions,
   RevokeSubjectOptions,
   ClaimOptions,
+  ClaimQuery,
   RateLimitRule,
   RateLimitCheck,
   RateLimitState,

@@ -4,7 +4,7 @@
 import type { ZodType } from 'zod';
 import type { ParsedIp } from '../leaf/ip.js';
 import type { ReasonInfo } from '../leaf/reasons.js';
-import type { ApiKeyRecord, ClaimOptions, RateLimitCheck, RateLimitResult, TokenUsage } from '../leaf/store.js';
+import type { ApiKeyRecord, ClaimOptions, ClaimQuery, RateLimitCheck, RateLimitResult, TokenUsage } from '../leaf/store.js';
 import type { Confirmation } from '../leaf/confirmation.js';
 import type { Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { AuthenticationFacts } from './step-up.js';
@@ -43,6 +43,8 @@ export interface CheckStore {
   /** Spends one use of a limited key: the uses left after it (negative when none was left). */
   useApiKey(hash: string): number | PromiseLike<number>;
   claimOnce(key: string, options: ClaimOptions): boolean | PromiseLike<boolean>;
+  /** Whether a claim is live, without taking it; undefined when the store cannot tell (`isClaimed` is optional). */
+  readonly isClaimed: ((key: string, options: ClaimQuery) => boolean | PromiseLike<boolean>) | undefined;
   getUsage(tokenId: string): TokenUsage | undefined | PromiseLike<TokenUsage | undefined>;
 }
 

@@ -2,6 +2,7 @@
 // a check's file owns everything else about it (policy slice, schema, compile step, reason codes).
 export { preAuthLimitCheck } from './pre-auth-limit.js';
 export { popCheck } from './pop.js';
+export { dpopReplayCheck } from './dpop-replay.js';
 export { ipCheck } from './ip.js';
 export { hoursCheck } from './hours.js';
 export { scopesCheck } from './scopes.js';

@@ -153,7 +153,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     p,
     store,
     invoke,
-    checkStore: checkStore(invoke),
+    checkStore: checkStore(invoke, store),
     jwt,
     introspector,
     keys: p.apiKeys

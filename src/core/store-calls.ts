@@ -87,14 +87,16 @@ export function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /** The store methods the evaluation calls. */
-export type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce' | 'updateApiKey';
+export type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce' | 'isClaimed' | 'updateApiKey';
+/** The store methods the evaluation calls, optional ones included (called only when the store has them). */
+type HotStore = Required<Pick<TokenStore, HotMethod>>;
 
 /** Calls one store method: the answer as is when synchronous, bounded by the timeout when not. */
-export type Invoke = <K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>) => ReturnType<TokenStore[K]>;
+export type Invoke = <K extends HotMethod>(method: K, ...args: Parameters<HotStore[K]>) => ReturnType<HotStore[K]>;
 
 /** An Invoke for a store. A throw, rejection or timeout becomes a StoreFailure. */
 export function storeInvoker(store: TokenStore, timeoutMs: number): Invoke {
-  return function invoke<K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>): ReturnType<TokenStore[K]> {
+  return function invoke<K extends HotMethod>(method: K, ...args: Parameters<HotStore[K]>): ReturnType<HotStore[K]> {
     let value: unknown;
     try {
       value = (store[method] as (...a: unknown[]) => unknown).apply(store, args);
@@ -104,9 +106,9 @@ export function storeInvoker(store: TokenStore, timeoutMs: number): Invoke {
     // Any thenable, not only a native Promise: a Bluebird or other-realm promise must be awaited and bounded,
     // never read as the answer itself (a thenable object would look like "not revoked").
     if (isThenable(value)) {
-      return timeout(Promise.resolve(value), timeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<TokenStore[K]>;
+      return timeout(Promise.resolve(value), timeoutMs).catch((e: unknown) => Promise.reject(new StoreFailure(e))) as ReturnType<HotStore[K]>;
     }
-    return value as ReturnType<TokenStore[K]>;
+    return value as ReturnType<HotStore[K]>;
   };
 }
 
@@ -119,9 +121,9 @@ export function measuredInvoker(invoke: Invoke, report: NonNullable<GuardTelemet
       // Telemetry must never change or break a decision.
     }
   };
-  return function measured<K extends HotMethod>(method: K, ...args: Parameters<TokenStore[K]>): ReturnType<TokenStore[K]> {
+  return function measured<K extends HotMethod>(method: K, ...args: Parameters<HotStore[K]>): ReturnType<HotStore[K]> {
     const start = performance.now();
-    let value: ReturnType<TokenStore[K]>;
+    let value: ReturnType<HotStore[K]>;
     try {
       value = invoke(method, ...args);
     } catch (e) {
@@ -138,7 +140,7 @@ export function measuredInvoker(invoke: Invoke, report: NonNullable<GuardTelemet
           done(method, start, true);
           throw e;
         },
-      ) as ReturnType<TokenStore[K]>;
+      ) as ReturnType<HotStore[K]>;
     }
     done(method, start, false);
     return value;
@@ -161,12 +163,19 @@ function checkClaim(v: unknown): boolean {
   return v;
 }
 
+function checkClaimed(v: unknown): boolean {
+  if (typeof v !== 'boolean') throw storeShapeError('isClaimed');
+  return v;
+}
+
 /** The store as the checks call it: every answer checked for shape, every failure a StoreFailure. */
-export function checkStore(invoke: Invoke): CheckStore {
+export function checkStore(invoke: Invoke, store: TokenStore): CheckStore {
   return {
     consume: (tokenId, limits, nowMs) => checked(invoke('consume', tokenId, limits, nowMs), checkRateLimitResult),
     useApiKey: (hash) => checked(invoke('useApiKey', hash), checkUses),
     claimOnce: (key, options) => checked(invoke('claimOnce', key, options), checkClaim),
+    // Optional in the store contract: a store without it answers "not known", and the claim alone decides.
+    isClaimed: typeof store.isClaimed === 'function' ? (key, options) => checked(invoke('isClaimed', key, options), checkClaimed) : undefined,
     getUsage: (tokenId) => checked(invoke('getUsage', tokenId), checkUsage),
   };
 }

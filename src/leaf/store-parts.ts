@@ -14,7 +14,7 @@ export type RevocationListStore = Pick<TokenStore, 'revoke' | 'revokeSubject' | 
 export type CounterStore = Pick<TokenStore, 'consume'>;
 
 /** The one-time claims of a TokenStore (DPoP proofs). */
-export type ClaimStore = Pick<TokenStore, 'claimOnce'>;
+export type ClaimStore = Pick<TokenStore, 'claimOnce'> & Partial<Pick<TokenStore, 'isClaimed'>>;
 
 /** The usage records of a TokenStore. */
 export type UsageStore = Pick<TokenStore, 'recordUsage' | 'getUsage'> & Partial<Pick<TokenStore, 'flush'>>;

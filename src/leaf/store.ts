@@ -174,6 +174,14 @@ export interface UsageEvent {
   userAgent?: string;
 }
 
+/** Options of `isClaimed`. Times are epoch ms. */
+export interface ClaimQuery {
+  /** The caller's time: a claim is live while `now < expiresAt`. */
+  now: number;
+  /** The group the key is claimed with (`ClaimOptions.group`). Default: none. */
+  group?: string;
+}
+
 /** Options of `claimOnce`. Times are epoch ms. */
 export interface ClaimOptions {
   /** The caller's time: a claim is live while `now < expiresAt`. */
@@ -263,6 +271,13 @@ export interface TokenStore {
    * still works, without the cap.
    */
   claimOnce(key: string, options: ClaimOptions): Awaitable<boolean>;
+  /**
+   * Whether `key` holds a live claim (`claimOnce` granted it and `now < expiresAt`), `group` being the one it is
+   * claimed with. Changes nothing. Optional: with it, the guard refuses a replayed DPoP proof before the request
+   * spends its rate limit (a replay is refused either way, at the claim; without this read, after the counters were
+   * charged, so a captured proof could be replayed to spend its holder's quota).
+   */
+  isClaimed?(key: string, options: ClaimQuery): Awaitable<boolean>;
 
   /**
    * Key inventory (optional; `listApiKeys`, `rotateApiKey`, `revokeApiKey` need it): every record stored under

@@ -8,6 +8,7 @@ import type {
   ApiKeyRecord,
   ApiKeyUpdateCondition,
   ClaimOptions,
+  ClaimQuery,
   RateLimitCheck,
   RevocationState,
   RevokeOptions,
@@ -213,6 +214,8 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     store.listApiKeys = (subject: string) => inventory.listApiKeys(subject);
     store.getApiKeyById = (id: string) => inventory.getApiKeyById(id);
   }
+  const claimed = claims.isClaimed;
+  if (typeof claimed === 'function') store.isClaimed = (key: string, o: ClaimQuery) => claimed.call(claims, key, o);
   if (lifecycle) {
     store.appendLifecycleEvent = (event: LifecycleEvent) => lifecycle.appendLifecycleEvent(event);
     store.listLifecycleEvents = (query: LifecycleQuery) => lifecycle.listLifecycleEvents(query);

@@ -26,6 +26,7 @@ import type {
   ApiKeyRecord,
   ApiKeyUpdateCondition,
   ClaimOptions,
+  ClaimQuery,
   RateLimitCheck,
   RateLimitResult,
   RevocationState,
@@ -329,6 +330,13 @@ export class MemoryStore implements TokenStore {
         return { name: c.name, limit: c.limit, remaining: allowed ? s.remaining : s.heldRemaining, resetMs: allowed ? s.resetMs : s.heldResetMs };
       }),
     };
+  }
+
+  isClaimed(key: string, options: ClaimQuery): boolean {
+    if (!Number.isFinite(options.now)) throw new StoreArgumentError('MemoryStore: isClaimed needs a finite now');
+    checkClaimGroup('MemoryStore', options.group, undefined, 'isClaimed');
+    const until = this.claims.get(key);
+    return until !== undefined && until > options.now;
   }
 
   claimOnce(key: string, options: ClaimOptions): boolean {

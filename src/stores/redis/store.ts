@@ -8,6 +8,7 @@ import type {
   ApiKeyRecord,
   ApiKeyUpdateCondition,
   ClaimOptions,
+  ClaimQuery,
   RateLimitCheck,
   RateLimitResult,
   RateLimitState,
@@ -264,6 +265,19 @@ export class RedisStore implements TokenStore, StoreCache {
   }
 
   // --- One-time claims
+
+  async isClaimed(key: string, options: ClaimQuery): Promise<boolean> {
+    const { now, group } = options;
+    if (!Number.isFinite(now)) throw new StoreArgumentError('RedisStore: isClaimed needs a finite now');
+    checkClaimGroup('RedisStore', group, undefined, 'isClaimed');
+    // A plain read: the claim's own key, or its score (expiry) in its group's sorted set, judged on the caller's clock.
+    const held = await this.call('claim read', group === undefined ? this.client.get(this.keys.claim(key)) : this.client.zscore(this.keys.claimGroup(group), key));
+    if (held === null) return false;
+    const until = Number(held);
+    // Anything but a number was not written by us: fail rather than call a possible replay fresh.
+    if (Number.isNaN(until)) throw new StoreError('Redis holds a claim that is not a number');
+    return until > now;
+  }
 
   async claimOnce(key: string, options: ClaimOptions): Promise<boolean> {
     const { now, expiresAt, group, maxPerGroup } = options;

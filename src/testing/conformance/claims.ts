@@ -1,10 +1,11 @@
-// Conformance of the one-time claim part of a store: claimOnce, alone and in capped groups (DPoP proofs).
+// Conformance of the one-time claim part of a store: claimOnce, alone and in capped groups (DPoP proofs), and the
+// optional isClaimed read.
 import type { Awaitable } from '../../leaf/types.js';
 import type { TokenStore } from '../../leaf/store.js';
 import { MINUTE, T0, runConcern, type Concern, type ConformanceOptions, type ConformanceRunner } from './kit.js';
 
 /** The one-time claim part of a TokenStore: what `claimsConformance` tests. */
-export type ClaimsStore = Pick<TokenStore, 'claimOnce' | 'close'>;
+export type ClaimsStore = Pick<TokenStore, 'claimOnce' | 'close'> & Partial<Pick<TokenStore, 'isClaimed'>>;
 
 /** The tests of this concern, for `claimsConformance` and `storeConformance`. */
 export const claims: Concern<ClaimsStore> = {
@@ -118,6 +119,49 @@ export const claims: Concern<ClaimsStore> = {
         expect(await store.claimOnce('dpop:k1', inGroup(T0, T0 + MINUTE, 'g', 1))).toBe(true);
       });
 
+      // isClaimed is optional: these hold for a store that has it.
+      test("isClaimed (when the store has it) reads a live claim on the caller's clock and takes nothing", async (store) => {
+        const read = store.isClaimed?.bind(store);
+        if (read === undefined) return;
+        expect(await read('dpop:proof-1', { now: T0 })).toBe(false);
+        // Reading takes nothing: the first claim still wins.
+        expect(await store.claimOnce('dpop:proof-1', until(T0, T0 + MINUTE))).toBe(true);
+        expect(await read('dpop:proof-1', { now: T0 })).toBe(true);
+        expect(await read('dpop:proof-1', { now: T0 + MINUTE - 1 })).toBe(true);
+        expect(await read('dpop:proof-1', { now: T0 + MINUTE })).toBe(false);
+        expect(await read('dpop:proof-2', { now: T0 })).toBe(false);
+        // A claim whose window had already passed is not kept, so it is not live.
+        expect(await store.claimOnce('dpop:late', until(T0, T0))).toBe(true);
+        expect(await read('dpop:late', { now: T0 })).toBe(false);
+      });
+
+      test('isClaimed (when the store has it) reads a claim in its group, and a claim refused for the cap is not live', async (store) => {
+        const read = store.isClaimed?.bind(store);
+        if (read === undefined) return;
+        expect(await store.claimOnce('dpop:k1', inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', 1))).toBe(true);
+        expect(await store.claimOnce('dpop:k2', inGroup(T0, T0 + MINUTE, 'dpop:jkt-a', 1))).toBe(false);
+        expect(await read('dpop:k1', { now: T0, group: 'dpop:jkt-a' })).toBe(true);
+        expect(await read('dpop:k2', { now: T0, group: 'dpop:jkt-a' })).toBe(false);
+        expect(await read('dpop:k1', { now: T0 + MINUTE, group: 'dpop:jkt-a' })).toBe(false);
+        // The read changed nothing: k1 is still refused, and k2 still has no room.
+        expect(await store.claimOnce('dpop:k1', inGroup(T0 + 1, T0 + MINUTE, 'dpop:jkt-a', 1))).toBe(false);
+        expect(await store.claimOnce('dpop:k2', inGroup(T0 + 1, T0 + MINUTE, 'dpop:jkt-a', 1))).toBe(false);
+      });
+
+      test('isClaimed (when the store has it) refuses a non-finite now or a group that is not a string with a TypeError', async (store) => {
+        const read = store.isClaimed?.bind(store);
+        if (read === undefined) return;
+        for (const options of [{ now: Number.NaN }, { now: T0, group: 42 as unknown as string }]) {
+          let error: unknown;
+          try {
+            await read('dpop:k1', options);
+          } catch (e) {
+            error = e;
+          }
+          expect(error instanceof TypeError).toBe(true);
+        }
+      });
+
       if (concurrency > 0) {
         test(`${concurrency} parallel claims of distinct keys in a group capped at ${Math.max(1, Math.floor(concurrency / 4))}: exactly that many win`, async (store) => {
           const cap = Math.max(1, Math.floor(concurrency / 4));
@@ -137,6 +181,8 @@ export const claims: Concern<ClaimsStore> = {
   failingCalls: (store) => ({
     // A claim a store cannot record must never read as "first use".
     claimOnce: () => store.claimOnce('dpop:proof-1', { now: T0, expiresAt: T0 + MINUTE }),
+    // Nor may a read the store cannot answer pass for "not claimed".
+    ...(store.isClaimed !== undefined && { isClaimed: () => store.isClaimed?.('dpop:proof-1', { now: T0 }) }),
   }),
 };
 

@@ -1,0 +1,48 @@
+// DPoP replay, early: a proof the store already holds a claim for is refused before the request spends its quota.
+// The proof check (pop.ts) verifies the proof in the bind phase and claims it at commit, once nothing refused the
+// request. That claim alone refuses a replay, but only after the quota phase charged the token's rate limit: anyone
+// who saw one request (a log, a proxy) could replay its proof for a minute to spend its holder's quota. Here the
+// claim is read (not taken) beside the revocation lookup, so a known replay stops in the constraints phase.
+import type { ReasonCode } from '../leaf/types.js';
+import { defineCheck, isPromiseLike, type CheckContext, type CheckResult } from './check.js';
+import type { DpopPolicySlice } from './pop.js';
+import type { DpopPolicy, DpopProof } from './dpop.js';
+
+/** What the check keeps of the policy: only that DPoP is on (the proof check owns the `dpop` slice's schema). */
+interface CompiledReplay {
+  readonly detail: string;
+}
+
+function verdict(ctx: CheckContext, claimed: boolean, c: CompiledReplay): ReasonCode | undefined {
+  if (!claimed) return undefined;
+  ctx.detail = c.detail;
+  return 'pop.invalid';
+}
+
+/**
+ * DPoP proof replay (`pop.invalid`), read before the quota phase: a verified proof whose one use was already claimed,
+ * on any instance sharing the store, is refused without spending the token's rate limit or a key's uses. Needs a
+ * store with `isClaimed` (MemoryStore, RedisStore, composeStores over one); with another, the claim at commit still
+ * refuses the replay, after the counters. Two copies of a fresh proof racing each other may both be counted before
+ * one is claimed: the claim still lets only one through.
+ */
+export const dpopReplayCheck = defineCheck<DpopPolicySlice, object, DpopPolicy, CompiledReplay>({
+  name: 'dpop-replay',
+  phase: 'constraints',
+  order: 0,
+  // No schema: the `dpop` slice is the proof check's; this one only runs when the policy has it.
+  policyKey: 'dpop',
+  compile: () => ({ detail: 'DPoP proof replayed (its one use was already claimed)' }),
+  // Sent with the revocation lookup: one round trip's wait for both.
+  prefetch(ctx) {
+    const proof = ctx.notes?.['pop'] as DpopProof | undefined;
+    const read = ctx.store.isClaimed;
+    return proof === undefined || read === undefined ? undefined : read(proof.replayKey, { now: ctx.nowMs, group: proof.replayGroup });
+  },
+  check(ctx, c, prefetched): CheckResult {
+    if (prefetched === undefined) return undefined;
+    return isPromiseLike(prefetched) ? Promise.resolve(prefetched).then((claimed) => verdict(ctx, claimed === true, c)) : verdict(ctx, prefetched === true, c);
+  },
+  // As the proof check's: a bearer token bound to nothing has no proof to replay.
+  memo: (ctx) => ctx.scheme === 'bearer' && ctx.token !== undefined && ctx.token.cnf === undefined,
+});
