@@ -24,6 +24,31 @@ export function toScopeRequirement(scopes: ScopesPolicy): ScopeRequirement {
   return { all: [...(s.all ?? [])], any: [...(s.any ?? [])] };
 }
 
+/** A copy of a requirement as given, to tell later whether the caller's object was changed (`sameScopes`). */
+export function snapshotScopes(scopes: ScopesPolicy): ScopesPolicy {
+  if (Array.isArray(scopes)) return Object.freeze([...scopes]);
+  const s = scopes as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(s)) copy[key] = Array.isArray(s[key]) ? Object.freeze([...(s[key] as unknown[])]) : s[key];
+  return Object.freeze(copy) as ScopesPolicy;
+}
+
+const sameList = (a: unknown, b: unknown): boolean => a === b || (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v: unknown, i) => v === b[i]));
+
+/** Whether `scopes` still says what `seen` (its snapshot) said: same keys, same lists. A few comparisons, no allocation. */
+export function sameScopes(scopes: ScopesPolicy, seen: ScopesPolicy): boolean {
+  if (Array.isArray(scopes) || Array.isArray(seen)) return sameList(scopes, seen);
+  const a = scopes as Record<string, unknown>;
+  const b = seen as Record<string, unknown>;
+  let n = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(b, key) || !sameList(a[key], b[key])) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
+
 const isScopeList = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string' && SCOPE_TOKEN_RE.test(s));
 
 /**

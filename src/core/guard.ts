@@ -9,7 +9,7 @@ import type { TokenStore } from '../leaf/store.js';
 import type { RevocationReason } from '../leaf/lifecycle.js';
 import { checkRevokeReason, isRawCredential, subjectKeys, toMs } from './revoke-arguments.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
-import { hasScopes, scopeChallengeValue, scopesProblem, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
+import { hasScopes, sameScopes, scopeChallengeValue, scopesProblem, snapshotScopes, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
 import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -262,14 +262,15 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit, trace)) : finish(outcome, req, start, nowMs, cacheHit, trace);
   }
 
-  const requirementCache = new WeakMap<object, { req: ScopeRequirement; challenge: string }>();
+  const requirementCache = new WeakMap<object, { seen: ScopesPolicy; req: ScopeRequirement; challenge: string }>();
   function requirementOf(scopes: ScopesPolicy): { req: ScopeRequirement; challenge: string } {
     let r = requirementCache.get(scopes);
-    if (!r) {
+    // Cached by identity, but a caller's array may be changed after its first use: a stale requirement could be laxer.
+    if (!r || !sameScopes(scopes, r.seen)) {
       const problem = scopesProblem(scopes);
       if (problem !== undefined) throw new UsageError(`authorize: ${problem}`, { help: 'pass scope strings, or { all?, any? } with at least one scope' });
       const req = toScopeRequirement(scopes);
-      r = { req, challenge: challenge(p.realm, `error="insufficient_scope", scope="${scopeChallengeValue(req)}"`, p.resourceMetadata) };
+      r = { seen: snapshotScopes(scopes), req, challenge: challenge(p.realm, `error="insufficient_scope", scope="${scopeChallengeValue(req)}"`, p.resourceMetadata) };
       requirementCache.set(scopes, r);
     }
     return r;

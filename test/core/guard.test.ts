@@ -392,6 +392,28 @@ describe('requireScopes through guard.authorize', () => {
     ]);
   });
 
+  it('reads a requirement changed after its first use as changed: a cached copy of the old one would be laxer', async () => {
+    const guard = createGuard(await basePolicy({ unmatched: 'authenticate' }));
+    const r = req(await signToken({ scope: 'orders:read' }), { path: '/x' });
+    const d = await guard.evaluate(r);
+    const auth = { token: d.token, decision: d };
+    const needs: string[] = ['orders:read'];
+    expect(guard.authorize(auth, needs, r).reason).toBe('ok');
+    needs.push('orders:admin');
+    expect(guard.authorize(auth, needs, r).reason).toBe('scope.insufficient');
+    needs.length = 0;
+    expect(() => guard.authorize(auth, needs, r)).toThrow(UsageError);
+    const either: { all?: string[]; any?: string[] } = { any: ['orders:read', 'orders:write'] };
+    expect(guard.authorize(auth, either, r).reason).toBe('ok');
+    either.all = ['orders:admin'];
+    expect(guard.authorize(auth, either, r).reason).toBe('scope.insufficient');
+    delete either.all;
+    (either.any as string[])[0] = 'orders:admin';
+    expect(guard.authorize(auth, either, r).reason).toBe('scope.insufficient');
+    (either as Record<string, unknown>)['anyOf'] = ['orders:read'];
+    expect(() => guard.authorize(auth, either, r)).toThrow(UsageError);
+  });
+
   it('keeps a report-only refusal on the decision when the route scopes pass (regression: it was replaced by ok)', async () => {
     const events: DecisionEvent[] = [];
     const guard = createGuard(
