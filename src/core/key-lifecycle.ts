@@ -301,11 +301,19 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
     await changeable(inventory, id, nowMs, false);
     throw new ApiKeyStateError('api_key.rotated', id, `API key ${id} changed while it was rotated`);
   }
+  // Requests on the old key between the read above and the mark may have spent uses the successor was given: it takes
+  // over only what the marked record still holds. Nobody holds the successor's key yet, so nothing spends it meanwhile.
+  const markedRecord = checked(updated);
+  const left = markedRecord.remaining;
+  if (issued.record.remaining !== undefined && left !== undefined && left < issued.record.remaining) {
+    issued.record.remaining = Math.max(0, left);
+    await store.updateApiKey(issued.record.hash, { remaining: issued.record.remaining });
+  }
   const report = reporter(store, options.onEvent);
   const base: Pick<EventDraft, 'at' | 'subject' | 'actor'> = { at: nowMs, subject: old.subject, actor: options.actor };
   await report({ ...base, type: 'key.issued', tokenId: issued.record.id });
   await report({ ...base, type: 'key.rotated', tokenId: old.id, successorId: issued.record.id, sunsetAt, reason: options.reason ?? 'rotated' });
-  return { ...issued, previous: summarize(checked(updated), nowMs), sunsetAt: new Date(sunsetAt) };
+  return { ...issued, previous: summarize(markedRecord, nowMs), sunsetAt: new Date(sunsetAt) };
 }
 
 /**

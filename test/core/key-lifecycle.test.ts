@@ -172,6 +172,24 @@ describe('rotateApiKey', () => {
     expect(allowed).toBe(3);
   });
 
+  it('gives the successor only the uses left once the old key is marked: requests during the rotation do not add uses', async () => {
+    const { store, guard } = await setup();
+    const old = await createApiKey(store, { prefix: 'tg_', subject: 'ci', scopes: ['orders:read'], expiresIn: '1d', uses: 3, now: new Date(T0) });
+    // Two requests on the old key land after rotateApiKey read its record and before it marks it rotated.
+    const racing = Object.create(store) as TokenStore;
+    racing.updateApiKey = async (hash, patch, condition) => {
+      if (condition?.unrotatedAndUnrevoked) for (let i = 0; i < 2; i++) expect((await guard.evaluate(req(old.key, T0))).effect).toBe('allow');
+      return store.updateApiKey(hash, patch, condition);
+    };
+    const rotated = await rotateApiKey(racing, old.record.id, { grace: 0, now: new Date(T0) });
+    expect(rotated.record.remaining).toBe(1);
+    expect(await listApiKeys(store, 'ci', { now: new Date(T0) })).toContainEqual(expect.objectContaining({ id: rotated.record.id, remaining: 1 }));
+    const answers: string[] = [];
+    for (let i = 0; i < 3; i++) answers.push((await guard.evaluate(req(rotated.key, T0 + 1))).effect, (await guard.evaluate(req(old.key, T0 + 1))).effect);
+    // Three uses in all: two on the old key during the rotation, one on the successor.
+    expect(answers.filter((a) => a === 'allow')).toHaveLength(1);
+  });
+
   it('refuses a bad reason, actor or now before touching the store', async () => {
     const { store, issue } = await setup();
     const old = await issue();
