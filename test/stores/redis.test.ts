@@ -456,6 +456,36 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       await a.close();
     });
 
+    it('stores sharing one subscriber answer once for it: a revoke still waits for every other connection', async () => {
+      const prefix = `${RUN}${n++}:`;
+      const silent = subscriber();
+      await silent.subscribe(`${prefix}{c}:inv`); // another connection: listens, never answers
+      const shared = subscriber();
+      const a = new RedisStore({ client, prefix, subscriber: shared, confirmTimeout: 100 });
+      const b = new RedisStore({ client, prefix, subscriber: shared, confirmTimeout: 100 });
+      await vi.waitFor(() => expect(a.stats().nearCacheEnabled && b.stats().nearCacheEnabled).toBe(true));
+      // Two connections listen; a's echo and b's answer both come from the shared one, which is one of them.
+      await expect(a.revoke('tok-1', { now: T0 })).rejects.toThrow(/1 of 2 instance\(s\) did not confirm/);
+      await expect(b.revoke('tok-2', { now: T0 })).rejects.toThrow(/1 of 2 instance\(s\) did not confirm/);
+      await silent.unsubscribe();
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    it('closing one of two stores on a shared subscriber leaves the other subscribed: it still hears revocations', async () => {
+      const prefix = `${RUN}${n++}:`;
+      const shared = subscriber();
+      const a = new RedisStore({ client, prefix, subscriber: shared });
+      const b = new RedisStore({ client, prefix, subscriber: shared });
+      const other = new RedisStore({ client: redisClient(), prefix, subscriber: subscriber() });
+      await vi.waitFor(() => expect(a.stats().nearCacheEnabled && b.stats().nearCacheEnabled && other.stats().nearCacheEnabled).toBe(true));
+      await a.close();
+      expect(await b.getRevocation('tok-3', undefined, T0)).toBeUndefined();
+      expect(b.getRevocation('tok-3', undefined, T0)).toBeUndefined(); // cached
+      await other.revoke('tok-3', { now: T0 });
+      expect(await b.getRevocation('tok-3', undefined, T0)).toEqual({ revokedAt: T0 });
+      await Promise.all([b.close(), other.close()]);
+    });
+
     it('a pattern subscriber (a debugging PSUBSCRIBE *) is not waited for', async () => {
       const prefix = `${RUN}${n++}:`;
       const watcher = subscriber();

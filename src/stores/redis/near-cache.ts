@@ -30,6 +30,27 @@ interface Probe {
   heard: () => void;
 }
 
+/**
+ * The near-caches of this process on each subscriber connection, by channel (stores may share a subscriber). Redis
+ * counts a subscribed connection once, so one answer per connection: the publisher's own echo when it is on that
+ * connection, else the first of its near-caches; and a channel is left only when its last near-cache closes.
+ */
+const peersOf = new WeakMap<object, Map<string, NearCache[]>>();
+
+function peersOn(sub: object, channel: string): NearCache[] {
+  let channels = peersOf.get(sub);
+  if (!channels) {
+    channels = new Map();
+    peersOf.set(sub, channels);
+  }
+  let list = channels.get(channel);
+  if (!list) {
+    list = [];
+    channels.set(channel, list);
+  }
+  return list;
+}
+
 /** How long after an unheard probe the next one is sent, while the subscription lasts. */
 const PROBE_RETRY_MS = 10_000;
 
@@ -90,8 +111,15 @@ export class NearCache {
       this.tokenCache = new LRUCache({ max: o.cache.max, ttl: o.cache.ttl });
       this.subjectCache = new LRUCache({ max: o.cache.max, ttl: o.cache.ttl });
     }
-    if (o.subscriber) this.listen(o.subscriber);
+    if (o.subscriber) {
+      this.peers = peersOn(o.subscriber, this.channel);
+      this.peers.push(this);
+      this.listen(o.subscriber);
+    }
   }
+
+  /** This near-cache and the others of this process on the same subscriber connection and channel. */
+  private readonly peers: NearCache[] = [];
 
   /** Whether the cache is in use right now (off until subscribed, and whenever the subscriber is disconnected). */
   get enabled(): boolean {
@@ -191,7 +219,11 @@ export class NearCache {
     if (!sub) return;
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
     this.handlers.length = 0;
-    await this.call('UNSUBSCRIBE', sub.unsubscribe(this.channel, this.ackChannel)).catch(() => undefined);
+    const at = this.peers.indexOf(this);
+    if (at >= 0) this.peers.splice(at, 1);
+    // The invalidation channel is the other near-caches' too while any of them is open on this connection.
+    const channels = this.peers.length === 0 ? [this.channel, this.ackChannel] : [this.ackChannel];
+    await this.call('UNSUBSCRIBE', sub.unsubscribe(...channels)).catch(() => undefined);
   }
 
   private listen(sub: Redis | Cluster): void {
@@ -332,7 +364,18 @@ export class NearCache {
     else this.dropCache();
     if (msg.a !== 1) return;
     if (msg.o === this.id) this.confirmed(msg.n, true);
-    else this.client.publish(this.keys.ackChannel(msg.o), String(msg.n)).catch(() => undefined);
+    else if (this.answersFor(msg.o)) this.client.publish(this.keys.ackChannel(msg.o), String(msg.n)).catch(() => undefined);
+  }
+
+  /**
+   * Whether this near-cache acknowledges `publisher`'s invalidation for its connection: Redis counted the connection
+   * once, so a second answer from it would let a revoke resolve before another connection has dropped its cache.
+   */
+  private answersFor(publisher: string): boolean {
+    const peers = this.peers;
+    if (peers.length <= 1) return true;
+    for (const p of peers) if (p.id === publisher) return false;
+    return peers[0] === this;
   }
 
   private confirmed(seq: number, own = false): void {
