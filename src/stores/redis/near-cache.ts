@@ -10,6 +10,7 @@ import type { Call } from './command.js';
 import { type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
+import { peersOn } from './subscriber-peers.js';
 
 /** What the near-cache keeps per token id or subject: the entry, or null for "none". */
 interface Cached {
@@ -28,27 +29,6 @@ interface PendingConfirm {
 interface Probe {
   n: number;
   heard: () => void;
-}
-
-/**
- * The near-caches of this process on each subscriber connection, by channel (stores may share a subscriber). Redis
- * counts a subscribed connection once, so one answer per connection: the publisher's own echo when it is on that
- * connection, else the first of its near-caches; and a channel is left only when its last near-cache closes.
- */
-const peersOf = new WeakMap<object, Map<string, NearCache[]>>();
-
-function peersOn(sub: object, channel: string): NearCache[] {
-  let channels = peersOf.get(sub);
-  if (!channels) {
-    channels = new Map();
-    peersOf.set(sub, channels);
-  }
-  let list = channels.get(channel);
-  if (!list) {
-    list = [];
-    channels.set(channel, list);
-  }
-  return list;
 }
 
 /** How long after an unheard probe the next one is sent, while the subscription lasts. */
@@ -112,7 +92,7 @@ export class NearCache {
       this.subjectCache = new LRUCache({ max: o.cache.max, ttl: o.cache.ttl });
     }
     if (o.subscriber) {
-      this.peers = peersOn(o.subscriber, this.channel);
+      this.peers = peersOn<NearCache>(o.subscriber, this.channel);
       this.peers.push(this);
       this.listen(o.subscriber);
     }
