@@ -37,6 +37,7 @@ import type {
   UsageEvent,
 } from '../leaf/store.js';
 import type { LifecycleEvent, LifecycleQuery, RevocationReason } from '../leaf/lifecycle.js';
+import { deepFreeze } from '../leaf/freeze.js';
 
 /** Options of MemoryStore. */
 export interface MemoryStoreOptions {
@@ -83,14 +84,6 @@ function freezeRecord(record: ApiKeyRecord): ApiKeyRecord {
 // not inherit its time or cut-off.
 function live<T extends { until: number }>(entry: T | undefined, now: number): T | undefined {
   return entry && entry.until > now ? entry : undefined;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /** Deletes the entries of `map` whose end (`until` of a value) is at or before `now`; the earliest end left (Infinity: none). */

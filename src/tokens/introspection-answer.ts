@@ -4,6 +4,7 @@ import { parseConfirmation } from '../leaf/confirmation.js';
 import type { ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { IntrospectionConfig } from './introspection-policy.js';
 import type { VerifiedJwt } from './jwt.js';
+import { deepFreeze } from '../leaf/freeze.js';
 
 /** An active token as the server described it: the same facts a verified JWT gives the checks. */
 export type IntrospectedToken = VerifiedJwt;
@@ -22,14 +23,6 @@ export const INTROSPECTION_UNAVAILABLE: ReasonCode = 'idp.unavailable';
 
 const MAX_CLAIM_TIME_S = 8.64e12;
 const isClaimTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_CLAIM_TIME_S;
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 /** A failure that is the server's, not the token's: answered 503 and never cached. */
 export const unavailable = (detail: string): IntrospectionFailure => ({ reason: INTROSPECTION_UNAVAILABLE, detail });

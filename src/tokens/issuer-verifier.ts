@@ -10,6 +10,7 @@ import { RemoteKeys } from './jwks.js';
 import { IdpUnavailable } from './remote.js';
 import { DEFAULT_TYPS, MAX_CLAIM_TIME_S, normalizeTyp, scopesOf, type JwtConfig, type JwtFailure, type VerifiedJwt } from './jwt-claims.js';
 import { jsonObject, KeyDoesNotFit, segmentBytes, signatureHolds, verifyKeyOf, type VerifyKey } from './jws.js';
+import { deepFreeze } from '../leaf/freeze.js';
 
 /** A remembered verification, the issuer configuration that made it, and the instant (request time, ms) it stops being served. */
 export interface CacheEntry {
@@ -41,14 +42,6 @@ function claimFailure(payload: JWTPayload, claim: string, why: 'missing' | 'inva
   if (expired !== undefined) return { reason: 'token.expired', detail: expired };
   if (claim === 'nbf' && why === 'check_failed') return { reason: 'token.expired', detail: 'nbf is in the future' };
   return { reason: 'token.invalid', detail: `claim ${claim}: ${why}` };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 function toPublicJwk(key: JWK | string): JWK {
