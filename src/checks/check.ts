@@ -32,11 +32,6 @@ export interface CheckedToken {
   readonly record: ApiKeyRecord | undefined;
   /** The token's confirmation (`cnf`): what it is bound to. */
   readonly cnf: Confirmation | undefined;
-  /**
-   * The subject as subject revocations and subject-wide counters name it: a JWT's `sub` prefixed by its issuer
-   * configuration's name when the policy has several (`<name>:<sub>`), else the subject as is.
-   */
-  readonly subjectKey: string | undefined;
 }
 
 /**

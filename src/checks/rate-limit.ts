@@ -124,8 +124,7 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
 function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial: boolean): CheckResult {
   const token = ctx.token;
   if (!token || limits.length === 0) return undefined;
-  // Per issuer configuration when the policy has several: one tenant's `sub` does not spend another's budget.
-  const subject = token.subjectKey;
+  const subject = token.info.subject;
   let n = 0;
   for (const l of limits) if (isBySubject(l)) n++;
   // A token without a subject is its own subject: its subject-wide limits count under its id, apart from its token limits.

@@ -235,8 +235,7 @@ export class Evaluation implements Run, Outcome {
 
         // Phase: revoke. What later checks will read from the store is fetched alongside (one round trip's wait).
         case REVOKE: {
-          const holder = this.token as Holder;
-          const info = holder.info;
+          const info = (this.token as Holder).info;
           for (const slot of e.prefetchers) {
             const pre: unknown = slot.check.prefetch?.(this, slot.policy);
             // Awaited by its check, or abandoned by a refusal: never an unhandled rejection.
@@ -244,7 +243,7 @@ export class Evaluation implements Run, Outcome {
             this.prefetched ??= [];
             this.prefetched[slot.index] = pre;
           }
-          const revocation: unknown = e.invoke('getRevocation', info.id, holder.subjectKey, nowMs);
+          const revocation: unknown = e.invoke('getRevocation', info.id, info.subject, nowMs);
           if (isThenable(revocation)) return this.wait(REVOKE_WAIT, revocation);
           this.revocation(revocation);
           break;

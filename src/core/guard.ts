@@ -7,13 +7,12 @@ import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { TokenStore } from '../leaf/store.js';
 import type { RevocationReason } from '../leaf/lifecycle.js';
-import { checkRevokeReason, isRawCredential, subjectKeys, toMs } from './revoke-arguments.js';
+import { checkRevokeReason, isRawCredential, toMs } from './revoke-arguments.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, sameScopes, scopeChallengeValue, scopesProblem, snapshotScopes, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
 import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
-import { noteMultiIssuerStore } from '../leaf/multi-issuer-stores.js';
 import { challenge, compilePolicy, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
 import { caseReading, rulesTried, ruleForRequest, strictSlashTarget, type RuleTried } from './rule-match.js';
 import { CHECKS, type CheckSlot } from './registry.js';
@@ -69,8 +68,6 @@ export interface Guard {
   explain(request: GuardRequest): Promise<Explanation>;
   /** The id this guard gives a JWT with this `jti` from `issuer` (`<name>:<jti>` with several issuers), or undefined when no issuer configuration accepts that `iss`. */
   tokenIdOf(jti: string, issuer: string): string | undefined;
-  /** The key this guard revokes and counts the subject `sub` of `issuer` under (`<name>:<sub>` with several issuers), or undefined when no issuer configuration accepts that `iss`. */
-  subjectIdOf(sub: string, issuer: string): string | undefined;
   /** The store this guard reads and writes. */
   readonly store: TokenStore;
   /** Forgets cached JWT verifications (e.g. after rotating signing keys) and cached introspection answers. */
@@ -93,11 +90,6 @@ export interface GuardRevokeOptions {
 export interface GuardRevokeSubjectOptions {
   /** Tokens issued before this are revoked. Default: now. */
   before?: Date | number;
-  /**
-   * With several issuers: only this issuer's subject (`iss`), not a namesake of another tenant. Without it, the
-   * subject is revoked under every issuer and for API keys and introspected tokens. Default: every issuer.
-   */
-  issuer?: string;
   /** Keep the revocation until then (the policy's clock tolerance is added, as the verifier allows). Default: until deleted. */
   expiresAt?: Date | number;
   /** The time of the revocation. Default: now. */
@@ -134,7 +126,6 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const telemetry = p.telemetry;
   const jwksFetch = telemetry?.jwksFetch?.bind(telemetry);
   const jwt = p.jwt ? new JwtVerifier(jwksFetch ? p.jwt.map((c) => ({ ...c, onJwksFetch: jwksFetch })) : p.jwt) : undefined;
-  if (jwt?.several) noteMultiIssuerStore(store);
   const introspector = p.introspection ? new Introspector(p.introspection) : undefined;
   const storeCall = telemetry?.storeCall?.bind(telemetry);
   // Store calls are timed only for a telemetry sink that asks: without one the hot path is as before.
@@ -187,8 +178,6 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000,
           facts: v,
           cnf: v.cnf,
-          // An introspected token's subject is the authorization server's own: no prefix.
-          subjectKey: v.subjectKey ?? v.info.subject,
           record: undefined,
           recordChecks: undefined,
           notices: undefined,
@@ -347,7 +336,6 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     authorize,
     store,
     tokenIdOf: (jti, issuer) => jwt?.tokenIdOf(jti, issuer),
-    subjectIdOf: (sub, issuer) => jwt?.subjectIdOf(sub, issuer),
     clearTokenCache: () => {
       jwt?.clearCache();
       introspector?.clearCache();
@@ -388,8 +376,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       // As for revoke: the verifier accepts the subject's tokens until their exp plus the clock tolerance.
       const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs) + p.clockToleranceS * 1000;
       const { reason, actor } = checkRevokeReason('revokeSubject', options);
-      const keys = subjectKeys(jwt, subject, options.issuer);
-      for (const key of keys) await store.revokeSubject(key, { now: nowMs, before, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      await store.revokeSubject(subject, { now: nowMs, before, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
       await report({ type: 'subject.revoked', at: nowMs, subject, actor, reason });
     },
   };

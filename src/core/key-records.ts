@@ -136,7 +136,6 @@ export class KeyAuthenticator {
       issuedAtMs: record.createdAt,
       facts: NO_FACTS,
       cnf: undefined,
-      subjectKey: record.subject,
       record,
       recordChecks: compiled.recordChecks,
       notices: this.watch.notices(record, nowMs),

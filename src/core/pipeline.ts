@@ -99,7 +99,7 @@ function memoised(
   let failed = false;
   try {
     ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
-    answer = e.invoke('getRevocation', holder.info.id, holder.subjectKey, nowMs);
+    answer = e.invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
   } catch (err) {
     if (ip === undefined) return undefined;
     answer = err;

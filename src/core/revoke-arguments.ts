@@ -4,7 +4,6 @@ import { UsageError } from '../leaf/errors.js';
 import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js';
 import { isApiKeyShaped } from '../tokens/api-key.js';
 import { isJwtShaped } from '../tokens/introspection.js';
-import type { JwtVerifier } from '../tokens/jwt.js';
 
 /** Epoch milliseconds of a Date or a number (`fallback` when undefined). Throws UsageError for an invalid one. */
 export function toMs(value: Date | number | undefined, fallback: number): number {
@@ -26,19 +25,3 @@ export function checkRevokeReason(where: string, options: { reason?: unknown; ac
 
 /** Whether `id` is a credential itself (a compact JWT, or an API key of any prefix, not only this policy's) rather than an id. */
 export const isRawCredential = (id: string): boolean => (id.startsWith('eyJ') && isJwtShaped(id)) || isApiKeyShaped(id);
-
-/**
- * The keys a subject revocation is filed under: with `issuer`, that issuer's subject only (a UsageError when the
- * guard accepts no such issuer); without, the subject under every issuer configuration and as is (API keys,
- * introspected tokens), so leaving the issuer out never revokes less than it names.
- */
-export function subjectKeys(jwt: Pick<JwtVerifier, 'subjectIdOf' | 'subjectIdsOf'> | undefined, subject: string, issuer: unknown): string[] {
-  if (issuer === undefined) return jwt === undefined ? [subject] : [...new Set([subject, ...jwt.subjectIdsOf(subject)])];
-  if (typeof issuer !== 'string' || issuer === '') throw new UsageError('revokeSubject: issuer must be a non-empty string');
-  const key = jwt?.subjectIdOf(subject, issuer);
-  if (key === undefined)
-    throw new UsageError(`revokeSubject: no issuer configuration of this guard accepts ${JSON.stringify(issuer.slice(0, 200))}`, {
-      help: "pass the token's iss exactly as jwt.issuer names it",
-    });
-  return [key];
-}

@@ -38,33 +38,6 @@ function tokenIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource
   return typeof id === 'string' && id !== '' ? { id } : { why: `jwt_id issuer ${quoted(iss)} is not an issuer the guard accepts` };
 }
 
-/**
- * The keys a subject is revoked under in the guard's store (`<name>:<sub>` with several issuers), or why there is
- * none: its `iss`'s, or for a subject that names none, those of every issuer the transmitter may name.
- */
-function subjectKeysOf(sub: string, issuers: readonly string[], guard: TokenIdSource | undefined): { keys: string[] } | { why: string } {
-  // Without a guard (or one that cannot say), the bare sub, as before: right for a guard with one issuer configuration.
-  const of = guard?.subjectIdOf;
-  if (guard === undefined || typeof of !== 'function') return { keys: [sub] };
-  const keys = new Set<string>();
-  for (const iss of issuers) {
-    let key: string | undefined;
-    try {
-      key = of.call(guard, sub, iss);
-    } catch {
-      key = undefined;
-    }
-    if (typeof key === 'string' && key !== '') keys.add(key);
-  }
-  if (keys.size > 0) return { keys: [...keys] };
-  return {
-    why:
-      issuers.length === 1
-        ? `subject issuer ${quoted(issuers[0] as string)} is not an issuer the guard accepts`
-        : 'no issuer this transmitter may name is one the guard accepts',
-  };
-}
-
 /** The actions a verified SET asks for. Throws Refused for a SET whose events cannot be read. */
 export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): SecurityEventAction[] {
   const { subjectOf, subjectIssuers, guard } = mapping;
@@ -88,9 +61,8 @@ export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): Securit
       out.push({ type, action: 'ignored', detail: 'a credential was created, none changed' });
       continue;
     }
-    // A transmitter naming another issuer's subject (or token) would revoke that issuer's user: with one issuer
-    // configuration the store does not tell them apart. Such an event is ignored, not refused: the SET itself is
-    // valid (RFC 8935 §2.2). With several, each issuer's subjects are apart (guard.subjectIdOf) as well.
+    // Subjects are not namespaced per issuer in the store: a transmitter naming another issuer's subject (or token)
+    // would revoke that issuer's user. Such an event is ignored, not refused: the SET itself is valid (RFC 8935 §2.2).
     const foreign = issuersNamed(subject).find((iss) => !subjectIssuers.has(iss));
     if (foreign !== undefined) {
       out.push({ type, action: 'ignored', detail: `subject issuer ${quoted(foreign)} is not one this transmitter may name (subjectIssuers)` });
@@ -107,14 +79,9 @@ export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): Securit
     } catch {
       sub = undefined;
     }
-    if (typeof sub !== 'string' || sub === '') {
+    if (typeof sub !== 'string' || sub === '')
       out.push({ type, action: 'ignored', detail: `subject format ${JSON.stringify(String(subject.format).slice(0, 32))} not mapped to a token subject` });
-      continue;
-    }
-    const own = issuersNamed(subject);
-    const named = subjectKeysOf(sub, own.length > 0 ? own.slice(0, 1) : [...subjectIssuers], guard);
-    if ('why' in named) out.push({ type, action: 'ignored', detail: named.why });
-    else for (const key of named.keys) out.push({ type, action: 'revoke_subject', subject: key });
+    else out.push({ type, action: 'revoke_subject', subject: sub });
   }
   return out;
 }

@@ -71,12 +71,8 @@ export interface SetReceiverOptions {
    */
   subjectIssuers?: readonly string[];
   /**
-   * The guard whose tokens the events name (a `Guard` from `createGuard` fits): its `tokenIdOf` gives the id a
-   * `jwt_id` subject revokes and its `subjectIdOf` the key a subject is revoked under, `<name>:<jti>` and
-   * `<name>:<sub>` when the guard has several issuers (a subject is its `iss`'s; one that names none, such as `opaque`,
-   * is revoked for every issuer in `subjectIssuers`).
-   * Needed with several issuers: without it, the bare `jti` and `sub` are revoked, which such a guard never reads.
-   * Default: the bare `jti` and `sub`.
+   * The guard whose tokens a `jwt_id` subject names (a `Guard` from `createGuard` fits): its `tokenIdOf` gives the id
+   * to revoke, `<name>:<jti>` when the guard has several issuers. Needed with several issuers. Default: the bare `jti`.
    */
   guard?: TokenIdSource;
   /** Audit hook: one record per SET received, applied or not. Its errors are swallowed. */
@@ -85,12 +81,10 @@ export interface SetReceiverOptions {
   clock?: () => Date;
 }
 
-/** What the receiver needs of a guard: the ids it gives a JWT and a subject. A `Guard` (from `createGuard`) is one. */
+/** What the receiver needs of a guard: the id it gives a JWT. A `Guard` (from `createGuard`) is one. */
 export interface TokenIdSource {
   /** The id of a JWT with this `jti` from `issuer`, or undefined when no issuer configuration accepts that `iss`. */
   tokenIdOf(jti: string, issuer: string): string | undefined;
-  /** The key subject `sub` of `issuer` is revoked under, or undefined when no issuer configuration accepts that `iss`. Without it, the bare `sub`. */
-  subjectIdOf?(sub: string, issuer: string): string | undefined;
 }
 
 /** What one delivery is answered with. */

@@ -306,7 +306,6 @@ export class IssuerVerifier {
     if (exp !== undefined) entry.exp = exp;
     if (nbf !== undefined) entry.nbf = nbf;
     if (iat !== undefined) entry.iat = iat;
-    if (sub !== undefined) entry.subjectKey = this.config.idPrefix + sub;
     if (authTime !== undefined) entry.authTime = authTime as number;
     if (Array.isArray(amr) && amr.every((a) => typeof a === 'string')) entry.amr = amr;
     if (typeof acr === 'string') entry.acr = acr;

@@ -42,11 +42,6 @@ export interface VerifiedJwt {
   /** `cnf` claim: the token is bound to a key (DPoP `jkt`) or a certificate (`x5t#S256`), or unverifiably. */
   cnf?: Confirmation;
   /**
-   * The subject as subject revocations and subject-wide rate limits name it: `<name>:<sub>` with several issuer
-   * configurations (one tenant's `sub` is not another's), the bare `sub` with one. Undefined without `sub`.
-   */
-  subjectKey?: string;
-  /**
    * The guard's own state for this verification (its Holder), set by the guard that made it on first use: a
    * repeated token finds it here, one read from its cache entry, instead of in a side table.
    */

@@ -46,11 +46,6 @@ export class JwtVerifier {
     this.cache = new BoundedMap(Math.max(...list.map((c) => c.cacheSize)), { index: tailHash });
   }
 
-  /** Whether there are several issuer configurations (token ids and subjects are then prefixed by their name). */
-  get several(): boolean {
-    return this.verifiers.length > 1;
-  }
-
   /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */
   readonly knows = (token: string): boolean => this.cache.has(token);
 
@@ -64,24 +59,10 @@ export class JwtVerifier {
    * `jti` with one), or undefined when no configuration accepts that `iss`: what revoking such a token must name.
    */
   tokenIdOf(jti: string, issuer: string): string | undefined {
-    return this.prefixed(jti, issuer);
-  }
-
-  /** The subject key (`VerifiedJwt.subjectKey`) of `sub` from `issuer`, or undefined when no configuration accepts that `iss`. */
-  subjectIdOf(sub: string, issuer: string): string | undefined {
-    return this.prefixed(sub, issuer);
-  }
-
-  /** The subject keys `sub` has under every issuer configuration (one, the bare `sub`, with a single configuration). */
-  subjectIdsOf(sub: string): string[] {
-    return [...new Set(this.verifiers.map((v) => v.config.idPrefix + sub))];
-  }
-
-  private prefixed(value: string, issuer: string): string | undefined {
-    if (typeof value !== 'string' || value === '' || typeof issuer !== 'string') return undefined;
+    if (typeof jti !== 'string' || jti === '' || typeof issuer !== 'string') return undefined;
     const v = this.byIssuer ? this.byIssuer.get(issuer) : this.verifiers[0];
     const issuers = v === undefined ? [] : typeof v.config.issuer === 'string' ? [v.config.issuer] : v.config.issuer;
-    return v !== undefined && issuers.includes(issuer) ? v.config.idPrefix + value : undefined;
+    return v !== undefined && issuers.includes(issuer) ? v.config.idPrefix + jti : undefined;
   }
 
   /**

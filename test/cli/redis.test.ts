@@ -177,27 +177,6 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(await store.getRevocation('any', 'alice', Date.now())).toMatchObject({ subjectRevokedBefore: Date.parse('2026-01-01T00:00:00Z'), subjectReason: 'offboarded' });
   });
 
-  it("with --policy of several issuers, revokes the subject under every issuer's key, or with --issuer under that one only", async () => {
-    const one = await cli(['revoke', 'subject', 'bob', '--prefix', prefix, '--policy', 'multi-issuer.mjs', '--issuer', 'https://globex.id.example/'], { env });
-    expect(one.code).toBe(0);
-    const at = Date.now();
-    expect(await store.getRevocation('any', 'globex:bob', at)).toMatchObject({ subjectRevokedBefore: expect.any(Number) });
-    expect(await store.getRevocation('any', 'acme:bob', at)).toBeUndefined();
-    expect(await store.getRevocation('any', 'bob', at)).toBeUndefined();
-    const every = await cli(['revoke', 'subject', 'carol', '--prefix', prefix, '--policy', 'multi-issuer.mjs'], { env });
-    expect(every.code).toBe(0);
-    for (const key of ['carol', 'acme:carol', 'globex:carol'])
-      expect(await store.getRevocation('any', key, Date.now())).toMatchObject({ subjectRevokedBefore: expect.any(Number) });
-  });
-
-  it('refuses --issuer without --policy, and an issuer the policy does not configure, revoking nothing', async () => {
-    const alone = await cli(['revoke', 'subject', 'dave', '--prefix', prefix, '--issuer', 'https://acme.id.example/'], { env });
-    expect([alone.code, alone.stderr]).toEqual([2, expect.stringContaining('--issuer needs --policy')]);
-    const unknown = await cli(['revoke', 'subject', 'dave', '--prefix', prefix, '--policy', 'multi-issuer.mjs', '--issuer', 'https://evil.example/'], { env });
-    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('no issuer configuration of this guard accepts')]);
-    expect(await store.getRevocation('any', 'dave', Date.now())).toBeUndefined();
-  });
-
   it('refuses a reason stores would refuse, before touching Redis', async () => {
     const r = await cli(['revoke', 'token', 'x', '--reason', 'Because I said so', '--redis', 'redis://127.0.0.1:1']);
     expect(r.code).toBe(2);

@@ -2,7 +2,6 @@
 // guard.revoke / guard.revokeSubject (reasons, lifecycle events and the clock-tolerance margin as an app gets them).
 import { createGuard, type Guard } from '../../core/guard.js';
 import type { TokenStore } from '../../leaf/store.js';
-import type { TokenGuardPolicy } from '../../core/policy-types.js';
 import type { Command, Group } from '../command.js';
 import { optional } from '../command.js';
 import { EXIT, usage } from '../exit.js';
@@ -10,16 +9,13 @@ import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-opt
 import { when } from '../output.js';
 import { openStore, REDIS_OPTIONS } from '../redis.js';
 import { parseTime } from '../values.js';
-import { loadPolicy } from '../policy-module.js';
 
 /**
  * A guard over the store, only to revoke with: revocations need no policy, but go through the guard so they are
  * validated, reasoned and reported exactly as an app's own `guard.revoke`. The prefix is a placeholder (it accepts
  * no request here): guard.revoke refuses a raw API key of any prefix, not only this one.
  */
-function revoker(store: TokenStore, policy?: TokenGuardPolicy): Guard {
-  // With the app's policy, its issuer configurations name the subjects; its store and hooks are left out.
-  if (policy !== undefined) return createGuard({ ...policy, store, trackUsage: false, onDecision: undefined, onLifecycle: undefined });
+function revoker(store: TokenStore): Guard {
   return createGuard({ store, apiKeys: { prefix: 'tg_' }, trackUsage: false });
 }
 
@@ -59,29 +55,16 @@ const token: Command = {
 
 const subject: Command = {
   summary: 'revoke every token of a subject issued before a time (default: now)',
-  description:
-    'guard.revokeSubject: tokens of SUBJECT issued before --before are refused; later ones pass. An app with several\n' +
-    "issuer configurations files each issuer's subjects apart (<name>:<sub>): give its --policy, so every issuer's\n" +
-    "SUBJECT is revoked, or with --issuer only that issuer's.",
+  description: 'guard.revokeSubject: tokens of SUBJECT issued before --before are refused; later ones pass.',
   positionals: [{ name: 'SUBJECT', description: 'the subject: JWT sub, API key record subject' }],
   options: {
     before: { type: 'string', value: 'TIME', description: 'revoke tokens issued before this time. Default: now' },
-    policy: {
-      type: 'string',
-      value: 'FILE',
-      description: "the app's policy module, read for its issuer configurations (its store is not used). Default: none (bare subjects)",
-    },
-    issuer: { type: 'string', value: 'ISS', description: "with --policy: only this issuer's subject (the tokens' iss). Default: every issuer's" },
     'expires-at': { type: 'string', value: 'TIME', description: 'keep the revocation until this time (when the last such token expires). Default: until deleted' },
     ...REASON_OPTION,
     ...ACTOR_OPTION,
     ...REDIS_OPTIONS,
   },
-  examples: [
-    'token-guard revoke subject alice --reason offboarded --redis redis://127.0.0.1:6379',
-    'token-guard revoke subject svc-ci --before 2026-11-30T12:00:00Z --json',
-    'token-guard revoke subject alice --policy ./policy.mjs --issuer https://acme.id.example/',
-  ],
+  examples: ['token-guard revoke subject alice --reason offboarded --redis redis://127.0.0.1:6379', 'token-guard revoke subject svc-ci --before 2026-11-30T12:00:00Z --json'],
   async run(ctx) {
     const name = 'token-guard revoke subject';
     const who = ctx.positionals[0] as string;
@@ -93,20 +76,9 @@ const subject: Command = {
     const expiresAt = at === undefined ? undefined : parseTime('--expires-at', at, now.getTime());
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
-    const file = optional(ctx, 'policy');
-    const issuer = optional(ctx, 'issuer');
-    if (issuer !== undefined && file === undefined) throw usage(`${name}: --issuer needs --policy (the issuer configurations that name its subjects)`);
-    const policy = file === undefined ? undefined : (await loadPolicy(file, ctx.cwd, name)).policy;
     const open = await openStore(ctx, name);
     try {
-      await revoker(open.store, policy).revokeSubject(who, {
-        now,
-        before,
-        actor,
-        ...(issuer !== undefined && { issuer }),
-        ...(expiresAt !== undefined && { expiresAt }),
-        ...(reason !== undefined && { reason }),
-      });
+      await revoker(open.store).revokeSubject(who, { now, before, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
     } finally {
       await open.close();
     }
