@@ -32,6 +32,8 @@ export interface CheckedToken {
   readonly record: ApiKeyRecord | undefined;
   /** The token's confirmation (`cnf`): what it is bound to. */
   readonly cnf: Confirmation | undefined;
+  /** The issuer configuration's name of a JWT when the policy has several: its subject-wide counters are that issuer's own. */
+  readonly subjectNamespace: string | undefined;
 }
 
 /**

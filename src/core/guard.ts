@@ -13,6 +13,7 @@ import { hasScopes, sameScopes, scopeChallengeValue, scopesProblem, snapshotScop
 import { JwtVerifier } from '../tokens/jwt.js';
 import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
+import { noteMultiIssuerGuard } from '../leaf/multi-issuer-stores.js';
 import { challenge, compilePolicy, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
 import { caseReading, rulesTried, ruleForRequest, strictSlashTarget, type RuleTried } from './rule-match.js';
 import { CHECKS, type CheckSlot } from './registry.js';
@@ -100,6 +101,9 @@ export interface GuardRevokeSubjectOptions {
   actor?: string;
 }
 
+const SET_WITHOUT_GUARD =
+  'token-guard: a security event receiver created without `guard` writes the store of this guard, which has several issuers: a jwt_id event is revoked under its bare jti, which this guard never reads. Pass the guard to createSetReceiver.';
+
 /** The store of a policy that names none: one MemoryStore per guard, with a warning where that is likely a mistake. */
 function defaultStore(): TokenStore {
   if (isProduction()) {
@@ -126,6 +130,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const telemetry = p.telemetry;
   const jwksFetch = telemetry?.jwksFetch?.bind(telemetry);
   const jwt = p.jwt ? new JwtVerifier(jwksFetch ? p.jwt.map((c) => ({ ...c, onJwksFetch: jwksFetch })) : p.jwt) : undefined;
+  if (jwt?.several && noteMultiIssuerGuard(store)) warnOnce('TOKEN_GUARD_SET_WITHOUT_GUARD', SET_WITHOUT_GUARD);
   const introspector = p.introspection ? new Introspector(p.introspection) : undefined;
   const storeCall = telemetry?.storeCall?.bind(telemetry);
   // Store calls are timed only for a telemetry sink that asks: without one the hot path is as before.
@@ -178,6 +183,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000,
           facts: v,
           cnf: v.cnf,
+          subjectNamespace: v.issuerName,
           record: undefined,
           recordChecks: undefined,
           notices: undefined,

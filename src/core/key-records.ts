@@ -136,6 +136,7 @@ export class KeyAuthenticator {
       issuedAtMs: record.createdAt,
       facts: NO_FACTS,
       cnf: undefined,
+      subjectNamespace: undefined,
       record,
       recordChecks: compiled.recordChecks,
       notices: this.watch.notices(record, nowMs),

@@ -7,7 +7,8 @@ export type TokenGuardWarningCode =
   | 'TOKEN_GUARD_NOT_MOUNTED'
   | 'TOKEN_GUARD_MIXED_CASE_ROUTING'
   | 'TOKEN_GUARD_REDIS_DURABILITY'
-  | 'TOKEN_GUARD_REDIS_SUBSCRIBER';
+  | 'TOKEN_GUARD_REDIS_SUBSCRIBER'
+  | 'TOKEN_GUARD_SET_WITHOUT_GUARD';
 
 const emitted = new Set<TokenGuardWarningCode>();
 

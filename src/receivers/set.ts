@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { parseDuration } from '../leaf/duration.js';
 import { UsageError } from '../leaf/errors.js';
+import { noteBareIdReceiver } from '../leaf/multi-issuer-stores.js';
 import { actionsOf } from './set-events.js';
 import { ACCEPTED, errorResponse, Refused, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
 import { defaultSubjectOf } from './set-subjects.js';
@@ -49,6 +50,14 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
     throw new UsageError(`createSetReceiver: ${issue?.path.join('.') || 'options'}: ${issue?.message ?? 'invalid'}`, { help: 'see docs/security-events.md' });
   }
   const { store, issuer } = options;
+  if (options.guard === undefined && noteBareIdReceiver(store)) {
+    throw new UsageError(
+      'createSetReceiver: a guard with several issuers reads this store, and without `guard` a jwt_id would be revoked under its bare jti, which that guard never reads',
+      {
+        help: 'pass the guard: createSetReceiver({ ..., guard })',
+      },
+    );
+  }
   const audiences = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
   const algorithms = [...(options.algorithms ?? ['RS256', 'ES256', 'PS256', 'EdDSA'])];
   const maxAgeS = (parseDuration(options.maxAge ?? '1h') as number) / 1000;

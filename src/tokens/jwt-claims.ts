@@ -41,6 +41,8 @@ export interface VerifiedJwt {
   acr?: string;
   /** `cnf` claim: the token is bound to a key (DPoP `jkt`) or a certificate (`x5t#S256`), or unverifiably. */
   cnf?: Confirmation;
+  /** The issuer configuration's `name` when the policy has several (its subject-wide rate limits are counted apart). */
+  issuerName?: string;
   /**
    * The guard's own state for this verification (its Holder), set by the guard that made it on first use: a
    * repeated token finds it here, one read from its cache entry, instead of in a side table.

@@ -46,6 +46,11 @@ export class JwtVerifier {
     this.cache = new BoundedMap(Math.max(...list.map((c) => c.cacheSize)), { index: tailHash });
   }
 
+  /** Whether there are several issuer configurations (token ids are then prefixed by their name). */
+  get several(): boolean {
+    return this.verifiers.length > 1;
+  }
+
   /** Whether a token has a cached verification (it then passed the token syntax check). Bound: pass it as is. */
   readonly knows = (token: string): boolean => this.cache.has(token);
 

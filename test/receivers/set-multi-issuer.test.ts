@@ -1,9 +1,10 @@
 // Security events against a guard with several issuers (tenants): a jwt_id revokes the id the guard gives the token
-// (`<name>:<jti>`), and a transmitter revokes only subjects and tokens of the issuers it may name. Real parts: one
-// Express app with the receiver and the guard on one MemoryStore, pushed to and asked over HTTP.
+// (`<name>:<jti>`), a transmitter revokes only subjects and tokens of the issuers it may name, and by-subject rate
+// limits count each issuer's subjects apart. Real parts: one Express app with the receiver and the guard on one
+// MemoryStore, pushed to and asked over HTTP, on a fixed clock.
 import express from 'express';
 import request from 'supertest';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { createGuard, MemoryStore, UsageError } from '../../src/index.js';
@@ -31,7 +32,9 @@ beforeAll(async () => {
   [acme, globex, ssf] = await Promise.all([signer('acme'), signer('globex'), signer('ssf')]);
 });
 
-const nowS = () => Math.floor(Date.now() / 1000);
+const NOW = new Date('2026-11-25T10:00:00Z');
+const nowS = () => Math.floor(NOW.getTime() / 1000);
+const clock = () => NOW;
 const accessToken = (s: Signer, iss: string, sub: string, jti: string) =>
   new SignJWT({ scope: 'orders:read' })
     .setProtectedHeader({ alg: 'ES256', kid: s.jwk.kid as string })
@@ -50,7 +53,7 @@ const securityEvent = (iss: string, type: string, subject: Record<string, unknow
     .setProtectedHeader({ alg: 'ES256', kid: 'ssf', typ: 'secevent+jwt' })
     .setIssuer(iss)
     .setAudience(RECEIVER)
-    .setIssuedAt()
+    .setIssuedAt(nowS())
     .setJti(`set-${++seq}`)
     .sign(ssf.key);
 
@@ -63,10 +66,21 @@ function app(options: Partial<SetReceiverOptions> = {}) {
       { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
     ],
     store,
+    clock,
+    rateLimit: { limit: 2, window: '1h', by: 'subject' },
     rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
   });
   const records: SecurityEventRecord[] = [];
-  const receiver = createSetReceiver({ store, issuer: ACME, audience: RECEIVER, keys: [ssf.jwk], guard: guarded.guard, onEvent: (r) => void records.push(r), ...options });
+  const receiver = createSetReceiver({
+    store,
+    issuer: ACME,
+    audience: RECEIVER,
+    keys: [ssf.jwk],
+    guard: guarded.guard,
+    clock,
+    onEvent: (r) => void records.push(r),
+    ...options,
+  });
   const server = express();
   server.post('/security-events', receiver.node);
   server.use(guarded);
@@ -76,7 +90,7 @@ function app(options: Partial<SetReceiverOptions> = {}) {
     const r = await request(server).get('/orders/1').set('authorization', `Bearer ${token}`);
     return `${r.status} ${(r.body as { reason?: string }).reason ?? 'ok'}`;
   };
-  return { push, ask, records };
+  return { push, ask, records, store };
 }
 
 describe('SET receiver with a multi-issuer guard: jwt_id subjects', () => {
@@ -146,6 +160,27 @@ describe('SET receiver with a multi-issuer guard: a transmitter names only its o
   });
 });
 
+describe('by-subject rate limits with several issuers', () => {
+  it("count each issuer's subjects apart: globex's alice does not spend acme's alice's budget", async () => {
+    const { ask } = app();
+    const acmeAlice = await accessToken(acme, ACME, 'alice', 'tok-a3');
+    const globexAlice = await accessToken(globex, GLOBEX, 'alice', 'tok-g3');
+    expect([await ask(globexAlice), await ask(globexAlice), await ask(globexAlice)]).toEqual(['200 ok', '200 ok', '429 rate.limited']);
+    expect([await ask(acmeAlice), await ask(acmeAlice), await ask(acmeAlice)]).toEqual(['200 ok', '200 ok', '429 rate.limited']);
+  });
+
+  it("count one issuer's tokens of a subject together, and apart from a bare subject spelled like its key", async () => {
+    const { ask, store } = app();
+    const first = await accessToken(acme, ACME, 'bob', 'tok-a5');
+    const second = await accessToken(acme, ACME, 'bob', 'tok-a6');
+    expect([await ask(first), await ask(second), await ask(first)]).toEqual(['200 ok', '200 ok', '429 rate.limited']);
+    // What an API key or introspected token with the subject 'acme:carol' spends is not acme's carol's.
+    await store.consume('sub:acme:carol', [{ name: 's:policy', limit: 2, windowMs: 3_600_000 }], NOW.getTime());
+    await store.consume('sub:acme:carol', [{ name: 's:policy', limit: 2, windowMs: 3_600_000 }], NOW.getTime());
+    expect(await ask(await accessToken(acme, ACME, 'carol', 'tok-a7'))).toBe('200 ok');
+  });
+});
+
 describe('guard.tokenIdOf and the receiver options', () => {
   it('gives the id the guard files a JWT under: prefixed with several issuers, bare with one, none for an issuer it does not accept', () => {
     const several = createGuard({
@@ -162,6 +197,33 @@ describe('guard.tokenIdOf and the receiver options', () => {
     expect(one.tokenIdOf('j1', ACME)).toBe('j1');
     expect(one.tokenIdOf('j1', GLOBEX)).toBeUndefined();
     expect(createGuard({ apiKeys: { prefix: 'tg_' } }).tokenIdOf('j1', ACME)).toBeUndefined();
+  });
+
+  it('refuses a receiver without `guard` on a store a multi-issuer guard of this process reads: its jwt_id would revoke nothing', () => {
+    const { store } = app();
+    expect(() => createSetReceiver({ store, issuer: ACME, audience: RECEIVER, keys: [ssf.jwk] })).toThrow(/several issuers/);
+    // A store only a single-issuer guard reads keeps bare ids, which that guard reads.
+    const single = new MemoryStore();
+    createGuard({ jwt: { issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] }, store: single });
+    expect(() => createSetReceiver({ store: single, issuer: ACME, audience: RECEIVER, keys: [ssf.jwk] })).not.toThrow();
+  });
+
+  it('warns when the multi-issuer guard comes after a receiver without `guard` on its store', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const store = new MemoryStore();
+      createSetReceiver({ store, issuer: ACME, audience: RECEIVER, keys: [ssf.jwk] });
+      createGuard({
+        jwt: [
+          { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
+          { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
+        ],
+        store,
+      });
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('bare jti'), { type: 'TokenGuardWarning', code: 'TOKEN_GUARD_SET_WITHOUT_GUARD' });
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('refuses a bad subjectIssuers or guard at creation with a UsageError', () => {
