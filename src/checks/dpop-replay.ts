@@ -23,8 +23,9 @@ function verdict(ctx: CheckContext, claimed: boolean, c: CompiledReplay): Reason
  * DPoP proof replay (`pop.invalid`), read before the quota phase: a verified proof whose one use was already claimed,
  * on any instance sharing the store, is refused without spending the token's rate limit or a key's uses. Needs a
  * store with `isClaimed` (MemoryStore, RedisStore, composeStores over one); with another, the claim at commit still
- * refuses the replay, after the counters. Two copies of a fresh proof racing each other may both be counted before
- * one is claimed: the claim still lets only one through.
+ * refuses the replay, after the counters. Copies of a proof sent before its first use was claimed (by someone on the
+ * path, who sees it in flight) are each counted when they are decided before that claim lands; the claim still lets
+ * only one through. Once it is claimed, no copy is counted.
  */
 export const dpopReplayCheck = defineCheck<DpopPolicySlice, object, DpopPolicy, CompiledReplay>({
   name: 'dpop-replay',

@@ -28,9 +28,9 @@ async function client(origin = ORIGIN) {
   return { token, proof, req };
 }
 
-/** Two requests an hour for each token, and a token-bound DPoP client. */
-async function policyOn(store: TokenStore, origin = ORIGIN): Promise<TokenGuardPolicy> {
-  return basePolicy({ store, trackUsage: false, rateLimit: { limit: 2, window: '1h' }, dpop: { origins: [origin] } });
+/** `limit` requests an hour for each token (two by default), and a token-bound DPoP client. */
+async function policyOn(store: TokenStore, origin = ORIGIN, limit = 2): Promise<TokenGuardPolicy> {
+  return basePolicy({ store, trackUsage: false, rateLimit: { limit, window: '1h' }, dpop: { origins: [origin] } });
 }
 
 /** A store that has every method but the optional `isClaimed`, as an app's own adapter may. */
@@ -61,13 +61,20 @@ function suite(name: string, makeStore: () => TokenStore) {
       for (let i = 0; i < 50; i++) {
         const d = await guard.evaluate(victim.req(seen));
         expect([d.status, d.reason, d.detail]).toEqual([401, 'pop.invalid', 'DPoP proof replayed (its one use was already claimed)']);
-        // Nothing was counted: the refusal carries no rate-limit state.
-        expect(d.headers['RateLimit']).toBeUndefined();
       }
       const next = await guard.evaluate(victim.req(await victim.proof()));
       expect([next.status, next.reason]).toEqual([200, 'ok']);
       // The limit itself still holds: two an hour.
       expect((await guard.evaluate(victim.req(await victim.proof()))).reason).toBe('rate.limited');
+    });
+
+    it('the budget left after replays is what the holder alone spent', async () => {
+      const guard = createGuard(await policyOn(makeStore(), ORIGIN, 10));
+      const victim = await client();
+      const seen = await victim.proof();
+      expect((await guard.evaluate(victim.req(seen))).headers['RateLimit']).toMatch(/^"policy";r=9;/);
+      for (let i = 0; i < 5; i++) expect((await guard.evaluate(victim.req(seen))).reason).toBe('pop.invalid');
+      expect((await guard.evaluate(victim.req(await victim.proof()))).headers['RateLimit']).toMatch(/^"policy";r=8;/);
     });
 
     it('a proof claimed through one instance is refused by another before it counts', async () => {

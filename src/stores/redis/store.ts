@@ -273,10 +273,10 @@ export class RedisStore implements TokenStore, StoreCache {
     // A plain read: the claim's own key, or its score (expiry) in its group's sorted set, judged on the caller's clock.
     const held = await this.call('claim read', group === undefined ? this.client.get(this.keys.claim(key)) : this.client.zscore(this.keys.claimGroup(group), key));
     if (held === null) return false;
-    const until = Number(held);
-    // Anything but a number was not written by us: fail rather than call a possible replay fresh.
-    if (Number.isNaN(until)) throw new StoreError('Redis holds a claim that is not a number');
-    return until > now;
+    // Anything but a number as we write it (%.17g) was not written by us: fail rather than call a possible replay fresh
+    // ('' or ' ' would read as 0 through Number()).
+    if (!/^-?(?:inf|\d+(?:\.\d+)?(?:e[+-]?\d+)?)$/i.test(held)) throw new StoreError('Redis holds a claim that is not a number');
+    return Number(held.replace(/inf$/i, 'Infinity')) > now;
   }
 
   async claimOnce(key: string, options: ClaimOptions): Promise<boolean> {
