@@ -33,7 +33,12 @@ export function snapshotScopes(scopes: ScopesPolicy): ScopesPolicy {
   return Object.freeze(copy) as ScopesPolicy;
 }
 
-const sameList = (a: unknown, b: unknown): boolean => a === b || (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v: unknown, i) => v === b[i]));
+function sameList(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Whether `scopes` still says what `seen` (its snapshot) said: same keys, same lists. A few comparisons, no allocation. */
 export function sameScopes(scopes: ScopesPolicy, seen: ScopesPolicy): boolean {

@@ -238,8 +238,8 @@ export class Evaluation implements Run, Outcome {
           const info = (this.token as Holder).info;
           for (const slot of e.prefetchers) {
             const pre: unknown = slot.check.prefetch?.(this, slot.policy);
-            // Awaited by its check, or abandoned by a refusal: never an unhandled rejection.
             if (pre === undefined) continue;
+            // Awaited by its check, or abandoned by a refusal: never an unhandled rejection.
             if (isThenable(pre)) Promise.resolve(pre).catch(() => undefined);
             this.prefetched ??= [];
             this.prefetched[slot.index] = pre;

@@ -11,8 +11,12 @@ export function noteMultiIssuerGuard(store: object): boolean {
   return writtenByBareIds.has(store);
 }
 
-/** Notes that a SET receiver without `guard` writes `store`; true when a guard with several issuer configurations reads it. */
+/**
+ * Notes that a SET receiver without `guard` writes `store`, unless a guard with several issuer configurations reads
+ * it: true then (the receiver is refused, so nothing is noted).
+ */
 export function noteBareIdReceiver(store: object): boolean {
+  if (readByMultiIssuer.has(store)) return true;
   writtenByBareIds.add(store);
-  return readByMultiIssuer.has(store);
+  return false;
 }
