@@ -78,7 +78,10 @@ export function compileRateLimit(name: string, limit: number, windowMs: number):
  * starts with `isub:`, and names hold no `:`). Token counters are named `policy`, `rule:<hash>` or `key`, never
  * `s:…`, so an (owner, name) pair of a subject can never be a token's, whatever a token id spells.
  */
-export const subjectCounterOwner = (subject: string, namespace?: string): string => (namespace === undefined ? `sub:${subject}` : `isub:${namespace}:${subject}`);
+export const subjectCounterOwner = (subject: string, namespace?: string): string => (namespace === undefined ? `sub:${subject}` : issuerSubjectKey(subject, namespace));
+
+/** A subject of one issuer configuration (`name`) of a policy with several: `isub:<name>:<sub>`, for its counters and its revocations. */
+export const issuerSubjectKey = (subject: string, name: string): string => `isub:${name}:${subject}`;
 
 // The subject-wide limits, as compiled: their counter names start with `s:` (see subjectCounterOwner).
 const bySubject = new WeakSet<RateLimitCheck>();

@@ -16,7 +16,7 @@ import type { CheckSlot, PhaseSlots } from './registry.js';
 import { NO_REASONS } from './decision.js';
 import { passedBefore, rememberPass, type Holder } from './key-records.js';
 import { Refusal } from './refusal.js';
-import { checkRevocationState, isThenable, StoreFailure } from './store-calls.js';
+import { checkRevocationState, isThenable, readRevocation, StoreFailure } from './store-calls.js';
 import { add, resumePhase, START, startPhase, type Run } from './phases.js';
 import { decorate, isCorsPreflight, recordUsage, routeMode, type Engine, type Outcome } from './engine.js';
 
@@ -235,7 +235,8 @@ export class Evaluation implements Run, Outcome {
 
         // Phase: revoke. What later checks will read from the store is fetched alongside (one round trip's wait).
         case REVOKE: {
-          const info = (this.token as Holder).info;
+          const holder = this.token as Holder;
+          const info = holder.info;
           for (const slot of e.prefetchers) {
             const pre: unknown = slot.check.prefetch?.(this, slot.policy);
             if (pre === undefined) continue;
@@ -244,7 +245,7 @@ export class Evaluation implements Run, Outcome {
             this.prefetched ??= [];
             this.prefetched[slot.index] = pre;
           }
-          const revocation: unknown = e.invoke('getRevocation', info.id, info.subject, nowMs);
+          const revocation: unknown = readRevocation(e.invoke, info.id, info.subject, holder.subjectKey, nowMs);
           if (isThenable(revocation)) return this.wait(REVOKE_WAIT, revocation);
           this.revocation(revocation);
           break;

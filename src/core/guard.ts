@@ -6,11 +6,11 @@ import { normalizePath } from '../leaf/path.js';
 import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { TokenStore } from '../leaf/store.js';
-import type { RevocationReason } from '../leaf/lifecycle.js';
-import { checkRevokeReason, isRawCredential, toMs } from './revoke-arguments.js';
+import { checkRevokeReason, isRawCredential, toMs, type GuardRevokeOptions, type GuardRevokeSubjectOptions } from './revoke-arguments.js';
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, sameScopes, scopeChallengeValue, scopesProblem, snapshotScopes, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
+import { issuerSubjectKey } from '../checks/rate-limit.js';
 import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
 import { noteMultiIssuerGuard } from '../leaf/multi-issuer-stores.js';
@@ -69,37 +69,18 @@ export interface Guard {
   explain(request: GuardRequest): Promise<Explanation>;
   /** The id this guard gives a JWT with this `jti` from `issuer` (`<name>:<jti>` with several issuers), or undefined when no issuer configuration accepts that `iss`. */
   tokenIdOf(jti: string, issuer: string): string | undefined;
+  /**
+   * The key under which revoking subject `sub` of `issuer` refuses that issuer's tokens only (`isub:<name>:<sub>` with
+   * several issuers, the bare `sub` with one), or undefined when no issuer configuration accepts that `iss`.
+   */
+  subjectIdOf(sub: string, issuer: string): string | undefined;
   /** The store this guard reads and writes. */
   readonly store: TokenStore;
   /** Forgets cached JWT verifications (e.g. after rotating signing keys) and cached introspection answers. */
   clearTokenCache(): void;
 }
 
-/** Options of `guard.revoke`. */
-export interface GuardRevokeOptions {
-  /** Keep the revocation until then. Default: the token's own expiry (a TokenInfo's), else until deleted. */
-  expiresAt?: Date | number;
-  /** The time of the revocation. Default: now. */
-  now?: Date;
-  /** Why (`compromised`, `offboarded`, …): shown in later decisions' `detail` and in the lifecycle event. Default: none. */
-  reason?: RevocationReason;
-  /** Who revokes, for the lifecycle event. Default: none. */
-  actor?: string;
-}
-
-/** Options of `guard.revokeSubject`. */
-export interface GuardRevokeSubjectOptions {
-  /** Tokens issued before this are revoked. Default: now. */
-  before?: Date | number;
-  /** Keep the revocation until then (the policy's clock tolerance is added, as the verifier allows). Default: until deleted. */
-  expiresAt?: Date | number;
-  /** The time of the revocation. Default: now. */
-  now?: Date;
-  /** Why (`offboarded`, `compromised`, …): shown in later decisions' `detail` and in the lifecycle event. Default: none. */
-  reason?: RevocationReason;
-  /** Who revokes, for the lifecycle event. Default: none. */
-  actor?: string;
-}
+export type { GuardRevokeOptions, GuardRevokeSubjectOptions } from './revoke-arguments.js';
 
 const SET_WITHOUT_GUARD =
   'token-guard: a security event receiver created without `guard` writes the store of this guard, which has several issuers: a jwt_id event is revoked under its bare jti, which this guard never reads. Pass the guard to createSetReceiver.';
@@ -184,6 +165,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           facts: v,
           cnf: v.cnf,
           subjectNamespace: v.issuerName,
+          subjectKey: v.issuerName === undefined || v.info.subject === undefined ? undefined : issuerSubjectKey(v.info.subject, v.issuerName),
           record: undefined,
           recordChecks: undefined,
           notices: undefined,
@@ -255,6 +237,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const trace: TraceStep[] | undefined = traced ? [] : undefined;
     const outcome = pipeline(engine, req, nowMs, trace, true);
     return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit, trace)) : finish(outcome, req, start, nowMs, cacheHit, trace);
+  }
+
+  function subjectIdOf(sub: string, issuer: string): string | undefined {
+    if (typeof sub !== 'string' || sub === '') return undefined;
+    const prefix = jwt?.prefixOf(issuer);
+    return prefix === undefined ? undefined : prefix === '' ? sub : issuerSubjectKey(sub, prefix.slice(0, -1));
   }
 
   const requirementCache = new WeakMap<object, { seen: ScopesPolicy; req: ScopeRequirement; challenge: string }>();
@@ -342,6 +330,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     authorize,
     store,
     tokenIdOf: (jti, issuer) => jwt?.tokenIdOf(jti, issuer),
+    subjectIdOf,
     clearTokenCache: () => {
       jwt?.clearCache();
       introspector?.clearCache();
@@ -382,7 +371,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       // As for revoke: the verifier accepts the subject's tokens until their exp plus the clock tolerance.
       const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs) + p.clockToleranceS * 1000;
       const { reason, actor } = checkRevokeReason('revokeSubject', options);
-      await store.revokeSubject(subject, { now: nowMs, before, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      const key = options.issuer === undefined ? subject : subjectIdOf(subject, options.issuer);
+      if (key === undefined)
+        throw new UsageError('revokeSubject: issuer is not one this guard accepts', {
+          help: "pass a token's iss exactly as the policy's jwt.issuer names it, or leave it out to revoke every issuer's",
+        });
+      await store.revokeSubject(key, { now: nowMs, before, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
       await report({ type: 'subject.revoked', at: nowMs, subject, actor, reason });
     },
   };

@@ -4,7 +4,7 @@ import { normalizePath } from '../leaf/path.js';
 import type { GuardRequest, TraceStep } from '../leaf/types.js';
 import { bearerCandidate, readToken, type TokenSlot } from '../tokens/extract.js';
 import { ruleForRequest, type CompiledRule } from './rule-match.js';
-import { isThenable } from './store-calls.js';
+import { isThenable, readRevocation } from './store-calls.js';
 import { Evaluation } from './evaluation.js';
 import { NO_REASONS } from './decision.js';
 import { passedBefore, type Holder } from './key-records.js';
@@ -99,7 +99,7 @@ function memoised(
   let failed = false;
   try {
     ip = p.clientIp.resolve(req.remoteAddress, headers['x-forwarded-for']);
-    answer = e.invoke('getRevocation', holder.info.id, holder.info.subject, nowMs);
+    answer = readRevocation(e.invoke, holder.info.id, holder.info.subject, holder.subjectKey, nowMs);
   } catch (err) {
     if (ip === undefined) return undefined;
     answer = err;

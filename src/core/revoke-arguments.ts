@@ -25,3 +25,34 @@ export function checkRevokeReason(where: string, options: { reason?: unknown; ac
 
 /** Whether `id` is a credential itself (a compact JWT, or an API key of any prefix, not only this policy's) rather than an id. */
 export const isRawCredential = (id: string): boolean => (id.startsWith('eyJ') && isJwtShaped(id)) || isApiKeyShaped(id);
+
+/** Options of `guard.revoke`. */
+export interface GuardRevokeOptions {
+  /** Keep the revocation until then. Default: the token's own expiry (a TokenInfo's), else until deleted. */
+  expiresAt?: Date | number;
+  /** The time of the revocation. Default: now. */
+  now?: Date;
+  /** Why (`compromised`, `offboarded`, …): shown in later decisions' `detail` and in the lifecycle event. Default: none. */
+  reason?: RevocationReason;
+  /** Who revokes, for the lifecycle event. Default: none. */
+  actor?: string;
+}
+
+/** Options of `guard.revokeSubject`. */
+export interface GuardRevokeSubjectOptions {
+  /** Tokens issued before this are revoked. Default: now. */
+  before?: Date | number;
+  /**
+   * Only this issuer's user of that subject (a token `iss` the guard accepts), where the policy has several issuers.
+   * Default: every issuer's (and API keys' and introspected tokens' of that subject).
+   */
+  issuer?: string;
+  /** Keep the revocation until then (the policy's clock tolerance is added, as the verifier allows). Default: until deleted. */
+  expiresAt?: Date | number;
+  /** The time of the revocation. Default: now. */
+  now?: Date;
+  /** Why (`offboarded`, `compromised`, …): shown in later decisions' `detail` and in the lifecycle event. Default: none. */
+  reason?: RevocationReason;
+  /** Who revokes, for the lifecycle event. Default: none. */
+  actor?: string;
+}

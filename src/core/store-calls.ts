@@ -41,6 +41,43 @@ export function checkRevocationState(v: unknown): RevocationState | undefined {
   throw storeShapeError('getRevocation');
 }
 
+/** Two revocation states of one token as one: revoked if either says so, the later subject cut-off. */
+function mergeRevocations(a: RevocationState | undefined, b: RevocationState | undefined): RevocationState | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const out: RevocationState = { ...a };
+  if (out.revokedAt === undefined && b.revokedAt !== undefined) {
+    out.revokedAt = b.revokedAt;
+    if (b.reason !== undefined) out.reason = b.reason;
+  }
+  if (b.subjectRevokedBefore !== undefined && (out.subjectRevokedBefore === undefined || b.subjectRevokedBefore > out.subjectRevokedBefore)) {
+    out.subjectRevokedBefore = b.subjectRevokedBefore;
+    if (b.subjectReason !== undefined) out.subjectReason = b.subjectReason;
+    else delete out.subjectReason;
+  }
+  return out;
+}
+
+/**
+ * A verified token's revocation state: by its id and its subject, and for a JWT of a policy with several issuers also
+ * by its issuer's own subject key (`Holder.subjectKey`), merged. Synchronous when the store is; the one read of a
+ * token without a subject key is handed over unchecked, as the store answered it.
+ */
+export function readRevocation(invoke: Invoke, id: string, subject: string | undefined, subjectKey: string | undefined, nowMs: number): unknown {
+  const shared = invoke('getRevocation', id, subject, nowMs);
+  if (subjectKey === undefined) return shared;
+  let own: unknown;
+  try {
+    own = invoke('getRevocation', id, subjectKey, nowMs);
+  } catch (e) {
+    // Never an unhandled rejection of the first read.
+    if (isThenable(shared)) Promise.resolve(shared).catch(() => undefined);
+    throw e;
+  }
+  if (!isThenable(shared) && !isThenable(own)) return mergeRevocations(checkRevocationState(shared), checkRevocationState(own));
+  return Promise.all([shared, own]).then(([a, b]) => mergeRevocations(checkRevocationState(a), checkRevocationState(b)));
+}
+
 /** Whether an object has no own enumerable value other than undefined (`{}`, `{ revokedAt: undefined }`). */
 function saysNothing(v: Record<string, unknown>): boolean {
   for (const key of Object.keys(v)) if (v[key] !== undefined) return false;

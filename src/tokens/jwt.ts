@@ -64,10 +64,17 @@ export class JwtVerifier {
    * `jti` with one), or undefined when no configuration accepts that `iss`: what revoking such a token must name.
    */
   tokenIdOf(jti: string, issuer: string): string | undefined {
-    if (typeof jti !== 'string' || jti === '' || typeof issuer !== 'string') return undefined;
+    if (typeof jti !== 'string' || jti === '') return undefined;
+    const prefix = this.prefixOf(issuer);
+    return prefix === undefined ? undefined : prefix + jti;
+  }
+
+  /** The `idPrefix` of the configuration that accepts `issuer` (`''` with one configuration), or undefined when none does. */
+  prefixOf(issuer: string): string | undefined {
+    if (typeof issuer !== 'string') return undefined;
     const v = this.byIssuer ? this.byIssuer.get(issuer) : this.verifiers[0];
     const issuers = v === undefined ? [] : typeof v.config.issuer === 'string' ? [v.config.issuer] : v.config.issuer;
-    return v !== undefined && issuers.includes(issuer) ? v.config.idPrefix + jti : undefined;
+    return v !== undefined && issuers.includes(issuer) ? v.config.idPrefix : undefined;
   }
 
   /**

@@ -90,7 +90,7 @@ function app(options: Partial<SetReceiverOptions> = {}) {
     const r = await request(server).get('/orders/1').set('authorization', `Bearer ${token}`);
     return `${r.status} ${(r.body as { reason?: string }).reason ?? 'ok'}`;
   };
-  return { push, ask, records, store };
+  return { push, ask, records, store, guard: guarded.guard };
 }
 
 describe('SET receiver with a multi-issuer guard: jwt_id subjects', () => {
@@ -157,6 +157,87 @@ describe('SET receiver with a multi-issuer guard: a transmitter names only its o
     expect(await ask(acmeDave)).toBe('401 token.revoked');
     expect(await ask(globexToken)).toBe('200 ok');
     expect(records.map((r) => r.actions[0]?.action)).toEqual(['revoke_token', 'revoke_subject', 'ignored', 'ignored']);
+  });
+});
+
+describe('subject revocations with several issuers', () => {
+  it("an iss_sub event logs out its issuer's user only: the other issuer's user of the same sub keeps working", async () => {
+    const { push, ask, records } = app();
+    const acmeAlice = await accessToken(acme, ACME, 'alice', 'tok-s1');
+    const globexAlice = await accessToken(globex, GLOBEX, 'alice', 'tok-s2');
+    // Asked first, so both tokens are on the guard's memoised path when the revocation lands.
+    expect([await ask(acmeAlice), await ask(globexAlice)]).toEqual(['200 ok', '200 ok']);
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: ACME, sub: 'alice' })).expect(202, '');
+    expect([await ask(acmeAlice), await ask(globexAlice)]).toEqual(['401 token.revoked', '200 ok']);
+    expect(records[0]?.actions).toEqual([{ type: CAEP_EVENTS.sessionRevoked, action: 'revoke_subject', subject: 'isub:acme:alice' }]);
+  });
+
+  it("a subject revoked without an issuer (the CLI, a receiver without guard, an opaque subject) still refuses every issuer's user", async () => {
+    const { push, ask, store } = app();
+    const acmeBob = await accessToken(acme, ACME, 'bob', 'tok-s3');
+    const globexBob = await accessToken(globex, GLOBEX, 'bob', 'tok-s4');
+    expect([await ask(acmeBob), await ask(globexBob)]).toEqual(['200 ok', '200 ok']);
+    // What `token-guard revoke subject bob` writes: a guard without issuers, the bare subject.
+    await createGuard({ store, apiKeys: { prefix: 'tg_' } }).revokeSubject('bob', { now: NOW });
+    expect([await ask(acmeBob), await ask(globexBob)]).toEqual(['401 token.revoked', '401 token.revoked']);
+    const acmeDan = await accessToken(acme, ACME, 'dan', 'tok-s5');
+    const globexDan = await accessToken(globex, GLOBEX, 'dan', 'tok-s6');
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'opaque', id: 'dan' })).expect(202);
+    expect([await ask(acmeDan), await ask(globexDan)]).toEqual(['401 token.revoked', '401 token.revoked']);
+  });
+
+  it('an iss_sub of an issuer the guard has no configuration for (its introspection server, say) is revoked for every issuer', async () => {
+    const AS = 'https://as.example/';
+    const { push, ask, records } = app({ subjectIssuers: [ACME, AS] });
+    const acmeEve = await accessToken(acme, ACME, 'eve', 'tok-s7');
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: AS, sub: 'eve' })).expect(202);
+    expect(await ask(acmeEve)).toBe('401 token.revoked');
+    expect(records[0]?.actions).toEqual([{ type: CAEP_EVENTS.sessionRevoked, action: 'revoke_subject', subject: 'eve' }]);
+  });
+
+  it("on the guard's memoised path (a token that passed its rule before) too: the issuer's subject key is read beside the shared one", async () => {
+    const store = new MemoryStore();
+    const guard = createGuard({
+      jwt: [
+        { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
+        { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
+      ],
+      store,
+      trackUsage: false,
+      rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
+    });
+    const ask = async (token: string) =>
+      (await guard.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}` }, remoteAddress: '127.0.0.1', now: NOW })).reason;
+    const acmeGil = await accessToken(acme, ACME, 'gil', 'tok-m1');
+    const globexGil = await accessToken(globex, GLOBEX, 'gil', 'tok-m2');
+    for (let i = 0; i < 2; i++) expect([await ask(acmeGil), await ask(globexGil)]).toEqual(['ok', 'ok']);
+    await guard.revokeSubject('gil', { issuer: ACME, now: NOW });
+    expect([await ask(acmeGil), await ask(globexGil)]).toEqual(['token.revoked', 'ok']);
+    await guard.revokeSubject('gil', { now: NOW });
+    expect(await ask(globexGil)).toBe('token.revoked');
+  });
+
+  it("guard.revokeSubject with an issuer revokes that issuer's user only; an issuer the guard does not accept is a UsageError", async () => {
+    const { ask, guard } = app();
+    const acmeCarol = await accessToken(acme, ACME, 'carol', 'tok-s8');
+    const globexCarol = await accessToken(globex, GLOBEX, 'carol', 'tok-s9');
+    await guard.revokeSubject('carol', { issuer: GLOBEX, now: NOW });
+    expect([await ask(acmeCarol), await ask(globexCarol)]).toEqual(['200 ok', '401 token.revoked']);
+    await expect(guard.revokeSubject('carol', { issuer: 'https://evil.example/', now: NOW })).rejects.toThrow(UsageError);
+    expect(guard.subjectIdOf('carol', ACME)).toBe('isub:acme:carol');
+    expect(guard.subjectIdOf('carol', 'https://evil.example/')).toBeUndefined();
+    expect(guard.subjectIdOf('', ACME)).toBeUndefined();
+  });
+
+  it("a guard with one issuer keeps bare subjects: subjectIdOf is the sub, and a separate transmitter's opaque subject still revokes", async () => {
+    const one = createGuard({ jwt: { issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] }, store: new MemoryStore(), clock });
+    expect(one.subjectIdOf('alice', ACME)).toBe('alice');
+    const receiver = createSetReceiver({ store: one.store, issuer: ACME_SSF, audience: RECEIVER, keys: [ssf.jwk], guard: one, clock });
+    const answer = await receiver.receive({ contentType: CT, body: await securityEvent(ACME_SSF, CAEP_EVENTS.sessionRevoked, { format: 'opaque', id: 'frank' }) });
+    expect(answer.status).toBe(202);
+    const frank = await accessToken(acme, ACME, 'frank', 'tok-s10');
+    const d = await one.evaluate({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${frank}` }, remoteAddress: '127.0.0.1' });
+    expect(d.reason).toBe('token.revoked');
   });
 });
 
