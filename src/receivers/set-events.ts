@@ -38,23 +38,6 @@ function tokenIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource
   return typeof id === 'string' && id !== '' ? { id } : { why: `jwt_id issuer ${quoted(iss)} is not an issuer the guard accepts` };
 }
 
-/**
- * Where a subject is revoked: for an `iss_sub` subject, under its issuer's own key when the guard has one (only that
- * issuer's user of that `sub` is refused); otherwise under the bare subject, which every issuer's tokens read.
- */
-function subjectKeyOf(subject: SubjectIdentifier, sub: string, guard: TokenIdSource | undefined): string {
-  const iss = subject['iss'];
-  if (subject.format !== 'iss_sub' || typeof iss !== 'string' || typeof guard?.subjectIdOf !== 'function') return sub;
-  let key: string | undefined;
-  try {
-    key = guard.subjectIdOf(sub, iss);
-  } catch {
-    key = undefined;
-  }
-  // An issuer the guard cannot name: revoked for every issuer, never for none.
-  return typeof key === 'string' && key !== '' ? key : sub;
-}
-
 /** The actions a verified SET asks for. Throws Refused for a SET whose events cannot be read. */
 export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): SecurityEventAction[] {
   const { subjectOf, subjectIssuers, guard } = mapping;
@@ -98,7 +81,7 @@ export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): Securit
     }
     if (typeof sub !== 'string' || sub === '')
       out.push({ type, action: 'ignored', detail: `subject format ${JSON.stringify(String(subject.format).slice(0, 32))} not mapped to a token subject` });
-    else out.push({ type, action: 'revoke_subject', subject: subjectKeyOf(subject, sub, guard) });
+    else out.push({ type, action: 'revoke_subject', subject: sub });
   }
   return out;
 }

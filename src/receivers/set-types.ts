@@ -72,9 +72,7 @@ export interface SetReceiverOptions {
   subjectIssuers?: readonly string[];
   /**
    * The guard whose tokens a `jwt_id` subject names (a `Guard` from `createGuard` fits): its `tokenIdOf` gives the id
-   * to revoke, `<name>:<jti>` when the guard has several issuers; its `subjectIdOf` lets an `iss_sub` subject revoke
-   * only its issuer's user of that `sub`. Needed with several issuers. Default: the bare `jti`, and subjects revoked
-   * for every issuer.
+   * to revoke, `<name>:<jti>` when the guard has several issuers. Needed with several issuers. Default: the bare `jti`.
    */
   guard?: TokenIdSource;
   /** Audit hook: one record per SET received, applied or not. Its errors are swallowed. */
@@ -83,15 +81,10 @@ export interface SetReceiverOptions {
   clock?: () => Date;
 }
 
-/** What the receiver needs of a guard: the ids it gives a JWT and an issuer's subject. A `Guard` (from `createGuard`) is one. */
+/** What the receiver needs of a guard: the id it gives a JWT. A `Guard` (from `createGuard`) is one. */
 export interface TokenIdSource {
   /** The id of a JWT with this `jti` from `issuer`, or undefined when no issuer configuration accepts that `iss`. */
   tokenIdOf(jti: string, issuer: string): string | undefined;
-  /**
-   * The key under which revoking `sub` of `issuer` refuses that issuer's tokens only, or undefined when no issuer
-   * configuration accepts that `iss`. Without it (or when it says undefined), a subject is revoked for every issuer.
-   */
-  subjectIdOf?(sub: string, issuer: string): string | undefined;
 }
 
 /** What one delivery is answered with. */

@@ -161,15 +161,14 @@ describe('SET receiver with a multi-issuer guard: a transmitter names only its o
 });
 
 describe('subject revocations with several issuers', () => {
-  it("an iss_sub event logs out its issuer's user only: the other issuer's user of the same sub keeps working", async () => {
+  it('an iss_sub event revokes the shared subject: every token of that sub is refused, whatever its issuer or kind reads', async () => {
     const { push, ask, records } = app();
     const acmeAlice = await accessToken(acme, ACME, 'alice', 'tok-s1');
     const globexAlice = await accessToken(globex, GLOBEX, 'alice', 'tok-s2');
-    // Asked first, so both tokens are on the guard's memoised path when the revocation lands.
-    expect([await ask(acmeAlice), await ask(globexAlice)]).toEqual(['200 ok', '200 ok']);
     await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: ACME, sub: 'alice' })).expect(202, '');
-    expect([await ask(acmeAlice), await ask(globexAlice)]).toEqual(['401 token.revoked', '200 ok']);
-    expect(records[0]?.actions).toEqual([{ type: CAEP_EVENTS.sessionRevoked, action: 'revoke_subject', subject: 'isub:acme:alice' }]);
+    // Errs towards refusing: the issuer-scoped key would miss API keys, introspected tokens and other guards' readers.
+    expect([await ask(acmeAlice), await ask(globexAlice)]).toEqual(['401 token.revoked', '401 token.revoked']);
+    expect(records[0]?.actions).toEqual([{ type: CAEP_EVENTS.sessionRevoked, action: 'revoke_subject', subject: 'alice' }]);
   });
 
   it("a subject revoked without an issuer (the CLI, a receiver without guard, an opaque subject) still refuses every issuer's user", async () => {
@@ -184,15 +183,6 @@ describe('subject revocations with several issuers', () => {
     const globexDan = await accessToken(globex, GLOBEX, 'dan', 'tok-s6');
     await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'opaque', id: 'dan' })).expect(202);
     expect([await ask(acmeDan), await ask(globexDan)]).toEqual(['401 token.revoked', '401 token.revoked']);
-  });
-
-  it('an iss_sub of an issuer the guard has no configuration for (its introspection server, say) is revoked for every issuer', async () => {
-    const AS = 'https://as.example/';
-    const { push, ask, records } = app({ subjectIssuers: [ACME, AS] });
-    const acmeEve = await accessToken(acme, ACME, 'eve', 'tok-s7');
-    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: AS, sub: 'eve' })).expect(202);
-    expect(await ask(acmeEve)).toBe('401 token.revoked');
-    expect(records[0]?.actions).toEqual([{ type: CAEP_EVENTS.sessionRevoked, action: 'revoke_subject', subject: 'eve' }]);
   });
 
   it("on the guard's memoised path (a token that passed its rule before) too: the issuer's subject key is read beside the shared one", async () => {
