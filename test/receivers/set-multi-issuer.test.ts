@@ -5,46 +5,25 @@
 import express from 'express';
 import request from 'supertest';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT } from 'jose';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { createGuard, MemoryStore, UsageError } from '../../src/index.js';
 import { CAEP_EVENTS, createSetReceiver, type SecurityEventRecord, type SetReceiverOptions } from '../../src/receivers/set.js';
+import { ACME, API, GLOBEX, NOW, accessToken, signer, tenantIssuers, type Signer } from '../helpers/tenants.js';
 
 const CT = 'application/secevent+jwt';
-const ACME = 'https://acme.id.example/';
-const GLOBEX = 'https://globex.id.example/';
 const ACME_SSF = 'https://ssf.acme.id.example/';
-const API = 'https://api.example/';
 const RECEIVER = 'https://api.example/security-events';
 
-interface Signer {
-  key: CryptoKey;
-  jwk: JWK;
-}
 let acme: Signer;
 let globex: Signer;
 let ssf: Signer;
-const signer = async (kid: string): Promise<Signer> => {
-  const k = await generateKeyPair('ES256', { extractable: true });
-  return { key: k.privateKey, jwk: { ...(await exportJWK(k.publicKey)), kid } };
-};
 beforeAll(async () => {
   [acme, globex, ssf] = await Promise.all([signer('acme'), signer('globex'), signer('ssf')]);
 });
 
-const NOW = new Date('2026-11-25T10:00:00Z');
 const nowS = () => Math.floor(NOW.getTime() / 1000);
 const clock = () => NOW;
-const accessToken = (s: Signer, iss: string, sub: string, jti: string) =>
-  new SignJWT({ scope: 'orders:read' })
-    .setProtectedHeader({ alg: 'ES256', kid: s.jwk.kid as string })
-    .setIssuer(iss)
-    .setAudience(API)
-    .setSubject(sub)
-    .setJti(jti)
-    .setIssuedAt(nowS() - 60)
-    .setExpirationTime(nowS() + 3600)
-    .sign(s.key);
 
 let seq = 0;
 /** A SET signed by the transmitter's key (`ssf`), from `iss`, with one event. */
@@ -61,10 +40,7 @@ const securityEvent = (iss: string, type: string, subject: Record<string, unknow
 function app(options: Partial<SetReceiverOptions> = {}) {
   const store = new MemoryStore();
   const guarded = tokenGuard({
-    jwt: [
-      { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
-      { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
-    ],
+    jwt: tenantIssuers(acme, globex),
     store,
     clock,
     rateLimit: { limit: 2, window: '1h', by: 'subject' },
@@ -188,10 +164,7 @@ describe('subject revocations with several issuers', () => {
   it("on the guard's memoised path (a token that passed its rule before) too: the issuer's subject key is read beside the shared one", async () => {
     const store = new MemoryStore();
     const guard = createGuard({
-      jwt: [
-        { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
-        { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
-      ],
+      jwt: tenantIssuers(acme, globex),
       store,
       trackUsage: false,
       rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
@@ -285,10 +258,7 @@ describe('guard.tokenIdOf and the receiver options', () => {
       const store = new MemoryStore();
       createSetReceiver({ store, issuer: ACME, audience: RECEIVER, keys: [ssf.jwk] });
       createGuard({
-        jwt: [
-          { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
-          { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
-        ],
+        jwt: tenantIssuers(acme, globex),
         store,
       });
       expect(warn).toHaveBeenCalledWith(expect.stringContaining('bare jti'), { type: 'TokenGuardWarning', code: 'TOKEN_GUARD_SET_WITHOUT_GUARD' });

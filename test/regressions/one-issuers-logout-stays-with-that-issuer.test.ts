@@ -4,44 +4,20 @@
 // the guard) write; the shared subject is still read, so a revocation without an issuer still refuses every tenant's.
 // Here: two instances on RedisStore with near-caches, and stores that fail or answer nonsense on that second read.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import type { Redis } from 'ioredis';
 import { createGuard, MemoryStore, type GuardRequest, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { deletePrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
+import { ACME, GLOBEX, NOW, accessToken as token, signer, tenantIssuers, type Signer } from '../helpers/tenants.js';
 
-const ACME = 'https://acme.id.example/';
-const GLOBEX = 'https://globex.id.example/';
-const API = 'https://api.example/';
-const NOW = new Date('2026-11-25T10:00:00Z');
-const NOW_S = Math.floor(NOW.getTime() / 1000);
-
-let acme: { key: CryptoKey; jwk: JWK };
-let globex: { key: CryptoKey; jwk: JWK };
+let acme: Signer;
+let globex: Signer;
 beforeAll(async () => {
-  const make = async (kid: string) => {
-    const k = await generateKeyPair('ES256', { extractable: true });
-    return { key: k.privateKey, jwk: { ...(await exportJWK(k.publicKey)), kid } };
-  };
-  [acme, globex] = await Promise.all([make('acme'), make('globex')]);
+  [acme, globex] = await Promise.all([signer('acme'), signer('globex')]);
 });
 
-const token = (s: { key: CryptoKey; jwk: JWK }, iss: string, sub: string, jti: string) =>
-  new SignJWT({ scope: 'orders:read' })
-    .setProtectedHeader({ alg: 'ES256', kid: s.jwk.kid as string })
-    .setIssuer(iss)
-    .setAudience(API)
-    .setSubject(sub)
-    .setJti(jti)
-    .setIssuedAt(NOW_S - 60)
-    .setExpirationTime(NOW_S + 3600)
-    .sign(s.key);
-
 const policy = (store: TokenStore): TokenGuardPolicy => ({
-  jwt: [
-    { name: 'acme', issuer: ACME, audience: API, algorithms: ['ES256'], keys: [acme.jwk] },
-    { name: 'globex', issuer: GLOBEX, audience: API, algorithms: ['ES256'], keys: [globex.jwk] },
-  ],
+  jwt: tenantIssuers(acme, globex),
   store,
   trackUsage: false,
   rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
