@@ -1,7 +1,7 @@
 // Regression: with several issuer configurations (tenants), subject revocations were shared: one tenant's identity
 // provider logging out its `alice` logged out every tenant's `alice`. A JWT of such a policy now also reads its
-// issuer's own subject key (`isub:<name>:<sub>`), which `revokeSubject(sub, { issuer })` and the SET receiver (given
-// the guard) write; the shared subject is still read, so a revocation without an issuer still refuses every tenant's.
+// issuer's own subject key (`isub:<name>:<sub>`), which `revokeSubject(sub, { issuer })` writes; the shared subject is
+// still read, so a revocation without an issuer (and the SET receiver's) still refuses every tenant's.
 // Here: two instances on RedisStore with near-caches, and stores that fail or answer nonsense on that second read.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
