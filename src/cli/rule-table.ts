@@ -23,7 +23,7 @@ export interface RuleRow {
 
 /** Something `policy check` flags. */
 export interface Finding {
-  kind: 'shadowed' | 'public-under-protected';
+  kind: 'shadowed' | 'case-shadowed' | 'public-under-protected';
   /** 1-based index of the rule concerned. */
   rule: number;
   /** 1-based index of the rule that causes it. */
@@ -157,8 +157,9 @@ function methodsOverlap(a: CompiledRule, b: CompiledRule): boolean {
 }
 
 /**
- * Shadowed rules and public holes. Case is compared exactly unless the policy sets `caseSensitive: false`
- * (with case left to the router, `/Orders` covers `/orders` only under some routers: not certain).
+ * Shadowed rules and public holes. Case is compared exactly unless the policy sets `caseSensitive: false`. With case
+ * left to the router, a rule that an earlier one covers only when case is folded (`/admin/**` behind `/Admin/**`) is
+ * `case-shadowed`: under a case-insensitive router, or routers that disagree, the earlier one decides its requests.
  */
 export function findings(p: CompiledPolicy, rawRules: readonly RawRule[], caseSensitive: boolean | undefined): Finding[] {
   const fold = caseSensitive === false;
@@ -170,13 +171,23 @@ export function findings(p: CompiledPolicy, rawRules: readonly RawRule[], caseSe
     const b = rules[j] as CompiledRule;
     for (let i = 0; i < j; i++) {
       const a = rules[i] as CompiledRule;
-      if (methodsCover(a, b) && globCovers(a.path, b.path, fold)) {
+      if (!methodsCover(a, b)) continue;
+      if (globCovers(a.path, b.path, fold)) {
         shadowed.add(j);
         out.push({
           kind: 'shadowed',
           rule: j + 1,
           by: i + 1,
           message: `${label(j)} is shadowed by ${label(i)}: every request it matches, ${label(i)} matches first, so it never applies`,
+        });
+        break;
+      }
+      if (caseSensitive === undefined && globCovers(a.path, b.path, true)) {
+        out.push({
+          kind: 'case-shadowed',
+          rule: j + 1,
+          by: i + 1,
+          message: `${label(j)} differs from ${label(i)} only in letter case: where routes read case loosely (a case-insensitive router, or routers that disagree), ${label(i)} matches its requests first. Set the policy's caseSensitive to say how your routers read case`,
         });
         break;
       }

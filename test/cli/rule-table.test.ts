@@ -63,6 +63,18 @@ describe('findings', () => {
     ]);
   });
 
+  it('flags a rule an earlier one covers only when letter case is folded, unless the policy says how case is read', () => {
+    const rules = [
+      { path: '/Admin/**', scopes: ['user'] },
+      { path: '/admin/**', scopes: ['admin'] },
+      { path: '/reports/*', scopes: ['r'] },
+    ];
+    expect(findings(compilePolicy({ ...base, rules }), rules, undefined).map((f) => [f.kind, f.rule, f.by])).toEqual([['case-shadowed', 2, 1]]);
+    // Case-sensitive routing: two routes, nothing hidden. Case-insensitive: plainly shadowed.
+    expect(findings(compilePolicy({ ...base, caseSensitive: true, rules }), rules, true)).toEqual([]);
+    expect(findings(compilePolicy({ ...base, caseSensitive: false, rules }), rules, false).map((f) => [f.kind, f.rule, f.by])).toEqual([['shadowed', 2, 1]]);
+  });
+
   it('flags a public route before the protected prefix it sits in, but not one beside it', () => {
     const rules = [
       { path: '/admin/health', public: true },

@@ -69,7 +69,8 @@ const check: Command = {
     if (found.length === 0) ctx.out.line('No findings.');
     else {
       ctx.out.line(`${found.length} finding${found.length === 1 ? '' : 's'}:`);
-      for (const f of found) ctx.out.line(`  ${f.kind === 'shadowed' ? 'shadowed' : 'public hole'}: ${f.message}`);
+      const kinds: Record<(typeof found)[number]['kind'], string> = { shadowed: 'shadowed', 'case-shadowed': 'shadowed by case', 'public-under-protected': 'public hole' };
+      for (const f of found) ctx.out.line(`  ${kinds[f.kind]}: ${f.message}`);
     }
     return code;
   },
