@@ -377,7 +377,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           help: "pass a token's iss exactly as the policy's jwt.issuer names it, or leave it out to revoke every issuer's",
         });
       await store.revokeSubject(key, { now: nowMs, before, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
-      await report({ type: 'subject.revoked', at: nowMs, subject, actor, reason });
+      await report({ type: 'subject.revoked', at: nowMs, subject, actor, reason, issuer: options.issuer });
     },
   };
 }

@@ -52,6 +52,8 @@ export interface LifecycleEvent {
   successorId?: string;
   /** `key.rotated`: when the old key stops working (end of grace, epoch ms). */
   sunsetAt?: number;
+  /** `subject.revoked` by `revokeSubject(sub, { issuer })`: only this issuer's user of the subject. Absent: every issuer's. */
+  issuer?: string;
 }
 
 /** Which lifecycle events to read back from a store. Every field narrows; none given: the latest events. */

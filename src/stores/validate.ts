@@ -173,7 +173,7 @@ export function failsCondition(record: ApiKeyRecord, condition: ApiKeyUpdateCond
 }
 
 const EVENT_TYPES = new Set<string>(LIFECYCLE_EVENT_TYPES);
-const EVENT_STRINGS = ['subject', 'tokenId', 'actor', 'successorId'] as const;
+const EVENT_STRINGS = ['subject', 'tokenId', 'actor', 'successorId', 'issuer'] as const;
 const EVENT_FIELDS = new Set<string>(['id', 'type', 'at', 'reason', 'sunsetAt', ...EVENT_STRINGS]);
 
 /**

@@ -51,6 +51,11 @@ describe('the issuer subject key read beside the shared subject', () => {
     await guard.revokeSubject('hal', { issuer: ACME, now: NOW, reason: 'compromised' });
     const d = await guard.evaluate(req(early));
     expect([d.reason, d.detail]).toEqual(['token.revoked', 'subject revoked in store (reason: compromised)']);
+    // The audit trail says whose: the shared revocation names no issuer, the narrow one its issuer.
+    expect((await store.listLifecycleEvents({ subject: 'hal' })).map((e) => [e.type, e.issuer])).toEqual([
+      ['subject.revoked', undefined],
+      ['subject.revoked', ACME],
+    ]);
   });
 });
 

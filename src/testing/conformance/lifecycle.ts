@@ -110,6 +110,7 @@ export const lifecycle: Concern<LifecycleStore> = {
           event(1),
           event(2, { type: 'key.rotated', successorId: 'key_next', sunsetAt: T0 + 60 * MINUTE, reason: 'rotated' }),
           event(3, { type: 'token.revoked', subject: undefined, tokenId: 'jti-1', actor: undefined, reason: 'compromised' }),
+          event(4, { type: 'subject.revoked', tokenId: undefined, issuer: 'https://acme.id.example/', reason: 'offboarded' }),
         ];
         for (const e of events) await store.appendLifecycleEvent(e);
         expect(await store.listLifecycleEvents({})).toEqual(events);
