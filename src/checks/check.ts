@@ -32,8 +32,11 @@ export interface CheckedToken {
   readonly record: ApiKeyRecord | undefined;
   /** The token's confirmation (`cnf`): what it is bound to. */
   readonly cnf: Confirmation | undefined;
-  /** The issuer configuration's name of a JWT when the policy has several: its subject-wide counters are that issuer's own. */
-  readonly subjectNamespace: string | undefined;
+  /**
+   * A JWT's subject under its own issuer configuration (`isub:<name>:<sub>`) when the policy has several: its by-subject
+   * counters, and the revocations of that issuer's subject alone (read beside the shared `sub`). Undefined otherwise.
+   */
+  readonly subjectKey: string | undefined;
 }
 
 /**

@@ -73,15 +73,12 @@ export function compileRateLimit(name: string, limit: number, windowMs: number):
 
 /**
  * Where a verified subject's counters live in the store: `sub:<subject>` as the counter owner (the store's
- * "token id"), each counter named `s:<scope>`; with several issuer configurations a JWT's subject is counted per
- * configuration, `isub:<name>:<subject>`, so one tenant's `alice` does not spend another's budget (no `sub:…` owner
- * starts with `isub:`, and names hold no `:`). Token counters are named `policy`, `rule:<hash>` or `key`, never
- * `s:…`, so an (owner, name) pair of a subject can never be a token's, whatever a token id spells.
+ * "token id"), each counter named `s:<scope>`; with several issuer configurations a JWT's subject is counted under its
+ * `subjectKey` instead, `isub:<name>:<subject>`, so one tenant's `alice` does not spend another's budget (no `sub:…`
+ * owner starts with `isub:`). Token counters are named `policy`, `rule:<hash>` or `key`, never `s:…`, so an (owner,
+ * name) pair of a subject can never be a token's, whatever a token id spells.
  */
-export const subjectCounterOwner = (subject: string, namespace?: string): string => (namespace === undefined ? `sub:${subject}` : issuerSubjectKey(subject, namespace));
-
-/** A subject of one issuer configuration (`name`) of a policy with several: `isub:<name>:<sub>`, for its counters and its revocations. */
-export const issuerSubjectKey = (subject: string, name: string): string => `isub:${name}:${subject}`;
+export const subjectCounterOwner = (subject: string): string => `sub:${subject}`;
 
 // The subject-wide limits, as compiled: their counter names start with `s:` (see subjectCounterOwner).
 const bySubject = new WeakSet<RateLimitCheck>();
@@ -135,7 +132,7 @@ function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial:
   // A token without a subject is its own subject: its subject-wide limits count under its id, apart from its token limits.
   // One call (the usual case): its verdict with no closure made for it when the store answers synchronously.
   if (n === 0 || subject === undefined || subject === '') return verdictOf(ctx, trial, ctx.store.consume(token.info.id, limits, ctx.nowMs), limits);
-  const owner = subjectCounterOwner(subject, token.subjectNamespace);
+  const owner = token.subjectKey ?? subjectCounterOwner(subject);
   if (n === limits.length) return verdictOf(ctx, trial, ctx.store.consume(owner, limits, ctx.nowMs), limits);
   // Both kinds: the token's counters first, so a token over its own limit never spends its subject's shared budget
   // (its siblings' room); the subject's only when the token's had room.

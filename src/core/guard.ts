@@ -10,7 +10,6 @@ import { checkRevokeReason, isRawCredential, toMs, type GuardRevokeOptions, type
 import { isProduction, warnOnce } from '../leaf/warnings.js';
 import { hasScopes, sameScopes, scopeChallengeValue, scopesProblem, snapshotScopes, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
-import { issuerSubjectKey } from '../checks/rate-limit.js';
 import { Introspector } from '../tokens/introspection.js';
 import { MemoryStore } from '../stores/memory.js';
 import { noteMultiIssuerGuard } from '../leaf/multi-issuer-stores.js';
@@ -82,9 +81,6 @@ export interface Guard {
 
 export type { GuardRevokeOptions, GuardRevokeSubjectOptions } from './revoke-arguments.js';
 
-const SET_WITHOUT_GUARD =
-  'token-guard: a security event receiver created without `guard` writes the store of this guard, which has several issuers: a jwt_id event is revoked under its bare jti, which this guard never reads. Pass the guard to createSetReceiver.';
-
 /** The store of a policy that names none: one MemoryStore per guard, with a warning where that is likely a mistake. */
 function defaultStore(): TokenStore {
   if (isProduction()) {
@@ -111,7 +107,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const telemetry = p.telemetry;
   const jwksFetch = telemetry?.jwksFetch?.bind(telemetry);
   const jwt = p.jwt ? new JwtVerifier(jwksFetch ? p.jwt.map((c) => ({ ...c, onJwksFetch: jwksFetch })) : p.jwt) : undefined;
-  if (jwt?.several && noteMultiIssuerGuard(store)) warnOnce('TOKEN_GUARD_SET_WITHOUT_GUARD', SET_WITHOUT_GUARD);
+  if (jwt?.several) noteMultiIssuerGuard(store);
   const introspector = p.introspection ? new Introspector(p.introspection) : undefined;
   const storeCall = telemetry?.storeCall?.bind(telemetry);
   // Store calls are timed only for a telemetry sink that asks: without one the hot path is as before.
@@ -164,8 +160,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
           issuedAtMs: v.iat === undefined ? undefined : v.iat * 1000,
           facts: v,
           cnf: v.cnf,
-          subjectNamespace: v.issuerName,
-          subjectKey: v.issuerName === undefined || v.info.subject === undefined ? undefined : issuerSubjectKey(v.info.subject, v.issuerName),
+          subjectKey: v.subjectKey,
           record: undefined,
           recordChecks: undefined,
           notices: undefined,
@@ -239,11 +234,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit, trace)) : finish(outcome, req, start, nowMs, cacheHit, trace);
   }
 
-  function subjectIdOf(sub: string, issuer: string): string | undefined {
-    if (typeof sub !== 'string' || sub === '') return undefined;
-    const prefix = jwt?.prefixOf(issuer);
-    return prefix === undefined ? undefined : prefix === '' ? sub : issuerSubjectKey(sub, prefix.slice(0, -1));
-  }
+  const subjectIdOf = (sub: string, issuer: string): string | undefined => jwt?.subjectIdOf(sub, issuer);
 
   const requirementCache = new WeakMap<object, { seen: ScopesPolicy; req: ScopeRequirement; challenge: string }>();
   function requirementOf(scopes: ScopesPolicy): { req: ScopeRequirement; challenge: string } {

@@ -32,11 +32,6 @@ export interface Holder extends CheckedToken {
    */
   passed: CompiledRule | undefined;
   passedScheme: 'bearer' | 'dpop' | undefined;
-  /**
-   * A JWT's subject under its own issuer when the policy has several (`isub:<name>:<sub>`): revoked there, only that
-   * issuer's user of that `sub` is refused. Read beside the shared subject, which stays revoked for every issuer.
-   */
-  readonly subjectKey: string | undefined;
 }
 
 /** Whether `holder` passed `rule`'s checks before, in `scheme`, each pass standing for later requests (`Check.memo`). */
@@ -141,7 +136,6 @@ export class KeyAuthenticator {
       issuedAtMs: record.createdAt,
       facts: NO_FACTS,
       cnf: undefined,
-      subjectNamespace: undefined,
       subjectKey: undefined,
       record,
       recordChecks: compiled.recordChecks,

@@ -159,6 +159,8 @@ function compileJwt(j: JwtPolicy, several: boolean): JwtConfig {
     requireExp: j.requireExp ?? true,
     cacheSize: j.cacheSize ?? 10_000,
     idPrefix: several ? `${name}:` : '',
+    // Unlike a bare subject's counter owner (`sub:…`); names hold no `:`, so no two configurations share a prefix.
+    ...(several && { subjectPrefix: `isub:${name}:` }),
   };
   if (j.jwksUri || j.discovery) {
     if (j.jwksUri) jwt.jwksUri = j.jwksUri;

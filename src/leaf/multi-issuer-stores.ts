@@ -2,13 +2,19 @@
 // far as this process knows. Such a guard files JWT ids per issuer (`<name>:<jti>`), so a receiver that revokes a
 // `jwt_id` under its bare `jti` would refuse nothing: the two must not meet on one store. Weak: a store the app lets go
 // of is let go of here too.
+import { warnOnce } from './warnings.js';
+
 const readByMultiIssuer = new WeakSet<object>();
 const writtenByBareIds = new WeakSet<object>();
 
-/** Notes that a guard with several issuer configurations reads `store`; true when a receiver without `guard` writes it. */
-export function noteMultiIssuerGuard(store: object): boolean {
+/** Notes that a guard with several issuer configurations reads `store`, warning when a receiver without `guard` writes it. */
+export function noteMultiIssuerGuard(store: object): void {
   readByMultiIssuer.add(store);
-  return writtenByBareIds.has(store);
+  if (!writtenByBareIds.has(store)) return;
+  warnOnce(
+    'TOKEN_GUARD_SET_WITHOUT_GUARD',
+    'token-guard: a security event receiver created without `guard` writes the store of this guard, which has several issuers: a jwt_id event is revoked under its bare jti, which this guard never reads. Pass the guard to createSetReceiver.',
+  );
 }
 
 /**

@@ -306,7 +306,7 @@ export class IssuerVerifier {
     if (exp !== undefined) entry.exp = exp;
     if (nbf !== undefined) entry.nbf = nbf;
     if (iat !== undefined) entry.iat = iat;
-    if (this.config.idPrefix !== '') entry.issuerName = this.config.idPrefix.slice(0, -1);
+    if (sub !== undefined && this.config.subjectPrefix !== undefined) entry.subjectKey = this.config.subjectPrefix + sub;
     if (authTime !== undefined) entry.authTime = authTime as number;
     if (Array.isArray(amr) && amr.every((a) => typeof a === 'string')) entry.amr = amr;
     if (typeof acr === 'string') entry.acr = acr;

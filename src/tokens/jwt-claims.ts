@@ -24,6 +24,11 @@ export interface JwtConfig {
   cacheSize: number;
   /** Put before every token id this configuration verifies (`''` keeps them as they are: one issuer configuration). */
   idPrefix: string;
+  /**
+   * Put before a verified token's `sub` for its own subject key (`isub:<name>:`) when the policy has several issuer
+   * configurations: its by-subject counters and the subject revocations of that issuer alone. Undefined with one.
+   */
+  subjectPrefix?: string;
   /** Told of each remote JWK Set fetch and whether it failed (telemetry). Default: none. */
   onJwksFetch?: (failed: boolean) => void;
 }
@@ -41,8 +46,8 @@ export interface VerifiedJwt {
   acr?: string;
   /** `cnf` claim: the token is bound to a key (DPoP `jkt`) or a certificate (`x5t#S256`), or unverifiably. */
   cnf?: Confirmation;
-  /** The issuer configuration's `name` when the policy has several (its subject-wide rate limits are counted apart). */
-  issuerName?: string;
+  /** `sub` under its issuer configuration (`JwtConfig.subjectPrefix` + `sub`), when the policy has several. */
+  subjectKey?: string;
   /**
    * The guard's own state for this verification (its Holder), set by the guard that made it on first use: a
    * repeated token finds it here, one read from its cache entry, instead of in a side table.

@@ -65,16 +65,23 @@ export class JwtVerifier {
    */
   tokenIdOf(jti: string, issuer: string): string | undefined {
     if (typeof jti !== 'string' || jti === '') return undefined;
-    const prefix = this.prefixOf(issuer);
-    return prefix === undefined ? undefined : prefix + jti;
+    const config = this.configOf(issuer);
+    return config === undefined ? undefined : config.idPrefix + jti;
   }
 
-  /** The `idPrefix` of the configuration that accepts `issuer` (`''` with one configuration), or undefined when none does. */
-  prefixOf(issuer: string): string | undefined {
+  /** A verified token's `subjectKey` for `sub` from `issuer` (the bare `sub` with one configuration), or undefined when none accepts that `iss`. */
+  subjectIdOf(sub: string, issuer: string): string | undefined {
+    if (typeof sub !== 'string' || sub === '') return undefined;
+    const config = this.configOf(issuer);
+    return config === undefined ? undefined : (config.subjectPrefix ?? '') + sub;
+  }
+
+  /** The configuration that accepts `issuer`, if any. */
+  private configOf(issuer: string): JwtConfig | undefined {
     if (typeof issuer !== 'string') return undefined;
     const v = this.byIssuer ? this.byIssuer.get(issuer) : this.verifiers[0];
     const issuers = v === undefined ? [] : typeof v.config.issuer === 'string' ? [v.config.issuer] : v.config.issuer;
-    return v !== undefined && issuers.includes(issuer) ? v.config.idPrefix : undefined;
+    return v !== undefined && issuers.includes(issuer) ? v.config : undefined;
   }
 
   /**
