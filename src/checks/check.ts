@@ -82,6 +82,8 @@ export interface CheckContext {
   readonly store: CheckStore;
   /** Operator-facing detail of a refusal, set by the check that refuses (never sent to the client). */
   detail: string | undefined;
+  /** Why a check that answered nothing had nothing to check here: a trace shows it `skipped`, not `pass`. */
+  skipped: string | undefined;
   /** What a check keeps about this request for its own later hooks (`commit`, `decorate`), by check name. */
   notes: Record<string, unknown> | undefined;
 }

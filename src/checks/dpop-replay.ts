@@ -41,7 +41,11 @@ export const dpopReplayCheck = defineCheck<DpopPolicySlice, object, DpopPolicy, 
     return proof === undefined || read === undefined ? undefined : read(proof.replayKey, { now: ctx.nowMs, group: proof.replayGroup });
   },
   check(ctx, c, prefetched): CheckResult {
-    if (prefetched === undefined) return undefined;
+    if (prefetched === undefined) {
+      ctx.skipped =
+        ctx.notes?.['pop'] === undefined ? 'no DPoP proof on this request' : 'the store cannot read claims (no isClaimed): a replay is refused when its proof is claimed';
+      return undefined;
+    }
     return isPromiseLike(prefetched) ? Promise.resolve(prefetched).then((claimed) => verdict(ctx, claimed === true, c)) : verdict(ctx, prefetched === true, c);
   },
   // As the proof check's: a bearer token bound to nothing has no proof to replay.

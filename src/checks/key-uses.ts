@@ -13,7 +13,10 @@ export const keyUsesCheck = defineCheck<object, object, undefined, true>({
   compile: () => true,
   check(ctx) {
     const record = ctx.token?.record;
-    if (record?.remaining === undefined) return undefined;
+    if (record?.remaining === undefined) {
+      ctx.skipped = record === undefined ? 'not an API key' : 'the key has no use limit';
+      return undefined;
+    }
     const spent = (left: number): ReasonCode | undefined => {
       if (left >= 0) return undefined;
       ctx.detail = 'no uses left';

@@ -62,6 +62,7 @@ export class Evaluation implements Run, Outcome {
   readonly responseHeaders: Record<string, string> = {};
   readonly store: CheckStore;
   detail: string | undefined = undefined;
+  skipped: string | undefined = undefined;
   notes: Record<string, unknown> | undefined = undefined;
   // ---- Run: where the running phase stands ----
   readonly mode: Decision['mode'];
@@ -91,7 +92,6 @@ export class Evaluation implements Run, Outcome {
   private committed = 0;
   /** Whether the token passed this rule's checks before and they are skipped (see `Check.memo`). */
   private memo = false;
-
   constructor(
     private readonly e: Engine,
     readonly request: GuardRequest,

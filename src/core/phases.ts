@@ -38,7 +38,9 @@ export function add(list: ReasonCode[] | undefined, reason: ReasonCode): ReasonC
 }
 
 function note(run: Run, phase: CheckPhase, slot: CheckSlot, level: TraceStep['level'], r: ReasonCode | undefined, before: string | undefined, reported: boolean): void {
-  const step: TraceStep = { phase, step: slot.check.name, level, outcome: r === undefined ? 'pass' : reported ? 'reported' : 'fail' };
+  const skipped = r === undefined ? run.skipped : undefined;
+  const step: TraceStep = { phase, step: slot.check.name, level, outcome: skipped !== undefined ? 'skipped' : r === undefined ? 'pass' : reported ? 'reported' : 'fail' };
+  if (skipped !== undefined) step.detail = skipped;
   if (r !== undefined) step.reason = r;
   if (r !== undefined && run.detail !== before && run.detail !== undefined) step.detail = run.detail;
   (run.trace as TraceStep[]).push(step);
@@ -76,6 +78,7 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
           return DONE;
         }
         run.before = run.detail;
+        run.skipped = undefined;
         run.level = undefined;
         run.r = undefined;
         run.stage = c.checkAll ? ALL : POLICY;
@@ -95,6 +98,7 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
         const tg = rule?.checks.trialGroups[i];
         if (!tg) return DONE;
         run.before = run.detail;
+        run.skipped = undefined;
         return (c.checkAll as NonNullable<typeof c.checkAll>)(run, tg, true);
       }
       case POLICY:
@@ -130,6 +134,7 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
           return DONE;
         }
         run.before = run.detail;
+        run.skipped = undefined;
         return c.check(run, rv);
       }
       default:

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createGuard, MemoryStore, type GuardRequest, type TraceStep } from '../../src/index.js';
-import { basePolicy, signToken, NOW } from '../helpers/tokens.js';
+import { basePolicy, signToken, storeApiKey, NOW } from '../helpers/tokens.js';
 
 const req = (token: string | undefined, over: Partial<GuardRequest> = {}): GuardRequest => ({
   method: 'GET',
@@ -40,6 +40,24 @@ describe('guard.explain', () => {
     expect(step(x.steps, 'ip', 'rule')).toMatchObject({ outcome: 'fail', reason: 'ip.denied' });
     expect(step(x.steps, 'scopes', 'rule')).toMatchObject({ outcome: 'fail', reason: 'scope.insufficient' });
     expect(step(x.steps, 'rateLimit')).toMatchObject({ phase: 'quota', outcome: 'skipped', detail: 'the request is already refused: nothing spent' });
+  });
+
+  it('shows a check with nothing to check on this request as skipped, with why, not as passed', async () => {
+    const store = new MemoryStore();
+    const guard = createGuard(await basePolicy({ store, dpop: { origins: ['https://api.example.test'] }, ip: { allow: ['127.0.0.0/8'] } }));
+    const bearer = await guard.explain(req(await signToken({ scope: 'orders:read' })));
+    expect(bearer.decision.reason).toBe('ok');
+    expect(step(bearer.steps, 'dpop-replay')).toMatchObject({ phase: 'constraints', outcome: 'skipped', detail: 'no DPoP proof on this request' });
+    expect(step(bearer.steps, 'keyUses')).toMatchObject({ phase: 'quota', outcome: 'skipped', detail: 'not an API key' });
+    // The checks after a skip that do check say so.
+    expect(step(bearer.steps, 'ip')).toEqual({ phase: 'constraints', step: 'ip', level: 'policy', outcome: 'pass' });
+    expect(step(bearer.steps, 'scopes', 'rule')).toEqual({ phase: 'constraints', step: 'scopes', level: 'rule', outcome: 'pass' });
+    const unlimited = await guard.explain(req((await storeApiKey(store)).key));
+    expect(unlimited.decision.reason).toBe('ok');
+    expect(step(unlimited.steps, 'keyUses')).toMatchObject({ outcome: 'skipped', detail: 'the key has no use limit' });
+    // A key that counts its uses is checked: passed, and the skip above was that key's, not a leftover.
+    const counted = await guard.explain(req((await storeApiKey(store, { uses: 3 })).key));
+    expect(step(counted.steps, 'keyUses')).toEqual({ phase: 'quota', step: 'keyUses', level: 'policy', outcome: 'pass' });
   });
 
   it("reports a trialled rule's refusal as reported, not as failed", async () => {

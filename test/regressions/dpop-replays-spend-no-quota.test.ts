@@ -118,6 +118,16 @@ describe('a store without isClaimed', () => {
     expect([d.status, d.reason]).toEqual([401, 'pop.invalid']);
     expect(d.detail).toMatch(/^DPoP proof replayed \(or its key holds/);
   });
+
+  it('explain says the early read was skipped and why, where a store with isClaimed shows it passed', async () => {
+    const victim = await client();
+    const without = createGuard(await policyOn(withoutIsClaimed(new MemoryStore())));
+    const skipped = (await without.explain(victim.req(await victim.proof()))).steps.find((s) => s.step === 'dpop-replay');
+    expect(skipped).toMatchObject({ outcome: 'skipped', detail: 'the store cannot read claims (no isClaimed): a replay is refused when its proof is claimed' });
+    const withIt = createGuard(await policyOn(new MemoryStore()));
+    const read = (await withIt.explain(victim.req(await victim.proof()))).steps.find((s) => s.step === 'dpop-replay');
+    expect(read).toEqual({ phase: 'constraints', step: 'dpop-replay', level: 'policy', outcome: 'pass' });
+  });
 });
 
 describe('through Express', () => {
