@@ -83,6 +83,8 @@ export function emitDecision(hook: TokenGuardPolicy['onDecision'], telemetry: Gu
     event.tokenId = f.identity.id;
     event.kind = f.identity.kind;
     if (f.identity.subject !== undefined) event.subject = f.identity.subject;
+    const iss = f.identity.claims?.['iss'];
+    if (typeof iss === 'string') event.issuer = iss;
   }
   if (f.ip) event.ip = f.ip.text;
   if (decision.detail !== undefined) event.detail = decision.detail;

@@ -127,6 +127,8 @@ export interface DecisionEvent {
   passed: boolean;
   tokenId?: string;
   subject?: string;
+  /** The token's `iss` (a JWT's, an introspected token's), so that two issuers' same `sub` stay two subjects. */
+  issuer?: string;
   kind?: TokenInfo['kind'];
   /** Client IP as resolved (after trustProxy), when known. */
   ip?: string;

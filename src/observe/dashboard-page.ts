@@ -24,7 +24,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Refusals by reason</h2><table id="reasons"><thead><tr><th>reason</th><th>count</th><th>/s</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Top rules</h2><table id="rules"><thead><tr><th>rule</th><th>decisions</th><th>refused</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Most refused tokens</h2><table id="denied-tokens"><thead><tr><th>token id</th><th>refusals</th><th>last reason</th></tr></thead><tbody></tbody></table></section>
-<section><h2>Most refused subjects</h2><table id="denied-subjects"><thead><tr><th>subject</th><th>refusals</th></tr></thead><tbody></tbody></table></section>
+<section><h2>Most refused subjects</h2><table id="denied-subjects"><thead><tr><th>subject</th><th>issuer</th><th>refusals</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Rate-limit headroom</h2><table id="rate-limits"><thead><tr><th>token id</th><th>remaining</th><th>limit</th><th>reset (s)</th></tr></thead><tbody></tbody></table></section>
 </div>
 <section><h2>Recent refusals</h2><table id="recent-denials"><thead><tr><th>time</th><th>request</th><th>status</th><th>reason</th><th>rule</th><th>token id</th><th>subject</th><th>detail</th></tr></thead><tbody></tbody></table></section>
@@ -150,7 +150,7 @@ export const DASHBOARD_JS = `'use strict';
     fill('reasons', d.reasons, [[function (r) { return r.reason; }], [function (r) { return r.count; }, 'num'], [function (r) { return fmt(r.perSecond); }, 'num']]);
     fill('rules', d.rules, [[function (r) { return r.rule; }], [function (r) { return r.count; }, 'num'], [function (r) { return r.denied; }, 'num']]);
     fill('denied-tokens', d.deniedTokens, [[function (r) { return r.tokenId; }], [function (r) { return r.count; }, 'num'], [function (r) { return r.lastReason; }]]);
-    fill('denied-subjects', d.deniedSubjects, [[function (r) { return r.subject; }], [function (r) { return r.count; }, 'num']]);
+    fill('denied-subjects', d.deniedSubjects, [[function (r) { return r.subject; }], [function (r) { return r.issuer; }], [function (r) { return r.count; }, 'num']]);
     fill('rate-limits', d.rateLimits, [[function (r) { return r.tokenId; }], [function (r) { return r.remaining; }, 'num'], [function (r) { return r.limit; }, 'num'], [function (r) { return r.resetS; }, 'num']]);
     fill('recent-denials', d.recentDenials, [
       [function (r) { return time(r.time); }],

@@ -37,7 +37,7 @@ export interface OtelOptions {
    * Never on metrics: one series per token would grow without bound.
    */
   tokenId?: boolean;
-  /** Put the subject (`sub`, a key record's subject) on spans: it usually names a person. Default: `false`. */
+  /** Put the subject (`sub`, a key record's subject) and its issuer on spans: it usually names a person. Default: `false`. */
   subject?: boolean;
   /** More span attributes from the event (a tenant claim, say): yours to keep free of personal data. Default: none. */
   spanAttributes?: (event: DecisionEvent) => Attributes;
@@ -63,6 +63,7 @@ const A = {
   kind: 'token_guard.token.kind',
   tokenId: 'token_guard.token.id',
   subject: 'token_guard.token.subject',
+  issuer: 'token_guard.token.issuer',
   cacheHit: 'token_guard.cache_hit',
   requestId: 'token_guard.request_id',
   method: 'token_guard.store.method',
@@ -173,6 +174,7 @@ export function otel(options: OtelOptions = {}): GuardTelemetry {
     if (event.requestId !== undefined) attributes[A.requestId] = event.requestId;
     if (withTokenId && event.tokenId !== undefined) attributes[A.tokenId] = event.tokenId;
     if (withSubject && event.subject !== undefined) attributes[A.subject] = event.subject;
+    if (withSubject && event.issuer !== undefined) attributes[A.issuer] = event.issuer;
     if (spanAttributes) Object.assign(attributes, spanAttributes(event));
     // Recorded when the decision is known, with its real start: one span, no bookkeeping on the way.
     const s = tracer.startSpan('token-guard decision', { kind: SpanKind.INTERNAL, startTime: timing.startMs, attributes }, context.active());

@@ -34,6 +34,7 @@ export interface RecordedDenial {
   rule?: string;
   tokenId?: string;
   subject?: string;
+  issuer?: string;
   kind?: DecisionEvent['kind'];
   detail?: string;
   requestId?: string;
@@ -58,8 +59,8 @@ export interface DecisionSnapshot {
   rules: { rule: string; count: number; denied: number }[];
   /** Token ids with the most refusals (never the token itself). */
   deniedTokens: { tokenId: string; count: number; lastReason: string }[];
-  /** Subjects with the most refusals. */
-  deniedSubjects: { subject: string; count: number }[];
+  /** Subjects with the most refusals: one entry per subject and issuer (two tenants' `alice` are two). */
+  deniedSubjects: { subject: string; issuer?: string; count: number }[];
   /** The latest refusals, newest first. */
   recentDenials: RecordedDenial[];
   /** The latest rate-limit state per token, least headroom first. */
@@ -116,6 +117,14 @@ class BoundedCounts<V> {
   }
 }
 
+/** A subject's refusals, and who it is (its key in the map is the pair). */
+interface SubjectCount {
+  n: number;
+  subject: string;
+  issuer: string | undefined;
+}
+const newSubject = (): SubjectCount => ({ n: 0, subject: '', issuer: undefined });
+
 interface Bucket extends EffectCounts {
   t: number;
   reasons: Map<string, number>;
@@ -157,7 +166,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   let reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
   let rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));
   let tokens = new BoundedCounts(maxKeys, () => ({ n: 0, last: '' }));
-  let subjects = new BoundedCounts(maxKeys, () => ({ n: 0 }));
+  let subjects = new BoundedCounts(maxKeys, newSubject);
   let limits = new BoundedCounts(maxKeys, () => ({ limit: 0, remaining: 0, resetS: 0, at: 0 }));
 
   function bucketAt(t: number): Bucket {
@@ -203,7 +212,15 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
       t.n++;
       t.last = event.reason;
     }
-    if (event.subject !== undefined) subjects.get(event.subject).n++;
+    if (event.subject !== undefined) {
+      // Length-prefixed, so that no subject and issuer spelling can make two pairs one key.
+      const issuer = typeof event.issuer === 'string' ? event.issuer : undefined;
+      const s = subjects.get(issuer === undefined ? `-${event.subject}` : `${issuer.length}:${issuer}${event.subject}`);
+      if (s.n++ === 0) {
+        s.subject = event.subject;
+        s.issuer = issuer;
+      }
+    }
     const d: RecordedDenial = {
       time,
       effect: event.effect,
@@ -217,6 +234,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
     if (event.rule !== undefined) d.rule = event.rule;
     if (event.tokenId !== undefined) d.tokenId = event.tokenId;
     if (event.subject !== undefined) d.subject = event.subject;
+    if (event.issuer !== undefined) d.issuer = event.issuer;
     if (event.kind !== undefined) d.kind = event.kind;
     if (event.detail !== undefined) d.detail = event.detail;
     if (event.requestId !== undefined) d.requestId = event.requestId;
@@ -254,7 +272,9 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
       reasons: top(reasons.map, (v) => v.n, n).map(([reason, v]) => ({ reason, count: v.n, perSecond: (windowReasons.get(reason) ?? 0) / windowS })),
       rules: top(rules.map, (v) => v.n, n).map(([rule, v]) => ({ rule, count: v.n, denied: v.denied })),
       deniedTokens: top(tokens.map, (v) => v.n, n).map(([tokenId, v]) => ({ tokenId, count: v.n, lastReason: v.last })),
-      deniedSubjects: top(subjects.map, (v) => v.n, n).map(([subject, v]) => ({ subject, count: v.n })),
+      deniedSubjects: top(subjects.map, (v) => v.n, n).map(([key, v]) =>
+        key === OTHER ? { subject: OTHER, count: v.n } : v.issuer === undefined ? { subject: v.subject, count: v.n } : { subject: v.subject, issuer: v.issuer, count: v.n },
+      ),
       recentDenials: denials,
       rateLimits: top(limits.map, (v) => -v.remaining / Math.max(1, v.limit), n).map(([tokenId, v]) => ({ tokenId, ...v })),
     };
@@ -269,7 +289,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
     reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
     rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));
     tokens = new BoundedCounts(maxKeys, () => ({ n: 0, last: '' }));
-    subjects = new BoundedCounts(maxKeys, () => ({ n: 0 }));
+    subjects = new BoundedCounts(maxKeys, newSubject);
     limits = new BoundedCounts(maxKeys, () => ({ limit: 0, remaining: 0, resetS: 0, at: 0 }));
   }
 

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/index.js';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { dashboardHandler, decisionRecorder } from '../../src/observe/dashboard.js';
-import { basePolicy, signToken, storeApiKey, NOW } from '../helpers/tokens.js';
+import { basePolicy, signToken, storeApiKey, NOW, ISSUER } from '../helpers/tokens.js';
+import { ACME, GLOBEX, accessToken, signer, tenantIssuers } from '../helpers/tenants.js';
 import { chromiumPath } from '../helpers/chromium.js';
 
 const OUTPUT = path.resolve(import.meta.dirname, '../output');
@@ -53,10 +54,12 @@ describe('decisionRecorder + dashboardHandler over HTTP', () => {
       { tokenId: 'tok-weak', count: 2, lastReason: 'scope.insufficient' },
       { tokenId: keyId, count: 1, lastReason: 'scope.insufficient' },
     ]);
+    // A JWT's subject comes with its issuer; an API key's has none.
     expect(data.deniedSubjects).toEqual([
-      { subject: 'mallory', count: 2 },
+      { subject: 'mallory', issuer: ISSUER, count: 2 },
       { subject: 'svc-billing', count: 1 },
     ]);
+    expect(data.recentDenials.find((d: { subject?: string }) => d.subject === 'mallory')).toMatchObject({ issuer: ISSUER });
     expect(data.rateLimits[0]).toMatchObject({ tokenId: 'tok-ok', limit: 100, remaining: 97 });
     expect(data.recentDenials[0]).toMatchObject({ method: 'GET', path: '/orders/4', reason: 'token.missing', status: 401 });
     expect(data.recentDenials.map((d: { requestId?: string }) => d.requestId)).toContain('req-weak-1');
@@ -73,6 +76,39 @@ describe('decisionRecorder + dashboardHandler over HTTP', () => {
     await request(app).get('/guard/data.json').set('Host', 'attacker.example').expect(403);
     await request(app).post('/guard/data.json').expect(405);
     await request(app).get('/guard/nope').expect(404);
+  });
+
+  it("counts two issuers' same subject as two subjects (two tenants' alice), in data.json and the audit event", async () => {
+    const [acme, globex] = await Promise.all([signer('acme-1'), signer('globex-1')]);
+    const events: { subject?: string; issuer?: string }[] = [];
+    const recorder = decisionRecorder({ clock: () => NOW.getTime() });
+    const app = express();
+    app.use(
+      tokenGuard({
+        jwt: tenantIssuers(acme, globex),
+        clock: () => NOW,
+        rules: [{ path: '/admin/**', scopes: ['admin'] }],
+        onDecision: (e) => {
+          events.push({ subject: e.subject, issuer: e.issuer });
+          recorder.onDecision(e);
+        },
+      }),
+    );
+    app.get('/admin/users', (_req, res) => {
+      res.json({ ok: true });
+    });
+    const acmeAlice = await accessToken(acme, ACME, 'alice', 'a-1');
+    const globexAlice = await accessToken(globex, GLOBEX, 'alice', 'g-1');
+    for (let i = 0; i < 3; i++) await request(app).get('/admin/users').set('Authorization', `Bearer ${acmeAlice}`).expect(403);
+    await request(app).get('/admin/users').set('Authorization', `Bearer ${globexAlice}`).expect(403);
+    expect(events.at(-1)).toEqual({ subject: 'alice', issuer: GLOBEX });
+    const dash = express();
+    dash.use('/guard', dashboardHandler({ recorder }));
+    const data = (await request(dash).get('/guard/data.json').expect(200)).body;
+    expect(data.deniedSubjects).toEqual([
+      { subject: 'alice', issuer: ACME, count: 3 },
+      { subject: 'alice', issuer: GLOBEX, count: 1 },
+    ]);
   });
 
   it('refuses a client that is not on loopback unless allowRemote', () => {
@@ -128,8 +164,8 @@ describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
       ]);
       expect((await rows('denied-tokens'))[0]).toEqual(['tok-weak', '2', 'scope.insufficient']);
       expect(await rows('denied-subjects')).toEqual([
-        ['mallory', '2'],
-        ['svc-billing', '1'],
+        ['mallory', ISSUER, '2'],
+        ['svc-billing', '', '1'],
       ]);
       expect((await rows('rate-limits'))[0]).toEqual(['tok-ok', '97', '100', '2']);
       const recent = await rows('recent-denials');

@@ -82,7 +82,9 @@ describe('otel(): spans', () => {
     expect(text).not.toContain(token);
     expect(text).not.toContain(token.split('.')[2]);
     expect(plain?.attributes).not.toHaveProperty('token_guard.token.subject');
-    expect(withSubject?.attributes).toMatchObject({ 'token_guard.token.subject': 'alice' });
+    expect(plain?.attributes).not.toHaveProperty('token_guard.token.issuer');
+    // The subject comes with its issuer: two issuers' `alice` are two people.
+    expect(withSubject?.attributes).toMatchObject({ 'token_guard.token.subject': 'alice', 'token_guard.token.issuer': ISSUER });
     expect(withSubject?.attributes).not.toHaveProperty('token_guard.token.id');
   });
 
