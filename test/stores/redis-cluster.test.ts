@@ -126,6 +126,66 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
     await cleanup(store);
   });
 
+  it('a near-cache whose Cluster subscriber moves to another connection forgets what it cached before', async () => {
+    const sub = connect();
+    const store = makeStore(sub);
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    const prefix = prefixes.get(store) as string;
+    expect(await store.getRevocation('tok-moved', undefined, 5_000)).toBeUndefined();
+    // Cached: answered without a round trip.
+    expect(store.getRevocation('tok-moved', undefined, 5_000)).toBeUndefined();
+    // A revocation this instance never hears of, as one published while its subscriber is between connections.
+    await cluster.set(`${prefix}{t:tok-moved}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    // The subscriber's connection is killed by the server, as a failing node or a proxy would: ioredis picks a node
+    // and subscribes again without a word to the Cluster's own listeners.
+    const inner = (sub as unknown as { subscriber: { getInstance(): Redis } }).subscriber;
+    const old = inner.getInstance();
+    const node = new Redis({ host: old.options.host, port: old.options.port });
+    const line = ((await node.client('LIST')) as string).split('\n').find((l) => l.includes(`addr=127.0.0.1:${old.stream.localPort} `)) as string;
+    await node.client('KILL', 'ID', /\bid=(\d+)/.exec(line)?.[1] as string);
+    node.disconnect();
+    await vi.waitFor(() => expect(inner.getInstance()).not.toBe(old), { timeout: 10_000, interval: 5 });
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    expect(await store.getRevocation('tok-moved', undefined, 5_000)).toMatchObject({ revokedAt: 1_000 });
+    // And the new connection hears invalidations: a revocation through another instance reaches this one's cache.
+    const other = new RedisStore({ client: cluster, prefix });
+    expect(await store.getRevocation('tok-after', undefined, 5_000)).toBeUndefined();
+    await other.revoke('tok-after', { now: 2_000 });
+    await vi.waitFor(() => expect(store.getRevocation('tok-after', undefined, 5_000)).toBeInstanceOf(Promise), { timeout: 10_000, interval: 5 });
+    expect(await store.getRevocation('tok-after', undefined, 5_000)).toMatchObject({ revokedAt: 2_000 });
+    await other.close();
+    await store.close();
+    await cleanup(store);
+  });
+
+  it('keeps the near-cache off (and says why) on a Cluster whose subscriber connection it cannot follow', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code}: ${w.message}`);
+    process.on('warning', onWarning);
+    const sub = connect();
+    // As an ioredis that keeps its subscriber connection elsewhere: unseen while the store is made, working after.
+    const real = (sub as unknown as { subscriber: object }).subscriber;
+    let hidden = true;
+    (sub as unknown as { subscriber: object }).subscriber = new Proxy(real, { get: (t, p) => (p === 'getInstance' && hidden ? undefined : Reflect.get(t, p)) });
+    const store = makeStore(sub);
+    hidden = false;
+    try {
+      // The subscription works (a revocation is confirmed by this instance's own subscriber), yet nothing is cached.
+      await vi.waitFor(() => store.revoke('tok-blind', { now: 1_000 }), { timeout: 10_000, interval: 20 });
+      expect(store.stats().nearCacheEnabled).toBe(false);
+      expect(await store.getRevocation('tok-other', undefined, 5_000)).toBeUndefined();
+      expect(store.getRevocation('tok-other', undefined, 5_000)).toBeInstanceOf(Promise);
+      await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/TOKEN_GUARD_REDIS_SUBSCRIBER: .*does not show which connection it subscribes on/), {
+        timeout: 5_000,
+        interval: 5,
+      });
+    } finally {
+      process.off('warning', onWarning);
+      await store.close();
+      await cleanup(store);
+    }
+  });
+
   describe('two instances through Cluster clients (near-cache on)', () => {
     twoInstanceScenario(() => ({ connect, env: { TG_REDIS_NODES: JSON.stringify(seeds) } }), { nearCache: true });
   });

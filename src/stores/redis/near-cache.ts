@@ -11,6 +11,7 @@ import { type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './i
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
 import { peersOn } from './subscriber-peers.js';
+import { warnUnfollowed, watchClusterSubscriber } from './cluster-subscriber.js';
 
 /** What the near-cache keeps per token id or subject: the entry, or null for "none". */
 interface Cached {
@@ -75,6 +76,10 @@ export class NearCache {
   private probe: Probe | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly handlers: [string, (...args: never[]) => void][] = [];
+  /** Stops following a Cluster's own subscriber connection (see cluster-subscriber.ts). */
+  private unwatch: (() => void) | undefined;
+  /** A Cluster subscriber whose connection cannot be followed: its switches are unseen, so nothing is cached. */
+  private blind = false;
   /** Lookups answered locally and sent to Redis, messages received and messages that were not ours. */
   readonly counters = { hits: 0, misses: 0, invalidations: 0, foreign: 0 };
 
@@ -199,6 +204,7 @@ export class NearCache {
     if (!sub) return;
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
     this.handlers.length = 0;
+    this.unwatch?.();
     const at = this.peers.indexOf(this);
     if (at >= 0) this.peers.splice(at, 1);
     // The invalidation channel is the other near-caches' too while any of them is open on this connection.
@@ -227,6 +233,12 @@ export class NearCache {
     on('end', down);
     on('reconnecting', down);
     on('ready', () => this.resubscribe());
+    // A Cluster's subscription moves between node connections unannounced: follow it, or cache nothing.
+    if ((sub as Cluster).isCluster === true) {
+      this.unwatch = watchClusterSubscriber(sub as Cluster, { lost: () => this.cacheOff(), moved: () => this.resubscribe() });
+      this.blind = this.unwatch === undefined && this.tokenCache !== undefined;
+      if (this.blind) warnUnfollowed();
+    }
     this.resubscribe();
   }
 
@@ -300,7 +312,7 @@ export class NearCache {
       this.probeTimer.unref();
       return;
     }
-    if (!this.tokenCache) return;
+    if (!this.tokenCache || this.blind) return;
     this.cacheOn = true;
     // Reads in flight started before the probe was heard: a revocation published before it may never have been heard
     // here, so none of them may be cached (they also saw cacheOn false; this bump makes it doubly so).
