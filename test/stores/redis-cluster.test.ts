@@ -80,6 +80,17 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
   };
   const cleanup = async (store: TokenStore) => void (await deletePrefix(cluster, prefixes.get(store) as string));
 
+  /** Has the server drop the connection `sub` subscribes on, as a failing node or a proxy would; resolves once ioredis has another. */
+  const killSubscriberConnection = async (sub: Cluster): Promise<void> => {
+    const inner = (sub as unknown as { subscriber: { getInstance(): Redis } }).subscriber;
+    const old = inner.getInstance();
+    const node = new Redis({ host: old.options.host, port: old.options.port });
+    const line = ((await node.client('LIST')) as string).split('\n').find((l) => l.includes(`addr=127.0.0.1:${old.stream.localPort} `)) as string;
+    await node.client('KILL', 'ID', /\bid=(\d+)/.exec(line)?.[1] as string);
+    node.disconnect();
+    await vi.waitFor(() => expect(inner.getInstance()).not.toBe(old), { timeout: 10_000, interval: 5 });
+  };
+
   it('is a real cluster: three masters, slots spread over them', async () => {
     expect(cluster.nodes('master').length).toBe(3);
     const slots = (await cluster.cluster('SLOTS')) as unknown[];
@@ -138,13 +149,7 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
     await cluster.set(`${prefix}{t:tok-moved}:rev`, JSON.stringify({ at: 1_000, exp: null }));
     // The subscriber's connection is killed by the server, as a failing node or a proxy would: ioredis picks a node
     // and subscribes again without a word to the Cluster's own listeners.
-    const inner = (sub as unknown as { subscriber: { getInstance(): Redis } }).subscriber;
-    const old = inner.getInstance();
-    const node = new Redis({ host: old.options.host, port: old.options.port });
-    const line = ((await node.client('LIST')) as string).split('\n').find((l) => l.includes(`addr=127.0.0.1:${old.stream.localPort} `)) as string;
-    await node.client('KILL', 'ID', /\bid=(\d+)/.exec(line)?.[1] as string);
-    node.disconnect();
-    await vi.waitFor(() => expect(inner.getInstance()).not.toBe(old), { timeout: 10_000, interval: 5 });
+    await killSubscriberConnection(sub);
     await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
     expect(await store.getRevocation('tok-moved', undefined, 5_000)).toMatchObject({ revokedAt: 1_000 });
     // And the new connection hears invalidations: a revocation through another instance reaches this one's cache.
@@ -154,6 +159,51 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
     await vi.waitFor(() => expect(store.getRevocation('tok-after', undefined, 5_000)).toBeInstanceOf(Promise), { timeout: 10_000, interval: 5 });
     expect(await store.getRevocation('tok-after', undefined, 5_000)).toMatchObject({ revokedAt: 2_000 });
     await other.close();
+    await store.close();
+    await cleanup(store);
+  });
+
+  it('still follows the subscriber connection after the Cluster itself has reconnected', async () => {
+    const sub = connect();
+    const store = makeStore(sub);
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    sub.disconnect(true);
+    await vi.waitFor(() => expect([sub.status, store.stats().nearCacheEnabled]).toEqual(['ready', true]), { timeout: 10_000, interval: 5 });
+    const prefix = prefixes.get(store) as string;
+    expect(await store.getRevocation('tok-again', undefined, 5_000)).toBeUndefined();
+    expect(store.getRevocation('tok-again', undefined, 5_000)).toBeUndefined();
+    await cluster.set(`${prefix}{t:tok-again}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    await killSubscriberConnection(sub);
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    expect(await store.getRevocation('tok-again', undefined, 5_000)).toEqual({ revokedAt: 1_000 });
+    await store.close();
+    await cleanup(store);
+  });
+
+  it("stops trusting the near-cache the moment the subscriber's node leaves the pool, not when its old connection closes", async () => {
+    const sub = connect();
+    const store = makeStore(sub);
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    const prefix = prefixes.get(store) as string;
+    expect(await store.getRevocation('tok-left', undefined, 5_000)).toBeUndefined();
+    expect(store.getRevocation('tok-left', undefined, 5_000)).toBeUndefined();
+    await cluster.set(`${prefix}{t:tok-left}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    // As ioredis's pool does when a slots refresh drops the node (failed over, forgotten): ioredis subscribes elsewhere
+    // at once, while the old connection, to a node that may be frozen, can take its disconnectTimeout to close.
+    const inner = (sub as unknown as { subscriber: { getInstance(): Redis } }).subscriber;
+    const old = inner.getInstance();
+    const key = `${old.options.host}:${old.options.port}`;
+    const pool = (sub as unknown as { connectionPool: { getInstanceByKey(k: string): unknown; removeNode(k: string): void; emit(e: string, ...a: unknown[]): boolean } })
+      .connectionPool;
+    const node = pool.getInstanceByKey(key);
+    pool.removeNode(key);
+    pool.emit('-node', node, key);
+    expect(inner.getInstance()).not.toBe(old);
+    // Before any event loop turn: the old connection has not closed yet.
+    expect(store.stats().nearCacheEnabled).toBe(false);
+    expect(await store.getRevocation('tok-left', undefined, 5_000)).toEqual({ revokedAt: 1_000 });
+    // Back on through the new connection once it has heard its probe.
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
     await store.close();
     await cleanup(store);
   });

@@ -22,11 +22,19 @@ export interface SubscriberWatch {
   moved(): void;
 }
 
+/** A watch on a Cluster's subscriber connection. */
+export interface ClusterSubscriberWatcher {
+  /** Watches the connection the Cluster subscribes on right now: call it before each SUBSCRIBE that must be followed. */
+  sync(): void;
+  /** Stops watching. */
+  stop(): void;
+}
+
 /**
  * Follows the connection `cluster` subscribes on and reports when it is lost and when another takes its place.
- * Returns the function that stops watching, or undefined when this ioredis keeps the connection out of sight.
+ * Undefined when this ioredis keeps the connection out of sight.
  */
-export function watchClusterSubscriber(cluster: Cluster, report: SubscriberWatch): (() => void) | undefined {
+export function watchClusterSubscriber(cluster: Cluster, report: SubscriberWatch): ClusterSubscriberWatcher | undefined {
   const inner = (cluster as unknown as { subscriber?: { getInstance?: unknown } }).subscriber;
   const getInstance = inner?.getInstance;
   if (typeof getInstance !== 'function') return undefined;
@@ -35,10 +43,6 @@ export function watchClusterSubscriber(cluster: Cluster, report: SubscriberWatch
   let pending: NodeJS.Immediate | undefined;
   let stopped = false;
   const lost = (): void => report.lost();
-  const ended = (): void => {
-    report.lost();
-    follow();
-  };
   const attach = (next: Emitter | undefined): void => {
     watched?.off('close', lost);
     watched?.off('end', ended);
@@ -46,27 +50,48 @@ export function watchClusterSubscriber(cluster: Cluster, report: SubscriberWatch
     next?.on('close', lost);
     next?.on('end', ended);
   };
-  // ioredis picks the next connection in its own 'end' listener, on '+node' (its listener runs after the Cluster's
-  // event) or when the Cluster connects: look once those have run.
-  const follow = (): void => {
+  // ioredis picks the next connection in its own 'end' listener, or on the pool's '+node' / '-node' (its listeners
+  // run after the Cluster's re-emitted events): look once they have run. `always`: report `moved` even if the
+  // connection is the same, to turn back on a cache that was turned off on suspicion.
+  let always = false;
+  const follow = (force: boolean): void => {
+    always ||= force;
     if (pending !== undefined || stopped) return;
     pending = setImmediate(() => {
       pending = undefined;
       const next = current();
-      if (stopped || next === watched) return;
+      const again = always;
+      always = false;
+      if (stopped || (next === watched && !again)) return;
       attach(next);
       report.moved();
     });
   };
+  function ended(): void {
+    report.lost();
+    follow(false);
+  }
+  const added = (): void => follow(false);
+  // A node left the pool: ioredis has switched when it was the subscriber's, whose old connection may take its
+  // disconnectTimeout to close (a frozen node). Off at once; back on through a fresh probe either way.
+  const removed = (): void => {
+    report.lost();
+    follow(true);
+  };
   attach(current());
-  cluster.on('+node', follow);
-  cluster.on('ready', follow);
-  return () => {
-    stopped = true;
-    if (pending !== undefined) clearImmediate(pending);
-    attach(undefined);
-    cluster.off('+node', follow);
-    cluster.off('ready', follow);
+  cluster.on('+node', added);
+  cluster.on('-node', removed);
+  return {
+    sync: () => {
+      if (!stopped) attach(current());
+    },
+    stop: () => {
+      stopped = true;
+      if (pending !== undefined) clearImmediate(pending);
+      attach(undefined);
+      cluster.off('+node', added);
+      cluster.off('-node', removed);
+    },
   };
 }
 

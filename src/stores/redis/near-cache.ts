@@ -11,7 +11,7 @@ import { type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './i
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
 import { peersOn } from './subscriber-peers.js';
-import { warnUnfollowed, watchClusterSubscriber } from './cluster-subscriber.js';
+import { type ClusterSubscriberWatcher, warnUnfollowed, watchClusterSubscriber } from './cluster-subscriber.js';
 
 /** What the near-cache keeps per token id or subject: the entry, or null for "none". */
 interface Cached {
@@ -76,8 +76,8 @@ export class NearCache {
   private probe: Probe | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly handlers: [string, (...args: never[]) => void][] = [];
-  /** Stops following a Cluster's own subscriber connection (see cluster-subscriber.ts). */
-  private unwatch: (() => void) | undefined;
+  /** Follows a Cluster's own subscriber connection (see cluster-subscriber.ts). */
+  private watcher: ClusterSubscriberWatcher | undefined;
   /** A Cluster subscriber whose connection cannot be followed: its switches are unseen, so nothing is cached. */
   private blind = false;
   /** Lookups answered locally and sent to Redis, messages received and messages that were not ours. */
@@ -204,7 +204,7 @@ export class NearCache {
     if (!sub) return;
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
     this.handlers.length = 0;
-    this.unwatch?.();
+    this.watcher?.stop();
     const at = this.peers.indexOf(this);
     if (at >= 0) this.peers.splice(at, 1);
     // The invalidation channel is the other near-caches' too while any of them is open on this connection.
@@ -235,8 +235,8 @@ export class NearCache {
     on('ready', () => this.resubscribe());
     // A Cluster's subscription moves between node connections unannounced: follow it, or cache nothing.
     if ((sub as Cluster).isCluster === true) {
-      this.unwatch = watchClusterSubscriber(sub as Cluster, { lost: () => this.cacheOff(), moved: () => this.resubscribe() });
-      this.blind = this.unwatch === undefined && this.tokenCache !== undefined;
+      this.watcher = watchClusterSubscriber(sub as Cluster, { lost: () => this.cacheOff(), moved: () => this.resubscribe() });
+      this.blind = this.watcher === undefined && this.tokenCache !== undefined;
       if (this.blind) warnUnfollowed();
     }
     this.resubscribe();
@@ -261,6 +261,7 @@ export class NearCache {
     const sub = this.subscriber;
     if (!sub || this.closed) return;
     try {
+      this.watcher?.sync();
       await sub.subscribe(this.channel, this.ackChannel);
     } catch {
       // Not subscribed: the cache stays off; the next 'ready' tries again.
