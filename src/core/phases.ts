@@ -112,6 +112,7 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
         const kv = record?.[i];
         if (run.r === undefined && kv !== undefined) {
           run.level = 'key';
+          run.skipped = undefined;
           return c.check(run, kv);
         }
         run.stage = VERDICT;
