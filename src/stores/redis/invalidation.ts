@@ -50,3 +50,23 @@ export function readInvalidation(message: unknown): Invalidation | undefined {
   if (o['p'] !== undefined && (o['p'] !== 1 || o['a'] !== 0 || o['t'] !== undefined || o['s'] !== undefined)) return undefined;
   return o as unknown as Invalidation;
 }
+
+/**
+ * The invalidations an instance has answered lately (publisher and sequence number), so that one delivered twice is
+ * answered once: an ioredis Cluster forwards both its old and its new subscriber connection's messages while it
+ * moves between nodes, and a second answer would count as another instance's. Bounded: the oldest are forgotten.
+ */
+export class AnsweredInvalidations {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly max = 4096) {}
+
+  /** Whether this is the first time `publisher`'s invalidation `n` arrived (and remembers it). */
+  first(publisher: string, n: number): boolean {
+    const key = `${publisher}:${n}`;
+    if (this.seen.has(key)) return false;
+    if (this.seen.size >= this.max) this.seen.delete(this.seen.values().next().value as string);
+    this.seen.add(key);
+    return true;
+  }
+}

@@ -7,7 +7,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../../leaf/errors.js';
 import { warnOnce } from '../../leaf/warnings.js';
 import type { Call } from './command.js';
-import { type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
+import { AnsweredInvalidations, type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
 import { peersOn } from './subscriber-peers.js';
@@ -73,6 +73,7 @@ export class NearCache {
   private seq = 0;
   private closed = false;
   private readonly pending = new Map<number, PendingConfirm>();
+  private readonly answered = new AnsweredInvalidations();
   private probe: Probe | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly handlers: [string, (...args: never[]) => void][] = [];
@@ -350,12 +351,11 @@ export class NearCache {
       this.dropCache();
       return;
     }
-    this.epoch++;
-    if (msg.t !== undefined) this.tokenCache?.delete(msg.t);
-    else if (msg.s !== undefined) this.subjectCache?.delete(msg.s);
+    if (msg.t !== undefined) this.localInvalidate('t', msg.t);
+    else if (msg.s !== undefined) this.localInvalidate('s', msg.s);
     // Ours, naming nothing: an id too long to send, so everything goes.
     else this.dropCache();
-    if (msg.a !== 1) return;
+    if (msg.a !== 1 || !this.answered.first(msg.o, msg.n)) return;
     if (msg.o === this.id) this.confirmed(msg.n, true);
     else if (this.answersFor(msg.o)) this.client.publish(this.keys.ackChannel(msg.o), String(msg.n)).catch(() => undefined);
   }
