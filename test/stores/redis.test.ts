@@ -486,6 +486,27 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
       await Promise.all([b.close(), other.close()]);
     });
 
+    it('a dozen stores on one subscriber raise no MaxListenersExceededWarning, and give the room back on close', async () => {
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.name);
+      process.on('warning', onWarning);
+      const shared = subscriber();
+      const before = shared.getMaxListeners();
+      try {
+        const stores = Array.from({ length: 12 }, () => new RedisStore({ client, prefix: `${RUN}${n++}:`, subscriber: shared }));
+        await vi.waitFor(() => expect(stores.every((s) => s.stats().nearCacheEnabled)).toBe(true));
+        // Each one still hears its own revocations.
+        await (stores[11] as RedisStore).revoke('tok-12', { now: T0 });
+        for (const s of stores) await s.close();
+        // A warning is emitted on the next tick: one more turn for it to show up.
+        await new Promise<void>((r) => setImmediate(r));
+        expect(warnings).not.toContain('MaxListenersExceededWarning');
+        expect(shared.getMaxListeners()).toBe(before);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
     it('a pattern subscriber (a debugging PSUBSCRIBE *) is not waited for', async () => {
       const prefix = `${RUN}${n++}:`;
       const watcher = subscriber();

@@ -3,8 +3,10 @@
 // 'reconnecting'). What was published in between is never heard, so a near-cache that kept its entries through the
 // switch would answer "not revoked" for a revocation it missed, until its ttl. This follows that connection through
 // ioredis's ClusterSubscriber (not exported, the same in ioredis 5 and 6); where it cannot, the caller caches nothing.
+// It also counts a Cluster's listeners, which `revoke` waits for.
 import type { Cluster } from 'ioredis';
 import { warnOnce } from '../../leaf/warnings.js';
+import { roomForListeners } from './subscriber-peers.js';
 
 interface Emitter {
   on(event: string, fn: () => void): unknown;
@@ -44,11 +46,17 @@ export function watchClusterSubscriber(cluster: Cluster, report: SubscriberWatch
   let stopped = false;
   const lost = (): void => report.lost();
   const attach = (next: Emitter | undefined): void => {
-    watched?.off('close', lost);
-    watched?.off('end', ended);
+    if (watched) {
+      watched.off('close', lost);
+      watched.off('end', ended);
+      roomForListeners(watched, -1);
+    }
     watched = next;
-    next?.on('close', lost);
-    next?.on('end', ended);
+    if (next) {
+      roomForListeners(next, 1);
+      next.on('close', lost);
+      next.on('end', ended);
+    }
   };
   // ioredis picks the next connection in its own 'end' listener, or on the pool's '+node' / '-node' (its listeners
   // run after the Cluster's re-emitted events): look once they have run. `always`: report `moved` even if the
@@ -102,4 +110,16 @@ export function warnUnfollowed(): void {
     'RedisStore: this ioredis Cluster does not show which connection it subscribes on, so a switch between nodes (and ' +
       'what was published meanwhile) would go unseen: the near-cache stays off. Revocations are still confirmed.',
   );
+}
+
+/** How many connections listen to `channel` on `cluster`: NUMSUB counts one node's only, so each node is asked. */
+export async function countClusterListeners(cluster: Cluster, channel: string): Promise<number> {
+  let total = 0;
+  await Promise.all(
+    cluster.nodes('all').map(async (node) => {
+      const reply = (await node.pubsub('NUMSUB', channel)) as [string, number];
+      total += Number(reply[1]) || 0;
+    }),
+  );
+  return total;
 }

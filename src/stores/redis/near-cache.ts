@@ -10,8 +10,8 @@ import type { Call } from './command.js';
 import { AnsweredInvalidations, type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
-import { peersOn } from './subscriber-peers.js';
-import { type ClusterSubscriberWatcher, warnUnfollowed, watchClusterSubscriber } from './cluster-subscriber.js';
+import { peersOn, roomForListeners } from './subscriber-peers.js';
+import { type ClusterSubscriberWatcher, countClusterListeners, warnUnfollowed, watchClusterSubscriber } from './cluster-subscriber.js';
 
 /** What the near-cache keeps per token id or subject: the entry, or null for "none". */
 interface Cached {
@@ -170,7 +170,7 @@ export class NearCache {
     try {
       const clustered = (this.client as Cluster).isCluster === true;
       // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
-      const expected = clustered ? await this.call('PUBSUB NUMSUB', this.countListeners()) : undefined;
+      const expected = clustered ? await this.call('PUBSUB NUMSUB', countClusterListeners(this.client as Cluster, this.channel)) : undefined;
       const listening = await this.call('revoke', write(JSON.stringify(message)));
       this.localInvalidate(what, id);
       pending.needed = expected ?? listening;
@@ -205,6 +205,7 @@ export class NearCache {
     if (!sub) return;
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
     this.handlers.length = 0;
+    roomForListeners(sub, -1);
     this.watcher?.stop();
     const at = this.peers.indexOf(this);
     if (at >= 0) this.peers.splice(at, 1);
@@ -214,6 +215,7 @@ export class NearCache {
   }
 
   private listen(sub: Redis | Cluster): void {
+    roomForListeners(sub, 1);
     const on = (event: string, fn: (...args: never[]) => void): void => {
       // An exception thrown by a listener escapes through the client's emit into the process (uncaught: every
       // instance down). None may: a handler that fails drops the near-cache instead, the safe side.
@@ -377,19 +379,6 @@ export class NearCache {
     p.got++;
     if (own) p.echoed = true;
     if (p.echoed && p.got >= p.needed) p.done();
-  }
-
-  /** How many connections listen to the invalidation channel. On Cluster NUMSUB counts one node only, so ask each. */
-  private async countListeners(): Promise<number> {
-    const cluster = this.client as Cluster;
-    let total = 0;
-    await Promise.all(
-      cluster.nodes('all').map(async (node) => {
-        const reply = (await node.pubsub('NUMSUB', this.channel)) as [string, number];
-        total += Number(reply[1]) || 0;
-      }),
-    );
-    return total;
   }
 
   private localInvalidate(what: 't' | 's', id: string): void {

@@ -17,3 +17,14 @@ export function peersOn<T extends object>(sub: object, channel: string): T[] {
   }
   return list as T[];
 }
+
+/**
+ * Makes room on `emitter` for one more listener per event (`+1`), or gives it back (`-1`): every store sharing a
+ * connection adds its own, which is not the leak Node's MaxListenersExceededWarning is about. Unlimited stays so.
+ */
+export function roomForListeners(emitter: object, delta: 1 | -1): void {
+  const e = emitter as { getMaxListeners?: () => number; setMaxListeners?: (n: number) => unknown };
+  if (typeof e.getMaxListeners !== 'function' || typeof e.setMaxListeners !== 'function') return;
+  const max = e.getMaxListeners();
+  if (max > 0 && Number.isFinite(max)) e.setMaxListeners(Math.max(1, max + delta));
+}
