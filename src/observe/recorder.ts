@@ -234,7 +234,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
     if (event.rule !== undefined) d.rule = event.rule;
     if (event.tokenId !== undefined) d.tokenId = event.tokenId;
     if (event.subject !== undefined) d.subject = event.subject;
-    if (event.issuer !== undefined) d.issuer = event.issuer;
+    if (typeof event.issuer === 'string') d.issuer = event.issuer;
     if (event.kind !== undefined) d.kind = event.kind;
     if (event.detail !== undefined) d.detail = event.detail;
     if (event.requestId !== undefined) d.requestId = event.requestId;

@@ -498,6 +498,7 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
         // Each one still hears its own revocations.
         await (stores[11] as RedisStore).revoke('tok-12', { now: T0 });
         for (const s of stores) await s.close();
+        await (stores[0] as RedisStore).close();
         // A warning is emitted on the next tick: one more turn for it to show up.
         await new Promise<void>((r) => setImmediate(r));
         expect(warnings).not.toContain('MaxListenersExceededWarning');

@@ -203,9 +203,10 @@ export class NearCache {
     clearTimeout(this.probeTimer);
     const sub = this.subscriber;
     if (!sub) return;
+    // Once: a second close() must not give back room it no longer holds.
+    if (this.handlers.length > 0) roomForListeners(sub, -1);
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
     this.handlers.length = 0;
-    roomForListeners(sub, -1);
     this.watcher?.stop();
     const at = this.peers.indexOf(this);
     if (at >= 0) this.peers.splice(at, 1);
