@@ -208,6 +208,27 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
     await cleanup(store);
   });
 
+  it('a lookup notices a subscriber connection that changed without any event, and reads Redis', async () => {
+    const sub = connect();
+    const store = makeStore(sub);
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    const prefix = prefixes.get(store) as string;
+    expect(await store.getRevocation('tok-silent', undefined, 5_000)).toBeUndefined();
+    expect(store.getRevocation('tok-silent', undefined, 5_000)).toBeUndefined();
+    await cluster.set(`${prefix}{t:tok-silent}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    // As an ioredis that switched in some way no event shows: the old connection stays silent.
+    const inner = (sub as unknown as { subscriber: { getInstance(): Redis; selectSubscriber(): void } }).subscriber;
+    const old = inner.getInstance();
+    old.removeAllListeners('close');
+    old.removeAllListeners('end');
+    inner.selectSubscriber();
+    expect(inner.getInstance()).not.toBe(old);
+    expect(await store.getRevocation('tok-silent', undefined, 5_000)).toEqual({ revokedAt: 1_000 });
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    await store.close();
+    await cleanup(store);
+  });
+
   it('keeps the near-cache off (and says why) on a Cluster whose subscriber connection it cannot follow', async () => {
     const warnings: string[] = [];
     const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code}: ${w.message}`);

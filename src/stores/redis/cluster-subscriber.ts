@@ -28,6 +28,8 @@ export interface SubscriberWatch {
 export interface ClusterSubscriberWatcher {
   /** Watches the connection the Cluster subscribes on right now: call it before each SUBSCRIBE that must be followed. */
   sync(): void;
+  /** Whether the Cluster still subscribes on the watched connection (false after a switch no event told of). */
+  holds(): boolean;
   /** Stops watching. */
   stop(): void;
 }
@@ -93,6 +95,7 @@ export function watchClusterSubscriber(cluster: Cluster, report: SubscriberWatch
     sync: () => {
       if (!stopped) attach(current());
     },
+    holds: () => watched !== undefined && getInstance.call(inner) === watched,
     stop: () => {
       stopped = true;
       if (pending !== undefined) clearImmediate(pending);

@@ -117,6 +117,8 @@ export class NearCache {
    * must be asked. Counts the hit or the miss.
    */
   lookup(tokenId: string, subject: string | undefined): { token: RevocationEntry | null; subject: RevocationEntry | null } | undefined {
+    // A Cluster subscriber that moved without an event we heard (belt and braces: the watcher hears every one we know).
+    if (this.cacheOn && this.watcher !== undefined && !this.watcher.holds()) this.resubscribe();
     if (this.cacheOn) {
       const token = this.tokenCache?.get(tokenId);
       const subj = subject === undefined ? undefined : this.subjectCache?.get(subject);
