@@ -91,6 +91,24 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
     await vi.waitFor(() => expect(inner.getInstance()).not.toBe(old), { timeout: 10_000, interval: 5 });
   };
 
+  /** A near-cached store on its own Cluster subscriber, once its cache is on. */
+  const nearCachedStore = async (): Promise<{ sub: Cluster; store: RedisStore; prefix: string }> => {
+    const sub = connect();
+    const store = makeStore(sub);
+    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    return { sub, store, prefix: prefixes.get(store) as string };
+  };
+  /**
+   * Caches `token` as not revoked in `store`, then revokes it behind the store's back (no invalidation), as a
+   * revocation published while its subscriber is between connections: only a read from Redis finds it.
+   */
+  const cacheThenRevokeUnheard = async (store: RedisStore, token: string): Promise<void> => {
+    expect(await store.getRevocation(token, undefined, 5_000)).toBeUndefined();
+    // Cached: answered without a round trip.
+    expect(store.getRevocation(token, undefined, 5_000)).toBeUndefined();
+    await cluster.set(`${prefixes.get(store)}{t:${token}}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+  };
+
   it('is a real cluster: three masters, slots spread over them', async () => {
     expect(cluster.nodes('master').length).toBe(3);
     const slots = (await cluster.cluster('SLOTS')) as unknown[];
@@ -138,15 +156,8 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
   });
 
   it('a near-cache whose Cluster subscriber moves to another connection forgets what it cached before', async () => {
-    const sub = connect();
-    const store = makeStore(sub);
-    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
-    const prefix = prefixes.get(store) as string;
-    expect(await store.getRevocation('tok-moved', undefined, 5_000)).toBeUndefined();
-    // Cached: answered without a round trip.
-    expect(store.getRevocation('tok-moved', undefined, 5_000)).toBeUndefined();
-    // A revocation this instance never hears of, as one published while its subscriber is between connections.
-    await cluster.set(`${prefix}{t:tok-moved}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    const { sub, store, prefix } = await nearCachedStore();
+    await cacheThenRevokeUnheard(store, 'tok-moved');
     // The subscriber's connection is killed by the server, as a failing node or a proxy would: ioredis picks a node
     // and subscribes again without a word to the Cluster's own listeners.
     await killSubscriberConnection(sub);
@@ -164,15 +175,10 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
   });
 
   it('still follows the subscriber connection after the Cluster itself has reconnected', async () => {
-    const sub = connect();
-    const store = makeStore(sub);
-    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    const { sub, store } = await nearCachedStore();
     sub.disconnect(true);
     await vi.waitFor(() => expect([sub.status, store.stats().nearCacheEnabled]).toEqual(['ready', true]), { timeout: 10_000, interval: 5 });
-    const prefix = prefixes.get(store) as string;
-    expect(await store.getRevocation('tok-again', undefined, 5_000)).toBeUndefined();
-    expect(store.getRevocation('tok-again', undefined, 5_000)).toBeUndefined();
-    await cluster.set(`${prefix}{t:tok-again}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    await cacheThenRevokeUnheard(store, 'tok-again');
     await killSubscriberConnection(sub);
     await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
     expect(await store.getRevocation('tok-again', undefined, 5_000)).toEqual({ revokedAt: 1_000 });
@@ -181,13 +187,8 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
   });
 
   it("stops trusting the near-cache the moment the subscriber's node leaves the pool, not when its old connection closes", async () => {
-    const sub = connect();
-    const store = makeStore(sub);
-    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
-    const prefix = prefixes.get(store) as string;
-    expect(await store.getRevocation('tok-left', undefined, 5_000)).toBeUndefined();
-    expect(store.getRevocation('tok-left', undefined, 5_000)).toBeUndefined();
-    await cluster.set(`${prefix}{t:tok-left}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    const { sub, store } = await nearCachedStore();
+    await cacheThenRevokeUnheard(store, 'tok-left');
     // As ioredis's pool does when a slots refresh drops the node (failed over, forgotten): ioredis subscribes elsewhere
     // at once, while the old connection, to a node that may be frozen, can take its disconnectTimeout to close.
     const inner = (sub as unknown as { subscriber: { getInstance(): Redis } }).subscriber;
@@ -209,13 +210,8 @@ describe.skipIf(!redisBinaries)('RedisStore on a three-master Redis Cluster', ()
   });
 
   it('a lookup notices a subscriber connection that changed without any event, and reads Redis', async () => {
-    const sub = connect();
-    const store = makeStore(sub);
-    await vi.waitFor(() => expect(store.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
-    const prefix = prefixes.get(store) as string;
-    expect(await store.getRevocation('tok-silent', undefined, 5_000)).toBeUndefined();
-    expect(store.getRevocation('tok-silent', undefined, 5_000)).toBeUndefined();
-    await cluster.set(`${prefix}{t:tok-silent}:rev`, JSON.stringify({ at: 1_000, exp: null }));
+    const { sub, store } = await nearCachedStore();
+    await cacheThenRevokeUnheard(store, 'tok-silent');
     // As an ioredis that switched in some way no event shows: the old connection stays silent.
     const inner = (sub as unknown as { subscriber: { getInstance(): Redis; selectSubscriber(): void } }).subscriber;
     const old = inner.getInstance();
