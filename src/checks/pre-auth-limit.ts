@@ -269,34 +269,48 @@ function stringEnd(s: string, i: number): number {
   return -1;
 }
 
+/** The JSON string value after the key that ends at `end` (`"key": "value"`): the value and where it ends, or undefined. */
+function stringValue(json: string, end: number): { value: string; next: number } | undefined {
+  let j = end;
+  while (json.charCodeAt(j) <= 0x20 && j < json.length) j++;
+  if (json.charCodeAt(j) !== 0x3a) return undefined;
+  j++;
+  while (json.charCodeAt(j) <= 0x20 && j < json.length) j++;
+  if (json.charCodeAt(j) !== 0x22) return undefined;
+  const next = stringEnd(json, j);
+  if (next === -1 || next - j - 2 > MAX_SUBJECT_CHARS * 6) return undefined;
+  const raw = json.slice(j, next);
+  if (!raw.includes('\\')) return { value: raw.slice(1, -1), next };
+  try {
+    return { value: JSON.parse(raw) as string, next };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The top-level `sub` of a JWT payload's JSON text, read in one pass without parsing the document: nested `sub`s (an
- * `act` claim's) are skipped, only a string value counts. Untrusted input: whatever it yields only picks one of the
- * sender's own IP's buckets, so a forger gains nothing by confusing it.
+ * The top-level `sub` and `iss` of a JWT payload's JSON text, read in one pass without parsing the document: nested
+ * ones (an `act` claim's) are skipped, only string values count. Untrusted input: whatever it yields only picks one
+ * of the sender's own IP's buckets, so a forger gains nothing by confusing it.
  */
-function topLevelSub(json: string): string | undefined {
+function topLevelSubject(json: string): { sub: string | undefined; iss: string | undefined } | undefined {
   let depth = 0;
+  let sub: string | undefined;
+  let iss: string | undefined;
   for (let i = 0; i < json.length; ) {
     const c = json.charCodeAt(i);
     if (c === 0x22) {
       const end = stringEnd(json, i);
       if (end === -1) return undefined;
-      if (depth === 1 && end - i === 5 && json.startsWith('"sub"', i)) {
-        let j = end;
-        while (json.charCodeAt(j) <= 0x20 && j < json.length) j++;
-        if (json.charCodeAt(j) !== 0x3a) return undefined;
-        j++;
-        while (json.charCodeAt(j) <= 0x20 && j < json.length) j++;
-        if (json.charCodeAt(j) !== 0x22) return undefined;
-        const valueEnd = stringEnd(json, j);
-        if (valueEnd === -1 || valueEnd - j - 2 > MAX_SUBJECT_CHARS * 6) return undefined;
-        const raw = json.slice(j, valueEnd);
-        if (!raw.includes('\\')) return raw.slice(1, -1);
-        try {
-          return JSON.parse(raw) as string;
-        } catch {
-          return undefined;
-        }
+      const isSub = depth === 1 && end - i === 5 && json.startsWith('"sub"', i);
+      if (isSub || (depth === 1 && end - i === 5 && json.startsWith('"iss"', i))) {
+        const v = stringValue(json, end);
+        if (v === undefined) return undefined;
+        if (isSub) sub ??= v.value;
+        else iss ??= v.value;
+        if (sub !== undefined && iss !== undefined) break;
+        i = v.next;
+        continue;
       }
       i = end;
       continue;
@@ -305,11 +319,11 @@ function topLevelSub(json: string): string | undefined {
     else if (c === 0x7d || c === 0x5d) depth--;
     i++;
   }
-  return undefined;
+  return { sub, iss };
 }
 
 /**
- * The subject the request's token claims, unverified: a JWT's `sub`; undefined for an API key, an opaque or
+ * The subject the request's token claims, unverified: a JWT's `sub` (with its `iss`, when it has one); undefined for an API key, an opaque or
  * unreadable token, several Authorization headers, or a token longer than `maxTokenBytes` (checked before anything
  * is decoded, so the work per request stays bounded by the policy's own token size cap).
  */
@@ -326,8 +340,12 @@ export function claimedSubject(headers: CheckContext['headers'], maxTokenBytes: 
   if (d2 === -1 || value.indexOf('.', d2 + 1) !== -1 || d1 === sp + 1) return undefined;
   const payload = value.slice(d1 + 1, d2);
   if (!B64URL_RE.test(payload)) return undefined;
-  const sub = topLevelSub(Buffer.from(payload, 'base64url').toString('utf8'));
-  return sub === undefined || sub === '' || sub.length > MAX_SUBJECT_CHARS ? undefined : sub;
+  const claimed = topLevelSubject(Buffer.from(payload, 'base64url').toString('utf8'));
+  const sub = claimed?.sub;
+  if (sub === undefined || sub === '' || sub.length > MAX_SUBJECT_CHARS) return undefined;
+  // With its issuer: two issuers' `alice` (two tenants behind one NAT) are two people, each with its own budget.
+  const iss = claimed?.iss;
+  return iss === undefined || iss.length > MAX_SUBJECT_CHARS ? sub : `${sub}\u0000${iss}`;
 }
 
 const keyOf = (ctx: CheckContext, limiter: PreAuthLimiter): string => limiter.ipKey(ctx.ip);

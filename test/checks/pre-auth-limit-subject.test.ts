@@ -7,6 +7,7 @@ import { tokenGuard } from '../../src/adapters/express.js';
 import { createGuard, issueApiKey, MemoryStore, PolicyError, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
 import { SUBJECT_BEFORE_VERIFICATION } from '../../src/checks/pre-auth-limit.js';
 import { basePolicy, NOW, NOW_S, signToken, unsignedToken } from '../helpers/tokens.js';
+import { ACME, API, GLOBEX, accessToken, signer, tenantIssuers } from '../helpers/tenants.js';
 
 const A = '198.51.100.7';
 const B = '203.0.113.9';
@@ -108,6 +109,20 @@ describe("preAuthLimit by: 'ip+subject'", () => {
     for (let i = 0; i < 5; i++) await guard.evaluate(req(forged('mallory', { act: { sub: 'alice' } }), A));
     expect((await guard.evaluate(req(forged('mallory'), A))).reason).toBe('rate.limited');
     expect((await guard.evaluate(req(await signToken({ scope: 'orders:read' }), A))).reason).toBe('ok');
+  });
+
+  it("counts the claimed subject per claimed issuer: forged tokens spending acme's alice's budget leave globex's alice theirs, behind the same NAT", async () => {
+    const [acme, globex] = await Promise.all([signer('acme-1'), signer('globex-1')]);
+    const { guard } = await guardWith({ limit: 3, window: '1m', by: 'ip+subject', failedAuth: true }, { jwt: tenantIssuers(acme, globex) });
+    const forgedAcme = (first: Record<string, unknown> = {}) =>
+      unsignedToken({ ...first, sub: 'alice', scope: 'orders:read', iss: ACME, aud: API, iat: NOW_S, exp: NOW_S + 3600 }, { alg: 'ES256', kid: 'acme-1' });
+    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(forgedAcme(), A))).reason).toBe('token.invalid');
+    expect((await guard.evaluate(req(forgedAcme(), A))).reason).toBe('rate.limited');
+    // A nested iss (an act claim's) is not the token's: it does not move the forger to a fresh bucket.
+    expect((await guard.evaluate(req(forgedAcme({ act: { iss: GLOBEX } }), A))).reason).toBe('rate.limited');
+    expect((await guard.evaluate(req(await accessToken(acme, ACME, 'alice', 'a-1'), A))).reason).toBe('rate.limited');
+    const globexAlice = await guard.evaluate(req(await accessToken(globex, GLOBEX, 'alice', 'g-1'), A));
+    expect([globexAlice.reason, globexAlice.token?.subject]).toEqual(['ok', 'alice']);
   });
 
   it('answers 429 with both quotas over Express', async () => {
