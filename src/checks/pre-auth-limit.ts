@@ -323,9 +323,9 @@ function topLevelSubject(json: string): { sub: string | undefined; iss: string |
 }
 
 /**
- * The subject the request's token claims, unverified: a JWT's `sub` (with its `iss`, when it has one); undefined for an API key, an opaque or
- * unreadable token, several Authorization headers, or a token longer than `maxTokenBytes` (checked before anything
- * is decoded, so the work per request stays bounded by the policy's own token size cap).
+ * The subject the request's token claims, unverified: a JWT's `sub` (with its `iss`, when it has one); undefined for
+ * an API key, an opaque or unreadable token, several Authorization headers, or a token longer than `maxTokenBytes`
+ * (checked before anything is decoded, so the work per request stays bounded by the policy's own token size cap).
  */
 export function claimedSubject(headers: CheckContext['headers'], maxTokenBytes: number): string | undefined {
   const value = headers['authorization'];

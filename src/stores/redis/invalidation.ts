@@ -1,5 +1,6 @@
 // The messages RedisStore instances exchange on `<prefix>{c}:inv`: their shape, and the check that a message is one
 // of ours (anyone who can reach Redis can publish there, so anything else is foreign).
+import { BoundedMap } from '../../leaf/bounded-map.js';
 
 /** A message on `<prefix>{c}:inv`: an invalidation, or a probe (`p`) an instance sends itself to check its subscriber. */
 export interface Invalidation {
@@ -57,16 +58,13 @@ export function readInvalidation(message: unknown): Invalidation | undefined {
  * moves between nodes, and a second answer would count as another instance's. Bounded: the oldest are forgotten.
  */
 export class AnsweredInvalidations {
-  private readonly seen = new Set<string>();
-
-  constructor(private readonly max = 4096) {}
+  private readonly seen = new BoundedMap<string, true>(4096);
 
   /** Whether this is the first time `publisher`'s invalidation `n` arrived (and remembers it). */
   first(publisher: string, n: number): boolean {
     const key = `${publisher}:${n}`;
     if (this.seen.has(key)) return false;
-    if (this.seen.size >= this.max) this.seen.delete(this.seen.values().next().value as string);
-    this.seen.add(key);
+    this.seen.set(key, true);
     return true;
   }
 }
