@@ -108,7 +108,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const jwksFetch = telemetry?.jwksFetch?.bind(telemetry);
   const jwt = p.jwt ? new JwtVerifier(jwksFetch ? p.jwt.map((c) => ({ ...c, onJwksFetch: jwksFetch })) : p.jwt) : undefined;
   if (jwt?.several) noteMultiIssuerGuard(store);
-  const introspector = p.introspection ? new Introspector(p.introspection) : undefined;
+  // With several issuers, an answer naming one of them is that issuer's token for subject revocations and limits.
+  const introspector = p.introspection ? new Introspector(p.introspection, jwt?.several ? (sub, iss) => jwt.subjectIdOf(sub, iss) : undefined) : undefined;
   const storeCall = telemetry?.storeCall?.bind(telemetry);
   // Store calls are timed only for a telemetry sink that asks: without one the hot path is as before.
   const invoke = storeCall ? measuredInvoker(storeInvoker(store, p.storeTimeoutMs), storeCall) : storeInvoker(store, p.storeTimeoutMs);

@@ -50,7 +50,14 @@ export class Introspector {
   private readonly answerKeys: JWTVerifyGetKey | undefined;
   private readonly basic: string | undefined;
 
-  constructor(private readonly config: IntrospectionConfig) {
+  /**
+   * `subjectKeyOf` gives a subject's key under its issuer's configuration (the guard's, with several issuers): an
+   * answer naming such an issuer reads and counts that issuer's subject revocations and limits, as its JWTs do.
+   */
+  constructor(
+    private readonly config: IntrospectionConfig,
+    private readonly subjectKeyOf?: (sub: string, iss: string) => string | undefined,
+  ) {
     this.cache = new LRUCache({ max: config.cacheSize });
     if (config.clientSecret !== undefined) {
       this.basic = `Basic ${Buffer.from(`${formEncode(config.clientId)}:${formEncode(config.clientSecret)}`).toString('base64')}`;
@@ -182,7 +189,13 @@ export class Introspector {
         return unavailable('introspection answer is not JSON');
       }
     }
-    return toAnswer(body, hash, this.config);
+    const answer = toAnswer(body, hash, this.config);
+    if (this.subjectKeyOf === undefined || 'reason' in answer) return answer;
+    const { subject, claims } = answer.info;
+    const iss = claims?.['iss'];
+    const key = subject === undefined || typeof iss !== 'string' ? undefined : this.subjectKeyOf(subject, iss);
+    if (key !== undefined && key !== subject) answer.subjectKey = key;
+    return answer;
   }
 
   private async verifyAnswer(jwt: string, nowMs: number): Promise<{ claims: unknown } | IntrospectionFailure> {

@@ -1,0 +1,98 @@
+// Regression: with several issuer configurations, `guard.revokeSubject('alice', { issuer })` wrote that issuer's own
+// subject key, which only its JWTs read: an opaque token of the same issuer's alice, checked by introspection, still
+// passed. An introspected token whose answer names an issuer a configuration accepts now reads that configuration's
+// subject key beside the shared one (and counts its by-subject limits there, with that issuer's JWTs).
+// Real parts: an Express app over HTTP, the authorization server's introspection endpoint on 127.0.0.1.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { MemoryStore, type TokenGuardPolicy } from '../../src/index.js';
+import { ACME, GLOBEX, NOW, accessToken, signer, tenantIssuers, type Signer } from '../helpers/tenants.js';
+
+const NOW_S = Math.floor(NOW.getTime() / 1000);
+const OTHER = 'https://other.id.example/';
+
+/** Each opaque token's answer: its issuer and subject. */
+const answers: Record<string, { iss?: string; sub: string }> = {
+  'opaque-acme-alice-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { iss: ACME, sub: 'alice' },
+  'opaque-globex-alice-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { iss: GLOBEX, sub: 'alice' },
+  'opaque-other-alice-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { iss: OTHER, sub: 'alice' },
+  'opaque-noiss-alice-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { sub: 'alice' },
+  'opaque-acme-bob-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { iss: ACME, sub: 'bob' },
+};
+const [ACME_ALICE, GLOBEX_ALICE, OTHER_ALICE, NOISS_ALICE, ACME_BOB] = Object.keys(answers) as [string, string, string, string, string];
+
+let as: Server;
+let endpoint: string;
+let acme: Signer;
+let globex: Signer;
+beforeAll(async () => {
+  [acme, globex] = await Promise.all([signer('acme'), signer('globex')]);
+  as = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const a = answers[new URLSearchParams(Buffer.concat(chunks).toString()).get('token') ?? ''];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(a ? { active: true, ...a, scope: 'orders:read', iat: NOW_S - 60, exp: NOW_S + 3600 } : { active: false }));
+    });
+  });
+  await new Promise<void>((r) => as.listen(0, '127.0.0.1', r));
+  endpoint = `http://127.0.0.1:${(as.address() as AddressInfo).port}/introspect`;
+});
+afterAll(async () => {
+  as.closeAllConnections();
+  await new Promise<void>((r) => as.close(() => r()));
+});
+
+function app(extra: Partial<TokenGuardPolicy> = {}) {
+  const guarded = tokenGuard({
+    jwt: tenantIssuers(acme, globex),
+    introspection: { endpoint, clientId: 'rs-orders', clientSecret: 'secret' },
+    store: new MemoryStore(),
+    clock: () => NOW,
+    rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
+    ...extra,
+  });
+  const server = express();
+  server.use(guarded);
+  server.get('/orders/:id', (_req, res) => res.json({ ok: true }));
+  const ask = async (token: string) => {
+    const r = await request(server).get('/orders/1').set('authorization', `Bearer ${token}`);
+    return `${r.status} ${(r.body as { reason?: string }).reason ?? 'ok'}`;
+  };
+  return { ask, guard: guarded.guard };
+}
+
+describe("an issuer's subject revocation reaches that issuer's introspected tokens", () => {
+  it("revokeSubject(sub, { issuer }) refuses that issuer's opaque token and JWT, and neither of the other issuer's", async () => {
+    const { ask, guard } = app();
+    const acmeJwt = await accessToken(acme, ACME, 'alice', 'tok-1');
+    const globexJwt = await accessToken(globex, GLOBEX, 'alice', 'tok-2');
+    // Seen (and cached: verification and introspection answer) before the revocation.
+    for (const t of [ACME_ALICE, GLOBEX_ALICE, acmeJwt, globexJwt]) expect(await ask(t)).toBe('200 ok');
+    await guard.revokeSubject('alice', { issuer: ACME, now: NOW });
+    expect([await ask(ACME_ALICE), await ask(acmeJwt)]).toEqual(['401 token.revoked', '401 token.revoked']);
+    expect([await ask(GLOBEX_ALICE), await ask(globexJwt), await ask(ACME_BOB)]).toEqual(['200 ok', '200 ok', '200 ok']);
+    await guard.revokeSubject('alice', { issuer: GLOBEX, now: NOW });
+    expect([await ask(GLOBEX_ALICE), await ask(globexJwt)]).toEqual(['401 token.revoked', '401 token.revoked']);
+  });
+
+  it('an answer naming no issuer, or one no configuration accepts, keeps the shared subject: a revocation without issuer still refuses it', async () => {
+    const { ask, guard } = app();
+    await guard.revokeSubject('alice', { issuer: ACME, now: NOW });
+    expect([await ask(NOISS_ALICE), await ask(OTHER_ALICE)]).toEqual(['200 ok', '200 ok']);
+    await guard.revokeSubject('alice', { now: NOW });
+    expect([await ask(NOISS_ALICE), await ask(OTHER_ALICE), await ask(GLOBEX_ALICE)]).toEqual(['401 token.revoked', '401 token.revoked', '401 token.revoked']);
+  });
+
+  it("by-subject rate limits count an issuer's opaque tokens and JWTs of a subject together, apart from the other issuer's", async () => {
+    const { ask } = app({ rateLimit: { limit: 2, window: '1h', by: 'subject' } });
+    const acmeJwt = await accessToken(acme, ACME, 'alice', 'tok-3');
+    expect([await ask(ACME_ALICE), await ask(acmeJwt), await ask(ACME_ALICE)]).toEqual(['200 ok', '200 ok', '429 rate.limited']);
+    expect([await ask(GLOBEX_ALICE), await ask(GLOBEX_ALICE)]).toEqual(['200 ok', '200 ok']);
+  });
+});
