@@ -1,6 +1,7 @@
 // Event → action: which CAEP events revoke what, read from a verified SET. Its own file because this table is
 // what grows as the receiver learns new event types, independent of how a SET is delivered or verified.
 import type { JWTPayload } from 'jose';
+import { UsageError } from '../leaf/errors.js';
 import { Refused } from './set-responses.js';
 import { isSubject, issuersNamed, type SubjectIdentifier } from './set-subjects.js';
 import type { SecurityEventAction, SetReceiverOptions, TokenIdSource } from './set-types.js';
@@ -19,6 +20,8 @@ export interface SubjectMapping {
   subjectIssuers: ReadonlySet<string>;
   /** The guard's token ids, when given; else a `jwt_id` revokes its bare `jti`. */
   guard: TokenIdSource | undefined;
+  /** `'issuer'`: a subject is revoked under its issuer's key (`guard.subjectIdOf`, checked at creation), not shared. */
+  scope: 'shared' | 'issuer';
 }
 
 const quoted = (s: string) => JSON.stringify(s.slice(0, 64));
@@ -81,7 +84,37 @@ export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): Securit
     }
     if (typeof sub !== 'string' || sub === '')
       out.push({ type, action: 'ignored', detail: `subject format ${JSON.stringify(String(subject.format).slice(0, 32))} not mapped to a token subject` });
-    else out.push({ type, action: 'revoke_subject', subject: sub });
+    else if (mapping.scope === 'shared') out.push({ type, action: 'revoke_subject', subject: sub });
+    // Each issuer the subject names (all allowed, checked above), else each the transmitter may name: a subject
+    // whose issuer is not one is revoked for every issuer within the transmitter's reach, and no further.
+    else {
+      const named = issuersNamed(subject);
+      for (const issuer of new Set(named.length > 0 ? named : subjectIssuers)) out.push({ type, action: 'revoke_subject', subject: sub, issuer });
+    }
   }
   return out;
+}
+
+/** Throws a UsageError unless `subjectScope: 'issuer'` can key each allowed issuer's subjects: a guard accepting every one. */
+export function checkIssuerScope(mapping: SubjectMapping): void {
+  const { guard } = mapping;
+  if (typeof guard?.subjectIdOf !== 'function')
+    throw new UsageError("createSetReceiver: subjectScope 'issuer' needs the guard, whose subjectIdOf keys each issuer's subjects", {
+      help: "pass the guard: createSetReceiver({ ..., guard, subjectScope: 'issuer' })",
+    });
+  for (const iss of mapping.subjectIssuers)
+    if (guard.subjectIdOf('subject', iss) === undefined)
+      throw new UsageError(`createSetReceiver: subjectScope 'issuer': the guard accepts no tokens of ${quoted(iss)}, so none of its subjects could be revoked`, {
+        help: "list in subjectIssuers the token issuers this transmitter speaks for, each a jwt issuer of the guard's policy",
+      });
+}
+
+/** The store key an action revokes: its issuer's own key for `subjectScope: 'issuer'`, else the shared subject. */
+export function subjectKeyOf(action: SecurityEventAction, mapping: SubjectMapping): string {
+  const sub = action.subject as string;
+  if (action.issuer === undefined) return sub;
+  const key = mapping.guard?.subjectIdOf?.(sub, action.issuer);
+  // Every allowed issuer was checked against the guard at creation: a guard that changed its mind fails the delivery (503).
+  if (typeof key !== 'string' || key === '') throw new Error(`the guard no longer accepts issuer ${quoted(action.issuer)}`);
+  return key;
 }

@@ -19,6 +19,8 @@ export interface SecurityEventAction {
   /** `revoke_subject`: every token of `subject` issued before the SET; `revoke_token`: the token `tokenId`; `ignored`: nothing (see `detail`). */
   action: 'revoke_subject' | 'revoke_token' | 'ignored';
   subject?: string;
+  /** With `subjectScope: 'issuer'`: the issuer whose `subject` alone is revoked (the guard's `subjectIdOf`). */
+  issuer?: string;
   tokenId?: string;
   detail?: string;
 }
@@ -71,6 +73,13 @@ export interface SetReceiverOptions {
    */
   subjectIssuers?: readonly string[];
   /**
+   * Whose tokens a subject revocation refuses. `'shared'` (default): every token of that `sub`, whatever its issuer
+   * (API keys' too). `'issuer'`: only the tokens of the subject's issuer (`guard.subjectIdOf`), so one tenant's
+   * transmitter cannot log out another tenant's user of the same `sub`; needs `guard`, and every `subjectIssuers`
+   * entry must be an issuer the guard accepts. A subject naming no `iss` is each `subjectIssuers` issuer's.
+   */
+  subjectScope?: 'shared' | 'issuer';
+  /**
    * The guard whose tokens a `jwt_id` subject names (a `Guard` from `createGuard` fits): its `tokenIdOf` gives the id
    * to revoke, `<name>:<jti>` when the guard has several issuers. Needed with several issuers. Default: the bare `jti`.
    */
@@ -85,6 +94,8 @@ export interface SetReceiverOptions {
 export interface TokenIdSource {
   /** The id of a JWT with this `jti` from `issuer`, or undefined when no issuer configuration accepts that `iss`. */
   tokenIdOf(jti: string, issuer: string): string | undefined;
+  /** The key revoking `sub` of `issuer` alone, or undefined when no configuration accepts that `iss`: needed by `subjectScope: 'issuer'`. */
+  subjectIdOf?(sub: string, issuer: string): string | undefined;
 }
 
 /** What one delivery is answered with. */
@@ -138,6 +149,7 @@ export const optionsSchema = z
     authorization: z.string().min(1).optional(),
     subjectOf: z.custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function').optional(),
     subjectIssuers: z.array(z.string().min(1)).min(1).optional(),
+    subjectScope: z.enum(['shared', 'issuer']).optional(),
     guard: z.custom<TokenIdSource>((v) => !!v && typeof v === 'object' && typeof (v as { tokenIdOf?: unknown }).tokenIdOf === 'function', 'expected a Guard').optional(),
     onEvent: z.custom<NonNullable<SetReceiverOptions['onEvent']>>((v) => typeof v === 'function').optional(),
     clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),

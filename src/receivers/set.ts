@@ -8,7 +8,7 @@ import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors,
 import { parseDuration } from '../leaf/duration.js';
 import { UsageError } from '../leaf/errors.js';
 import { noteBareIdReceiver } from '../leaf/multi-issuer-stores.js';
-import { actionsOf } from './set-events.js';
+import { actionsOf, checkIssuerScope, subjectKeyOf, type SubjectMapping } from './set-events.js';
 import { ACCEPTED, errorResponse, Refused, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
 import { defaultSubjectOf } from './set-subjects.js';
 import { createFetchHandler, createNodeHandler } from './set-transport.js';
@@ -65,7 +65,13 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
   const toleranceS = (parseDuration(options.clockTolerance ?? '5s') as number) / 1000;
   const maxBody = options.maxBodyBytes ?? 65_536;
   const expectedAuth = options.authorization === undefined ? undefined : sha256(options.authorization);
-  const mapping = { subjectOf: options.subjectOf ?? defaultSubjectOf, subjectIssuers: new Set(options.subjectIssuers ?? [issuer]), guard: options.guard };
+  const mapping: SubjectMapping = {
+    subjectOf: options.subjectOf ?? defaultSubjectOf,
+    subjectIssuers: new Set(options.subjectIssuers ?? [issuer]),
+    guard: options.guard,
+    scope: options.subjectScope ?? 'shared',
+  };
+  if (mapping.scope === 'issuer') checkIssuerScope(mapping);
   const keys: JWTVerifyGetKey = options.jwksUri ? createRemoteJWKSet(new URL(options.jwksUri)) : createLocalJWKSet({ keys: [...(options.keys as JWK[])] });
   const clock = options.clock ?? (() => new Date());
 
@@ -143,7 +149,7 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       const before = iatMs;
       const expiresAt = before + lifetimeMs;
       for (const a of actions) {
-        if (a.action === 'revoke_subject') await store.revokeSubject(a.subject as string, { now: nowMs, before, expiresAt });
+        if (a.action === 'revoke_subject') await store.revokeSubject(subjectKeyOf(a, mapping), { now: nowMs, before, expiresAt });
         else if (a.action === 'revoke_token') await store.revoke(a.tokenId as string, { now: nowMs, expiresAt });
       }
       // Claimed for as long as the SET could be accepted; hashed so the sender picks neither size nor shape of the key.

@@ -274,3 +274,81 @@ describe('guard.tokenIdOf and the receiver options', () => {
     expect(() => createSetReceiver({ ...base, guard: {} as SetReceiverOptions['guard'] })).toThrow(/guard/);
   });
 });
+
+describe("subjectScope 'issuer': a transmitter's subject revocations stay with the issuers it speaks for", () => {
+  it("acme's transmitter logging out its alice refuses acme's alice only: globex's alice keeps working (audited with the issuer)", async () => {
+    const { push, ask, records } = app({ subjectScope: 'issuer' });
+    const acmeAlice = await accessToken(acme, ACME, 'alice', 'tok-i1');
+    const globexAlice = await accessToken(globex, GLOBEX, 'alice', 'tok-i2');
+    expect([await ask(acmeAlice), await ask(globexAlice)]).toEqual(['200 ok', '200 ok']);
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: ACME, sub: 'alice' })).expect(202, '');
+    expect([await ask(acmeAlice), await ask(globexAlice)]).toEqual(['401 token.revoked', '200 ok']);
+    expect(records[0]?.actions).toEqual([{ type: CAEP_EVENTS.sessionRevoked, action: 'revoke_subject', subject: 'alice', issuer: ACME }]);
+  });
+
+  it("a subject naming no iss (opaque, or complex without one) is the transmitter's own issuer's: the other tenant is untouched", async () => {
+    const { push, ask } = app({ subjectScope: 'issuer' });
+    const acmeBob = await accessToken(acme, ACME, 'bob', 'tok-i3');
+    const globexBob = await accessToken(globex, GLOBEX, 'bob', 'tok-i4');
+    const acmeCy = await accessToken(acme, ACME, 'cy', 'tok-i5');
+    const globexCy = await accessToken(globex, GLOBEX, 'cy', 'tok-i6');
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'opaque', id: 'bob' })).expect(202);
+    await push(await securityEvent(ACME, CAEP_EVENTS.credentialChange, { format: 'complex', user: { format: 'opaque', id: 'cy' } })).expect(202);
+    expect([await ask(acmeBob), await ask(globexBob), await ask(acmeCy), await ask(globexCy)]).toEqual(['401 token.revoked', '200 ok', '401 token.revoked', '200 ok']);
+  });
+
+  it('a transmitter speaking for both tenants: a named issuer narrows to it, a subject naming none reaches each it may name', async () => {
+    const { push, ask, records } = app({ issuer: ACME_SSF, subjectIssuers: [ACME, GLOBEX], subjectScope: 'issuer' });
+    const acmeDee = await accessToken(acme, ACME, 'dee', 'tok-i7');
+    const globexDee = await accessToken(globex, GLOBEX, 'dee', 'tok-i8');
+    const acmeEd = await accessToken(acme, ACME, 'ed', 'tok-i9');
+    const globexEd = await accessToken(globex, GLOBEX, 'ed', 'tok-i10');
+    await push(await securityEvent(ACME_SSF, CAEP_EVENTS.sessionRevoked, { format: 'complex', user: { format: 'iss_sub', iss: GLOBEX, sub: 'dee' } })).expect(202);
+    await push(await securityEvent(ACME_SSF, CAEP_EVENTS.sessionRevoked, { format: 'opaque', id: 'ed' })).expect(202);
+    expect([await ask(acmeDee), await ask(globexDee)]).toEqual(['200 ok', '401 token.revoked']);
+    expect([await ask(acmeEd), await ask(globexEd)]).toEqual(['401 token.revoked', '401 token.revoked']);
+    expect(records[1]?.actions.map((a) => a.issuer)).toEqual([ACME, GLOBEX]);
+  });
+
+  it("another tenant's subject is still ignored, and a revocation without issuer (guard.revokeSubject, the CLI) still reaches everyone", async () => {
+    const { push, ask, guard, records } = app({ subjectScope: 'issuer' });
+    const globexFay = await accessToken(globex, GLOBEX, 'fay', 'tok-i11');
+    await push(await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: GLOBEX, sub: 'fay' })).expect(202);
+    expect(await ask(globexFay)).toBe('200 ok');
+    expect(records[0]?.actions[0]?.action).toBe('ignored');
+    await guard.revokeSubject('fay', { now: NOW });
+    expect(await ask(globexFay)).toBe('401 token.revoked');
+  });
+
+  it("is refused at creation without a guard that keys each allowed issuer's subjects, and for a bad value", () => {
+    const base = { store: new MemoryStore(), issuer: ACME, audience: RECEIVER, keys: [ssf.jwk] };
+    const guard = createGuard({ jwt: tenantIssuers(acme, globex), store: base.store });
+    expect(() => createSetReceiver({ ...base, guard, subjectScope: 'issuer' })).not.toThrow();
+    expect(() => createSetReceiver({ ...base, store: new MemoryStore(), subjectScope: 'issuer' })).toThrow(/needs the guard/);
+    expect(() => createSetReceiver({ ...base, guard: { tokenIdOf: guard.tokenIdOf }, subjectScope: 'issuer' })).toThrow(/needs the guard/);
+    expect(() => createSetReceiver({ ...base, guard, issuer: ACME_SSF, subjectScope: 'issuer' })).toThrow(/accepts no tokens of "https:\/\/ssf\.acme/);
+    expect(() => createSetReceiver({ ...base, guard, subjectIssuers: [ACME, ACME_SSF], subjectScope: 'issuer' })).toThrow(UsageError);
+    expect(() => createSetReceiver({ ...base, guard, subjectScope: 'tenant' as 'issuer' })).toThrow(/subjectScope/);
+  });
+
+  it('a guard that stops accepting an allowed issuer after creation fails the delivery (503, audited failed): nothing is revoked under a guess', async () => {
+    const store = new MemoryStore();
+    let accepts = true;
+    const source = { tokenIdOf: () => undefined, subjectIdOf: (sub: string) => (accepts ? `isub:acme:${sub}` : undefined) };
+    const records: SecurityEventRecord[] = [];
+    const receiver = createSetReceiver({
+      store,
+      issuer: ACME,
+      audience: RECEIVER,
+      keys: [ssf.jwk],
+      guard: source,
+      subjectScope: 'issuer',
+      clock,
+      onEvent: (r) => void records.push(r),
+    });
+    accepts = false;
+    const answer = await receiver.receive({ contentType: CT, body: await securityEvent(ACME, CAEP_EVENTS.sessionRevoked, { format: 'iss_sub', iss: ACME, sub: 'gus' }) });
+    expect([answer.status, records[0]?.outcome]).toEqual([503, 'failed']);
+    expect([await store.getRevocation('tok', 'gus', NOW.getTime()), await store.getRevocation('tok', 'isub:acme:gus', NOW.getTime())]).toEqual([undefined, undefined]);
+  });
+});
