@@ -220,7 +220,8 @@ export interface TokenStore {
   deleteApiKey(hash: string): Awaitable<boolean>;
   /**
    * Atomically takes one use of a key with `remaining` set: returns the uses left after this one, or -1
-   * when none were left (nothing is taken). Returns undefined for an unknown key or one without a `remaining` limit.
+   * when none were left or the key is rotated (`rotatedTo` set: a limited key is rotated with grace 0 and its uses
+   * left went to the successor; nothing is taken). Returns undefined for an unknown key or one without a `remaining` limit.
    */
   useApiKey(hash: string): Awaitable<number | undefined>;
 

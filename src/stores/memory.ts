@@ -236,7 +236,8 @@ export class MemoryStore implements TokenStore {
     checkId('useApiKey', 'hash', hash);
     const current = this.apiKeys.get(hash);
     if (!current || current.remaining === undefined) return undefined;
-    if (current.remaining <= 0) return -1;
+    // Rotated (always with grace 0 when limited): its uses went to the successor, so a request still on it spends none.
+    if (current.remaining <= 0 || current.rotatedTo !== undefined) return -1;
     const remaining = current.remaining - 1;
     // Same id and subject: the inventory needs no change.
     this.apiKeys.set(hash, Object.freeze({ ...current, remaining }));

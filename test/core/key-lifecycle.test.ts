@@ -190,6 +190,32 @@ describe('rotateApiKey', () => {
     expect(answers.filter((a) => a === 'allow')).toHaveLength(1);
   });
 
+  it('refuses a request that read the old key before the rotation and spends its use after it: the successor holds every use left', async () => {
+    const { store } = await setup();
+    const old = await createApiKey(store, { prefix: 'tg_', subject: 'ci', scopes: ['orders:read'], expiresIn: '1d', uses: 3, now: new Date(T0) });
+    // A guard whose request has authenticated with the old key's record and waits in useApiKey while the key is rotated.
+    let arrived!: () => void;
+    const atUse = new Promise<void>((r) => (arrived = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = Object.create(store) as TokenStore;
+    slow.useApiKey = async (hash) => {
+      arrived();
+      await gate;
+      return store.useApiKey(hash);
+    };
+    const guard = createGuard({ apiKeys: { prefix: 'tg_' }, store: slow, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] });
+    const inFlight = guard.evaluate(req(old.key, T0));
+    await atUse;
+    const rotated = await rotateApiKey(store, old.record.id, { grace: 0, now: new Date(T0) });
+    expect(rotated.record.remaining).toBe(3);
+    release();
+    expect(await inFlight).toMatchObject({ effect: 'deny', reason: 'token.expired', detail: 'no uses left' });
+    const answers: string[] = [];
+    for (let i = 0; i < 4; i++) answers.push((await guard.evaluate(req(rotated.key, T0 + 1))).effect);
+    expect(answers).toEqual(['allow', 'allow', 'allow', 'deny']);
+  });
+
   it('refuses a bad reason, actor or now before touching the store', async () => {
     const { store, issue } = await setup();
     const old = await issue();

@@ -119,11 +119,12 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
 
   async useApiKey(hash: string): Promise<number | undefined> {
     checkId('useApiKey', 'hash', hash);
-    // One statement: the UPDATE takes a use only while one is left (row-locked, so concurrent uses never go below
-    // zero); the outer SELECT sees the row as it was before, to tell "none left" from "unknown or unlimited".
+    // One statement: the UPDATE takes a use only while one is left and the key is not rotated (row-locked, so
+    // concurrent uses never go below zero, and none lands after the rotation handed the uses left to the successor);
+    // the outer SELECT sees the row as it was before, to tell "none left" from "unknown or unlimited".
     const rows = await this.query(
       'useApiKey',
-      `WITH u AS (UPDATE ${this.t.apiKeys} SET remaining = remaining - 1 WHERE hash = $1 AND remaining > 0 RETURNING remaining)
+      `WITH u AS (UPDATE ${this.t.apiKeys} SET remaining = remaining - 1 WHERE hash = $1 AND remaining > 0 AND rotated_to IS NULL RETURNING remaining)
        SELECT (SELECT remaining FROM u) AS taken, (SELECT remaining FROM ${this.t.apiKeys} WHERE hash = $1) AS before`,
       [pgText(hash)],
     );

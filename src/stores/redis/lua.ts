@@ -117,6 +117,14 @@ local n = tonumber(left)
 if n == nil then return redis.error_reply('TGCORRUPT uses left is not a number') end
 -- None left: refuse without going below zero.
 if n <= 0 then return -1 end
+-- Rotated (always with grace 0 when limited): its uses went to the successor, so a request still on it spends none.
+-- A plain search first, so only a record that may be rotated is decoded.
+local rec = redis.call('HGET', KEYS[1], 'rec')
+if rec and string.find(rec, '"rotatedTo"', 1, true) then
+  local ok, r = pcall(cjson.decode, rec)
+  if not ok then return redis.error_reply('TGCORRUPT API key record is not valid JSON') end
+  if type(r) == 'table' and r.rotatedTo ~= nil and r.rotatedTo ~= cjson.null then return -1 end
+end
 return redis.call('HINCRBY', KEYS[1], 'rem', -1)
 `;
 

@@ -132,6 +132,16 @@ export const keys: Concern<KeysStore> = {
         expect((await store.getApiKey(record().hash))?.remaining).toBe(0);
       });
 
+      test('returns -1 for a rotated key (rotatedTo set), taking nothing: its uses left went to its successor', async (store) => {
+        await store.putApiKey(record({ remaining: 3 }));
+        await store.updateApiKey(record().hash, { rotatedTo: 'key_successor', rotatedAt: T0, revokedAt: T0 });
+        expect(await store.useApiKey(record().hash)).toBe(-1);
+        expect((await store.getApiKey(record().hash))?.remaining).toBe(3);
+        // Also when the record was stored already rotated (a restore, a migration).
+        await store.putApiKey(record({ remaining: 2, rotatedTo: 'key_successor', revokedAt: T0 }));
+        expect(await store.useApiKey(record().hash)).toBe(-1);
+      });
+
       test('getApiKey reflects the uses taken', async (store) => {
         await store.putApiKey(record({ remaining: 10 }));
         await store.useApiKey(record().hash);
