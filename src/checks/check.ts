@@ -47,6 +47,8 @@ export interface CheckStore {
   consume(tokenId: string, limits: readonly RateLimitCheck[], nowMs: number): RateLimitResult | PromiseLike<RateLimitResult>;
   /** Spends one use of a limited key: the uses left after it (negative when none was left). */
   useApiKey(hash: string): number | PromiseLike<number>;
+  /** A key's record as the store has it now (a plain object, unvalidated), e.g. to say why a use was refused. */
+  getApiKey(hash: string): Readonly<Record<string, unknown>> | undefined | PromiseLike<Readonly<Record<string, unknown>> | undefined>;
   claimOnce(key: string, options: ClaimOptions): boolean | PromiseLike<boolean>;
   /** Whether a claim is live, without taking it; undefined when the store cannot tell (`isClaimed` is optional). */
   readonly isClaimed: ((key: string, options: ClaimQuery) => boolean | PromiseLike<boolean>) | undefined;

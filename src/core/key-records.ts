@@ -2,6 +2,7 @@
 // read defensively (any shape may come back) and compiled once per distinct record.
 import { LRUCache } from 'lru-cache';
 import type { ApiKeyRecord } from '../leaf/store.js';
+import { revokedKeyDetail } from '../leaf/lifecycle.js';
 import type { TokenInfo } from '../leaf/types.js';
 import type { AnyCheck, CheckContext, CheckedToken, CompileEnv } from '../checks/check.js';
 import type { AuthenticationFacts } from '../checks/step-up.js';
@@ -12,7 +13,7 @@ import { Refusal } from './refusal.js';
 import type { CompiledRule } from './rule-match.js';
 import { isFiniteNumber, isPlainObject, isStringList, isThenable, type Invoke } from './store-calls.js';
 import { recordFieldProblem } from './record-schema.js';
-import { revokedKeyDetail, type KeyWatch } from './key-watch.js';
+import type { KeyWatch } from './key-watch.js';
 
 /** Everything the engine needs about a verified token, whatever its kind. */
 export interface Holder extends CheckedToken {

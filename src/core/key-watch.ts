@@ -2,7 +2,6 @@
 // idle keys retired (`key.retired`), and the Deprecation / Sunset headers of a key in its rotation grace or near
 // its maxAge. Bookkeeping never changes the answer: a refusal stays a refusal if reporting fails.
 import type { ApiKeyRecord } from '../leaf/store.js';
-import { isRevocationReason } from '../leaf/lifecycle.js';
 import type { KeyLifecycleLimits } from './policy.js';
 import type { EventDraft } from './lifecycle-events.js';
 import { Refusal } from './refusal.js';
@@ -27,14 +26,6 @@ const human = (ms: number): string => {
   }
   return `${ms}ms`;
 };
-
-/** The detail of a refusal of a key its record says is revoked. */
-export function revokedKeyDetail(record: ApiKeyRecord): string {
-  if (typeof record.rotatedTo === 'string') {
-    return `API key rotated to ${record.rotatedTo}; its grace ended at ${new Date(record.revokedAt as number).toISOString()}`;
-  }
-  return isRevocationReason(record.revocationReason) ? `API key revoked (reason: ${record.revocationReason})` : 'API key revoked';
-}
 
 /** The guard's watch over key lifecycles: limits from the policy, a reporter, and the store. */
 export class KeyWatch {

@@ -210,6 +210,7 @@ export function checkStore(invoke: Invoke, store: TokenStore): CheckStore {
   return {
     consume: (tokenId, limits, nowMs) => checked(invoke('consume', tokenId, limits, nowMs), checkRateLimitResult),
     useApiKey: (hash) => checked(invoke('useApiKey', hash), checkUses),
+    getApiKey: (hash) => checked(invoke('getApiKey', hash), (v) => (isPlainObject(v) ? v : undefined)),
     claimOnce: (key, options) => checked(invoke('claimOnce', key, options), checkClaim),
     // Optional in the store contract: a store without it answers "not known", and the claim alone decides.
     isClaimed: typeof store.isClaimed === 'function' ? (key, options) => checked(invoke('isClaimed', key, options), checkClaimed) : undefined,

@@ -30,6 +30,15 @@ export function isRevocationReason(value: unknown): value is RevocationReason {
   return typeof value === 'string' && REVOCATION_REASON_RE.test(value);
 }
 
+/** The detail of a refusal of a key its record says is revoked (or rotated, its grace over). */
+export function revokedKeyDetail(record: { readonly rotatedTo?: unknown; readonly revokedAt?: unknown; readonly revocationReason?: unknown }): string {
+  if (typeof record.rotatedTo === 'string') {
+    const end = typeof record.revokedAt === 'number' && Number.isFinite(record.revokedAt) ? `; its grace ended at ${new Date(record.revokedAt).toISOString()}` : '';
+    return `API key rotated to ${record.rotatedTo}${end}`;
+  }
+  return isRevocationReason(record.revocationReason) ? `API key revoked (reason: ${record.revocationReason})` : 'API key revoked';
+}
+
 /**
  * One change in the life of a key, a token or a subject. Never carries the secret or its hash.
  * `at` and `sunsetAt` are epoch ms.

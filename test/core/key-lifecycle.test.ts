@@ -210,10 +210,34 @@ describe('rotateApiKey', () => {
     const rotated = await rotateApiKey(store, old.record.id, { grace: 0, now: new Date(T0) });
     expect(rotated.record.remaining).toBe(3);
     release();
-    expect(await inFlight).toMatchObject({ effect: 'deny', reason: 'token.expired', detail: 'no uses left' });
+    // Refused as what it is, a rotated key, not as one whose uses ran out.
+    expect(await inFlight).toMatchObject({
+      effect: 'deny',
+      reason: 'token.revoked',
+      detail: `API key rotated to ${rotated.record.id}; its grace ended at ${new Date(T0).toISOString()}`,
+    });
     const answers: string[] = [];
     for (let i = 0; i < 4; i++) answers.push((await guard.evaluate(req(rotated.key, T0 + 1))).effect);
     expect(answers).toEqual(['allow', 'allow', 'allow', 'deny']);
+  });
+
+  it('keeps refusing, with "no uses left", when the store cannot say why a use was refused', async () => {
+    const { store } = await setup();
+    const key = await createApiKey(store, { prefix: 'tg_', subject: 'ci', scopes: ['orders:read'], expiresIn: '1d', uses: 1, now: new Date(T0) });
+    const failing = Object.create(store) as TokenStore;
+    let reads = 0;
+    failing.getApiKey = async (hash) => {
+      if (++reads > 1) throw new Error('connection reset');
+      return store.getApiKey(hash);
+    };
+    // Another instance spends the last use between this request's read and its use.
+    failing.useApiKey = async (hash) => {
+      await store.useApiKey(hash);
+      return store.useApiKey(hash);
+    };
+    const guard = createGuard({ apiKeys: { prefix: 'tg_' }, store: failing, rules: [{ path: '/orders/**', scopes: ['orders:read'] }] });
+    expect(await guard.evaluate(req(key.key, T0))).toMatchObject({ effect: 'deny', reason: 'token.expired', detail: 'no uses left', status: 401 });
+    expect(reads).toBe(2);
   });
 
   it('refuses a bad reason, actor or now before touching the store', async () => {
