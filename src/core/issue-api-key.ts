@@ -8,6 +8,7 @@ import type { HoursRule } from '../leaf/hours-rule.js';
 import type { ApiKeyRecord, RateLimitRule } from '../leaf/store.js';
 import { checksumSecretProblem, hashApiKey, isValidPrefix, mintApiKey, PREFIX_RULE } from '../tokens/api-key.js';
 import { recordFieldProblems } from './record-schema.js';
+import { illFormedStringAt } from '../leaf/well-formed.js';
 
 /** Options of `issueApiKey`. */
 export interface IssueApiKeyOptions {
@@ -73,6 +74,12 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
     problems.push(...recordFieldProblems(field, options[field]));
   }
   if (options.uses !== undefined && !(Number.isInteger(options.uses) && options.uses > 0)) problems.push('uses: expected a positive integer');
+  if (options.name !== undefined && typeof options.name !== 'string') problems.push('name: expected a string');
+  const metadataProblem = options.metadata === undefined ? undefined : metadataProblemOf(options.metadata);
+  if (metadataProblem) problems.push(metadataProblem);
+  // A lone surrogate (a name cut mid-emoji) is stored by one store and refused or undecodable in another.
+  const illFormed = illFormedStringAt({ subject: options.subject, name: options.name, metadata: options.metadata }, 'options');
+  if (illFormed !== undefined) problems.push(`${illFormed.slice('options.'.length)}: expected well-formed Unicode (it holds a lone UTF-16 surrogate)`);
   if (problems.length) throw new ApiKeyError(`Invalid issueApiKey options: ${problems.join('; ')}`);
 
   const key = mintApiKey(options.prefix, options.checksumSecret);
@@ -95,4 +102,14 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   if (options.rotatedFrom !== undefined) record.rotatedFrom = options.rotatedFrom;
   record.lastFour = key.slice(-4);
   return { key, record };
+}
+
+/** Why `metadata` is not a plain object of strings, finite numbers and booleans, or undefined. */
+function metadataProblemOf(metadata: unknown): string | undefined {
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return 'metadata: expected an object';
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) continue;
+    return `metadata.${k}: expected a string, a finite number or a boolean`;
+  }
+  return undefined;
 }

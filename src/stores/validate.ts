@@ -5,6 +5,7 @@ import { MAX_WINDOW_MS, type ApiKeyPatch, type ApiKeyRecord, type ApiKeyUpdateCo
 export { MAX_WINDOW_MS } from '../leaf/store.js';
 import { UsageError } from '../leaf/errors.js';
 import { LIFECYCLE_EVENT_TYPES, REVOCATION_REASON_RE, type LifecycleEvent, type LifecycleQuery } from '../leaf/lifecycle.js';
+import { illFormedStringAt } from '../leaf/well-formed.js';
 
 /**
  * A store method or store constructor was given an argument it cannot honour: a developer mistake, never a
@@ -139,6 +140,9 @@ function checkRecordFields(where: string, r: Record<string, unknown>, prefix: st
   if (has('rotatedAt')) checkTime(where, `${prefix}rotatedAt`, r['rotatedAt']);
   checkReason(where, `${prefix}revocationReason`, r['revocationReason']);
   for (const k of ['rotatedFrom', 'rotatedTo', 'lastFour'] as const) if (has(k)) checkId(where, `${prefix}${k}`, r[k]);
+  // Every store must hold what one holds: PostgreSQL refuses a lone surrogate, Redis's Lua cannot decode one.
+  const illFormed = illFormedStringAt(r, prefix.slice(0, -1));
+  if (illFormed !== undefined) throw new StoreArgumentError(`${where}: ${illFormed} must be well-formed Unicode (it holds a lone UTF-16 surrogate)`);
 }
 
 /** `putApiKey(record)`: a whole record. */

@@ -333,6 +333,14 @@ describe('issueApiKey option errors', () => {
     ['an ip rule that is not an object', { ip: '10.0.0.0/8' as unknown as IssueApiKeyOptions['ip'] }, /ip: /],
     ['a non-string ip entry', { ip: { deny: [167772160 as unknown as string] } }, /ip\.deny\[0\]: /],
     ['an hours rule without windows', { hours: { timezone: 'UTC' } as unknown as IssueApiKeyOptions['hours'] }, /hours\.windows: /],
+    ['a name that is not a string', { name: 42 as unknown as string }, /name: expected a string/],
+    ['metadata that is not an object', { metadata: ['a'] as unknown as Record<string, string> }, /metadata: expected an object/],
+    ['a metadata value that is an object', { metadata: { team: { id: 1 } } as unknown as Record<string, string> }, /metadata\.team: /],
+    ['a metadata value that is NaN', { metadata: { weight: Number.NaN } }, /metadata\.weight: /],
+    // A lone surrogate (a name cut mid-emoji): PostgreSQL refuses it and Redis's Lua cannot decode it.
+    ['a name cut in the middle of an emoji', { name: 'deploy bot \ud83d' }, /name: expected well-formed Unicode/],
+    ['a subject with a lone surrogate', { subject: '\udc00svc' }, /subject: expected well-formed Unicode/],
+    ['a metadata value with a lone surrogate', { metadata: { note: 'x\ud800' } }, /metadata\.note: expected well-formed Unicode/],
   ];
   for (const [what, options, field] of bad) {
     it(`throws ApiKeyError naming the field for ${what}`, () => {
@@ -347,6 +355,11 @@ describe('issueApiKey option errors', () => {
       expect(thrown).toMatchObject({ name: 'ApiKeyError', code: 'api_key.invalid', message: expect.stringMatching(field) });
     });
   }
+
+  it('takes names and metadata with emoji and other well-formed Unicode as they are', () => {
+    const { record } = issue({ name: 'deploy bot \ud83d\ude80', metadata: { team: 'caf\u00e9', weight: 2, on: true } });
+    expect(record).toMatchObject({ name: 'deploy bot \ud83d\ude80', metadata: { team: 'caf\u00e9', weight: 2, on: true } });
+  });
 
   it('names every bad field at once', () => {
     expect(() => issue({ prefix: 'tg', uses: 0, ip: { allow: ['nope'] } })).toThrow(/prefix: .*ip\.allow\[0\]: .*uses: /s);

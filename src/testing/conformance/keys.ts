@@ -104,6 +104,26 @@ export const keys: Concern<KeysStore> = {
         expect((await store.updateApiKey(record().hash, { name: 'x' }))?.remaining).toBe(2);
       });
 
+      test('putApiKey and updateApiKey refuse a lone UTF-16 surrogate anywhere in the record, and keep emoji intact', async (store) => {
+        // PostgreSQL's jsonb refuses a lone surrogate and Redis's Lua cannot decode one: every store refuses it.
+        const cut = 'cut \ud83d';
+        expect(
+          await refusals({
+            name: () => store.putApiKey(record({ name: cut })),
+            subject: () => store.putApiKey(record({ subject: cut })),
+            scope: () => store.putApiKey(record({ scopes: ['orders:read', cut] })),
+            metadataValue: () => store.putApiKey(record({ metadata: { note: cut } })),
+            metadataKey: () => store.putApiKey(record({ metadata: { [cut]: 1 } })),
+          }),
+        ).toEqual(allTypeErrors({ name: 0, subject: 0, scope: 0, metadataValue: 0, metadataKey: 0 }));
+        expect(await store.getApiKey(record().hash)).toBeUndefined();
+        await store.putApiKey(record({ remaining: 2, name: 'rocket \ud83d\ude80', metadata: { rotatedTo: 'crm-42', note: '\u2028\u00e9' } }));
+        expect(await refusals({ patch: () => store.updateApiKey(record().hash, { name: cut }) })).toEqual({ patch: 'TypeError' });
+        expect((await store.getApiKey(record().hash))?.name).toBe('rocket \ud83d\ude80');
+        // A metadata field named like a record field is data: the key is not rotated and still spends.
+        expect(await store.useApiKey(record().hash)).toBe(1);
+      });
+
       test('deleteApiKey removes the record and returns true, then false', async (store) => {
         await store.putApiKey(record());
         expect(await store.deleteApiKey(record().hash)).toBe(true);

@@ -1,0 +1,32 @@
+// Strings a key record may hold: well-formed Unicode only. A lone UTF-16 surrogate (a name cut in the middle of an
+// emoji) survives JSON.stringify as `\ud83d`, but PostgreSQL's jsonb refuses it and Redis's Lua cjson cannot decode
+// it, so the same record would work in one store and fail (503) or be refused in another. Refused everywhere instead.
+
+/** With the `u` flag a paired surrogate is one code point, so this matches only a lone one. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** Nesting deeper than any record has: a cycle or a mistake, not data. */
+const MAX_DEPTH = 16;
+
+/**
+ * Where `value` holds a string (or an object key) that is not well-formed Unicode, as a path below `path`
+ * (`record.metadata.note`), or undefined when it holds none. Arrays and plain objects are walked.
+ */
+export function illFormedStringAt(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth >= MAX_DEPTH) return path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const at = illFormedStringAt(value[i], `${path}[${i}]`, depth + 1);
+      if (at !== undefined) return at;
+    }
+    return undefined;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (LONE_SURROGATE.test(k)) return `${path} (a key)`;
+    const at = illFormedStringAt(v, `${path}.${k}`, depth + 1);
+    if (at !== undefined) return at;
+  }
+  return undefined;
+}
