@@ -110,6 +110,12 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   if (jwt?.several) noteMultiIssuerGuard(store);
   // With several issuers, an answer naming one of them is that issuer's token for subject revocations and limits.
   const introspector = p.introspection ? new Introspector(p.introspection, jwt?.several ? (sub, iss) => jwt.subjectIdOf(sub, iss) : undefined) : undefined;
+  if (jwt?.several && p.introspection !== undefined && p.introspection.issuer === undefined) {
+    warnOnce(
+      'TOKEN_GUARD_INTROSPECTION_ISSUER',
+      "token-guard: introspection has no `issuer` in a policy with several jwt configurations: an opaque token reads its issuer's subject revocations (revokeSubject(sub, { issuer }), a SET receiver's subjectScope 'issuer') only when its introspection answer carries an `iss` equal to an accepted issuer, character for character; otherwise only the shared ones. Set introspection.issuer to require it.",
+    );
+  }
   const storeCall = telemetry?.storeCall?.bind(telemetry);
   // Store calls are timed only for a telemetry sink that asks: without one the hot path is as before.
   const invoke = storeCall ? measuredInvoker(storeInvoker(store, p.storeTimeoutMs), storeCall) : storeInvoker(store, p.storeTimeoutMs);

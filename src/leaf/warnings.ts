@@ -4,6 +4,7 @@
 /** Codes of the warnings token-guard emits through `process.emitWarning`. */
 export type TokenGuardWarningCode =
   | 'TOKEN_GUARD_MEMORY_STORE'
+  | 'TOKEN_GUARD_INTROSPECTION_ISSUER'
   | 'TOKEN_GUARD_NOT_MOUNTED'
   | 'TOKEN_GUARD_MIXED_CASE_ROUTING'
   | 'TOKEN_GUARD_REDIS_DURABILITY'

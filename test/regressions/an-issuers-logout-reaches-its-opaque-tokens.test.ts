@@ -22,8 +22,10 @@ const answers: Record<string, { iss?: string; sub: string }> = {
   'opaque-other-alice-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { iss: OTHER, sub: 'alice' },
   'opaque-noiss-alice-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { sub: 'alice' },
   'opaque-acme-bob-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { iss: ACME, sub: 'bob' },
+  // ACME's issuer spelled without its trailing slash: not the issuer the configuration accepts.
+  'opaque-acmeslash-alice-AAAAAAAAAAAAAAAAAAAAAAAAAAAAA': { iss: ACME.slice(0, -1), sub: 'alice' },
 };
-const [ACME_ALICE, GLOBEX_ALICE, OTHER_ALICE, NOISS_ALICE, ACME_BOB] = Object.keys(answers) as [string, string, string, string, string];
+const [ACME_ALICE, GLOBEX_ALICE, OTHER_ALICE, NOISS_ALICE, ACME_BOB, SLASHLESS_ALICE] = Object.keys(answers) as [string, string, string, string, string, string];
 
 let as: Server;
 let endpoint: string;
@@ -87,6 +89,21 @@ describe("an issuer's subject revocation reaches that issuer's introspected toke
     expect([await ask(NOISS_ALICE), await ask(OTHER_ALICE)]).toEqual(['200 ok', '200 ok']);
     await guard.revokeSubject('alice', { now: NOW });
     expect([await ask(NOISS_ALICE), await ask(OTHER_ALICE), await ask(GLOBEX_ALICE)]).toEqual(['401 token.revoked', '401 token.revoked', '401 token.revoked']);
+  });
+
+  it('introspection.issuer refuses an answer that spells the issuer otherwise, which would read only the shared subject', async () => {
+    const loose = app();
+    await loose.guard.revokeSubject('alice', { issuer: ACME, now: NOW });
+    // Without introspection.issuer (the guard warns): exact spelling only, so this one reads the shared key alone.
+    expect([await loose.ask(ACME_ALICE), await loose.ask(SLASHLESS_ALICE)]).toEqual(['401 token.revoked', '200 ok']);
+    const strict = app({ introspection: { endpoint, clientId: 'rs-orders', clientSecret: 'secret', issuer: ACME } });
+    await strict.guard.revokeSubject('alice', { issuer: ACME, now: NOW });
+    expect([await strict.ask(ACME_ALICE), await strict.ask(SLASHLESS_ALICE), await strict.ask(NOISS_ALICE)]).toEqual([
+      '401 token.revoked',
+      '401 token.invalid',
+      '401 token.invalid',
+    ]);
+    expect(await strict.ask(ACME_BOB)).toBe('200 ok');
   });
 
   it("by-subject rate limits count an issuer's opaque tokens and JWTs of a subject together, apart from the other issuer's", async () => {
