@@ -15,7 +15,7 @@ export interface DashboardOptions {
   recorder: DecisionRecorder;
   /** Adds each most-refused token's usage (uses, last use) from the store. Default: none. */
   store?: TokenStore;
-  /** Serve clients other than loopback (and any Host header). Default: `false`: 403 for them. */
+  /** Serve clients other than direct loopback ones (any Host, through proxies). Default: `false`: 403 for them. */
   allowRemote?: boolean;
   /** Entries per top list. Default: 10. */
   top?: number;
@@ -52,6 +52,15 @@ function isLoopbackHost(host: string | undefined): boolean {
   if (!host) return false;
   const name = (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '')).toLowerCase();
   return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+// A request a proxy forwarded: its socket is the proxy's, so a proxy on this host makes any client look like loopback
+// (and nginx's default `Host: $proxy_host` passes the Host check too). Proxies that say so are refused.
+const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via'] as const;
+
+function isProxied(headers: IncomingMessage['headers']): boolean {
+  for (const h of PROXY_HEADERS) if (headers[h] !== undefined) return true;
+  return false;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
@@ -109,8 +118,8 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
   const html = DASHBOARD_HTML.replace('<html lang="en">', `<html lang="en" data-interval="${refreshMs}">`);
 
   return (req, res) => {
-    if (!allowRemote && (!isLoopback(req.socket?.remoteAddress) || !isLoopbackHost(req.headers.host))) {
-      send(res, 403, 'text/plain; charset=utf-8', 'token-guard dashboard: loopback clients only (allowRemote: true to serve others)\n');
+    if (!allowRemote && (!isLoopback(req.socket?.remoteAddress) || !isLoopbackHost(req.headers.host) || isProxied(req.headers))) {
+      send(res, 403, 'text/plain; charset=utf-8', 'token-guard dashboard: direct loopback clients only (allowRemote: true to serve others)\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -124,6 +124,28 @@ describe('decisionRecorder + dashboardHandler over HTTP', () => {
     expect(answer(true)).toBe(200);
   });
 
+  it('refuses a request a proxy forwarded (its socket is loopback, its client is not) unless allowRemote', async () => {
+    const recorder = decisionRecorder();
+    const dash = express();
+    dash.use('/guard', dashboardHandler({ recorder }));
+    const open = express();
+    open.use('/guard', dashboardHandler({ recorder, allowRemote: true }));
+    // A reverse proxy on this host that rewrites Host to its upstream (nginx's default) and says whom it forwards.
+    const proxied: [string, string][] = [
+      ['X-Forwarded-For', '192.0.2.2'],
+      ['Forwarded', 'for=192.0.2.2;host=api.example.com'],
+      ['X-Real-IP', '192.0.2.2'],
+      ['Via', '1.1 nginx'],
+      ['X-Forwarded-Host', 'api.example.com'],
+    ];
+    for (const [name, value] of proxied) {
+      const r = await request(dash).get('/guard/data.json').set(name, value);
+      expect([name, r.status, r.text]).toEqual([name, 403, expect.stringContaining('direct loopback clients only')]);
+      await request(open).get('/guard/data.json').set(name, value).expect(200);
+    }
+    await request(dash).get('/guard/data.json').expect(200);
+  });
+
   it('refuses bad options at start-up', () => {
     expect(() => dashboardHandler({} as never)).toThrow(TypeError);
     expect(() => decisionRecorder({ size: 0 })).toThrow(TypeError);
