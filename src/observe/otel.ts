@@ -66,6 +66,7 @@ const A = {
   issuer: 'token_guard.token.issuer',
   cacheHit: 'token_guard.cache_hit',
   requestId: 'token_guard.request_id',
+  spanAttributesFailed: 'token_guard.span_attributes_failed',
   method: 'token_guard.store.method',
 } as const;
 
@@ -175,7 +176,14 @@ export function otel(options: OtelOptions = {}): GuardTelemetry {
     if (withTokenId && event.tokenId !== undefined) attributes[A.tokenId] = event.tokenId;
     if (withSubject && event.subject !== undefined) attributes[A.subject] = event.subject;
     if (withSubject && event.issuer !== undefined) attributes[A.issuer] = event.issuer;
-    if (spanAttributes) Object.assign(attributes, spanAttributes(event));
+    if (spanAttributes) {
+      // The user's function must cost neither the span nor the metrics after it: a throw drops its attributes only.
+      try {
+        Object.assign(attributes, spanAttributes(event));
+      } catch {
+        attributes[A.spanAttributesFailed] = true;
+      }
+    }
     // Recorded when the decision is known, with its real start: one span, no bookkeeping on the way.
     const s = tracer.startSpan('token-guard decision', { kind: SpanKind.INTERNAL, startTime: timing.startMs, attributes }, context.active());
     if (event.error) s.setStatus({ code: SpanStatusCode.ERROR, message: `${event.error.name}: ${event.error.message}` });

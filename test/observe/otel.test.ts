@@ -112,6 +112,26 @@ describe('otel(): spans', () => {
     ]);
   });
 
+  it('a spanAttributes function that throws costs its own attributes only: the span and the metrics are still recorded', async () => {
+    const m = sdk();
+    const guard = createGuard(
+      await basePolicy({
+        telemetry: otel({ ...m.options, spanAttributes: (e) => ({ 'app.subject_length': (e.subject as string).length }) }),
+      }),
+    );
+    const ok = await signToken({ scope: 'orders:read' });
+    for (const token of [undefined, undefined, ok]) await guard.evaluate(req(token));
+    const spans = m.spans.getFinishedSpans();
+    expect(spans.map((x) => [x.attributes['token_guard.reason'], x.attributes['token_guard.span_attributes_failed'], x.attributes['app.subject_length']])).toEqual([
+      ['token.missing', true, undefined],
+      ['token.missing', true, undefined],
+      ['ok', undefined, expect.any(Number)],
+    ]);
+    expect(await m.sum('token_guard.decisions', { 'token_guard.reason': 'token.missing' })).toBe(2);
+    expect(await m.sum('token_guard.decisions')).toBe(3);
+    await m.shutdown();
+  });
+
   it('spans: false records metrics only', async () => {
     const m = sdk();
     await createGuard(await basePolicy({ telemetry: otel({ ...m.options, spans: false }) })).evaluate(req(undefined));
