@@ -27,7 +27,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Most refused subjects</h2><table id="denied-subjects"><thead><tr><th>subject</th><th>issuer</th><th>refusals</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Rate-limit headroom</h2><table id="rate-limits"><thead><tr><th>token id</th><th>remaining</th><th>limit</th><th>reset (s)</th></tr></thead><tbody></tbody></table></section>
 </div>
-<section><h2>Recent refusals</h2><table id="recent-denials"><thead><tr><th>time</th><th>request</th><th>status</th><th>reason</th><th>rule</th><th>token id</th><th>subject</th><th>detail</th></tr></thead><tbody></tbody></table></section>
+<section><h2>Recent refusals</h2><table id="recent-denials"><thead><tr><th>time</th><th>request</th><th>status</th><th>reason</th><th>rule</th><th>token id</th><th>subject</th><th>issuer</th><th>request id</th><th>detail</th></tr></thead><tbody></tbody></table></section>
 </main>
 <script src="app.js"></script>
 </body>
@@ -160,6 +160,8 @@ export const DASHBOARD_JS = `'use strict';
       [function (r) { return r.rule; }],
       [function (r) { return r.tokenId; }],
       [function (r) { return r.subject; }],
+      [function (r) { return r.issuer; }],
+      [function (r) { return r.requestId; }],
       [detail, 'detail'],
     ]);
     $('status').textContent = 'updated ' + time(Date.now());

@@ -193,6 +193,8 @@ describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
       const recent = await rows('recent-denials');
       expect(recent).toHaveLength(4);
       expect(recent[0]?.slice(1, 4)).toEqual(['GET /orders/4', '401', 'token.missing']);
+      // Subject, issuer and request id side by side: two tenants' `alice` and a request's own log line tell apart.
+      expect(recent.find((r) => r[1] === 'GET /orders/2')?.slice(6, 9)).toEqual(['mallory', ISSUER, 'req-weak-1']);
       // A refusal's trace, in a <details> of its detail cell: opened as an operator would, then read as rendered.
       const weakRow = page.locator('#recent-denials tbody tr', { hasText: 'GET /orders/2' }).first();
       await weakRow.locator('details.trace summary').click();
