@@ -8,9 +8,9 @@ export interface DecisionRecorderOptions {
   size?: number;
   /** Seconds of per-second counts kept, at most 3600. Default: 60. */
   windowS?: number;
-  /** Most distinct token ids, subjects, rules and reasons counted; later ones count under `(other)`. Default: 10 000. */
+  /** Most distinct token ids, subjects, rules and reasons counted; the least recently seen is forgotten for a new one. Default: 10 000. */
   maxKeys?: number;
-  /** Time source for the window, epoch ms. Default: the latest event's time, else `Date.now()`. */
+  /** Time source for the window, epoch ms: a decision counts in the second it arrives. Default: `Date.now()`. */
   clock?: () => number;
 }
 
@@ -77,7 +77,6 @@ export interface DecisionRecorder {
   clear(): void;
 }
 
-const OTHER = '(other)';
 /** Most steps kept per recorded denial: a trace is a few dozen steps; a hook fed by hand cannot grow the ring. */
 const MAX_STEPS = 64;
 
@@ -96,7 +95,10 @@ function copyTrace(trace: unknown): TraceStep[] | undefined {
   return steps.length > 0 ? steps : undefined;
 }
 
-/** A count per key, with at most `max` keys (the rest count under `(other)`). */
+/**
+ * A count per key, with at most `max` keys: the one seen least recently makes room for a new one. So a week of
+ * short-lived tokens cannot fill the list and leave today's offender unnamed (a lump of "other" would hide it).
+ */
 class BoundedCounts<V> {
   readonly map = new Map<string, V>();
   constructor(
@@ -105,14 +107,14 @@ class BoundedCounts<V> {
   ) {}
   get(key: string): V {
     let v = this.map.get(key);
-    if (v === undefined) {
-      const k = this.map.size >= this.max ? OTHER : key;
-      v = this.map.get(k);
-      if (v === undefined) {
-        v = this.make();
-        this.map.set(k, v);
-      }
+    if (v !== undefined) {
+      // Map keeps insertion order: moved to the end, the first entry is always the least recently seen.
+      this.map.delete(key);
+    } else {
+      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+      v = this.make();
     }
+    this.map.set(key, v);
     return v;
   }
 }
@@ -138,8 +140,23 @@ function positiveInt(name: string, v: unknown, fallback: number, max = 1_000_000
 
 const effectOf = (e: unknown): keyof EffectCounts => (e === 'allow' || e === 'step_up' ? e : 'deny');
 
-function top<T>(entries: Iterable<[string, T]>, by: (v: T) => number, n: number): [string, T][] {
-  return [...entries].sort((a, b) => by(b[1]) - by(a[1]) || (a[0] < b[0] ? -1 : 1)).slice(0, n);
+/** The `n` entries with the largest `by`, ties by key: a selection, not a sort of every key (there may be 10 000 per poll). */
+function top<T>(entries: Map<string, T>, by: (v: T) => number, n: number): [string, T][] {
+  const before = (a: [string, T], b: [string, T]): boolean => by(a[1]) > by(b[1]) || (by(a[1]) === by(b[1]) && a[0] < b[0]);
+  const best: [string, T][] = [];
+  for (const e of entries) {
+    if (best.length === n && !before(e, best[n - 1] as [string, T])) continue;
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (before(best[mid] as [string, T], e)) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, e);
+    if (best.length > n) best.pop();
+  }
+  return best;
 }
 
 /**
@@ -160,8 +177,8 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
 
   let ring: (RecordedDenial | undefined)[] = new Array(size);
   let next = 0;
-  let buckets: Bucket[] = [];
-  let latest = 0;
+  let buckets: (Bucket | undefined)[] = new Array(windowS);
+  const nowMs = clock ?? Date.now;
   let total: EffectCounts = { allow: 0, deny: 0, step_up: 0 };
   let reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
   let rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));
@@ -169,28 +186,27 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   let subjects = new BoundedCounts(maxKeys, newSubject);
   let limits = new BoundedCounts(maxKeys, () => ({ limit: 0, remaining: 0, resetS: 0, at: 0 }));
 
+  // One bucket per second of the window, at `t % windowS`: a slot holding an older second is reused.
   function bucketAt(t: number): Bucket {
-    const last = buckets[buckets.length - 1];
-    if (last && last.t === t) return last;
-    const found = buckets.find((b) => b.t === t);
-    if (found) return found;
-    const b: Bucket = { t, allow: 0, deny: 0, step_up: 0, reasons: new Map() };
-    buckets.push(b);
-    buckets.sort((x, y) => x.t - y.t);
-    // Older than the window (as of the newest second seen): dropped.
-    const newest = (buckets[buckets.length - 1] as Bucket).t;
-    buckets = buckets.filter((x) => x.t > newest - windowS);
+    const slot = ((t % windowS) + windowS) % windowS;
+    let b = buckets[slot];
+    if (b === undefined || b.t !== t) {
+      b = { t, allow: 0, deny: 0, step_up: 0, reasons: new Map() };
+      buckets[slot] = b;
+    }
     return b;
   }
 
   function onDecision(event: DecisionEvent): void {
     if (!event || typeof event !== 'object') return;
-    const time = event.time instanceof Date ? event.time.getTime() : Date.now();
-    if (!Number.isFinite(time)) return;
-    latest = Math.max(latest, time);
+    // The window counts decisions as they arrive; an event's own time (a request's `now`, a policy clock, a clock
+    // step) is shown, never used to place it: one event stamped an hour ahead would otherwise blind the window.
+    const arrived = nowMs();
+    if (!Number.isFinite(arrived)) return;
+    const time = event.time instanceof Date && Number.isFinite(event.time.getTime()) ? event.time.getTime() : arrived;
     const effect = effectOf(event.effect);
     total[effect]++;
-    const bucket = bucketAt(Math.floor(time / 1000));
+    const bucket = bucketAt(Math.floor(arrived / 1000));
     bucket[effect]++;
     const refused = effect !== 'allow';
     if (refused) {
@@ -203,8 +219,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
       if (refused) r.denied++;
     }
     if (event.tokenId !== undefined && event.rateLimit) {
-      const l = limits.get(event.tokenId);
-      if (time >= l.at) Object.assign(l, event.rateLimit, { at: time });
+      Object.assign(limits.get(event.tokenId), event.rateLimit, { at: arrived });
     }
     if (!refused) return;
     if (event.tokenId !== undefined) {
@@ -247,14 +262,18 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   function snapshot(opts: { top?: number; recent?: number } = {}): DecisionSnapshot {
     const n = positiveInt('top', opts.top, 10);
     const recent = positiveInt('recent', opts.recent, 50);
-    const now = clock ? clock() : latest || Date.now();
+    const now = nowMs();
     const nowS = Math.floor(now / 1000);
-    const inWindow = buckets.filter((b) => b.t > nowS - windowS && b.t <= nowS);
+    const inWindow: Bucket[] = [];
     const perSecond: DecisionSnapshot['perSecond'] = [];
     for (let t = nowS - windowS + 1; t <= nowS; t++) {
-      const b = inWindow.find((x) => x.t === t);
+      const slot = buckets[((t % windowS) + windowS) % windowS];
+      const b = slot !== undefined && slot.t === t ? slot : undefined;
+      if (b) inWindow.push(b);
       perSecond.push({ t, allow: b?.allow ?? 0, deny: b?.deny ?? 0, step_up: b?.step_up ?? 0 });
     }
+    // A counter whose reset has passed is full again: no headroom worth showing.
+    for (const [tokenId, l] of limits.map) if (l.at + l.resetS * 1000 <= now) limits.map.delete(tokenId);
     const sum = (k: keyof EffectCounts) => inWindow.reduce((a, b) => a + b[k], 0);
     const windowReasons = new Map<string, number>();
     for (const b of inWindow) for (const [r, c] of b.reasons) windowReasons.set(r, (windowReasons.get(r) ?? 0) + c);
@@ -272,8 +291,8 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
       reasons: top(reasons.map, (v) => v.n, n).map(([reason, v]) => ({ reason, count: v.n, perSecond: (windowReasons.get(reason) ?? 0) / windowS })),
       rules: top(rules.map, (v) => v.n, n).map(([rule, v]) => ({ rule, count: v.n, denied: v.denied })),
       deniedTokens: top(tokens.map, (v) => v.n, n).map(([tokenId, v]) => ({ tokenId, count: v.n, lastReason: v.last })),
-      deniedSubjects: top(subjects.map, (v) => v.n, n).map(([key, v]) =>
-        key === OTHER ? { subject: OTHER, count: v.n } : v.issuer === undefined ? { subject: v.subject, count: v.n } : { subject: v.subject, issuer: v.issuer, count: v.n },
+      deniedSubjects: top(subjects.map, (v) => v.n, n).map(([, v]) =>
+        v.issuer === undefined ? { subject: v.subject, count: v.n } : { subject: v.subject, issuer: v.issuer, count: v.n },
       ),
       recentDenials: denials,
       rateLimits: top(limits.map, (v) => -v.remaining / Math.max(1, v.limit), n).map(([tokenId, v]) => ({ tokenId, ...v })),
@@ -283,8 +302,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   function clear(): void {
     ring = new Array(size);
     next = 0;
-    buckets = [];
-    latest = 0;
+    buckets = new Array(windowS);
     total = { allow: 0, deny: 0, step_up: 0 };
     reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
     rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));
