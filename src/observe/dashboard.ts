@@ -133,6 +133,8 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
       const original = (req as { originalUrl?: unknown }).originalUrl;
       const asked = typeof original === 'string' ? (original.split('?')[0] ?? '') : path;
       if (asked !== '' && !asked.endsWith('/') && path !== '/index.html') {
+        // `//host/…` or `/\host/…` in Location would send the browser to another site.
+        if (/^[/\\]{2}/.test(asked)) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
         send(res, 308, 'text/plain; charset=utf-8', '', { Location: `${asked}/` });
         return;
       }

@@ -146,6 +146,22 @@ describe('decisionRecorder + dashboardHandler over HTTP', () => {
     await request(dash).get('/guard/data.json').expect(200);
   });
 
+  it('never redirects to a path a browser reads as another site (`//host`, `/\\host`)', () => {
+    const recorder = decisionRecorder();
+    const answer = (originalUrl: string) => {
+      const headers: Record<string, string> = {};
+      const res = { statusCode: 0, setHeader: (k: string, v: string) => (headers[k] = v), end: () => undefined } as unknown as Parameters<
+        ReturnType<typeof dashboardHandler>
+      >[1];
+      const req = { method: 'GET', url: '/', originalUrl, headers: { host: '127.0.0.1:9464' }, socket: { remoteAddress: '127.0.0.1' } } as never;
+      dashboardHandler({ recorder })(req, res);
+      return [(res as unknown as { statusCode: number }).statusCode, headers['Location']];
+    };
+    expect(answer('/\\evil.example/guard')).toEqual([404, undefined]);
+    expect(answer('//evil.example/guard')).toEqual([404, undefined]);
+    expect(answer('/tenant/guard')).toEqual([308, '/tenant/guard/']);
+  });
+
   it('refuses bad options at start-up', () => {
     expect(() => dashboardHandler({} as never)).toThrow(TypeError);
     expect(() => decisionRecorder({ size: 0 })).toThrow(TypeError);
