@@ -118,8 +118,12 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
   // Fan-outs the cache failed: retried until it takes them, so that a cache that comes back unflushed cannot keep
   // answering "not revoked" from before the revocation, nor a record from before its change (a rotated, revoked or
   // deleted key kept working for up to readThroughTtl, and retrying the admin call could not help: it had landed).
+  // A record's drop is keyed by its hash: a later drop that lands covers every earlier one. A revocation is kept on its
+  // own: a later, weaker revocation of the same id (an earlier `before`, a shorter expiry) that lands does not carry an
+  // earlier one the cache missed, and the cache merges each it takes, so sending both is safe.
   const pending = new Map<string, Fanout>();
   const oldestPending = new EvictionCursor(pending);
+  let sequence = 0;
   let timer: NodeJS.Timeout | undefined;
   const send = (f: Fanout): Promise<void> => {
     const c = cache as StoreCache;
@@ -130,7 +134,8 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     for (const [k, f] of [...pending]) {
       try {
         await send(f);
-        pending.delete(k);
+        // Only what was sent: a fan-out that failed meanwhile under the same key stays for the next round.
+        if (pending.get(k) === f) pending.delete(k);
       } catch {
         break;
       }
@@ -143,10 +148,12 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     timer.unref();
   };
   const fanOut = async (f: Fanout): Promise<void> => {
-    const k = `${f.kind}:${f.id}`;
+    const k = f.kind === 'k' ? `k:${f.id}` : `${f.kind}:${sequence++}`;
+    // A drop that lands covers the drops that failed before it was sent, not one that fails while it is under way.
+    const earlier = pending.get(k);
     try {
       await send(f);
-      pending.delete(k);
+      if (earlier !== undefined && pending.get(k) === earlier) pending.delete(k);
     } catch (e) {
       pending.delete(k);
       pending.set(k, f);
