@@ -21,7 +21,9 @@ export async function migrateSchema(pool: Pool, t: Tables): Promise<PostgresMigr
     throw new StoreError(`PostgreSQL migrate failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   try {
-    await client.query('BEGIN');
+    // READ COMMITTED whatever the database's default: under REPEATABLE READ the snapshot would be taken before the
+    // advisory lock is granted, and a second migrator would not see the first one's tables.
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`token-guard:${t.prefix}`]);
     await client.query(`CREATE TABLE IF NOT EXISTS ${t.version} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await client.query<{ v: number }>(`SELECT coalesce(max(version), 0)::int AS v FROM ${t.version}`);

@@ -1,6 +1,6 @@
 // PostgresStore: API key records and revocations kept durably in PostgreSQL, with an append-only lifecycle table.
 // Types only from pg: it is an optional peer dependency, so nothing from it may be loaded at run time.
-import type { Pool, QueryResultRow } from 'pg';
+import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import { StoreError } from '../../leaf/errors.js';
 import type { LifecycleEvent, LifecycleQuery } from '../../leaf/lifecycle.js';
 import type { ApiKeyPatch, ApiKeyRecord, ApiKeyUpdateCondition, RevocationState, RevokeOptions, RevokeSubjectOptions } from '../../leaf/store.js';
@@ -298,11 +298,31 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   // --- Queries
 
   private query(what: string, text: string, values: unknown[]): Promise<QueryResultRow[]> {
-    return this.bounded(what, this.pool.query(text, values)).then((r) => r.rows);
+    return this.bounded(what, this.attempt(text, values)).then((r) => r.rows);
   }
 
   private count(what: string, text: string, values: unknown[]): Promise<number> {
-    return this.bounded(what, this.pool.query(text, values)).then((r) => r.rowCount ?? 0);
+    return this.bounded(what, this.attempt(text, values)).then((r) => r.rowCount ?? 0);
+  }
+
+  /**
+   * One statement, run again when PostgreSQL aborted it for a serialization failure or a deadlock: each statement is
+   * its own transaction, so nothing of it stayed. Under READ COMMITTED (the default) that never happens; a database
+   * whose default isolation is REPEATABLE READ or SERIALIZABLE aborts concurrent updates of one row (a key's uses,
+   * a subject's revocation), which would otherwise answer 503. Tried again after a short random pause (so the
+   * contenders spread out) while queryTimeout lasts, at most 20 times.
+   */
+  private async attempt(text: string, values: unknown[]): Promise<QueryResult> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.pool.query(text, values);
+      } catch (e) {
+        const code = (e as { code?: unknown } | null)?.code;
+        if (tries >= 20 || Date.now() >= deadline || (code !== '40001' && code !== '40P01')) throw e;
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 2 ** Math.min(tries, 6)));
+    }
   }
 
   /** Within queryTimeout, and failing only with StoreError (the guard's 503), whatever pg threw. */
