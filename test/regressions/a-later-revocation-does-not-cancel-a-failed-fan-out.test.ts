@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
-import { composeStores, MemoryStore, StoreError, type RevokeSubjectOptions, type StoreCache, type TokenStore } from '../../src/index.js';
+import { composeStores, StoreError, type RevokeSubjectOptions, type StoreCache, type TokenStore } from '../../src/index.js';
 import { PostgresStore } from '../../src/stores/postgres.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { createTestDatabase, dropTestDatabase, pgPool, pgUp, tablePrefix } from '../helpers/postgres.js';
@@ -91,7 +91,6 @@ describe.skipIf(!pgUp || !redisUp)('regression: a failed revocation fan-out surv
 
   it('(b) a retry that lands does not take away a newer fan-out that failed while it was under way', async () => {
     const d = await durable();
-    const m = new MemoryStore();
     const taken: number[] = [];
     let mode: 'fail' | 'hold' | 'take' = 'fail';
     let release: (() => void) | undefined;
