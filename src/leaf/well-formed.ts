@@ -1,19 +1,21 @@
-// Strings a key record may hold: well-formed Unicode only. A lone UTF-16 surrogate (a name cut in the middle of an
-// emoji) survives JSON.stringify as `\ud83d`, but PostgreSQL's jsonb refuses it and Redis's Lua cjson cannot decode
-// it, so the same record would work in one store and fail (503) or be refused in another. Refused everywhere instead.
+// Strings a key record may hold: well-formed Unicode without NUL. A lone UTF-16 surrogate (a name cut in the middle
+// of an emoji) survives JSON.stringify as `\ud83d`, but PostgreSQL's jsonb refuses it and Redis's Lua cjson cannot
+// decode it; jsonb refuses `\u0000` too. The same record would work in one store and fail (503) or be refused in
+// another. Refused everywhere instead.
 
-/** With the `u` flag a paired surrogate is one code point, so this matches only a lone one. */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+/** With the `u` flag a paired surrogate is one code point, so this matches only a lone one; and NUL. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this looks for (PostgreSQL cannot store it)
+const UNSTORABLE = /[\uD800-\uDFFF\u0000]/u;
 
 /** Nesting deeper than any record has: a cycle or a mistake, not data. */
 const MAX_DEPTH = 16;
 
 /**
- * Where `value` holds a string (or an object key) that is not well-formed Unicode, as a path below `path`
+ * Where `value` holds a string (or an object key) that is not well-formed Unicode or holds a NUL, as a path below `path`
  * (`record.metadata.note`), or undefined when it holds none. Arrays and plain objects are walked.
  */
 export function illFormedStringAt(value: unknown, path: string, depth = 0): string | undefined {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
   if (value === null || typeof value !== 'object') return undefined;
   if (depth >= MAX_DEPTH) return path;
   if (Array.isArray(value)) {
@@ -24,7 +26,7 @@ export function illFormedStringAt(value: unknown, path: string, depth = 0): stri
     return undefined;
   }
   for (const [k, v] of Object.entries(value)) {
-    if (LONE_SURROGATE.test(k)) return `${path} (a key)`;
+    if (UNSTORABLE.test(k)) return `${path} (a key)`;
     const at = illFormedStringAt(v, `${path}.${k}`, depth + 1);
     if (at !== undefined) return at;
   }

@@ -341,6 +341,7 @@ describe('issueApiKey option errors', () => {
     ['a name cut in the middle of an emoji', { name: 'deploy bot \ud83d' }, /name: expected well-formed Unicode/],
     ['a subject with a lone surrogate', { subject: '\udc00svc' }, /subject: expected well-formed Unicode/],
     ['a metadata value with a lone surrogate', { metadata: { note: 'x\ud800' } }, /metadata\.note: expected well-formed Unicode/],
+    ['a name with a NUL', { name: 'deploy\u0000bot' }, /name: expected well-formed Unicode without NUL/],
   ];
   for (const [what, options, field] of bad) {
     it(`throws ApiKeyError naming the field for ${what}`, () => {

@@ -1,6 +1,7 @@
 // PostgresStore's values to and from rows: the text escape every id goes through, and the reading of what a query
 // returns into records, revocation entries and lifecycle events. Anything that does not read as written is a
 // StoreError (fail closed), never a guess.
+import { createHash } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
 import { StoreError } from '../../leaf/errors.js';
 import type { LifecycleEvent } from '../../leaf/lifecycle.js';
@@ -8,11 +9,20 @@ import type { ApiKeyRecord } from '../../leaf/store.js';
 import type { RevocationEntries, RevocationEntry } from '../../leaf/store-parts.js';
 
 /**
+ * Longest id stored as it is, in UTF-8 bytes: a btree index entry holds at most 2704 bytes, so a longer `jti` (a
+ * signed token may carry one of several kilobytes) could not be revoked at all.
+ */
+const MAX_TEXT_BYTES = 2600;
+
+/**
  * PostgreSQL keeps no NUL in text, yet a token id or subject is the token issuer's to choose: an injective escape
- * (`%` and NUL as `%25` and `%00`) makes every string storable, and leaves the usual ones as they are.
+ * (`%` and NUL as `%25` and `%00`) makes every string storable, and leaves the usual ones as they are. One longer than
+ * MAX_TEXT_BYTES is kept as `%#` and its SHA-256, which no escaped string can spell (its `%` would be `%25`).
  */
 export function pgText(s: string): string {
-  return s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
+  const escaped = s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
+  if (escaped.length * 3 <= MAX_TEXT_BYTES || Buffer.byteLength(escaped) <= MAX_TEXT_BYTES) return escaped;
+  return `%#${createHash('sha256').update(escaped).digest('base64url')}`;
 }
 
 /** A number column as JS reads it (float8 arrives as a number, bigint as a string). */

@@ -139,6 +139,8 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   /** Every record of `subject`, whatever its state (expired and revoked ones included), oldest first. */
   async listApiKeys(subject: string): Promise<ApiKeyRecord[]> {
     checkId('listApiKeys', 'subject', subject);
+    // No record holds a NUL (every store refuses one), and PostgreSQL cannot even be asked about it.
+    if (subject.includes('\0')) return [];
     const rows = await this.query('listApiKeys', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE subject = $1 ORDER BY (record->>'createdAt')::double precision, hash`, [
       subject,
     ]);
@@ -148,6 +150,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   /** The record whose id is `id`, or undefined. */
   async getApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
     checkId('getApiKeyById', 'id', id);
+    if (id.includes('\0')) return undefined;
     const rows = await this.query('getApiKeyById', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE id = $1 ORDER BY hash LIMIT 1`, [id]);
     return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
   }

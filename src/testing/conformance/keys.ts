@@ -104,7 +104,7 @@ export const keys: Concern<KeysStore> = {
         expect((await store.updateApiKey(record().hash, { name: 'x' }))?.remaining).toBe(2);
       });
 
-      test('putApiKey and updateApiKey refuse a lone UTF-16 surrogate anywhere in the record, and keep emoji intact', async (store) => {
+      test('putApiKey and updateApiKey refuse a lone UTF-16 surrogate or a NUL anywhere in the record, and keep emoji intact', async (store) => {
         // PostgreSQL's jsonb refuses a lone surrogate and Redis's Lua cannot decode one: every store refuses it.
         const cut = 'cut \ud83d';
         expect(
@@ -114,8 +114,11 @@ export const keys: Concern<KeysStore> = {
             scope: () => store.putApiKey(record({ scopes: ['orders:read', cut] })),
             metadataValue: () => store.putApiKey(record({ metadata: { note: cut } })),
             metadataKey: () => store.putApiKey(record({ metadata: { [cut]: 1 } })),
+            // NUL: PostgreSQL's jsonb cannot hold it either.
+            nulName: () => store.putApiKey(record({ name: 'a\u0000b' })),
+            nulMetadata: () => store.putApiKey(record({ metadata: { note: '\u0000' } })),
           }),
-        ).toEqual(allTypeErrors({ name: 0, subject: 0, scope: 0, metadataValue: 0, metadataKey: 0 }));
+        ).toEqual(allTypeErrors({ name: 0, subject: 0, scope: 0, metadataValue: 0, metadataKey: 0, nulName: 0, nulMetadata: 0 }));
         expect(await store.getApiKey(record().hash)).toBeUndefined();
         await store.putApiKey(record({ remaining: 2, name: 'rocket \ud83d\ude80', metadata: { rotatedTo: 'crm-42', note: '\u2028\u00e9' } }));
         expect(await refusals({ patch: () => store.updateApiKey(record().hash, { name: cut }) })).toEqual({ patch: 'TypeError' });
