@@ -27,17 +27,23 @@ function countCommands(client: Redis): string[] {
   return sent;
 }
 
-/** Every query a pool runs: records (by hash), revocation lookups, anything else. */
+/** Every query a pool's connections run: records (by hash), revocation lookups, anything else. */
 function countQueries(pool: pg.Pool): { records: number; revocations: number; other: number } {
   const counts = { records: 0, revocations: 0, other: 0 };
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    const sql = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text);
-    if (/FROM \S*api_keys\S* WHERE hash/.test(sql)) counts.records++;
-    else if (/FROM \S*revocations/.test(sql)) counts.revocations++;
-    else counts.other++;
-    return query(...args);
-  };
+  const counted = new WeakSet<pg.PoolClient>();
+  // Each connection as it is checked out (the store runs each statement on one), wrapped once.
+  pool.on('acquire', (client) => {
+    if (counted.has(client)) return;
+    counted.add(client);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const sql = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text);
+      if (/FROM \S*api_keys\S* WHERE hash/.test(sql)) counts.records++;
+      else if (/FROM \S*revocations/.test(sql)) counts.revocations++;
+      else counts.other++;
+      return query(...args);
+    };
+  });
   return counts;
 }
 

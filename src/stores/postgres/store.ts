@@ -318,9 +318,20 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   private async attempt(text: string, values: unknown[]): Promise<QueryResult> {
     const deadline = Date.now() + this.timeoutMs;
     for (let tries = 1; ; tries++) {
+      const client = await this.pool.connect();
+      // A statement whose caller has been answered already (queryTimeout passed while it waited for a connection, say
+      // behind a row lock) is not run: a refused request must not spend a key's use later, nor a backlog run stale.
+      if (Date.now() >= deadline) {
+        client.release();
+        throw new StoreError(`no connection within ${this.timeoutMs} ms: the statement was not run`);
+      }
       try {
-        return await this.pool.query(text, values);
+        const result = await client.query(text, values);
+        client.release();
+        return result;
       } catch (e) {
+        // As pool.query does: a connection that failed a statement is not handed out again.
+        client.release(e instanceof Error ? e : true);
         const code = (e as { code?: unknown } | null)?.code;
         if (tries >= 20 || Date.now() >= deadline || (code !== '40001' && code !== '40P01')) throw e;
       }
