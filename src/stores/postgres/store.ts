@@ -24,6 +24,7 @@ import { numberOf, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocat
 import { Tables } from './schema.js';
 import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
 
+
 /**
  * Keeps API key records and revocations in PostgreSQL, so they survive any cache (Redis included) losing them, with
  * every change appended to a lifecycle table for audit. Takes the app's `pg` Pool; never opens or ends a connection.
@@ -325,6 +326,11 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
         client.release();
         throw new StoreError(`no connection within ${this.timeoutMs} ms: the statement was not run`);
       }
+      // While a client is checked out the pool no longer listens for its 'error': a socket reset mid-statement
+      // (ECONNRESET, a proxy, a failover) would be an unhandled 'error' event and end the process. pg fails the
+      // statement itself first; this listener, kept until the client is released, only keeps the event handled.
+      const swallow = (): void => undefined;
+      client.on('error', swallow);
       try {
         const result = await client.query(text, values);
         client.release();
@@ -334,6 +340,8 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
         client.release(e instanceof Error ? e : true);
         const code = (e as { code?: unknown } | null)?.code;
         if (tries >= 20 || Date.now() >= deadline || (code !== '40001' && code !== '40P01')) throw e;
+      } finally {
+        client.removeListener('error', swallow);
       }
       await new Promise((r) => setTimeout(r, Math.random() * 2 ** Math.min(tries, 6)));
     }
