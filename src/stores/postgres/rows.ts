@@ -20,9 +20,29 @@ const MAX_TEXT_BYTES = 2600;
  * MAX_TEXT_BYTES is kept as `%#` and its SHA-256, which no escaped string can spell (its `%` would be `%25`).
  */
 export function pgText(s: string): string {
-  const escaped = s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
-  if (escaped.length * 3 <= MAX_TEXT_BYTES || Buffer.byteLength(escaped) <= MAX_TEXT_BYTES) return escaped;
-  return `%#${createHash('sha256').update(escaped).digest('base64url')}`;
+  return digestIfLong(s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s);
+}
+
+/** `s`, or `%#` and its SHA-256 when it is longer than MAX_TEXT_BYTES. */
+function digestIfLong(s: string): string {
+  if (s.length * 3 <= MAX_TEXT_BYTES || Buffer.byteLength(s) <= MAX_TEXT_BYTES) return s;
+  return `%#${createHash('sha256').update(s).digest('base64url')}`;
+}
+
+/**
+ * The spellings under which a value may be stored: its `pgText` (or, `raw`, the value with only the long-value digest,
+ * as lifecycle events keep their ids), and, for a long value, also as it is. Releases before the digest stored long
+ * values as they are (PostgreSQL compresses an index entry, so a repetitive one fitted): those rows are read too.
+ */
+export function pgForms(s: string, raw = false): string[] {
+  const stored = raw ? digestIfLong(s) : pgText(s);
+  if (!stored.startsWith('%#')) return [stored];
+  return [stored, raw ? s : s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00'))];
+}
+
+/** A lifecycle event's token id or subject as its column keeps it: as it is, or digested when too long for an index. */
+export function pgEventKey(s: string | undefined): string | null {
+  return s === undefined ? null : digestIfLong(s);
 }
 
 /** A number column as JS reads it (float8 arrives as a number, bigint as a string). */
@@ -57,6 +77,14 @@ function live(entry: RevocationEntry | null, now: number): RevocationEntry | nul
   return entry !== null && (entry.expiresAt === null || entry.expiresAt > now) ? entry : null;
 }
 
+function merged(a: RevocationEntry | null, b: RevocationEntry | null, time: (x: number, y: number) => number): RevocationEntry | null {
+  if (a === null || b === null) return a ?? b;
+  const out: RevocationEntry = { time: time(a.time, b.time), expiresAt: a.expiresAt === null || b.expiresAt === null ? null : Math.max(a.expiresAt, b.expiresAt) };
+  const reason = b.reason ?? a.reason;
+  if (reason !== undefined) out.reason = reason;
+  return out;
+}
+
 /** The live entries among a token id's and its subject's revocation rows (kind, time, expires_at, reason). */
 export function toRevocationEntries(rows: QueryResultRow[], now: number): RevocationEntries {
   const out: RevocationEntries = { token: null, subject: null };
@@ -66,8 +94,11 @@ export function toRevocationEntries(rows: QueryResultRow[], now: number): Revoca
       expiresAt: row['expires_at'] === null ? null : numberOf(row['expires_at'], 'revocation expiry'),
     };
     if (typeof row['reason'] === 'string') entry.reason = row['reason'];
-    if (row['kind'] === 't') out.token = live(entry, now);
-    else if (row['kind'] === 's') out.subject = live(entry, now);
+    // Two rows of one kind: a long id under its digest and, from before the digest, as it was. Merged by the
+    // contract's rules: revoked since the first time (a token) or up to the latest cut-off (a subject), for good if
+    // either is, else until the later expiry.
+    if (row['kind'] === 't') out.token = merged(out.token, live(entry, now), Math.min);
+    else if (row['kind'] === 's') out.subject = merged(out.subject, live(entry, now), Math.max);
     else throw new StoreError('PostgreSQL returned a revocation of an unknown kind');
   }
   return out;

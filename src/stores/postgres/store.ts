@@ -20,10 +20,9 @@ import {
 } from '../validate.js';
 import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSweepResult, resolvePostgresOptions } from './options.js';
 import { migrateSchema, type PostgresMigrateResult } from './migrate.js';
-import { numberOf, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
+import { numberOf, pgEventKey, pgForms, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
 import { Tables } from './schema.js';
 import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
-
 
 /**
  * Keeps API key records and revocations in PostgreSQL, so they survive any cache (Redis included) losing them, with
@@ -193,8 +192,8 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     checkGetRevocation(tokenId, subject, now);
     const rows = await this.query(
       'getRevocation',
-      `SELECT kind, time, expires_at, reason FROM ${this.t.revocations} WHERE (kind = 't' AND id = $1) OR (kind = 's' AND id = $2)`,
-      [pgText(tokenId), subject === undefined ? null : pgText(subject)],
+      `SELECT kind, time, expires_at, reason FROM ${this.t.revocations} WHERE (kind = 't' AND id = ANY($1::text[])) OR (kind = 's' AND id = ANY($2::text[]))`,
+      [pgForms(tokenId), subject === undefined ? [] : pgForms(subject)],
     );
     return toRevocationEntries(rows, now);
   }
@@ -230,7 +229,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     await this.query(
       'appendLifecycleEvent',
       `INSERT INTO ${this.t.events} (id, at, type, token_id, subject, event) VALUES ($1, $2::float8, $3, $4, $5, $6::jsonb) ON CONFLICT (id) DO NOTHING`,
-      [event.id, event.at, event.type, event.tokenId ?? null, event.subject ?? null, JSON.stringify(kept)],
+      [event.id, event.at, event.type, pgEventKey(event.tokenId), pgEventKey(event.subject), JSON.stringify(kept)],
     );
   }
 
@@ -241,10 +240,15 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
       'listLifecycleEvents',
       `SELECT event FROM (
          SELECT seq, event FROM ${this.t.events}
-         WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR token_id = $2) AND ($3::float8 IS NULL OR at >= $3)
+         WHERE ($1::text[] IS NULL OR subject = ANY($1)) AND ($2::text[] IS NULL OR token_id = ANY($2)) AND ($3::float8 IS NULL OR at >= $3)
          ORDER BY seq DESC LIMIT $4
        ) latest ORDER BY seq`,
-      [query.subject ?? null, query.tokenId ?? null, query.since ?? null, query.limit ?? DEFAULT_EVENT_LIMIT],
+      [
+        query.subject === undefined ? null : pgForms(query.subject, true),
+        query.tokenId === undefined ? null : pgForms(query.tokenId, true),
+        query.since ?? null,
+        query.limit ?? DEFAULT_EVENT_LIMIT,
+      ],
     );
     return rows.map(toLifecycleEvent);
   }
