@@ -59,6 +59,17 @@ const FANOUT_RETRY_MS = 1000;
 /** What the cache must take after a durable write: a revocation (token, subject) or a record's invalidation (`k`, by hash). */
 type Fanout = { kind: 't'; id: string; options: RevokeOptions } | { kind: 's'; id: string; options: RevokeSubjectOptions } | { kind: 'k'; id: string };
 
+/** Two missed fan-outs of one id as one, by the stores' merge rules: the later cut-off, kept for good if either is, else the later expiry, the latest reason. */
+function mergeFanouts(a: Fanout, b: Fanout): Fanout {
+  if (a.kind === 'k' || b.kind === 'k' || a.kind !== b.kind) return b;
+  const expiresAt = a.options.expiresAt === undefined || b.options.expiresAt === undefined ? undefined : Math.max(a.options.expiresAt, b.options.expiresAt);
+  const reason = b.options.reason ?? a.options.reason;
+  const common = { ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) };
+  if (a.kind === 't') return { kind: 't', id: a.id, options: { now: Math.min(a.options.now, b.options.now), ...common } };
+  const sb = b as Extract<Fanout, { kind: 's' }>;
+  return { kind: 's', id: a.id, options: { now: Math.max(a.options.now, sb.options.now), before: Math.max(a.options.before, sb.options.before), ...common } };
+}
+
 const METHODS: Record<Exclude<keyof ComposeStoresOptions, 'cache' | 'lifecycle'>, readonly string[]> = {
   keys: ['getApiKey', 'putApiKey', 'updateApiKey', 'deleteApiKey', 'useApiKey'],
   revocations: ['revoke', 'revokeSubject', 'getRevocation'],
@@ -118,12 +129,12 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
   // Fan-outs the cache failed: retried until it takes them, so that a cache that comes back unflushed cannot keep
   // answering "not revoked" from before the revocation, nor a record from before its change (a rotated, revoked or
   // deleted key kept working for up to readThroughTtl, and retrying the admin call could not help: it had landed).
-  // A record's drop is keyed by its hash: a later drop that lands covers every earlier one. A revocation is kept on its
-  // own: a later, weaker revocation of the same id (an earlier `before`, a shorter expiry) that lands does not carry an
-  // earlier one the cache missed, and the cache merges each it takes, so sending both is safe.
+  // One entry per record or revocation id. A record's drop that lands covers every earlier one. A revocation the
+  // cache missed is merged with later misses of the same id (as the stores merge them), and stays even when a later
+  // one lands: that one may be weaker (an earlier `before`, a shorter expiry), and the cache merges what it takes.
+  // So re-revoking one subject while the cache is down adds nothing, and cannot push another revocation out.
   const pending = new Map<string, Fanout>();
   const oldestPending = new EvictionCursor(pending);
-  let sequence = 0;
   let timer: NodeJS.Timeout | undefined;
   const send = (f: Fanout): Promise<void> => {
     const c = cache as StoreCache;
@@ -148,15 +159,16 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
     timer.unref();
   };
   const fanOut = async (f: Fanout): Promise<void> => {
-    const k = f.kind === 'k' ? `k:${f.id}` : `${f.kind}:${sequence++}`;
+    const k = `${f.kind}:${f.id}`;
     // A drop that lands covers the drops that failed before it was sent, not one that fails while it is under way.
     const earlier = pending.get(k);
     try {
       await send(f);
-      if (earlier !== undefined && pending.get(k) === earlier) pending.delete(k);
+      if (f.kind === 'k' && earlier !== undefined && pending.get(k) === earlier) pending.delete(k);
     } catch (e) {
+      const prior = pending.get(k);
       pending.delete(k);
-      pending.set(k, f);
+      pending.set(k, prior === undefined ? f : mergeFanouts(prior, f));
       if (pending.size > MAX_PENDING_FANOUTS) pending.delete(oldestPending.oldest() as string);
       schedule();
       const why = e instanceof Error ? e.message : String(e);

@@ -119,4 +119,34 @@ describe.skipIf(!pgUp || !redisUp)('regression: a failed revocation fan-out surv
     release?.();
     await vi.waitFor(() => expect(taken).toContain(T0 + 10 * MIN), { timeout: 5000, interval: 50 });
   });
+
+  it('(c) re-revoking one subject while the cache is down queues one merged entry, so it cannot push another revocation out', async () => {
+    const d = await durable();
+    const sent: string[] = [];
+    let down = true;
+    const cache: StoreCache = {
+      getApiKeyThrough: (hash, load) => load(hash),
+      getRevocationThrough: (tokenId, subject, now, load) => load(tokenId, subject, now).then(() => undefined),
+      revoke: async (tokenId) => {
+        if (down) throw new Error('cache down (simulated)');
+        sent.push(`t ${tokenId}`);
+      },
+      revokeSubject: async (subject, o) => {
+        if (down) throw new Error('cache down (simulated)');
+        sent.push(`s ${subject} before=T0+${((o.before as number) - T0) / MIN}min expiresAt=${o.expiresAt === undefined ? 'never' : 'set'}`);
+      },
+      invalidateApiKey: async () => undefined,
+    };
+    const admin = compose(d, cache, await redisStore());
+    await expect(admin.revoke('victim-jti', { now: T0 })).rejects.toBeInstanceOf(StoreError);
+    for (let i = 0; i < 30; i++) {
+      const o: RevokeSubjectOptions = { now: T0 + i * MIN, before: T0 + ((i * 7) % 30) * MIN };
+      if (i % 3 !== 0) o.expiresAt = T0 + 3_600_000;
+      await expect(admin.revokeSubject('bob', o)).rejects.toBeInstanceOf(StoreError);
+    }
+    down = false;
+    await vi.waitFor(() => expect(sent).toHaveLength(2), { timeout: 5000, interval: 50 });
+    // The latest cut-off of the thirty, kept for good (some were), and the token revocation queued before them.
+    expect(sent.sort()).toEqual(['s bob before=T0+29min expiresAt=never', 't victim-jti']);
+  });
 });
