@@ -190,9 +190,13 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   function bucketAt(t: number): Bucket {
     const slot = ((t % windowS) + windowS) % windowS;
     let b = buckets[slot];
-    if (b === undefined || b.t !== t) {
+    if (b === undefined || b.t < t) {
       b = { t, allow: 0, deny: 0, step_up: 0, reasons: new Map() };
       buckets[slot] = b;
+    } else if (b.t > t) {
+      // The clock stepped back a whole window: this second's slot holds a later one, which it must not wipe. Counted
+      // in the totals, shown in no second.
+      return { t, allow: 0, deny: 0, step_up: 0, reasons: new Map() };
     }
     return b;
   }

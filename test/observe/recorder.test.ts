@@ -52,6 +52,16 @@ describe('decisionRecorder: the window follows the clock', () => {
     expect(snap.recentDenials.at(-1)?.time).toBe(T0 + 3_600_000);
   });
 
+  it('a clock stepped back by a whole window does not wipe the second it lands on', () => {
+    const recorder = decisionRecorder({ windowS: 60 });
+    for (let i = 0; i < 100; i++) recorder.onDecision(refusal());
+    vi.setSystemTime(T0 - 60_000);
+    recorder.onDecision(refusal());
+    vi.setSystemTime(T0);
+    const snap = recorder.snapshot();
+    expect([snap.perSecond.reduce((n, p) => n + p.deny, 0), snap.total.deny]).toEqual([100, 101]);
+  });
+
   it('counts each second of the window once, over a window of an hour', () => {
     const recorder = decisionRecorder({ windowS: 3600 });
     for (let s = 0; s < 7200; s += 7) {
