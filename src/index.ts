@@ -1,5 +1,5 @@
 // token-guard: the framework-neutral core. Adapters live in token-guard/express (koa, fastify, fetch).
-export { createGuard, type Guard, type Explanation, type GuardRevokeOptions, type GuardRevokeSubjectOptions } from './core/guard.js';
+export { createGuard, type Guard, type Explanation, type ExplainOptions, type GuardRevokeOptions, type GuardRevokeSubjectOptions } from './core/guard.js';
 export type { TraceStep } from './core/pipeline.js';
 export type { RuleTried } from './core/rule-match.js';
 export type { TokenGuardPolicy, JwtPolicy, ApiKeysPolicy, RulePolicy, RateLimitPolicy } from './core/policy.js';

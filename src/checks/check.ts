@@ -44,6 +44,12 @@ export interface CheckedToken {
  * rejection or a timeout becomes a store failure, which answers 503), synchronous when the store is.
  */
 export interface CheckStore {
+  /**
+   * False under `guard.explain(request, { spend: false })`: nothing may be spent. Uses and claims are then answered
+   * from what the store holds, without taking them; a check that cannot read without spending (a rate-limit counter)
+   * says it was not checked.
+   */
+  readonly spends: boolean;
   consume(tokenId: string, limits: readonly RateLimitCheck[], nowMs: number): RateLimitResult | PromiseLike<RateLimitResult>;
   /** Spends one use of a limited key: the uses left after it (negative when none was left). */
   useApiKey(hash: string): number | PromiseLike<number>;

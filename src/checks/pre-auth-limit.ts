@@ -375,7 +375,8 @@ export const preAuthLimitCheck = defineCheck<PreAuthLimitPolicySlice, object, Pr
       maxTokenBytes: env.maxTokenBytes,
     }),
   check(ctx, limiter) {
-    const allowed = limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, !limiter.config.failedAuth, ctx.responseHeaders);
+    // A dry run (explain with spend: false) reads the client's budget without spending it, as failedAuth mode does.
+    const allowed = limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, !limiter.config.failedAuth && ctx.store.spends, ctx.responseHeaders);
     if (allowed) return undefined;
     const what = limiter.config.failedAuth ? 'failed authentications' : 'requests';
     ctx.detail =
@@ -385,6 +386,6 @@ export const preAuthLimitCheck = defineCheck<PreAuthLimitPolicySlice, object, Pr
     return 'rate.limited';
   },
   onRefusal(ctx, limiter, reason) {
-    if (limiter.config.failedAuth && FAILED_AUTH.has(reason)) limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, true, undefined);
+    if (limiter.config.failedAuth && ctx.store.spends && FAILED_AUTH.has(reason)) limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, true, undefined);
   },
 });

@@ -126,6 +126,11 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
 function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial: boolean): CheckResult {
   const token = ctx.token;
   if (!token || limits.length === 0) return undefined;
+  if (!ctx.store.spends) {
+    // A store counter cannot be read without spending it: a dry run says so rather than guess.
+    ctx.skipped = 'not checked: a dry run (explain with spend: false) spends no rate-limit unit, and a counter cannot be read without one';
+    return undefined;
+  }
   const subject = token.info.subject;
   let n = 0;
   for (const l of limits) if (isBySubject(l)) n++;

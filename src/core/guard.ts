@@ -22,7 +22,7 @@ import { KeyAuthenticator, type Holder } from './key-records.js';
 import { KeyWatch } from './key-watch.js';
 import { reporter } from './lifecycle-events.js';
 import { pipeline, routeMode, type Engine, type Outcome, type TraceStep } from './pipeline.js';
-import { checkStore, isThenable, measuredInvoker, storeInvoker } from './store-calls.js';
+import { checkStore, dryCheckStore, isThenable, measuredInvoker, readsOnly, storeInvoker } from './store-calls.js';
 import { extractToken } from '../tokens/extract.js';
 
 /** What `guard.explain` returns: the decision and how it was reached. */
@@ -32,6 +32,14 @@ export interface Explanation {
   rules: RuleTried[];
   /** Every step: the engine's own and each registered check's, in run order, then the checks that did not run. */
   steps: TraceStep[];
+  /** Whether it spent what a request would (false under `{ spend: false }`). */
+  spent: boolean;
+}
+
+/** Options of `guard.explain`. */
+export interface ExplainOptions {
+  /** `false`: a dry run that reads and spends nothing (uses, claims, budgets; rate limits shown as not checked). Default: `true`. */
+  spend?: boolean;
 }
 
 /** A compiled policy that evaluates requests. Create with `createGuard(policy)`. */
@@ -62,10 +70,10 @@ export interface Guard {
   /**
    * Decides one request like `evaluate` and says why: the rules tried (and the one matched), every registered
    * check with pass / fail / reported / skipped and why, the engine's steps (token, revocation) and the
-   * decision. For support and tests: it is not audited (no `onDecision`) and records no usage, but spends what
-   * a request would (a rate-limit unit, a key use, a DPoP proof) since it runs the same path.
+   * decision. For support and tests: it is not audited (no `onDecision`) and records no usage; it spends what a
+   * request would (a rate-limit unit, a key use, a DPoP proof) unless `{ spend: false }` makes it a dry run.
    */
-  explain(request: GuardRequest): Promise<Explanation>;
+  explain(request: GuardRequest, options?: ExplainOptions): Promise<Explanation>;
   /** The id this guard gives a JWT with this `jti` from `issuer` (`<name>:<jti>` with several issuers), or undefined when no issuer configuration accepts that `iss`. */
   tokenIdOf(jti: string, issuer: string): string | undefined;
   /**
@@ -138,6 +146,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const withPolicy = (has: (c: CheckSlot['check']) => boolean) => p.checks.all.filter((s) => s.policy !== undefined && has(s.check));
   const prefetchers = withPolicy((c) => c.prefetch !== undefined);
   const decorators = withPolicy((c) => c.decorate !== undefined).filter((s) => s.check.decorates?.(s.policy) !== false);
+  const keyEnv = { realm: undefined, scope: 'key', clockToleranceS: p.clockToleranceS, maxTokenBytes: p.maxTokenBytes };
   const engine: Engine = {
     p,
     store,
@@ -145,15 +154,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     checkStore: checkStore(invoke, store),
     jwt,
     introspector,
-    keys: p.apiKeys
-      ? new KeyAuthenticator(
-          p.apiKeys,
-          invoke,
-          p.checks.all,
-          { realm: undefined, scope: 'key', clockToleranceS: p.clockToleranceS, maxTokenBytes: p.maxTokenBytes },
-          new KeyWatch(p.keyLifecycle, invoke, listening ? report : undefined),
-        )
-      : undefined,
+    keys: p.apiKeys ? new KeyAuthenticator(p.apiKeys, invoke, p.checks.all, keyEnv, new KeyWatch(p.keyLifecycle, invoke, listening ? report : undefined)) : undefined,
     decider,
     scopeSets,
     // One Holder per cached verification, kept on it (each guard has its own verifier and cache): a repeated token
@@ -211,10 +212,20 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     return outcome.decision;
   }
 
-  async function explain(req: GuardRequest): Promise<Explanation> {
+  // The engine of a dry run: the same verifiers and caches, a store that takes nothing, keys whose watch writes nothing.
+  let dry: Engine | undefined;
+  const dryEngine = (): Engine =>
+    (dry ??= {
+      ...engine,
+      checkStore: dryCheckStore(engine.checkStore),
+      keys: p.apiKeys ? new KeyAuthenticator(p.apiKeys, invoke, p.checks.all, keyEnv, new KeyWatch(p.keyLifecycle, readsOnly(invoke), undefined)) : undefined,
+    });
+
+  async function explain(req: GuardRequest, options?: ExplainOptions): Promise<Explanation> {
+    const spent = options?.spend !== false;
     const nowMs = timeOf(req);
     const steps: TraceStep[] = [];
-    const outcome = await pipeline(engine, req, nowMs, steps);
+    const outcome = await pipeline(spent ? engine : dryEngine(), req, nowMs, steps);
     const target = typeof req.path === 'string' ? req.path : '';
     const path = normalizePath(target);
     const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
@@ -227,7 +238,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       steps.push({ phase: c.phase, step: c.name, outcome: 'skipped', detail: used ? 'not reached' : 'not configured by this policy' });
     }
     steps.push({ phase: 'decide', step: 'decision', outcome: outcome.decision.effect === 'allow' ? 'pass' : 'fail', reason: outcome.decision.reason });
-    return { decision: outcome.decision, rules, steps };
+    return { decision: outcome.decision, rules, steps, spent };
   }
 
   function decide(req: GuardRequest): Decision | Promise<Decision> {

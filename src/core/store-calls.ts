@@ -205,9 +205,48 @@ function checkClaimed(v: unknown): boolean {
   return v;
 }
 
+/**
+ * An Invoke for a dry run's key watch: reads go to the store; its bookkeeping writes are answered as if another
+ * instance had done them (a one-time claim already taken), so nothing is retired or reported.
+ */
+export function readsOnly(invoke: Invoke): Invoke {
+  return function dry<K extends HotMethod>(method: K, ...args: Parameters<HotStore[K]>): ReturnType<HotStore[K]> {
+    if (method === 'claimOnce') return false as ReturnType<HotStore[K]>;
+    if (method === 'updateApiKey' || method === 'consume' || method === 'useApiKey') throw new StoreFailure(new Error(`a dry run does not call ${method}`));
+    return invoke(method, ...args);
+  };
+}
+
+/**
+ * The store as a dry run's checks call it (`guard.explain(request, { spend: false })`): a key's use is answered from
+ * its record and a claim from `isClaimed` (true, "would be claimed", when the store cannot tell), taking neither.
+ * `consume` is not called: the rate-limit check reads `spends` and says it did not check.
+ */
+export function dryCheckStore(s: CheckStore): CheckStore {
+  const leftAfterUse = (record: Readonly<Record<string, unknown>> | undefined): number => {
+    const remaining = record?.['remaining'];
+    if (typeof record?.['rotatedTo'] === 'string' || typeof remaining !== 'number' || remaining <= 0) return -1;
+    return remaining - 1;
+  };
+  return {
+    ...s,
+    spends: false,
+    useApiKey: (hash) => {
+      const record = s.getApiKey(hash);
+      return isThenable(record) ? Promise.resolve(record).then(leftAfterUse) : leftAfterUse(record);
+    },
+    claimOnce: (key, options) => {
+      if (s.isClaimed === undefined) return true;
+      const claimed = s.isClaimed(key, options.group === undefined ? { now: options.now } : { now: options.now, group: options.group });
+      return isThenable(claimed) ? Promise.resolve(claimed).then((c) => !c) : !claimed;
+    },
+  };
+}
+
 /** The store as the checks call it: every answer checked for shape, every failure a StoreFailure. */
 export function checkStore(invoke: Invoke, store: TokenStore): CheckStore {
   return {
+    spends: true,
     consume: (tokenId, limits, nowMs) => checked(invoke('consume', tokenId, limits, nowMs), checkRateLimitResult),
     useApiKey: (hash) => checked(invoke('useApiKey', hash), checkUses),
     getApiKey: (hash) => checked(invoke('getApiKey', hash), (v) => (isPlainObject(v) ? v : undefined)),

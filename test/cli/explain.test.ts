@@ -41,6 +41,21 @@ describe('token-guard explain', () => {
     expect(r.stdout + r.stderr).not.toContain(token);
   });
 
+  it('is a dry run unless --spend: rate limits not checked and nothing spent; with --spend, checked as a request', async () => {
+    const token = await jwt({ scope: 'orders:write' });
+    const args = ['explain', '--policy', 'good.mjs', '--token', token, '--ip', '10.1.2.3', '--at', NOW.toISOString(), 'POST', '/orders/1'];
+    const dry = await cli(args);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('dry run: nothing spent, rate limits not checked (--spend to run it as a real request)');
+    expect(dry.stdout).toMatch(/quota\s+rateLimit\s+rule\s+skipped\s+-\s+not checked/);
+    const dryJson = json<Explained & { spent: boolean }>(await cli([...args, '--json']));
+    expect(dryJson.spent).toBe(false);
+    const spent = json<Explained & { spent: boolean }>(await cli([...args, '--spend', '--json']));
+    expect(spent.spent).toBe(true);
+    expect(spent.steps.find((x) => x.step === 'rateLimit')).toMatchObject({ outcome: 'pass', level: 'rule' });
+    expect((await cli([...args, '--spend'])).stdout).not.toContain('dry run');
+  });
+
   it('explains a deny with every failing check (exit 7), from the token in an environment variable', async () => {
     const token = await jwt({ scope: 'orders:read' });
     const r = await cli(['explain', '--policy', 'good.mjs', '--token-env', 'TG_TOKEN', '--ip', '203.0.113.9', '--at', NOW.toISOString(), 'DELETE', '/orders/1', '--json'], {

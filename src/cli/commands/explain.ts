@@ -66,8 +66,9 @@ export const explain: Command = {
   description:
     'Builds a request from the arguments and runs it through guard.explain of createGuard(policy): the decision, the rules\n' +
     'tried, and every step with pass / fail / reported / skipped and why. The token goes in an `Authorization: Bearer` header\n' +
-    "unless --header sets Authorization itself; it is never printed. The policy's own store is used: no usage is recorded,\n" +
-    'but against a shared store the request spends what a real one would (a rate-limit unit, a key use, a DPoP proof).\n' +
+    "unless --header sets Authorization itself; it is never printed. The policy's own store is used, and nothing is spent:\n" +
+    "a limited key's use and a DPoP proof are read, not taken, and rate limits show as not checked (a counter cannot be\n" +
+    'read without spending it). --spend runs it as a real request instead, spending what one would.\n' +
     'Exit code 0 when the decision is allow, 7 when it is deny or step_up.',
   positionals: [
     { name: 'METHOD', description: 'HTTP method, e.g. GET' },
@@ -80,6 +81,7 @@ export const explain: Command = {
     ip: { type: 'string', value: 'ADDR', description: 'client address. Default: 127.0.0.1' },
     at: { type: 'string', value: 'TIME', description: 'evaluate at this time (ISO 8601 or epoch ms). Default: now' },
     header: { type: 'string', multiple: true, value: 'NAME:VALUE', description: 'a request header' },
+    spend: { type: 'boolean', description: 'spend what a real request would (a rate-limit unit, a key use, a DPoP proof), and check rate limits' },
   },
   examples: [
     'token-guard explain --policy ./policy.mjs --token-env TOKEN GET /orders/1',
@@ -102,7 +104,7 @@ export const explain: Command = {
     const guard = createGuard(policy);
     let explained: Explanation;
     try {
-      explained = await guard.explain(request);
+      explained = await guard.explain(request, { spend: ctx.options['spend'] === true });
     } finally {
       // The policy's store: release its timers so the process can end (never the app's clients: stores never close those).
       await guard.store.close?.();
@@ -110,10 +112,11 @@ export const explain: Command = {
     const { decision, rules, steps } = explained;
     const code = decision.effect === 'allow' ? EXIT.ok : EXIT.refused;
     if (ctx.out.json) {
-      ctx.out.result({ request: { method: request.method, path, ip: request.remoteAddress, at: request.now ?? null }, decision, rules, steps });
+      ctx.out.result({ request: { method: request.method, path, ip: request.remoteAddress, at: request.now ?? null }, spent: explained.spent, decision, rules, steps });
       return code;
     }
     ctx.out.line(`${request.method} ${path} from ${request.remoteAddress}${request.now ? ` at ${request.now.toISOString()}` : ''}`);
+    if (!explained.spent) ctx.out.line('  dry run: nothing spent, rate limits not checked (--spend to run it as a real request)');
     for (const l of decisionLines(decision)) ctx.out.line(`  ${l}`);
     ctx.out.line();
     if (rules.length === 0) ctx.out.line('Rules: none (the policy has no rules)');

@@ -1,0 +1,74 @@
+// guard.explain(request, { spend: false }): a dry run for asking about production from a console (the CLI's
+// `explain` default). It must read what a request would read and spend nothing a request would spend: a limited key's
+// use, a pre-authentication budget, a rate-limit unit (shown as not checked), an idle key's retirement and its
+// lifecycle event. A real request afterwards gets exactly what it would have got without the dry runs.
+import { describe, expect, it } from 'vitest';
+import { createGuard, MemoryStore, type GuardRequest, type LifecycleEvent } from '../../src/index.js';
+import { basePolicy, NOW, storeApiKey } from '../helpers/tokens.js';
+
+const req = (token: string, over: Partial<GuardRequest> = {}): GuardRequest => ({
+  method: 'GET',
+  path: '/orders/1',
+  headers: { authorization: `Bearer ${token}` },
+  remoteAddress: '203.0.113.9',
+  now: NOW,
+  ...over,
+});
+const DAY = 86_400_000;
+
+describe('guard.explain with spend: false', () => {
+  it("reads a limited key's last use without taking it; a real request then takes it, and the next dry run sees none left", async () => {
+    const store = new MemoryStore();
+    const guard = createGuard(await basePolicy({ store }));
+    const key = await storeApiKey(store, { uses: 1 });
+    for (let i = 0; i < 3; i++) {
+      const x = await guard.explain(req(key.key), { spend: false });
+      expect([x.decision.effect, x.spent, x.steps.find((s) => s.step === 'keyUses')?.outcome]).toEqual(['allow', false, 'pass']);
+    }
+    expect((await store.getApiKey(key.record.hash))?.remaining).toBe(1);
+    expect((await guard.evaluate(req(key.key))).effect).toBe('allow');
+    expect((await store.getApiKey(key.record.hash))?.remaining).toBe(0);
+    expect((await guard.explain(req(key.key), { spend: false })).decision).toMatchObject({ effect: 'deny', reason: 'token.expired' });
+  });
+
+  it('says rate limits were not checked, and spends no unit: the real requests after it get the whole budget', async () => {
+    const store = new MemoryStore();
+    const guard = createGuard(await basePolicy({ store, rateLimit: { limit: 1, window: '1h' } }));
+    const key = await storeApiKey(store);
+    for (let i = 0; i < 3; i++) {
+      const x = await guard.explain(req(key.key), { spend: false });
+      expect(x.decision.effect).toBe('allow');
+      expect(x.steps.find((s) => s.step === 'rateLimit')).toMatchObject({ outcome: 'skipped', detail: expect.stringContaining('not checked') });
+    }
+    expect([(await guard.evaluate(req(key.key))).effect, (await guard.evaluate(req(key.key))).reason]).toEqual(['allow', 'rate.limited']);
+    // The default spends, as a request does.
+    const spending = createGuard(await basePolicy({ store: new MemoryStore(), rateLimit: { limit: 1, window: '1h' } }));
+    const other = await storeApiKey(spending.store as MemoryStore);
+    expect((await spending.explain(req(other.key))).spent).toBe(true);
+    expect((await spending.evaluate(req(other.key))).reason).toBe('rate.limited');
+  });
+
+  it("reads a client's pre-authentication budget without spending it", async () => {
+    const store = new MemoryStore();
+    const guard = createGuard(await basePolicy({ store, preAuthLimit: { limit: 1, window: '1h' } }));
+    const key = await storeApiKey(store);
+    for (let i = 0; i < 3; i++) expect((await guard.explain(req(key.key), { spend: false })).decision.effect).toBe('allow');
+    expect([(await guard.evaluate(req(key.key))).effect, (await guard.evaluate(req(key.key))).reason]).toEqual(['allow', 'rate.limited']);
+  });
+
+  it('refuses an idle key as a request would, but neither retires it nor reports it', async () => {
+    const store = new MemoryStore();
+    const events: LifecycleEvent[] = [];
+    const guard = createGuard(await basePolicy({ store, apiKeys: { prefix: 'tg_', idleTimeout: '7d' }, onLifecycle: (e) => void events.push(e) }));
+    const key = await storeApiKey(store);
+    const later = new Date(NOW.getTime() + 10 * DAY);
+    const x = await guard.explain(req(key.key, { now: later }), { spend: false });
+    expect(x.decision).toMatchObject({ effect: 'deny', reason: 'token.revoked', detail: expect.stringContaining('retired') });
+    expect((await store.getApiKey(key.record.hash))?.revokedAt).toBeUndefined();
+    expect(events).toEqual([]);
+    // A real request retires it, once.
+    expect((await guard.evaluate(req(key.key, { now: later }))).reason).toBe('token.revoked');
+    expect((await store.getApiKey(key.record.hash))?.revocationReason).toBe('idle');
+    expect(events.map((e) => e.type)).toEqual(['key.retired']);
+  });
+});
