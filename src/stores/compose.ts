@@ -62,6 +62,8 @@ type Fanout = { kind: 't'; id: string; options: RevokeOptions } | { kind: 's'; i
 /** Two missed fan-outs of one id as one, by the stores' merge rules: the later cut-off, kept for good if either is, else the later expiry, the latest reason. */
 function mergeFanouts(a: Fanout, b: Fanout): Fanout {
   if (a.kind === 'k' || b.kind === 'k' || a.kind !== b.kind) return b;
+  // As the stores do: an entry expired by the later write's `now` is replaced, not merged.
+  if (a.options.expiresAt !== undefined && a.options.expiresAt <= b.options.now) return b;
   const expiresAt = a.options.expiresAt === undefined || b.options.expiresAt === undefined ? undefined : Math.max(a.options.expiresAt, b.options.expiresAt);
   const reason = b.options.reason ?? a.options.reason;
   const common = { ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) };

@@ -148,5 +148,15 @@ describe.skipIf(!pgUp || !redisUp)('regression: a failed revocation fan-out surv
     await vi.waitFor(() => expect(sent).toHaveLength(2), { timeout: 5000, interval: 50 });
     // The latest cut-off of the thirty, kept for good (some were), and the token revocation queued before them.
     expect(sent.sort()).toEqual(['s bob before=T0+29min expiresAt=never', 't victim-jti']);
+
+    // A queued revocation that has expired by the next one's `now` is replaced, as the stores replace it, not merged:
+    // merged, the cache would hold a later cut-off than PostgreSQL, for good.
+    sent.length = 0;
+    down = true;
+    await expect(admin.revokeSubject('carol', { now: T0, before: T0, expiresAt: T0 + 60 * MIN })).rejects.toBeInstanceOf(StoreError);
+    await expect(admin.revokeSubject('carol', { now: T0 + 120 * MIN, before: T0 - 60 * MIN })).rejects.toBeInstanceOf(StoreError);
+    expect((await d.getRevocation('x', 'carol', T0 + 121 * MIN))?.subjectRevokedBefore).toBe(T0 - 60 * MIN);
+    down = false;
+    await vi.waitFor(() => expect(sent).toEqual(['s carol before=T0+-60min expiresAt=never']), { timeout: 5000, interval: 50 });
   });
 });
