@@ -180,18 +180,21 @@ export class PreAuthLimiter {
   /**
    * Charges one request of the client (when `charge`), or only looks; returns whether it is within the limit. With
    * `'ip+subject'`, `subject` is what the token claims (undefined: none); both buckets are charged or neither is.
+   * `readOnly` (a dry run) keeps nothing at all: a look at a later `now` would otherwise drop a client's history.
    */
-  step(ipKey: string, subject: string | undefined, now: number, charge: boolean, headers: Record<string, string> | undefined): boolean {
+  step(ipKey: string, subject: string | undefined, now: number, charge: boolean, headers: Record<string, string> | undefined, readOnly = false): boolean {
     const ipLook = this.look(ipKey, this.ip, now);
     if (this.pair === undefined) {
-      this.keep(ipLook, charge && ipLook.allowed, charge);
+      if (!readOnly) this.keep(ipLook, charge && ipLook.allowed, charge);
       if (headers) this.headers([ipLook], now, headers);
       return ipLook.allowed;
     }
     const pairLook = this.look(`${ipKey} ${subject ?? ''}`, this.pair, now);
     const allowed = ipLook.allowed && pairLook.allowed;
-    this.keep(ipLook, charge && allowed, charge);
-    this.keep(pairLook, charge && allowed, charge);
+    if (!readOnly) {
+      this.keep(ipLook, charge && allowed, charge);
+      this.keep(pairLook, charge && allowed, charge);
+    }
     if (headers) this.headers([pairLook, ipLook], now, headers);
     return allowed;
   }
@@ -376,7 +379,8 @@ export const preAuthLimitCheck = defineCheck<PreAuthLimitPolicySlice, object, Pr
     }),
   check(ctx, limiter) {
     // A dry run (explain with spend: false) reads the client's budget without spending it, as failedAuth mode does.
-    const allowed = limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, !limiter.config.failedAuth && ctx.store.spends, ctx.responseHeaders);
+    const spends = ctx.store.spends;
+    const allowed = limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, !limiter.config.failedAuth && spends, ctx.responseHeaders, !spends);
     if (allowed) return undefined;
     const what = limiter.config.failedAuth ? 'failed authentications' : 'requests';
     ctx.detail =

@@ -54,6 +54,9 @@ describe('guard.explain with spend: false', () => {
     const key = await storeApiKey(store);
     for (let i = 0; i < 3; i++) expect((await guard.explain(req(key.key), { spend: false })).decision.effect).toBe('allow');
     expect([(await guard.evaluate(req(key.key))).effect, (await guard.evaluate(req(key.key))).reason]).toEqual(['allow', 'rate.limited']);
+    // A dry run dated after the window (its look finds the budget back) keeps nothing: the client stays limited now.
+    expect((await guard.explain(req(key.key, { now: new Date(NOW.getTime() + 2 * 3_600_000) }), { spend: false })).decision.effect).toBe('allow');
+    expect((await guard.evaluate(req(key.key))).reason).toBe('rate.limited');
   });
 
   it('refuses an idle key as a request would, but neither retires it nor reports it', async () => {
