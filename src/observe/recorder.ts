@@ -177,7 +177,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
 
   let ring: (RecordedDenial | undefined)[] = new Array(size);
   let next = 0;
-  let buckets: (Bucket | undefined)[] = new Array(windowS);
+  let buckets = new Map<number, Bucket>();
   const nowMs = clock ?? Date.now;
   let total: EffectCounts = { allow: 0, deny: 0, step_up: 0 };
   let reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
@@ -186,17 +186,15 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   let subjects = new BoundedCounts(maxKeys, newSubject);
   let limits = new BoundedCounts(maxKeys, () => ({ limit: 0, remaining: 0, resetS: 0, at: 0 }));
 
-  // One bucket per second of the window, at `t % windowS`: a slot holding an older second is reused.
+  // One bucket per second, by second. A new second drops those more than a window away from it either side, so at
+  // most 2 × windowS + 1 are kept, and a clock stepped back (or forward) starts counting at once without wiping what
+  // the other side of the step counted until it leaves the window.
   function bucketAt(t: number): Bucket {
-    const slot = ((t % windowS) + windowS) % windowS;
-    let b = buckets[slot];
-    if (b === undefined || b.t < t) {
+    let b = buckets.get(t);
+    if (b === undefined) {
+      for (const s of buckets.keys()) if (s <= t - windowS || s > t + windowS) buckets.delete(s);
       b = { t, allow: 0, deny: 0, step_up: 0, reasons: new Map() };
-      buckets[slot] = b;
-    } else if (b.t > t) {
-      // The clock stepped back a whole window: this second's slot holds a later one, which it must not wipe. Counted
-      // in the totals, shown in no second.
-      return { t, allow: 0, deny: 0, step_up: 0, reasons: new Map() };
+      buckets.set(t, b);
     }
     return b;
   }
@@ -271,8 +269,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
     const inWindow: Bucket[] = [];
     const perSecond: DecisionSnapshot['perSecond'] = [];
     for (let t = nowS - windowS + 1; t <= nowS; t++) {
-      const slot = buckets[((t % windowS) + windowS) % windowS];
-      const b = slot !== undefined && slot.t === t ? slot : undefined;
+      const b = buckets.get(t);
       if (b) inWindow.push(b);
       perSecond.push({ t, allow: b?.allow ?? 0, deny: b?.deny ?? 0, step_up: b?.step_up ?? 0 });
     }
@@ -306,7 +303,7 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   function clear(): void {
     ring = new Array(size);
     next = 0;
-    buckets = new Array(windowS);
+    buckets = new Map();
     total = { allow: 0, deny: 0, step_up: 0 };
     reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
     rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));

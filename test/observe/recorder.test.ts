@@ -62,6 +62,21 @@ describe('decisionRecorder: the window follows the clock', () => {
     expect([snap.perSecond.reduce((n, p) => n + p.deny, 0), snap.total.deny]).toEqual([100, 101]);
   });
 
+  it('a clock stepped back for good counts the decisions after the step at once (an attack during an NTP correction shows)', () => {
+    const recorder = decisionRecorder({ windowS: 60 });
+    for (let s = 0; s < 60; s++) {
+      vi.setSystemTime(T0 + s * 1000);
+      recorder.onDecision(refusal());
+    }
+    const back = T0 - 3_600_000;
+    for (let i = 0; i < 300; i++) {
+      vi.setSystemTime(back + Math.floor(i / 10) * 1000);
+      recorder.onDecision(refusal());
+    }
+    const snap = recorder.snapshot();
+    expect([snap.perSecond.reduce((n, p) => n + p.deny, 0), snap.rate.deny, snap.total.deny]).toEqual([300, 5, 360]);
+  });
+
   it('counts each second of the window once, over a window of an hour', () => {
     const recorder = decisionRecorder({ windowS: 3600 });
     for (let s = 0; s < 7200; s += 7) {
