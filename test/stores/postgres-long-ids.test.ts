@@ -3,6 +3,7 @@
 // revocation table and in lifecycle events' token id and subject columns. Rows an earlier release stored as they
 // were (PostgreSQL compresses an index entry, so a repetitive long id fitted) are still read, and merged by the
 // contract's rules with what this release writes. Real PostgreSQL; the earlier release's rows are written by SQL.
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { composeStores, createGuard, MemoryStore } from '../../src/index.js';
@@ -77,5 +78,20 @@ describe.skipIf(!pgUp)('PostgresStore: ids longer than an index entry', () => {
     await s.revokeSubject(subject, { now: T0 + 5, before: T0 + 5 });
     expect(await s.getRevocation('other', subject, T0 + 120_000)).toEqual({ subjectRevokedBefore: T0 + 5 });
     expect((await s.getRevocation('other', subject, T0 + 10))?.subjectRevokedBefore).toBe(T0 + 5);
+  });
+
+  it("keeps a short subject spelled like a long one's digest apart from it, in events as in revocations", async () => {
+    const { store: s } = await store();
+    const long = `sub-${varied(3000)}`;
+    const lookalike = `%#${createHash('sha256').update(long).digest('base64url')}`;
+    const event = (id: string, subject: string) => ({ id, at: T0, type: 'subject.revoked' as const, subject, actor: 'admin' });
+    await s.appendLifecycleEvent(event('e-long', long));
+    await s.appendLifecycleEvent(event('e-lookalike', lookalike));
+    expect((await s.listLifecycleEvents({ subject: long })).map((e) => e.id)).toEqual(['e-long']);
+    expect((await s.listLifecycleEvents({ subject: lookalike })).map((e) => e.id)).toEqual(['e-lookalike']);
+    await s.revokeSubject(lookalike, { now: T0, before: T0 });
+    expect(await s.getRevocation('tok', long, T0 + 1)).toBeUndefined();
+    // A NUL in a query is answered, not a failure.
+    expect(await s.listLifecycleEvents({ subject: 'a\u0000b' })).toEqual([]);
   });
 });

@@ -23,6 +23,9 @@ export function pgText(s: string): string {
   return digestIfLong(s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s);
 }
 
+/** What `digestIfLong` writes for a long value. */
+const DIGEST_SHAPED = /^%#[A-Za-z0-9_-]{43}$/;
+
 /** `s`, or `%#` and its SHA-256 when it is longer than MAX_TEXT_BYTES. */
 function digestIfLong(s: string): string {
   if (s.length * 3 <= MAX_TEXT_BYTES || Buffer.byteLength(s) <= MAX_TEXT_BYTES) return s;
@@ -30,19 +33,21 @@ function digestIfLong(s: string): string {
 }
 
 /**
- * The spellings under which a value may be stored: its `pgText` (or, `raw`, the value with only the long-value digest,
- * as lifecycle events keep their ids), and, for a long value, also as it is. Releases before the digest stored long
- * values as they are (PostgreSQL compresses an index entry, so a repetitive one fitted): those rows are read too.
+ * The spellings under which a value may be stored: its `pgText`, and what releases before it wrote where they differ.
+ * Revocations were escaped but not digested (PostgreSQL compresses an index entry, so a repetitive long id fitted);
+ * lifecycle events' token ids and subjects (`events: true`) were kept as they were. Such rows are read too.
  */
-export function pgForms(s: string, raw = false): string[] {
-  const stored = raw ? digestIfLong(s) : pgText(s);
-  if (!stored.startsWith('%#')) return [stored];
-  return [stored, raw ? s : s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00'))];
+export function pgForms(s: string, events = false): string[] {
+  const stored = pgText(s);
+  const earlier = events ? s : s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00'));
+  // A NUL cannot even be asked about in text, and no earlier release could store one. An earlier event key spelled
+  // like a digest is this release's digest of a long value, not an old row: read, it would merge two subjects.
+  return stored === earlier || earlier.includes('\0') || DIGEST_SHAPED.test(earlier) ? [stored] : [stored, earlier];
 }
 
-/** A lifecycle event's token id or subject as its column keeps it: as it is, or digested when too long for an index. */
+/** A lifecycle event's token id or subject as its column keeps it: `pgText`, like revocation ids. */
 export function pgEventKey(s: string | undefined): string | null {
-  return s === undefined ? null : digestIfLong(s);
+  return s === undefined ? null : pgText(s);
 }
 
 /** A number column as JS reads it (float8 arrives as a number, bigint as a string). */

@@ -192,7 +192,8 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     checkGetRevocation(tokenId, subject, now);
     const rows = await this.query(
       'getRevocation',
-      `SELECT kind, time, expires_at, reason FROM ${this.t.revocations} WHERE (kind = 't' AND id = ANY($1::text[])) OR (kind = 's' AND id = ANY($2::text[]))`,
+      // Digest rows last: merged after an earlier release's spelling of the same id, their reason is the newer one.
+      `SELECT kind, time, expires_at, reason FROM ${this.t.revocations} WHERE (kind = 't' AND id = ANY($1::text[])) OR (kind = 's' AND id = ANY($2::text[])) ORDER BY left(id, 2) = '%#'`,
       [pgForms(tokenId), subject === undefined ? [] : pgForms(subject)],
     );
     return toRevocationEntries(rows, now);
