@@ -79,7 +79,7 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   if (metadataProblem) problems.push(metadataProblem);
   // A lone surrogate (a name cut mid-emoji) is stored by one store and refused or undecodable in another.
   const illFormed = illFormedStringAt({ subject: options.subject, name: options.name, metadata: options.metadata }, 'options');
-  if (illFormed !== undefined) problems.push(`${illFormed.slice('options.'.length)}: expected well-formed Unicode without NUL (it holds a lone UTF-16 surrogate or a NUL)`);
+  if (illFormed !== undefined) problems.push(`${illFormed.path.slice('options.'.length)}: expected ${illFormed.problem}`);
   if (problems.length) throw new ApiKeyError(`Invalid issueApiKey options: ${problems.join('; ')}`);
 
   const key = mintApiKey(options.prefix, options.checksumSecret);

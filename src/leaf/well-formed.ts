@@ -10,14 +10,24 @@ const UNSTORABLE = /[\uD800-\uDFFF\u0000]/u;
 /** Nesting deeper than any record has: a cycle or a mistake, not data. */
 const MAX_DEPTH = 16;
 
+/** What `illFormedStringAt` found. */
+export interface IllFormed {
+  /** Below the given path, e.g. `record.metadata.note`. */
+  path: string;
+  /** What is wrong there, as the end of a sentence. */
+  problem: string;
+}
+
+const UNSTORABLE_PROBLEM = 'well-formed Unicode without NUL (it holds a lone UTF-16 surrogate or a NUL)';
+
 /**
- * Where `value` holds a string (or an object key) that is not well-formed Unicode or holds a NUL, as a path below `path`
- * (`record.metadata.note`), or undefined when it holds none. Arrays and plain objects are walked.
+ * Where `value` holds a string (or an object key) that is not well-formed Unicode or holds a NUL, or nests deeper
+ * than any record does, below `path`; undefined when nothing is wrong. Arrays and plain objects are walked.
  */
-export function illFormedStringAt(value: unknown, path: string, depth = 0): string | undefined {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
+export function illFormedStringAt(value: unknown, path: string, depth = 0): IllFormed | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? { path, problem: UNSTORABLE_PROBLEM } : undefined;
   if (value === null || typeof value !== 'object') return undefined;
-  if (depth >= MAX_DEPTH) return path;
+  if (depth >= MAX_DEPTH) return { path, problem: `nested at most ${MAX_DEPTH} levels deep` };
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const at = illFormedStringAt(value[i], `${path}[${i}]`, depth + 1);
@@ -26,7 +36,7 @@ export function illFormedStringAt(value: unknown, path: string, depth = 0): stri
     return undefined;
   }
   for (const [k, v] of Object.entries(value)) {
-    if (UNSTORABLE.test(k)) return `${path} (a key)`;
+    if (UNSTORABLE.test(k)) return { path: `${path} (a key)`, problem: UNSTORABLE_PROBLEM };
     const at = illFormedStringAt(v, `${path}.${k}`, depth + 1);
     if (at !== undefined) return at;
   }

@@ -142,7 +142,7 @@ function checkRecordFields(where: string, r: Record<string, unknown>, prefix: st
   for (const k of ['rotatedFrom', 'rotatedTo', 'lastFour'] as const) if (has(k)) checkId(where, `${prefix}${k}`, r[k]);
   // Every store must hold what one holds: PostgreSQL refuses a lone surrogate, Redis's Lua cannot decode one.
   const illFormed = illFormedStringAt(r, prefix.slice(0, -1));
-  if (illFormed !== undefined) throw new StoreArgumentError(`${where}: ${illFormed} must be well-formed Unicode without NUL (it holds a lone UTF-16 surrogate or a NUL)`);
+  if (illFormed !== undefined) throw new StoreArgumentError(`${where}: ${illFormed.path} must be ${illFormed.problem}`);
 }
 
 /** `putApiKey(record)`: a whole record. */

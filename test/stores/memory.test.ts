@@ -21,6 +21,17 @@ describe('MemoryStore specifics', () => {
     expect(store.getApiKey(record().hash)?.name).toBeUndefined();
   });
 
+  it('refuses a record nested deeper than any record is (a cycle or a mistake), saying so rather than blaming its text', () => {
+    const store = new MemoryStore();
+    let deep: Record<string, unknown> = { leaf: 'x' };
+    for (let i = 0; i < 20; i++) deep = { deep };
+    expect(() => store.putApiKey(record({ metadata: deep as never }))).toThrow(/record\.metadata(\.deep)+ must be nested at most 16 levels deep/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(() => store.putApiKey(record({ metadata: cyclic as never }))).toThrow(/nested at most 16 levels deep/);
+    expect(() => store.putApiKey(record({ name: 'cut \ud83d' }))).toThrow(/record\.name must be well-formed Unicode without NUL/);
+  });
+
   it('full of claims, refuses until the earliest one expires, even when that one came last, and never drops a live one', () => {
     const store = new MemoryStore({ maxClaims: 2 });
     expect(store.claimOnce('late', { now: T0, expiresAt: T0 + 100 })).toBe(true);
