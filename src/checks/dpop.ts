@@ -3,7 +3,6 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Duration } from '../leaf/duration.js';
-import { normalizePath } from '../leaf/path.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from '../leaf/algorithms.js';
 import { z } from 'zod';
 import { parseDuration, positiveDurationSchema } from '../leaf/duration.js';
@@ -121,8 +120,8 @@ export interface DpopRequest {
   /** The token's `cnf.jkt`. */
   jkt: string;
   method: string;
-  /** Normalised request path. */
-  path: string;
+  /** The request target as received (path and query), which htu must name: not the path the rules read. */
+  target: string;
   nowMs: number;
   toleranceS: number;
 }
@@ -218,8 +217,10 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return { failure: 'proof htu is not http(s)' };
   if (!config.origins.has(url.origin)) return { failure: 'proof htu names another origin' };
-  // htu is compared without query and fragment (RFC 9449 §4.3), path as the rules see it.
-  if (normalizePath(url.pathname) !== r.path) return { failure: 'proof htu names another path' };
+  // htu names the request's URI without query and fragment (RFC 9449 §4.3), compared after the syntax-based
+  // normalisation URL parsing does (dot segments, scheme and host case, default port), not as the rules read the
+  // path: `/orders/1/` and `//orders/1` are other URIs than `/orders/1`, and may be other routes.
+  if (url.pathname !== requestPath(r.target)) return { failure: 'proof htu names another path' };
   if (ath !== b64sha256(r.accessToken)) return { failure: 'proof ath does not match the access token' };
   let freshNonce: string | undefined;
   if (config.nonces) {
@@ -233,6 +234,17 @@ export async function verifyDpopProof(config: DpopConfig, r: DpopRequest): Promi
   const proof: DpopProof = { replayKey: `dpop:${b64sha256(`${r.jkt}.${jti}`)}`, replayGroup: `dpop:${r.jkt}` };
   if (freshNonce !== undefined) proof.freshNonce = freshNonce;
   return proof;
+}
+
+/** The path of a request target (`/a/./b?x`) as URL parsing reads it (`/a/b`), or undefined when it reads as none. */
+function requestPath(target: string): string | undefined {
+  if (target.charCodeAt(0) !== 0x2f) return undefined;
+  try {
+    // Joined, not resolved: a target `//host/x` is a path here, where `new URL(target, base)` would read a host.
+    return new URL(`http://h${target}`).pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 const DPOP_ALGORITHMS = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));

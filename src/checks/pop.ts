@@ -87,7 +87,7 @@ function checkBinding(ctx: CheckContext, b: CompiledBinding): CheckResult {
     accessToken: ctx.rawToken,
     jkt: cnf?.jkt as string,
     method: ctx.method,
-    path: ctx.path,
+    target: typeof ctx.request.path === 'string' ? ctx.request.path : '',
     nowMs: ctx.nowMs,
     toleranceS: ctx.clockToleranceS,
   }).then((verified) => {

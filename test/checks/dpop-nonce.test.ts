@@ -36,7 +36,7 @@ async function proof(h: { key: CryptoKey; jwk: JWK }, nonce: string | undefined,
   return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(h.key);
 }
 
-const request = (p: string, jkt: string, nowMs = NOW_MS) => ({ proof: p, accessToken: TOKEN, jkt, method: 'GET', path: '/orders/1', nowMs, toleranceS: 5 });
+const request = (p: string, jkt: string, nowMs = NOW_MS) => ({ proof: p, accessToken: TOKEN, jkt, method: 'GET', target: '/orders/1', nowMs, toleranceS: 5 });
 
 describe('DPoP nonces: issued and checked without state', () => {
   const nonces = new DpopNonces([SECRET], STEP, 5000);
