@@ -147,6 +147,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   const prefetchers = withPolicy((c) => c.prefetch !== undefined);
   const decorators = withPolicy((c) => c.decorate !== undefined).filter((s) => s.check.decorates?.(s.policy) !== false);
   const keyEnv = { realm: undefined, scope: 'key', clockToleranceS: p.clockToleranceS, maxTokenBytes: p.maxTokenBytes };
+  const keysWatchedBy = (watch: KeyWatch) => (p.apiKeys ? new KeyAuthenticator(p.apiKeys, invoke, p.checks.all, keyEnv, watch) : undefined);
   const engine: Engine = {
     p,
     store,
@@ -154,7 +155,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     checkStore: checkStore(invoke, store),
     jwt,
     introspector,
-    keys: p.apiKeys ? new KeyAuthenticator(p.apiKeys, invoke, p.checks.all, keyEnv, new KeyWatch(p.keyLifecycle, invoke, listening ? report : undefined)) : undefined,
+    keys: keysWatchedBy(new KeyWatch(p.keyLifecycle, invoke, listening ? report : undefined)),
     decider,
     scopeSets,
     // One Holder per cached verification, kept on it (each guard has its own verifier and cache): a repeated token
@@ -218,7 +219,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     (dry ??= {
       ...engine,
       checkStore: dryCheckStore(engine.checkStore),
-      keys: p.apiKeys ? new KeyAuthenticator(p.apiKeys, invoke, p.checks.all, keyEnv, new KeyWatch(p.keyLifecycle, readsOnly(invoke), undefined)) : undefined,
+      keys: keysWatchedBy(new KeyWatch(p.keyLifecycle, readsOnly(invoke), undefined)),
     });
 
   async function explain(req: GuardRequest, options?: ExplainOptions): Promise<Explanation> {

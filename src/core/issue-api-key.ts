@@ -68,15 +68,12 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   else if (lifetime === 0) problems.push('expiresIn: expected a duration greater than zero, or null for a key that never expires');
   // An invalid Date would make createdAt and expiresAt NaN, which a JSON store turns into null: a key that never expires.
   if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime()))) problems.push('now: expected a valid Date');
-  // Scopes, ip, hours and rateLimit: the schemas the policy and the stored-record reader use.
-  for (const field of ['scopes', 'ip', 'hours', 'rateLimit'] as const) {
+  // Constraints by the schemas the policy and the stored-record reader use; name and metadata by theirs (record-schema.ts).
+  for (const field of ['scopes', 'ip', 'hours', 'rateLimit', 'name', 'metadata'] as const) {
     if (field !== 'scopes' && options[field] === undefined) continue;
     problems.push(...recordFieldProblems(field, options[field]));
   }
   if (options.uses !== undefined && !(Number.isInteger(options.uses) && options.uses > 0)) problems.push('uses: expected a positive integer');
-  if (options.name !== undefined && typeof options.name !== 'string') problems.push('name: expected a string');
-  const metadataProblem = options.metadata === undefined ? undefined : metadataProblemOf(options.metadata);
-  if (metadataProblem) problems.push(metadataProblem);
   // A lone surrogate (a name cut mid-emoji) is stored by one store and refused or undecodable in another.
   const illFormed = illFormedStringAt({ subject: options.subject, name: options.name, metadata: options.metadata }, 'options');
   if (illFormed !== undefined) problems.push(`${illFormed.path.slice('options.'.length)}: expected ${illFormed.problem}`);
@@ -102,14 +99,4 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   if (options.rotatedFrom !== undefined) record.rotatedFrom = options.rotatedFrom;
   record.lastFour = key.slice(-4);
   return { key, record };
-}
-
-/** Why `metadata` is not a plain object of strings, finite numbers and booleans, or undefined. */
-function metadataProblemOf(metadata: unknown): string | undefined {
-  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return 'metadata: expected an object';
-  for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) continue;
-    return `metadata.${k}: expected a string, a finite number or a boolean`;
-  }
-  return undefined;
 }

@@ -1,17 +1,22 @@
-// The one definition of what an API key may carry as constraints (scopes, ip, hours, rateLimit): the same
-// schemas as the policy's, used by issueApiKey and by the reader of stored records.
+// The one definition of what an API key may carry: its constraints (scopes, ip, hours, rateLimit) by the same
+// schemas as the policy's, used by issueApiKey and by the reader of stored records, and its descriptive name and
+// metadata, checked by issueApiKey (the reader takes them as they come: they decide nothing).
 import { z } from 'zod';
 import { ipSchema } from '../checks/ip.js';
 import { hoursSchema } from '../checks/hours.js';
 import { scopeSchema } from '../checks/scopes.js';
 import { rateLimitSchema } from '../checks/rate-limit.js';
 
-/** The constraint fields of a key record, each by the schema the policy uses for it. */
+/** The checked fields of a key record: each constraint by the schema the policy uses for it, then name and metadata. */
 export const RECORD_FIELD_SCHEMAS: Readonly<Record<string, z.ZodType>> = Object.freeze({
   scopes: z.array(scopeSchema),
   ip: ipSchema,
   hours: hoursSchema,
   rateLimit: rateLimitSchema,
+  name: z.string({ error: 'expected a string' }),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, a finite number or a boolean' }), {
+    error: 'expected an object',
+  }),
 });
 
 /** Every problem of a record's constraint field (`ip.allow[0]: …`, `ip.alow: unknown key`); empty when it is valid or not a constraint. */
