@@ -62,6 +62,9 @@ export interface CompiledBinding {
   replayMs: number;
   /** The store answers "not claimed" alike for a replay and for a key at its cap of live proofs. */
   claimRefused: string;
+  /** A dry run's trace of a proof it did not claim: what a request would do, and what the run could not read. */
+  dryUnclaimed: string;
+  dryUnread: string;
   /** RFC 9449 §9: the challenge of a proof without a valid server nonce (`use_dpop_nonce`), realm included. */
   nonceChallenge: string;
 }
@@ -138,6 +141,8 @@ export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefi
       // jose reads iat in whole seconds, hence the extra second (a proof iat-dated tolerance ahead stays acceptable until then).
       replayMs: dpop ? (dpop.maxAgeS + 2 * env.clockToleranceS + 1) * 1000 : 0,
       claimRefused: `DPoP proof replayed (or its key holds dpop.maxClaimsPerKey = ${dpop?.maxClaimsPerKey ?? 0} live proofs)`,
+      dryUnclaimed: `not claimed (a dry run): no live claim holds this proof; a request claims it unless its key already holds dpop.maxClaimsPerKey = ${dpop?.maxClaimsPerKey ?? 0} live proofs`,
+      dryUnread: 'not checked (a dry run): the store cannot read claims (no isClaimed), so a replayed proof is refused only by a request that claims it',
       nonceChallenge: dpop ? (env.realm === undefined ? dpop.nonceChallenge : dpop.nonceChallenge.replace(/^DPoP /, `DPoP realm="${env.realm}", `)) : '',
     };
   },
@@ -151,7 +156,12 @@ export const popCheck = defineCheck<DpopPolicySlice, object, DpopPolicy | undefi
     // One use per proof, with a claim no cache pressure can evict; capped per proof key, so one client cannot
     // fill the store for every other.
     const answer = ctx.store.claimOnce(proof.replayKey, { now: ctx.nowMs, expiresAt: ctx.nowMs + b.replayMs, group: proof.replayGroup, maxPerGroup: b.dpop.maxClaimsPerKey });
-    const first = (claimed: boolean): ReasonCode | undefined => (claimed ? undefined : proofFailure(ctx, b.claimRefused));
+    const first = (claimed: boolean): ReasonCode | undefined => {
+      if (!claimed) return proofFailure(ctx, b.claimRefused);
+      // A dry run took nothing: the trace says what it could not know, rather than a pass it did not earn.
+      if (!ctx.store.spends) ctx.skipped = ctx.store.isClaimed === undefined ? b.dryUnread : b.dryUnclaimed;
+      return undefined;
+    };
     return isPromiseLike(answer) ? Promise.resolve(answer).then(first) : first(answer);
   },
   // Without a dpop policy there is no challenge or nonce to add.

@@ -17,7 +17,7 @@ import { NO_REASONS } from './decision.js';
 import { passedBefore, rememberPass, type Holder } from './key-records.js';
 import { Refusal } from './refusal.js';
 import { checkRevocationState, isThenable, readRevocation, StoreFailure } from './store-calls.js';
-import { add, resumePhase, START, startPhase, type Run } from './phases.js';
+import { add, commitNote, resumePhase, START, startPhase, type Run } from './phases.js';
 import { decorate, isCorsPreflight, recordUsage, routeMode, type Engine, type Outcome } from './engine.js';
 
 /** For `readToken`: leave the token's syntax to the pipeline, which checks it where no cache vouches for it. */
@@ -279,6 +279,7 @@ export class Evaluation implements Run, Outcome {
         // Phase: commit. What only a request nothing refused may spend (a DPoP proof's one use), taken last; only by
         // a check that kept a note of this request (nothing else to spend).
         case COMMIT_WAIT:
+          if (trace) commitNote(this, e.committers[this.committed] as CheckSlot, answer as ReasonCode | undefined);
           if (answer) throw new Refusal(answer as ReasonCode, this.detail);
           this.committed++;
           this.at = COMMIT;
@@ -290,8 +291,10 @@ export class Evaluation implements Run, Outcome {
           for (; this.committed < committers.length; this.committed++) {
             const slot = committers[this.committed] as CheckSlot;
             if (this.notes[slot.check.name] === undefined) continue;
+            this.skipped = undefined;
             const r = slot.check.commit?.(this, slot.policy);
             if (isThenable(r)) return this.wait(COMMIT_WAIT, r);
+            if (trace) commitNote(this, slot, r);
             if (r) throw new Refusal(r, this.detail);
           }
           break;
@@ -379,14 +382,8 @@ export class Evaluation implements Run, Outcome {
       if (ctx && identity === undefined) {
         for (const slot of e.p.checks.phases['pre-auth']) if (slot.policy !== undefined) slot.check.onRefusal?.(ctx, slot.policy, err.reason);
       }
-      if (trace)
-        trace.push({
-          phase: identity === undefined ? 'authenticate' : 'decide',
-          step: 'refusal',
-          outcome: 'fail',
-          reason: err.reason,
-          ...(err.detail !== undefined && { detail: err.detail }),
-        });
+      const refused = identity === undefined ? 'authenticate' : 'decide';
+      if (trace) trace.push({ phase: refused, step: 'refusal', outcome: 'fail', reason: err.reason, ...(err.detail !== undefined && { detail: err.detail }) });
       // A reason the pre-auth phase only reported (report-only) stays in the report.
       // Before a token is verified only the pre-auth checks write headers (their RateLimit budget): kept.
       const kept = ctx && identity === undefined ? ctx.responseHeaders : {};

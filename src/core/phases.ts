@@ -46,6 +46,16 @@ function note(run: Run, phase: CheckPhase, slot: CheckSlot, level: TraceStep['le
   (run.trace as TraceStep[]).push(step);
 }
 
+/** The trace step of a check's commit: what only a request nothing refused spends (a DPoP proof's one use). */
+export function commitNote(run: Run, slot: CheckSlot, r: ReasonCode | undefined): void {
+  const skipped = r === undefined ? run.skipped : undefined;
+  const step: TraceStep = { phase: 'commit', step: slot.check.name, outcome: r !== undefined ? 'fail' : skipped !== undefined ? 'skipped' : 'pass' };
+  if (r !== undefined) step.reason = r;
+  const detail = r !== undefined ? run.detail : skipped;
+  if (detail !== undefined) step.detail = detail;
+  (run.trace as TraceStep[]).push(step);
+}
+
 // Where a phase is within a slot. A phase runs as a plain loop (no generator, nothing allocated) and stops only where
 // a check answers with a promise: the pipeline yields that promise, hands the answer to `settle` and goes on from
 // the same slot and stage. So a phase whose checks all answer synchronously costs no allocation at all.

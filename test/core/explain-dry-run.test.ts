@@ -3,7 +3,8 @@
 // use, a pre-authentication budget, a rate-limit unit (shown as not checked), an idle key's retirement and its
 // lifecycle event. A real request afterwards gets exactly what it would have got without the dry runs.
 import { describe, expect, it } from 'vitest';
-import { createGuard, MemoryStore, type GuardRequest, type LifecycleEvent } from '../../src/index.js';
+import { createGuard, MemoryStore, type Explanation, type GuardRequest, type LifecycleEvent, type TokenStore } from '../../src/index.js';
+import { DPOP_ORIGIN, dpopClient, withoutIsClaimed } from '../helpers/dpop.js';
 import { basePolicy, NOW, storeApiKey } from '../helpers/tokens.js';
 
 const req = (token: string, over: Partial<GuardRequest> = {}): GuardRequest => ({
@@ -73,5 +74,48 @@ describe('guard.explain with spend: false', () => {
     expect((await guard.evaluate(req(key.key, { now: later }))).reason).toBe('token.revoked');
     expect((await store.getApiKey(key.record.hash))?.revocationReason).toBe('idle');
     expect(events.map((e) => e.type)).toEqual(['key.retired']);
+  });
+
+  describe('a DPoP proof', () => {
+    const dpopPolicy = (store: TokenStore) => basePolicy({ store, trackUsage: false, dpop: { origins: [DPOP_ORIGIN], maxClaimsPerKey: 4 } });
+    const commitOf = (x: Explanation) => x.steps.find((s) => s.phase === 'commit');
+
+    it('is not claimed, and the trace says so (and what a request could still meet); a request then uses it once', async () => {
+      const guard = createGuard(await dpopPolicy(new MemoryStore()));
+      const c = await dpopClient();
+      const p = await c.proof();
+      for (let i = 0; i < 2; i++) {
+        const x = await guard.explain(c.req(p), { spend: false });
+        expect(x.decision.effect).toBe('allow');
+        expect(commitOf(x)).toMatchObject({ step: 'pop', outcome: 'skipped', detail: expect.stringMatching(/^not claimed \(a dry run\).*maxClaimsPerKey = 4/) });
+      }
+      expect((await guard.evaluate(c.req(p))).reason).toBe('ok');
+      const replay = await guard.explain(c.req(p), { spend: false });
+      expect([replay.decision.reason, commitOf(replay)]).toEqual(['pop.invalid', undefined]);
+    });
+
+    it('is shown as not checked on a store that cannot read claims, where a replay meets its refusal only at the claim', async () => {
+      const guard = createGuard(await dpopPolicy(withoutIsClaimed(new MemoryStore())));
+      const c = await dpopClient();
+      const p = await c.proof();
+      expect((await guard.evaluate(c.req(p))).reason).toBe('ok');
+      const x = await guard.explain(c.req(p), { spend: false });
+      expect(x.decision.effect).toBe('allow');
+      expect(commitOf(x)).toMatchObject({ step: 'pop', outcome: 'skipped', detail: expect.stringMatching(/^not checked \(a dry run\).*no isClaimed/) });
+      expect((await guard.evaluate(c.req(p))).reason).toBe('pop.invalid');
+    });
+
+    it("is claimed by an explain that spends, whose trace shows the claim taken (and a replay's refused)", async () => {
+      const guard = createGuard(await dpopPolicy(withoutIsClaimed(new MemoryStore())));
+      const c = await dpopClient();
+      const p = await c.proof();
+      const first = await guard.explain(c.req(p));
+      expect([first.decision.reason, commitOf(first)]).toEqual(['ok', { phase: 'commit', step: 'pop', outcome: 'pass' }]);
+      const replay = await guard.explain(c.req(p));
+      expect([replay.decision.reason, commitOf(replay)]).toEqual([
+        'pop.invalid',
+        { phase: 'commit', step: 'pop', outcome: 'fail', reason: 'pop.invalid', detail: expect.stringContaining('replayed') },
+      ]);
+    });
   });
 });

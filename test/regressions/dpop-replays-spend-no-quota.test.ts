@@ -2,53 +2,23 @@
 // limit. Anyone who saw one request of a DPoP client (a log line, a proxy) could replay its proof for the proof's
 // lifetime and spend the client's quota: its next real request got 429. The proof's claim is now read beside the
 // revocation lookup and a known replay is refused before anything is counted, on every instance sharing the store.
-import { createHash, randomUUID } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { Redis } from 'ioredis';
-import { composeStores, createGuard, MemoryStore, type GuardRequest, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
+import { composeStores, createGuard, MemoryStore, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { basePolicy, signToken, NOW, NOW_S } from '../helpers/tokens.js';
+import { basePolicy, NOW } from '../helpers/tokens.js';
+import { DPOP_ORIGIN, dpopClient, withoutIsClaimed } from '../helpers/dpop.js';
 import { deletePrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
 
-const ORIGIN = 'https://api.example.test';
-
-/** A DPoP client: a key, a token bound to it, fresh proofs on demand. */
-async function client(origin = ORIGIN) {
-  const pair = await generateKeyPair('ES256', { extractable: true });
-  const jwk = await exportJWK(pair.publicKey);
-  const token = await signToken({ scope: 'orders:read', jti: randomUUID(), cnf: { jkt: await calculateJwkThumbprint(jwk, 'sha256') } }, { exp: NOW_S + 86_400 });
-  const ath = createHash('sha256').update(token).digest('base64url');
-  const proof = () =>
-    new SignJWT({ htm: 'GET', htu: `${origin}/orders/1`, iat: NOW_S, jti: randomUUID(), ath }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(pair.privateKey);
-  const req = (p: string): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `DPoP ${token}`, dpop: p }, remoteAddress: '127.0.0.1', now: NOW });
-  return { token, proof, req };
-}
+const ORIGIN = DPOP_ORIGIN;
+const client = dpopClient;
 
 /** `limit` requests an hour for each token (two by default), and a token-bound DPoP client. */
 async function policyOn(store: TokenStore, origin = ORIGIN, limit = 2): Promise<TokenGuardPolicy> {
   return basePolicy({ store, trackUsage: false, rateLimit: { limit, window: '1h' }, dpop: { origins: [origin] } });
-}
-
-/** A store that has every method but the optional `isClaimed`, as an app's own adapter may. */
-function withoutIsClaimed(inner: MemoryStore): TokenStore {
-  return {
-    getApiKey: (h) => inner.getApiKey(h),
-    putApiKey: (r) => inner.putApiKey(r),
-    updateApiKey: (h, p, c) => inner.updateApiKey(h, p, c),
-    deleteApiKey: (h) => inner.deleteApiKey(h),
-    useApiKey: (h) => inner.useApiKey(h),
-    revoke: (id, o) => inner.revoke(id, o),
-    revokeSubject: (s, o) => inner.revokeSubject(s, o),
-    getRevocation: (id, s, now) => inner.getRevocation(id, s, now),
-    consume: (id, c, now) => inner.consume(id, c, now),
-    claimOnce: (k, o) => inner.claimOnce(k, o),
-    recordUsage: (id, u) => inner.recordUsage(id, u),
-    getUsage: (id) => inner.getUsage(id),
-  };
 }
 
 function suite(name: string, makeStore: () => TokenStore) {
