@@ -20,11 +20,18 @@ const MAX_TEXT_BYTES = 2600;
  * MAX_TEXT_BYTES is kept as `%#` and its SHA-256, which no escaped string can spell (its `%` would be `%25`).
  */
 export function pgText(s: string): string {
-  return digestIfLong(s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s);
+  return digestIfLong(escapeText(s));
 }
 
-/** What `digestIfLong` writes for a long value. */
-const DIGEST_SHAPED = /^%#[A-Za-z0-9_-]{43}$/;
+/** `%` and NUL as `%25` and `%00`: injective, and the identity on a string with neither. */
+function escapeText(s: string): string {
+  return s.includes('%') || s.includes('\0') ? s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00')) : s;
+}
+
+/** The inverse of `escapeText`. */
+function unescapeText(s: string): string {
+  return s.includes('%') ? s.replace(/%(25|00)/g, (m) => (m === '%25' ? '%' : '\0')) : s;
+}
 
 /** `s`, or `%#` and its SHA-256 when it is longer than MAX_TEXT_BYTES. */
 function digestIfLong(s: string): string {
@@ -33,16 +40,25 @@ function digestIfLong(s: string): string {
 }
 
 /**
- * The spellings under which a value may be stored: its `pgText`, and what releases before it wrote where they differ.
- * Revocations were escaped but not digested (PostgreSQL compresses an index entry, so a repetitive long id fitted);
- * lifecycle events' token ids and subjects (`events: true`) were kept as they were. Such rows are read too.
+ * The spellings under which a revocation id may be stored: its `pgText`, and, where it differs, what releases before
+ * it wrote: escaped but not digested (PostgreSQL compresses an index entry, so a repetitive long id fitted).
  */
-export function pgForms(s: string, events = false): string[] {
+export function pgForms(s: string): string[] {
   const stored = pgText(s);
-  const earlier = events ? s : s.replace(/[%\0]/g, (c) => (c === '%' ? '%25' : '%00'));
-  // A NUL cannot even be asked about in text, and no earlier release could store one. An earlier event key spelled
-  // like a digest is this release's digest of a long value, not an old row: read, it would merge two subjects.
-  return stored === earlier || earlier.includes('\0') || DIGEST_SHAPED.test(earlier) ? [stored] : [stored, earlier];
+  const earlier = escapeText(s);
+  return stored === earlier ? [stored] : [stored, earlier];
+}
+
+/**
+ * A lifecycle query's subject or token id as listLifecycleEvents asks for it: its `pgText` (the column), and the
+ * value itself, or null when it holds a NUL (text cannot carry one: only an escaped event can name it). A row is the
+ * value's when its column is the `pgText` and its event names the value (or is escaped), or, as releases before this
+ * one kept events, when its column and its unescaped event both spell the value as it is. So `al%00ice`'s old rows
+ * are not listed for `al` NUL `ice`, whose column spells the same, nor a long value's digest row for a short value
+ * spelled like that digest.
+ */
+export function pgEventForms(s: string | undefined): [string | null, string | null] {
+  return s === undefined ? [null, null] : [pgText(s), s.includes('\0') ? null : s];
 }
 
 /** A lifecycle event's token id or subject as its column keeps it: `pgText`, like revocation ids. */
@@ -113,5 +129,23 @@ export function toRevocationEntries(rows: QueryResultRow[], now: number): Revoca
 export function toLifecycleEvent(row: QueryResultRow): LifecycleEvent {
   const e = row['event'];
   if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new StoreError('lifecycle event in PostgreSQL is malformed');
-  return e as LifecycleEvent;
+  if (!(ESCAPED in e)) return e as LifecycleEvent;
+  const event: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) if (k !== ESCAPED) event[k] = typeof v === 'string' ? unescapeText(v) : v;
+  return event as unknown as LifecycleEvent;
+}
+
+/** The mark of an event kept with its strings escaped: no lifecycle event field is named so (the store refuses others). */
+const ESCAPED = '%';
+
+/**
+ * A lifecycle event as its jsonb column keeps it. jsonb holds no NUL, yet a subject or token id is the token issuer's
+ * to choose: an event with a NUL in a string keeps every string escaped (as `pgText` does) and the mark, so it reads
+ * back as it was given. Any other event is kept as it is.
+ */
+export function pgEventJson(event: Readonly<Record<string, unknown>>): string {
+  if (!Object.values(event).some((v) => typeof v === 'string' && v.includes('\0'))) return JSON.stringify(event);
+  const kept: Record<string, unknown> = { [ESCAPED]: 1 };
+  for (const [k, v] of Object.entries(event)) kept[k] = typeof v === 'string' ? escapeText(v) : v;
+  return JSON.stringify(kept);
 }

@@ -20,7 +20,7 @@ import {
 } from '../validate.js';
 import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSweepResult, resolvePostgresOptions } from './options.js';
 import { migrateSchema, type PostgresMigrateResult } from './migrate.js';
-import { numberOf, pgEventKey, pgForms, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
+import { numberOf, pgEventForms, pgEventJson, pgEventKey, pgForms, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
 import { Tables } from './schema.js';
 import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
 
@@ -230,7 +230,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     await this.query(
       'appendLifecycleEvent',
       `INSERT INTO ${this.t.events} (id, at, type, token_id, subject, event) VALUES ($1, $2::float8, $3, $4, $5, $6::jsonb) ON CONFLICT (id) DO NOTHING`,
-      [event.id, event.at, event.type, pgEventKey(event.tokenId), pgEventKey(event.subject), JSON.stringify(kept)],
+      [pgText(event.id), event.at, event.type, pgEventKey(event.tokenId), pgEventKey(event.subject), pgEventJson(kept)],
     );
   }
 
@@ -241,15 +241,12 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
       'listLifecycleEvents',
       `SELECT event FROM (
          SELECT seq, event FROM ${this.t.events}
-         WHERE ($1::text[] IS NULL OR subject = ANY($1)) AND ($2::text[] IS NULL OR token_id = ANY($2)) AND ($3::float8 IS NULL OR at >= $3)
-         ORDER BY seq DESC LIMIT $4
+         WHERE ($1::text IS NULL OR (subject = $1 AND (event->>'subject' = $2 OR event ? '%')) OR (subject = $2 AND event->>'subject' = $2 AND NOT event ? '%'))
+           AND ($3::text IS NULL OR (token_id = $3 AND (event->>'tokenId' = $4 OR event ? '%')) OR (token_id = $4 AND event->>'tokenId' = $4 AND NOT event ? '%'))
+           AND ($5::float8 IS NULL OR at >= $5)
+         ORDER BY seq DESC LIMIT $6
        ) latest ORDER BY seq`,
-      [
-        query.subject === undefined ? null : pgForms(query.subject, true),
-        query.tokenId === undefined ? null : pgForms(query.tokenId, true),
-        query.since ?? null,
-        query.limit ?? DEFAULT_EVENT_LIMIT,
-      ],
+      [...pgEventForms(query.subject), ...pgEventForms(query.tokenId), query.since ?? null, query.limit ?? DEFAULT_EVENT_LIMIT],
     );
     return rows.map(toLifecycleEvent);
   }

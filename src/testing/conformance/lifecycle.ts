@@ -129,6 +129,21 @@ export const lifecycle: Concern<LifecycleStore> = {
         expect(idsOf(await store.listLifecycleEvents({ subject: 'svc-billing', limit: 1 }))).toEqual(['evt_conformance4']);
       });
 
+      test('events about a subject or token id with a NUL or a % come back as they were, and stay apart', async (store) => {
+        // A subject or jti is the token issuer's to choose; the guard appends an event for each revocation of one.
+        const odd = [
+          event(1, { type: 'subject.revoked', subject: 'al\u0000ice%00', tokenId: undefined, actor: 'ops\u0000%25' }),
+          event(2, { type: 'subject.revoked', subject: 'al%00ice\u0000', tokenId: undefined }),
+          event(3, { type: 'token.revoked', subject: undefined, tokenId: 'jti\u0000', reason: 'compromised' }),
+          event(4, { type: 'token.revoked', subject: undefined, tokenId: 'jti%00' }),
+        ];
+        for (const e of odd) await store.appendLifecycleEvent(e);
+        expect(await store.listLifecycleEvents({})).toEqual(odd);
+        expect(await store.listLifecycleEvents({ subject: 'al\u0000ice%00' })).toEqual([odd[0]]);
+        expect(await store.listLifecycleEvents({ tokenId: 'jti\u0000' })).toEqual([odd[2]]);
+        expect(await store.listLifecycleEvents({ tokenId: 'jti%00' })).toEqual([odd[3]]);
+      });
+
       test('appending an event whose id is already kept keeps it once', async (store) => {
         await store.appendLifecycleEvent(event(1));
         await store.appendLifecycleEvent(event(1));
