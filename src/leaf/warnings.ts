@@ -9,6 +9,7 @@ export type TokenGuardWarningCode =
   | 'TOKEN_GUARD_MIXED_CASE_ROUTING'
   | 'TOKEN_GUARD_REDIS_DURABILITY'
   | 'TOKEN_GUARD_REDIS_SUBSCRIBER'
+  | 'TOKEN_GUARD_SET_SCOPE_SHARED'
   | 'TOKEN_GUARD_SET_WITHOUT_GUARD';
 
 const emitted = new Set<TokenGuardWarningCode>();

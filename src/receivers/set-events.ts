@@ -2,6 +2,7 @@
 // what grows as the receiver learns new event types, independent of how a SET is delivered or verified.
 import type { JWTPayload } from 'jose';
 import { UsageError } from '../leaf/errors.js';
+import { warnOnce } from '../leaf/warnings.js';
 import { Refused } from './set-responses.js';
 import { isSubject, issuersNamed, type SubjectIdentifier } from './set-subjects.js';
 import type { SecurityEventAction, SetReceiverOptions, TokenIdSource } from './set-types.js';
@@ -107,6 +108,13 @@ export function checkIssuerScope(mapping: SubjectMapping): void {
       throw new UsageError(`createSetReceiver: subjectScope 'issuer': the guard accepts no tokens of ${quoted(iss)}, so none of its subjects could be revoked`, {
         help: "list in subjectIssuers the token issuers this transmitter speaks for, each a jwt issuer of the guard's policy",
       });
+  // A guard with one issuer configuration keys its subjects bare: asked for one issuer's tokens, the scope would
+  // revoke the shared subject, API keys of that subject included. It works, but not as asked: said once.
+  if ([...mapping.subjectIssuers].every((iss) => guard.subjectIdOf?.('subject', iss) === 'subject'))
+    warnOnce(
+      'TOKEN_GUARD_SET_SCOPE_SHARED',
+      "token-guard: createSetReceiver with subjectScope 'issuer' and a guard that has one issuer configuration, whose subjects are keyed bare: each revocation is the shared subject's (every token of that sub, API keys included), as with subjectScope 'shared'. Drop subjectScope, or give the guard one jwt configuration per issuer.",
+    );
 }
 
 /** The store key an action revokes: its issuer's own key for `subjectScope: 'issuer'`, else the shared subject. */
