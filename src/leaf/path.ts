@@ -6,6 +6,9 @@
 // guessing, the guard refuses every spelling that routers could read two ways:
 //   - dot segments (`.`, `..`) in any form, and percent-escapes of unreserved characters (`%2e`, `%61`);
 //   - encoded slash or backslash (`%2F`, `%5C`), a literal backslash, control characters, NUL;
+//   - a raw space or any raw non-ASCII character (a request target is ASCII: clients percent-encode). HTTP/1 parsers
+//     refuse them, but an HTTP/2 `:path` may carry them, and Node's legacy url.parse (parseurl's fallback, so Koa's
+//     and Express's `req.path`) trims a raw space, U+00A0 or U+FEFF at the ends: `/admin` NBSP routed as `/admin`;
 //   - malformed escapes (`%zz`), invalid UTF-8, a target that is not origin-form, an overlong path.
 // What is left has one reading. Query string and fragment are dropped, repeated slashes are folded,
 // and a trailing slash is ignored. Case follows the policy's `caseSensitive` (default: insensitive, as
@@ -38,11 +41,8 @@ function percentDecode(path: string): string | null {
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
     if (c !== 0x25) {
-      if (c < 0x80) bytes.push(c);
-      else {
-        // Non-ASCII in a raw target: keep its UTF-8 bytes so the whole string decodes uniformly.
-        for (const b of Buffer.from(path[i] as string, 'utf8')) bytes.push(b);
-      }
+      // ASCII only: normalizePath refused anything else.
+      bytes.push(c);
       continue;
     }
     const hi = HEX[path[i + 1] as string];
@@ -85,8 +85,8 @@ export function normalizePath(target: string): string | null {
       end = i;
       break;
     }
-    if (i === MAX_PATH_LENGTH || c < 0x20 || c === 0x7f || c === 0x5c) return null;
-    if (c === 0x25 || c >= 0x80) needsDecode = true;
+    if (i === MAX_PATH_LENGTH || c <= 0x20 || c >= 0x7f || c === 0x5c) return null;
+    if (c === 0x25) needsDecode = true;
     else if (c === 0x2e && (prev === 0x2f || prev === 0x2e)) needsSegments = true;
     else if (c === 0x2f && prev === 0x2f) needsSegments = true;
     prev = c;

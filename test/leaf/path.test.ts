@@ -41,6 +41,12 @@ describe('normalizePath', () => {
     ['http://evil.test/admin', 'an absolute-form target'],
     ['/%E2%84%AAeys/1', 'a KELVIN SIGN, which some routers lower-case to "k" (regression: rule bypass on Fastify)'],
     ['/%C4%B0mages', 'a LATIN CAPITAL I WITH DOT, which lower-cases to ASCII "i"'],
+    ['/admin\u00a0', 'a raw NO-BREAK SPACE, which url.parse (Koa and Express routing) trims off'],
+    ['/admin\ufeff', 'a raw ZERO WIDTH NO-BREAK SPACE, which url.parse trims off'],
+    ['/admin ', 'a raw space'],
+    ['/caf\u00e9', 'a raw non-ASCII letter (a target is ASCII; %C3%A9 is its spelling)'],
+    ['/\u{1F600}', 'a raw astral character'],
+    ['/orders/\u007f', 'a raw DEL'],
     ['*', 'the asterisk form'],
     ['', 'an empty target'],
   ])('refuses %s (%s)', (input) => {
