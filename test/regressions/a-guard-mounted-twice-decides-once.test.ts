@@ -52,9 +52,15 @@ describe.each([
     for (let i = 0; i < 4; i++) statuses.push((await request(app).get('/orders/1').set('Authorization', `Bearer ${key}`)).status);
     expect(statuses).toEqual([200, 200, 200, 401]);
     const c = await dpopClient();
-    const dpop = await request(app).get('/orders/1').set('Authorization', `DPoP ${c.token}`).set('DPoP', await c.proof());
+    const dpop = await request(app)
+      .get('/orders/1')
+      .set('Authorization', `DPoP ${c.token}`)
+      .set('DPoP', await c.proof());
     expect([dpop.status, dpop.text]).toEqual([200, 'ok']);
-    const r = await request(app).get('/orders/1').set('Authorization', `DPoP ${c.token}`).set('DPoP', await c.proof());
+    const r = await request(app)
+      .get('/orders/1')
+      .set('Authorization', `DPoP ${c.token}`)
+      .set('DPoP', await c.proof());
     expect(r.headers['ratelimit']).toMatch(/r=2\b/);
   });
 
