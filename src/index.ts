@@ -33,6 +33,7 @@ export {
   AccessDeniedError,
   PolicyError,
   StoreError,
+  LifecycleEventError,
   ApiKeyError,
   ApiKeyStateError,
   type ApiKeyStateErrorCode,

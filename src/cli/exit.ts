@@ -44,13 +44,16 @@ export class CliError extends Error {
   readonly exitCode: ExitCode;
   /** One line on what to do instead, when there is one. */
   readonly help: string | undefined;
+  /** What the command made despite the failure (a key issued whose event was not kept): `--json` shows it beside the error. */
+  readonly result: unknown;
 
-  constructor(code: CliErrorCode, message: string, options: { help?: string; cause?: unknown } = {}) {
+  constructor(code: CliErrorCode, message: string, options: { help?: string; cause?: unknown; result?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CliError';
     this.code = code;
     this.exitCode = EXIT_OF[code];
     this.help = options.help;
+    this.result = options.result;
   }
 }
 

@@ -35,6 +35,8 @@ interface Failure {
   message: string;
   help?: string | undefined;
   issues?: { path: string; message: string }[];
+  /** What the command made despite the failure (CliError's `result`). */
+  result?: unknown;
 }
 
 /**
@@ -42,7 +44,7 @@ interface Failure {
  * Matched by `code`, not only by class: a policy module that imports `token-guard` brings its own copy of the classes.
  */
 function failureOf(err: unknown): Failure {
-  if (err instanceof CliError) return { code: err.code, exit: err.exitCode, message: err.message, help: err.help };
+  if (err instanceof CliError) return { code: err.code, exit: err.exitCode, message: err.message, help: err.help, ...(err.result !== undefined && { result: err.result }) };
   const e = (err ?? {}) as { code?: unknown; message?: unknown; help?: unknown; issues?: unknown };
   const code = typeof e.code === 'string' ? e.code : undefined;
   const message = typeof e.message === 'string' ? e.message : String(err);
@@ -70,7 +72,8 @@ function failureOf(err: unknown): Failure {
 
 function report(out: Output, io: CliIo, f: Failure): void {
   if (out.json) {
-    out.result({ error: { code: f.code, exit: f.exit, message: f.message, ...(f.help && { help: f.help }), ...(f.issues && { issues: f.issues }) } });
+    const error = { code: f.code, exit: f.exit, message: f.message, ...(f.help && { help: f.help }), ...(f.issues && { issues: f.issues }) };
+    out.result(f.result === undefined ? { error } : { error, result: f.result });
     return;
   }
   io.stderr(`${f.message.startsWith(`${PROGRAM} `) ? '' : `${PROGRAM}: `}${f.message}\n`);

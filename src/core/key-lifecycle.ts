@@ -2,7 +2,7 @@
 // period, revoke with a reason, and read the lifecycle audit trail. Every change is reported as a LifecycleEvent to
 // the caller's `onEvent` and appended to the store when the store keeps events.
 import { parseDuration, type Duration } from '../leaf/duration.js';
-import { ApiKeyStateError, StoreError, UsageError } from '../leaf/errors.js';
+import { ApiKeyStateError, LifecycleEventError, StoreError, UsageError } from '../leaf/errors.js';
 import { isRevocationReason, type LifecycleEvent, type LifecycleQuery, type RevocationReason } from '../leaf/lifecycle.js';
 import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
 import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
@@ -178,7 +178,20 @@ async function summaryWithUse(store: TokenStore, record: ApiKeyRecord, nowMs: nu
 }
 
 /**
- * Issues a key (as `issueApiKey`), stores its record and reports `key.issued`. Returns the plaintext once.
+ * Waits for the report of a change already made. Its failure carries what the change made (`LifecycleEventError`'s
+ * `result`): a key issued or rotated is in the store and works, and its plaintext exists nowhere else.
+ */
+async function reported(made: unknown, report: Promise<unknown>): Promise<void> {
+  try {
+    await report;
+  } catch (err) {
+    throw err instanceof LifecycleEventError ? err.withResult(made) : err;
+  }
+}
+
+/**
+ * Issues a key (as `issueApiKey`), stores its record and reports `key.issued`. Returns the plaintext once (also when
+ * the key was stored but its event could not be kept: then as the `result` of the LifecycleEventError thrown).
  *
  * Exported from `token-guard`.
  * @example
@@ -190,7 +203,7 @@ export async function createApiKey(store: TokenStore, options: CreateApiKeyOptio
   lifecycleOptions('createApiKey', { actor, onEvent });
   const issued = issueApiKey(issue);
   await store.putApiKey(issued.record);
-  await reporter(store, onEvent)({ type: 'key.issued', at: issued.record.createdAt, subject: issued.record.subject, tokenId: issued.record.id, actor });
+  await reported(issued, reporter(store, onEvent)({ type: 'key.issued', at: issued.record.createdAt, subject: issued.record.subject, tokenId: issued.record.id, actor }));
   return issued;
 }
 
@@ -243,7 +256,8 @@ async function changeable(store: TokenStore & Required<Pick<TokenStore, 'getApiK
  * Issues a successor for key `id` with the same subject, scopes and constraints, links the two (`rotatedFrom`,
  * `rotatedTo`) and schedules the old key's revocation at the end of `grace`. Reports `key.issued` (successor) and
  * `key.rotated` (old key). Throws ApiKeyStateError for an unknown, revoked, already rotated or expired key, and
- * UsageError for a grace outside 0…30 days or a grace for a key with a use limit (`remaining`).
+ * UsageError for a grace outside 0…30 days or a grace for a key with a use limit (`remaining`). A rotation made
+ * whose events could not be kept throws LifecycleEventError with what this returns as its `result`.
  *
  * Exported from `token-guard`.
  * @example
@@ -311,9 +325,10 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   }
   const report = reporter(store, options.onEvent);
   const base: Pick<EventDraft, 'at' | 'subject' | 'actor'> = { at: nowMs, subject: old.subject, actor: options.actor };
-  await report({ ...base, type: 'key.issued', tokenId: issued.record.id });
-  await report({ ...base, type: 'key.rotated', tokenId: old.id, successorId: issued.record.id, sunsetAt, reason: options.reason ?? 'rotated' });
-  return { ...issued, previous: summarize(markedRecord, nowMs), sunsetAt: new Date(sunsetAt) };
+  const rotated = { ...issued, previous: summarize(markedRecord, nowMs), sunsetAt: new Date(sunsetAt) };
+  await reported(rotated, report({ ...base, type: 'key.issued', tokenId: issued.record.id }));
+  await reported(rotated, report({ ...base, type: 'key.rotated', tokenId: old.id, successorId: issued.record.id, sunsetAt, reason: options.reason ?? 'rotated' }));
+  return rotated;
 }
 
 /**

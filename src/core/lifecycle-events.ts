@@ -1,7 +1,7 @@
 // Reporting lifecycle events: one place that stamps an event (id, time), appends it to the store when the store
 // keeps events, and hands it to the caller's callback. Shared by the guard and the standalone lifecycle functions.
 import { randomUUID } from 'node:crypto';
-import { StoreError } from '../leaf/errors.js';
+import { LifecycleEventError } from '../leaf/errors.js';
 import type { LifecycleEvent } from '../leaf/lifecycle.js';
 import type { TokenStore } from '../leaf/store.js';
 import { isThenable, timeout } from './store-calls.js';
@@ -36,7 +36,7 @@ export function deliver(callback: ((event: LifecycleEvent) => void | Promise<voi
 }
 
 /**
- * A reporter for `store` and `callback`. The store's append is awaited, and its failure rejects (a StoreError
+ * A reporter for `store` and `callback`. The store's append is awaited, and its failure rejects (a LifecycleEventError
  * saying the change itself was made): an audit trail that silently misses a change is worse than a loud error.
  */
 export function reporter(store: TokenStore, callback: ((event: LifecycleEvent) => void | Promise<void>) | undefined, timeoutMs?: number): Reporter {
@@ -48,7 +48,7 @@ export function reporter(store: TokenStore, callback: ((event: LifecycleEvent) =
         await (timeoutMs === undefined ? appended : timeout(appended, timeoutMs));
       } catch (err) {
         deliver(callback, event);
-        throw new StoreError(`${event.type} ${event.tokenId ?? event.subject ?? ''} was made, but its lifecycle event could not be kept in the store`.replace('  ', ' '), {
+        throw new LifecycleEventError(`${event.type} ${event.tokenId ?? event.subject ?? ''} was made, but its lifecycle event could not be kept in the store`.replace('  ', ' '), {
           cause: err,
         });
       }

@@ -78,6 +78,23 @@ export class StoreError extends TokenGuardError {
   }
 }
 
+/**
+ * A change was made (a key issued or rotated, a token or subject revoked) but its lifecycle event could not be kept
+ * in the store. `result` is what the call would have returned, where it returns something: for `createApiKey` and
+ * `rotateApiKey`, the new key's plaintext, which nothing can show again. Not enumerable, so logging the error does
+ * not print the key.
+ */
+export class LifecycleEventError extends StoreError {
+  /** What the call would have returned (the issued key), or undefined. */
+  declare readonly result: unknown;
+
+  /** This error, holding what the call made (not enumerable: kept out of logs and JSON). */
+  withResult(result: unknown): this {
+    Object.defineProperty(this, 'result', { value: result, enumerable: false, configurable: true });
+    return this;
+  }
+}
+
 /** An API key or key record input is malformed (bad prefix, bad options to `issueApiKey`). */
 export class ApiKeyError extends TokenGuardError {
   constructor(message: string, options: { cause?: unknown } = {}) {

@@ -4,6 +4,7 @@
 import { issueApiKey, type IssueApiKeyOptions } from '../../core/issue-api-key.js';
 import { type ApiKeySummary, createApiKey, findApiKey, listApiKeys, listLifecycleEvents, revokeApiKey, rotateApiKey, summarize } from '../../core/key-lifecycle.js';
 import { parseDuration } from '../../leaf/duration.js';
+import { LifecycleEventError } from '../../leaf/errors.js';
 import type { HoursRule } from '../../leaf/hours-rule.js';
 import type { LifecycleEvent } from '../../leaf/lifecycle.js';
 import type { TokenStore } from '../../leaf/store.js';
@@ -15,6 +16,34 @@ import { openStore, REDIS_OPTIONS } from '../redis.js';
 import { parseDurationFlag, parseJson, parsePairs, parseRateLimit } from '../values.js';
 
 const date = (d: Date | null | undefined): string => (d === null ? 'never' : d === undefined ? '-' : d.toISOString());
+
+/** What a call made, and the failure to report of its lifecycle event when that could not be kept. */
+interface Made<T> {
+  value: T;
+  unrecorded: LifecycleEventError | undefined;
+}
+
+/**
+ * Runs a call that makes a key. A key made whose event the store could not keep is in the store and works, and its
+ * plaintext is in the error alone: it is printed like any other, and the command then fails (exit 4).
+ */
+async function making<T>(call: () => Promise<T>): Promise<Made<T>> {
+  try {
+    return { value: await call(), unrecorded: undefined };
+  } catch (err) {
+    if (err instanceof LifecycleEventError && err.result !== undefined) return { value: err.result as T, unrecorded: err };
+    throw err;
+  }
+}
+
+/** The failure after a key was made and shown but its event not kept; `result` for `--json`, which shows both. */
+function unrecorded(err: LifecycleEventError, result?: unknown): CliError {
+  return new CliError('cli.store_unreachable', `store failed: ${err.message}; the key ${result === undefined ? 'shown above' : 'in "result"'} is stored and works`, {
+    cause: err,
+    help: 'keep a record of the change yourself, or revoke the key (token-guard keys revoke) once the store is back',
+    ...(result !== undefined && { result }),
+  });
+}
 
 /** A key's summary as FIELD / VALUE rows. */
 export function summaryRows(k: ApiKeySummary): [string, string][] {
@@ -123,16 +152,18 @@ const issue: Command = {
     // Checked before connecting (the key minted here is dropped): a bad option is a usage error whether or not Redis is up.
     issueApiKey(options);
     const open = await openStore(ctx, name);
-    let issued: Awaited<ReturnType<typeof createApiKey>>;
+    let made: Made<Awaited<ReturnType<typeof createApiKey>>>;
     try {
-      issued = await createApiKey(open.store, { ...options, actor });
+      made = await making(() => createApiKey(open.store, { ...options, actor }));
     } finally {
       await open.close();
     }
-    const { key, record } = issued;
+    const { key, record } = made.value;
     if (ctx.out.json) {
       // The key once, by design; its record as listings show it: never the hash, which works as a lookup key.
-      ctx.out.result({ key, record: summarize(record, record.createdAt) });
+      const result = { key, record: summarize(record, record.createdAt) };
+      if (made.unrecorded) throw unrecorded(made.unrecorded, result);
+      ctx.out.result(result);
       return EXIT.ok;
     }
     ctx.out.line(`Issued ${record.id} for ${record.subject} in ${open.where}.`);
@@ -147,6 +178,7 @@ const issue: Command = {
         ...(record.remaining === undefined ? [] : [['uses left', String(record.remaining)]]),
       ],
     );
+    if (made.unrecorded) throw unrecorded(made.unrecorded);
     return EXIT.ok;
   },
 };
@@ -246,20 +278,24 @@ const rotate: Command = {
     if (reason !== undefined) options.reason = reason;
     if (secret !== undefined) options.checksumSecret = secret;
     const open = await openStore(ctx, name);
-    let rotated: Awaited<ReturnType<typeof rotateApiKey>>;
+    let made: Made<Awaited<ReturnType<typeof rotateApiKey>>>;
     try {
-      rotated = await rotateApiKey(open.store, id, options);
+      made = await making(() => rotateApiKey(open.store, id, options));
     } finally {
       await open.close();
     }
+    const rotated = made.value;
     if (ctx.out.json) {
       // As `issue`: the successor's key once, its record without the hash.
-      ctx.out.result({ ...rotated, record: summarize(rotated.record, rotated.record.createdAt) });
+      const result = { ...rotated, record: summarize(rotated.record, rotated.record.createdAt) };
+      if (made.unrecorded) throw unrecorded(made.unrecorded, result);
+      ctx.out.result(result);
       return EXIT.ok;
     }
     ctx.out.line(`Rotated ${id} to ${rotated.record.id} in ${open.where}; ${id} stops working at ${date(rotated.sunsetAt)}.`);
     printKey(ctx, rotated.key);
     ctx.out.table(['FIELD', 'VALUE'], summaryRows(rotated.previous));
+    if (made.unrecorded) throw unrecorded(made.unrecorded);
     return EXIT.ok;
   },
 };
