@@ -2,12 +2,31 @@
 import { parseDuration } from '../leaf/duration.js';
 import { usage } from './exit.js';
 
+/**
+ * Epoch milliseconds below this (March 1973) are refused: such a number is most likely epoch seconds (a JWT's `exp`)
+ * or a bare year, read as milliseconds it would name a time in 1970 and the command would do nothing useful.
+ */
+const MIN_EPOCH_MS = 1e11;
+
 /** `--at 2026-01-01T12:00:00Z`, `--at 1767268800000` or `now` → epoch ms. */
 export function parseTime(flag: string, value: string, now: number): number {
   if (value === 'now') return now;
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  const digits = /^\d+$/.test(value);
+  const ms = digits ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms) || !Number.isFinite(new Date(ms).getTime())) {
     throw usage(`${flag}: expected an ISO 8601 time (2026-01-31T09:00:00Z), epoch milliseconds or "now" (got ${JSON.stringify(value)})`);
+  }
+  if (digits && ms < MIN_EPOCH_MS) {
+    throw usage(`${flag}: ${value} read as epoch milliseconds is ${new Date(ms).toISOString()}: epoch seconds (a JWT's exp) are ${value}000 in ms`, 'or give an ISO 8601 time');
+  }
+  return ms;
+}
+
+/** `--expires-at`: a time still to come (one already passed would keep nothing: the command would store nothing). */
+export function parseFutureTime(flag: string, value: string, now: number): number {
+  const ms = parseTime(flag, value, now);
+  if (ms <= now) {
+    throw usage(`${flag}: ${new Date(ms).toISOString()} has already passed, so nothing would be kept`, 'a token past its expiry is refused anyway; give a time to come');
   }
   return ms;
 }

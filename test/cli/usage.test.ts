@@ -116,6 +116,11 @@ describe('bad arguments exit 2 with a message and no stack trace', () => {
       [['keys', 'issue', '--subject', 'a', '--key-prefix', 'tg_', '--expires-in', '1d', '--rate-limit', '10'], 'expected LIMIT/WINDOW'],
       [['keys', 'issue', '--subject', 'a', '--key-prefix', 'bad prefix', '--expires-in', '1d'], 'prefix'],
       [['revoke', 'subject', 'alice', '--before', 'yesterday-ish', '--redis', 'redis://127.0.0.1:1'], 'expected an ISO 8601 time'],
+      // Regression: each of these was taken (exit 0) and stored nothing, or a cut-off in 1970.
+      [['revoke', 'token', 'abc', '--expires-at', '2020-01-01T00:00:00Z', '--redis', 'redis://127.0.0.1:1'], 'has already passed'],
+      [['revoke', 'token', 'abc', '--expires-at', '1767268800', '--redis', 'redis://127.0.0.1:1'], 'epoch seconds'],
+      [['revoke', 'subject', 'bob', '--expires-at', '2027', '--redis', 'redis://127.0.0.1:1'], 'epoch seconds'],
+      [['revoke', 'subject', 'carol', '--before', '1767268800', '--redis', 'redis://127.0.0.1:1'], 'epoch seconds'],
       [['revoke', 'token', 'abc', '--redis', 'http://127.0.0.1:6379'], 'redis:// or rediss://'],
       [['revoke', 'token', 'abc', '--redis', 'redis://127.0.0.1:6379', '--timeout', '0'], '--timeout'],
       [['explain', '--policy', 'good.mjs', 'GET', 'orders'], 'PATH must start with /'],

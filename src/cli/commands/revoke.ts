@@ -8,7 +8,7 @@ import { EXIT, usage } from '../exit.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
 import { openStore, REDIS_OPTIONS } from '../redis.js';
-import { parseTime } from '../values.js';
+import { parseFutureTime, parseTime } from '../values.js';
 
 /**
  * A guard over the store, only to revoke with: revocations need no policy, but go through the guard so they are
@@ -38,7 +38,7 @@ const token: Command = {
     if (id.trim() === '') throw usage(`${name}: the id is empty`);
     const now = new Date();
     const at = optional(ctx, 'expires-at');
-    const expiresAt = at === undefined ? undefined : parseTime('--expires-at', at, now.getTime());
+    const expiresAt = at === undefined ? undefined : parseFutureTime('--expires-at', at, now.getTime());
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
     const open = await openStore(ctx, name);
@@ -73,7 +73,7 @@ const subject: Command = {
     const beforeFlag = optional(ctx, 'before');
     const before = beforeFlag === undefined ? now.getTime() : parseTime('--before', beforeFlag, now.getTime());
     const at = optional(ctx, 'expires-at');
-    const expiresAt = at === undefined ? undefined : parseTime('--expires-at', at, now.getTime());
+    const expiresAt = at === undefined ? undefined : parseFutureTime('--expires-at', at, now.getTime());
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
     const open = await openStore(ctx, name);
