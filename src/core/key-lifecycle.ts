@@ -2,12 +2,14 @@
 // period, revoke with a reason, and read the lifecycle audit trail. Every change is reported as a LifecycleEvent to
 // the caller's `onEvent` and appended to the store when the store keeps events.
 import { parseDuration, type Duration } from '../leaf/duration.js';
-import { ApiKeyStateError, LifecycleEventError, StoreError, UsageError } from '../leaf/errors.js';
+import { ApiKeyStateError, LifecycleEventError, UsageError } from '../leaf/errors.js';
 import { isRevocationReason, type LifecycleEvent, type LifecycleQuery, type RevocationReason } from '../leaf/lifecycle.js';
 import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
 import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
-import { isRecord } from './key-records.js';
 import { reporter, type EventDraft } from './lifecycle-events.js';
+import { type ApiKeySummary, checked, listedRevocation, summarize, summaryWithUse } from './key-summary.js';
+
+export { type ApiKeySummary, summarize } from './key-summary.js';
 
 /** Options every lifecycle function takes: who acts, when, and where events go besides the store. */
 export interface LifecycleOptions {
@@ -17,40 +19,6 @@ export interface LifecycleOptions {
   onEvent?: (event: LifecycleEvent) => void | Promise<void>;
   /** The time of the change. Default: now. */
   now?: Date;
-}
-
-/**
- * What `listApiKeys` shows about a key: metadata only, never its hash (which would work as a lookup key) nor the
- * key. Times are Dates.
- */
-export interface ApiKeySummary {
-  id: string;
-  name?: string;
-  subject: string;
-  /** The key's prefix (`tg_`). */
-  prefix: string;
-  /** The key's last four characters, when the record knows them (keys issued by this version on). */
-  lastFour?: string;
-  scopes: string[];
-  createdAt: Date;
-  /** Null for a key that never expires. */
-  expiresAt: Date | null;
-  /** Its last use as the guard recorded it (`trackUsage`), when known. */
-  lastUsedAt?: Date;
-  /** When it was or will be revoked (a rotated key's end of grace). */
-  revokedAt?: Date;
-  revocationReason?: RevocationReason;
-  rotatedFrom?: string;
-  rotatedTo?: string;
-  rotatedAt?: Date;
-  /**
-   * Its state at the time asked: `active`, `grace` (rotated, still accepted until `revokedAt`), `revoked`,
-   * `expired` (its expiry passed, or no uses left).
-   */
-  state: 'active' | 'grace' | 'revoked' | 'expired';
-  /** Uses left, for a key with a use limit. */
-  remaining?: number;
-  metadata?: Record<string, string | number | boolean>;
 }
 
 /** Options of `listApiKeys`. */
@@ -130,51 +98,6 @@ function checkReasonOption(where: string, reason: unknown): void {
   if (reason !== undefined && !isRevocationReason(reason)) {
     throw new UsageError(`${where}: reason must be a lower-case word (a-z, 0-9, _ . -, at most 64 characters), e.g. 'compromised'`);
   }
-}
-
-/** A record the store handed back, checked: a malformed one is the store's failure, never listed half-read. */
-function checked(record: unknown): ApiKeyRecord {
-  if (!isRecord(record)) throw new StoreError('the store returned an API key record of the wrong shape');
-  return record;
-}
-
-/** The state of a record at `nowMs`. */
-function stateOf(r: ApiKeyRecord, nowMs: number): ApiKeySummary['state'] {
-  if (r.revokedAt !== undefined && r.revokedAt <= nowMs) return 'revoked';
-  if ((r.expiresAt !== null && r.expiresAt <= nowMs) || (r.remaining !== undefined && r.remaining <= 0)) return 'expired';
-  if (r.revokedAt !== undefined) return 'grace';
-  return 'active';
-}
-
-/** What listings show of a record at `nowMs`: every field but the hash, times as Dates. */
-export function summarize(record: ApiKeyRecord, nowMs: number, lastUsedAt?: number): ApiKeySummary {
-  const s: ApiKeySummary = {
-    id: record.id,
-    subject: record.subject,
-    prefix: record.prefix,
-    scopes: [...record.scopes],
-    createdAt: new Date(record.createdAt),
-    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt),
-    state: stateOf(record, nowMs),
-  };
-  if (record.name !== undefined) s.name = record.name;
-  if (typeof record.lastFour === 'string') s.lastFour = record.lastFour;
-  if (lastUsedAt !== undefined) s.lastUsedAt = new Date(lastUsedAt);
-  if (record.revokedAt !== undefined) s.revokedAt = new Date(record.revokedAt);
-  if (isRevocationReason(record.revocationReason)) s.revocationReason = record.revocationReason;
-  if (typeof record.rotatedFrom === 'string') s.rotatedFrom = record.rotatedFrom;
-  if (typeof record.rotatedTo === 'string') s.rotatedTo = record.rotatedTo;
-  if (typeof record.rotatedAt === 'number') s.rotatedAt = new Date(record.rotatedAt);
-  if (record.remaining !== undefined) s.remaining = record.remaining;
-  if (record.metadata !== undefined) s.metadata = { ...record.metadata };
-  return s;
-}
-
-/** The summary of a record with its last use read from the store's usage (when the store has it). */
-async function summaryWithUse(store: TokenStore, record: ApiKeyRecord, nowMs: number): Promise<ApiKeySummary> {
-  const usage = await store.getUsage(record.id);
-  const last = usage && typeof usage.lastUsedAt === 'number' && Number.isFinite(usage.lastUsedAt) ? usage.lastUsedAt : undefined;
-  return summarize(record, nowMs, last);
 }
 
 /**
@@ -274,6 +197,10 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   if (graceMs > MAX_ROTATION_GRACE_MS) throw new UsageError(`${where}: grace must be at most 30 days: a longer overlap keeps a possibly leaked key alive too long`);
 
   const old = await changeable(inventory, id, nowMs, false);
+  // Refused by requests though its record does not say so: a successor would be a working key for a revoked one.
+  if ((await listedRevocation(store, old, nowMs)) !== undefined) {
+    throw new ApiKeyStateError('api_key.revoked', id, `API key ${id} is revoked (on the store's revocation list: its id, or its subject since it was made)`);
+  }
   // The successor inherits the uses left; an old key still accepted beside it would spend its own on top, so a key
   // issued with N uses could serve up to 2N - 1 requests. Refused rather than split: no budget is ever exceeded.
   if (graceMs > 0 && old.remaining !== undefined) {
