@@ -13,16 +13,33 @@ export interface Output {
   note(text: string): void;
 }
 
-/** An Output over two writers. */
+// What a terminal would act on rather than show: C0 controls, DEL and C1 controls (ESC and CSI start sequences that
+// set the title, clear the screen or move the cursor), and the bidi and zero-width characters that reorder or hide
+// text. Names, metadata, subjects and actors are stored by whoever issued a key or sent a token: shown as escapes.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for
+const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for
+const UNPRINTABLE_OR_BREAK = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+/** The same, but for JSON text, whose C0 controls JSON.stringify has already escaped (and whose line breaks are layout). */
+const UNPRINTABLE_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/** Text for a terminal: control, bidi and zero-width characters as `\uXXXX` (line breaks kept, or escaped too in a cell). */
+export function printable(text: string, breaks = true): string {
+  return text.replace(breaks ? UNPRINTABLE : UNPRINTABLE_OR_BREAK, escaped);
+}
+
+/** An Output over two writers; text mode shows stored values escaped, `--json` escapes what JSON leaves raw. */
 export function createOutput(json: boolean, stdout: (s: string) => void, stderr: (s: string) => void): Output {
   return {
     json,
-    line: (text = '') => stdout(`${text}\n`),
+    line: (text = '') => stdout(`${printable(text)}\n`),
     table(header, rows) {
       stdout(`${renderTable(header, rows)}\n`);
     },
-    result: (value) => stdout(`${JSON.stringify(value, jsonReplacer, 2)}\n`),
-    note: (text) => stderr(`${text}\n`),
+    // JSON.stringify escapes C0 controls only: the rest as \uXXXX too (the same JSON value).
+    result: (value) => stdout(`${JSON.stringify(value, jsonReplacer, 2).replace(UNPRINTABLE_IN_JSON, escaped)}\n`),
+    note: (text) => stderr(`${printable(text)}\n`),
   };
 }
 
@@ -33,14 +50,14 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 
 /** A plain-text table: a header, a rule under it, rows; cells padded to each column's widest, the last column left ragged. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const all = [header, ...rows];
+  const all = [header, ...rows].map((r) => r.map((cell) => printable(cell, false)));
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
   const render = (r: readonly string[]) =>
     r
       .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] as number)))
       .join('  ')
       .trimEnd();
-  return [render(header), render(widths.map((w) => '-'.repeat(w))), ...rows.map(render)].join('\n');
+  return [render(all[0] as string[]), render(widths.map((w) => '-'.repeat(w))), ...all.slice(1).map(render)].join('\n');
 }
 
 /** A time for humans: ISO 8601 in UTC, or `never`. */

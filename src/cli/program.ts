@@ -4,7 +4,7 @@ import { ApiKeyError, ApiKeyStateError, type PolicyError, StoreError, TokenGuard
 import { StoreArgumentError } from '../stores/validate.js';
 import { type Group, helpText, parseCommand, select } from './command.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
-import { createOutput, type Output } from './output.js';
+import { createOutput, printable, type Output } from './output.js';
 import { explain } from './commands/explain.js';
 import { keys } from './commands/keys.js';
 import { policy } from './commands/policy.js';
@@ -76,8 +76,9 @@ function report(out: Output, io: CliIo, f: Failure): void {
     out.result(f.result === undefined ? { error } : { error, result: f.result });
     return;
   }
-  io.stderr(`${f.message.startsWith(`${PROGRAM} `) ? '' : `${PROGRAM}: `}${f.message}\n`);
-  if (f.help) io.stderr(`  ${f.help}\n`);
+  // A message may quote what was given or stored (an id, a subject): escaped as output is.
+  io.stderr(`${f.message.startsWith(`${PROGRAM} `) ? '' : `${PROGRAM}: `}${printable(f.message)}\n`);
+  if (f.help) io.stderr(`  ${printable(f.help)}\n`);
 }
 
 /** Runs one command line; resolves to its exit code. Never throws. */
