@@ -27,8 +27,22 @@ export interface SubjectMapping {
 
 const quoted = (s: string) => JSON.stringify(s.slice(0, 64));
 
+/** The prefix of the record ids `issueApiKey` gives API keys (`key_` + 32 hex digits). */
+const API_KEY_ID = /^key_/;
+
 /** The id a `jwt_id` subject names in the guard's store, or why there is none. */
 function tokenIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource | undefined): { id: string } | { why: string } {
+  const named = guardIdOf(subject, jti, guard);
+  // A bare jti (one issuer configuration, or no guard) is filed beside API key record ids: a token event naming one
+  // would refuse that API key, which an identity provider's event never means (nor reaches under subjectScope
+  // 'issuer'). With several configurations the id is `<name>:<jti>`, never a record id.
+  if ('id' in named && named.id === jti && API_KEY_ID.test(jti))
+    return { why: `jwt_id jti ${quoted(jti)} has the shape of an API key id (key_…), which a token event does not revoke` };
+  return named;
+}
+
+/** The id the guard gives a JWT with this jti from the subject's issuer, or why there is none. */
+function guardIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource | undefined): { id: string } | { why: string } {
   // Without a guard the id is the bare jti, as before: right for a guard with one issuer configuration.
   if (!guard) return { id: jti };
   const iss = subject['iss'];

@@ -23,3 +23,14 @@ export const ACCEPTED: SetResponse = { status: 202, headers: {}, body: '' };
 export const TOO_LARGE = (): SetResponse => ({ ...errorResponse('invalid_request', 'SET too large'), status: 413 });
 /** The answer when the store or the key server fails: the transmitter retries. */
 export const UNAVAILABLE = (): SetResponse => ({ status: 503, headers: { 'Retry-After': '5', 'Cache-Control': 'no-store' }, body: '' });
+/**
+ * The answer when a body parser in front read the request stream and left no string or buffer on `req.body`: 500, not
+ * 400, since the SET is not at fault, and a transmitter that retries delivers it once the app's set-up is fixed.
+ */
+export const BODY_CONSUMED = (): SetResponse => ({
+  ...errorResponse(
+    'invalid_request',
+    'the request body was already consumed by a body parser in front of the SET receiver: leave application/secevent+jwt unparsed, or parse it as text or a buffer',
+  ),
+  status: 500,
+});

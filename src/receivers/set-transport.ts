@@ -1,7 +1,7 @@
 // The ready-to-mount transports of a SET receiver: a Node `(req, res)` handler and a fetch handler. Both only
 // read the body (size-capped) and hand it to `receive`; they are apart so the receiver's logic reads on its own.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorResponse, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
+import { BODY_CONSUMED, errorResponse, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
 import type { SetReceiver, SetResponse } from './set-types.js';
 
 function send(res: ServerResponse, r: SetResponse, close = false): void {
@@ -30,6 +30,12 @@ export function createNodeHandler(receive: SetReceiver['receive'], maxBody: numb
     // A body parser got there first (express.text({ type: 'application/secevent+jwt' })): use what it read.
     if (typeof req.body === 'string' || req.body instanceof Uint8Array) {
       deliver(req.body);
+      return;
+    }
+    // A parser that read the stream but kept what it read elsewhere (Fastify's request.body, a JSON object): no
+    // 'end' is coming, so waiting for one would leave the transmitter hanging.
+    if (req.readableEnded) {
+      send(res, BODY_CONSUMED());
       return;
     }
     const declared = Number(header('content-length'));
@@ -69,6 +75,8 @@ export function createFetchHandler(receive: SetReceiver['receive'], maxBody: num
   return async function fetchHandler(request: Request): Promise<Response> {
     const toResponse = (r: SetResponse) => new Response(r.body === '' ? null : r.body, { status: r.status, headers: r.headers });
     if (request.method !== 'POST') return toResponse({ status: 405, headers: { Allow: 'POST' }, body: '' });
+    // Read before (request.text() in a middleware): its stream is locked, and getReader would throw.
+    if (request.bodyUsed) return toResponse(BODY_CONSUMED());
     const declared = Number(request.headers.get('content-length'));
     if (Number.isFinite(declared) && declared > maxBody) {
       await request.body?.cancel().catch(() => undefined);

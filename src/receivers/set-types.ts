@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC } from '../leaf/algorithms.js';
-import { durationSchema, positiveDurationSchema, type Duration } from '../leaf/duration.js';
+import { durationSchema, positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
 import type { TokenStore } from '../leaf/store.js';
 import { isLoopbackOrHttps } from '../leaf/urls.js';
 import type { SubjectIdentifier } from './set-subjects.js';
@@ -51,12 +51,21 @@ export interface SetReceiverOptions {
   keys?: readonly JWK[];
   /** Accepted signing algorithms (asymmetric). Default: `['RS256', 'ES256', 'PS256', 'EdDSA']`. */
   algorithms?: readonly string[];
-  /** Oldest SET accepted, by its `iat`; its jti is remembered that long. Default: `'1h'`. */
+  /**
+   * Oldest SET accepted, by its `iat`; its jti is remembered that long. Default: `tokenLifetime`, so a SET the
+   * transmitter retries after a 503 is applied for as long as its revocation can matter. A shorter value refuses
+   * (400) a late retry, and its revocation is lost.
+   */
   maxAge?: Duration;
-  /** The longest an access token lives: revocations are kept that long after the SET. Default: `'1d'`. */
+  /** The longest an access token lives: revocations are kept that long (plus twice `clockTolerance`) after the SET's `iat`. Default: `'1d'`. */
   tokenLifetime?: Duration;
-  /** Leeway for `iat`. Default: `'5s'`. */
+  /**
+   * Leeway for `iat`, and the guards' leeway: revocations are kept twice this much longer, since a guard accepts a
+   * token until its `exp` plus its own `jwt.clockTolerance`. Give at least the guards' (the largest). Default: `'5s'`.
+   */
   clockTolerance?: Duration;
+  /** Longest a store call may take before the delivery fails (503, the transmitter retries); above zero, at most 2^31−1 ms. Default: `'1s'`. */
+  storeTimeout?: Duration;
   /** Largest body read, in bytes; a larger one is answered 413 unread. Default: 65 536. */
   maxBodyBytes?: number;
   /** The exact `Authorization` header value the transmitter sends (the stream's `authorization_header`). Default: none required. */
@@ -100,7 +109,8 @@ export interface TokenIdSource {
 
 /** What one delivery is answered with. */
 export interface SetResponse {
-  status: 202 | 400 | 405 | 413 | 503;
+  /** 500: a body parser in front read the body and handed none on (the app's set-up, not the SET, is at fault). */
+  status: 202 | 400 | 405 | 413 | 500 | 503;
   headers: Record<string, string>;
   /** `''` or the RFC 8935 error object as JSON. */
   body: string;
@@ -118,7 +128,10 @@ export interface SetDelivery {
 export interface SetReceiver {
   /** Handles one delivery (body already read). Never throws. */
   receive(delivery: SetDelivery): Promise<SetResponse>;
-  /** A Node `(req, res)` handler (http.createServer, Express, Koa's `ctx.req/res`, Fastify's `raw`). Reads `req.body` if a body parser already did. */
+  /**
+   * A Node `(req, res)` handler (http.createServer, Express, Koa's `ctx.req/res`, Fastify's `raw`). Reads `req.body` if
+   * a body parser already did; answers 500 at once when one read the stream but left no string or buffer there.
+   */
   node(req: IncomingMessage & { body?: unknown }, res: ServerResponse): void;
   /** A fetch handler (`Request` → `Response`): Hono, Next.js route handlers, Bun, Deno. */
   fetch(request: Request): Promise<Response>;
@@ -145,6 +158,7 @@ export const optionsSchema = z
     maxAge: positiveDurationSchema.optional(),
     tokenLifetime: positiveDurationSchema.optional(),
     clockTolerance: durationSchema.optional(),
+    storeTimeout: timerDurationSchema.optional(),
     maxBodyBytes: z.number().int().min(1024).max(10_485_760).optional(),
     authorization: z.string().min(1).optional(),
     subjectOf: z.custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function').optional(),

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { parseDuration } from '../leaf/duration.js';
-import { UsageError } from '../leaf/errors.js';
+import { StoreError, UsageError } from '../leaf/errors.js';
 import { noteBareIdReceiver } from '../leaf/multi-issuer-stores.js';
 import { actionsOf, checkIssuerScope, subjectKeyOf, type SubjectMapping } from './set-events.js';
 import { ACCEPTED, errorResponse, Refused, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
@@ -27,6 +27,8 @@ export { defaultSubjectOf, type SubjectIdentifier } from './set-subjects.js';
 export type { SecurityEventAction, SecurityEventRecord, SetDelivery, SetErrorCode, SetReceiver, SetReceiverOptions, SetResponse, TokenIdSource } from './set-types.js';
 
 const SET_CONTENT_TYPE = 'application/secevent+jwt';
+/** Longest jti taken: the bound the guard puts on DPoP proof and introspected token ids. */
+const MAX_JTI = 256;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -35,8 +37,8 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * `credential-change` revoke every token of the subject issued before the SET; `token-claims-change` revokes the
  * token it names (`jwt_id` subject; with `guard`, under the id that guard gives it) or else the subject's. A subject
  * naming an issuer outside `subjectIssuers` (default: the transmitter) revokes nothing. Answers 202, 400 with an
- * RFC 8935 error, 413 for an oversized body, or 503 when the store fails (the transmitter then retries). Throws
- * UsageError for bad options.
+ * RFC 8935 error, 413 for an oversized body, or 503 when the store fails or times out (the transmitter then
+ * retries). Throws UsageError for bad options.
  *
  * Exported from `token-guard/set`.
  * @example
@@ -60,9 +62,12 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
   }
   const audiences = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
   const algorithms = [...(options.algorithms ?? ['RS256', 'ES256', 'PS256', 'EdDSA'])];
-  const maxAgeS = (parseDuration(options.maxAge ?? '1h') as number) / 1000;
   const lifetimeMs = parseDuration(options.tokenLifetime ?? '1d') as number;
+  // As old as its revocation can matter by default: a SET the transmitter retries after a 503 is still applied, and
+  // applying it late is as right as on time (its cut-off is its own iat).
+  const maxAgeS = (options.maxAge === undefined ? lifetimeMs : (parseDuration(options.maxAge) as number)) / 1000;
   const toleranceS = (parseDuration(options.clockTolerance ?? '5s') as number) / 1000;
+  const storeTimeoutMs = Math.max(1, Math.ceil(parseDuration(options.storeTimeout ?? '1s') as number));
   const maxBody = options.maxBodyBytes ?? 65_536;
   const expectedAuth = options.authorization === undefined ? undefined : sha256(options.authorization);
   const mapping: SubjectMapping = {
@@ -125,10 +130,30 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
     }
   }
 
+  /** One store call, bounded by storeTimeout: a late answer is dropped, since the transmitter's retry applies it again. */
+  function call<T>(run: () => T | PromiseLike<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreError(`store call timed out after ${storeTimeoutMs} ms`)), storeTimeoutMs);
+      const settle = (f: () => void) => {
+        clearTimeout(timer);
+        f();
+      };
+      try {
+        Promise.resolve(run()).then(
+          (v) => settle(() => resolve(v)),
+          (e: unknown) => settle(() => reject(e)),
+        );
+      } catch (e) {
+        settle(() => reject(e));
+      }
+    });
+  }
+
   async function receive(delivery: SetDelivery): Promise<SetResponse> {
     const now = delivery.now ?? clock();
     const nowMs = now.getTime();
     let payload: JWTPayload | undefined;
+    let jti: string | undefined;
     let actions: SecurityEventAction[] = [];
     try {
       if (expectedAuth !== undefined) {
@@ -141,30 +166,37 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       if (size > maxBody) return TOO_LARGE();
       const jwt = (typeof delivery.body === 'string' ? delivery.body : Buffer.from(delivery.body).toString('utf8')).trim();
       payload = await verify(jwt, now);
+      // The replay key: a null, number or empty jti would give every such SET one key, each later one a "replay".
+      if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > MAX_JTI)
+        throw new Refused('invalid_request', `SET jti is not a non-empty string of at most ${MAX_JTI} characters`);
+      jti = payload.jti;
       actions = actionsOf(payload, mapping);
-      const jti = payload.jti as string;
       const iatMs = (payload.iat as number) * 1000;
       // Cut-off and retention come from the SET, not the arrival time, so applying it twice changes nothing:
       // revocations are applied before the jti is claimed, and a delivery that failed half-way can be retried.
+      // Kept twice the tolerance past the tokens' lifetime: a guard reads a token issued up to its tolerance after the
+      // cut-off as revoked, and accepts a token until its exp plus its tolerance.
       const before = iatMs;
-      const expiresAt = before + lifetimeMs;
+      const expiresAt = before + lifetimeMs + 2 * toleranceS * 1000;
       for (const a of actions) {
-        if (a.action === 'revoke_subject') await store.revokeSubject(subjectKeyOf(a, mapping), { now: nowMs, before, expiresAt });
-        else if (a.action === 'revoke_token') await store.revoke(a.tokenId as string, { now: nowMs, expiresAt });
+        if (a.action === 'revoke_subject') {
+          const key = subjectKeyOf(a, mapping);
+          await call(() => store.revokeSubject(key, { now: nowMs, before, expiresAt }));
+        } else if (a.action === 'revoke_token') await call(() => store.revoke(a.tokenId as string, { now: nowMs, expiresAt }));
       }
       // Claimed for as long as the SET could be accepted; hashed so the sender picks neither size nor shape of the key.
-      const first = await store.claimOnce(`set:${createHash('sha256').update(`${issuer}\u0000${jti}`).digest('base64url')}`, {
-        now: nowMs,
-        expiresAt: iatMs + (maxAgeS + 2 * toleranceS + 1) * 1000,
-      });
-      if (first !== true) {
+      const claimKey = `set:${createHash('sha256').update(`${issuer}\u0000${jti}`).digest('base64url')}`;
+      const first: unknown = await call(() => store.claimOnce(claimKey, { now: nowMs, expiresAt: iatMs + (maxAgeS + 2 * toleranceS + 1) * 1000 }));
+      // Only false means "claimed before": any other answer read as a replay would drop the SET for good.
+      if (typeof first !== 'boolean') throw new StoreError('claimOnce returned an answer of the wrong shape');
+      if (!first) {
         audit({ time: now, outcome: 'replayed', jti, issuer, actions: [], error: 'invalid_request', description: 'SET jti already received' });
         return errorResponse('invalid_request', 'SET jti already received');
       }
       audit({ time: now, outcome: 'applied', jti, issuer, actions });
       return ACCEPTED;
     } catch (err) {
-      const base = { time: now, actions, ...(typeof payload?.jti === 'string' && { jti: payload.jti }), ...(payload && { issuer }) };
+      const base = { time: now, actions, ...(jti !== undefined && { jti }), ...(payload && { issuer }) };
       if (err instanceof Refused) {
         audit({ ...base, actions: [], outcome: 'refused', error: err.err, description: err.description });
         return errorResponse(err.err, err.description);

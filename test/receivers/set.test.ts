@@ -122,7 +122,7 @@ describe('SET receiver: attacks are refused (RFC 8935 §2.4 errors) and change n
     ['a SET for another receiver', () => makeSet({ aud: 'https://other-api.example/' }), 'invalid_audience'],
     ['an access token of the same issuer posted as a SET (typ at+jwt)', () => makeSet({ typ: 'at+jwt' }), 'invalid_request'],
     ['a JWT without typ', () => makeSet({ typ: null }), 'invalid_request'],
-    ['a SET older than maxAge', () => makeSet({ iat: NOW_S - 7200 }), 'invalid_request'],
+    ['a SET older than tokenLifetime (the default maxAge)', () => makeSet({ iat: NOW_S - 86_400 - 60 }), 'invalid_request'],
     ['a SET from the future', () => makeSet({ iat: NOW_S + 600 }), 'invalid_request'],
     ['a SET without events', () => makeSet({ events: {} }), 'invalid_request'],
     ['a CAEP event without a subject', () => makeSet({ events: { [CAEP_EVENTS.sessionRevoked]: { event_timestamp: NOW_S } } }), 'invalid_request'],

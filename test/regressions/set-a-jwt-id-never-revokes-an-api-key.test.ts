@@ -1,0 +1,44 @@
+// Regression (security review, SET receiver): with a guard of one issuer configuration a JWT's id is its bare jti,
+// filed beside API key record ids, so a token-claims-change naming `jti: "key_…"` revoked that API key, even under
+// subjectScope 'issuer', which the docs say never reaches API keys. Such a jwt_id is now ignored (audited); with
+// several configurations the id is `<name>:<jti>` and cannot collide (set-multi-issuer.test.ts).
+import { describe, expect, it } from 'vitest';
+import { issueApiKey, MemoryStore, type Guard } from '../../src/index.js';
+import { CAEP_EVENTS, createSetReceiver, type SecurityEventRecord, type SetReceiverOptions } from '../../src/receivers/set.js';
+import { CT, guardOn, IDP, idpKey, NOW, NOW_S, RECEIVER, reasonAt, securityEvent } from '../receivers/set-fixtures.js';
+
+async function withApiKey(makeGuard: (store: MemoryStore) => Promise<Guard>, options: (guard: Guard) => Partial<SetReceiverOptions>) {
+  const store = new MemoryStore();
+  const guard = await makeGuard(store);
+  const { key, record } = issueApiKey({ prefix: 'sk_', subject: 'svc-billing', scopes: ['read'], now: NOW, expiresIn: '90d' });
+  await store.putApiKey(record);
+  const records: SecurityEventRecord[] = [];
+  const receiver = createSetReceiver({
+    store,
+    issuer: IDP,
+    audience: RECEIVER,
+    keys: [(await idpKey()).jwk],
+    clock: () => NOW,
+    onEvent: (r) => void records.push(r),
+    ...options(guard),
+  });
+  const naming = (iss: string) => securityEvent({ events: { [CAEP_EVENTS.tokenClaimsChange]: { subject: { format: 'jwt_id', iss, jti: record.id } } } });
+  return { guard, key, record, receiver, records, naming };
+}
+
+describe('regression: a jwt_id subject never revokes an API key', () => {
+  for (const [name, options] of [
+    ['with the guard and subjectScope issuer', (guard: Guard) => ({ guard, subjectScope: 'issuer' as const })],
+    ['with the guard', (guard: Guard) => ({ guard })],
+    ['without a guard (bare jti)', () => ({})],
+  ] as const) {
+    it(`ignores a jwt_id whose jti is an API key id, ${name}: the key keeps working`, async () => {
+      const { guard, key, record, receiver, records, naming } = await withApiKey(guardOn, options);
+      expect(await reasonAt(guard, key, NOW_S)).toBe('ok');
+      expect((await receiver.receive({ body: await naming(IDP), contentType: CT })).status).toBe(202);
+      expect(await reasonAt(guard, key, NOW_S)).toBe('ok');
+      expect(records[0]).toMatchObject({ outcome: 'applied', actions: [{ action: 'ignored', detail: expect.stringContaining('API key') }] });
+      expect(JSON.stringify(records)).toContain(record.id.slice(0, 12));
+    });
+  }
+});
