@@ -376,6 +376,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     async revokeSubject(subject, options = {}) {
       if (typeof subject !== 'string' || subject === '')
         throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
+      // As for revoke: a credential is no subject, and filed as one it would put a secret in the store and its events.
+      if (isRawCredential(subject)) throw new UsageError('revokeSubject: got a raw token, not a subject', { help: 'pass the subject (JWT sub, API key record subject)' });
       const nowMs = options.now?.getTime() ?? now();
       const before = toMs(options.before, nowMs);
       // As for revoke: the verifier accepts the subject's tokens until their exp plus the clock tolerance.

@@ -7,6 +7,7 @@ import { isRevocationReason, type LifecycleEvent, type LifecycleQuery, type Revo
 import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
 import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
 import { reporter, type EventDraft } from './lifecycle-events.js';
+import { isRawCredential } from './revoke-arguments.js';
 import { type ApiKeySummary, checked, listedRevocation, summarize, summaryWithUse } from './key-summary.js';
 
 export { type ApiKeySummary, summarize } from './key-summary.js';
@@ -101,6 +102,19 @@ function checkReasonOption(where: string, reason: unknown): void {
 }
 
 /**
+ * A key id or subject: a non-empty string, and never a credential itself (a key pasted where its id belongs), which
+ * would be echoed in messages and, as a subject, kept in the store and its events.
+ */
+function checkName(where: string, what: 'id' | 'subject', value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${where}: ${what} must be a non-empty string`);
+  if (isRawCredential(value)) {
+    throw new UsageError(`${where}: got a raw API key or token where its ${what} belongs (not shown)`, {
+      help: what === 'id' ? 'give the key record id (key_…, as keys list shows it), never the key' : "give the key's subject, never a key or token",
+    });
+  }
+}
+
+/**
  * Waits for the report of a change already made. Its failure carries what the change made (`LifecycleEventError`'s
  * `result`): a key issued or rotated is in the store and works, and its plaintext exists nowhere else.
  */
@@ -140,7 +154,7 @@ export async function createApiKey(store: TokenStore, options: CreateApiKeyOptio
  */
 export async function listApiKeys(store: TokenStore, subject: string, options: ListApiKeysOptions = {}): Promise<ApiKeySummary[]> {
   const inventory = inventoryOf(store, 'listApiKeys');
-  if (typeof subject !== 'string' || subject === '') throw new UsageError('listApiKeys: subject must be a non-empty string');
+  checkName('listApiKeys', 'subject', subject);
   const nowMs = timeOf('listApiKeys', options?.now);
   const records = (await inventory.listApiKeys(subject)).map(checked);
   records.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
@@ -154,7 +168,7 @@ export async function listApiKeys(store: TokenStore, subject: string, options: L
  */
 export async function findApiKey(store: TokenStore, id: string, options: ListApiKeysOptions = {}): Promise<ApiKeySummary | undefined> {
   const inventory = inventoryOf(store, 'findApiKey');
-  if (typeof id !== 'string' || id === '') throw new UsageError('findApiKey: id must be a non-empty string');
+  checkName('findApiKey', 'id', id);
   const nowMs = timeOf('findApiKey', options?.now);
   const record = await inventory.getApiKeyById(id);
   return record === undefined || record === null ? undefined : summaryWithUse(store, checked(record), nowMs);
@@ -189,7 +203,7 @@ async function changeable(store: TokenStore & Required<Pick<TokenStore, 'getApiK
 export async function rotateApiKey(store: TokenStore, id: string, options: RotateApiKeyOptions = {}): Promise<RotatedApiKey> {
   const where = 'rotateApiKey';
   const inventory = inventoryOf(store, where);
-  if (typeof id !== 'string' || id === '') throw new UsageError(`${where}: id must be a non-empty string`);
+  checkName(where, 'id', id);
   const nowMs = lifecycleOptions(where, options);
   checkReasonOption(where, options.reason);
   const graceMs = parseDuration(options.grace ?? 0);
@@ -271,7 +285,7 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
 export async function revokeApiKey(store: TokenStore, id: string, options: RevokeApiKeyOptions = {}): Promise<ApiKeySummary> {
   const where = 'revokeApiKey';
   const inventory = inventoryOf(store, where);
-  if (typeof id !== 'string' || id === '') throw new UsageError(`${where}: id must be a non-empty string`);
+  checkName(where, 'id', id);
   const nowMs = lifecycleOptions(where, options);
   checkReasonOption(where, options.reason);
   const found = await inventory.getApiKeyById(id);
