@@ -48,9 +48,12 @@ export function reporter(store: TokenStore, callback: ((event: LifecycleEvent) =
         await (timeoutMs === undefined ? appended : timeout(appended, timeoutMs));
       } catch (err) {
         deliver(callback, event);
-        throw new LifecycleEventError(`${event.type} ${event.tokenId ?? event.subject ?? ''} was made, but its lifecycle event could not be kept in the store`.replace('  ', ' '), {
-          cause: err,
-        });
+        throw new LifecycleEventError(
+          `${event.type} ${event.tokenId ?? event.subject ?? ''} was made, but its lifecycle event could not be kept in the store`.replace('  ', ' '),
+          {
+            cause: err,
+          },
+        );
       }
     }
     deliver(callback, event);
