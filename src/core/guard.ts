@@ -83,6 +83,8 @@ export interface Guard {
   subjectIdOf(sub: string, issuer: string): string | undefined;
   /** The store this guard reads and writes. */
   readonly store: TokenStore;
+  /** The leeway, in seconds, this guard gives token times (the largest `jwt.clockTolerance`): revocations are kept that much past an expiry. */
+  readonly clockTolerance: number;
   /** Forgets cached JWT verifications (e.g. after rotating signing keys) and cached introspection answers. */
   clearTokenCache(): void;
 }
@@ -341,6 +343,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     store,
     tokenIdOf: (jti, issuer) => jwt?.tokenIdOf(jti, issuer),
     subjectIdOf,
+    clockTolerance: p.clockToleranceS,
     clearTokenCache: () => {
       jwt?.clearCache();
       introspector?.clearCache();

@@ -60,8 +60,9 @@ export interface SetReceiverOptions {
   /** The longest an access token lives: revocations are kept that long (plus twice `clockTolerance`) after the SET's `iat`. Default: `'1d'`. */
   tokenLifetime?: Duration;
   /**
-   * Leeway for `iat`, and the guards' leeway: revocations are kept twice this much longer, since a guard accepts a
-   * token until its `exp` plus its own `jwt.clockTolerance`. Give at least the guards' (the largest). Default: `'5s'`.
+   * Leeway for `iat`, and the guards' leeway: revocations are kept twice this much (or twice `guard`'s
+   * `clockTolerance`, when larger) longer, since a guard accepts a token until its `exp` plus its own tolerance.
+   * Give at least the largest of the guards' sharing the store. Default: `'5s'`.
    */
   clockTolerance?: Duration;
   /** Longest a store call may take before the delivery fails (503, the transmitter retries); above zero, at most 2^31−1 ms. Default: `'1s'`. */
@@ -105,6 +106,8 @@ export interface TokenIdSource {
   tokenIdOf(jti: string, issuer: string): string | undefined;
   /** The key revoking `sub` of `issuer` alone, or undefined when no configuration accepts that `iss`: needed by `subjectScope: 'issuer'`. */
   subjectIdOf?(sub: string, issuer: string): string | undefined;
+  /** The guard's leeway for token times, in seconds (a `Guard` has it): revocations are kept past it too. */
+  readonly clockTolerance?: number;
 }
 
 /** What one delivery is answered with. */

@@ -67,6 +67,9 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
   // applying it late is as right as on time (its cut-off is its own iat).
   const maxAgeS = (options.maxAge === undefined ? lifetimeMs : (parseDuration(options.maxAge) as number)) / 1000;
   const toleranceS = (parseDuration(options.clockTolerance ?? '5s') as number) / 1000;
+  // Kept past the guard's own leeway too: it accepts a token until exp plus that, whatever the receiver's.
+  const guardToleranceS = options.guard?.clockTolerance;
+  const keptToleranceS = typeof guardToleranceS === 'number' && Number.isFinite(guardToleranceS) ? Math.max(toleranceS, guardToleranceS) : toleranceS;
   const storeTimeoutMs = Math.max(1, Math.ceil(parseDuration(options.storeTimeout ?? '1s') as number));
   const maxBody = options.maxBodyBytes ?? 65_536;
   const expectedAuth = options.authorization === undefined ? undefined : sha256(options.authorization);
@@ -177,7 +180,7 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       // Kept twice the tolerance past the tokens' lifetime: a guard reads a token issued up to its tolerance after the
       // cut-off as revoked, and accepts a token until its exp plus its tolerance.
       const before = iatMs;
-      const expiresAt = before + lifetimeMs + 2 * toleranceS * 1000;
+      const expiresAt = before + lifetimeMs + 2 * keptToleranceS * 1000;
       for (const a of actions) {
         if (a.action === 'revoke_subject') {
           const key = subjectKeyOf(a, mapping);

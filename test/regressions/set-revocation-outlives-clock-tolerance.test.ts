@@ -7,10 +7,10 @@ import { MemoryStore } from '../../src/index.js';
 import { CAEP_EVENTS, createSetReceiver, type SetReceiverOptions } from '../../src/receivers/set.js';
 import { accessToken, CT, DAY_S, guardOn, IDP, idpKey, NOW, NOW_S, RECEIVER, reasonAt, securityEvent } from '../receivers/set-fixtures.js';
 
-async function setUp(guardTolerance?: '1m', receiver: Partial<SetReceiverOptions> = {}) {
+async function setUp(guardTolerance?: '1m', receiver: Partial<SetReceiverOptions> = {}, giveGuard = false) {
   const store = new MemoryStore();
   const guard = await guardOn(store, guardTolerance);
-  const r = createSetReceiver({ store, issuer: IDP, audience: RECEIVER, keys: [(await idpKey()).jwk], clock: () => NOW, ...receiver });
+  const r = createSetReceiver({ store, issuer: IDP, audience: RECEIVER, keys: [(await idpKey()).jwk], clock: () => NOW, ...(giveGuard && { guard }), ...receiver });
   return { guard, push: async (body: string) => (await r.receive({ body, contentType: CT })).status };
 }
 
@@ -37,6 +37,13 @@ describe('regression: a revocation pushed by SET outlives the guards’ clock to
     const token = await accessToken(NOW_S + 50, NOW_S + 50 + DAY_S);
     expect(await push(await securityEvent())).toBe(202);
     expect(await reasonAt(guard, token, NOW_S + 60)).toBe('token.revoked');
+    for (const late of [1, 60, 100, 109]) expect(await reasonAt(guard, token, NOW_S + DAY_S + late)).toBe('token.revoked');
+  });
+
+  it('given the guard, the receiver keeps its revocations past the guard’s own tolerance (1m) without being told', async () => {
+    const { guard, push } = await setUp('1m', {}, true);
+    const token = await accessToken(NOW_S + 50, NOW_S + 50 + DAY_S);
+    expect(await push(await securityEvent())).toBe(202);
     for (const late of [1, 60, 100, 109]) expect(await reasonAt(guard, token, NOW_S + DAY_S + late)).toBe('token.revoked');
   });
 
