@@ -4,10 +4,12 @@
 // The policy (introspection-policy.ts) and the reading of answers (introspection-answer.ts) are their own files;
 // this one keeps the Introspector and re-exports the rest, so src/core and callers import from here as before.
 import { createHash, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { type Answer, INTROSPECTION_UNAVAILABLE, type IntrospectionFailure, readCapped, toAnswer, unavailable } from './introspection-answer.js';
 import type { IntrospectionConfig, PrivateKeyJwtPolicy } from './introspection-policy.js';
+import { RemoteKeys } from './jwks.js';
+import { IdpUnavailable } from './remote.js';
 
 export { INTROSPECTION_UNAVAILABLE, type IntrospectedToken, type IntrospectionFailure } from './introspection-answer.js';
 export {
@@ -20,6 +22,12 @@ export {
 } from './introspection-policy.js';
 
 const MAX_ANSWER_BYTES = 65_536;
+
+/**
+ * How the authorization server's JWK Set for signed answers is fetched and kept: the defaults of `jwt.jwks`, so its
+ * body, key count, redirects and staleness are bounded as the JWT path's are. Its timeout is the introspection one.
+ */
+const ANSWER_KEYS = { cooldownMs: 30_000, cacheMaxAgeMs: 600_000, maxStaleMs: 3_600_000, maxBytes: 262_144, maxKeys: 100 } as const;
 
 /** Whether a token looks like a JWS or JWE (base64url segments separated by dots): those are never introspected when JWTs are accepted. */
 export function isJwtShaped(token: string): boolean {
@@ -63,7 +71,7 @@ export class Introspector {
       this.basic = `Basic ${Buffer.from(`${formEncode(config.clientId)}:${formEncode(config.clientSecret)}`).toString('base64')}`;
     }
     const j = config.jwtResponse;
-    if (j?.jwksUri) this.answerKeys = createRemoteJWKSet(new URL(j.jwksUri), { timeoutDuration: config.timeoutMs });
+    if (j?.jwksUri) this.answerKeys = new RemoteKeys({ ...ANSWER_KEYS, jwksUri: j.jwksUri, timeoutMs: config.timeoutMs }).getKey;
     else if (j?.keys) this.answerKeys = createLocalJWKSet({ keys: j.keys });
   }
 
@@ -215,6 +223,7 @@ export class Introspector {
       return { claims: payload['token_introspection'] };
     } catch (err) {
       // An answer that is forged, for someone else or replayed is the server's (or the path's) fault, not the token's.
+      if (err instanceof IdpUnavailable) return unavailable(`signed introspection answer unverifiable: ${err.message}`);
       return unavailable(`signed introspection answer refused: ${err instanceof joseErrors.JOSEError ? err.code : 'unreadable'}`);
     }
   }

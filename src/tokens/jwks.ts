@@ -81,7 +81,6 @@ function toKeySet(doc: unknown, maxKeys: number): JSONWebKeySet {
   return { keys: usable };
 }
 
-/** The signing keys of one issuer, from a JWK Set URL given or discovered. */
 /** Tells a fetch listener (telemetry) how a JWK Set fetch went; a listener must never break key loading. */
 function tell(listener: ((failed: boolean) => void) | undefined, failed: boolean): void {
   try {
@@ -91,10 +90,17 @@ function tell(listener: ((failed: boolean) => void) | undefined, failed: boolean
   }
 }
 
+/** A fetched JWK Set and jose's key chooser over it. */
+interface KeySet {
+  jwks: JSONWebKeySet;
+  getKey: JWTVerifyGetKey;
+}
+
+/** The signing keys of one issuer, from a JWK Set URL given or discovered. */
 export class RemoteKeys {
   /** The issuer's metadata (discovery only). */
   readonly metadata: CachedDocument<AuthorizationServerMetadata> | undefined;
-  private readonly set: CachedDocument<{ jwks: JSONWebKeySet; getKey: JWTVerifyGetKey }>;
+  private readonly set: CachedDocument<KeySet>;
 
   constructor(private readonly config: RemoteKeysConfig) {
     const limits = { timeoutMs: config.timeoutMs, maxBytes: config.maxBytes };
@@ -131,24 +137,44 @@ export class RemoteKeys {
   }
 
   /**
+   * Wall-clock instant (ms) from which the set last fetched stops verifying unless it is refetched (cacheMaxAge +
+   * maxStale after its fetch). A key handed out by `getKey` came from this set or an older one, never from a later.
+   */
+  get usableUntilMs(): number {
+    return this.set.usableUntilMs;
+  }
+
+  /**
    * The key for a token's header. An unknown `kid` refetches the set at most once per cooldown. Throws
    * IdpUnavailable when the keys cannot be had (never fetched, or stale past maxStale, or an unknown kid
    * while the provider is failing), and jose's errors for a token no key fits.
    */
   readonly getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> => {
-    const { getKey } = await this.set.current();
+    const used = await this.set.current();
     try {
-      return await getKey(header as Parameters<JWTVerifyGetKey>[0], input);
+      return await used.getKey(header as Parameters<JWTVerifyGetKey>[0], input);
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
-      if (Date.now() - this.set.lastAttemptMs >= this.config.cooldownMs) {
-        const refreshed = await this.set.current(true);
-        if (this.set.failures === 0) return refreshed.getKey(header as Parameters<JWTVerifyGetKey>[0], input);
-      }
+      const newer = await this.newerSet(used);
+      // Tried once more, against the newest set: its answer stands, whatever it is.
+      if (newer !== undefined) return newer.getKey(header as Parameters<JWTVerifyGetKey>[0], input);
       // The key may well exist: while the provider fails, that is an outage, not a bad token.
       if (this.set.failures > 0)
         throw new IdpUnavailable(`no known key has kid ${JSON.stringify(String(header.kid ?? '').slice(0, 64))} and the JWK Set cannot be refetched: ${this.set.lastError}`);
       throw err;
     }
   };
+
+  /**
+   * A set fetched after `used`, for a token none of `used`'s keys fits, or undefined when there is none to be had. A
+   * refetch under way (most likely started by the first token signed with a newly rotated key) is waited for rather
+   * than answered with the set it replaces; only without one, and once per cooldown, is a refetch started here. So a
+   * burst of tokens with made-up kids still costs one fetch: they all wait for it, then find no key in it.
+   */
+  private async newerSet(used: KeySet): Promise<KeySet | undefined> {
+    await this.set.settled();
+    let latest = this.set.known;
+    if (latest === used && Date.now() - this.set.lastAttemptMs >= this.config.cooldownMs) latest = await this.set.current(true);
+    return latest === used ? undefined : latest;
+  }
 }

@@ -158,8 +158,15 @@ export class JwtVerifier {
   private remember(token: string, nowMs: number, by: IssuerVerifier, entry: VerifiedJwt | JwtFailure, header: string | undefined): VerifiedJwt | JwtFailure {
     if ('reason' in entry) return entry;
     // Remembered until the key set's freshness or the cap ends, on the requests' clock (a verification already
-    // past its exp is not remembered at all); past exp, lookup's time checks refuse the entry themselves.
-    const servedMs = Math.min(entry.exp === undefined ? 300_000 : Infinity, by.maxCacheMs);
+    // past its exp is not remembered at all); past exp, lookup's time checks refuse the entry themselves. Nor past
+    // the instant the remote key set stops being usable (cacheMaxAge + maxStale after its fetch): while the provider
+    // is down, a token first seen late must then get 503 like a new one. That instant is on the wall clock the set
+    // is fetched by; what is left of it now is carried over to the requests' clock, so lookup stays one comparison.
+    // (An HMAC token of an issuer that also has a JWK Set gets the same end: at worst it is verified again.)
+    const keysUntilMs = by.remote?.usableUntilMs ?? Number.POSITIVE_INFINITY;
+    // -Infinity: no set was ever fetched, so none verified this token (an HMAC one).
+    const keysLeftMs = keysUntilMs === Number.NEGATIVE_INFINITY ? Number.POSITIVE_INFINITY : keysUntilMs - Date.now();
+    const servedMs = Math.min(entry.exp === undefined ? 300_000 : Infinity, by.maxCacheMs, keysLeftMs);
     const ttl = Math.floor(Math.min(entry.exp === undefined ? Infinity : entry.exp * 1000 - nowMs, servedMs));
     // Kept past exp (until freshness ends, or the size bound pushes it out): a replayed expired token is then
     // refused with token.expired without another signature check.
@@ -171,8 +178,8 @@ export class JwtVerifier {
 /** A cached verification, re-checked against `nowMs`; undefined for none. */
 function checked(hit: CacheEntry | undefined, nowMs: number): VerifiedJwt | JwtFailure | undefined {
   if (!hit) return undefined;
-  // Expired by the request's clock: a cached verification never outlives the key set it was checked against,
-  // whatever time the requests say it is (the cache drops the entry at the same instant).
+  // Expired by the request's clock, at the instant the cache drops the entry too: `remember` ended it no later than
+  // the key set it was checked against stays usable (its freshness, or with the provider down its maxStale).
   if (nowMs >= hit.untilMs) return undefined;
   const cached = hit.verified;
   return hit.by.checkTimes(cached, Math.floor(nowMs / 1000)) ?? cached;

@@ -112,6 +112,19 @@ export class CachedDocument<T> {
   }
 
   /**
+   * Wall-clock instant (ms) from which `current()` refuses the value held now as stale past maxStale, unless a refetch
+   * replaces it first; -Infinity before the first success. It only grows: a value is only replaced by a later fetch.
+   */
+  get usableUntilMs(): number {
+    return this.value === undefined ? Number.NEGATIVE_INFINITY : this.fetchedAtMs + this.freshness.cacheMaxAgeMs + this.freshness.maxStaleMs;
+  }
+
+  /** Ends when the fetch under way, if any, has ended (at once when none is); never rejects. */
+  settled(): Promise<void> {
+    return this.pending ?? Promise.resolve();
+  }
+
+  /**
    * The document: refetched first when older than cacheMaxAge (or when `force`d), unless a backoff after a
    * failure holds refetches back. Throws IdpUnavailable when there is no value young enough.
    */
