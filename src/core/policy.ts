@@ -9,6 +9,7 @@ import type { TokenStore } from '../leaf/store.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { compileApiKeyFormat, type ApiKeyFormat } from '../tokens/api-key.js';
 import { normalizeTyp, type JwtConfig } from '../tokens/jwt.js';
+import { DEFAULT_REMOTE_KEYS } from '../tokens/jwks.js';
 import { compileIntrospection, type IntrospectionConfig } from '../tokens/introspection.js';
 import { compileChecks, compileRuleChecks, type CompiledChecks } from './registry.js';
 import type { JwtPolicy, TokenGuardPolicy } from './policy-types.js';
@@ -145,8 +146,6 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
 /** A Bearer challenge with optional realm, parameters and RFC 9728 `resource_metadata`. */
 export const challenge = bearerChallenge;
 
-const DEFAULT_JWKS = { cooldown: '30s', cacheMaxAge: '10m', maxStale: '1h', timeout: '5s', maxBytes: 262_144, maxKeys: 100 } as const;
-
 /** One issuer configuration, compiled; `several` when the policy has more than one (token ids are then prefixed). */
 function compileJwt(j: JwtPolicy, several: boolean): JwtConfig {
   const firstIssuer = typeof j.issuer === 'string' ? j.issuer : (j.issuer[0] as string);
@@ -163,16 +162,17 @@ function compileJwt(j: JwtPolicy, several: boolean): JwtConfig {
     ...(several && { subjectPrefix: `isub:${name}:` }),
   };
   if (j.jwksUri || j.discovery) {
+    const D = DEFAULT_REMOTE_KEYS;
     if (j.jwksUri) jwt.jwksUri = j.jwksUri;
     if (j.discovery) jwt.discovery = true;
     jwt.jwks = {
-      cooldownMs: parseDuration(j.jwks?.cooldown ?? DEFAULT_JWKS.cooldown) as number,
-      cacheMaxAgeMs: parseDuration(j.jwks?.cacheMaxAge ?? DEFAULT_JWKS.cacheMaxAge) as number,
-      maxStaleMs: parseDuration(j.jwks?.maxStale ?? DEFAULT_JWKS.maxStale) as number,
+      cooldownMs: parseDuration(j.jwks?.cooldown ?? D.cooldownMs) as number,
+      cacheMaxAgeMs: parseDuration(j.jwks?.cacheMaxAge ?? D.cacheMaxAgeMs) as number,
+      maxStaleMs: parseDuration(j.jwks?.maxStale ?? D.maxStaleMs) as number,
       // AbortSignal.timeout wants whole milliseconds.
-      timeoutMs: Math.ceil(parseDuration(j.jwks?.timeout ?? DEFAULT_JWKS.timeout) as number),
-      maxBytes: j.jwks?.maxBytes ?? DEFAULT_JWKS.maxBytes,
-      maxKeys: j.jwks?.maxKeys ?? DEFAULT_JWKS.maxKeys,
+      timeoutMs: Math.ceil(parseDuration(j.jwks?.timeout ?? D.timeoutMs) as number),
+      maxBytes: j.jwks?.maxBytes ?? D.maxBytes,
+      maxKeys: j.jwks?.maxKeys ?? D.maxKeys,
     };
   }
   if (j.keys) jwt.keys = [...j.keys];

@@ -4,10 +4,12 @@
 // The public types, subject and event mapping, responses and transports live in set-*.ts; this file stays the
 // `token-guard/set` entry point, so it keeps the receiver itself and re-exports their public part.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { parseDuration } from '../leaf/duration.js';
 import { StoreError, UsageError } from '../leaf/errors.js';
 import { noteBareIdReceiver } from '../leaf/multi-issuer-stores.js';
+import { DEFAULT_REMOTE_KEYS, RemoteKeys } from '../tokens/jwks.js';
+import { IdpUnavailable } from '../tokens/remote.js';
 import { actionsOf, checkIssuerScope, subjectKeyOf, type SubjectMapping } from './set-events.js';
 import { ACCEPTED, errorResponse, Refused, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
 import { defaultSubjectOf } from './set-subjects.js';
@@ -80,7 +82,11 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
     scope: options.subjectScope ?? 'shared',
   };
   if (mapping.scope === 'issuer') checkIssuerScope(mapping);
-  const keys: JWTVerifyGetKey = options.jwksUri ? createRemoteJWKSet(new URL(options.jwksUri)) : createLocalJWKSet({ keys: [...(options.keys as JWK[])] });
+  // Fetched as a policy's jwt.jwksUri is, within its default limits (body size, key count, no redirects, staleness):
+  // jose's remote set reads any body whole, so a transmitter's key server could make each receiver read gigabytes.
+  const keys: JWTVerifyGetKey = options.jwksUri
+    ? new RemoteKeys({ ...DEFAULT_REMOTE_KEYS, jwksUri: options.jwksUri }).getKey
+    : createLocalJWKSet({ keys: [...(options.keys as JWK[])] });
   const clock = options.clock ?? (() => new Date());
 
   function audit(record: SecurityEventRecord): void {
@@ -118,6 +124,7 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       return payload;
     } catch (err) {
       if (
+        err instanceof IdpUnavailable ||
         err instanceof joseErrors.JWKSTimeout ||
         (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC') ||
         (err instanceof TypeError && err.cause !== undefined)

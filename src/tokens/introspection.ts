@@ -8,7 +8,7 @@ import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, SignJWT,
 import { LRUCache } from 'lru-cache';
 import { type Answer, INTROSPECTION_UNAVAILABLE, type IntrospectionFailure, readCapped, toAnswer, unavailable } from './introspection-answer.js';
 import type { IntrospectionConfig, PrivateKeyJwtPolicy } from './introspection-policy.js';
-import { RemoteKeys } from './jwks.js';
+import { DEFAULT_REMOTE_KEYS, RemoteKeys } from './jwks.js';
 import { IdpUnavailable } from './remote.js';
 
 export { INTROSPECTION_UNAVAILABLE, type IntrospectedToken, type IntrospectionFailure } from './introspection-answer.js';
@@ -22,12 +22,6 @@ export {
 } from './introspection-policy.js';
 
 const MAX_ANSWER_BYTES = 65_536;
-
-/**
- * How the authorization server's JWK Set for signed answers is fetched and kept: the defaults of `jwt.jwks`, so its
- * body, key count, redirects and staleness are bounded as the JWT path's are. Its timeout is the introspection one.
- */
-const ANSWER_KEYS = { cooldownMs: 30_000, cacheMaxAgeMs: 600_000, maxStaleMs: 3_600_000, maxBytes: 262_144, maxKeys: 100 } as const;
 
 /** Whether a token looks like a JWS or JWE (base64url segments separated by dots): those are never introspected when JWTs are accepted. */
 export function isJwtShaped(token: string): boolean {
@@ -71,7 +65,8 @@ export class Introspector {
       this.basic = `Basic ${Buffer.from(`${formEncode(config.clientId)}:${formEncode(config.clientSecret)}`).toString('base64')}`;
     }
     const j = config.jwtResponse;
-    if (j?.jwksUri) this.answerKeys = new RemoteKeys({ ...ANSWER_KEYS, jwksUri: j.jwksUri, timeoutMs: config.timeoutMs }).getKey;
+    // The authorization server's keys for signed answers: bounded as the JWT path's are, within the introspection timeout.
+    if (j?.jwksUri) this.answerKeys = new RemoteKeys({ ...DEFAULT_REMOTE_KEYS, jwksUri: j.jwksUri, timeoutMs: config.timeoutMs }).getKey;
     else if (j?.keys) this.answerKeys = createLocalJWKSet({ keys: j.keys });
   }
 

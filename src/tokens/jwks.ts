@@ -13,6 +13,9 @@ export interface AuthorizationServerMetadata {
 }
 
 /** Remote key options after policy validation (durations in ms). */
+/** The limits of a JWK Set fetched with no policy of its own (`jwt.jwks`'s defaults, and a 5 s timeout). */
+export const DEFAULT_REMOTE_KEYS = Object.freeze({ cooldownMs: 30_000, cacheMaxAgeMs: 600_000, maxStaleMs: 3_600_000, timeoutMs: 5000, maxBytes: 262_144, maxKeys: 100 });
+
 export interface RemoteKeysConfig {
   /** The JWK Set URL given in the policy; absent with discovery. */
   jwksUri?: string;

@@ -14,8 +14,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   tokens: ['leaf'],
   stores: ['leaf'],
   testing: ['leaf'],
-  // Receivers of what the identity provider pushes (security events): they write the store contract, nothing more.
-  receivers: ['leaf'],
+  // Receivers of what the identity provider pushes (security events): they write the store contract, and fetch the
+  // transmitter's keys as tokens fetch an issuer's (bounded).
+  receivers: ['leaf', 'tokens'],
   core: ['leaf', 'checks', 'tokens', 'stores'],
   adapters: ['leaf', 'core', 'checks'],
   // Observability (token-guard/otel, token-guard/dashboard): built on the leaf's event and telemetry types only.
