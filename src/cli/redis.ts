@@ -1,5 +1,6 @@
-// The Redis behind `keys` and `revoke`: the URL and prefix from the options or REDIS_URL, one connection that
-// fails fast (no retry loop, no offline queue) so an unreachable Redis ends the command in `--timeout`, never a hang.
+// The Redis behind `keys` and `revoke`: the URL and prefix from the options or REDIS_URL, a connection that fails fast
+// (no retry loop, no offline queue) so an unreachable Redis ends the command in `--timeout`, never a hang, and a second
+// one to listen on, as an app's `subscriber`: a revocation returns only once every listening instance confirmed it.
 import type { Redis, RedisOptions } from 'ioredis';
 import { parseTimerDuration } from '../leaf/duration.js';
 import { RedisStore } from '../stores/redis.js';
@@ -71,18 +72,26 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
     enableOfflineQueue: false,
     retryStrategy: () => null,
   });
+  // The same options: it fails as fast, and never reconnects behind the command's back.
+  const subscriber = client.duplicate();
   let lastError: Error | undefined;
-  client.on('error', (err: Error) => {
+  const failed = (err: Error) => {
     lastError = err;
-  });
+  };
+  client.on('error', failed);
+  subscriber.on('error', failed);
+  const disconnect = () => {
+    client.disconnect();
+    subscriber.disconnect();
+  };
   let timer: NodeJS.Timeout | undefined;
   try {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    await Promise.race([client.connect(), timedOut]);
+    await Promise.race([Promise.all([client.connect(), subscriber.connect()]), timedOut]);
   } catch (err) {
-    client.disconnect();
+    disconnect();
     const reason = lastError?.message ?? (err as Error).message;
     throw new CliError('cli.store_unreachable', `cannot reach Redis at ${where}: ${reason}`, {
       help: 'check --redis / REDIS_URL and that Redis is up; --timeout sets how long to wait',
@@ -92,9 +101,12 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
   }
   let store: RedisStore;
   try {
-    store = new RedisStore({ client, prefix, commandTimeout: timeoutMs });
+    // A subscriber, as the app's instances have: without one a revocation is published unconfirmed, and the command
+    // would succeed while an instance still answers "not revoked" from its near-cache. It waits `--timeout` for the
+    // confirmations; nothing is cached here (a command makes a lookup or two), so there is no heartbeat to stop.
+    store = new RedisStore({ client, subscriber, prefix, commandTimeout: timeoutMs, confirmTimeout: timeoutMs, nearCache: false });
   } catch (err) {
-    client.disconnect();
+    disconnect();
     throw usage(`${name}: ${(err as Error).message}`);
   }
   return {
@@ -104,7 +116,7 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
       try {
         await store.close();
       } finally {
-        client.disconnect();
+        disconnect();
       }
     },
   };

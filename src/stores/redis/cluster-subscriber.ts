@@ -115,14 +115,14 @@ export function warnUnfollowed(): void {
   );
 }
 
-/** How many connections listen to `channel` on `cluster`: NUMSUB counts one node's only, so each node is asked. */
-export async function countClusterListeners(cluster: Cluster, channel: string): Promise<number> {
-  let total = 0;
+/** How many connections listen to each of `channels` on `cluster`: NUMSUB counts one node's only, so each node is asked. */
+export async function countClusterListeners(cluster: Cluster, ...channels: string[]): Promise<number[]> {
+  const totals = channels.map(() => 0);
   await Promise.all(
     cluster.nodes('all').map(async (node) => {
-      const reply = (await node.pubsub('NUMSUB', channel)) as [string, number];
-      total += Number(reply[1]) || 0;
+      const reply = (await node.pubsub('NUMSUB', ...channels)) as unknown[];
+      for (let i = 0; i < channels.length; i++) totals[i] = (totals[i] as number) + (Number(reply[2 * i + 1]) || 0);
     }),
   );
-  return total;
+  return totals;
 }

@@ -169,7 +169,8 @@ export function revocationLua(field: 'at' | 'before', merge: 'first' | 'max'): s
   return `
 -- KEYS[1]: the revocation entry, JSON {"${field}": ms, "exp": ms or null, "r": reason (absent: none)}. ARGV[1]: now;
 -- ARGV[2]: ${field}; ARGV[3]: expiry ('' = kept until deleted); ARGV[4]: invalidation channel; ARGV[5]: invalidation
--- message; ARGV[6]: reason ('' = none: a live entry's reason is kept); ARGV[7]: how long the key outlives exp (ms).
+-- message; ARGV[6]: reason ('' = none: a live entry's reason is kept); ARGV[7]: how long the key outlives exp (ms);
+-- ARGV[8]: the revoking instance's ack channel. Returns { listeners of ARGV[4], listeners of ARGV[8] }.
 local now = tonumber(ARGV[1])
 local value = tonumber(ARGV[2])
 local exp = tonumber(ARGV[3])
@@ -202,11 +203,12 @@ else
   redis.call('SET', KEYS[1], entry)
 end
 -- Who must confirm: the connections subscribed to the channel now, counted in the same atomic step. (Not PUBLISH's
--- count, which includes pattern subscribers such as a debugging PSUBSCRIBE * that would never confirm.)
-local listening = redis.call('PUBSUB', 'NUMSUB', ARGV[4])[2]
+-- count, which includes pattern subscribers such as a debugging PSUBSCRIBE * that would never confirm.) With them,
+-- whether the revoker's own subscriber is one of them: one on a replica hears its echo, yet is not counted here.
+local counts = redis.call('PUBSUB', 'NUMSUB', ARGV[4], ARGV[8])
 -- In the same script, so no instance can read the new entry before the invalidation is on its way.
 redis.call('PUBLISH', ARGV[4], ARGV[5])
-return listening
+return { counts[2], counts[4] }
 `;
 }
 
@@ -368,8 +370,9 @@ export interface ScriptCommands {
   tokenGuardUse(key: string): Promise<number | null>;
   tokenGuardPut(key: string, json: string, remaining: string): Promise<number>;
   tokenGuardUpdate(key: string, read: string, next: string, remaining: string): Promise<Reply[]>;
-  tokenGuardRevoke(key: string, now: Arg, at: Arg, exp: Arg, channel: string, message: string, reason: string, slack: Arg): Promise<number>;
-  tokenGuardRevokeSubject(key: string, now: Arg, before: Arg, exp: Arg, channel: string, message: string, reason: string, slack: Arg): Promise<number>;
+  /** `time`: the revocation time (a token) or the cut-off (a subject). Replies [listeners, listeners of `ackChannel`]. */
+  tokenGuardRevoke(key: string, now: Arg, time: Arg, exp: Arg, channel: string, message: string, reason: string, slack: Arg, ackChannel: string): Promise<[number, number]>;
+  tokenGuardRevokeSubject: ScriptCommands['tokenGuardRevoke'];
   tokenGuardAppendEvent(log: string, ids: string, id: string, json: string, max: Arg): Promise<number>;
   tokenGuardUsage(key: string, ...args: Arg[]): Promise<number>;
   tokenGuardClaim(key: string, now: Arg, expiresAt: Arg): Promise<number>;

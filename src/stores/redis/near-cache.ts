@@ -1,17 +1,17 @@
 // RedisStore's near-cache of revocation lookups, kept true through pub/sub: invalidations (their format is in
 // invalidation.ts), the probe that proves the subscriber hears them, and the acknowledgements that let `revoke`
-// resolve only once every listening instance (this one included) has dropped its cached entry.
-import { randomInt } from 'node:crypto';
+// resolve only once every listening instance (this one included) has dropped its cached entry. Whether the subscriber
+// may be trusted with the cache at all (it hears the client's server, which counts it) is liveness.ts's to prove.
 import { LRUCache } from 'lru-cache';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../../leaf/errors.js';
-import { warnOnce } from '../../leaf/warnings.js';
 import type { Call } from './command.js';
 import { AnsweredInvalidations, type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
 import type { KeyLayout } from './keys.js';
 import type { RevocationEntry } from './records.js';
 import { peersOn, roomForListeners } from './subscriber-peers.js';
 import { type ClusterSubscriberWatcher, countClusterListeners, warnUnfollowed, watchClusterSubscriber } from './cluster-subscriber.js';
+import { SubscriberLiveness } from './liveness.js';
 
 /** What the near-cache keeps per token id or subject: the entry, or null for "none". */
 interface Cached {
@@ -19,21 +19,14 @@ interface Cached {
 }
 
 interface PendingConfirm {
-  got: number;
+  /** Acknowledgements from other connections. */
+  acks: number;
+  /** How many other connections the server counted (infinite until the write has answered). */
   needed: number;
   /** Whether this instance's own subscriber heard the invalidation (NUMSUB cannot count a subscriber on another server). */
   echoed: boolean;
   done: () => void;
 }
-
-/** A probe sent and not yet heard back. */
-interface Probe {
-  n: number;
-  heard: () => void;
-}
-
-/** How long after an unheard probe the next one is sent, while the subscription lasts. */
-const PROBE_RETRY_MS = 10_000;
 
 /** What a NearCache talks to and how long it waits. */
 export interface NearCacheOptions {
@@ -44,8 +37,8 @@ export interface NearCacheOptions {
   /** This instance's id (16 hex digits), named in its invalidations and in its acknowledgement channel. */
   instanceId: string;
   call: Call;
-  /** Size and lifetime of the cache, or false to use the subscriber only to confirm revocations. */
-  cache: { max: number; ttl: number } | false;
+  /** Size, lifetime and liveness heartbeat of the cache, or false to use the subscriber only to confirm revocations. */
+  cache: { max: number; ttl: number; heartbeat: number } | false;
   /** Longest a revocation waits for confirmations, in ms. */
   confirmTimeout: number;
 }
@@ -74,8 +67,10 @@ export class NearCache {
   private closed = false;
   private readonly pending = new Map<number, PendingConfirm>();
   private readonly answered = new AnsweredInvalidations();
-  private probe: Probe | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
+  /** Whether the subscriber hears the client's server and is counted there, and until when that holds. */
+  private readonly liveness: SubscriberLiveness;
+  /** The SUBSCRIBE in flight, if any: a revoke waits for it, or it could not hear its own invalidation. */
+  private subscribing: Promise<void> | undefined;
   private readonly handlers: [string, (...args: never[]) => void][] = [];
   /** Follows a Cluster's own subscriber connection (see cluster-subscriber.ts). */
   private watcher: ClusterSubscriberWatcher | undefined;
@@ -93,6 +88,19 @@ export class NearCache {
     this.channel = o.keys.invalidationChannel;
     this.ackChannel = o.keys.ackChannel(o.instanceId);
     this.confirmMs = o.confirmTimeout;
+    this.liveness = new SubscriberLiveness(
+      {
+        client: o.client,
+        call: o.call,
+        instanceId: o.instanceId,
+        channel: this.channel,
+        ackChannel: this.ackChannel,
+        confirmTimeout: o.confirmTimeout,
+        // Without a cache nothing is trusted, so nothing is renewed: the value is never used then.
+        heartbeat: o.cache === false ? o.confirmTimeout : o.cache.heartbeat,
+      },
+      { proven: () => this.proven(), lost: () => this.cacheOff() },
+    );
     if (o.subscriber && o.cache !== false) {
       this.tokenCache = new LRUCache({ max: o.cache.max, ttl: o.cache.ttl });
       this.subjectCache = new LRUCache({ max: o.cache.max, ttl: o.cache.ttl });
@@ -107,9 +115,9 @@ export class NearCache {
   /** This near-cache and the others of this process on the same subscriber connection and channel. */
   private readonly peers: NearCache[] = [];
 
-  /** Whether the cache is in use right now (off until subscribed, and whenever the subscriber is disconnected). */
+  /** Whether the cache is in use right now (off until proven live, whenever the subscriber is disconnected, and once a proof is overdue). */
   get enabled(): boolean {
-    return this.cacheOn;
+    return this.cacheOn && performance.now() < this.liveness.until;
   }
 
   /**
@@ -119,7 +127,9 @@ export class NearCache {
   lookup(tokenId: string, subject: string | undefined): { token: RevocationEntry | null; subject: RevocationEntry | null } | undefined {
     // A Cluster subscriber that moved without an event we heard (belt and braces: the watcher hears every one we know).
     if (this.cacheOn && this.watcher !== undefined && !this.watcher.holds()) this.resubscribe();
-    if (this.cacheOn) {
+    // Only while the last liveness proof holds: a subscriber that died silently is not trusted past it, even when the
+    // timer that would renew (or end) it runs late.
+    if (this.cacheOn && performance.now() < this.liveness.until) {
       const token = this.tokenCache?.get(tokenId);
       const subj = subject === undefined ? undefined : this.subjectCache?.get(subject);
       if (token && (subject === undefined || subj)) {
@@ -136,7 +146,7 @@ export class NearCache {
    * to be followed by the invalidation of anything revoked after Redis answered it. Undefined: not cacheable.
    */
   beforeRead(): number | undefined {
-    return this.cacheOn ? this.epoch : undefined;
+    return this.cacheOn && performance.now() < this.liveness.until ? this.epoch : undefined;
   }
 
   /** Caches what a read found, unless an invalidation, disconnect or resubscription since `beforeRead` may make it stale. */
@@ -151,7 +161,7 @@ export class NearCache {
    * then, with a subscriber, waits until every instance listening has dropped its cached lookup, so the next request
    * anywhere reads the revocation.
    */
-  async revoke(what: 't' | 's', id: string, write: (message: string) => Promise<number>): Promise<void> {
+  async revoke(what: 't' | 's', id: string, write: (message: string, ackChannel: string) => Promise<[number, number]>): Promise<void> {
     const confirm = this.subscriber !== undefined && !this.closed;
     const seq = ++this.seq;
     const message: Invalidation = { o: this.id, n: seq, a: confirm ? 1 : 0 };
@@ -160,23 +170,31 @@ export class NearCache {
     // Receivers treat a longer message as foreign: name nothing instead, which drops every cached lookup.
     if (JSON.stringify(message).length > MAX_INVALIDATION_CHARS) delete message[what];
     if (!confirm) {
-      await this.call('revoke', write(JSON.stringify(message)));
+      await this.call('revoke', write(JSON.stringify(message), this.ackChannel));
       this.localInvalidate(what, id);
       return;
     }
+    // A (re)subscription in flight (a store made a moment ago: the CLI's): published before it is in place, the
+    // invalidation would never reach the own subscriber, and revoke would reject for nothing. Bounded by commandTimeout.
+    if (this.subscribing !== undefined) await this.call('SUBSCRIBE', this.subscribing).catch(() => undefined);
     let done!: () => void;
     const confirmedAll = new Promise<void>((resolve) => (done = resolve));
     // Registered before the write: an acknowledgement may arrive before the write's own reply.
-    const pending: PendingConfirm = { got: 0, needed: Number.POSITIVE_INFINITY, echoed: false, done };
+    const pending: PendingConfirm = { acks: 0, needed: Number.POSITIVE_INFINITY, echoed: false, done };
     this.pending.set(seq, pending);
     try {
       const clustered = (this.client as Cluster).isCluster === true;
       // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
-      const expected = clustered ? await this.call('PUBSUB NUMSUB', countClusterListeners(this.client as Cluster, this.channel)) : undefined;
-      const listening = await this.call('revoke', write(JSON.stringify(message)));
+      const expected = clustered ? await this.call('PUBSUB NUMSUB', countClusterListeners(this.client as Cluster, this.channel, this.ackChannel)) : undefined;
+      const reply = await this.call('revoke', write(JSON.stringify(message), this.ackChannel));
       this.localInvalidate(what, id);
-      pending.needed = expected ?? listening;
-      if (pending.echoed && pending.got >= pending.needed) return;
+      // The script counts, with the listeners, whether this instance's own subscriber is one of them (its ack channel).
+      // One on a replica is not, yet hears its echo through replication: counting that echo as one of the listeners
+      // would let revoke resolve before an instance that was counted has answered.
+      const counts = expected ?? reply;
+      const listening = counts[0] ?? 0;
+      pending.needed = Math.max(0, listening - ((counts[1] ?? 0) >= 1 ? 1 : 0));
+      if (pending.echoed && pending.acks >= pending.needed) return;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.confirmMs)));
       const outcome = await Promise.race([confirmedAll, timedOut]);
@@ -189,7 +207,7 @@ export class NearCache {
       }
       if (outcome === 'timeout') {
         throw new StoreError(
-          `revocation stored, but ${pending.needed - pending.got} of ${pending.needed} instance(s) did not confirm within ${this.confirmMs} ms; ` +
+          `revocation stored, but ${pending.needed - pending.acks} of ${listening} instance(s) did not confirm within ${this.confirmMs} ms; ` +
             'their near-cache drops it within its ttl',
         );
       }
@@ -202,7 +220,6 @@ export class NearCache {
   async close(): Promise<void> {
     this.closed = true;
     this.cacheOff();
-    clearTimeout(this.probeTimer);
     const sub = this.subscriber;
     if (!sub) return;
     // Once: a second close() must not give back room it no longer holds.
@@ -266,70 +283,44 @@ export class NearCache {
     const generation = this.generation;
     const sub = this.subscriber;
     if (!sub || this.closed) return;
-    try {
+    const subscribing = (async () => {
       this.watcher?.sync();
       await sub.subscribe(this.channel, this.ackChannel);
+    })();
+    const settled = subscribing.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.subscribing = settled;
+    try {
+      await subscribing;
     } catch {
       // Not subscribed: the cache stays off; the next 'ready' tries again.
       return;
+    } finally {
+      if (this.subscribing === settled) this.subscribing = undefined;
     }
-    // Only a subscription that has not been interrupted since it started can make the cache trustworthy.
-    if (generation === this.generation && !this.closed) await this.verify(generation);
+    // Only a subscription that has not been interrupted since it started can make the cache trustworthy. SUBSCRIBE
+    // succeeding proves nothing when the subscriber is connected to another server than the client (another URL, a
+    // replica): the cache turns on only once the subscriber is proven to hear the client's server and be counted there.
+    if (generation === this.generation && !this.closed) this.liveness.start();
   }
 
-  /**
-   * Publishes a probe through the command client and turns the cache on once the subscriber hears it. SUBSCRIBE
-   * succeeding proves nothing when the subscriber is connected to another server than the client (another URL, a
-   * replica): there it never hears an invalidation, and a cache turned on would serve revoked tokens. Unheard within
-   * confirmTimeout, the cache stays off (every lookup goes to Redis), a warning says why, and the probe is sent
-   * again every PROBE_RETRY_MS while this subscription lasts.
-   */
-  private async verify(generation: number): Promise<void> {
-    const n = randomInt(1, 2 ** 47);
-    let heard!: () => void;
-    const echoed = new Promise<boolean>((resolve) => (heard = () => resolve(true)));
-    // Set before publishing: the echo may arrive before PUBLISH's own reply.
-    this.probe = { n, heard };
-    let timer: NodeJS.Timeout | undefined;
-    let outcome: 'heard' | 'unheard' | 'failed' = 'failed';
-    try {
-      await this.call('PUBLISH', this.client.publish(this.channel, JSON.stringify({ o: this.id, n, a: 0, p: 1 })));
-      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.confirmMs)));
-      outcome = (await Promise.race([echoed, timedOut])) ? 'heard' : 'unheard';
-    } catch {
-      // The command client failed: says nothing about the subscriber, so no warning; tried again below.
-    } finally {
-      clearTimeout(timer);
-      if (this.probe?.n === n) this.probe = undefined;
-    }
-    if (generation !== this.generation || this.closed) return;
-    if (outcome !== 'heard') {
-      if (outcome === 'unheard') {
-        warnOnce(
-          'TOKEN_GUARD_REDIS_SUBSCRIBER',
-          `RedisStore: the subscriber did not hear a message published through the client within ${this.confirmMs} ms; ` +
-            'is it connected to the same Redis (or Cluster) as the client? The near-cache stays off and revoke() rejects until it does.',
-        );
-      }
-      clearTimeout(this.probeTimer);
-      this.probeTimer = setTimeout(() => {
-        this.probeTimer = undefined;
-        if (generation === this.generation && !this.closed) this.verify(generation).catch(() => undefined);
-      }, PROBE_RETRY_MS);
-      this.probeTimer.unref();
-      return;
-    }
-    if (!this.tokenCache || this.blind) return;
+  /** The subscription was proven live: turns the cache on, when there is one. Returns whether it did. */
+  private proven(): boolean {
+    if (!this.tokenCache || this.blind || this.closed) return false;
     this.cacheOn = true;
     // Reads in flight started before the probe was heard: a revocation published before it may never have been heard
     // here, so none of them may be cached (they also saw cacheOn false; this bump makes it doubly so).
     this.epoch++;
+    return true;
   }
 
   private cacheOff(): void {
     this.cacheOn = false;
     this.generation++;
     this.epoch++;
+    this.liveness.reset();
     this.tokenCache?.clear();
     this.subjectCache?.clear();
   }
@@ -338,14 +329,14 @@ export class NearCache {
     if (channel === this.ackChannel) {
       const seq = typeof message === 'string' && /^\d{1,15}$/.test(message) ? Number(message) : undefined;
       if (seq !== undefined) this.confirmed(seq);
-      else this.counters.foreign++;
+      else if (typeof message !== 'string' || !this.liveness.heardOnAckChannel(message)) this.counters.foreign++;
       return;
     }
     if (channel !== this.channel) return;
     const msg = readInvalidation(message);
     if (msg?.p === 1) {
       // Names nothing: another instance's probe changes nothing here.
-      if (msg.o === this.id && msg.n === this.probe?.n) this.probe.heard();
+      if (msg.o === this.id) this.liveness.heardProbe(msg.n);
       return;
     }
     this.counters.invalidations++;
@@ -379,9 +370,9 @@ export class NearCache {
   private confirmed(seq: number, own = false): void {
     const p = this.pending.get(seq);
     if (!p) return;
-    p.got++;
     if (own) p.echoed = true;
-    if (p.echoed && p.got >= p.needed) p.done();
+    else p.acks++;
+    if (p.echoed && p.acks >= p.needed) p.done();
   }
 
   private localInvalidate(what: 't' | 's', id: string): void {

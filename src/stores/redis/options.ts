@@ -11,6 +11,12 @@ export interface RedisNearCacheOptions {
   max?: number;
   /** Longest a cached lookup is used, in ms: a backstop should an invalidation ever be missed. Default: 5000. */
   ttl?: number;
+  /**
+   * How often, in ms, an instance re-proves that its subscriber still hears the client's server and is counted there,
+   * while its near-cache is in use. A subscriber that dies silently (a half-open connection) is noticed within
+   * heartbeat + confirmTimeout, the longest it may answer from its cache after that. Default: 1000.
+   */
+  heartbeat?: number;
 }
 
 /** Options of RedisStore. */
@@ -27,7 +33,7 @@ export interface RedisStoreOptions {
    * has dropped its cached entry. Default: none (every lookup goes to Redis).
    */
   subscriber?: Redis | Cluster;
-  /** Near-cache size and lifetime, or `false` to use `subscriber` only to confirm revocations. Default: `{ max: 10 000, ttl: 5000 }`. */
+  /** Near-cache size, lifetime and heartbeat, or `false` to use `subscriber` only to confirm revocations. Default: `{ max: 10 000, ttl: 5000, heartbeat: 1000 }`. */
   nearCache?: RedisNearCacheOptions | false;
   /** Longest `revoke` waits for the other instances to confirm their near-cache dropped the token, in ms. Default: 1000. */
   confirmTimeout?: number;
@@ -58,7 +64,10 @@ export interface RedisStoreOptions {
 
 /** Counters for monitoring a RedisStore. */
 export interface RedisStoreStats {
-  /** Whether the near-cache is in use right now (off until subscribed, and whenever the subscriber is disconnected). */
+  /**
+   * Whether the near-cache is in use right now: off until the subscriber is proven to hear the client's server and be
+   * counted there, whenever it is disconnected, and once a heartbeat fails or is overdue.
+   */
   nearCacheEnabled: boolean;
   /** Revocation lookups answered from the near-cache. */
   nearCacheHits: number;
@@ -90,8 +99,8 @@ export interface ResolvedOptions {
   readThroughTtl: number;
   durability: RedisDurability;
   maxLifecycleEvents: number;
-  /** The near-cache's size and lifetime, or false when it is turned off. */
-  nearCache: { max: number; ttl: number } | false;
+  /** The near-cache's size, lifetime and heartbeat, or false when it is turned off. */
+  nearCache: { max: number; ttl: number; heartbeat: number } | false;
 }
 
 const DAY = 86_400_000;
@@ -141,7 +150,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const maxLifecycleEvents = count('maxLifecycleEvents', options.maxLifecycleEvents, 10_000);
   const nearCache = options.nearCache;
   if (nearCache !== undefined && nearCache !== false && (nearCache === null || typeof nearCache !== 'object')) {
-    throw new StoreArgumentError('RedisStore: nearCache must be { max?, ttl? } or false');
+    throw new StoreArgumentError('RedisStore: nearCache must be { max?, ttl?, heartbeat? } or false');
   }
   // Checked with or without a subscriber: an option that is silently ignored is a mistake waiting to surface.
   const max = nearCache ? count('nearCache.max', nearCache.max, 10_000) : 10_000;
@@ -149,6 +158,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const ttl = nearCache
     ? option('nearCache.ttl', nearCache.ttl, 5000, `whole milliseconds from 1 to ${MAX_DELAY_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_DELAY_MS)
     : 5000;
+  const heartbeat = nearCache ? delay('nearCache.heartbeat', nearCache.heartbeat, 1000) : 1000;
   const readThroughTtl = option(
     'readThroughTtl',
     options.readThroughTtl,
@@ -172,6 +182,6 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     usageTtl,
     readThroughTtl,
     maxLifecycleEvents,
-    nearCache: nearCache === false ? false : { max, ttl },
+    nearCache: nearCache === false ? false : { max, ttl, heartbeat },
   };
 }

@@ -180,7 +180,9 @@ export class RedisStore implements TokenStore, StoreCache {
     if (revocationLapsed(expiresAt, now)) return;
     const key = this.keys.tokenRevocation(tokenId);
     const channel = this.keys.invalidationChannel;
-    await this.nearCache.revoke('t', tokenId, (msg) => this.cmd.tokenGuardRevoke(key, now, now, expiresAt ?? '', channel, msg, reason ?? '', REVOCATION_TTL_SLACK_MS));
+    await this.nearCache.revoke('t', tokenId, (msg, ack) =>
+      this.cmd.tokenGuardRevoke(key, now, now, expiresAt ?? '', channel, msg, reason ?? '', REVOCATION_TTL_SLACK_MS, ack),
+    );
   }
 
   async revokeSubject(subject: string, options: RevokeSubjectOptions): Promise<void> {
@@ -189,8 +191,8 @@ export class RedisStore implements TokenStore, StoreCache {
     if (revocationLapsed(expiresAt, now)) return;
     const key = this.keys.subjectRevocation(subject);
     const channel = this.keys.invalidationChannel;
-    await this.nearCache.revoke('s', subject, (msg) =>
-      this.cmd.tokenGuardRevokeSubject(key, now, before, expiresAt ?? '', channel, msg, reason ?? '', REVOCATION_TTL_SLACK_MS),
+    await this.nearCache.revoke('s', subject, (msg, ack) =>
+      this.cmd.tokenGuardRevokeSubject(key, now, before, expiresAt ?? '', channel, msg, reason ?? '', REVOCATION_TTL_SLACK_MS, ack),
     );
   }
 
