@@ -48,6 +48,11 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
     throw usage(`${name}: --redis is not a URL`, 'expected redis://[user:password@]host[:port][/db] or rediss://…');
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw usage(`${name}: --redis must be a redis:// or rediss:// URL (got ${parsed.protocol})`);
+  // The database: ioredis reports a failed SELECT only as an 'error' event and goes on in database 0, so the command
+  // would read and write another database than the app's. Checked here, and selected explicitly once connected.
+  const dbPath = parsed.pathname === '' || parsed.pathname === '/' ? '0' : parsed.pathname.slice(1);
+  if (!/^\d{1,5}$/.test(dbPath)) throw usage(`${name}: the database in --redis must be a number (redis://host:6379/2; got ${JSON.stringify(dbPath.slice(0, 32))})`);
+  const db = Number(dbPath);
   const prefix = typeof ctx.options['prefix'] === 'string' ? ctx.options['prefix'] : 'tg:';
   let timeoutMs: number;
   try {
@@ -64,14 +69,20 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
   } catch (err) {
     throw usage(`${name}: ioredis is not installed (${(err as Error).message.split('\n')[0]})`, 'install it next to token-guard: npm install ioredis');
   }
-  const client = new RedisClass(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
+  let client: Redis;
+  try {
+    client = new RedisClass(url, {
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+  } catch (err) {
+    // ioredis percent-decodes the user and password in its constructor: a bare `%` there throws URIError.
+    throw usage(`${name}: --redis cannot be read (${err instanceof URIError ? 'a `%` in the user or password must be written %25' : (err as Error).message})`);
+  }
   // The same options: it fails as fast, and never reconnects behind the command's back.
   const subscriber = client.duplicate();
   let lastError: Error | undefined;
@@ -90,9 +101,11 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
     await Promise.race([Promise.all([client.connect(), subscriber.connect()]), timedOut]);
+    // Refused (a database the server does not have): an error here, not database 0 behind the command's back.
+    await Promise.race([client.select(db), timedOut]);
   } catch (err) {
     disconnect();
-    const reason = lastError?.message ?? (err as Error).message;
+    const reason = (err as Error).message.startsWith('ERR') ? (err as Error).message : (lastError?.message ?? (err as Error).message);
     throw new CliError('cli.store_unreachable', `cannot reach Redis at ${where}: ${reason}`, {
       help: 'check --redis / REDIS_URL and that Redis is up; --timeout sets how long to wait',
     });

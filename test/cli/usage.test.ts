@@ -122,6 +122,9 @@ describe('bad arguments exit 2 with a message and no stack trace', () => {
       [['revoke', 'subject', 'bob', '--expires-at', '2027', '--redis', 'redis://127.0.0.1:1'], 'epoch seconds'],
       [['revoke', 'subject', 'carol', '--before', '1767268800', '--redis', 'redis://127.0.0.1:1'], 'epoch seconds'],
       [['revoke', 'token', 'abc', '--redis', 'http://127.0.0.1:6379'], 'redis:// or rediss://'],
+      // Regression: a bare % in the password was an internal error (exit 1); a database that is no number went to 0.
+      [['revoke', 'token', 'abc', '--redis', 'redis://:hunter2%pw@127.0.0.1:1'], 'must be written %25'],
+      [['revoke', 'token', 'abc', '--redis', 'redis://127.0.0.1:1/two'], 'must be a number'],
       [['revoke', 'token', 'abc', '--redis', 'redis://127.0.0.1:6379', '--timeout', '0'], '--timeout'],
       [['explain', '--policy', 'good.mjs', 'GET', 'orders'], 'PATH must start with /'],
       [['explain', '--policy', 'good.mjs', '--header', 'nocolon', 'GET', '/x'], 'expected NAME:VALUE'],
