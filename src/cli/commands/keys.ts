@@ -12,7 +12,7 @@ import { type Command, type CommandContext, type Group, list, many, optional, re
 import { CliError, EXIT, usage } from '../exit.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
-import { openStore, REDIS_OPTIONS } from '../redis.js';
+import { openTarget, STORE_OPTIONS } from '../target.js';
 import { parseDurationFlag, parseJson, parsePairs, parseRateLimit } from '../values.js';
 
 const date = (d: Date | null | undefined): string => (d === null ? 'never' : d === undefined ? '-' : d.toISOString());
@@ -115,7 +115,7 @@ const issue: Command = {
     metadata: { type: 'string', multiple: true, value: 'K=V', description: 'metadata returned on req.auth.token.metadata' },
     ...SECRET_OPTION,
     ...ACTOR_OPTION,
-    ...REDIS_OPTIONS,
+    ...STORE_OPTIONS,
   },
   examples: [
     'token-guard keys issue --redis redis://127.0.0.1:6379 --subject svc-billing --scopes orders:read --key-prefix tg_ --expires-in 90d',
@@ -151,7 +151,7 @@ const issue: Command = {
     const actor = actorOf(ctx);
     // Checked before connecting (the key minted here is dropped): a bad option is a usage error whether or not Redis is up.
     issueApiKey(options);
-    const open = await openStore(ctx, name);
+    const open = await openTarget(ctx, name);
     let made: Made<Awaited<ReturnType<typeof createApiKey>>>;
     try {
       made = await making(() => createApiKey(open.store, { ...options, actor }));
@@ -186,12 +186,12 @@ const issue: Command = {
 const listCommand: Command = {
   summary: "list a subject's keys (metadata only: never a key or its hash)",
   positionals: [{ name: 'SUBJECT', description: 'whose keys' }],
-  options: { ...REDIS_OPTIONS },
+  options: { ...STORE_OPTIONS },
   examples: ['token-guard keys list svc-billing --redis redis://127.0.0.1:6379'],
   async run(ctx) {
     const name = 'token-guard keys list';
     const subject = ctx.positionals[0] as string;
-    const open = await openStore(ctx, name);
+    const open = await openTarget(ctx, name);
     let keys: ApiKeySummary[];
     try {
       keys = await listApiKeys(open.store, subject);
@@ -217,12 +217,12 @@ const listCommand: Command = {
 const show: Command = {
   summary: 'show one key by id, with its lifecycle events',
   positionals: [{ name: 'ID', description: 'the key record id, key_…' }],
-  options: { ...REDIS_OPTIONS },
+  options: { ...STORE_OPTIONS },
   examples: ['token-guard keys show key_3f2a… --redis redis://127.0.0.1:6379'],
   async run(ctx) {
     const name = 'token-guard keys show';
     const id = ctx.positionals[0] as string;
-    const open = await openStore(ctx, name);
+    const open = await openTarget(ctx, name);
     let key: ApiKeySummary | undefined;
     let events: LifecycleEvent[] = [];
     try {
@@ -257,7 +257,7 @@ const rotate: Command = {
     ...REASON_OPTION,
     ...SECRET_OPTION,
     ...ACTOR_OPTION,
-    ...REDIS_OPTIONS,
+    ...STORE_OPTIONS,
   },
   examples: ['token-guard keys rotate key_3f2a… --grace 24h --actor alice --redis redis://127.0.0.1:6379'],
   async run(ctx) {
@@ -277,7 +277,7 @@ const rotate: Command = {
     if (expires !== undefined) options.expiresIn = expires === 'never' ? null : parseDurationFlag('--expires-in', expires);
     if (reason !== undefined) options.reason = reason;
     if (secret !== undefined) options.checksumSecret = secret;
-    const open = await openStore(ctx, name);
+    const open = await openTarget(ctx, name);
     let made: Made<Awaited<ReturnType<typeof rotateApiKey>>>;
     try {
       made = await making(() => rotateApiKey(open.store, id, options));
@@ -304,14 +304,14 @@ const revoke: Command = {
   summary: 'revoke an API key by id at once, with a reason',
   description: 'revokeApiKey: the key is refused from the next request on, on every instance sharing the Redis; the reason is kept on its record.',
   positionals: [{ name: 'ID', description: 'the key record id, key_…' }],
-  options: { ...REASON_OPTION, ...ACTOR_OPTION, ...REDIS_OPTIONS },
+  options: { ...REASON_OPTION, ...ACTOR_OPTION, ...STORE_OPTIONS },
   examples: ['token-guard keys revoke key_3f2a… --reason compromised --actor alice --redis redis://127.0.0.1:6379'],
   async run(ctx) {
     const name = 'token-guard keys revoke';
     const id = ctx.positionals[0] as string;
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
-    const open = await openStore(ctx, name);
+    const open = await openTarget(ctx, name);
     let summary: ApiKeySummary;
     try {
       summary = await revokeApiKey(open.store, id, reason === undefined ? { actor } : { actor, reason });

@@ -1,23 +1,12 @@
-// `token-guard revoke token|subject`: revocations in the app's Redis, for JWTs and API keys alike, through
+// `token-guard revoke token|subject`: revocations in the app's store (its Redis, or its policy's store), for JWTs and API keys alike, through
 // guard.revoke / guard.revokeSubject (reasons, lifecycle events and the clock-tolerance margin as an app gets them).
-import { createGuard, type Guard } from '../../core/guard.js';
-import type { TokenStore } from '../../leaf/store.js';
 import type { Command, Group } from '../command.js';
 import { optional } from '../command.js';
 import { EXIT, usage } from '../exit.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
-import { openStore, REDIS_OPTIONS } from '../redis.js';
+import { openTarget, STORE_OPTIONS } from '../target.js';
 import { parseFutureTime, parseTime } from '../values.js';
-
-/**
- * A guard over the store, only to revoke with: revocations need no policy, but go through the guard so they are
- * validated, reasoned and reported exactly as an app's own `guard.revoke`. The prefix is a placeholder (it accepts
- * no request here): guard.revoke refuses a raw API key of any prefix, not only this one.
- */
-function revoker(store: TokenStore): Guard {
-  return createGuard({ store, apiKeys: { prefix: 'tg_' }, trackUsage: false });
-}
 
 const token: Command = {
   summary: 'revoke one token by id (JWT jti or derived id, API key id)',
@@ -29,7 +18,7 @@ const token: Command = {
     'expires-at': { type: 'string', value: 'TIME', description: "keep the revocation until this time (the token's exp). Default: until deleted" },
     ...REASON_OPTION,
     ...ACTOR_OPTION,
-    ...REDIS_OPTIONS,
+    ...STORE_OPTIONS,
   },
   examples: ['token-guard revoke token 7f1c2a9e --expires-at 2026-12-01T00:00:00Z --reason compromised --redis redis://127.0.0.1:6379'],
   async run(ctx) {
@@ -41,9 +30,9 @@ const token: Command = {
     const expiresAt = at === undefined ? undefined : parseFutureTime('--expires-at', at, now.getTime());
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
-    const open = await openStore(ctx, name);
+    const open = await openTarget(ctx, name);
     try {
-      await revoker(open.store).revoke(id, { now, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      await open.guard.revoke(id, { now, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
     } finally {
       await open.close();
     }
@@ -62,7 +51,7 @@ const subject: Command = {
     'expires-at': { type: 'string', value: 'TIME', description: 'keep the revocation until this time (when the last such token expires). Default: until deleted' },
     ...REASON_OPTION,
     ...ACTOR_OPTION,
-    ...REDIS_OPTIONS,
+    ...STORE_OPTIONS,
   },
   examples: ['token-guard revoke subject alice --reason offboarded --redis redis://127.0.0.1:6379', 'token-guard revoke subject svc-ci --before 2026-11-30T12:00:00Z --json'],
   async run(ctx) {
@@ -76,9 +65,9 @@ const subject: Command = {
     const expiresAt = at === undefined ? undefined : parseFutureTime('--expires-at', at, now.getTime());
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
-    const open = await openStore(ctx, name);
+    const open = await openTarget(ctx, name);
     try {
-      await revoker(open.store).revokeSubject(who, { now, before, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      await open.guard.revokeSubject(who, { now, before, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
     } finally {
       await open.close();
     }
