@@ -98,5 +98,7 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   if (options.metadata !== undefined) record.metadata = { ...options.metadata };
   if (options.rotatedFrom !== undefined) record.rotatedFrom = options.rotatedFrom;
   record.lastFour = key.slice(-4);
+  // Remembered so that a rotation without the secret is refused: its successor would fail the app's checksum check.
+  if (options.checksumSecret !== undefined) record.keyedChecksum = true;
   return { key, record };
 }

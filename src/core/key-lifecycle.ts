@@ -211,6 +211,14 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   if (graceMs > MAX_ROTATION_GRACE_MS) throw new UsageError(`${where}: grace must be at most 30 days: a longer overlap keeps a possibly leaked key alive too long`);
 
   const old = await changeable(inventory, id, nowMs, false);
+  // Minted under the app's checksumSecret: a successor minted without it fails the app's checksum check, and the old
+  // key's end (grace 0 by default) would leave its holder with no working key.
+  if (old.keyedChecksum === true && options.checksumSecret === undefined) {
+    throw new UsageError(`${where}: API key ${id} was minted with a keyed checksum (apiKeys.checksumSecret): pass the same checksumSecret`, {
+      code: 'usage.invalid_argument',
+      help: 'rotate with checksumSecret (the CLI: --checksum-secret-env VAR), or its successor would be refused as malformed',
+    });
+  }
   // Refused by requests though its record does not say so: a successor would be a working key for a revoked one.
   if ((await listedRevocation(store, old, nowMs)) !== undefined) {
     throw new ApiKeyStateError('api_key.revoked', id, `API key ${id} is revoked (on the store's revocation list: its id, or its subject since it was made)`);

@@ -55,6 +55,8 @@ export interface ApiKeyRecord {
   rotatedAt?: number;
   /** The last four characters of the key, for humans to tell keys apart in listings (never enough to use it). */
   lastFour?: string;
+  /** Minted with a keyed checksum (`apiKeys.checksumSecret`): `rotateApiKey` then needs the same secret. */
+  keyedChecksum?: boolean;
   /** A label for humans. */
   name?: string;
   /** Free-form metadata returned on `req.auth.token.metadata`. */

@@ -140,6 +140,7 @@ function checkRecordFields(where: string, r: Record<string, unknown>, prefix: st
   if (has('rotatedAt')) checkTime(where, `${prefix}rotatedAt`, r['rotatedAt']);
   checkReason(where, `${prefix}revocationReason`, r['revocationReason']);
   for (const k of ['rotatedFrom', 'rotatedTo', 'lastFour'] as const) if (has(k)) checkId(where, `${prefix}${k}`, r[k]);
+  if (has('keyedChecksum') && typeof r['keyedChecksum'] !== 'boolean') fail(where, `${prefix}keyedChecksum`, 'a boolean', r['keyedChecksum']);
   // Every store must hold what one holds: PostgreSQL refuses a lone surrogate, Redis's Lua cannot decode one.
   const illFormed = illFormedStringAt(r, prefix.slice(0, -1));
   if (illFormed !== undefined) throw new StoreArgumentError(`${where}: ${illFormed.path} must be ${illFormed.problem}`);

@@ -36,7 +36,9 @@ describe.skipIf(!pgUp || !redisUp)('token-guard keys and revoke --policy: the po
   });
 
   it('lists, revokes and issues keys kept in PostgreSQL, and its revocations outlive the Redis cache', async () => {
-    const made = await createApiKey(durable, { prefix: 'tg_', subject: 'svc-dur', scopes: ['orders:read'], expiresIn: '30d' });
+    const m = new MemoryStore();
+    const composed = composeStores({ keys: durable, revocations: durable, counters: m, claims: m, usage: m });
+    const made = await createApiKey(composed, { prefix: 'tg_', subject: 'svc-dur', scopes: ['orders:read'], expiresIn: '30d' });
     const listed = await cli(['keys', 'list', 'svc-dur', '--policy', 'durable.mjs', '--json'], { env });
     expect(listed.code).toBe(0);
     expect(json<{ keys: { id: string }[] }>(listed).keys.map((k) => k.id)).toEqual([made.record.id]);
@@ -46,8 +48,7 @@ describe.skipIf(!pgUp || !redisUp)('token-guard keys and revoke --policy: the po
     expect(await durable.getRevocation(made.record.id, undefined, Date.now())).toMatchObject({ reason: 'compromised' });
     // Redis loses everything of this app: the key stays refused, PostgreSQL has the revocation.
     await deletePrefix(client, prefix);
-    const m = new MemoryStore();
-    const guard = createGuard({ apiKeys: { prefix: 'tg_' }, store: composeStores({ keys: durable, revocations: durable, counters: m, claims: m, usage: m }) });
+    const guard = createGuard({ apiKeys: { prefix: 'tg_' }, store: composed });
     const d = await guard.evaluate({ method: 'GET', path: '/x', headers: { authorization: `Bearer ${made.key}` }, remoteAddress: '127.0.0.1' });
     expect(d.reason).toBe('token.revoked');
 
