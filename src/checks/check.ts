@@ -46,11 +46,13 @@ export interface CheckedToken {
 export interface CheckStore {
   /**
    * False under `guard.explain(request, { spend: false })`: nothing may be spent. Uses and claims are then answered
-   * from what the store holds, without taking them; a check that cannot read without spending (a rate-limit counter)
-   * says it was not checked.
+   * from what the store holds, without taking them, and rate-limit counters are peeked at (`peekRateLimit`); a check
+   * that cannot read without spending (a counter of a store without a peek) says it was not checked.
    */
   readonly spends: boolean;
   consume(tokenId: string, limits: readonly RateLimitCheck[], nowMs: number): RateLimitResult | PromiseLike<RateLimitResult>;
+  /** What `consume` would answer, charging nothing; undefined when the store cannot tell (`peekRateLimit` is optional). */
+  readonly peekRateLimit: ((tokenId: string, limits: readonly RateLimitCheck[], nowMs: number) => RateLimitResult | PromiseLike<RateLimitResult>) | undefined;
   /** Spends one use of a limited key: the uses left after it (negative when none was left). */
   useApiKey(hash: string): number | PromiseLike<number>;
   /** A key's record as the store has it now (a plain object, unvalidated), e.g. to say why a use was refused. */

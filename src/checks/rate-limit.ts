@@ -126,9 +126,11 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
 function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial: boolean): CheckResult {
   const token = ctx.token;
   if (!token || limits.length === 0) return undefined;
-  if (!ctx.store.spends) {
-    // A store counter cannot be read without spending it: a dry run says so rather than guess.
-    ctx.skipped = 'not checked: a dry run (explain with spend: false) spends no rate-limit unit, and a counter cannot be read without one';
+  // A dry run peeks at the counters (what a request would be answered, nothing charged), where the store can.
+  const consume = ctx.store.spends ? ctx.store.consume : ctx.store.peekRateLimit;
+  if (consume === undefined) {
+    // Without a peek a store counter cannot be read without spending it: a dry run says so rather than guess.
+    ctx.skipped = 'not checked: a dry run (explain with spend: false) spends no rate-limit unit, and this store cannot read a counter without one (no peekRateLimit)';
     return undefined;
   }
   const subject = token.info.subject;
@@ -136,16 +138,16 @@ function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial:
   for (const l of limits) if (isBySubject(l)) n++;
   // A token without a subject is its own subject: its subject-wide limits count under its id, apart from its token limits.
   // One call (the usual case): its verdict with no closure made for it when the store answers synchronously.
-  if (n === 0 || subject === undefined || subject === '') return verdictOf(ctx, trial, ctx.store.consume(token.info.id, limits, ctx.nowMs), limits);
+  if (n === 0 || subject === undefined || subject === '') return verdictOf(ctx, trial, consume(token.info.id, limits, ctx.nowMs), limits);
   const owner = token.subjectKey ?? subjectCounterOwner(subject);
-  if (n === limits.length) return verdictOf(ctx, trial, ctx.store.consume(owner, limits, ctx.nowMs), limits);
+  if (n === limits.length) return verdictOf(ctx, trial, consume(owner, limits, ctx.nowMs), limits);
   // Both kinds: the token's counters first, so a token over its own limit never spends its subject's shared budget
   // (its siblings' room); the subject's only when the token's had room.
   const byToken = limits.filter((l) => !isBySubject(l));
   const bySubj = limits.filter(isBySubject);
-  return settle(ctx.store.consume(token.info.id, byToken, ctx.nowMs), (first) =>
+  return settle(consume(token.info.id, byToken, ctx.nowMs), (first) =>
     first.allowed
-      ? settle(ctx.store.consume(owner, bySubj, ctx.nowMs), (second) => verdict(ctx, trial, merge(first, second), [...byToken, ...bySubj]))
+      ? settle(consume(owner, bySubj, ctx.nowMs), (second) => verdict(ctx, trial, merge(first, second), [...byToken, ...bySubj]))
       : verdict(ctx, trial, first, byToken),
   );
 }

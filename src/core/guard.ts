@@ -38,7 +38,7 @@ export interface Explanation {
 
 /** Options of `guard.explain`. */
 export interface ExplainOptions {
-  /** `false`: a dry run that reads and spends nothing (uses, claims, budgets; rate limits shown as not checked). Default: `true`. */
+  /** `false`: a dry run that reads and spends nothing (uses, claims, budgets, rate limits: peeked at, or shown as not checked). Default: `true`. */
   spend?: boolean;
 }
 

@@ -124,7 +124,7 @@ export function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /** The store methods the evaluation calls. */
-export type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'useApiKey' | 'claimOnce' | 'isClaimed' | 'updateApiKey';
+export type HotMethod = 'getApiKey' | 'getRevocation' | 'getUsage' | 'consume' | 'peekRateLimit' | 'useApiKey' | 'claimOnce' | 'isClaimed' | 'updateApiKey';
 /** The store methods the evaluation calls, optional ones included (called only when the store has them). */
 type HotStore = Required<Pick<TokenStore, HotMethod>>;
 
@@ -220,7 +220,7 @@ export function readsOnly(invoke: Invoke): Invoke {
 /**
  * The store as a dry run's checks call it (`guard.explain(request, { spend: false })`): a key's use is answered from
  * its record and a claim from `isClaimed` (true, "would be claimed", when the store cannot tell), taking neither.
- * `consume` is not called: the rate-limit check reads `spends` and says it did not check.
+ * `consume` is not called: the rate-limit check reads `spends` and peeks (`peekRateLimit`), or says it did not check.
  */
 export function dryCheckStore(s: CheckStore): CheckStore {
   const leftAfterUse = (record: Readonly<Record<string, unknown>> | undefined): number => {
@@ -248,6 +248,9 @@ export function checkStore(invoke: Invoke, store: TokenStore): CheckStore {
   return {
     spends: true,
     consume: (tokenId, limits, nowMs) => checked(invoke('consume', tokenId, limits, nowMs), checkRateLimitResult),
+    // Optional, as isClaimed: a dry run without it shows rate limits as not checked.
+    peekRateLimit:
+      typeof store.peekRateLimit === 'function' ? (tokenId, limits, nowMs) => checked(invoke('peekRateLimit', tokenId, limits, nowMs), checkRateLimitResult) : undefined,
     useApiKey: (hash) => checked(invoke('useApiKey', hash), checkUses),
     getApiKey: (hash) => checked(invoke('getApiKey', hash), (v) => (isPlainObject(v) ? v : undefined)),
     claimOnce: (key, options) => checked(invoke('claimOnce', key, options), checkClaim),

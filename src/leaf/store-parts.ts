@@ -11,7 +11,7 @@ export type KeyRecordStore = Pick<TokenStore, 'getApiKey' | 'putApiKey' | 'updat
 export type RevocationListStore = Pick<TokenStore, 'revoke' | 'revokeSubject' | 'getRevocation'>;
 
 /** The rate-limit counters of a TokenStore. */
-export type CounterStore = Pick<TokenStore, 'consume'>;
+export type CounterStore = Pick<TokenStore, 'consume'> & Partial<Pick<TokenStore, 'peekRateLimit'>>;
 
 /** The one-time claims of a TokenStore (DPoP proofs). */
 export type ClaimStore = Pick<TokenStore, 'claimOnce'> & Partial<Pick<TokenStore, 'isClaimed'>>;

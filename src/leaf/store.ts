@@ -248,6 +248,11 @@ export interface TokenStore {
    * (the built-in stores use GCRA, so a limit of N per window allows a burst of N, then one per window/N).
    */
   consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): Awaitable<RateLimitResult>;
+  /**
+   * Optional: what `consume` would answer now, charging nothing (a dry run's `guard.explain` reads rate limits with
+   * it; without it they show as not checked). Argument checks as `consume`'s.
+   */
+  peekRateLimit?(tokenId: string, checks: readonly RateLimitCheck[], now: number): Awaitable<RateLimitResult>;
 
   /**
    * Records one use of a token (count, first and last time, recent IPs, last User-Agent, uses in the last

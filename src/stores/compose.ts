@@ -237,6 +237,8 @@ export function composeStores(options: ComposeStoresOptions): TokenStore {
   }
   const claimed = claims.isClaimed;
   if (typeof claimed === 'function') store.isClaimed = (key: string, o: ClaimQuery) => claimed.call(claims, key, o);
+  const peek = counters.peekRateLimit;
+  if (typeof peek === 'function') store.peekRateLimit = (tokenId: string, checks: readonly RateLimitCheck[], now: number) => peek.call(counters, tokenId, checks, now);
   if (lifecycle) {
     store.appendLifecycleEvent = (event: LifecycleEvent) => lifecycle.appendLifecycleEvent(event);
     store.listLifecycleEvents = (query: LifecycleQuery) => lifecycle.listLifecycleEvents(query);

@@ -5,6 +5,7 @@
 // either refuses the Nth request of a burst or lets an N+1st through for some (limit, window) pairs. So a TAT is
 // kept as a whole number of ms plus a remainder in units of 1/limit ms, and every comparison is on integers
 // below 2^53 (the validator bounds now and windowMs so that sums stay there), in JS as in Lua.
+import type { RateLimitCheck, RateLimitResult } from '../leaf/store.js';
 
 /**
  * Kept past its TAT this long. The TTL only frees memory (a TAT that has passed counts as a fresh counter anyway),
@@ -102,5 +103,18 @@ export function gcraStep(stored: GcraTat | undefined, now: number, limit: number
     heldResetMs: resetMs,
     retryAfterMs,
     ttlMs: q - now + (r > 0 ? 1 : 0) + COUNTER_TTL_SLACK_MS,
+  };
+}
+
+/** A consume call's answer from its counters' steps: `allowed` when every one had room (and all were charged). */
+export function gcraResult(checks: readonly RateLimitCheck[], steps: readonly GcraStep[], allowed: boolean): RateLimitResult {
+  return {
+    allowed,
+    retryAfterMs: allowed ? 0 : Math.max(...steps.map((s) => s.retryAfterMs)),
+    // Refused: nothing was charged, so every counter is reported as it stands (the refusing ones at 0).
+    limits: checks.map((c, i) => {
+      const s = steps[i] as GcraStep;
+      return { name: c.name, limit: c.limit, remaining: allowed ? s.remaining : s.heldRemaining, resetMs: allowed ? s.resetMs : s.heldResetMs };
+    }),
   };
 }

@@ -1,7 +1,7 @@
 // MemoryStore: token state in this process, bounded. For one instance and for tests.
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../leaf/errors.js';
-import { gcraStep, type GcraTat } from './gcra.js';
+import { gcraResult, gcraStep, type GcraTat } from './gcra.js';
 import { addUse, freshUsage, publicUsage } from './usage.js';
 import { BoundedMap } from '../leaf/bounded-map.js';
 import {
@@ -304,10 +304,18 @@ export class MemoryStore implements TokenStore {
   }
 
   consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): RateLimitResult {
+    return this.rateLimit(tokenId, checks, now, true);
+  }
+  peekRateLimit(tokenId: string, checks: readonly RateLimitCheck[], now: number): RateLimitResult {
+    return this.rateLimit(tokenId, checks, now, false);
+  }
+
+  /** `consume`'s answer; `charge`: whether an allowed request is charged (false: a peek). */
+  private rateLimit(tokenId: string, checks: readonly RateLimitCheck[], now: number, charge: boolean): RateLimitResult {
     checkConsume(tokenId, checks, now);
     const steps = checks.map((c) => gcraStep(this.counters.get(`${tokenId}\u0000${c.name}`), now, c.limit, c.windowMs));
     const allowed = steps.every((s) => s.allowed);
-    if (allowed) {
+    if (allowed && charge) {
       checks.forEach((c, i) => {
         const s = steps[i]!;
         // The counter is worthless once its TAT has passed: let it expire with it.
@@ -315,15 +323,7 @@ export class MemoryStore implements TokenStore {
         this.counters.set(`${tokenId}\u0000${c.name}`, s.tat, { ttl: s.ttlMs });
       });
     }
-    return {
-      allowed,
-      retryAfterMs: allowed ? 0 : Math.max(...steps.map((s) => s.retryAfterMs)),
-      // Refused: nothing was charged, so every counter is reported as it stands (the refusing ones at 0).
-      limits: checks.map((c, i) => {
-        const s = steps[i]!;
-        return { name: c.name, limit: c.limit, remaining: allowed ? s.remaining : s.heldRemaining, resetMs: allowed ? s.resetMs : s.heldResetMs };
-      }),
-    };
+    return gcraResult(checks, steps, allowed);
   }
 
   isClaimed(key: string, options: ClaimQuery): boolean {

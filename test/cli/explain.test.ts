@@ -41,13 +41,13 @@ describe('token-guard explain', () => {
     expect(r.stdout + r.stderr).not.toContain(token);
   });
 
-  it('is a dry run unless --spend: rate limits not checked and nothing spent; with --spend, checked as a request', async () => {
+  it('is a dry run unless --spend: rate limits peeked at and nothing spent; with --spend, checked as a request', async () => {
     const token = await jwt({ scope: 'orders:write' });
     const args = ['explain', '--policy', 'good.mjs', '--token', token, '--ip', '10.1.2.3', '--at', NOW.toISOString(), 'POST', '/orders/1'];
     const dry = await cli(args);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toContain('dry run: nothing spent, rate limits not checked (--spend to run it as a real request)');
-    expect(dry.stdout).toMatch(/quota\s+rateLimit\s+rule\s+skipped\s+-\s+not checked/);
+    expect(dry.stdout).toContain('dry run: nothing spent (--spend to run it as a real request)');
+    expect(dry.stdout).toMatch(/quota\s+rateLimit\s+rule\s+pass/);
     const dryJson = json<Explained & { spent: boolean }>(await cli([...args, '--json']));
     expect(dryJson.spent).toBe(false);
     const spent = json<Explained & { spent: boolean }>(await cli([...args, '--spend', '--json']));

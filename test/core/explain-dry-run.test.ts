@@ -32,16 +32,26 @@ describe('guard.explain with spend: false', () => {
     expect((await guard.explain(req(key.key), { spend: false })).decision).toMatchObject({ effect: 'deny', reason: 'token.expired' });
   });
 
-  it('says rate limits were not checked, and spends no unit: the real requests after it get the whole budget', async () => {
+  it('peeks at rate limits, spending no unit: the real requests after it get the whole budget, and a spent one shows', async () => {
     const store = new MemoryStore();
     const guard = createGuard(await basePolicy({ store, rateLimit: { limit: 1, window: '1h' } }));
     const key = await storeApiKey(store);
     for (let i = 0; i < 3; i++) {
       const x = await guard.explain(req(key.key), { spend: false });
       expect(x.decision.effect).toBe('allow');
-      expect(x.steps.find((s) => s.step === 'rateLimit')).toMatchObject({ outcome: 'skipped', detail: expect.stringContaining('not checked') });
+      expect(x.steps.find((s) => s.step === 'rateLimit')?.outcome).toBe('pass');
     }
     expect([(await guard.evaluate(req(key.key))).effect, (await guard.evaluate(req(key.key))).reason]).toEqual(['allow', 'rate.limited']);
+    const spent = await guard.explain(req(key.key), { spend: false });
+    expect([spent.decision.reason, spent.steps.find((s) => s.step === 'rateLimit')?.outcome]).toEqual(['rate.limited', 'fail']);
+    // A store that cannot peek: shown as not checked, nothing spent.
+    const bare = new MemoryStore();
+    const unpeekable = Object.assign(Object.create(bare) as MemoryStore, { peekRateLimit: undefined });
+    const blind = createGuard(await basePolicy({ store: unpeekable, rateLimit: { limit: 1, window: '1h' } }));
+    const held = await storeApiKey(bare);
+    const x = await blind.explain(req(held.key), { spend: false });
+    expect(x.steps.find((s) => s.step === 'rateLimit')).toMatchObject({ outcome: 'skipped', detail: expect.stringContaining('not checked') });
+    expect((await blind.evaluate(req(held.key))).effect).toBe('allow');
     // The default spends, as a request does.
     const spending = createGuard(await basePolicy({ store: new MemoryStore(), rateLimit: { limit: 1, window: '1h' } }));
     const other = await storeApiKey(spending.store as MemoryStore);

@@ -67,8 +67,8 @@ export const explain: Command = {
     'Builds a request from the arguments and runs it through guard.explain of createGuard(policy): the decision, the rules\n' +
     'tried, and every step with pass / fail / reported / skipped and why. The token goes in an `Authorization: Bearer` header\n' +
     "unless --header sets Authorization itself; it is never printed. The policy's own store is used, and nothing is spent:\n" +
-    "a limited key's use and a DPoP proof are read, not taken, and rate limits show as not checked (a counter cannot be\n" +
-    'read without spending it). --spend runs it as a real request instead, spending what one would.\n' +
+    "a limited key's use and a DPoP proof are read, not taken, and rate limits are peeked at (shown as not checked on a\n" +
+    'store that cannot read a counter without spending it). --spend runs it as a real request instead, spending what one would.\n' +
     'Exit code 0 when the decision is allow, 7 when it is deny or step_up.',
   positionals: [
     { name: 'METHOD', description: 'HTTP method, e.g. GET' },
@@ -102,6 +102,8 @@ export const explain: Command = {
 
     const { policy } = await loadPolicy(file, ctx.cwd, name);
     const guard = createGuard(policy);
+    // Whether the dry run could read rate limits: a store without the optional peek shows them as not checked.
+    const peeks = typeof guard.store.peekRateLimit === 'function';
     let explained: Explanation;
     try {
       explained = await guard.explain(request, { spend: ctx.options['spend'] === true });
@@ -116,7 +118,7 @@ export const explain: Command = {
       return code;
     }
     ctx.out.line(`${request.method} ${path} from ${request.remoteAddress}${request.now ? ` at ${request.now.toISOString()}` : ''}`);
-    if (!explained.spent) ctx.out.line('  dry run: nothing spent, rate limits not checked (--spend to run it as a real request)');
+    if (!explained.spent) ctx.out.line(`  dry run: nothing spent${peeks ? '' : ', rate limits not checked'} (--spend to run it as a real request)`);
     for (const l of decisionLines(decision)) ctx.out.line(`  ${l}`);
     ctx.out.line();
     if (rules.length === 0) ctx.out.line('Rules: none (the policy has no rules)');

@@ -10,9 +10,11 @@ export const CONSUME_LUA = `
 -- is q + r/limit ms (0 <= r < limit), stored as the text "q:r:limit".
 -- KEYS[i]: counter i; all keys share the token's hash tag (one slot).
 -- ARGV[1]: now (whole ms); ARGV[2i], ARGV[2i+1]: limit and window (whole ms) of counter i (validated by the caller);
--- ARGV[2 * #KEYS + 2]: how long a counter is kept past its TAT (ms).
+-- ARGV[2 * #KEYS + 2]: how long a counter is kept past its TAT (ms); ARGV[2 * #KEYS + 3]: '1' to peek (answer as a
+-- charge would, charge nothing).
 local now = tonumber(ARGV[1])
 local slack = tonumber(ARGV[2 * #KEYS + 2])
+local peek = ARGV[2 * #KEYS + 3] == '1'
 local allowed = true
 local retry = 0
 local tats = {}
@@ -85,8 +87,8 @@ for i = 1, #KEYS do
     held[#held + 1] = out[#out]
   end
 end
--- All or nothing: charge only when every counter had room.
-if allowed then
+-- All or nothing: charge only when every counter had room (and this is no peek).
+if allowed and not peek then
   for i = 1, #KEYS do
     redis.call('SET', KEYS[i], tats[i], 'PX', string.format('%.17g', ttls[i]))
   end

@@ -251,7 +251,16 @@ export class RedisStore implements TokenStore, StoreCache {
 
   // --- Rate limits
 
-  async consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): Promise<RateLimitResult> {
+  consume(tokenId: string, checks: readonly RateLimitCheck[], now: number): Promise<RateLimitResult> {
+    return this.rateLimit(tokenId, checks, now, false);
+  }
+
+  peekRateLimit(tokenId: string, checks: readonly RateLimitCheck[], now: number): Promise<RateLimitResult> {
+    return this.rateLimit(tokenId, checks, now, true);
+  }
+
+  /** `consume`'s answer, from the one script; `peek`: charge nothing. */
+  private async rateLimit(tokenId: string, checks: readonly RateLimitCheck[], now: number, peek: boolean): Promise<RateLimitResult> {
     checkConsume(tokenId, checks, now);
     if (checks.length === 0) return { allowed: true, retryAfterMs: 0, limits: [] };
     const args: Arg[] = [checks.length];
@@ -259,7 +268,8 @@ export class RedisStore implements TokenStore, StoreCache {
     args.push(now);
     for (const c of checks) args.push(c.limit, c.windowMs);
     args.push(COUNTER_TTL_SLACK_MS);
-    const reply = await this.call('consume', this.cmd.tokenGuardConsume(...(args as [number, ...Arg[]])));
+    if (peek) args.push('1');
+    const reply = await this.call(peek ? 'peek' : 'consume', this.cmd.tokenGuardConsume(...(args as [number, ...Arg[]])));
     if (!Array.isArray(reply) || reply.length !== 2 + 2 * checks.length) throw new StoreError('Redis returned a malformed rate-limit reply');
     const allowed = reply[0] === 1;
     const limits: RateLimitState[] = checks.map((c, i) => ({ name: c.name, limit: c.limit, remaining: num(reply[2 + 2 * i]), resetMs: num(reply[3 + 2 * i]) }));

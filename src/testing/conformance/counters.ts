@@ -4,7 +4,7 @@ import type { RateLimitCheck, TokenStore } from '../../leaf/store.js';
 import { MINUTE, T0, allTypeErrors, bad, refusals, runConcern, type Concern, type ConformanceOptions, type ConformanceRunner } from './kit.js';
 
 /** The rate-limit part of a TokenStore: what `countersConformance` tests. */
-export type CountersStore = Pick<TokenStore, 'consume' | 'close'>;
+export type CountersStore = Pick<TokenStore, 'consume' | 'close'> & Partial<Pick<TokenStore, 'peekRateLimit'>>;
 
 /** The tests of this concern, for `countersConformance` and `storeConformance`. */
 export const counters: Concern<CountersStore> = {
@@ -100,6 +100,23 @@ export const counters: Concern<CountersStore> = {
         for (let i = 0; i < 2; i++) await store.consume('tok-1', [perMinute(2, 'rule:0')], T0);
         expect((await store.consume('tok-1', [perMinute(2, 'rule:0')], T0)).allowed).toBe(false);
         expect((await store.consume('tok-1', [perMinute(2, 'rule:1')], T0)).limits[0]?.remaining).toBe(1);
+      });
+
+      // peekRateLimit is optional: these hold for a store that has it.
+      test('peekRateLimit (when the store has it) answers what consume would, and charges nothing', async (store) => {
+        const peek = store.peekRateLimit?.bind(store);
+        if (!peek) return;
+        const limits = [perMinute(2), perMinute(5, 'rule:0')];
+        // Peeked three times, still fresh: each answer is a fresh token's first consume.
+        const first = await store.consume('tok-2', limits, T0);
+        for (let i = 0; i < 3; i++) expect(await peek('tok-1', limits, T0)).toEqual(first);
+        expect(first.limits.map((l) => l.remaining)).toEqual([1, 4]);
+        await store.consume('tok-1', limits, T0);
+        await store.consume('tok-1', limits, T0);
+        const full = await peek('tok-1', limits, T0);
+        expect([full.allowed, full.limits.map((l) => l.remaining)]).toEqual([false, [0, 3]]);
+        expect(full).toEqual(await store.consume('tok-1', limits, T0));
+        expect((await peek('tok-1', limits, T0 + MINUTE)).allowed).toBe(true);
       });
 
       if (concurrency > 0) {
