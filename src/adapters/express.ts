@@ -209,13 +209,6 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     if (goOn) next();
   };
   const middleware: RequestHandler = (req, res, next) => {
-    // Mounted twice on one path (app.use and router.use): this guard already let the request through (the rules read
-    // originalUrl, so it would decide the same), and a second evaluation would spend a key's use, a rate-limit unit
-    // and the DPoP proof's claim again, refusing the request's own proof as a replay.
-    if (stateOf(req)?.context === context) {
-      next();
-      return;
-    }
     const proto = protoOf(req);
     const app = appOf(req, proto);
     if (app !== lastApp) {

@@ -92,10 +92,6 @@ export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions)
   // Not async: a decision that needed no store call goes on to next() in the same tick. A throw (errors:
   // 'throw') is turned into a rejection by koa-compose, as from an async middleware.
   const middleware: Middleware = (ctx, next) => {
-    // Mounted twice on one path (app.use and router.use): this guard already let the request through (the rules read
-    // originalUrl, so it would decide the same), and a second evaluation would spend a key's use, a rate-limit unit
-    // and the DPoP proof's claim again, refusing the request's own proof as a replay.
-    if ((ctx as GuardedContext)[GUARD_KEY] === context) return next();
     const decision = context.guard.decide(nodeGuardRequest(ctx.req, ctx.originalUrl, ROUTER_CASE, ctx));
     if (isPromiseLike(decision)) return decision.then((d) => proceed(ctx, next, d));
     return proceed(ctx, next, decision);
