@@ -8,6 +8,7 @@ import { EvictionCursor } from '../leaf/bounded-map.js';
 import type { ParsedIp } from '../leaf/ip.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { defineCheck, type CheckContext } from './check.js';
+import { claimedSubject } from './pre-auth-subject.js';
 
 /** The policy's `preAuthLimit`. */
 export interface PreAuthLimitPolicy {
@@ -36,9 +37,11 @@ export interface PreAuthLimitPolicy {
    */
   ipv6Subnet?: number;
   /**
-   * Count only failed authentications (a malformed, unknown or forged token): clients that authenticate
-   * are never slowed, a client that keeps failing is refused (429) before its next attempt is looked at.
-   * Default: `false` (every request counts).
+   * Count only failed authentications (a malformed, unknown or forged token): a client that keeps failing is refused
+   * (429) before its next attempt is looked at. An attempt counts from the moment it arrives until its token is
+   * verified (then it is handed back), so concurrent guesses cannot all be looked at before the first one fails: a
+   * client's requests still being authenticated at once (an API key looked up in an asynchronous store, say) are held
+   * to `limit` too. Default: `false` (every request counts).
    */
   failedAuth?: boolean;
   /** Most clients tracked at once (memory bound); beyond it the least recently seen is forgotten. Default: 10 000. */
@@ -99,14 +102,24 @@ interface Rate {
 }
 
 /** One bucket as a request finds it: its TAT (a fresh one for a new or lapsed client) and whether one more fits. */
-interface Look {
+export interface Look {
   readonly key: string;
   readonly rate: Rate;
   readonly tat: Tat;
   readonly nowU: number;
   readonly next: number;
   readonly allowed: boolean;
+  /** The request's time, ms. */
+  readonly now: number;
+  /** With `'ip+subject'`, on the IP's look: the pair's, charged with it. */
+  pair: Look | undefined;
 }
+
+/**
+ * What a request's step keeps: `'charge'` spends one request now; `'hold'` (failedAuth) counts one for the request
+ * until it settles (`hold`, `settle`), so attempts in flight count as failures do; `'look'` (a dry run) keeps nothing.
+ */
+export type Spend = 'charge' | 'hold' | 'look';
 
 /** The compiled `preAuthLimit`. */
 export interface PreAuthLimiterConfig {
@@ -124,15 +137,19 @@ export interface PreAuthLimiterConfig {
   maxTokenBytes?: number;
 }
 
-// A claimed subject longer than this counts as none (the IP alone): it bounds the memory one client can make us keep.
-const MAX_SUBJECT_CHARS = 256;
-
 /** An in-process GCRA limiter over a bounded map of clients (IPs, and with `'ip+subject'` also IP and subject pairs). */
 export class PreAuthLimiter {
   // Keys: an IP key (no space in it), or `<IP key> <claimed subject>` (the first space ends the IP).
   private readonly clients = new Map<string, Tat>();
   // Every look re-inserts its client, so deleted entries pile up at the front of the Map: a cursor passes them once.
   private readonly leastRecent = new EvictionCursor(this.clients);
+  // failedAuth: each request's attempt from the moment it passes this limit until its authentication settles. Were it
+  // only counted once it failed, a burst of concurrent guesses would all pass before the first one failed.
+  private readonly held = new WeakMap<object, Look>();
+  // The attempt that passed last, charged only once another request comes before it settles: most settle in the same
+  // turn (a cached token, a synchronous store), then none is written at all. Until then this keeps its request alive.
+  private pendingRequest: object | undefined = undefined;
+  private pendingLook: Look | undefined = undefined;
   private readonly pair: Rate | undefined;
   private readonly ip: Rate;
   readonly policyHeader: string;
@@ -163,8 +180,7 @@ export class PreAuthLimiter {
   }
 
   /** The client's IP key: the address, or for IPv6 its `ipv6Subnet` prefix (`2001:db8:0:1::/64`). */
-  ipKey(ip: ParsedIp | null): string {
-    if (ip === null) return 'unknown';
+  ipKey(ip: ParsedIp): string {
     const bits = this.config.ipv6Subnet;
     if (ip.v4 || bits >= 128) return ip.text;
     let out = '';
@@ -178,25 +194,81 @@ export class PreAuthLimiter {
   }
 
   /**
-   * Charges one request of the client (when `charge`), or only looks; returns whether it is within the limit. With
-   * `'ip+subject'`, `subject` is what the token claims (undefined: none); both buckets are charged or neither is.
-   * `readOnly` (a dry run) keeps nothing at all: a look at a later `now` would otherwise drop a client's history.
+   * One request of the client, spent as `spend` says: its look (the IP's, with the pair's) when it is within the limit,
+   * undefined when it is not. With `'ip+subject'`, `subject` is what the token claims (undefined: none); both buckets
+   * are charged or neither is. A look keeps nothing (a look at a later `now` would otherwise drop a client's history).
+   * A held attempt is not spent yet (see `hold`): the budget is shown as it was, the attempt not being a failure yet.
    */
-  step(ipKey: string, subject: string | undefined, now: number, charge: boolean, headers: Record<string, string> | undefined, readOnly = false): boolean {
+  step(ipKey: string, subject: string | undefined, now: number, spend: Spend, headers: Record<string, string> | undefined): Look | undefined {
+    // The attempt passed last counts before anything else is looked at.
+    this.commit();
     const ipLook = this.look(ipKey, this.ip, now);
-    if (this.pair === undefined) {
-      if (!readOnly) this.keep(ipLook, charge && ipLook.allowed, charge);
-      if (headers) this.headers([ipLook], now, headers);
-      return ipLook.allowed;
+    const pairLook = this.pair === undefined ? undefined : this.look(`${ipKey} ${subject ?? ''}`, this.pair, now);
+    const allowed = ipLook.allowed && (pairLook === undefined || pairLook.allowed);
+    if (spend !== 'look') {
+      const spent = allowed && spend === 'charge';
+      this.keep(ipLook, spent);
+      if (pairLook) this.keep(pairLook, spent);
     }
-    const pairLook = this.look(`${ipKey} ${subject ?? ''}`, this.pair, now);
-    const allowed = ipLook.allowed && pairLook.allowed;
-    if (!readOnly) {
-      this.keep(ipLook, charge && allowed, charge);
-      this.keep(pairLook, charge && allowed, charge);
+    if (headers) this.headers(pairLook === undefined ? [ipLook] : [pairLook, ipLook], now, headers);
+    if (!allowed) return undefined;
+    ipLook.pair = pairLook;
+    return ipLook;
+  }
+
+  /** Holds a request's attempt (its look from a `'hold'` step) until `settle`: it counts as a failure would meanwhile. */
+  hold(request: object, look: Look): void {
+    this.pendingRequest = request;
+    this.pendingLook = look;
+  }
+
+  /**
+   * Ends the attempt a request holds, if any (a second call does nothing): kept as a failed authentication (`failed`),
+   * or handed back. A store failure ends none (no hook tells of it): its attempt lapses with the window.
+   */
+  settle(request: object, failed: boolean): void {
+    if (request === this.pendingRequest) {
+      const look = this.pendingLook as Look;
+      this.pendingRequest = this.pendingLook = undefined;
+      // Never charged (no other request came meanwhile): only a failure is.
+      if (failed) this.charge(look);
+      return;
     }
-    if (headers) this.headers([pairLook, ipLook], now, headers);
-    return allowed;
+    const look = this.held.get(request);
+    if (look === undefined) return;
+    this.held.delete(request);
+    if (failed) return;
+    this.refund(look, look.now);
+    if (look.pair) this.refund(look.pair, look.now);
+  }
+
+  /** Charges the attempt passed last, if it has not settled: it is held from now on. */
+  private commit(): void {
+    const request = this.pendingRequest;
+    if (request === undefined) return;
+    const look = this.pendingLook as Look;
+    this.pendingRequest = this.pendingLook = undefined;
+    this.held.set(request, this.charge(look));
+  }
+
+  /** Spends one request of each bucket a look found, as the bucket is now (others may have spent or refunded since). */
+  private charge(l: Look): Look {
+    const ip = this.look(l.key, l.rate, l.now);
+    this.keep(ip, true);
+    if (l.pair) {
+      ip.pair = this.look(l.pair.key, l.pair.rate, l.now);
+      this.keep(ip.pair, true);
+    }
+    return ip;
+  }
+
+  private refund(l: Look, now: number): void {
+    const { tat, rate } = l;
+    // Forgotten (maxClients), or lapsed and begun again since: nothing of this request's is left there to hand back.
+    if (this.clients.get(l.key) !== tat) return;
+    tat.t = Math.max(0, tat.t - rate.windowMs);
+    // Nothing left: a client that authenticates costs no memory.
+    if (tat.t === 0 || tat.t <= (now - tat.base) * rate.limit) this.clients.delete(l.key);
   }
 
   private look(key: string, rate: Rate, now: number): Look {
@@ -204,10 +276,10 @@ export class PreAuthLimiter {
     const tat = known === undefined || known.base + known.t / rate.limit <= now ? { base: now, t: 0 } : known;
     const nowU = (now - tat.base) * rate.limit;
     const next = Math.max(tat.t, nowU) + rate.windowMs;
-    return { key, rate, tat, nowU, next, allowed: next - nowU <= rate.tolerance };
+    return { key, rate, tat, nowU, next, allowed: next - nowU <= rate.tolerance, now, pair: undefined };
   }
 
-  private keep(l: Look, spend: boolean, charge: boolean): void {
+  private keep(l: Look, spend: boolean): void {
     const { tat, rate } = l;
     if (spend) tat.t = l.next;
     // Rebase so the numbers stay small under steady traffic.
@@ -216,10 +288,10 @@ export class PreAuthLimiter {
       tat.base += whole;
       tat.t -= whole * rate.limit;
     }
-    // Re-inserted: the map's order is least recently seen first. A look at a client with no history stores nothing
-    // (failedAuth: clients that authenticate cost no memory).
+    // Re-inserted: the map's order is least recently seen first. A client with no history (nothing spent, now or
+    // within the window) is not stored.
     this.clients.delete(l.key);
-    if (charge || tat.t > 0) this.clients.set(l.key, tat);
+    if (tat.t > 0) this.clients.set(l.key, tat);
     while (this.clients.size > this.config.maxClients) {
       const oldest = this.leastRecent.oldest();
       if (oldest === undefined) break;
@@ -259,105 +331,15 @@ export class PreAuthLimiter {
   }
 }
 
-// base64url, as the payload segment of a compact JWS is written.
-const B64URL_RE = /^[A-Za-z0-9_-]+$/;
-
-/** The end (one past the closing quote) of the JSON string that starts at `i`, or -1 when it does not end. */
-function stringEnd(s: string, i: number): number {
-  for (let j = i + 1; j < s.length; j++) {
-    const c = s.charCodeAt(j);
-    if (c === 0x5c) j++;
-    else if (c === 0x22) return j + 1;
-  }
-  return -1;
-}
-
-/** The JSON string value after the key that ends at `end` (`"key": "value"`): the value and where it ends, or undefined. */
-function stringValue(json: string, end: number): { value: string; next: number } | undefined {
-  let j = end;
-  while (json.charCodeAt(j) <= 0x20 && j < json.length) j++;
-  if (json.charCodeAt(j) !== 0x3a) return undefined;
-  j++;
-  while (json.charCodeAt(j) <= 0x20 && j < json.length) j++;
-  if (json.charCodeAt(j) !== 0x22) return undefined;
-  const next = stringEnd(json, j);
-  if (next === -1 || next - j - 2 > MAX_SUBJECT_CHARS * 6) return undefined;
-  const raw = json.slice(j, next);
-  if (!raw.includes('\\')) return { value: raw.slice(1, -1), next };
-  try {
-    return { value: JSON.parse(raw) as string, next };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The top-level `sub` and `iss` of a JWT payload's JSON text, read in one pass without parsing the document: nested
- * ones (an `act` claim's) are skipped, only string values count. Untrusted input: whatever it yields only picks one
- * of the sender's own IP's buckets, so a forger gains nothing by confusing it.
- */
-function topLevelSubject(json: string): { sub: string | undefined; iss: string | undefined } | undefined {
-  let depth = 0;
-  let sub: string | undefined;
-  let iss: string | undefined;
-  for (let i = 0; i < json.length; ) {
-    const c = json.charCodeAt(i);
-    if (c === 0x22) {
-      const end = stringEnd(json, i);
-      if (end === -1) return undefined;
-      const isSub = depth === 1 && end - i === 5 && json.startsWith('"sub"', i);
-      if (isSub || (depth === 1 && end - i === 5 && json.startsWith('"iss"', i))) {
-        const v = stringValue(json, end);
-        if (v === undefined) return undefined;
-        if (isSub) sub ??= v.value;
-        else iss ??= v.value;
-        if (sub !== undefined && iss !== undefined) break;
-        i = v.next;
-        continue;
-      }
-      i = end;
-      continue;
-    }
-    if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
-    i++;
-  }
-  return { sub, iss };
-}
-
-/**
- * The subject the request's token claims, unverified: a JWT's `sub` (with its `iss`, when it has one); undefined for
- * an API key, an opaque or unreadable token, several Authorization headers, or a token longer than `maxTokenBytes`
- * (checked before anything is decoded, so the work per request stays bounded by the policy's own token size cap).
- */
-export function claimedSubject(headers: CheckContext['headers'], maxTokenBytes: number): string | undefined {
-  const value = headers['authorization'];
-  if (typeof value !== 'string' || value.length > maxTokenBytes + 16) return undefined;
-  const sp = value.indexOf(' ');
-  if (sp === -1) return undefined;
-  const scheme = value.slice(0, sp).toLowerCase();
-  if (scheme !== 'bearer' && scheme !== 'dpop') return undefined;
-  const d1 = value.indexOf('.', sp + 1);
-  const d2 = d1 === -1 ? -1 : value.indexOf('.', d1 + 1);
-  // A compact JWS has exactly three segments (a JWE has five: its payload is not readable anyway).
-  if (d2 === -1 || value.indexOf('.', d2 + 1) !== -1 || d1 === sp + 1) return undefined;
-  const payload = value.slice(d1 + 1, d2);
-  if (!B64URL_RE.test(payload)) return undefined;
-  const claimed = topLevelSubject(Buffer.from(payload, 'base64url').toString('utf8'));
-  const sub = claimed?.sub;
-  if (sub === undefined || sub === '' || sub.length > MAX_SUBJECT_CHARS) return undefined;
-  // With its issuer: two issuers' `alice` (two tenants behind one NAT) are two people, each with its own budget.
-  const iss = claimed?.iss;
-  return iss === undefined || iss.length > MAX_SUBJECT_CHARS ? sub : `${sub}\u0000${iss}`;
-}
-
-const keyOf = (ctx: CheckContext, limiter: PreAuthLimiter): string => limiter.ipKey(ctx.ip);
 const subjectOf = (ctx: CheckContext, limiter: PreAuthLimiter): string | undefined =>
   limiter.config.by === 'ip+subject' ? claimedSubject(ctx.headers, limiter.config.maxTokenBytes) : undefined;
 
 // Failed authentications: unreadable, unknown or forged credentials. Not a request without any (a client
 // learning that it needs one), nor a revoked or expired real token.
 const FAILED_AUTH: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['token.malformed', 'token.invalid', 'request.malformed']);
+
+/** The trace's note for a client without an address. */
+const NO_ADDRESS = 'client address unknown: not limited before authentication (one bucket for every such client would let any of them lock the others out)';
 
 /** Limits before authentication, per client IP or per client IP and claimed subject (`rate.limited`, 429). */
 export const preAuthLimitCheck = defineCheck<PreAuthLimitPolicySlice, object, PreAuthLimitPolicy, PreAuthLimiter>({
@@ -378,18 +360,36 @@ export const preAuthLimitCheck = defineCheck<PreAuthLimitPolicySlice, object, Pr
       maxTokenBytes: env.maxTokenBytes,
     }),
   check(ctx, limiter) {
-    // A dry run (explain with spend: false) reads the client's budget without spending it, as failedAuth mode does.
-    const spends = ctx.store.spends;
-    const allowed = limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, !limiter.config.failedAuth && spends, ctx.responseHeaders, !spends);
-    if (allowed) return undefined;
-    const what = limiter.config.failedAuth ? 'failed authentications' : 'requests';
+    if (ctx.ip === null) {
+      ctx.skipped = NO_ADDRESS;
+      return undefined;
+    }
+    // A dry run (explain with spend: false) reads the client's budget without spending it.
+    const spend: Spend = !ctx.store.spends ? 'look' : limiter.config.failedAuth ? 'hold' : 'charge';
+    const look = limiter.step(limiter.ipKey(ctx.ip), subjectOf(ctx, limiter), ctx.nowMs, spend, ctx.responseHeaders);
+    if (look !== undefined) {
+      if (spend === 'hold') limiter.hold(ctx, look);
+      return undefined;
+    }
+    const what = limiter.config.failedAuth ? 'failed (or pending) authentications' : 'requests';
     ctx.detail =
       limiter.config.by === 'ip'
         ? `more than ${limiter.config.limit} ${what} from this client before authentication`
         : `more than ${limiter.config.limit} ${what} from this client for the subject its token claims, or ${limiter.config.ipLimit} for all its subjects, before authentication`;
     return 'rate.limited';
   },
+  // failedAuth settles each held attempt: an authentication that failed keeps it, any other end hands it back. The
+  // hooks are the engine's: refused before a token was verified (onRefusal), verified (prefetch, which starts nothing:
+  // called once a token is verified and bound), or any decision after that (decorate, e.g. a proof refused).
   onRefusal(ctx, limiter, reason) {
-    if (limiter.config.failedAuth && ctx.store.spends && FAILED_AUTH.has(reason)) limiter.step(keyOf(ctx, limiter), subjectOf(ctx, limiter), ctx.nowMs, true, undefined);
+    limiter.settle(ctx, FAILED_AUTH.has(reason));
   },
+  prefetch(ctx, limiter) {
+    if (limiter.config.failedAuth) limiter.settle(ctx, false);
+    return undefined;
+  },
+  decorate(ctx, limiter) {
+    limiter.settle(ctx, false);
+  },
+  decorates: (limiter) => limiter.config.failedAuth,
 });

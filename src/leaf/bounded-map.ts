@@ -51,6 +51,25 @@ export function tailHash(key: string): number {
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
+// V8 copies a substring or a concatenation shorter than this; a longer one may be a view into its parent (a slice) or a
+// tree of its parts (a cons string).
+const COPIED_BELOW = 13;
+
+/**
+ * A copy of `s` that keeps nothing else alive, for a string a long-lived structure holds (a bounded map's key, a usage
+ * record). V8 makes `slice`, `split`, `trim` and regex captures of 13 or more characters views into the whole string,
+ * so 256 characters cut from a 16 kB header would keep the 16 kB as long as they are kept. A short string is returned as
+ * is (V8 copied it already); a longer one goes through a Buffer, which gives a flat string of the same characters.
+ */
+export function flatCopy(s: string): string {
+  if (s.length < COPIED_BELOW) return s;
+  for (let i = 0; i < s.length; i++) {
+    // Beyond Latin-1: UTF-16 keeps every code unit, a lone surrogate included.
+    if (s.charCodeAt(i) > 0xff) return Buffer.from(s, 'utf16le').toString('utf16le');
+  }
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
 /**
  * The oldest key of a Map, in amortised constant time. A fresh `map.keys()` starts at the front of V8's table and
  * walks over every entry deleted since the table was last compacted: in a full Map that drops its oldest entry on each

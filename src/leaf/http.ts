@@ -1,4 +1,5 @@
 // Decision → HTTP answer, shared by every adapter so that all frameworks answer alike.
+import { flatCopy } from './bounded-map.js';
 import { AccessDeniedError } from './errors.js';
 import { REASONS } from './reasons.js';
 import type { Decision, ReasonCode } from './types.js';
@@ -91,9 +92,14 @@ export function bearerChallenge(realm: string | undefined, params: string, resou
   return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
 }
 
+/** The longest User-Agent kept. */
+const MAX_USER_AGENT = 256;
+
 /** The User-Agent, bounded: it is stored per token, and a client chooses its length. */
 export function userAgentOf(headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
   const ua = headers['user-agent'];
   const value = Array.isArray(ua) ? ua[0] : ua;
-  return typeof value === 'string' ? value.slice(0, 256) : undefined;
+  if (typeof value !== 'string') return undefined;
+  // Cut, it is copied: a slice would keep the whole header alive in every usage record (kilobytes a token).
+  return value.length <= MAX_USER_AGENT ? value : flatCopy(value.slice(0, MAX_USER_AGENT));
 }

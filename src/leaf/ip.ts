@@ -1,7 +1,7 @@
 // Strict IP parsing, CIDR sets compiled to integer masks, and client-IP resolution behind trusted proxies.
 // The allow/deny check itself is src/checks/ip.ts.
 import ipaddr from 'ipaddr.js';
-import { BoundedMap } from './bounded-map.js';
+import { BoundedMap, flatCopy } from './bounded-map.js';
 
 /** A parsed address: IPv4 as one 32-bit word, IPv6 as four. IPv4-mapped IPv6 is stored as IPv4. */
 export interface ParsedIp {
@@ -24,7 +24,9 @@ const V6_CHARS_RE = /^[0-9a-fA-F:.]+$/;
 
 function v4FromMatch(m: RegExpExecArray, text: string): ParsedIp {
   const n = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
-  return { v4: true, words: Uint32Array.of(n), text };
+  // Copied: an X-Forwarded-For hop is a slice of the whole header, and the text outlives the request (usage records,
+  // limiter keys), so a client padding the header would otherwise make each of them cost kilobytes.
+  return { v4: true, words: Uint32Array.of(n), text: flatCopy(text) };
 }
 
 /** Parses an IP address strictly (no octal, hex or short IPv4; IPv6 zone ids dropped). Returns null if it is not one. */

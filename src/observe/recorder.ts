@@ -1,5 +1,6 @@
 // The decision recorder behind the dashboard: an onDecision hook that keeps a bounded picture of recent
 // decisions in memory (a ring of events, per-second counts, bounded top lists). Never sees a token.
+import { EvictionCursor } from '../leaf/bounded-map.js';
 import type { DecisionEvent, ReasonCode, TraceStep } from '../leaf/types.js';
 
 /** Options of `decisionRecorder()`. */
@@ -101,6 +102,9 @@ function copyTrace(trace: unknown): TraceStep[] | undefined {
  */
 class BoundedCounts<V> {
   readonly map = new Map<string, V>();
+  // Every hit re-inserts its key, so deleted entries pile up at the front of the Map: a fresh `keys()` would walk them
+  // all on each eviction (hundreds of µs at 100 000 keys); one cursor kept across evictions passes each once.
+  private readonly leastRecent = new EvictionCursor(this.map);
   constructor(
     private readonly max: number,
     private readonly make: () => V,
@@ -111,7 +115,7 @@ class BoundedCounts<V> {
       // Map keeps insertion order: moved to the end, the first entry is always the least recently seen.
       this.map.delete(key);
     } else {
-      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+      if (this.map.size >= this.max) this.map.delete(this.leastRecent.oldest() as string);
       v = this.make();
     }
     this.map.set(key, v);

@@ -1,4 +1,5 @@
 // How one use updates a token's usage record: shared by MemoryStore and RedisStore's write buffer.
+import { flatCopy } from '../leaf/bounded-map.js';
 import { RECENT_IPS_KEPT, type TokenUsage, type UsageEvent } from '../leaf/store.js';
 
 const MINUTE = 60_000;
@@ -51,8 +52,11 @@ const singles = new Map<string, string[]>();
 function oneAddress(ip: string): string[] {
   let list = singles.get(ip);
   if (list === undefined) {
-    list = Object.freeze([ip]) as unknown as string[];
-    if (singles.size < ONE_ADDRESS_KEPT) singles.set(ip, list);
+    if (singles.size >= ONE_ADDRESS_KEPT) return Object.freeze([ip]) as unknown as string[];
+    // Kept for the life of the process, by any store's caller: a copy, so a slice of a longer string keeps no more.
+    const own = flatCopy(ip);
+    list = Object.freeze([own]) as unknown as string[];
+    singles.set(own, list);
   }
   return list;
 }

@@ -114,6 +114,24 @@ describe('decisionRecorder: bounded top lists forget the least recent key', () =
     expect(recorder.snapshot({ top: 1 }).deniedTokens).toEqual([{ tokenId: 'persistent', count: 1000, lastReason: 'token.revoked' }]);
   });
 
+  it('forgets exactly the key a reference LRU forgets, over a long run of repeats and new keys past the bound', () => {
+    const recorder = decisionRecorder({ maxKeys: 50 });
+    const lru = new Map<string, number>();
+    let seed = 11;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 20_000; i++) {
+      // Mostly repeats of recent keys (each moves to the newest end), now and then a burst of new ones.
+      const id = random() < 0.7 ? `t${Math.floor(random() * 80)}` : `new-${i}`;
+      const n = (lru.get(id) ?? 0) + 1;
+      lru.delete(id);
+      if (n === 1 && lru.size >= 50) lru.delete(lru.keys().next().value as string);
+      lru.set(id, n);
+      recorder.onDecision(refusal({ tokenId: id }));
+    }
+    const kept = recorder.snapshot({ top: 1000 }).deniedTokens.map((t) => [t.tokenId, t.count]);
+    expect(new Map(kept as [string, number][])).toEqual(lru);
+  });
+
   it('lists the n largest counts, ties by key, as a full sort would', () => {
     const recorder = decisionRecorder({ maxKeys: 5000 });
     const counts = new Map<string, number>();
