@@ -179,8 +179,8 @@ export interface Check<P extends object = object, R extends object = object, C =
   /** Problems of the policy that involve other keys than the check's own (`dpop` needs `jwt`), as `[path, message]`. */
   policyIssues?(policy: Readonly<Record<string, unknown>>): readonly (readonly [readonly (string | number)[], string])[];
   /**
-   * Told when authentication refused the request (a pre-auth check may count failed attempts). Called for the
-   * policy-level value only; never changes the decision.
+   * Told when authentication refused the request (a pre-auth check may count failed attempts), and of any store
+   * failure or internal error as `store.unavailable`. Called for the policy-level value only; never changes the decision.
    */
   onRefusal?(ctx: CheckContext, compiled: C, reason: ReasonCode): void;
   /** The reason whose WWW-Authenticate challenge `challenge` builds. */

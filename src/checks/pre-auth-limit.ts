@@ -224,7 +224,7 @@ export class PreAuthLimiter {
 
   /**
    * Ends the attempt a request holds, if any (a second call does nothing): kept as a failed authentication (`failed`),
-   * or handed back. A store failure ends none (no hook tells of it): its attempt lapses with the window.
+   * or handed back (a pass, or a store failure: the engine tells of one as a `store.unavailable` refusal).
    */
   settle(request: object, failed: boolean): void {
     if (request === this.pendingRequest) {

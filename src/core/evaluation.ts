@@ -390,6 +390,8 @@ export class Evaluation implements Run, Outcome {
       const blocking = ctx?.blocking as ReasonCode[] | undefined;
       return this.outcome(decorate(e, ctx, e.decider.decide(blocking && identity === undefined ? [...blocking, err.reason] : [err.reason], mode, rule, kept, err.detail)));
     }
+    // Neither a failed authentication nor a pass: a pre-auth check holding the attempt hands it back (settling twice is a no-op).
+    if (ctx) for (const slot of e.p.checks.phases['pre-auth']) if (slot.policy !== undefined) slot.check.onRefusal?.(ctx, slot.policy, 'store.unavailable');
     const what = err instanceof StoreFailure ? 'store call failed' : 'internal error';
     if (trace) trace.push({ phase: 'decide', step: 'failure', outcome: 'fail', reason: 'store.unavailable', detail: what });
     return this.outcome(e.decider.decide(['store.unavailable'], mode, rule, {}, what), err);
