@@ -28,7 +28,7 @@ export interface SubjectMapping {
 const quoted = (s: string) => JSON.stringify(s.slice(0, 64));
 
 /** The prefix of the record ids `issueApiKey` gives API keys (`key_` + 32 hex digits). */
-const API_KEY_ID = /^key_/;
+const API_KEY_ID = /^key_[0-9a-f]{32}$/;
 
 /** The id a `jwt_id` subject names in the guard's store, or why there is none. */
 function tokenIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource | undefined): { id: string } | { why: string } {
@@ -37,7 +37,7 @@ function tokenIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource
   // would refuse that API key, which an identity provider's event never means (nor reaches under subjectScope
   // 'issuer'). With several configurations the id is `<name>:<jti>`, never a record id.
   if ('id' in named && named.id === jti && API_KEY_ID.test(jti))
-    return { why: `jwt_id jti ${quoted(jti)} has the shape of an API key id (key_…), which a token event does not revoke` };
+    return { why: `jwt_id jti ${quoted(jti)} has the shape of an API key id (key_ + 32 hex digits), which a token event does not revoke` };
   return named;
 }
 
