@@ -4,6 +4,10 @@
 export interface Output {
   /** Whether `--json` was given: commands then call `json` once instead of `line`/`table`. */
   readonly json: boolean;
+  /**
+   * One line of text. Everything in it is shown escaped, line breaks too: names, subjects, metadata and reasons are
+   * stored by whoever issued a key or sent a token, and one holding `\n` would forge lines of its own.
+   */
   line(text?: string): void;
   /** A table with a header row; columns padded to their widest cell. */
   table(header: readonly string[], rows: readonly (readonly string[])[]): void;
@@ -33,7 +37,7 @@ export function printable(text: string, breaks = true): string {
 export function createOutput(json: boolean, stdout: (s: string) => void, stderr: (s: string) => void): Output {
   return {
     json,
-    line: (text = '') => stdout(`${printable(text)}\n`),
+    line: (text = '') => stdout(`${printable(text, false)}\n`),
     table(header, rows) {
       stdout(`${renderTable(header, rows)}\n`);
     },

@@ -76,9 +76,11 @@ function report(out: Output, io: CliIo, f: Failure): void {
     out.result(f.result === undefined ? { error } : { error, result: f.result });
     return;
   }
-  // A message may quote what was given or stored (an id, a subject): escaped as output is.
-  io.stderr(`${f.message.startsWith(`${PROGRAM} `) ? '' : `${PROGRAM}: `}${printable(f.message)}\n`);
-  if (f.help) io.stderr(`  ${printable(f.help)}\n`);
+  // A message may quote what was given or stored (an id, a subject, a key's successor): escaped as output is, line
+  // breaks too, so that a stored value cannot forge lines. An invalid policy's one issue per line is its layout.
+  const breaks = f.code === 'policy.invalid';
+  io.stderr(`${f.message.startsWith(`${PROGRAM} `) ? '' : `${PROGRAM}: `}${printable(f.message, breaks)}\n`);
+  if (f.help) io.stderr(`  ${printable(f.help, false)}\n`);
 }
 
 /** Runs one command line; resolves to its exit code. Never throws. */

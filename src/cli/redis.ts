@@ -1,6 +1,7 @@
 // The Redis behind `keys` and `revoke`: the URL and prefix from the options or REDIS_URL, a connection that fails fast
-// (no retry loop, no offline queue) so an unreachable Redis ends the command in `--timeout`, never a hang, and a second
-// one to listen on, as an app's `subscriber`: a revocation returns only once every listening instance confirmed it.
+// (no retry loop, no offline queue) so an unreachable Redis ends the command in `--timeout`, never a hang, and, for the
+// commands that revoke, a second one to listen on, as an app's `subscriber`: a revocation returns only once every
+// listening instance confirmed it.
 import type { Redis, RedisOptions } from 'ioredis';
 import { parseTimerDuration } from '../leaf/duration.js';
 import { RedisStore } from '../stores/redis.js';
@@ -13,6 +14,15 @@ export const REDIS_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   prefix: { type: 'string', value: 'PREFIX', description: "the app's RedisStore prefix. Default: tg:" },
   timeout: { type: 'string', value: 'DURATION', description: 'longest wait for Redis to connect or answer (5s, 500ms). Default: 5s' },
 };
+
+/** How a command uses the store. */
+export interface StoreUse {
+  /**
+   * Whether it revokes (`revoke …`, `keys revoke`): only then is a subscriber opened, to wait for the instances'
+   * confirmations. Default: false.
+   */
+  revokes?: boolean;
+}
 
 /** An open store and how to let go of it. */
 export interface OpenStore {
@@ -38,7 +48,7 @@ export function redactUrl(url: string): string {
 }
 
 /** Connects to the Redis the options name and wraps it in a RedisStore. Throws CliError: usage (no or bad URL), store unreachable. */
-export async function openStore(ctx: CommandContext, name: string): Promise<OpenStore> {
+export async function openStore(ctx: CommandContext, name: string, use: StoreUse = {}): Promise<OpenStore> {
   const url = (typeof ctx.options['redis'] === 'string' ? ctx.options['redis'] : undefined) ?? ctx.env['REDIS_URL'];
   if (!url) throw usage(`${name}: no Redis given`, 'pass --redis redis://host:6379 or set REDIS_URL');
   let parsed: URL;
@@ -83,24 +93,27 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
     // ioredis percent-decodes the user and password in its constructor: a bare `%` there throws URIError.
     throw usage(`${name}: --redis cannot be read (${err instanceof URIError ? 'a `%` in the user or password must be written %25' : (err as Error).message})`);
   }
-  // The same options: it fails as fast, and never reconnects behind the command's back.
-  const subscriber = client.duplicate();
+  // Only for a command that revokes: a subscriber on the prefix joins the revocation protocol, where every instance's
+  // revoke counts it among the listeners that must confirm (PUBSUB NUMSUB), so a `keys list` listening while an app
+  // revokes would make that revoke wait on it. The same options: it fails as fast, and never reconnects behind the
+  // command's back.
+  const subscriber = use.revokes === true ? client.duplicate() : undefined;
   let lastError: Error | undefined;
   const failed = (err: Error) => {
     lastError = err;
   };
   client.on('error', failed);
-  subscriber.on('error', failed);
+  subscriber?.on('error', failed);
   const disconnect = () => {
     client.disconnect();
-    subscriber.disconnect();
+    subscriber?.disconnect();
   };
   let timer: NodeJS.Timeout | undefined;
   try {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    await Promise.race([Promise.all([client.connect(), subscriber.connect()]), timedOut]);
+    await Promise.race([Promise.all([client.connect(), subscriber?.connect()]), timedOut]);
     // Refused (a database the server does not have): an error here, not database 0 behind the command's back.
     await Promise.race([client.select(db), timedOut]);
   } catch (err) {
@@ -114,23 +127,38 @@ export async function openStore(ctx: CommandContext, name: string): Promise<Open
   }
   let store: RedisStore;
   try {
-    // A subscriber, as the app's instances have: without one a revocation is published unconfirmed, and the command
-    // would succeed while an instance still answers "not revoked" from its near-cache. It waits `--timeout` for the
-    // confirmations; nothing is cached here (a command makes a lookup or two), so there is no heartbeat to stop.
-    store = new RedisStore({ client, subscriber, prefix, commandTimeout: timeoutMs, confirmTimeout: timeoutMs, nearCache: false });
+    // To revoke, a subscriber, as the app's instances have: without one a revocation is published unconfirmed, and the
+    // command would succeed while an instance still answers "not revoked" from its near-cache. It waits `--timeout` for
+    // the confirmations; nothing is cached here (a command makes a lookup or two), so there is no heartbeat to stop.
+    store = new RedisStore({ client, ...(subscriber && { subscriber }), prefix, commandTimeout: timeoutMs, confirmTimeout: timeoutMs, nearCache: false });
   } catch (err) {
     disconnect();
     throw usage(`${name}: ${(err as Error).message}`);
   }
+  /** Waits for `p` at most `--timeout`; a failure or a late answer is let go: the command is ending either way. */
+  const bounded = async (p: Promise<unknown>): Promise<void> => {
+    let t: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (t = setTimeout(resolve, timeoutMs)));
+    await Promise.race([p.then(noop, noop), late]);
+    clearTimeout(t);
+  };
   return {
     store,
     where,
     async close() {
       try {
+        // Out of the protocol before the store's handlers go: an app's revoke that counted this subscriber before the
+        // UNSUBSCRIBE reached Redis has its invalidation delivered ahead of the UNSUBSCRIBE's reply, and the handlers,
+        // still in place, confirm it. Removed first (store.close), they would leave that revoke waiting on us in vain.
+        if (subscriber) await bounded(subscriber.unsubscribe());
         await store.close();
       } finally {
+        // QUIT, not a bare disconnect: Redis runs what was sent before it (a confirmation just published) first.
+        await bounded(client.quit());
         disconnect();
       }
     },
   };
 }
+
+const noop = (): void => undefined;

@@ -7,7 +7,7 @@ import type { TokenStore } from '../leaf/store.js';
 import { type CommandContext, type OptionSpec, optional } from './command.js';
 import { usage } from './exit.js';
 import { loadPolicy } from './policy-module.js';
-import { openStore, REDIS_OPTIONS } from './redis.js';
+import { openStore, REDIS_OPTIONS, type StoreUse } from './redis.js';
 
 /** The options of every command that changes or reads the app's store. */
 export const STORE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
@@ -19,21 +19,33 @@ export const STORE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   },
 };
 
+/** What a policy module accepts as API keys (`--policy`): keys the command makes must be ones the app accepts. */
+export interface PolicyKeys {
+  /** The file as given, for messages. */
+  file: string;
+  /** Its `apiKeys.prefix`, as a list; empty when it accepts no API keys. */
+  prefixes: readonly string[];
+  /** Its `apiKeys.checksumSecret`, when it has one. */
+  checksumSecret: string | Uint8Array | undefined;
+}
+
 /** An open store, the guard to revoke through, and how to let go of them. */
 export interface Target {
   store: TokenStore;
-  /** The policy's guard (its clock tolerance, issuers and onLifecycle), or one made for the store. */
+  /** The policy's guard (its clock tolerance, issuers and onLifecycle), or one made for the store (the default 5 s tolerance). */
   guard: Guard;
+  /** With `--policy`: the API keys the policy accepts. */
+  policy?: PolicyKeys;
   /** Where it is, for messages. */
   where: string;
   close(): Promise<void>;
 }
 
 /** Opens what the options name. Throws CliError: usage (both or neither given, a policy without a store), not found, unreachable. */
-export async function openTarget(ctx: CommandContext, name: string): Promise<Target> {
+export async function openTarget(ctx: CommandContext, name: string, use: StoreUse = {}): Promise<Target> {
   const file = optional(ctx, 'policy');
   if (file === undefined) {
-    const open = await openStore(ctx, name);
+    const open = await openStore(ctx, name, use);
     // A guard over the store, only to revoke with: validated, reasoned and reported exactly as an app's own
     // `guard.revoke` (the default 5 s clock tolerance). The prefix is a placeholder: it accepts no request here.
     return { ...open, guard: createGuard({ store: open.store, apiKeys: { prefix: 'tg_' }, trackUsage: false }) };
@@ -46,9 +58,12 @@ export async function openTarget(ctx: CommandContext, name: string): Promise<Tar
     throw usage(`${name}: the policy in ${file} names no store`, "a command on a store of its own changes nothing the app sees: give the policy's `store`, or use --redis");
   }
   const guard = createGuard({ ...policy, trackUsage: false });
+  // Read after createGuard: the policy is valid, so each prefix is a valid one and the secret long enough.
+  const apiKeys = policy.apiKeys;
   return {
     store: guard.store,
     guard,
+    policy: { file, prefixes: apiKeys === undefined ? [] : [apiKeys.prefix].flat(), checksumSecret: apiKeys?.checksumSecret },
     where: `the store of ${file}`,
     // Its timers only: the module's own connections are its, and the command's process ends when it is done.
     close: async () => {

@@ -22,10 +22,20 @@ export interface LifecycleOptions {
   now?: Date;
 }
 
-/** Options of `listApiKeys`. */
+/** The guard's own default clock tolerance (without `jwt`, or with its default `clockTolerance`). */
+const DEFAULT_TOLERANCE_MS = 5000;
+
+/** Options of `listApiKeys` and `findApiKey`. */
 export interface ListApiKeysOptions {
   /** The time `state` is computed at. Default: now. */
   now?: Date;
+  /**
+   * The clock tolerance of the guard that reads these keys (the largest `jwt.clockTolerance`; from a guard,
+   * `guard.clockTolerance * 1000`, which is in seconds). The guard reads a key's creation that much earlier against a
+   * subject revocation (`revokeSubject`), so a key made up to that long after the cut-off is refused: with the same
+   * tolerance, `state` is `revoked` exactly when the guard refuses the key. Default: `'5s'`, the guard's default.
+   */
+  clockTolerance?: Duration;
 }
 
 /** Options of `createApiKey`: those of `issueApiKey`, plus who acts and where events go. */
@@ -48,6 +58,11 @@ export interface RotateApiKeyOptions extends LifecycleOptions {
   checksumSecret?: string | Uint8Array;
   /** Why (recorded on the old key's event and as its revocation reason). Default: `'rotated'`. */
   reason?: RevocationReason;
+  /**
+   * The clock tolerance of the guard that reads the key, as `listApiKeys`'s: a key the guard refuses under a subject
+   * revocation (made up to that long after its cut-off) is not rotated. Default: `'5s'`, the guard's default.
+   */
+  clockTolerance?: Duration;
 }
 
 /** What `rotateApiKey` returns: the successor (plaintext once, and its stored record) and the old key as it is now. */
@@ -85,6 +100,24 @@ function timeOf(where: string, now: unknown): number {
   if (now === undefined) return Date.now();
   if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new UsageError(`${where}: now must be a valid Date`);
   return now.getTime();
+}
+
+/** The clock tolerance of a call in ms, checked: a duration as the policy's `jwt.clockTolerance` takes it. */
+function toleranceOf(where: string, value: unknown): number {
+  if (value === undefined) return DEFAULT_TOLERANCE_MS;
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    throw new UsageError(`${where}: clockTolerance must be a duration ('5s', '500ms', ms) of 0 or more (got ${describeValue(value)})`, {
+      help: "pass the guard's: clockTolerance: guard.clockTolerance * 1000 (guard.clockTolerance is in seconds)",
+    });
+  }
+  return ms;
+}
+
+/** A value for a message: short, and never more than its type when it is not a plain string or number. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return typeof value === 'number' ? String(value) : typeof value;
 }
 
 /** Common checks of LifecycleOptions. */
@@ -156,9 +189,10 @@ export async function listApiKeys(store: TokenStore, subject: string, options: L
   const inventory = inventoryOf(store, 'listApiKeys');
   checkName('listApiKeys', 'subject', subject);
   const nowMs = timeOf('listApiKeys', options?.now);
+  const toleranceMs = toleranceOf('listApiKeys', options?.clockTolerance);
   const records = (await inventory.listApiKeys(subject)).map(checked);
   records.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
-  return Promise.all(records.map((r) => summaryWithUse(store, r, nowMs)));
+  return Promise.all(records.map((r) => summaryWithUse(store, r, nowMs, toleranceMs)));
 }
 
 /**
@@ -170,8 +204,9 @@ export async function findApiKey(store: TokenStore, id: string, options: ListApi
   const inventory = inventoryOf(store, 'findApiKey');
   checkName('findApiKey', 'id', id);
   const nowMs = timeOf('findApiKey', options?.now);
+  const toleranceMs = toleranceOf('findApiKey', options?.clockTolerance);
   const record = await inventory.getApiKeyById(id);
-  return record === undefined || record === null ? undefined : summaryWithUse(store, checked(record), nowMs);
+  return record === undefined || record === null ? undefined : summaryWithUse(store, checked(record), nowMs, toleranceMs);
 }
 
 /** The record of `id` that can still change: known, not revoked, not rotated, not expired; else ApiKeyStateError. */
@@ -206,6 +241,7 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   checkName(where, 'id', id);
   const nowMs = lifecycleOptions(where, options);
   checkReasonOption(where, options.reason);
+  const toleranceMs = toleranceOf(where, options.clockTolerance);
   const graceMs = parseDuration(options.grace ?? 0);
   if (graceMs === undefined) throw new UsageError(`${where}: grace must be a duration ('24h', '30m', ms) from 0 to 30 days (got ${JSON.stringify(options.grace)})`);
   if (graceMs > MAX_ROTATION_GRACE_MS) throw new UsageError(`${where}: grace must be at most 30 days: a longer overlap keeps a possibly leaked key alive too long`);
@@ -220,7 +256,7 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
     });
   }
   // Refused by requests though its record does not say so: a successor would be a working key for a revoked one.
-  if ((await listedRevocation(store, old, nowMs)) !== undefined) {
+  if ((await listedRevocation(store, old, nowMs, toleranceMs)) !== undefined) {
     throw new ApiKeyStateError('api_key.revoked', id, `API key ${id} is revoked (on the store's revocation list: its id, or its subject since it was made)`);
   }
   // The successor inherits the uses left; an old key still accepted beside it would spend its own on top, so a key

@@ -82,10 +82,10 @@ export function summarize(record: ApiKeyRecord, nowMs: number, lastUsedAt?: numb
 /**
  * The summary of a record with its last use read from the store's usage (when the store has it), and revoked where
  * the store's revocation list refuses the key though its record does not say so (`guard.revoke` of its id, or the
- * CLI's `revoke token`; `revokeSubject` of its subject after the key was made).
+ * CLI's `revoke token`; `revokeSubject` of its subject before the key was made plus `toleranceMs`, as the guard reads it).
  */
-export async function summaryWithUse(store: TokenStore, record: ApiKeyRecord, nowMs: number): Promise<ApiKeySummary> {
-  const [usage, listed] = await Promise.all([store.getUsage(record.id), listedRevocation(store, record, nowMs)]);
+export async function summaryWithUse(store: TokenStore, record: ApiKeyRecord, nowMs: number, toleranceMs: number): Promise<ApiKeySummary> {
+  const [usage, listed] = await Promise.all([store.getUsage(record.id), listedRevocation(store, record, nowMs, toleranceMs)]);
   const last = usage && typeof usage.lastUsedAt === 'number' && Number.isFinite(usage.lastUsedAt) ? usage.lastUsedAt : undefined;
   const s = summarize(record, nowMs, last);
   if (listed === undefined || (s.state !== 'active' && s.state !== 'grace')) return s;
@@ -97,8 +97,12 @@ export async function summaryWithUse(store: TokenStore, record: ApiKeyRecord, no
   return s;
 }
 
-/** The store's revocation of the key (its id, or its subject after it was made), as requests read it; else undefined. */
-export async function listedRevocation(store: TokenStore, record: ApiKeyRecord, nowMs: number): Promise<RevocationState | undefined> {
+/**
+ * The store's revocation of the key (its id, or its subject after it was made), as requests read it; else undefined.
+ * `toleranceMs` must be the guard's clock tolerance: the guard reads a key's creation that much earlier against a
+ * subject's cut-off, so a key made up to that long after `revokeSubject` is refused, and must be shown refused.
+ */
+export async function listedRevocation(store: TokenStore, record: ApiKeyRecord, nowMs: number, toleranceMs: number): Promise<RevocationState | undefined> {
   const state = checkRevocationState(await store.getRevocation(record.id, record.subject, nowMs));
-  return isRevoked(state, record.createdAt) ? state : undefined;
+  return isRevoked(state, record.createdAt, toleranceMs) ? state : undefined;
 }

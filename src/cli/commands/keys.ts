@@ -10,9 +10,10 @@ import type { LifecycleEvent } from '../../leaf/lifecycle.js';
 import type { TokenStore } from '../../leaf/store.js';
 import { type Command, type CommandContext, type Group, list, many, optional, required } from '../command.js';
 import { CliError, EXIT, usage } from '../exit.js';
+import { issueFormat, rotateFormat } from '../key-format.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
-import { openTarget, STORE_OPTIONS } from '../target.js';
+import { openTarget, STORE_OPTIONS, type Target } from '../target.js';
 import { parseDurationFlag, parseJson, parsePairs, parseRateLimit } from '../values.js';
 
 const date = (d: Date | null | undefined): string => (d === null ? 'never' : d === undefined ? '-' : d.toISOString());
@@ -74,16 +75,23 @@ function eventRow(e: LifecycleEvent): string[] {
 }
 
 /** The checksum secret named by `--checksum-secret-env`, read from the environment (never argv: shell history, ps). */
-function checksumSecret(ctx: CommandContext): string | undefined {
-  const name = optional(ctx, 'checksum-secret-env');
-  if (name === undefined) return undefined;
-  const secret = ctx.env[name];
-  if (!secret) throw usage(`--checksum-secret-env: the environment variable ${name} is not set`);
-  return secret;
+function checksumSecret(ctx: CommandContext): { secret: string; variable: string } | undefined {
+  const variable = optional(ctx, 'checksum-secret-env');
+  if (variable === undefined) return undefined;
+  const secret = ctx.env[variable];
+  if (!secret) throw usage(`--checksum-secret-env: the environment variable ${variable} is not set`);
+  return { secret, variable };
 }
 
+/** The options of the summaries: the guard's clock tolerance, so a key is shown revoked exactly when the app refuses it. */
+const readAs = (open: Target) => ({ clockTolerance: open.guard.clockTolerance * 1000 });
+
 const SECRET_OPTION = {
-  'checksum-secret-env': { type: 'string', value: 'VAR', description: "environment variable holding the policy's apiKeys.checksumSecret" },
+  'checksum-secret-env': {
+    type: 'string',
+    value: 'VAR',
+    description: "environment variable holding the policy's apiKeys.checksumSecret. Default with --policy: the policy's",
+  },
 } as const;
 
 /** Prints a new key once, with the warning that it cannot be shown again. */
@@ -104,7 +112,11 @@ const issue: Command = {
   options: {
     subject: { type: 'string', value: 'SUBJECT', description: 'who the key belongs to (required)' },
     scopes: { type: 'string', multiple: true, value: 'A,B', description: 'scopes the key grants, comma-separated' },
-    'key-prefix': { type: 'string', value: 'PREFIX', description: "the key's prefix, one of the policy's apiKeys.prefix (required), e.g. tg_" },
+    'key-prefix': {
+      type: 'string',
+      value: 'PREFIX',
+      description: "the key's prefix, one of the policy's apiKeys.prefix, e.g. tg_ (required; with --policy: its prefix, or one of its several)",
+    },
     'expires-in': { type: 'string', value: 'DURATION', description: 'lifetime: 90d, 12h, … or "never" (required)' },
     name: { type: 'string', value: 'NAME', description: 'a label for humans' },
     'ip-allow': { type: 'string', multiple: true, value: 'CIDR', description: 'client addresses the key may be used from' },
@@ -124,8 +136,10 @@ const issue: Command = {
   async run(ctx) {
     const name = 'token-guard keys issue';
     const expires = required(ctx, 'expires-in', name);
+    // With --policy the policy's apiKeys say which prefix (and secret) its keys have: read once it is loaded.
+    const prefix = optional(ctx, 'policy') === undefined ? required(ctx, 'key-prefix', name) : optional(ctx, 'key-prefix');
     const options: IssueApiKeyOptions = {
-      prefix: required(ctx, 'key-prefix', name),
+      prefix: prefix ?? 'tg_',
       subject: required(ctx, 'subject', name),
       scopes: list(ctx, 'scopes'),
       expiresIn: expires === 'never' ? null : parseDurationFlag('--expires-in', expires),
@@ -147,13 +161,19 @@ const issue: Command = {
     const metadata = many(ctx, 'metadata');
     if (metadata.length) options.metadata = parsePairs('--metadata', metadata);
     const secret = checksumSecret(ctx);
-    if (secret !== undefined) options.checksumSecret = secret;
+    if (secret !== undefined) options.checksumSecret = secret.secret;
     const actor = actorOf(ctx);
     // Checked before connecting (the key minted here is dropped): a bad option is a usage error whether or not Redis is up.
     issueApiKey(options);
     const open = await openTarget(ctx, name);
     let made: Made<Awaited<ReturnType<typeof createApiKey>>>;
     try {
+      if (open.policy) {
+        const format = issueFormat(name, open.policy, prefix, secret);
+        options.prefix = format.prefix;
+        if (format.checksumSecret === undefined) delete options.checksumSecret;
+        else options.checksumSecret = format.checksumSecret;
+      }
       made = await making(() => createApiKey(open.store, { ...options, actor }));
     } finally {
       await open.close();
@@ -194,7 +214,7 @@ const listCommand: Command = {
     const open = await openTarget(ctx, name);
     let keys: ApiKeySummary[];
     try {
-      keys = await listApiKeys(open.store, subject);
+      keys = await listApiKeys(open.store, subject, readAs(open));
     } finally {
       await open.close();
     }
@@ -226,7 +246,7 @@ const show: Command = {
     let key: ApiKeySummary | undefined;
     let events: LifecycleEvent[] = [];
     try {
-      key = await findApiKey(open.store, id);
+      key = await findApiKey(open.store, id, readAs(open));
       if (key && (open.store as TokenStore).listLifecycleEvents) events = await listLifecycleEvents(open.store, { tokenId: id });
     } finally {
       await open.close();
@@ -276,10 +296,18 @@ const rotate: Command = {
     }
     if (expires !== undefined) options.expiresIn = expires === 'never' ? null : parseDurationFlag('--expires-in', expires);
     if (reason !== undefined) options.reason = reason;
-    if (secret !== undefined) options.checksumSecret = secret;
+    if (secret !== undefined) options.checksumSecret = secret.secret;
     const open = await openTarget(ctx, name);
     let made: Made<Awaited<ReturnType<typeof rotateApiKey>>>;
     try {
+      Object.assign(options, readAs(open));
+      const old = open.policy ? await findApiKey(open.store, id, readAs(open)) : undefined;
+      // An unknown key is rotateApiKey's to report (exit 3).
+      if (open.policy && old) {
+        const own = rotateFormat(name, open.policy, id, old.prefix, secret);
+        if (own === undefined) delete options.checksumSecret;
+        else options.checksumSecret = own;
+      }
       made = await making(() => rotateApiKey(open.store, id, options));
     } finally {
       await open.close();
@@ -311,7 +339,8 @@ const revoke: Command = {
     const id = ctx.positionals[0] as string;
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
-    const open = await openTarget(ctx, name);
+    // Revokes: with a subscriber, to wait for the instances' confirmations as `revoke token` does.
+    const open = await openTarget(ctx, name, { revokes: true });
     let summary: ApiKeySummary;
     try {
       summary = await revokeApiKey(open.store, id, reason === undefined ? { actor } : { actor, reason });

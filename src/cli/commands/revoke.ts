@@ -30,7 +30,7 @@ const token: Command = {
     const expiresAt = at === undefined ? undefined : parseFutureTime('--expires-at', at, now.getTime());
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
-    const open = await openTarget(ctx, name);
+    const open = await openTarget(ctx, name, { revokes: true });
     try {
       await open.guard.revoke(id, { now, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
     } finally {
@@ -65,7 +65,7 @@ const subject: Command = {
     const expiresAt = at === undefined ? undefined : parseFutureTime('--expires-at', at, now.getTime());
     const reason = reasonOf(ctx);
     const actor = actorOf(ctx);
-    const open = await openTarget(ctx, name);
+    const open = await openTarget(ctx, name, { revokes: true });
     try {
       await open.guard.revokeSubject(who, { now, before, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
     } finally {
