@@ -3,8 +3,11 @@
 // cannot all reach the store before the first of them has failed, while clients that authenticate get every
 // attempt back.
 import { describe, expect, it } from 'vitest';
-import { createGuard, issueApiKey, MemoryStore, type Decision, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
-import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
+import { issueApiKey, MemoryStore, type Decision, type TokenGuardPolicy } from '../../src/index.js';
+import { guessedKey, preAuthGuard } from '../helpers/pre-auth.js';
+import { wrapStore } from '../helpers/stores.js';
+import { NOW, signToken } from '../helpers/tokens.js';
+import { requestWith } from '../tokens/fixtures.js';
 
 const A = '198.51.100.7';
 
@@ -16,16 +19,10 @@ function gatedStore() {
   const inner = new MemoryStore();
   const waiting: (() => void)[] = [];
   let lookups = 0;
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        if (prop === 'getApiKey') lookups++;
-        const out = (v as (...a: unknown[]) => unknown).apply(target, args);
-        return new Promise((resolve) => waiting.push(() => resolve(out)));
-      };
-    },
+  const store = wrapStore(inner, (method, call) => {
+    if (method === 'getApiKey') lookups++;
+    const out = call();
+    return new Promise((resolve) => waiting.push(() => resolve(out)));
   });
   /** Answers every waiting store call, and those they lead to, until every evaluation has settled. */
   async function answerAll(evaluations: Promise<Decision>[]): Promise<Decision[]> {
@@ -42,16 +39,7 @@ function gatedStore() {
   return { inner, store, answerAll, lookups: () => lookups };
 }
 
-/** A well-formed key no store knows: a guess that passes the checksum and so costs a store lookup. */
-const guess = () => issueApiKey({ prefix: 'tg_', subject: 'nobody', scopes: ['orders:read'], expiresIn: '1d', now: NOW }).key;
-
-const req = (token: string | undefined, remoteAddress = A): GuardRequest => ({
-  method: 'GET',
-  path: '/orders/1',
-  headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-  remoteAddress,
-  now: NOW,
-});
+const req = (token: string | undefined, remoteAddress = A) => requestWith(token === undefined ? {} : { authorization: `Bearer ${token}` }, { remoteAddress });
 
 /** How many decisions gave each reason. */
 function tally(ds: readonly Decision[]): Record<string, number> {
@@ -62,9 +50,7 @@ function tally(ds: readonly Decision[]): Record<string, number> {
 
 async function guardWith(preAuthLimit: Partial<NonNullable<TokenGuardPolicy['preAuthLimit']>> = {}) {
   const gated = gatedStore();
-  const guard = createGuard(
-    await basePolicy({ store: gated.store as MemoryStore, trackUsage: false, preAuthLimit: { limit: 3, window: '1h', failedAuth: true, ...preAuthLimit } }),
-  );
+  const guard = await preAuthGuard(gated.store, { limit: 3, window: '1h', failedAuth: true, ...preAuthLimit });
   const key = issueApiKey({ prefix: 'tg_', subject: 'svc-billing', scopes: ['orders:read'], expiresIn: '30d', now: NOW });
   gated.inner.putApiKey(key.record);
   return { ...gated, guard, key: key.key };
@@ -73,7 +59,7 @@ async function guardWith(preAuthLimit: Partial<NonNullable<TokenGuardPolicy['pre
 describe('preAuthLimit failedAuth with an asynchronous store', () => {
   it.each(['ip', 'ip+subject'] as const)('lets only limit of 200 concurrent guesses from one IP reach the store, and refuses the rest before it (by %s)', async (by) => {
     const { guard, answerAll, lookups } = await guardWith({ by });
-    const ds = await answerAll(Array.from({ length: 200 }, () => guard.evaluate(req(guess()))));
+    const ds = await answerAll(Array.from({ length: 200 }, () => guard.evaluate(req(guessedKey()))));
     expect(tally(ds)).toEqual({ 'token.invalid': 3, 'rate.limited': 197 });
     expect(lookups()).toBe(3);
   });
@@ -81,7 +67,7 @@ describe('preAuthLimit failedAuth with an asynchronous store', () => {
   it('counts guesses one after another as before: limit failures, then 429 before the store, the headers showing the budget before each attempt', async () => {
     const { guard, answerAll, lookups } = await guardWith();
     const ds: Decision[] = [];
-    for (let i = 0; i < 5; i++) ds.push(...(await answerAll([guard.evaluate(req(guess()))])));
+    for (let i = 0; i < 5; i++) ds.push(...(await answerAll([guard.evaluate(req(guessedKey()))])));
     expect(ds.map((d) => d.reason)).toEqual(['token.invalid', 'token.invalid', 'token.invalid', 'rate.limited', 'rate.limited']);
     expect(ds.slice(0, 3).map((d) => d.headers['RateLimit'])).toEqual(['"preauth";r=3;t=0', '"preauth";r=2;t=1200', '"preauth";r=1;t=2400']);
     expect(lookups()).toBe(3);
@@ -96,7 +82,7 @@ describe('preAuthLimit failedAuth with an asynchronous store', () => {
       // Settled, they hold nothing: the next bursts get the whole budget, and so would a guesser.
       for (let round = 0; round < 3; round++) expect(tally(await answerAll(Array.from({ length: 3 }, () => guard.evaluate(req(key)))))).toEqual({ ok: 3 });
       const before = lookups();
-      const guesses = await answerAll(Array.from({ length: 5 }, () => guard.evaluate(req(guess()))));
+      const guesses = await answerAll(Array.from({ length: 5 }, () => guard.evaluate(req(guessedKey()))));
       expect(tally(guesses)).toEqual({ 'token.invalid': 3, 'rate.limited': 2 });
       expect(lookups() - before).toBe(3);
     },
@@ -122,7 +108,7 @@ describe('preAuthLimit failedAuth with an asynchronous store', () => {
       for (let round = 0; round < 2; round++) expect(tally(await answerAll(Array.from({ length: 3 }, () => guard.evaluate(req(token)))))).toEqual({ [reason]: 3 });
     }
     const before = lookups();
-    const guesses = await answerAll(Array.from({ length: 5 }, () => guard.evaluate(req(guess()))));
+    const guesses = await answerAll(Array.from({ length: 5 }, () => guard.evaluate(req(guessedKey()))));
     expect(tally(guesses)).toEqual({ 'token.invalid': 3, 'rate.limited': 2 });
     expect(lookups() - before).toBe(3);
   });
@@ -133,7 +119,7 @@ describe('preAuthLimit failedAuth with an asynchronous store', () => {
     expect((await answerAll([guard.evaluate(req(jwt))]))[0]?.reason).toBe('ok');
     // Verified from the cache at once, these wait on the store for their revocation while the guesses arrive.
     const valid = Array.from({ length: 3 }, () => guard.evaluate(req(jwt)));
-    const guesses = Array.from({ length: 5 }, () => guard.evaluate(req(guess())));
+    const guesses = Array.from({ length: 5 }, () => guard.evaluate(req(guessedKey())));
     expect(lookups()).toBe(3);
     expect(tally(await answerAll([...valid, ...guesses]))).toEqual({ ok: 3, 'token.invalid': 3, 'rate.limited': 2 });
   });
@@ -141,19 +127,19 @@ describe('preAuthLimit failedAuth with an asynchronous store', () => {
   it('keeps nothing for a dry run: explain with spend: false holds no attempt and counts no failure', async () => {
     const { guard, answerAll } = await guardWith();
     for (let i = 0; i < 5; i++) {
-      const x = guard.explain(req(guess()), { spend: false });
+      const x = guard.explain(req(guessedKey()), { spend: false });
       await answerAll([x.then((e) => e.decision)]);
       expect((await x).decision.reason).toBe('token.invalid');
     }
-    const ds = await answerAll(Array.from({ length: 5 }, () => guard.evaluate(req(guess()))));
+    const ds = await answerAll(Array.from({ length: 5 }, () => guard.evaluate(req(guessedKey()))));
     expect(tally(ds)).toEqual({ 'token.invalid': 3, 'rate.limited': 2 });
   });
 
   it('leaves other IPs their own budget while one IP has attempts in flight', async () => {
     const { guard, answerAll } = await guardWith();
     const ds = await answerAll([
-      ...Array.from({ length: 10 }, () => guard.evaluate(req(guess()))),
-      ...Array.from({ length: 3 }, () => guard.evaluate(req(guess(), '203.0.113.9'))),
+      ...Array.from({ length: 10 }, () => guard.evaluate(req(guessedKey()))),
+      ...Array.from({ length: 3 }, () => guard.evaluate(req(guessedKey(), '203.0.113.9'))),
     ]);
     expect(tally(ds.slice(0, 10))).toEqual({ 'token.invalid': 3, 'rate.limited': 7 });
     expect(tally(ds.slice(10))).toEqual({ 'token.invalid': 3 });

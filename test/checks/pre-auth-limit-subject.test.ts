@@ -4,10 +4,13 @@ import { describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
 import { tokenGuard } from '../../src/adapters/express.js';
-import { createGuard, issueApiKey, MemoryStore, PolicyError, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
+import { createGuard, MemoryStore, PolicyError, type TokenGuardPolicy } from '../../src/index.js';
 import { SUBJECT_BEFORE_VERIFICATION } from '../../src/checks/pre-auth-limit.js';
+import { guessedKey, preAuthGuard } from '../helpers/pre-auth.js';
+import { countingStore } from '../helpers/stores.js';
 import { basePolicy, NOW, NOW_S, signToken, unsignedToken } from '../helpers/tokens.js';
 import { ACME, API, GLOBEX, accessToken, signer, tenantIssuers } from '../helpers/tenants.js';
+import { bearer } from '../tokens/fixtures.js';
 
 const A = '198.51.100.7';
 const B = '203.0.113.9';
@@ -16,38 +19,11 @@ const B = '203.0.113.9';
 const forged = (sub: string, first: Record<string, unknown> = {}) =>
   unsignedToken({ ...first, sub, scope: 'orders:read', iss: 'https://id.example.test/', aud: 'api://orders', iat: NOW_S, exp: NOW_S + 3600 }, { alg: 'RS256', kid: 'rsa-1' });
 
-/** A well-formed key no store knows. */
-const guess = () => issueApiKey({ prefix: 'tg_', subject: 'nobody', scopes: ['orders:read'], expiresIn: '1d', now: NOW }).key;
-
-const req = (token: string, remoteAddress: string, at = NOW): GuardRequest => ({
-  method: 'GET',
-  path: '/orders/1',
-  headers: { authorization: `Bearer ${token}` },
-  remoteAddress,
-  now: at,
-});
-
-/** A MemoryStore that counts the calls made to it. */
-function countingStore(): { store: MemoryStore; calls: () => number } {
-  const inner = new MemoryStore();
-  let n = 0;
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        n++;
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store, calls: () => n };
-}
+const req = (token: string, remoteAddress: string, at = NOW) => bearer(token, { remoteAddress, now: at });
 
 async function guardWith(preAuthLimit: TokenGuardPolicy['preAuthLimit'], overrides: Partial<TokenGuardPolicy> = {}) {
   const { store, calls } = countingStore();
-  const guard = createGuard(await basePolicy({ store, trackUsage: false, preAuthLimit, ...overrides }));
-  return { guard, calls };
+  return { guard: await preAuthGuard(store, preAuthLimit, overrides), calls };
 }
 
 describe("preAuthLimit by: 'ip+subject'", () => {
@@ -98,9 +74,9 @@ describe("preAuthLimit by: 'ip+subject'", () => {
 
   it('an API key (which claims no subject) and an unreadable token are counted by the IP alone, at limit', async () => {
     const { guard } = await guardWith({ limit: 3, window: '1m', by: 'ip+subject' });
-    for (let i = 0; i < 2; i++) expect((await guard.evaluate(req(guess(), A))).reason).toBe('token.invalid');
+    for (let i = 0; i < 2; i++) expect((await guard.evaluate(req(guessedKey(), A))).reason).toBe('token.invalid');
     expect((await guard.evaluate(req('not-a-jwt', A))).reason).not.toBe('rate.limited');
-    expect((await guard.evaluate(req(guess(), A))).reason).toBe('rate.limited');
+    expect((await guard.evaluate(req(guessedKey(), A))).reason).toBe('rate.limited');
     expect((await guard.evaluate(req('x'.repeat(9000), A))).reason).toBe('rate.limited');
   });
 
@@ -145,27 +121,27 @@ describe('preAuthLimit and IPv6', () => {
   it('groups IPv6 clients by /64 by default: rotating through one /64 is limited, another /64 is not', async () => {
     const { guard } = await guardWith({ limit: 3, window: '1m' });
     const reasons: string[] = [];
-    for (let i = 1; i <= 6; i++) reasons.push((await guard.evaluate(req(guess(), `2001:db8:1:2::${i.toString(16)}`))).reason);
+    for (let i = 1; i <= 6; i++) reasons.push((await guard.evaluate(req(guessedKey(), `2001:db8:1:2::${i.toString(16)}`))).reason);
     expect(reasons).toEqual(['token.invalid', 'token.invalid', 'token.invalid', 'rate.limited', 'rate.limited', 'rate.limited']);
-    expect((await guard.evaluate(req(guess(), '2001:db8:1:2:ffff:ffff:ffff:ffff'))).reason).toBe('rate.limited');
-    expect((await guard.evaluate(req(guess(), '2001:db8:1:3::1'))).reason).toBe('token.invalid');
+    expect((await guard.evaluate(req(guessedKey(), '2001:db8:1:2:ffff:ffff:ffff:ffff'))).reason).toBe('rate.limited');
+    expect((await guard.evaluate(req(guessedKey(), '2001:db8:1:3::1'))).reason).toBe('token.invalid');
   });
 
   it('ipv6Subnet: 56 groups a whole /56, ipv6Subnet: 128 counts every address apart', async () => {
     const wide = (await guardWith({ limit: 2, window: '1m', ipv6Subnet: 56 })).guard;
-    await wide.evaluate(req(guess(), '2001:db8:1:200::1'));
-    await wide.evaluate(req(guess(), '2001:db8:1:2ff::1'));
-    expect((await wide.evaluate(req(guess(), '2001:db8:1:280::9'))).reason).toBe('rate.limited');
-    expect((await wide.evaluate(req(guess(), '2001:db8:1:300::1'))).reason).toBe('token.invalid');
+    await wide.evaluate(req(guessedKey(), '2001:db8:1:200::1'));
+    await wide.evaluate(req(guessedKey(), '2001:db8:1:2ff::1'));
+    expect((await wide.evaluate(req(guessedKey(), '2001:db8:1:280::9'))).reason).toBe('rate.limited');
+    expect((await wide.evaluate(req(guessedKey(), '2001:db8:1:300::1'))).reason).toBe('token.invalid');
     const each = (await guardWith({ limit: 1, window: '1m', ipv6Subnet: 128 })).guard;
-    for (let i = 1; i <= 4; i++) expect((await each.evaluate(req(guess(), `2001:db8::${i}`))).reason).toBe('token.invalid');
+    for (let i = 1; i <= 4; i++) expect((await each.evaluate(req(guessedKey(), `2001:db8::${i}`))).reason).toBe('token.invalid');
   });
 
   it('counts an IPv4-mapped IPv6 address as its IPv4 address', async () => {
     const { guard } = await guardWith({ limit: 2, window: '1m' });
-    await guard.evaluate(req(guess(), A));
-    await guard.evaluate(req(guess(), `::ffff:${A}`));
-    expect((await guard.evaluate(req(guess(), A))).reason).toBe('rate.limited');
+    await guard.evaluate(req(guessedKey(), A));
+    await guard.evaluate(req(guessedKey(), `::ffff:${A}`));
+    expect((await guard.evaluate(req(guessedKey(), A))).reason).toBe('rate.limited');
   });
 });
 

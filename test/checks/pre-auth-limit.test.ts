@@ -2,47 +2,23 @@ import { describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
 import { tokenGuard } from '../../src/adapters/express.js';
-import { createGuard, issueApiKey, MemoryStore, PolicyError, type GuardRequest, type TokenGuardPolicy } from '../../src/index.js';
+import { createGuard, MemoryStore, PolicyError, type TokenGuardPolicy } from '../../src/index.js';
+import { guessedKey, preAuthGuard } from '../helpers/pre-auth.js';
+import { countingStore } from '../helpers/stores.js';
 import { basePolicy, signToken, NOW } from '../helpers/tokens.js';
+import { bearer } from '../tokens/fixtures.js';
 
-/** A MemoryStore that counts every call made to it. */
-function countingStore(): { store: MemoryStore; calls: () => number } {
-  const inner = new MemoryStore();
-  let n = 0;
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        n++;
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store, calls: () => n };
-}
-
-/** A well-formed key no store knows: a guess that passes the checksum and so costs a store lookup. */
-const guess = () => issueApiKey({ prefix: 'tg_', subject: 'nobody', scopes: ['orders:read'], expiresIn: '1d', now: NOW }).key;
-
-const req = (token: string, remoteAddress: string, at = NOW): GuardRequest => ({
-  method: 'GET',
-  path: '/orders/1',
-  headers: { authorization: `Bearer ${token}` },
-  remoteAddress,
-  now: at,
-});
+const req = (token: string, remoteAddress: string, at = NOW) => bearer(token, { remoteAddress, now: at });
 
 async function guardWith(overrides: Partial<TokenGuardPolicy>) {
   const { store, calls } = countingStore();
-  const guard = createGuard(await basePolicy({ store, trackUsage: false, preAuthLimit: { limit: 3, window: '1m' }, ...overrides }));
-  return { guard, calls };
+  return { guard: await preAuthGuard(store, { limit: 3, window: '1m' }, overrides), calls };
 }
 
 describe('limits before authentication', () => {
   it('with maxClients, forgets the least recently seen client first: a client seen again keeps its count', async () => {
     const { guard } = await guardWith({ preAuthLimit: { limit: 1, window: '1h', maxClients: 3 } });
-    const at = (ip: string) => guard.evaluate(req(guess(), ip)).then((d) => d.reason);
+    const at = (ip: string) => guard.evaluate(req(guessedKey(), ip)).then((d) => d.reason);
     expect(await at('198.51.100.1')).toBe('token.invalid');
     expect(await at('198.51.100.1')).toBe('rate.limited');
     expect(await at('198.51.100.2')).toBe('token.invalid');
@@ -60,11 +36,11 @@ describe('limits before authentication', () => {
 
   it('throttles a flood of bad keys from one IP with 429 rate.limited and no store call after the limit', async () => {
     const { guard, calls } = await guardWith({});
-    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(guess(), '198.51.100.7'))).reason).toBe('token.invalid');
+    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(guessedKey(), '198.51.100.7'))).reason).toBe('token.invalid');
     const before = calls();
     expect(before).toBe(3);
     for (let i = 0; i < 50; i++) {
-      const d = await guard.evaluate(req(guess(), '198.51.100.7'));
+      const d = await guard.evaluate(req(guessedKey(), '198.51.100.7'));
       expect([d.status, d.reason, d.token]).toEqual([429, 'rate.limited', undefined]);
     }
     expect(calls()).toBe(before);
@@ -72,11 +48,11 @@ describe('limits before authentication', () => {
 
   it('answers with RateLimit-Policy, RateLimit, RateLimit-* and Retry-After', async () => {
     const { guard } = await guardWith({});
-    const first = await guard.evaluate(req(guess(), '198.51.100.7'));
+    const first = await guard.evaluate(req(guessedKey(), '198.51.100.7'));
     expect(first.headers).toMatchObject({ 'RateLimit-Policy': '"preauth";q=3;w=60', RateLimit: '"preauth";r=2;t=20' });
-    await guard.evaluate(req(guess(), '198.51.100.7'));
-    await guard.evaluate(req(guess(), '198.51.100.7'));
-    const d = await guard.evaluate(req(guess(), '198.51.100.7'));
+    await guard.evaluate(req(guessedKey(), '198.51.100.7'));
+    await guard.evaluate(req(guessedKey(), '198.51.100.7'));
+    const d = await guard.evaluate(req(guessedKey(), '198.51.100.7'));
     expect(d.headers).toMatchObject({
       'RateLimit-Policy': '"preauth";q=3;w=60',
       RateLimit: '"preauth";r=0;t=60',
@@ -90,7 +66,7 @@ describe('limits before authentication', () => {
   it('leaves another IP unaffected, and lets the flooding IP in again once its window has passed', async () => {
     const { guard } = await guardWith({});
     const token = await signToken({ scope: 'orders:read' });
-    for (let i = 0; i < 10; i++) await guard.evaluate(req(guess(), '198.51.100.7'));
+    for (let i = 0; i < 10; i++) await guard.evaluate(req(guessedKey(), '198.51.100.7'));
     expect((await guard.evaluate(req(token, '198.51.100.7'))).reason).toBe('rate.limited');
     expect((await guard.evaluate(req(token, '203.0.113.9'))).reason).toBe('ok');
     expect((await guard.evaluate(req(token, '198.51.100.7', new Date(NOW.getTime() + 20_000)))).reason).toBe('ok');
@@ -108,9 +84,9 @@ describe('limits before authentication', () => {
     const { guard, calls } = await guardWith({ preAuthLimit: { limit: 3, window: '1m', failedAuth: true } });
     const token = await signToken({ scope: 'orders:read' });
     for (let i = 0; i < 20; i++) expect((await guard.evaluate(req(token, '203.0.113.9'))).reason).toBe('ok');
-    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(guess(), '198.51.100.7'))).reason).toBe('token.invalid');
+    for (let i = 0; i < 3; i++) expect((await guard.evaluate(req(guessedKey(), '198.51.100.7'))).reason).toBe('token.invalid');
     const before = calls();
-    const d = await guard.evaluate(req(guess(), '198.51.100.7'));
+    const d = await guard.evaluate(req(guessedKey(), '198.51.100.7'));
     expect([d.status, d.reason]).toEqual([429, 'rate.limited']);
     expect(calls()).toBe(before);
   });
@@ -125,7 +101,7 @@ describe('limits before authentication', () => {
     const app = express();
     app.use(tokenGuard(await basePolicy({ store: new MemoryStore(), preAuthLimit: { limit: 1, window: '1m' } })));
     app.get('/orders/:id', (_req, res) => res.json({ ok: true }));
-    const key = guess();
+    const key = guessedKey();
     expect((await request(app).get('/orders/1').set('authorization', `Bearer ${key}`)).status).toBe(401);
     const refused = await request(app).get('/orders/1').set('authorization', `Bearer ${key}`);
     expect([refused.status, refused.body.reason, refused.headers['ratelimit-policy'], refused.headers['retry-after']]).toEqual([

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createGuard, MemoryStore, type Decision, type GuardRequest, type TokenStore } from '../../src/index.js';
+import { createGuard, MemoryStore, type Decision, type GuardRequest } from '../../src/index.js';
+import { asyncStore } from '../helpers/stores.js';
 import { basePolicy, signToken, storeApiKey, NOW } from '../helpers/tokens.js';
 
 const isPromise = (v: unknown): v is Promise<unknown> => v instanceof Promise;
 const get = (token: string): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}` }, remoteAddress: '203.0.113.9', now: NOW });
-
-/** A MemoryStore whose every answer comes back as a promise. */
-function asyncStore(): TokenStore {
-  const inner = new MemoryStore();
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (...args: unknown[]) => Promise.resolve((v as (...a: unknown[]) => unknown).apply(target, args)) : v;
-    },
-  });
-}
 
 describe('guard.decide', () => {
   it('returns a Decision at once for a cached JWT against a synchronous store, and a Promise the first time', async () => {
@@ -41,7 +31,7 @@ describe('guard.decide', () => {
   });
 
   it('returns a Promise when the store answers asynchronously, and evaluate always returns a Promise of the same decision', async () => {
-    const guard = createGuard(await basePolicy({ store: asyncStore() }));
+    const guard = createGuard(await basePolicy({ store: asyncStore(new MemoryStore()) }));
     const token = await signToken({ scope: 'orders:read' });
     await guard.evaluate(get(token));
     const d = guard.decide(get(token));

@@ -1,7 +1,8 @@
 // Properties of API-key parsing: every issued key parses; a one-character typo never does; nothing throws.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MemoryStore, createGuard, issueApiKey, parseApiKey, type TokenStore } from '../../src/index.js';
+import { MemoryStore, createGuard, issueApiKey, parseApiKey } from '../../src/index.js';
+import { wrapStore } from '../helpers/stores.js';
 import { NOW } from '../helpers/tokens.js';
 import { FUZZ_TIMEOUT, fuzzParams } from './runs.js';
 
@@ -80,17 +81,10 @@ describe('fuzz: API-key parsing', () => {
       const memory = new MemoryStore();
       let calls = 0;
       // Counts every store method the guard may call for a key.
-      const store = new Proxy(memory, {
-        get(target, name, receiver) {
-          const v: unknown = Reflect.get(target, name, receiver);
-          return typeof v === 'function'
-            ? (...args: unknown[]) => {
-                calls++;
-                return (v as (...a: unknown[]) => unknown).apply(target, args);
-              }
-            : v;
-        },
-      }) as TokenStore;
+      const store = wrapStore(memory, (_method, call) => {
+        calls++;
+        return call();
+      });
       const guard = createGuard({ apiKeys: { prefix: 'tg_' }, store, clock: () => NOW, rules: [{ path: '/**', scopes: ['orders:read'] }] });
       const issued = issueApiKey({ prefix: 'tg_', subject: 'svc', scopes: ['orders:read'], expiresIn: '1d', now: NOW });
       await memory.putApiKey(issued.record);

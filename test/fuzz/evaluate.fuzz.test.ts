@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createGuard, issueApiKey, MemoryStore, type Decision, type Guard, type GuardRequest, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
+import { wrapStore } from '../helpers/stores.js';
 import { HMAC_SECRET, NOW, NOW_S, basePolicy, signToken, unsignedToken } from '../helpers/tokens.js';
 import { FUZZ_TIMEOUT, fuzzParams } from './runs.js';
 
@@ -180,15 +181,9 @@ async function policy(overrides: Partial<TokenGuardPolicy>): Promise<TokenGuardP
 /** A store whose every call fails: a throw or a rejection, chosen per call from `modes`. */
 function failingStore(inner: TokenStore, modes: { current: boolean[] }): TokenStore {
   let n = 0;
-  return new Proxy(inner, {
-    get(target, name, receiver) {
-      const v: unknown = Reflect.get(target, name, receiver);
-      if (typeof v !== 'function') return v;
-      return () => {
-        if (modes.current[n++ % modes.current.length]) throw new Error('store down');
-        return Promise.reject(new Error('store down'));
-      };
-    },
+  return wrapStore(inner, () => {
+    if (modes.current[n++ % modes.current.length]) throw new Error('store down');
+    return Promise.reject(new Error('store down'));
   });
 }
 

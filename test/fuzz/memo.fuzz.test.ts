@@ -21,6 +21,7 @@ import {
 } from '../../src/index.js';
 import { jwtPolicy, NOW, NOW_S, sameTail, signToken, testKeys } from '../helpers/tokens.js';
 import { mulberry32 } from '../helpers/prng.js';
+import { asyncStore } from '../helpers/stores.js';
 
 vi.mock('../../src/core/registry.js', async (importOriginal) => {
   const m = await importOriginal<typeof import('../../src/core/registry.js')>();
@@ -160,19 +161,6 @@ function randomPolicy(rnd: Rnd, jwt: TokenGuardPolicy['jwt']): Omit<TokenGuardPo
 }
 
 // ---- stores: plain, or answering every call with a promise ----
-function asyncStore(base: MemoryStore): MemoryStore {
-  return new Proxy(base, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function' || prop === 'constructor') return v;
-      return (...args: unknown[]) => {
-        const r = (v as (...a: unknown[]) => unknown).apply(target, args);
-        return Promise.resolve(r);
-      };
-    },
-  });
-}
-
 function markNoMemo(store: MemoryStore): MemoryStore {
   Object.defineProperty(store, '__noMemo', { value: true, enumerable: false });
   return store;

@@ -1,7 +1,10 @@
 // PostgreSQL for tests: is it there (skip loudly locally, fail on CI), a database of this run's own (created at
-// import, dropped by dropTestDatabase), pools on it, and per-store table prefixes.
+// import, dropped by dropTestDatabase), pools on it, per-store table prefixes, and a suite's database with its pool
+// and migrated stores.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js';
 
 /** The server the suites use (its `postgres` database is only used to create and drop the test database). */
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -73,4 +76,42 @@ let n = 0;
 /** A table prefix no other store of this run uses. */
 export function tablePrefix(): string {
   return `t${n++}_${randomBytes(3).toString('hex')}_`;
+}
+
+/** The database useTestDatabase made for a suite: its pool, and stores on it with tables of their own. */
+export interface SuiteDatabase {
+  /** The pool on the database (read it inside a test or hook: it is made in beforeAll). */
+  readonly pool: pg.Pool;
+  /** A migrated PostgresStore on the pool with a fresh table prefix, and that prefix (for SQL a test writes itself). */
+  store(options?: Omit<PostgresStoreOptions, 'pool' | 'tablePrefix'>): Promise<{ store: PostgresStore; prefix: string }>;
+}
+
+/**
+ * For the enclosing describe: a database `token_guard_test_<suite>_<random>` and a pool on it, made before its tests;
+ * the pool ended and the database dropped after them.
+ */
+export function useTestDatabase(suite: string): SuiteDatabase {
+  let db: { name: string; url: string } | undefined;
+  let pool: pg.Pool | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase(suite);
+    pool = pgPool(db.url);
+  });
+  afterAll(async () => {
+    await pool?.end();
+    if (db) await dropTestDatabase(db.name);
+  });
+  const suiteDb: SuiteDatabase = {
+    get pool() {
+      if (!pool) throw new Error(`useTestDatabase('${suite}'): the pool is made in beforeAll, read it in a test or hook`);
+      return pool;
+    },
+    async store(options = {}) {
+      const prefix = tablePrefix();
+      const store = new PostgresStore({ ...options, pool: suiteDb.pool, tablePrefix: prefix });
+      await store.migrate();
+      return { store, prefix };
+    },
+  };
+  return suiteDb;
 }

@@ -11,3 +11,12 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * The C library's linear congruential generator over [0, 1), as earlier randomised tests wrote it inline: kept
+ * to the letter (in doubles, as written) so that those tests still run the same cases.
+ */
+export function lcg(seed: number): () => number {
+  let s = seed;
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+}

@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 
 /** The shared Redis the suites run against. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -57,6 +58,35 @@ export function redisClient(options: RedisOptions = {}): Redis {
 /** A key prefix nobody else uses: `tg-test:<suite>:<random>:`. */
 export function randomPrefix(suite: string): string {
   return `tg-test:${suite}:${randomBytes(6).toString('hex')}:`;
+}
+
+/** The shared Redis as useSharedRedis gives it to a suite: a client, and a key prefix of the suite's own. */
+export interface SuiteRedis {
+  /** A client to the shared Redis (read it inside a test or hook: it is made in beforeAll). */
+  readonly client: Redis;
+  /** `tg-test:<suite>:<random>:`, its keys deleted after the suite. */
+  readonly prefix: string;
+}
+
+/** For the enclosing describe: a client to the shared Redis made before its tests; after them, every key under its prefix deleted and the client disconnected. */
+export function useSharedRedis(suite: string): SuiteRedis {
+  const prefix = randomPrefix(suite);
+  let client: Redis | undefined;
+  beforeAll(() => {
+    client = redisClient();
+  });
+  afterAll(async () => {
+    if (!client) return;
+    await deletePrefix(client, prefix);
+    client.disconnect();
+  });
+  return {
+    prefix,
+    get client() {
+      if (!client) throw new Error(`useSharedRedis('${suite}'): the client is made in beforeAll, read it in a test or hook`);
+      return client;
+    },
+  };
 }
 
 /** Deletes every key starting with `prefix` (SCAN + DEL), on each master of a Cluster. Never FLUSHes. */

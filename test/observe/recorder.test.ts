@@ -1,9 +1,11 @@
 // decisionRecorder on its own, fed DecisionEvents as a guard's onDecision (or the app's own hook) would: a window
 // that follows the clock rather than the newest event, top lists that forget the least recent key rather than
 // lumping new ones under "(other)", and rate-limit headroom that drops counters already full again.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decisionRecorder } from '../../src/observe/dashboard.js';
 import type { DecisionEvent } from '../../src/index.js';
+import { fakeDateEachTest } from '../helpers/fake-date.js';
+import { lcg } from '../helpers/prng.js';
 
 const T0 = Date.parse('2026-12-03T10:00:00Z');
 
@@ -24,11 +26,7 @@ function refusal(over: Partial<DecisionEvent> = {}): DecisionEvent {
   };
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(T0);
-});
-afterEach(() => vi.useRealTimers());
+fakeDateEachTest(T0);
 
 describe('decisionRecorder: the window follows the clock', () => {
   it('shows no rate once a burst is over, however long ago its last event was', () => {
@@ -117,8 +115,7 @@ describe('decisionRecorder: bounded top lists forget the least recent key', () =
   it('forgets exactly the key a reference LRU forgets, over a long run of repeats and new keys past the bound', () => {
     const recorder = decisionRecorder({ maxKeys: 50 });
     const lru = new Map<string, number>();
-    let seed = 11;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const random = lcg(11);
     for (let i = 0; i < 20_000; i++) {
       // Mostly repeats of recent keys (each moves to the newest end), now and then a burst of new ones.
       const id = random() < 0.7 ? `t${Math.floor(random() * 80)}` : `new-${i}`;
@@ -135,8 +132,7 @@ describe('decisionRecorder: bounded top lists forget the least recent key', () =
   it('lists the n largest counts, ties by key, as a full sort would', () => {
     const recorder = decisionRecorder({ maxKeys: 5000 });
     const counts = new Map<string, number>();
-    let seed = 7;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const random = lcg(7);
     for (let i = 0; i < 20_000; i++) {
       const id = `t${Math.floor(random() * random() * 3000)}`;
       counts.set(id, (counts.get(id) ?? 0) + 1);
@@ -150,12 +146,16 @@ describe('decisionRecorder: bounded top lists forget the least recent key', () =
 });
 
 describe('decisionRecorder: rate-limit headroom', () => {
+  /** A request let through, carrying its token's rate-limit state. */
+  const allowed = (tokenId: string, rateLimit: NonNullable<DecisionEvent['rateLimit']>) =>
+    refusal({ effect: 'allow', passed: true, status: 200, reason: 'ok', reasons: [], tokenId, rateLimit });
+
   it('drops a counter once its reset has passed (it is full again), and keeps the latest state before that', () => {
     const recorder = decisionRecorder();
-    recorder.onDecision(refusal({ effect: 'allow', passed: true, status: 200, reason: 'ok', reasons: [], tokenId: 'a', rateLimit: { limit: 10, remaining: 3, resetS: 30 } }));
-    recorder.onDecision(refusal({ effect: 'allow', passed: true, status: 200, reason: 'ok', reasons: [], tokenId: 'b', rateLimit: { limit: 10, remaining: 1, resetS: 120 } }));
+    recorder.onDecision(allowed('a', { limit: 10, remaining: 3, resetS: 30 }));
+    recorder.onDecision(allowed('b', { limit: 10, remaining: 1, resetS: 120 }));
     vi.setSystemTime(T0 + 10_000);
-    recorder.onDecision(refusal({ effect: 'allow', passed: true, status: 200, reason: 'ok', reasons: [], tokenId: 'a', rateLimit: { limit: 10, remaining: 2, resetS: 25 } }));
+    recorder.onDecision(allowed('a', { limit: 10, remaining: 2, resetS: 25 }));
     expect(recorder.snapshot().rateLimits.map((l) => [l.tokenId, l.remaining])).toEqual([
       ['b', 1],
       ['a', 2],

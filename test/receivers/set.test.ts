@@ -4,8 +4,9 @@ import express from 'express';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { MemoryStore, UsageError, type TokenStore } from '../../src/index.js';
+import { MemoryStore, UsageError } from '../../src/index.js';
 import { CAEP_EVENTS, createSetReceiver, type SecurityEventRecord, type SetReceiverOptions } from '../../src/receivers/set.js';
+import { wrapStore } from '../helpers/stores.js';
 
 const NOW = new Date('2026-11-25T10:00:00Z');
 const NOW_S = NOW.getTime() / 1000;
@@ -182,13 +183,7 @@ describe('SET receiver: attacks are refused (RFC 8935 §2.4 errors) and change n
   it('answers 503 when the store fails, and a retry of the same SET then succeeds (nothing was claimed half-way)', async () => {
     const real = new MemoryStore();
     let failing = true;
-    const flaky = new Proxy(real, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (prop === 'revokeSubject' && failing) return () => Promise.reject(new Error('down'));
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    }) as TokenStore;
+    const flaky = wrapStore(real, (method, call) => (method === 'revokeSubject' && failing ? Promise.reject(new Error('down')) : call()));
     const { receiver, records } = setup({ store: flaky });
     const set = await makeSet({ jti: 'retry-me' });
     const first = await deliver(receiver, set);

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createGuard, MemoryStore, type Guard } from '../../src/index.js';
+import { closeJwksServers, startJwksServer, startOversizedJwksServer } from '../helpers/jwks-server.js';
 import { ORDERS_RULES, expectAllowed, expectRefused, requestWith } from '../tokens/fixtures.js';
 
 const AS_ISSUER = 'https://as.example/';
@@ -16,10 +17,8 @@ const BODY_BYTES = 64 * 1024 * 1024;
 type Handler = (res: ServerResponse) => void | Promise<void>;
 const servers: { close(): Promise<void> }[] = [];
 
-async function serve(handler: Handler): Promise<{ url: string; hits: () => number }> {
-  let hits = 0;
+async function serve(handler: Handler): Promise<{ url: string }> {
   const server = createServer((req, res) => {
-    hits += 1;
     req.resume();
     req.on('end', () => void handler(res));
   });
@@ -30,11 +29,11 @@ async function serve(handler: Handler): Promise<{ url: string; hits: () => numbe
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, hits: () => hits };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
 }
 
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await Promise.all([...servers.splice(0).map((s) => s.close()), closeJwksServers()]);
 });
 
 /** An authorization server whose introspection endpoint answers every token active, signed with `key`. */
@@ -65,49 +64,33 @@ describe('the key set of signed introspection answers', () => {
   it('is abandoned mid-read when its body is over the size limit, and the request fails closed', async () => {
     const as = await generateKeyPair('ES256');
     const jwk: JWK = { ...(await exportJWK(as.publicKey)), kid: 'as-1', alg: 'ES256', use: 'sig' };
-    let sent = 0;
-    let finished = false;
     // A valid JWK Set, padded far past the limit: read whole it would verify the answer.
-    const jwks = await serve(async (res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write(`{"keys":[${JSON.stringify(jwk)}],"pad":"`);
-      const chunk = Buffer.alloc(1024 * 1024, 'a');
-      while (sent < BODY_BYTES && !res.destroyed) {
-        sent += chunk.length;
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
-      }
-      if (!res.destroyed) res.end('"}', () => (finished = true));
-    });
+    const jwks = await startOversizedJwksServer(jwk, BODY_BYTES);
     const guard = introspectingGuard((await signingAs(as.privateKey)).url, jwks.url);
 
     const d = await guard.evaluate(request('opaque-token-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
     expectRefused(d, 'idp.unavailable');
     expect(d.detail).toMatch(/over the 262144-byte limit/);
-    expect(finished).toBe(false);
+    expect(jwks.finished()).toBe(false);
     // What the server got to write before the guard hung up: the limit plus what socket buffers hold, not the body.
-    expect(sent).toBeLessThan(BODY_BYTES / 4);
+    expect(jwks.sent()).toBeLessThan(BODY_BYTES / 4);
   });
 
   it('holds at most 100 keys: a larger set is refused as a whole, one within the limit verifies answers, fetched once', async () => {
     const as = await generateKeyPair('ES256');
     const jwk: JWK = { ...(await exportJWK(as.publicKey)), kid: 'as-1', alg: 'ES256', use: 'sig' };
     const padding = (n: number) => Array.from({ length: n }, (_, i): JWK => ({ ...jwk, kid: `old-${i}` }));
-    const setOf = (keys: JWK[]) =>
-      serve((res) => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ keys }));
-      });
     const endpoint = (await signingAs(as.privateKey)).url;
 
-    const tooMany = introspectingGuard(endpoint, (await setOf([...padding(100), jwk])).url);
+    const tooMany = introspectingGuard(endpoint, (await startJwksServer([...padding(100), jwk])).url);
     const d = await tooMany.evaluate(request('opaque-token-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
     expectRefused(d, 'idp.unavailable');
     expect(d.detail).toMatch(/101 keys, over the limit of 100/);
 
-    const within = await setOf([...padding(99), jwk]);
+    const within = await startJwksServer([...padding(99), jwk]);
     const guard = introspectingGuard(endpoint, within.url);
     expectAllowed(await guard.evaluate(request('opaque-token-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')));
     expectAllowed(await guard.evaluate(request('opaque-token-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB')));
-    expect(within.hits()).toBe(1);
+    expect(within.jwksHits()).toBe(1);
   });
 });

@@ -2,39 +2,12 @@
 // was left of the key set it was checked against. With the IdP down, a token first verified just before the stale set's
 // maxStale ended kept passing from the cache for up to another cacheMaxAge, while a new token got 503 idp.unavailable:
 // a key the IdP had withdrawn outlived the documented cacheMaxAge + maxStale. The cached verification now ends with it.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGuard, MemoryStore, type Duration, type Guard } from '../../src/index.js';
+import { fakeDateEachTest } from '../helpers/fake-date.js';
+import { closeJwksServers, startJwksServer } from '../helpers/jwks-server.js';
 import { AUDIENCE, ISSUER, NOW, signToken, testKeys } from '../helpers/tokens.js';
 import { ORDERS_RULES, bearer, expectAllowed, expectRefused } from '../tokens/fixtures.js';
-
-interface JwksServer {
-  url: string;
-  up: boolean;
-  close(): Promise<void>;
-}
-
-const servers: JwksServer[] = [];
-
-async function startJwksServer(): Promise<JwksServer> {
-  const { rsaPublicJwk } = await testKeys();
-  const server = createServer((_req, res) => {
-    res.writeHead(state.up ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(state.up ? JSON.stringify({ keys: [rsaPublicJwk] }) : '{}');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const state: JwksServer = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`,
-    up: true,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  servers.push(state);
-  return state;
-}
 
 function remoteGuard(jwksUri: string, maxStale: Duration): Guard {
   return createGuard({
@@ -55,26 +28,19 @@ const at = (t: string, ms: number) => {
 
 const MIN = 60_000;
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(NOW);
-});
-
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+fakeDateEachTest(NOW);
+afterEach(closeJwksServers);
 
 describe('a verification cached while the IdP is down', () => {
   it.each([
     ['5m', 15 * MIN],
     [0, 10 * MIN],
   ] as const)('with maxStale %s, ends when the key set stops verifying, and the token gets 503 like a new one', async (maxStale, deadlineMs) => {
-    const server = await startJwksServer();
+    const server = await startJwksServer([(await testKeys()).rsaPublicJwk]);
     const guard = remoteGuard(server.url, maxStale);
     expectAllowed(await guard.evaluate(at(await token(), 0)));
 
-    server.up = false;
+    server.answer = 'unavailable';
     const late = await token();
     expectAllowed(await guard.evaluate(at(late, deadlineMs - MIN))); // first seen a minute before the set's deadline
     expectAllowed(await guard.evaluate(at(late, deadlineMs - 1))); // from the cache
@@ -84,7 +50,7 @@ describe('a verification cached while the IdP is down', () => {
     expect(replayed.detail).toMatch(/unavailable for longer than maxStale/);
 
     // Once the IdP answers again (after the retry backoff) the token verifies again.
-    server.up = true;
+    server.answer = 'jwks';
     expectAllowed(await guard.evaluate(at(late, deadlineMs + MIN)));
   });
 });

@@ -3,65 +3,13 @@
 // token.invalid: they were checked against the set being replaced, and the cooldown (counted from when the refetch
 // started) kept them from starting another. They now wait for the refetch under way and are checked against its set;
 // a burst of made-up kids still costs that one fetch.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { exportJWK, generateKeyPair } from 'jose';
 import { createGuard, MemoryStore, type Guard } from '../../src/index.js';
+import { fakeDateEachTest } from '../helpers/fake-date.js';
+import { closeJwksServers, startJwksServer } from '../helpers/jwks-server.js';
 import { AUDIENCE, ISSUER, NOW, signToken, testKeys } from '../helpers/tokens.js';
 import { ORDERS_RULES, bearer, expectAllowed, expectRefused } from '../tokens/fixtures.js';
-
-interface HeldJwksServer {
-  url: string;
-  keys: JWK[];
-  hits: number;
-  /** Holds the next answers until `release()`; resolves once a held request has arrived. */
-  hold(): Promise<void>;
-  release(): void;
-  close(): Promise<void>;
-}
-
-const servers: HeldJwksServer[] = [];
-
-async function startJwksServer(keys: JWK[]): Promise<HeldJwksServer> {
-  let gate: Promise<void> | undefined;
-  let open = () => {};
-  let arrived = () => {};
-  const server = createServer((_req, res) => {
-    state.hits += 1;
-    const answer = () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: state.keys }));
-    };
-    if (!gate) return answer();
-    arrived();
-    void gate.then(answer);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const state: HeldJwksServer = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`,
-    keys,
-    hits: 0,
-    hold: () => {
-      gate = new Promise<void>((resolve) => {
-        open = resolve;
-      });
-      return new Promise<void>((resolve) => {
-        arrived = resolve;
-      });
-    },
-    release: () => {
-      gate = undefined;
-      open();
-    },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  servers.push(state);
-  return state;
-}
 
 function remoteGuard(jwksUri: string): Guard {
   return createGuard({
@@ -80,16 +28,9 @@ const request = (t: string) => bearer(t, { now: new Date() });
 /** Lets every request already started run until it waits on I/O: with the refetch held, that is as far as they get. */
 const untilIdle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-beforeEach(() => {
-  // Cooldown and key-set age are measured on Date.now; timers (the fetch timeout) stay real.
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(NOW);
-});
-
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+// Cooldown and key-set age are measured on Date.now; timers (the fetch timeout) stay real.
+fakeDateEachTest(NOW);
+afterEach(closeJwksServers);
 
 describe('tokens signed with a newly rotated key while the refetch it started is under way', () => {
   it('are checked against the refetched set instead of refused, and made-up kids among them still cost no fetch of their own', async () => {
@@ -98,7 +39,7 @@ describe('tokens signed with a newly rotated key while the refetch it started is
     const server = await startJwksServer([k.rsaPublicJwk]);
     const guard = remoteGuard(server.url);
     expectAllowed(await guard.evaluate(request(await token())));
-    expect(server.hits).toBe(1);
+    expect(server.jwksHits()).toBe(1);
 
     // The IdP publishes rsa-2 and signs with it at once; its JWK Set endpoint is slow to answer.
     server.keys = [k.rsaPublicJwk, { ...(await exportJWK(rotated.publicKey)), kid: 'rsa-2', alg: 'RS256', use: 'sig' }];
@@ -116,10 +57,10 @@ describe('tokens signed with a newly rotated key while the refetch it started is
     expectAllowed(await first);
     for (const d of await Promise.all(others)) expectAllowed(d);
     for (const d of await Promise.all(madeUp)) expectRefused(d, 'token.invalid');
-    expect(server.hits).toBe(2);
+    expect(server.jwksHits()).toBe(2);
     // Within the cooldown of that refetch a further unknown kid is refused without a fetch, as before.
     vi.setSystemTime(NOW.getTime() + 45_000);
     expectRefused(await guard.evaluate(request(await token({ key: k.otherRsaPrivate, kid: 'made-up-late' }))), 'token.invalid');
-    expect(server.hits).toBe(2);
+    expect(server.jwksHits()).toBe(2);
   });
 });

@@ -2,36 +2,18 @@
 // keeps none), so `guard.revokeSubject` of such a subject (a token issuer's to choose) stored the revocation and then
 // rejected. And a query for a subject spelled like another's escape (`al%00ice` is how `al` NUL `ice` is kept) also
 // listed that other subject's events an earlier release wrote as they were. Real PostgreSQL.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { composeStores, createGuard, MemoryStore } from '../../src/index.js';
-import { PostgresStore } from '../../src/stores/postgres.js';
-import { createTestDatabase, dropTestDatabase, pgPool, pgUp, tablePrefix } from '../helpers/postgres.js';
+import { pgUp, useTestDatabase } from '../helpers/postgres.js';
 import { basePolicy } from '../helpers/tokens.js';
 
 const T0 = Date.UTC(2026, 11, 3, 10, 0, 0);
 
 describe.skipIf(!pgUp)('PostgresStore lifecycle events of any subject', () => {
-  let db: { name: string; url: string };
-  let pool: pg.Pool;
-  beforeAll(async () => {
-    db = await createTestDatabase('eventnul');
-    pool = pgPool(db.url);
-  });
-  afterAll(async () => {
-    await pool?.end();
-    if (db) await dropTestDatabase(db.name);
-  });
-
-  async function store(): Promise<{ store: PostgresStore; prefix: string }> {
-    const prefix = tablePrefix();
-    const s = new PostgresStore({ pool, tablePrefix: prefix });
-    await s.migrate();
-    return { store: s, prefix };
-  }
+  const db = useTestDatabase('eventnul');
 
   it('guard.revokeSubject and guard.revoke of ids with a NUL land with their events, which read back as given', async () => {
-    const { store: s } = await store();
+    const { store: s } = await db.store();
     const m = new MemoryStore();
     const guard = createGuard(await basePolicy({ store: composeStores({ keys: s, revocations: s, counters: m, claims: m, usage: m }) }));
     await guard.revokeSubject('al\u0000ice', { now: new Date(T0), actor: 'ops\u0000desk', reason: 'offboarded' });
@@ -44,10 +26,10 @@ describe.skipIf(!pgUp)('PostgresStore lifecycle events of any subject', () => {
   });
 
   it("lists an earlier release's event for its own subject only, not for the subject now kept under that spelling", async () => {
-    const { store: s, prefix } = await store();
+    const { store: s, prefix } = await db.store();
     // As an earlier release wrote it: the subject as it was.
     const old = { id: 'ev-old', at: T0, type: 'subject.revoked', subject: 'al%00ice', actor: 'admin' };
-    await pool.query(`INSERT INTO "${prefix}events" (id, at, type, token_id, subject, event) VALUES ('ev-old', $1, 'subject.revoked', NULL, 'al%00ice', $2::jsonb)`, [
+    await db.pool.query(`INSERT INTO "${prefix}events" (id, at, type, token_id, subject, event) VALUES ('ev-old', $1, 'subject.revoked', NULL, 'al%00ice', $2::jsonb)`, [
       T0,
       JSON.stringify(old),
     ]);

@@ -3,41 +3,32 @@
 // outage of `limit` requests locked a client with a valid key out for the whole window (429 after the store was back).
 // A store failure now hands the attempt back: it was neither a failed authentication nor a pass.
 import { describe, expect, it } from 'vitest';
-import { createGuard, issueApiKey, MemoryStore, type GuardRequest } from '../../src/index.js';
-import { basePolicy, NOW } from '../helpers/tokens.js';
+import { issueApiKey, MemoryStore } from '../../src/index.js';
+import { preAuthGuard } from '../helpers/pre-auth.js';
+import { wrapStore } from '../helpers/stores.js';
+import { NOW } from '../helpers/tokens.js';
+import { bearer } from '../tokens/fixtures.js';
 
 /** A MemoryStore whose key lookups fail while `down` is set, answering asynchronously as a remote store does. */
 function flakyStore() {
   const inner = new MemoryStore();
   const state = { down: false };
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        if (prop === 'getApiKey' && state.down) return Promise.reject(new Error('connection reset'));
-        return Promise.resolve((v as (...a: unknown[]) => unknown).apply(target, args));
-      };
-    },
+  const store = wrapStore(inner, (method, call) => {
+    if (method === 'getApiKey' && state.down) return Promise.reject(new Error('connection reset'));
+    return Promise.resolve(call());
   });
-  return { store: store as MemoryStore, inner, state };
+  return { store, inner, state };
 }
 
 const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000);
-const req = (token: string, now = NOW): GuardRequest => ({
-  method: 'GET',
-  path: '/orders/1',
-  headers: { authorization: `Bearer ${token}` },
-  remoteAddress: '198.51.100.7',
-  now,
-});
+const req = (token: string, now = NOW) => bearer(token, { remoteAddress: '198.51.100.7', now });
 
 describe('preAuthLimit failedAuth and a store failure', () => {
   it('hands the attempt of a request that ended in 503 back, so a valid key passes once the store is back', async () => {
     const { store, inner, state } = flakyStore();
     const issued = issueApiKey({ prefix: 'tg_', subject: 'alice', scopes: ['orders:read'], expiresIn: '1d', now: NOW });
     await inner.putApiKey(issued.record);
-    const g = createGuard(await basePolicy({ store, trackUsage: false, preAuthLimit: { limit: 3, window: '1h', failedAuth: true } }));
+    const g = await preAuthGuard(store, { limit: 3, window: '1h', failedAuth: true });
 
     state.down = true;
     for (let i = 0; i < 5; i++) {
@@ -52,7 +43,7 @@ describe('preAuthLimit failedAuth and a store failure', () => {
 
   it('still keeps failed authentications: the fourth forged key is refused before the store', async () => {
     const { store } = flakyStore();
-    const g = createGuard(await basePolicy({ store, trackUsage: false, preAuthLimit: { limit: 3, window: '1h', failedAuth: true } }));
+    const g = await preAuthGuard(store, { limit: 3, window: '1h', failedAuth: true });
     const forged = () => issueApiKey({ prefix: 'tg_', subject: 'nobody', scopes: [], expiresIn: '1d', now: NOW }).key;
     for (let i = 0; i < 3; i++) expect((await g.evaluate(req(forged(), at(i)))).reason).toBe('token.invalid');
     expect((await g.evaluate(req(forged(), at(5)))).reason).toBe('rate.limited');

@@ -3,26 +3,21 @@
 // intervals rounded past the window). Both stores must allow exactly N at one instant, refuse the N+1st with the
 // right Retry-After, and allow again once one emission interval (rounded up to whole ms) has passed: MemoryStore
 // (gcra.ts) and RedisStore (its Lua script) alike, call for call.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { MemoryStore, type RateLimitCheck, type RateLimitResult } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { deletePrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
+import { redisUp, useSharedRedis } from '../helpers/redis.js';
+import { lcg } from '../helpers/prng.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 const LIMITS = Array.from({ length: 60 }, (_, i) => i + 1);
 // Whole, odd and long windows: 1 ms, 3 ms, 999 ms, 1 s, 1001 ms, 7 s, 1 min, 1 h, 1 d, 7 d.
 const WINDOWS = [1, 3, 999, 1000, 1001, 7000, 60_000, 3_600_000, 86_400_000, 604_800_000];
 
-/** A seeded generator (the same start instants on every run). */
-function seeded(seed: number): () => number {
-  let s = seed;
-  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-}
-
 /** Every (limit, window) pair with a start instant of its own (any ms offset, so none is aligned to the window). */
 function pairs(): { limit: number; windowMs: number; start: number }[] {
-  const rand = seeded(7);
+  // Seeded: the same start instants on every run.
+  const rand = lcg(7);
   return LIMITS.flatMap((limit) => WINDOWS.map((windowMs) => ({ limit, windowMs, start: T0 + Math.floor(rand() * 86_400_000) })));
 }
 
@@ -80,18 +75,10 @@ describe('regression: a limit of N per window allows exactly N at one instant', 
   });
 
   describe.skipIf(!redisUp)('RedisStore (the Lua script), against the shared Redis', () => {
-    const RUN = randomPrefix('bursts');
-    let client: Redis;
-    beforeAll(() => {
-      client = redisClient();
-    });
-    afterAll(async () => {
-      await deletePrefix(client, RUN);
-      client.disconnect();
-    });
+    const shared = useSharedRedis('bursts');
 
     it(`every pair of limit 1..${LIMITS.length} × ${WINDOWS.length} windows, call for call the same as MemoryStore`, async () => {
-      const redis = new RedisStore({ client, prefix: RUN, commandTimeout: 5000 });
+      const redis = new RedisStore({ client: shared.client, prefix: shared.prefix, commandTimeout: 5000 });
       const memory = new MemoryStore();
       const all = pairs();
       // Pairs use separate token ids, so they run side by side; each pair's calls stay in order.

@@ -3,12 +3,11 @@
 // that never match. An admin script that "revoked" a leaked token learned nothing. Both built-in stores now refuse
 // such calls with StoreArgumentError (a TypeError with code `store.invalid_argument`), from one shared validator,
 // and the conformance kit holds custom stores to the same (see its "bad arguments" cases).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { createGuard, MemoryStore, StoreArgumentError, type GuardRequest, type TokenStore } from '../../src/index.js';
 import { RedisStore, StoreArgumentError as RedisStoreArgumentError } from '../../src/stores/redis.js';
 import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
-import { deletePrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
+import { redisUp, useSharedRedis } from '../helpers/redis.js';
 
 const T0 = NOW.getTime();
 const req = (token: string): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}` }, remoteAddress: '127.0.0.1', now: NOW });
@@ -120,18 +119,10 @@ function cases(name: string, makeStore: () => TokenStore) {
 cases('MemoryStore', () => new MemoryStore());
 
 describe.skipIf(!redisUp)('RedisStore', () => {
-  const RUN = randomPrefix('bad-arguments');
-  let client: Redis;
-  beforeAll(() => {
-    client = redisClient();
-  });
-  afterAll(async () => {
-    await deletePrefix(client, RUN);
-    client.disconnect();
-  });
+  const shared = useSharedRedis('bad-arguments');
   it('exports the same StoreArgumentError class from token-guard/redis', () => {
     expect(RedisStoreArgumentError).toBe(StoreArgumentError);
   });
   let n = 0;
-  cases('on the shared Redis', () => new RedisStore({ client, prefix: `${RUN}${n++}:`, commandTimeout: 5000 }));
+  cases('on the shared Redis', () => new RedisStore({ client: shared.client, prefix: `${shared.prefix}${n++}:`, commandTimeout: 5000 }));
 });

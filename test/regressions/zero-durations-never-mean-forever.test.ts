@@ -2,12 +2,11 @@
 // lru-cache reads as "never expires": a token stayed accepted after its key was withdrawn from the
 // JWKS. Cache entries also aged on lru-cache's own clock only, so a request's clock never expired them.
 // `jwks.cooldown: 0` and timer durations beyond 2^31−1 ms (which setTimeout fires at once) were accepted.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verify } from 'node:crypto';
-import type { JWK } from 'jose';
 import { createGuard, MemoryStore, PolicyError, type Duration, type Guard, type TokenGuardPolicy } from '../../src/index.js';
+import { fakeDateEachTest } from '../helpers/fake-date.js';
+import { closeJwksServers, startJwksServer } from '../helpers/jwks-server.js';
 import { AUDIENCE, ISSUER, NOW, NOW_S, jwtPolicy, signToken, testKeys } from '../helpers/tokens.js';
 import { ORDERS_RULES, bearer, expectAllowed, expectRefused, jwtGuard } from '../tokens/fixtures.js';
 
@@ -18,32 +17,6 @@ vi.mock('node:crypto', async (importOriginal) => {
   return { ...actual, verify: vi.fn(actual.verify) };
 });
 const verifications = () => vi.mocked(verify).mock.calls.length;
-
-interface JwksServer {
-  url: string;
-  keys: JWK[];
-  close(): Promise<void>;
-}
-
-const servers: JwksServer[] = [];
-
-async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ keys: state.keys }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const state: JwksServer = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`,
-    keys,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  servers.push(state);
-  return state;
-}
 
 function remoteGuard(jwksUri: string, cacheMaxAge: Duration): Guard {
   return createGuard({
@@ -60,14 +33,8 @@ const at = (ms: number) => {
   return new Date(NOW.getTime() + ms);
 };
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(NOW);
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+fakeDateEachTest(NOW);
+afterEach(closeJwksServers);
 
 function policyProblems(policy: TokenGuardPolicy): string[] {
   try {

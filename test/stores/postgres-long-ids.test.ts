@@ -4,11 +4,9 @@
 // were (PostgreSQL compresses an index entry, so a repetitive long id fitted) are still read, and merged by the
 // contract's rules with what this release writes. Real PostgreSQL; the earlier release's rows are written by SQL.
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { composeStores, createGuard, MemoryStore } from '../../src/index.js';
-import { PostgresStore } from '../../src/stores/postgres.js';
-import { createTestDatabase, dropTestDatabase, pgPool, pgUp, tablePrefix } from '../helpers/postgres.js';
+import { pgUp, useTestDatabase } from '../helpers/postgres.js';
 import { basePolicy } from '../helpers/tokens.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
@@ -25,26 +23,10 @@ function varied(n: number): string {
 }
 
 describe.skipIf(!pgUp)('PostgresStore: ids longer than an index entry', () => {
-  let db: { name: string; url: string };
-  let pool: pg.Pool;
-  beforeAll(async () => {
-    db = await createTestDatabase('longids');
-    pool = pgPool(db.url);
-  });
-  afterAll(async () => {
-    await pool?.end();
-    if (db) await dropTestDatabase(db.name);
-  });
-
-  async function store(): Promise<{ store: PostgresStore; prefix: string }> {
-    const prefix = tablePrefix();
-    const s = new PostgresStore({ pool, tablePrefix: prefix });
-    await s.migrate();
-    return { store: s, prefix };
-  }
+  const db = useTestDatabase('longids');
 
   it('guard.revoke of a 3 KB jti lands, with its lifecycle event, and refuses that id only', async () => {
-    const { store: s } = await store();
+    const { store: s } = await db.store();
     const m = new MemoryStore();
     const guard = createGuard(await basePolicy({ store: composeStores({ keys: s, revocations: s, counters: m, claims: m, usage: m }) }));
     const jti = `jti-${varied(3200)}`;
@@ -57,17 +39,17 @@ describe.skipIf(!pgUp)('PostgresStore: ids longer than an index entry', () => {
   });
 
   it("reads a long id an earlier release stored as it was, merged with this release's revocation of it", async () => {
-    const { store: s, prefix } = await store();
+    const { store: s, prefix } = await db.store();
     const id = 'a'.repeat(10_000);
     const subject = `${'s'.repeat(6000)}%`;
     // As the earlier release wrote them: the id as it is (`%` escaped), no digest.
-    await pool.query(`INSERT INTO "${prefix}revocations" (kind, id, time, expires_at, reason) VALUES ('t', $1, $2, NULL, 'old'), ('s', $3, $2, $4, NULL)`, [
+    await db.pool.query(`INSERT INTO "${prefix}revocations" (kind, id, time, expires_at, reason) VALUES ('t', $1, $2, NULL, 'old'), ('s', $3, $2, $4, NULL)`, [
       id,
       T0,
       subject.replace('%', '%25'),
       T0 + 60_000,
     ]);
-    await pool.query(`INSERT INTO "${prefix}events" (id, at, type, token_id, subject, event) VALUES ('ev-old', $1, 'token.revoked', $2, NULL, $3::jsonb)`, [
+    await db.pool.query(`INSERT INTO "${prefix}events" (id, at, type, token_id, subject, event) VALUES ('ev-old', $1, 'token.revoked', $2, NULL, $3::jsonb)`, [
       T0,
       id,
       JSON.stringify({ id: 'ev-old', at: T0, type: 'token.revoked', tokenId: id, actor: 'admin' }),
@@ -81,7 +63,7 @@ describe.skipIf(!pgUp)('PostgresStore: ids longer than an index entry', () => {
   });
 
   it("keeps a short subject spelled like a long one's digest apart from it, in events as in revocations", async () => {
-    const { store: s } = await store();
+    const { store: s } = await db.store();
     const long = `sub-${varied(3000)}`;
     const lookalike = `%#${createHash('sha256').update(long).digest('base64url')}`;
     const event = (id: string, subject: string) => ({ id, at: T0, type: 'subject.revoked' as const, subject, actor: 'admin' });

@@ -101,6 +101,23 @@ function harness(options: Partial<RedisStoreOptions> = {}) {
   };
 }
 
+type Harness = ReturnType<typeof harness>;
+
+/** Another instance revokes tok-1 at T0 (its Redis entry under `key`), publishing nothing this store hears. */
+function revokeElsewhere(h: Harness, key: string): void {
+  h.redis.set(key, JSON.stringify({ at: T0, exp: null }));
+}
+
+/**
+ * Answers the lookup of tok-1 in flight with the "none" Redis gave before tok-1 was revoked: it resolves to none, and
+ * is not cached: the next request goes to Redis and sees the revocation, not a cached "none" for nearCache.ttl.
+ */
+async function expectStaleNoneNotCached(h: Harness, inFlight: Promise<unknown>): Promise<void> {
+  h.answer(null);
+  expect(await inFlight).toBeUndefined();
+  expect(await h.lookup('tok-1', T0 + 1)).toEqual({ cached: false, state: { revokedAt: T0 } });
+}
+
 describe('RedisStore near-cache: only reads that started on a live subscription are cached', () => {
   it('regression (M5): a lookup started before SUBSCRIBE was confirmed is not cached', async () => {
     const h = harness();
@@ -108,14 +125,11 @@ describe('RedisStore near-cache: only reads that started on a live subscription 
     const first = h.store.getRevocation('tok-1', undefined, T0) as Promise<unknown>;
     const key = h.pendingKey() as string;
     // Another instance revokes tok-1 and publishes: this instance is not subscribed yet and never hears it.
-    h.redis.set(key, JSON.stringify({ at: T0, exp: null }));
+    revokeElsewhere(h, key);
     await h.confirm();
     expect(h.store.stats().nearCacheEnabled).toBe(true);
     // The old "none", read before the revocation, lands only now.
-    h.answer(null);
-    expect(await first).toBeUndefined();
-    // The next request must go to Redis and see the revocation, not a cached "none" for nearCache.ttl.
-    expect(await h.lookup('tok-1', T0 + 1)).toEqual({ cached: false, state: { revokedAt: T0 } });
+    await expectStaleNoneNotCached(h, first);
     await h.store.close();
   });
 
@@ -126,13 +140,11 @@ describe('RedisStore near-cache: only reads that started on a live subscription 
     const key = h.pendingKey() as string;
     // The subscriber drops (a revocation published now is lost to it), then reconnects and subscribes again.
     h.subscriber.emit('reconnecting');
-    h.redis.set(key, JSON.stringify({ at: T0, exp: null }));
+    revokeElsewhere(h, key);
     h.subscriber.emit('ready');
     await h.confirm();
     expect(h.store.stats().nearCacheEnabled).toBe(true);
-    h.answer(null);
-    expect(await first).toBeUndefined();
-    expect(await h.lookup('tok-1', T0 + 1)).toEqual({ cached: false, state: { revokedAt: T0 } });
+    await expectStaleNoneNotCached(h, first);
     await h.store.close();
   });
 
@@ -149,11 +161,9 @@ describe('RedisStore near-cache: only reads that started on a live subscription 
     await h.confirm();
     const first = h.store.getRevocation('tok-1', undefined, T0) as Promise<unknown>;
     const key = h.pendingKey() as string;
-    h.redis.set(key, JSON.stringify({ at: T0, exp: null }));
+    revokeElsewhere(h, key);
     h.subscriber.emit('message', 'tg:{c}:inv', JSON.stringify({ o: 'other', n: 1, a: 0, t: 'tok-1' }));
-    h.answer(null);
-    expect(await first).toBeUndefined();
-    expect(await h.lookup('tok-1', T0 + 1)).toEqual({ cached: false, state: { revokedAt: T0 } });
+    await expectStaleNoneNotCached(h, first);
     await h.store.close();
   });
 
@@ -215,7 +225,7 @@ describe('RedisStore near-cache: trusted only while its subscriber is proven to 
     expect(await h.lookup('tok-1', T0)).toEqual({ cached: true, state: undefined });
     // Revoked meanwhile by another instance, whose invalidation this subscriber never hears.
     h.link.deaf = true;
-    h.redis.set('tg:{t:tok-1}:rev', JSON.stringify({ at: T0, exp: null }));
+    revokeElsewhere(h, 'tg:{t:tok-1}:rev');
     await vi.advanceTimersByTimeAsync(HEARTBEAT + CONFIRM);
     expect(h.store.stats().nearCacheEnabled).toBe(false);
     expect(await h.lookup('tok-1', T0)).toEqual({ cached: false, state: { revokedAt: T0 } });

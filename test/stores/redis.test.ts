@@ -15,6 +15,7 @@ import { REVOCATION_TTL_SLACK_MS } from '../../src/stores/clock-skew.js';
 import { storeConformance } from '../../src/testing/conformance.js';
 import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
 import { deletePrefix, freePort, keysWithPrefix, randomPrefix, redisClient, redisUp } from '../helpers/redis.js';
+import { lcg } from '../helpers/prng.js';
 
 const T0 = NOW.getTime();
 const RUN = randomPrefix('redis');
@@ -165,8 +166,7 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
   it('reproduces gcra.ts exactly when a counter’s limit and window change between calls (a policy redeployed)', async () => {
     const redis = makeStore({ commandTimeout: 5000 }); // a loaded machine must not fail 400 calls in a row
     const memory = new MemoryStore();
-    let seed = 7;
-    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const rand = lcg(7);
     let now = T0;
     for (let i = 0; i < 400; i++) {
       now += Math.floor(rand() * 50);
@@ -191,8 +191,7 @@ describe.skipIf(!redisUp)('RedisStore on the shared Redis', () => {
   it('reproduces gcra.ts exactly: the same calls give the same results as MemoryStore, to the last bit', async () => {
     const redis = makeStore();
     const memory = new MemoryStore();
-    let seed = 42;
-    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const rand = lcg(42);
     let now = T0;
     const limits = [
       { name: 'policy', limit: 7, windowMs: 60_000 },

@@ -1,12 +1,13 @@
 // Issue 12 part 1 against a real authorization server (oidc-provider on 127.0.0.1): discovery, RFC 9068
 // access tokens through Express, key rotation while the guard runs, outages within and past jwks.maxStale,
 // several issuers with colliding jti, and metadata whose issuer is not the configured one.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import express from 'express';
 import request from 'supertest';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { tokenGuard, requireScopes } from '../../src/adapters/express.js';
 import { createGuard, MemoryStore, PolicyError, type DecisionEvent, type JwtPolicy, type TokenGuardPolicy } from '../../src/index.js';
+import { fakeDateEachTest } from '../helpers/fake-date.js';
 import { startOidcProvider, type OidcProviderOptions, type OidcServer } from '../helpers/oidc.js';
 import { bearer, expectAllowed, expectRefused } from './fixtures.js';
 
@@ -22,12 +23,8 @@ const T0 = new Date('2026-11-25T10:00:00Z');
 /** Moves the wall clock (key-set freshness, token times, the provider's own clock) without faking timers. */
 const advance = (ms: number) => vi.setSystemTime(Date.now() + ms);
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(T0);
-});
+fakeDateEachTest(T0);
 afterEach(async () => {
-  vi.useRealTimers();
   await Promise.all(running.splice(0).map((s) => s.close()));
 });
 

@@ -1,78 +1,11 @@
 // Remote JWK Sets: a local HTTP server on 127.0.0.1 stands in for the issuer (no outside network).
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createGuard, MemoryStore, type Decision, type Guard, type JwtPolicy } from '../../src/index.js';
+import { fakeDateEachTest } from '../helpers/fake-date.js';
+import { closedPortUrl, closeJwksServers, JWKS_PATH, startJwksServer, type JwksAnswer } from '../helpers/jwks-server.js';
 import { AUDIENCE, HMAC_SECRET, ISSUER, NOW, signToken, testKeys } from '../helpers/tokens.js';
 import { ORDERS_RULES, bearer, expectAllowed, expectRefused } from './fixtures.js';
-
-type Answer = 'jwks' | 'server-error' | 'not-json' | 'not-a-jwk-set' | 'redirect' | 'hang';
-
-interface JwksServer {
-  url: string;
-  /** Requests for the JWK Set path. */
-  jwksHits: () => number;
-  /** Every path requested, in order. */
-  paths: string[];
-  keys: JWK[];
-  answer: Answer;
-  close(): Promise<void>;
-}
-
-const JWKS_PATH = '/.well-known/jwks.json';
-const servers: JwksServer[] = [];
-
-async function startJwksServer(keys: JWK[], extraRoutes: Record<string, unknown> = {}): Promise<JwksServer> {
-  const state: JwksServer = {
-    url: '',
-    paths: [],
-    jwksHits: () => state.paths.filter((p) => p === JWKS_PATH).length,
-    keys,
-    answer: 'jwks',
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  const json = (res: ServerResponse, status: number, body: string) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(body);
-  };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = req.url ?? '';
-    state.paths.push(path);
-    if (path in extraRoutes) return json(res, 200, JSON.stringify(extraRoutes[path]));
-    if (path.startsWith('/.well-known/oauth-authorization-server')) return json(res, 404, '{"error":"not_found"}');
-    switch (state.answer) {
-      case 'jwks':
-        return json(res, 200, JSON.stringify({ keys: state.keys }));
-      case 'server-error':
-        return json(res, 500, JSON.stringify({ keys: state.keys }));
-      case 'not-json':
-        return json(res, 200, '<html>Service Unavailable</html>');
-      case 'not-a-jwk-set':
-        return json(res, 200, JSON.stringify({ keys: 'rsa-1' }));
-      case 'redirect':
-        res.writeHead(302, { location: `${state.url}?moved` });
-        return res.end();
-      case 'hang':
-        return; // never answers
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${JWKS_PATH}`;
-  servers.push(state);
-  return state;
-}
-
-/** A loopback URL nobody listens on. */
-async function closedPortUrl(): Promise<string> {
-  const s = await startJwksServer([]);
-  await s.close();
-  servers.splice(servers.indexOf(s), 1);
-  return s.url;
-}
 
 function remoteGuard(jwksUri: string, jwt: Partial<JwtPolicy> = {}): Guard {
   return createGuard({
@@ -95,15 +28,8 @@ const expectUnavailable = (decision: Decision) => {
   expect(decision.headers['WWW-Authenticate']).toBeUndefined();
 };
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(NOW);
-});
-
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+fakeDateEachTest(NOW);
+afterEach(closeJwksServers);
 
 describe('verifying against a remote JWK Set', () => {
   it('verifies RS256 and ES256 tokens against the served keys, fetching the set once', async () => {
@@ -238,7 +164,7 @@ describe('when the JWK Set cannot be had', () => {
     expectUnavailable(await guard.evaluate(bearer(await freshToken())));
   });
 
-  const failures: [Answer, string][] = [
+  const failures: [JwksAnswer, string][] = [
     ['server-error', 'answers 500'],
     ['not-json', 'answers a body that is not JSON'],
     ['not-a-jwk-set', 'answers JSON that is not a JWK Set'],
