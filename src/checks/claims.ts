@@ -1,7 +1,7 @@
 // Claim checks: the token's claims must hold given values (`tenant: 'acme'`, `'org.roles': { includes: 'admin' }`),
 // or pass a custom predicate; per policy and per rule. For API keys, the record's `metadata` are the claims.
 import { z } from 'zod';
-import { defineCheck, type CheckContext } from './check.js';
+import { defineCheck, isPromiseLike, type CheckContext } from './check.js';
 
 declare global {
   interface TokenGuardReasonCodes {
@@ -29,7 +29,10 @@ export interface ClaimsRequest {
   ip: string | undefined;
 }
 
-/** A custom claim check: `true` lets the request on; `false`, anything else or a throw refuses it (`claims.mismatch`). */
+/**
+ * A custom claim check, synchronous: `true` lets the request on; `false`, anything else or a throw refuses it
+ * (`claims.mismatch`). An `async` predicate is refused at start-up (its answer would be a promise, never `true`).
+ */
 export type ClaimsPredicate = (claims: Readonly<Record<string, unknown>>, request: ClaimsRequest) => boolean;
 
 /**
@@ -59,16 +62,37 @@ const matcher = z.union([value, z.strictObject({ includes: value }), z.strictObj
   error: 'expected a value, { includes: value } or { oneOf: [values] }',
 });
 
-/** A `claims` value: a non-empty map of claim paths to matchers, or a predicate. */
-export const claimsSchema = z.union(
-  [
-    z.custom<ClaimsPredicate>((v) => typeof v === 'function', 'expected a function'),
-    z
-      .record(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'expected a claim name or dotted path without empty segments'), matcher)
-      .refine((m) => Object.keys(m).length > 0, 'an empty claims map checks nothing: list claims, or remove claims'),
-  ],
-  { error: 'expected { claim: matcher, … } or a function (claims, request) => boolean' },
-);
+/**
+ * Whether `fn` is an `async` function (or async generator): it answers with a promise, too late for a check that
+ * decides synchronously, and a rejection nobody awaits would end the process (Node's default for unhandled rejections).
+ */
+export function isAsyncFunction(fn: unknown): boolean {
+  const tag = Object.prototype.toString.call(fn);
+  return tag === '[object AsyncFunction]' || tag === '[object AsyncGeneratorFunction]';
+}
+
+/**
+ * Settles a promise a synchronous callback returned by mistake: its value is not waited for (the caller refuses),
+ * and its rejection is handled here rather than left unhandled, which would end the process.
+ */
+export function dropPromise(p: PromiseLike<unknown>): void {
+  Promise.resolve(p).catch(() => undefined);
+}
+
+/** A `claims` value: a non-empty map of claim paths to matchers, or a (synchronous) predicate. */
+export const claimsSchema = z
+  .union(
+    [
+      z.custom<ClaimsPredicate>((v) => typeof v === 'function', 'expected a function'),
+      z
+        .record(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'expected a claim name or dotted path without empty segments'), matcher)
+        .refine((m) => Object.keys(m).length > 0, 'an empty claims map checks nothing: list claims, or remove claims'),
+    ],
+    { error: 'expected { claim: matcher, … } or a function (claims, request) => boolean' },
+  )
+  .refine((v) => !isAsyncFunction(v), {
+    message: 'an async predicate answers with a promise, never true, so it would refuse every request: make it synchronous (read what it needs beforehand)',
+  });
 
 /** One compiled claim test. */
 export interface ClaimTest {
@@ -119,13 +143,21 @@ function check(ctx: CheckContext, c: CompiledClaims): 'claims.mismatch' | undefi
   }
   let ok: unknown;
   try {
-    ok = c.fn(claims, { method: ctx.method, path: ctx.path, ip: ctx.ip?.text });
+    // Called unbound: as `c.fn(…)` a `function` predicate's `this` would be the compiled check, which it could rewrite.
+    const fn = c.fn;
+    ok = fn(claims, { method: ctx.method, path: ctx.path, ip: ctx.ip?.text });
+    if (ok === true) return undefined;
+    // A plain function can still hand back a promise (`(c) => lookup(c)`): refused, and its rejection handled.
+    if (isPromiseLike(ok)) {
+      dropPromise(ok);
+      ctx.detail = 'claims predicate returned a promise (predicates must be synchronous)';
+      return 'claims.mismatch';
+    }
   } catch {
     // A predicate that cannot answer must not let the request on.
     ctx.detail = 'claims predicate threw';
     return 'claims.mismatch';
   }
-  if (ok === true) return undefined;
   ctx.detail = 'claims predicate refused';
   return 'claims.mismatch';
 }

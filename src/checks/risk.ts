@@ -9,6 +9,7 @@ import { bearerChallenge, userAgentOf } from '../leaf/http.js';
 import { HoursConstraint, hoursSchema, type HoursRule } from './hours.js';
 import { compileStepUpPolicy, satisfiesStepUp, stepUpChallengeParams, stepUpSchema, type StepUpRequirement } from './step-up.js';
 import { defineCheck, isPromiseLike, setNote, type CheckContext } from './check.js';
+import { dropPromise, isAsyncFunction } from './claims.js';
 
 /** What a risk signal sees about the request. */
 export interface RiskContext {
@@ -25,7 +26,10 @@ export interface RiskContext {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** A custom signal: points for this request (a finite number ≥ 0). A throw or a bad number fails closed. */
+/**
+ * A custom signal, synchronous: points for this request (a finite number ≥ 0). A throw, a bad number or a promise fails
+ * closed; an `async` signal is refused at start-up.
+ */
 export type RiskSignal = (context: RiskContext) => number;
 
 /** Risk scoring. Each built-in signal is off unless given its points. */
@@ -104,12 +108,20 @@ export class RiskEngine {
     }
     for (const [name, signal] of this.custom) {
       let value: unknown;
+      let promised = false;
       try {
         value = signal(ctx);
+        // A plain function can still hand back a promise: not waited for (it fails closed below), its rejection handled.
+        promised = isPromiseLike(value);
+        if (promised) dropPromise(value as PromiseLike<unknown>);
       } catch (err) {
         throw new RiskSignalFailure(name, err);
       }
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RiskSignalFailure(name, new TypeError(`returned ${String(value)}`));
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        // Described by type, not String(value): an object without a prototype cannot be turned into a string.
+        const what = promised ? 'a promise (signals must be synchronous)' : typeof value === 'number' ? String(value) : typeof value;
+        throw new RiskSignalFailure(name, new TypeError(`returned ${what}`));
+      }
       if (value > 0) signals.push({ name, score: value });
     }
     let score = 0;
@@ -119,7 +131,9 @@ export class RiskEngine {
 }
 
 const points = z.number().finite().min(0, 'expected points ≥ 0');
-const signalFn = z.custom<RiskSignal>((v) => typeof v === 'function', 'expected a function ((context) => number)');
+const signalFn = z
+  .custom<RiskSignal>((v) => typeof v === 'function', 'expected a function ((context) => number)')
+  .refine((v) => !isAsyncFunction(v), 'an async signal answers with a promise, never a number, so it would deny every request: make it synchronous');
 
 /** The policy's `risk`. */
 export const riskSchema = z
