@@ -114,10 +114,14 @@ function toleranceOf(where: string, value: unknown): number {
   return ms;
 }
 
-/** A value for a message: short, and never more than its type when it is not a plain string or number. */
+/**
+ * A value for a message: short, and never more than its type when it is not a plain string, number, boolean or null
+ * (JSON.stringify would throw on a BigInt or a cycle, turning the UsageError into a bare TypeError).
+ */
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  return typeof value === 'number' ? String(value) : typeof value;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  return typeof value;
 }
 
 /** Common checks of LifecycleOptions. */
@@ -243,7 +247,7 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   checkReasonOption(where, options.reason);
   const toleranceMs = toleranceOf(where, options.clockTolerance);
   const graceMs = parseDuration(options.grace ?? 0);
-  if (graceMs === undefined) throw new UsageError(`${where}: grace must be a duration ('24h', '30m', ms) from 0 to 30 days (got ${JSON.stringify(options.grace)})`);
+  if (graceMs === undefined) throw new UsageError(`${where}: grace must be a duration ('24h', '30m', ms) from 0 to 30 days (got ${describeValue(options.grace)})`);
   if (graceMs > MAX_ROTATION_GRACE_MS) throw new UsageError(`${where}: grace must be at most 30 days: a longer overlap keeps a possibly leaked key alive too long`);
 
   const old = await changeable(inventory, id, nowMs, false);

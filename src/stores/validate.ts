@@ -144,6 +144,13 @@ function checkRecordFields(where: string, r: Record<string, unknown>, prefix: st
   // Every store must hold what one holds: PostgreSQL refuses a lone surrogate, Redis's Lua cannot decode one.
   const illFormed = illFormedStringAt(r, prefix.slice(0, -1));
   if (illFormed !== undefined) throw new StoreArgumentError(`${where}: ${illFormed.path} must be ${illFormed.problem}`);
+  // Nor a value JSON cannot write (a BigInt; a cycle is refused above as too deep): RedisStore and PostgresStore
+  // store the record as JSON and would throw a bare TypeError, while MemoryStore kept it.
+  try {
+    JSON.stringify(r);
+  } catch (err) {
+    throw new StoreArgumentError(`${where}: ${prefix.slice(0, -1)} must hold only JSON values (${err instanceof Error ? err.message : 'not serialisable'})`);
+  }
 }
 
 /** `putApiKey(record)`: a whole record. */
@@ -168,7 +175,10 @@ export function checkUpdateApiKey(hash: unknown, patch: unknown, condition?: unk
   const flag = (condition as ApiKeyUpdateCondition).unrotatedAndUnrevoked;
   // A condition the store does not understand must not be ignored: that would turn a guarded write into a plain one.
   if (unknown.length > 0 || (flag !== undefined && typeof flag !== 'boolean')) {
-    throw new StoreArgumentError(`updateApiKey: condition takes only unrotatedAndUnrevoked (a boolean); got ${JSON.stringify(condition)}`);
+    // Described, not serialised: JSON.stringify throws on a BigInt or a cycle, a TypeError instead of this one.
+    const key = unknown[0];
+    const got = key !== undefined ? `the key ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)}` : `unrotatedAndUnrevoked as a ${typeof flag}`;
+    throw new StoreArgumentError(`updateApiKey: condition takes only unrotatedAndUnrevoked (a boolean); got ${got}`);
   }
 }
 

@@ -65,6 +65,8 @@ export class NearCache {
   private generation = 0;
   private seq = 0;
   private closed = false;
+  /** The close in progress or done: a second close() waits for the first. */
+  private closing: Promise<void> | undefined;
   private readonly pending = new Map<number, PendingConfirm>();
   private readonly answered = new AnsweredInvalidations();
   /** Whether the subscriber hears the client's server and is counted there, and until when that holds. */
@@ -216,22 +218,30 @@ export class NearCache {
     }
   }
 
-  /** Turns the cache off for good, removes the listeners and unsubscribes. Never quits the subscriber. */
-  async close(): Promise<void> {
+  /** Turns the cache off for good, unsubscribes (within commandTimeout), then removes the listeners. Never quits the subscriber. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     this.cacheOff();
+    this.watcher?.stop();
     const sub = this.subscriber;
     if (!sub) return;
-    // Once: a second close() must not give back room it no longer holds.
-    if (this.handlers.length > 0) roomForListeners(sub, -1);
+    // The invalidation channel is the other near-caches' too while any of them is open on this connection.
+    const channels = this.peers.some((p) => !p.closed) ? [this.ackChannel] : [this.channel, this.ackChannel];
+    // Unsubscribed with the listeners still answering: until the UNSUBSCRIBE reaches Redis, it counts this connection
+    // among those a revoke elsewhere must hear from (PUBSUB NUMSUB), and delivers that revoke's invalidation ahead of
+    // the UNSUBSCRIBE's reply. Listeners removed first would hear it with no one to confirm, and that revoke (another
+    // instance's, during a rolling deploy) would end unconfirmed. Bounded: a connection that is down does not hold it up.
+    await this.call('UNSUBSCRIBE', sub.unsubscribe(...channels)).catch(() => undefined);
+    roomForListeners(sub, -1);
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
     this.handlers.length = 0;
-    this.watcher?.stop();
     const at = this.peers.indexOf(this);
     if (at >= 0) this.peers.splice(at, 1);
-    // The invalidation channel is the other near-caches' too while any of them is open on this connection.
-    const channels = this.peers.length === 0 ? [this.channel, this.ackChannel] : [this.ackChannel];
-    await this.call('UNSUBSCRIBE', sub.unsubscribe(...channels)).catch(() => undefined);
   }
 
   private listen(sub: Redis | Cluster): void {
@@ -359,6 +369,7 @@ export class NearCache {
   /**
    * Whether this near-cache acknowledges `publisher`'s invalidation for its connection: Redis counted the connection
    * once, so a second answer from it would let a revoke resolve before another connection has dropped its cache.
+   * A closing one answers until its UNSUBSCRIBE is through: it leaves the list only with its listeners.
    */
   private answersFor(publisher: string): boolean {
     const peers = this.peers;

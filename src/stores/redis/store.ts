@@ -80,7 +80,8 @@ export class RedisStore implements TokenStore, StoreCache {
   /** Set when `durability: 'require'` found a setting that would drop state: every call then fails with it. */
   private durabilityError: RedisDurabilityError | undefined;
   private readonly maxEvents: number;
-  private closed = false;
+  /** The close in progress or done. */
+  private closing: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
     const o = resolveOptions(options);
@@ -350,11 +351,12 @@ export class RedisStore implements TokenStore, StoreCache {
     };
   }
 
-  /** Writes buffered usage, stops timers and unsubscribes. Never quits the clients the app passed in. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.nearCache.close();
-    await this.flush();
+  /**
+   * Unsubscribes (confirming revocations until Redis has let go of the subscriber, at most `commandTimeout`), stops
+   * timers and writes buffered usage. Never quits the clients the app passed in. A second call waits for the first.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.nearCache.close().then(() => this.flush());
+    return this.closing;
   }
 }
