@@ -104,7 +104,7 @@ export const keys: Concern<KeysStore> = {
         expect((await store.updateApiKey(record().hash, { name: 'x' }))?.remaining).toBe(2);
       });
 
-      test('putApiKey and updateApiKey refuse a lone UTF-16 surrogate or a NUL anywhere in the record, and keep emoji intact', async (store) => {
+      test('putApiKey and updateApiKey refuse a lone UTF-16 surrogate, a NUL or a BigInt anywhere in the record, and keep emoji intact', async (store) => {
         // PostgreSQL's jsonb refuses a lone surrogate and Redis's Lua cannot decode one: every store refuses it.
         const cut = 'cut \ud83d';
         expect(
@@ -117,11 +117,18 @@ export const keys: Concern<KeysStore> = {
             // NUL: PostgreSQL's jsonb cannot hold it either.
             nulName: () => store.putApiKey(record({ name: 'a\u0000b' })),
             nulMetadata: () => store.putApiKey(record({ metadata: { note: '\u0000' } })),
+            // BigInt: no JSON holds it, so a store that writes JSON would fail on it with a bare TypeError mid-write.
+            bigintMetadata: () => store.putApiKey(record({ metadata: { uses: BigInt(1) as unknown as number } })),
           }),
-        ).toEqual(allTypeErrors({ name: 0, subject: 0, scope: 0, metadataValue: 0, metadataKey: 0, nulName: 0, nulMetadata: 0 }));
+        ).toEqual(allTypeErrors({ name: 0, subject: 0, scope: 0, metadataValue: 0, metadataKey: 0, nulName: 0, nulMetadata: 0, bigintMetadata: 0 }));
         expect(await store.getApiKey(record().hash)).toBeUndefined();
         await store.putApiKey(record({ remaining: 2, name: 'rocket \ud83d\ude80', metadata: { rotatedTo: 'crm-42', note: '\u2028\u00e9' } }));
-        expect(await refusals({ patch: () => store.updateApiKey(record().hash, { name: cut }) })).toEqual({ patch: 'TypeError' });
+        expect(
+          await refusals({
+            patch: () => store.updateApiKey(record().hash, { name: cut }),
+            bigintPatch: () => store.updateApiKey(record().hash, { metadata: { uses: BigInt(1) as unknown as number } }),
+          }),
+        ).toEqual({ patch: 'TypeError', bigintPatch: 'TypeError' });
         expect((await store.getApiKey(record().hash))?.name).toBe('rocket \ud83d\ude80');
         // A metadata field named like a record field is data: the key is not rotated and still spends.
         expect(await store.useApiKey(record().hash)).toBe(1);
