@@ -2,7 +2,8 @@
 // keep one identity across `token-guard` and its adapters within a module system.
 // Entries come from package.json `entryPoints` (scripts/entry-points.ts): declared once.
 // The `token-guard` command (package.json `bin`) is no entry point: it is its own ESM bundle, dist/cli.js, with
-// a shebang and no declarations. `TOKEN_GUARD_BUILD=cli` builds only it (the CLI tests' global setup: ~1 s).
+// a shebang and no declarations. `TOKEN_GUARD_BUILD=cli` builds only it; `cli+esm` builds it beside the library's ESM
+// bundles without declarations or a clean (the CLI tests' global setup: their policy modules import `token-guard/*`).
 import { defineConfig, type Options } from 'tsup';
 import { tsupEntries } from './scripts/entry-points.js';
 
@@ -34,4 +35,8 @@ const cli: Options = {
   banner: { js: '#!/usr/bin/env node' },
 };
 
-export default defineConfig(process.env['TOKEN_GUARD_BUILD'] === 'cli' ? [cli] : [library, cli]);
+/** The library's ESM bundles alone, quickly: no declarations, and nothing cleaned (a full build's files stay usable). */
+const libraryEsm: Options = { ...library, format: ['esm'], dts: false, clean: false };
+
+const mode = process.env['TOKEN_GUARD_BUILD'];
+export default defineConfig(mode === 'cli' ? [cli] : mode === 'cli+esm' ? [libraryEsm, cli] : [library, cli]);
