@@ -7,13 +7,13 @@ import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { TokenStore } from '../leaf/store.js';
 import { checkRevokeReason, isRawCredential, toMs, type GuardRevokeOptions, type GuardRevokeSubjectOptions } from './revoke-arguments.js';
-import { isProduction, warnOnce } from '../leaf/warnings.js';
+import { warnOnce } from '../leaf/warnings.js';
 import { hasScopes, sameScopes, scopeChallengeValue, scopesProblem, snapshotScopes, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
 import { Introspector } from '../tokens/introspection.js';
-import { MemoryStore } from '../stores/memory.js';
 import { noteMultiIssuerGuard } from '../leaf/multi-issuer-stores.js';
 import { challenge, compilePolicy, type CompiledPolicy, type TokenGuardPolicy } from './policy.js';
+import { defaultStore } from './default-store.js';
 import { caseReading, rulesTried, ruleForRequest, strictSlashTarget, type RuleTried } from './rule-match.js';
 import { CHECKS, type CheckSlot } from './registry.js';
 import { emitDecision } from './audit.js';
@@ -91,17 +91,6 @@ export interface Guard {
 
 export type { GuardRevokeOptions, GuardRevokeSubjectOptions } from './revoke-arguments.js';
 
-/** The store of a policy that names none: one MemoryStore per guard, with a warning where that is likely a mistake. */
-function defaultStore(): TokenStore {
-  if (isProduction()) {
-    warnOnce(
-      'TOKEN_GUARD_MEMORY_STORE',
-      'token-guard: no store given, using an in-memory store under NODE_ENV=production: revocations, rate limits and key uses are then per process. Pass `store` (e.g. RedisStore from token-guard/redis) to share them across instances, or `store: new MemoryStore()` to keep them per process on purpose.',
-    );
-  }
-  return new MemoryStore();
-}
-
 /**
  * Validates and compiles a policy, and returns a guard that evaluates requests against it.
  * Throws PolicyError (naming every bad path) for an invalid policy.
@@ -141,8 +130,8 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   // req.auth.token.scopes, or a TokenInfo this guard never made, grants nothing.
   const scopeSets = new WeakMap<TokenInfo, ReadonlySet<string>>();
   const clock = p.clock;
-  // Date.now() unless a clock is given: no Date is made per request.
-  const now = clock ? () => clock().getTime() : Date.now;
+  // Date.now() unless a clock is given: no Date is made per request. A clock's answer that is no Date is NaN (refused).
+  const now = clock ? () => (clock() as { getTime?: () => number } | null | undefined)?.getTime?.() ?? Number.NaN : Date.now;
   const timeOf = (req: GuardRequest): number => (req.now instanceof Date ? req.now.getTime() : now());
 
   const withPolicy = (has: (c: CheckSlot['check']) => boolean) => p.checks.all.filter((s) => s.policy !== undefined && has(s.check));
@@ -197,7 +186,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     return typeof extracted === 'string' ? undefined : jwt.knows(extracted.token);
   };
 
-  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number, cacheHit?: boolean, trace?: TraceStep[]): Decision {
+  function finish(outcome: Outcome, req: GuardRequest, start: number, nowMs: number, cacheHit?: boolean, trace?: TraceStep[], wallTime?: Date): Decision {
     if (audited) {
       emitDecision(p.onDecision, telemetry, outcome.decision, req, {
         path: outcome.path,
@@ -205,7 +194,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
         identity: outcome.identity,
         start,
         nowMs,
-        now: req.now ?? (clock ? new Date(nowMs) : undefined),
+        now: wallTime ?? req.now ?? (clock ? new Date(nowMs) : undefined),
         source: 'guard',
         error: outcome.error,
         cacheHit: outcome.identity?.kind === 'jwt' ? cacheHit : undefined,
@@ -224,11 +213,23 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       keys: keysWatchedBy(new KeyWatch(p.keyLifecycle, readsOnly(invoke), undefined)),
     });
 
+  // An Invalid Date (a request's `now`, a clock's answer) is NaN, and every time comparison with NaN is false: an expired
+  // token would pass wherever the store takes NaN. So the request fails as a broken store would (503), checked by nothing.
+  function badTime(req: GuardRequest, trace: TraceStep[] | undefined): Outcome {
+    const target = typeof req.path === 'string' ? req.path : '';
+    const path = normalizePath(target);
+    const rule = path === null ? undefined : ruleForRequest(p.rules, typeof req.method === 'string' ? req.method.toUpperCase() : '', path, req, target);
+    const detail = `invalid time: ${req.now instanceof Date ? "the request's now is an Invalid Date" : "the policy's clock returned no valid Date"}`;
+    trace?.push({ phase: 'decide', step: 'failure', outcome: 'fail', reason: 'store.unavailable', detail });
+    const ip = p.clientIp.resolve(req.remoteAddress, req.headers?.['x-forwarded-for']);
+    return { decision: decider.decide(['store.unavailable'], routeMode(p, rule), rule, {}, detail), path: path ?? '', ip, identity: undefined, error: new UsageError(detail) };
+  }
+
   async function explain(req: GuardRequest, options?: ExplainOptions): Promise<Explanation> {
     const spent = options?.spend !== false;
     const nowMs = timeOf(req);
     const steps: TraceStep[] = [];
-    const outcome = await pipeline(spent ? engine : dryEngine(), req, nowMs, steps);
+    const outcome = Number.isFinite(nowMs) ? await pipeline(spent ? engine : dryEngine(), req, nowMs, steps) : badTime(req, steps);
     const target = typeof req.path === 'string' ? req.path : '';
     const path = normalizePath(target);
     const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
@@ -251,6 +252,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
     const nowMs = timeOf(req);
     // Under auditTrace the steps are recorded for the event; usage is recorded as without them (unlike explain).
     const trace: TraceStep[] | undefined = traced ? [] : undefined;
+    if (!Number.isFinite(nowMs)) return finish(badTime(req, trace), req, start, nowMs, undefined, trace, new Date());
     const outcome = pipeline(engine, req, nowMs, trace, true);
     return isThenable(outcome) ? outcome.then((o) => finish(o, req, start, nowMs, cacheHit, trace)) : finish(outcome, req, start, nowMs, cacheHit, trace);
   }
@@ -355,7 +357,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       // A raw credential is never an id: filed under it, the revocation would refuse nothing (and put a secret in the store).
       if (typeof token === 'string' && isRawCredential(token))
         throw new UsageError('revoke: got a raw token, not its id', { help: 'pass req.auth.token (the verified token), or its id (JWT jti, API key record id)' });
-      const nowMs = options.now?.getTime() ?? now();
+      const nowMs = toMs(options.now ?? now(), 0);
       const { reason, actor } = checkRevokeReason('revoke', options);
       // A token's own expiry that no Date can hold (a store record's far-future expiresAt) revokes for good:
       // revoking a token the guard let through must never throw.
@@ -381,7 +383,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
         throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
       // As for revoke: a credential is no subject, and filed as one it would put a secret in the store and its events.
       if (isRawCredential(subject)) throw new UsageError('revokeSubject: got a raw token, not a subject', { help: 'pass the subject (JWT sub, API key record subject)' });
-      const nowMs = options.now?.getTime() ?? now();
+      const nowMs = toMs(options.now ?? now(), 0);
       const before = toMs(options.before, nowMs);
       // As for revoke: the verifier accepts the subject's tokens until their exp plus the clock tolerance.
       const expiresAt = options.expiresAt === undefined ? undefined : toMs(options.expiresAt, nowMs) + p.clockToleranceS * 1000;

@@ -8,6 +8,7 @@ import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
 import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
 import { reporter, type EventDraft } from './lifecycle-events.js';
 import { isRawCredential } from './revoke-arguments.js';
+import { clockToleranceProblem, MAX_CLOCK_TOLERANCE_MS } from '../tokens/clock-tolerance.js';
 import { type ApiKeySummary, checked, listedRevocation, summarize, summaryWithUse } from './key-summary.js';
 
 export { type ApiKeySummary, summarize } from './key-summary.js';
@@ -33,7 +34,8 @@ export interface ListApiKeysOptions {
    * The clock tolerance of the guard that reads these keys (the largest `jwt.clockTolerance`; from a guard,
    * `guard.clockTolerance * 1000`, which is in seconds). The guard reads a key's creation that much earlier against a
    * subject revocation (`revokeSubject`), so a key made up to that long after the cut-off is refused: with the same
-   * tolerance, `state` is `revoked` exactly when the guard refuses the key. Default: `'5s'`, the guard's default.
+   * tolerance, `state` is `revoked` exactly when the guard refuses the key. At most `'5m'`, as the guard's. Default:
+   * `'5s'`, the guard's default.
    */
   clockTolerance?: Duration;
 }
@@ -60,7 +62,7 @@ export interface RotateApiKeyOptions extends LifecycleOptions {
   reason?: RevocationReason;
   /**
    * The clock tolerance of the guard that reads the key, as `listApiKeys`'s: a key the guard refuses under a subject
-   * revocation (made up to that long after its cut-off) is not rotated. Default: `'5s'`, the guard's default.
+   * revocation (made up to that long after its cut-off) is not rotated. At most `'5m'`. Default: `'5s'`, the guard's default.
    */
   clockTolerance?: Duration;
 }
@@ -102,15 +104,14 @@ function timeOf(where: string, now: unknown): number {
   return now.getTime();
 }
 
-/** The clock tolerance of a call in ms, checked: a duration as the policy's `jwt.clockTolerance` takes it. */
+/** The clock tolerance of a call in ms, checked: a duration as the policy's `jwt.clockTolerance` takes it, at most 5 minutes. */
 function toleranceOf(where: string, value: unknown): number {
   if (value === undefined) return DEFAULT_TOLERANCE_MS;
   const ms = parseDuration(value);
-  if (ms === undefined) {
-    throw new UsageError(`${where}: clockTolerance must be a duration ('5s', '500ms', ms) of 0 or more (got ${describeValue(value)})`, {
-      help: "pass the guard's: clockTolerance: guard.clockTolerance * 1000 (guard.clockTolerance is in seconds)",
-    });
-  }
+  const help = "pass the guard's: clockTolerance: guard.clockTolerance * 1000 (guard.clockTolerance is in seconds)";
+  if (ms === undefined) throw new UsageError(`${where}: clockTolerance must be a duration ('5s', '500ms', ms) of 0 or more (got ${describeValue(value)})`, { help });
+  // No guard reads with more, so a larger one could only show as revoked (and refuse to rotate) keys the guard accepts.
+  if (ms > MAX_CLOCK_TOLERANCE_MS) throw new UsageError(`${where}: clockTolerance: ${clockToleranceProblem(value) as string}`, { help });
   return ms;
 }
 

@@ -8,10 +8,11 @@ import { durationSchema, positiveDurationSchema, timerDurationSchema } from '../
 import { checkGlob } from '../leaf/path.js';
 import { checkMethod, METHOD_TOKEN_RE } from '../leaf/methods.js';
 import type { TokenStore } from '../leaf/store.js';
-import { cidrSchema } from '../checks/ip.js';
+import { checkProxyCidr, checkProxyHops } from '../leaf/ip.js';
 import { checksumSecretProblem, isValidPrefix, PREFIX_RULE } from '../tokens/api-key.js';
 import { JWT_ALGORITHMS, MIN_SECRET_BYTES } from '../tokens/jwt.js';
 import { isLoopbackOrHttps } from '../leaf/urls.js';
+import { clockToleranceSchema } from '../tokens/clock-tolerance.js';
 import { introspectionSchema } from '../tokens/introspection.js';
 import { formatPath, policyIssues } from './policy-issues.js';
 import { crossIssues, policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './registry.js';
@@ -44,6 +45,19 @@ const ruleSchema = z
       }
     }
   });
+
+// A proxy range must not take in public addresses wholesale; `hops` is for proxies whose addresses are not known. It is
+// checked in a refinement, not by z.number().int(): zod reports those as a mismatch of the whole union, not of `hops`.
+const issueOf =
+  <T>(check: (v: T) => string | undefined) =>
+  (v: T, ctx: z.RefinementCtx) => {
+    const message = check(v);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  };
+const trustProxySchema = z.union(
+  [z.literal(false), z.array(z.string().superRefine(issueOf(checkProxyCidr))), z.strictObject({ hops: z.unknown().superRefine(issueOf(checkProxyHops)) })],
+  { error: 'expected false, a list of proxy CIDRs, or { hops: n } (the number of proxies in front of the app)' },
+);
 
 const jwkSchema = z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string', 'expected a JWK object');
 
@@ -90,7 +104,7 @@ const jwtSchema = z
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
       .optional(),
-    clockTolerance: durationSchema.optional(),
+    clockTolerance: clockToleranceSchema.optional(),
     maxTokenAge: durationSchema.optional(),
     requireExp: z.boolean().optional(),
     typ: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a typ value or a non-empty array of them' }).optional(),
@@ -271,7 +285,7 @@ const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
       introspection: introspectionSchema.optional(),
       store: storeSchema.optional(),
       storeTimeout: timerDurationSchema.optional(),
-      trustProxy: z.union([z.literal(false), z.array(cidrSchema)], { error: 'expected false or a list of proxy CIDRs' }).optional(),
+      trustProxy: trustProxySchema.optional(),
       ...policyShape(),
       rules: z.array(ruleSchema).optional(),
       extensionMethods: z

@@ -38,7 +38,10 @@ export interface JwtPolicy {
   keys?: readonly (JWK | string)[];
   /** Shared secret for HS256/384/512 (at least 32/48/64 bytes). PEM, JWK or JWKS text is refused: that is a public key, not a secret. */
   secret?: string | Uint8Array;
-  /** Leeway for exp, nbf, iat and auth_time. Default: `'5s'`. */
+  /**
+   * Leeway for exp, nbf, iat and auth_time, for clocks that differ a little. At most `'5m'`: it stretches every
+   * expiry by as much (to cap a token's age, use `maxTokenAge`). Default: `'5s'`.
+   */
   clockTolerance?: Duration;
   /** Refuse tokens whose `iat` is older than this, even if `exp` is later. Default: none. */
   maxTokenAge?: Duration;
@@ -132,8 +135,19 @@ export interface TokenGuardPolicy extends CheckPolicySlices {
   store?: TokenStore;
   /** Longest a store call may take before the request fails closed (503); above zero, at most 2^31−1 ms. Default: `'1s'`. */
   storeTimeout?: Duration;
-  /** CIDRs of proxies whose X-Forwarded-For is believed. Default: `false` (the socket address is the client). */
-  trustProxy?: false | readonly string[];
+  /**
+   * Which X-Forwarded-For entries are believed. A list of CIDRs: the proxies at those addresses; the header is walked
+   * right to left past them and the first other address is the client. Ranges that take in public addresses
+   * wholesale (IPv4 wider than /8, IPv6 wider than /7, `0.0.0.0/0`, `::/0`) are refused: every client would be a
+   * trusted proxy. `{ hops: n }` (1 to 10), for proxies whose addresses are not known (a hosting platform's load
+   * balancer): the client is the entry n from the right (n = 1: the last, which the one proxy appended); with fewer
+   * entries the client is unknown. Then the app must be reachable only through those proxies.
+   * Default: `false` (the socket address is the client).
+   * @example
+   * trustProxy: ['10.0.0.0/8']   // your own proxies' network
+   * trustProxy: { hops: 1 }      // one load balancer whose address you do not know
+   */
+  trustProxy?: false | readonly string[] | { readonly hops: number };
   /** Access rules, first match wins. */
   rules?: readonly RulePolicy[];
   /**

@@ -15,6 +15,8 @@ interface Cidr {
   v4: boolean;
   words: Uint32Array;
   masks: Uint32Array;
+  /** Prefix length in the address's own family: an IPv4-mapped `::ffff:10.0.0.0/104` is 8. */
+  bits: number;
 }
 
 // Four-part dotted decimal only: `010.0.0.1` (octal to some parsers), `0x7f.1`, `127.1` are refused,
@@ -84,12 +86,41 @@ function parseCidr(input: string): Cidr | null {
     masks[i] = b === 0 ? 0 : (0xffffffff << (32 - b)) >>> 0;
   }
   const words = ip.words.map((w, i) => (w & (masks[i] as number)) >>> 0);
-  return { v4: ip.v4, words, masks };
+  return { v4: ip.v4, words, masks, bits };
 }
 
 /** Why an IP or CIDR string is invalid, or undefined when it is fine. */
 export function checkCidr(input: string): string | undefined {
   return parseCidr(input) ? undefined : `not an IP or CIDR: "${input}"`;
+}
+
+/** The widest prefixes a trusted proxy range may have: fc00::/7 (unique-local IPv6) and the IPv4 /8s stay acceptable. */
+const MIN_PROXY_BITS_V4 = 8;
+const MIN_PROXY_BITS_V6 = 7;
+
+/**
+ * Why a `trustProxy` entry is invalid or too wide, or undefined when it is fine. A range that takes in public address
+ * space wholesale (IPv4 wider than /8, IPv6 wider than /7, an IPv4-mapped range wider than `::ffff:0:0/104`) makes
+ * nearly every client a trusted proxy, and a trusted proxy's X-Forwarded-For is believed: each client could then
+ * write in whatever address it likes. Read from the parsed range, so every spelling (`0::0/0`, `::FFFF:0.0.0.0/96`)
+ * is judged alike.
+ */
+export function checkProxyCidr(input: string): string | undefined {
+  const c = parseCidr(input);
+  if (!c) return `not an IP or CIDR: "${input}"`;
+  const min = c.v4 ? MIN_PROXY_BITS_V4 : MIN_PROXY_BITS_V6;
+  if (c.bits >= min) return undefined;
+  const widest = !c.v4
+    ? 'an IPv6 range wider than /7 (fc00::/7 is the widest accepted)'
+    : input.includes(':')
+      ? 'an IPv4-mapped range wider than ::ffff:0:0/104'
+      : 'an IPv4 range wider than /8';
+  return (
+    `"${input}" is ${widest}: it takes in public addresses, so nearly any client would count as a trusted proxy and could ` +
+    "choose its own address through X-Forwarded-For (IP rules, key IP bindings, preAuthLimit and risk would read it). List your proxies' " +
+    "own addresses or private ranges, or, when they are not known (a hosting platform's load balancer), give trustProxy: { hops: n }, " +
+    'the number of proxies in front of the app'
+  );
 }
 
 function contains(cidr: Cidr, ip: ParsedIp): boolean {
@@ -124,8 +155,21 @@ export class CidrSet {
   }
 }
 
+/** Why a `trustProxy.hops` value is not a number of proxies (a whole number from 1 to 10), or undefined when it is one. */
+export function checkProxyHops(v: unknown): string | undefined {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 10) return undefined;
+  if (v === undefined) return 'required: the number of proxies in front of the app, 1 to 10';
+  return `expected a whole number of proxies from 1 to 10${v === 0 ? ' (for none, give trustProxy: false)' : ''}`;
+}
+
 /** The longest X-Forwarded-For value whose hops ClientIpResolver keeps in its cache. */
 const MAX_KEPT_HEADER = 256;
+
+/**
+ * Which X-Forwarded-For entries are believed: none (`false`), those written by the proxies in a CIDR list, or the
+ * rightmost `hops` (the proxies in front of the app, however they are addressed).
+ */
+export type TrustProxySetting = false | readonly string[] | { readonly hops: number };
 
 /** Resolves the client address of a request from its socket address and, behind trusted proxies, X-Forwarded-For. */
 export class ClientIpResolver {
@@ -133,13 +177,19 @@ export class ClientIpResolver {
   // than an LRU, and a client that drops out of it only costs one parse).
   private readonly cache = new BoundedMap<string, ParsedIp | false>(2048);
   private readonly trusted: CidrSet | undefined;
+  /** With `{ hops }`: which X-Forwarded-For entry, counted from the right (1 = the last), is the client; else 0. */
+  private readonly hops: number;
   // The address parsed last, and what it parsed to: a keep-alive connection (or the one load balancer in front of the
   // app) sends request after request from one address, which then costs one string compare instead of a Map lookup.
   private lastText: string | undefined;
   private lastIp: ParsedIp | null = null;
 
-  constructor(trustProxy: false | readonly string[]) {
-    this.trusted = trustProxy && trustProxy.length > 0 ? new CidrSet(trustProxy) : undefined;
+  constructor(trustProxy: TrustProxySetting) {
+    const list = trustProxy !== false && Array.isArray(trustProxy) ? (trustProxy as readonly string[]) : undefined;
+    this.trusted = list && list.length > 0 ? new CidrSet(list) : undefined;
+    const hops = trustProxy !== false && !list ? (trustProxy as { hops: number }).hops : 0;
+    if (!Number.isInteger(hops) || hops < 0) throw new TypeError(`trustProxy.hops: expected a whole number of proxies (got ${String(hops)})`);
+    this.hops = hops;
   }
 
   /** `keep`: whether `s` may be kept as a cache key (see resolve). */
@@ -160,9 +210,11 @@ export class ClientIpResolver {
 
   /**
    * The client address, or null when unknown: no socket address, or an unparsable entry met while
-   * walking X-Forwarded-For right to left past trusted proxies.
+   * walking X-Forwarded-For right to left past trusted proxies; with `{ hops }`, an X-Forwarded-For with fewer
+   * entries than hops, or an unparsable entry where the client's should be.
    */
   resolve(remoteAddress: string | undefined, forwardedFor: string | string[] | undefined): ParsedIp | null {
+    if (this.hops !== 0) return this.fromRight(forwardedFor);
     if (!remoteAddress) return null;
     const peer = this.parse(remoteAddress);
     if (!peer || !this.trusted?.has(peer) || forwardedFor === undefined) return peer;
@@ -182,6 +234,31 @@ export class ClientIpResolver {
     }
     // Every hop was a trusted proxy: the leftmost one is as far as the chain can be believed.
     return client;
+  }
+
+  /**
+   * `{ hops: n }`: the entry n from the right. Each proxy appends the address it was reached from, and a client can
+   * only write to the left of what they append, so the rightmost n entries are the proxies' own. The socket address
+   * is not read: it is the last proxy's. Fewer than n entries means the request did not come through all n proxies,
+   * so the client is unknown rather than guessed. Scans with lastIndexOf, several headers last to first (as if
+   * joined with commas), and slices out only the one entry it reads: no split, no join.
+   */
+  private fromRight(forwardedFor: string | string[] | undefined): ParsedIp | null {
+    if (forwardedFor === undefined) return null;
+    let left = this.hops;
+    const many = typeof forwardedFor === 'string' ? undefined : forwardedFor;
+    for (let h = many ? many.length - 1 : 0; h >= 0; h--) {
+      const header: unknown = many ? many[h] : forwardedFor;
+      if (typeof header !== 'string') return null;
+      let end = header.length;
+      for (;;) {
+        const comma = end === 0 ? -1 : header.lastIndexOf(',', end - 1);
+        if (--left === 0) return this.parse(header.slice(comma + 1, end).trim(), header.length <= MAX_KEPT_HEADER);
+        if (comma === -1) break;
+        end = comma;
+      }
+    }
+    return null;
   }
 }
 

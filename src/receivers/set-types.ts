@@ -4,9 +4,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC } from '../leaf/algorithms.js';
-import { durationSchema, positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
+import { positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
 import type { TokenStore } from '../leaf/store.js';
 import { isLoopbackOrHttps } from '../leaf/urls.js';
+import { clockToleranceSchema } from '../tokens/clock-tolerance.js';
 import type { SubjectIdentifier } from './set-subjects.js';
 
 /** RFC 8935 §2.4 error codes. */
@@ -62,7 +63,7 @@ export interface SetReceiverOptions {
   /**
    * Leeway for `iat`, and the guards' leeway: revocations are kept twice this much (or twice `guard`'s
    * `clockTolerance`, when larger) longer, since a guard accepts a token until its `exp` plus its own tolerance.
-   * Give at least the largest of the guards' sharing the store. Default: `'5s'`.
+   * Give at least the largest of the guards' sharing the store. At most `'5m'`. Default: `'5s'`.
    */
   clockTolerance?: Duration;
   /** Longest a store call may take before the delivery fails (503, the transmitter retries); above zero, at most 2^31−1 ms. Default: `'1s'`. */
@@ -160,7 +161,7 @@ export const optionsSchema = z
       .optional(),
     maxAge: positiveDurationSchema.optional(),
     tokenLifetime: positiveDurationSchema.optional(),
-    clockTolerance: durationSchema.optional(),
+    clockTolerance: clockToleranceSchema.optional(),
     storeTimeout: timerDurationSchema.optional(),
     maxBodyBytes: z.number().int().min(1024).max(10_485_760).optional(),
     authorization: z.string().min(1).optional(),
