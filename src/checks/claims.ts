@@ -1,6 +1,7 @@
 // Claim checks: the token's claims must hold given values (`tenant: 'acme'`, `'org.roles': { includes: 'admin' }`),
 // or pass a custom predicate; per policy and per rule. For API keys, the record's `metadata` are the claims.
 import { z } from 'zod';
+import { dropPromise, isAsyncFunction } from '../leaf/callbacks.js';
 import { defineCheck, isPromiseLike, type CheckContext } from './check.js';
 
 declare global {
@@ -61,23 +62,6 @@ const value = z.union([z.string(), z.number().finite(), z.boolean()], { error: '
 const matcher = z.union([value, z.strictObject({ includes: value }), z.strictObject({ oneOf: z.array(value).min(1, 'expected at least one value') })], {
   error: 'expected a value, { includes: value } or { oneOf: [values] }',
 });
-
-/**
- * Whether `fn` is an `async` function (or async generator): it answers with a promise, too late for a check that
- * decides synchronously, and a rejection nobody awaits would end the process (Node's default for unhandled rejections).
- */
-export function isAsyncFunction(fn: unknown): boolean {
-  const tag = Object.prototype.toString.call(fn);
-  return tag === '[object AsyncFunction]' || tag === '[object AsyncGeneratorFunction]';
-}
-
-/**
- * Settles a promise a synchronous callback returned by mistake: its value is not waited for (the caller refuses),
- * and its rejection is handled here rather than left unhandled, which would end the process.
- */
-export function dropPromise(p: PromiseLike<unknown>): void {
-  Promise.resolve(p).catch(() => undefined);
-}
 
 /** A `claims` value: a non-empty map of claim paths to matchers, or a (synchronous) predicate. */
 export const claimsSchema = z

@@ -6,10 +6,10 @@ import type { TokenUsage } from '../leaf/store.js';
 import { z } from 'zod';
 import type { GuardRequest, ReasonCode } from '../leaf/types.js';
 import { bearerChallenge, userAgentOf } from '../leaf/http.js';
+import { dropPromise, isAsyncFunction } from '../leaf/callbacks.js';
 import { HoursConstraint, hoursSchema, type HoursRule } from './hours.js';
 import { compileStepUpPolicy, satisfiesStepUp, stepUpChallengeParams, stepUpSchema, type StepUpRequirement } from './step-up.js';
 import { defineCheck, isPromiseLike, setNote, type CheckContext } from './check.js';
-import { dropPromise, isAsyncFunction } from './claims.js';
 
 /** What a risk signal sees about the request. */
 export interface RiskContext {

@@ -1,5 +1,6 @@
 // The audit hook: one event per decision, built only when `onDecision` or `telemetry` is set, never with the raw token.
 import { performance } from 'node:perf_hooks';
+import { droppedPromise } from '../leaf/callbacks.js';
 import type { ParsedIp } from '../leaf/ip.js';
 import type { DecisionTiming, GuardTelemetry } from '../leaf/telemetry.js';
 import type { Decision, DecisionEvent, GuardRequest, TokenInfo, TraceStep } from '../leaf/types.js';
@@ -102,15 +103,16 @@ export function emitDecision(hook: TokenGuardPolicy['onDecision'], telemetry: Gu
     try {
       const timing: DecisionTiming = { startMs: performance.timeOrigin + f.start, durationMs: end - f.start };
       if (f.cacheHit !== undefined) timing.cacheHit = f.cacheHit;
-      telemetry.decision(event, timing);
+      // `decision()` returns void, which an `async` sink satisfies too: its rejection (a metrics backend that is down)
+      // must not go unhandled, which ends the process under Node's default.
+      droppedPromise(telemetry.decision(event, timing));
     } catch {
       // Telemetry must never change or break a decision.
     }
   }
   if (!hook) return;
   try {
-    const r = hook(event, req.context);
-    if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(() => undefined);
+    droppedPromise(hook(event, req.context));
   } catch {
     // The audit hook must never change or break a decision.
   }

@@ -15,6 +15,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
+import { droppedPromise, isAsyncFunction } from '../leaf/callbacks.js';
 import type { TokenStore } from '../leaf/store.js';
 import type { DecisionTiming, GuardTelemetry } from '../leaf/telemetry.js';
 import type { DecisionEvent } from '../leaf/types.js';
@@ -39,7 +40,11 @@ export interface OtelOptions {
   tokenId?: boolean;
   /** Put the subject (`sub`, a key record's subject) and its issuer on spans: it usually names a person. Default: `false`. */
   subject?: boolean;
-  /** More span attributes from the event (a tenant claim, say): yours to keep free of personal data. Default: none. */
+  /**
+   * More span attributes from the event (a tenant claim, say): yours to keep free of personal data. Synchronous: an
+   * `async` function is refused by `otel()`; a throw or a returned promise drops them and sets
+   * `token_guard.span_attributes_failed`. Default: none.
+   */
   spanAttributes?: (event: DecisionEvent) => Attributes;
 }
 
@@ -151,6 +156,9 @@ export function otel(options: OtelOptions = {}): GuardTelemetry {
   if (!options || typeof options !== 'object') throw new TypeError('otel(options): expected an options object');
   const spanAttributes = options.spanAttributes;
   if (spanAttributes !== undefined && typeof spanAttributes !== 'function') throw new TypeError('otel(options): spanAttributes must be a function');
+  // Its answer is needed before the span starts: an async one would never add anything, only risk an unhandled rejection.
+  if (isAsyncFunction(spanAttributes))
+    throw new TypeError('otel(options): spanAttributes must be synchronous (an async function answers with a promise, too late for the span)');
   const tracer: Tracer | undefined = options.spans === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME);
   const m: Instruments | undefined = options.metrics === false ? undefined : instruments((options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME));
   const withTokenId = options.tokenId !== false;
@@ -177,9 +185,12 @@ export function otel(options: OtelOptions = {}): GuardTelemetry {
     if (withSubject && event.subject !== undefined) attributes[A.subject] = event.subject;
     if (withSubject && event.issuer !== undefined) attributes[A.issuer] = event.issuer;
     if (spanAttributes) {
-      // The user's function must cost neither the span nor the metrics after it: a throw drops its attributes only.
+      // The user's function must cost neither the span nor the metrics after it: a throw drops its attributes only,
+      // and so does a promise (a plain function can still return one), with its rejection handled.
       try {
-        Object.assign(attributes, spanAttributes(event));
+        const extra = spanAttributes(event);
+        if (droppedPromise(extra)) attributes[A.spanAttributesFailed] = true;
+        else Object.assign(attributes, extra);
       } catch {
         attributes[A.spanAttributesFailed] = true;
       }

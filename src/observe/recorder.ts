@@ -1,6 +1,7 @@
 // The decision recorder behind the dashboard: an onDecision hook that keeps a bounded picture of recent
 // decisions in memory (a ring of events, per-second counts, bounded top lists). Never sees a token.
 import { EvictionCursor } from '../leaf/bounded-map.js';
+import { droppedPromise, isAsyncFunction } from '../leaf/callbacks.js';
 import type { DecisionEvent, ReasonCode, TraceStep } from '../leaf/types.js';
 
 /** Options of `decisionRecorder()`. */
@@ -11,7 +12,7 @@ export interface DecisionRecorderOptions {
   windowS?: number;
   /** Most distinct token ids, subjects, rules and reasons counted; the least recently seen is forgotten for a new one. Default: 10 000. */
   maxKeys?: number;
-  /** Time source for the window, epoch ms: a decision counts in the second it arrives. Default: `Date.now()`. */
+  /** Time source for the window, epoch ms, synchronous (an `async` one is refused): a decision counts in the second it arrives. Default: `Date.now()`. */
   clock?: () => number;
 }
 
@@ -178,11 +179,18 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   const maxKeys = positiveInt('maxKeys', options.maxKeys, 10_000);
   const clock = options.clock;
   if (clock !== undefined && typeof clock !== 'function') throw new TypeError('decisionRecorder: clock must be a function returning epoch ms');
+  if (isAsyncFunction(clock)) throw new TypeError('decisionRecorder: clock must be synchronous (an async function answers with a promise, not epoch ms)');
 
   let ring: (RecordedDenial | undefined)[] = new Array(size);
   let next = 0;
   let buckets = new Map<number, Bucket>();
-  const nowMs = clock ?? Date.now;
+  // A clock that returns a promise anyway gives no time (the decision is not counted), and its rejection is handled.
+  const nowMs = clock
+    ? (): number => {
+        const t = clock();
+        return droppedPromise(t) ? Number.NaN : t;
+      }
+    : Date.now;
   let total: EffectCounts = { allow: 0, deny: 0, step_up: 0 };
   let reasons = new BoundedCounts(maxKeys, () => ({ n: 0 }));
   let rules = new BoundedCounts(maxKeys, () => ({ n: 0, denied: 0 }));

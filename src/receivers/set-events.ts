@@ -1,6 +1,7 @@
 // Event → action: which CAEP events revoke what, read from a verified SET. Its own file because this table is
 // what grows as the receiver learns new event types, independent of how a SET is delivered or verified.
 import type { JWTPayload } from 'jose';
+import { droppedPromise } from '../leaf/callbacks.js';
 import { UsageError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
 import { Refused } from './set-responses.js';
@@ -47,12 +48,14 @@ function guardIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource
   if (!guard) return { id: jti };
   const iss = subject['iss'];
   if (typeof iss !== 'string') return { why: 'jwt_id subject names no iss, so no token id of the guard' };
-  let id: string | undefined;
+  let id: unknown;
   try {
     id = guard.tokenIdOf(jti, iss);
   } catch {
     id = undefined;
   }
+  // `guard` may be any object with tokenIdOf: a promise from it is dropped (its rejection handled), as subjectOf's is.
+  if (droppedPromise(id)) return { why: 'guard.tokenIdOf returned a promise (it must be synchronous)' };
   return typeof id === 'string' && id !== '' ? { id } : { why: `jwt_id issuer ${quoted(iss)} is not an issuer the guard accepts` };
 }
 
@@ -91,13 +94,16 @@ export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): Securit
       out.push('id' in named ? { type, action: 'revoke_token', tokenId: named.id } : { type, action: 'ignored', detail: named.why });
       continue;
     }
-    let sub: string | undefined;
+    let sub: unknown;
     try {
+      // Called unbound: as `mapping.subjectOf(…)` a `function` mapping's `this` would be the receiver's mapping.
       sub = subjectOf(subject, type);
     } catch {
       sub = undefined;
     }
-    if (typeof sub !== 'string' || sub === '')
+    // A plain function can still hand back a promise (`(s) => lookup(s)`): not waited for, its rejection handled.
+    if (droppedPromise(sub)) out.push({ type, action: 'ignored', detail: 'subjectOf returned a promise (it must be synchronous)' });
+    else if (typeof sub !== 'string' || sub === '')
       out.push({ type, action: 'ignored', detail: `subject format ${JSON.stringify(String(subject.format).slice(0, 32))} not mapped to a token subject` });
     else if (mapping.scope === 'shared') out.push({ type, action: 'revoke_subject', subject: sub });
     // Each issuer the subject names (all allowed, checked above), else each the transmitter may name: a subject
@@ -117,11 +123,17 @@ export function checkIssuerScope(mapping: SubjectMapping): void {
     throw new UsageError("createSetReceiver: subjectScope 'issuer' needs the guard, whose subjectIdOf keys each issuer's subjects", {
       help: "pass the guard: createSetReceiver({ ..., guard, subjectScope: 'issuer' })",
     });
-  for (const iss of mapping.subjectIssuers)
-    if (guard.subjectIdOf('subject', iss) === undefined)
+  for (const iss of mapping.subjectIssuers) {
+    const key: unknown = guard.subjectIdOf('subject', iss);
+    if (droppedPromise(key))
+      throw new UsageError("createSetReceiver: subjectScope 'issuer': guard.subjectIdOf returned a promise (it must be synchronous)", {
+        help: 'pass the Guard itself, or an object whose subjectIdOf answers synchronously',
+      });
+    if (key === undefined)
       throw new UsageError(`createSetReceiver: subjectScope 'issuer': the guard accepts no tokens of ${quoted(iss)}, so none of its subjects could be revoked`, {
         help: "list in subjectIssuers the token issuers this transmitter speaks for, each a jwt issuer of the guard's policy",
       });
+  }
   // A guard with one issuer configuration keys its subjects bare: asked for one issuer's tokens, the scope would
   // revoke the shared subject, API keys of that subject included. It works, but not as asked: said once.
   if ([...mapping.subjectIssuers].every((iss) => guard.subjectIdOf?.('subject', iss) === 'subject'))
@@ -135,7 +147,8 @@ export function checkIssuerScope(mapping: SubjectMapping): void {
 export function subjectKeyOf(action: SecurityEventAction, mapping: SubjectMapping): string {
   const sub = action.subject as string;
   if (action.issuer === undefined) return sub;
-  const key = mapping.guard?.subjectIdOf?.(sub, action.issuer);
+  const key: unknown = mapping.guard?.subjectIdOf?.(sub, action.issuer);
+  if (droppedPromise(key)) throw new Error('guard.subjectIdOf returned a promise (it must be synchronous)');
   // Every allowed issuer was checked against the guard at creation: a guard that changed its mind fails the delivery (503).
   if (typeof key !== 'string' || key === '') throw new Error(`the guard no longer accepts issuer ${quoted(action.issuer)}`);
   return key;

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC } from '../leaf/algorithms.js';
+import { isAsyncFunction } from '../leaf/callbacks.js';
 import { positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
 import type { TokenStore } from '../leaf/store.js';
 import { isLoopbackOrHttps } from '../leaf/urls.js';
@@ -75,6 +76,7 @@ export interface SetReceiverOptions {
   /**
    * Maps a subject identifier to the subject of the tokens (`sub`). Default: `iss_sub` → `sub`, `opaque` → `id`,
    * `complex` → its `user`; anything else (email, phone number…) is not mapped and the event is ignored (audited).
+   * Synchronous: an `async` one is refused at creation; a throw or a returned promise leaves the event unmapped.
    */
   subjectOf?: (subject: SubjectIdentifier, eventType: string) => string | undefined;
   /**
@@ -97,7 +99,7 @@ export interface SetReceiverOptions {
   guard?: TokenIdSource;
   /** Audit hook: one record per SET received, applied or not. Its errors are swallowed. */
   onEvent?: (record: SecurityEventRecord) => void | Promise<void>;
-  /** Time source. Default: `() => new Date()`. */
+  /** Time source, synchronous (an `async` one is refused); no valid Date answers the delivery 503. Default: `() => new Date()`. */
   clock?: () => Date;
 }
 
@@ -165,12 +167,18 @@ export const optionsSchema = z
     storeTimeout: timerDurationSchema.optional(),
     maxBodyBytes: z.number().int().min(1024).max(10_485_760).optional(),
     authorization: z.string().min(1).optional(),
-    subjectOf: z.custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function').optional(),
+    subjectOf: z
+      .custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function')
+      .refine((v) => !isAsyncFunction(v), 'an async subjectOf answers with a promise, never a subject, so no event would be mapped: make it synchronous')
+      .optional(),
     subjectIssuers: z.array(z.string().min(1)).min(1).optional(),
     subjectScope: z.enum(['shared', 'issuer']).optional(),
     guard: z.custom<TokenIdSource>((v) => !!v && typeof v === 'object' && typeof (v as { tokenIdOf?: unknown }).tokenIdOf === 'function', 'expected a Guard').optional(),
     onEvent: z.custom<NonNullable<SetReceiverOptions['onEvent']>>((v) => typeof v === 'function').optional(),
-    clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
+    clock: z
+      .custom<() => Date>((v) => typeof v === 'function')
+      .refine((v) => !isAsyncFunction(v), 'an async clock answers with a promise, never a Date: make it synchronous')
+      .optional(),
   })
   .superRefine((o, ctx) => {
     if ((o.jwksUri === undefined) === (o.keys === undefined)) ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give either jwksUri or keys' });

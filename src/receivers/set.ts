@@ -5,6 +5,7 @@
 // `token-guard/set` entry point, so it keeps the receiver itself and re-exports their public part.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { droppedPromise } from '../leaf/callbacks.js';
 import { parseDuration } from '../leaf/duration.js';
 import { StoreError, UsageError } from '../leaf/errors.js';
 import { noteBareIdReceiver } from '../leaf/multi-issuer-stores.js';
@@ -92,11 +93,25 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
   function audit(record: SecurityEventRecord): void {
     if (!options.onEvent) return;
     try {
-      const r = options.onEvent(record);
-      if (r && typeof r.then === 'function') r.then(undefined, () => undefined);
+      droppedPromise(options.onEvent(record));
     } catch {
       // the audit hook's own failure never changes the answer
     }
+  }
+
+  /**
+   * The delivery's time, or undefined when there is none: a clock that returned a promise (dropped, its rejection
+   * handled) or no valid Date. Every time check would then fail, and a 400 would make the transmitter drop the SET.
+   */
+  function timeOf(delivery: SetDelivery): Date | undefined {
+    let now: unknown;
+    try {
+      now = delivery.now ?? clock();
+    } catch {
+      return undefined;
+    }
+    if (droppedPromise(now)) return undefined;
+    return now instanceof Date && Number.isFinite(now.getTime()) ? now : undefined;
   }
 
   async function verify(jwt: string, now: Date): Promise<JWTPayload> {
@@ -160,7 +175,12 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
   }
 
   async function receive(delivery: SetDelivery): Promise<SetResponse> {
-    const now = delivery.now ?? clock();
+    const now = timeOf(delivery);
+    if (now === undefined) {
+      // Failed, not refused: 503 makes the transmitter retry, and the SET is applied once the clock answers.
+      audit({ time: new Date(), outcome: 'failed', actions: [], description: "no valid time: the clock (or the delivery's now) gave no valid Date" });
+      return UNAVAILABLE();
+    }
     const nowMs = now.getTime();
     let payload: JWTPayload | undefined;
     let jti: string | undefined;

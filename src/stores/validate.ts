@@ -141,16 +141,73 @@ function checkRecordFields(where: string, r: Record<string, unknown>, prefix: st
   checkReason(where, `${prefix}revocationReason`, r['revocationReason']);
   for (const k of ['rotatedFrom', 'rotatedTo', 'lastFour'] as const) if (has(k)) checkId(where, `${prefix}${k}`, r[k]);
   if (has('keyedChecksum') && typeof r['keyedChecksum'] !== 'boolean') fail(where, `${prefix}keyedChecksum`, 'a boolean', r['keyedChecksum']);
-  // Every store must hold what one holds: PostgreSQL refuses a lone surrogate, Redis's Lua cannot decode one.
+  // Every store must hold what one holds: RedisStore and PostgresStore write the record as JSON, which has no BigInt
+  // (a bare TypeError mid-write), function or symbol (dropped), NaN or Infinity (null), Map, Set, Date or class
+  // instance (`{}`, a string); MemoryStore cloned them as they were, or threw a DataCloneError.
+  let unstorable: { path: string; problem: string } | undefined;
+  try {
+    unstorable = nonJsonValueAt(r, prefix.slice(0, -1), 0);
+  } catch {
+    // A getter that throws, a revoked Proxy: no store could write it either.
+    unstorable = { path: prefix.slice(0, -1), problem: `${JSON_VALUE} (reading it threw)` };
+  }
+  if (unstorable !== undefined) throw new StoreArgumentError(`${where}: ${unstorable.path} must be ${unstorable.problem}`);
+  // PostgreSQL refuses a lone surrogate, Redis's Lua cannot decode one.
   const illFormed = illFormedStringAt(r, prefix.slice(0, -1));
   if (illFormed !== undefined) throw new StoreArgumentError(`${where}: ${illFormed.path} must be ${illFormed.problem}`);
-  // Nor a value JSON cannot write (a BigInt; a cycle is refused above as too deep): RedisStore and PostgresStore
-  // store the record as JSON and would throw a bare TypeError, while MemoryStore kept it.
-  try {
-    JSON.stringify(r);
-  } catch (err) {
-    throw new StoreArgumentError(`${where}: ${prefix.slice(0, -1)} must hold only JSON values (${err instanceof Error ? err.message : 'not serialisable'})`);
+}
+
+/** Nesting deeper than any record has (a cycle, most likely); the same bound as `illFormedStringAt`'s. */
+const MAX_DEPTH = 16;
+const JSON_VALUE = 'a JSON value: a string, a finite number, a boolean, null, an array or a plain object';
+
+/** What a value that JSON cannot hold as it is was, for the message; undefined for a JSON value. */
+function nonJsonKind(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(v) ? undefined : String(v);
+    case 'undefined':
+      return 'undefined';
+    case 'object': {
+      if (v === null || Array.isArray(v)) return undefined;
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto === Object.prototype || proto === null) return undefined;
+      const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+      // 'an Array…', 'a Map', 'a Uint8Array'; a name that is no plain word is not shown.
+      return typeof name === 'string' && /^\w{1,40}$/.test(name) ? `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}` : 'an object that is not a plain object';
+    }
+    default:
+      return `a ${typeof v}`; // bigint, function, symbol
   }
+}
+
+/**
+ * Where `value` holds something JSON cannot write as it is (so stores would hold it differently), or nests deeper than
+ * any record does, below `path`; undefined when nothing is. An object's undefined fields are absent fields, kept by
+ * no store; an array's are not. One pass over plain objects and arrays: linear in the record's size.
+ */
+function nonJsonValueAt(value: unknown, path: string, depth: number): { path: string; problem: string } | undefined {
+  const kind = nonJsonKind(value);
+  if (kind !== undefined) return { path, problem: `${JSON_VALUE} (got ${kind})` };
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth >= MAX_DEPTH) return { path, problem: `nested at most ${MAX_DEPTH} levels deep` };
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      // A hole or undefined reads back as null from a JSON store: refused like any value JSON changes.
+      const at = nonJsonValueAt(value[i], `${path}[${i}]`, depth + 1);
+      if (at !== undefined) return at;
+    }
+    return undefined;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    const at = nonJsonValueAt(v, `${path}.${k}`, depth + 1);
+    if (at !== undefined) return at;
+  }
+  return undefined;
 }
 
 /** `putApiKey(record)`: a whole record. */

@@ -108,13 +108,13 @@ function storeCases(name: string, make: () => Promise<KeyStore>) {
       expect(await thrown(() => store.putApiKey({ ...other, metadata: { team: 1n } } as never))).toMatchObject({
         name: 'StoreArgumentError',
         code: 'store.invalid_argument',
-        message: 'putApiKey: record must hold only JSON values (Do not know how to serialize a BigInt)',
+        message: 'putApiKey: record.metadata.team must be a JSON value: a string, a finite number, a boolean, null, an array or a plain object (got a bigint)',
       });
       expect(await store.getApiKey(other.hash)).toBeUndefined();
       expect(await thrown(() => store.updateApiKey?.(record.hash, { metadata: { team: 1n } } as never))).toMatchObject({
         name: 'StoreArgumentError',
         code: 'store.invalid_argument',
-        message: 'updateApiKey: patch must hold only JSON values (Do not know how to serialize a BigInt)',
+        message: 'updateApiKey: patch.metadata.team must be a JSON value: a string, a finite number, a boolean, null, an array or a plain object (got a bigint)',
       });
       expect((await store.getApiKey(record.hash))?.metadata).toBeUndefined();
     });

@@ -104,7 +104,7 @@ export const keys: Concern<KeysStore> = {
         expect((await store.updateApiKey(record().hash, { name: 'x' }))?.remaining).toBe(2);
       });
 
-      test('putApiKey and updateApiKey refuse a lone UTF-16 surrogate, a NUL or a BigInt anywhere in the record, and keep emoji intact', async (store) => {
+      test('putApiKey and updateApiKey refuse a lone UTF-16 surrogate, a NUL, or a value JSON cannot hold as it is (a BigInt, a function, NaN, a Map) anywhere in the record, and keep emoji intact', async (store) => {
         // PostgreSQL's jsonb refuses a lone surrogate and Redis's Lua cannot decode one: every store refuses it.
         const cut = 'cut \ud83d';
         expect(
@@ -119,17 +119,40 @@ export const keys: Concern<KeysStore> = {
             nulMetadata: () => store.putApiKey(record({ metadata: { note: '\u0000' } })),
             // BigInt: no JSON holds it, so a store that writes JSON would fail on it with a bare TypeError mid-write.
             bigintMetadata: () => store.putApiKey(record({ metadata: { uses: BigInt(1) as unknown as number } })),
+            // Values JSON changes (a function dropped, NaN to null, a Map to {}): a store writing JSON would read back
+            // something else than a store that clones, so every store refuses them.
+            functionMetadata: () => store.putApiKey(record({ metadata: bad({ format: () => 'x' }) })),
+            nanMetadata: () => store.putApiKey(record({ metadata: { ratio: Number.NaN } })),
+            mapMetadata: () => store.putApiKey(record({ metadata: bad({ tags: new Map([['team', 'billing']]) }) })),
           }),
-        ).toEqual(allTypeErrors({ name: 0, subject: 0, scope: 0, metadataValue: 0, metadataKey: 0, nulName: 0, nulMetadata: 0, bigintMetadata: 0 }));
+        ).toEqual(
+          allTypeErrors({
+            name: 0,
+            subject: 0,
+            scope: 0,
+            metadataValue: 0,
+            metadataKey: 0,
+            nulName: 0,
+            nulMetadata: 0,
+            bigintMetadata: 0,
+            functionMetadata: 0,
+            nanMetadata: 0,
+            mapMetadata: 0,
+          }),
+        );
         expect(await store.getApiKey(record().hash)).toBeUndefined();
         await store.putApiKey(record({ remaining: 2, name: 'rocket \ud83d\ude80', metadata: { rotatedTo: 'crm-42', note: '\u2028\u00e9' } }));
         expect(
           await refusals({
             patch: () => store.updateApiKey(record().hash, { name: cut }),
             bigintPatch: () => store.updateApiKey(record().hash, { metadata: { uses: BigInt(1) as unknown as number } }),
+            functionPatch: () => store.updateApiKey(record().hash, { metadata: bad({ format: () => 'x' }) }),
+            nanPatch: () => store.updateApiKey(record().hash, { metadata: { ratio: Number.POSITIVE_INFINITY } }),
+            mapPatch: () => store.updateApiKey(record().hash, { metadata: bad({ tags: new Map([['team', 'billing']]) }) }),
           }),
-        ).toEqual({ patch: 'TypeError', bigintPatch: 'TypeError' });
+        ).toEqual(allTypeErrors({ patch: 0, bigintPatch: 0, functionPatch: 0, nanPatch: 0, mapPatch: 0 }));
         expect((await store.getApiKey(record().hash))?.name).toBe('rocket \ud83d\ude80');
+        expect((await store.getApiKey(record().hash))?.metadata).toEqual({ rotatedTo: 'crm-42', note: '\u2028\u00e9' });
         // A metadata field named like a record field is data: the key is not rotated and still spends.
         expect(await store.useApiKey(record().hash)).toBe(1);
       });
