@@ -10,6 +10,7 @@
 import { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import type { AuthResult } from '../leaf/types.js';
+import type { SpendLedger } from '../core/engine.js';
 import type { AdapterContext } from './kit.js';
 import { requestKeys, type Keyed } from './request-keys.js';
 
@@ -17,8 +18,9 @@ import { requestKeys, type Keyed } from './request-keys.js';
 export type AuthView = (auth: AuthResult, req: Request) => unknown;
 
 /**
- * What the adapter knows about one request: the guard that saw it (for requireScopes), what `req.auth` reads, and
- * under an `authShape` the guard's own result (which then differs from `req.auth`) and the view that shapes it.
+ * What the adapter knows about one request: the guard that saw it (for requireScopes), what `req.auth` reads, under
+ * an `authShape` the guard's own result (which then differs from `req.auth`) and the view that shapes it, and what the
+ * request spent through the guards it met (a guard mounted twice on its way spends once).
  */
 export class RequestState {
   constructor(
@@ -28,6 +30,7 @@ export class RequestState {
     public auth: unknown,
     public result: AuthResult | undefined,
     public view: AuthView | undefined,
+    readonly spent: SpendLedger | null,
   ) {}
 
   // An app that logs `res.locals` (console.log, util.inspect) sees one line, not the request and the token's claims.
@@ -63,6 +66,18 @@ export function stateOf(req: object): RequestState | undefined {
 }
 
 /**
+ * What `req` spent through the guards it met so far, for its next evaluation, or null. `res`: its response when Express
+ * made the request (undefined: none known). The WeakMap is read only where the state could not go to `res.locals`.
+ */
+export function spentOf(req: object, res: unknown): SpendLedger | null {
+  const locals = localsOf(res);
+  const state = locals?.[STATE];
+  if (state !== undefined && state.req === req) return state.spent;
+  if (locals !== undefined && state === undefined && Object.isExtensible(locals)) return null;
+  return states.get(req)?.spent ?? null;
+}
+
+/**
  * Keeps `state` for its request. `res`: `req.res` when Express made the request (`stateOf` reads it there), else
  * undefined.
  */
@@ -94,7 +109,7 @@ const AUTH_ACCESSOR: PropertyDescriptor = {
   set(this: object, auth: unknown) {
     const state = stateOf(this);
     if (state) state.auth = auth;
-    else keep(responseOf(this), new RequestState(this, undefined, auth, undefined, undefined));
+    else keep(responseOf(this), new RequestState(this, undefined, auth, undefined, undefined, null));
   },
 };
 

@@ -3,7 +3,7 @@ import { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Guard } from '../core/guard.js';
 import type { TokenGuardPolicy } from '../core/policy.js';
-import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
+import type { AuthResult, Decision } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, outcomeOf, resolveGuard, scopesFromArgs, type AdapterContext, type AdapterInput, type AdapterOptions } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
@@ -13,7 +13,8 @@ import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenCla
 import { hasHeaders } from './pass-headers.js';
 import { requestKeys, type Keyed } from './request-keys.js';
 import { NodeGuardRequest } from './node-request.js';
-import { installAuthAccessor, keep, RequestState, responseOf, setAuth, stateOf, type AuthView } from './express-state.js';
+import { installAuthAccessor, keep, RequestState, responseOf, setAuth, spentOf, stateOf, type AuthView } from './express-state.js';
+import { SPENT, type SpendLedger } from '../core/engine.js';
 
 export type { PayloadAuth, TokenClaims } from './auth-shape.js';
 
@@ -117,21 +118,30 @@ function nodeHeadersOf(req: Request, proto: object | null): Request['headers'] |
   return (NODE_HEADERS as (this: Request) => Request['headers']).call(req);
 }
 
-function toGuardRequest(req: Request, proto: object | null, routing: ExpressRouting): GuardRequest {
+/** `spent`: what the request spent through the guards it met so far (undefined: not kept, for guard.authorize). */
+function toGuardRequest(req: Request, proto: object | null, routing: ExpressRouting, spent: SpendLedger | null | undefined): NodeGuardRequest {
   const r = req as unknown as Keyed;
   // originalUrl: rules match the full path even when the guard is mounted under a prefix.
   const path = (r[EXPRESS_KEYS[ORIGINAL_URL]] ?? r[EXPRESS_KEYS[PLAIN_URL]]) as string | undefined;
-  return new NodeGuardRequest(req, path, routing.caseSensitive, routing.ignoreTrailingSlash, req, nodeHeadersOf(req, proto));
+  return new NodeGuardRequest(req, path, routing.caseSensitive, routing.ignoreTrailingSlash, req, nodeHeadersOf(req, proto), spent);
 }
 
 /**
  * Records the guard and the auth result of a request. `expressRes`: its response when Express made the request, else
  * undefined; `viaAccessor` false for requests without Express's prototype.
  */
-function remember(req: Request, expressRes: Response | undefined, context: AdapterContext, result: AuthResult, viaAccessor: boolean, view: AuthView | undefined): void {
+function remember(
+  req: Request,
+  expressRes: Response | undefined,
+  context: AdapterContext,
+  result: AuthResult,
+  viaAccessor: boolean,
+  view: AuthView | undefined,
+  spent: SpendLedger | null,
+): void {
   const auth = view ? view(result, req) : result;
   // A new state, so one the app's own `req.auth = …` made before is replaced whole: one write, no read.
-  keep(expressRes, new RequestState(req, context, auth, result, view));
+  keep(expressRes, new RequestState(req, context, auth, result, view, spent));
   // A request that did not come through an Express app (a hand-made object in a test harness) gets a plain property.
   if (!viaAccessor) setAuth(req, auth);
 }
@@ -196,11 +206,20 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
   // How the last app routes: fixed per app, so read again only when the app changes (inside the try below, like the
   // read it replaces: a throw goes to Express's error path and is tried again next time).
   let lastAppRouting: ExpressRouting | undefined;
-  const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean, expressRes: Response | undefined): void => {
+  const proceed = (
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    decision: Decision,
+    viaAccessor: boolean,
+    expressRes: Response | undefined,
+    guarded: NodeGuardRequest,
+  ): void => {
     let goOn: boolean;
     // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
     try {
-      remember(req, expressRes, context, authOf(decision), viaAccessor, view);
+      // What the evaluation spent goes with the state: the guard mounted again on the request's way does not spend it again.
+      remember(req, expressRes, context, authOf(decision), viaAccessor, view, guarded[SPENT] ?? null);
       goOn = answer(decision, res, next, errors);
     } catch (err) {
       next(err);
@@ -222,20 +241,22 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     // another `res`: its state then goes to the WeakMap).
     const expressRes = proto === seenProto && responseOf(req) === res ? res : undefined;
     let decision: Decision | Promise<Decision>;
+    let guarded: NodeGuardRequest;
     try {
       lastAppRouting ??= routingOf(app);
-      decision = guard.decide(toGuardRequest(req, proto, lastAppRouting));
+      guarded = toGuardRequest(req, proto, lastAppRouting, spentOf(req, expressRes));
+      decision = guard.decide(guarded);
     } catch (err) {
       next(err);
       return;
     }
     // A decision that needed no store call arrives as is: continue in this tick, without a microtask.
     if (!isPromiseLike(decision)) {
-      proceed(req, res, next, decision, viaAccessor, expressRes);
+      proceed(req, res, next, decision, viaAccessor, expressRes, guarded);
       return;
     }
     decision.then(
-      (d) => proceed(req, res, next, d, viaAccessor, expressRes),
+      (d) => proceed(req, res, next, d, viaAccessor, expressRes, guarded),
       // next() with a falsy argument means "carry on": a rejection must never read as that.
       (err: unknown) => next(err ?? new TokenGuardError('guard.failed', 'token-guard: evaluation failed')),
     );
@@ -262,7 +283,7 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHand
       // Under an authShape req.auth is the app's view; the guard's own result is kept beside it.
       const current = state.view ? state.result : (req.auth as AuthResult | undefined);
       const proto = protoOf(req);
-      decision = context.guard.authorize(current, required, toGuardRequest(req, proto, routingOf(appOf(req, proto))));
+      decision = context.guard.authorize(current, required, toGuardRequest(req, proto, routingOf(appOf(req, proto)), undefined));
     } catch (err) {
       next(err);
       return;

@@ -4,6 +4,7 @@ import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, outcomeOf, resolveGuard, scopesFromArgs, webGuardRequest, type AdapterContext, type AdapterInput, type AdapterOptions, type ConnectionInfo } from './kit.js';
 import { TokenGuardError } from '../leaf/errors.js';
+import { SPENT, type SpendingRequest, type SpendLedger } from '../core/engine.js';
 import { usageError } from './usage-error.js';
 
 /** What a `Request` cannot say about its connection; the runtime or server knows it. */
@@ -42,18 +43,29 @@ export type FetchGuard = ((request: Request, info?: FetchConnectionInfo) => Prom
   handler<A extends unknown[] = []>(fn: FetchHandler<A>, options?: FetchHandlerOptions<A>): (request: Request, ...args: A) => Promise<Response>;
 };
 
-// What requireScopes needs about a request the guard already saw. A WeakMap, not a property: platform
-// Request objects are left untouched and the entry goes away with the request.
-const seen = new WeakMap<Request, { context: AdapterContext; auth: AuthResult; info: FetchConnectionInfo | undefined }>();
-
-function toGuardRequest(request: Request, info: FetchConnectionInfo | undefined): GuardRequest {
-  // Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin`; a policy's caseSensitive wins.
-  return webGuardRequest(request, info, true);
+/** What the adapter keeps about a request it guarded: for requireScopes, and what it spent (a guard met twice spends once). */
+interface Seen {
+  context: AdapterContext;
+  auth: AuthResult;
+  info: FetchConnectionInfo | undefined;
+  spent: SpendLedger | null;
 }
 
-function settle(request: Request, context: AdapterContext, decision: Decision, info: FetchConnectionInfo | undefined): FetchGuardResult {
+// A WeakMap, not a property: platform Request objects are left untouched and the entry goes away with the request.
+const seen = new WeakMap<Request, Seen>();
+
+/** `spent`: what the request spent through the guards it met so far (undefined: not kept, for guard.authorize). */
+function toGuardRequest(request: Request, info: FetchConnectionInfo | undefined, spent?: SpendLedger | null): GuardRequest {
+  // Hono, Next.js, Bun routes and URLPattern all tell `/Admin` from `/admin`; a policy's caseSensitive wins.
+  const guarded = webGuardRequest(request, info, true);
+  // Not enumerable: a copy of the GuardRequest (a guard wrapper's spread) does not take the request's ledger along.
+  if (spent !== undefined) Object.defineProperty(guarded, SPENT, { value: spent, writable: true });
+  return guarded;
+}
+
+function settle(request: Request, context: AdapterContext, decision: Decision, info: FetchConnectionInfo | undefined, spent: SpendLedger | null): FetchGuardResult {
   const auth: AuthResult = authOf(decision);
-  seen.set(request, { context, auth, info });
+  seen.set(request, { context, auth, info, spent });
   const outcome = outcomeOf(decision, context.errors);
   if (outcome.action === 'next') return { auth, headers: outcome.headers };
   if (outcome.action === 'throw') throw outcome.error;
@@ -76,8 +88,12 @@ function settle(request: Request, context: AdapterContext, decision: Decision, i
  */
 export function guardFetch(policy: AdapterInput, options?: AdapterOptions): FetchGuard {
   const context = resolveGuard(policy, options);
-  const check = async (request: Request, info?: FetchConnectionInfo): Promise<FetchGuardResult> =>
-    settle(request, context, await context.guard.evaluate(toGuardRequest(request, info)), info);
+  const check = async (request: Request, info?: FetchConnectionInfo): Promise<FetchGuardResult> => {
+    // The Request object is the request: a guard that meets it again (mounted twice on its way) spends nothing twice.
+    const guarded = toGuardRequest(request, info, seen.get(request)?.spent ?? null);
+    const decision = await context.guard.evaluate(guarded);
+    return settle(request, context, decision, info, (guarded as SpendingRequest)[SPENT]);
+  };
   function handler<A extends unknown[] = []>(fn: FetchHandler<A>, handlerOptions: FetchHandlerOptions<A> = {}): (request: Request, ...args: A) => Promise<Response> {
     if (typeof fn !== 'function') throw usageError('adapter.options_invalid', 'guardFetch().handler: expected a function (request, auth) => Response');
     const infoOf = handlerOptions.info;
@@ -122,6 +138,6 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): (request: R
     const entry = seen.get(request);
     if (!entry) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs the request to pass through guardFetch() first', { status: 500, expose: false });
     const decision = entry.context.guard.authorize(entry.auth, required, toGuardRequest(request, entry.info));
-    return settle(request, entry.context, decision, entry.info);
+    return settle(request, entry.context, decision, entry.info, entry.spent);
   };
 }

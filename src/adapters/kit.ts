@@ -114,7 +114,8 @@ export function nodeGuardRequest(
   context: unknown = req,
   ignoreTrailingSlash = false,
 ): GuardRequest {
-  return new NodeGuardRequest(req, path, caseSensitive, ignoreTrailingSlash, context, undefined);
+  // No spend ledger: only this package's adapters keep one for a request (see core/engine.ts, requestStore).
+  return new NodeGuardRequest(req, path, caseSensitive, ignoreTrailingSlash, context, undefined, undefined);
 }
 
 /**

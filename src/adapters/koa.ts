@@ -8,6 +8,8 @@ import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuard, scope
 import { TokenGuardError } from '../leaf/errors.js';
 import { claimsOf, takeAuthShape } from './auth-shape.js';
 import { hasHeaders } from './pass-headers.js';
+import { NodeGuardRequest } from './node-request.js';
+import { SPENT, type SpendLedger } from '../core/engine.js';
 
 export type { TokenClaims } from './auth-shape.js';
 
@@ -38,8 +40,10 @@ export type KoaAdapterInput = (TokenGuardPolicy & KoaAdapterOptions) | Guard;
 // the guarded bench server. Private to this module, as the WeakMap was; a symbol stays out of Object.keys, JSON and
 // Koa's ctx.toJSON().
 const GUARD_KEY = Symbol('token-guard.guard');
+// What the request spent through the guards it met (so a guard mounted again on its way spends once), kept the same way.
+const SPENT_KEY = Symbol('token-guard.spent');
 
-type GuardedContext = Context & { [GUARD_KEY]?: AdapterContext };
+type GuardedContext = Context & { [GUARD_KEY]?: AdapterContext; [SPENT_KEY]?: SpendLedger | null };
 
 // Koa has no router of its own and the guard cannot see @koa/router's options (`sensitive`, `strict`), so rules take the
 // safe reading: restricting rules match any letter case and public rules only their own, and `/x/` is read as a route
@@ -83,8 +87,9 @@ export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions)
   const shaped = takeAuthShape(policy, options?.authShape, ['user'] as const);
   const context = resolveGuard(shaped.input as AdapterInput, options);
   const asUser = shaped.shape === 'user';
-  const proceed = (ctx: Context, next: Next, decision: Decision): unknown => {
+  const proceed = (ctx: Context, next: Next, decision: Decision, guarded: NodeGuardRequest): unknown => {
     (ctx as GuardedContext)[GUARD_KEY] = context;
+    (ctx as GuardedContext)[SPENT_KEY] = guarded[SPENT] ?? null;
     // koa-jwt leaves ctx.state.user unset without a token (passthrough); so does this.
     if (asUser && decision.token) ctx.state.user = claimsOf(decision.token);
     return settle(ctx, context, decision) ? next() : undefined;
@@ -92,9 +97,11 @@ export function tokenGuard(policy: KoaAdapterInput, options?: KoaAdapterOptions)
   // Not async: a decision that needed no store call goes on to next() in the same tick. A throw (errors:
   // 'throw') is turned into a rejection by koa-compose, as from an async middleware.
   const middleware: Middleware = (ctx, next) => {
-    const decision = context.guard.decide(nodeGuardRequest(ctx.req, ctx.originalUrl, ROUTER_CASE, ctx));
-    if (isPromiseLike(decision)) return decision.then((d) => proceed(ctx, next, d));
-    return proceed(ctx, next, decision);
+    // With what the request spent so far: Koa makes one ctx a request, and only this adapter sets the key.
+    const guarded = new NodeGuardRequest(ctx.req, ctx.originalUrl, ROUTER_CASE, false, ctx, undefined, (ctx as GuardedContext)[SPENT_KEY] ?? null);
+    const decision = context.guard.decide(guarded);
+    if (isPromiseLike(decision)) return decision.then((d) => proceed(ctx, next, d, guarded));
+    return proceed(ctx, next, decision, guarded);
   };
   return Object.assign(middleware, { guard: context.guard });
 }

@@ -3,6 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { GuardRequest } from '../leaf/types.js';
+import { SPENT, type SpendLedger } from '../core/engine.js';
 import { requestKeys, type Keyed } from './request-keys.js';
 
 /**
@@ -61,8 +62,14 @@ export class NodeGuardRequest implements GuardRequest {
   context: unknown;
   /** Own and undefined: the guard reads `request.now` on every request, and a missing property walks the prototype chain. */
   now: Date | undefined = undefined;
+  // What the native request spent through the guards it met so far (the engine's SpendingRequest; undefined: not kept).
+  // Behind an accessor, as the socket is: a copy of this request (a spread) does not take the ledger along.
+  #spent: SpendLedger | null | undefined;
 
-  /** `headers`: `req.headers` when the adapter has read it already (undefined: read here). */
+  /**
+   * `headers`: `req.headers` when the adapter has read it already (undefined: read here). `spent`: given only by this
+   * package's adapters, which keep it with their state of `req` (undefined for the kit's `nodeGuardRequest`).
+   */
   constructor(
     req: IncomingMessage,
     path: string | undefined,
@@ -70,6 +77,7 @@ export class NodeGuardRequest implements GuardRequest {
     ignoreTrailingSlash: boolean,
     context: unknown,
     headers: IncomingMessage['headers'] | undefined,
+    spent: SpendLedger | null | undefined,
   ) {
     // Each property of `req` read once, by key: on Express every request has its own hidden class (request-keys.ts).
     const r = req as unknown as Keyed;
@@ -83,6 +91,15 @@ export class NodeGuardRequest implements GuardRequest {
     // Undefined for unix sockets and some test harnesses: the guard treats the client IP as unknown.
     this.remoteAddress = socket?.remoteAddress;
     this.context = context;
+    this.#spent = spent;
+  }
+
+  get [SPENT](): SpendLedger | null | undefined {
+    return this.#spent;
+  }
+
+  set [SPENT](ledger: SpendLedger | null | undefined) {
+    this.#spent = ledger;
   }
 
   get peerCertificate(): { fingerprint256?: string } | undefined {

@@ -41,7 +41,9 @@ export interface CheckedToken {
 
 /**
  * The store calls a check may make: answers checked for shape by the engine (a wrong shape, a throw, a
- * rejection or a timeout becomes a store failure, which answers 503), synchronous when the store is.
+ * rejection or a timeout becomes a store failure, which answers 503), synchronous when the store is. Call them on
+ * the store (`ctx.store.consume(…)`), never detached: a request an adapter made has a store of its own, which
+ * gives a second evaluation of that request (one guard mounted twice on its way) what the first one spent.
  */
 export interface CheckStore {
   /**
@@ -61,6 +63,14 @@ export interface CheckStore {
   /** Whether a claim is live, without taking it; undefined when the store cannot tell (`isClaimed` is optional). */
   readonly isClaimed: ((key: string, options: ClaimQuery) => boolean | PromiseLike<boolean>) | undefined;
   getUsage(tokenId: string): TokenUsage | undefined | PromiseLike<TokenUsage | undefined>;
+  /**
+   * What an earlier evaluation of this same request by this guard kept under (`owner`, `key`) with `remember`, or
+   * undefined: for a spend the store does not see (the pre-auth limiter's), which a guard mounted twice on a request's
+   * way must not make twice. Undefined (the method) for a request no adapter of this package made.
+   */
+  readonly recall: ((owner: object, key: string) => unknown) | undefined;
+  /** Keeps this evaluation's spend under (`owner`, `key`) for `recall`. Undefined where `recall` is. */
+  readonly remember: ((owner: object, key: string, answer: unknown) => void) | undefined;
 }
 
 /** What a check reads about one request. Built once per request by the engine; never handed to user code. */

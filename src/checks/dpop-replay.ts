@@ -37,8 +37,8 @@ export const dpopReplayCheck = defineCheck<DpopPolicySlice, object, DpopPolicy, 
   // Sent with the revocation lookup: one round trip's wait for both.
   prefetch(ctx) {
     const proof = ctx.notes?.['pop'] as DpopProof | undefined;
-    const read = ctx.store.isClaimed;
-    return proof === undefined || read === undefined ? undefined : read(proof.replayKey, { now: ctx.nowMs, group: proof.replayGroup });
+    // Called on the store: an adapter's request has its own, for which a claim this request made is nobody else's.
+    return proof === undefined || ctx.store.isClaimed === undefined ? undefined : ctx.store.isClaimed(proof.replayKey, { now: ctx.nowMs, group: proof.replayGroup });
   },
   check(ctx, c, prefetched): CheckResult {
     if (prefetched === undefined) {

@@ -20,6 +20,9 @@ export const keyUsesCheck = defineCheck<object, object, undefined, true>({
     }
     const hadUses = record.remaining > 0;
     const spent = (left: number): ReasonCode | undefined | PromiseLike<ReasonCode> => {
+      // The last use: authentication reads the key as used up from now on, also to this request's later evaluations
+      // (the guard mounted twice on its way), which then go on with this holder (core/engine.ts, authenticateKey).
+      if (left === 0) ctx.store.remember?.(keyUsesCheck, record.hash, ctx.token);
       if (left >= 0) return undefined;
       ctx.detail = 'no uses left';
       // The record said there were uses left: either other requests spent them meanwhile, or the key was rotated

@@ -115,10 +115,7 @@ export interface Look {
   pair: Look | undefined;
 }
 
-/**
- * What a request's step keeps: `'charge'` spends one request now; `'hold'` (failedAuth) counts one for the request
- * until it settles (`hold`, `settle`), so attempts in flight count as failures do; `'look'` (a dry run) keeps nothing.
- */
+/** What a step keeps: `'charge'` one request now; `'hold'` (failedAuth) one until it settles; `'look'` (a dry run) none. */
 export type Spend = 'charge' | 'hold' | 'look';
 
 /** The compiled `preAuthLimit`. */
@@ -223,23 +220,24 @@ export class PreAuthLimiter {
   }
 
   /**
-   * Ends the attempt a request holds, if any (a second call does nothing): kept as a failed authentication (`failed`),
-   * or handed back (a pass, or a store failure: the engine tells of one as a `store.unavailable` refusal).
+   * Ends a request's held attempt, if any (a second call does nothing): kept as a failed authentication (`failed`: then
+   * true), or handed back (a pass, or a store failure: the engine tells of one as a `store.unavailable` refusal).
    */
-  settle(request: object, failed: boolean): void {
+  settle(request: object, failed: boolean): boolean {
     if (request === this.pendingRequest) {
       const look = this.pendingLook as Look;
       this.pendingRequest = this.pendingLook = undefined;
       // Never charged (no other request came meanwhile): only a failure is.
       if (failed) this.charge(look);
-      return;
+      return failed;
     }
     const look = this.held.get(request);
-    if (look === undefined) return;
+    if (look === undefined) return false;
     this.held.delete(request);
-    if (failed) return;
+    if (failed) return true;
     this.refund(look, look.now);
     if (look.pair) this.refund(look.pair, look.now);
+    return false;
   }
 
   /** Charges the attempt passed last, if it has not settled: it is held from now on. */
@@ -333,6 +331,8 @@ export class PreAuthLimiter {
 
 const subjectOf = (ctx: CheckContext, limiter: PreAuthLimiter): string | undefined =>
   limiter.config.by === 'ip+subject' ? claimedSubject(ctx.headers, limiter.config.maxTokenBytes) : undefined;
+/** Passes a request as its earlier evaluation by this guard did, with the budget that one was shown (`state`). */
+const answered = (headers: Record<string, string>, policy: string, state: string): undefined => void Object.assign(headers, { 'RateLimit-Policy': policy, RateLimit: state });
 
 // Failed authentications: unreadable, unknown or forged credentials. Not a request without any (a client
 // learning that it needs one), nor a revoked or expired real token.
@@ -366,23 +366,27 @@ export const preAuthLimitCheck = defineCheck<PreAuthLimitPolicySlice, object, Pr
     }
     // A dry run (explain with spend: false) reads the client's budget without spending it.
     const spend: Spend = !ctx.store.spends ? 'look' : limiter.config.failedAuth ? 'hold' : 'charge';
-    const look = limiter.step(limiter.ipKey(ctx.ip), subjectOf(ctx, limiter), ctx.nowMs, spend, ctx.responseHeaders);
+    const ipKey = limiter.ipKey(ctx.ip);
+    // The guard mounted twice on the request's way: one request is one attempt, counted (and answered) by the first.
+    const before = ctx.store.recall?.(limiter, ipKey);
+    if (typeof before === 'string') return answered(ctx.responseHeaders, limiter.policyHeader, before);
+    const look = limiter.step(ipKey, subjectOf(ctx, limiter), ctx.nowMs, spend, ctx.responseHeaders);
     if (look !== undefined) {
       if (spend === 'hold') limiter.hold(ctx, look);
+      else if (spend === 'charge') ctx.store.remember?.(limiter, ipKey, ctx.responseHeaders['RateLimit']);
       return undefined;
     }
     const what = limiter.config.failedAuth ? 'failed (or pending) authentications' : 'requests';
-    ctx.detail =
-      limiter.config.by === 'ip'
-        ? `more than ${limiter.config.limit} ${what} from this client before authentication`
-        : `more than ${limiter.config.limit} ${what} from this client for the subject its token claims, or ${limiter.config.ipLimit} for all its subjects, before authentication`;
+    const which = limiter.config.by === 'ip' ? '' : ` for the subject its token claims, or ${limiter.config.ipLimit} for all its subjects,`;
+    ctx.detail = `more than ${limiter.config.limit} ${what} from this client${which} before authentication`;
     return 'rate.limited';
   },
   // failedAuth settles each held attempt: an authentication that failed keeps it, any other end hands it back. The
   // hooks are the engine's: refused before a token was verified (onRefusal), verified (prefetch, which starts nothing:
   // called once a token is verified and bound), or any decision after that (decorate, e.g. a proof refused).
   onRefusal(ctx, limiter, reason) {
-    limiter.settle(ctx, FAILED_AUTH.has(reason));
+    // A failure kept counts once a request, however often the guard is mounted on its way (see check).
+    if (limiter.settle(ctx, FAILED_AUTH.has(reason)) && ctx.ip !== null) ctx.store.remember?.(limiter, limiter.ipKey(ctx.ip), ctx.responseHeaders['RateLimit']);
   },
   prefetch(ctx, limiter) {
     if (limiter.config.failedAuth) limiter.settle(ctx, false);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { MAX_WINDOW_MS, type RateLimitCheck, type RateLimitResult, type RateLimitRule, type RateLimitState } from '../leaf/store.js';
 import { parseDuration, positiveDurationSchema } from '../leaf/duration.js';
 import type { ReasonCode } from '../leaf/types.js';
-import { defineCheck, isPromiseLike, type CheckContext, type CheckResult } from './check.js';
+import { defineCheck, isPromiseLike, type CheckContext, type CheckResult, type CheckStore } from './check.js';
 
 /** A rate limit (`{ limit, window, by? }`): the policy's, a rule's and a key record's all use this one schema. */
 // Bounded as stores bound them (zod's int() already stops at 2^53 − 1): a window past 100 years would make every
@@ -126,9 +126,8 @@ export const rateLimitCheck = defineCheck<RateLimitSlice, RateLimitSlice, RateLi
 function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial: boolean): CheckResult {
   const token = ctx.token;
   if (!token || limits.length === 0) return undefined;
-  // A dry run peeks at the counters (what a request would be answered, nothing charged), where the store can.
-  const consume = ctx.store.spends ? ctx.store.consume : ctx.store.peekRateLimit;
-  if (consume === undefined) {
+  const store = ctx.store;
+  if (!store.spends && store.peekRateLimit === undefined) {
     // Without a peek a store counter cannot be read without spending it: a dry run says so rather than guess.
     ctx.skipped = 'not checked: a dry run (explain with spend: false) spends no rate-limit unit, and this store cannot read a counter without one (no peekRateLimit)';
     return undefined;
@@ -138,18 +137,26 @@ function consumeAll(ctx: CheckContext, limits: readonly RateLimitCheck[], trial:
   for (const l of limits) if (isBySubject(l)) n++;
   // A token without a subject is its own subject: its subject-wide limits count under its id, apart from its token limits.
   // One call (the usual case): its verdict with no closure made for it when the store answers synchronously.
-  if (n === 0 || subject === undefined || subject === '') return verdictOf(ctx, trial, consume(token.info.id, limits, ctx.nowMs), limits);
+  if (n === 0 || subject === undefined || subject === '') return verdictOf(ctx, trial, consume(store, token.info.id, limits, ctx.nowMs), limits);
   const owner = token.subjectKey ?? subjectCounterOwner(subject);
-  if (n === limits.length) return verdictOf(ctx, trial, consume(owner, limits, ctx.nowMs), limits);
+  if (n === limits.length) return verdictOf(ctx, trial, consume(store, owner, limits, ctx.nowMs), limits);
   // Both kinds: the token's counters first, so a token over its own limit never spends its subject's shared budget
   // (its siblings' room); the subject's only when the token's had room.
   const byToken = limits.filter((l) => !isBySubject(l));
   const bySubj = limits.filter(isBySubject);
-  return settle(consume(token.info.id, byToken, ctx.nowMs), (first) =>
+  return settle(consume(store, token.info.id, byToken, ctx.nowMs), (first) =>
     first.allowed
-      ? settle(consume(owner, bySubj, ctx.nowMs), (second) => verdict(ctx, trial, merge(first, second), [...byToken, ...bySubj]))
+      ? settle(consume(store, owner, bySubj, ctx.nowMs), (second) => verdict(ctx, trial, merge(first, second), [...byToken, ...bySubj]))
       : verdict(ctx, trial, first, byToken),
   );
+}
+
+/**
+ * Spends one unit of each counter (`consume`), or in a dry run peeks at them (what a request would be answered, nothing
+ * charged). Called on the store: a request an adapter made has its own, which keeps what it spent (a guard mounted twice).
+ */
+function consume(store: CheckStore, owner: string, limits: readonly RateLimitCheck[], nowMs: number): RateLimitResult | PromiseLike<RateLimitResult> {
+  return store.spends ? store.consume(owner, limits, nowMs) : (store.peekRateLimit as NonNullable<CheckStore['peekRateLimit']>)(owner, limits, nowMs);
 }
 
 /** A consume result's verdict, and its headers unless trialled; `consumed`: its counters, in the order consumed. */

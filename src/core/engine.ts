@@ -1,8 +1,9 @@
-// What an evaluation runs against (the Engine), what it ends with (the Outcome), and the small steps around the
-// phases that do not depend on where an evaluation stands: the CORS preflight test, decorators, usage records.
+// What an evaluation runs against (the Engine, and for a request an adapter made a store of its own that keeps what
+// the request spent), what it ends with (the Outcome), and the small steps around the phases that do not depend on
+// where an evaluation stands: the CORS preflight test, decorators, usage records.
 import type { ParsedIp } from '../leaf/ip.js';
 import { userAgentOf } from '../leaf/http.js';
-import type { TokenStore, UsageEvent } from '../leaf/store.js';
+import type { ClaimOptions, ClaimQuery, RateLimitCheck, RateLimitResult, RateLimitState, TokenStore, UsageEvent } from '../leaf/store.js';
 import type { Decision, GuardRequest, TokenInfo } from '../leaf/types.js';
 import type { CheckContext, CheckStore } from '../checks/check.js';
 import type { JwtVerifier, VerifiedJwt } from '../tokens/jwt.js';
@@ -13,6 +14,9 @@ import type { CheckSlot } from './registry.js';
 import type { Decider } from './decision.js';
 import type { Holder, KeyAuthenticator } from './key-records.js';
 import { isThenable, type Invoke } from './store-calls.js';
+import { hashApiKey } from '../tokens/api-key.js';
+import { keyUsesCheck } from '../checks/key-uses.js';
+import { Refusal } from './refusal.js';
 
 /** What one evaluation ended with, for the audit hook. */
 export interface Outcome {
@@ -72,5 +76,223 @@ export function recordUsage(store: TokenStore, tokenId: string, nowMs: number, i
     if (isThenable(r)) r.then(undefined, () => undefined);
   } catch {
     // see above
+  }
+}
+
+/**
+ * The key of a GuardRequest's spend ledger, set only by this package's adapters (no entry point exports it) on the
+ * requests they make: the ledger their state of the same native request holds (`null`: nothing spent yet).
+ */
+export const SPENT = Symbol('token-guard.spent');
+
+/**
+ * What one request spent through the guards it met, as flat records (guard, kind, owner, key, limits, answer): each
+ * guard reads only its own. The adapter keeps it in its state of the request, so it lives and dies with it; nothing
+ * but this file reads it.
+ */
+export type SpendLedger = unknown[];
+
+/** A GuardRequest made by one of this package's adapters. */
+export interface SpendingRequest extends GuardRequest {
+  [SPENT]: SpendLedger | null;
+}
+
+// The kinds of spend a ledger records, and a record's width.
+const CONSUME = 0;
+const USE = 1;
+const CLAIM = 2;
+const OWN = 3;
+const WIDTH = 6;
+/** A spend not answered yet, or never (its call failed): a failed call spent nothing. */
+const PENDING = Symbol('pending');
+
+/** Two compiled limits that count one store counter alike. */
+const sameCounter = (a: RateLimitCheck, b: RateLimitCheck): boolean => a === b || (a.name === b.name && a.limit === b.limit && a.windowMs === b.windowMs);
+
+/**
+ * The store as the checks of one adapter-made request call it. One guard mounted twice on a request's way (app.use
+ * and router.use) evaluates it twice, every check included (a middleware between the two may have changed its method
+ * or path); what the first evaluation spent, the second takes the first's answer for instead of spending it again: a
+ * rate-limit counter of the same owner, a key's use, a DPoP proof's claim (which it would otherwise find taken, and
+ * refuse as a replay), what a check keeps with `remember`. What the first did not spend (another rule's counter) is
+ * spent as usual, and so is everything another guard on the way spent: `base` is this guard's store, and its mark.
+ */
+class RequestStore implements CheckStore {
+  constructor(
+    private readonly base: CheckStore,
+    private readonly request: SpendingRequest,
+    private ledger: SpendLedger | null,
+  ) {}
+
+  // On the prototype: one field fewer to write per evaluation.
+  get spends(): true {
+    return true;
+  }
+
+  /** Whether the request spent anything before this point (through any guard). */
+  get spentBefore(): boolean {
+    return this.ledger !== null;
+  }
+
+  get peekRateLimit(): CheckStore['peekRateLimit'] {
+    return this.base.peekRateLimit;
+  }
+
+  get isClaimed(): CheckStore['isClaimed'] {
+    return this.base.isClaimed === undefined ? undefined : this.claimedByOthers;
+  }
+
+  getApiKey(hash: string): ReturnType<CheckStore['getApiKey']> {
+    return this.base.getApiKey(hash);
+  }
+
+  getUsage(tokenId: string): ReturnType<CheckStore['getUsage']> {
+    return this.base.getUsage(tokenId);
+  }
+
+  consume(tokenId: string, limits: readonly RateLimitCheck[], nowMs: number): RateLimitResult | PromiseLike<RateLimitResult> {
+    let reused: (RateLimitState | undefined)[] | undefined;
+    let n = 0;
+    for (let i = 0; this.ledger !== null && i < limits.length; i++) {
+      const state = this.charged(tokenId, limits[i] as RateLimitCheck);
+      if (state === undefined) continue;
+      reused ??= limits.map(() => undefined);
+      reused[i] = state;
+      n++;
+    }
+    if (reused === undefined) return this.keep(CONSUME, null, tokenId, limits, this.base.consume(tokenId, limits, nowMs));
+    const states = reused;
+    if (n === limits.length) return { allowed: true, retryAfterMs: 0, limits: states as RateLimitState[] };
+    const rest = limits.filter((_, i) => states[i] === undefined);
+    const merged = (r: RateLimitResult): RateLimitResult => {
+      // In the order asked for, as the headers read them: the counters charged before, and the store's answer for the rest.
+      const out: RateLimitState[] = [];
+      let j = 0;
+      for (const s of states) {
+        const state = s ?? r.limits[j++];
+        if (state !== undefined) out.push(state);
+      }
+      return { allowed: r.allowed, retryAfterMs: r.retryAfterMs, limits: out };
+    };
+    const answer = this.keep(CONSUME, null, tokenId, rest, this.base.consume(tokenId, rest, nowMs));
+    return isThenable(answer) ? Promise.resolve(answer).then(merged) : merged(answer);
+  }
+
+  useApiKey(hash: string): number | PromiseLike<number> {
+    const i = this.find(USE, null, hash);
+    // A negative answer spent nothing (no use was left).
+    if (i >= 0 && (this.at(i) as number) >= 0) return this.at(i) as number;
+    return this.keep(USE, null, hash, undefined, this.base.useApiKey(hash));
+  }
+
+  claimOnce(key: string, options: ClaimOptions): boolean | PromiseLike<boolean> {
+    if (this.claimedHere(key)) return true;
+    return this.keep(CLAIM, null, key, undefined, this.base.claimOnce(key, options));
+  }
+
+  recall(owner: object, key: string): unknown {
+    const i = this.find(OWN, owner, key);
+    return i < 0 ? undefined : this.at(i);
+  }
+
+  remember(owner: object, key: string, answer: unknown): void {
+    this.record(OWN, owner, key, undefined, answer);
+  }
+
+  /** `isClaimed`, where this request's own claim is nobody else's. */
+  private claimedByOthers(key: string, query: ClaimQuery): boolean | PromiseLike<boolean> {
+    if (this.claimedHere(key)) return false;
+    return (this.base.isClaimed as NonNullable<CheckStore['isClaimed']>)(key, query);
+  }
+
+  private claimedHere(key: string): boolean {
+    const i = this.find(CLAIM, null, key);
+    return i >= 0 && this.at(i) === true;
+  }
+
+  /** A counter's state as an allowed spend of this request charged it (a refused one charged nothing). */
+  private charged(owner: string, limit: RateLimitCheck): RateLimitState | undefined {
+    const ledger = this.ledger as SpendLedger;
+    for (let i = this.find(CONSUME, null, owner); i >= 0; i = this.find(CONSUME, null, owner, i + WIDTH)) {
+      const answer = this.at(i) as RateLimitResult;
+      const limits = ledger[i + 4] as readonly RateLimitCheck[];
+      for (let k = 0; answer.allowed && k < limits.length; k++) {
+        const state = answer.limits[k];
+        if (sameCounter(limits[k] as RateLimitCheck, limit) && state?.name === limit.name) return state;
+      }
+    }
+    return undefined;
+  }
+
+  /** This guard's first answered record of `kind` by `owner` (null: the store) under `key`, from `from` on; or -1. */
+  private find(kind: number, owner: object | null, key: string, from = 0): number {
+    const ledger = this.ledger;
+    if (ledger === null) return -1;
+    for (let i = from; i < ledger.length; i += WIDTH) {
+      if (ledger[i] === this.base && ledger[i + 1] === kind && ledger[i + 2] === owner && ledger[i + 3] === key && ledger[i + 5] !== PENDING) return i;
+    }
+    return -1;
+  }
+
+  private at(i: number): unknown {
+    return (this.ledger as SpendLedger)[i + 5];
+  }
+
+  /** Records a spend and hands its answer on; a promise's once it has come (the evaluation waits for it anyway). */
+  private keep<T>(kind: number, owner: object | null, key: string, limits: readonly RateLimitCheck[] | undefined, answer: T | PromiseLike<T>): T | PromiseLike<T> {
+    if (!isThenable(answer)) {
+      this.record(kind, owner, key, limits, answer);
+      return answer;
+    }
+    const at = this.record(kind, owner, key, limits, PENDING);
+    const ledger = this.ledger as SpendLedger;
+    return Promise.resolve(answer).then((v) => {
+      ledger[at] = v;
+      return v;
+    });
+  }
+
+  /** Appends a record (where its answer sits); the request's first opens its ledger. */
+  private record(kind: number, owner: object | null, key: string, limits: readonly RateLimitCheck[] | undefined, answer: unknown): number {
+    const ledger = this.ledger;
+    if (ledger !== null) return ledger.push(this.base, kind, owner, key, limits, answer) - 1;
+    // Made at its size (most requests spend once), where the adapter finds it after the decision for the next evaluation.
+    this.ledger = this.request[SPENT] = [this.base, kind, owner, key, limits, answer];
+    return WIDTH - 1;
+  }
+}
+
+/**
+ * The store one evaluation's checks call: the guard's own, or for a request one of this package's adapters made, one
+ * that remembers what the request spent (RequestStore). Never for a request an app built: nothing it can set may tie
+ * two requests' spends together. A dry run spends nothing, so has nothing to remember.
+ */
+export function requestStore(base: CheckStore, request: GuardRequest): CheckStore {
+  const ledger = (request as Partial<SpendingRequest>)[SPENT];
+  return ledger === undefined || !base.spends ? base : new RequestStore(base, request as SpendingRequest, ledger);
+}
+
+/** What authentication says of a key with no uses left (checks/expiry.ts). */
+const NO_USES_LEFT = 'no uses left';
+
+/**
+ * An API key's holder, for one evaluation. A key whose last use this same request spent (the guard mounted twice on
+ * its way) reads "no uses left" to the request's later evaluations, though nothing else changed: authentication checks
+ * the record's revocation and expiry before its uses. That refusal is the request's own doing, so the evaluation goes
+ * on with the holder its earlier one authenticated, through every check after authentication again.
+ */
+export function authenticateKey(keys: KeyAuthenticator, store: CheckStore, token: string, nowMs: number): Holder | Promise<Holder> {
+  // Before any spend (a single mount, a first evaluation) there is no earlier use to find.
+  if (!(store instanceof RequestStore) || !store.spentBefore) return keys.authenticate(token, nowMs);
+  const own = (err: unknown): Holder => {
+    const holder = err instanceof Refusal && err.detail === NO_USES_LEFT ? store.recall(keyUsesCheck, hashApiKey(token)) : undefined;
+    if (holder === undefined) throw err;
+    return holder as Holder;
+  };
+  try {
+    const h = keys.authenticate(token, nowMs);
+    return isThenable(h) ? Promise.resolve(h).then(undefined, own) : h;
+  } catch (err) {
+    return own(err);
   }
 }

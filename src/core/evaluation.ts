@@ -18,7 +18,7 @@ import { passedBefore, rememberPass, type Holder } from './key-records.js';
 import { Refusal } from './refusal.js';
 import { checkRevocationState, isThenable, readRevocation, StoreFailure } from './store-calls.js';
 import { add, commitNote, resumePhase, START, startPhase, type Run } from './phases.js';
-import { decorate, isCorsPreflight, recordUsage, routeMode, type Engine, type Outcome } from './engine.js';
+import { authenticateKey, decorate, isCorsPreflight, recordUsage, requestStore, routeMode, type Engine, type Outcome } from './engine.js';
 
 /** For `readToken`: leave the token's syntax to the pipeline, which checks it where no cache vouches for it. */
 const syntaxLater = (): boolean => true;
@@ -108,7 +108,7 @@ export class Evaluation implements Run, Outcome {
     const p = e.p;
     this.nowMs = nowMs;
     this.clockToleranceS = p.clockToleranceS;
-    this.store = e.checkStore;
+    this.store = requestStore(e.checkStore, request);
     this.mode = routeMode(p, rule);
     this.trial = this.mode === 'enforce' && rule?.mode === 'report-only';
     this.phases = trace ? p.checks.phases : rule ? rule.checks.active : p.checks.unruled;
@@ -176,7 +176,7 @@ export class Evaluation implements Run, Outcome {
           const token = this.rawToken as string;
           if (e.keys !== undefined && p.apiKeys !== undefined && hasApiKeyPrefix(token, p.apiKeys)) {
             if (e.jwt && !hasTokenSyntax(token)) throw new Refusal('request.malformed');
-            const h = e.keys.authenticate(token, nowMs);
+            const h = authenticateKey(e.keys, this.store, token, nowMs);
             if (isThenable(h)) return this.wait(KEY_WAIT, h);
             this.token = h;
             this.at = AUTHENTICATED;

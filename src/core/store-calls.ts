@@ -257,5 +257,8 @@ export function checkStore(invoke: Invoke, store: TokenStore): CheckStore {
     // Optional in the store contract: a store without it answers "not known", and the claim alone decides.
     isClaimed: typeof store.isClaimed === 'function' ? (key, options) => checked(invoke('isClaimed', key, options), checkClaimed) : undefined,
     getUsage: (tokenId) => checked(invoke('getUsage', tokenId), checkUsage),
+    // Only a request an adapter made has somewhere to keep what it spent (engine.ts, requestStore).
+    recall: undefined,
+    remember: undefined,
   };
 }
