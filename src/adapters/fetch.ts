@@ -1,4 +1,5 @@
 // Web-standard adapter (Request → Response): Hono, Next.js route handlers, Bun, Deno, Node via a bridge. No policy here.
+import { droppedPromise, isAsyncFunction } from '../leaf/callbacks.js';
 import type { Guard } from '../core/guard.js';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
@@ -98,8 +99,12 @@ export function guardFetch(policy: AdapterInput, options?: AdapterOptions): Fetc
     if (typeof fn !== 'function') throw usageError('adapter.options_invalid', 'guardFetch().handler: expected a function (request, auth) => Response');
     const infoOf = handlerOptions.info;
     if (infoOf !== undefined && typeof infoOf !== 'function') throw usageError('adapter.options_invalid', 'guardFetch().handler: options.info must be a function');
+    if (isAsyncFunction(infoOf)) throw usageError('adapter.options_invalid', 'guardFetch().handler: options.info must be synchronous (an async function answers with a promise, not the connection info)');
     return async (request, ...args) => {
-      const result = await check(request, infoOf?.(request, ...args));
+      const info = infoOf?.(request, ...args);
+      // A promise is no connection info: its rejection is handled, and the call fails as a throwing info would.
+      if (droppedPromise(info)) throw usageError('adapter.options_invalid', 'guardFetch().handler: options.info returned a promise (it must be synchronous)');
+      const result = await check(request, info);
       if (result instanceof Response) return result;
       return withHeaders(await fn(request, result.auth, ...args), result.headers);
     };

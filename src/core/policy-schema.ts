@@ -6,6 +6,7 @@ import type { JWK } from 'jose';
 import { PolicyError, type PolicyIssue } from '../leaf/errors.js';
 import { durationSchema, positiveDurationSchema, timerDurationSchema } from '../leaf/duration.js';
 import { checkGlob } from '../leaf/path.js';
+import { isAsyncFunction } from '../leaf/callbacks.js';
 import { checkMethod, METHOD_TOKEN_RE } from '../leaf/methods.js';
 import type { TokenStore } from '../leaf/store.js';
 import { checkProxyCidr, checkProxyHops } from '../leaf/ip.js';
@@ -319,7 +320,9 @@ const policySchemaWith = (jwt: typeof jwtSchema | typeof jwtListSchema) =>
         )
         .optional(),
       onLifecycle: fn('event) => void').optional(),
-      clock: fn('() => Date').optional(),
+      clock: fn('() => Date')
+        .refine((v) => !isAsyncFunction(v), 'an async clock answers with a promise, never a Date: make it synchronous')
+        .optional(),
       preflight: z.enum(['guard', 'pass']).optional(),
     })
     .superRefine((p, ctx) => {

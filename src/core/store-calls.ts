@@ -2,6 +2,7 @@
 // async one is bounded by storeTimeout, and every answer is checked for shape (a wrong shape is a failure).
 import { performance } from 'node:perf_hooks';
 import { StoreError } from '../leaf/errors.js';
+import { droppedPromise } from '../leaf/callbacks.js';
 import type { GuardTelemetry } from '../leaf/telemetry.js';
 import type { RateLimitResult, RevocationState, TokenStore, TokenUsage } from '../leaf/store.js';
 import type { CheckStore } from '../checks/check.js';
@@ -153,7 +154,7 @@ export function storeInvoker(store: TokenStore, timeoutMs: number): Invoke {
 export function measuredInvoker(invoke: Invoke, report: NonNullable<GuardTelemetry['storeCall']>): Invoke {
   const done = (method: string, start: number, failed: boolean): void => {
     try {
-      report(method, performance.now() - start, failed);
+      droppedPromise(report(method, performance.now() - start, failed));
     } catch {
       // Telemetry must never change or break a decision.
     }

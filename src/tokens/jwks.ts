@@ -1,5 +1,6 @@
 // An issuer's signing keys from the network: its authorization server metadata (RFC 8414 / OpenID Connect
 // Discovery) when asked to discover them, and its JWK Set, each cached and kept through outages up to maxStale.
+import { droppedPromise } from '../leaf/callbacks.js';
 import { createLocalJWKSet, errors as joseErrors, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
 import { isLoopbackOrHttps } from '../leaf/urls.js';
 import { CachedDocument, fetchJson, HttpStatusError, IdpUnavailable, type FetchLimits } from './remote.js';
@@ -87,7 +88,7 @@ function toKeySet(doc: unknown, maxKeys: number): JSONWebKeySet {
 /** Tells a fetch listener (telemetry) how a JWK Set fetch went; a listener must never break key loading. */
 function tell(listener: ((failed: boolean) => void) | undefined, failed: boolean): void {
   try {
-    listener?.(failed);
+    droppedPromise(listener?.(failed));
   } catch {
     // see above
   }
