@@ -99,7 +99,8 @@ export function guardFetch(policy: AdapterInput, options?: AdapterOptions): Fetc
     if (typeof fn !== 'function') throw usageError('adapter.options_invalid', 'guardFetch().handler: expected a function (request, auth) => Response');
     const infoOf = handlerOptions.info;
     if (infoOf !== undefined && typeof infoOf !== 'function') throw usageError('adapter.options_invalid', 'guardFetch().handler: options.info must be a function');
-    if (isAsyncFunction(infoOf)) throw usageError('adapter.options_invalid', 'guardFetch().handler: options.info must be synchronous (an async function answers with a promise, not the connection info)');
+    if (isAsyncFunction(infoOf))
+      throw usageError('adapter.options_invalid', 'guardFetch().handler: options.info must be synchronous (an async function answers with a promise, not the connection info)');
     return async (request, ...args) => {
       const info = infoOf?.(request, ...args);
       // A promise is no connection info: its rejection is handled, and the call fails as a throwing info would.

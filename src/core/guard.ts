@@ -17,7 +17,7 @@ import { defaultStore } from './default-store.js';
 import { caseReading, rulesTried, ruleForRequest, strictSlashTarget, type RuleTried } from './rule-match.js';
 import { CHECKS, type CheckSlot } from './registry.js';
 import { emitDecision } from './audit.js';
-import { droppedPromise } from '../leaf/callbacks.js';
+import { clockMs, droppedPromise } from '../leaf/callbacks.js';
 import { Decider } from './decision.js';
 import { KeyAuthenticator, type Holder } from './key-records.js';
 import { KeyWatch } from './key-watch.js';
@@ -131,14 +131,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
   // req.auth.token.scopes, or a TokenInfo this guard never made, grants nothing.
   const scopeSets = new WeakMap<TokenInfo, ReadonlySet<string>>();
   const clock = p.clock;
-  // Date.now() unless a clock is given: no Date is made per request. A clock's answer that is no Date is NaN (refused).
-  const now = clock
-    ? () => {
-        const t: unknown = clock();
-        // A promise (an async clock slipped through) is no time: dropped, its rejection handled.
-        return droppedPromise(t) ? Number.NaN : ((t as { getTime?: () => number } | null | undefined)?.getTime?.() ?? Number.NaN);
-      }
-    : Date.now;
+  const now = clockMs(clock);
   const timeOf = (req: GuardRequest): number => (req.now instanceof Date ? req.now.getTime() : now());
 
   const withPolicy = (has: (c: CheckSlot['check']) => boolean) => p.checks.all.filter((s) => s.policy !== undefined && has(s.check));

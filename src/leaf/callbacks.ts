@@ -39,3 +39,16 @@ export function droppedPromise(value: unknown): boolean {
   dropPromise(value as PromiseLike<unknown>);
   return true;
 }
+
+/**
+ * Epoch ms from a `clock` option, or `Date.now` without one: no Date is made per call then. An answer that is no
+ * Date (an Invalid Date, a promise from an async clock that slipped through: dropped, its rejection handled) is NaN,
+ * which the caller refuses.
+ */
+export function clockMs(clock: (() => Date) | undefined): () => number {
+  if (!clock) return Date.now;
+  return () => {
+    const t: unknown = clock();
+    return droppedPromise(t) ? Number.NaN : ((t as { getTime?: () => number } | null | undefined)?.getTime?.() ?? Number.NaN);
+  };
+}

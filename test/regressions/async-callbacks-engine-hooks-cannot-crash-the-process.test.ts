@@ -1,22 +1,16 @@
 // Telemetry hooks the engine calls (storeCall, jwksFetch, attach), the guard clock and the fetch adapter's `info`: a
 // synchronous callback that returns a promise had its rejection left unhandled, which ends a Node process by default.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createGuard, MemoryStore, PolicyError, type GuardTelemetry, type TokenGuardPolicy } from '../../src/index.js';
 import { guardFetch } from '../../src/adapters/fetch.js';
+import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
 import { closeJwksServers, startJwksServer } from '../helpers/jwks-server.js';
 import { AUDIENCE, basePolicy, ISSUER, NOW, signToken, testKeys } from '../helpers/tokens.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
+const unhandled = collectUnhandledRejections();
 afterEach(async () => {
-  process.off('unhandledRejection', onUnhandled);
   await closeJwksServers();
 });
-const afterRejectionsAreReported = () => new Promise<void>((resolve) => setImmediate(resolve));
 const backendDown = () => Promise.reject(new Error('metrics backend unreachable'));
 
 describe('telemetry hooks the engine calls outside audit.ts', () => {

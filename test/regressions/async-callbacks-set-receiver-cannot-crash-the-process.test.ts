@@ -9,24 +9,13 @@
 // subjectOf or clock is a UsageError at creation.
 import { createServer } from 'node:http';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/index.js';
 import { CAEP_EVENTS, createSetReceiver, type SecurityEventRecord, type SetReceiverOptions, type TokenIdSource } from '../../src/receivers/set.js';
 import { CT, IDP, NOW, RECEIVER, idpKey, securityEvent } from '../receivers/set-fixtures.js';
+import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
-
-/** Node reports an unhandled rejection once the microtask queue is drained: one macrotask later it has been seen. */
-const afterRejectionsAreReported = () => new Promise<void>((resolve) => setImmediate(resolve));
+const unhandled = collectUnhandledRejections();
 
 async function receiverWith(extra: Partial<SetReceiverOptions>) {
   const store = new MemoryStore();

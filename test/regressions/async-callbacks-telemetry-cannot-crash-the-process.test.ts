@@ -4,7 +4,7 @@
 // --unhandled-rejections=throw ended the process. otel's `spanAttributes` and the dashboard recorder's `clock` were
 // called the same way. Now a promise they return is dropped with its rejection handled (otel marks the span
 // `token_guard.span_attributes_failed`, the recorder counts nothing), and an `async` one is refused at creation.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -12,21 +12,10 @@ import { tokenGuard } from '../../src/adapters/express.js';
 import { createGuard, MemoryStore, type DecisionEvent, type GuardTelemetry, type TokenGuardPolicy } from '../../src/index.js';
 import { otel, type OtelOptions } from '../../src/observe/otel.js';
 import { decisionRecorder, type DecisionRecorderOptions } from '../../src/observe/recorder.js';
+import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
 import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
-
-/** Node reports an unhandled rejection once the microtask queue is drained: one macrotask later it has been seen. */
-const afterRejectionsAreReported = () => new Promise<void>((resolve) => setImmediate(resolve));
+const unhandled = collectUnhandledRejections();
 
 async function app(overrides: Partial<TokenGuardPolicy>) {
   const a = express();

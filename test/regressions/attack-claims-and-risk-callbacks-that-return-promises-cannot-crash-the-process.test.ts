@@ -4,26 +4,15 @@
 // callback throw (a token without the claim it reads) took the server down. An async callback also refused every
 // request without a word at start-up. Now async callbacks are a PolicyError, and a promise returned anyway refuses
 // with its rejection handled.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { createGuard, MemoryStore, PolicyError, type ClaimsPredicate, type RiskSignal, type TokenGuardPolicy } from '../../src/index.js';
+import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
 import { basePolicy, signToken } from '../helpers/tokens.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
-
-/** Node reports an unhandled rejection once the microtask queue is drained: one macrotask later it has been seen. */
-const afterRejectionsAreReported = () => new Promise<void>((resolve) => setImmediate(resolve));
+const unhandled = collectUnhandledRejections();
 
 async function issuesOf(overrides: Partial<TokenGuardPolicy>): Promise<string[]> {
   try {
