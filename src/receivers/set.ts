@@ -208,7 +208,16 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       // cut-off as revoked, and accepts a token until its exp plus its tolerance.
       const before = iatMs;
       const expiresAt = before + lifetimeMs + 2 * keptToleranceS * 1000;
-      for (const a of actions) {
+      for (const [i, a] of actions.entries()) {
+        // A record id the key-id shape does not catch (an app's own ids, migrated keys): an identity provider's token
+        // event never means an API key, so a jwt_id naming a stored key is ignored, where the store can tell.
+        if (a.action === 'revoke_token' && typeof store.getApiKeyById === 'function') {
+          const id = a.tokenId as string;
+          if ((await call(() => store.getApiKeyById?.(id))) != null) {
+            actions[i] = { type: a.type, action: 'ignored', detail: `jwt_id names the stored API key ${JSON.stringify(id.slice(0, 64))}, which a token event does not revoke` };
+            continue;
+          }
+        }
         if (a.action === 'revoke_subject') {
           const key = subjectKeyOf(a, mapping);
           await call(() => store.revokeSubject(key, { now: nowMs, before, expiresAt }));

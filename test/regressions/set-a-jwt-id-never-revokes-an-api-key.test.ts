@@ -55,4 +55,27 @@ describe('regression: a jwt_id subject never revokes an API key', () => {
     }
     expect(records.map((r) => r.actions[0]?.action)).not.toContain('ignored');
   });
+
+  for (const id of ['key_legacy-0001', `key_${'A'.repeat(32)}`, 'svc-billing-key']) {
+    it(`ignores a jwt_id naming a stored key under an id of its own (${id}): the store says it is a key`, async () => {
+      const store = new MemoryStore();
+      const guard = await guardOn(store);
+      const issued = issueApiKey({ prefix: 'sk_', subject: 'svc-billing', scopes: ['read'], now: NOW, expiresIn: '90d' });
+      await store.putApiKey({ ...issued.record, id });
+      const records: SecurityEventRecord[] = [];
+      const receiver = createSetReceiver({
+        store,
+        issuer: IDP,
+        audience: RECEIVER,
+        keys: [(await idpKey()).jwk],
+        clock: () => NOW,
+        onEvent: (r) => void records.push(r),
+        guard,
+      });
+      const event = securityEvent({ events: { [CAEP_EVENTS.tokenClaimsChange]: { subject: { format: 'jwt_id', iss: IDP, jti: id } } } });
+      expect((await receiver.receive({ body: await event, contentType: CT })).status).toBe(202);
+      expect(await reasonAt(guard, issued.key, NOW_S)).toBe('ok');
+      expect(records[0]).toMatchObject({ outcome: 'applied', actions: [{ action: 'ignored', detail: expect.stringContaining('stored API key') }] });
+    });
+  }
 });
