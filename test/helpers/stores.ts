@@ -30,3 +30,13 @@ export function countingStore(): { store: MemoryStore; calls: () => number } {
 export function asyncStore<S extends object>(inner: S): S {
   return wrapStore(inner, (_method, call) => Promise.resolve(call()));
 }
+
+/** What `fn` threw or rejected with (fails the test when it answered). */
+export async function thrown(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected the call to be refused, but it answered');
+}

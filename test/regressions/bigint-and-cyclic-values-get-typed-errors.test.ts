@@ -6,20 +6,9 @@
 // PostgresStore, which write the record as JSON (MemoryStore kept it). Now each value is described by its type, and
 // every store refuses such a record with StoreArgumentError.
 import { describe, expect, it } from 'vitest';
-import { createApiKey, issueApiKey, MemoryStore, rotateApiKey, type ApiKeyRecord, type TokenStore } from '../../src/index.js';
-import { RedisStore } from '../../src/stores/redis.js';
-import { pgUp, useTestDatabase } from '../helpers/postgres.js';
-import { redisUp, useSharedRedis } from '../helpers/redis.js';
-
-/** What `fn` threw or rejected with (fails the test when it answered). */
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to be refused, but it answered');
-}
+import { createApiKey, issueApiKey, MemoryStore, rotateApiKey, type ApiKeyRecord } from '../../src/index.js';
+import { thrown } from '../helpers/stores.js';
+import { onEveryStore, type KeyStore } from '../helpers/every-store.js';
 
 /** An object that holds itself. */
 function cyclic(): Record<string, unknown> {
@@ -74,7 +63,6 @@ describe('key lifecycle options holding a BigInt or a cycle', () => {
 });
 
 /** What these cases use of a store (PostgresStore keeps keys and revocations only). */
-type KeyStore = Pick<TokenStore, 'putApiKey' | 'getApiKey' | 'updateApiKey'>;
 
 /** The store-level refusals, for each store. */
 function storeCases(name: string, make: () => Promise<KeyStore>) {
@@ -121,14 +109,4 @@ function storeCases(name: string, make: () => Promise<KeyStore>) {
   });
 }
 
-storeCases('MemoryStore', async () => new MemoryStore());
-
-describe.skipIf(!redisUp)('on Redis', () => {
-  const redis = useSharedRedis('bigint');
-  storeCases('RedisStore', async () => new RedisStore({ client: redis.client, prefix: redis.prefix, durability: 'ignore' }));
-});
-
-describe.skipIf(!pgUp)('on PostgreSQL', () => {
-  const db = useTestDatabase('bigint');
-  storeCases('PostgresStore', async () => (await db.store()).store);
-});
+onEveryStore('bigint', storeCases);

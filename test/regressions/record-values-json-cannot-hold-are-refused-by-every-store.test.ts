@@ -6,20 +6,9 @@
 // a StoreArgumentError naming its path, and writes nothing; JSON values (null, nested arrays and plain objects) still
 // read back as they were given.
 import { describe, expect, it } from 'vitest';
-import { issueApiKey, MemoryStore, StoreArgumentError, type ApiKeyRecord, type TokenStore } from '../../src/index.js';
-import { RedisStore } from '../../src/stores/redis.js';
-import { pgUp, useTestDatabase } from '../helpers/postgres.js';
-import { redisUp, useSharedRedis } from '../helpers/redis.js';
-
-/** What `fn` threw or rejected with (fails the test when it answered). */
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to be refused, but it answered');
-}
+import { issueApiKey, StoreArgumentError, type ApiKeyRecord } from '../../src/index.js';
+import { thrown } from '../helpers/stores.js';
+import { onEveryStore, type KeyStore } from '../helpers/every-store.js';
 
 class Money {
   constructor(readonly cents: number) {}
@@ -45,7 +34,6 @@ const CASES: [string, Record<string, unknown>, string, string][] = [
 ];
 
 /** What these cases use of a store (PostgresStore keeps keys and revocations only). */
-type KeyStore = Pick<TokenStore, 'putApiKey' | 'getApiKey' | 'updateApiKey'>;
 
 const BASE = { prefix: 'tg_', subject: 'svc-values', scopes: [], expiresIn: '1d' } as const;
 
@@ -94,17 +82,7 @@ function storeCases(name: string, make: () => Promise<KeyStore>) {
   });
 }
 
-storeCases('MemoryStore', async () => new MemoryStore());
-
-describe.skipIf(!redisUp)('on Redis', () => {
-  const redis = useSharedRedis('record-values');
-  storeCases('RedisStore', async () => new RedisStore({ client: redis.client, prefix: redis.prefix, durability: 'ignore' }));
-});
-
-describe.skipIf(!pgUp)('on PostgreSQL', () => {
-  const db = useTestDatabase('record-values');
-  storeCases('PostgresStore', async () => (await db.store()).store);
-});
+onEveryStore('record-values', storeCases);
 
 describe('issueApiKey', () => {
   it.each(CASES)('refuses %s in metadata before any store sees it (ApiKeyError naming the field)', (_what, metadata) => {

@@ -9,10 +9,13 @@ import { issueApiKey, MemoryStore, type Guard } from '../../src/index.js';
 import { CAEP_EVENTS, createSetReceiver, type SecurityEventRecord, type SetReceiverOptions } from '../../src/receivers/set.js';
 import { accessToken, CT, DAY_S, guardOn, IDP, idpKey, NOW, NOW_S, RECEIVER, reasonAt, securityEvent } from '../receivers/set-fixtures.js';
 
-async function withApiKey(makeGuard: (store: MemoryStore) => Promise<Guard>, options: (guard: Guard) => Partial<SetReceiverOptions>) {
+/** `id`: the record's id, when not the one issueApiKey gives (an app's own, a migrated key's). */
+async function withApiKey(makeGuard: (store: MemoryStore) => Promise<Guard>, options: (guard: Guard) => Partial<SetReceiverOptions>, id?: string) {
   const store = new MemoryStore();
   const guard = await makeGuard(store);
-  const { key, record } = issueApiKey({ prefix: 'sk_', subject: 'svc-billing', scopes: ['read'], now: NOW, expiresIn: '90d' });
+  const issued = issueApiKey({ prefix: 'sk_', subject: 'svc-billing', scopes: ['read'], now: NOW, expiresIn: '90d' });
+  const { key } = issued;
+  const record = id === undefined ? issued.record : { ...issued.record, id };
   await store.putApiKey(record);
   const records: SecurityEventRecord[] = [];
   const receiver = createSetReceiver({
@@ -58,23 +61,9 @@ describe('regression: a jwt_id subject never revokes an API key', () => {
 
   for (const id of ['key_legacy-0001', `key_${'A'.repeat(32)}`, 'svc-billing-key']) {
     it(`ignores a jwt_id naming a stored key under an id of its own (${id}): the store says it is a key`, async () => {
-      const store = new MemoryStore();
-      const guard = await guardOn(store);
-      const issued = issueApiKey({ prefix: 'sk_', subject: 'svc-billing', scopes: ['read'], now: NOW, expiresIn: '90d' });
-      await store.putApiKey({ ...issued.record, id });
-      const records: SecurityEventRecord[] = [];
-      const receiver = createSetReceiver({
-        store,
-        issuer: IDP,
-        audience: RECEIVER,
-        keys: [(await idpKey()).jwk],
-        clock: () => NOW,
-        onEvent: (r) => void records.push(r),
-        guard,
-      });
-      const event = securityEvent({ events: { [CAEP_EVENTS.tokenClaimsChange]: { subject: { format: 'jwt_id', iss: IDP, jti: id } } } });
-      expect((await receiver.receive({ body: await event, contentType: CT })).status).toBe(202);
-      expect(await reasonAt(guard, issued.key, NOW_S)).toBe('ok');
+      const { guard, key, receiver, records, naming } = await withApiKey(guardOn, (guard) => ({ guard }), id);
+      expect((await receiver.receive({ body: await naming(IDP), contentType: CT })).status).toBe(202);
+      expect(await reasonAt(guard, key, NOW_S)).toBe('ok');
       expect(records[0]).toMatchObject({ outcome: 'applied', actions: [{ action: 'ignored', detail: expect.stringContaining('stored API key') }] });
     });
   }

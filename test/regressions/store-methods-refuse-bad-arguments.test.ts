@@ -5,22 +5,13 @@
 // and the conformance kit holds custom stores to the same (see its "bad arguments" cases).
 import { describe, expect, it } from 'vitest';
 import { createGuard, MemoryStore, StoreArgumentError, type GuardRequest, type TokenStore } from '../../src/index.js';
+import { thrown } from '../helpers/stores.js';
 import { RedisStore, StoreArgumentError as RedisStoreArgumentError } from '../../src/stores/redis.js';
 import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
 import { redisUp, useSharedRedis } from '../helpers/redis.js';
 
 const T0 = NOW.getTime();
 const req = (token: string): GuardRequest => ({ method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${token}` }, remoteAddress: '127.0.0.1', now: NOW });
-
-/** Calls `fn` and returns what it threw or rejected with (fails the test when it answered). */
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to be refused, but it answered');
-}
 
 function cases(name: string, makeStore: () => TokenStore) {
   describe(name, () => {
