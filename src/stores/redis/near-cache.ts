@@ -4,7 +4,6 @@
 // may be trusted with the cache at all (it hears the client's server, which counts it) is liveness.ts's to prove.
 import { LRUCache } from 'lru-cache';
 import type { Cluster, Redis } from 'ioredis';
-import { StoreError } from '../../leaf/errors.js';
 import type { Call } from './command.js';
 import { AnsweredInvalidations, type Invalidation, MAX_INVALIDATION_CHARS, readInvalidation } from './invalidation.js';
 import type { KeyLayout } from './keys.js';
@@ -12,20 +11,11 @@ import type { RevocationEntry } from './records.js';
 import { peersOn, roomForListeners } from './subscriber-peers.js';
 import { type ClusterSubscriberWatcher, countClusterListeners, warnUnfollowed, watchClusterSubscriber } from './cluster-subscriber.js';
 import { SubscriberLiveness } from './liveness.js';
+import { awaitConfirmations, closedBeforeWrite, type PendingConfirm } from './confirmations.js';
 
 /** What the near-cache keeps per token id or subject: the entry, or null for "none". */
 interface Cached {
   entry: RevocationEntry | null;
-}
-
-interface PendingConfirm {
-  /** Acknowledgements from other connections. */
-  acks: number;
-  /** How many other connections the server counted (infinite until the write has answered). */
-  needed: number;
-  /** Whether this instance's own subscriber heard the invalidation (NUMSUB cannot count a subscriber on another server). */
-  echoed: boolean;
-  done: () => void;
 }
 
 /** What a NearCache talks to and how long it waits. */
@@ -65,6 +55,11 @@ export class NearCache {
   private generation = 0;
   private seq = 0;
   private closed = false;
+  /**
+   * What close() calls at once: every revoke still waiting (for SUBSCRIBE or confirmations) ends then, not at its
+   * timeout. A set each wait leaves when it ends, not one promise they all race: that would keep a reaction per revoke.
+   */
+  private readonly closeWaiters = new Set<() => void>();
   /** The close in progress or done: a second close() waits for the first. */
   private closing: Promise<void> | undefined;
   private readonly pending = new Map<number, PendingConfirm>();
@@ -161,10 +156,12 @@ export class NearCache {
   /**
    * Writes a revocation and publishes its invalidation (`write` runs the one script that does both, with the message),
    * then, with a subscriber, waits until every instance listening has dropped its cached lookup, so the next request
-   * anywhere reads the revocation.
+   * anywhere reads the revocation. close() ends that wait at once (StoreError: stored, unconfirmed), and a revoke that
+   * has not sent its write by then sends none (StoreError: not stored).
    */
   async revoke(what: 't' | 's', id: string, write: (message: string, ackChannel: string) => Promise<[number, number]>): Promise<void> {
-    const confirm = this.subscriber !== undefined && !this.closed;
+    if (this.closed) throw closedBeforeWrite();
+    const confirm = this.subscriber !== undefined;
     const seq = ++this.seq;
     const message: Invalidation = { o: this.id, n: seq, a: confirm ? 1 : 0 };
     if (what === 't') message.t = id;
@@ -176,18 +173,22 @@ export class NearCache {
       this.localInvalidate(what, id);
       return;
     }
-    // A (re)subscription in flight (a store made a moment ago: the CLI's): published before it is in place, the
-    // invalidation would never reach the own subscriber, and revoke would reject for nothing. Bounded by commandTimeout.
-    if (this.subscribing !== undefined) await this.call('SUBSCRIBE', this.subscribing).catch(() => undefined);
+    // Registered while still open (checked above, nothing awaited since): close() wakes every wait from here on.
+    const signal = this.closeSignal();
     let done!: () => void;
     const confirmedAll = new Promise<void>((resolve) => (done = resolve));
     // Registered before the write: an acknowledgement may arrive before the write's own reply.
     const pending: PendingConfirm = { acks: 0, needed: Number.POSITIVE_INFINITY, echoed: false, done };
     this.pending.set(seq, pending);
     try {
+      // A (re)subscription in flight (a store made a moment ago: the CLI's): published before it is in place, the
+      // invalidation would never reach the own subscriber, and revoke would reject for nothing. Bounded by commandTimeout.
+      if (this.subscribing !== undefined) await Promise.race([this.call('SUBSCRIBE', this.subscribing).catch(() => undefined), signal.closed]);
       const clustered = (this.client as Cluster).isCluster === true;
       // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
       const expected = clustered ? await this.call('PUBSUB NUMSUB', countClusterListeners(this.client as Cluster, this.channel, this.ackChannel)) : undefined;
+      // Closed meanwhile: nothing is sent, so the caller knows the revocation is not stored.
+      if (this.closed) throw closedBeforeWrite();
       const reply = await this.call('revoke', write(JSON.stringify(message), this.ackChannel));
       this.localInvalidate(what, id);
       // The script counts, with the listeners, whether this instance's own subscriber is one of them (its ack channel).
@@ -197,25 +198,19 @@ export class NearCache {
       const listening = counts[0] ?? 0;
       pending.needed = Math.max(0, listening - ((counts[1] ?? 0) >= 1 ? 1 : 0));
       if (pending.echoed && pending.acks >= pending.needed) return;
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.confirmMs)));
-      const outcome = await Promise.race([confirmedAll, timedOut]);
-      clearTimeout(timer);
-      if (outcome === 'timeout' && !pending.echoed) {
-        throw new StoreError(
-          `revocation stored, but this instance's own subscriber did not hear its invalidation within ${this.confirmMs} ms ` +
-            '(disconnected, or connected to another Redis than the client); other instances may answer from their near-cache until its ttl',
-        );
-      }
-      if (outcome === 'timeout') {
-        throw new StoreError(
-          `revocation stored, but ${pending.needed - pending.acks} of ${listening} instance(s) did not confirm within ${this.confirmMs} ms; ` +
-            'their near-cache drops it within its ttl',
-        );
-      }
+      await awaitConfirmations(pending, confirmedAll, signal.closed, this.confirmMs, listening);
     } finally {
       this.pending.delete(seq);
+      signal.release();
     }
+  }
+
+  /** A promise close() resolves, for one revoke's waits, and its release when that revoke ends (nothing stays behind). */
+  private closeSignal(): { closed: Promise<void>; release: () => void } {
+    let wake!: () => void;
+    const closed = new Promise<void>((resolve) => (wake = resolve));
+    this.closeWaiters.add(wake);
+    return { closed, release: () => this.closeWaiters.delete(wake) };
   }
 
   /** Turns the cache off for good, unsubscribes (within commandTimeout), then removes the listeners. Never quits the subscriber. */
@@ -226,6 +221,7 @@ export class NearCache {
 
   private async shutDown(): Promise<void> {
     this.closed = true;
+    for (const wake of this.closeWaiters) wake();
     this.cacheOff();
     this.watcher?.stop();
     const sub = this.subscriber;

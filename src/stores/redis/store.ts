@@ -28,6 +28,7 @@ import { checkConsume, checkGetRevocation, checkId, checkRecordUsage, checkRevok
 import { warnOnce } from '../../leaf/warnings.js';
 import { deleteApiKey, getApiKey, getApiKeyById, listApiKeys, putApiKey, updateApiKey, useApiKey } from './api-keys.js';
 import { boundedCall, type Call, type RedisContext } from './command.js';
+import { closedBeforeWrite } from './confirmations.js';
 import { checkDurability, RedisDurabilityError, type RedisDurabilityReport } from './durability.js';
 import { appendLifecycleEvent, listLifecycleEvents } from './events.js';
 import { KeyLayout } from './keys.js';
@@ -176,6 +177,8 @@ export class RedisStore implements TokenStore, StoreCache {
 
   async revoke(tokenId: string, options: RevokeOptions): Promise<void> {
     checkRevoke(tokenId, options);
+    // Even one that would store nothing: a closed store answers every revoke the same way.
+    if (this.closing) throw closedBeforeWrite();
     const { now, expiresAt, reason } = options;
     // Just past on this clock may still be ahead on a reader's: stored, and the reader decides.
     if (revocationLapsed(expiresAt, now)) return;
@@ -188,6 +191,7 @@ export class RedisStore implements TokenStore, StoreCache {
 
   async revokeSubject(subject: string, options: RevokeSubjectOptions): Promise<void> {
     checkRevokeSubject(subject, options);
+    if (this.closing) throw closedBeforeWrite();
     const { now, before, expiresAt, reason } = options;
     if (revocationLapsed(expiresAt, now)) return;
     const key = this.keys.subjectRevocation(subject);
@@ -354,6 +358,8 @@ export class RedisStore implements TokenStore, StoreCache {
   /**
    * Unsubscribes (confirming revocations until Redis has let go of the subscriber, at most `commandTimeout`), stops
    * timers and writes buffered usage. Never quits the clients the app passed in. A second call waits for the first.
+   * A `revoke` still waiting for confirmations rejects at once with StoreError ("revocation stored, but …"); one whose
+   * write has not been sent, or made after close, rejects with StoreError ("… not stored").
    */
   close(): Promise<void> {
     this.closing ??= this.nearCache.close().then(() => this.flush());
