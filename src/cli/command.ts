@@ -126,7 +126,11 @@ export function parseCommand(name: string, command: Command, args: string[]): { 
 /** util.parseArgs's messages, shortened, with a "did you mean" for a misspelt option. */
 function parseArgsMessage(err: unknown, known: readonly string[]): string {
   const e = err as { code?: string; message?: string };
-  const message = (e.message ?? String(err)).replace(/\. To specify a positional argument.*$/s, '').replace(/\.$/, '');
+  // Some of node's messages run over several lines (an ambiguous `--flag -1`): one line, as every CLI message is.
+  const message = (e.message ?? String(err))
+    .replace(/\. To specify a positional argument.*$/s, '')
+    .replace(/\.$/, '')
+    .replace(/\s*\n\s*/g, ' ');
   if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const m = /'(-{1,2})([^'=]+)/.exec(message);
     const hint = m?.[2] && m[1] === '--' ? closest(m[2], known) : undefined;

@@ -1,5 +1,6 @@
 // Option values the commands share: times, durations, rate limits, key=value pairs.
 import { parseDuration } from '../leaf/duration.js';
+import { MAX_CLOCK_TOLERANCE_MS } from '../tokens/clock-tolerance.js';
 import { usage } from './exit.js';
 
 /**
@@ -35,6 +36,28 @@ export function parseFutureTime(flag: string, value: string, now: number): numbe
 export function parseDurationFlag(flag: string, value: string): number {
   const ms = parseDuration(/^\d+$/.test(value) ? Number(value) : value);
   if (ms === undefined || ms === 0) throw usage(`${flag}: expected a duration above zero like 30s, 10m, 12h, 90d or milliseconds (got ${JSON.stringify(value)})`);
+  return ms;
+}
+
+/**
+ * `--clock-tolerance 30` → 30 000 ms: seconds, as `guard.clockTolerance` gives them, to the millisecond, from 0 to the
+ * library's cap (300). Only digits and one point: `1e400`, `NaN`, `Infinity` and `-1` never reach Number().
+ */
+export function parseClockTolerance(flag: string, value: string): number {
+  const m = /^(\d{1,6})(?:\.(\d{1,3}))?$/.exec(value);
+  if (!m) {
+    throw usage(
+      `${flag}: expected seconds from 0 to ${MAX_CLOCK_TOLERANCE_MS / 1000}, like 5 or 0.5 (got ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`,
+      "give the app's guard.clockTolerance (its largest jwt.clockTolerance, in seconds)",
+    );
+  }
+  const ms = Number(m[1]) * 1000 + Number((m[2] ?? '').padEnd(3, '0'));
+  if (ms > MAX_CLOCK_TOLERANCE_MS) {
+    throw usage(
+      `${flag}: at most ${MAX_CLOCK_TOLERANCE_MS / 1000} seconds (got ${value}): the library refuses a larger clock tolerance, so no app reads keys or keeps revocations with one`,
+      "give the app's guard.clockTolerance (its largest jwt.clockTolerance, in seconds)",
+    );
+  }
   return ms;
 }
 

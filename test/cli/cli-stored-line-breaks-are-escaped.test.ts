@@ -3,11 +3,10 @@
 // or name holding "\nstate: active" forged a line of output of its own (terminal escapes were already shown escaped).
 // Every line now shows a line feed, like any control character, as \u000a: one `line` is one line of output.
 import { SignJWT } from 'jose';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/index.js';
-import { RedisStore } from '../../src/stores/redis.js';
-import { deletePrefix, randomPrefix, REDIS_URL, redisClient, redisUp } from '../helpers/redis.js';
+import { useCliRedis } from '../helpers/cli-redis.js';
+import { randomPrefix, REDIS_URL, redisUp } from '../helpers/redis.js';
 import { cli } from './run.js';
 
 const FORGED = 'x\nstate: active';
@@ -53,23 +52,14 @@ describe('token-guard text lines show a stored line break escaped', () => {
 });
 
 describe.skipIf(!redisUp)('token-guard keys: a stored subject and name with line breaks', () => {
-  const prefix = randomPrefix('cli-lf');
+  const redis = useCliRedis('cli-lf');
+  const { prefix } = redis;
   const env = { REDIS_URL };
-  let client: Redis;
-  let store: RedisStore;
   let id: string;
 
   beforeAll(async () => {
-    client = redisClient();
-    store = new RedisStore({ client, prefix });
-    id = (await createApiKey(store, { prefix: 'tg_', subject: `svc${EVIL}`, scopes: [], expiresIn: '1d', name: EVIL, metadata: { note: EVIL } })).record.id;
+    id = (await createApiKey(redis.store, { prefix: 'tg_', subject: `svc${EVIL}`, scopes: [], expiresIn: '1d', name: EVIL, metadata: { note: EVIL } })).record.id;
   });
-  afterAll(async () => {
-    await store.close();
-    await deletePrefix(client, prefix);
-    client.disconnect();
-  });
-
   it('keys list and show print one table row per field, keys revoke one line naming the subject escaped', async () => {
     const listed = linesOf((await cli(['keys', 'list', `svc${EVIL}`, '--prefix', prefix], { env })).stdout);
     // Header, rule, the one key.

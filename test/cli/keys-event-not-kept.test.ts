@@ -4,11 +4,10 @@
 // then the failure is reported (exit 4; with --json, one document holding both). The library's LifecycleEventError
 // carries it as a `result` that logging does not show.
 import { inspect } from 'node:util';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApiKey, hashApiKey, LifecycleEventError, MemoryStore, type IssuedApiKey } from '../../src/index.js';
-import { RedisStore } from '../../src/stores/redis.js';
-import { deletePrefix, randomPrefix, REDIS_URL, redisClient, redisUp } from '../helpers/redis.js';
+import { useCliRedis } from '../helpers/cli-redis.js';
+import { REDIS_URL, redisUp } from '../helpers/redis.js';
 import { cli, json } from './run.js';
 
 interface Failed {
@@ -31,22 +30,11 @@ describe('createApiKey when the store cannot keep the event', () => {
 });
 
 describe.skipIf(!redisUp)('token-guard keys issue and rotate when the event cannot be kept', () => {
-  const prefix = randomPrefix('cli-ev');
-  let client: Redis;
-  let store: RedisStore;
+  const redis = useCliRedis('cli-ev');
+  const { prefix } = redis;
   const env = { REDIS_URL };
-  const breakEvents = () => client.set(`${prefix}{e}:log`, 'not a list');
-  const mendEvents = () => client.del(`${prefix}{e}:log`);
-
-  beforeAll(() => {
-    client = redisClient();
-    store = new RedisStore({ client, prefix });
-  });
-  afterAll(async () => {
-    await store.close();
-    await deletePrefix(client, prefix);
-    client.disconnect();
-  });
+  const breakEvents = () => redis.client.set(`${prefix}{e}:log`, 'not a list');
+  const mendEvents = () => redis.client.del(`${prefix}{e}:log`);
 
   const issueArgs = ['keys', 'issue', '--prefix', prefix, '--subject', 'svc-ev', '--key-prefix', 'tg_', '--expires-in', '30d'];
 
@@ -57,13 +45,13 @@ describe.skipIf(!redisUp)('token-guard keys issue and rotate when the event cann
     const printed = /\btg_[0-9A-Za-z]{30,}\b/.exec(text.stdout)?.[0];
     expect(printed).toBeDefined();
     expect(text.stderr).toMatch(/lifecycle event could not be kept.*shown above is stored and works/);
-    expect(await store.getApiKey(hashApiKey(printed as string))).toMatchObject({ subject: 'svc-ev' });
+    expect(await redis.store.getApiKey(hashApiKey(printed as string))).toMatchObject({ subject: 'svc-ev' });
 
     const r = await cli([...issueArgs, '--json'], { env });
     expect(r.code).toBe(4);
     const doc = json<Failed>(r);
     expect(doc.error).toMatchObject({ code: 'cli.store_unreachable', exit: 4 });
-    expect(await store.getApiKey(hashApiKey(doc.result.key))).toMatchObject({ id: doc.result.record.id });
+    expect(await redis.store.getApiKey(hashApiKey(doc.result.key))).toMatchObject({ id: doc.result.record.id });
     await mendEvents();
   });
 
@@ -74,8 +62,8 @@ describe.skipIf(!redisUp)('token-guard keys issue and rotate when the event cann
     expect(r.code).toBe(4);
     const doc = json<Failed>(r);
     expect(doc.result.previous).toMatchObject({ id: issued.record.id });
-    expect(await store.getApiKey(hashApiKey(doc.result.key))).toMatchObject({ rotatedFrom: issued.record.id });
-    expect(await store.getApiKey(hashApiKey(issued.key))).toMatchObject({ rotatedTo: doc.result.record.id });
+    expect(await redis.store.getApiKey(hashApiKey(doc.result.key))).toMatchObject({ rotatedFrom: issued.record.id });
+    expect(await redis.store.getApiKey(hashApiKey(issued.key))).toMatchObject({ rotatedTo: doc.result.record.id });
     await mendEvents();
   });
 });

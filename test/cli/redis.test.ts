@@ -1,10 +1,9 @@
 // `token-guard keys` and `revoke` against a real Redis (own prefix, cleaned up), and against one that is not there.
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey, issueApiKey } from '../../src/index.js';
-import { RedisStore } from '../../src/stores/redis.js';
-import { deletePrefix, randomPrefix, REDIS_URL, redisClient, redisUp } from '../helpers/redis.js';
+import { useCliRedis } from '../helpers/cli-redis.js';
+import { REDIS_URL, redisUp } from '../helpers/redis.js';
 import { cli, json } from './run.js';
 
 interface Issued {
@@ -13,20 +12,9 @@ interface Issued {
 }
 
 describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
-  const prefix = randomPrefix('cli');
-  let client: Redis;
-  let store: RedisStore;
+  const redis = useCliRedis('cli');
+  const { prefix } = redis;
   const env = { REDIS_URL };
-
-  beforeAll(() => {
-    client = redisClient();
-    store = new RedisStore({ client, prefix });
-  });
-  afterAll(async () => {
-    await store.close();
-    await deletePrefix(client, prefix);
-    client.disconnect();
-  });
 
   it('issues a key whose record lands in the store under its hash, and prints the key once', async () => {
     const r = await cli(
@@ -59,14 +47,14 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(r.stdout).not.toContain(hashApiKey(key));
     expect(record).toMatchObject({ state: 'active', lastFour: key.slice(-4) });
     expect(record).toMatchObject({ subject: 'svc-billing', scopes: ['orders:read', 'orders:write'], prefix: 'tg_', remaining: 5, metadata: { team: 'billing' } });
-    expect(await store.getApiKey(hashApiKey(key))).toMatchObject({ id: record.id, subject: 'svc-billing', remaining: 5 });
+    expect(await redis.store.getApiKey(hashApiKey(key))).toMatchObject({ id: record.id, subject: 'svc-billing', remaining: 5 });
 
     const text = await cli(['keys', 'issue', '--redis', REDIS_URL, '--prefix', prefix, '--subject', 'ci', '--key-prefix', 'tg_', '--expires-in', 'never']);
     expect(text.code).toBe(0);
     const shown = /^\s+(tg_\S+)$/m.exec(text.stdout)?.[1] as string;
     expect(text.stdout.split(shown).length - 1).toBe(1);
     expect(text.stdout).toMatch(/expires\s+never/);
-    expect((await store.getApiKey(hashApiKey(shown)))?.expiresAt).toBeNull();
+    expect((await redis.store.getApiKey(hashApiKey(shown)))?.expiresAt).toBeNull();
   });
 
   it('lists, shows, rotates and revokes keys through the lifecycle calls, never printing a hash', async () => {
@@ -121,7 +109,7 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(refused.stderr).toContain('has a use limit');
     expect(refused.stderr).toContain('grace 0');
     expect(refused.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
-    expect(await store.getApiKey(hashApiKey(a.key))).not.toHaveProperty('rotatedTo');
+    expect(await redis.store.getApiKey(hashApiKey(a.key))).not.toHaveProperty('rotatedTo');
     const rotated = await cli(['keys', 'rotate', a.record.id, '--prefix', prefix, '--json'], { env });
     expect(rotated.code).toBe(0);
     expect(json<{ record: { remaining: number } }>(rotated).record.remaining).toBe(3);
@@ -147,9 +135,9 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     const r = await cli(['revoke', 'token', 'jti-123', '--prefix', prefix, '--expires-at', '2099-01-01T00:00:00Z', '--reason', 'compromised', '--json'], { env });
     expect(r.code).toBe(0);
     expect(json(r)).toEqual({ revoked: { tokenId: 'jti-123', at: expect.any(String), until: '2099-01-01T00:00:00.000Z', reason: 'compromised' } });
-    expect(await store.getRevocation('jti-123', undefined, Date.now())).toMatchObject({ revokedAt: expect.any(Number), reason: 'compromised' });
-    expect(await client.pttl(`${prefix}{t:jti-123}:rev`)).toBeGreaterThan(0);
-    expect(await store.listLifecycleEvents({ tokenId: 'jti-123' })).toEqual([expect.objectContaining({ type: 'token.revoked', actor: 'cli', reason: 'compromised' })]);
+    expect(await redis.store.getRevocation('jti-123', undefined, Date.now())).toMatchObject({ revokedAt: expect.any(Number), reason: 'compromised' });
+    expect(await redis.client.pttl(`${prefix}{t:jti-123}:rev`)).toBeGreaterThan(0);
+    expect(await redis.store.listLifecycleEvents({ tokenId: 'jti-123' })).toEqual([expect.objectContaining({ type: 'token.revoked', actor: 'cli', reason: 'compromised' })]);
   });
 
   it('refuses a raw JWT given as the id (exit 2), and stores nothing under it', async () => {
@@ -157,7 +145,7 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     const r = await cli(['revoke', 'token', raw, '--prefix', prefix], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('got a raw token, not its id');
-    expect(await store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
+    expect(await redis.store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
   });
 
   it('refuses a raw API key of another prefix than tg_ given as the id (exit 2), and stores nothing under it', async () => {
@@ -166,15 +154,18 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('got a raw token, not its id');
     expect(r.stdout + r.stderr).not.toContain(raw);
-    expect(await store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
-    expect(await client.keys(`${prefix}*${raw}*`)).toEqual([]);
+    expect(await redis.store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
+    expect(await redis.client.keys(`${prefix}*${raw}*`)).toEqual([]);
   });
 
   it('revokes a subject before a time', async () => {
     const r = await cli(['revoke', 'subject', 'alice', '--prefix', prefix, '--before', '2026-01-01T00:00:00Z', '--reason', 'offboarded'], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Revoked every token of alice issued before 2026-01-01T00:00:00.000Z');
-    expect(await store.getRevocation('any', 'alice', Date.now())).toMatchObject({ subjectRevokedBefore: Date.parse('2026-01-01T00:00:00Z'), subjectReason: 'offboarded' });
+    expect(await redis.store.getRevocation('any', 'alice', Date.now())).toMatchObject({
+      subjectRevokedBefore: Date.parse('2026-01-01T00:00:00Z'),
+      subjectReason: 'offboarded',
+    });
   });
 
   it('refuses a reason stores would refuse, before touching Redis', async () => {

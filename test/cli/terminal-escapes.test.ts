@@ -1,11 +1,10 @@
 // Regression: names, metadata, subjects and actors are stored by whoever issued a key (often an app's users), and
 // `keys list` / `keys show` printed them raw: an OSC title, a screen clear, a carriage return, a C1 CSI (which JSON
 // leaves unescaped too) or a right-to-left override reached the operator's terminal. They are now shown as \uXXXX.
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/index.js';
-import { RedisStore } from '../../src/stores/redis.js';
-import { deletePrefix, randomPrefix, REDIS_URL, redisClient, redisUp } from '../helpers/redis.js';
+import { useCliRedis } from '../helpers/cli-redis.js';
+import { REDIS_URL, redisUp } from '../helpers/redis.js';
 import { cli } from './run.js';
 
 // ESC, BEL, CR, C1 CSI, RLO, ZERO WIDTH SPACE, LINE SEPARATOR.
@@ -14,24 +13,15 @@ const RAW = /[\u001b\u0007\r\u009b\u202e\u200b\u2028]/;
 const EVIL = 'evil\u001b]0;pwned\u0007\u001b[2J\r\u009b31m\u202eabc\u200b\u2028x';
 
 describe.skipIf(!redisUp)('token-guard keys list and show print stored text escaped', () => {
-  const prefix = randomPrefix('cli-esc');
-  let client: Redis;
-  let store: RedisStore;
+  const redis = useCliRedis('cli-esc');
+  const { prefix } = redis;
   let id: string;
   const env = { REDIS_URL };
 
   beforeAll(async () => {
-    client = redisClient();
-    store = new RedisStore({ client, prefix });
-    const made = await createApiKey(store, { prefix: 'tg_', subject: `svc${EVIL}`, scopes: [], expiresIn: '1d', name: EVIL, metadata: { note: EVIL }, actor: EVIL });
+    const made = await createApiKey(redis.store, { prefix: 'tg_', subject: `svc${EVIL}`, scopes: [], expiresIn: '1d', name: EVIL, metadata: { note: EVIL }, actor: EVIL });
     id = made.record.id;
   });
-  afterAll(async () => {
-    await store.close();
-    await deletePrefix(client, prefix);
-    client.disconnect();
-  });
-
   it('in tables and lines, and in --json', async () => {
     for (const args of [
       ['keys', 'list', `svc${EVIL}`],

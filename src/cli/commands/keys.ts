@@ -13,7 +13,7 @@ import { CliError, EXIT, usage } from '../exit.js';
 import { issueFormat, rotateFormat } from '../key-format.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
-import { openTarget, STORE_OPTIONS, type Target } from '../target.js';
+import { CLOCK_TOLERANCE_OPTION, openTarget, STORE_OPTIONS, type Target } from '../target.js';
 import { parseDurationFlag, parseJson, parsePairs, parseRateLimit } from '../values.js';
 
 const date = (d: Date | null | undefined): string => (d === null ? 'never' : d === undefined ? '-' : d.toISOString());
@@ -83,8 +83,13 @@ function checksumSecret(ctx: CommandContext): { secret: string; variable: string
   return { secret, variable };
 }
 
-/** The options of the summaries: the guard's clock tolerance, so a key is shown revoked exactly when the app refuses it. */
-const readAs = (open: Target) => ({ clockTolerance: open.guard.clockTolerance * 1000 });
+/** The options of the summaries: the app's clock tolerance, so a key is shown revoked exactly when the app refuses it. */
+const readAs = (open: Target) => ({ clockTolerance: open.clockToleranceMs });
+
+/** Why `--clock-tolerance` matters to a command that reads a key's state, for its help. */
+const TOLERANCE_NOTE =
+  "A key made within the app's clock tolerance after a subject revocation's cut-off is refused by the app, and shown\n" +
+  "revoked: give the app's tolerance with --clock-tolerance (without --policy the command assumes the default 5 s).";
 
 const SECRET_OPTION = {
   'checksum-secret-env': {
@@ -205,8 +210,9 @@ const issue: Command = {
 
 const listCommand: Command = {
   summary: "list a subject's keys (metadata only: never a key or its hash)",
+  description: TOLERANCE_NOTE,
   positionals: [{ name: 'SUBJECT', description: 'whose keys' }],
-  options: { ...STORE_OPTIONS },
+  options: { ...CLOCK_TOLERANCE_OPTION, ...STORE_OPTIONS },
   examples: ['token-guard keys list svc-billing --redis redis://127.0.0.1:6379'],
   async run(ctx) {
     const name = 'token-guard keys list';
@@ -236,8 +242,9 @@ const listCommand: Command = {
 
 const show: Command = {
   summary: 'show one key by id, with its lifecycle events',
+  description: TOLERANCE_NOTE,
   positionals: [{ name: 'ID', description: 'the key record id, key_…' }],
-  options: { ...STORE_OPTIONS },
+  options: { ...CLOCK_TOLERANCE_OPTION, ...STORE_OPTIONS },
   examples: ['token-guard keys show key_3f2a… --redis redis://127.0.0.1:6379'],
   async run(ctx) {
     const name = 'token-guard keys show';
@@ -269,7 +276,8 @@ const rotate: Command = {
   summary: 'issue a successor for a key; the old one keeps working for --grace, then is revoked',
   description:
     'rotateApiKey: the successor gets the same subject, scopes and constraints; the old key answers with Deprecation and\n' +
-    'Sunset headers during the grace period and is refused after it. The new key is printed once.',
+    'Sunset headers during the grace period and is refused after it. The new key is printed once. A key the app refuses\n' +
+    'under a subject revocation (made within its clock tolerance after the cut-off: --clock-tolerance) is not rotated.',
   positionals: [{ name: 'ID', description: 'the key record id to rotate, key_…' }],
   options: {
     grace: { type: 'string', value: 'DURATION', description: 'how long the old key keeps working, 0 to 30d (0 for a key with --uses). Default: 0 (refused at once)' },
@@ -277,6 +285,7 @@ const rotate: Command = {
     ...REASON_OPTION,
     ...SECRET_OPTION,
     ...ACTOR_OPTION,
+    ...CLOCK_TOLERANCE_OPTION,
     ...STORE_OPTIONS,
   },
   examples: ['token-guard keys rotate key_3f2a… --grace 24h --actor alice --redis redis://127.0.0.1:6379'],

@@ -5,19 +5,21 @@ import { optional } from '../command.js';
 import { EXIT, usage } from '../exit.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
-import { openTarget, STORE_OPTIONS } from '../target.js';
+import { CLOCK_TOLERANCE_OPTION, openTarget, revocationExpiry, STORE_OPTIONS } from '../target.js';
 import { parseFutureTime, parseTime } from '../values.js';
 
 const token: Command = {
   summary: 'revoke one token by id (JWT jti or derived id, API key id)',
   description:
     'guard.revoke: every guard sharing the store refuses the token on its next request with 401 token.revoked. Give\n' +
-    "--expires-at the token's own expiry so the entry is dropped once it no longer matters.",
+    "--expires-at the token's own expiry so the entry is dropped once it no longer matters: it is kept the app's clock\n" +
+    'tolerance longer (--clock-tolerance), as the app accepts the token until then.',
   positionals: [{ name: 'ID', description: 'the token id: JWT jti (or the id decisions show), API key id key_…' }],
   options: {
     'expires-at': { type: 'string', value: 'TIME', description: "keep the revocation until this time (the token's exp). Default: until deleted" },
     ...REASON_OPTION,
     ...ACTOR_OPTION,
+    ...CLOCK_TOLERANCE_OPTION,
     ...STORE_OPTIONS,
   },
   examples: ['token-guard revoke token 7f1c2a9e --expires-at 2026-12-01T00:00:00Z --reason compromised --redis redis://127.0.0.1:6379'],
@@ -32,7 +34,8 @@ const token: Command = {
     const actor = actorOf(ctx);
     const open = await openTarget(ctx, name, { revokes: true });
     try {
-      await open.guard.revoke(id, { now, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      const until = expiresAt === undefined ? {} : { expiresAt: revocationExpiry(open, expiresAt) };
+      await open.guard.revoke(id, { now, actor, ...until, ...(reason !== undefined && { reason }) });
     } finally {
       await open.close();
     }
@@ -44,13 +47,16 @@ const token: Command = {
 
 const subject: Command = {
   summary: 'revoke every token of a subject issued before a time (default: now)',
-  description: 'guard.revokeSubject: tokens of SUBJECT issued before --before are refused; later ones pass.',
+  description:
+    'guard.revokeSubject: tokens of SUBJECT issued before --before are refused; later ones pass. With --expires-at, the\n' +
+    "revocation is kept the app's clock tolerance longer (--clock-tolerance), as the app accepts tokens until then.",
   positionals: [{ name: 'SUBJECT', description: 'the subject: JWT sub, API key record subject' }],
   options: {
     before: { type: 'string', value: 'TIME', description: 'revoke tokens issued before this time. Default: now' },
     'expires-at': { type: 'string', value: 'TIME', description: 'keep the revocation until this time (when the last such token expires). Default: until deleted' },
     ...REASON_OPTION,
     ...ACTOR_OPTION,
+    ...CLOCK_TOLERANCE_OPTION,
     ...STORE_OPTIONS,
   },
   examples: ['token-guard revoke subject alice --reason offboarded --redis redis://127.0.0.1:6379', 'token-guard revoke subject svc-ci --before 2026-11-30T12:00:00Z --json'],
@@ -67,7 +73,8 @@ const subject: Command = {
     const actor = actorOf(ctx);
     const open = await openTarget(ctx, name, { revokes: true });
     try {
-      await open.guard.revokeSubject(who, { now, before, actor, ...(expiresAt !== undefined && { expiresAt }), ...(reason !== undefined && { reason }) });
+      const until = expiresAt === undefined ? {} : { expiresAt: revocationExpiry(open, expiresAt) };
+      await open.guard.revokeSubject(who, { now, before, actor, ...until, ...(reason !== undefined && { reason }) });
     } finally {
       await open.close();
     }
