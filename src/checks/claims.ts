@@ -32,7 +32,8 @@ export interface ClaimsRequest {
 
 /**
  * A custom claim check, synchronous: `true` lets the request on; `false`, anything else or a throw refuses it
- * (`claims.mismatch`). An `async` predicate is refused at start-up (its answer would be a promise, never `true`).
+ * (`claims.mismatch`). An `async` predicate is refused at start-up (its answer would be a promise, never `true`); one
+ * compiled to a plain function returning a promise (TypeScript below ES2017) is only caught when called, and refuses.
  */
 export type ClaimsPredicate = (claims: Readonly<Record<string, unknown>>, request: ClaimsRequest) => boolean;
 
@@ -63,19 +64,46 @@ const matcher = z.union([value, z.strictObject({ includes: value }), z.strictObj
   error: 'expected a value, { includes: value } or { oneOf: [values] }',
 });
 
-/** A `claims` value: a non-empty map of claim paths to matchers, or a (synchronous) predicate. */
+const claimsMap = z
+  .record(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'expected a claim name or dotted path without empty segments'), matcher)
+  .refine((m) => Object.keys(m).length > 0, 'an empty claims map checks nothing: list claims, or remove claims');
+
+const isMapLike = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * A `claims` value: a non-empty map of claim paths to matchers, or a (synchronous) predicate. Not a zod union: a union
+ * whose branches all fail reports one issue at `claims`, so `{ tenant: undefined }` would not say which claim is wrong.
+ * The shape picks the branch, and the map's own issues keep their paths (`claims.tenant`).
+ */
 export const claimsSchema = z
-  .union(
-    [
-      z.custom<ClaimsPredicate>((v) => typeof v === 'function', 'expected a function'),
-      z
-        .record(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'expected a claim name or dotted path without empty segments'), matcher)
-        .refine((m) => Object.keys(m).length > 0, 'an empty claims map checks nothing: list claims, or remove claims'),
-    ],
-    { error: 'expected { claim: matcher, … } or a function (claims, request) => boolean' },
-  )
-  .refine((v) => !isAsyncFunction(v), {
-    message: 'an async predicate answers with a promise, never true, so it would refuse every request: make it synchronous (read what it needs beforehand)',
+  .custom<ClaimsRule>((v) => typeof v === 'function' || isMapLike(v), 'expected { claim: matcher, … } or a function (claims, request) => boolean')
+  .superRefine((v, ctx) => {
+    if (typeof v === 'function') {
+      if (isAsyncFunction(v)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'an async predicate answers with a promise, never true, so it would refuse every request: make it synchronous (read what it needs beforehand)',
+        });
+      }
+      return;
+    }
+    const parsed = claimsMap.safeParse(v);
+    if (parsed.success) return;
+    for (const issue of parsed.error.issues) {
+      const claim = issue.path.length === 1 ? String(issue.path[0]) : undefined;
+      if (claim !== undefined && issue.code === 'invalid_union' && (v as Record<string, unknown>)[claim] === undefined) {
+        // An own key whose value is undefined (a variable that was never set) matches no token: say so, not `required`.
+        ctx.addIssue({
+          code: 'custom',
+          path: issue.path,
+          message: 'undefined is no claim value: give a value, { includes: value } or { oneOf: [values] }, or remove the claim',
+        });
+      } else if (issue.code === 'invalid_key') {
+        ctx.addIssue({ code: 'custom', path: issue.path, message: issue.issues[0]?.message ?? issue.message });
+      } else {
+        ctx.addIssue({ ...issue });
+      }
+    }
   });
 
 /** One compiled claim test. */

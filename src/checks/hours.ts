@@ -18,6 +18,8 @@ const WEEKDAY_INDEX: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, 
  */
 class ZoneClock {
   private readonly fmt: Intl.DateTimeFormat;
+  /** The runtime's canonical name of the zone (`Europe/Berlin` for `europe/berlin`). */
+  readonly zone: string;
   private from = Number.NaN;
   private until = Number.NaN;
   private value = 0;
@@ -32,6 +34,7 @@ class ZoneClock {
       // 'h23', not hour12: false, which prints midnight as 24:00 in some engines.
       hourCycle: 'h23',
     });
+    this.zone = this.fmt.resolvedOptions().timeZone;
   }
 
   minuteOfWeek(ms: number): number {
@@ -54,15 +57,26 @@ class ZoneClock {
   }
 }
 
-// Zones are few (~600 IANA names); one clock per zone is shared by every constraint that uses it.
+// One clock per zone, shared by every constraint that uses it. Key records bring their own zones (app data, perhaps a
+// tenant's input), and zone names are case-insensitive (`europe/BERLIN`), so a map keyed by spelling could grow
+// without end: clocks are kept under the runtime's canonical name (its zone database bounds those: a few hundred),
+// and past MAX_SHARED_CLOCKS a constraint keeps a clock of its own, freed with it. Nothing is evicted: a kept clock is
+// correct forever, and a constraint's answers do not depend on whether its clock is shared.
+const MAX_SHARED_CLOCKS = 256;
 const clocks = new Map<string, ZoneClock>();
 function clockFor(zone: string): ZoneClock {
-  let c = clocks.get(zone);
-  if (!c) {
-    c = new ZoneClock(zone);
-    clocks.set(zone, c);
-  }
+  const kept = clocks.get(zone);
+  if (kept) return kept;
+  const c = new ZoneClock(zone);
+  const shared = clocks.get(c.zone);
+  if (shared) return shared;
+  if (clocks.size < MAX_SHARED_CLOCKS) clocks.set(c.zone, c);
   return c;
+}
+
+/** How many zone clocks are kept for sharing (at most MAX_SHARED_CLOCKS), for tests. */
+export function sharedZoneClocks(): number {
+  return clocks.size;
 }
 
 /** A compiled hours rule. */

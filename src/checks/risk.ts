@@ -28,7 +28,8 @@ export interface RiskContext {
 
 /**
  * A custom signal, synchronous: points for this request (a finite number ≥ 0). A throw, a bad number or a promise fails
- * closed; an `async` signal is refused at start-up.
+ * closed; an `async` signal is refused at start-up (one compiled to a plain function, as TypeScript below ES2017 emits,
+ * only when called: it then fails closed).
  */
 export type RiskSignal = (context: RiskContext) => number;
 

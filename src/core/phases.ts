@@ -37,6 +37,21 @@ export function add(list: ReasonCode[] | undefined, reason: ReasonCode): ReasonC
   return list;
 }
 
+/**
+ * An enforced refusal. Listed once in the decision's reasons (blocking, then the trialled rule's): the same reason a
+ * trialled rule reported earlier (its stepUp, then risk asking for step-up) leaves the trial's list.
+ */
+function block(run: Run, r: ReasonCode): void {
+  run.blocking = add(run.blocking as ReasonCode[] | undefined, r);
+  const i = run.ruled ? run.ruled.indexOf(r) : -1;
+  if (i !== -1) (run.ruled as ReasonCode[]).splice(i, 1);
+}
+
+/** A trialled rule's refusal: reported, unless the same reason already refuses the request. */
+function report(run: Run, r: ReasonCode): void {
+  if (!run.blocking?.includes(r)) run.ruled = add(run.ruled, r);
+}
+
 function note(run: Run, phase: CheckPhase, slot: CheckSlot, level: TraceStep['level'], r: ReasonCode | undefined, before: string | undefined, reported: boolean): void {
   const skipped = r === undefined ? run.skipped : undefined;
   const step: TraceStep = { phase, step: slot.check.name, level, outcome: skipped !== undefined ? 'skipped' : r === undefined ? 'pass' : reported ? 'reported' : 'fail' };
@@ -133,7 +148,7 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
         if (run.level && run.trace) note(run, phase, slot, run.level, r, run.before, false);
         if (r) {
           if (phase === 'bind') throw new Refusal(r, run.detail);
-          run.blocking = add(run.blocking as ReasonCode[] | undefined, r);
+          block(run, r);
         }
         run.stage = RULE;
         break;
@@ -158,12 +173,12 @@ function call(run: Run, phase: CheckPhase, slot: CheckSlot, record: readonly unk
 function settle(run: Run, phase: CheckPhase, slot: CheckSlot, r: ReasonCode | undefined): void {
   switch (run.stage) {
     case ALL:
-      if (r) run.blocking = add(run.blocking as ReasonCode[] | undefined, r);
+      if (r) block(run, r);
       if (run.trace) note(run, phase, slot, run.level, r, run.before, false);
       run.stage = ALL_TRIAL;
       return;
     case ALL_TRIAL:
-      if (r) run.ruled = add(run.ruled, r);
+      if (r) report(run, r);
       if (run.trace) note(run, phase, slot, 'rule', r, run.before, true);
       run.stage = END;
       return;
@@ -177,8 +192,8 @@ function settle(run: Run, phase: CheckPhase, slot: CheckSlot, r: ReasonCode | un
       return;
     case RULE:
       if (r) {
-        if (run.trial) run.ruled = add(run.ruled, r);
-        else run.blocking = add(run.blocking as ReasonCode[] | undefined, r);
+        if (run.trial) report(run, r);
+        else block(run, r);
       }
       if (run.trace) note(run, phase, slot, 'rule', r, run.before, run.trial);
       run.stage = END;

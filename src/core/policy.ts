@@ -119,7 +119,7 @@ export function compilePolicy(input: TokenGuardPolicy): CompiledPolicy {
       : undefined,
     store: policy.store,
     storeTimeoutMs: Math.ceil(parseDuration(policy.storeTimeout ?? '1s') as number),
-    clientIp: new ClientIpResolver(policy.trustProxy ?? false),
+    clientIp: new ClientIpResolver(policy.trustProxy),
     checks,
     rules,
     unmatched: policy.unmatched ?? 'deny',

@@ -2,6 +2,7 @@
 // The allow/deny check itself is src/checks/ip.ts.
 import ipaddr from 'ipaddr.js';
 import { BoundedMap, flatCopy } from './bounded-map.js';
+import { warnOnce } from './warnings.js';
 
 /** A parsed address: IPv4 as one 32-bit word, IPv6 as four. IPv4-mapped IPv6 is stored as IPv4. */
 export interface ParsedIp {
@@ -183,13 +184,20 @@ export class ClientIpResolver {
   // app) sends request after request from one address, which then costs one string compare instead of a Map lookup.
   private lastText: string | undefined;
   private lastIp: ParsedIp | null = null;
+  /** Whether this resolver has reported an ignored X-Forwarded-For: after that the hot path reads only this flag. */
+  private xffReported: boolean;
 
-  constructor(trustProxy: TrustProxySetting) {
+  /** `setting` undefined: the policy left `trustProxy` out (off, and a header it ignores is worth a warning). */
+  constructor(setting: TrustProxySetting | undefined) {
+    const trustProxy = setting ?? false;
     const list = trustProxy !== false && Array.isArray(trustProxy) ? (trustProxy as readonly string[]) : undefined;
     this.trusted = list && list.length > 0 ? new CidrSet(list) : undefined;
     const hops = trustProxy !== false && !list ? (trustProxy as { hops: number }).hops : 0;
     if (!Number.isInteger(hops) || hops < 0) throw new TypeError(`trustProxy.hops: expected a whole number of proxies (got ${String(hops)})`);
     this.hops = hops;
+    // Only the default can ignore the header unawares: with CIDRs or hops it is read, and `false` (or `[]`) says the app
+    // knows clients reach it directly.
+    this.xffReported = setting !== undefined;
   }
 
   /** `keep`: whether `s` may be kept as a cache key (see resolve). */
@@ -215,6 +223,7 @@ export class ClientIpResolver {
    */
   resolve(remoteAddress: string | undefined, forwardedFor: string | string[] | undefined): ParsedIp | null {
     if (this.hops !== 0) return this.fromRight(forwardedFor);
+    if (!this.xffReported && forwardedFor !== undefined && forwardedFor !== '') this.reportIgnoredXff();
     if (!remoteAddress) return null;
     const peer = this.parse(remoteAddress);
     if (!peer || !this.trusted?.has(peer) || forwardedFor === undefined) return peer;
@@ -234,6 +243,22 @@ export class ClientIpResolver {
     }
     // Every hop was a trusted proxy: the leftmost one is as far as the chain can be believed.
     return client;
+  }
+
+  /**
+   * A request with X-Forwarded-For and no trusted proxy: most likely the app is behind a proxy it was not told about,
+   * so every client resolves to the proxy's address, and IP allow lists, per-IP limits and preAuthLimit all key on that
+   * one address. Said once per process; a client writing the header itself (no proxy) costs one harmless warning.
+   */
+  private reportIgnoredXff(): void {
+    this.xffReported = true;
+    warnOnce(
+      'TOKEN_GUARD_XFF_IGNORED',
+      'A request carried X-Forwarded-For, but trustProxy is off, so the header is ignored and the client is the socket ' +
+        "address: behind a proxy, every client looks like the proxy (IP rules, per-IP limits and preAuthLimit all key on it). Set trustProxy to your proxies' CIDRs " +
+        "(trustProxy: ['10.0.0.0/8']) or, when their addresses are not known, to the number of proxies in front of the app (trustProxy: { hops: 1 }). " +
+        'If clients reach the app directly, leave trustProxy off: the header is theirs to write and rightly ignored.',
+    );
   }
 
   /**

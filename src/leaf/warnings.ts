@@ -10,7 +10,8 @@ export type TokenGuardWarningCode =
   | 'TOKEN_GUARD_REDIS_DURABILITY'
   | 'TOKEN_GUARD_REDIS_SUBSCRIBER'
   | 'TOKEN_GUARD_SET_SCOPE_SHARED'
-  | 'TOKEN_GUARD_SET_WITHOUT_GUARD';
+  | 'TOKEN_GUARD_SET_WITHOUT_GUARD'
+  | 'TOKEN_GUARD_XFF_IGNORED';
 
 const emitted = new Set<TokenGuardWarningCode>();
 

@@ -85,6 +85,29 @@ describe('claims checks through the guard', () => {
     await expect(async () => createGuard(await basePolicy({ rules: [{ path: '/x', public: true, claims: { a: 'b' } }] }))).rejects.toThrow(/public rule/);
   });
 
+  it('names the claim a bad claims map gets wrong, in the policy and in a rule (a claim set to undefined included)', async () => {
+    const issuesOf = async (overrides: Partial<TokenGuardPolicy>) => {
+      try {
+        createGuard(await basePolicy(overrides));
+      } catch (err) {
+        expect(err).toBeInstanceOf(PolicyError);
+        return (err as PolicyError).issues;
+      }
+      return [];
+    };
+    const unset = { path: 'claims.tenant', message: expect.stringMatching(/^undefined is no claim value: .*or remove the claim$/) };
+    expect(await issuesOf({ claims: { tenant: undefined } as never })).toEqual([unset]);
+    expect(await issuesOf({ rules: [{ path: '/x/**', claims: { ok: 'yes', tenant: undefined } as never }] })).toEqual([{ ...unset, path: 'rules[0].claims.tenant' }]);
+    expect(await issuesOf({ claims: { 'a..b': 'x', tier: { oneOf: [] }, role: { equals: 'x' }, level: null } as never })).toEqual([
+      { path: 'claims.a..b', message: 'expected a claim name or dotted path without empty segments' },
+      { path: 'claims.tier.oneOf', message: 'expected at least one value' },
+      { path: 'claims.role', message: 'expected a value, { includes: value } or { oneOf: [values] }' },
+      { path: 'claims.level', message: 'expected a value, { includes: value } or { oneOf: [values] }' },
+    ]);
+    expect(await issuesOf({ claims: 'acme' as never })).toEqual([{ path: 'claims', message: 'expected { claim: matcher, … } or a function (claims, request) => boolean' }]);
+    expect(await issuesOf({ claims: {} })).toEqual([{ path: 'claims', message: 'an empty claims map checks nothing: list claims, or remove claims' }]);
+  });
+
   it('answers claims.mismatch with a 403 problem body over Express', async () => {
     expect(REASONS['claims.mismatch'].status).toBe(403);
     const app = express();
