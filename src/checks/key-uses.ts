@@ -3,6 +3,7 @@
 import { revokedKeyDetail } from '../leaf/lifecycle.js';
 import type { ReasonCode } from '../leaf/types.js';
 import { defineCheck, isPromiseLike, type CheckContext } from './check.js';
+import { EXHAUSTED, EXPIRY_DETAIL } from './expiry.js';
 
 /** Uses of limited API keys (`token.expired`, "no uses left"). Runs for every key whose record counts uses. */
 export const keyUsesCheck = defineCheck<object, object, undefined, true>({
@@ -24,7 +25,7 @@ export const keyUsesCheck = defineCheck<object, object, undefined, true>({
       // (the guard mounted twice on its way), which then go on with this holder (core/engine.ts, authenticateKey).
       if (left === 0) ctx.store.remember?.(keyUsesCheck, record.hash, ctx.token);
       if (left >= 0) return undefined;
-      ctx.detail = 'no uses left';
+      ctx.detail = EXPIRY_DETAIL[EXHAUSTED];
       // The record said there were uses left: either other requests spent them meanwhile, or the key was rotated
       // (its uses went to the successor). Only the second is worth a second read, and only on this rare path.
       return hadUses ? whyRefused(ctx, record.hash) : 'token.expired';

@@ -12,11 +12,11 @@ import type { CompiledPolicy } from './policy.js';
 import type { CompiledRule } from './rule-match.js';
 import type { CheckSlot } from './registry.js';
 import type { Decider } from './decision.js';
-import type { Holder, KeyAuthenticator } from './key-records.js';
+import { ExpiredKeyRefusal, type Holder, type KeyAuthenticator } from './key-records.js';
 import { isThenable, type Invoke } from './store-calls.js';
 import { hashApiKey } from '../tokens/api-key.js';
+import { EXHAUSTED } from '../checks/expiry.js';
 import { keyUsesCheck } from '../checks/key-uses.js';
-import { Refusal } from './refusal.js';
 
 /** What one evaluation ended with, for the audit hook. */
 export interface Outcome {
@@ -68,7 +68,7 @@ export function decorate(e: Engine, ctx: CheckContext | undefined, d: Decision):
 }
 
 /** Records one use of a token. Bookkeeping: losing one record must not fail a request that was allowed. */
-export function recordUsage(store: TokenStore, tokenId: string, nowMs: number, ip: ParsedIp | null | undefined, headers: GuardRequest['headers']): void {
+function recordUsage(store: TokenStore, tokenId: string, nowMs: number, ip: ParsedIp | null | undefined, headers: GuardRequest['headers']): void {
   try {
     // Every field in the literal: one added later gives each event a separate property store (an allocation per request).
     const use: UsageEvent = { at: nowMs, ip: ip ? ip.text : undefined, userAgent: userAgentOf(headers) };
@@ -80,6 +80,16 @@ export function recordUsage(store: TokenStore, tokenId: string, nowMs: number, i
 }
 
 /**
+ * Records an allowed request's use of a token (`trackUsage`) once per guard: a guard mounted twice on the request's
+ * way decides it twice, and the second decision is not another use. Another guard records its own. A request an app
+ * built has no ledger to keep the mark in, so each of its evaluations is a use.
+ */
+export function recordRequestUsage(e: Engine, request: GuardRequest, tokenId: string, nowMs: number, ip: ParsedIp | null | undefined, headers: GuardRequest['headers']): void {
+  if ((request as Partial<SpendingRequest>)[SPENT] !== undefined && !markUsage(request as SpendingRequest, e.checkStore)) return;
+  recordUsage(e.store, tokenId, nowMs, ip, headers);
+}
+
+/**
  * The key of a GuardRequest's spend ledger, set only by this package's adapters (no entry point exports it) on the
  * requests they make: the ledger their state of the same native request holds (`null`: nothing spent yet).
  */
@@ -87,10 +97,11 @@ export const SPENT = Symbol('token-guard.spent');
 
 /**
  * What one request spent through the guards it met, as flat records (guard, kind, owner, key, limits, answer): each
- * guard reads only its own. The adapter keeps it in its state of the request, so it lives and dies with it; nothing
- * but this file reads it.
+ * guard reads only its own. Until the request spends anything, a guard that recorded its usage leaves its own mark
+ * instead (its check store, which exists anyway): the common request, through one guard, allocates no ledger. The
+ * adapter keeps it in its state of the request, so it lives and dies with it; nothing but this file reads it.
  */
-export type SpendLedger = unknown[];
+export type SpendLedger = unknown[] | CheckStore;
 
 /** A GuardRequest made by one of this package's adapters. */
 export interface SpendingRequest extends GuardRequest {
@@ -102,9 +113,41 @@ const CONSUME = 0;
 const USE = 1;
 const CLAIM = 2;
 const OWN = 3;
+/** A record that only says its guard recorded the request's usage. */
+const USAGE = 4;
+/** Flag on a record's kind: its guard recorded the request's usage (set on a record the guard has anyway, if any). */
+const USED = 8;
 const WIDTH = 6;
 /** A spend not answered yet, or never (its call failed): a failed call spent nothing. */
 const PENDING = Symbol('pending');
+
+/** The record a guard's usage mark becomes once the ledger holds records. */
+const usageRecord = (guard: CheckStore): unknown[] => [guard, USAGE | USED, null, '', undefined, true];
+
+/** Marks the request's usage recorded by `guard`: false when it was already (the guard met the request before). */
+function markUsage(request: SpendingRequest, guard: CheckStore): boolean {
+  const ledger = request[SPENT];
+  if (ledger === null) {
+    request[SPENT] = guard;
+    return true;
+  }
+  if (ledger === guard) return false;
+  if (!Array.isArray(ledger)) {
+    // Another guard's mark: both kept, as records (a request through two guards).
+    request[SPENT] = [...usageRecord(ledger), ...usageRecord(guard)];
+    return true;
+  }
+  let own = -1;
+  for (let i = 0; i < ledger.length; i += WIDTH) {
+    if (ledger[i] !== guard) continue;
+    if (((ledger[i + 1] as number) & USED) !== 0) return false;
+    if (own < 0) own = i;
+  }
+  // The flag on a record of this guard's own when it has one: a request that spent through one guard grows no ledger.
+  if (own >= 0) ledger[own + 1] = (ledger[own + 1] as number) | USED;
+  else ledger.push(...usageRecord(guard));
+  return true;
+}
 
 /** Two compiled limits that count one store counter alike. */
 const sameCounter = (a: RateLimitCheck, b: RateLimitCheck): boolean => a === b || (a.name === b.name && a.limit === b.limit && a.windowMs === b.windowMs);
@@ -129,9 +172,9 @@ class RequestStore implements CheckStore {
     return true;
   }
 
-  /** Whether the request spent anything before this point (through any guard). */
+  /** Whether the request spent anything before this point (through any guard; a usage mark spends nothing). */
   get spentBefore(): boolean {
-    return this.ledger !== null;
+    return Array.isArray(this.ledger);
   }
 
   get peekRateLimit(): CheckStore['peekRateLimit'] {
@@ -153,7 +196,7 @@ class RequestStore implements CheckStore {
   consume(tokenId: string, limits: readonly RateLimitCheck[], nowMs: number): RateLimitResult | PromiseLike<RateLimitResult> {
     let reused: (RateLimitState | undefined)[] | undefined;
     let n = 0;
-    for (let i = 0; this.ledger !== null && i < limits.length; i++) {
+    for (let i = 0; this.spentBefore && i < limits.length; i++) {
       const state = this.charged(tokenId, limits[i] as RateLimitCheck);
       if (state === undefined) continue;
       reused ??= limits.map(() => undefined);
@@ -212,7 +255,7 @@ class RequestStore implements CheckStore {
 
   /** A counter's state as an allowed spend of this request charged it (a refused one charged nothing). */
   private charged(owner: string, limit: RateLimitCheck): RateLimitState | undefined {
-    const ledger = this.ledger as SpendLedger;
+    const ledger = this.ledger as unknown[];
     for (let i = this.find(CONSUME, null, owner); i >= 0; i = this.find(CONSUME, null, owner, i + WIDTH)) {
       const answer = this.at(i) as RateLimitResult;
       const limits = ledger[i + 4] as readonly RateLimitCheck[];
@@ -227,15 +270,17 @@ class RequestStore implements CheckStore {
   /** This guard's first answered record of `kind` by `owner` (null: the store) under `key`, from `from` on; or -1. */
   private find(kind: number, owner: object | null, key: string, from = 0): number {
     const ledger = this.ledger;
-    if (ledger === null) return -1;
+    if (!Array.isArray(ledger)) return -1;
     for (let i = from; i < ledger.length; i += WIDTH) {
-      if (ledger[i] === this.base && ledger[i + 1] === kind && ledger[i + 2] === owner && ledger[i + 3] === key && ledger[i + 5] !== PENDING) return i;
+      if (ledger[i] === this.base && ((ledger[i + 1] as number) & ~USED) === kind && ledger[i + 2] === owner && ledger[i + 3] === key && ledger[i + 5] !== PENDING) {
+        return i;
+      }
     }
     return -1;
   }
 
   private at(i: number): unknown {
-    return (this.ledger as SpendLedger)[i + 5];
+    return (this.ledger as unknown[])[i + 5];
   }
 
   /** Records a spend and hands its answer on; a promise's once it has come (the evaluation waits for it anyway). */
@@ -245,20 +290,21 @@ class RequestStore implements CheckStore {
       return answer;
     }
     const at = this.record(kind, owner, key, limits, PENDING);
-    const ledger = this.ledger as SpendLedger;
+    const ledger = this.ledger as unknown[];
     return Promise.resolve(answer).then((v) => {
       ledger[at] = v;
       return v;
     });
   }
 
-  /** Appends a record (where its answer sits); the request's first opens its ledger. */
+  /** Appends a record (where its answer sits); the request's first opens its ledger, after a usage mark it held. */
   private record(kind: number, owner: object | null, key: string, limits: readonly RateLimitCheck[] | undefined, answer: unknown): number {
     const ledger = this.ledger;
-    if (ledger !== null) return ledger.push(this.base, kind, owner, key, limits, answer) - 1;
+    if (Array.isArray(ledger)) return ledger.push(this.base, kind, owner, key, limits, answer) - 1;
     // Made at its size (most requests spend once), where the adapter finds it after the decision for the next evaluation.
-    this.ledger = this.request[SPENT] = [this.base, kind, owner, key, limits, answer];
-    return WIDTH - 1;
+    const opened = ledger === null ? [this.base, kind, owner, key, limits, answer] : [...usageRecord(ledger), this.base, kind, owner, key, limits, answer];
+    this.ledger = this.request[SPENT] = opened;
+    return opened.length - 1;
   }
 }
 
@@ -272,20 +318,18 @@ export function requestStore(base: CheckStore, request: GuardRequest): CheckStor
   return ledger === undefined || !base.spends ? base : new RequestStore(base, request as SpendingRequest, ledger);
 }
 
-/** What authentication says of a key with no uses left (checks/expiry.ts). */
-const NO_USES_LEFT = 'no uses left';
-
 /**
  * An API key's holder, for one evaluation. A key whose last use this same request spent (the guard mounted twice on
- * its way) reads "no uses left" to the request's later evaluations, though nothing else changed: authentication checks
- * the record's revocation and expiry before its uses. That refusal is the request's own doing, so the evaluation goes
- * on with the holder its earlier one authenticated, through every check after authentication again.
+ * its way) reads as used up (EXHAUSTED) to the request's later evaluations, though nothing else changed:
+ * authentication checks the record's revocation and expiry before its uses. That refusal is the request's own doing,
+ * so the evaluation goes on with the holder its earlier one authenticated, through every check after authentication
+ * again.
  */
 export function authenticateKey(keys: KeyAuthenticator, store: CheckStore, token: string, nowMs: number): Holder | Promise<Holder> {
   // Before any spend (a single mount, a first evaluation) there is no earlier use to find.
   if (!(store instanceof RequestStore) || !store.spentBefore) return keys.authenticate(token, nowMs);
   const own = (err: unknown): Holder => {
-    const holder = err instanceof Refusal && err.detail === NO_USES_LEFT ? store.recall(keyUsesCheck, hashApiKey(token)) : undefined;
+    const holder = err instanceof ExpiredKeyRefusal && err.expiry === EXHAUSTED ? store.recall(keyUsesCheck, hashApiKey(token)) : undefined;
     if (holder === undefined) throw err;
     return holder as Holder;
   };

@@ -18,7 +18,7 @@ import { passedBefore, rememberPass, type Holder } from './key-records.js';
 import { Refusal } from './refusal.js';
 import { checkRevocationState, isThenable, readRevocation, StoreFailure } from './store-calls.js';
 import { add, commitNote, resumePhase, START, startPhase, type Run } from './phases.js';
-import { authenticateKey, decorate, isCorsPreflight, recordUsage, requestStore, routeMode, type Engine, type Outcome } from './engine.js';
+import { authenticateKey, decorate, isCorsPreflight, recordRequestUsage, requestStore, routeMode, type Engine, type Outcome } from './engine.js';
 
 /** For `readToken`: leave the token's syntax to the pipeline, which checks it where no cache vouches for it. */
 const syntaxLater = (): boolean => true;
@@ -370,7 +370,7 @@ export class Evaluation implements Run, Outcome {
     decision.token = holder.info;
     if (!this.memo && reasons.length === 0 && !this.trace && !this.notes) rememberPass(holder, this.rule, this);
     decorate(e, this, decision);
-    if (e.p.trackUsage && this.recordsUsage && passes(decision)) recordUsage(e.store, holder.info.id, this.nowMs, this.ip, this.headers);
+    if (e.p.trackUsage && this.recordsUsage && passes(decision)) recordRequestUsage(e, this.request, holder.info.id, this.nowMs, this.ip, this.headers);
     return this.outcome(decision);
   }
 

@@ -6,7 +6,7 @@ import { revokedKeyDetail } from '../leaf/lifecycle.js';
 import type { TokenInfo } from '../leaf/types.js';
 import type { AnyCheck, CheckContext, CheckedToken, CompileEnv } from '../checks/check.js';
 import type { AuthenticationFacts } from '../checks/step-up.js';
-import { apiKeyExpiry } from '../checks/expiry.js';
+import { apiKeyExpiryCause, EXPIRY_DETAIL, type KeyExpiry } from '../checks/expiry.js';
 import { checkApiKey, hashApiKey, type ApiKeyFormat } from '../tokens/api-key.js';
 import { compileRecordChecks, passStands, type CheckSlot } from './registry.js';
 import { Refusal } from './refusal.js';
@@ -87,6 +87,16 @@ export function isRecord(r: unknown): r is ApiKeyRecord {
   );
 }
 
+/** The refusal of an expired API key, with its cause for code to test (the detail is for people, and may change). */
+export class ExpiredKeyRefusal extends Refusal {
+  constructor(
+    detail: string | undefined,
+    readonly expiry: KeyExpiry,
+  ) {
+    super('token.expired', detail);
+  }
+}
+
 /** Authenticates API keys against one store. */
 export class KeyAuthenticator {
   private readonly records = new WeakMap<ApiKeyRecord, CompiledRecord>();
@@ -127,8 +137,8 @@ export class KeyAuthenticator {
       throw new Refusal('token.invalid', 'API key record has invalid constraints');
     }
     if (record.revokedAt !== undefined && record.revokedAt <= nowMs) throw new Refusal('token.revoked', revokedKeyDetail(record));
-    const expired = apiKeyExpiry(record, nowMs);
-    if (expired) return this.watch.expired(record, nowMs, expired, expired === 'no uses left' ? 'no_uses_left' : 'expired');
+    const expiry = apiKeyExpiryCause(record, nowMs);
+    if (expiry !== undefined) return this.expired(record, nowMs, expiry);
     const tooOld = this.watch.tooOld(record, nowMs);
     if (tooOld) return this.watch.expired(record, nowMs, tooOld, 'max_age');
     const holder: Holder = {
@@ -147,6 +157,19 @@ export class KeyAuthenticator {
     };
     const idle = this.watch.idle(record, nowMs);
     return idle ? idle.then(() => holder) : holder;
+  }
+
+  /** Refuses an expired key through the watch (which reports it), the refusal carrying its cause. */
+  private expired(record: ApiKeyRecord, nowMs: number, expiry: KeyExpiry): Promise<never> {
+    const withCause = (err: unknown): never => {
+      throw err instanceof Refusal ? new ExpiredKeyRefusal(err.detail, expiry) : err;
+    };
+    try {
+      // The cause is the lifecycle event's reason as well.
+      return this.watch.expired(record, nowMs, EXPIRY_DETAIL[expiry], expiry).then(undefined, withCause);
+    } catch (err) {
+      return withCause(err);
+    }
   }
 
   private cached(field: string, value: unknown, make: () => unknown): unknown {

@@ -8,7 +8,7 @@ import { isThenable, readRevocation } from './store-calls.js';
 import { Evaluation } from './evaluation.js';
 import { NO_REASONS } from './decision.js';
 import { passedBefore, type Holder } from './key-records.js';
-import { recordUsage, routeMode, type Engine, type Outcome } from './engine.js';
+import { recordRequestUsage, routeMode, type Engine, type Outcome } from './engine.js';
 
 // TraceStep is a leaf type (audit events carry it); re-exported here, where it was first declared.
 export type { TraceStep } from '../leaf/types.js';
@@ -113,7 +113,7 @@ function memoised(
   }
   const decision = e.decider.decide(NO_REASONS, routeMode(p, rule), rule, {});
   decision.token = holder.info;
-  if (p.trackUsage && recordsUsage) recordUsage(e.store, holder.info.id, nowMs, ip, headers);
+  if (p.trackUsage && recordsUsage) recordRequestUsage(e, req, holder.info.id, nowMs, ip, headers);
   return { decision, path, ip, identity: holder.info };
 }
 

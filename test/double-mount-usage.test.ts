@@ -1,0 +1,131 @@
+// Regression: one guard mounted twice on a request's way (app.use and router.use) decided the request twice and, with
+// trackUsage on (the default), recorded two uses of its token for one request: usage counts, velocity baselines and
+// idle timers read double. The request's spend ledger now carries the guard's mark, so its second decision records
+// none; another guard on the way still records its own, and a request an app builds is recorded at every evaluation.
+import Router from '@koa/router';
+import express from 'express';
+import Koa from 'koa';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { tokenGuard as expressGuard } from '../src/adapters/express.js';
+import { guardFetch } from '../src/adapters/fetch.js';
+import { tokenGuard as koaGuard } from '../src/adapters/koa.js';
+import { createGuard, MemoryStore, type TokenGuardPolicy } from '../src/index.js';
+import { basePolicy, NOW, signToken, storeApiKey } from './helpers/tokens.js';
+
+type App = Parameters<typeof request>[0];
+/** An app with `guards` on its way: every one but the last on the app, the last on the router (one guard twice: a double mount). */
+type Mount<G> = (guards: G[]) => App;
+
+const expressApp: Mount<ReturnType<typeof expressGuard>> = (guards) => {
+  const app = express();
+  for (const g of guards.slice(0, -1)) app.use(g);
+  const router = express.Router();
+  router.use(guards.at(-1) as ReturnType<typeof expressGuard>);
+  router.all('/:section/:id', (_req, res) => void res.send('ok'));
+  app.use(router);
+  return app;
+};
+
+const koaApp: Mount<ReturnType<typeof koaGuard>> = (guards) => {
+  const app = new Koa();
+  app.silent = true;
+  for (const g of guards.slice(0, -1)) app.use(g);
+  const router = new Router();
+  router.use(guards.at(-1) as ReturnType<typeof koaGuard>);
+  router.all('/:section/:id', (ctx) => {
+    ctx.body = 'ok';
+  });
+  app.use(router.routes());
+  return app.callback();
+};
+
+/** Sends `n` requests with `authorization`, each expected to pass. */
+async function send(app: App, n: number, authorization: string): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = await request(app).get('/orders/1').set('Authorization', authorization);
+    expect([r.status, r.text]).toEqual([200, 'ok']);
+  }
+}
+
+/** The uses the store has recorded for a token. */
+const usesOf = async (store: MemoryStore, tokenId: string): Promise<number> => (await store.getUsage(tokenId))?.count ?? 0;
+
+/** A policy on `store`, with a rate limit or not (a request that spends has a ledger of records, one that does not a mark). */
+const policyOn = (store: MemoryStore, limited: boolean): Promise<TokenGuardPolicy> => basePolicy({ store, ...(limited && { rateLimit: { limit: 100, window: '1m' } }) });
+
+/** An API key (always decided by a full evaluation) and a JWT (whose later decisions take the memoised path). */
+const TOKENS = [
+  [
+    'an API key',
+    async (store: MemoryStore) => {
+      const { key, record } = await storeApiKey(store);
+      return { id: record.id, authorization: `Bearer ${key}` };
+    },
+  ],
+  ['a JWT', async () => ({ id: 'jwt-usage', authorization: `Bearer ${await signToken({ scope: 'orders:read', jti: 'jwt-usage' })}` })],
+] as const;
+
+const FRAMEWORKS = [
+  ['Express', (policy: TokenGuardPolicy) => expressGuard(policy), expressApp],
+  ['Koa', (policy: TokenGuardPolicy) => koaGuard(policy), koaApp],
+] as const;
+
+describe.each(FRAMEWORKS)('regression: %s, a guard mounted twice records one use a request', (_name, makeGuard, mount) => {
+  const cases = TOKENS.flatMap(([token, make]) => [false, true].map((limited) => [token, limited ? 'spending a rate limit' : 'spending nothing', make, limited] as const));
+
+  it.each(cases)('%s, %s: one use a request, as under a single mount', async (_token, _spend, make, limited) => {
+    const store = new MemoryStore();
+    const { id, authorization } = await make(store);
+    const guard = makeGuard(await policyOn(store, limited));
+    await send(mount([guard, guard] as never[]), 3, authorization);
+    expect(await usesOf(store, id)).toBe(3);
+  });
+
+  it('two different guards on the way each record their use: two a request', async () => {
+    const store = new MemoryStore();
+    const { key, record } = await storeApiKey(store);
+    const policy = await basePolicy({ store });
+    await send(mount([makeGuard(policy), makeGuard(policy)] as never[]), 2, `Bearer ${key}`);
+    expect(await usesOf(store, record.id)).toBe(4);
+  });
+
+  it.each([false, true])('a guard met twice with another guard between (rate limit: %s): each guard records one use a request', async (limited) => {
+    const store = new MemoryStore();
+    const { key, record } = await storeApiKey(store);
+    const policy = await policyOn(store, limited);
+    const first = makeGuard(policy);
+    await send(mount([first, makeGuard(policy), first] as never[]), 2, `Bearer ${key}`);
+    expect(await usesOf(store, record.id)).toBe(4);
+  });
+});
+
+describe('regression: guardFetch meeting one Request twice records one use', () => {
+  const get = (authorization: string) => new Request('https://api.example.test/orders/1', { headers: { authorization } });
+
+  it('records one use for a Request met twice by one guard, one more for a second guard, and one for another Request', async () => {
+    const store = new MemoryStore();
+    const { key, record } = await storeApiKey(store);
+    const policy = await basePolicy({ store });
+    const guard = guardFetch(policy);
+    const one = get(`Bearer ${key}`);
+    for (const result of [await guard(one), await guard(one)]) expect(result).not.toBeInstanceOf(Response);
+    expect(await usesOf(store, record.id)).toBe(1);
+    expect(await guardFetch(policy)(one)).not.toBeInstanceOf(Response);
+    expect(await usesOf(store, record.id)).toBe(2);
+    expect(await guard(get(`Bearer ${key}`))).not.toBeInstanceOf(Response);
+    expect(await usesOf(store, record.id)).toBe(3);
+  });
+});
+
+describe('a request an app builds for guard.evaluate', () => {
+  it('is recorded at every evaluation: nothing it carries ties two evaluations to one request', async () => {
+    const store = new MemoryStore();
+    const { key, record } = await storeApiKey(store);
+    const guard = createGuard(await basePolicy({ store }));
+    const req = { method: 'GET', path: '/orders/1', headers: { authorization: `Bearer ${key}` }, remoteAddress: '203.0.113.9', now: NOW };
+    expect((await guard.evaluate(req)).effect).toBe('allow');
+    expect((await guard.evaluate(req)).effect).toBe('allow');
+    expect(await usesOf(store, record.id)).toBe(2);
+  });
+});
