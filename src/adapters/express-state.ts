@@ -22,24 +22,38 @@ export type AuthView = (auth: AuthResult, req: Request) => unknown;
  * an `authShape` the guard's own result (which then differs from `req.auth`) and the view that shapes it, and what the
  * request spent through the guards it met (a guard mounted twice on its way spends once).
  */
-export class RequestState {
-  constructor(
-    /** The request it belongs to: a `res.locals` the app shares between responses must not hand one request's state to another. */
-    readonly req: object,
-    public context: AdapterContext | undefined,
-    public auth: unknown,
-    public result: AuthResult | undefined,
-    public view: AuthView | undefined,
-    readonly spent: SpendLedger | null,
-  ) {}
+export interface RequestState {
+  /** The request it belongs to: a `res.locals` the app shares between responses must not hand one request's state to another. */
+  readonly req: object;
+  context: AdapterContext | undefined;
+  auth: unknown;
+  result: AuthResult | undefined;
+  view: AuthView | undefined;
+  readonly spent: SpendLedger | null;
+}
 
-  // An app that logs `res.locals` (console.log, util.inspect) sees one line, not the request and the token's claims.
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return '[token-guard request state]';
-  }
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+// An app that logs `res.locals` (console.log, util.inspect) sees one line, not the request and the token's claims.
+const inspectState = (): string => '[token-guard request state]';
+
+/**
+ * A request's state. A literal, not a class: the guard's middleware is too large for V8 to inline a constructor into
+ * it, and the generic construct path cost about 20 first-level instruction misses a request on Express.
+ */
+export function requestState(
+  req: object,
+  context: AdapterContext | undefined,
+  auth: unknown,
+  result: AuthResult | undefined,
+  view: AuthView | undefined,
+  spent: SpendLedger | null,
+): RequestState {
+  return { req, context, auth, result, view, spent, [INSPECT]: inspectState } as RequestState;
 }
 
 const states = new WeakMap<object, RequestState>();
+/** Whether any state went to the WeakMap: until one does, a `res.locals` without the state says the request has none. */
+let parked = false;
 
 /** The key of the state in `res.locals`. */
 const STATE = Symbol('token-guard.state');
@@ -52,8 +66,11 @@ const LOCALS = 1;
 /** `req.res`, the response Express's app.handle ties to the request: where `stateOf` looks for the state. */
 export const responseOf = (req: object): unknown => (req as Keyed)[KEYS[RES]];
 
-/** `res.locals`, when it is an object the state can be kept in. */
-function localsOf(res: unknown): Record<symbol, RequestState | undefined> | undefined {
+/** A response's `res.locals`, where a request's state is kept. */
+export type Locals = Record<symbol, RequestState | undefined>;
+
+/** `res.locals`, when it is an object the state can be kept in. Read once per request by the middleware (a keyed read). */
+export function localsOf(res: unknown): Locals | undefined {
   if (res === null || typeof res !== 'object') return undefined;
   const locals = (res as Keyed)[KEYS[LOCALS]];
   return locals !== null && typeof locals === 'object' ? (locals as Record<symbol, RequestState | undefined>) : undefined;
@@ -66,23 +83,21 @@ export function stateOf(req: object): RequestState | undefined {
 }
 
 /**
- * What `req` spent through the guards it met so far, for its next evaluation, or null. `res`: its response when Express
- * made the request (undefined: none known). The WeakMap is read only where the state could not go to `res.locals`.
+ * What `req` spent through the guards it met so far, for its next evaluation, or null. `locals`: its response's when
+ * Express made the request (undefined: none known). The WeakMap is read only where the state could not go to `res.locals`.
  */
-export function spentOf(req: object, res: unknown): SpendLedger | null {
-  const locals = localsOf(res);
+export function spentOf(req: object, locals: Locals | undefined): SpendLedger | null {
   const state = locals?.[STATE];
   if (state !== undefined && state.req === req) return state.spent;
-  if (locals !== undefined && state === undefined && Object.isExtensible(locals)) return null;
+  if (state === undefined && !parked) return null;
   return states.get(req)?.spent ?? null;
 }
 
 /**
- * Keeps `state` for its request. `res`: `req.res` when Express made the request (`stateOf` reads it there), else
- * undefined.
+ * Keeps `state` for its request. `locals`: those of `req.res` when Express made the request (`stateOf` reads them
+ * there), else undefined.
  */
-export function keep(res: unknown, state: RequestState): void {
-  const locals = localsOf(res);
+export function keep(locals: Locals | undefined, state: RequestState): void {
   if (locals !== undefined) {
     // Another request's state here means the app shares one res.locals between responses: that request, maybe still
     // in flight, keeps it, and this one goes to the WeakMap.
@@ -96,6 +111,7 @@ export function keep(res: unknown, state: RequestState): void {
       }
     }
   }
+  parked = true;
   states.set(state.req, state);
 }
 
@@ -109,7 +125,7 @@ const AUTH_ACCESSOR: PropertyDescriptor = {
   set(this: object, auth: unknown) {
     const state = stateOf(this);
     if (state) state.auth = auth;
-    else keep(responseOf(this), new RequestState(this, undefined, auth, undefined, undefined, null));
+    else keep(localsOf(responseOf(this)), requestState(this, undefined, auth, undefined, undefined, null));
   },
 };
 

@@ -13,7 +13,7 @@ import { claimsOf, payloadAuthOf, takeAuthShape, type PayloadAuth, type TokenCla
 import { hasHeaders } from './pass-headers.js';
 import { requestKeys, type Keyed } from './request-keys.js';
 import { NodeGuardRequest } from './node-request.js';
-import { installAuthAccessor, keep, RequestState, responseOf, setAuth, spentOf, stateOf, type AuthView } from './express-state.js';
+import { installAuthAccessor, keep, localsOf, requestState, responseOf, setAuth, spentOf, stateOf, type AuthView, type Locals } from './express-state.js';
 import { SPENT, type SpendLedger } from '../core/engine.js';
 
 export type { PayloadAuth, TokenClaims } from './auth-shape.js';
@@ -127,12 +127,12 @@ function toGuardRequest(req: Request, proto: object | null, routing: ExpressRout
 }
 
 /**
- * Records the guard and the auth result of a request. `expressRes`: its response when Express made the request, else
- * undefined; `viaAccessor` false for requests without Express's prototype.
+ * Records the guard and the auth result of a request. `locals`: its response's `res.locals` when Express made the
+ * request, else undefined; `viaAccessor` false for requests without Express's prototype.
  */
 function remember(
   req: Request,
-  expressRes: Response | undefined,
+  locals: Locals | undefined,
   context: AdapterContext,
   result: AuthResult,
   viaAccessor: boolean,
@@ -141,7 +141,7 @@ function remember(
 ): void {
   const auth = view ? view(result, req) : result;
   // A new state, so one the app's own `req.auth = …` made before is replaced whole: one write, no read.
-  keep(expressRes, new RequestState(req, context, auth, result, view, spent));
+  keep(locals, requestState(req, context, auth, result, view, spent));
   // A request that did not come through an Express app (a hand-made object in a test harness) gets a plain property.
   if (!viaAccessor) setAuth(req, auth);
 }
@@ -206,20 +206,12 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
   // How the last app routes: fixed per app, so read again only when the app changes (inside the try below, like the
   // read it replaces: a throw goes to Express's error path and is tried again next time).
   let lastAppRouting: ExpressRouting | undefined;
-  const proceed = (
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    decision: Decision,
-    viaAccessor: boolean,
-    expressRes: Response | undefined,
-    guarded: NodeGuardRequest,
-  ): void => {
+  const proceed = (req: Request, res: Response, next: NextFunction, decision: Decision, viaAccessor: boolean, locals: Locals | undefined, guarded: NodeGuardRequest): void => {
     let goOn: boolean;
     // A throw here (a header Node refuses, say) must reach Express's error path, not escape as an unhandled rejection.
     try {
       // What the evaluation spent goes with the state: the guard mounted again on the request's way does not spend it again.
-      remember(req, expressRes, context, authOf(decision), viaAccessor, view, guarded[SPENT] ?? null);
+      remember(req, locals, context, authOf(decision), viaAccessor, view, guarded[SPENT] ?? null);
       goOn = answer(decision, res, next, errors);
     } catch (err) {
       next(err);
@@ -237,14 +229,15 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     }
     // Taken now: another app's request may change lastAppHasAccessor while this decision is pending.
     const viaAccessor = lastAppHasAccessor;
-    // Where readers of the state look: `req.res`, which Express's app.handle sets (a harness may not, or may pass
-    // another `res`: its state then goes to the WeakMap).
-    const expressRes = proto === seenProto && responseOf(req) === res ? res : undefined;
     let decision: Decision | Promise<Decision>;
     let guarded: NodeGuardRequest;
+    let locals: Locals | undefined;
     try {
+      // Where readers of the state look: `req.res`, which Express's app.handle sets (a harness may not, or may pass
+      // another `res`: its state then goes to the WeakMap). Its `res.locals` is read once, here, for both uses.
+      locals = proto === seenProto && responseOf(req) === res ? localsOf(res) : undefined;
       lastAppRouting ??= routingOf(app);
-      guarded = toGuardRequest(req, proto, lastAppRouting, spentOf(req, expressRes));
+      guarded = toGuardRequest(req, proto, lastAppRouting, spentOf(req, locals));
       decision = guard.decide(guarded);
     } catch (err) {
       next(err);
@@ -252,11 +245,11 @@ export function tokenGuard(policy: ExpressAdapterInput, options?: ExpressAdapter
     }
     // A decision that needed no store call arrives as is: continue in this tick, without a microtask.
     if (!isPromiseLike(decision)) {
-      proceed(req, res, next, decision, viaAccessor, expressRes, guarded);
+      proceed(req, res, next, decision, viaAccessor, locals, guarded);
       return;
     }
     decision.then(
-      (d) => proceed(req, res, next, d, viaAccessor, expressRes, guarded),
+      (d) => proceed(req, res, next, d, viaAccessor, locals, guarded),
       // next() with a falsy argument means "carry on": a rejection must never read as that.
       (err: unknown) => next(err ?? new TokenGuardError('guard.failed', 'token-guard: evaluation failed')),
     );
