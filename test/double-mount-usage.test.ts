@@ -100,6 +100,73 @@ describe.each(FRAMEWORKS)('regression: %s, a guard mounted twice records one use
   });
 });
 
+/** One guard on the app and again on the router, with a middleware between that swaps the credential for `swapped`. */
+const SWAPPING = [
+  [
+    'Express',
+    (guard: ReturnType<typeof expressGuard>, swapped: string): App => {
+      const app = express();
+      app.use(guard);
+      app.use((req, _res, next) => {
+        req.headers.authorization = swapped;
+        next();
+      });
+      const router = express.Router();
+      router.use(guard);
+      router.all('/:section/:id', (_req, res) => void res.send('ok'));
+      app.use(router);
+      return app;
+    },
+    expressGuard,
+  ],
+  [
+    'Koa',
+    (guard: ReturnType<typeof koaGuard>, swapped: string): App => {
+      const app = new Koa();
+      app.silent = true;
+      app.use(guard);
+      app.use((ctx, next) => {
+        ctx.req.headers.authorization = swapped;
+        return next();
+      });
+      const router = new Router();
+      router.use(guard);
+      router.all('/:section/:id', (ctx) => {
+        ctx.body = 'ok';
+      });
+      app.use(router.routes());
+      return app.callback();
+    },
+    koaGuard,
+  ],
+] as const;
+
+describe.each(SWAPPING)('%s: a credential swapped between two mounts of one guard is a use of each token', (_name, mountSwapping, makeGuard) => {
+  // The mark of the first mount's use names the token as well as the guard: the second token's use is its own, or an
+  // idle timeout would retire a key in daily use (and its usage and risk baseline would read low).
+  const pairs = [
+    ['a JWT for another JWT', 'jwt'],
+    ['an API key for another API key', 'key'],
+    ['a JWT for an API key', 'mixed'],
+  ] as const;
+  it.each(pairs.flatMap(([what, kind]) => [false, true].map((limited) => [what, limited, kind] as const)))(
+    '%s (rate limit: %s): one use of each a request',
+    async (_what, limited, kind) => {
+      const store = new MemoryStore();
+      const jwt = async (jti: string) => ({ id: jti, authorization: `Bearer ${await signToken({ scope: 'orders:read', jti })}` });
+      const key = async () => {
+        const { key: k, record } = await storeApiKey(store);
+        return { id: record.id, authorization: `Bearer ${k}` };
+      };
+      const first = kind === 'key' ? await key() : await jwt('swap-first');
+      const second = kind === 'jwt' ? await jwt('swap-second') : await key();
+      const app = mountSwapping(makeGuard(await policyOn(store, limited)) as never, second.authorization);
+      await send(app, 3, first.authorization);
+      expect([await usesOf(store, first.id), await usesOf(store, second.id)]).toEqual([3, 3]);
+    },
+  );
+});
+
 describe('regression: guardFetch meeting one Request twice records one use', () => {
   const get = (authorization: string) => new Request('https://api.example.test/orders/1', { headers: { authorization } });
 

@@ -80,13 +80,14 @@ function recordUsage(store: TokenStore, tokenId: string, nowMs: number, ip: Pars
 }
 
 /**
- * Records an allowed request's use of a token (`trackUsage`) once per guard: a guard mounted twice on the request's
- * way decides it twice, and the second decision is not another use. Another guard records its own. A request an app
- * built has no ledger to keep the mark in, so each of its evaluations is a use.
+ * Records an allowed request's use of a token (`trackUsage`) once per guard and token: a guard mounted twice on the
+ * request's way decides it twice, and the second decision of the same token is not another use. Another guard, or
+ * another token (a middleware between the mounts swapped the credential), is recorded as its own use. A request an
+ * app built has no ledger to keep the mark in, so each of its evaluations is a use.
  */
-export function recordRequestUsage(e: Engine, request: GuardRequest, tokenId: string, nowMs: number, ip: ParsedIp | null | undefined, headers: GuardRequest['headers']): void {
-  if ((request as Partial<SpendingRequest>)[SPENT] !== undefined && !markUsage(request as SpendingRequest, e.checkStore)) return;
-  recordUsage(e.store, tokenId, nowMs, ip, headers);
+export function recordRequestUsage(e: Engine, request: GuardRequest, holder: Holder, nowMs: number, ip: ParsedIp | null | undefined, headers: GuardRequest['headers']): void {
+  if ((request as Partial<SpendingRequest>)[SPENT] !== undefined && !markUsage(request as SpendingRequest, e.checkStore, holder)) return;
+  recordUsage(e.store, holder.info.id, nowMs, ip, headers);
 }
 
 /**
@@ -97,11 +98,12 @@ export const SPENT = Symbol('token-guard.spent');
 
 /**
  * What one request spent through the guards it met, as flat records (guard, kind, owner, key, limits, answer): each
- * guard reads only its own. Until the request spends anything, a guard that recorded its usage leaves its own mark
- * instead (its check store, which exists anyway): the common request, through one guard, allocates no ledger. The
- * adapter keeps it in its state of the request, so it lives and dies with it; nothing but this file reads it.
+ * guard reads only its own. Until the request spends anything, a guard that recorded the usage of a JWT (or of an
+ * introspected token) leaves a bare mark instead: the token's TokenInfo, which the guard's verification cache holds
+ * once per guard and token, so it names both with no allocation (the common request, through one guard, allocates no
+ * ledger). The adapter keeps it in its state of the request, so it lives and dies with it; nothing but this file reads it.
  */
-export type SpendLedger = unknown[] | CheckStore;
+export type SpendLedger = unknown[] | TokenInfo;
 
 /** A GuardRequest made by one of this package's adapters. */
 export interface SpendingRequest extends GuardRequest {
@@ -113,39 +115,41 @@ const CONSUME = 0;
 const USE = 1;
 const CLAIM = 2;
 const OWN = 3;
-/** A record that only says its guard recorded the request's usage. */
+/** A record that only says a guard recorded the usage of a token: (guard, USAGE, null, token id) or (mark, USAGE, null, ''). */
 const USAGE = 4;
-/** Flag on a record's kind: its guard recorded the request's usage (set on a record the guard has anyway, if any). */
-const USED = 8;
 const WIDTH = 6;
 /** A spend not answered yet, or never (its call failed): a failed call spent nothing. */
 const PENDING = Symbol('pending');
 
-/** The record a guard's usage mark becomes once the ledger holds records. */
-const usageRecord = (guard: CheckStore): unknown[] => [guard, USAGE | USED, null, '', undefined, true];
+/** The record a bare usage mark becomes once the ledger holds records. */
+const markRecord = (mark: TokenInfo): unknown[] => [mark, USAGE, null, '', undefined, true];
 
-/** Marks the request's usage recorded by `guard`: false when it was already (the guard met the request before). */
-function markUsage(request: SpendingRequest, guard: CheckStore): boolean {
+/**
+ * Marks the usage of `holder`'s token recorded by `guard` on the request: false when it was already (the guard met the
+ * request, with this token, before). A JWT's or introspected token's TokenInfo is its guard's cached one (a cache
+ * that dropped it between two mounts gives a new one, and a second use is recorded, as without a ledger); an API key's
+ * is made per evaluation, so its mark is the guard and the key's id.
+ */
+function markUsage(request: SpendingRequest, guard: CheckStore, holder: Holder): boolean {
   const ledger = request[SPENT];
+  const bare = holder.record === undefined ? holder.info : undefined;
+  const id = holder.info.id;
   if (ledger === null) {
-    request[SPENT] = guard;
+    request[SPENT] = bare ?? [guard, USAGE, null, id, undefined, true];
     return true;
   }
-  if (ledger === guard) return false;
+  const own = bare ? markRecord(bare) : [guard, USAGE, null, id, undefined, true];
   if (!Array.isArray(ledger)) {
-    // Another guard's mark: both kept, as records (a request through two guards).
-    request[SPENT] = [...usageRecord(ledger), ...usageRecord(guard)];
+    if (ledger === bare) return false;
+    // Another guard's or token's mark: both kept, as records.
+    request[SPENT] = [...markRecord(ledger), ...own];
     return true;
   }
-  let own = -1;
   for (let i = 0; i < ledger.length; i += WIDTH) {
-    if (ledger[i] !== guard) continue;
-    if (((ledger[i + 1] as number) & USED) !== 0) return false;
-    if (own < 0) own = i;
+    if (ledger[i + 1] !== USAGE) continue;
+    if (bare ? ledger[i] === bare : ledger[i] === guard && ledger[i + 3] === id) return false;
   }
-  // The flag on a record of this guard's own when it has one: a request that spent through one guard grows no ledger.
-  if (own >= 0) ledger[own + 1] = (ledger[own + 1] as number) | USED;
-  else ledger.push(...usageRecord(guard));
+  ledger.push(...own);
   return true;
 }
 
@@ -272,7 +276,7 @@ class RequestStore implements CheckStore {
     const ledger = this.ledger;
     if (!Array.isArray(ledger)) return -1;
     for (let i = from; i < ledger.length; i += WIDTH) {
-      if (ledger[i] === this.base && ((ledger[i + 1] as number) & ~USED) === kind && ledger[i + 2] === owner && ledger[i + 3] === key && ledger[i + 5] !== PENDING) {
+      if (ledger[i] === this.base && ledger[i + 1] === kind && ledger[i + 2] === owner && ledger[i + 3] === key && ledger[i + 5] !== PENDING) {
         return i;
       }
     }
@@ -302,7 +306,7 @@ class RequestStore implements CheckStore {
     const ledger = this.ledger;
     if (Array.isArray(ledger)) return ledger.push(this.base, kind, owner, key, limits, answer) - 1;
     // Made at its size (most requests spend once), where the adapter finds it after the decision for the next evaluation.
-    const opened = ledger === null ? [this.base, kind, owner, key, limits, answer] : [...usageRecord(ledger), this.base, kind, owner, key, limits, answer];
+    const opened = ledger === null ? [this.base, kind, owner, key, limits, answer] : [...markRecord(ledger), this.base, kind, owner, key, limits, answer];
     this.ledger = this.request[SPENT] = opened;
     return opened.length - 1;
   }

@@ -370,7 +370,7 @@ export class Evaluation implements Run, Outcome {
     decision.token = holder.info;
     if (!this.memo && reasons.length === 0 && !this.trace && !this.notes) rememberPass(holder, this.rule, this);
     decorate(e, this, decision);
-    if (e.p.trackUsage && this.recordsUsage && passes(decision)) recordRequestUsage(e, this.request, holder.info.id, this.nowMs, this.ip, this.headers);
+    if (e.p.trackUsage && this.recordsUsage && passes(decision)) recordRequestUsage(e, this.request, holder, this.nowMs, this.ip, this.headers);
     return this.outcome(decision);
   }
 

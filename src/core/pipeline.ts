@@ -113,7 +113,7 @@ function memoised(
   }
   const decision = e.decider.decide(NO_REASONS, routeMode(p, rule), rule, {});
   decision.token = holder.info;
-  if (p.trackUsage && recordsUsage) recordRequestUsage(e, req, holder.info.id, nowMs, ip, headers);
+  if (p.trackUsage && recordsUsage) recordRequestUsage(e, req, holder, nowMs, ip, headers);
   return { decision, path, ip, identity: holder.info };
 }
 
