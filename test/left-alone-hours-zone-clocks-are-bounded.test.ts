@@ -44,10 +44,10 @@ function nowIn(zone: string): number {
 }
 
 describe('hours: the shared zone clocks', () => {
-  it('stay at most 256 for 10,000 distinct zone spellings, and every constraint answers by its own zone', { timeout: 120_000 }, () => {
+  it('stay at most 256 for 1,500 distinct zone spellings (more zones than the cap), and every constraint answers by its own zone', { timeout: 60_000 }, () => {
     expect(Intl.supportedValuesOf('timeZone').length).toBeGreaterThan(256);
     const wrong: string[] = [];
-    spellings(10_000, 20_261_125).forEach(([timezone, zone], i) => {
+    spellings(1_500, 20_261_125).forEach(([timezone, zone], i) => {
       const now = nowIn(zone);
       // Every other constraint allows only the minute it is now in its zone, the rest only the next one.
       const inside = i % 2 === 0;
