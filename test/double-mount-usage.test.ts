@@ -2,16 +2,19 @@
 // trackUsage on (the default), recorded two uses of its token for one request: usage counts, velocity baselines and
 // idle timers read double. The request's spend ledger now carries the guard's mark, so its second decision records
 // none; another guard on the way still records its own, and a request an app builds is recorded at every evaluation.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import express from 'express';
 import Koa from 'koa';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { tokenGuard as expressGuard } from '../src/adapters/express.js';
 import { guardFetch } from '../src/adapters/fetch.js';
 import { tokenGuard as koaGuard } from '../src/adapters/koa.js';
 import { createGuard, MemoryStore, type TokenGuardPolicy } from '../src/index.js';
-import { basePolicy, NOW, signToken, storeApiKey } from './helpers/tokens.js';
+import { closeJwksServers, startJwksServer } from './helpers/jwks-server.js';
+import { basePolicy, jwtPolicy, NOW, NOW_S, signToken, storeApiKey, testKeys } from './helpers/tokens.js';
 
 type App = Parameters<typeof request>[0];
 /** An app with `guards` on its way: every one but the last on the app, the last on the router (one guard twice: a double mount). */
@@ -165,6 +168,76 @@ describe.each(SWAPPING)('%s: a credential swapped between two mounts of one guar
       expect([await usesOf(store, first.id), await usesOf(store, second.id)]).toEqual([3, 3]);
     },
   );
+});
+
+/** One guard on the app and again on a router, with `between` (default: nothing) in the middle. */
+function mountedTwice(guard: ReturnType<typeof expressGuard>, between: express.RequestHandler = (_req, _res, next) => next()): express.Express {
+  const app = express();
+  app.use(guard);
+  app.use(between);
+  const router = express.Router();
+  router.use(guard);
+  router.all('/:section/:id', (_req, res) => void res.send('ok'));
+  app.use(router);
+  return app;
+}
+
+describe('a guard mounted twice whose caches verify the token anew at the second mount records one use a request', () => {
+  // The first mount's mark is that evaluation's TokenInfo; a verification made again at the second mount is another
+  // object for the same token, and must still read as the same use (of the same guard).
+  afterEach(closeJwksServers);
+
+  it('introspection with cacheMaxAge: 0 (asks at every evaluation)', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ active: true, sub: 'alice', scope: 'orders:read', exp: NOW_S + 3600, jti: 'opaque-1' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const store = new MemoryStore();
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/introspect`;
+      const app = mountedTwice(expressGuard(await basePolicy({ store, introspection: { endpoint, clientId: 'rs', clientSecret: 'secret', cacheMaxAge: 0 } })));
+      await send(app, 3, 'Bearer opaque-token-AAAAAAAAAAAAAAAAAAAAAAAA');
+      expect(await usesOf(store, 'opaque-1')).toBe(3);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a remote JWK Set with jwks.cacheMaxAge: 0 (no verification is cached)', async () => {
+    const keys = await testKeys();
+    const jwks = await startJwksServer([keys.rsaPublicJwk]);
+    const store = new MemoryStore();
+    const jwt = { ...(await jwtPolicy()), keys: undefined, algorithms: ['RS256' as const], jwksUri: jwks.url, jwks: { cacheMaxAge: 0 } };
+    const app = mountedTwice(expressGuard(await basePolicy({ store, jwt })));
+    await send(app, 3, `Bearer ${await signToken({ scope: 'orders:read', jti: 'jwks-0' })}`);
+    expect(await usesOf(store, 'jwks-0')).toBe(3);
+  });
+
+  it('jwt.cacheSize: 1, two requests in flight between the mounts (each evicts the other)', async () => {
+    const store = new MemoryStore();
+    let arrived = 0;
+    let open!: () => void;
+    const bothThrough = new Promise<void>((resolve) => (open = resolve));
+    // Both requests pass the first mount before either reaches the second.
+    const app = mountedTwice(expressGuard(await basePolicy({ store, jwt: await jwtPolicy({ cacheSize: 1 }) })), (_req, _res, next) => {
+      if (++arrived === 2) open();
+      void bothThrough.then(() => next());
+    });
+    const [one, two] = [`Bearer ${await signToken({ scope: 'orders:read', jti: 'c-1' })}`, `Bearer ${await signToken({ scope: 'orders:read', jti: 'c-2' })}`];
+    const server = app.listen(0);
+    try {
+      const answers = await Promise.all([request(server).get('/orders/1').set('Authorization', one), request(server).get('/orders/1').set('Authorization', two)]);
+      expect(answers.map((r) => r.status)).toEqual([200, 200]);
+    } finally {
+      server.close();
+    }
+    expect([await usesOf(store, 'c-1'), await usesOf(store, 'c-2')]).toEqual([1, 1]);
+  });
 });
 
 describe('regression: guardFetch meeting one Request twice records one use', () => {

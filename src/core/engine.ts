@@ -86,7 +86,7 @@ function recordUsage(store: TokenStore, tokenId: string, nowMs: number, ip: Pars
  * app built has no ledger to keep the mark in, so each of its evaluations is a use.
  */
 export function recordRequestUsage(e: Engine, request: GuardRequest, holder: Holder, nowMs: number, ip: ParsedIp | null | undefined, headers: GuardRequest['headers']): void {
-  if ((request as Partial<SpendingRequest>)[SPENT] !== undefined && !markUsage(request as SpendingRequest, e.checkStore, holder)) return;
+  if ((request as Partial<SpendingRequest>)[SPENT] !== undefined && !markUsage(request as SpendingRequest, e.scopeSets, holder.info)) return;
   recordUsage(e.store, holder.info.id, nowMs, ip, headers);
 }
 
@@ -98,10 +98,10 @@ export const SPENT = Symbol('token-guard.spent');
 
 /**
  * What one request spent through the guards it met, as flat records (guard, kind, owner, key, limits, answer): each
- * guard reads only its own. Until the request spends anything, a guard that recorded the usage of a JWT (or of an
- * introspected token) leaves a bare mark instead: the token's TokenInfo, which the guard's verification cache holds
- * once per guard and token, so it names both with no allocation (the common request, through one guard, allocates no
- * ledger). The adapter keeps it in its state of the request, so it lives and dies with it; nothing but this file reads it.
+ * guard reads only its own. Until the request spends anything, a guard that recorded the usage of its token leaves a
+ * bare mark instead: the token's TokenInfo, which names the token and (see markUsage) the guard with no allocation
+ * (the common request, through one guard, allocates no ledger). The adapter keeps it in its state of the request, so
+ * it lives and dies with it; nothing but this file reads it.
  */
 export type SpendLedger = unknown[] | TokenInfo;
 
@@ -115,7 +115,7 @@ const CONSUME = 0;
 const USE = 1;
 const CLAIM = 2;
 const OWN = 3;
-/** A record that only says a guard recorded the usage of a token: (guard, USAGE, null, token id) or (mark, USAGE, null, ''). */
+/** A record that only says a guard recorded the usage of a token: (its TokenInfo, USAGE, null, ''). */
 const USAGE = 4;
 const WIDTH = 6;
 /** A spend not answered yet, or never (its call failed): a failed call spent nothing. */
@@ -125,31 +125,34 @@ const PENDING = Symbol('pending');
 const markRecord = (mark: TokenInfo): unknown[] => [mark, USAGE, null, '', undefined, true];
 
 /**
- * Marks the usage of `holder`'s token recorded by `guard` on the request: false when it was already (the guard met the
- * request, with this token, before). A JWT's or introspected token's TokenInfo is its guard's cached one (a cache
- * that dropped it between two mounts gives a new one, and a second use is recorded, as without a ledger); an API key's
- * is made per evaluation, so its mark is the guard and the key's id.
+ * Whether `mark` says this guard recorded the use of the token `info` names. The same object when the guard's cache
+ * served both evaluations; else the same token (kind and id) verified by this guard: `granted` (the guard's
+ * `scopeSets`) holds every TokenInfo the guard let past revocation, and no other guard's. A cache that verifies anew
+ * at each mount (introspection or JWKS with `cacheMaxAge: 0`, an eviction in between) is thus still one use.
  */
-function markUsage(request: SpendingRequest, guard: CheckStore, holder: Holder): boolean {
+function sameUse(mark: unknown, info: TokenInfo, granted: WeakMap<TokenInfo, unknown>): boolean {
+  if (mark === info) return true;
+  const m = mark as TokenInfo;
+  return m.id === info.id && m.kind === info.kind && granted.has(m);
+}
+
+/** Marks the use of the token `info` names recorded by the guard whose `granted` map it is: false when it was already. */
+function markUsage(request: SpendingRequest, granted: WeakMap<TokenInfo, unknown>, info: TokenInfo): boolean {
   const ledger = request[SPENT];
-  const bare = holder.record === undefined ? holder.info : undefined;
-  const id = holder.info.id;
   if (ledger === null) {
-    request[SPENT] = bare ?? [guard, USAGE, null, id, undefined, true];
+    request[SPENT] = info;
     return true;
   }
-  const own = bare ? markRecord(bare) : [guard, USAGE, null, id, undefined, true];
   if (!Array.isArray(ledger)) {
-    if (ledger === bare) return false;
+    if (sameUse(ledger, info, granted)) return false;
     // Another guard's or token's mark: both kept, as records.
-    request[SPENT] = [...markRecord(ledger), ...own];
+    request[SPENT] = [...markRecord(ledger), ...markRecord(info)];
     return true;
   }
   for (let i = 0; i < ledger.length; i += WIDTH) {
-    if (ledger[i + 1] !== USAGE) continue;
-    if (bare ? ledger[i] === bare : ledger[i] === guard && ledger[i + 3] === id) return false;
+    if (ledger[i + 1] === USAGE && sameUse(ledger[i], info, granted)) return false;
   }
-  ledger.push(...own);
+  ledger.push(info, USAGE, null, '', undefined, true);
   return true;
 }
 
