@@ -2,6 +2,7 @@
 import { parseDuration } from '../leaf/duration.js';
 import { MAX_CLOCK_TOLERANCE_MS } from '../tokens/clock-tolerance.js';
 import { usage } from './exit.js';
+import { shownValue } from '../leaf/errors.js';
 
 /**
  * Epoch milliseconds below this (March 1973) are refused: such a number is most likely epoch seconds (a JWT's `exp`)
@@ -47,7 +48,7 @@ export function parseClockTolerance(flag: string, value: string): number {
   const m = /^(\d{1,6})(?:\.(\d{1,3}))?$/.exec(value);
   if (!m) {
     throw usage(
-      `${flag}: expected seconds from 0 to ${MAX_CLOCK_TOLERANCE_MS / 1000}, like 5 or 0.5 (got ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`,
+      `${flag}: expected seconds from 0 to ${MAX_CLOCK_TOLERANCE_MS / 1000}, like 5 or 0.5 (got ${shownValue(value)})`,
       "give the app's guard.clockTolerance (its largest jwt.clockTolerance, in seconds)",
     );
   }

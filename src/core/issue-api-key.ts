@@ -1,7 +1,7 @@
 // issueApiKey: a new API key and its store record. The key's format is tokens/api-key.ts's; the record's
 // constraints are validated by the same schemas the policy and the stored-record reader use.
 import { randomUUID } from 'node:crypto';
-import { ApiKeyError } from '../leaf/errors.js';
+import { ApiKeyError, shownValue } from '../leaf/errors.js';
 import { parseDuration, type Duration } from '../leaf/duration.js';
 import type { IpRule } from '../leaf/ip.js';
 import type { HoursRule } from '../leaf/hours-rule.js';
@@ -58,12 +58,12 @@ export interface IssuedApiKey {
  */
 export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   const problems: string[] = [];
-  if (typeof options.prefix !== 'string' || !isValidPrefix(options.prefix)) problems.push(`prefix: ${PREFIX_RULE} (got ${shown(options.prefix)})`);
+  if (typeof options.prefix !== 'string' || !isValidPrefix(options.prefix)) problems.push(`prefix: ${PREFIX_RULE} (got ${shownValue(options.prefix)})`);
   const secretProblem = options.checksumSecret === undefined ? undefined : checksumSecretProblem(options.checksumSecret);
   if (secretProblem) problems.push(`checksumSecret: ${secretProblem}`);
   if (typeof options.subject !== 'string' || options.subject === '') problems.push('subject: expected a non-empty string');
   const lifetime = options.expiresIn === null ? null : parseDuration(options.expiresIn);
-  if (lifetime === undefined) problems.push(`expiresIn: expected a duration ('90d', '1h', ms) or null (got ${shown(options.expiresIn)})`);
+  if (lifetime === undefined) problems.push(`expiresIn: expected a duration ('90d', '1h', ms) or null (got ${shownValue(options.expiresIn)})`);
   // A zero lifetime issues a key that is already expired: a mistake, not a request.
   else if (lifetime === 0) problems.push('expiresIn: expected a duration greater than zero, or null for a key that never expires');
   // An invalid Date would make createdAt and expiresAt NaN, which a JSON store turns into null: a key that never expires.
@@ -101,10 +101,4 @@ export function issueApiKey(options: IssueApiKeyOptions): IssuedApiKey {
   // Remembered so that a rotation without the secret is refused: its successor would fail the app's checksum check.
   if (options.checksumSecret !== undefined) record.keyedChecksum = true;
   return { key, record };
-}
-
-/** An option's value for a message: a string (cut short), number, boolean or null as it is, anything else by its type (JSON.stringify throws on a BigInt or a cycle). */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  return typeof value === 'number' || typeof value === 'boolean' || value === null ? String(value) : typeof value;
 }

@@ -2,7 +2,7 @@
 // period, revoke with a reason, and read the lifecycle audit trail. Every change is reported as a LifecycleEvent to
 // the caller's `onEvent` and appended to the store when the store keeps events.
 import { parseDuration, type Duration } from '../leaf/duration.js';
-import { ApiKeyStateError, LifecycleEventError, UsageError } from '../leaf/errors.js';
+import { ApiKeyStateError, LifecycleEventError, shownValue, UsageError } from '../leaf/errors.js';
 import { isRevocationReason, type LifecycleEvent, type LifecycleQuery, type RevocationReason } from '../leaf/lifecycle.js';
 import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
 import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
@@ -109,20 +109,10 @@ function toleranceOf(where: string, value: unknown): number {
   if (value === undefined) return DEFAULT_TOLERANCE_MS;
   const ms = parseDuration(value);
   const help = "pass the guard's: clockTolerance: guard.clockTolerance * 1000 (guard.clockTolerance is in seconds)";
-  if (ms === undefined) throw new UsageError(`${where}: clockTolerance must be a duration ('5s', '500ms', ms) of 0 or more (got ${describeValue(value)})`, { help });
+  if (ms === undefined) throw new UsageError(`${where}: clockTolerance must be a duration ('5s', '500ms', ms) of 0 or more (got ${shownValue(value)})`, { help });
   // No guard reads with more, so a larger one could only show as revoked (and refuse to rotate) keys the guard accepts.
   if (ms > MAX_CLOCK_TOLERANCE_MS) throw new UsageError(`${where}: clockTolerance: ${clockToleranceProblem(value) as string}`, { help });
   return ms;
-}
-
-/**
- * A value for a message: short, and never more than its type when it is not a plain string, number, boolean or null
- * (JSON.stringify would throw on a BigInt or a cycle, turning the UsageError into a bare TypeError).
- */
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
-  return typeof value;
 }
 
 /** Common checks of LifecycleOptions. */
@@ -248,7 +238,7 @@ export async function rotateApiKey(store: TokenStore, id: string, options: Rotat
   checkReasonOption(where, options.reason);
   const toleranceMs = toleranceOf(where, options.clockTolerance);
   const graceMs = parseDuration(options.grace ?? 0);
-  if (graceMs === undefined) throw new UsageError(`${where}: grace must be a duration ('24h', '30m', ms) from 0 to 30 days (got ${describeValue(options.grace)})`);
+  if (graceMs === undefined) throw new UsageError(`${where}: grace must be a duration ('24h', '30m', ms) from 0 to 30 days (got ${shownValue(options.grace)})`);
   if (graceMs > MAX_ROTATION_GRACE_MS) throw new UsageError(`${where}: grace must be at most 30 days: a longer overlap keeps a possibly leaked key alive too long`);
 
   const old = await changeable(inventory, id, nowMs, false);

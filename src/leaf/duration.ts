@@ -1,6 +1,6 @@
 // Durations in policies: '250ms', '30s', '10m', '1h', '7d', or a number of milliseconds.
 import { z } from 'zod';
-import { UsageError } from './errors.js';
+import { shownValue, UsageError } from './errors.js';
 
 /** A duration: milliseconds as a number, or a string such as `'30s'`, `'10m'`, `'1h'`, `'7d'`. */
 export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
@@ -34,7 +34,7 @@ export function parseDuration(value: unknown): number | undefined {
  */
 export function timerDurationProblem(value: unknown): string | undefined {
   const ms = parseDuration(value);
-  if (ms === undefined) return `expected a duration like '250ms', '5s' or milliseconds (got ${describe(value)})`;
+  if (ms === undefined) return `expected a duration like '250ms', '5s' or milliseconds (got ${shownValue(value)})`;
   if (ms === 0) return 'expected a duration greater than zero';
   if (ms > MAX_TIMER_MS) return `expected at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer timer fires at once`;
   return undefined;
@@ -47,22 +47,21 @@ export function parseTimerDuration(name: string, value: unknown): number {
   return Math.max(1, Math.ceil(parseDuration(value) as number));
 }
 
-/** Zod schema for a timer duration (see timerDurationProblem), for policy and option schemas. */
-export const timerDurationSchema = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
-  const problem = timerDurationProblem(v);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-});
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
-  return typeof value;
+/** Zod schema for a duration that `problem` (undefined: none) judges, for policy and option schemas. */
+export function durationSchemaOf(problem: (value: unknown) => string | undefined) {
+  return z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+    const found = problem(v);
+    if (found !== undefined) ctx.addIssue({ code: 'custom', message: found });
+  });
 }
 
+/** Zod schema for a timer duration (see timerDurationProblem), for policy and option schemas. */
+export const timerDurationSchema = durationSchemaOf(timerDurationProblem);
+
 /** Zod schema for any duration (zero included). */
-export const durationSchema = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
-  if (parseDuration(v) === undefined) ctx.addIssue({ code: 'custom', message: `expected a duration like '30s', '10m', '1h', '7d' or milliseconds (got ${JSON.stringify(v)})` });
-});
+export const durationSchema = durationSchemaOf((v) =>
+  parseDuration(v) === undefined ? `expected a duration like '30s', '10m', '1h', '7d' or milliseconds (got ${shownValue(v)})` : undefined,
+);
 
 /** Zod schema for a duration above zero. */
 export const positiveDurationSchema = durationSchema.superRefine((v, ctx) => {

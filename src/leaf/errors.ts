@@ -155,3 +155,13 @@ export class UsageError extends TypeError {
     this.help = options.help ?? 'See the README section "Errors" for this code.';
   }
 }
+
+/**
+ * A value as a message quotes it: a string quoted and cut at 40 characters, a number, boolean, null or undefined as
+ * it is, anything else by its type (JSON.stringify would throw on a BigInt or a cycle, and could print a secret).
+ */
+export function shownValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  return typeof value;
+}
