@@ -14,6 +14,7 @@ import { guardFetch } from '../src/adapters/fetch.js';
 import { tokenGuard as koaGuard } from '../src/adapters/koa.js';
 import { createGuard, MemoryStore, type TokenGuardPolicy } from '../src/index.js';
 import { closeJwksServers, startJwksServer } from './helpers/jwks-server.js';
+import { expressMountedTwice } from './helpers/mounted-twice.js';
 import { basePolicy, jwtPolicy, NOW, NOW_S, signToken, storeApiKey, testKeys } from './helpers/tokens.js';
 
 type App = Parameters<typeof request>[0];
@@ -107,19 +108,11 @@ describe.each(FRAMEWORKS)('regression: %s, a guard mounted twice records one use
 const SWAPPING = [
   [
     'Express',
-    (guard: ReturnType<typeof expressGuard>, swapped: string): App => {
-      const app = express();
-      app.use(guard);
-      app.use((req, _res, next) => {
+    (guard: ReturnType<typeof expressGuard>, swapped: string): App =>
+      expressMountedTwice(guard, (req, _res, next) => {
         req.headers.authorization = swapped;
         next();
-      });
-      const router = express.Router();
-      router.use(guard);
-      router.all('/:section/:id', (_req, res) => void res.send('ok'));
-      app.use(router);
-      return app;
-    },
+      }),
     expressGuard,
   ],
   [
@@ -170,18 +163,6 @@ describe.each(SWAPPING)('%s: a credential swapped between two mounts of one guar
   );
 });
 
-/** One guard on the app and again on a router, with `between` (default: nothing) in the middle. */
-function mountedTwice(guard: ReturnType<typeof expressGuard>, between: express.RequestHandler = (_req, _res, next) => next()): express.Express {
-  const app = express();
-  app.use(guard);
-  app.use(between);
-  const router = express.Router();
-  router.use(guard);
-  router.all('/:section/:id', (_req, res) => void res.send('ok'));
-  app.use(router);
-  return app;
-}
-
 describe('a guard mounted twice whose caches verify the token anew at the second mount records one use a request', () => {
   // The first mount's mark is that evaluation's TokenInfo; a verification made again at the second mount is another
   // object for the same token, and must still read as the same use (of the same guard).
@@ -199,7 +180,7 @@ describe('a guard mounted twice whose caches verify the token anew at the second
     try {
       const store = new MemoryStore();
       const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/introspect`;
-      const app = mountedTwice(expressGuard(await basePolicy({ store, introspection: { endpoint, clientId: 'rs', clientSecret: 'secret', cacheMaxAge: 0 } })));
+      const app = expressMountedTwice(expressGuard(await basePolicy({ store, introspection: { endpoint, clientId: 'rs', clientSecret: 'secret', cacheMaxAge: 0 } })));
       await send(app, 3, 'Bearer opaque-token-AAAAAAAAAAAAAAAAAAAAAAAA');
       expect(await usesOf(store, 'opaque-1')).toBe(3);
     } finally {
@@ -213,7 +194,7 @@ describe('a guard mounted twice whose caches verify the token anew at the second
     const jwks = await startJwksServer([keys.rsaPublicJwk]);
     const store = new MemoryStore();
     const jwt = { ...(await jwtPolicy()), keys: undefined, algorithms: ['RS256' as const], jwksUri: jwks.url, jwks: { cacheMaxAge: 0 } };
-    const app = mountedTwice(expressGuard(await basePolicy({ store, jwt })));
+    const app = expressMountedTwice(expressGuard(await basePolicy({ store, jwt })));
     await send(app, 3, `Bearer ${await signToken({ scope: 'orders:read', jti: 'jwks-0' })}`);
     expect(await usesOf(store, 'jwks-0')).toBe(3);
   });
@@ -224,7 +205,7 @@ describe('a guard mounted twice whose caches verify the token anew at the second
     let open!: () => void;
     const bothThrough = new Promise<void>((resolve) => (open = resolve));
     // Both requests pass the first mount before either reaches the second.
-    const app = mountedTwice(expressGuard(await basePolicy({ store, jwt: await jwtPolicy({ cacheSize: 1 }) })), (_req, _res, next) => {
+    const app = expressMountedTwice(expressGuard(await basePolicy({ store, jwt: await jwtPolicy({ cacheSize: 1 }) })), (_req, _res, next) => {
       if (++arrived === 2) open();
       void bothThrough.then(() => next());
     });

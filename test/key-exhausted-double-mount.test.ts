@@ -2,27 +2,14 @@
 // which then goes on with the holder its first evaluation authenticated. The engine tells that refusal by its typed
 // cause (EXHAUSTED, checks/expiry.ts), not by the detail text people read: these pin the cause, the unchanged text and
 // reason codes, and that a key refused for any other cause is never waved through.
-import express, { type RequestHandler } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { tokenGuard } from '../src/adapters/express.js';
 import { apiKeyExpiry, apiKeyExpiryCause, EXHAUSTED, EXPIRY_DETAIL } from '../src/checks/expiry.js';
-import { issueApiKey, MemoryStore, type DecisionEvent, type LifecycleEvent, type TokenGuardPolicy } from '../src/index.js';
+import { issueApiKey, MemoryStore, type DecisionEvent, type LifecycleEvent } from '../src/index.js';
 import { asyncStore, wrapStore } from './helpers/stores.js';
+import { expressMountedTwice } from './helpers/mounted-twice.js';
 import { basePolicy, NOW, storeApiKey } from './helpers/tokens.js';
-
-/** The guard on the app and again on its router, with `between` (if any) in between. */
-function doubleMounted(policy: TokenGuardPolicy, between?: RequestHandler) {
-  const guard = tokenGuard(policy);
-  const app = express();
-  app.use(guard);
-  if (between) app.use(between);
-  const router = express.Router();
-  router.use(guard);
-  router.all('/:section/:id', (_req, res) => void res.send('ok'));
-  app.use(router);
-  return app;
-}
 
 describe('the cause of an expired key record', () => {
   const { record } = issueApiKey({ prefix: 'tg_', subject: 's', scopes: [], expiresIn: 1000, now: NOW });
@@ -52,8 +39,8 @@ describe.each(STORES)('a key with one use, its guard mounted twice (%s)', (_name
     const { key, record } = await storeApiKey(store, { uses: 1 });
     const decisions: DecisionEvent[] = [];
     const lifecycle: LifecycleEvent[] = [];
-    const app = doubleMounted(
-      await basePolicy({ store, onDecision: (e) => void decisions.push(e), ...(listening && { onLifecycle: (e: LifecycleEvent) => void lifecycle.push(e) }) }),
+    const app = expressMountedTwice(
+      tokenGuard(await basePolicy({ store, onDecision: (e) => void decisions.push(e), ...(listening && { onLifecycle: (e: LifecycleEvent) => void lifecycle.push(e) }) })),
     );
     const first = await request(app).get('/orders/1').set('Authorization', `Bearer ${key}`);
     expect([first.status, first.text]).toEqual([200, 'ok']);
@@ -72,7 +59,7 @@ describe.each(STORES)('a key with one use, its guard mounted twice (%s)', (_name
     const expiresAt = NOW.getTime() + 60_000;
     const { key } = await storeApiKey(store, { uses: 1, expiresIn: '1m', now: NOW });
     let now = NOW;
-    const app = doubleMounted(await basePolicy({ store, clock: () => now }), (_req, _res, next) => {
+    const app = expressMountedTwice(tokenGuard(await basePolicy({ store, clock: () => now })), (_req, _res, next) => {
       now = new Date(expiresAt);
       next();
     });
