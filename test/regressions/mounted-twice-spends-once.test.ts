@@ -56,6 +56,19 @@ async function send(app: App, n: number, authorization: string) {
   return out;
 }
 
+type KeyStore = Parameters<typeof storeApiKey>[0];
+
+/** Four requests with one API key through the guard mounted twice, and through it mounted once (a store each). */
+async function twiceAndOnce(mount: Mount, policy: (store: KeyStore) => Promise<TokenGuardPolicy>, makeStore: () => KeyStore) {
+  const twice = makeStore();
+  const once = makeStore();
+  const { record, key } = await storeApiKey(twice);
+  await once.putApiKey({ ...record });
+  const doubled = await send(mount(await policy(twice)), 4, `Bearer ${key}`);
+  const single = await send(mount(await policy(once), 1), 4, `Bearer ${key}`);
+  return { doubled, single };
+}
+
 const FRAMEWORKS = [
   ['Express', expressApp],
   ['Koa', koaApp],
@@ -77,13 +90,7 @@ describe.each(FRAMEWORKS.flatMap(([f, mount]) => STORES.map(([s, makeStore]) => 
     });
 
     it('charges a rate limit once a request: 3 of 3/min pass, the 4th is 429, with the headers of a single mount', async () => {
-      const policy = async (store: MemoryStore) => basePolicy({ store, rateLimit: { limit: 3, window: '1m' } });
-      const twice = makeStore();
-      const once = makeStore();
-      const { record, key } = await storeApiKey(twice);
-      await once.putApiKey({ ...record });
-      const doubled = await send(mount(await policy(twice)), 4, `Bearer ${key}`);
-      const single = await send(mount(await policy(once), 1), 4, `Bearer ${key}`);
+      const { doubled, single } = await twiceAndOnce(mount, (store) => basePolicy({ store, rateLimit: { limit: 3, window: '1m' } }), makeStore);
       expect(doubled.map((r) => r.status)).toEqual([200, 200, 200, 429]);
       expect(doubled).toEqual(single);
       expect(doubled[0]?.rateLimit).toMatch(/"policy";r=2;/);
@@ -108,13 +115,8 @@ describe.each(FRAMEWORKS.flatMap(([f, mount]) => STORES.map(([s, makeStore]) => 
 
 describe.each(FRAMEWORKS)('regression: %s, one guard mounted twice counts one pre-auth attempt a request', (_name, mount) => {
   it('counts one pre-auth attempt a request: 3 of 3/h pass, the 4th is 429, with the headers of a single mount', async () => {
-    const policy = async (store: MemoryStore) => basePolicy({ store, trackUsage: false, preAuthLimit: { limit: 3, window: '1h' } });
-    const twice = new MemoryStore();
-    const once = new MemoryStore();
-    const { record, key } = await storeApiKey(twice);
-    await once.putApiKey({ ...record });
-    const doubled = await send(mount(await policy(twice)), 4, `Bearer ${key}`);
-    const single = await send(mount(await policy(once), 1), 4, `Bearer ${key}`);
+    const policy = (store: KeyStore) => basePolicy({ store, trackUsage: false, preAuthLimit: { limit: 3, window: '1h' } });
+    const { doubled, single } = await twiceAndOnce(mount, policy, () => new MemoryStore());
     expect(doubled.map((r) => r.status)).toEqual([200, 200, 200, 429]);
     expect(doubled).toEqual(single);
   });
