@@ -3,10 +3,10 @@
 // and never shrank. Clocks are now kept by the runtime's canonical zone name, at most 256 of them; a constraint past
 // that keeps its own. Answers do not depend on which clock a constraint reads.
 import { describe, expect, it } from 'vitest';
-import { createGuard, MemoryStore } from '../src/index.js';
-import { HoursConstraint, sharedZoneClocks } from '../src/checks/hours.js';
-import { mulberry32 } from './helpers/prng.js';
-import { basePolicy, NOW, storeApiKey } from './helpers/tokens.js';
+import { createGuard, MemoryStore } from '../../src/index.js';
+import { HoursConstraint, sharedZoneClocks } from '../../src/checks/hours.js';
+import { mulberry32 } from '../helpers/prng.js';
+import { basePolicy, NOW, storeApiKey } from '../helpers/tokens.js';
 
 /** The wall-clock minute of the day at `at` in `zone`, read straight from Intl. */
 function localMinute(zone: string, at: Date): number {

@@ -9,13 +9,13 @@ import express from 'express';
 import Koa from 'koa';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tokenGuard as expressGuard } from '../src/adapters/express.js';
-import { guardFetch } from '../src/adapters/fetch.js';
-import { tokenGuard as koaGuard } from '../src/adapters/koa.js';
-import { createGuard, MemoryStore, type TokenGuardPolicy } from '../src/index.js';
-import { closeJwksServers, startJwksServer } from './helpers/jwks-server.js';
-import { expressMountedTwice } from './helpers/mounted-twice.js';
-import { basePolicy, jwtPolicy, NOW, NOW_S, signToken, storeApiKey, testKeys } from './helpers/tokens.js';
+import { tokenGuard as expressGuard } from '../../src/adapters/express.js';
+import { guardFetch } from '../../src/adapters/fetch.js';
+import { tokenGuard as koaGuard } from '../../src/adapters/koa.js';
+import { createGuard, MemoryStore, type TokenGuardPolicy } from '../../src/index.js';
+import { closeJwksServers, startJwksServer } from '../helpers/jwks-server.js';
+import { expressMountedTwice } from '../helpers/mounted-twice.js';
+import { basePolicy, jwtPolicy, NOW, NOW_S, signToken, storeApiKey, testKeys } from '../helpers/tokens.js';
 
 type App = Parameters<typeof request>[0];
 /** An app with `guards` on its way: every one but the last on the app, the last on the router (one guard twice: a double mount). */

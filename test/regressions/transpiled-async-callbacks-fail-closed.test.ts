@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
-import { tokenGuard } from '../src/adapters/express.js';
-import { createGuard, MemoryStore, type ClaimsPredicate, type GuardRequest, type RiskSignal, type TokenGuardPolicy } from '../src/index.js';
-import { afterRejectionsAreReported, collectUnhandledRejections } from './helpers/unhandled.js';
-import { basePolicy, NOW, signToken } from './helpers/tokens.js';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { createGuard, MemoryStore, type ClaimsPredicate, type GuardRequest, type RiskSignal, type TokenGuardPolicy } from '../../src/index.js';
+import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
+import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
 
 const unhandled = collectUnhandledRejections();
 

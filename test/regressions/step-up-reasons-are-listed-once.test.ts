@@ -3,8 +3,8 @@
 // `step_up.required` from the trialled rule's stepUp and again from risk asking for step-up, `hours.outside` from the
 // policy's hours and the trialled rule's. The challenge stays that of the step-up being enforced.
 import { describe, expect, it } from 'vitest';
-import { createGuard, MemoryStore, type DecisionEvent, type TokenGuardPolicy } from '../src/index.js';
-import { basePolicy, NOW, signToken } from './helpers/tokens.js';
+import { createGuard, MemoryStore, type DecisionEvent, type TokenGuardPolicy } from '../../src/index.js';
+import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
 
 const RULE_CHALLENGE = 'max_age="600", acr_values="gold"';
 const RISK_CHALLENGE = 'max_age="60"';

@@ -6,10 +6,10 @@
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { tokenGuard } from '../src/adapters/express.js';
-import { MemoryStore, type TokenGuardPolicy, type TokenStore } from '../src/index.js';
-import { asyncStore } from './helpers/stores.js';
-import { basePolicy, signToken, storeApiKey } from './helpers/tokens.js';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { MemoryStore, type TokenGuardPolicy, type TokenStore } from '../../src/index.js';
+import { asyncStore } from '../helpers/stores.js';
+import { basePolicy, signToken, storeApiKey } from '../helpers/tokens.js';
 
 const N = 3;
 type Step = { guard: 'A' | 'B' } | { swap: 't1' | 't2' };

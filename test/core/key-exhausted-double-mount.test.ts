@@ -4,12 +4,12 @@
 // reason codes, and that a key refused for any other cause is never waved through.
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { tokenGuard } from '../src/adapters/express.js';
-import { apiKeyExpiry, apiKeyExpiryCause, EXHAUSTED, EXPIRY_DETAIL } from '../src/checks/expiry.js';
-import { issueApiKey, MemoryStore, type DecisionEvent, type LifecycleEvent } from '../src/index.js';
-import { asyncStore, wrapStore } from './helpers/stores.js';
-import { expressMountedTwice } from './helpers/mounted-twice.js';
-import { basePolicy, NOW, storeApiKey } from './helpers/tokens.js';
+import { tokenGuard } from '../../src/adapters/express.js';
+import { apiKeyExpiry, apiKeyExpiryCause, EXHAUSTED, EXPIRY_DETAIL } from '../../src/checks/expiry.js';
+import { issueApiKey, MemoryStore, type DecisionEvent, type LifecycleEvent } from '../../src/index.js';
+import { asyncStore, wrapStore } from '../helpers/stores.js';
+import { expressMountedTwice } from '../helpers/mounted-twice.js';
+import { basePolicy, NOW, storeApiKey } from '../helpers/tokens.js';
 
 describe('the cause of an expired key record', () => {
   const { record } = issueApiKey({ prefix: 'tg_', subject: 's', scopes: [], expiresIn: 1000, now: NOW });

@@ -5,17 +5,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import express from 'express';
 import request from 'supertest';
-import type { TokenGuardPolicy } from '../src/index.js';
-import { basePolicy, signToken } from './helpers/tokens.js';
+import type { TokenGuardPolicy } from '../../src/index.js';
+import { basePolicy, signToken } from '../helpers/tokens.js';
 
-type Core = typeof import('../src/index.js');
-type ExpressAdapter = typeof import('../src/adapters/express.js');
+type Core = typeof import('../../src/index.js');
+type ExpressAdapter = typeof import('../../src/adapters/express.js');
 
 let emitWarning: MockInstance<typeof process.emitWarning>;
 /** Fresh copies of the library: "once per process" state starts empty, as in a new process. */
 async function fresh(): Promise<{ core: Core; express: ExpressAdapter }> {
   vi.resetModules();
-  return { core: await import('../src/index.js'), express: await import('../src/adapters/express.js') };
+  return { core: await import('../../src/index.js'), express: await import('../../src/adapters/express.js') };
 }
 const xffWarnings = () => emitWarning.mock.calls.filter((c) => (c[1] as { code?: string } | undefined)?.code === 'TOKEN_GUARD_XFF_IGNORED');
 
