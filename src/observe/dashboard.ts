@@ -3,6 +3,7 @@
 // it never serves a token (the events it reads carry none).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TokenStore } from '../leaf/store.js';
+import { UsageError } from '../leaf/errors.js';
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './dashboard-page.js';
 import type { DecisionRecorder, DecisionSnapshot } from './recorder.js';
 
@@ -47,10 +48,14 @@ function isLoopback(address: string | undefined): boolean {
   return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
+/** A Host header as RFC 9110 spells it: a name, an IPv4 address or a bracketed IPv6 one, and an optional port; nothing after. */
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/;
+
 // A loopback Host only: a page on another site that rebinds its DNS name to 127.0.0.1 sends its own name here.
 function isLoopbackHost(host: string | undefined): boolean {
-  if (!host) return false;
-  const name = (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '')).toLowerCase();
+  const m = host === undefined ? null : HOST.exec(host);
+  if (!m) return false;
+  const name = (m[1] as string).toLowerCase();
   return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
@@ -73,7 +78,7 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 
 function checkCount(name: string, v: unknown, fallback: number, max: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new TypeError(`dashboardHandler: ${name} must be an integer from 1 to ${max}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new UsageError(`dashboardHandler: ${name} must be an integer from 1 to ${max}`);
   return v;
 }
 
@@ -107,10 +112,10 @@ async function withUsage(store: TokenStore, snapshot: DecisionSnapshot): Promise
  * http.createServer(dashboardHandler({ recorder })).listen(9464, '127.0.0.1');
  */
 export function dashboardHandler(options: DashboardOptions): DashboardHandler {
-  if (!options || typeof options !== 'object') throw new TypeError('dashboardHandler: expected { recorder }');
+  if (!options || typeof options !== 'object') throw new UsageError('dashboardHandler: expected { recorder }');
   const { recorder, store } = options;
-  if (!recorder || typeof recorder.snapshot !== 'function') throw new TypeError('dashboardHandler: options.recorder must be a decisionRecorder()');
-  if (store !== undefined && (!store || typeof store.getUsage !== 'function')) throw new TypeError('dashboardHandler: options.store must be a token store');
+  if (!recorder || typeof recorder.snapshot !== 'function') throw new UsageError('dashboardHandler: options.recorder must be a decisionRecorder()');
+  if (store !== undefined && (!store || typeof store.getUsage !== 'function')) throw new UsageError('dashboardHandler: options.store must be a token store');
   const top = checkCount('top', options.top, 10, 1000);
   const recent = checkCount('recent', options.recent, 50, 10_000);
   const refreshMs = checkCount('refreshMs', options.refreshMs, 2000, 3_600_000);

@@ -16,6 +16,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { droppedPromise, isAsyncFunction } from '../leaf/callbacks.js';
+import { UsageError } from '../leaf/errors.js';
 import type { TokenStore } from '../leaf/store.js';
 import type { DecisionTiming, GuardTelemetry } from '../leaf/telemetry.js';
 import type { DecisionEvent } from '../leaf/types.js';
@@ -153,12 +154,12 @@ function readStats(store: TokenStore): StoreStats | undefined {
  * app.use(tokenGuard({ ...policy, telemetry: otel() }));
  */
 export function otel(options: OtelOptions = {}): GuardTelemetry {
-  if (!options || typeof options !== 'object') throw new TypeError('otel(options): expected an options object');
+  if (!options || typeof options !== 'object') throw new UsageError('otel(options): expected an options object');
   const spanAttributes = options.spanAttributes;
-  if (spanAttributes !== undefined && typeof spanAttributes !== 'function') throw new TypeError('otel(options): spanAttributes must be a function');
+  if (spanAttributes !== undefined && typeof spanAttributes !== 'function') throw new UsageError('otel(options): spanAttributes must be a function');
   // Its answer is needed before the span starts: an async one would never add anything, only risk an unhandled rejection.
   if (isAsyncFunction(spanAttributes))
-    throw new TypeError('otel(options): spanAttributes must be synchronous (an async function answers with a promise, too late for the span)');
+    throw new UsageError('otel(options): spanAttributes must be synchronous (an async function answers with a promise, too late for the span)');
   const tracer: Tracer | undefined = options.spans === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME);
   const m: Instruments | undefined = options.metrics === false ? undefined : instruments((options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME));
   const withTokenId = options.tokenId !== false;

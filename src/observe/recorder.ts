@@ -2,6 +2,7 @@
 // decisions in memory (a ring of events, per-second counts, bounded top lists). Never sees a token.
 import { EvictionCursor } from '../leaf/bounded-map.js';
 import { droppedPromise, isAsyncFunction } from '../leaf/callbacks.js';
+import { UsageError } from '../leaf/errors.js';
 import type { DecisionEvent, ReasonCode, TraceStep } from '../leaf/types.js';
 
 /** Options of `decisionRecorder()`. */
@@ -139,7 +140,7 @@ interface Bucket extends EffectCounts {
 
 function positiveInt(name: string, v: unknown, fallback: number, max = 1_000_000): number {
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new TypeError(`decisionRecorder: ${name} must be an integer from 1 to ${max}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new UsageError(`decisionRecorder: ${name} must be an integer from 1 to ${max}`);
   return v;
 }
 
@@ -178,8 +179,8 @@ export function decisionRecorder(options: DecisionRecorderOptions = {}): Decisio
   const windowS = positiveInt('windowS', options.windowS, 60, 3600);
   const maxKeys = positiveInt('maxKeys', options.maxKeys, 10_000);
   const clock = options.clock;
-  if (clock !== undefined && typeof clock !== 'function') throw new TypeError('decisionRecorder: clock must be a function returning epoch ms');
-  if (isAsyncFunction(clock)) throw new TypeError('decisionRecorder: clock must be synchronous (an async function answers with a promise, not epoch ms)');
+  if (clock !== undefined && typeof clock !== 'function') throw new UsageError('decisionRecorder: clock must be a function returning epoch ms');
+  if (isAsyncFunction(clock)) throw new UsageError('decisionRecorder: clock must be synchronous (an async function answers with a promise, not epoch ms)');
 
   let ring: (RecordedDenial | undefined)[] = new Array(size);
   let next = 0;

@@ -74,6 +74,11 @@ describe('decisionRecorder + dashboardHandler over HTTP', () => {
     const page = await request(app).get('/guard/').expect(200);
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
     await request(app).get('/guard/data.json').set('Host', 'attacker.example').expect(403);
+    // Only a whole Host reads as loopback: a bracketed address with anything after it but a port is another name.
+    for (const host of ['[::1].evil.example', '[::1]evil', '[::1]:80.evil.example', '127.0.0.1.evil.example', 'localhost:80:80', '[::1']) {
+      await request(app).get('/guard/data.json').set('Host', host).expect(403);
+    }
+    for (const host of ['[::1]:9464', '[::1]', 'LOCALHOST:3000', 'app.localhost', '127.0.0.1']) await request(app).get('/guard/data.json').set('Host', host).expect(200);
     await request(app).post('/guard/data.json').expect(405);
     await request(app).get('/guard/nope').expect(404);
   });
@@ -163,8 +168,11 @@ describe('decisionRecorder + dashboardHandler over HTTP', () => {
   });
 
   it('refuses bad options at start-up', () => {
-    expect(() => dashboardHandler({} as never)).toThrow(TypeError);
-    expect(() => decisionRecorder({ size: 0 })).toThrow(TypeError);
+    // Coded usage errors (still TypeErrors, as they were before they had a code).
+    for (const bad of [() => dashboardHandler({} as never), () => decisionRecorder({ size: 0 }), () => decisionRecorder({ clock: 'now' as never })]) {
+      expect(bad).toThrow(TypeError);
+      expect(bad).toThrow(expect.objectContaining({ code: 'usage.invalid_argument' }));
+    }
   });
 });
 

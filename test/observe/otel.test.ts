@@ -225,6 +225,18 @@ describe('telemetry option', () => {
     expect(() => createGuard({ jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['RS256'], secret: 'x'.repeat(32) }, telemetry: {} as never })).toThrow(PolicyError);
   });
 
+  it('refuses bad otel() options with a coded usage error', () => {
+    for (const bad of [
+      () => otel(null as never),
+      () => otel('spans' as never),
+      () => otel({ spanAttributes: 'app' as never }),
+      () => otel({ spanAttributes: (async () => ({})) as never }),
+    ]) {
+      expect(bad).toThrow(TypeError);
+      expect(bad).toThrow(expect.objectContaining({ code: 'usage.invalid_argument' }));
+    }
+  });
+
   it('never changes a decision when the sink throws', async () => {
     const guard = createGuard(
       await basePolicy({
