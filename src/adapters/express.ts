@@ -272,7 +272,14 @@ export function requireScopes(...scopes: (string | ScopesPolicy)[]): RequestHand
     const context = state?.context;
     let decision: Decision;
     try {
-      if (!context) throw new TokenGuardError('guard.not_mounted', 'requireScopes() needs tokenGuard() mounted before it', { status: 500, expose: false });
+      if (!context) {
+        // The state lives in res.locals: an app that replaced the object between the two dropped it (docs/express.md).
+        throw new TokenGuardError(
+          'guard.not_mounted',
+          'requireScopes() found no tokenGuard() state on this request: mount tokenGuard() before it, and add to res.locals rather than replacing it (res.locals = {…} drops the state)',
+          { status: 500, expose: false },
+        );
+      }
       // Under an authShape req.auth is the app's view; the guard's own result is kept beside it.
       const current = state.view ? state.result : (req.auth as AuthResult | undefined);
       const proto = protoOf(req);

@@ -137,10 +137,17 @@ describe('Express', () => {
         next();
       });
       app.get('/orders/:id', ex.requireScopes('orders:read'), (_req, res) => res.send('reached'));
+      const errors: unknown[] = [];
+      app.use((err: { code?: string; message?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        errors.push([err.code, err.message?.includes('res.locals = {…} drops the state')]);
+        res.status(500).send('failed');
+      });
       const res = await request(app)
         .get('/orders/1')
         .set('Authorization', `Bearer ${await signToken({ scope: 'orders:read' })}`);
       expect([res.status, res.text.includes('reached'), seen]).toEqual([500, false, [undefined]]);
+      // The error says what the app did, not only that the guard is missing.
+      expect(errors).toEqual([['guard.not_mounted', true]]);
     });
 
     it('for each of two requests in flight at once through one res.locals the app shares', async () => {
