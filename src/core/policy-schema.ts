@@ -20,6 +20,9 @@ import { crossIssues, policyShape, ruleShape, RULE_CONSTRAINT_KEYS } from './reg
 import type { TokenGuardPolicy } from './policy-types.js';
 import { ruleName } from './rule-match.js';
 
+/** `RS256 needs`, `RS256 and ES256 need`: the algorithms a key source is missing for. */
+const needs = (algs: readonly string[]): string => (algs.length === 1 ? `${algs[0]} needs` : `${algs.slice(0, -1).join(', ')} and ${algs[algs.length - 1]} need`);
+
 const modeSchema = z.enum(['enforce', 'report-only']);
 // Registered or declared: checked in validatePolicy, which sees the policy's extensionMethods.
 const methodSchema = z.string();
@@ -116,12 +119,14 @@ const jwtSchema = z
       .optional(),
   })
   .superRefine((j, ctx) => {
-    const hmac = j.algorithms.filter((a) => a.startsWith('HS'));
-    const asym = j.algorithms.filter((a) => !a.startsWith('HS'));
+    // Only algorithms the list accepts: an unsupported one ("none") has its own message already.
+    const known = j.algorithms.filter((a) => (JWT_ALGORITHMS as readonly string[]).includes(a));
+    const hmac = known.filter((a) => a.startsWith('HS'));
+    const asym = known.filter((a) => !a.startsWith('HS'));
     const sources = [j.jwksUri && 'jwksUri', j.keys && 'keys', j.discovery && 'discovery'].filter(Boolean);
     if (sources.length > 1) ctx.addIssue({ code: 'custom', path: [sources[1] as string], message: `give one of jwksUri, keys or discovery, not ${sources.join(' and ')}` });
     if (asym.length && !j.jwksUri && !j.keys && !j.discovery)
-      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${asym.join(', ')} need jwksUri, keys or discovery` });
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${needs(asym)} a public key: give jwt.jwksUri, jwt.keys or jwt.discovery` });
     if (j.discovery) {
       if (typeof j.issuer !== 'string')
         ctx.addIssue({ code: 'custom', path: ['issuer'], message: "discovery reads one issuer's metadata: give one issuer (or one configuration per issuer)" });
@@ -134,7 +139,7 @@ const jwtSchema = z
         });
       }
     }
-    if (hmac.length && j.secret === undefined) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${hmac.join(', ')} need a secret` });
+    if (hmac.length && j.secret === undefined) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${needs(hmac)} jwt.secret` });
     if (j.secret !== undefined) {
       if (!hmac.length) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a secret is only used with HS256/HS384/HS512 in algorithms' });
       const bytes = typeof j.secret === 'string' ? Buffer.byteLength(j.secret) : j.secret.length;

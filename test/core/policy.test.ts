@@ -98,8 +98,15 @@ describe('policy validation', () => {
     });
 
     it('needs keys for asymmetric algorithms and a secret for HMAC', async () => {
-      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['RS256'] } })).toEqual(['jwt.algorithms: RS256 need jwksUri, keys or discovery']);
-      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['HS256'] } })).toEqual(['jwt.algorithms: HS256 need a secret']);
+      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['RS256'] } })).toEqual([
+        'jwt.algorithms: RS256 needs a public key: give jwt.jwksUri, jwt.keys or jwt.discovery',
+      ]);
+      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['RS256', 'PS256', 'ES256'] } })).toEqual([
+        'jwt.algorithms: RS256, PS256 and ES256 need a public key: give jwt.jwksUri, jwt.keys or jwt.discovery',
+      ]);
+      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['HS256'] } })).toEqual(['jwt.algorithms: HS256 needs jwt.secret']);
+      // "none" gets its own refusal only, not a second one asking for its key.
+      expect(await problems({ jwt: { issuer: 'i', audience: 'a', algorithms: ['none'] } })).toEqual(['jwt.algorithms[0]: "none" is never accepted']);
     });
 
     it('refuses an HMAC secret shorter than the hash', async () => {
