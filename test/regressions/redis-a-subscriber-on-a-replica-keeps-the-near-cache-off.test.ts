@@ -16,6 +16,17 @@ import { type RedisProxy, redisProxy } from '../stores/redis-proxy.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 const HOUR = 3_600_000;
+/**
+ * What this test is not about is bounded generously: it runs beside the whole suite on two cores. With the default
+ * commandTimeout (250 ms) a probe's PUBLISH or NUMSUB sent while a connection was still being set up timed out, and the
+ * next proof came only 10 s later (past the waits below); with the default confirmTimeout (1 s) a late echo made an
+ * instance warn "did not hear" first, under the one warning code, which hid the warning this test waits for. A heartbeat
+ * beyond the test's length keeps a proven near-cache on without a renewal that load could fail (it would turn the cache
+ * off between the two lookups that show it cached). Every wait below is for an event, these bounds only cap it.
+ */
+const GENEROUS = { commandTimeout: 10_000, confirmTimeout: 10_000 } as const;
+const NEAR_CACHE = { max: 100, ttl: 60_000, heartbeat: 600_000 } as const;
+const WAIT = { timeout: 30_000, interval: 5 } as const;
 
 describe.skipIf(!redisBinaries)('regression: a subscriber on a replica never turns the near-cache on, nor confirms for others', () => {
   let primary: RedisServer;
@@ -53,15 +64,15 @@ describe.skipIf(!redisBinaries)('regression: a subscriber on a replica never tur
     // A replica may write the primary's snapshot to its directory: not into the working tree.
     replica = await startRedisServer(await freePort(), ['--replicaof', '127.0.0.1', String(primary.port), '--dir', tmpdir()]);
     const admin = to(replica.port);
-    await vi.waitFor(async () => expect(await admin.info('replication')).toMatch(/master_link_status:up/), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(async () => expect(await admin.info('replication')).toMatch(/master_link_status:up/), { ...WAIT, interval: 50 });
 
-    const options = { prefix: 'r1:', durability: 'ignore' as const, nearCache: { max: 100, ttl: 60_000 } };
+    const options = { prefix: 'r1:', durability: 'ignore' as const, nearCache: NEAR_CACHE, ...GENEROUS };
     const a = new RedisStore({ ...options, client: to(primary.port), subscriber: to(primary.port) });
     const b = new RedisStore({ ...options, client: to(primary.port), subscriber: to(replica.port) });
     stores.push(a, b);
-    await vi.waitFor(() => expect(a.stats().nearCacheEnabled).toBe(true), { timeout: 5000, interval: 5 });
+    await vi.waitFor(() => expect(a.stats().nearCacheEnabled).toBe(true), WAIT);
     // B's subscriber hears its probe (replicated) and is found uncounted: said once, the cache stays off.
-    await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/TOKEN_GUARD_REDIS_SUBSCRIBER: .*does not count it/), { timeout: 5000, interval: 5 });
+    await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/TOKEN_GUARD_REDIS_SUBSCRIBER: .*does not count it/), WAIT);
     expect(b.stats().nearCacheEnabled).toBe(false);
 
     expect(await b.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
@@ -74,17 +85,17 @@ describe.skipIf(!redisBinaries)('regression: a subscriber on a replica never tur
     } finally {
       resume();
     }
-  });
+  }, 120_000);
 
   it('a revoke on the instance whose subscriber is on the replica still waits for every instance the primary counts', async () => {
     // A's subscriber hears the primary late (a slow link): its acknowledgement comes well after B's own echo.
     const slow = await redisProxy(`redis://127.0.0.1:${primary.port}`, { delayMs: 800 });
     proxies.push(slow);
-    const options = { prefix: 'r2:', durability: 'ignore' as const, nearCache: { max: 100, ttl: 60_000 }, confirmTimeout: 5000 };
+    const options = { prefix: 'r2:', durability: 'ignore' as const, nearCache: NEAR_CACHE, ...GENEROUS };
     const a = new RedisStore({ ...options, client: to(primary.port), subscriber: to(slow.port) });
     const b = new RedisStore({ ...options, client: to(primary.port), subscriber: to(replica.port) });
     stores.push(a, b);
-    await vi.waitFor(() => expect(a.stats().nearCacheEnabled).toBe(true), { timeout: 10_000, interval: 5 });
+    await vi.waitFor(() => expect(a.stats().nearCacheEnabled).toBe(true), WAIT);
     expect(await a.getRevocation('tok-2', undefined, T0)).toBeUndefined();
     expect(a.getRevocation('tok-2', undefined, T0)).toBeUndefined(); // now cached
 
@@ -93,5 +104,5 @@ describe.skipIf(!redisBinaries)('regression: a subscriber on a replica never tur
     const onA = a.getRevocation('tok-2', undefined, T0);
     expect(onA).toBeInstanceOf(Promise);
     expect(await onA).toEqual({ revokedAt: T0 });
-  });
+  }, 120_000);
 });

@@ -14,6 +14,13 @@ import { deletePrefix, randomPrefix, redisClient, redisUp } from '../helpers/red
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+/**
+ * Bounds far above what any call takes, for Redis calls (commandTimeout), revocation confirmations (confirmTimeout) and
+ * the guard's store calls (storeTimeout): this test is about the key lifecycle, not timeouts, and runs beside the whole
+ * suite on two cores. With the defaults (250 ms; 1 s) a call made while the connection was still being set up, or a
+ * slow confirmation, failed it with a StoreError, or with a refusal whose bookkeeping (the retirement) was dropped.
+ */
+const GENEROUS_MS = 10_000;
 
 describe.skipIf(!redisUp)('key lifecycle on Redis, two instances', () => {
   const prefix = randomPrefix('lifecycle');
@@ -26,10 +33,13 @@ describe.skipIf(!redisUp)('key lifecycle on Redis, two instances', () => {
     const client = redisClient();
     const subscriber = redisClient();
     clients.push(client, subscriber);
-    const store = new RedisStore({ client, subscriber, prefix });
+    // Usage is written by the test's flush(), never by the interval timer: a batch the timer had sent would not be
+    // waited for by flush(), and a listing could be read before it.
+    const store = new RedisStore({ client, subscriber, prefix, commandTimeout: GENEROUS_MS, confirmTimeout: GENEROUS_MS, usageFlushInterval: 10 * 60_000 });
     const policy: TokenGuardPolicy = {
       apiKeys: { prefix: 'tg_', idleTimeout: '7d' },
       store,
+      storeTimeout: 3 * GENEROUS_MS,
       clock: () => clock,
       rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
       onDecision: (e) => void decisions.push(e),
@@ -148,5 +158,5 @@ describe.skipIf(!redisUp)('key lifecycle on Redis, two instances', () => {
     for (const secret of [first.key, idle.key, rotated.key, first.record.hash, idle.record.hash, rotated.record.hash]) expect(text).not.toContain(secret);
     // The guard-made ones also reached onLifecycle.
     expect(guardEvents.map((e) => e.type)).toEqual(['subject.revoked', 'key.retired']);
-  }, 30_000);
+  }, 60_000);
 });

@@ -170,11 +170,12 @@ export class SubscriberLiveness {
     this.abort = abort;
     try {
       const message = first ? JSON.stringify({ o: instanceId, n, a: 0, p: 1 }) : `p:${n}`;
-      // Raced with `late` (which also settles on reset): a promise given to race never rejects unhandled.
-      if ((await Promise.race([call('PUBLISH', client.publish(first ? channel : ackChannel, message)), late])) === false) return 'failed';
+      // Raced with `late` (which also settles on reset, so on close) inside the bounded call, whose timer then ends with
+      // it: raced outside, that timer would run on after close() until Redis answered. A raced promise never rejects unhandled.
+      if ((await call('PUBLISH', Promise.race([client.publish(first ? channel : ackChannel, message), late]))) === false) return 'failed';
       if (!(await Promise.race([echoed, late]))) return 'unheard';
       // After the echo: a subscriber that hears (through replication, say) but is not counted is not waited for.
-      const counted = await Promise.race([call('PUBSUB NUMSUB', countListeners(client, ackChannel)), late]);
+      const counted = await call('PUBSUB NUMSUB', Promise.race([countListeners(client, ackChannel), late]));
       if (counted === false) return 'failed';
       return (counted[0] ?? 0) >= 1 ? 'ok' : 'uncounted';
     } catch {

@@ -182,8 +182,9 @@ export class NearCache {
     this.pending.set(seq, pending);
     try {
       // A (re)subscription in flight (a store made a moment ago: the CLI's): published before it is in place, the
-      // invalidation would never reach the own subscriber, and revoke would reject for nothing. Bounded by commandTimeout.
-      if (this.subscribing !== undefined) await Promise.race([this.call('SUBSCRIBE', this.subscribing).catch(() => undefined), signal.closed]);
+      // invalidation would never reach the own subscriber, and revoke would reject for nothing. Bounded by commandTimeout,
+      // and ended by close() with its timer: raced outside the call, that timer would outlive close() (a process held open).
+      if (this.subscribing !== undefined) await this.call('SUBSCRIBE', Promise.race([this.subscribing, signal.closed])).catch(() => undefined);
       const clustered = (this.client as Cluster).isCluster === true;
       // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
       const expected = clustered ? await this.call('PUBSUB NUMSUB', countClusterListeners(this.client as Cluster, this.channel, this.ackChannel)) : undefined;

@@ -5,17 +5,24 @@
 // nothing. Real Redis; the wait is held open by a connection subscribed to the invalidation channel that never answers
 // (as docs/redis.md warns, it is counted and waited for). Timers are fake from the revoke on: what settles, settles
 // without any timer firing, and what is left is counted.
+// Also: a revoke still waiting for its own SUBSCRIBE, and a liveness renewal waiting for Redis, each kept its
+// commandTimeout timer running after close() had resolved (raced outside the bounded call, only their wait ended):
+// a process that closes its store on shutdown was held open until it fired. Now that timer ends with close() too.
 import { once } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { StoreError } from '../src/leaf/errors.js';
-import { RedisStore } from '../src/stores/redis.js';
-import { redisClient, redisUp, useSharedRedis } from './helpers/redis.js';
-import { afterRejectionsAreReported, collectUnhandledRejections } from './helpers/unhandled.js';
+import { StoreError } from '../../src/leaf/errors.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { redisClient, redisUp, useSharedRedis } from '../helpers/redis.js';
+import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
 /** Far longer than any test: a wait that only this timeout could end never ends here. */
 const CONFIRM_TIMEOUT = 600_000;
+/** A commandTimeout far longer than any timer ioredis sets itself (its reconnect and disconnect timers). */
+const LONG_COMMAND_TIMEOUT = 60_000;
+/** The near-cache's liveness heartbeat in the test that catches one in flight. */
+const HEARTBEAT = 1000;
 
 type Revoke = (store: RedisStore, id: string) => Promise<void>;
 const METHODS: [string, Revoke, (prefix: string, id: string) => string][] = [
@@ -46,8 +53,8 @@ describe.skipIf(!redisUp)('RedisStore.close() during a revoke', () => {
   /** Each test its own channel (under the suite's prefix, so its keys are deleted with the suite's): no listener of one is counted in another. */
   const nextPrefix = (): string => `${redis.prefix}${++tests}:`;
   const connections: Redis[] = [];
-  const connection = (): Redis => {
-    const c = redisClient();
+  const connection = (options?: RedisOptions): Redis => {
+    const c = redisClient(options);
     connections.push(c);
     return c;
   };
@@ -171,6 +178,68 @@ describe.skipIf(!redisUp)('RedisStore.close() during a revoke', () => {
     await closing;
     expect(await client.get(`${prefix}{t:tok-4}:rev`)).toBeNull();
     expect(vi.getTimerCount()).toBe(0);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('regression: a revoke still waiting for its own SUBSCRIBE leaves no timer once close() has resolved', async () => {
+    const prefix = nextPrefix();
+    const client = connection();
+    // `enableOfflineQueue: false`, as docs/redis.md suggests for long outages: while the connection is down a command
+    // fails at once instead of waiting, so close()'s UNSUBSCRIBE does not wait behind the SUBSCRIBE.
+    const subscriber = connection({ enableOfflineQueue: false });
+    await once(subscriber, 'ready');
+    // The SUBSCRIBE goes out, its reply waits in the socket.
+    subscriber.stream.pause();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    // A long commandTimeout, as an app may choose: the timer left behind held the process that long.
+    const store = new RedisStore({ client, subscriber, prefix, durability: 'ignore', commandTimeout: LONG_COMMAND_TIMEOUT, confirmTimeout: CONFIRM_TIMEOUT });
+    const pending = track(store.revoke('tok-6', { now: T0 }));
+    await afterRejectionsAreReported();
+    expect(pending.settled()).toBe(false);
+    // The connection drops with the SUBSCRIBE unanswered: ioredis keeps it to send again once reconnected (its
+    // reconnect timer is fake: never), so the revoke goes on waiting for it.
+    const reconnecting = once(subscriber, 'reconnecting');
+    subscriber.stream.destroy();
+    await reconnecting;
+    await afterRejectionsAreReported();
+    expect(pending.settled()).toBe(false);
+    await store.close();
+    expect(pending.settled()).toBe(true);
+    expect(await pending.outcome).toMatchObject({ name: 'StoreError', code: 'store.unavailable', message: 'RedisStore is closed: the revocation was not stored' });
+    // The app lets go of its connection on shutdown, and ioredis's own timers run out (all far shorter than
+    // commandTimeout): nothing of the store's may be left to keep the process alive.
+    subscriber.disconnect();
+    vi.advanceTimersByTime(LONG_COMMAND_TIMEOUT - 1);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(await client.get(`${prefix}{t:tok-6}:rev`)).toBeNull();
+    await afterRejectionsAreReported();
+    expect(unhandled).toEqual([]);
+  });
+
+  it('regression: close() during a liveness renewal whose PUBLISH Redis has not answered leaves no timer', async () => {
+    const prefix = nextPrefix();
+    const client = connection();
+    const subscriber = connection();
+    await Promise.all([client.ping(), subscriber.ping()]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const store = new RedisStore({ client, subscriber, prefix, durability: 'ignore', nearCache: { heartbeat: HEARTBEAT }, confirmTimeout: CONFIRM_TIMEOUT });
+    // Proven without any timer firing (Redis answers; setImmediate and the wall clock are real).
+    const deadline = Date.now() + 20_000;
+    while (!store.stats().nearCacheEnabled && Date.now() < deadline) await afterRejectionsAreReported();
+    expect(store.stats().nearCacheEnabled).toBe(true);
+    // The next renewal's PUBLISH goes out through the client; its reply waits in the socket.
+    client.stream.pause();
+    vi.advanceTimersByTime(HEARTBEAT);
+    await afterRejectionsAreReported();
+    // The renewal's PUBLISH bound (commandTimeout) and its own deadline (confirmTimeout).
+    expect(vi.getTimerCount()).toBe(2);
+    // Resolves at once: the subscriber answers its UNSUBSCRIBE.
+    await store.close();
+    expect(vi.getTimerCount()).toBe(0);
+    client.stream.resume();
+    await client.ping();
+    expect(store.stats().nearCacheEnabled).toBe(false);
+    await afterRejectionsAreReported();
     expect(unhandled).toEqual([]);
   });
 });
