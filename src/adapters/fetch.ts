@@ -117,6 +117,9 @@ export function guardFetch(policy: AdapterInput, options?: AdapterOptions): Fetc
 function withHeaders(response: Response, headers: Record<string, string>): Response {
   const names = Object.keys(headers);
   if (names.length === 0 || !response || typeof response !== 'object' || !response.headers) return response;
+  // A network error (`Response.error()`, status 0) has no headers to add to and cannot be copied: the runtime fails
+  // the request as a network error, which shows nothing a pass header would.
+  if (response.type === 'error') return response;
   try {
     for (const name of names) response.headers.set(name, headers[name] as string);
     return response;

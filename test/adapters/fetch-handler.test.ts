@@ -49,6 +49,12 @@ describe('guardFetch(policy).handler(fn)', () => {
     expect([res.status, res.headers.get('location'), res.headers.get('ratelimit-limit')]).toEqual([302, url('/elsewhere'), '5']);
   });
 
+  it("hands a handler's network error (Response.error()) on as it is, rather than throwing while adding headers", async () => {
+    const guard = guardFetch(await basePolicy({ rateLimit: { limit: 5, window: '1m' } }));
+    const res = await guard.handler(() => Response.error())(new Request(url('/orders/1'), { headers: bearer(await signToken({ scope: 'orders:read' })) }));
+    expect([res.type, res.status]).toEqual(['error', 0]);
+  });
+
   it('lets requireScopes work inside the handler', async () => {
     const guard = guardFetch(await basePolicy({ unmatched: 'authenticate' }));
     const writeOnly = requireScopes('orders:write');
