@@ -1,9 +1,9 @@
 // Fastify adapter (Fastify 5): a plugin guarding the whole app in onRequest. No policy here.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerAsyncHookHandler } from 'fastify';
 import type { AuthResult, Decision, GuardRequest } from '../leaf/types.js';
 import type { ScopesPolicy } from '../checks/scopes.js';
 import { authOf, isPromiseLike, nodeGuardRequest, outcomeOf, resolveGuardOptions, scopesFromArgs, type AdapterContext, type GuardOrPolicyOptions } from './kit.js';
-import { TokenGuardError } from '../leaf/errors.js';
+import { TokenGuardError, shownValue } from '../leaf/errors.js';
 import { claimsOf, takeAuthShape } from './auth-shape.js';
 import { hasHeaders } from './pass-headers.js';
 import { cutAtSemicolon, routingOf, type FastifyRouting } from './fastify-routing.js';
@@ -63,7 +63,36 @@ function settle(request: FastifyRequest, reply: FastifyReply, context: AdapterCo
   return reply.code(outcome.response.status).headers(outcome.response.headers).send(Buffer.from(outcome.response.body));
 }
 
+/**
+ * Whether `app` is the root context (what `Fastify()` returned): only there does an onRequest hook reach every route,
+ * every plugin and the 404 handler. Either of two signals marks a child context: Fastify builds each one with
+ * `Object.create(parent)` (lib/plugin-override.js), so its prototype is a Fastify instance; and `pluginName`, documented
+ * as `'fastify'` at the root (`'fastify -> …'` once skip-override plugins joined it), starts with the enclosing plugin's
+ * name anywhere else. Two, so that a change to one of them in a later Fastify cannot silently let a child through.
+ */
+function isRootContext(app: FastifyInstance): boolean {
+  const parent: unknown = Object.getPrototypeOf(app);
+  const inherits = typeof parent === 'object' && parent !== null && typeof (parent as { addHook?: unknown }).addHook === 'function';
+  const name: unknown = app.pluginName;
+  return !inherits && (name === 'fastify' || (typeof name === 'string' && name.startsWith('fastify -> ')));
+}
+
+/** Refuses a registration below the root: the guard would cover that plugin's routes only and leave the rest open. */
+function assertRootContext(app: FastifyInstance): void {
+  if (isRootContext(app)) return;
+  // The prefix only: a plugin's name can be the first lines of its source, which may hold a literal secret.
+  const where = app.prefix ? `an encapsulated plugin (prefix ${shownValue(app.prefix)})` : 'an encapsulated plugin';
+  throw new TokenGuardError(
+    'adapter.not_root',
+    `token-guard: the tokenGuard plugin is registered inside ${where}, where it would guard only that plugin's routes ` +
+      'and leave every other route of the app open. Register it on the root instance (the one Fastify() returns, or a ' +
+      "fastify-plugin wrapped plugin registered on it), and open routes with public rules: { path: '/health', public: true }.",
+    { status: 500, expose: false },
+  );
+}
+
 const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options) => {
+  assertRootContext(app);
   const shaped = takeAuthShape(options, undefined, ['user'] as const);
   const context = resolveGuardOptions(shaped.input);
   const asUser = shaped.shape === 'user';
@@ -108,8 +137,10 @@ const plugin: FastifyPluginAsync<TokenGuardPluginOptions> = async (app, options)
 };
 
 /**
- * Fastify plugin enforcing a token-guard policy on every route of the app, whatever the encapsulation
- * context it is registered in (it skips Fastify's override, like `fastify-plugin`). Runs in `onRequest`
+ * Fastify plugin enforcing a token-guard policy on every route of the app: register it on the root instance (it
+ * skips Fastify's override, like `fastify-plugin`, so its hook lands in the root context and reaches every plugin's
+ * routes and the 404 handler). Registered inside an encapsulated plugin, where it would guard only that plugin's
+ * routes, it fails `app.ready()` with a TokenGuardError `adapter.not_root`. Runs in `onRequest`
  * and sets `request.auth = { token, decision }`; rules read letter case as the app's router does
  * (`routerOptions.caseSensitive`, case-sensitive by default) unless the policy sets `caseSensitive`. Answers a refusal itself, or with `errors: 'throw'`
  * hands an AccessDeniedError to Fastify's error handler. An invalid policy fails `app.ready()`.

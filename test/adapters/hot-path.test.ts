@@ -377,6 +377,8 @@ describe('Fastify', () => {
     let hook: ((request: unknown, reply: unknown, done: (err?: Error) => void) => void) | undefined;
     const app = {
       initialConfig: {},
+      // The root context's name: the plugin refuses any other context.
+      pluginName: 'fastify',
       decorateRequest() {},
       addHook: (_name: string, fn: typeof hook) => {
         hook = fn;
