@@ -13,6 +13,10 @@ export const ADAPTER_OPTION_HINTS: Readonly<Record<string, string>> = {
   errors:
     "is an adapter option, not a policy key: createGuard() does not read it. Give it to the adapter: tokenGuard(policy, { errors: 'throw' }) " +
     "(Express, Koa), guardFetch(policy, { errors: 'throw' }), or next to the policy in Fastify's plugin options",
+  // Fastify passes its register options (a route `prefix` among them) to the plugin with the policy.
+  prefix:
+    "is not a policy key: an API key prefix goes in apiKeys.prefix. A router's prefix (Fastify's register({ prefix }), " +
+    "a mount path) does not scope the guard: it guards every route from the root, so leave paths open with public rules ({ path: '/health', public: true })",
 };
 
 type Key = string | number;

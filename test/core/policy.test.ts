@@ -226,6 +226,9 @@ describe('policy validation', () => {
       const [errors] = await problems({ ...keys, errors: 'throw' });
       expect(errors).toMatch(/^errors: `errors` is an adapter option, not a policy key/);
       expect(errors).toContain("tokenGuard(policy, { errors: 'throw' })");
+      // Fastify hands its register options to the plugin: a route prefix is not the API key prefix.
+      const [prefix] = await problems({ ...keys, prefix: '/v1' });
+      expect(prefix).toMatch(/^prefix: `prefix` is not a policy key: an API key prefix goes in apiKeys\.prefix\. A router's prefix/);
       expect(await problems({ ...keys, rule: [], issuer: 'https://id.example.com/' })).toEqual([
         'rule: unknown key (did you mean "rules"?)',
         'issuer: unknown key here: "issuer" belongs in jwt.issuer, introspection.issuer, introspection.jwtResponse.issuer',
