@@ -6,7 +6,7 @@ import { normalizePath } from '../leaf/path.js';
 import { passHeaders } from '../leaf/http.js';
 import type { AuthResult, Decision, GuardRequest, ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { TokenStore } from '../leaf/store.js';
-import { checkRevokeReason, isRawCredential, toMs, type GuardRevokeOptions, type GuardRevokeSubjectOptions } from './revoke-arguments.js';
+import { checkRevokedSubject, checkRevokeReason, revokedTokenId, toMs, type GuardRevokeOptions, type GuardRevokeSubjectOptions } from './revoke-arguments.js';
 import { warnOnce } from '../leaf/warnings.js';
 import { hasScopes, sameScopes, scopeChallengeValue, scopesProblem, snapshotScopes, toScopeRequirement, type ScopeRequirement, type ScopesPolicy } from '../checks/scopes.js';
 import { JwtVerifier } from '../tokens/jwt.js';
@@ -351,12 +351,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       introspector?.clearCache();
     },
     async revoke(token, options = {}) {
-      const tokenId = typeof token === 'string' ? token : token?.id;
-      if (typeof tokenId !== 'string' || tokenId === '')
-        throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
-      // A raw credential is never an id: filed under it, the revocation would refuse nothing (and put a secret in the store).
-      if (typeof token === 'string' && isRawCredential(token))
-        throw new UsageError('revoke: got a raw token, not its id', { help: 'pass req.auth.token (the verified token), or its id (JWT jti, API key record id)' });
+      const tokenId = revokedTokenId(token);
       const nowMs = toMs(options.now ?? now(), 0);
       const { reason, actor } = checkRevokeReason('revoke', options);
       // A token's own expiry that no Date can hold (a store record's far-future expiresAt) revokes for good:
@@ -379,10 +374,7 @@ export function createGuard(policy: TokenGuardPolicy): Guard {
       });
     },
     async revokeSubject(subject, options = {}) {
-      if (typeof subject !== 'string' || subject === '')
-        throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
-      // As for revoke: a credential is no subject, and filed as one it would put a secret in the store and its events.
-      if (isRawCredential(subject)) throw new UsageError('revokeSubject: got a raw token, not a subject', { help: 'pass the subject (JWT sub, API key record subject)' });
+      checkRevokedSubject(subject);
       const nowMs = toMs(options.now ?? now(), 0);
       const before = toMs(options.before, nowMs);
       // As for revoke: the verifier accepts the subject's tokens until their exp plus the clock tolerance.

@@ -1,7 +1,9 @@
 // The arguments of guard.revoke and guard.revokeSubject, checked before anything reaches the store: times, the
-// reason and actor that end up in logs and events, and an id that is really a credential.
+// reason and actor that end up in logs and events, an id that is really a credential, and a string no store keeps
+// as given (a lone UTF-16 surrogate).
 import { UsageError } from '../leaf/errors.js';
 import { isRevocationReason, type RevocationReason } from '../leaf/lifecycle.js';
+import { hasLoneSurrogate } from '../leaf/well-formed.js';
 import { isApiKeyShaped } from '../tokens/api-key.js';
 import { isJwtShaped } from '../tokens/introspection.js';
 
@@ -20,7 +22,43 @@ export function checkRevokeReason(where: string, options: { reason?: unknown; ac
     throw new UsageError(`${where}: reason must be a lower-case word (a-z, 0-9, _ . -, at most 64 characters), e.g. 'compromised'`);
   }
   if (actor !== undefined && (typeof actor !== 'string' || actor === '')) throw new UsageError(`${where}: actor must be a non-empty string`);
+  // Checked here, not by the store's event check: that runs after the revocation is written.
+  if (actor !== undefined && hasLoneSurrogate(actor)) throw illFormed(where, 'actor');
   return { reason, actor };
+}
+
+// PostgreSQL and Redis keep a lone surrogate as U+FFFD: `tok-\uD800` would also revoke `tok-\uDC00` and `tok-\uFFFD`
+// there, not in MemoryStore, and PostgreSQL's jsonb refuses it in the lifecycle event after the revocation is written.
+function illFormed(where: string, what: string): UsageError {
+  return new UsageError(`${where}: ${what} is not well-formed Unicode (it holds a lone UTF-16 surrogate)`, {
+    help: 'pass the whole string: a lone surrogate is half of an emoji or other astral character, cut in the middle',
+  });
+}
+
+/**
+ * The id `guard.revoke(token)` files its revocation under, checked before anything is written: a UsageError for an
+ * empty one, a raw credential, or one (or a TokenInfo's subject, which its event names) that is not well-formed.
+ */
+export function revokedTokenId(token: unknown): string {
+  const info = typeof token === 'object' && token !== null ? (token as { id?: unknown; subject?: unknown }) : undefined;
+  const tokenId = typeof token === 'string' ? token : info?.id;
+  if (typeof tokenId !== 'string' || tokenId === '')
+    throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
+  // A raw credential is never an id: filed under it, the revocation would refuse nothing (and put a secret in the store).
+  if (typeof token === 'string' && isRawCredential(token))
+    throw new UsageError('revoke: got a raw token, not its id', { help: 'pass req.auth.token (the verified token), or its id (JWT jti, API key record id)' });
+  if (hasLoneSurrogate(tokenId)) throw illFormed('revoke', 'the token id');
+  if (typeof info?.subject === 'string' && hasLoneSurrogate(info.subject)) throw illFormed('revoke', "the token's subject");
+  return tokenId;
+}
+
+/** Throws a UsageError unless `subject` is one `guard.revokeSubject` can revoke: non-empty, no credential, well-formed. */
+export function checkRevokedSubject(subject: unknown): asserts subject is string {
+  if (typeof subject !== 'string' || subject === '')
+    throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
+  // As for revoke: a credential is no subject, and filed as one it would put a secret in the store and its events.
+  if (isRawCredential(subject)) throw new UsageError('revokeSubject: got a raw token, not a subject', { help: 'pass the subject (JWT sub, API key record subject)' });
+  if (hasLoneSurrogate(subject)) throw illFormed('revokeSubject', 'the subject');
 }
 
 /** Whether `id` is a credential itself (a compact JWT, or an API key of any prefix, not only this policy's) rather than an id. */

@@ -4,6 +4,7 @@ import type { JWTPayload } from 'jose';
 import { droppedPromise } from '../leaf/callbacks.js';
 import { UsageError } from '../leaf/errors.js';
 import { warnOnce } from '../leaf/warnings.js';
+import { hasLoneSurrogate } from '../leaf/well-formed.js';
 import { Refused } from './set-responses.js';
 import { isSubject, issuersNamed, type SubjectIdentifier } from './set-subjects.js';
 import type { SecurityEventAction, SetReceiverOptions, TokenIdSource } from './set-types.js';
@@ -59,6 +60,13 @@ function guardIdOf(subject: SubjectIdentifier, jti: string, guard: TokenIdSource
   return typeof id === 'string' && id !== '' ? { id } : { why: `jwt_id issuer ${quoted(iss)} is not an issuer the guard accepts` };
 }
 
+/**
+ * A SET naming a token or subject with a lone UTF-16 surrogate: refused, nothing applied. Every store refuses such a
+ * key (PostgreSQL and Redis would keep it as U+FFFD, revoking whoever is spelled that way), and a store's refusal
+ * would be a 503, retried for ever.
+ */
+const illFormed = (what: string): Refused => new Refused('invalid_request', `event ${what} is not well-formed Unicode (it holds a lone UTF-16 surrogate)`);
+
 /** The actions a verified SET asks for. Throws Refused for a SET whose events cannot be read. */
 export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): SecurityEventAction[] {
   const { subjectOf, subjectIssuers, guard } = mapping;
@@ -90,6 +98,7 @@ export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): Securit
       continue;
     }
     if (type === CAEP_EVENTS.tokenClaimsChange && subject.format === 'jwt_id' && typeof subject['jti'] === 'string' && subject['jti'] !== '') {
+      if (hasLoneSurrogate(subject['jti'])) throw illFormed('jwt_id jti');
       const named = tokenIdOf(subject, subject['jti'], guard);
       out.push('id' in named ? { type, action: 'revoke_token', tokenId: named.id } : { type, action: 'ignored', detail: named.why });
       continue;
@@ -105,6 +114,7 @@ export function actionsOf(payload: JWTPayload, mapping: SubjectMapping): Securit
     if (droppedPromise(sub)) out.push({ type, action: 'ignored', detail: 'subjectOf returned a promise (it must be synchronous)' });
     else if (typeof sub !== 'string' || sub === '')
       out.push({ type, action: 'ignored', detail: `subject format ${JSON.stringify(String(subject.format).slice(0, 32))} not mapped to a token subject` });
+    else if (hasLoneSurrogate(sub)) throw illFormed('subject');
     else if (mapping.scope === 'shared') out.push({ type, action: 'revoke_subject', subject: sub });
     // Each issuer the subject names (all allowed, checked above), else each the transmitter may name: a subject
     // whose issuer is not one is revoked for every issuer within the transmitter's reach, and no further.

@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { droppedPromise } from '../leaf/callbacks.js';
 import { parseDuration } from '../leaf/duration.js';
+import { hasLoneSurrogate } from '../leaf/well-formed.js';
 import { StoreError, UsageError } from '../leaf/errors.js';
 import { noteBareIdReceiver } from '../leaf/multi-issuer-stores.js';
 import { DEFAULT_REMOTE_KEYS, RemoteKeys } from '../tokens/jwks.js';
@@ -199,6 +200,8 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
       // The replay key: a null, number or empty jti would give every such SET one key, each later one a "replay".
       if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > MAX_JTI)
         throw new Refused('invalid_request', `SET jti is not a non-empty string of at most ${MAX_JTI} characters`);
+      // Hashed as UTF-8 for the replay key, a lone surrogate turns into U+FFFD: another SET's jti would read as a replay.
+      if (hasLoneSurrogate(payload.jti)) throw new Refused('invalid_request', 'SET jti is not well-formed Unicode (it holds a lone UTF-16 surrogate)');
       jti = payload.jti;
       actions = actionsOf(payload, mapping);
       const iatMs = (payload.iat as number) * 1000;

@@ -5,7 +5,7 @@ import { MAX_WINDOW_MS, type ApiKeyPatch, type ApiKeyRecord, type ApiKeyUpdateCo
 export { MAX_WINDOW_MS } from '../leaf/store.js';
 import { UsageError } from '../leaf/errors.js';
 import { LIFECYCLE_EVENT_TYPES, REVOCATION_REASON_RE, type LifecycleEvent, type LifecycleQuery } from '../leaf/lifecycle.js';
-import { illFormedStringAt } from '../leaf/well-formed.js';
+import { hasLoneSurrogate, illFormedStringAt } from '../leaf/well-formed.js';
 
 /**
  * A store method or store constructor was given an argument it cannot honour: a developer mistake, never a
@@ -40,9 +40,15 @@ function fail(where: string, what: string, expected: string, value: unknown): ne
   throw new StoreArgumentError(`${where}: ${what} must be ${expected} (got ${show(value)})`);
 }
 
-/** `value` is a non-empty string (an id, hash, subject or name). */
+const WELL_FORMED = 'well-formed Unicode, without a lone UTF-16 surrogate (PostgreSQL and Redis keep one as U+FFFD)';
+
+/**
+ * `value` is a non-empty, well-formed string (an id, hash, subject or name). A lone surrogate is refused by every
+ * store alike: PostgreSQL and Redis would file `tok-\uD800` and `tok-\uDC00` under one key, MemoryStore under two.
+ */
 export function checkId(where: string, what: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value === '') fail(where, what, 'a non-empty string', value);
+  if (hasLoneSurrogate(value)) fail(where, what, WELL_FORMED, value);
 }
 
 /** `value` is a time in epoch milliseconds: a finite number within a Date's range. */
@@ -84,10 +90,14 @@ export function checkRevokeSubject(subject: unknown, options: unknown): void {
   checkReason('revokeSubject', 'options.reason', options['reason']);
 }
 
-/** `getRevocation(tokenId, subject, now)`. The subject may be any string (a token's `sub` is not ours to judge). */
+/**
+ * `getRevocation(tokenId, subject, now)`. The subject may be any well-formed string, the empty one too (a token's `sub`
+ * is not ours to judge; the verifiers refuse an ill-formed one before it gets here).
+ */
 export function checkGetRevocation(tokenId: unknown, subject: unknown, now: unknown): void {
   checkId('getRevocation', 'tokenId', tokenId);
   if (subject !== undefined && typeof subject !== 'string') fail('getRevocation', 'subject', 'a string or undefined', subject);
+  if (subject !== undefined && hasLoneSurrogate(subject)) fail('getRevocation', 'subject', WELL_FORMED, subject);
   checkTime('getRevocation', 'now', now);
 }
 

@@ -5,6 +5,7 @@ import type { ReasonCode, TokenInfo } from '../leaf/types.js';
 import type { IntrospectionConfig } from './introspection-policy.js';
 import type { VerifiedJwt } from './jwt.js';
 import { deepFreeze } from '../leaf/freeze.js';
+import { illFormedClaim } from '../leaf/well-formed.js';
 
 /** An active token as the server described it: the same facts a verified JWT gives the checks. */
 export type IntrospectedToken = VerifiedJwt;
@@ -81,6 +82,9 @@ export function toAnswer(body: unknown, hash: string, config: Pick<Introspection
     if (t !== undefined && !isClaimTime(t)) return { reason: 'token.invalid', detail: 'a time in the introspection answer is out of range' };
   if (sub !== undefined && typeof sub !== 'string') return { reason: 'token.invalid', detail: 'sub is not a string' };
   if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > 256)) return { reason: 'token.invalid', detail: 'jti is not a usable string' };
+  // Store keys, as a JWT's are: a lone surrogate would reach PostgreSQL and Redis as U+FFFD, naming another token or user.
+  const illFormed = illFormedClaim(jti, sub);
+  if (illFormed !== undefined) return { reason: 'token.invalid', detail: illFormed };
   if (scope !== undefined && typeof scope !== 'string') return { reason: 'token.invalid', detail: 'scope is not a string' };
   // A refresh (or ID) token is active too; it is not an access token and must not pass for one.
   const notAccess = notAnAccessToken(tokenType) ?? notAnAccessToken(r['typ']);

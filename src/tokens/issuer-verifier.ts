@@ -11,6 +11,7 @@ import { IdpUnavailable } from './remote.js';
 import { DEFAULT_TYPS, MAX_CLAIM_TIME_S, normalizeTyp, scopesOf, type JwtConfig, type JwtFailure, type VerifiedJwt } from './jwt-claims.js';
 import { jsonObject, KeyDoesNotFit, segmentBytes, signatureHolds, verifyKeyOf, type VerifyKey } from './jws.js';
 import { deepFreeze } from '../leaf/freeze.js';
+import { illFormedClaim } from '../leaf/well-formed.js';
 
 /** A remembered verification, the issuer configuration that made it, and the instant (request time, ms) it stops being served. */
 export interface CacheEntry {
@@ -233,6 +234,10 @@ export class IssuerVerifier {
     if (typ === undefined ? !this.untypedOk : !this.typs.has(normalizeTyp(typ))) {
       return { reason: 'token.invalid', detail: typ === undefined ? 'typ header is missing' : `typ ${JSON.stringify(typ.slice(0, 40))} is not an accepted access-token type` };
     }
+    // The id and subject are store keys, where a lone surrogate would turn into U+FFFD and name another token or user.
+    // Checked once, here: a cached verification was checked when it was cached.
+    const illFormed = illFormedClaim(payload.jti, payload.sub);
+    if (illFormed !== undefined) return { reason: 'token.invalid', detail: illFormed };
     const entry = this.toEntry(token, payload, signatureDot);
     if (!entry) return { reason: 'token.invalid', detail: 'claims have the wrong type or a time out of range' };
     // jose checks iat against the clock only under maxTokenAge; a token from the future is never valid.

@@ -149,6 +149,8 @@ export const counters: Concern<CountersStore> = {
         'windowMs Infinity': () => store.consume('tok-1', check({ windowMs: Number.POSITIVE_INFINITY }), T0),
         'windowMs a duration string': () => store.consume('tok-1', check({ windowMs: '1m' }), T0),
         'an empty name': () => store.consume('tok-1', check({ name: '' }), T0),
+        // Redis would count tok-\ud800 and tok-\ufffd on one counter.
+        'a token id with a lone surrogate': () => store.consume('tok-\ud800', check({}), T0),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
       // Nothing was charged by the refused calls.

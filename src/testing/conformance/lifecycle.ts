@@ -144,6 +144,19 @@ export const lifecycle: Concern<LifecycleStore> = {
         expect(await store.listLifecycleEvents({ tokenId: 'jti%00' })).toEqual([odd[3]]);
       });
 
+      test('events about a subject or token id with an emoji come back as they were, apart from their U+FFFD spelling', async (store) => {
+        const astral = [
+          event(1, { type: 'subject.revoked', subject: 'bob \ud83d\ude80', tokenId: undefined, actor: 'ops \ud83d\udee0' }),
+          event(2, { type: 'token.revoked', subject: undefined, tokenId: 'jti-\ud83d\ude80' }),
+        ];
+        for (const e of astral) await store.appendLifecycleEvent(e);
+        expect(await store.listLifecycleEvents({})).toEqual(astral);
+        expect(await store.listLifecycleEvents({ subject: 'bob \ud83d\ude80' })).toEqual([astral[0]]);
+        expect(await store.listLifecycleEvents({ tokenId: 'jti-\ud83d\ude80' })).toEqual([astral[1]]);
+        expect(await store.listLifecycleEvents({ subject: 'bob \ufffd' })).toEqual([]);
+        expect(await store.listLifecycleEvents({ tokenId: 'jti-\ufffd\ufffd' })).toEqual([]);
+      });
+
       test('appending an event whose id is already kept keeps it once', async (store) => {
         await store.appendLifecycleEvent(event(1));
         await store.appendLifecycleEvent(event(1));
@@ -171,17 +184,20 @@ export const lifecycle: Concern<LifecycleStore> = {
   },
 
   badArguments({ expect, test }) {
-    test('inventory lookups with an empty or non-string subject or id', async (store) => {
+    test('inventory lookups with an empty or non-string subject or id, or one with a lone surrogate', async (store) => {
       const cases: Record<string, () => unknown> = {
         'listApiKeys of an empty subject': () => store.listApiKeys(''),
         'listApiKeys of a number': () => store.listApiKeys(bad(7)),
+        // PostgreSQL and Redis would look up (and list) the subject spelled with U+FFFD instead.
+        'listApiKeys of a lone surrogate': () => store.listApiKeys('svc-\udfff'),
         'getApiKeyById of an empty id': () => store.getApiKeyById(''),
         'getApiKeyById of an object': () => store.getApiKeyById(bad({})),
+        'getApiKeyById of a lone surrogate': () => store.getApiKeyById('key_\ud800'),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
     });
 
-    test('appendLifecycleEvent with a missing field, an unknown type or field, a Date, or a bad reason', async (store) => {
+    test('appendLifecycleEvent with a missing field, an unknown type or field, a Date, a bad reason, or a lone surrogate', async (store) => {
       const cases: Record<string, () => unknown> = {
         'no event': () => store.appendLifecycleEvent(bad(undefined)),
         'no id': () => store.appendLifecycleEvent(bad({ ...event(1), id: undefined })),
@@ -191,17 +207,23 @@ export const lifecycle: Concern<LifecycleStore> = {
         'a hash field (events never carry one)': () => store.appendLifecycleEvent(bad({ ...event(1), hash: 'a'.repeat(64) })),
         'a reason with spaces and capitals': () => store.appendLifecycleEvent({ ...event(1), reason: 'Stolen Key!' }),
         'a subject that is a number': () => store.appendLifecycleEvent(bad({ ...event(1), subject: 7 })),
+        // jsonb refuses a lone surrogate: a store that takes one elsewhere is a store whose audit trail differs.
+        'a subject with a lone surrogate': () => store.appendLifecycleEvent({ ...event(1), subject: 'bob\udfff' }),
+        'a token id with a lone surrogate': () => store.appendLifecycleEvent({ ...event(1), tokenId: 'tok-\ud800' }),
+        'an actor with a lone surrogate': () => store.appendLifecycleEvent({ ...event(1), actor: 'ops\ud83d' }),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
       expect(await store.listLifecycleEvents({})).toEqual([]);
     });
 
-    test('listLifecycleEvents with a limit of 0, a Date as since, or no query', async (store) => {
+    test('listLifecycleEvents with a limit of 0, a Date as since, no query, or a lone surrogate', async (store) => {
       const cases: Record<string, () => unknown> = {
         'limit 0': () => store.listLifecycleEvents({ limit: 0 }),
         'limit 1.5': () => store.listLifecycleEvents({ limit: 1.5 }),
         'since as a Date': () => store.listLifecycleEvents(bad({ since: new Date(T0) })),
         'no query': () => store.listLifecycleEvents(bad(undefined)),
+        'a subject with a lone surrogate': () => store.listLifecycleEvents({ subject: 'bob\udfff' }),
+        'a token id with a lone surrogate': () => store.listLifecycleEvents({ tokenId: 'tok-\ud800' }),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
     });

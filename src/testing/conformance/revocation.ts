@@ -100,6 +100,14 @@ export const revocation: Concern<RevocationStore> = {
         expect(await store.getRevocation('tok-1', `${wide}e`, T0 + 1)).toBeUndefined();
       });
 
+      test('ids and subjects with an astral character (an emoji, a surrogate pair) are revoked as given, apart from their U+FFFD spelling', async (store) => {
+        await store.revoke('tok-\ud83d\ude80', { now: T0 });
+        await store.revokeSubject('bob \ud83d\ude80', { now: T0, before: T0 });
+        expect(await store.getRevocation('tok-\ud83d\ude80', 'bob \ud83d\ude80', T0 + 1)).toEqual({ revokedAt: T0, subjectRevokedBefore: T0 });
+        expect(await store.getRevocation('tok-\ufffd', 'bob \ufffd', T0 + 1)).toBeUndefined();
+        expect(await store.getRevocation('tok-\ufffd\ufffd', 'bob \ufffd\ufffd', T0 + 1)).toBeUndefined();
+      });
+
       test('a token id spelled like a subject does not revoke that subject', async (store) => {
         await store.revoke('alice', { now: T0 });
         expect(await store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
@@ -172,7 +180,7 @@ export const revocation: Concern<RevocationStore> = {
   badArguments({ expect, test }) {
     const date = new Date(T0);
 
-    test('revoke without options, without now, or with a Date, NaN or Infinity, or a bad token id', async (store) => {
+    test('revoke without options, without now, or with a Date, NaN or Infinity, or a bad token id (empty, not a string, a lone surrogate)', async (store) => {
       const cases: Record<string, () => unknown> = {
         'no options': () => store.revoke('tok-1', bad(undefined)),
         'null options': () => store.revoke('tok-1', bad(null)),
@@ -186,12 +194,17 @@ export const revocation: Concern<RevocationStore> = {
         'expiresAt Infinity': () => store.revoke('tok-1', { now: T0, expiresAt: Number.POSITIVE_INFINITY }),
         'an empty token id': () => store.revoke('', { now: T0 }),
         'a token id that is a number': () => store.revoke(bad(42), { now: T0 }),
+        // PostgreSQL and Redis would keep a lone surrogate as U+FFFD, filing tok-\ud800, tok-\udc00 and tok-\ufffd as one.
+        'a token id with a lone surrogate': () => store.revoke('tok-\ud800', { now: T0 }),
+        'a token id with a trail surrogate first': () => store.revoke('tok-\ude80\ud83d', { now: T0 }),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
       expect(await store.getRevocation('tok-1', undefined, T0)).toBeUndefined();
+      expect(await store.getRevocation('tok-\ufffd', undefined, T0)).toBeUndefined();
+      expect(await store.getRevocation('tok-\ufffd\ufffd', undefined, T0)).toBeUndefined();
     });
 
-    test('revokeSubject without before or now, or with Dates, NaN or a bad subject', async (store) => {
+    test('revokeSubject without before or now, or with Dates, NaN or a bad subject (empty, not a string, a lone surrogate)', async (store) => {
       const cases: Record<string, () => unknown> = {
         'no options': () => store.revokeSubject('alice', bad(undefined)),
         'no before': () => store.revokeSubject('alice', bad({ now: T0 })),
@@ -203,18 +216,23 @@ export const revocation: Concern<RevocationStore> = {
         'expiresAt NaN': () => store.revokeSubject('alice', { now: T0, before: T0, expiresAt: Number.NaN }),
         'an empty subject': () => store.revokeSubject('', { now: T0, before: T0 }),
         'a subject that is not a string': () => store.revokeSubject(bad(['alice']), { now: T0, before: T0 }),
+        'a subject with a lone surrogate': () => store.revokeSubject('bob\udfff', { now: T0, before: T0 }),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
       expect(await store.getRevocation('tok-1', 'alice', T0)).toBeUndefined();
+      expect(await store.getRevocation('tok-1', 'bob\ufffd', T0)).toBeUndefined();
     });
 
-    test('getRevocation with a Date, NaN or missing now, an empty token id, or a subject that is not a string', async (store) => {
+    test('getRevocation with a Date, NaN or missing now, an empty token id, a subject that is not a string, or a lone surrogate', async (store) => {
       const cases: Record<string, () => unknown> = {
         'now as a Date': () => store.getRevocation('tok-1', 'alice', bad(date)),
         'now NaN': () => store.getRevocation('tok-1', 'alice', Number.NaN),
         'now missing': () => store.getRevocation('tok-1', 'alice', bad(undefined)),
         'an empty token id': () => store.getRevocation('', 'alice', T0),
         'a subject that is a number': () => store.getRevocation('tok-1', bad(7), T0),
+        // Never written, so never found, yet PostgreSQL and Redis would look up tok-\ufffd: refused, as by every store.
+        'a token id with a lone surrogate': () => store.getRevocation('tok-\ud800', undefined, T0),
+        'a subject with a lone surrogate': () => store.getRevocation('tok-1', 'bob\udfff', T0),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
     });

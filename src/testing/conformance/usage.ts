@@ -122,7 +122,7 @@ export const usage: Concern<UsageStore> = {
   badArguments({ expect, test }) {
     const date = new Date(T0);
 
-    test('recordUsage with a Date, NaN or missing time, or an empty token id, and getUsage of an empty token id', async (store) => {
+    test('recordUsage with a Date, NaN or missing time, or an empty or ill-formed token id, and getUsage of one', async (store) => {
       const cases: Record<string, () => unknown> = {
         'at as a Date': () => store.recordUsage('tok-1', bad({ at: date })),
         'at NaN': () => store.recordUsage('tok-1', { at: Number.NaN }),
@@ -130,6 +130,8 @@ export const usage: Concern<UsageStore> = {
         'no at': () => store.recordUsage('tok-1', bad({ ip: '203.0.113.9' })),
         'an empty token id': () => store.recordUsage('', { at: T0 }),
         'getUsage empty': () => store.getUsage(''),
+        'a token id with a lone surrogate': () => store.recordUsage('tok-\ud800', { at: T0 }),
+        'getUsage of a lone surrogate': () => store.getUsage('tok-\ud800'),
       };
       expect(await refusals(cases)).toEqual(allTypeErrors(cases));
       await store.flush?.();
