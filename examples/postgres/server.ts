@@ -21,7 +21,8 @@ const stores: TokenStore[] = [];
 
 async function startInstance(name: string): Promise<{ url: string; server: ReturnType<express.Express['listen']> }> {
   // The app owns its connections; the stores never open their own.
-  const pool = new pg.Pool({ connectionString: DATABASE_URL });
+  // A connection that does not come within queryTimeout is not waited for (a database that accepts and never answers).
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, connectionTimeoutMillis: 500 });
   pool.on('error', () => undefined); // PostgreSQL ending an idle connection must not end the process
   const client = new Redis(REDIS_URL);
   const subscriber = client.duplicate();

@@ -2,6 +2,7 @@
 // its advisory lock must hold across every statement (the store's other queries each run on any pooled connection).
 import type { Pool, PoolClient } from 'pg';
 import { StoreError } from '../../leaf/errors.js';
+import { integerOf, PG_TYPES } from './rows.js';
 import { MIGRATIONS, SCHEMA_VERSION, type Tables } from './schema.js';
 
 /** What `migrate()` did. */
@@ -26,8 +27,8 @@ export async function migrateSchema(pool: Pool, t: Tables): Promise<PostgresMigr
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`token-guard:${t.prefix}`]);
     await client.query(`CREATE TABLE IF NOT EXISTS ${t.version} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const { rows } = await client.query<{ v: number }>(`SELECT coalesce(max(version), 0)::int AS v FROM ${t.version}`);
-    const from = rows[0]?.v ?? 0;
+    const { rows } = await client.query<{ v: unknown }>({ text: `SELECT coalesce(max(version), 0)::int AS v FROM ${t.version}`, types: PG_TYPES });
+    const from = integerOf(rows[0]?.v ?? 0, 'schema version');
     if (from > SCHEMA_VERSION) {
       throw new StoreError(`PostgreSQL schema of ${t.prefix}* is at version ${from}, newer than this token-guard knows (${SCHEMA_VERSION}): upgrade token-guard`);
     }

@@ -4,7 +4,10 @@ import { StoreArgumentError } from '../validate.js';
 
 /** Options of PostgresStore. */
 export interface PostgresStoreOptions {
-  /** The app's `pg` Pool. The store runs its queries on it and never ends it. */
+  /**
+   * The app's `pg` Pool. The store runs its queries on it and never ends it. Give it `connectionTimeoutMillis` (at most
+   * `queryTimeout`): without it pg waits for a connection to an unresponsive database forever (the store warns once).
+   */
   pool: Pool;
   /**
    * Start of every table and index name, so several apps (or test runs) can share one database: lower-case letters,
@@ -13,6 +16,14 @@ export interface PostgresStoreOptions {
   tablePrefix?: string;
   /** Longest any query may take, in ms, before it fails with StoreError (the guard answers 503). Default: 500. */
   queryTimeout?: number;
+  /**
+   * Most requests for a connection that may wait in the pool's queue (`pool.waitingCount`, the app's own queries
+   * included; at least 1) before a query is refused at once with StoreError instead of queued behind them. The pool
+   * keeps a queued request until a connection frees up, however long the database takes to answer, so without a bound
+   * an outage grows the queue by one per request. Default: 100 × the pool's `max` (1000 for pg's default of 10): at a
+   * few ms per statement, a request queued further back would most likely wait out the default queryTimeout anyway.
+   */
+  maxWaiting?: number;
 }
 
 /** Options of `sweep`. */
@@ -43,6 +54,7 @@ export interface ResolvedPostgresOptions {
   pool: Pool;
   tablePrefix: string;
   queryTimeout: number;
+  maxWaiting: number;
 }
 
 const PREFIX = /^[a-z_][a-z0-9_]{0,39}$/;
@@ -55,6 +67,10 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
   if (!pool || typeof (pool as { query?: unknown }).query !== 'function' || typeof (pool as { connect?: unknown }).connect !== 'function') {
     throw new StoreArgumentError('PostgresStore: options.pool must be a pg Pool');
   }
+  // pg's binary results lose bytes on the way (see rows.ts): refused here, where the mistake is made.
+  if ((pool as { options?: { binary?: unknown } }).options?.binary === true) {
+    throw new StoreArgumentError('PostgresStore: a pool with binary: true is not supported (pg would misread the values the store reads)');
+  }
   const tablePrefix = options.tablePrefix ?? 'token_guard_';
   // Table names cannot be query parameters: the prefix goes into SQL text, so only a plain identifier is accepted.
   if (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix)) {
@@ -64,5 +80,22 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
   if (typeof queryTimeout !== 'number' || !Number.isInteger(queryTimeout) || queryTimeout < 1 || queryTimeout > MAX_DELAY_MS) {
     throw new StoreArgumentError(`PostgresStore: queryTimeout must be whole milliseconds from 1 to ${MAX_DELAY_MS} (got ${String(queryTimeout)})`);
   }
-  return { pool, tablePrefix, queryTimeout };
+  const poolMax = (pool as { options?: { max?: unknown } }).options?.max;
+  const maxWaiting = options.maxWaiting ?? 100 * (typeof poolMax === 'number' && Number.isSafeInteger(poolMax) && poolMax >= 1 ? poolMax : 10);
+  if (typeof maxWaiting !== 'number' || !Number.isSafeInteger(maxWaiting) || maxWaiting < 1) {
+    throw new StoreArgumentError(`PostgresStore: maxWaiting must be a whole number from 1 (got ${String(maxWaiting)})`);
+  }
+  return { pool, tablePrefix, queryTimeout, maxWaiting };
+}
+
+/**
+ * Whether the pool's `connectionTimeoutMillis` is unset or 0 (false for a pool that is not pg's: no `options`). pg
+ * then waits for a new connection forever, and a database that accepts TCP but never answers (a hung server, a proxy
+ * whose backend is gone) holds every connection the pool opens: the pool stops serving until the process restarts.
+ */
+export function unboundedConnect(pool: Pool): boolean {
+  const options = (pool as { options?: { connectionTimeoutMillis?: unknown } }).options;
+  if (options === null || typeof options !== 'object') return false;
+  const wait = options.connectionTimeoutMillis;
+  return !(typeof wait === 'number' && wait > 0);
 }

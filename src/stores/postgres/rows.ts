@@ -2,7 +2,7 @@
 // returns into records, revocation entries and lifecycle events. Anything that does not read as written is a
 // StoreError (fail closed), never a guess.
 import { createHash } from 'node:crypto';
-import type { QueryResultRow } from 'pg';
+import type { CustomTypesConfig, QueryResultRow } from 'pg';
 import { StoreError } from '../../leaf/errors.js';
 import type { LifecycleEvent } from '../../leaf/lifecycle.js';
 import type { ApiKeyRecord } from '../../leaf/store.js';
@@ -66,14 +66,67 @@ export function pgEventKey(s: string | undefined): string | null {
   return s === undefined ? null : pgText(s);
 }
 
-/** A number column as JS reads it (float8 arrives as a number, bigint as a string). */
+// Every type not listed (text, char, int8) is read as the text PostgreSQL sent: a JS number cannot hold every int8, so
+// integerOf reads its text exactly. Records and events are selected as text too (`record::text`) and parsed by
+// objectOf, so a jsonb parser set elsewhere never sees them, and only text that spells a JSON object is read as one.
+const asText = (v: string): string => v;
+const TEXT_PARSERS: Readonly<Record<number, (v: string) => number>> = {
+  21: Number, // int2
+  23: Number, // int4
+  700: Number, // float4
+  701: Number, // float8: PostgreSQL writes the shortest text that reads back as the same double
+};
+// pg (8.x) hands a binary value over after a round trip through a UTF-8 string, which mangles most bytes of a
+// number: a query on a client with `binary: true` (pool option, or pg.defaults) fails (StoreError) rather than read
+// a revocation's time as another time.
+function refuseBinary(): never {
+  throw new Error('PostgresStore reads text results only: a client with binary: true would misread them');
+}
+
+/**
+ * How every query of the store reads its columns, whatever the app set globally (`pg.types.setTypeParser`) or on its
+ * pool (`types`): a BigInt parser for int8 or a jsonb parser that keeps the text, both common app settings, would
+ * otherwise make every key with uses left, or every key, a 503.
+ */
+export const PG_TYPES: CustomTypesConfig = {
+  getTypeParser: (oid: number, format?: string) => (format === 'binary' ? refuseBinary : (TEXT_PARSERS[oid] ?? asText)),
+};
+
+/** A float8 column as JS reads it: a number, or its text where another parser was at work (pg-native ignores PG_TYPES). */
 export function numberOf(v: unknown, what: string): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
   if (!Number.isFinite(n)) throw new StoreError(`PostgreSQL returned a malformed ${what}`);
   return n;
 }
 
-/** The columns an API key record is read from. */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A bigint column as a safe integer: its text (PG_TYPES), or a BigInt or number from another parser. Beyond 2^53 it
+ * is refused, never rounded: a count of uses read one off would let a use through that is not there.
+ */
+export function integerOf(v: unknown, what: string): number {
+  let n = Number.NaN;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'bigint') n = v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : Number.NaN;
+  else if (typeof v === 'string' && /^-?\d{1,16}$/.test(v)) n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new StoreError(`PostgreSQL returned a malformed ${what}`);
+  return n;
+}
+
+/** A jsonb column selected as text (`::text`), parsed: a JSON object, or a StoreError. */
+function objectOf(v: unknown, what: string): object {
+  let o: unknown;
+  try {
+    o = typeof v === 'string' ? JSON.parse(v) : undefined;
+  } catch {
+    // not JSON: refused below
+  }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new StoreError(`${what} in PostgreSQL is malformed`);
+  return o;
+}
+
+/** The columns an API key record is read from (`record::text AS record, remaining`). */
 export interface RecordRow {
   record: unknown;
   remaining: unknown;
@@ -81,16 +134,12 @@ export interface RecordRow {
 
 /** A record from its row: the JSON, plus `remaining` from its own column. Anything else is a StoreError (fail closed). */
 export function toRecord(row: RecordRow): ApiKeyRecord {
-  const { record, remaining } = row;
-  if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new StoreError('API key record in PostgreSQL is malformed');
+  const { remaining } = row;
+  const record = objectOf(row.record, 'API key record');
   // Uses left live in their column, where useApiKey takes them atomically: one in the JSON came from another writer.
   if (Object.hasOwn(record, 'remaining')) throw new StoreError('API key record in PostgreSQL carries remaining in its JSON');
   const out = record as ApiKeyRecord;
-  if (remaining !== null && remaining !== undefined) {
-    const n = numberOf(remaining, 'uses left');
-    if (!Number.isSafeInteger(n)) throw new StoreError('API key uses left in PostgreSQL is not an integer');
-    out.remaining = n;
-  }
+  if (remaining !== null && remaining !== undefined) out.remaining = integerOf(remaining, 'uses left');
   return out;
 }
 
@@ -125,10 +174,9 @@ export function toRevocationEntries(rows: QueryResultRow[], now: number): Revoca
   return out;
 }
 
-/** A lifecycle event from its row's `event` JSON. */
+/** A lifecycle event from its row's `event` JSON (`event::text AS event`). */
 export function toLifecycleEvent(row: QueryResultRow): LifecycleEvent {
-  const e = row['event'];
-  if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new StoreError('lifecycle event in PostgreSQL is malformed');
+  const e = objectOf(row['event'], 'lifecycle event');
   if (!(ESCAPED in e)) return e as LifecycleEvent;
   const event: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(e)) if (k !== ESCAPED) event[k] = typeof v === 'string' ? unescapeText(v) : v;

@@ -18,11 +18,12 @@ import {
   DEFAULT_EVENT_LIMIT,
   StoreArgumentError,
 } from '../validate.js';
-import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSweepResult, resolvePostgresOptions } from './options.js';
+import { type PostgresStoreOptions, type PostgresSweepOptions, type PostgresSweepResult, resolvePostgresOptions, unboundedConnect } from './options.js';
 import { migrateSchema, type PostgresMigrateResult } from './migrate.js';
-import { numberOf, pgEventForms, pgEventJson, pgEventKey, pgForms, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
+import { integerOf, PG_TYPES, pgEventForms, pgEventJson, pgEventKey, pgForms, pgText, type RecordRow, toLifecycleEvent, toRecord, toRevocationEntries } from './rows.js';
 import { Tables } from './schema.js';
 import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
+import { warnOnce } from '../../leaf/warnings.js';
 
 /**
  * Keeps API key records and revocations in PostgreSQL, so they survive any cache (Redis included) losing them, with
@@ -35,6 +36,8 @@ import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
  *   call it at deploy or start-up. No request ever creates a table: a missing one is a StoreError (503).
  * - Every query is parameterised and bounded by `queryTimeout`; a failure or timeout is a StoreError, which the guard
  *   answers with 503 `store.unavailable`. The Pool reconnects on its own, so the store recovers without a restart.
+ *   Past `maxWaiting` requests queued for a connection, a query is refused at once rather than queued (an outage
+ *   would grow pg's queue by one per request). Columns are read by the store's own type parsers, not the app's.
  * - Times are the caller's (`now`), never the database's, so it runs on fake time like every store.
  * - `sweep({ now })` deletes expired revocations (and long-expired key records) in short batches.
  *
@@ -42,7 +45,8 @@ import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
  * @example
  * import pg from 'pg';
  * import { PostgresStore } from 'token-guard/postgres';
- * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * // connectionTimeoutMillis: without it pg waits for a connection to an unresponsive database forever.
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 500 });
  * pool.on('error', () => {}); // a dropped idle connection must not end the process
  * const durable = new PostgresStore({ pool });
  * await durable.migrate();
@@ -51,12 +55,20 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   private readonly pool: Pool;
   private readonly t: Tables;
   private readonly timeoutMs: number;
+  private readonly maxWaiting: number;
 
   constructor(options: PostgresStoreOptions) {
     const o = resolvePostgresOptions(options);
     this.pool = o.pool;
     this.t = new Tables(o.tablePrefix);
     this.timeoutMs = o.queryTimeout;
+    this.maxWaiting = o.maxWaiting;
+    if (unboundedConnect(o.pool)) {
+      warnOnce(
+        'TOKEN_GUARD_POSTGRES_CONNECT_TIMEOUT',
+        `PostgresStore: the pg Pool has no connectionTimeoutMillis, so a connection attempt to a database that accepts and never answers waits forever and holds one of the pool's connections; set connectionTimeoutMillis to at most queryTimeout (${o.queryTimeout} ms)`,
+      );
+    }
   }
 
   // --- Schema
@@ -74,7 +86,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
 
   async getApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
     checkId('getApiKey', 'hash', hash);
-    const rows = await this.query('getApiKey', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE hash = $1`, [pgText(hash)]);
+    const rows = await this.query('getApiKey', `SELECT record::text AS record, remaining FROM ${this.t.apiKeys} WHERE hash = $1`, [pgText(hash)]);
     return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
   }
 
@@ -106,7 +118,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
       `UPDATE ${this.t.apiKeys} SET record = (record || $2::jsonb) - $3::text[],
          remaining = CASE $4::text WHEN 'keep' THEN remaining WHEN 'del' THEN NULL ELSE $5::bigint END
        WHERE hash = $1 AND ($6::boolean IS NOT TRUE OR NOT (record ?| array['rotatedTo', 'revokedAt']))
-       RETURNING record, remaining`,
+       RETURNING record::text AS record, remaining`,
       [pgText(hash), JSON.stringify(set), drop, remainingMode, remainingMode === 'set' ? String(patch.remaining) : null, condition?.unrotatedAndUnrevoked === true],
     );
     return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
@@ -130,7 +142,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     );
     const row = rows[0];
     if (!row) throw new StoreError('PostgreSQL returned no row for useApiKey');
-    if (row['taken'] !== null && row['taken'] !== undefined) return numberOf(row['taken'], 'uses left');
+    if (row['taken'] !== null && row['taken'] !== undefined) return integerOf(row['taken'], 'uses left');
     return row['before'] === null || row['before'] === undefined ? undefined : -1;
   }
 
@@ -141,9 +153,11 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     checkId('listApiKeys', 'subject', subject);
     // No record holds a NUL (every store refuses one), and PostgreSQL cannot even be asked about it.
     if (subject.includes('\0')) return [];
-    const rows = await this.query('listApiKeys', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE subject = $1 ORDER BY (record->>'createdAt')::double precision, hash`, [
-      subject,
-    ]);
+    const rows = await this.query(
+      'listApiKeys',
+      `SELECT record::text AS record, remaining FROM ${this.t.apiKeys} WHERE subject = $1 ORDER BY (record->>'createdAt')::double precision, hash`,
+      [subject],
+    );
     return rows.map((row) => toRecord(row as RecordRow));
   }
 
@@ -151,7 +165,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   async getApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
     checkId('getApiKeyById', 'id', id);
     if (id.includes('\0')) return undefined;
-    const rows = await this.query('getApiKeyById', `SELECT record, remaining FROM ${this.t.apiKeys} WHERE id = $1 ORDER BY hash LIMIT 1`, [id]);
+    const rows = await this.query('getApiKeyById', `SELECT record::text AS record, remaining FROM ${this.t.apiKeys} WHERE id = $1 ORDER BY hash LIMIT 1`, [id]);
     return rows[0] ? toRecord(rows[0] as RecordRow) : undefined;
   }
 
@@ -239,7 +253,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
     checkLifecycleQuery(query);
     const rows = await this.query(
       'listLifecycleEvents',
-      `SELECT event FROM (
+      `SELECT event::text AS event FROM (
          SELECT seq, event FROM ${this.t.events}
          WHERE ($1::text IS NULL OR (subject = $1 AND (event->>'subject' = $2 OR event ? '%')) OR (subject = $2 AND event->>'subject' = $2 AND NOT event ? '%'))
            AND ($3::text IS NULL OR (token_id = $3 AND (event->>'tokenId' = $4 OR event ? '%')) OR (token_id = $4 AND event->>'tokenId' = $4 AND NOT event ? '%'))
@@ -321,6 +335,12 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
   private async attempt(text: string, values: unknown[]): Promise<QueryResult> {
     const deadline = Date.now() + this.timeoutMs;
     for (let tries = 1; ; tries++) {
+      // Refused without queueing: pg keeps a queued request until it gets a connection, which a database that does
+      // not answer never gives, so each request of an outage would add one for good (the 503 comes from bounded()).
+      const waiting = this.pool.waitingCount;
+      if (waiting >= this.maxWaiting) {
+        throw new StoreError(`${waiting} requests already wait for a pooled connection (maxWaiting ${this.maxWaiting}): the statement was not run`);
+      }
       const client = await this.pool.connect();
       // A statement whose caller has been answered already (queryTimeout passed while it waited for a connection, say
       // behind a row lock) is not run: a refused request must not spend a key's use later, nor a backlog run stale.
@@ -334,7 +354,7 @@ export class PostgresStore implements KeyRecordStore, RevocationSource, KeyInven
       const swallow = (): void => undefined;
       client.on('error', swallow);
       try {
-        const result = await client.query(text, values);
+        const result = await client.query({ text, values, types: PG_TYPES });
         client.release();
         return result;
       } catch (e) {
