@@ -46,7 +46,9 @@ export function revokedTokenId(token: unknown): string {
     throw new UsageError('revoke: expected a token id or a verified token', { help: 'pass req.auth.token, or the token id (JWT jti, API key record id)' });
   // A raw credential is never an id: filed under it, the revocation would refuse nothing (and put a secret in the store).
   if (typeof token === 'string' && isRawCredential(token))
-    throw new UsageError('revoke: got a raw token, not its id', { help: 'pass req.auth.token (the verified token), or its id (JWT jti, API key record id)' });
+    throw new UsageError('revoke: got a raw token, not its id (not shown)', {
+      help: "give the token's id (a JWT's jti, an API key's record id key_…), never the token; in an app, pass req.auth.token",
+    });
   if (hasLoneSurrogate(tokenId)) throw illFormed('revoke', 'the token id');
   if (typeof info?.subject === 'string' && hasLoneSurrogate(info.subject)) throw illFormed('revoke', "the token's subject");
   return tokenId;
@@ -57,12 +59,28 @@ export function checkRevokedSubject(subject: unknown): asserts subject is string
   if (typeof subject !== 'string' || subject === '')
     throw new UsageError('revokeSubject: expected a subject', { help: 'pass the non-empty subject (JWT sub, API key record subject)' });
   // As for revoke: a credential is no subject, and filed as one it would put a secret in the store and its events.
-  if (isRawCredential(subject)) throw new UsageError('revokeSubject: got a raw token, not a subject', { help: 'pass the subject (JWT sub, API key record subject)' });
+  if (isRawCredential(subject))
+    throw new UsageError('revokeSubject: got a raw token, not a subject (not shown)', { help: "give the subject (a JWT's sub, an API key record's subject), never a token" });
   if (hasLoneSurrogate(subject)) throw illFormed('revokeSubject', 'the subject');
 }
 
-/** Whether `id` is a credential itself (a compact JWT, or an API key of any prefix, not only this policy's) rather than an id. */
-export const isRawCredential = (id: string): boolean => (id.startsWith('eyJ') && isJwtShaped(id)) || isApiKeyShaped(id);
+/** A compact JWT, or an API key of any prefix (not only this policy's). */
+const isCredential = (s: string): boolean => (s.startsWith('eyJ') && isJwtShaped(s)) || isApiKeyShaped(s);
+
+/** What a pasted credential comes wrapped in: white space, quotes, and the separators of a header or a `name=value`. */
+const WRAPPING = /[\s"'`,;:=()<>[\]{}]+/;
+
+/**
+ * Whether `id` is a credential rather than an id: one alone, or one as it is pasted (`Bearer eyJ…`, quoted, with a
+ * line break, `Authorization: Bearer …`). Filed under such a string a revocation refuses nothing, and puts the secret
+ * in the store, its keys and its events.
+ */
+export function isRawCredential(id: string): boolean {
+  if (isCredential(id)) return true;
+  if (!WRAPPING.test(id)) return false;
+  for (const piece of id.split(WRAPPING)) if (piece !== '' && isCredential(piece)) return true;
+  return false;
+}
 
 /** Options of `guard.revoke`. */
 export interface GuardRevokeOptions {

@@ -148,6 +148,15 @@ describe.skipIf(!redisUp)('token-guard keys and revoke against Redis', () => {
     expect(await redis.store.getRevocation(raw, undefined, Date.now())).toBeUndefined();
   });
 
+  it('refuses a JWT pasted with its scheme ("Bearer eyJ…") as the id (exit 2), without echoing it or storing anything', async () => {
+    const raw = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+    const r = await cli(['revoke', 'token', `Bearer ${raw}`, '--prefix', prefix], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('got a raw token, not its id');
+    expect(r.stdout + r.stderr).not.toContain(raw);
+    expect(await redis.client.keys(`${prefix}*${raw}*`)).toEqual([]);
+  });
+
   it('refuses a raw API key of another prefix than tg_ given as the id (exit 2), and stores nothing under it', async () => {
     const raw = issueApiKey({ prefix: 'sk_live_', subject: 'x', scopes: [], expiresIn: '1h' }).key;
     const r = await cli(['revoke', 'token', raw, '--prefix', prefix], { env });
