@@ -1,10 +1,12 @@
 // The Redis behind `keys` and `revoke`: the URL and prefix from the options or REDIS_URL, a connection that fails fast
 // (no retry loop, no offline queue) so an unreachable Redis ends the command in `--timeout`, never a hang, and, for the
 // commands that revoke, a second one to listen on, as an app's `subscriber`: a revocation returns only once every
-// listening instance confirmed it.
+// listening instance confirmed it. For the commands that write, one line on stderr when that Redis may lose what they
+// wrote (no append-only file, an eviction policy): never the store's process warning, which is noise on every call.
 import type { Redis, RedisOptions } from 'ioredis';
 import { parseTimerDuration } from '../leaf/duration.js';
 import { RedisStore } from '../stores/redis.js';
+import { checkDurability, type DurabilityCheck, durabilityBriefs } from '../stores/redis/durability.js';
 import type { OptionSpec, CommandContext } from './command.js';
 import { CliError, usage } from './exit.js';
 
@@ -22,6 +24,11 @@ export interface StoreUse {
    * confirmations. Default: false.
    */
   revokes?: boolean;
+  /**
+   * Whether it writes (`keys issue`, `keys rotate`; a command that revokes does too): only then are Redis's settings
+   * read, and a note printed when Redis may lose what was written. Default: false.
+   */
+  writes?: boolean;
 }
 
 /** An open store and how to let go of it. */
@@ -130,11 +137,24 @@ export async function openStore(ctx: CommandContext, name: string, use: StoreUse
     // To revoke, a subscriber, as the app's instances have: without one a revocation is published unconfirmed, and the
     // command would succeed while an instance still answers "not revoked" from its near-cache. It waits `--timeout` for
     // the confirmations; nothing is cached here (a command makes a lookup or two), so there is no heartbeat to stop.
-    store = new RedisStore({ client, ...(subscriber && { subscriber }), prefix, commandTimeout: timeoutMs, confirmTimeout: timeoutMs, nearCache: false });
+    // Durability 'ignore': the store's check would print a two-line process warning on every command, or under
+    // NODE_ENV=production ('require') refuse a revocation, which is better written to a Redis that may lose it than not
+    // at all. A command that writes reads the settings itself, below, and says so in one line.
+    store = new RedisStore({
+      client,
+      ...(subscriber && { subscriber }),
+      prefix,
+      commandTimeout: timeoutMs,
+      confirmTimeout: timeoutMs,
+      nearCache: false,
+      durability: 'ignore',
+    });
   } catch (err) {
     disconnect();
     throw usage(`${name}: ${(err as Error).message}`);
   }
+  // Read while the command runs (it never rejects, and gives up within --timeout); reported once the command is done.
+  const durability = use.writes === true || use.revokes === true ? checkDurability(client, timeoutMs) : undefined;
   /** Waits for `p` at most `--timeout`; a failure or a late answer is let go: the command is ending either way. */
   const bounded = async (p: Promise<unknown>): Promise<void> => {
     let t: NodeJS.Timeout | undefined;
@@ -152,6 +172,7 @@ export async function openStore(ctx: CommandContext, name: string, use: StoreUse
         // still in place, confirm it. Removed first (store.close), they would leave that revoke waiting on us in vain.
         if (subscriber) await bounded(subscriber.unsubscribe());
         await store.close();
+        if (durability) noteDurability(ctx, where, await durability);
       } finally {
         // QUIT, not a bare disconnect: Redis runs what was sent before it (a confirmation just published) first.
         await bounded(client.quit());
@@ -162,3 +183,12 @@ export async function openStore(ctx: CommandContext, name: string, use: StoreUse
 }
 
 const noop = (): void => undefined;
+
+/**
+ * One line on stderr when the Redis written to may lose it; `note:`, not `token-guard:`, which starts an error. Settings
+ * that cannot be read (CONFIG disabled, as on managed services) say nothing: the line would be noise on every command.
+ */
+function noteDurability(ctx: CommandContext, where: string, { report }: DurabilityCheck): void {
+  if (!report.checked || report.issues.length === 0) return;
+  ctx.out.note(`note: Redis at ${where} may lose this change: ${durabilityBriefs(report.settings).join(', ')}`);
+}

@@ -170,7 +170,7 @@ const issue: Command = {
     const actor = actorOf(ctx);
     // Checked before connecting (the key minted here is dropped): a bad option is a usage error whether or not Redis is up.
     issueApiKey(options);
-    const open = await openTarget(ctx, name);
+    const open = await openTarget(ctx, name, { writes: true });
     let made: Made<Awaited<ReturnType<typeof createApiKey>>>;
     try {
       if (open.policy) {
@@ -306,7 +306,7 @@ const rotate: Command = {
     if (expires !== undefined) options.expiresIn = expires === 'never' ? null : parseDurationFlag('--expires-in', expires);
     if (reason !== undefined) options.reason = reason;
     if (secret !== undefined) options.checksumSecret = secret.secret;
-    const open = await openTarget(ctx, name);
+    const open = await openTarget(ctx, name, { writes: true });
     let made: Made<Awaited<ReturnType<typeof rotateApiKey>>>;
     try {
       Object.assign(options, readAs(open));

@@ -2,6 +2,7 @@
 // maxmemory, or a restart without an append-only file)? Read with CONFIG GET, which managed services may disable.
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../../leaf/errors.js';
+import { type TokenGuardWarningCode, warnOnce } from '../../leaf/warnings.js';
 
 /** What RedisStore does when Redis could drop a revocation or a claim. */
 export type RedisDurability = 'require' | 'warn' | 'ignore';
@@ -37,42 +38,89 @@ export class RedisDurabilityError extends StoreError {
 
 const SETTINGS = ['maxmemory-policy', 'maxmemory', 'appendonly', 'appendfsync', 'save'] as const;
 
-/** The issues of one node's settings. */
-export function durabilityIssues(s: Partial<Record<(typeof SETTINGS)[number], string>>, where = ''): string[] {
-  const issues: string[] = [];
+type NodeSettings = Partial<Record<(typeof SETTINGS)[number], string>>;
+
+/** One way a node's settings could drop state: in full (why, and the fix), and in brief (the setting and its fix). */
+interface Finding {
+  issue: string;
+  brief: string;
+}
+
+function findings(s: NodeSettings, where: string): Finding[] {
+  const found: Finding[] = [];
   const policy = s['maxmemory-policy'];
   if (policy !== undefined && policy !== 'noeviction') {
     const limit = s['maxmemory'] === '0' ? ' (maxmemory is 0 now, but the policy applies as soon as a limit is set)' : '';
-    issues.push(
-      `${where}maxmemory-policy is ${policy}${limit}: at maxmemory Redis evicts keys, and revocations and claims carry a TTL, so volatile-* policies pick them too; set maxmemory-policy noeviction`,
-    );
+    found.push({
+      issue: `${where}maxmemory-policy is ${policy}${limit}: at maxmemory Redis evicts keys, and revocations and claims carry a TTL, so volatile-* policies pick them too; set maxmemory-policy noeviction`,
+      brief: `${where}maxmemory-policy is ${policy} (set noeviction)`,
+    });
   }
   if (s['appendonly'] !== undefined && s['appendonly'] !== 'yes') {
     const save = s['save'] ? `only the RDB snapshots (save "${s['save']}") survive` : 'nothing survives (no RDB snapshots either)';
-    issues.push(`${where}appendonly is ${s['appendonly']}: on a restart ${save}, so revocations and claims written since are lost; set appendonly yes`);
+    found.push({
+      issue: `${where}appendonly is ${s['appendonly']}: on a restart ${save}, so revocations and claims written since are lost; set appendonly yes`,
+      brief: `${where}appendonly is ${s['appendonly']} (set appendonly yes)`,
+    });
   } else if (s['appendonly'] === 'yes' && s['appendfsync'] === 'no') {
-    issues.push(`${where}appendfsync is no: the OS decides when the append-only file reaches disk (often 30 s of writes lost on a crash); set appendfsync everysec or always`);
+    found.push({
+      issue: `${where}appendfsync is no: the OS decides when the append-only file reaches disk (often 30 s of writes lost on a crash); set appendfsync everysec or always`,
+      brief: `${where}appendfsync is no (set everysec)`,
+    });
   }
-  return issues;
+  return found;
+}
+
+/** The issues of one node's settings. */
+export function durabilityIssues(s: NodeSettings, where = ''): string[] {
+  return findings(s, where).map((f) => f.issue);
+}
+
+/** The same issues of one node's settings in brief, each the setting and its fix (`appendonly is no (set appendonly yes)`), for one line of output. */
+export function durabilityBriefs(s: NodeSettings): string[] {
+  return findings(s, '').map((f) => f.brief);
 }
 
 async function readNode(node: Redis): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of SETTINGS) {
-    const reply = (await node.config('GET', name)) as unknown;
+  // Sent together (one round trip): calls under 'require' wait for this check.
+  const replies = await Promise.all(SETTINGS.map((name) => node.config('GET', name) as Promise<unknown>));
+  SETTINGS.forEach((name, i) => {
+    const reply = replies[i];
     // [name, value], or [] when the server does not know the setting (an old or trimmed-down server).
     if (Array.isArray(reply) && typeof reply[1] === 'string') out[name] = reply[1];
-  }
+  });
   return out;
 }
 
-/** Reads the settings of every node (each master of a Cluster) within `timeoutMs`, and what they would lose. */
-export async function checkDurability(client: Redis | Cluster, timeoutMs: number): Promise<RedisDurabilityReport> {
+/** One check: what it found, and whether a failure was the lack of an answer (worth asking again) or the server's refusal of CONFIG (final). */
+export interface DurabilityCheck {
+  report: RedisDurabilityReport;
+  /** No answer (a timeout, a connection that is down, a server still loading): nothing is known yet. */
+  unanswered: boolean;
+}
+
+// An error reply that is the server's answer to CONFIG for good (renamed or disabled command, an ACL without it);
+// LOADING, BUSY, MASTERDOWN, TRYAGAIN and the like are a server not ready yet.
+const CONFIG_REFUSED = /^(?:ERR|NOPERM)\b/;
+
+/**
+ * Reads the settings of every node (each master of a Cluster) within `timeoutMs`, and what they would lose. Ends at
+ * once, unanswered, when `abort` settles (the store closing). Never rejects.
+ */
+export async function checkDurability(client: Redis | Cluster, timeoutMs: number, abort?: Promise<unknown>): Promise<DurabilityCheck> {
   const cluster = (client as Cluster).isCluster === true;
   let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
   try {
     // A Cluster knows its masters only once connected: an empty list read too early would check nothing.
-    const ready = cluster && (client as Cluster).status !== 'ready' ? new Promise<void>((resolve) => (client as Cluster).once('ready', () => resolve())) : Promise.resolve();
+    const ready =
+      cluster && (client as Cluster).status !== 'ready'
+        ? new Promise<void>((resolve) => {
+            onReady = resolve;
+            (client as Cluster).once('ready', onReady);
+          })
+        : Promise.resolve();
     const read = ready.then(() => {
       const nodes = cluster ? (client as Cluster).nodes('master') : [client as Redis];
       if (nodes.length === 0) throw new Error('the Cluster has no master node');
@@ -81,7 +129,10 @@ export async function checkDurability(client: Redis | Cluster, timeoutMs: number
     const timedOut = new Promise<never>((_r, reject) => {
       timer = setTimeout(() => reject(new Error(`CONFIG GET did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    const results = await Promise.race([read, timedOut]);
+    const aborted = (abort ?? new Promise<never>(() => undefined)).then(() => {
+      throw new Error('the store was closed first');
+    });
+    const results = await Promise.race([read, timedOut, aborted]);
     const settings: Record<string, string> = {};
     const issues: string[] = [];
     for (const [node, s] of results) {
@@ -89,10 +140,141 @@ export async function checkDurability(client: Redis | Cluster, timeoutMs: number
       for (const [k, v] of Object.entries(s)) settings[`${where}${k}`] = v;
       issues.push(...durabilityIssues(s, where));
     }
-    return { checked: true, settings, issues };
+    return { report: { checked: true, settings, issues }, unanswered: false };
   } catch (e) {
-    return { checked: false, settings: {}, issues: [], error: e instanceof Error ? e.message : String(e) };
+    const message = e instanceof Error ? e.message : String(e);
+    const refused = e instanceof Error && e.name === 'ReplyError' && CONFIG_REFUSED.test(message);
+    return { report: { checked: false, settings: {}, issues: [], error: message }, unanswered: !refused };
   } finally {
     clearTimeout(timer);
+    if (onReady) (client as Cluster).off('ready', onReady);
   }
+}
+
+const NEEDED = 'maxmemory-policy noeviction and appendonly yes (appendfsync everysec or always)';
+
+/** What a DurabilityGate checks and how it names the store in its warnings. */
+export interface DurabilityGateOptions {
+  client: Redis | Cluster;
+  mode: RedisDurability;
+  /** Whether `mode` is the default (not given): the refusal's warning then says where it came from. */
+  defaulted: boolean;
+  /** The longest one check may take, in ms. */
+  timeoutMs: number;
+  /** The store's prefix, naming it in the refusal's warning. */
+  prefix: string;
+}
+
+/**
+ * The store's verdict on the server's settings, and what a call does until there is one. Under `'require'` a call
+ * waits for the verdict (within its own commandTimeout, like a call that waits for ioredis to connect), then fails
+ * with RedisDurabilityError if Redis could drop state; a check that got no answer (Redis down or silent) is asked
+ * again by the next call instead of being taken as a pass. `'warn'` and `'ignore'` never hold a call.
+ */
+export class DurabilityGate {
+  /** The first check's report (what `ready()` answers); rejects with RedisDurabilityError when the store refuses. */
+  readonly first: Promise<RedisDurabilityReport>;
+  /** Set once `'require'` found a setting that would drop state: every call then fails with it. */
+  error: RedisDurabilityError | undefined;
+  /** Whether calls go straight through: not under `'require'` until a check passed (or the server refused CONFIG). */
+  private open: boolean;
+  /** The check calls wait for (`'require'`, no verdict yet); rejects when they must fail. */
+  private pending: Promise<void> | undefined;
+  private closed = false;
+  /** The latest check, which close() ends and waits for (it never rejects). */
+  private latest: Promise<DurabilityCheck> | undefined;
+  private stop!: () => void;
+  private readonly stopped = new Promise<void>((resolve) => (this.stop = resolve));
+
+  constructor(private readonly o: DurabilityGateOptions) {
+    this.open = o.mode !== 'require';
+    if (o.mode === 'ignore') {
+      this.first = Promise.resolve({ checked: false, settings: {}, issues: [], error: "durability: 'ignore'" });
+      return;
+    }
+    this.first = o.mode === 'require' ? this.verify() : this.warn();
+    // Nobody may be listening (ready() is optional): the refusal is also reported by every call.
+    this.first.catch(() => undefined);
+    if (o.mode === 'require') this.pending = this.gate(this.first);
+  }
+
+  /** Before a call: `undefined` to go on, an error to fail with now, or a promise to wait for (it rejects when the call must fail). */
+  wait(): undefined | StoreError | Promise<void> {
+    if (this.open) return undefined;
+    if (this.error) return this.error;
+    if (this.closed) return new StoreError("RedisStore was closed before the Redis settings were verified (durability: 'require')");
+    this.pending ??= this.gate(this.verify());
+    return this.pending;
+  }
+
+  /** Whether anything the store holds may still be written: not when it refuses this Redis or never got a verdict. */
+  get writable(): boolean {
+    return this.open;
+  }
+
+  /** Ends a check in flight, and resolves once it has let go of its timer; a call made later under `'require'` without a verdict fails. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stop();
+    await this.latest;
+  }
+
+  private check(): Promise<DurabilityCheck> {
+    this.latest = checkDurability(this.o.client, this.o.timeoutMs, this.stopped);
+    return this.latest;
+  }
+
+  private gate(check: Promise<RedisDurabilityReport>): Promise<void> {
+    const gate = check.then((report) => {
+      if (!this.open) throw new StoreError(`RedisStore could not read the Redis settings, which durability: 'require' must verify first (${report.error})`);
+    });
+    // Rejects for the calls waiting on it; nobody may be.
+    gate.catch(() => undefined);
+    return gate;
+  }
+
+  private async verify(): Promise<RedisDurabilityReport> {
+    const { report, unanswered } = await this.check();
+    if (report.checked && report.issues.length > 0) {
+      this.error = new RedisDurabilityError(report);
+      const origin = this.o.defaulted ? "durability: 'require', the default under NODE_ENV=production" : "durability: 'require'";
+      emitWarning(
+        'TOKEN_GUARD_REDIS_DURABILITY_REFUSED',
+        `RedisStore (prefix ${JSON.stringify(this.o.prefix)}) refuses every call, so guards on it answer 503 store.unavailable (${origin}): ${this.error.message}`,
+      );
+      throw this.error;
+    }
+    if (unanswered) {
+      // Nothing known yet: the next call asks again. Taken as a pass, a Redis that was down at start-up would never be checked.
+      this.pending = undefined;
+      if (!this.closed) {
+        warnOnce(
+          'TOKEN_GUARD_REDIS_DURABILITY',
+          `RedisStore could not read the Redis settings (${report.error}); under durability: 'require' calls fail (503) until it can. Make sure Redis runs with ${NEEDED}`,
+        );
+      }
+      return report;
+    }
+    // The server refused CONFIG (managed services often do): nothing can be verified, which is warned about, never refused.
+    if (!report.checked) warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `RedisStore could not read the Redis settings (${report.error}); make sure Redis runs with ${NEEDED}`);
+    this.open = true;
+    return report;
+  }
+
+  private async warn(): Promise<RedisDurabilityReport> {
+    const { report } = await this.check();
+    if (this.closed) return report;
+    if (!report.checked) warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `RedisStore could not read the Redis settings (${report.error}); make sure Redis runs with ${NEEDED}`);
+    else if (report.issues.length > 0) warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `Redis could drop revocations or claims: ${report.issues.join('; ')}`);
+    return report;
+  }
+}
+
+/**
+ * A process warning every time, not once per process: a refusing store is one that does not work at all, and each
+ * one (another prefix, another Redis) is named. A no-op where `process.emitWarning` is missing (edge runtimes).
+ */
+function emitWarning(code: TokenGuardWarningCode, message: string): void {
+  const proc = (globalThis as { process?: { emitWarning?: (message: string, options: { type: string; code: string }) => void } }).process;
+  if (typeof proc?.emitWarning === 'function') proc.emitWarning(message, { type: 'TokenGuardWarning', code });
 }

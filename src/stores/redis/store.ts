@@ -25,11 +25,10 @@ import { checkClaimGroup } from '../claims.js';
 import { REVOCATION_TTL_SLACK_MS, revocationLapsed } from '../clock-skew.js';
 import { COUNTER_TTL_SLACK_MS } from '../gcra.js';
 import { checkConsume, checkGetRevocation, checkId, checkRecordUsage, checkRevoke, checkRevokeSubject, StoreArgumentError } from '../validate.js';
-import { warnOnce } from '../../leaf/warnings.js';
 import { deleteApiKey, getApiKey, getApiKeyById, listApiKeys, putApiKey, updateApiKey, useApiKey } from './api-keys.js';
 import { boundedCall, type Call, type RedisContext } from './command.js';
 import { closedBeforeWrite } from './confirmations.js';
-import { checkDurability, RedisDurabilityError, type RedisDurabilityReport } from './durability.js';
+import { DurabilityGate, type RedisDurabilityReport } from './durability.js';
 import { appendLifecycleEvent, listLifecycleEvents } from './events.js';
 import { KeyLayout } from './keys.js';
 import { type Arg, defineScripts, type ScriptCommands } from './lua.js';
@@ -77,9 +76,8 @@ export class RedisStore implements TokenStore, StoreCache {
   private readonly nearCache: NearCache;
   private readonly usage: UsageBuffer;
   private readonly through: ReadThrough;
-  private readonly started: Promise<RedisDurabilityReport>;
-  /** Set when `durability: 'require'` found a setting that would drop state: every call then fails with it. */
-  private durabilityError: RedisDurabilityError | undefined;
+  /** The verdict on the server's settings, which every call under `durability: 'require'` waits for. */
+  private readonly durability: DurabilityGate;
   private readonly maxEvents: number;
   /** The close in progress or done. */
   private closing: Promise<void> | undefined;
@@ -89,10 +87,23 @@ export class RedisStore implements TokenStore, StoreCache {
     this.client = o.client;
     this.keys = new KeyLayout(o.prefix);
     const bounded = boundedCall(o.commandTimeout);
+    this.durability = new DurabilityGate({
+      client: o.client,
+      mode: o.durability,
+      defaulted: options.durability === undefined,
+      timeoutMs: Math.max(o.commandTimeout, 2000),
+      prefix: o.prefix,
+    });
     this.call = <T>(what: string, promise: Promise<T>): Promise<T> => {
-      if (this.durabilityError === undefined) return bounded(what, promise);
-      promise.catch(() => undefined);
-      return Promise.reject(this.durabilityError);
+      const verdict = this.durability.wait();
+      if (verdict === undefined) return bounded(what, promise);
+      if (verdict instanceof StoreError) {
+        promise.catch(() => undefined);
+        return Promise.reject(verdict);
+      }
+      // No verdict yet: answered once there is one, within the same bound (what Redis says meanwhile is not trusted yet).
+      const answer = Promise.all([verdict, promise]).then(([, value]) => value);
+      return bounded(what, answer);
     };
     this.cmd = defineScripts(o.client);
     this.ctx = { client: o.client, cmd: this.cmd, keys: this.keys, call: this.call };
@@ -112,35 +123,17 @@ export class RedisStore implements TokenStore, StoreCache {
       cache: o.nearCache,
       confirmTimeout: o.confirmTimeout,
     });
-    this.started = this.checkDurability(o.durability, Math.max(o.commandTimeout, 2000));
-    // Nobody may be listening (ready() is optional): the failure is also reported by every call.
-    this.started.catch(() => undefined);
     this.through = new ReadThrough({ ...this.ctx, nearCache: this.nearCache, ttl: o.readThroughTtl });
   }
 
   /**
    * Resolves once the start-up check of the server's settings is done, with what it found; rejects with
    * RedisDurabilityError when `durability: 'require'` and Redis could drop a revocation or a claim (eviction at
-   * maxmemory, no append-only file). Await it before serving.
+   * maxmemory, no append-only file). Await it before serving. Not awaiting it is safe too: under `'require'` every
+   * call waits for the check (within `commandTimeout`), and a check that got no answer is asked again by the next call.
    */
   ready(): Promise<RedisDurabilityReport> {
-    return this.started;
-  }
-
-  private async checkDurability(mode: 'require' | 'warn' | 'ignore', timeoutMs: number): Promise<RedisDurabilityReport> {
-    if (mode === 'ignore') return { checked: false, settings: {}, issues: [], error: "durability: 'ignore'" };
-    const report = await checkDurability(this.client, timeoutMs);
-    const needed = 'maxmemory-policy noeviction and appendonly yes (appendfsync everysec or always)';
-    if (!report.checked) {
-      warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `RedisStore could not read the Redis settings (${report.error}); make sure Redis runs with ${needed}`);
-    } else if (report.issues.length > 0) {
-      if (mode === 'require') {
-        this.durabilityError = new RedisDurabilityError(report);
-        throw this.durabilityError;
-      }
-      warnOnce('TOKEN_GUARD_REDIS_DURABILITY', `Redis could drop revocations or claims: ${report.issues.join('; ')}`);
-    }
-    return report;
+    return this.durability.first;
   }
 
   // --- API key records (in api-keys.ts)
@@ -204,7 +197,7 @@ export class RedisStore implements TokenStore, StoreCache {
   getRevocation(tokenId: string, subject: string | undefined, now: number): RevocationState | undefined | Promise<RevocationState | undefined> {
     // Synchronous like a cached answer (this method may answer either way).
     checkGetRevocation(tokenId, subject, now);
-    if (this.durabilityError) throw this.durabilityError;
+    if (this.durability.error) throw this.durability.error;
     const cached = this.nearCache.lookup(tokenId, subject);
     // Answered locally, without a promise: the guard's hot path then costs no round trip at all.
     if (cached) return toState(cached.token, cached.subject, now);
@@ -250,7 +243,7 @@ export class RedisStore implements TokenStore, StoreCache {
     now: number,
     load: (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>,
   ): RevocationState | undefined | Promise<RevocationState | undefined> {
-    if (this.durabilityError) throw this.durabilityError;
+    if (this.durability.error) throw this.durability.error;
     return this.through.getRevocation(tokenId, subject, now, load);
   }
 
@@ -359,10 +352,24 @@ export class RedisStore implements TokenStore, StoreCache {
    * Unsubscribes (confirming revocations until Redis has let go of the subscriber, at most `commandTimeout`), stops
    * timers and writes buffered usage. Never quits the clients the app passed in. A second call waits for the first.
    * A `revoke` still waiting for confirmations rejects at once with StoreError ("revocation stored, but …"); one whose
-   * write has not been sent, or made after close, rejects with StoreError ("… not stored").
+   * write has not been sent, or made after close, rejects with StoreError ("… not stored"). Never rejects because of
+   * `durability`: usage the store may not write (it refuses this Redis, or never verified it) is dropped and counted
+   * in `stats().usageDropped`, so the app's shutdown goes on to quit its clients.
    */
   close(): Promise<void> {
-    this.closing ??= this.nearCache.close().then(() => this.flush());
+    this.closing ??= this.shutdown();
     return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    try {
+      await this.nearCache.close();
+      await this.flush();
+    } catch (err) {
+      if (this.durability.writable) throw err;
+    } finally {
+      // A check still in flight ends with its timer; calls made later without a verdict fail.
+      await this.durability.close();
+    }
   }
 }
