@@ -10,6 +10,7 @@ export type {
   DecisionEvent,
   DecisionStatus,
   GuardRequest,
+  Jwk,
   ReasonCode,
   RiskSignalScore,
   TokenInfo,

@@ -1,9 +1,8 @@
 // The policy's public shape. The keys each check owns (ip, hours, scopes, stepUp, …) come from the check
 // registry: a check's slice type lives in its own file and joins these interfaces through CheckPolicySlices.
-import type { JWK } from 'jose';
 import type { Duration } from '../leaf/duration.js';
 import type { RateLimitRule, TokenStore } from '../leaf/store.js';
-import type { DecisionEvent } from '../leaf/types.js';
+import type { DecisionEvent, Jwk } from '../leaf/types.js';
 import type { GuardTelemetry } from '../leaf/telemetry.js';
 import type { LifecycleEvent } from '../leaf/lifecycle.js';
 import type { IntrospectionPolicy } from '../tokens/introspection.js';
@@ -35,7 +34,7 @@ export interface JwtPolicy {
    */
   jwks?: { cooldown?: Duration; cacheMaxAge?: Duration; maxStale?: Duration; timeout?: Duration; maxBytes?: number; maxKeys?: number };
   /** Local public keys: JWKs or PEM strings (SPKI or certificate). */
-  keys?: readonly (JWK | string)[];
+  keys?: readonly (Jwk | string)[];
   /** Shared secret for HS256/384/512 (at least 32/48/64 bytes). PEM, JWK or JWKS text is refused: that is a public key, not a secret. */
   secret?: string | Uint8Array;
   /**

@@ -3,6 +3,39 @@
 /** A value or a promise of it: store methods may answer synchronously or asynchronously. */
 export type Awaitable<T> = T | Promise<T>;
 
+// Declared here rather than imported from jose: jose is ESM-only, and CommonJS declarations (.d.cts) that import its
+// types fail to compile under `moduleResolution: node16` (TS1479). It lists the members of jose's own JWK, so a jose
+// key fits as it is, and it is a type alias, not an interface, so that it stays assignable to index-signature types
+// such as Node's `JsonWebKey`. test/package/declarations.test.ts keeps the built declarations free of jose.
+/** A JSON Web Key (RFC 7517): a key from `exportJWK` or from `keyObject.export({ format: 'jwk' })` fits as it is. */
+export type Jwk = {
+  kty?: string;
+  alg?: string;
+  key_ops?: string[];
+  ext?: boolean;
+  use?: string;
+  x5c?: string[];
+  x5t?: string;
+  'x5t#S256'?: string;
+  x5u?: string;
+  kid?: string;
+  crv?: string;
+  d?: string;
+  dp?: string;
+  dq?: string;
+  e?: string;
+  k?: string;
+  n?: string;
+  p?: string;
+  q?: string;
+  qi?: string;
+  x?: string;
+  y?: string;
+  pub?: string;
+  priv?: string;
+  oth?: Array<{ d?: string; r?: string; t?: string }>;
+};
+
 /**
  * Why a request was allowed or refused. `area.problem`, stable across releases. Derived from the reason
  * table (leaf/reasons.ts and the checks' own rows); see the README's reason-code table for the HTTP answer.

@@ -1,12 +1,12 @@
 // The public vocabulary of token-guard/set (options, records, responses) and the schema that checks the options:
 // one file so the interface and its validation change together, apart from the receiver's logic.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC } from '../leaf/algorithms.js';
 import { isAsyncFunction } from '../leaf/callbacks.js';
 import { positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
 import type { TokenStore } from '../leaf/store.js';
+import type { Jwk } from '../leaf/types.js';
 import { isLoopbackOrHttps } from '../leaf/urls.js';
 import { clockToleranceSchema } from '../tokens/clock-tolerance.js';
 import type { SubjectIdentifier } from './set-subjects.js';
@@ -50,7 +50,7 @@ export interface SetReceiverOptions {
   /** The transmitter's JWK Set URL (https, or http on loopback). Give this or `keys`. */
   jwksUri?: string;
   /** The transmitter's public keys. Give this or `jwksUri`. */
-  keys?: readonly JWK[];
+  keys?: readonly Jwk[];
   /** Accepted signing algorithms (asymmetric). Default: `['RS256', 'ES256', 'PS256', 'EdDSA']`. */
   algorithms?: readonly string[];
   /**
@@ -154,7 +154,7 @@ export const optionsSchema = z
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     jwksUri: z.string().refine(isLoopbackOrHttps, 'expected an https URL (http only on loopback)').optional(),
     keys: z
-      .array(z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && !('d' in v) && !('k' in v), 'expected a public JWK'))
+      .array(z.custom<Jwk>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && !('d' in v) && !('k' in v), 'expected a public JWK'))
       .min(1)
       .optional(),
     algorithms: z

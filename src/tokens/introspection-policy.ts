@@ -1,16 +1,16 @@
 // The `introspection` policy: its types, the schema that checks it and the compile step that fills in defaults.
 // Apart from the Introspector so the policy can be read and checked (core/policy-schema.ts) without the client.
 import { createPrivateKey } from 'node:crypto';
-import type { JWK } from 'jose';
 import { z } from 'zod';
 import { ASYMMETRIC } from '../leaf/algorithms.js';
 import { durationSchema, parseDuration, positiveDurationSchema, timerDurationSchema, type Duration } from '../leaf/duration.js';
+import type { Jwk } from '../leaf/types.js';
 import { isLoopbackOrHttps } from '../leaf/urls.js';
 
 /** Signed client authentication (`private_key_jwt`, RFC 7523 §2.2) for the introspection request. */
 export interface PrivateKeyJwtPolicy {
   /** The client's private key: a private JWK, or a private key in PEM (PKCS#8, PKCS#1 or SEC1), checked when the policy is read. */
-  key: JWK | string;
+  key: Jwk | string;
   /** Signing algorithm, asymmetric (e.g. `'ES256'`, `'RS256'`, `'EdDSA'`). */
   alg: string;
   /** `kid` header of the assertion. Default: the JWK's `kid`, if any. */
@@ -28,7 +28,7 @@ export interface IntrospectionJwtPolicy {
   /** The server's JWK Set URL (https, or http on loopback), or `keys`. */
   jwksUri?: string;
   /** The server's public keys, or `jwksUri`. */
-  keys?: readonly JWK[];
+  keys?: readonly Jwk[];
   /** Oldest answer accepted, by its `iat`: a signed answer replayed later is refused. Default: `'60s'`. */
   maxAge?: Duration;
 }
@@ -75,7 +75,7 @@ function isPrivatePem(pem: string): boolean {
   }
 }
 
-const privateJwkOrPem = z.custom<JWK | string>(
+const privateJwkOrPem = z.custom<Jwk | string>(
   (v) =>
     (typeof v === 'string' && isPrivatePem(v)) ||
     (!!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && typeof (v as { d?: unknown }).d === 'string'),
@@ -103,7 +103,7 @@ export const introspectionSchema = z
         algorithms: z.array(asymmetricAlg).min(1),
         jwksUri: safeUrl.optional(),
         keys: z
-          .array(z.custom<JWK>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && !('d' in v) && !('k' in v), 'expected a public JWK'))
+          .array(z.custom<Jwk>((v) => !!v && typeof v === 'object' && typeof (v as { kty?: unknown }).kty === 'string' && !('d' in v) && !('k' in v), 'expected a public JWK'))
           .min(1)
           .optional(),
         maxAge: positiveDurationSchema.optional(),
@@ -131,7 +131,7 @@ export interface IntrospectionConfig {
   cacheSize: number;
   timeoutMs: number;
   maxInFlight: number;
-  jwtResponse?: { issuer: string; algorithms: string[]; jwksUri?: string; keys?: JWK[]; maxAgeS: number };
+  jwtResponse?: { issuer: string; algorithms: string[]; jwksUri?: string; keys?: Jwk[]; maxAgeS: number };
   clockToleranceS: number;
 }
 

@@ -2,7 +2,7 @@
 // entry point through its exports map with both import and require.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { entryPoints } from '../../scripts/entry-points.js';
 
@@ -41,18 +41,28 @@ describe('the packed package', () => {
       .split('\n')
       .filter(Boolean);
 
-  it('ships only dist, README, CHANGELOG and package.json', () => {
+  it("ships only dist, the docs' Markdown, README, CHANGELOG and package.json", () => {
     const files = packedFiles();
-    expect(files.every((f) => /^\.\/(dist\/|README\.md$|CHANGELOG\.md$|package\.json$|LICENSE$)/.test(f))).toBe(true);
+    expect(files.filter((f) => !/^\.\/(dist\/|docs\/.*\.md$|README\.md$|CHANGELOG\.md$|package\.json$|LICENSE$)/.test(f))).toEqual([]);
     expect(files).toContain('./dist/index.d.ts');
     expect(files).toContain('./dist/index.d.cts');
   });
 
-  it('ships README.md, CHANGELOG.md, package.json (and LICENSE when there is one), and none of docs/, test/, bench/, examples/', () => {
+  it('ships README.md, CHANGELOG.md, package.json (and LICENSE when there is one), and none of test/, bench/, examples/', () => {
     const files = packedFiles();
     expect(files).toEqual(expect.arrayContaining(['./README.md', './CHANGELOG.md', './package.json', './dist/index.js', './dist/index.cjs']));
     if (existsSync(path.join(root, 'LICENSE'))) expect(files).toContain('./LICENSE');
-    expect(files.filter((f) => /^\.\/(docs|test|bench|examples|src|scripts|\.snippets)\//.test(f))).toEqual([]);
+    expect(files.filter((f) => /^\.\/(test|bench|examples|src|scripts|\.snippets)\//.test(f))).toEqual([]);
+  });
+
+  // Regression: the README links ~60 pages as `](docs/…)`; without docs/ in the package they were dead for npm users.
+  it('ships every docs/ page the README links to, and no generated API reference (docs/api/)', () => {
+    const files = packedFiles();
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const linked = [...new Set([...readme.matchAll(/\]\((docs\/[^)#\s]+)/g)].map((m) => `./${m[1]}`))];
+    expect(linked.length).toBeGreaterThan(20);
+    expect(linked.filter((f) => !files.includes(f))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('./docs/api/'))).toEqual([]);
   });
 
   it('knows the documented entry points and their main exports', () => {
