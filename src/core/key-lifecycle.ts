@@ -7,7 +7,8 @@ import { isRevocationReason, type LifecycleEvent, type LifecycleQuery, type Revo
 import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
 import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
 import { reporter, type EventDraft } from './lifecycle-events.js';
-import { isRawCredential } from './revoke-arguments.js';
+import { illFormed, isRawCredential } from './revoke-arguments.js';
+import { hasLoneSurrogate } from '../leaf/well-formed.js';
 import { clockToleranceProblem, MAX_CLOCK_TOLERANCE_MS } from '../tokens/clock-tolerance.js';
 import { type ApiKeySummary, checked, listedRevocation, summarize, summaryWithUse } from './key-summary.js';
 
@@ -93,8 +94,11 @@ function inventoryOf(store: TokenStore, where: string): TokenStore & Required<Pi
   return store as TokenStore & Required<Pick<TokenStore, 'listApiKeys' | 'getApiKeyById'>>;
 }
 
+/** A text the call's lifecycle event carries: checked before anything is written, as the store checks the event after. */
 function checkText(where: string, what: string, value: unknown): void {
-  if (value !== undefined && (typeof value !== 'string' || value === '')) throw new UsageError(`${where}: ${what} must be a non-empty string`);
+  if (value === undefined) return;
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${where}: ${what} must be a non-empty string`);
+  if (hasLoneSurrogate(value)) throw illFormed(where, what);
 }
 
 /** The time of a call, checked. */

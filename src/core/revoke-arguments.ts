@@ -29,7 +29,8 @@ export function checkRevokeReason(where: string, options: { reason?: unknown; ac
 
 // PostgreSQL and Redis keep a lone surrogate as U+FFFD: `tok-\uD800` would also revoke `tok-\uDC00` and `tok-\uFFFD`
 // there, not in MemoryStore, and PostgreSQL's jsonb refuses it in the lifecycle event after the revocation is written.
-function illFormed(where: string, what: string): UsageError {
+/** The UsageError for an argument holding a lone surrogate (one that would be a store key or an event's field). */
+export function illFormed(where: string, what: string): UsageError {
   return new UsageError(`${where}: ${what} is not well-formed Unicode (it holds a lone UTF-16 surrogate)`, {
     help: 'pass the whole string: a lone surrogate is half of an emoji or other astral character, cut in the middle',
   });
@@ -67,19 +68,61 @@ export function checkRevokedSubject(subject: unknown): asserts subject is string
 /** A compact JWT, or an API key of any prefix (not only this policy's). */
 const isCredential = (s: string): boolean => (s.startsWith('eyJ') && isJwtShaped(s)) || isApiKeyShaped(s);
 
-/** What a pasted credential comes wrapped in: white space, quotes, and the separators of a header or a `name=value`. */
-const WRAPPING = /[\s"'`,;:=()<>[\]{}]+/;
+/** The longest credential looked for inside a longer string (a bare one of any length is found by `isCredential`). */
+const MAX_INNER = 16 * 1024;
+
+/** A base64url character or a dot: what a compact JWT, and an API key (`[A-Za-z0-9_]`), are made of. */
+function isTokenChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2d || c === 0x2e;
+}
+
+/** Whether a run of token characters holds a credential: a JWT from an `eyJ` on, or a key between dots and dashes. */
+function runHolds(run: string): boolean {
+  for (let at = run.indexOf('eyJ'); at !== -1; at = run.indexOf('eyJ', at + 1)) {
+    const parts = run.slice(at).split('.');
+    if ((parts.length >= 3 && isJwtShaped(parts.slice(0, 3).join('.'))) || (parts.length >= 5 && isJwtShaped(parts.slice(0, 5).join('.')))) return true;
+  }
+  for (const word of run.split(/[.-]/)) {
+    // From its first letter: a key's prefix starts with one (`20tg_…` is `%20tg_…` with the `%` cut off).
+    const key = word.replace(/^[0-9_]+/, '');
+    if (key.length >= 33 && isApiKeyShaped(key)) return true;
+  }
+  return false;
+}
+
+/** Whether `s` is a credential, or holds one between other characters (a scheme, quotes, `&`, a trailing period). */
+function holdsCredential(s: string): boolean {
+  if (isCredential(s)) return true;
+  // A hand-written scan, not a regular expression: one over a 20 MB run would overflow its backtracking stack.
+  for (let i = 0; i < s.length; ) {
+    if (!isTokenChar(s.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < s.length && isTokenChar(s.charCodeAt(j))) j++;
+    if (j - i >= 20 && j - i <= MAX_INNER && runHolds(s.slice(i, j))) return true;
+    i = j;
+  }
+  return false;
+}
 
 /**
  * Whether `id` is a credential rather than an id: one alone, or one as it is pasted (`Bearer eyJ…`, quoted, with a
- * line break, `Authorization: Bearer …`). Filed under such a string a revocation refuses nothing, and puts the secret
- * in the store, its keys and its events.
+ * line break, `Authorization: Bearer …`, in a URL's query, percent-encoded). Filed under such a string a revocation
+ * refuses nothing, and puts the secret in the store, its keys and its events. Linear in the length of `id`, and a
+ * credential inside a run of more than 16 KB of token characters is not looked for.
  */
 export function isRawCredential(id: string): boolean {
-  if (isCredential(id)) return true;
-  if (!WRAPPING.test(id)) return false;
-  for (const piece of id.split(WRAPPING)) if (piece !== '' && isCredential(piece)) return true;
-  return false;
+  if (holdsCredential(id)) return true;
+  if (!id.includes('%')) return false;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(id);
+  } catch {
+    return false;
+  }
+  return decoded !== id && holdsCredential(decoded);
 }
 
 /** Options of `guard.revoke`. */

@@ -18,6 +18,11 @@ const wrappings = (raw: string): string[] => [
   `'${raw}'`,
   `access_token=${raw}`,
   `[${raw}]`,
+  `Bearer ${raw}.`,
+  `https://app.example/cb?access_token=${raw}&state=x`,
+  `Bearer%20${encodeURIComponent(raw)}`,
+  `Authorization|${raw}`,
+  `${raw}\\n`,
 ];
 
 describe('regression: a pasted credential is never an id or a subject', () => {
@@ -53,11 +58,34 @@ describe('regression: a pasted credential is never an id or a subject', () => {
   it('still revokes ids and subjects that merely hold spaces, colons or quotes', async () => {
     const store = new MemoryStore();
     const guard = createGuard(await basePolicy({ store }));
-    for (const id of ['urn:example:token 42', 'tok "a"', 'Bearer of news', 'eyJ.not.a.token here']) {
+    const ids = [
+      'urn:example:token 42',
+      'tok "a"',
+      'Bearer of news',
+      'eyJ not a token',
+      '550e8400-e29b-41d4-a716-446655440000',
+      '{550e8400-e29b-41d4-a716-446655440000}',
+      'auth0|5f7c8ec7c33c6c004bbafe82',
+      'CN=svc-orders,OU=api,O=Example',
+      'spiffe://cluster.local/ns/a/sa/b',
+      'key_0123456789abcdef0123456789abcdef',
+      'user:alice@example.com',
+      'dGhpcyBpcyBhIGJhc2U2NCBpZA==',
+      '100%25 real',
+    ];
+    for (const id of ids) {
       await guard.revoke(id);
       expect(await store.getRevocation(id, undefined, Date.now())).toMatchObject({ revokedAt: expect.any(Number) });
     }
     await guard.revokeSubject('user: alice (admin)');
     expect(await store.getRevocation('x', 'user: alice (admin)', Date.now())).toMatchObject({ subjectRevokedBefore: expect.any(Number) });
+  });
+
+  it('is linear on a huge id: 20 MB of short words, and one 20 MB word, each checked at once', async () => {
+    const guard = createGuard(await basePolicy({ store: new MemoryStore() }));
+    for (const id of ['a '.repeat(10_000_000), 'a'.repeat(20_000_000), 'eyJ.'.repeat(5_000_000)]) {
+      // Refused or revoked, never hung: a quadratic scan of these would not finish within the test's timeout.
+      await guard.revoke(id).catch((e: unknown) => expect(e).toMatchObject({ name: 'UsageError' }));
+    }
   });
 });
