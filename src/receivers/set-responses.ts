@@ -21,6 +21,11 @@ export function errorResponse(err: SetErrorCode, description: string): SetRespon
 export const ACCEPTED: SetResponse = { status: 202, headers: {}, body: '' };
 /** The answer to a body over the size limit. */
 export const TOO_LARGE = (): SetResponse => ({ ...errorResponse('invalid_request', 'SET too large'), status: 413 });
+/**
+ * The answer to a body not received within `bodyTimeout`: 408 (RFC 9110 §15.5.9), a timing failure the transmitter
+ * may retry, with the RFC 8935 error object since the SET could not be read.
+ */
+export const TIMED_OUT = (): SetResponse => ({ ...errorResponse('invalid_request', 'body not received in time'), status: 408 });
 /** The answer when the store or the key server fails: the transmitter retries. */
 export const UNAVAILABLE = (): SetResponse => ({ status: 503, headers: { 'Retry-After': '5', 'Cache-Control': 'no-store' }, body: '' });
 /**

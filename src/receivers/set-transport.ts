@@ -1,8 +1,14 @@
 // The ready-to-mount transports of a SET receiver: a Node `(req, res)` handler and a fetch handler. Both only
-// read the body (size-capped) and hand it to `receive`; they are apart so the receiver's logic reads on its own.
+// read the body (size-capped and time-capped) and hand it to `receive`; they are apart so the receiver's logic reads on its own.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BODY_CONSUMED, errorResponse, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
+import { BODY_CONSUMED, errorResponse, TIMED_OUT, TOO_LARGE, UNAVAILABLE } from './set-responses.js';
 import type { SetReceiver, SetResponse } from './set-types.js';
+
+/** How much body a handler reads, and for how long: the receiver's `maxBodyBytes` and `bodyTimeout`. */
+export interface BodyLimits {
+  maxBody: number;
+  bodyTimeoutMs: number;
+}
 
 function send(res: ServerResponse, r: SetResponse, close = false): void {
   const headers = close ? { ...r.headers, Connection: 'close' } : r.headers;
@@ -10,8 +16,8 @@ function send(res: ServerResponse, r: SetResponse, close = false): void {
   res.end(r.body);
 }
 
-/** The receiver's Node handler: reads at most `maxBody` bytes (or what a body parser read) and answers with `receive`. */
-export function createNodeHandler(receive: SetReceiver['receive'], maxBody: number): SetReceiver['node'] {
+/** The receiver's Node handler: reads at most `maxBody` bytes within `bodyTimeoutMs` (or what a body parser read) and answers with `receive`. */
+export function createNodeHandler(receive: SetReceiver['receive'], { maxBody, bodyTimeoutMs }: BodyLimits): SetReceiver['node'] {
   return function node(req: IncomingMessage & { body?: unknown }, res: ServerResponse): void {
     if (req.method !== 'POST') {
       send(res, { status: 405, headers: { Allow: 'POST' }, body: '' });
@@ -48,30 +54,45 @@ export function createNodeHandler(receive: SetReceiver['receive'], maxBody: numb
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    // Answered and closed, unread: the rest of the body is never taken in.
+    const refuse = (r: SetResponse) => {
+      send(res, r, true);
+      res.once('finish', () => req.destroy());
+    };
+    // Before the signature is checked anyone may connect: a body trickled a byte at a time would otherwise hold the
+    // socket and up to maxBody of memory until Node's own requestTimeout (300 s by default).
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      refuse(TIMED_OUT());
+    }, bodyTimeoutMs);
+    const finish = () => {
+      done = true;
+      clearTimeout(timer);
+    };
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
       if (size > maxBody) {
-        done = true;
-        send(res, TOO_LARGE(), true);
-        res.once('finish', () => req.destroy());
+        finish();
+        refuse(TOO_LARGE());
         return;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
       if (done) return;
-      done = true;
+      finish();
       deliver(Buffer.concat(chunks));
     });
-    req.on('error', () => {
-      done = true;
-    });
+    req.on('error', finish);
+    // A request destroyed with no error (a framework's own timeout, say) emits only 'close', which always comes.
+    req.on('close', finish);
   };
 }
 
-/** The receiver's fetch handler: reads at most `maxBody` bytes of the request and answers with `receive`. */
-export function createFetchHandler(receive: SetReceiver['receive'], maxBody: number): SetReceiver['fetch'] {
+/** The receiver's fetch handler: reads at most `maxBody` bytes of the request within `bodyTimeoutMs` and answers with `receive`. */
+export function createFetchHandler(receive: SetReceiver['receive'], { maxBody, bodyTimeoutMs }: BodyLimits): SetReceiver['fetch'] {
   return async function fetchHandler(request: Request): Promise<Response> {
     const toResponse = (r: SetResponse) => new Response(r.body === '' ? null : r.body, { status: r.status, headers: r.headers });
     if (request.method !== 'POST') return toResponse({ status: 405, headers: { Allow: 'POST' }, body: '' });
@@ -86,20 +107,33 @@ export function createFetchHandler(receive: SetReceiver['receive'], maxBody: num
     let size = 0;
     if (request.body) {
       const reader = request.body.getReader();
-      for (;;) {
-        let step: ReadableStreamReadResult<Uint8Array>;
-        try {
-          step = await reader.read();
-        } catch {
-          return toResponse(errorResponse('invalid_request', 'body could not be read'));
+      // One deadline for the whole body. Cancelling settles a pending read() at once (done), whatever the peer does;
+      // racing each read() against a timeout promise instead would pile one reaction per chunk on that promise.
+      let expired = false;
+      const timer = setTimeout(() => {
+        expired = true;
+        // Not awaited: the stream's source belongs to the peer that is stalling, and the answer must not wait on it.
+        reader.cancel().catch(() => undefined);
+      }, bodyTimeoutMs);
+      try {
+        for (;;) {
+          let step: ReadableStreamReadResult<Uint8Array>;
+          try {
+            step = await reader.read();
+          } catch {
+            return toResponse(expired ? TIMED_OUT() : errorResponse('invalid_request', 'body could not be read'));
+          }
+          if (expired) return toResponse(TIMED_OUT());
+          if (step.done) break;
+          size += step.value.byteLength;
+          if (size > maxBody) {
+            await reader.cancel().catch(() => undefined);
+            return toResponse(TOO_LARGE());
+          }
+          chunks.push(step.value);
         }
-        if (step.done) break;
-        size += step.value.byteLength;
-        if (size > maxBody) {
-          await reader.cancel().catch(() => undefined);
-          return toResponse(TOO_LARGE());
-        }
-        chunks.push(step.value);
+      } finally {
+        clearTimeout(timer);
       }
     }
     const r = await receive({

@@ -71,6 +71,12 @@ export interface SetReceiverOptions {
   storeTimeout?: Duration;
   /** Largest body read, in bytes; a larger one is answered 413 unread. Default: 65 536. */
   maxBodyBytes?: number;
+  /**
+   * Longest the `node` and `fetch` handlers wait for the whole body, from the request's arrival: a slower one is
+   * answered 408 and the connection closed, so a client trickling bytes holds neither a socket nor `maxBodyBytes`
+   * of memory for long. Above zero, at most 2^31−1 ms. Default: `'10s'`.
+   */
+  bodyTimeout?: Duration;
   /** The exact `Authorization` header value the transmitter sends (the stream's `authorization_header`). Default: none required. */
   authorization?: string;
   /**
@@ -115,8 +121,8 @@ export interface TokenIdSource {
 
 /** What one delivery is answered with. */
 export interface SetResponse {
-  /** 500: a body parser in front read the body and handed none on (the app's set-up, not the SET, is at fault). */
-  status: 202 | 400 | 405 | 413 | 500 | 503;
+  /** 408: the body did not arrive within `bodyTimeout`. 500: a body parser in front read the body and handed none on (the app's set-up, not the SET, is at fault). */
+  status: 202 | 400 | 405 | 408 | 413 | 500 | 503;
   headers: Record<string, string>;
   /** `''` or the RFC 8935 error object as JSON. */
   body: string;
@@ -166,6 +172,7 @@ export const optionsSchema = z
     clockTolerance: clockToleranceSchema.optional(),
     storeTimeout: timerDurationSchema.optional(),
     maxBodyBytes: z.number().int().min(1024).max(10_485_760).optional(),
+    bodyTimeout: timerDurationSchema.optional(),
     authorization: z.string().min(1).optional(),
     subjectOf: z
       .custom<NonNullable<SetReceiverOptions['subjectOf']>>((v) => typeof v === 'function')

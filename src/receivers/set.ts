@@ -41,7 +41,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * `credential-change` revoke every token of the subject issued before the SET; `token-claims-change` revokes the
  * token it names (`jwt_id` subject; with `guard`, under the id that guard gives it) or else the subject's. A subject
  * naming an issuer outside `subjectIssuers` (default: the transmitter) revokes nothing. Answers 202, 400 with an
- * RFC 8935 error, 413 for an oversized body, or 503 when the store fails or times out (the transmitter then
+ * RFC 8935 error, 408 for a body not received within `bodyTimeout`, 413 for an oversized body, or 503 when the store fails or times out (the transmitter then
  * retries). Throws UsageError for bad options.
  *
  * Exported from `token-guard/set`.
@@ -76,6 +76,7 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
   const keptToleranceS = typeof guardToleranceS === 'number' && Number.isFinite(guardToleranceS) ? Math.max(toleranceS, guardToleranceS) : toleranceS;
   const storeTimeoutMs = Math.max(1, Math.ceil(parseDuration(options.storeTimeout ?? '1s') as number));
   const maxBody = options.maxBodyBytes ?? 65_536;
+  const bodyTimeoutMs = Math.max(1, Math.ceil(parseDuration(options.bodyTimeout ?? '10s') as number));
   const expectedAuth = options.authorization === undefined ? undefined : sha256(options.authorization);
   const mapping: SubjectMapping = {
     subjectOf: options.subjectOf ?? defaultSubjectOf,
@@ -248,5 +249,6 @@ export function createSetReceiver(options: SetReceiverOptions): SetReceiver {
     }
   }
 
-  return { receive, node: createNodeHandler(receive, maxBody), fetch: createFetchHandler(receive, maxBody) };
+  const limits = { maxBody, bodyTimeoutMs };
+  return { receive, node: createNodeHandler(receive, limits), fetch: createFetchHandler(receive, limits) };
 }
