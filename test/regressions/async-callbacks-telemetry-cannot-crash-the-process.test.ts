@@ -68,11 +68,12 @@ describe('regression: otel spanAttributes that answers with a promise', () => {
     return { spans, options };
   }
 
-  it('refuses an async spanAttributes at otel() with a TypeError, as it does other bad options', () => {
+  it('refuses an async spanAttributes at otel() with a UsageError (a TypeError), as it does other bad options', () => {
     const { options } = tracing();
     const spanAttributes = (async (e: DecisionEvent) => ({ tenant: (e.subject as string).split('@')[1] })) as unknown as OtelOptions['spanAttributes'];
+    expect(() => otel({ ...options, spanAttributes })).toThrow(TypeError);
     expect(() => otel({ ...options, spanAttributes })).toThrow(
-      expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/^otel\(options\): spanAttributes must be synchronous/) }),
+      expect.objectContaining({ name: 'UsageError', code: 'usage.invalid_argument', message: expect.stringMatching(/^otel\(options\): spanAttributes must be synchronous/) }),
     );
   });
 
@@ -106,10 +107,11 @@ describe('regression: the dashboard recorder clock that answers with a promise',
     latencyUs: 1,
   });
 
-  it('refuses an async clock at decisionRecorder() with a TypeError', () => {
+  it('refuses an async clock at decisionRecorder() with a UsageError (a TypeError)', () => {
     const clock = (async () => NOW.getTime()) as unknown as DecisionRecorderOptions['clock'];
+    expect(() => decisionRecorder({ clock })).toThrow(TypeError);
     expect(() => decisionRecorder({ clock })).toThrow(
-      expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/^decisionRecorder: clock must be synchronous/) }),
+      expect.objectContaining({ name: 'UsageError', code: 'usage.invalid_argument', message: expect.stringMatching(/^decisionRecorder: clock must be synchronous/) }),
     );
   });
 
