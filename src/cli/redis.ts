@@ -2,11 +2,12 @@
 // (no retry loop, no offline queue) so an unreachable Redis ends the command in `--timeout`, never a hang, and, for the
 // commands that revoke, a second one to listen on, as an app's `subscriber`: a revocation returns only once every
 // listening instance confirmed it. For the commands that write, one line on stderr when that Redis may lose what they
-// wrote (no append-only file, an eviction policy): never the store's process warning, which is noise on every call.
+// wrote (no append-only file, an eviction policy), printed by the command after its result once the change is made
+// (noteDurability): never the store's process warning, which is noise on every call.
 import type { Redis, RedisOptions } from 'ioredis';
 import { parseTimerDuration } from '../leaf/duration.js';
 import { RedisStore } from '../stores/redis.js';
-import { checkDurability, type DurabilityCheck, durabilityBriefs } from '../stores/redis/durability.js';
+import { checkDurability, durabilityBriefs, type RedisDurabilityReport } from '../stores/redis/durability.js';
 import type { OptionSpec, CommandContext } from './command.js';
 import { CliError, usage } from './exit.js';
 
@@ -26,7 +27,7 @@ export interface StoreUse {
   revokes?: boolean;
   /**
    * Whether it writes (`keys issue`, `keys rotate`; a command that revokes does too): only then are Redis's settings
-   * read, and a note printed when Redis may lose what was written. Default: false.
+   * read, for the note the command prints with noteDurability once its change is made. Default: false.
    */
   writes?: boolean;
 }
@@ -153,8 +154,9 @@ export async function openStore(ctx: CommandContext, name: string, use: StoreUse
     disconnect();
     throw usage(`${name}: ${(err as Error).message}`);
   }
-  // Read while the command runs (it never rejects, and gives up within --timeout); reported once the command is done.
+  // Read while the command runs (it never rejects, and gives up within --timeout); noted by the command once its change is made.
   const durability = use.writes === true || use.revokes === true ? checkDurability(client, timeoutMs) : undefined;
+  if (durability) owed.set(store, { where, report: durability });
   /** Waits for `p` at most `--timeout`; a failure or a late answer is let go: the command is ending either way. */
   const bounded = async (p: Promise<unknown>): Promise<void> => {
     let t: NodeJS.Timeout | undefined;
@@ -172,7 +174,8 @@ export async function openStore(ctx: CommandContext, name: string, use: StoreUse
         // still in place, confirm it. Removed first (store.close), they would leave that revoke waiting on us in vain.
         if (subscriber) await bounded(subscriber.unsubscribe());
         await store.close();
-        if (durability) noteDurability(ctx, where, await durability);
+        // Answered before QUIT (it cannot be asked after), for the note the command prints if its change was made.
+        await durability;
       } finally {
         // QUIT, not a bare disconnect: Redis runs what was sent before it (a confirmation just published) first.
         await bounded(client.quit());
@@ -184,11 +187,20 @@ export async function openStore(ctx: CommandContext, name: string, use: StoreUse
 
 const noop = (): void => undefined;
 
+/** The settings check of each store opened for a command that writes, by store: what noteDurability reports. */
+const owed = new WeakMap<object, { where: string; report: Promise<RedisDurabilityReport> }>();
+
 /**
- * One line on stderr when the Redis written to may lose it; `note:`, not `token-guard:`, which starts an error. Settings
- * that cannot be read (CONFIG disabled, as on managed services) say nothing: the line would be noise on every command.
+ * After a command's change is made and its result printed: one line on stderr when the Redis written to may lose it
+ * (`note:`, not `token-guard:`, which starts an error). Nothing for a command that failed or changed nothing (it does
+ * not call this), for a store not opened to write (or with `--policy`), or for settings that cannot be read (CONFIG
+ * disabled, as on managed services): the line would be noise on every command. Says it once per store.
  */
-function noteDurability(ctx: CommandContext, where: string, { report }: DurabilityCheck): void {
+export async function noteDurability(ctx: CommandContext, target: { store: object }): Promise<void> {
+  const check = owed.get(target.store);
+  if (check === undefined) return;
+  owed.delete(target.store);
+  const report = await check.report;
   if (!report.checked || report.issues.length === 0) return;
-  ctx.out.note(`note: Redis at ${where} may lose this change: ${durabilityBriefs(report.settings).join(', ')}`);
+  ctx.out.note(`note: Redis at ${check.where} may lose this change: ${durabilityBriefs(report.settings).join(', ')}`);
 }

@@ -8,5 +8,5 @@
 // call, and the context the parts share).
 export { RedisStore } from './redis/store.js';
 export type { RedisNearCacheOptions, RedisStoreOptions, RedisStoreStats } from './redis/options.js';
-export { RedisDurabilityError, type RedisDurability, type RedisDurabilityReport } from './redis/durability.js';
+export { RedisDurabilityError, type RedisDurability, type RedisDurabilityReport, type RedisDurabilityVerdict } from './redis/durability.js';
 export { StoreArgumentError } from './validate.js';

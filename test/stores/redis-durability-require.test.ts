@@ -5,6 +5,10 @@
 // GET hanging, Redis down at start-up) was taken as a pass, so a stock Redis that came up later was served from.
 // Now every call waits for the verdict within commandTimeout, a check without an answer is asked again, each refusing
 // store emits one TOKEN_GUARD_REDIS_DURABILITY_REFUSED warning, and close() never rejects because of the verdict.
+// Then (review): ready() resolved alike for a server that refuses CONFIG (served) and a Redis that did not answer
+// (refused under 'require'); it now says which (`verdict`) and rejects for the latter. And the warning that a check got
+// no answer shared the once-per-process TOKEN_GUARD_REDIS_DURABILITY code (lost when another store had used it): it is
+// now TOKEN_GUARD_REDIS_DURABILITY_UNVERIFIED, once per store.
 // Against the shared Redis, which runs as a stock one (CONFIG GET works, appendonly is no).
 import { once } from 'node:events';
 import express from 'express';
@@ -72,20 +76,24 @@ describe.skipIf(!stockRedis)("RedisStore durability: 'require' against a stock R
   }
 
   /**
-   * Holds the store's CONFIG GETs back until the first revocation read (a GET) has its answer from Redis: a check that
-   * is slower than a request, deterministically. A request served before the verdict is then served for sure.
+   * Holds the store's CONFIG GETs back until the store has been asked for a revocation (the guard's lookup is under
+   * way): a check slower than a request, deterministically. Mocked before the store is made; returns the connection's
+   * GET spy (no GET may reach Redis before the verdict).
    */
-  function checkAfterFirstRead(client: Redis): void {
-    let read!: () => void;
-    const readDone = new Promise<void>((resolve) => (read = resolve));
-    const get = client.get.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    vi.spyOn(client, 'get').mockImplementation(((...args: unknown[]) => {
-      const reply = get(...args);
-      reply.then(read, read);
-      return reply;
-    }) as never);
+  function checkAfterFirstLookup(client: Redis): { heldFor: (store: RedisStore) => void; get: MockInstance } {
+    let asked!: () => void;
+    const lookedUp = new Promise<void>((resolve) => (asked = resolve));
     const config = client.config.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    vi.spyOn(client, 'config').mockImplementation(((...args: unknown[]) => readDone.then(() => config(...args))) as never);
+    vi.spyOn(client, 'config').mockImplementation(((...args: unknown[]) => lookedUp.then(() => config(...args))) as never);
+    const heldFor = (store: RedisStore): void => {
+      const getRevocation = store.getRevocation.bind(store);
+      vi.spyOn(store, 'getRevocation').mockImplementation((...args) => {
+        const answer = getRevocation(...args);
+        asked();
+        return answer;
+      });
+    };
+    return { heldFor, get: vi.spyOn(client, 'get') };
   }
 
   async function guardOn(store: RedisStore) {
@@ -116,11 +124,14 @@ describe.skipIf(!stockRedis)("RedisStore durability: 'require' against a stock R
 
   it('refuses the very first request (503), made before the check has answered, instead of serving it; its audit event says why', async () => {
     const client = redisClient();
-    checkAfterFirstRead(client);
+    const held = checkAfterFirstLookup(client);
     const { store } = productionStore(client);
+    held.heldFor(store);
     const { evaluate, events } = await guardOn(store);
     // No ready(): the first request is made while the check is in flight, as in an app that does not await it.
     const first = await evaluate();
+    // Its lookup waited for the verdict, and was never sent.
+    expect(held.get).not.toHaveBeenCalled();
     expect(first).toMatchObject({ effect: 'deny', status: 503, reason: 'store.unavailable', detail: 'store call failed' });
     expect(events[0]?.error).toEqual({ name: 'RedisDurabilityError', message: expect.stringContaining('appendonly is no') });
     expect(events[0]?.error?.message).toContain('set appendonly yes');
@@ -131,8 +142,9 @@ describe.skipIf(!stockRedis)("RedisStore durability: 'require' against a stock R
 
   it('through Express: the first request gets 503 problem+json (the reason is logged, never sent), and the documented shutdown completes', async () => {
     const connection = redisClient();
-    checkAfterFirstRead(connection);
+    const held = checkAfterFirstLookup(connection);
     const { store, client } = productionStore(connection);
+    held.heldFor(store);
     const app = express();
     app.use(tokenGuard({ jwt: await jwtPolicy(), store, unmatched: 'authenticate', clock: () => NOW }));
     app.get('/orders/:id', (_req, res) => {
@@ -188,7 +200,8 @@ describe.skipIf(!stockRedis)("RedisStore durability: 'require' against a stock R
     const ready = store.ready();
     await store.close();
     expect(vi.getTimerCount()).toBe(0);
-    expect(await ready).toMatchObject({ checked: false, issues: [] });
+    // No verdict: under 'require' that is no pass, so ready() rejects, saying the check got no answer.
+    await expect(ready).rejects.toMatchObject({ name: 'RedisDurabilityError', report: { verdict: 'unanswered', checked: false, error: 'the store was closed first' } });
     await expect(store.getUsage('tok-1')).rejects.toThrow(/closed before the Redis settings were verified/);
   });
 
@@ -198,30 +211,31 @@ describe.skipIf(!stockRedis)("RedisStore durability: 'require' against a stock R
     const { store, client } = productionStore(connection);
     const config = vi.spyOn(client, 'config').mockImplementation((() => new Promise(() => undefined)) as never);
     const get = vi.spyOn(client, 'get');
+    const asked = vi.spyOn(store, 'getRevocation');
     const { evaluate, events } = await guardOn(store);
 
     let decision: Awaited<ReturnType<typeof evaluate>> | undefined;
     void evaluate().then((d) => (decision = d));
-    // The revocation read has reached Redis and been answered (PING after it on the same connection), so only the
-    // verdict holds the request now.
-    await until(() => get.mock.calls.length > 0);
-    await client.ping();
+    // The revocation lookup is under way: only the verdict holds it.
+    await until(() => asked.mock.calls.length > 0);
     await vi.advanceTimersByTimeAsync(COMMAND_TIMEOUT - 1);
     expect(decision).toBeUndefined();
     await vi.advanceTimersByTimeAsync(1);
     expect(decision).toMatchObject({ status: 503, reason: 'store.unavailable' });
     expect(events[0]?.error?.message).toMatch(/timed out after 250 ms/);
 
-    // The check gives up: that is no pass. The next request asks again (and waits again) instead of being served.
+    // The check gives up: that is no pass, and ready() says so. The next request asks again (and waits again) instead
+    // of being served; nothing was ever sent for a lookup.
+    const verdict = store.ready();
     await vi.advanceTimersByTimeAsync(CHECK_TIMEOUT);
-    expect(await store.ready()).toMatchObject({ checked: false, error: expect.stringContaining('did not answer') });
-    const asked = config.mock.calls.length;
+    await expect(verdict).rejects.toMatchObject({ report: { verdict: 'unanswered', checked: false, error: expect.stringContaining('did not answer') } });
+    const checks = config.mock.calls.length;
     decision = undefined;
     void evaluate().then((d) => (decision = d));
-    await until(() => config.mock.calls.length > asked);
-    await client.ping();
+    await until(() => config.mock.calls.length > checks);
     await vi.advanceTimersByTimeAsync(COMMAND_TIMEOUT);
     expect(decision).toMatchObject({ status: 503, reason: 'store.unavailable' });
+    expect(get).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(CHECK_TIMEOUT);
   });
 
@@ -236,12 +250,70 @@ describe.skipIf(!stockRedis)("RedisStore durability: 'require' against a stock R
     stores.push(store);
     const { evaluate, events } = await guardOn(store);
     expect(await evaluate()).toMatchObject({ status: 503, reason: 'store.unavailable' });
-    expect(await store.ready()).toMatchObject({ checked: false });
+    await expect(store.ready()).rejects.toMatchObject({ name: 'RedisDurabilityError', report: { verdict: 'unanswered', checked: false } });
 
     servers.push(await startRedisServer(port));
     if (client.status !== 'ready') await once(client, 'ready');
     expect(await evaluate()).toMatchObject({ status: 503, reason: 'store.unavailable' });
     expect(events.at(-1)?.error).toMatchObject({ name: 'RedisDurabilityError' });
     expect(refusals()).toHaveLength(1);
+    await expect(store.ready()).rejects.toMatchObject({ report: { verdict: 'refused', checked: true } });
+  });
+
+  /** A connection to a port nothing listens on, whose commands fail at once (no retry), as a Redis down at start-up. */
+  async function down(): Promise<Redis> {
+    const client = new Redis({ host: '127.0.0.1', port: await freePort(), maxRetriesPerRequest: 0, retryStrategy: () => 200 });
+    client.on('error', () => undefined);
+    clients.push(client);
+    return client;
+  }
+
+  it.skipIf(!redisBinaries)('ready() tells a Redis it serves from one it refuses: a server that refuses CONFIG resolves, one that does not answer rejects', async () => {
+    // The same shape before (checked: false, an error, no issues), opposite behaviour: only one of them serves.
+    const renamed = await startRedisServer(await freePort(), ['--rename-command', 'CONFIG', '']);
+    servers.push(renamed);
+    const served = productionStore(new Redis({ host: '127.0.0.1', port: renamed.port }));
+    expect(await served.store.ready()).toMatchObject({ verdict: 'unverifiable', checked: false, error: expect.stringContaining('unknown command') });
+    expect(await served.store.getRevocation('jti-1', undefined, NOW.getTime())).toBeUndefined();
+
+    const refused = productionStore(await down());
+    const err = await refused.store.ready().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RedisDurabilityError);
+    expect(err).toMatchObject({ code: 'store.unavailable', status: 503, report: { verdict: 'unanswered', checked: false, issues: [] } });
+    expect((err as Error).message).toMatch(/could not read the Redis settings .*must verify before it serves/);
+    await expect(Promise.resolve(refused.store.getRevocation('jti-1', undefined, NOW.getTime()))).rejects.toMatchObject({ status: 503 });
+
+    // And a stock Redis: refused under 'require', served under 'warn' (issues either way), not read under 'ignore'.
+    await expect(productionStore().store.ready()).rejects.toMatchObject({
+      report: { verdict: 'refused', checked: true, issues: [expect.stringContaining('appendonly is no')] },
+    });
+    const warned = new RedisStore({ client: await connected(), prefix: nextPrefix(), durability: 'warn' });
+    const ignored = new RedisStore({ client: await connected(), prefix: nextPrefix(), durability: 'ignore' });
+    stores.push(warned, ignored);
+    expect(await warned.ready()).toMatchObject({ verdict: 'warned', checked: true, issues: [expect.stringContaining('appendonly is no')] });
+    expect(await ignored.ready()).toMatchObject({ verdict: 'skipped', checked: false });
+  });
+
+  it('a store whose check gets no answer warns TOKEN_GUARD_REDIS_DURABILITY_UNVERIFIED, once per store, also after another store used TOKEN_GUARD_REDIS_DURABILITY', async () => {
+    const warned = new RedisStore({ client: await connected(), prefix: nextPrefix(), durability: 'warn' });
+    stores.push(warned);
+    // The once-per-process TOKEN_GUARD_REDIS_DURABILITY is spent now (here, or by an earlier test of this file).
+    expect(await warned.ready()).toMatchObject({ verdict: 'warned' });
+    const a = productionStore(await down());
+    const b = productionStore(await down());
+    for (const { store } of [a, b]) {
+      for (let i = 0; i < 2; i++) await expect(store.ready()).rejects.toMatchObject({ report: { verdict: 'unanswered' } });
+    }
+    const unverified = emitWarning.mock.calls.filter(([, options]) => (options as { code?: string } | undefined)?.code === 'TOKEN_GUARD_REDIS_DURABILITY_UNVERIFIED');
+    // Their first checks run side by side from construction: in either order.
+    expect(unverified.map(([message]) => String(message).match(/prefix "([^"]*)"/)?.[1]).sort()).toEqual([a.prefix, b.prefix].sort());
+    const [message] = unverified[0] as [string, unknown];
+    expect(message).toContain('could not read the Redis settings');
+    expect(message).toContain('the default under NODE_ENV=production');
+    expect(message).toContain('calls fail (503 store.unavailable) until a check gets an answer');
+    expect(message).toContain('appendonly yes');
   });
 });

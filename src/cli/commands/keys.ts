@@ -13,6 +13,7 @@ import { CliError, EXIT, usage } from '../exit.js';
 import { issueFormat, rotateFormat } from '../key-format.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
+import { noteDurability } from '../redis.js';
 import { CLOCK_TOLERANCE_OPTION, openTarget, STORE_OPTIONS, type Target } from '../target.js';
 import { parseDurationFlag, parseJson, parsePairs, parseRateLimit } from '../values.js';
 
@@ -187,8 +188,13 @@ const issue: Command = {
     if (ctx.out.json) {
       // The key once, by design; its record as listings show it: never the hash, which works as a lookup key.
       const result = { key, record: summarize(record, record.createdAt) };
-      if (made.unrecorded) throw unrecorded(made.unrecorded, result);
+      if (made.unrecorded) {
+        // The key is stored all the same: the note is owed, ahead of the failure (the last word).
+        await noteDurability(ctx, open);
+        throw unrecorded(made.unrecorded, result);
+      }
       ctx.out.result(result);
+      await noteDurability(ctx, open);
       return EXIT.ok;
     }
     ctx.out.line(`Issued ${record.id} for ${record.subject} in ${open.where}.`);
@@ -203,6 +209,7 @@ const issue: Command = {
         ...(record.remaining === undefined ? [] : [['uses left', String(record.remaining)]]),
       ],
     );
+    await noteDurability(ctx, open);
     if (made.unrecorded) throw unrecorded(made.unrecorded);
     return EXIT.ok;
   },
@@ -325,13 +332,18 @@ const rotate: Command = {
     if (ctx.out.json) {
       // As `issue`: the successor's key once, its record without the hash.
       const result = { ...rotated, record: summarize(rotated.record, rotated.record.createdAt) };
-      if (made.unrecorded) throw unrecorded(made.unrecorded, result);
+      if (made.unrecorded) {
+        await noteDurability(ctx, open);
+        throw unrecorded(made.unrecorded, result);
+      }
       ctx.out.result(result);
+      await noteDurability(ctx, open);
       return EXIT.ok;
     }
     ctx.out.line(`Rotated ${id} to ${rotated.record.id} in ${open.where}; ${id} stops working at ${date(rotated.sunsetAt)}.`);
     printKey(ctx, rotated.key);
     ctx.out.table(['FIELD', 'VALUE'], summaryRows(rotated.previous));
+    await noteDurability(ctx, open);
     if (made.unrecorded) throw unrecorded(made.unrecorded);
     return EXIT.ok;
   },
@@ -358,6 +370,7 @@ const revoke: Command = {
     }
     if (ctx.out.json) ctx.out.result({ key: summary });
     else ctx.out.line(`Revoked ${id} (${summary.subject}) in ${open.where}${summary.revocationReason ? `: ${summary.revocationReason}` : ''}.`);
+    await noteDurability(ctx, open);
     return EXIT.ok;
   },
 };

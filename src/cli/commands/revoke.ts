@@ -5,6 +5,7 @@ import { optional } from '../command.js';
 import { EXIT, usage } from '../exit.js';
 import { ACTOR_OPTION, actorOf, REASON_OPTION, reasonOf } from '../lifecycle-options.js';
 import { when } from '../output.js';
+import { noteDurability } from '../redis.js';
 import { CLOCK_TOLERANCE_OPTION, openTarget, revocationExpiry, STORE_OPTIONS } from '../target.js';
 import { parseFutureTime, parseTime } from '../values.js';
 
@@ -41,6 +42,7 @@ const token: Command = {
     }
     if (ctx.out.json) ctx.out.result({ revoked: { tokenId: id, at: now, until: expiresAt === undefined ? null : new Date(expiresAt), reason: reason ?? null } });
     else ctx.out.line(`Revoked ${id} in ${open.where}${expiresAt === undefined ? '' : ` until ${when(expiresAt)}`}${reason ? `: ${reason}` : ''}.`);
+    await noteDurability(ctx, open);
     return EXIT.ok;
   },
 };
@@ -85,6 +87,7 @@ const subject: Command = {
         `Revoked every token of ${who} issued before ${when(before)} in ${open.where}${expiresAt === undefined ? '' : ` (kept until ${when(expiresAt)})`}${reason ? `: ${reason}` : ''}.`,
       );
     }
+    await noteDurability(ctx, open);
     return EXIT.ok;
   },
 };

@@ -16,7 +16,7 @@ export function getApiKey(ctx: RedisContext, hash: string): Promise<ApiKeyRecord
   } catch (e) {
     return Promise.reject(e);
   }
-  return ctx.call('HMGET', ctx.client.hmget(ctx.keys.apiKey(hash), 'rec', 'rem')).then(([rec, rem]) => toRecord(rec ?? null, rem ?? null));
+  return ctx.call('HMGET', () => ctx.client.hmget(ctx.keys.apiKey(hash), 'rec', 'rem')).then(([rec, rem]) => toRecord(rec ?? null, rem ?? null));
 }
 
 /** RedisStore.putApiKey: writes the record and its index entries. */
@@ -26,12 +26,11 @@ export async function putApiKey(ctx: RedisContext, record: ApiKeyRecord): Promis
   // The inventory first (its keys live in other slots, so not in the same script): an index entry without its
   // record is dropped on read, while a record without its index entries would be missing from listings.
   await index(ctx, record.id, record.subject, record.hash);
-  await ctx.call('put', ctx.cmd.tokenGuardPut(ctx.keys.apiKey(record.hash), JSON.stringify(rest), usesLeft(remaining)));
+  await ctx.call('put', () => ctx.cmd.tokenGuardPut(ctx.keys.apiKey(record.hash), JSON.stringify(rest), usesLeft(remaining)));
 }
 
 async function index(ctx: RedisContext, id: string | undefined, subject: string | undefined, hash: string): Promise<void> {
-  await ctx.call(
-    'index',
+  await ctx.call('index', () =>
     Promise.all([id === undefined ? null : ctx.client.set(ctx.keys.keyId(id), hash), subject === undefined ? null : ctx.client.sadd(ctx.keys.subjectKeys(subject), hash)]),
   );
 }
@@ -44,7 +43,7 @@ export async function updateApiKey(ctx: RedisContext, hash: string, patch: ApiKe
   // A record moving to another subject joins its index first (the old subject's entry is pruned on read).
   if (typeof patch.subject === 'string') await index(ctx, undefined, patch.subject, hash);
   for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-    const [rec] = await ctx.call('HMGET', ctx.client.hmget(key, 'rec'));
+    const [rec] = await ctx.call('HMGET', () => ctx.client.hmget(key, 'rec'));
     if (rec === null || rec === undefined) return undefined;
     // Refused like a read: merging would drop its `remaining` and silently make the key unlimited.
     const current = recordJson(rec);
@@ -52,7 +51,7 @@ export async function updateApiKey(ctx: RedisContext, hash: string, patch: ApiKe
     if (failsCondition(current, condition)) return undefined;
     const { remaining: _ignored, ...next } = { ...current, ...patch, id: current.id, hash: current.hash, prefix: current.prefix, createdAt: current.createdAt };
     const json = JSON.stringify(next);
-    const reply = await ctx.call('update', ctx.cmd.tokenGuardUpdate(key, rec, json, remaining));
+    const reply = await ctx.call('update', () => ctx.cmd.tokenGuardUpdate(key, rec, json, remaining));
     if (reply[0] === 0) return undefined;
     if (reply[0] === 2) return toRecord(json, typeof reply[1] === 'string' || typeof reply[1] === 'number' ? String(reply[1]) : null);
     // Changed between read and write: read again.
@@ -64,15 +63,15 @@ export async function updateApiKey(ctx: RedisContext, hash: string, patch: ApiKe
 export async function deleteApiKey(ctx: RedisContext, hash: string): Promise<boolean> {
   checkId('deleteApiKey', 'hash', hash);
   // The index entries go stale with it and are ignored (and pruned) on read.
-  return (await ctx.call('DEL', ctx.client.del(ctx.keys.apiKey(hash)))) > 0;
+  return (await ctx.call('DEL', () => ctx.client.del(ctx.keys.apiKey(hash)))) > 0;
 }
 
 /** RedisStore.listApiKeys: the subject's records, pruning stale index entries on the way. */
 export async function listApiKeys(ctx: RedisContext, subject: string): Promise<ApiKeyRecord[]> {
   checkId('listApiKeys', 'subject', subject);
   const setKey = ctx.keys.subjectKeys(subject);
-  const hashes = await ctx.call('SMEMBERS', ctx.client.smembers(setKey));
-  const records = await ctx.call('HMGET', Promise.all(hashes.map((h) => ctx.client.hmget(ctx.keys.apiKey(h), 'rec', 'rem'))));
+  const hashes = await ctx.call('SMEMBERS', () => ctx.client.smembers(setKey));
+  const records = await ctx.call('HMGET', () => Promise.all(hashes.map((h) => ctx.client.hmget(ctx.keys.apiKey(h), 'rec', 'rem'))));
   const out: ApiKeyRecord[] = [];
   const stale: string[] = [];
   records.forEach(([rec, rem], i) => {
@@ -89,9 +88,9 @@ export async function listApiKeys(ctx: RedisContext, subject: string): Promise<A
 /** RedisStore.getApiKeyById: the record with that id, or undefined. */
 export async function getApiKeyById(ctx: RedisContext, id: string): Promise<ApiKeyRecord | undefined> {
   checkId('getApiKeyById', 'id', id);
-  const hash = await ctx.call('GET', ctx.client.get(ctx.keys.keyId(id)));
+  const hash = await ctx.call('GET', () => ctx.client.get(ctx.keys.keyId(id)));
   if (hash === null) return undefined;
-  const [rec, rem] = await ctx.call('HMGET', ctx.client.hmget(ctx.keys.apiKey(hash), 'rec', 'rem'));
+  const [rec, rem] = await ctx.call('HMGET', () => ctx.client.hmget(ctx.keys.apiKey(hash), 'rec', 'rem'));
   const r = toRecord(rec ?? null, rem ?? null);
   return r && r.id === id && r.hash === hash ? r : undefined;
 }
@@ -99,6 +98,6 @@ export async function getApiKeyById(ctx: RedisContext, id: string): Promise<ApiK
 /** RedisStore.useApiKey: takes one use atomically; the uses left, -1 when none were, undefined without a limit. */
 export async function useApiKey(ctx: RedisContext, hash: string): Promise<number | undefined> {
   checkId('useApiKey', 'hash', hash);
-  const left = await ctx.call('use', ctx.cmd.tokenGuardUse(ctx.keys.apiKey(hash)));
+  const left = await ctx.call('use', () => ctx.cmd.tokenGuardUse(ctx.keys.apiKey(hash)));
   return left === null ? undefined : Number(left);
 }

@@ -22,7 +22,7 @@ function parseEvent(raw: string): LifecycleEvent {
 /** RedisStore.appendLifecycleEvent: keeps one event, at most `maxEvents` of them (oldest dropped first). */
 export async function appendLifecycleEvent(ctx: RedisContext, event: LifecycleEvent, maxEvents: number): Promise<void> {
   checkLifecycleEvent(event);
-  await ctx.call('append', ctx.cmd.tokenGuardAppendEvent(ctx.keys.eventLog, ctx.keys.eventIds, event.id, JSON.stringify(event), maxEvents));
+  await ctx.call('append', () => ctx.cmd.tokenGuardAppendEvent(ctx.keys.eventLog, ctx.keys.eventIds, event.id, JSON.stringify(event), maxEvents));
 }
 
 /** RedisStore.listLifecycleEvents: the latest events matching `query`, oldest first. */
@@ -30,7 +30,7 @@ export async function listLifecycleEvents(ctx: RedisContext, query: LifecycleQue
   checkLifecycleQuery(query);
   const limit = query.limit ?? DEFAULT_EVENT_LIMIT;
   // The log is capped (maxLifecycleEvents), so reading it whole is bounded; filtering happens here.
-  const raw = await ctx.call('LRANGE', ctx.client.lrange(ctx.keys.eventLog, 0, -1));
+  const raw = await ctx.call('LRANGE', () => ctx.client.lrange(ctx.keys.eventLog, 0, -1));
   const out: LifecycleEvent[] = [];
   for (let i = raw.length - 1; i >= 0 && out.length < limit; i--) {
     const e = parseEvent(raw[i] as string);

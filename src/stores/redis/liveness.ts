@@ -27,6 +27,7 @@ export async function countListeners(client: Redis | Cluster, ...channels: strin
 /** What a SubscriberLiveness talks to and how long it waits. */
 export interface LivenessOptions {
   client: Redis | Cluster;
+  /** Bounds the probe's commands; never held by the durability verdict (a probe writes nothing durable). */
   call: Call;
   /** The instance's id, named in its first probe. */
   instanceId: string;
@@ -172,10 +173,10 @@ export class SubscriberLiveness {
       const message = first ? JSON.stringify({ o: instanceId, n, a: 0, p: 1 }) : `p:${n}`;
       // Raced with `late` (which also settles on reset, so on close) inside the bounded call, whose timer then ends with
       // it: raced outside, that timer would run on after close() until Redis answered. A raced promise never rejects unhandled.
-      if ((await call('PUBLISH', Promise.race([client.publish(first ? channel : ackChannel, message), late]))) === false) return 'failed';
+      if ((await call('PUBLISH', () => Promise.race([client.publish(first ? channel : ackChannel, message), late]))) === false) return 'failed';
       if (!(await Promise.race([echoed, late]))) return 'unheard';
       // After the echo: a subscriber that hears (through replication, say) but is not counted is not waited for.
-      const counted = await call('PUBSUB NUMSUB', Promise.race([countListeners(client, ackChannel), late]));
+      const counted = await call('PUBSUB NUMSUB', () => Promise.race([countListeners(client, ackChannel), late]));
       if (counted === false) return 'failed';
       return (counted[0] ?? 0) >= 1 ? 'ok' : 'uncounted';
     } catch {

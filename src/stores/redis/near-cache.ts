@@ -26,7 +26,10 @@ export interface NearCacheOptions {
   keys: KeyLayout;
   /** This instance's id (16 hex digits), named in its invalidations and in its acknowledgement channel. */
   instanceId: string;
+  /** Sends the store's commands: revocation writes and what leads to them wait for the durability verdict. */
   call: Call;
+  /** Sends what writes nothing durable (liveness probes, UNSUBSCRIBE): never held by the durability verdict. */
+  pubsubCall: Call;
   /** Size, lifetime and liveness heartbeat of the cache, or false to use the subscriber only to confirm revocations. */
   cache: { max: number; ttl: number; heartbeat: number } | false;
   /** Longest a revocation waits for confirmations, in ms. */
@@ -38,6 +41,7 @@ export class NearCache {
   private readonly client: Redis | Cluster;
   private readonly subscriber: Redis | Cluster | undefined;
   private readonly call: Call;
+  private readonly pubsubCall: Call;
   private readonly id: string;
   private readonly channel: string;
   private readonly ackChannel: string;
@@ -80,6 +84,7 @@ export class NearCache {
     this.client = o.client;
     this.subscriber = o.subscriber;
     this.call = o.call;
+    this.pubsubCall = o.pubsubCall;
     this.id = o.instanceId;
     this.keys = o.keys;
     this.channel = o.keys.invalidationChannel;
@@ -88,7 +93,7 @@ export class NearCache {
     this.liveness = new SubscriberLiveness(
       {
         client: o.client,
-        call: o.call,
+        call: o.pubsubCall,
         instanceId: o.instanceId,
         channel: this.channel,
         ackChannel: this.ackChannel,
@@ -169,7 +174,7 @@ export class NearCache {
     // Receivers treat a longer message as foreign: name nothing instead, which drops every cached lookup.
     if (JSON.stringify(message).length > MAX_INVALIDATION_CHARS) delete message[what];
     if (!confirm) {
-      await this.call('revoke', write(JSON.stringify(message), this.ackChannel));
+      await this.call('revoke', () => write(JSON.stringify(message), this.ackChannel));
       this.localInvalidate(what, id);
       return;
     }
@@ -184,13 +189,13 @@ export class NearCache {
       // A (re)subscription in flight (a store made a moment ago: the CLI's): published before it is in place, the
       // invalidation would never reach the own subscriber, and revoke would reject for nothing. Bounded by commandTimeout,
       // and ended by close() with its timer: raced outside the call, that timer would outlive close() (a process held open).
-      if (this.subscribing !== undefined) await this.call('SUBSCRIBE', Promise.race([this.subscribing, signal.closed])).catch(() => undefined);
+      if (this.subscribing !== undefined) await this.call('SUBSCRIBE', () => Promise.race([this.subscribing, signal.closed])).catch(() => undefined);
       const clustered = (this.client as Cluster).isCluster === true;
       // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
-      const expected = clustered ? await this.call('PUBSUB NUMSUB', countClusterListeners(this.client as Cluster, this.channel, this.ackChannel)) : undefined;
+      const expected = clustered ? await this.call('PUBSUB NUMSUB', () => countClusterListeners(this.client as Cluster, this.channel, this.ackChannel)) : undefined;
       // Closed meanwhile: nothing is sent, so the caller knows the revocation is not stored.
       if (this.closed) throw closedBeforeWrite();
-      const reply = await this.call('revoke', write(JSON.stringify(message), this.ackChannel));
+      const reply = await this.call('revoke', () => write(JSON.stringify(message), this.ackChannel));
       this.localInvalidate(what, id);
       // The script counts, with the listeners, whether this instance's own subscriber is one of them (its ack channel).
       // One on a replica is not, yet hears its echo through replication: counting that echo as one of the listeners
@@ -233,7 +238,7 @@ export class NearCache {
     // among those a revoke elsewhere must hear from (PUBSUB NUMSUB), and delivers that revoke's invalidation ahead of
     // the UNSUBSCRIBE's reply. Listeners removed first would hear it with no one to confirm, and that revoke (another
     // instance's, during a rolling deploy) would end unconfirmed. Bounded: a connection that is down does not hold it up.
-    await this.call('UNSUBSCRIBE', sub.unsubscribe(...channels)).catch(() => undefined);
+    await this.pubsubCall('UNSUBSCRIBE', () => sub.unsubscribe(...channels)).catch(() => undefined);
     roomForListeners(sub, -1);
     for (const [event, fn] of this.handlers) sub.off(event, fn as (...args: unknown[]) => void);
     this.handlers.length = 0;

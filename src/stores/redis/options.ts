@@ -53,10 +53,11 @@ export interface RedisStoreOptions {
   /**
    * What to do when the server's settings would let Redis drop a revocation or a claim (checked at construction with
    * CONFIG GET; see `ready()`): `'require'` refuses (ready() rejects with RedisDurabilityError, every call fails with
-   * it, 503, and one TOKEN_GUARD_REDIS_DURABILITY_REFUSED process warning per store says why); until the check has
-   * answered, each call waits for it within `commandTimeout`, and a check that got no answer is asked again. `'warn'`
-   * emits a TOKEN_GUARD_REDIS_DURABILITY process warning, `'ignore'` does not check. A server that refuses CONFIG
-   * (an error reply) is warned about, never refused. Default: `'require'` when NODE_ENV is production, else `'warn'`.
+   * it unsent, 503, and one TOKEN_GUARD_REDIS_DURABILITY_REFUSED process warning per store says why); until the check
+   * has answered, each call waits for it within `commandTimeout` before anything is sent, and a check that got no
+   * answer is asked again (one TOKEN_GUARD_REDIS_DURABILITY_UNVERIFIED warning per store). `'warn'` emits a
+   * TOKEN_GUARD_REDIS_DURABILITY process warning, `'ignore'` does not check. A server that refuses CONFIG (an error
+   * reply) is warned about, never refused. Default: `'require'` when NODE_ENV is production, else `'warn'`.
    */
   durability?: RedisDurability;
   /** Most lifecycle events kept (`appendLifecycleEvent`); the oldest beyond it are dropped. Default: 10 000. */

@@ -10,6 +10,9 @@
 //   it (invalidateApiKey), so an old record read before a change is never kept after it.
 // - Records with uses left (`remaining`) are never kept: their count changes with every use.
 // - When Redis fails, the durable store answers alone (nothing is kept): the guard answers 503 only when both fail.
+//   So does it when the store may not use Redis (durability: 'require' refused it, or has no verdict within the
+//   call's bound): the call fails unsent, nothing is read from Redis nor written to it, nothing is near-cached, and
+//   the durable store, authoritative for records and revocations, answers. Both lookups alike: neither throws.
 import type { Cluster, Redis } from 'ioredis';
 import type { ApiKeyRecord, RevocationState } from '../../leaf/store.js';
 import type { RevocationEntries } from '../../leaf/store-parts.js';
@@ -79,7 +82,7 @@ export class ReadThrough {
     const key = keys.apiKey(hash);
     // The cached path is RedisStore.getApiKey's: one HMGET, one promise chain. The generation is only needed when the
     // durable store must be read, so only a miss asks for it.
-    return call('HMGET', client.hmget(key, 'rec', 'rem')).then(
+    return call('HMGET', () => client.hmget(key, 'rec', 'rem')).then(
       ([rec, rem]) => (rec !== null && rec !== undefined ? toRecord(rec, rem ?? null) : this.loadRecord(hash, key, load)),
       () => load(hash),
     );
@@ -95,7 +98,7 @@ export class ReadThrough {
     const genKey = keys.apiKeyGeneration(hash);
     let gen: string | null;
     try {
-      gen = await call('GET', client.get(genKey));
+      gen = await call('GET', () => client.get(genKey));
     } catch {
       return load(hash);
     }
@@ -107,7 +110,7 @@ export class ReadThrough {
       if (r && r.remaining === undefined) {
         // Not awaited: the caller has its record, and a keep that fails or is refused only means the next read asks
         // the durable store again. Commands on one connection run in order, so a later read through it sees the keep.
-        call('keep', cmd.tokenGuardKeepRecord(key, genKey, gen ?? '', JSON.stringify(r), this.o.ttl)).catch(() => undefined);
+        call('keep', () => cmd.tokenGuardKeepRecord(key, genKey, gen ?? '', JSON.stringify(r), this.o.ttl)).catch(() => undefined);
       }
       return r;
     });
@@ -123,7 +126,7 @@ export class ReadThrough {
   async invalidateApiKey(hash: string): Promise<void> {
     checkId('invalidateApiKey', 'hash', hash);
     const { keys, call, cmd } = this.o;
-    await call('drop', cmd.tokenGuardDropRecord(keys.apiKey(hash), keys.apiKeyGeneration(hash), GENERATION_TTL_MS));
+    await call('drop', () => cmd.tokenGuardDropRecord(keys.apiKey(hash), keys.apiKeyGeneration(hash), GENERATION_TTL_MS));
   }
 
   getRevocation(tokenId: string, subject: string | undefined, now: number, load: LoadRevocations): RevocationState | undefined | Promise<RevocationState | undefined> {
@@ -163,8 +166,7 @@ export class ReadThrough {
     const get = (key: string | undefined) => (key === undefined ? Promise.resolve(null) : client.get(key));
     let replies: (string | null)[];
     try {
-      replies = await call(
-        'GET',
+      replies = await call('GET', () =>
         Promise.all([
           get(keys.tokenRevocation(tokenId)),
           get(keys.tokenChecked(tokenId)),
@@ -173,7 +175,7 @@ export class ReadThrough {
         ]),
       );
     } catch {
-      // Redis down: the durable store answers alone, and nothing is cached (the near-cache is off anyway).
+      // Redis down, or not to be used (durability): the durable store answers alone, and nothing is cached.
       const e = await load(tokenId, subject, now);
       return { token: fromDurable(e.token), subject: fromDurable(e.subject) };
     }
@@ -184,18 +186,18 @@ export class ReadThrough {
     const subjectKnown = subject === undefined || subj !== null || (sChecked !== null && sChecked !== undefined);
     if (!tokenKnown || !subjectKnown) {
       const e = await load(tokenId, subject, now);
-      const writes: Promise<unknown>[] = [];
+      const writes: (() => Promise<unknown>)[] = [];
       if (!tokenKnown) {
         token = fromDurable(e.token);
-        writes.push(this.keep(keys.tokenRevocation(tokenId), keys.tokenChecked(tokenId), 'at', token, now));
+        writes.push(() => this.keep(keys.tokenRevocation(tokenId), keys.tokenChecked(tokenId), 'at', token, now));
       }
       if (!subjectKnown && subject !== undefined) {
         subj = fromDurable(e.subject);
-        writes.push(this.keep(keys.subjectRevocation(subject), keys.subjectChecked(subject), 'before', subj, now));
+        writes.push(() => this.keep(keys.subjectRevocation(subject), keys.subjectChecked(subject), 'before', subj, now));
       }
       // Best effort, and not awaited: a write that fails only means the next lookup asks the durable store again (and
       // a revocation entry always wins over a marker, whenever either lands).
-      call('SET', Promise.all(writes)).catch(() => undefined);
+      call('SET', () => Promise.all(writes.map((write) => write()))).catch(() => undefined);
     }
     nearCache.keep(ticket, tokenId, token, subject, subj);
     return { token, subject: subj };

@@ -86,7 +86,6 @@ export class RedisStore implements TokenStore, StoreCache {
     const o = resolveOptions(options);
     this.client = o.client;
     this.keys = new KeyLayout(o.prefix);
-    const bounded = boundedCall(o.commandTimeout);
     this.durability = new DurabilityGate({
       client: o.client,
       mode: o.durability,
@@ -94,17 +93,9 @@ export class RedisStore implements TokenStore, StoreCache {
       timeoutMs: Math.max(o.commandTimeout, 2000),
       prefix: o.prefix,
     });
-    this.call = <T>(what: string, promise: Promise<T>): Promise<T> => {
-      const verdict = this.durability.wait();
-      if (verdict === undefined) return bounded(what, promise);
-      if (verdict instanceof StoreError) {
-        promise.catch(() => undefined);
-        return Promise.reject(verdict);
-      }
-      // No verdict yet: answered once there is one, within the same bound (what Redis says meanwhile is not trusted yet).
-      const answer = Promise.all([verdict, promise]).then(([, value]) => value);
-      return bounded(what, answer);
-    };
+    // No command is sent before the verdict (within the call's bound), nor after a refusal: a write the caller is told
+    // failed must not land (a retried useApiKey would spend two uses).
+    this.call = boundedCall(o.commandTimeout, () => this.durability.wait());
     this.cmd = defineScripts(o.client);
     this.ctx = { client: o.client, cmd: this.cmd, keys: this.keys, call: this.call };
     this.maxEvents = o.maxLifecycleEvents;
@@ -120,6 +111,9 @@ export class RedisStore implements TokenStore, StoreCache {
       keys: this.keys,
       instanceId: randomBytes(8).toString('hex'),
       call: this.call,
+      // Probes and UNSUBSCRIBE write nothing durable: they never wait for the verdict (a refusing store's subscriber
+      // still leaves the channel on close, and its near-cache stays empty, since only reads through the gate fill it).
+      pubsubCall: boundedCall(o.commandTimeout),
       cache: o.nearCache,
       confirmTimeout: o.confirmTimeout,
     });
@@ -127,13 +121,15 @@ export class RedisStore implements TokenStore, StoreCache {
   }
 
   /**
-   * Resolves once the start-up check of the server's settings is done, with what it found; rejects with
-   * RedisDurabilityError when `durability: 'require'` and Redis could drop a revocation or a claim (eviction at
-   * maxmemory, no append-only file). Await it before serving. Not awaiting it is safe too: under `'require'` every
-   * call waits for the check (within `commandTimeout`), and a check that got no answer is asked again by the next call.
+   * The verdict on the server's settings (`report.verdict`). Under `durability: 'require'` it resolves once the store
+   * serves from this Redis (`'passed'`, or `'unverifiable'` when the server refuses CONFIG), and rejects with
+   * RedisDurabilityError when it does not: Redis could drop a revocation or a claim (`'refused'`: eviction at
+   * maxmemory, no append-only file), or the check got no answer (`'unanswered'`: calling ready() again asks again).
+   * Under `'warn'` and `'ignore'` it resolves with the first check's report. Await it before serving. Not awaiting it
+   * is safe too: under `'require'` no call is sent before the verdict (each waits within `commandTimeout`).
    */
   ready(): Promise<RedisDurabilityReport> {
-    return this.durability.first;
+    return this.durability.ready();
   }
 
   // --- API key records (in api-keys.ts)
@@ -207,8 +203,7 @@ export class RedisStore implements TokenStore, StoreCache {
   private async readRevocation(tokenId: string, subject: string | undefined, now: number): Promise<RevocationState | undefined> {
     const ticket = this.nearCache.beforeRead();
     // Two keys in two slots (a token's and a subject's): two GETs, sent together.
-    const [t, s] = await this.call(
-      'GET',
+    const [t, s] = await this.call('GET', () =>
       Promise.all([this.client.get(this.keys.tokenRevocation(tokenId)), subject === undefined ? Promise.resolve(null) : this.client.get(this.keys.subjectRevocation(subject))]),
     );
     const token = parseEntry(t, 'at');
@@ -221,8 +216,8 @@ export class RedisStore implements TokenStore, StoreCache {
 
   /**
    * The API key record under `hash` from Redis, or else from `load` (the durable store), then kept in Redis for
-   * `readThroughTtl` unless it changed meanwhile. Records with uses left are never kept. When Redis fails, `load`
-   * answers alone. Used by `composeStores`; keep such records out of this store's own putApiKey.
+   * `readThroughTtl` unless it changed meanwhile. Records with uses left are never kept. When Redis fails, or may not
+   * be used (`durability: 'require'` refused it, or has no verdict within `commandTimeout`), `load` answers alone. Used by `composeStores`; keep such records out of this store's own putApiKey.
    */
   getApiKeyThrough(hash: string, load: (hash: string) => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
     return this.through.getApiKey(hash, load);
@@ -235,7 +230,8 @@ export class RedisStore implements TokenStore, StoreCache {
 
   /**
    * Revocation state from the near-cache (synchronously), else from Redis, else from `load` (the durable store), then
-   * kept in Redis and the near-cache. When Redis fails, `load` answers alone. Used by `composeStores`.
+   * kept in Redis and the near-cache. When Redis fails, or may not be used (as for getApiKeyThrough), `load` answers
+   * alone. Used by `composeStores`.
    */
   getRevocationThrough(
     tokenId: string,
@@ -243,7 +239,8 @@ export class RedisStore implements TokenStore, StoreCache {
     now: number,
     load: (tokenId: string, subject: string | undefined, now: number) => Promise<RevocationEntries>,
   ): RevocationState | undefined | Promise<RevocationState | undefined> {
-    if (this.durability.error) throw this.durability.error;
+    // A refusal (durability: 'require') is not thrown here, as getRevocation throws it: the Redis read fails unsent and
+    // the durable store answers alone, as in getApiKeyThrough (read-through.ts).
     return this.through.getRevocation(tokenId, subject, now, load);
   }
 
@@ -267,7 +264,7 @@ export class RedisStore implements TokenStore, StoreCache {
     for (const c of checks) args.push(c.limit, c.windowMs);
     args.push(COUNTER_TTL_SLACK_MS);
     if (peek) args.push('1');
-    const reply = await this.call(peek ? 'peek' : 'consume', this.cmd.tokenGuardConsume(...(args as [number, ...Arg[]])));
+    const reply = await this.call(peek ? 'peek' : 'consume', () => this.cmd.tokenGuardConsume(...(args as [number, ...Arg[]])));
     if (!Array.isArray(reply) || reply.length !== 2 + 2 * checks.length) throw new StoreError('Redis returned a malformed rate-limit reply');
     const allowed = reply[0] === 1;
     const limits: RateLimitState[] = checks.map((c, i) => ({ name: c.name, limit: c.limit, remaining: num(reply[2 + 2 * i]), resetMs: num(reply[3 + 2 * i]) }));
@@ -281,7 +278,7 @@ export class RedisStore implements TokenStore, StoreCache {
     if (!Number.isFinite(now)) throw new StoreArgumentError('RedisStore: isClaimed needs a finite now');
     checkClaimGroup('RedisStore', group, undefined, 'isClaimed');
     // A plain read: the claim's own key, or its score (expiry) in its group's sorted set, judged on the caller's clock.
-    const held = await this.call('claim read', group === undefined ? this.client.get(this.keys.claim(key)) : this.client.zscore(this.keys.claimGroup(group), key));
+    const held = await this.call('claim read', () => (group === undefined ? this.client.get(this.keys.claim(key)) : this.client.zscore(this.keys.claimGroup(group), key)));
     if (held === null) return false;
     // Anything but a number as we write it (%.17g) was not written by us: fail rather than call a possible replay fresh
     // ('' or ' ' would read as 0 through Number()).
@@ -295,8 +292,7 @@ export class RedisStore implements TokenStore, StoreCache {
     if (!Number.isFinite(now) || !Number.isFinite(expiresAt)) throw new StoreArgumentError('RedisStore: claimOnce needs finite now and expiresAt');
     checkClaimGroup('RedisStore', group, maxPerGroup);
     // A group's claims share one sorted set (one Cluster slot), so the cap and the claim are one atomic step.
-    const won = await this.call(
-      'claim',
+    const won = await this.call('claim', () =>
       group === undefined
         ? this.cmd.tokenGuardClaim(this.keys.claim(key), now, expiresAt)
         : this.cmd.tokenGuardClaimInGroup(this.keys.claimGroup(group), now, expiresAt, key, maxPerGroup ?? 0),
@@ -324,7 +320,7 @@ export class RedisStore implements TokenStore, StoreCache {
 
   async getUsage(tokenId: string): Promise<TokenUsage | undefined> {
     checkId('getUsage', 'tokenId', tokenId);
-    return readUsage(await this.call('HMGET', this.client.hmget(this.keys.usage(tokenId), ...USAGE_FIELDS)));
+    return readUsage(await this.call('HMGET', () => this.client.hmget(this.keys.usage(tokenId), ...USAGE_FIELDS)));
   }
 
   /** Writes buffered usage now, in one pipeline (on Cluster, one script call per token, sent together). */

@@ -69,11 +69,11 @@ export class UsageBuffer {
     ];
     try {
       if ((client as Cluster).isCluster === true) {
-        await call('usage', Promise.all([...batch].map(([id, u]) => cmd.tokenGuardUsage(keys.usage(id), ...args(u)))));
+        await call('usage', () => Promise.all([...batch].map(([id, u]) => cmd.tokenGuardUsage(keys.usage(id), ...args(u)))));
       } else {
         let pipeline = (client as Redis).pipeline() as unknown as UsagePipeline;
         for (const [id, u] of batch) pipeline = pipeline.tokenGuardUsage(keys.usage(id), ...args(u));
-        const results = await call('usage', pipeline.exec());
+        const results = await call('usage', () => pipeline.exec());
         const failed = results?.find(([err]) => err);
         if (failed) throw failed[0];
       }
