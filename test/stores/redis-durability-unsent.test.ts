@@ -194,6 +194,41 @@ describe.skipIf(!stockRedis)("RedisStore durability: 'require' sends nothing it 
     expect((await inRedis(prefix, record)).usesLeft).toBe('2');
   });
 
+  it('a call admitted with less than half its bound left fails unsent: a write never lands after its caller was told it timed out', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { prefix, record, client, store, held } = await setUp({ hold: true, commandTimeout: 250 });
+    const use = store.useApiKey(record.hash).then(
+      () => 'spent',
+      (e: unknown) => e,
+    );
+    // The verdict comes 1 ms before the call's bound: sent now, Redis's reply would come after the caller gave up.
+    await vi.advanceTimersByTimeAsync(249);
+    held?.release('safe');
+    expect(await store.ready()).toMatchObject({ verdict: 'passed' });
+    expect(await use).toMatchObject({ name: 'StoreError', message: expect.stringContaining('not sent') });
+    await client.ping();
+    expect((await inRedis(prefix, record)).usesLeft).toBe('3');
+  });
+
+  it('a revoke waiting for the verdict when close() begins is never sent, even when the verdict then passes', async () => {
+    for (const subscriber of [false, true]) {
+      const { prefix, record, store, held } = await setUp({ hold: true, commandTimeout: 5000, subscriber });
+      // Something for close() to flush: close() then waits on the gate, which the verdict opens meanwhile.
+      store.recordUsage('tok-1', { at: T0 });
+      const revoke = store.revoke('jti-after-close', { now: T0, expiresAt: T0 + MINUTE }).then(
+        () => 'stored',
+        (e: unknown) => (e as Error).message,
+      );
+      await new Promise((r) => setImmediate(r));
+      const closing = store.close();
+      await new Promise((r) => setImmediate(r));
+      held?.release('safe');
+      await closing;
+      expect([subscriber, await revoke]).toEqual([subscriber, 'RedisStore is closed: the revocation was not stored']);
+      expect((await inRedis(prefix, record)).keys.filter((k) => k.includes('jti-after-close'))).toEqual([]);
+    }
+  });
+
   it('read through a refused cache, keys and revocations alike come from the durable store alone, and nothing is written to Redis', async () => {
     const { prefix, client, store, held, before } = await setUp({ hold: true });
     // A durable store as composeStores needs it (PostgresStore's shape): records, and revocations with their entries.

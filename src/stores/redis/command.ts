@@ -56,17 +56,31 @@ function bounded<T>(what: string, timeoutMs: number, promise: Promise<T>): Promi
 function admitted<T>(what: string, timeoutMs: number, verdict: Promise<unknown>, send: () => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let late = false;
+    // Half the bound gone: from then on the call is failed unsent rather than sent (below). A timer, not a clock
+    // reading, so that it keeps time with the bound itself.
+    let halfGone = false;
+    const half = setTimeout(() => {
+      halfGone = true;
+    }, timeoutMs / 2);
     const timer = setTimeout(() => {
       late = true;
       reject(new StoreError(`Redis ${what} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     const fail = (err: unknown): void => {
       clearTimeout(timer);
+      clearTimeout(half);
       reject(failure(what, err));
     };
     verdict.then(() => {
+      clearTimeout(half);
       // Timed out while waiting: the caller was told it failed, so nothing may be sent behind its back.
       if (late) return;
+      // Admitted with less than half its bound left, a write would most likely land after its caller was told it timed
+      // out: failed unsent instead, so a retry never spends twice.
+      if (halfGone) {
+        fail(new StoreError(`Redis ${what} timed out after ${timeoutMs} ms (not sent: the durability check answered too late)`));
+        return;
+      }
       let sent: Promise<T>;
       try {
         sent = send();

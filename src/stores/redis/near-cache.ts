@@ -174,7 +174,7 @@ export class NearCache {
     // Receivers treat a longer message as foreign: name nothing instead, which drops every cached lookup.
     if (JSON.stringify(message).length > MAX_INVALIDATION_CHARS) delete message[what];
     if (!confirm) {
-      await this.call('revoke', () => write(JSON.stringify(message), this.ackChannel));
+      await this.call('revoke', () => (this.closed ? Promise.reject(closedBeforeWrite()) : write(JSON.stringify(message), this.ackChannel)));
       this.localInvalidate(what, id);
       return;
     }
@@ -189,13 +189,14 @@ export class NearCache {
       // A (re)subscription in flight (a store made a moment ago: the CLI's): published before it is in place, the
       // invalidation would never reach the own subscriber, and revoke would reject for nothing. Bounded by commandTimeout,
       // and ended by close() with its timer: raced outside the call, that timer would outlive close() (a process held open).
-      if (this.subscribing !== undefined) await this.call('SUBSCRIBE', () => Promise.race([this.subscribing, signal.closed])).catch(() => undefined);
+      if (this.subscribing !== undefined) await this.pubsubCall('SUBSCRIBE', () => Promise.race([this.subscribing, signal.closed])).catch(() => undefined);
       const clustered = (this.client as Cluster).isCluster === true;
       // Counted before publishing: a connection that subscribes later has an empty cache and need not answer.
       const expected = clustered ? await this.call('PUBSUB NUMSUB', () => countClusterListeners(this.client as Cluster, this.channel, this.ackChannel)) : undefined;
       // Closed meanwhile: nothing is sent, so the caller knows the revocation is not stored.
       if (this.closed) throw closedBeforeWrite();
-      const reply = await this.call('revoke', () => write(JSON.stringify(message), this.ackChannel));
+      // Checked again when sent: a call waiting for the durability verdict may be admitted after close() began.
+      const reply = await this.call('revoke', () => (this.closed ? Promise.reject(closedBeforeWrite()) : write(JSON.stringify(message), this.ackChannel)));
       this.localInvalidate(what, id);
       // The script counts, with the listeners, whether this instance's own subscriber is one of them (its ack channel).
       // One on a replica is not, yet hears its echo through replication: counting that echo as one of the listeners
