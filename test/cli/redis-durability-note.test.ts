@@ -8,24 +8,10 @@
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { useCliRedis } from '../helpers/cli-redis.js';
-import { REDIS_URL, redisClient, redisUp } from '../helpers/redis.js';
+import { REDIS_URL, stockRedisFor } from '../helpers/redis.js';
 import { BIN, type CliRun, cli, FIXTURES, json } from './run.js';
 
-/** Whether the shared Redis is a stock one (appendonly no), which these tests need. */
-const stockRedis: boolean =
-  redisUp &&
-  (await (async () => {
-    const c = redisClient();
-    try {
-      const reply = (await c.config('GET', 'appendonly')) as unknown;
-      return Array.isArray(reply) && reply[1] === 'no';
-    } catch {
-      return false;
-    } finally {
-      c.disconnect();
-    }
-  })());
-if (redisUp && !stockRedis) console.warn('⚠️  redis-durability-note skipped: the shared Redis runs with an append-only file (these tests need appendonly no)');
+const stockRedis = await stockRedisFor('redis-durability-note');
 
 const NOTE = /^note: Redis at \S+ may lose this change: appendonly is no \(set appendonly yes\)$/;
 

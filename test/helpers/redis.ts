@@ -187,3 +187,23 @@ export async function startRedisServer(port: number, extra: string[] = []): Prom
     },
   };
 }
+
+/**
+ * Whether the shared Redis is a stock one (appendonly no), which the tests of RedisStore's durability refusal need; when
+ * it is up but keeps an append-only file, `suite` is named in one warning as skipped.
+ */
+export async function stockRedisFor(suite: string): Promise<boolean> {
+  if (!redisUp) return false;
+  const c = redisClient();
+  let stock = false;
+  try {
+    const reply = (await c.config('GET', 'appendonly')) as unknown;
+    stock = Array.isArray(reply) && reply[1] === 'no';
+  } catch {
+    stock = false;
+  } finally {
+    c.disconnect();
+  }
+  if (!stock) console.warn(`⚠️  ${suite} skipped: the shared Redis runs with an append-only file (these tests need appendonly no)`);
+  return stock;
+}

@@ -18,25 +18,11 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, type MockInstanc
 import { createGuard, type DecisionEvent, type GuardRequest } from '../../src/index.js';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { RedisDurabilityError, RedisStore } from '../../src/stores/redis.js';
-import { freePort, redisBinaries, redisClient, type RedisServer, redisUp, startRedisServer, useSharedRedis } from '../helpers/redis.js';
+import { freePort, redisBinaries, redisClient, type RedisServer, startRedisServer, stockRedisFor, useSharedRedis } from '../helpers/redis.js';
 import { jwtPolicy, NOW, signToken } from '../helpers/tokens.js';
 import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
 
-/** Whether the shared Redis is a stock one, as these tests need (a Redis with an append-only file is not refused). */
-const stockRedis: boolean =
-  redisUp &&
-  (await (async () => {
-    const c = redisClient();
-    try {
-      const reply = (await c.config('GET', 'appendonly')) as unknown;
-      return Array.isArray(reply) && reply[1] === 'no';
-    } catch {
-      return false;
-    } finally {
-      c.disconnect();
-    }
-  })());
-if (redisUp && !stockRedis) console.warn('⚠️  redis-durability-require skipped: the shared Redis runs with an append-only file (these tests need appendonly no)');
+const stockRedis = await stockRedisFor('redis-durability-require');
 
 const COMMAND_TIMEOUT = 250;
 /** How long one check may take: commandTimeout, or 2 s when that is longer. */

@@ -20,25 +20,11 @@ import {
   type RevokeSubjectOptions,
 } from '../../src/index.js';
 import { RedisDurabilityError, RedisStore } from '../../src/stores/redis.js';
-import { keysWithPrefix, redisClient, redisUp, useSharedRedis } from '../helpers/redis.js';
+import { keysWithPrefix, redisClient, stockRedisFor, useSharedRedis } from '../helpers/redis.js';
 import { jwtPolicy, NOW, signToken } from '../helpers/tokens.js';
 import { afterRejectionsAreReported, collectUnhandledRejections } from '../helpers/unhandled.js';
 
-/** Whether the shared Redis is a stock one (appendonly no), which a refusal needs. */
-const stockRedis: boolean =
-  redisUp &&
-  (await (async () => {
-    const c = redisClient();
-    try {
-      const reply = (await c.config('GET', 'appendonly')) as unknown;
-      return Array.isArray(reply) && reply[1] === 'no';
-    } catch {
-      return false;
-    } finally {
-      c.disconnect();
-    }
-  })());
-if (redisUp && !stockRedis) console.warn('⚠️  redis-durability-unsent skipped: the shared Redis runs with an append-only file (these tests need appendonly no)');
+const stockRedis = await stockRedisFor('redis-durability-unsent');
 
 const T0 = NOW.getTime();
 const MINUTE = 60_000;
