@@ -7,8 +7,7 @@ import { isRevocationReason, type LifecycleEvent, type LifecycleQuery, type Revo
 import type { ApiKeyRecord, TokenStore } from '../leaf/store.js';
 import { issueApiKey, type IssueApiKeyOptions, type IssuedApiKey } from './issue-api-key.js';
 import { reporter, type EventDraft } from './lifecycle-events.js';
-import { illFormed, isRawCredential } from './revoke-arguments.js';
-import { hasLoneSurrogate } from '../leaf/well-formed.js';
+import { checkActor, isRawCredential } from './revoke-arguments.js';
 import { clockToleranceProblem, MAX_CLOCK_TOLERANCE_MS } from '../tokens/clock-tolerance.js';
 import { type ApiKeySummary, checked, listedRevocation, summarize, summaryWithUse } from './key-summary.js';
 
@@ -94,13 +93,6 @@ function inventoryOf(store: TokenStore, where: string): TokenStore & Required<Pi
   return store as TokenStore & Required<Pick<TokenStore, 'listApiKeys' | 'getApiKeyById'>>;
 }
 
-/** A text the call's lifecycle event carries: checked before anything is written, as the store checks the event after. */
-function checkText(where: string, what: string, value: unknown): void {
-  if (value === undefined) return;
-  if (typeof value !== 'string' || value === '') throw new UsageError(`${where}: ${what} must be a non-empty string`);
-  if (hasLoneSurrogate(value)) throw illFormed(where, what);
-}
-
 /** The time of a call, checked. */
 function timeOf(where: string, now: unknown): number {
   if (now === undefined) return Date.now();
@@ -122,7 +114,7 @@ function toleranceOf(where: string, value: unknown): number {
 /** Common checks of LifecycleOptions. */
 function lifecycleOptions(where: string, options: LifecycleOptions): number {
   if (!options || typeof options !== 'object') throw new UsageError(`${where}: options must be an object`);
-  checkText(where, 'actor', options.actor);
+  checkActor(where, options.actor);
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') throw new UsageError(`${where}: onEvent must be a function`);
   return timeOf(where, options.now);
 }

@@ -21,10 +21,18 @@ export function checkRevokeReason(where: string, options: { reason?: unknown; ac
   if (reason !== undefined && !isRevocationReason(reason)) {
     throw new UsageError(`${where}: reason must be a lower-case word (a-z, 0-9, _ . -, at most 64 characters), e.g. 'compromised'`);
   }
-  if (actor !== undefined && (typeof actor !== 'string' || actor === '')) throw new UsageError(`${where}: actor must be a non-empty string`);
-  // Checked here, not by the store's event check: that runs after the revocation is written.
-  if (actor !== undefined && hasLoneSurrogate(actor)) throw illFormed(where, 'actor');
+  checkActor(where, actor);
   return { reason, actor };
+}
+
+/**
+ * The `actor` a call's lifecycle event names: a non-empty, well-formed string, or undefined. Checked before anything is
+ * written, not by the store's event check, which runs after the change is made.
+ */
+export function checkActor(where: string, actor: unknown): asserts actor is string | undefined {
+  if (actor === undefined) return;
+  if (typeof actor !== 'string' || actor === '') throw new UsageError(`${where}: actor must be a non-empty string`);
+  if (hasLoneSurrogate(actor)) throw illFormed(where, 'actor');
 }
 
 // PostgreSQL and Redis keep a lone surrogate as U+FFFD: `tok-\uD800` would also revoke `tok-\uDC00` and `tok-\uFFFD`
