@@ -6,18 +6,17 @@
 // refuse such a token: 401 token.invalid saying which claim. Emoji (surrogate pairs) work as before.
 // Real parts: an Express app over HTTP (supertest), the authorization server's introspection endpoint on 127.0.0.1,
 // and Redis and PostgreSQL where they are up.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { composeStores, MemoryStore, type DecisionEvent, type LifecycleEvent, type TokenInfo, type TokenStore } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { pgUp, useTestDatabase } from '../helpers/postgres.js';
 import { redisUp, useSharedRedis } from '../helpers/redis.js';
 import { thrown } from '../helpers/stores.js';
-import { basePolicy, NOW, NOW_S, signToken } from '../helpers/tokens.js';
+import { basePolicy, NOW, signToken } from '../helpers/tokens.js';
+import { useIntrospectionServer } from '../helpers/introspection-server.js';
 
 const T = NOW.getTime();
 const ROCKET = '\uD83D\uDE80';
@@ -31,26 +30,7 @@ const answers: Record<string, { sub: string; jti: string }> = {
 };
 const [CUT_SUB, CUT_JTI, ROCKET_OPAQUE, FFFD_OPAQUE] = Object.keys(answers) as [string, string, string, string];
 
-let as: Server;
-let endpoint: string;
-beforeAll(async () => {
-  as = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const a = answers[new URLSearchParams(Buffer.concat(chunks).toString()).get('token') ?? ''];
-      res.writeHead(200, { 'content-type': 'application/json' });
-      // JSON.stringify writes a lone surrogate as the escape \udfff, which JSON.parse reads back as it was.
-      res.end(JSON.stringify(a ? { active: true, ...a, scope: 'orders:read', iat: NOW_S - 60, exp: NOW_S + 3600 } : { active: false }));
-    });
-  });
-  await new Promise<void>((r) => as.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(as.address() as AddressInfo).port}/introspect`;
-});
-afterAll(async () => {
-  as.closeAllConnections();
-  await new Promise<void>((r) => as.close(() => r()));
-});
+const as = useIntrospectionServer(answers);
 
 /** What a store keeps that these cases look at. */
 type Kept = Pick<TokenStore, 'getRevocation'> & Required<Pick<TokenStore, 'listLifecycleEvents'>>;
@@ -61,7 +41,7 @@ async function app(store: TokenStore) {
   const guarded = tokenGuard(
     await basePolicy({
       store,
-      introspection: { endpoint, clientId: 'rs-orders', clientSecret: 'secret' },
+      introspection: { endpoint: as.endpoint, clientId: 'rs-orders', clientSecret: 'secret' },
       onDecision: (e) => void decisions.push(e),
       onLifecycle: (e) => void lifecycle.push(e),
     }),

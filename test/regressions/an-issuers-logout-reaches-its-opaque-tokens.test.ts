@@ -3,16 +3,14 @@
 // passed. An introspected token whose answer names an issuer a configuration accepts now reads that configuration's
 // subject key beside the shared one (and counts its by-subject limits there, with that issuer's JWTs).
 // Real parts: an Express app over HTTP, the authorization server's introspection endpoint on 127.0.0.1.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { tokenGuard } from '../../src/adapters/express.js';
 import { MemoryStore, type TokenGuardPolicy } from '../../src/index.js';
 import { ACME, GLOBEX, NOW, accessToken, signer, tenantIssuers, type Signer } from '../helpers/tenants.js';
+import { useIntrospectionServer } from '../helpers/introspection-server.js';
 
-const NOW_S = Math.floor(NOW.getTime() / 1000);
 const OTHER = 'https://other.id.example/';
 
 /** Each opaque token's answer: its issuer and subject. */
@@ -27,33 +25,17 @@ const answers: Record<string, { iss?: string; sub: string }> = {
 };
 const [ACME_ALICE, GLOBEX_ALICE, OTHER_ALICE, NOISS_ALICE, ACME_BOB, SLASHLESS_ALICE] = Object.keys(answers) as [string, string, string, string, string, string];
 
-let as: Server;
-let endpoint: string;
+const as = useIntrospectionServer(answers);
 let acme: Signer;
 let globex: Signer;
 beforeAll(async () => {
   [acme, globex] = await Promise.all([signer('acme'), signer('globex')]);
-  as = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const a = answers[new URLSearchParams(Buffer.concat(chunks).toString()).get('token') ?? ''];
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(a ? { active: true, ...a, scope: 'orders:read', iat: NOW_S - 60, exp: NOW_S + 3600 } : { active: false }));
-    });
-  });
-  await new Promise<void>((r) => as.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(as.address() as AddressInfo).port}/introspect`;
-});
-afterAll(async () => {
-  as.closeAllConnections();
-  await new Promise<void>((r) => as.close(() => r()));
 });
 
 function app(extra: Partial<TokenGuardPolicy> = {}) {
   const guarded = tokenGuard({
     jwt: tenantIssuers(acme, globex),
-    introspection: { endpoint, clientId: 'rs-orders', clientSecret: 'secret' },
+    introspection: { endpoint: as.endpoint, clientId: 'rs-orders', clientSecret: 'secret' },
     store: new MemoryStore(),
     clock: () => NOW,
     rules: [{ path: '/orders/**', scopes: ['orders:read'] }],
@@ -96,7 +78,7 @@ describe("an issuer's subject revocation reaches that issuer's introspected toke
     await loose.guard.revokeSubject('alice', { issuer: ACME, now: NOW });
     // Without introspection.issuer (the guard warns): exact spelling only, so this one reads the shared key alone.
     expect([await loose.ask(ACME_ALICE), await loose.ask(SLASHLESS_ALICE)]).toEqual(['401 token.revoked', '200 ok']);
-    const strict = app({ introspection: { endpoint, clientId: 'rs-orders', clientSecret: 'secret', issuer: ACME } });
+    const strict = app({ introspection: { endpoint: as.endpoint, clientId: 'rs-orders', clientSecret: 'secret', issuer: ACME } });
     await strict.guard.revokeSubject('alice', { issuer: ACME, now: NOW });
     expect([await strict.ask(ACME_ALICE), await strict.ask(SLASHLESS_ALICE), await strict.ask(NOISS_ALICE)]).toEqual([
       '401 token.revoked',
